@@ -1,0 +1,122 @@
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+
+/**
+ * ZakGT origin simulator: login/refresh/logout issuing real ES256 JWTs (JWKS at
+ * `/.well-known/jwks.json`), users/me, a few catalogue reads, AI chat.
+ * Demo user: demo@zakgt.test / demo-password.
+ */
+export interface ZakgtSimulatorOptions {
+  signingSecret: string;
+  issuer: string;
+  audience: string;
+  accessTokenSeconds?: number;
+}
+
+const USERS = [
+  { id: "usr_demo", email: "demo@zakgt.test", password: "demo-password", display_name: "Demo User" },
+  { id: "usr_other", email: "other@zakgt.test", password: "other-password", display_name: "Other User" },
+];
+
+const TOOLS = [
+  { id: "tool_writer", name: "Z Writer", category: "text", access: "free" },
+  { id: "tool_studio", name: "Z7 Studio", category: "image", access: "paid" },
+];
+
+const PRODUCTS = [
+  { id: "prod_1", title: "Neon preset pack", price_coins: 120 },
+  { id: "prod_2", title: "Voice clone add-on", price_coins: 900 },
+];
+
+export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Promise<Handler> {
+  const kid = `sim-${crypto.randomUUID().slice(0, 8)}`;
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } as JWK] };
+  const refreshTokens = new Map<string, string>();
+  const ttl = options.accessTokenSeconds ?? 900;
+  // Counts catalogue responses so tests can tell an edge-cache hit from an origin call.
+  let catalogueServed = 0;
+
+  async function accessToken(claims: Record<string, unknown> & { sub: string }) {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ jti: crypto.randomUUID(), iat: now, exp: now + ttl, iss: options.issuer, aud: options.audience, ...claims })
+      .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
+      .sign(privateKey);
+  }
+
+  async function tokenPair(userId: string) {
+    const refresh = `rt_${crypto.randomUUID().replaceAll("-", "")}`;
+    refreshTokens.set(refresh, userId);
+    return {
+      status: "ok",
+      data: { access_token: await accessToken({ sub: userId }), refresh_token: refresh, token_type: "bearer", expires_in: ttl },
+      request_id: crypto.randomUUID(),
+    };
+  }
+
+  const ok = (data: unknown, request: Request, headers: Record<string, string> = {}) =>
+    json({ status: "ok", data, request_id: request.headers.get("x-request-id") }, 200, headers);
+
+  return withSimulatorHooks(async (request) => {
+    const url = new URL(request.url);
+    const route = `${request.method} ${url.pathname.replace(/\/+$/, "") || "/"}`;
+
+    if (route === "GET /.well-known/jwks.json") return json(jwks);
+    // Test-only: mint a token with chosen claims, signed by this simulator's real key.
+    if (route === "POST /__sim/token") {
+      const claims = (await readJson(request)) ?? {};
+      return json({ token: await accessToken({ sub: "usr_demo", ...claims }) });
+    }
+    if (route === "POST /api/v1/auth/login") {
+      const body = await readJson(request);
+      if (!body || typeof body.email !== "string" || typeof body.password !== "string") {
+        return json({ detail: "email and password are required" }, 422);
+      }
+      const user = USERS.find((u) => u.email === body.email && u.password === body.password);
+      if (!user) return json({ detail: "Invalid email or password" }, 401);
+      return json(await tokenPair(user.id));
+    }
+    if (route === "POST /api/v1/auth/refresh") {
+      const body = await readJson(request);
+      const userId = typeof body?.refresh_token === "string" ? refreshTokens.get(body.refresh_token) : undefined;
+      if (!userId) return json({ detail: "Invalid refresh token" }, 401);
+      refreshTokens.delete(body!.refresh_token as string);
+      return json(await tokenPair(userId));
+    }
+
+    const identity = await trustedIdentity(request, options.signingSecret);
+    if (!identity) return json({ detail: "Untrusted gateway identity" }, 401);
+
+    switch (route) {
+      case "POST /api/v1/auth/logout":
+        return ok({ logged_out: true }, request);
+      case "GET /api/v1/users/me": {
+        const user = USERS.find((u) => u.id === identity.user);
+        if (!user) return json({ detail: "User not found" }, 404);
+        return ok({ id: user.id, email: user.email, display_name: user.display_name }, request);
+      }
+      case "GET /api/v1/tools":
+        return ok({ tools: TOOLS, served: ++catalogueServed }, request, { "Cache-Control": "public, max-age=60" });
+      case "GET /api/v1/tools/my-tools":
+        return ok({ tools: TOOLS.slice(0, 1), user: identity.user }, request, { "Cache-Control": "private, max-age=60" });
+      case "GET /api/v1/mart/products":
+        return ok({ products: PRODUCTS, served: ++catalogueServed, query: url.search }, request);
+      case "POST /api/v1/ai/chat": {
+        const body = await readJson(request);
+        if (typeof body?.message !== "string") return json({ detail: "message: field required" }, 422);
+        return ok({ reply: `ZakGT AI (simulated): ${body.message}`, tier: "Z0", aim_spent: 0 }, request);
+      }
+    }
+    const tool = /^GET \/api\/v1\/tools\/([\w-]+)$/.exec(route);
+    if (tool) {
+      const found = TOOLS.find((t) => t.id === tool[1]);
+      return found ? ok({ ...found, served: ++catalogueServed }, request) : json({ detail: "Tool not found" }, 404);
+    }
+    const product = /^GET \/api\/v1\/mart\/products\/([\w-]+)$/.exec(route);
+    if (product) {
+      const found = PRODUCTS.find((p) => p.id === product[1]);
+      return found ? ok({ ...found, served: ++catalogueServed }, request) : json({ detail: "Product not found" }, 404);
+    }
+    return json({ detail: "Not Found" }, 404);
+  });
+}

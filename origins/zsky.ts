@@ -1,0 +1,67 @@
+import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+
+/**
+ * ZSky origin simulator: image/video job submit and poll. Jobs complete after
+ * `completeAfterMs`; prompts containing `blockedWord` end `blocked`.
+ */
+export interface ZskySimulatorOptions {
+  signingSecret: string;
+  completeAfterMs?: number;
+  blockedWord?: string;
+}
+
+interface Job {
+  id: string;
+  account: string;
+  kind: "image" | "video";
+  prompt: string;
+  createdAt: number;
+}
+
+export function createZskySimulator(options: ZskySimulatorOptions): Handler {
+  const jobs = new Map<string, Job>();
+  const completeAfter = options.completeAfterMs ?? 1500;
+  const blockedWord = (options.blockedWord ?? "forbidden").toLowerCase();
+
+  function state(job: Job) {
+    const base = { job_id: job.id, kind: job.kind };
+    if (Date.now() - job.createdAt < completeAfter) return { ...base, status: "queued" };
+    if (job.prompt.toLowerCase().includes(blockedWord)) {
+      return { ...base, status: "blocked", error: `Sorry — our safety check stopped this ${job.kind}.` };
+    }
+    return { ...base, status: "completed", result_url: `/results/${job.id}`, expires_in: 86400 };
+  }
+
+  return withSimulatorHooks(async (request) => {
+    const identity = await trustedIdentity(request, options.signingSecret);
+    if (!identity) return json({ error: "Untrusted gateway identity" }, 401);
+    const url = new URL(request.url);
+    const route = `${request.method} ${url.pathname}`;
+
+    const generate = /^POST \/v1\/(images|videos)\/generate$/.exec(route);
+    if (generate) {
+      const body = await readJson(request);
+      if (typeof body?.prompt !== "string" || body.prompt.length === 0) return json({ error: "prompt is required" }, 400);
+      const job: Job = {
+        id: crypto.randomUUID().replaceAll("-", ""),
+        account: identity.account,
+        kind: generate[1] === "images" ? "image" : "video",
+        prompt: body.prompt,
+        createdAt: Date.now(),
+      };
+      jobs.set(job.id, job);
+      return json({ job_id: job.id, status: "queued", kind: job.kind, poll_url: `/v1/jobs/${job.id}` });
+    }
+    const jobRoute = /^(GET|DELETE) \/v1\/jobs\/(\w+)$/.exec(route);
+    if (jobRoute) {
+      const job = jobs.get(jobRoute[2]!);
+      if (!job || job.account !== identity.account) return json({ error: "Job not found" }, 404);
+      if (jobRoute[1] === "DELETE") {
+        jobs.delete(job.id);
+        return new Response(null, { status: 204 });
+      }
+      return json(state(job));
+    }
+    return json({ error: "Not found" }, 404);
+  });
+}

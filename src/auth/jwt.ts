@@ -1,0 +1,65 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import type { Settings } from "../config/settings";
+import { GatewayError } from "../http/errors";
+
+/** Claims zgate relies on in a ZakGT access token. */
+export interface AccessClaims {
+  sub: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+type KeySource = ReturnType<typeof createRemoteJWKSet>;
+
+// One JWKS client per URL per isolate: jose caches the key set, refetches when a
+// token names an unknown `kid`, and holds off refetching for the cooldown so a flood
+// of tokens with made-up `kid`s cannot turn into a flood of JWKS requests.
+const keySets = new Map<string, KeySource>();
+
+function keySource(settings: Settings): KeySource | Uint8Array {
+  const url = settings.ZAKGT_JWKS_URL;
+  if (!url) return new TextEncoder().encode(settings.ZAKGT_JWT_SECRET);
+  let source = keySets.get(url);
+  if (!source) {
+    source = createRemoteJWKSet(new URL(url), {
+      cooldownDuration: settings.JWKS_COOLDOWN_SECONDS * 1000,
+      cacheMaxAge: 10 * 60 * 1000,
+      timeoutDuration: 5000,
+    });
+    keySets.set(url, source);
+  }
+  return source;
+}
+
+/**
+ * Verifies a ZakGT access token: signature (JWKS, or HS256 in development), `exp`,
+ * `nbf`, `iss`, `aud` with the configured clock skew. Bad tokens are 401 with the
+ * product's message; an unreachable key set is 503 (the caller is not at fault).
+ */
+export async function verifyAccessToken(token: string, settings: Settings, invalidMessage: string): Promise<AccessClaims> {
+  const source = keySource(settings);
+  let payload: JWTPayload;
+  try {
+    const options = {
+      issuer: settings.ZAKGT_JWT_ISSUER,
+      audience: settings.ZAKGT_JWT_AUDIENCE,
+      clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
+      requiredClaims: ["sub", "exp", "iat", "jti"],
+      algorithms: source instanceof Uint8Array ? ["HS256"] : ["ES256", "RS256", "EdDSA"],
+    };
+    ({ payload } =
+      source instanceof Uint8Array ? await jwtVerify(token, source, options) : await jwtVerify(token, source, options));
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new GatewayError("UNAUTHORIZED", "Access token expired");
+    if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && !(err instanceof errors.JOSEError))) {
+      throw new GatewayError("SERVICE_UNAVAILABLE", "Unable to verify credentials right now", { "Retry-After": "5" });
+    }
+    if (err instanceof errors.JOSEError && err.code === "ERR_JOSE_GENERIC") {
+      // jose reports a failed or non-2xx JWKS fetch this way.
+      throw new GatewayError("SERVICE_UNAVAILABLE", "Unable to verify credentials right now", { "Retry-After": "5" });
+    }
+    throw new GatewayError("UNAUTHORIZED", invalidMessage);
+  }
+  return payload as AccessClaims;
+}

@@ -1,0 +1,77 @@
+import { z } from "zod";
+
+/**
+ * Every var and secret zgate reads, validated with zod. A deployment whose settings do
+ * not parse answers 503 naming the bad setting (never its value): see `loadSettings`.
+ * README.md's configuration table mirrors this schema.
+ */
+const hostList = z
+  .string()
+  .transform((s) => s.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const originUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s === "" ? undefined : s));
+
+const schema = z
+  .object({
+    ENVIRONMENT: z.enum(["development", "staging", "production"]).default("production"),
+    ORIGIN_ZAKGT: originUrl,
+    ORIGIN_ZSKY: originUrl,
+    ORIGIN_ZAPPWAY: originUrl,
+    ORIGIN_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters"),
+    ORIGIN_TIMEOUT_MS: positiveInt(30_000),
+    ZAKGT_HOSTS: hostList.default(["api.zakgt.net"]),
+    ZSKY_HOSTS: hostList.default(["zsky.ai"]),
+    ZAPPWAY_HOSTS: hostList.default(["app.zappway.ai"]),
+    ZAKGT_JWKS_URL: optionalString.pipe(z.url().optional()),
+    ZAKGT_JWT_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+    ZAKGT_JWT_ISSUER: z.string().min(1).default("https://api.zakgt.net"),
+    ZAKGT_JWT_AUDIENCE: z.string().min(1).default("zakgt-api"),
+    JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
+    MAX_BODY_BYTES: positiveInt(1_048_576),
+    EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
+  })
+  .superRefine((s, ctx) => {
+    if (!s.ZAKGT_JWKS_URL && !s.ZAKGT_JWT_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["ZAKGT_JWKS_URL"], message: "set ZAKGT_JWKS_URL (or ZAKGT_JWT_SECRET in development)" });
+    }
+    // A shared HS256 secret is a development convenience; deployed gateways verify
+    // against the platform's published keys so the gateway can never mint tokens.
+    if (s.ZAKGT_JWT_SECRET && s.ENVIRONMENT !== "development") {
+      ctx.addIssue({ code: "custom", path: ["ZAKGT_JWT_SECRET"], message: "is only allowed when ENVIRONMENT is development" });
+    }
+  });
+
+export type Settings = z.infer<typeof schema>;
+
+export class SettingsError extends Error {
+  constructor(readonly setting: string, reason: string) {
+    super(`Gateway misconfigured: ${setting} ${reason}`);
+  }
+}
+
+// Parsing is per env object: workerd hands the same env to every request of an isolate,
+// so in practice this runs once per isolate, yet a changed env is always re-read.
+const parsed = new WeakMap<object, Settings | SettingsError>();
+
+export function loadSettings(env: object): Settings {
+  let result = parsed.get(env);
+  if (!result) {
+    const outcome = schema.safeParse(env);
+    if (outcome.success) {
+      result = outcome.data;
+    } else {
+      const issue = outcome.error.issues[0]!;
+      const setting = String(issue.path[0] ?? "settings");
+      const reason = issue.code === "invalid_type" && issue.input === undefined ? "is not set" : `is invalid: ${issue.message}`;
+      result = new SettingsError(setting, reason);
+    }
+    parsed.set(env, result);
+  }
+  if (result instanceof SettingsError) throw result;
+  return result;
+}

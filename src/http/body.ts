@@ -1,0 +1,49 @@
+import { GatewayError } from "./errors";
+
+/**
+ * Reads a request body into memory, refusing it with 413 as soon as it passes `limit`
+ * bytes (a chunked body has no Content-Length to check up front). Buffering is bounded
+ * by the limit, and lets the JSON check and the forward share one read.
+ */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (!request.body) return null;
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw new GatewayError("PAYLOAD_TOO_LARGE", `Request body exceeds ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+function isJsonMediaType(contentType: string | null): boolean {
+  const media = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return media === "application/json" || /^application\/[\w.-]+\+json$/.test(media);
+}
+
+/** Where a route expects JSON: a non-empty body must say so (415) and must parse (400). */
+export function requireJsonBody(body: Uint8Array | null, contentType: string | null): void {
+  if (!body || body.byteLength === 0) return;
+  if (!isJsonMediaType(contentType)) {
+    throw new GatewayError("UNSUPPORTED_MEDIA_TYPE", "Request body must be sent with Content-Type: application/json");
+  }
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
+  } catch {
+    throw new GatewayError("BAD_REQUEST", "Request body is not valid JSON");
+  }
+}

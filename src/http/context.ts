@@ -1,0 +1,19 @@
+import type { Settings } from "../config/settings";
+import type { Env } from "../env";
+import type { Identity } from "../auth/identity";
+import type { ProductTarget } from "../products";
+import type { RouteDef } from "../products/types";
+
+/** Typed Hono context: what each pipeline stage leaves for the next. */
+export type AppEnv = {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    settings: Settings;
+    target: ProductTarget;
+    route: RouteDef;
+    identity: Identity;
+    /** How the request ended, for the access log (forwarded, cache_hit, rejected, ...). */
+    outcome: string;
+  };
+};

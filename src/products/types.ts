@@ -1,0 +1,38 @@
+import type { ErrorCode } from "../http/errors";
+
+export type ProductId = "zakgt" | "zsky" | "zappway";
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** What a route needs from the pipeline. Declared as data in each product module. */
+export interface RouteDef {
+  /** Stable name used in logs, limits and the OpenAPI document, e.g. `users.me.get`. */
+  name: string;
+  /** `ANY` routes a whole module prefix (ZappWay modules the reference does not list in full). */
+  method: HttpMethod | "ANY";
+  /** Origin path pattern: `{param}` matches one segment, a trailing `/*` any remainder. */
+  path: string;
+  auth: "public" | "required";
+  /** Request bodies must be JSON (415 otherwise, 400 when they do not parse). */
+  json?: boolean;
+  /** Same answer for every caller: cached at the edge, keyed by URL alone. */
+  catalogue?: boolean;
+  /** The presented access token is revoked at the gateway before forwarding (logout). */
+  revokesSession?: boolean;
+}
+
+export interface Product {
+  id: ProductId;
+  /** Path prefix used on hosts that are not the product's own (local use, single-host). */
+  pathPrefix: string;
+  hostsSetting: "ZAKGT_HOSTS" | "ZSKY_HOSTS" | "ZAPPWAY_HOSTS";
+  originSetting: "ORIGIN_ZAKGT" | "ORIGIN_ZSKY" | "ORIGIN_ZAPPWAY";
+  /** Where the caller's credential is read from, as the platform documents it. */
+  credential: "authorization-bearer" | "x-api-key";
+  /** Whether bearer JWT access tokens (ZakGT sessions) are accepted. */
+  acceptsJwt: boolean;
+  /** 401 messages: one for no credential, one shared by every unusable credential. */
+  unauthorized: { missing: string; invalid: string };
+  /** Error body in the platform's own shape. */
+  envelope(code: ErrorCode, message: string): unknown;
+  routes: readonly RouteDef[];
+}

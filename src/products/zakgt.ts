@@ -1,0 +1,64 @@
+import type { Product, RouteDef } from "./types";
+
+/** ZakGT (`../shared/upstream-apis/zakgt-api.txt`): JWT sessions or `zak_live_` keys, `{"detail"}` errors. */
+const v1 = "/api/v1";
+
+const routes: RouteDef[] = [
+  // Authentication: the five ways in are public; logout needs the session it ends.
+  { name: "auth.login", method: "POST", path: `${v1}/auth/login`, auth: "public", json: true },
+  { name: "auth.register", method: "POST", path: `${v1}/auth/register`, auth: "public", json: true },
+  { name: "auth.refresh", method: "POST", path: `${v1}/auth/refresh`, auth: "public", json: true },
+  { name: "auth.forgot_password", method: "POST", path: `${v1}/auth/forgot-password`, auth: "public", json: true },
+  { name: "auth.reset_password", method: "POST", path: `${v1}/auth/reset-password`, auth: "public", json: true },
+  { name: "auth.logout", method: "POST", path: `${v1}/auth/logout`, auth: "required", json: true, revokesSession: true },
+
+  { name: "users.me.get", method: "GET", path: `${v1}/users/me`, auth: "required" },
+  { name: "users.me.update", method: "PUT", path: `${v1}/users/me`, auth: "required", json: true },
+  { name: "users.me.deactivate", method: "DELETE", path: `${v1}/users/me`, auth: "required" },
+  { name: "users.me.stats", method: "GET", path: `${v1}/users/me/stats`, auth: "required" },
+  { name: "users.get", method: "GET", path: `${v1}/users/{user_id}`, auth: "required" },
+
+  { name: "wallet.balance", method: "GET", path: `${v1}/wallet/balance`, auth: "required" },
+  { name: "wallet.transactions", method: "GET", path: `${v1}/wallet/transactions`, auth: "required" },
+  { name: "wallet.topup.stripe", method: "POST", path: `${v1}/wallet/topup/stripe`, auth: "required", json: true },
+  { name: "wallet.topup.paypal", method: "POST", path: `${v1}/wallet/topup/paypal`, auth: "required", json: true },
+  { name: "wallet.topup.aba", method: "POST", path: `${v1}/wallet/topup/aba`, auth: "required", json: true },
+
+  { name: "mart.products.list", method: "GET", path: `${v1}/mart/products`, auth: "required", catalogue: true },
+  { name: "mart.products.get", method: "GET", path: `${v1}/mart/products/{id}`, auth: "required", catalogue: true },
+  { name: "mart.products.create", method: "POST", path: `${v1}/mart/products`, auth: "required", json: true },
+  { name: "mart.products.update", method: "PUT", path: `${v1}/mart/products/{id}`, auth: "required", json: true },
+  { name: "mart.products.delete", method: "DELETE", path: `${v1}/mart/products/{id}`, auth: "required" },
+  { name: "mart.products.purchase", method: "POST", path: `${v1}/mart/products/{id}/purchase`, auth: "required", json: true },
+
+  { name: "live.sessions.list", method: "GET", path: `${v1}/live/sessions`, auth: "required" },
+  { name: "live.sessions.get", method: "GET", path: `${v1}/live/sessions/{id}`, auth: "required" },
+  { name: "live.sessions.start", method: "POST", path: `${v1}/live/sessions/start`, auth: "required", json: true },
+  { name: "live.sessions.end", method: "POST", path: `${v1}/live/sessions/{id}/end`, auth: "required", json: true },
+
+  { name: "tools.list", method: "GET", path: `${v1}/tools/`, auth: "required", catalogue: true },
+  { name: "tools.mine", method: "GET", path: `${v1}/tools/my-tools`, auth: "required" },
+  { name: "tools.get", method: "GET", path: `${v1}/tools/{tool_id}`, auth: "required", catalogue: true },
+  { name: "tools.purchase", method: "POST", path: `${v1}/tools/{tool_id}/purchase`, auth: "required", json: true },
+
+  { name: "ai.chat", method: "POST", path: `${v1}/ai/chat`, auth: "required", json: true },
+  { name: "ai.studio", method: "POST", path: `${v1}/ai/studio`, auth: "required", json: true },
+  { name: "ai.usage_history", method: "GET", path: `${v1}/ai/usage/history`, auth: "required" },
+
+  { name: "developer.keys.create", method: "POST", path: `${v1}/developer/api-keys`, auth: "required", json: true },
+  { name: "developer.keys.list", method: "GET", path: `${v1}/developer/api-keys`, auth: "required" },
+  { name: "developer.keys.revoke", method: "DELETE", path: `${v1}/developer/api-keys/{id}`, auth: "required" },
+  { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required" },
+];
+
+export const zakgt: Product = {
+  id: "zakgt",
+  pathPrefix: "/zakgt",
+  hostsSetting: "ZAKGT_HOSTS",
+  originSetting: "ORIGIN_ZAKGT",
+  credential: "authorization-bearer",
+  acceptsJwt: true,
+  unauthorized: { missing: "Not authenticated", invalid: "Could not validate credentials" },
+  envelope: (_code, message) => ({ detail: message }),
+  routes,
+};

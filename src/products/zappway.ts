@@ -1,0 +1,26 @@
+import type { Product, RouteDef } from "./types";
+
+/**
+ * ZappWay (`../shared/upstream-apis/zappway-api-keys.md`): bearer keys,
+ * `{"error": {"code", "message"}}` errors. The reference names its modules without
+ * listing every endpoint, so each module prefix is routed whole (any method, key
+ * required), under both the versioned `/api/v1` and the plain `/api` base.
+ */
+const modules = ["agents", "datastores", "datasources", "conversations"] as const;
+
+const routes: RouteDef[] = modules.flatMap((m): RouteDef[] => [
+  { name: `${m}`, method: "ANY", path: `/api/v1/${m}/*`, auth: "required" },
+  { name: `${m}.unversioned`, method: "ANY", path: `/api/${m}/*`, auth: "required" },
+]);
+
+export const zappway: Product = {
+  id: "zappway",
+  pathPrefix: "/zappway",
+  hostsSetting: "ZAPPWAY_HOSTS",
+  originSetting: "ORIGIN_ZAPPWAY",
+  credential: "authorization-bearer",
+  acceptsJwt: false,
+  unauthorized: { missing: "Missing API key.", invalid: "Invalid or expired API key." },
+  envelope: (code, message) => ({ error: { code, message } }),
+  routes,
+};

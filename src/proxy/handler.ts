@@ -1,0 +1,30 @@
+import type { Handler } from "hono";
+import type { AppEnv } from "../http/context";
+import { readBody, requireJsonBody } from "../http/body";
+import { catalogueCacheKey, readCatalogue, sharedTtl, storeCatalogue } from "./edge-cache";
+import { forwardToOrigin } from "./forward";
+
+/** Last stage of the pipeline: body checks, edge cache for catalogue reads, forward. */
+export const proxyHandler: Handler<AppEnv> = async (c) => {
+  const { route, settings, target } = c.var;
+  const body = await readBody(c.req.raw, settings.MAX_BODY_BYTES);
+  if (route.json) requireJsonBody(body, c.req.header("content-type") ?? null);
+
+  const cacheable = route.catalogue && c.req.method === "GET";
+  const key = cacheable ? catalogueCacheKey(target.product.id, target.originPath, new URL(c.req.url).search) : undefined;
+  if (key) {
+    const hit = await readCatalogue(key);
+    if (hit) {
+      c.set("outcome", "cache_hit");
+      return hit;
+    }
+  }
+
+  const response = await forwardToOrigin(c, body);
+  c.set("outcome", "forwarded");
+  if (key) {
+    const ttl = sharedTtl(response, settings.EDGE_CACHE_TTL_SECONDS);
+    if (ttl > 0) return storeCatalogue(c.executionCtx, key, response, ttl);
+  }
+  return response;
+};

@@ -1,0 +1,48 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { inject } from "vitest";
+import worker from "../src/index";
+
+export const sims = inject("simulators");
+
+export interface CallOptions extends RequestInit {
+  /** Full URL base; defaults to local development (`http://localhost`). */
+  base?: string;
+  /** Settings to override for this one request, as a deployment with other vars would have. */
+  settings?: Record<string, unknown>;
+}
+
+/** Sends a request through the Worker's own fetch handler with the real bindings. */
+export async function call(path: string, options: CallOptions = {}): Promise<Response> {
+  const { base = "http://localhost", settings, ...init } = options;
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(base + path, init), settings ? { ...env, ...settings } : env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+export async function json<T = any>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+/** Logs in to the ZakGT simulator through the gateway; returns the access token. */
+export async function login(email = "demo@zakgt.test", password = "demo-password"): Promise<string> {
+  const response = await call("/zakgt/api/v1/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (response.status !== 200) throw new Error(`login failed: ${response.status}`);
+  return (await json(response)).data.access_token;
+}
+
+/** A token signed by the ZakGT simulator's real key with the given claims. */
+export async function mintToken(claims: Record<string, unknown>): Promise<string> {
+  const response = await fetch(`${sims.origins.zakgt}/__sim/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(claims),
+  });
+  return (await json(response)).token;
+}
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
