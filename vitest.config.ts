@@ -27,5 +27,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     globalSetup: ["./test/node/global-setup.ts"],
     testTimeout: 20_000,
+    // The gateway's access log is asserted where it matters (test/logging.test.ts);
+    // elsewhere its lines would bury the test output.
+    onConsoleLog: (log) => !log.startsWith('{"msg":"request"'),
   },
 });

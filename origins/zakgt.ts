@@ -39,7 +39,8 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
 
   async function accessToken(claims: Record<string, unknown> & { sub: string }) {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ jti: crypto.randomUUID(), iat: now, exp: now + ttl, iss: options.issuer, aud: options.audience, ...claims })
+    const all = { jti: crypto.randomUUID(), iat: now, exp: now + ttl, iss: options.issuer, aud: options.audience, ...claims };
+    return new SignJWT(Object.fromEntries(Object.entries(all).filter(([, v]) => v !== null)))
       .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
       .sign(privateKey);
   }
@@ -64,6 +65,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     if (route === "GET /.well-known/jwks.json") return json(jwks);
     // Test-only: mint a token with chosen claims, signed by this simulator's real key.
     if (route === "POST /__sim/token") {
+      // A claim set to null is left out of the token.
       const claims = (await readJson(request)) ?? {};
       return json({ token: await accessToken({ sub: "usr_demo", ...claims }) });
     }
@@ -75,6 +77,20 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
       const user = USERS.find((u) => u.email === body.email && u.password === body.password);
       if (!user) return json({ detail: "Invalid email or password" }, 401);
       return json(await tokenPair(user.id));
+    }
+    if (route === "POST /api/v1/auth/register") {
+      const body = await readJson(request);
+      if (typeof body?.email !== "string" || !body.email.includes("@")) return json({ detail: "email: value is not a valid email address" }, 422);
+      if (typeof body.password !== "string" || body.password.length < 8) return json({ detail: "password: at least 8 characters" }, 422);
+      if (USERS.some((u) => u.email === body.email)) return json({ detail: "Email already registered" }, 400);
+      return json({ status: "ok", data: { id: `usr_${crypto.randomUUID().slice(0, 8)}`, email: body.email } }, 201);
+    }
+    if (route === "POST /api/v1/auth/forgot-password") {
+      // Same answer whether or not the account exists.
+      return json({ status: "ok", data: { sent: true } });
+    }
+    if (route === "POST /api/v1/auth/reset-password") {
+      return json({ detail: "Invalid or expired reset token" }, 400);
     }
     if (route === "POST /api/v1/auth/refresh") {
       const body = await readJson(request);

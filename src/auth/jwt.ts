@@ -52,11 +52,10 @@ export async function verifyAccessToken(token: string, settings: Settings, inval
       source instanceof Uint8Array ? await jwtVerify(token, source, options) : await jwtVerify(token, source, options));
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw new GatewayError("UNAUTHORIZED", "Access token expired");
-    if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && !(err instanceof errors.JOSEError))) {
-      throw new GatewayError("SERVICE_UNAVAILABLE", "Unable to verify credentials right now", { "Retry-After": "5" });
-    }
-    if (err instanceof errors.JOSEError && err.code === "ERR_JOSE_GENERIC") {
-      // jose reports a failed or non-2xx JWKS fetch this way.
+    // Every verdict on the token itself is a JOSEError. Anything else (a network error,
+    // a timeout, a non-200 or unparsable key set, which jose reports as the generic
+    // JOSEError) means the key set could not be had: retry later, do not blame the token.
+    if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC") {
       throw new GatewayError("SERVICE_UNAVAILABLE", "Unable to verify credentials right now", { "Retry-After": "5" });
     }
     throw new GatewayError("UNAUTHORIZED", invalidMessage);

@@ -67,7 +67,7 @@ export function loadSettings(env: object): Settings {
     } else {
       const issue = outcome.error.issues[0]!;
       const setting = String(issue.path[0] ?? "settings");
-      const reason = issue.code === "invalid_type" && issue.input === undefined ? "is not set" : `is invalid: ${issue.message}`;
+      const reason = (env as Record<string, unknown>)[setting] === undefined ? "is not set" : `is invalid: ${issue.message}`;
       result = new SettingsError(setting, reason);
     }
     parsed.set(env, result);
