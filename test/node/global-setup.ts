@@ -2,15 +2,6 @@ import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
 import { startSimulators } from "../../origins/serve";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    simulators: {
-      origins: { zakgt: string; zsky: string; zappway: string };
-      jwksUrl: string;
-      signingSecret: string;
-    };
-  }
-}
 
 /** Starts the three origin simulators on free loopback ports for the whole run. */
 export default async function setup(project: TestProject) {
