@@ -1,4 +1,4 @@
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
 // Two projects:
@@ -15,7 +15,7 @@ export default defineConfig({
     projects: [
       {
         plugins: [
-          cloudflareTest(({ inject }) => {
+          cloudflareTest(async ({ inject }) => {
             const sims = inject("simulators");
             return {
               main: "./src/index.ts",
@@ -27,6 +27,8 @@ export default defineConfig({
                   ORIGIN_ZAPPWAY: sims.origins.zappway,
                   ZAKGT_JWKS_URL: sims.jwksUrl,
                   ORIGIN_SIGNING_SECRET: sims.signingSecret,
+                  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+                  TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 },
               },
             };
@@ -37,6 +39,7 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: ["test/node/**"],
           globalSetup: ["./test/node/global-setup.ts"],
+          setupFiles: ["./test/apply-migrations.ts"],
         },
       },
       {

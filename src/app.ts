@@ -1,22 +1,40 @@
 import { Hono } from "hono";
 import { identify } from "./auth/identify";
 import { accessLog } from "./http/access-log";
+import { bufferBody } from "./http/buffer-body";
 import type { AppEnv } from "./http/context";
 import { edgeChecks } from "./http/edge-checks";
 import { onError } from "./http/on-error";
 import { requestId } from "./http/request-id";
-import { admit, revokePresentedSession } from "./limits/admit";
+import { createAdminApp } from "./keys/admin/app";
+import { serveAtGateway } from "./keys/gateway-routes";
+import { recordKeyUsage } from "./keys/usage-log";
+import { admit, revokeDeactivatedUser, revokePresentedSession } from "./limits/admit";
 import { routeRequest } from "./products/route-request";
 import { proxyHandler } from "./proxy/handler";
 
 /**
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
- * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> admit -> forward.
+ * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> admit
+ * -> usage record (after the response) -> body -> session effects -> zgate's own
+ * endpoints, or forward to the origin.
  */
 export function createApp() {
   const app = new Hono<AppEnv>();
   app.use("*", requestId, accessLog, edgeChecks);
-  app.all("*", routeRequest, identify, admit, revokePresentedSession, proxyHandler);
+  app.route("/admin/v1", createAdminApp());
+  app.all(
+    "*",
+    routeRequest,
+    identify,
+    admit,
+    recordKeyUsage,
+    bufferBody,
+    revokePresentedSession,
+    revokeDeactivatedUser,
+    serveAtGateway,
+    proxyHandler,
+  );
   app.onError(onError);
   return app;
 }

@@ -1,12 +1,15 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { classifyKey, hashKey, keyPrefixOf } from "../keys/key-format";
+import { findKeyByHash } from "../keys/key-store";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
 
 /**
  * Turns the request's credential into an Identity, or refuses it with 401 in the
- * product's envelope. Public routes skip this stage entirely.
+ * product's envelope. Public routes skip this stage. An identity is only a claim until
+ * the account guard admits it (limits/admit.ts).
  */
 export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { product } = c.var.target;
@@ -16,6 +19,8 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
   switch (credential.kind) {
     case "none":
       throw new GatewayError("UNAUTHORIZED", product.unauthorized.missing);
+    case "malformed":
+      throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
     case "jwt": {
       const claims = await verifyAccessToken(credential.token, c.var.settings, product.unauthorized.invalid);
       c.set("identity", {
@@ -29,9 +34,22 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
       });
       break;
     }
-    default:
-      // API keys are verified by the key store; until it exists no key is known.
-      throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+    case "key":
+      await identifyKey(c, credential.secret);
+      break;
   }
   await next();
 };
+
+async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
+  const { product } = c.var.target;
+  // A zgate-prefixed key that fails its checksum cannot exist: refused with no storage read.
+  if (classifyKey(secret) === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  const testMode = keyPrefixOf(secret) === "zak_test_";
+  if (testMode && !c.var.settings.ORIGIN_ZAKGT_TEST && c.var.settings.ENVIRONMENT !== "development") {
+    throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
+  }
+  const ref = await findKeyByHash(c.env, await hashKey(secret), (p) => c.executionCtx.waitUntil(p));
+  if (!ref) throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+}

@@ -7,8 +7,18 @@ export interface Identity {
   userId?: string;
   keyId?: string;
   via: "jwt" | "key";
+  /** Key identities: what the key may do, from its guard. */
+  scopes?: string[];
+  plan?: string | null;
+  /** `zak_test_` keys: sent to the test origin, never to production. */
+  testMode?: boolean;
   /** Access token id and issue/expiry times (JWT sessions), for revocation checks. */
   tokenId?: string;
   issuedAt?: number;
   expiresAt?: number;
+}
+
+/** How an identity is named in the audit log. */
+export function actorOf(identity: Identity): string {
+  return identity.via === "key" ? `key:${identity.keyId}` : `user:${identity.userId}`;
 }

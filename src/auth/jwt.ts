@@ -17,19 +17,23 @@ type KeySource = ReturnType<typeof createRemoteJWKSet>;
 // of tokens with made-up `kid`s cannot turn into a flood of JWKS requests.
 const keySets = new Map<string, KeySource>();
 
-function keySource(settings: Settings): KeySource | Uint8Array {
-  const url = settings.ZAKGT_JWKS_URL;
-  if (!url) return new TextEncoder().encode(settings.ZAKGT_JWT_SECRET);
+export function remoteKeySet(url: string, cooldownSeconds: number): KeySource {
   let source = keySets.get(url);
   if (!source) {
     source = createRemoteJWKSet(new URL(url), {
-      cooldownDuration: settings.JWKS_COOLDOWN_SECONDS * 1000,
+      cooldownDuration: cooldownSeconds * 1000,
       cacheMaxAge: 10 * 60 * 1000,
       timeoutDuration: 5000,
     });
     keySets.set(url, source);
   }
   return source;
+}
+
+function keySource(settings: Settings): KeySource | Uint8Array {
+  const url = settings.ZAKGT_JWKS_URL;
+  if (!url) return new TextEncoder().encode(settings.ZAKGT_JWT_SECRET);
+  return remoteKeySet(url, settings.JWKS_COOLDOWN_SECONDS);
 }
 
 /**

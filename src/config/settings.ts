@@ -34,10 +34,20 @@ const schema = z
     JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
     MAX_BODY_BYTES: positiveInt(1_048_576),
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
+    USAGE_RETENTION_DAYS: positiveInt(90),
+    ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
+    ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
+    ACCESS_TEAM_DOMAIN: optionalString.pipe(z.string().regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com").optional()),
+    ACCESS_AUD: optionalString,
+    // Where Access publishes its signing keys; derived from the team domain unless set.
+    ACCESS_JWKS_URL: optionalString.pipe(z.url().optional()),
   })
   .superRefine((s, ctx) => {
     if (!s.ZAKGT_JWKS_URL && !s.ZAKGT_JWT_SECRET) {
       ctx.addIssue({ code: "custom", path: ["ZAKGT_JWKS_URL"], message: "set ZAKGT_JWKS_URL (or ZAKGT_JWT_SECRET in development)" });
+    }
+    if (Boolean(s.ACCESS_TEAM_DOMAIN) !== Boolean(s.ACCESS_AUD)) {
+      ctx.addIssue({ code: "custom", path: [s.ACCESS_TEAM_DOMAIN ? "ACCESS_AUD" : "ACCESS_TEAM_DOMAIN"], message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together" });
     }
     // A shared HS256 secret is a development convenience; deployed gateways verify
     // against the platform's published keys so the gateway can never mint tokens.

@@ -35,14 +35,17 @@ function isJsonMediaType(contentType: string | null): boolean {
   return media === "application/json" || /^application\/[\w.-]+\+json$/.test(media);
 }
 
-/** Where a route expects JSON: a non-empty body must say so (415) and must parse (400). */
-export function requireJsonBody(body: Uint8Array | null, contentType: string | null): void {
-  if (!body || body.byteLength === 0) return;
+/**
+ * Where a route expects JSON: a non-empty body must say so (415) and must parse (400).
+ * Returns the parsed value (undefined for an empty body).
+ */
+export function requireJsonBody(body: Uint8Array | null, contentType: string | null): unknown {
+  if (!body || body.byteLength === 0) return undefined;
   if (!isJsonMediaType(contentType)) {
     throw new GatewayError("UNSUPPORTED_MEDIA_TYPE", "Request body must be sent with Content-Type: application/json");
   }
   try {
-    JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body)) as unknown;
   } catch {
     throw new GatewayError("BAD_REQUEST", "Request body is not valid JSON");
   }

@@ -12,7 +12,13 @@ export type AppEnv = {
     settings: Settings;
     target: ProductTarget;
     route: RouteDef;
+    /** Path parameters of the matched route (`{id}` -> params.id), decoded. */
+    params: Record<string, string>;
     identity: Identity;
+    /** The request body, read once and bounded (null when there is none). */
+    body: Uint8Array | null;
+    /** The parsed body on JSON routes (undefined when empty). */
+    json: unknown;
     /** How the request ended, for the access log (forwarded, cache_hit, rejected, ...). */
     outcome: string;
   };

@@ -14,5 +14,6 @@ export const routeRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new GatewayError("METHOD_NOT_ALLOWED", "Method Not Allowed", { Allow: match.allow.join(", ") });
   }
   c.set("route", match.def);
+  c.set("params", match.params);
   await next();
 };

@@ -18,6 +18,12 @@ export interface RouteDef {
   catalogue?: boolean;
   /** The presented access token is revoked at the gateway before forwarding (logout). */
   revokesSession?: boolean;
+  /** On success at the origin, every key and session of the user is revoked (account deactivation). */
+  deactivatesUser?: boolean;
+  /** Answered by zgate itself (key management), never forwarded. See keys/gateway-routes.ts. */
+  gateway?: boolean;
+  /** Only a signed-in session may call it, never an API key (keys cannot mint keys). */
+  sessionOnly?: boolean;
 }
 
 export interface Product {

@@ -14,7 +14,7 @@ const routes: RouteDef[] = [
 
   { name: "users.me.get", method: "GET", path: `${v1}/users/me`, auth: "required" },
   { name: "users.me.update", method: "PUT", path: `${v1}/users/me`, auth: "required", json: true },
-  { name: "users.me.deactivate", method: "DELETE", path: `${v1}/users/me`, auth: "required" },
+  { name: "users.me.deactivate", method: "DELETE", path: `${v1}/users/me`, auth: "required", deactivatesUser: true },
   { name: "users.me.stats", method: "GET", path: `${v1}/users/me/stats`, auth: "required" },
   { name: "users.get", method: "GET", path: `${v1}/users/{user_id}`, auth: "required" },
 
@@ -45,10 +45,11 @@ const routes: RouteDef[] = [
   { name: "ai.studio", method: "POST", path: `${v1}/ai/studio`, auth: "required", json: true },
   { name: "ai.usage_history", method: "GET", path: `${v1}/ai/usage/history`, auth: "required" },
 
-  { name: "developer.keys.create", method: "POST", path: `${v1}/developer/api-keys`, auth: "required", json: true },
-  { name: "developer.keys.list", method: "GET", path: `${v1}/developer/api-keys`, auth: "required" },
-  { name: "developer.keys.revoke", method: "DELETE", path: `${v1}/developer/api-keys/{id}`, auth: "required" },
-  { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required" },
+  // Personal access keys are zgate's own: answered at the edge, for signed-in users only.
+  { name: "developer.keys.create", method: "POST", path: `${v1}/developer/api-keys`, auth: "required", json: true, gateway: true, sessionOnly: true },
+  { name: "developer.keys.list", method: "GET", path: `${v1}/developer/api-keys`, auth: "required", gateway: true, sessionOnly: true },
+  { name: "developer.keys.revoke", method: "DELETE", path: `${v1}/developer/api-keys/{id}`, auth: "required", gateway: true, sessionOnly: true },
+  { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required", gateway: true, sessionOnly: true },
 ];
 
 export const zakgt: Product = {

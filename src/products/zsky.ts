@@ -7,7 +7,7 @@ const routes: RouteDef[] = [
   { name: "jobs.get", method: "GET", path: "/v1/jobs/{id}", auth: "required" },
   { name: "jobs.purge", method: "DELETE", path: "/v1/jobs/{id}", auth: "required" },
   { name: "usage.get", method: "GET", path: "/v1/usage", auth: "required" },
-  { name: "keys.rotate", method: "POST", path: "/v1/keys/rotate", auth: "required" },
+  { name: "keys.rotate", method: "POST", path: "/v1/keys/rotate", auth: "required", gateway: true },
 ];
 
 export const zsky: Product = {

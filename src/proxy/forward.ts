@@ -14,7 +14,9 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
   const identity = c.var.identity;
   const incoming = new URL(c.req.url);
   const pathAndQuery = target.originPath + incoming.search;
-  const url = settings[target.product.originSetting] + pathAndQuery;
+  // `zak_test_` keys go to the test origin (development falls back to the one origin).
+  const origin = identity?.testMode ? (settings.ORIGIN_ZAKGT_TEST ?? settings.ORIGIN_ZAKGT) : settings[target.product.originSetting];
+  const url = origin + pathAndQuery;
 
   const headers = originRequestHeaders(c.req.raw.headers, identity);
   const signed = {

@@ -1,14 +1,11 @@
 import type { Handler } from "hono";
 import type { AppEnv } from "../http/context";
-import { readBody, requireJsonBody } from "../http/body";
 import { catalogueCacheKey, readCatalogue, sharedTtl, storeCatalogue } from "./edge-cache";
 import { forwardToOrigin } from "./forward";
 
-/** Last stage of the pipeline: body checks, edge cache for catalogue reads, forward. */
+/** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
 export const proxyHandler: Handler<AppEnv> = async (c) => {
-  const { route, settings, target } = c.var;
-  const body = await readBody(c.req.raw, settings.MAX_BODY_BYTES);
-  if (route.json) requireJsonBody(body, c.req.header("content-type") ?? null);
+  const { route, settings, target, body } = c.var;
 
   const cacheable = route.catalogue && c.req.method === "GET";
   const key = cacheable ? catalogueCacheKey(target.product.id, target.originPath, new URL(c.req.url).search) : undefined;

@@ -1,0 +1,55 @@
+import type { MiddlewareHandler } from "hono";
+import { jwtVerify } from "jose";
+import { remoteKeySet } from "../../auth/jwt";
+import type { AppEnv } from "../../http/context";
+import { GatewayError } from "../../http/errors";
+
+export type AdminEnv = AppEnv & { Variables: { actor: string } };
+
+async function digest(value: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
+}
+
+/**
+ * Compares two secrets in constant time. Hashing first gives equal-length inputs, so
+ * neither the content nor the length of the real token leaks through timing.
+ */
+async function sameSecret(presented: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([digest(presented), digest(expected)]);
+  return crypto.subtle.timingSafeEqual(a, b);
+}
+
+/**
+ * The admin API is for security and platform teams: `Authorization: Bearer <ADMIN_TOKEN>`
+ * or, when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set, a Cloudflare Access JWT in
+ * `Cf-Access-Jwt-Assertion`. The actor (token or Access identity) goes into the audit log.
+ */
+export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  const settings = c.var.settings;
+  const accessJwt = c.req.header("cf-access-jwt-assertion");
+  if (accessJwt && settings.ACCESS_TEAM_DOMAIN && settings.ACCESS_AUD) {
+    const jwks = settings.ACCESS_JWKS_URL ?? `https://${settings.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
+    try {
+      const { payload } = await jwtVerify(accessJwt, remoteKeySet(jwks, settings.JWKS_COOLDOWN_SECONDS), {
+        issuer: `https://${settings.ACCESS_TEAM_DOMAIN}`,
+        audience: settings.ACCESS_AUD,
+        clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
+      });
+      const who = typeof payload.email === "string" ? payload.email : payload.sub;
+      if (!who) throw new Error("no subject");
+      c.set("actor", `admin:${who}`);
+      return next();
+    } catch {
+      throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
+    }
+  }
+  const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(c.req.header("authorization") ?? "");
+  if (!settings.ADMIN_TOKEN && !settings.ACCESS_TEAM_DOMAIN) {
+    throw new GatewayError("SERVICE_UNAVAILABLE", "Admin API is not configured: set ADMIN_TOKEN or Cloudflare Access");
+  }
+  if (!match || !settings.ADMIN_TOKEN || !(await sameSecret(match[1]!, settings.ADMIN_TOKEN))) {
+    throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
+  }
+  c.set("actor", "admin:token");
+  await next();
+};

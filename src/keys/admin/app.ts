@@ -1,0 +1,43 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { GatewayError, gatewayEnvelope } from "../../http/errors";
+import { errorResponse } from "../../http/on-error";
+import { adminAuth, type AdminEnv } from "./admin-auth";
+import { registerCreateKey } from "./routes/create-key";
+import { registerGetKey } from "./routes/get-key";
+import { registerListAudit } from "./routes/list-audit";
+import { registerListKeys } from "./routes/list-keys";
+import { registerRevokeKey } from "./routes/revoke-key";
+import { registerRevokeLeaked } from "./routes/revoke-leaked";
+import { registerRevokeSessions } from "./routes/revoke-sessions";
+
+/** `/admin/v1`: key management for security and platform teams. Errors use the gateway envelope. */
+export function createAdminApp() {
+  const admin = new OpenAPIHono<AdminEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const issue = result.error.issues[0]!;
+      const field = issue.path.length ? issue.path.join(".") : "body";
+      return c.json(gatewayEnvelope("BAD_REQUEST", `${field}: ${issue.message}`), 400);
+    },
+  });
+  admin.openAPIRegistry.registerComponent("securitySchemes", "AdminToken", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });
+  admin.openAPIRegistry.registerComponent("securitySchemes", "CloudflareAccess", {
+    type: "apiKey",
+    in: "header",
+    name: "Cf-Access-Jwt-Assertion",
+    description: "Cloudflare Access JWT (when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set)",
+  });
+  admin.use("*", adminAuth);
+  registerCreateKey(admin);
+  registerListKeys(admin);
+  registerRevokeLeaked(admin);
+  registerGetKey(admin);
+  registerRevokeKey(admin);
+  registerRevokeSessions(admin);
+  registerListAudit(admin);
+  admin.all("*", () => {
+    throw new GatewayError("NOT_FOUND", "Not Found");
+  });
+  admin.onError((err, c) => errorResponse(c, err, null));
+  return admin;
+}

@@ -1,0 +1,24 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { GatewayError } from "../../../http/errors";
+import { getKey } from "../../key-store";
+import { keyView } from "../../views";
+import type { AdminEnv } from "../admin-auth";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
+
+const route = createRoute({
+  method: "get",
+  path: "/keys/{id}",
+  summary: "Get one key",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: { params: KeyIdParam },
+  responses: { 200: json(KeySchema, "The key"), ...NOT_FOUND, ...ADMIN_ERRORS },
+});
+
+export function registerGetKey(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const record = await getKey(c.env, c.req.valid("param").id);
+    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    return c.json(keyView(record), 200);
+  });
+}

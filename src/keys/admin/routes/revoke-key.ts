@@ -1,0 +1,26 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { GatewayError } from "../../../http/errors";
+import { revokeKey } from "../../key-lifecycle";
+import { getKey } from "../../key-store";
+import { keyView } from "../../views";
+import type { AdminEnv } from "../admin-auth";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
+
+const route = createRoute({
+  method: "post",
+  path: "/keys/{id}/revoke",
+  summary: "Revoke a key: when this returns, no later request with it is admitted",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: { params: KeyIdParam },
+  responses: { 200: json(KeySchema, "The revoked key"), ...NOT_FOUND, ...ADMIN_ERRORS },
+});
+
+export function registerRevokeKey(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const record = await getKey(c.env, c.req.valid("param").id);
+    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    await revokeKey(c.env, record, { actor: c.var.actor, requestId: c.var.requestId });
+    return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
+  });
+}

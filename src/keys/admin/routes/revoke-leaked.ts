@@ -1,0 +1,29 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { GatewayError } from "../../../http/errors";
+import { hashKey } from "../../key-format";
+import { revokeKey } from "../../key-lifecycle";
+import { findKeyByHash, getKey } from "../../key-store";
+import { keyView } from "../../views";
+import type { AdminEnv } from "../admin-auth";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND } from "../schemas";
+
+const route = createRoute({
+  method: "post",
+  path: "/keys/revoke-leaked",
+  summary: "Revoke a key by its leaked plaintext (secret-scanning reports)",
+  description: "The plaintext is hashed on arrival and never stored or logged.",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: { body: { required: true, content: { "application/json": { schema: z.object({ key: z.string().min(1).max(512) }).strict() } } } },
+  responses: { 200: json(KeySchema, "The revoked key"), ...NOT_FOUND, ...ADMIN_ERRORS },
+});
+
+export function registerRevokeLeaked(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const ref = await findKeyByHash(c.env, await hashKey(c.req.valid("json").key), (p) => c.executionCtx.waitUntil(p));
+    const record = ref && (await getKey(c.env, ref.keyId));
+    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    await revokeKey(c.env, record, { actor: c.var.actor, requestId: c.var.requestId }, "key.revoke_leaked");
+    return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
+  });
+}

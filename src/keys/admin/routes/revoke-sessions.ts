@@ -1,0 +1,30 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { revokeUserCredentials } from "../../key-lifecycle";
+import type { AdminEnv } from "../admin-auth";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
+
+const route = createRoute({
+  method: "post",
+  path: "/users/{user_id}/revoke-sessions",
+  summary: "Revoke every ZakGT session of a user (and optionally every key)",
+  description: "Access tokens issued up to now are refused from the moment this returns.",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: {
+    params: z.object({ user_id: z.string().min(1).max(200).openapi({ param: { name: "user_id", in: "path" } }) }),
+    body: { required: false, content: { "application/json": { schema: z.object({ revoke_keys: z.boolean().default(false) }).strict() } } },
+  },
+  responses: {
+    200: json(z.object({ user_id: z.string(), sessions_revoked: z.literal(true), keys_revoked: z.array(z.string()) }), "Revoked"),
+    ...ADMIN_ERRORS,
+  },
+});
+
+export function registerRevokeSessions(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const userId = c.req.valid("param").user_id;
+    const revokeKeys = c.req.valid("json")?.revoke_keys ?? false;
+    const keys = await revokeUserCredentials(c.env, userId, { actor: c.var.actor, requestId: c.var.requestId }, revokeKeys);
+    return c.json({ user_id: userId, sessions_revoked: true as const, keys_revoked: keys }, 200);
+  });
+}

@@ -1,0 +1,49 @@
+import { z } from "@hono/zod-openapi";
+
+/** Schemas shared by the admin routes; they validate requests and write the OpenAPI document. */
+export const ProductSchema = z.enum(["zakgt", "zsky", "zappway"]).openapi("Product");
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi("GatewayError", { example: { error: { code: "NOT_FOUND", message: "Key not found" } } });
+
+export const KeySchema = z
+  .object({
+    id: z.string(),
+    product: ProductSchema,
+    account: z.string(),
+    owner_user_id: z.string().nullable(),
+    label: z.string().nullable(),
+    prefix: z.string().openapi({ example: "zsky_live_" }),
+    last4: z.string(),
+    scopes: z.array(z.string()),
+    plan: z.string().nullable(),
+    status: z.enum(["active", "revoked", "expired"]),
+    imported: z.boolean(),
+    created_at: z.string(),
+    expires_at: z.string().nullable(),
+    revoked_at: z.string().nullable(),
+    revoked_by: z.string().nullable(),
+    last_used_at: z.string().nullable(),
+  })
+  .openapi("Key");
+
+export const KeyIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
+
+const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+
+/** Error responses every admin operation can give. */
+export const ADMIN_ERRORS = {
+  400: errorResponse("Invalid request"),
+  401: errorResponse("Missing or invalid admin credentials"),
+  503: errorResponse("Admin API not configured, or a dependency unavailable"),
+} as const;
+
+export const NOT_FOUND = { 404: errorResponse("No such key") } as const;
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+export const ADMIN_SECURITY: Record<string, string[]>[] = [{ AdminToken: [] }, { CloudflareAccess: [] }];

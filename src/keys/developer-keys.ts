@@ -1,0 +1,89 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { validate } from "../http/validate";
+import { issueKey, revokeKey } from "./key-lifecycle";
+import { getKey, listKeys, type KeyRecord } from "./key-store";
+import { listUsage } from "./usage-log";
+import { decodeCursor, idCursor, iso, keyCursor, keyView, limitParam, page, scopesSchema } from "./views";
+
+/**
+ * ZakGT personal access keys (`/api/v1/developer/api-keys`), answered by zgate for the
+ * signed-in user: a `zak_live_` key acts as its owner. Responses use ZakGT's success
+ * envelope `{status, data, request_id}`; errors its `{"detail"}`.
+ */
+const createBody = z
+  .object({
+    label: z.string().trim().min(1).max(100).optional(),
+    scopes: scopesSchema.optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+const listQuery = z.object({ limit: limitParam, cursor: z.string().optional() });
+
+function ok(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200) {
+  return c.json({ status: "ok", data, request_id: c.var.requestId }, status);
+}
+
+/** The listing shape: no product/account (they are the caller's), never the secret. */
+function ownKeyView(record: KeyRecord) {
+  const { product: _p, account: _a, owner_user_id: _o, imported: _i, revoked_by: _r, ...view } = keyView(record);
+  return view;
+}
+
+/** The caller's own key, or 404 for anything else (another user's key looks like no key). */
+async function ownKey(c: Context<AppEnv>): Promise<KeyRecord> {
+  const record = await getKey(c.env, c.var.params.id ?? "");
+  if (!record || record.product !== "zakgt" || record.ownerUserId !== c.var.identity.userId) {
+    throw new GatewayError("NOT_FOUND", "API key not found");
+  }
+  return record;
+}
+
+export async function createDeveloperKey(c: Context<AppEnv>) {
+  const body = validate(createBody, c.var.json ?? {});
+  const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
+  if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("UNPROCESSABLE", "expires_at: must be in the future");
+  const userId = c.var.identity.userId!;
+  const { record, secret } = await issueKey(
+    c.env,
+    { product: "zakgt", accountId: userId, ownerUserId: userId, label: body.label, scopes: body.scopes, expiresAt },
+    { actor: `user:${userId}`, requestId: c.var.requestId },
+  );
+  // The only time the secret is ever shown.
+  return ok(c, { ...ownKeyView(record), key: secret }, 201);
+}
+
+export async function listDeveloperKeys(c: Context<AppEnv>) {
+  const query = validate(listQuery, c.req.query());
+  const after = decodeCursor(query.cursor, keyCursor);
+  const rows = await listKeys(c.env, {
+    product: "zakgt",
+    ownerUserId: c.var.identity.userId!,
+    limit: query.limit,
+    after: after && { createdAt: after.c, keyId: after.k },
+  });
+  const { items, next_cursor } = page(rows, query.limit, (r) => ({ c: r.createdAt, k: r.keyId }));
+  return ok(c, { keys: items.map(ownKeyView), next_cursor });
+}
+
+export async function revokeDeveloperKey(c: Context<AppEnv>) {
+  const record = await ownKey(c);
+  await revokeKey(c.env, record, { actor: `user:${c.var.identity.userId}`, requestId: c.var.requestId });
+  return ok(c, { id: record.keyId, status: "revoked" });
+}
+
+export async function developerKeyUsage(c: Context<AppEnv>) {
+  const record = await ownKey(c);
+  const query = validate(listQuery, c.req.query());
+  const before = decodeCursor(query.cursor, idCursor);
+  const rows = await listUsage(c.env, record.keyId, query.limit, before?.i);
+  const { items, next_cursor } = page(rows, query.limit, (r) => ({ i: r.id }));
+  return ok(c, {
+    key_id: record.keyId,
+    items: items.map((u) => ({ time: iso(u.at), method: u.method, path: u.path, status: u.status, request_id: u.requestId })),
+    next_cursor,
+  });
+}

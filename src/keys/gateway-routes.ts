@@ -1,0 +1,20 @@
+import type { Handler, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/context";
+import { createDeveloperKey, developerKeyUsage, listDeveloperKeys, revokeDeveloperKey } from "./developer-keys";
+import { rotateZskyKey } from "./zsky-rotate";
+
+/** Handlers for the routes zgate answers itself (`gateway: true` in a product's table). */
+export const GATEWAY_HANDLERS: Record<string, Handler<AppEnv>> = {
+  "zakgt:developer.keys.create": createDeveloperKey,
+  "zakgt:developer.keys.list": listDeveloperKeys,
+  "zakgt:developer.keys.revoke": revokeDeveloperKey,
+  "zakgt:developer.keys.usage": developerKeyUsage,
+  "zsky:keys.rotate": rotateZskyKey,
+};
+
+/** Answers a gateway-owned route here; every other route goes on to the origin. */
+export const serveAtGateway: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.var.route.gateway) return next();
+  c.set("outcome", "served");
+  return GATEWAY_HANDLERS[`${c.var.target.product.id}:${c.var.route.name}`]!(c, next);
+};

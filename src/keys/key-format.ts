@@ -1,0 +1,88 @@
+import type { ProductId } from "../products/types";
+
+/**
+ * zgate key format: `<prefix>` + 30 base62 characters of randomness (~178 bits) + a
+ * 6-character base62 CRC32 of everything before it. The checksum lets the edge refuse
+ * a mistyped or made-up key without touching storage, and lets secret scanners
+ * recognise a real key with few false positives.
+ */
+export const KEY_PREFIXES = {
+  zak_live_: { product: "zakgt", mode: "live" },
+  zak_test_: { product: "zakgt", mode: "test" },
+  zsky_live_: { product: "zsky", mode: "live" },
+  zw_live_: { product: "zappway", mode: "live" },
+} as const satisfies Record<string, { product: ProductId; mode: "live" | "test" }>;
+
+export type KeyPrefix = keyof typeof KEY_PREFIXES;
+
+const RANDOM_LENGTH = 30;
+const CHECKSUM_LENGTH = 6;
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/** Uniform base62 from CSPRNG bytes (rejection sampling: no modulo bias). */
+export function randomBase62(length: number): string {
+  let out = "";
+  while (out.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(text: string): number {
+  let crc = 0xffffffff;
+  for (const byte of new TextEncoder().encode(text)) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function checksum(body: string): string {
+  let n = crc32(body);
+  let out = "";
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    out = BASE62[n % 62] + out;
+    n = Math.floor(n / 62);
+  }
+  return out;
+}
+
+export function generateKey(prefix: KeyPrefix): string {
+  const body = prefix + randomBase62(RANDOM_LENGTH);
+  return body + checksum(body);
+}
+
+export function keyPrefixOf(secret: string): KeyPrefix | undefined {
+  return (Object.keys(KEY_PREFIXES) as KeyPrefix[]).find((p) => secret.startsWith(p));
+}
+
+const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`);
+
+/**
+ * `valid`: a zgate key whose checksum holds. `malformed`: it carries a zgate prefix but
+ * is not a well-formed key, so it cannot exist. `foreign`: any other shape (keys
+ * imported from before zgate), known only by hash lookup.
+ */
+export function classifyKey(secret: string): "valid" | "malformed" | "foreign" {
+  const prefix = keyPrefixOf(secret);
+  if (!prefix) return "foreign";
+  const rest = secret.slice(prefix.length);
+  if (!WELL_FORMED.test(rest)) return "malformed";
+  const body = secret.slice(0, -CHECKSUM_LENGTH);
+  return checksum(body) === secret.slice(-CHECKSUM_LENGTH) ? "valid" : "malformed";
+}
+
+/** Hex SHA-256 of a key: the only form in which a key is ever stored. */
+export async function hashKey(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

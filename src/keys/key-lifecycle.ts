@@ -1,0 +1,131 @@
+import type { Env } from "../env";
+import { GatewayError } from "../http/errors";
+import { guardFor } from "../limits/guard-client";
+import type { ProductId } from "../products/types";
+import { writeAudit } from "./audit-log";
+import { generateKey, hashKey, randomBase62, type KeyPrefix } from "./key-format";
+import { insertKey, markRevoked, type KeyRecord } from "./key-store";
+
+/**
+ * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
+ * developer endpoints, ZSky rotation) must take in the same order, kept in one place.
+ */
+export interface KeySpec {
+  product: ProductId;
+  accountId: string;
+  ownerUserId?: string | null;
+  label?: string | null;
+  scopes?: string[];
+  plan?: string | null;
+  expiresAt?: number | null;
+  /** ZakGT only: `zak_test_` keys, which never reach production origins. */
+  mode?: "live" | "test";
+}
+
+export interface Actor {
+  actor: string;
+  requestId: string;
+}
+
+const PREFIX: Record<ProductId, KeyPrefix> = { zakgt: "zak_live_", zsky: "zsky_live_", zappway: "zw_live_" };
+
+function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boolean): KeyRecord {
+  return {
+    keyId: `key_${randomBase62(20)}`,
+    product: spec.product,
+    accountId: spec.accountId,
+    ownerUserId: spec.ownerUserId ?? null,
+    label: spec.label ?? null,
+    prefix,
+    last4,
+    scopes: spec.scopes ?? ["*"],
+    plan: spec.plan ?? null,
+    imported,
+    createdAt: Date.now(),
+    expiresAt: spec.expiresAt ?? null,
+    revokedAt: null,
+    revokedBy: null,
+    lastUsedAt: null,
+  };
+}
+
+/**
+ * Stores the hash, registers the key with its guard (only then can it be used), audits.
+ * If registration fails the key is never shown, so a half-made key is inert.
+ */
+async function store(env: Env, record: KeyRecord, hash: string, action: string, by: Actor): Promise<void> {
+  try {
+    await insertKey(env, record, hash);
+  } catch (err) {
+    if (err instanceof Error && /UNIQUE/.test(err.message)) throw new GatewayError("UNPROCESSABLE", "This key is already registered");
+    throw err;
+  }
+  await guardFor(env, record).registerKey({
+    keyId: record.keyId,
+    scopes: record.scopes,
+    plan: record.plan,
+    ownerUserId: record.ownerUserId,
+    expiresAt: record.expiresAt,
+  });
+  await writeAudit(env, {
+    actor: by.actor,
+    action,
+    target: record.keyId,
+    product: record.product,
+    accountId: record.accountId,
+    requestId: by.requestId,
+    detail: { label: record.label, scopes: record.scopes, plan: record.plan, expires_at: record.expiresAt },
+  });
+}
+
+/** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
+export async function issueKey(env: Env, spec: KeySpec, by: Actor): Promise<{ record: KeyRecord; secret: string }> {
+  const prefix: KeyPrefix = spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product];
+  const secret = generateKey(prefix);
+  const record = newRecord(spec, prefix, secret.slice(-4), false);
+  await store(env, record, await hashKey(secret), "key.create", by);
+  return { record, secret };
+}
+
+/** A key from before zgate, any shape, by its plaintext or its SHA-256 (hex). */
+export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: string; sha256?: string }, by: Actor): Promise<KeyRecord> {
+  const hash = key.plaintext !== undefined ? await hashKey(key.plaintext) : key.sha256!.toLowerCase();
+  const last4 = key.plaintext !== undefined ? key.plaintext.slice(-4) : "????";
+  const record = newRecord(spec, "", last4, true);
+  await store(env, record, hash, "key.import", by);
+  return record;
+}
+
+/** Refused at the guard first (that is what makes it instant), then recorded. */
+export async function revokeKey(env: Env, record: KeyRecord, by: Actor, action = "key.revoke"): Promise<boolean> {
+  const changed = await guardFor(env, record).revokeKey(record.keyId);
+  await markRevoked(env, [record.keyId], by.actor);
+  await writeAudit(env, {
+    actor: by.actor,
+    action,
+    target: record.keyId,
+    product: record.product,
+    accountId: record.accountId,
+    requestId: by.requestId,
+    detail: { already_revoked: !changed },
+  });
+  return changed;
+}
+
+/** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */
+export async function revokeUserCredentials(env: Env, userId: string, by: Actor, keysToo: boolean): Promise<string[]> {
+  const guard = guardFor(env, { product: "zakgt", accountId: userId });
+  await guard.revokeSessions(userId);
+  const keyIds = keysToo ? await guard.revokeAllKeys() : [];
+  await markRevoked(env, keyIds, by.actor);
+  await writeAudit(env, {
+    actor: by.actor,
+    action: keysToo ? "user.revoke_all" : "sessions.revoke",
+    target: userId,
+    product: "zakgt",
+    accountId: userId,
+    requestId: by.requestId,
+    detail: { keys_revoked: keyIds },
+  });
+  return keyIds;
+}
