@@ -1,7 +1,12 @@
 // Types the bindings that `cloudflare:test` hands to tests: the Worker's own, plus the
 // D1 migrations vitest.config.ts reads for test/apply-migrations.ts.
-declare namespace Cloudflare {
-  interface Env extends import("../src/env").Env {
-    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+import type { D1Migration } from "cloudflare:test";
+import type { Env as WorkerEnv } from "../src/env";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {
+      TEST_MIGRATIONS: D1Migration[];
+    }
   }
 }
