@@ -46,3 +46,40 @@ export async function mintToken(claims: Record<string, unknown>): Promise<string
 }
 
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+
+/** Calls the admin API with the test deployment's admin token. */
+export async function admin(path: string, init: CallOptions & { json?: unknown } = {}): Promise<Response> {
+  const { json: body, headers, ...rest } = init;
+  return call(`/admin/v1${path}`, {
+    method: body !== undefined ? "POST" : "GET",
+    ...rest,
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}), ...headers },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+}
+
+export interface IssuedKey {
+  id: string;
+  key: string;
+  account: string;
+}
+
+let accounts = 0;
+/** A fresh account name, so tests never share guard state. */
+export const freshAccount = (prefix = "acct") => `${prefix}_${Date.now().toString(36)}_${++accounts}`;
+
+/** Creates a key through the admin API. */
+export async function createKey(product: "zakgt" | "zsky" | "zappway", extra: Record<string, unknown> = {}): Promise<IssuedKey> {
+  const account = (extra.account as string | undefined) ?? freshAccount();
+  const response = await admin("/keys", { json: { product, account, ...extra } });
+  if (response.status !== 201) throw new Error(`createKey: ${response.status} ${await response.text()}`);
+  const body = await json(response);
+  return { id: body.id, key: body.key, account };
+}
+
+/** How each product reads a key, as its reference documents it. */
+export function keyHeaders(product: "zakgt" | "zsky" | "zappway", key: string): Record<string, string> {
+  return product === "zsky" ? { "X-API-Key": key } : { Authorization: `Bearer ${key}` };
+}

@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE: 422,
@@ -35,4 +36,10 @@ export class GatewayError extends Error {
 /** Envelope for the gateway's own endpoints and for paths that belong to no product. */
 export function gatewayEnvelope(code: ErrorCode, message: string) {
   return { error: { code, message } };
+}
+
+/** The code for a status another layer chose (e.g. Hono's body validator). */
+export function codeForStatus(status: number): ErrorCode {
+  const found = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((code) => ERROR_STATUS[code] === status);
+  return found ?? (status >= 500 ? "INTERNAL" : "BAD_REQUEST");
 }

@@ -1,12 +1,15 @@
 import type { Context, ErrorHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { SettingsError } from "../config/settings";
 import { resolveProduct } from "../products";
 import type { Product } from "../products/types";
 import type { AppEnv } from "./context";
-import { GatewayError, gatewayEnvelope } from "./errors";
+import { codeForStatus, GatewayError, gatewayEnvelope } from "./errors";
 
 function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
   if (err instanceof GatewayError) return err;
+  // Hono's own refusals (e.g. a JSON body that does not parse) keep their status.
+  if (err instanceof HTTPException && err.status < 500) return new GatewayError(codeForStatus(err.status), err.message);
   if (err instanceof SettingsError) {
     console.error(JSON.stringify({ msg: "settings_invalid", request_id: requestId, setting: err.setting }));
     return new GatewayError("SERVICE_UNAVAILABLE", err.message, { "Retry-After": "60" });

@@ -57,7 +57,7 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
   try {
     await insertKey(env, record, hash);
   } catch (err) {
-    if (err instanceof Error && /UNIQUE/.test(err.message)) throw new GatewayError("UNPROCESSABLE", "This key is already registered");
+    if (err instanceof Error && /UNIQUE/.test(err.message)) throw new GatewayError("CONFLICT", "This key is already registered");
     throw err;
   }
   await guardFor(env, record).registerKey({

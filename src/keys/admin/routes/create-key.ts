@@ -30,7 +30,7 @@ const route = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: Body } } } },
   responses: {
     201: json(KeySchema.extend({ key: z.string().optional().openapi({ description: "The plaintext key, shown this once (absent for imports)" }) }), "Created"),
-    422: ADMIN_ERRORS[400],
+    409: { description: "The imported key is already registered", content: ADMIN_ERRORS[400].content },
     ...ADMIN_ERRORS,
   },
 });
