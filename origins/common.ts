@@ -39,12 +39,15 @@ export async function trustedIdentity(request: Request, secret: string): Promise
 
 /**
  * Test hooks every simulator honours: `X-Sim-Delay-Ms` answers late (origin timeouts),
- * `X-Sim-Echo: 1` answers with what the origin received (header hygiene checks).
+ * `X-Sim-Echo: 1` answers with what the origin received (header hygiene checks),
+ * `X-Sim-Fail: <status>` answers that error status (origin refusals).
  */
 export function withSimulatorHooks(handler: Handler): Handler {
   return async (request) => {
     const delay = Number(request.headers.get("x-sim-delay-ms") ?? 0);
     if (delay > 0) await new Promise((r) => setTimeout(r, Math.min(delay, 60_000)));
+    const fail = Number(request.headers.get("x-sim-fail") ?? 0);
+    if (fail >= 400 && fail <= 599) return json({ error: "simulated failure", status: fail }, fail);
     if (request.headers.get("x-sim-echo") === "1") {
       const url = new URL(request.url);
       return json({

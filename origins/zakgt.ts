@@ -32,6 +32,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
   const kid = `sim-${crypto.randomUUID().slice(0, 8)}`;
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } as JWK] };
+  const users = USERS.map((u) => ({ ...u }));
   const refreshTokens = new Map<string, string>();
   const ttl = options.accessTokenSeconds ?? 900;
   // Counts catalogue responses so tests can tell an edge-cache hit from an origin call.
@@ -74,7 +75,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
       if (!body || typeof body.email !== "string" || typeof body.password !== "string") {
         return json({ detail: "email and password are required" }, 422);
       }
-      const user = USERS.find((u) => u.email === body.email && u.password === body.password);
+      const user = users.find((u) => u.email === body.email && u.password === body.password);
       if (!user) return json({ detail: "Invalid email or password" }, 401);
       return json(await tokenPair(user.id));
     }
@@ -82,8 +83,10 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
       const body = await readJson(request);
       if (typeof body?.email !== "string" || !body.email.includes("@")) return json({ detail: "email: value is not a valid email address" }, 422);
       if (typeof body.password !== "string" || body.password.length < 8) return json({ detail: "password: at least 8 characters" }, 422);
-      if (USERS.some((u) => u.email === body.email)) return json({ detail: "Email already registered" }, 400);
-      return json({ status: "ok", data: { id: `usr_${crypto.randomUUID().slice(0, 8)}`, email: body.email } }, 201);
+      if (users.some((u) => u.email === body.email)) return json({ detail: "Email already registered" }, 400);
+      const user = { id: `usr_${crypto.randomUUID().slice(0, 8)}`, email: body.email, password: body.password, display_name: body.email };
+      users.push(user);
+      return json({ status: "ok", data: { id: user.id, email: user.email } }, 201);
     }
     if (route === "POST /api/v1/auth/forgot-password") {
       // Same answer whether or not the account exists.
@@ -106,8 +109,10 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     switch (route) {
       case "POST /api/v1/auth/logout":
         return ok({ logged_out: true }, request);
+      case "DELETE /api/v1/users/me":
+        return ok({ deactivated: true }, request);
       case "GET /api/v1/users/me": {
-        const user = USERS.find((u) => u.id === identity.user);
+        const user = users.find((u) => u.id === identity.user);
         if (!user) return json({ detail: "User not found" }, 404);
         return ok({ id: user.id, email: user.email, display_name: user.display_name }, request);
       }

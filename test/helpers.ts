@@ -83,3 +83,16 @@ export async function createKey(product: "zakgt" | "zsky" | "zappway", extra: Re
 export function keyHeaders(product: "zakgt" | "zsky" | "zappway", key: string): Record<string, string> {
   return product === "zsky" ? { "X-API-Key": key } : { Authorization: `Bearer ${key}` };
 }
+
+/** Registers a new user with the ZakGT simulator and logs in: for tests that revoke a user's sessions. */
+export async function newUser(): Promise<{ userId: string; email: string; password: string; login: () => Promise<string> }> {
+  const email = `${crypto.randomUUID()}@zakgt.test`;
+  const password = "long-enough-password";
+  const response = await call("/zakgt/api/v1/auth/register", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  const userId = (await json(response)).data.id as string;
+  return { userId, email, password, login: () => login(email, password) };
+}

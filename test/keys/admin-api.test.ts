@@ -1,10 +1,10 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, mintToken, sims } from "../helpers";
+import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, mintToken, newUser, sims } from "../helpers";
 
 describe("admin API authentication", () => {
   it("401 without the admin token or with a wrong one, in the gateway envelope", async () => {
-    for (const headers of [{}, { Authorization: "Bearer wrong-token" }, { Authorization: `Basic ${ADMIN_TOKEN}` }, { Authorization: `Bearer ${ADMIN_TOKEN}x` }]) {
+    for (const headers of [{} as Record<string, string>, { Authorization: "Bearer wrong-token" }, { Authorization: `Basic ${ADMIN_TOKEN}` }, { Authorization: `Bearer ${ADMIN_TOKEN}x` }]) {
       const response = await call("/admin/v1/keys", { headers });
       expect(response.status).toBe(401);
       expect(await json(response)).toEqual({ error: { code: "UNAUTHORIZED", message: "Invalid admin credentials" } });
@@ -188,13 +188,12 @@ describe("admin API: keys", () => {
 
 describe("admin API: sessions and audit", () => {
   it("revokes every session of a ZakGT user; new logins work", async () => {
-    const login = async () =>
-      (await json(await call("/zakgt/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"email":"other@zakgt.test","password":"other-password"}' }))).data.access_token as string;
+    const { userId, login } = await newUser();
     const old = await login();
     expect((await call("/zakgt/api/v1/users/me", { headers: { Authorization: `Bearer ${old}` } })).status).toBe(200);
-    const response = await admin("/users/usr_other/revoke-sessions", { json: {} });
+    const response = await admin(`/users/${userId}/revoke-sessions`, { json: {} });
     expect(response.status).toBe(200);
-    expect(await json(response)).toEqual({ user_id: "usr_other", sessions_revoked: true, keys_revoked: [] });
+    expect(await json(response)).toEqual({ user_id: userId, sessions_revoked: true, keys_revoked: [] });
     expect((await call("/zakgt/api/v1/users/me", { headers: { Authorization: `Bearer ${old}` } })).status).toBe(401);
     await new Promise((r) => setTimeout(r, 1100)); // a token from a later second
     expect((await call("/zakgt/api/v1/users/me", { headers: { Authorization: `Bearer ${await login()}` } })).status).toBe(200);

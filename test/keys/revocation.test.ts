@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { admin, bearer, call, createKey, json, keyHeaders, newUser } from "../helpers";
+
+/**
+ * Instant revocation, measured: requests race a revoke call; every request that starts
+ * after the revoke call has returned must be refused. Requests in flight while the
+ * revoke runs may go either way; nothing after it may pass.
+ */
+async function race(send: () => Promise<Response>, revoke: () => Promise<unknown>, total = 300) {
+  let revokedAt = Infinity;
+  const results: { startedAfterRevoke: boolean; status: number }[] = [];
+  const fire = async () => {
+    const startedAfterRevoke = performance.now() > revokedAt;
+    const response = await send();
+    await response.arrayBuffer();
+    results.push({ startedAfterRevoke, status: response.status });
+  };
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    inFlight.push(fire());
+    if (i === total / 3) {
+      inFlight.push(
+        revoke().then(() => {
+          revokedAt = performance.now();
+        }),
+      );
+    }
+    if (i % 25 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  // And a last wave strictly after the revoke returned.
+  await Promise.all(Array.from({ length: 50 }, fire));
+  return results;
+}
+
+describe("instant revocation under concurrency", () => {
+  it("admin revoke of a ZSky key: zero admitted after it returns", async () => {
+    const { id, key } = await createKey("zsky");
+    const results = await race(
+      () => call("/zsky/v1/jobs/nope", { headers: keyHeaders("zsky", key) }),
+      () => admin(`/keys/${id}/revoke`, { method: "POST" }),
+    );
+    const after = results.filter((r) => r.startedAfterRevoke);
+    expect(after.length).toBeGreaterThanOrEqual(50);
+    expect(after.filter((r) => r.status !== 401)).toEqual([]);
+    // Before the revoke, the key was admitted (the origin answered 404 for the made-up job).
+    expect(results.some((r) => !r.startedAfterRevoke && r.status === 404)).toBe(true);
+  });
+
+  it("revoke-leaked of a ZappWay key", async () => {
+    const { key } = await createKey("zappway");
+    const results = await race(
+      () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) }),
+      () => admin("/keys/revoke-leaked", { json: { key } }),
+    );
+    expect(results.filter((r) => r.startedAfterRevoke && r.status !== 401)).toEqual([]);
+  });
+
+  it("logout of a ZakGT session", async () => {
+    const token = await (await newUser()).login();
+    const results = await race(
+      () => call("/zakgt/api/v1/users/me", { headers: bearer(token) }),
+      () => call("/zakgt/api/v1/auth/logout", { method: "POST", headers: bearer(token) }),
+    );
+    expect(results.filter((r) => r.startedAfterRevoke && r.status !== 401)).toEqual([]);
+    expect(results.some((r) => !r.startedAfterRevoke && r.status === 200)).toBe(true);
+  });
+
+  it("revoking all of a user's sessions", async () => {
+    const user = await newUser();
+    const tokens = [await user.login(), await user.login()];
+    let n = 0;
+    const results = await race(
+      () => call("/zakgt/api/v1/users/me", { headers: bearer(tokens[n++ % 2]!) }),
+      () => admin(`/users/${user.userId}/revoke-sessions`, { json: {} }),
+    );
+    expect(results.filter((r) => r.startedAfterRevoke && r.status !== 401)).toEqual([]);
+  });
+
+  it("a warm KV entry cannot keep a revoked key alive", async () => {
+    const { id, key } = await createKey("zappway");
+    // Warm every cache on the path.
+    for (let i = 0; i < 3; i++) expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(200);
+    await admin(`/keys/${id}/revoke`, { method: "POST" });
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(401);
+    expect((await json(await admin(`/keys/${id}`))).status).toBe("revoked");
+  });
+});
