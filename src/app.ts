@@ -9,14 +9,16 @@ import { requestId } from "./http/request-id";
 import { createAdminApp } from "./keys/admin/app";
 import { serveAtGateway } from "./keys/gateway-routes";
 import { recordKeyUsage } from "./keys/usage-log";
-import { admit, revokeDeactivatedUser, revokePresentedSession } from "./limits/admit";
+import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./limits/admit";
+import { settleGeneration } from "./limits/generation-settle";
 import { routeRequest } from "./products/route-request";
 import { proxyHandler } from "./proxy/handler";
 
 /**
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> admit
- * -> usage record (after the response) -> body -> session effects -> zgate's own
+ * (one guard call: credential, limits, allowances) -> RateLimit fields -> usage record
+ * (after the response) -> body -> session effects -> ZSky settlement -> zgate's own
  * endpoints, or forward to the origin.
  */
 export function createApp() {
@@ -28,10 +30,12 @@ export function createApp() {
     routeRequest,
     identify,
     admit,
+    rateLimitFields,
     recordKeyUsage,
     bufferBody,
     revokePresentedSession,
     revokeDeactivatedUser,
+    settleGeneration,
     serveAtGateway,
     proxyHandler,
   );

@@ -24,11 +24,14 @@ export async function json<T = any>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
+/** A client IP of its own, so tests never share the per-IP windows of the auth endpoints. */
+export const someIp = () => `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+
 /** Logs in to the ZakGT simulator through the gateway; returns the access token. */
 export async function login(email = "demo@zakgt.test", password = "demo-password"): Promise<string> {
   const response = await call("/zakgt/api/v1/auth/login", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": someIp() },
     body: JSON.stringify({ email, password }),
   });
   if (response.status !== 200) throw new Error(`login failed: ${response.status}`);
@@ -90,7 +93,7 @@ export async function newUser(): Promise<{ userId: string; email: string; passwo
   const password = "long-enough-password";
   const response = await call("/zakgt/api/v1/auth/register", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": someIp() },
     body: JSON.stringify({ email, password }),
   });
   const userId = (await json(response)).data.id as string;

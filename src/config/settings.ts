@@ -15,6 +15,40 @@ const optionalString = z
   .optional()
   .transform((s) => (s === undefined || s === "" ? undefined : s));
 
+const windowOverride = z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive().optional() }).strict();
+const perKind = z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict();
+// Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
+// "generation": {"dailyPerKey": {"image": 500}, "concurrentJobsPerKey": 5}}}. See README "Limits".
+const limitOverrides = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.partialRecord(
+      z.enum(["zakgt", "zsky", "zappway"]),
+      z
+        .object({
+          windows: z.record(z.string(), windowOverride).optional(),
+          generation: z
+            .object({
+              concurrentJobsPerKey: z.number().int().positive(),
+              dailyPerKey: perKind,
+              monthlyPerAccount: perKind,
+            })
+            .partial()
+            .strict()
+            .optional(),
+        })
+        .strict(),
+    ),
+  );
+
 const schema = z
   .object({
     ENVIRONMENT: z.enum(["development", "staging", "production"]).default("production"),
@@ -35,6 +69,7 @@ const schema = z
     MAX_BODY_BYTES: positiveInt(1_048_576),
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
+    LIMIT_OVERRIDES: optionalString.pipe(limitOverrides.optional()).transform((v) => v ?? {}),
     ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
     ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
     ACCESS_TEAM_DOMAIN: optionalString.pipe(z.string().regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com").optional()),

@@ -1,6 +1,9 @@
 import type { Settings } from "../config/settings";
 import type { Env } from "../env";
 import type { Identity } from "../auth/identity";
+import type { WindowReport } from "../limits/account-guard";
+import type { UsageSnapshot } from "../limits/generation-ledger";
+import type { GenerationLimits } from "../limits/types";
 import type { ProductTarget } from "../products";
 import type { RouteDef } from "../products/types";
 
@@ -19,6 +22,14 @@ export type AppEnv = {
     body: Uint8Array | null;
     /** The parsed body on JSON routes (undefined when empty). */
     json: unknown;
+    /** The guard's decision for an admitted request. */
+    admission: {
+      windows: WindowReport[];
+      /** ZSky generate calls: the reserved allowance and job slot, settled after the origin answers. */
+      reservationId?: string;
+      usage?: UsageSnapshot;
+      generation?: GenerationLimits;
+    };
     /** How the request ended, for the access log (forwarded, cache_hit, rejected, ...). */
     outcome: string;
   };

@@ -1,14 +1,30 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { PRODUCTS } from "../products";
+import type { ProductId } from "../products/types";
+import { retryAfterSeconds } from "./calendar";
+import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
+import { applyKeyLimits, type RequestLimits } from "./policies";
+import { SlidingLog } from "./sliding-log";
+import type { GenerationLimits, KeyLimitOverride, Subject } from "./types";
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
-  via: "jwt" | "key";
-  keyId?: string;
-  userId?: string;
-  tokenId?: string;
-  /** Access token `iat`, seconds. */
-  issuedAt?: number;
+  product: ProductId;
+  credential?: {
+    via: "jwt" | "key";
+    keyId?: string;
+    userId?: string;
+    tokenId?: string;
+    /** Access token `iat`, seconds. */
+    issuedAt?: number;
+  };
+  accountId?: string;
+  /** Client IP, for the per-IP windows of unauthenticated routes. */
+  ip?: string;
+  limits: RequestLimits;
+  /** GET /v1/usage: the account's allowance counters come back with the decision. */
+  wantUsage?: boolean;
 }
 
 /** The mutable facts about a key that only the guard holds. */
@@ -19,12 +35,23 @@ export interface GuardedKey {
   ownerUserId: string | null;
   /** ms since epoch, or null for no expiry. */
   expiresAt: number | null;
+  limitOverride?: KeyLimitOverride | null;
+}
+
+/** One window's state after this request, for the RateLimit headers. */
+export interface WindowReport {
+  name: string;
+  limit: number;
+  windowSeconds: number;
+  remaining: number;
+  resetSeconds: number;
 }
 
 export type AdmitDecision =
-  | { allow: true; key?: GuardedKey }
+  | { allow: true; key?: GuardedKey; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot }
   // One reason for every refused credential: callers must not learn which it was.
-  | { allow: false; reason: "credential" };
+  | { allow: false; refusal: "credential" }
+  | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
 
 interface KeyRow {
   key_id: string;
@@ -33,21 +60,27 @@ interface KeyRow {
   owner_user_id: string | null;
   expires_at: number | null;
   revoked_at: number | null;
+  limit_override: string | null;
   [column: string]: SqlStorageValue;
 }
 
-const REFUSED: AdmitDecision = { allow: false, reason: "credential" };
+const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 
 /**
- * One SQLite-backed Durable Object per account (`<product>:<account>`): everything
- * mutable about the account's credentials lives here, so "may this request proceed?"
- * is answered in one single-threaded place. A revocation is applied here before the
- * revoke call returns, so the very next request is refused wherever it lands; nothing
- * cached elsewhere (KV, an isolate) can say "valid" on its own. Every authenticated
- * request makes exactly one `admit` call.
+ * One SQLite-backed Durable Object per account (`<product>:<account>`, or `ip|<product>|<ip>`
+ * for unauthenticated windows). Everything mutable about the account lives here: its
+ * keys' status, revoked sessions, sliding windows, ZSky allowances, job slots and
+ * suspensions. So "may this request proceed?" is answered by one single-threaded
+ * object in one synchronous turn: a revocation applies to the very next request
+ * wherever it lands, and no race can admit more than a limit allows. Every request
+ * that needs a decision makes exactly one `admit` call.
  */
 export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly windows: SlidingLog;
+  private readonly ledger: GenerationLedger;
+  /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
+  clock: () => number = () => Date.now();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -55,89 +88,177 @@ export class AccountGuard extends DurableObject<Env> {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS keys (
         key_id TEXT PRIMARY KEY, scopes TEXT NOT NULL, plan TEXT, owner_user_id TEXT,
-        expires_at INTEGER, revoked_at INTEGER
+        expires_at INTEGER, revoked_at INTEGER, limit_override TEXT
       );
       CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_epochs (user_id TEXT PRIMARY KEY, revoked_before_ms INTEGER NOT NULL);
     `);
+    this.windows = new SlidingLog(this.sql);
+    this.ledger = new GenerationLedger(this.sql);
   }
 
   admit(request: AdmitRequest): AdmitDecision {
-    if (request.via === "key") {
+    const now = this.clock();
+    let key: GuardedKey | undefined;
+    if (request.credential) {
+      const checked = this.checkCredential(request.credential, now);
+      if (checked === null) return REFUSED;
+      key = checked;
+    }
+
+    const { limits } = request;
+    const plans = PRODUCTS.find((p) => p.id === request.product)?.limits.plans;
+    const defaultPlan = PRODUCTS.find((p) => p.id === request.product)?.limits.defaultPlan ?? null;
+    const windows = key ? applyKeyLimits(limits.windows, plans, key.plan ?? defaultPlan, key.limitOverride ?? null) : limits.windows;
+    const subjects: Record<Subject, string | undefined> = {
+      key: key?.keyId,
+      user: request.credential?.userId ?? key?.ownerUserId ?? undefined,
+      account: request.accountId,
+      ip: request.ip,
+    };
+    const counted = windows.flatMap((w) => {
+      const id = subjects[w.subject];
+      if (id === undefined) return [];
+      const subject = `${w.name}:${id}`;
+      return [{ policy: w, subject, state: this.windows.inspect(subject, w.limit, w.windowSeconds * 1000, now) }];
+    });
+    const report = (admitted: boolean): WindowReport[] =>
+      counted.map(({ policy, state }) => ({
+        name: policy.name,
+        limit: policy.limit,
+        windowSeconds: policy.windowSeconds,
+        remaining: Math.max(0, policy.limit - state.used - (admitted ? 1 : 0)),
+        resetSeconds: Math.ceil((admitted && state.used === 0 ? policy.windowSeconds * 1000 : state.retryAfterMs || state.resetMs) / 1000),
+      }));
+
+    const generation = limits.generation;
+    if (generation && key) {
+      const until = this.ledger.suspendedUntil(key.keyId, now);
+      if (until !== null) {
+        return { allow: false, refusal: "suspended", message: "API key suspended", retryAfter: retryAfterSeconds(until, now), windows: report(false) };
+      }
+    }
+
+    // Every refusal that applies is collected, so Retry-After is the time when all of them have cleared.
+    const refusals: { refusal: "rate_limited" | "quota" | "concurrency"; message: string; retryAt: number }[] = counted
+      .filter(({ state }) => state.retryAfterMs > 0)
+      .map(({ state }) => ({ refusal: "rate_limited", message: "Rate limit exceeded", retryAt: now + state.retryAfterMs }));
+    const kind = limits.generates;
+    if (generation && kind && key) {
+      const dailyCap = key.limitOverride?.dailyPerKey?.[kind] ?? generation.dailyPerKey[kind];
+      for (const r of this.ledger.check(key.keyId, kind, generation, dailyCap, now)) {
+        refusals.push({ refusal: r.reason, message: r.message, retryAt: r.retryAt });
+      }
+    }
+    if (refusals.length > 0) {
+      const latest = refusals.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
+      return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter: retryAfterSeconds(latest.retryAt, now), windows: report(false) };
+    }
+
+    for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now);
+    const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
+    const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
+    return { allow: true, key, windows: report(true), reservationId, usage };
+  }
+
+  /** The key or session, if it may be used now; null otherwise. */
+  private checkCredential(credential: NonNullable<AdmitRequest["credential"]>, now: number): GuardedKey | undefined | null {
+    if (credential.via === "key") {
       // A key the guard has never registered is refused like a revoked one.
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", request.keyId ?? "").toArray()[0];
-      if (!row || row.revoked_at !== null) return REFUSED;
-      if (row.expires_at !== null && Date.now() >= row.expires_at) return REFUSED;
-      return { allow: true, key: toGuardedKey(row) };
+      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", credential.keyId ?? "").toArray()[0];
+      if (!row || row.revoked_at !== null) return null;
+      if (row.expires_at !== null && now >= row.expires_at) return null;
+      return toGuardedKey(row);
     }
-    if (request.tokenId !== undefined) {
-      const revoked = this.sql.exec("SELECT 1 FROM revoked_tokens WHERE jti = ?", request.tokenId).toArray();
-      if (revoked.length > 0) return REFUSED;
+    if (credential.tokenId !== undefined) {
+      if (this.sql.exec("SELECT 1 FROM revoked_tokens WHERE jti = ?", credential.tokenId).toArray().length > 0) return null;
     }
-    if (request.userId !== undefined && request.issuedAt !== undefined) {
+    if (credential.userId !== undefined && credential.issuedAt !== undefined) {
       const epoch = this.sql
-        .exec<{ revoked_before_ms: number }>("SELECT revoked_before_ms FROM session_epochs WHERE user_id = ?", request.userId)
+        .exec<{ revoked_before_ms: number }>("SELECT revoked_before_ms FROM session_epochs WHERE user_id = ?", credential.userId)
         .toArray()[0];
       // `iat` has whole-second resolution: a token from the same second as the
       // revocation is refused, erring on the side of the revocation.
-      if (epoch && request.issuedAt * 1000 <= epoch.revoked_before_ms) return REFUSED;
+      if (epoch && credential.issuedAt * 1000 <= epoch.revoked_before_ms) return null;
     }
-    return { allow: true };
+    return undefined;
   }
+
+  // ---------------------------------------------------------------- ZSky jobs
+
+  settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): void {
+    this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
+  }
+
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits): boolean {
+    return this.ledger.finishJob(jobId, status, limits, this.clock());
+  }
+
+  liftSuspension(keyId: string): boolean {
+    return this.ledger.liftSuspension(keyId);
+  }
+
+  setOverage(settings: OverageSettings): void {
+    this.ledger.setOverage(settings, this.clock());
+  }
+
+  // ---------------------------------------------------------------- keys and sessions
 
   /** Makes a new key usable. Called before its plaintext is handed to anyone. */
   registerKey(key: GuardedKey): void {
     this.sql.exec(
-      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
       key.keyId,
       JSON.stringify(key.scopes),
       key.plan,
       key.ownerUserId,
       key.expiresAt,
+      key.limitOverride ? JSON.stringify(key.limitOverride) : null,
     );
+  }
+
+  /** Changes a key's plan and per-key limits; takes effect on the next request. */
+  setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): boolean {
+    const cursor = this.sql.exec(
+      "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
+      plan,
+      override ? JSON.stringify(override) : null,
+      keyId,
+    );
+    return cursor.rowsWritten > 0;
   }
 
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
   revokeKey(keyId: string): boolean {
-    const cursor = this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", Date.now(), keyId);
-    return cursor.rowsWritten > 0;
+    return this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
   }
 
-  /** Revokes every active key of the account, optionally only those owned by one user. */
-  revokeAllKeys(ownerUserId?: string): string[] {
-    const rows = this.sql
-      .exec<{ key_id: string }>(
-        ownerUserId === undefined
-          ? "UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id"
-          : "UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL AND owner_user_id = ? RETURNING key_id",
-        ...(ownerUserId === undefined ? [Date.now()] : [Date.now(), ownerUserId]),
-      )
-      .toArray();
-    return rows.map((r) => r.key_id);
+  /** Revokes every active key of the account. */
+  revokeAllKeys(): string[] {
+    return this.sql
+      .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
+      .toArray()
+      .map((r) => r.key_id);
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
     this.sql.exec("INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", tokenId, expiresAt);
-    await this.schedulePrune(expiresAt * 1000);
+    const current = await this.ctx.storage.getAlarm();
+    const pruneAt = (expiresAt + 1) * 1000;
+    if (current === null || current > pruneAt) await this.ctx.storage.setAlarm(pruneAt);
   }
 
   /** Refuses every access token of `userId` issued up to now (logout everywhere). */
   revokeSessions(userId: string): void {
-    this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, Date.now());
+    this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
   }
 
   /** Drops revoked token ids once their tokens have expired: they can no longer verify. */
   override async alarm(): Promise<void> {
-    const now = Math.floor(Date.now() / 1000);
-    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", now);
+    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
     if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);
-  }
-
-  private async schedulePrune(atMs: number): Promise<void> {
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > atMs + 1000) await this.ctx.storage.setAlarm(atMs + 1000);
   }
 }
 
@@ -148,5 +269,6 @@ function toGuardedKey(row: KeyRow): GuardedKey {
     plan: row.plan,
     ownerUserId: row.owner_user_id,
     expiresAt: row.expires_at,
+    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
   };
 }

@@ -4,7 +4,9 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
-import { guardFor } from "./guard-client";
+import { guardFor, ipGuardFor } from "./guard-client";
+import { rateLimitHeaders } from "./headers";
+import { limitsForRequest } from "./policies";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
 export function routeScope(route: RouteDef): string {
@@ -12,44 +14,66 @@ export function routeScope(route: RouteDef): string {
 }
 
 /**
- * Asks the caller's guard, once, whether the request may proceed. If the guard cannot
- * be reached the request fails closed (503): admitting it could let a revoked
- * credential through, which is worse than a retry.
+ * Asks one guard, once, whether the request may proceed: credential status, sliding
+ * windows, allowances, job slots and suspension, decided atomically. If the guard
+ * cannot be reached the request fails closed (503): admitting it could let a revoked
+ * key through or overrun a limit, which is worse than a retry.
  */
 export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const identity = c.var.identity;
-  if (!identity) return next();
   const { product } = c.var.target;
+  const route = c.var.route;
+  const limits = limitsForRequest(product, route, identity?.via, c.var.settings);
+  if (!identity && limits.windows.length === 0) return next();
+
+  const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+  const guard = identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip);
   let decision;
   try {
-    decision = await guardFor(c.env, identity).admit({
-      via: identity.via,
-      keyId: identity.keyId,
-      userId: identity.userId,
-      tokenId: identity.tokenId,
-      issuedAt: identity.issuedAt,
+    decision = await guard.admit({
+      product: product.id,
+      credential: identity && {
+        via: identity.via,
+        keyId: identity.keyId,
+        userId: identity.userId,
+        tokenId: identity.tokenId,
+        issuedAt: identity.issuedAt,
+      },
+      accountId: identity?.accountId,
+      ip,
+      limits,
+      wantUsage: route.readsAllowance === true,
     });
   } catch {
     throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
   }
   // Unknown, revoked and expired credentials all get the same 401 body.
-  if (!decision.allow) throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  if (!decision.allow) {
+    const headers = { ...rateLimitHeaders(decision.windows), "Retry-After": String(decision.retryAfter) };
+    if (decision.refusal === "suspended") throw new GatewayError("FORBIDDEN", decision.message, headers);
+    throw new GatewayError("RATE_LIMITED", decision.message, headers);
+  }
+  c.set("admission", { windows: decision.windows, reservationId: decision.reservationId, usage: decision.usage, generation: limits.generation });
 
-  if (decision.key) {
-    c.set("identity", {
-      ...identity,
-      userId: decision.key.ownerUserId ?? undefined,
-      scopes: decision.key.scopes,
-      plan: decision.key.plan,
-    });
+  if (identity && decision.key) {
+    c.set("identity", { ...identity, userId: decision.key.ownerUserId ?? undefined, scopes: decision.key.scopes, plan: decision.key.plan });
     if (identity.product !== product.id) throw new GatewayError("FORBIDDEN", "This key is not valid for this API");
-    if (c.var.route.sessionOnly) throw new GatewayError("FORBIDDEN", "This endpoint needs a signed-in session, not an API key");
-    const scope = routeScope(c.var.route);
+    if (route.sessionOnly) throw new GatewayError("FORBIDDEN", "This endpoint needs a signed-in session, not an API key");
+    const scope = routeScope(route);
     if (!decision.key.scopes.includes("*") && !decision.key.scopes.includes(scope)) {
       throw new GatewayError("FORBIDDEN", `This key does not have the '${scope}' scope`);
     }
   }
   await next();
+};
+
+/** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
+export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const windows = c.var.admission?.windows;
+  if (!windows) return;
+  for (const [name, value] of Object.entries(rateLimitHeaders(windows))) c.header(name, value);
 };
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */

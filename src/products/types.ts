@@ -1,4 +1,5 @@
 import type { ErrorCode } from "../http/errors";
+import type { ProductLimits } from "../limits/types";
 
 export type ProductId = "zakgt" | "zsky" | "zappway";
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -22,6 +23,8 @@ export interface RouteDef {
   deactivatesUser?: boolean;
   /** Answered by zgate itself (key management), never forwarded. See keys/gateway-routes.ts. */
   gateway?: boolean;
+  /** The guard returns the account's allowance counters with its decision (ZSky usage). */
+  readsAllowance?: boolean;
   /** Only a signed-in session may call it, never an API key (keys cannot mint keys). */
   sessionOnly?: boolean;
 }
@@ -41,4 +44,5 @@ export interface Product {
   /** Error body in the platform's own shape. */
   envelope(code: ErrorCode, message: string): unknown;
   routes: readonly RouteDef[];
+  limits: ProductLimits;
 }

@@ -52,6 +52,25 @@ const routes: RouteDef[] = [
   { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required", gateway: true, sessionOnly: true },
 ];
 
+// zakgt-api.txt "Rate Limits": AI chat 30/min per user and, separately, per access key
+// (one key never uses up another's allowance); other endpoints a standard per-user
+// limit; the public auth endpoints a per-client-IP limit against credential stuffing.
+const limits: Product["limits"] = {
+  windows: [
+    { name: "ai_chat_user", subject: "user", limit: 30, windowSeconds: 60, routes: ["ai.chat"] },
+    { name: "ai_chat_key", subject: "key", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "key" },
+    { name: "standard", subject: "user", limit: 300, windowSeconds: 60 },
+    {
+      name: "auth_ip",
+      subject: "ip",
+      limit: 20,
+      windowSeconds: 60,
+      routes: ["auth.login", "auth.register", "auth.forgot_password", "auth.reset_password"],
+    },
+  ],
+  plans: { enterprise: { standard: { limit: 3000 } } },
+};
+
 export const zakgt: Product = {
   id: "zakgt",
   pathPrefix: "/zakgt",
@@ -62,4 +81,5 @@ export const zakgt: Product = {
   unauthorized: { missing: "Not authenticated", invalid: "Could not validate credentials" },
   envelope: (_code, message) => ({ detail: message }),
   routes,
+  limits,
 };

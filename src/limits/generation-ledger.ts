@@ -1,0 +1,273 @@
+import { nextUtcDay, nextUtcMonth, previousUtcMonth, utcDay, utcMonth } from "./calendar";
+import type { GenerationKind, GenerationLimits } from "./types";
+
+/**
+ * ZSky's allowances, kept in the account guard's SQLite storage:
+ * - daily soft caps per key and the monthly base allowance per account (UTC calendar,
+ *   no rollover), with opt-in overage priced per item up to a monthly budget whose
+ *   unused part rolls over;
+ * - at most N running jobs per key;
+ * - the safety suspension rule.
+ * A generate call reserves its quota and job slot at admission (so racing calls can
+ * never overshoot) and settles once the origin has answered: accepted or blocked
+ * counts, anything else gives everything back. Unsettled reservations expire.
+ */
+const RESERVATION_TTL_MS = 5 * 60_000;
+
+export type Refusal = { reason: "quota" | "concurrency"; message: string; retryAt: number };
+
+export interface UsageSnapshot {
+  videos_used: number;
+  videos_overage: number;
+  images_used: number;
+  images_overage: number;
+  overage_charged_cents: number;
+  base_videos_allowance: number;
+  base_images_allowance: number;
+  month_start: string;
+}
+
+export interface OverageSettings {
+  enabled: boolean;
+  monthlyCapCents: number;
+}
+
+export class GenerationLedger {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS gen_counts (
+        scope TEXT NOT NULL, period TEXT NOT NULL, kind TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0, overage INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, period, kind)
+      );
+      CREATE TABLE IF NOT EXISTS reservations (
+        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL,
+        month TEXT NOT NULL, overage_cents INTEGER NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS jobs (
+        job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL,
+        created_at INTEGER NOT NULL, finished_at INTEGER
+      );
+      CREATE TABLE IF NOT EXISTS overage_months (month TEXT PRIMARY KEY, budget_cents INTEGER NOT NULL, spent_cents INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS account_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS safety_events (key_id TEXT NOT NULL, job_id TEXT, at INTEGER NOT NULL, rejected INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS safety_by_key ON safety_events (key_id, at);
+      CREATE TABLE IF NOT EXISTS suspensions (key_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+    `);
+  }
+
+  // ------------------------------------------------------------------ admission
+
+  /** When the key is suspended: the time it lifts. */
+  suspendedUntil(keyId: string, now: number): number | null {
+    const row = this.sql.exec<{ until: number }>("SELECT until FROM suspensions WHERE key_id = ?", keyId).toArray()[0];
+    return row && row.until > now ? row.until : null;
+  }
+
+  /** Every refusal that applies right now (empty: the call may go ahead). */
+  check(keyId: string, kind: GenerationKind, limits: GenerationLimits, dailyCap: number, now: number): Refusal[] {
+    this.sql.exec("DELETE FROM reservations WHERE created_at < ?", now - RESERVATION_TTL_MS);
+    const refusals: Refusal[] = [];
+    const running =
+      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND finished_at IS NULL", keyId).one().n +
+      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM reservations WHERE key_id = ?", keyId).one().n;
+    if (running >= limits.concurrentJobsPerKey) {
+      refusals.push({
+        reason: "concurrency",
+        message: `Concurrent job limit reached (${limits.concurrentJobsPerKey} per API key)`,
+        retryAt: now + limits.concurrencyRetryAfterSeconds * 1000,
+      });
+    }
+    const day = utcDay(now);
+    const todayUsed = this.counted(`key:${keyId}`, day, kind).used + this.pending("key_id = ? AND day = ? AND kind = ?", keyId, day, kind);
+    if (todayUsed >= dailyCap) {
+      refusals.push({ reason: "quota", message: `Daily ${kind} cap reached (${dailyCap} per UTC day)`, retryAt: nextUtcDay(now) });
+    }
+    if (this.overageNeeded(kind, limits, now) && !this.overagePriceFits(kind, limits, now)) {
+      refusals.push({
+        reason: "quota",
+        message: `Monthly ${kind} allowance reached`,
+        retryAt: nextUtcMonth(now),
+      });
+    }
+    return refusals;
+  }
+
+  reserve(keyId: string, kind: GenerationKind, limits: GenerationLimits, now: number): string {
+    const id = crypto.randomUUID();
+    const overage = this.overageNeeded(kind, limits, now) ? limits.overagePriceCents[kind] : 0;
+    this.sql.exec(
+      "INSERT INTO reservations (id, key_id, kind, day, month, overage_cents, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      id,
+      keyId,
+      kind,
+      utcDay(now),
+      utcMonth(now),
+      overage,
+      now,
+    );
+    return id;
+  }
+
+  // ------------------------------------------------------------------ settlement
+
+  /**
+   * The origin's answer to a reserved generate call. `accepted` (a job was created) and
+   * `blocked` (refused by the safety filter) count against the allowances; `refused`
+   * (invalid, failed, timed out) gives the reservation back. Idempotent.
+   */
+  settle(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits, now: number): void {
+    const r = this.sql
+      .exec<{ key_id: string; kind: GenerationKind; day: string; month: string; overage_cents: number }>("DELETE FROM reservations WHERE id = ? RETURNING *", reservationId)
+      .toArray()[0];
+    if (!r || outcome === "refused") return;
+    const overage = r.overage_cents > 0 ? 1 : 0;
+    this.count(`key:${r.key_id}`, r.day, r.kind, 0);
+    this.count("account", r.month, r.kind, overage);
+    if (overage) this.sql.exec("UPDATE overage_months SET spent_cents = spent_cents + ? WHERE month = ?", r.overage_cents, r.month);
+    if (outcome === "accepted" && jobId) {
+      this.sql.exec("INSERT OR IGNORE INTO jobs (job_id, key_id, kind, created_at) VALUES (?, ?, ?, ?)", jobId, r.key_id, r.kind, now);
+    }
+    this.sql.exec(
+      "INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, ?, ?, ?)",
+      r.key_id,
+      jobId,
+      now,
+      outcome === "blocked" ? 1 : 0,
+    );
+    if (outcome === "blocked") this.evaluateSuspension(r.key_id, limits, now);
+  }
+
+  /**
+   * A job reached a terminal state: its slot is released exactly once. A job that ended
+   * `blocked` turns its submission into a safety rejection. Returns false if the job
+   * is not this account's or was already finished.
+   */
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits, now: number): boolean {
+    const job = this.sql
+      .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
+      .toArray()[0];
+    if (!job) return false;
+    if (status === "blocked") {
+      this.sql.exec("UPDATE safety_events SET rejected = 1 WHERE job_id = ?", jobId);
+      this.evaluateSuspension(job.key_id, limits, now);
+    }
+    return true;
+  }
+
+  /** A job this account submitted (through zgate), for ownership checks. */
+  hasJob(jobId: string): boolean {
+    return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ?", jobId).toArray().length > 0;
+  }
+
+  liftSuspension(keyId: string): boolean {
+    const lifted = this.sql.exec("DELETE FROM suspensions WHERE key_id = ?", keyId).rowsWritten > 0;
+    // The rejections that caused it are forgiven too, or the next one would re-suspend at once.
+    this.sql.exec("DELETE FROM safety_events WHERE key_id = ?", keyId);
+    return lifted;
+  }
+
+  // ------------------------------------------------------------------ account
+
+  usage(limits: GenerationLimits, now: number): UsageSnapshot {
+    const month = utcMonth(now);
+    const image = this.counted("account", month, "image");
+    const video = this.counted("account", month, "video");
+    const spent = this.sql.exec<{ spent_cents: number }>("SELECT spent_cents FROM overage_months WHERE month = ?", month).toArray()[0];
+    return {
+      videos_used: video.used,
+      videos_overage: video.overage,
+      images_used: image.used,
+      images_overage: image.overage,
+      overage_charged_cents: spent?.spent_cents ?? 0,
+      base_videos_allowance: limits.monthlyPerAccount.video,
+      base_images_allowance: limits.monthlyPerAccount.image,
+      month_start: `${month}-01`,
+    };
+  }
+
+  overageSettings(): OverageSettings {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM account_settings WHERE name = 'overage'").toArray()[0];
+    return row ? (JSON.parse(row.value) as OverageSettings) : { enabled: false, monthlyCapCents: 0 };
+  }
+
+  setOverage(settings: OverageSettings, now: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO account_settings (name, value) VALUES ('overage', ?)", JSON.stringify(settings));
+    // This month's budget follows the new cap at once (plus whatever rolled over).
+    const month = utcMonth(now);
+    this.sql.exec("DELETE FROM overage_months WHERE month = ? AND spent_cents = 0", month);
+    this.sql.exec("UPDATE overage_months SET budget_cents = ? WHERE month = ?", settings.monthlyCapCents + this.rolledOver(month), month);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private counted(scope: string, period: string, kind: GenerationKind): { used: number; overage: number } {
+    return (
+      this.sql
+        .exec<{ used: number; overage: number }>("SELECT used, overage FROM gen_counts WHERE scope = ? AND period = ? AND kind = ?", scope, period, kind)
+        .toArray()[0] ?? { used: 0, overage: 0 }
+    );
+  }
+
+  private count(scope: string, period: string, kind: GenerationKind, overage: number): void {
+    this.sql.exec(
+      `INSERT INTO gen_counts (scope, period, kind, used, overage) VALUES (?, ?, ?, 1, ?)
+       ON CONFLICT (scope, period, kind) DO UPDATE SET used = used + 1, overage = overage + excluded.overage`,
+      scope,
+      period,
+      kind,
+      overage,
+    );
+  }
+
+  private pending(where: string, ...args: string[]): number {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations WHERE ${where}`, ...args).one().n;
+  }
+
+  /** True when the next call of this kind is past the month's base allowance. */
+  private overageNeeded(kind: GenerationKind, limits: GenerationLimits, now: number): boolean {
+    const month = utcMonth(now);
+    const used = this.counted("account", month, kind).used + this.pending("month = ? AND kind = ?", month, kind);
+    return used >= limits.monthlyPerAccount[kind];
+  }
+
+  /** Whether the account opted in and one more item fits this month's budget (pending included). */
+  private overagePriceFits(kind: GenerationKind, limits: GenerationLimits, now: number): boolean {
+    const settings = this.overageSettings();
+    if (!settings.enabled) return false;
+    const month = utcMonth(now);
+    const budget = this.monthBudget(month, settings);
+    const pending = this.sql.exec<{ c: number }>("SELECT COALESCE(SUM(overage_cents), 0) AS c FROM reservations WHERE month = ?", month).one().c;
+    return budget.spent_cents + pending + limits.overagePriceCents[kind] <= budget.budget_cents;
+  }
+
+  /** This month's overage budget: the cap plus what the previous month left unspent. */
+  private monthBudget(month: string, settings: OverageSettings): { budget_cents: number; spent_cents: number } {
+    const row = this.sql.exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", month).toArray()[0];
+    if (row) return row;
+    const budget = settings.monthlyCapCents + this.rolledOver(month);
+    this.sql.exec("INSERT INTO overage_months (month, budget_cents, spent_cents) VALUES (?, ?, 0)", month, budget);
+    return { budget_cents: budget, spent_cents: 0 };
+  }
+
+  private rolledOver(month: string): number {
+    const prev = this.sql.exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", previousUtcMonth(month)).toArray()[0];
+    return prev ? Math.max(0, prev.budget_cents - prev.spent_cents) : 0;
+  }
+
+  private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): void {
+    const rule = limits.suspension;
+    const { attempts, rejected } = this.sql
+      .exec<{ attempts: number; rejected: number }>(
+        "SELECT COUNT(*) AS attempts, COALESCE(SUM(rejected), 0) AS rejected FROM safety_events WHERE key_id = ? AND at > ?",
+        keyId,
+        now - rule.windowMinutes * 60_000,
+      )
+      .one();
+    // "more than 50% of the last 30 minutes' attempts, minimum 10 events"
+    if (attempts >= rule.minAttempts && rejected > attempts * rule.rejectedShare) {
+      this.sql.exec("INSERT OR REPLACE INTO suspensions (key_id, until) VALUES (?, ?)", keyId, now + rule.hours * 3_600_000);
+    }
+    this.sql.exec("DELETE FROM safety_events WHERE key_id = ? AND at <= ?", keyId, now - rule.windowMinutes * 60_000);
+  }
+}

@@ -1,0 +1,45 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/context";
+import { guardFor } from "./guard-client";
+
+const TERMINAL = new Set(["completed", "failed", "blocked"]);
+
+async function bodyOf(response: Response): Promise<Record<string, unknown> | null> {
+  try {
+    const value: unknown = await response.clone().json();
+    return value && typeof value === "object" ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * ZSky bookkeeping once the origin has answered, before the caller sees the answer (so
+ * a caller who reacts at once finds its slot free):
+ * - a generate call settles its reservation: accepted (job slot held until the job
+ *   ends) or blocked by the safety filter (451) count against the allowances; any other
+ *   answer (invalid, failed, timed out) gives quota and slot back;
+ * - a poll that shows a terminal state releases the job's slot, exactly once.
+ */
+export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const admission = c.var.admission;
+  const identity = c.var.identity;
+  const generation = admission?.generation;
+  if (!generation || !identity) return;
+  const guard = guardFor(c.env, identity);
+
+  if (admission.reservationId) {
+    const body = c.res.status === 200 ? await bodyOf(c.res) : null;
+    const jobId = typeof body?.job_id === "string" ? body.job_id : null;
+    const outcome = c.res.status === 451 ? "blocked" : c.res.status === 200 && jobId ? "accepted" : "refused";
+    await guard.settleGeneration(admission.reservationId, outcome, jobId, generation);
+    return;
+  }
+  if (c.var.route.name === "jobs.get" && c.res.status === 200) {
+    const body = await bodyOf(c.res);
+    if (typeof body?.job_id === "string" && typeof body.status === "string" && TERMINAL.has(body.status)) {
+      await guard.finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);
+    }
+  }
+};
