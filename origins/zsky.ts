@@ -2,7 +2,9 @@ import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } fro
 
 /**
  * ZSky origin simulator: image/video job submit and poll. Jobs complete after
- * `completeAfterMs`; prompts containing `blockedWord` end `blocked`.
+ * `completeAfterMs`. The safety filter is played by words in the prompt:
+ * `blockedWord` -> the job ends `blocked`; `blocked-at-submit` -> 451 at submit;
+ * `will-fail` -> the job ends `failed`.
  */
 export interface ZskySimulatorOptions {
   signingSecret: string;
@@ -29,6 +31,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
     if (job.prompt.toLowerCase().includes(blockedWord)) {
       return { ...base, status: "blocked", error: `Sorry — our safety check stopped this ${job.kind}.` };
     }
+    if (job.prompt.includes("will-fail")) return { ...base, status: "failed", error: "Generation failed" };
     return { ...base, status: "completed", result_url: `/results/${job.id}`, expires_in: 86400 };
   }
 
@@ -42,6 +45,9 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
     if (generate) {
       const body = await readJson(request);
       if (typeof body?.prompt !== "string" || body.prompt.length === 0) return json({ error: "prompt is required" }, 400);
+      if (body.prompt.includes("blocked-at-submit")) {
+        return json({ error: "Sorry — our safety check stopped this prompt.", status: "blocked" }, 451);
+      }
       const job: Job = {
         id: crypto.randomUUID().replaceAll("-", ""),
         account: identity.account,

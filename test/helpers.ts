@@ -1,4 +1,4 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { inject } from "vitest";
 import worker from "../src/index";
 
@@ -99,3 +99,19 @@ export async function newUser(): Promise<{ userId: string; email: string; passwo
   const userId = (await json(response)).data.id as string;
   return { userId, email, password, login: () => login(email, password) };
 }
+
+/** Moves one account guard's clock (its injectable time source) to `at` (ms since epoch). */
+export async function setGuardClock(product: string, account: string, at: number): Promise<void> {
+  const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
+  await runInDurableObject(stub, (guard) => {
+    (guard as unknown as { clock: () => number }).clock = () => at;
+  });
+}
+
+/** Fires `n` requests at once; returns their responses. */
+export function burst(n: number, send: (i: number) => Promise<Response>): Promise<Response[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => send(i)));
+}
+
+/** Deployment-wide limit changes for one request, as the LIMIT_OVERRIDES var would make them. */
+export const limitOverrides = (value: unknown) => ({ LIMIT_OVERRIDES: JSON.stringify(value) });

@@ -18,7 +18,8 @@ const optionalString = z
 const windowOverride = z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive().optional() }).strict();
 const perKind = z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict();
 // Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
-// "generation": {"dailyPerKey": {"image": 500}, "concurrentJobsPerKey": 5}}}. See README "Limits".
+// "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
+// "concurrentJobsPerKey": 5}}}. See README "Limits".
 const limitOverrides = z
   .string()
   .transform((text, ctx) => {
@@ -35,6 +36,7 @@ const limitOverrides = z
       z
         .object({
           windows: z.record(z.string(), windowOverride).optional(),
+          plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
           generation: z
             .object({
               concurrentJobsPerKey: z.number().int().positive(),

@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
 import { guardFor } from "../limits/guard-client";
+import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, randomBase62, type KeyPrefix } from "./key-format";
@@ -17,6 +18,7 @@ export interface KeySpec {
   label?: string | null;
   scopes?: string[];
   plan?: string | null;
+  limitOverride?: KeyLimitOverride | null;
   expiresAt?: number | null;
   /** ZakGT only: `zak_test_` keys, which never reach production origins. */
   mode?: "live" | "test";
@@ -40,6 +42,7 @@ function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boole
     last4,
     scopes: spec.scopes ?? ["*"],
     plan: spec.plan ?? null,
+    limitOverride: spec.limitOverride ?? null,
     imported,
     createdAt: Date.now(),
     expiresAt: spec.expiresAt ?? null,
@@ -66,6 +69,7 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
     plan: record.plan,
     ownerUserId: record.ownerUserId,
     expiresAt: record.expiresAt,
+    limitOverride: record.limitOverride,
   });
   await writeAudit(env, {
     actor: by.actor,

@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { whereBuilder } from "./sql-where";
 
@@ -20,6 +21,7 @@ export interface KeyRecord extends KeyRef {
   last4: string;
   scopes: string[];
   plan: string | null;
+  limitOverride: KeyLimitOverride | null;
   imported: boolean;
   createdAt: number;
   expiresAt: number | null;
@@ -38,6 +40,7 @@ interface KeyRow {
   last4: string;
   scopes: string;
   plan: string | null;
+  limit_override: string | null;
   imported: number;
   created_at: number;
   expires_at: number | null;
@@ -59,6 +62,7 @@ function fromRow(row: KeyRow): KeyRecord {
     last4: row.last4,
     scopes: JSON.parse(row.scopes) as string[],
     plan: row.plan,
+    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
     imported: row.imported === 1,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
@@ -76,8 +80,8 @@ export function keyStatus(record: KeyRecord, now = Date.now()): "active" | "revo
 
 export async function insertKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
   await env.DB.prepare(
-    `INSERT INTO api_keys (id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, imported, created_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO api_keys (id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
     .bind(
       record.keyId,
@@ -90,6 +94,7 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
       record.last4,
       JSON.stringify(record.scopes),
       record.plan,
+      record.limitOverride ? JSON.stringify(record.limitOverride) : null,
       record.imported ? 1 : 0,
       record.createdAt,
       record.expiresAt,
@@ -150,4 +155,10 @@ export async function markRevoked(env: Env, keyIds: string[], by: string, at = D
   await env.DB.batch(
     keyIds.map((id) => env.DB.prepare("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL").bind(at, by, id)),
   );
+}
+
+export async function updateKeyLimits(env: Env, keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<void> {
+  await env.DB.prepare("UPDATE api_keys SET plan = ?, limit_override = ? WHERE id = ?")
+    .bind(plan, override ? JSON.stringify(override) : null, keyId)
+    .run();
 }

@@ -1,6 +1,31 @@
 import { z } from "zod";
 import { GatewayError } from "../http/errors";
+import type { KeyLimitOverride } from "../limits/types";
 import { keyStatus, type KeyRecord } from "./key-store";
+
+/** The API's snake_case form of a per-key limit override. */
+export const limitOverrideSchema = z
+  .object({
+    windows: z
+      .record(z.string().regex(/^[a-z_]{1,40}$/), z.object({ limit: z.number().int().positive(), window_seconds: z.number().int().positive().optional() }).strict())
+      .optional(),
+    daily_per_key: z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict().optional(),
+  })
+  .strict();
+
+export function limitOverrideFromApi(input: z.infer<typeof limitOverrideSchema>): KeyLimitOverride {
+  return {
+    windows: input.windows && Object.fromEntries(Object.entries(input.windows).map(([name, w]) => [name, { limit: w.limit, windowSeconds: w.window_seconds }])),
+    dailyPerKey: input.daily_per_key,
+  };
+}
+
+function limitOverrideView(override: KeyLimitOverride) {
+  return {
+    windows: override.windows && Object.fromEntries(Object.entries(override.windows).map(([name, w]) => [name, { limit: w.limit, window_seconds: w.windowSeconds }])),
+    daily_per_key: override.dailyPerKey,
+  };
+}
 
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
@@ -20,6 +45,7 @@ export function keyView(record: KeyRecord) {
     last4: record.last4,
     scopes: record.scopes,
     plan: record.plan,
+    limit_override: record.limitOverride && limitOverrideView(record.limitOverride),
     status: keyStatus(record),
     imported: record.imported,
     created_at: iso(record.createdAt),

@@ -1,6 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { PRODUCTS } from "../products";
 import type { ProductId } from "../products/types";
 import { retryAfterSeconds } from "./calendar";
 import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
@@ -107,9 +106,7 @@ export class AccountGuard extends DurableObject<Env> {
     }
 
     const { limits } = request;
-    const plans = PRODUCTS.find((p) => p.id === request.product)?.limits.plans;
-    const defaultPlan = PRODUCTS.find((p) => p.id === request.product)?.limits.defaultPlan ?? null;
-    const windows = key ? applyKeyLimits(limits.windows, plans, key.plan ?? defaultPlan, key.limitOverride ?? null) : limits.windows;
+    const windows = key ? applyKeyLimits(limits, key.plan, key.limitOverride ?? null) : limits.windows;
     const subjects: Record<Subject, string | undefined> = {
       key: key?.keyId,
       user: request.credential?.userId ?? key?.ownerUserId ?? undefined,

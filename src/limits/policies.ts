@@ -9,6 +9,9 @@ import type { GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides,
  */
 export interface RequestLimits {
   windows: WindowPolicy[];
+  /** The product's plans (with deployment overrides) and the plan of keys that name none. */
+  plans?: PlanOverrides;
+  defaultPlan?: string;
   /** The product's generation allowances (ZSky), for every route of the product. */
   generation?: GenerationLimits;
   /** What this route generates, when it is a generate call. */
@@ -22,8 +25,10 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
     // Without a credential only per-IP windows can be counted; with one, never per-IP.
     .filter((w) => (via === undefined) === (w.subject === "ip"))
     .map((w) => withOverride(w, deployment?.windows?.[w.name]));
+  const plans = mergePlans(product.limits.plans, deployment?.plans);
+  const base = { windows, plans, defaultPlan: product.limits.defaultPlan };
   const generation = product.limits.generation;
-  if (!generation) return { windows };
+  if (!generation) return base;
   const changed = deployment?.generation;
   const limits: GenerationLimits = {
     ...generation,
@@ -31,7 +36,14 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
     dailyPerKey: { ...generation.dailyPerKey, ...changed?.dailyPerKey },
     monthlyPerAccount: { ...generation.monthlyPerAccount, ...changed?.monthlyPerAccount },
   };
-  return { windows, generation: limits, generates: generation.routes[route.name] };
+  return { ...base, generation: limits, generates: generation.routes[route.name] };
+}
+
+function mergePlans(plans: PlanOverrides | undefined, changes: PlanOverrides | undefined): PlanOverrides | undefined {
+  if (!changes) return plans;
+  const merged: PlanOverrides = { ...plans };
+  for (const [plan, policies] of Object.entries(changes)) merged[plan] = { ...merged[plan], ...policies };
+  return merged;
 }
 
 function withOverride(policy: WindowPolicy, override: { limit: number; windowSeconds?: number } | undefined): WindowPolicy {
@@ -39,12 +51,9 @@ function withOverride(policy: WindowPolicy, override: { limit: number; windowSec
 }
 
 /** Guard side: the key's plan (or the product's default plan), then the key's own override. */
-export function applyKeyLimits(
-  windows: WindowPolicy[],
-  plans: PlanOverrides | undefined,
-  plan: string | null,
-  override: KeyLimitOverride | null,
-): WindowPolicy[] {
-  const planned = plan ? plans?.[plan] : undefined;
+export function applyKeyLimits(limits: RequestLimits, plan: string | null, override: KeyLimitOverride | null): WindowPolicy[] {
+  const name = plan ?? limits.defaultPlan;
+  const planned = name ? limits.plans?.[name] : undefined;
+  const windows = limits.windows;
   return windows.map((w) => withOverride(withOverride(w, planned?.[w.name]), override?.windows?.[w.name]));
 }

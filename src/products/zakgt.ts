@@ -52,12 +52,13 @@ const routes: RouteDef[] = [
   { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required", gateway: true, sessionOnly: true },
 ];
 
-// zakgt-api.txt "Rate Limits": AI chat 30/min per user and, separately, per access key
-// (one key never uses up another's allowance); other endpoints a standard per-user
-// limit; the public auth endpoints a per-client-IP limit against credential stuffing.
+// zakgt-api.txt "Rate Limits": AI chat 30/min per user for session calls and, for
+// `zak_live_` calls, 30/min per access key (so one key never uses up another's
+// allowance); other endpoints a standard per-user limit (keys count as their owner);
+// the public auth endpoints a per-client-IP limit against credential stuffing.
 const limits: Product["limits"] = {
   windows: [
-    { name: "ai_chat_user", subject: "user", limit: 30, windowSeconds: 60, routes: ["ai.chat"] },
+    { name: "ai_chat_user", subject: "user", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "jwt" },
     { name: "ai_chat_key", subject: "key", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "key" },
     { name: "standard", subject: "user", limit: 300, windowSeconds: 60 },
     {

@@ -13,11 +13,11 @@ const routes: RouteDef[] = modules.flatMap((m): RouteDef[] => [
   { name: `${m}.unversioned`, method: "ANY", path: `/api/${m}/*`, auth: "required" },
 ]);
 
-// zappway-api-keys.md "Rate Limits": Free 60, Pro 300 per minute; Enterprise is set per key
-// (an admin's per-key override of `plan_rate`).
+// zappway-api-keys.md "Rate Limits": Free 60 (the base), Pro 300 per minute; Enterprise
+// starts at Pro's rate and is set per key (an admin's per-key override of `plan_rate`).
 const limits: Product["limits"] = {
   windows: [{ name: "plan_rate", subject: "key", limit: 60, windowSeconds: 60 }],
-  plans: { free: { plan_rate: { limit: 60 } }, pro: { plan_rate: { limit: 300 } }, enterprise: { plan_rate: { limit: 300 } } },
+  plans: { pro: { plan_rate: { limit: 300 } }, enterprise: { plan_rate: { limit: 300 } } },
   defaultPlan: "free",
 };
 

@@ -4,11 +4,14 @@ import { errorResponse } from "../../http/on-error";
 import { adminAuth, type AdminEnv } from "./admin-auth";
 import { registerCreateKey } from "./routes/create-key";
 import { registerGetKey } from "./routes/get-key";
+import { registerLiftSuspension } from "./routes/lift-suspension";
 import { registerListAudit } from "./routes/list-audit";
 import { registerListKeys } from "./routes/list-keys";
 import { registerRevokeKey } from "./routes/revoke-key";
 import { registerRevokeLeaked } from "./routes/revoke-leaked";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
+import { registerSetOverage } from "./routes/set-overage";
+import { registerUpdateKeyLimits } from "./routes/update-key-limits";
 
 /** `/admin/v1`: key management for security and platform teams. Errors use the gateway envelope. */
 export function createAdminApp() {
@@ -33,6 +36,9 @@ export function createAdminApp() {
   registerRevokeLeaked(admin);
   registerGetKey(admin);
   registerRevokeKey(admin);
+  registerUpdateKeyLimits(admin);
+  registerLiftSuspension(admin);
+  registerSetOverage(admin);
   registerRevokeSessions(admin);
   registerListAudit(admin);
   admin.all("*", () => {

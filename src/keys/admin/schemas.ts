@@ -18,6 +18,12 @@ export const KeySchema = z
     last4: z.string(),
     scopes: z.array(z.string()),
     plan: z.string().nullable(),
+    limit_override: z
+      .object({
+        windows: z.record(z.string(), z.object({ limit: z.number(), window_seconds: z.number().optional() })).optional(),
+        daily_per_key: z.object({ image: z.number().optional(), video: z.number().optional() }).optional(),
+      })
+      .nullable(),
     status: z.enum(["active", "revoked", "expired"]),
     imported: z.boolean(),
     created_at: z.string(),

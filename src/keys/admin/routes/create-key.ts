@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError } from "../../../http/errors";
 import { importKey, issueKey } from "../../key-lifecycle";
-import { keyView, scopesSchema } from "../../views";
+import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
@@ -12,6 +12,7 @@ const Body = z
     label: z.string().trim().min(1).max(100).optional(),
     plan: z.string().min(1).max(50).optional(),
     scopes: scopesSchema.optional(),
+    limit_override: limitOverrideSchema.optional().openapi({ description: "Per-key limits: window limits by policy name, lifted daily caps" }),
     expires_at: z.iso.datetime({ offset: true }).optional(),
     mode: z.enum(["live", "test"]).optional().openapi({ description: "ZakGT only: `test` issues a zak_test_ key" }),
     import_key: z.string().min(8).max(512).optional().openapi({ description: "Register an existing key by its plaintext" }),
@@ -40,7 +41,17 @@ export function registerCreateKey(app: OpenAPIHono<AdminEnv>) {
     const body = c.req.valid("json");
     const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
     if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
-    const spec = { product: body.product, accountId: body.account, ownerUserId: body.product === "zakgt" ? body.account : null, label: body.label, plan: body.plan, scopes: body.scopes, expiresAt, mode: body.mode };
+    const spec = {
+      product: body.product,
+      accountId: body.account,
+      ownerUserId: body.product === "zakgt" ? body.account : null,
+      label: body.label,
+      plan: body.plan,
+      scopes: body.scopes,
+      limitOverride: body.limit_override ? limitOverrideFromApi(body.limit_override) : null,
+      expiresAt,
+      mode: body.mode,
+    };
     const by = { actor: c.var.actor, requestId: c.var.requestId };
     if (body.import_key !== undefined || body.import_sha256 !== undefined) {
       const record = await importKey(c.env, spec, { plaintext: body.import_key, sha256: body.import_sha256 }, by);

@@ -1,0 +1,35 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { GatewayError } from "../../../http/errors";
+import { guardFor } from "../../../limits/guard-client";
+import { writeAudit } from "../../audit-log";
+import { getKey } from "../../key-store";
+import type { AdminEnv } from "../admin-auth";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, NOT_FOUND } from "../schemas";
+
+const route = createRoute({
+  method: "post",
+  path: "/keys/{id}/lift-suspension",
+  summary: "Lift a ZSky key's safety suspension before its 24 hours are up",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: { params: KeyIdParam },
+  responses: { 200: json(z.object({ id: z.string(), was_suspended: z.boolean() }), "Lifted"), ...NOT_FOUND, ...ADMIN_ERRORS },
+});
+
+export function registerLiftSuspension(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const record = await getKey(c.env, c.req.valid("param").id);
+    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    const wasSuspended = await guardFor(c.env, record).liftSuspension(record.keyId);
+    await writeAudit(c.env, {
+      actor: c.var.actor,
+      action: "key.lift_suspension",
+      target: record.keyId,
+      product: record.product,
+      accountId: record.accountId,
+      requestId: c.var.requestId,
+      detail: { was_suspended: wasSuspended },
+    });
+    return c.json({ id: record.keyId, was_suspended: wasSuspended }, 200);
+  });
+}
