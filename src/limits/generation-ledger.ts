@@ -135,7 +135,8 @@ export class GenerationLedger {
       now,
       outcome === "blocked" ? 1 : 0,
     );
-    if (outcome === "blocked") this.evaluateSuspension(r.key_id, limits, now);
+    // Every attempt moves the ratio, so the rule is checked after each one.
+    this.evaluateSuspension(r.key_id, limits, now);
   }
 
   /**

@@ -1,0 +1,244 @@
+import { describe, expect, it } from "vitest";
+import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+
+// A day in the middle of a month, 12:00 UTC.
+const NOON = Date.UTC(2026, 10, 18, 12, 0, 0);
+const roomy = { zsky: { windows: { burst: { limit: 10_000 } } } };
+
+function zsky(key: string, overrides: unknown = roomy) {
+  const settings = limitOverrides(overrides);
+  const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
+  return {
+    generate: (kind: "images" | "videos", prompt = "a lighthouse", extra: Record<string, string> = {}, extraSettings: Record<string, unknown> = {}) =>
+      call(`/zsky/v1/${kind}/generate`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify({ prompt }), settings: { ...settings, ...extraSettings } }),
+    poll: (jobId: string) => call(`/zsky/v1/jobs/${jobId}`, { headers, settings }),
+    usage: () => call("/zsky/v1/usage", { headers, settings }),
+  };
+}
+
+/** Polls until the job reaches a terminal state (the simulator finishes jobs after ~100 ms). */
+async function waitForEnd(api: ReturnType<typeof zsky>, jobId: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 100; i++) {
+    const body = await json(await api.poll(jobId));
+    if (["completed", "failed", "blocked"].includes(body.status)) return body;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("job never finished");
+}
+
+describe("ZSky burst: 20 requests per minute per key, every endpoint", () => {
+  it("exactly 20 of 30, in ZSky's envelope, keys of one account independent", async () => {
+    const a = await createKey("zsky");
+    const b = await createKey("zsky", { account: a.account });
+    await setGuardClock("zsky", a.account, NOON);
+    const responses = await burst(30, () => call("/zsky/v1/jobs/nope", { headers: keyHeaders("zsky", a.key) }));
+    expect(responses.filter((r) => r.status === 404)).toHaveLength(20);
+    const refused = responses.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(10);
+    expect(await json(refused[0]!)).toEqual({ error: "Rate limit exceeded" });
+    expect(refused[0]!.headers.get("Retry-After")).toBe("60");
+    expect(refused[0]!.headers.get("RateLimit-Policy")).toBe('"burst";q=20;w=60');
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", b.key) })).status).toBe(200);
+  });
+});
+
+describe("ZSky concurrency: 3 running jobs per key", () => {
+  it("a fourth submit waits; every terminal path releases the slot exactly once", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key);
+    await setGuardClock("zsky", account, NOON);
+    const jobs = [];
+    for (const prompt of ["a cat", "forbidden thing", "will-fail please"]) {
+      const r = await api.generate("images", prompt);
+      expect(r.status).toBe(200);
+      jobs.push((await json(r)).job_id as string);
+    }
+    const fourth = await api.generate("images");
+    expect(fourth.status).toBe(429);
+    expect(await json(fourth)).toEqual({ error: "Concurrent job limit reached (3 per API key)" });
+    expect(fourth.headers.get("Retry-After")).toBe("5");
+
+    // completed, blocked, failed: each frees one slot, and polling again frees nothing more.
+    const ends = [];
+    for (const id of jobs) ends.push((await waitForEnd(api, id)).status);
+    expect(ends).toEqual(["completed", "blocked", "failed"]);
+    for (const id of jobs) await api.poll(id);
+    const next = await burst(4, () => api.generate("images"));
+    expect(next.map((r) => r.status).sort()).toEqual([200, 200, 200, 429]);
+  });
+
+  it("an origin refusal or timeout takes no slot and no allowance", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key);
+    await setGuardClock("zsky", account, NOON);
+    for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "400" })).status).toBe(400);
+    for (let i = 0; i < 2; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "503" })).status).toBe(503);
+    for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Delay-Ms": "800" }, { ORIGIN_TIMEOUT_MS: "100" })).status).toBe(504);
+    // Still three free slots, and nothing counted.
+    expect((await burst(3, () => api.generate("videos"))).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(await json(await api.usage())).toMatchObject({ videos_used: 3, images_used: 0 });
+  });
+});
+
+describe("ZSky daily soft caps per key (UTC day)", () => {
+  it("refuses past the cap until 00:00 UTC, then admits; liftable per key", async () => {
+    const { id, key, account } = await createKey("zsky");
+    const api = zsky(key, { zsky: { windows: { burst: { limit: 10_000 } }, generation: { dailyPerKey: { image: 2 }, concurrentJobsPerKey: 100 } } });
+    await setGuardClock("zsky", account, Date.UTC(2026, 10, 18, 23, 59, 30));
+    expect((await api.generate("images")).status).toBe(200);
+    expect((await api.generate("images", "blocked-at-submit")).status).toBe(451); // blocked ones count
+    const capped = await api.generate("images");
+    expect(capped.status).toBe(429);
+    expect(await json(capped)).toEqual({ error: "Daily image cap reached (2 per UTC day)" });
+    expect(capped.headers.get("Retry-After")).toBe("30");
+    // Videos have their own cap.
+    expect((await api.generate("videos")).status).toBe(200);
+
+    await setGuardClock("zsky", account, Date.UTC(2026, 10, 19, 0, 0, 0));
+    expect((await api.generate("images")).status).toBe(200);
+    expect((await api.generate("images")).status).toBe(200);
+    expect((await api.generate("images")).status).toBe(429);
+
+    await admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { daily_per_key: { image: 5 } } } });
+    expect((await api.generate("images")).status).toBe(200);
+  });
+});
+
+describe("ZSky monthly allowance per account (UTC calendar month, no rollover)", () => {
+  const small = { zsky: { windows: { burst: { limit: 10_000 } }, generation: { monthlyPerAccount: { image: 3, video: 1 }, concurrentJobsPerKey: 100 } } };
+
+  it("hard stop with 429 until the 1st at 00:00 UTC; two keys share the account's allowance", async () => {
+    const a = await createKey("zsky");
+    const b = await createKey("zsky", { account: a.account });
+    await setGuardClock("zsky", a.account, Date.UTC(2026, 10, 30, 23, 0, 0));
+    expect((await zsky(a.key, small).generate("images")).status).toBe(200);
+    expect((await zsky(b.key, small).generate("images")).status).toBe(200);
+    expect((await zsky(a.key, small).generate("images", "blocked-at-submit")).status).toBe(451);
+    const stop = await zsky(b.key, small).generate("images");
+    expect(stop.status).toBe(429);
+    expect(await json(stop)).toEqual({ error: "Monthly image allowance reached" });
+    expect(stop.headers.get("Retry-After")).toBe("3600");
+    expect(await json(await zsky(a.key, small).usage())).toEqual({
+      videos_used: 0,
+      videos_overage: 0,
+      images_used: 3,
+      images_overage: 0,
+      overage_charged_cents: 0,
+      base_videos_allowance: 1,
+      base_images_allowance: 3,
+      month_start: "2026-11-01",
+    });
+
+    await setGuardClock("zsky", a.account, Date.UTC(2026, 11, 1, 0, 0, 0));
+    expect((await zsky(b.key, small).generate("images")).status).toBe(200);
+    expect(await json(await zsky(b.key, small).usage())).toMatchObject({ images_used: 1, month_start: "2026-12-01" });
+  });
+
+  it("with overage opted in: counted and priced up to the budget, whose unused part rolls over", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key, small);
+    await setGuardClock("zsky", account, Date.UTC(2026, 9, 10));
+    const opt = await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: true, monthly_cap_cents: 110 } });
+    expect(opt.status).toBe(200);
+    expect((await api.generate("videos")).status).toBe(200); // base
+    expect((await api.generate("videos")).status).toBe(200); // overage 50
+    expect((await api.generate("videos")).status).toBe(200); // overage 100
+    const over = await api.generate("videos");
+    expect(over.status).toBe(429); // 150 > 110
+    expect(await json(await api.usage())).toMatchObject({ videos_used: 3, videos_overage: 2, overage_charged_cents: 100 });
+    for (let i = 0; i < 2; i++) expect((await api.generate("images")).status).toBe(200);
+    expect((await api.generate("images")).status).toBe(200); // base image 3
+    expect((await api.generate("images")).status).toBe(200); // overage 5 -> 105
+    expect((await api.generate("images")).status).toBe(200); // overage 5 -> 110
+    expect((await api.generate("images")).status).toBe(429);
+
+    // Next month: the base resets; the budget is the cap again (nothing was left to roll over).
+    await setGuardClock("zsky", account, Date.UTC(2026, 10, 3));
+    expect((await api.generate("videos")).status).toBe(200);
+    expect(await json(await api.usage())).toMatchObject({ videos_used: 1, videos_overage: 0, overage_charged_cents: 0 });
+    expect((await api.generate("videos")).status).toBe(200); // 50 of 110
+    // The month after: 60 unspent rolls over, so 170 is available: three videos (150), not four.
+    await setGuardClock("zsky", account, Date.UTC(2026, 11, 3));
+    expect((await api.generate("videos")).status).toBe(200); // base
+    const overage = [];
+    for (let i = 0; i < 4; i++) overage.push((await api.generate("videos")).status);
+    expect(overage).toEqual([200, 200, 200, 429]);
+
+    await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: false, monthly_cap_cents: 0 } });
+    expect((await api.generate("videos")).status).toBe(429);
+    expect((await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: "yes" } })).status).toBe(400);
+  });
+});
+
+describe("ZSky safety suspension", () => {
+  /** `blocked` of `total` attempts, blocked ones at submit (451). */
+  async function attempts(api: ReturnType<typeof zsky>, total: number, blocked: number) {
+    for (let i = 0; i < total; i++) {
+      const r = await api.generate("images", i < blocked ? "blocked-at-submit" : "fine");
+      expect([200, 451]).toContain(r.status);
+    }
+  }
+  const many = { zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 100 } } };
+
+  it("9 attempts all blocked: not suspended", async () => {
+    const { key, account } = await createKey("zsky");
+    await setGuardClock("zsky", account, NOON);
+    const api = zsky(key, many);
+    await attempts(api, 9, 9);
+    expect((await api.usage()).status).toBe(200);
+  });
+
+  it("10 attempts with 5 blocked: not suspended", async () => {
+    const { key, account } = await createKey("zsky");
+    await setGuardClock("zsky", account, NOON);
+    const api = zsky(key, many);
+    await attempts(api, 10, 5);
+    expect((await api.usage()).status).toBe(200);
+  });
+
+  it("10 attempts with 6 blocked: 403 on every call for 24 hours, then lifted", async () => {
+    const { key, account } = await createKey("zsky");
+    await setGuardClock("zsky", account, NOON);
+    const api = zsky(key, many);
+    await attempts(api, 10, 6);
+    const suspended = await api.usage();
+    expect(suspended.status).toBe(403);
+    expect(await json(suspended)).toEqual({ error: "API key suspended" });
+    expect(suspended.headers.get("Retry-After")).toBe("86400");
+    expect((await api.generate("images")).status).toBe(403);
+    expect((await api.poll("anything")).status).toBe(403);
+
+    await setGuardClock("zsky", account, NOON + 24 * 3_600_000 - 1000);
+    expect((await api.usage()).headers.get("Retry-After")).toBe("1");
+    await setGuardClock("zsky", account, NOON + 24 * 3_600_000);
+    expect((await api.usage()).status).toBe(200);
+  });
+
+  it("jobs that end `blocked` count as rejections; attempts older than 30 minutes do not", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key, many);
+    await setGuardClock("zsky", account, NOON);
+    await attempts(api, 4, 4); // at 12:00, soon outside the window
+    await setGuardClock("zsky", account, NOON + 31 * 60_000);
+    const ids = [];
+    for (let i = 0; i < 6; i++) ids.push((await json(await api.generate("images", "forbidden"))).job_id);
+    await attempts(api, 4, 0);
+    for (const id of ids.slice(0, 5)) await waitForEnd(api, id);
+    expect((await api.usage()).status).toBe(200); // 5 of 10 in the window
+    await waitForEnd(api, ids[5]).catch(() => undefined);
+    expect((await api.usage()).status).toBe(403); // 6 of 10
+  });
+
+  it("an admin can lift a suspension", async () => {
+    const { id, key, account } = await createKey("zsky");
+    await setGuardClock("zsky", account, NOON);
+    const api = zsky(key, many);
+    await attempts(api, 10, 10);
+    expect((await api.usage()).status).toBe(403);
+    const lifted = await admin(`/keys/${id}/lift-suspension`, { method: "POST" });
+    expect(await json(lifted)).toEqual({ id, was_suspended: true });
+    expect((await api.usage()).status).toBe(200);
+    const audit = await json(await admin(`/audit?target=${id}&action=key.lift_suspension`));
+    expect(audit.entries).toHaveLength(1);
+  });
+});
