@@ -1,10 +1,13 @@
 import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+import { renderPng, renderVideo } from "./media";
 
 /**
  * ZSky origin simulator: image/video job submit and poll. Jobs complete after
  * `completeAfterMs`. The safety filter is played by words in the prompt:
  * `blockedWord` -> the job ends `blocked`; `blocked-at-submit` -> 451 at submit;
- * `will-fail` -> the job ends `failed`.
+ * `will-fail` -> the job ends `failed`. A completed job's `result_url` is this origin's
+ * `/results/<id>`, served only to zgate (signed identity headers) for the owning
+ * account: a generated PNG (deterministic for prompt and seed) or a video-like MP4.
  */
 export interface ZskySimulatorOptions {
   signingSecret: string;
@@ -17,6 +20,7 @@ interface Job {
   account: string;
   kind: "image" | "video";
   prompt: string;
+  seed: number;
   createdAt: number;
 }
 
@@ -53,6 +57,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
         account: identity.account,
         kind: generate[1] === "images" ? "image" : "video",
         prompt: body.prompt,
+        seed: typeof body.seed === "number" ? body.seed : 0,
         createdAt: Date.now(),
       };
       jobs.set(job.id, job);
@@ -67,6 +72,13 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
         return new Response(null, { status: 204 });
       }
       return json(state(job));
+    }
+    const result = /^GET \/results\/(\w+)$/.exec(route);
+    if (result) {
+      const job = jobs.get(result[1]!);
+      if (!job || job.account !== identity.account || state(job).status !== "completed") return json({ error: "Not found" }, 404);
+      const [bytes, type] = job.kind === "image" ? [await renderPng(job.prompt, job.seed), "image/png"] : [await renderVideo(job.prompt, job.seed), "video/mp4"];
+      return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": type } });
     }
     return json({ error: "Not found" }, 404);
   });

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { identify } from "./auth/identify";
 import { accessLog } from "./http/access-log";
-import { bufferBody } from "./http/buffer-body";
+import { bufferBody, validateBody } from "./http/buffer-body";
 import type { AppEnv } from "./http/context";
 import { edgeChecks } from "./http/edge-checks";
 import { onError } from "./http/on-error";
@@ -13,13 +13,14 @@ import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession }
 import { settleGeneration } from "./limits/generation-settle";
 import { routeRequest } from "./products/route-request";
 import { proxyHandler } from "./proxy/handler";
+import { zskyJobs } from "./results/zsky-jobs";
 
 /**
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
- * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> admit
- * (one guard call: credential, limits, allowances) -> RateLimit fields -> usage record
- * (after the response) -> body -> session effects -> ZSky settlement -> zgate's own
- * endpoints, or forward to the origin.
+ * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
+ * (after the response) -> body read and validated -> admit (one guard call: credential,
+ * limits, allowances) -> RateLimit fields -> session effects -> ZSky settlement and jobs
+ * -> zgate's own endpoints, or forward to the origin.
  */
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -29,13 +30,15 @@ export function createApp() {
     "*",
     routeRequest,
     identify,
-    admit,
-    rateLimitFields,
     recordKeyUsage,
     bufferBody,
+    validateBody,
+    admit,
+    rateLimitFields,
     revokePresentedSession,
     revokeDeactivatedUser,
     settleGeneration,
+    zskyJobs,
     serveAtGateway,
     proxyHandler,
   );

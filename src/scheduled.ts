@@ -1,11 +1,17 @@
 import { loadSettings } from "./config/settings";
 import type { Env } from "./env";
 import { pruneUsage } from "./keys/usage-log";
+import { sweepResults } from "./results/retention";
 
-/** Cron trigger: retention of the per-key usage log (USAGE_RETENTION_DAYS). Safe to run twice. */
-export async function scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+/**
+ * Cron trigger: retention. ZSky results older than 7 days leave R2; per-key usage rows
+ * older than USAGE_RETENTION_DAYS leave D1. Both are safe to run twice. The controller's
+ * scheduled time is "now", so a run can be replayed for any moment.
+ */
+export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {
   const settings = loadSettings(env);
-  const cutoff = Date.now() - settings.USAGE_RETENTION_DAYS * 86_400_000;
-  const deleted = await pruneUsage(env, cutoff);
-  console.log(JSON.stringify({ msg: "retention", usage_rows_deleted: deleted }));
+  const now = controller.scheduledTime;
+  const results = await sweepResults(env, now);
+  const usage = await pruneUsage(env, now - settings.USAGE_RETENTION_DAYS * 86_400_000);
+  console.log(JSON.stringify({ msg: "retention", results_deleted: results, usage_rows_deleted: usage }));
 }

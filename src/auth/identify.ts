@@ -8,12 +8,12 @@ import { verifyAccessToken } from "./jwt";
 
 /**
  * Turns the request's credential into an Identity, or refuses it with 401 in the
- * product's envelope. Public routes skip this stage. An identity is only a claim until
+ * product's envelope. Public and signed-URL routes skip this stage. An identity is only a claim until
  * the account guard admits it (limits/admit.ts).
  */
 export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { product } = c.var.target;
-  if (c.var.route.auth === "public") return next();
+  if (c.var.route.auth !== "required") return next();
 
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {

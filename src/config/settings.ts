@@ -72,6 +72,28 @@ const schema = z
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
     LIMIT_OVERRIDES: optionalString.pipe(limitOverrides.optional()).transform((v) => v ?? {}),
+    // Signing keys for result download URLs, {"<kid>": "<secret>"}, and the kid to sign with.
+    // Old kids stay listed until their URLs have expired (24 h) so rotation breaks nothing.
+    RESULT_SIGNING_KEYS: optionalString.pipe(
+      z
+        .string()
+        .transform((text, ctx) => {
+          try {
+            return JSON.parse(text) as unknown;
+          } catch {
+            ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+            return z.NEVER;
+          }
+        })
+        .pipe(z.record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), z.string().min(32, "each secret must be at least 32 characters")))
+        .optional(),
+    ),
+    RESULT_SIGNING_KEY_ID: optionalString,
+    // R2's S3 API, for presigned result URLs straight to the bucket (all four, or none).
+    R2_ACCOUNT_ID: optionalString,
+    R2_ACCESS_KEY_ID: optionalString,
+    R2_SECRET_ACCESS_KEY: optionalString,
+    R2_BUCKET_NAME: optionalString,
     ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
     ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
     ACCESS_TEAM_DOMAIN: optionalString.pipe(z.string().regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com").optional()),
@@ -82,6 +104,13 @@ const schema = z
   .superRefine((s, ctx) => {
     if (!s.ZAKGT_JWKS_URL && !s.ZAKGT_JWT_SECRET) {
       ctx.addIssue({ code: "custom", path: ["ZAKGT_JWKS_URL"], message: "set ZAKGT_JWKS_URL (or ZAKGT_JWT_SECRET in development)" });
+    }
+    if (s.RESULT_SIGNING_KEYS && !(s.RESULT_SIGNING_KEY_ID && s.RESULT_SIGNING_KEYS[s.RESULT_SIGNING_KEY_ID])) {
+      ctx.addIssue({ code: "custom", path: ["RESULT_SIGNING_KEY_ID"], message: "must name one of RESULT_SIGNING_KEYS" });
+    }
+    const s3 = [s.R2_ACCOUNT_ID, s.R2_ACCESS_KEY_ID, s.R2_SECRET_ACCESS_KEY, s.R2_BUCKET_NAME].filter(Boolean).length;
+    if (s3 !== 0 && s3 !== 4) {
+      ctx.addIssue({ code: "custom", path: ["R2_ACCESS_KEY_ID"], message: "R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY and R2_BUCKET_NAME go together" });
     }
     if (Boolean(s.ACCESS_TEAM_DOMAIN) !== Boolean(s.ACCESS_AUD)) {
       ctx.addIssue({ code: "custom", path: [s.ACCESS_TEAM_DOMAIN ? "ACCESS_AUD" : "ACCESS_TEAM_DOMAIN"], message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together" });

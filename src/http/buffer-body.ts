@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { readBody, requireJsonBody } from "./body";
 import type { AppEnv } from "./context";
+import { validate } from "./validate";
 
 /**
  * Reads the body once (bounded by MAX_BODY_BYTES) for the JSON check, zgate's own
@@ -10,5 +11,12 @@ export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   const body = await readBody(c.req.raw, c.var.settings.MAX_BODY_BYTES);
   c.set("body", body);
   if (c.var.route.json) c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null));
+  await next();
+};
+
+/** Routes with a declared body schema are validated here, before any quota or origin is touched. */
+export const validateBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const schema = c.var.route.body;
+  if (schema) validate(schema, c.var.json ?? {}, c.var.target.product.invalidInput);
   await next();
 };

@@ -5,7 +5,11 @@ import { GatewayError, type ErrorCode } from "./errors";
 export function validate<T>(schema: z.ZodType<T>, input: unknown, code: ErrorCode = "UNPROCESSABLE"): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const field = issue.path.length ? issue.path.join(".") : "body";
-  throw new GatewayError(code, `${field}: ${issue.message}`);
+  throw new GatewayError(code, describeIssue(result.error.issues[0]!));
+}
+
+/** `field: problem`, naming an unknown field itself rather than its parent object. */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `${[...issue.path, issue.keys[0]].join(".")}: unknown field`;
+  return `${issue.path.length ? issue.path.join(".") : "body"}: ${issue.message}`;
 }

@@ -2,6 +2,7 @@ import type { Handler, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { createDeveloperKey, developerKeyUsage, listDeveloperKeys, revokeDeveloperKey } from "./developer-keys";
 import { zskyUsage } from "../limits/zsky-usage";
+import { downloadResult } from "../results/download";
 import { rotateZskyKey } from "./zsky-rotate";
 
 /** Handlers for the routes zgate answers itself (`gateway: true` in a product's table). */
@@ -12,6 +13,7 @@ export const GATEWAY_HANDLERS: Record<string, Handler<AppEnv>> = {
   "zakgt:developer.keys.usage": developerKeyUsage,
   "zsky:keys.rotate": rotateZskyKey,
   "zsky:usage.get": zskyUsage,
+  "zsky:results.download": downloadResult,
 };
 
 /** Answers a gateway-owned route here; every other route goes on to the origin. */

@@ -1,4 +1,5 @@
 import type { ProductId } from "../products/types";
+import { crc32 } from "../util/crc32";
 
 /**
  * zgate key format: `<prefix>` + 30 base62 characters of randomness (~178 bits) + a
@@ -30,24 +31,8 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(text: string): number {
-  let crc = 0xffffffff;
-  for (const byte of new TextEncoder().encode(text)) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
 function checksum(body: string): string {
-  let n = crc32(body);
+  let n = crc32(new TextEncoder().encode(body));
   let out = "";
   for (let i = 0; i < CHECKSUM_LENGTH; i++) {
     out = BASE62[n % 62] + out;

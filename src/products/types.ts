@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { ErrorCode } from "../http/errors";
 import type { ProductLimits } from "../limits/types";
 
@@ -12,9 +13,12 @@ export interface RouteDef {
   method: HttpMethod | "ANY";
   /** Origin path pattern: `{param}` matches one segment, a trailing `/*` any remainder. */
   path: string;
-  auth: "public" | "required";
+  /** `signed-url`: the URL's own signature is the credential (result downloads). */
+  auth: "public" | "required" | "signed-url";
   /** Request bodies must be JSON (415 otherwise, 400 when they do not parse). */
   json?: boolean;
+  /** Validated at the edge before any quota or origin is touched (the product's `invalidInput` status). */
+  body?: z.ZodType;
   /** Same answer for every caller: cached at the edge, keyed by URL alone. */
   catalogue?: boolean;
   /** The presented access token is revoked at the gateway before forwarding (logout). */
@@ -39,6 +43,8 @@ export interface Product {
   credential: "authorization-bearer" | "x-api-key";
   /** Whether bearer JWT access tokens (ZakGT sessions) are accepted. */
   acceptsJwt: boolean;
+  /** The error for a body that fails validation: ZakGT answers 422, the others 400. */
+  invalidInput: ErrorCode;
   /** 401 messages: one for no credential, one shared by every unusable credential. */
   unauthorized: { missing: string; invalid: string };
   /** Error body in the platform's own shape. */

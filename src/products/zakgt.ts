@@ -79,6 +79,7 @@ export const zakgt: Product = {
   originSetting: "ORIGIN_ZAKGT",
   credential: "authorization-bearer",
   acceptsJwt: true,
+  invalidInput: "UNPROCESSABLE",
   unauthorized: { missing: "Not authenticated", invalid: "Could not validate credentials" },
   envelope: (_code, message) => ({ detail: message }),
   routes,

@@ -28,6 +28,7 @@ export const zappway: Product = {
   originSetting: "ORIGIN_ZAPPWAY",
   credential: "authorization-bearer",
   acceptsJwt: false,
+  invalidInput: "BAD_REQUEST",
   unauthorized: { missing: "Missing API key.", invalid: "Invalid or expired API key." },
   envelope: (code, message) => ({ error: { code, message } }),
   routes,

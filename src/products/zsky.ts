@@ -1,13 +1,41 @@
+import { z } from "@hono/zod-openapi";
 import type { Product, RouteDef } from "./types";
 
 /** ZSky (`../shared/upstream-apis/zsky-api.txt`): `X-API-Key` keys, `{"error"}` errors. */
+
+// Generate parameters exactly as the reference gives them; unknown fields are refused.
+const prompt = z.string().min(1).max(2000).openapi({ description: "The prompt (1 to 2000 characters)" });
+const dimension = (max: number, fallback: number) => z.int().min(256).max(max).optional().openapi({ default: fallback });
+export const ImageRequest = z
+  .object({
+    prompt,
+    width: dimension(2048, 1024),
+    height: dimension(2048, 1024),
+    seed: z.int().optional().openapi({ description: "For reproducible outputs" }),
+    negative: z.string().max(2000).optional().openapi({ description: "Negative prompt" }),
+  })
+  .strict()
+  .openapi("ZskyImageRequest");
+export const VideoRequest = z
+  .object({
+    prompt,
+    width: dimension(2560, 1280),
+    height: dimension(2560, 720),
+    length: z.int().min(25).max(241).optional().openapi({ default: 121, description: "Frames; ~5 seconds at the default" }),
+    seed: z.int().optional(),
+  })
+  .strict()
+  .openapi("ZskyVideoRequest");
+
 const routes: RouteDef[] = [
-  { name: "images.generate", method: "POST", path: "/v1/images/generate", auth: "required", json: true },
-  { name: "videos.generate", method: "POST", path: "/v1/videos/generate", auth: "required", json: true },
+  { name: "images.generate", method: "POST", path: "/v1/images/generate", auth: "required", json: true, body: ImageRequest },
+  { name: "videos.generate", method: "POST", path: "/v1/videos/generate", auth: "required", json: true, body: VideoRequest },
   { name: "jobs.get", method: "GET", path: "/v1/jobs/{id}", auth: "required" },
   { name: "jobs.purge", method: "DELETE", path: "/v1/jobs/{id}", auth: "required" },
   { name: "usage.get", method: "GET", path: "/v1/usage", auth: "required", gateway: true, readsAllowance: true },
   { name: "keys.rotate", method: "POST", path: "/v1/keys/rotate", auth: "required", gateway: true },
+  // zgate's own: where a completed job's signed `result_url` points (see src/results/).
+  { name: "results.download", method: "GET", path: "/v1/results/{job_id}", auth: "signed-url", gateway: true },
 ];
 
 // zsky-api.txt "Rate Limits & Allowances" and "Safety".
@@ -31,6 +59,7 @@ export const zsky: Product = {
   originSetting: "ORIGIN_ZSKY",
   credential: "x-api-key",
   acceptsJwt: false,
+  invalidInput: "BAD_REQUEST",
   unauthorized: { missing: "Missing API key", invalid: "Invalid API key" },
   envelope: (_code, message) => ({ error: message }),
   routes,

@@ -1,8 +1,26 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
-import { IDENTITY_HEADERS, signIdentity } from "./identity-signature";
+import { addIdentityHeaders } from "./identity-headers";
 import { originRequestHeaders } from "./origin-headers";
+
+/** The origin base URL for this request: `zak_test_` keys go to the test origin (development falls back to the one origin). */
+export function originFor(c: Context<AppEnv>): string {
+  const { settings, target, identity } = c.var;
+  return identity?.testMode ? (settings.ORIGIN_ZAKGT_TEST ?? settings.ORIGIN_ZAKGT) : settings[target.product.originSetting];
+}
+
+/** fetch() towards an origin, with the timeout and the 502/504 mapping every origin call shares. */
+export async function fetchOrigin(c: Context<AppEnv>, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(c.var.settings.ORIGIN_TIMEOUT_MS) });
+  } catch (err) {
+    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+      throw new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
+    }
+    throw new GatewayError("BAD_GATEWAY", "Upstream service unavailable");
+  }
+}
 
 /**
  * Sends the request to the product's origin and returns its response untouched
@@ -10,48 +28,15 @@ import { originRequestHeaders } from "./origin-headers";
  * ORIGIN_TIMEOUT_MS: 504; neither leaks the underlying error.
  */
 export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | null): Promise<Response> {
-  const { settings, target, requestId } = c.var;
-  const identity = c.var.identity;
-  const incoming = new URL(c.req.url);
-  const pathAndQuery = target.originPath + incoming.search;
-  // `zak_test_` keys go to the test origin (development falls back to the one origin).
-  const origin = identity?.testMode ? (settings.ORIGIN_ZAKGT_TEST ?? settings.ORIGIN_ZAKGT) : settings[target.product.originSetting];
-  const url = origin + pathAndQuery;
-
+  const { settings, target, requestId, identity } = c.var;
+  const pathAndQuery = target.originPath + new URL(c.req.url).search;
   const headers = originRequestHeaders(c.req.raw.headers, identity);
-  const signed = {
-    timestamp: Math.floor(Date.now() / 1000),
+  await addIdentityHeaders(headers, settings, { method: c.req.method, pathAndQuery, product: target.product.id, identity, requestId });
+  const response = await fetchOrigin(c, originFor(c) + pathAndQuery, {
     method: c.req.method,
-    pathAndQuery,
-    product: target.product.id,
-    account: identity?.accountId ?? "",
-    user: identity?.userId ?? "",
-    keyId: identity?.keyId ?? "",
-    requestId,
-  };
-  headers.set(IDENTITY_HEADERS.product, signed.product);
-  if (signed.account) headers.set(IDENTITY_HEADERS.account, signed.account);
-  if (signed.user) headers.set(IDENTITY_HEADERS.user, signed.user);
-  if (signed.keyId) headers.set(IDENTITY_HEADERS.keyId, signed.keyId);
-  headers.set("X-Request-Id", requestId);
-  headers.set(IDENTITY_HEADERS.timestamp, String(signed.timestamp));
-  headers.set(IDENTITY_HEADERS.signature, await signIdentity(settings.ORIGIN_SIGNING_SECRET, signed));
-
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method: c.req.method,
-      headers,
-      body: body && body.byteLength > 0 ? body : undefined,
-      redirect: "manual",
-      signal: AbortSignal.timeout(settings.ORIGIN_TIMEOUT_MS),
-    });
-  } catch (err) {
-    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-      throw new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
-    }
-    throw new GatewayError("BAD_GATEWAY", "Upstream service unavailable");
-  }
+    headers,
+    body: body && body.byteLength > 0 ? body : undefined,
+  });
   // Re-wrapped so later stages may add X-Request-Id; the origin's own fields stay as sent.
   return new Response(response.body, response);
 }

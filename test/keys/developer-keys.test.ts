@@ -43,7 +43,7 @@ describe("ZakGT personal access keys", () => {
       [{ scopes: ["wallet!"] }, "scopes.0: "],
       [{ expires_at: "soon" }, "expires_at: "],
       [{ expires_at: "2000-01-01T00:00:00Z" }, "expires_at: must be in the future"],
-      [{ owner: "usr_other" }, "body: "],
+      [{ owner: "usr_other" }, "owner: unknown field"],
       [[1, 2], "body: "],
     ];
     for (const [body, start] of cases) {

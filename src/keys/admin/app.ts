@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError, gatewayEnvelope } from "../../http/errors";
 import { errorResponse } from "../../http/on-error";
+import { describeIssue } from "../../http/validate";
 import { adminAuth, type AdminEnv } from "./admin-auth";
 import { registerCreateKey } from "./routes/create-key";
 import { registerGetKey } from "./routes/get-key";
@@ -18,9 +19,7 @@ export function createAdminApp() {
   const admin = new OpenAPIHono<AdminEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const issue = result.error.issues[0]!;
-      const field = issue.path.length ? issue.path.join(".") : "body";
-      return c.json(gatewayEnvelope("BAD_REQUEST", `${field}: ${issue.message}`), 400);
+      return c.json(gatewayEnvelope("BAD_REQUEST", describeIssue(result.error.issues[0]!)), 400);
     },
   });
   admin.openAPIRegistry.registerComponent("securitySchemes", "AdminToken", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });

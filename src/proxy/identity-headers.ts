@@ -1,0 +1,30 @@
+import type { Identity } from "../auth/identity";
+import type { Settings } from "../config/settings";
+import type { ProductId } from "../products/types";
+import { IDENTITY_HEADERS, signIdentity } from "./identity-signature";
+
+/** Adds zgate's signed identity headers for one origin request (see identity-signature.ts). */
+export async function addIdentityHeaders(
+  headers: Headers,
+  settings: Settings,
+  request: { method: string; pathAndQuery: string; product: ProductId; identity: Identity | undefined; requestId: string },
+): Promise<void> {
+  const { identity } = request;
+  const signed = {
+    timestamp: Math.floor(Date.now() / 1000),
+    method: request.method,
+    pathAndQuery: request.pathAndQuery,
+    product: request.product,
+    account: identity?.accountId ?? "",
+    user: identity?.userId ?? "",
+    keyId: identity?.keyId ?? "",
+    requestId: request.requestId,
+  };
+  headers.set(IDENTITY_HEADERS.product, signed.product);
+  if (signed.account) headers.set(IDENTITY_HEADERS.account, signed.account);
+  if (signed.user) headers.set(IDENTITY_HEADERS.user, signed.user);
+  if (signed.keyId) headers.set(IDENTITY_HEADERS.keyId, signed.keyId);
+  headers.set("X-Request-Id", request.requestId);
+  headers.set(IDENTITY_HEADERS.timestamp, String(signed.timestamp));
+  headers.set(IDENTITY_HEADERS.signature, await signIdentity(settings.ORIGIN_SIGNING_SECRET, signed));
+}

@@ -1,0 +1,62 @@
+import type { Settings } from "../config/settings";
+
+/**
+ * zgate-signed download URLs for ZSky results:
+ *   <base>/v1/results/<job_id>?expires=<unix s>&kid=<key id>&sig=<hex>
+ * sig = HMAC-SHA256(key[kid], "GET\n<path>\n<expires>\n<kid>"). The key id lets the
+ * signing key rotate without breaking live URLs (old keys stay listed for 24 h).
+ * Verification is constant-time (`crypto.subtle.verify`). The path signed is the
+ * product path (`/v1/results/<id>`), so a URL works on the product's host and under
+ * the local `/zsky` prefix alike.
+ */
+export const RESULT_URL_SECONDS = 86_400;
+
+interface SigningKeys {
+  current: string;
+  keys: Record<string, string>;
+}
+
+/**
+ * The configured keys, or one derived from ORIGIN_SIGNING_SECRET (kid `o1`) so a
+ * deployment with a single secret still signs; set RESULT_SIGNING_KEYS to rotate.
+ */
+function signingKeys(settings: Settings): SigningKeys {
+  if (settings.RESULT_SIGNING_KEYS && settings.RESULT_SIGNING_KEY_ID) {
+    return { current: settings.RESULT_SIGNING_KEY_ID, keys: settings.RESULT_SIGNING_KEYS };
+  }
+  return { current: "o1", keys: { o1: `zgate-results-v1:${settings.ORIGIN_SIGNING_SECRET}` } };
+}
+
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+}
+
+const payload = (method: string, path: string, expires: number, kid: string) => new TextEncoder().encode(`${method}\n${path}\n${expires}\n${kid}`);
+
+export const resultPath = (jobId: string) => `/v1/results/${encodeURIComponent(jobId)}`;
+
+/** A download URL for `jobId`, valid RESULT_URL_SECONDS from `now` (ms). `base` is scheme + host + any local prefix. */
+export async function signResultUrl(settings: Settings, base: string, jobId: string, now: number): Promise<string> {
+  const { current, keys } = signingKeys(settings);
+  const expires = Math.floor(now / 1000) + RESULT_URL_SECONDS;
+  const path = resultPath(jobId);
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(keys[current]!), payload("GET", path, expires, current));
+  const sig = [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${base}${path}?expires=${expires}&kid=${current}&sig=${sig}`;
+}
+
+export type UrlCheck = "valid" | "invalid" | "expired";
+
+/** Signature first (so an edited expiry reads as tampering), then expiry. HEAD is checked as GET. */
+export async function checkResultUrl(settings: Settings, path: string, query: URLSearchParams, now: number): Promise<UrlCheck> {
+  const { keys } = signingKeys(settings);
+  const expires = Number(query.get("expires"));
+  const kid = query.get("kid") ?? "";
+  const sig = query.get("sig") ?? "";
+  const secret = Object.hasOwn(keys, kid) ? keys[kid] : undefined;
+  if (!secret || !Number.isSafeInteger(expires) || !/^(?:[0-9a-f]{2}){32}$/.test(sig)) return "invalid";
+  const mac = new Uint8Array(sig.match(/../g)!.map((h) => parseInt(h, 16)));
+  const ok = await crypto.subtle.verify("HMAC", await hmacKey(secret), mac, payload("GET", path, expires, kid));
+  if (!ok) return "invalid";
+  return now >= expires * 1000 ? "expired" : "valid";
+}

@@ -1,0 +1,145 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { addIdentityHeaders } from "../proxy/identity-headers";
+import { fetchOrigin } from "../proxy/forward";
+import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
+import { presignConfigured, presignResultUrl } from "./presign";
+import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
+
+/**
+ * What zgate owns of ZSky's asynchronous jobs:
+ * - submit: the accepted job is recorded with its owning account and key;
+ * - poll: another account's (or an unknown, or a purged) job is a 404; a completed
+ *   result is pulled once from the origin into R2 and handed out as a signed URL valid
+ *   24 h, or, for `X-ZSky-Store: 0` jobs, returned inline and never persisted;
+ * - purge: the origin is told, then the R2 object and the job's result are gone, so
+ *   old signed URLs stop working at once.
+ * How results reach R2 is a pull: the gateway fetches the origin's `result_url` with
+ * its signed identity headers (docs/storage.md says why).
+ */
+export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.var.target.product.id !== "zsky" || !c.var.identity) return next();
+  switch (c.var.route.name) {
+    case "images.generate":
+    case "videos.generate":
+      return recordSubmission(c, next);
+    case "jobs.get":
+      return materializeResult(c, next);
+    case "jobs.purge":
+      return purge(c, next);
+    default:
+      return next();
+  }
+};
+
+async function jsonOf(response: Response): Promise<Record<string, unknown> | null> {
+  try {
+    const value: unknown = await response.clone().json();
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Replaces the response, dropping the origin's length (Hono carries old fields onto a new response). */
+function replaceResponse(c: Context<AppEnv>, response: Response): void {
+  c.res.headers.delete("content-length");
+  c.res.headers.delete("content-type");
+  c.res = response;
+}
+
+async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
+  await next();
+  if (c.res.status !== 200) return;
+  const body = await jsonOf(c.res);
+  const kind = c.var.admission?.generation?.routes[c.var.route.name];
+  if (typeof body?.job_id !== "string" || !kind) return;
+  const identity = c.var.identity;
+  await recordJob(c.env, {
+    jobId: body.job_id,
+    accountId: identity.accountId,
+    keyId: identity.keyId!,
+    kind,
+    store: c.req.header("x-zsky-store")?.trim() !== "0",
+    now: Date.now(),
+  });
+}
+
+/** The caller's own live job, or 404 exactly as for a job that does not exist. */
+async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
+  const job = await getJob(c.env, c.var.params.id ?? "");
+  if (!job || job.accountId !== c.var.identity.accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
+  return job;
+}
+
+async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) {
+  const job = await ownedJob(c);
+  await next();
+  if (c.res.status !== 200) return;
+  const body = await jsonOf(c.res);
+  if (body?.status !== "completed") return;
+  const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
+  if (!job.store) {
+    const result = await pullResult(c, originUrl);
+    const data = btoa(Array.from(new Uint8Array(result.bytes), (b) => String.fromCharCode(b)).join(""));
+    replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
+    return;
+  }
+  const now = Date.now();
+  const objectKey = job.resultKey ?? (await storeResult(c, job, originUrl, now));
+  const url = presignConfigured(c.var.settings)
+    ? await presignResultUrl(c.var.settings, objectKey, now)
+    : await signResultUrl(c.var.settings, publicBase(c), job.jobId, now);
+  replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
+}
+
+/** Scheme, host and any local prefix the caller used, so the link works where it was asked. */
+function publicBase(c: Context<AppEnv>): string {
+  const url = new URL(c.req.url);
+  return url.origin + url.pathname.slice(0, url.pathname.length - c.var.target.originPath.length);
+}
+
+async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<string> {
+  const result = await pullResult(c, originUrl);
+  const objectKey = resultObjectKey(job.accountId, job.jobId);
+  await c.env.RESULTS.put(objectKey, result.bytes, {
+    httpMetadata: { contentType: result.contentType },
+    customMetadata: { job_id: job.jobId, kind: job.kind },
+  });
+  await markStored(c.env, job.jobId, { resultKey: objectKey, contentType: result.contentType, size: result.bytes.byteLength, now });
+  return objectKey;
+}
+
+/**
+ * The result bytes from the origin: a path on the ZSky origin is fetched with the
+ * signed identity headers; an absolute URL (the origin's own presigned storage link)
+ * is fetched as it is, HTTPS only outside development.
+ */
+async function pullResult(c: Context<AppEnv>, originUrl: unknown): Promise<{ bytes: ArrayBuffer; contentType: string }> {
+  const { settings, identity, requestId } = c.var;
+  if (typeof originUrl !== "string" || originUrl === "") throw new GatewayError("BAD_GATEWAY", "Upstream reported no result");
+  const origin = settings.ORIGIN_ZSKY;
+  const url = new URL(originUrl, origin);
+  const sameOrigin = url.origin === new URL(origin).origin;
+  if (!sameOrigin && url.protocol !== "https:" && settings.ENVIRONMENT !== "development") {
+    throw new GatewayError("BAD_GATEWAY", "Upstream result URL refused");
+  }
+  const headers = new Headers();
+  if (sameOrigin) {
+    await addIdentityHeaders(headers, settings, { method: "GET", pathAndQuery: url.pathname + url.search, product: "zsky", identity, requestId });
+  }
+  const response = await fetchOrigin(c, url.toString(), { method: "GET", headers });
+  if (!response.ok) throw new GatewayError("BAD_GATEWAY", "Upstream result unavailable");
+  return { bytes: await response.arrayBuffer(), contentType: response.headers.get("content-type") ?? "application/octet-stream" };
+}
+
+async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
+  const job = await ownedJob(c);
+  await next();
+  // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
+  if (!(c.res.ok || c.res.status === 404)) return;
+  if (job.resultKey) await c.env.RESULTS.delete(job.resultKey);
+  await markPurged(c.env, [job.jobId], "owner", Date.now());
+  replaceResponse(c, new Response(null, { status: 204 }));
+}
