@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -45,6 +45,42 @@ describe("npm start", () => {
   it("prints where it listens and an admin token", () => {
     expect(output).toMatch(/zgate listening on http:\/\/127\.0\.0\.1:\d+/);
     expect(output).toMatch(/admin token: dev_admin_[0-9a-f]{32}/);
+  });
+
+  it("ZSky's own sample Python client, pointed at the gateway, generates an image and downloads it", async () => {
+    const base = /zgate listening on (\S+)/.exec(output)![1]!;
+    const adminToken = /admin token: (\S+)/.exec(output)![1]!;
+    const created = await fetch(`${base}/admin/v1/keys`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ product: "zsky", account: "acct_python_sample", label: "sample client" }),
+    });
+    expect(created.status).toBe(201);
+    const { key } = (await created.json()) as { key: string };
+
+    // examples/zsky_sample_client.py is the reference's client line for line: the
+    // reference text lost its indentation, and API may come from ZSKY_API. Check that.
+    const reference = readFileSync(join(root, "..", "shared", "upstream-apis", "zsky-api.txt"), "utf8");
+    const start = reference.indexOf("#!/usr/bin/env python3");
+    const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
+    const lines = (text: string) => text.trim().split("\n").map((l) => l.trim());
+    const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
+    expect(lines(example)).toEqual(
+      lines(reference.slice(start, end)).map((l) => (l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l)),
+    );
+    const dir = mkdtempSync(join(tmpdir(), "zsky-sample-"));
+    try {
+      const { stdout } = await run("python3", [join(root, "examples", "zsky_sample_client.py")], {
+        cwd: dir,
+        env: { ...process.env, ZSKY_API: `${base}/zsky`, ZSKY_API_KEY: key },
+        timeout: 60_000,
+      });
+      expect(stdout).toMatch(new RegExp(`^Result: ${base}/zsky/v1/results/\\w+\\?expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`));
+      const image = readFileSync(join(dir, "out.webp"));
+      expect([...image.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the printed curl commands work as described", async () => {
