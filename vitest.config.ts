@@ -36,6 +36,7 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          testTimeout: 30_000,
           include: ["test/**/*.test.ts"],
           exclude: ["test/node/**"],
           globalSetup: ["./test/node/global-setup.ts"],

@@ -8,7 +8,7 @@ import { sweepResults } from "./results/retention";
  * older than USAGE_RETENTION_DAYS leave D1. Both are safe to run twice. The controller's
  * scheduled time is "now", so a run can be replayed for any moment.
  */
-export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {
+export async function scheduled(controller: ScheduledController, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const settings = loadSettings(env);
   const now = controller.scheduledTime;
   const results = await sweepResults(env, now);

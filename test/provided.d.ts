@@ -8,5 +8,9 @@ declare module "vitest" {
       jwksUrl: string;
       signingSecret: string;
     };
+    /** The Upstash REST server in front of a real redis-server, or null where redis-server is missing (never in CI). */
+    upstash: { url: string; token: string } | null;
+    /** An HTTP server that accepts requests and never answers. */
+    blackhole: string;
   }
 }

@@ -71,6 +71,15 @@ const schema = z
     MAX_BODY_BYTES: positiveInt(1_048_576),
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
+    // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
+    LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
+    UPSTASH_REDIS_REST_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    UPSTASH_REDIS_REST_TOKEN: optionalString,
+    UPSTASH_TIMEOUT_MS: positiveInt(300),
+    UPSTASH_FAIL_OPEN: z
+      .enum(["true", "false"])
+      .optional()
+      .transform((v) => v === "true"),
     LIMIT_OVERRIDES: optionalString.pipe(limitOverrides.optional()).transform((v) => v ?? {}),
     // Signing keys for result download URLs, {"<kid>": "<secret>"}, and the kid to sign with.
     // Old kids stay listed until their URLs have expired (24 h) so rotation breaks nothing.
@@ -111,6 +120,9 @@ const schema = z
     const s3 = [s.R2_ACCOUNT_ID, s.R2_ACCESS_KEY_ID, s.R2_SECRET_ACCESS_KEY, s.R2_BUCKET_NAME].filter(Boolean).length;
     if (s3 !== 0 && s3 !== 4) {
       ctx.addIssue({ code: "custom", path: ["R2_ACCESS_KEY_ID"], message: "R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY and R2_BUCKET_NAME go together" });
+    }
+    if (s.LIMITER_BACKEND === "upstash" && !(s.UPSTASH_REDIS_REST_URL && s.UPSTASH_REDIS_REST_TOKEN)) {
+      ctx.addIssue({ code: "custom", path: [s.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL"], message: "is required when LIMITER_BACKEND is upstash" });
     }
     if (Boolean(s.ACCESS_TEAM_DOMAIN) !== Boolean(s.ACCESS_AUD)) {
       ctx.addIssue({ code: "custom", path: [s.ACCESS_TEAM_DOMAIN ? "ACCESS_AUD" : "ACCESS_TEAM_DOMAIN"], message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together" });

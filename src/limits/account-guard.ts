@@ -3,9 +3,9 @@ import type { Env } from "../env";
 import type { ProductId } from "../products/types";
 import { retryAfterSeconds } from "./calendar";
 import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
-import { applyKeyLimits, type RequestLimits } from "./policies";
+import { countedWindows, type RequestLimits } from "./policies";
 import { SlidingLog } from "./sliding-log";
-import type { GenerationLimits, KeyLimitOverride, Subject } from "./types";
+import type { GenerationLimits, KeyLimitOverride } from "./types";
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
@@ -22,6 +22,8 @@ export interface AdmitRequest {
   /** Client IP, for the per-IP windows of unauthenticated routes. */
   ip?: string;
   limits: RequestLimits;
+  /** Sliding windows are counted elsewhere (LIMITER_BACKEND=upstash): skip them here. */
+  windowsElsewhere?: boolean;
   /** GET /v1/usage: the account's allowance counters come back with the decision. */
   wantUsage?: boolean;
 }
@@ -106,19 +108,17 @@ export class AccountGuard extends DurableObject<Env> {
     }
 
     const { limits } = request;
-    const windows = key ? applyKeyLimits(limits, key.plan, key.limitOverride ?? null) : limits.windows;
-    const subjects: Record<Subject, string | undefined> = {
-      key: key?.keyId,
-      user: request.credential?.userId ?? key?.ownerUserId ?? undefined,
-      account: request.accountId,
-      ip: request.ip,
-    };
-    const counted = windows.flatMap((w) => {
-      const id = subjects[w.subject];
-      if (id === undefined) return [];
-      const subject = `${w.name}:${id}`;
-      return [{ policy: w, subject, state: this.windows.inspect(subject, w.limit, w.windowSeconds * 1000, now) }];
-    });
+    const counted = (
+      request.windowsElsewhere
+        ? []
+        : countedWindows(limits, key, {
+            key: key?.keyId,
+            user: request.credential?.userId ?? key?.ownerUserId ?? undefined,
+            account: request.accountId,
+            ip: request.ip,
+          })
+    ).map(({ policy, subject }) => ({ policy, subject, state: this.windows.inspect(subject, policy.limit, policy.windowSeconds * 1000, now) }));
+    // After admission the request itself is counted: a window that was empty resets a full window from now.
     const report = (admitted: boolean): WindowReport[] =>
       counted.map(({ policy, state }) => ({
         name: policy.name,

@@ -1,12 +1,14 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { actorOf } from "../auth/identity";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
+import type { AdmitDecision, WindowReport } from "./account-guard";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
-import { limitsForRequest } from "./policies";
+import { countedWindows, limitsForRequest } from "./policies";
+import { upstashWindows } from "./upstash-windows";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
 export function routeScope(route: RouteDef): string {
@@ -23,36 +25,50 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const identity = c.var.identity;
   const { product } = c.var.target;
   const route = c.var.route;
-  const limits = limitsForRequest(product, route, identity?.via, c.var.settings);
+  const settings = c.var.settings;
+  const limits = limitsForRequest(product, route, identity?.via, settings);
   if (!identity && limits.windows.length === 0) return next();
 
   const ip = c.req.header("cf-connecting-ip") ?? "unknown";
-  const guard = identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip);
-  let decision;
-  try {
-    decision = await guard.admit({
-      product: product.id,
-      credential: identity && {
-        via: identity.via,
-        keyId: identity.keyId,
-        userId: identity.userId,
-        tokenId: identity.tokenId,
-        issuedAt: identity.issuedAt,
-      },
-      accountId: identity?.accountId,
-      ip,
-      limits,
-      wantUsage: route.readsAllowance === true,
-    });
-  } catch {
-    throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+  const windowsElsewhere = settings.LIMITER_BACKEND === "upstash";
+  let decision: AdmitDecision = { allow: true, windows: [] };
+  if (identity || !windowsElsewhere) {
+    const guard = identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip);
+    try {
+      decision = await guard.admit({
+        product: product.id,
+        credential: identity && {
+          via: identity.via,
+          keyId: identity.keyId,
+          userId: identity.userId,
+          tokenId: identity.tokenId,
+          issuedAt: identity.issuedAt,
+        },
+        accountId: identity?.accountId,
+        ip,
+        limits,
+        windowsElsewhere,
+        wantUsage: route.readsAllowance === true,
+      });
+    } catch {
+      throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+    }
   }
   // Unknown, revoked and expired credentials all get the same 401 body.
   if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  if (!decision.allow) {
-    const headers = { ...rateLimitHeaders(decision.windows), "Retry-After": String(decision.retryAfter) };
-    if (decision.refusal === "suspended") throw new GatewayError("FORBIDDEN", decision.message, headers);
-    throw new GatewayError("RATE_LIMITED", decision.message, headers);
+  if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
+
+  if (windowsElsewhere && decision.allow) {
+    const counted = countedWindows(limits, decision.key, { key: identity?.keyId, user: identity?.userId ?? decision.key?.ownerUserId ?? undefined, account: identity?.accountId, ip });
+    const verdict = await upstashWindows(settings, counted, (p) => c.executionCtx.waitUntil(p)).catch(async (err: unknown) => {
+      await releaseReservation(c, decision);
+      throw err;
+    });
+    if (!verdict.allowed) {
+      await releaseReservation(c, decision);
+      refuse("rate_limited", "Rate limit exceeded", verdict.windows, verdict.retryAfter);
+    }
+    decision = { ...decision, windows: verdict.windows };
   }
   c.set("admission", { windows: decision.windows, reservationId: decision.reservationId, usage: decision.usage, generation: limits.generation });
 
@@ -67,6 +83,19 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   await next();
 };
+
+function refuse(refusal: string, message: string, windows: WindowReport[], retryAfter: number): never {
+  const headers = { ...rateLimitHeaders(windows), "Retry-After": String(retryAfter) };
+  throw new GatewayError(refusal === "suspended" ? "FORBIDDEN" : "RATE_LIMITED", message, headers);
+}
+
+/** A generate call refused after the guard reserved for it gives its allowance and slot back. */
+async function releaseReservation(c: Context<AppEnv>, decision: AdmitDecision): Promise<void> {
+  const identity = c.var.identity;
+  if (!decision.allow || !decision.reservationId || !identity) return;
+  const generation = limitsForRequest(c.var.target.product, c.var.route, identity.via, c.var.settings).generation!;
+  await guardFor(c.env, identity).settleGeneration(decision.reservationId, "refused", null, generation);
+}
 
 /** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
 export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {

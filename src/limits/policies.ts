@@ -1,6 +1,6 @@
 import type { Settings } from "../config/settings";
 import type { Product, RouteDef } from "../products/types";
-import type { GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides, WindowPolicy } from "./types";
+import type { GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides, Subject, WindowPolicy } from "./types";
 
 /**
  * Which limits apply to a request. The edge picks the product's policies for the route
@@ -50,10 +50,32 @@ function withOverride(policy: WindowPolicy, override: { limit: number; windowSec
   return override ? { ...policy, limit: override.limit, windowSeconds: override.windowSeconds ?? policy.windowSeconds } : policy;
 }
 
-/** Guard side: the key's plan (or the product's default plan), then the key's own override. */
-export function applyKeyLimits(limits: RequestLimits, plan: string | null, override: KeyLimitOverride | null): WindowPolicy[] {
+/** The key's plan (or the product's default plan), then the key's own override. */
+function applyKeyLimits(limits: RequestLimits, plan: string | null, override: KeyLimitOverride | null): WindowPolicy[] {
   const name = plan ?? limits.defaultPlan;
   const planned = name ? limits.plans?.[name] : undefined;
-  const windows = limits.windows;
-  return windows.map((w) => withOverride(withOverride(w, planned?.[w.name]), override?.windows?.[w.name]));
+  return limits.windows.map((w) => withOverride(withOverride(w, planned?.[w.name]), override?.windows?.[w.name]));
+}
+
+/** One window to count for this request: its policy and the subject it counts (`<policy>:<id>`). */
+export interface CountedWindow {
+  policy: WindowPolicy;
+  subject: string;
+}
+
+/**
+ * The windows this request is counted in, with the key's plan and override applied and
+ * each policy's subject resolved; a policy whose subject this request lacks is skipped.
+ * Both limiter backends count exactly these.
+ */
+export function countedWindows(
+  limits: RequestLimits,
+  key: { plan: string | null; limitOverride?: KeyLimitOverride | null } | undefined,
+  subjects: Partial<Record<Subject, string>>,
+): CountedWindow[] {
+  const windows = key ? applyKeyLimits(limits, key.plan, key.limitOverride ?? null) : limits.windows;
+  return windows.flatMap((policy) => {
+    const id = subjects[policy.subject];
+    return id === undefined ? [] : [{ policy, subject: `${policy.name}:${id}` }];
+  });
 }

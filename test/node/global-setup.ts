@@ -1,9 +1,17 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startSimulators } from "../../origins/serve";
+import { startRedis } from "./redis-server";
+import { startUpstashRestServer } from "./upstash-rest-server";
 
 
-/** Starts the three origin simulators on free loopback ports for the whole run. */
+/**
+ * Starts, for the whole run, the three origin simulators and (for the Upstash limiter
+ * backend) a real redis-server behind an Upstash REST server, all on loopback. Without
+ * redis-server the Upstash tests are skipped locally; in CI that is a failure.
+ */
 export default async function setup(project: TestProject) {
   const signingSecret = randomBytes(32).toString("hex");
   const sims = await startSimulators({
@@ -13,5 +21,29 @@ export default async function setup(project: TestProject) {
     zskyCompleteAfterMs: 100,
   });
   project.provide("simulators", { origins: sims.origins, jwksUrl: sims.jwksUrl, signingSecret });
-  return () => sims.close();
+
+  // A server that accepts requests and never answers: dependency timeouts.
+  const blackhole = createServer(() => undefined);
+  await new Promise<void>((r) => blackhole.listen(0, "127.0.0.1", r));
+  project.provide("blackhole", `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`);
+
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let rest: Awaited<ReturnType<typeof startUpstashRestServer>> | undefined;
+  try {
+    redis = await startRedis();
+    const token = randomBytes(16).toString("hex");
+    rest = await startUpstashRestServer({ redisPort: redis.port, token });
+    project.provide("upstash", { url: rest.url, token });
+  } catch (err) {
+    if (process.env.CI) throw err;
+    console.warn(`Upstash limiter tests will be skipped: ${(err as Error).message}`);
+    project.provide("upstash", null);
+  }
+  return async () => {
+    await rest?.close();
+    await redis?.stop();
+    await sims.close();
+    blackhole.closeAllConnections();
+    await new Promise((r) => blackhole.close(r));
+  };
 }

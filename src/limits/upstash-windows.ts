@@ -1,0 +1,87 @@
+import { Ratelimit } from "@upstash/ratelimit";
+import { Redis } from "@upstash/redis/cloudflare";
+import type { Settings } from "../config/settings";
+import { GatewayError } from "../http/errors";
+import type { WindowReport } from "./account-guard";
+import type { CountedWindow } from "./policies";
+import type { WindowPolicy } from "./types";
+
+/**
+ * Sliding windows counted in Upstash Redis (`LIMITER_BACKEND=upstash`), for teams that
+ * share limits with services outside Cloudflare. Only the windows move: key status,
+ * revocation, quotas and job slots stay in the account guard.
+ *
+ * What this backend gives up, on purpose and in the README:
+ * - `@upstash/ratelimit`'s sliding window weights the previous fixed window, so it is
+ *   approximate: up to ~1.5 N can pass in some windows of length W (bench:accuracy).
+ * - `Retry-After` is an upper bound: the end of the current fixed window. By then the
+ *   request is admitted (a refused subject adds nothing, and the current window never
+ *   holds more than N), but it may already pass a little earlier.
+ * - Several windows are separate Redis calls, not one atomic decision: a window that
+ *   admitted still counts a request another window refused.
+ * Ephemeral cache: on. It only ever refuses, and only until the reset Redis itself
+ * returned, so it cannot admit anything Redis would not; under abuse it spares Redis
+ * a round trip per refused request. (A raised per-key limit applies after that reset.)
+ * Timeouts and errors are ours, not the library's (its `timeout` admits on expiry):
+ * after UPSTASH_TIMEOUT_MS or on an error the request fails closed (503) unless
+ * UPSTASH_FAIL_OPEN is set, in which case it is admitted and the incident logged.
+ */
+const limiters = new Map<string, Ratelimit>();
+const blocked = new Map<string, number>();
+
+function limiterFor(settings: Settings, policy: WindowPolicy): Ratelimit {
+  const id = `${settings.UPSTASH_REDIS_REST_URL}|${policy.limit}|${policy.windowSeconds}`;
+  let limiter = limiters.get(id);
+  if (!limiter) {
+    limiter = new Ratelimit({
+      redis: new Redis({ url: settings.UPSTASH_REDIS_REST_URL!, token: settings.UPSTASH_REDIS_REST_TOKEN!, retry: { retries: 0 }, enableTelemetry: false }),
+      limiter: Ratelimit.slidingWindow(policy.limit, `${policy.windowSeconds} s`),
+      prefix: "zgate:rl",
+      ephemeralCache: blocked,
+      timeout: 0,
+      analytics: false,
+    });
+    limiters.set(id, limiter);
+  }
+  return limiter;
+}
+
+export interface WindowVerdict {
+  allowed: boolean;
+  windows: WindowReport[];
+  retryAfter: number;
+}
+
+export async function upstashWindows(
+  settings: Settings,
+  counted: CountedWindow[],
+  waitUntil: (p: Promise<unknown>) => void,
+  now = Date.now(),
+): Promise<WindowVerdict> {
+  if (counted.length === 0) return { allowed: true, windows: [], retryAfter: 0 };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("upstash timeout")), settings.UPSTASH_TIMEOUT_MS);
+  });
+  let results;
+  try {
+    results = await Promise.race([Promise.all(counted.map(({ policy, subject }) => limiterFor(settings, policy).limit(subject))), timeout]);
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "limiter_unavailable", backend: "upstash", error: err instanceof Error ? err.message : "unknown" }));
+    if (settings.UPSTASH_FAIL_OPEN) return { allowed: true, windows: [], retryAfter: 0 };
+    throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+  for (const r of results) waitUntil(r.pending);
+  const windows = results.map((r, i) => ({
+    name: counted[i]!.policy.name,
+    limit: counted[i]!.policy.limit,
+    windowSeconds: counted[i]!.policy.windowSeconds,
+    remaining: Math.max(0, r.remaining),
+    resetSeconds: Math.max(0, Math.ceil((r.reset - now) / 1000)),
+  }));
+  const refused = results.filter((r) => !r.success);
+  const retryAfter = refused.length ? Math.max(1, ...refused.map((r) => Math.ceil((r.reset - now) / 1000))) : 0;
+  return { allowed: refused.length === 0, windows, retryAfter };
+}

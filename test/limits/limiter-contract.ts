@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { admin, burst, call, createKey, json, keyHeaders } from "../helpers";
+
+/**
+ * What every sliding-window backend must do, run against each (limiter-*.test.ts).
+ * Real time, a 4-second window of 5: bursts start early in a 4-second period, since
+ * Upstash counts in fixed windows aligned to the epoch.
+ */
+const LIMIT = 5;
+const WINDOW = 4;
+const override = { limit_override: { windows: { plan_rate: { limit: LIMIT, window_seconds: WINDOW } } } };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function earlyInWindow() {
+  const into = Date.now() % (WINDOW * 1000);
+  if (into > 1500) await sleep(WINDOW * 1000 - into + 50);
+}
+
+export function limiterContract(backend: string, settings: () => Record<string, unknown>) {
+  const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: settings() });
+
+  describe(`sliding windows on the ${backend} backend`, () => {
+    it("a burst far over N admits exactly N; every refusal carries Retry-After and RateLimit fields", async () => {
+      const { key } = await createKey("zappway", override);
+      await earlyInWindow();
+      const responses = await burst(20, () => agents(key));
+      expect(responses.filter((r) => r.status === 200)).toHaveLength(LIMIT);
+      const refused = responses.filter((r) => r.status === 429);
+      expect(refused).toHaveLength(20 - LIMIT);
+      for (const r of refused) {
+        const retryAfter = Number(r.headers.get("Retry-After"));
+        expect(Number.isInteger(retryAfter)).toBe(true);
+        expect(retryAfter).toBeGreaterThanOrEqual(1);
+        expect(retryAfter).toBeLessThanOrEqual(WINDOW);
+        expect(r.headers.get("RateLimit-Policy")).toBe(`"plan_rate";q=${LIMIT};w=${WINDOW}`);
+        expect(r.headers.get("RateLimit")).toMatch(/^"plan_rate";r=0;t=\d+$/);
+        expect(await json(r)).toEqual({ error: { code: "RATE_LIMITED", message: "Rate limit exceeded" } });
+      }
+    });
+
+    it("waiting Retry-After seconds then admits", async () => {
+      const { key } = await createKey("zappway", override);
+      await earlyInWindow();
+      await burst(LIMIT, () => agents(key));
+      const refused = await agents(key);
+      expect(refused.status).toBe(429);
+      await sleep(Number(refused.headers.get("Retry-After")) * 1000);
+      expect((await agents(key)).status).toBe(200);
+    });
+
+    it("admitted responses count down in RateLimit", async () => {
+      const { key } = await createKey("zappway", override);
+      await earlyInWindow();
+      const seen = [];
+      for (let i = 0; i < 3; i++) seen.push((await agents(key)).headers.get("RateLimit"));
+      expect(seen.map((h) => /r=(\d+)/.exec(h ?? "")?.[1])).toEqual(["4", "3", "2"]);
+    });
+
+    it("two keys of one account do not starve each other", async () => {
+      const a = await createKey("zappway", override);
+      const b = await createKey("zappway", { ...override, account: a.account });
+      await earlyInWindow();
+      await burst(LIMIT + 3, () => agents(a.key));
+      expect((await agents(a.key)).status).toBe(429);
+      expect((await burst(LIMIT, () => agents(b.key))).every((r) => r.status === 200)).toBe(true);
+    });
+
+    it("revocation stays instant and in the guard", async () => {
+      const { id, key } = await createKey("zappway", override);
+      expect((await agents(key)).status).toBe(200);
+      await admin(`/keys/${id}/revoke`, { method: "POST" });
+      expect((await agents(key)).status).toBe(401);
+    });
+  });
+}

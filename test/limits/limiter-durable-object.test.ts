@@ -1,0 +1,3 @@
+import { limiterContract } from "./limiter-contract";
+
+limiterContract("durable-object", () => ({}));

@@ -1,0 +1,63 @@
+import { inject, describe, expect, it } from "vitest";
+import { burst, call, createKey, json, keyHeaders } from "../helpers";
+import { limiterContract } from "./limiter-contract";
+
+const upstash = inject("upstash");
+const backend = () => ({ LIMITER_BACKEND: "upstash", UPSTASH_REDIS_REST_URL: upstash!.url, UPSTASH_REDIS_REST_TOKEN: upstash!.token });
+
+describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
+  limiterContract("upstash", backend);
+
+  it("fails closed with 503 when Redis cannot be reached, open only when configured", async () => {
+    const { key } = await createKey("zappway");
+    const down = { ...backend(), UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", UPSTASH_TIMEOUT_MS: "500" };
+    const closed = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: down });
+    expect(closed.status).toBe(503);
+    expect(closed.headers.get("Retry-After")).toBe("1");
+    expect(await json(closed)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable, please retry" } });
+    const open = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: { ...down, UPSTASH_FAIL_OPEN: "true" } });
+    expect(open.status).toBe(200);
+  });
+
+  it("a Redis that never answers is a timeout (503 after UPSTASH_TIMEOUT_MS), not a hang", async () => {
+    const { key } = await createKey("zappway");
+    const slow = { ...backend(), UPSTASH_REDIS_REST_URL: inject("blackhole"), UPSTASH_TIMEOUT_MS: "200" };
+    const started = Date.now();
+    const response = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: slow });
+    expect(response.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("quotas and job slots stay in the guard: ZSky concurrency still holds at 3", async () => {
+    const { key } = await createKey("zsky");
+    const submit = () =>
+      call("/zsky/v1/images/generate", {
+        method: "POST",
+        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+        body: '{"prompt":"a cat"}',
+        settings: backend(),
+      });
+    const responses = await burst(5, submit);
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 429, 429]);
+    const refused = responses.find((r) => r.status === 429)!;
+    expect(refused.headers.get("RateLimit-Policy")).toBeNull();
+    expect(await json(refused)).toEqual({ error: "Concurrent job limit reached (3 per API key)" });
+  });
+
+  it("a window refusal gives the ZSky reservation back", async () => {
+    const { key } = await createKey("zsky", { limit_override: { windows: { burst: { limit: 1, window_seconds: 60 } } } });
+    const submit = () =>
+      call("/zsky/v1/images/generate", {
+        method: "POST",
+        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+        body: '{"prompt":"a cat"}',
+        settings: backend(),
+      });
+    expect((await submit()).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await submit()).status).toBe(429);
+    // Read back on the default backend, whose own window for this key is still empty.
+    const usage = await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) });
+    // Refused calls counted nothing: one image used, and the slots are free again.
+    expect((await json(usage)).images_used).toBe(1);
+  });
+});
