@@ -7,6 +7,7 @@ import { edgeChecks } from "./http/edge-checks";
 import { onError } from "./http/on-error";
 import { requestId } from "./http/request-id";
 import { createAdminApp } from "./keys/admin/app";
+import { createDocsApp } from "./openapi/routes";
 import { serveAtGateway } from "./keys/gateway-routes";
 import { recordKeyUsage } from "./keys/usage-log";
 import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./limits/admit";
@@ -26,6 +27,7 @@ export function createApp() {
   const app = new Hono<AppEnv>();
   app.use("*", requestId, accessLog, edgeChecks);
   app.route("/admin/v1", createAdminApp());
+  app.route("/", createDocsApp());
   app.all(
     "*",
     routeRequest,

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { inject } from "vitest";
 import worker from "../src/index";
+import { expectDocumented } from "./contract";
 
 export const sims = inject("simulators");
 
@@ -11,12 +12,18 @@ export interface CallOptions extends RequestInit {
   settings?: Record<string, unknown>;
 }
 
-/** Sends a request through the Worker's own fetch handler with the real bindings. */
+/**
+ * Sends a request through the Worker's own fetch handler with the real bindings, and
+ * holds the response to the OpenAPI document (test/contract.ts).
+ */
 export async function call(path: string, options: CallOptions = {}): Promise<Response> {
   const { base = "http://localhost", settings, ...init } = options;
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(base + path, init), settings ? { ...env, ...settings } : env, ctx);
+  const request = new Request(base + path, init);
+  const headersSent = new Request(request.url, { method: request.method, headers: request.headers });
+  const response = await worker.fetch(request, settings ? { ...env, ...settings } : env, ctx);
   await waitOnExecutionContext(ctx);
+  await expectDocumented(headersSent, response);
   return response;
 }
 

@@ -13,7 +13,7 @@ import { decodeCursor, idCursor, iso, keyCursor, keyView, limitParam, page, scop
  * signed-in user: a `zak_live_` key acts as its owner. Responses use ZakGT's success
  * envelope `{status, data, request_id}`; errors its `{"detail"}`.
  */
-const createBody = z
+export const createBody = z
   .object({
     label: z.string().trim().min(1).max(100).optional(),
     scopes: scopesSchema.optional(),

@@ -1,8 +1,9 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./free-port";
 
@@ -80,6 +81,32 @@ describe("npm start", () => {
       expect([...image.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)", async () => {
+    const base = /zgate listening on (\S+)/.exec(output)![1]!;
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
+      await page.goto(`${base}/docs`);
+      await page.waitForSelector(".opblock", { timeout: 30_000 });
+      const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.getAttribute("data-path") ?? n.textContent ?? ""));
+      for (const expected of ["/zakgt/api/v1/users/me", "/zsky/v1/images/generate", "/zappway/api/v1/agents/{path}", "/admin/v1/keys"]) {
+        expect(paths).toContain(expected);
+      }
+      const tags = await page.$$eval(".opblock-tag", (nodes) => nodes.map((n) => n.getAttribute("data-tag")));
+      expect(tags).toEqual(expect.arrayContaining(["zakgt", "zsky", "zappway", "admin"]));
+      mkdirSync(join(root, "test-results"), { recursive: true });
+      const shot = join(root, "test-results", "docs.png");
+      await page.screenshot({ path: shot });
+      expect(statSync(shot).size).toBeGreaterThan(10_000);
+    } finally {
+      await browser.close();
     }
   });
 

@@ -22,7 +22,7 @@ const Body = z
   .refine((b) => !(b.import_key && b.import_sha256), { message: "give import_key or import_sha256, not both", path: ["import_key"] })
   .refine((b) => b.mode !== "test" || b.product === "zakgt", { message: "test keys exist for zakgt only", path: ["mode"] });
 
-const route = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/keys",
   summary: "Create a key (or register an existing one) for any product and account",

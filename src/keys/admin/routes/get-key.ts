@@ -5,7 +5,7 @@ import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
-const route = createRoute({
+export const route = createRoute({
   method: "get",
   path: "/keys/{id}",
   summary: "Get one key",

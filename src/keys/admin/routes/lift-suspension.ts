@@ -6,7 +6,7 @@ import { getKey } from "../../key-store";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, NOT_FOUND } from "../schemas";
 
-const route = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/keys/{id}/lift-suspension",
   summary: "Lift a ZSky key's safety suspension before its 24 hours are up",

@@ -18,7 +18,7 @@ const Entry = z
   })
   .openapi("AuditEntry");
 
-const route = createRoute({
+export const route = createRoute({
   method: "get",
   path: "/audit",
   summary: "Read the audit log, newest first",

@@ -12,7 +12,7 @@ const Query = z.object({
   cursor: z.string().max(200).optional(),
 });
 
-const route = createRoute({
+export const route = createRoute({
   method: "get",
   path: "/keys",
   summary: "List keys, newest first, filtered by product, account and status",

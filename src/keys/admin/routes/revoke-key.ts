@@ -6,7 +6,7 @@ import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
-const route = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/keys/{id}/revoke",
   summary: "Revoke a key: when this returns, no later request with it is admitted",

@@ -7,7 +7,7 @@ import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND } from "../schemas";
 
-const route = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/keys/revoke-leaked",
   summary: "Revoke a key by its leaked plaintext (secret-scanning reports)",

@@ -3,7 +3,7 @@ import { revokeUserCredentials } from "../../key-lifecycle";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
-const route = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/users/{user_id}/revoke-sessions",
   summary: "Revoke every ZakGT session of a user (and optionally every key)",

@@ -6,7 +6,7 @@ import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
 const Overage = z.object({ enabled: z.boolean(), monthly_cap_cents: z.number().int().min(0).max(100_000_000) }).strict().openapi("ZskyOverage");
 
-const route = createRoute({
+export const route = createRoute({
   method: "put",
   path: "/accounts/zsky/{account}/overage",
   summary: "Opt a ZSky account in or out of overage, with its monthly budget cap",
@@ -18,7 +18,10 @@ const route = createRoute({
     params: z.object({ account: z.string().min(1).max(200).openapi({ param: { name: "account", in: "path" } }) }),
     body: { required: true, content: { "application/json": { schema: Overage } } },
   },
-  responses: { 200: json(Overage.extend({ account: z.string() }), "Saved"), ...ADMIN_ERRORS },
+  responses: {
+    200: json(z.object({ account: z.string(), enabled: z.boolean(), monthly_cap_cents: z.number() }).openapi("ZskyOverageSaved"), "Saved"),
+    ...ADMIN_ERRORS,
+  },
 });
 
 export function registerSetOverage(app: OpenAPIHono<AdminEnv>) {

@@ -14,7 +14,7 @@ const Body = z
   })
   .strict();
 
-const route = createRoute({
+export const route = createRoute({
   method: "patch",
   path: "/keys/{id}",
   summary: "Change a key's plan or its own limits (e.g. a ZappWay Enterprise rate, a lifted ZSky daily cap)",

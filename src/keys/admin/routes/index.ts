@@ -1,0 +1,13 @@
+import { route as createKey } from "./create-key";
+import { route as getKey } from "./get-key";
+import { route as liftSuspension } from "./lift-suspension";
+import { route as listAudit } from "./list-audit";
+import { route as listKeys } from "./list-keys";
+import { route as revokeKey } from "./revoke-key";
+import { route as revokeLeaked } from "./revoke-leaked";
+import { route as revokeSessions } from "./revoke-sessions";
+import { route as setOverage } from "./set-overage";
+import { route as updateKeyLimits } from "./update-key-limits";
+
+/** Every admin route definition: the admin app serves them and the OpenAPI document describes them. */
+export const ADMIN_ROUTES = [createKey, listKeys, getKey, updateKeyLimits, revokeKey, revokeLeaked, liftSuspension, revokeSessions, setOverage, listAudit];

@@ -1,0 +1,75 @@
+import { Validator } from "@cfworker/json-schema";
+import { expect } from "vitest";
+import document from "../openapi/zgate.json";
+
+/**
+ * Holds every response the suite sees to openapi/zgate.json: `call()` (test/helpers.ts)
+ * runs each one through `expectDocumented`. The status must be documented for the
+ * operation, the JSON body must validate against its schema, and every header zgate
+ * itself adds must be declared on that response. Responses shaped by the simulators'
+ * test hooks (X-Sim-*) and requests that match no operation (404/405/308) are exempt.
+ */
+type Json = Record<string, any>;
+const doc = document as Json;
+const GATEWAY_HEADERS = ["x-request-id", "ratelimit-policy", "ratelimit", "retry-after"];
+const HOST_PREFIX: Record<string, string> = { "api.zakgt.net": "/zakgt", "zsky.ai": "/zsky", "app.zappway.ai": "/zappway" };
+
+const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
+  Object.entries(item as Json).map(([method, op]) => {
+    const source = path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{path\\\}$|\{path\}$/, "__REST__");
+    const pattern = source.replace(/\{\w+\}/g, "[^/]+").replace("/__REST__", "(?:/.*)?");
+    return { method: method.toUpperCase(), regex: new RegExp(`^${op["x-zgate-prefix"] ? pattern : pattern.replace("__REST__", "[^/]+")}/?$`), op: op as Json, path };
+  }),
+);
+
+function findOperation(method: string, url: URL) {
+  // zgate's own endpoints are the same on every host; product paths take the host's prefix.
+  const paths = [url.pathname, (HOST_PREFIX[url.hostname.toLowerCase()] ?? "") + url.pathname];
+  const wanted = method === "HEAD" ? "GET" : method;
+  // Literal paths before templated ones, as the gateway routes them.
+  const matches = operations.filter((o) => o.method === wanted && paths.some((p) => o.regex.test(p)));
+  return matches.sort((a, b) => (a.path.match(/\{/g)?.length ?? 0) - (b.path.match(/\{/g)?.length ?? 0))[0];
+}
+
+const validators = new Map<unknown, Validator>();
+function validatorFor(schema: Json): Validator {
+  let v = validators.get(schema);
+  if (!v) {
+    v = new Validator({ ...schema, components: doc.components }, "2020-12", false);
+    validators.set(schema, v);
+  }
+  return v;
+}
+
+const resolve = (node: Json) => (node?.$ref ? node.$ref.split("/").slice(1).reduce((n: Json, k: string) => n[k], doc) : node);
+
+export async function expectDocumented(request: Request, response: Response): Promise<void> {
+  if ([...request.headers.keys()].some((h) => h.startsWith("x-sim-"))) return;
+  const url = new URL(request.url);
+  // Hosts configured only for one test cannot be mapped to a product here.
+  if (url.hostname !== "localhost" && !HOST_PREFIX[url.hostname.toLowerCase()]) return;
+  const found = findOperation(request.method, url);
+  const label = `${request.method} ${url.pathname} -> ${response.status}`;
+  if (!found) {
+    expect([308, 404, 405, 503], `${label}: no documented operation`).toContain(response.status);
+    return;
+  }
+  if (response.status === 308) return; // HTTPS redirect: any path, documented in the README
+  const documented = found.op.responses[String(response.status)];
+  expect(documented, `${label}: status not documented for ${found.path}`).toBeDefined();
+  const declared = new Set(Object.keys(documented.headers ?? {}).map((h) => h.toLowerCase()));
+  for (const name of GATEWAY_HEADERS) {
+    if (response.headers.has(name)) expect(declared.has(name), `${label}: header ${name} not documented`).toBe(true);
+  }
+  const schema = documented.content?.["application/json"]?.schema;
+  if (!schema || request.method === "HEAD" || response.status === 204 || response.status === 304) return;
+  const body = await response.clone().text();
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new Error(`${label}: documented JSON, got ${body.slice(0, 80)}`);
+  }
+  const result = validatorFor(resolve(schema)).validate(value);
+  expect(result.valid, `${label}: body does not match ${schema.$ref ?? "schema"}: ${JSON.stringify(result.errors.slice(0, 3))} ${body.slice(0, 200)}`).toBe(true);
+}
