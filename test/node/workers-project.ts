@@ -1,0 +1,41 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import type { TestProjectInlineConfiguration } from "vitest/config";
+
+/**
+ * A vitest project that runs files inside workerd against the real Worker
+ * (src/index.ts) with local KV, D1, R2 and Durable Objects from wrangler.toml, the
+ * origin simulators and Redis from test/node/global-setup.ts, and D1 migrated.
+ * The test suite (vitest.config.ts) and the accuracy benchmark (bench/) both use it.
+ */
+export function workersProject(name: string, include: string[], extra: { testTimeout?: number; exclude?: string[] } = {}): TestProjectInlineConfiguration {
+  return {
+    plugins: [
+      cloudflareTest(async ({ inject }) => {
+        const sims = inject("simulators");
+        return {
+          main: "./src/index.ts",
+          wrangler: { configPath: "./wrangler.toml" },
+          miniflare: {
+            bindings: {
+              ORIGIN_ZAKGT: sims.origins.zakgt,
+              ORIGIN_ZSKY: sims.origins.zsky,
+              ORIGIN_ZAPPWAY: sims.origins.zappway,
+              ZAKGT_JWKS_URL: sims.jwksUrl,
+              ORIGIN_SIGNING_SECRET: sims.signingSecret,
+              ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+              TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+            },
+          },
+        };
+      }),
+    ],
+    test: {
+      name,
+      include,
+      exclude: extra.exclude,
+      testTimeout: extra.testTimeout ?? 30_000,
+      globalSetup: ["./test/node/global-setup.ts"],
+      setupFiles: ["./test/apply-migrations.ts"],
+    },
+  };
+}
