@@ -1,6 +1,8 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Settings } from "../config/settings";
 import { GatewayError } from "../http/errors";
+import { Lru } from "../util/lru";
+import { sha256Hex } from "../util/sha256";
 
 /** Claims zgate relies on in a ZakGT access token. */
 export interface AccessClaims {
@@ -36,12 +38,44 @@ function keySource(settings: Settings): KeySource | Uint8Array {
   return remoteKeySet(url, settings.JWKS_COOLDOWN_SECONDS);
 }
 
+interface Verified {
+  claims: AccessClaims;
+  /** ms: until when the claims may be reused without verifying the signature again. */
+  reuseUntil: number;
+  /** ms: `exp` plus the allowed skew. */
+  expiresAt: number;
+}
+
+// Verified tokens per settings (issuer, audience and keys differ between deployments'
+// settings), keyed by the token's SHA-256 so no token is held in memory longer than its
+// request. A cached verdict is reused for at most a minute, so a key withdrawn from the
+// JWKS stops being honoured soon; revocation never depends on it (the guard checks every
+// request).
+const verified = new WeakMap<Settings, Lru<string, Verified>>();
+const REUSE_MS = 60_000;
+
 /**
  * Verifies a ZakGT access token: signature (JWKS, or HS256 in development), `exp`,
  * `nbf`, `iss`, `aud` with the configured clock skew. Bad tokens are 401 with the
  * product's message; an unreachable key set is 503 (the caller is not at fault).
  */
 export async function verifyAccessToken(token: string, settings: Settings, invalidMessage: string): Promise<AccessClaims> {
+  let cache = verified.get(settings);
+  if (!cache) verified.set(settings, (cache = new Lru(10_000)));
+  const id = await sha256Hex(token);
+  const now = Date.now();
+  const hit = cache.get(id);
+  if (hit && now < hit.reuseUntil) {
+    if (now >= hit.expiresAt) throw new GatewayError("UNAUTHORIZED", "Access token expired");
+    return hit.claims;
+  }
+  const claims = await verifySignature(token, settings, invalidMessage);
+  const expiresAt = (claims.exp + settings.JWT_CLOCK_SKEW_SECONDS) * 1000;
+  cache.set(id, { claims, expiresAt, reuseUntil: Math.min(now + REUSE_MS, expiresAt) });
+  return claims;
+}
+
+async function verifySignature(token: string, settings: Settings, invalidMessage: string): Promise<AccessClaims> {
   const source = keySource(settings);
   let payload: JWTPayload;
   try {

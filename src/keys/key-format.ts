@@ -1,5 +1,6 @@
 import type { ProductId } from "../products/types";
 import { crc32 } from "../util/crc32";
+import { sha256Hex } from "../util/sha256";
 
 /**
  * zgate key format: `<prefix>` + 30 base62 characters of randomness (~178 bits) + a
@@ -67,7 +68,4 @@ export function classifyKey(secret: string): "valid" | "malformed" | "foreign" {
 }
 
 /** Hex SHA-256 of a key: the only form in which a key is ever stored. */
-export async function hashKey(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export const hashKey = (secret: string) => sha256Hex(secret);

@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
+import { Lru } from "../util/lru";
 import { whereBuilder } from "./sql-where";
 
 /**
@@ -104,8 +105,20 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
   await env.KEYS_KV.put(kvKey(hash), JSON.stringify(ref));
 }
 
-/** KV first (the mapping never changes), D1 on a miss, refilling KV in the background. */
+// hash -> owner, per isolate. The mapping never changes and says nothing about whether
+// the key may be used (the guard decides that on every request), so caching it is safe.
+const refs = new Lru<string, KeyRef>(10_000);
+
+/** Isolate cache, then KV (the mapping never changes), then D1, refilling KV in the background. */
 export async function findKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
+  const known = refs.get(hash);
+  if (known) return known;
+  const ref = await lookupKeyByHash(env, hash, waitUntil);
+  if (ref) refs.set(hash, ref);
+  return ref;
+}
+
+async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
   const cached = await env.KEYS_KV.get<KeyRef>(kvKey(hash), "json");
   if (cached) return cached;
   const row = await env.DB.prepare("SELECT id, product, account_id FROM api_keys WHERE key_hash = ?")

@@ -3,28 +3,50 @@ import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
 
 /**
- * Per-call usage of API keys. Recorded after the response is sent (`waitUntil`), so it
- * adds no latency; the usage row and the key's `last_used_at` go to D1 as one batch.
- * Paths are stored without their query string.
+ * Per-call usage of API keys, recorded after the response is sent (`waitUntil`), so it
+ * adds no latency. Calls that finish within FLUSH_DELAY_MS of each other in one isolate
+ * share one D1 batch: each call queues its row, then after the delay writes whatever is
+ * queued (often nothing: an earlier call's flush took it). Every flush runs in its own
+ * request's context, so no request waits on another's I/O. Paths are stored without
+ * their query string.
  */
+const FLUSH_DELAY_MS = 25;
+interface PendingUsage {
+  keyId: string;
+  at: number;
+  method: string;
+  path: string;
+  status: number;
+  requestId: string;
+}
+let pending: PendingUsage[] = [];
+
 export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const identity = c.var.identity;
   if (identity?.via !== "key" || !identity.keyId) return;
-  const at = Date.now();
-  const write = c.env.DB.batch([
-    c.env.DB.prepare("INSERT INTO key_usage (key_id, at, method, path, status, request_id) VALUES (?, ?, ?, ?, ?, ?)").bind(
-      identity.keyId,
-      at,
-      c.req.method,
-      c.var.target.originPath,
-      c.res.status,
-      c.var.requestId,
-    ),
-    c.env.DB.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?").bind(at, identity.keyId),
-  ]).catch(() => console.error(JSON.stringify({ msg: "usage_write_failed", request_id: c.var.requestId, key_id: identity.keyId })));
-  c.executionCtx.waitUntil(write);
+  pending.push({ keyId: identity.keyId, at: Date.now(), method: c.req.method, path: c.var.target.originPath, status: c.res.status, requestId: c.var.requestId });
+  c.executionCtx.waitUntil(flushSoon(c.env));
 };
+
+async function flushSoon(env: Env): Promise<void> {
+  await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS));
+  const batch = pending;
+  pending = [];
+  if (batch.length === 0) return;
+  const lastUse = new Map<string, number>();
+  for (const u of batch) lastUse.set(u.keyId, Math.max(lastUse.get(u.keyId) ?? 0, u.at));
+  try {
+    await env.DB.batch([
+      ...batch.map((u) =>
+        env.DB.prepare("INSERT INTO key_usage (key_id, at, method, path, status, request_id) VALUES (?, ?, ?, ?, ?, ?)").bind(u.keyId, u.at, u.method, u.path, u.status, u.requestId),
+      ),
+      ...[...lastUse].map(([keyId, at]) => env.DB.prepare("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?").bind(at, keyId)),
+    ]);
+  } catch {
+    console.error(JSON.stringify({ msg: "usage_write_failed", rows: batch.length }));
+  }
+}
 
 export interface UsageRecord {
   id: number;
