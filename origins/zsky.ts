@@ -5,7 +5,7 @@ import { renderPng, renderVideo } from "./media";
  * ZSky origin simulator: image/video job submit and poll. Jobs complete after
  * `completeAfterMs`. The safety filter is played by words in the prompt:
  * `blockedWord` -> the job ends `blocked`; `blocked-at-submit` -> 451 at submit;
- * `will-fail` -> the job ends `failed`. A completed job's `result_url` is this origin's
+ * `will-fail` -> the job ends `failed`; `no-result` -> completed, but its result is missing. A completed job's `result_url` is this origin's
  * `/results/<id>`, served only to zgate (signed identity headers) for the owning
  * account: a generated PNG (deterministic for prompt and seed) or a video-like MP4.
  */
@@ -76,7 +76,9 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
     const result = /^GET \/results\/(\w+)$/.exec(route);
     if (result) {
       const job = jobs.get(result[1]!);
-      if (!job || job.account !== identity.account || state(job).status !== "completed") return json({ error: "Not found" }, 404);
+      if (!job || job.account !== identity.account || state(job).status !== "completed" || job.prompt.includes("no-result")) {
+        return json({ error: "Not found" }, 404);
+      }
       const [bytes, type] = job.kind === "image" ? [await renderPng(job.prompt, job.seed), "image/png"] : [await renderVideo(job.prompt, job.seed), "video/mp4"];
       return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": type } });
     }

@@ -20,8 +20,9 @@ import { zskyJobs } from "./results/zsky-jobs";
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
  * (after the response) -> body read and validated -> admit (one guard call: credential,
- * limits, allowances) -> RateLimit fields -> session effects -> ZSky settlement and jobs
- * -> zgate's own endpoints, or forward to the origin.
+ * limits, allowances) -> RateLimit fields -> session effects -> ZSky jobs (outer: sees the
+ * settled answer) and settlement (inner: sees the origin's own answer) -> zgate's own
+ * endpoints, or forward to the origin.
  */
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -39,8 +40,8 @@ export function createApp() {
     rateLimitFields,
     revokePresentedSession,
     revokeDeactivatedUser,
-    settleGeneration,
     zskyJobs,
+    settleGeneration,
     serveAtGateway,
     proxyHandler,
   );

@@ -5,7 +5,7 @@ import { GatewayError } from "./errors";
  * bytes (a chunked body has no Content-Length to check up front). Buffering is bounded
  * by the limit, and lets the JSON check and the forward share one read.
  */
-export async function readBody(request: Request, limit: number): Promise<Uint8Array | null> {
+export async function readBody(request: { body: ReadableStream<Uint8Array> | null }, limit: number): Promise<Uint8Array | null> {
   if (!request.body) return null;
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

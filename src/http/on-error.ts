@@ -23,6 +23,9 @@ function asGatewayError(err: Error, requestId: string | undefined): GatewayError
 export function errorResponse<E extends AppEnv>(c: Context<E>, err: Error, product: Product | null | undefined): Response {
   const error = asGatewayError(err, c.var.requestId);
   c.set("outcome", error.status >= 500 ? "error" : "rejected");
+  // An error raised after the origin answered must not inherit the origin's fields
+  // (Hono carries the old response's headers onto a new one): start clean.
+  c.res = undefined;
   const body = product ? product.envelope(error.code, error.message) : gatewayEnvelope(error.code, error.message);
   return c.json(body, error.status as 400, error.headers);
 }

@@ -52,17 +52,33 @@ function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boole
   };
 }
 
-/**
- * Stores the hash, registers the key with its guard (only then can it be used), audits.
- * If registration fails the key is never shown, so a half-made key is inert.
- */
-async function store(env: Env, record: KeyRecord, hash: string, action: string, by: Actor): Promise<void> {
+async function insertRecord(env: Env, record: KeyRecord, hash: string): Promise<void> {
   try {
     await insertKey(env, record, hash);
   } catch (err) {
     if (err instanceof Error && /UNIQUE/.test(err.message)) throw new GatewayError("CONFLICT", "This key is already registered");
     throw err;
   }
+}
+
+function audited(record: KeyRecord, action: string, by: Actor, detail?: Record<string, unknown>) {
+  return {
+    actor: by.actor,
+    action,
+    target: record.keyId,
+    product: record.product,
+    accountId: record.accountId,
+    requestId: by.requestId,
+    detail: detail ?? { label: record.label, scopes: record.scopes, plan: record.plan, expires_at: record.expiresAt },
+  };
+}
+
+/**
+ * Stores the hash, registers the key with its guard (only then can it be used), audits.
+ * If registration fails the key is never shown, so a half-made key is inert.
+ */
+async function store(env: Env, record: KeyRecord, hash: string, action: string, by: Actor): Promise<void> {
+  await insertRecord(env, record, hash);
   await guardFor(env, record).registerKey({
     keyId: record.keyId,
     scopes: record.scopes,
@@ -71,15 +87,7 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
     expiresAt: record.expiresAt,
     limitOverride: record.limitOverride,
   });
-  await writeAudit(env, {
-    actor: by.actor,
-    action,
-    target: record.keyId,
-    product: record.product,
-    accountId: record.accountId,
-    requestId: by.requestId,
-    detail: { label: record.label, scopes: record.scopes, plan: record.plan, expires_at: record.expiresAt },
-  });
+  await writeAudit(env, audited(record, action, by));
 }
 
 /** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
@@ -98,6 +106,28 @@ export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: stri
   const record = newRecord(spec, "", last4, true);
   await store(env, record, hash, "key.import", by);
   return record;
+}
+
+/**
+ * Replaces `current` by a new key with the same account, label, scopes, plan, limits and
+ * expiry (ZSky `POST /v1/keys/rotate`). The swap is one guard call, so of two racing
+ * rotations one wins and the other gets null; the counters of the old key carry over.
+ */
+export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promise<{ record: KeyRecord; secret: string } | null> {
+  const spec: KeySpec = { ...current, mode: current.prefix === "zak_test_" ? "test" : "live" };
+  const prefix: KeyPrefix = spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product];
+  const secret = generateKey(prefix);
+  const record = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId };
+  await insertRecord(env, record, await hashKey(secret));
+  if (!(await guardFor(env, current).rotateKey(current.keyId, record.keyId))) {
+    // Lost the race (or the key died meanwhile): the new record was never usable; say so in D1 too.
+    await markRevoked(env, [record.keyId], by.actor);
+    return null;
+  }
+  await markRevoked(env, [current.keyId], by.actor);
+  await writeAudit(env, audited(record, "key.create", by, { rotated_from: current.keyId }));
+  await writeAudit(env, audited(current, "key.rotate", by, { replaced_by: record.keyId }));
+  return { record, secret };
 }
 
 /** Refused at the guard first (that is what makes it instant), then recorded. */

@@ -24,6 +24,8 @@ export interface KeyRecord extends KeyRef {
   plan: string | null;
   limitOverride: KeyLimitOverride | null;
   imported: boolean;
+  /** The key this one replaced (rotation). */
+  rotatedFrom?: string | null;
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
@@ -43,6 +45,7 @@ interface KeyRow {
   plan: string | null;
   limit_override: string | null;
   imported: number;
+  rotated_from: string | null;
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
@@ -65,6 +68,7 @@ function fromRow(row: KeyRow): KeyRecord {
     plan: row.plan,
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
     imported: row.imported === 1,
+    rotatedFrom: row.rotated_from,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
@@ -81,8 +85,8 @@ export function keyStatus(record: KeyRecord, now = Date.now()): "active" | "revo
 
 export async function insertKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
   await env.DB.prepare(
-    `INSERT INTO api_keys (id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO api_keys (id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
     .bind(
       record.keyId,
@@ -99,6 +103,7 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
       record.imported ? 1 : 0,
       record.createdAt,
       record.expiresAt,
+      record.rotatedFrom ?? null,
     )
     .run();
   const ref: KeyRef = { keyId: record.keyId, product: record.product, accountId: record.accountId };
@@ -174,4 +179,15 @@ export async function updateKeyLimits(env: Env, keyId: string, plan: string | nu
   await env.DB.prepare("UPDATE api_keys SET plan = ?, limit_override = ? WHERE id = ?")
     .bind(plan, override ? JSON.stringify(override) : null, keyId)
     .run();
+}
+
+/** Keys made by rotating `keyId`, and by rotating those, and so on. */
+export async function rotatedDescendants(env: Env, keyId: string): Promise<KeyRecord[]> {
+  const { results } = await env.DB.prepare(
+    `WITH RECURSIVE chain(id) AS (SELECT id FROM api_keys WHERE rotated_from = ? UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id)
+     SELECT * FROM api_keys WHERE id IN (SELECT id FROM chain)`,
+  )
+    .bind(keyId)
+    .all<KeyRow>();
+  return results.map(fromRow);
 }

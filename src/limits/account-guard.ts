@@ -9,9 +9,14 @@ import type { GenerationLimits, KeyLimitOverride } from "./types";
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
+  /** The product the request is for (a key may belong to another one). */
   product: ProductId;
+  /** What a key needs for this route: its module scope, and whether only sessions may call it. */
+  route: { scope: string; sessionOnly: boolean };
   credential?: {
     via: "jwt" | "key";
+    /** The product the key or session belongs to. */
+    product: ProductId;
     keyId?: string;
     userId?: string;
     tokenId?: string;
@@ -52,6 +57,7 @@ export type AdmitDecision =
   | { allow: true; key?: GuardedKey; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
+  | { allow: false; refusal: "forbidden"; message: string }
   | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
 
 interface KeyRow {
@@ -105,6 +111,9 @@ export class AccountGuard extends DurableObject<Env> {
       const checked = this.checkCredential(request.credential, now);
       if (checked === null) return REFUSED;
       key = checked;
+      // Decided before anything is counted: a refused request must cost no window, allowance or slot.
+      const forbidden = key && forbiddenUse(request, key);
+      if (forbidden) return { allow: false, refusal: "forbidden", message: forbidden };
     }
 
     const { limits } = request;
@@ -187,7 +196,7 @@ export class AccountGuard extends DurableObject<Env> {
     this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
   }
 
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits): boolean {
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): boolean {
     return this.ledger.finishJob(jobId, status, limits, this.clock());
   }
 
@@ -212,6 +221,32 @@ export class AccountGuard extends DurableObject<Env> {
       key.expiresAt,
       key.limitOverride ? JSON.stringify(key.limitOverride) : null,
     );
+  }
+
+  /**
+   * Replaces a key by a new one in one turn: the old key must still be usable, the new
+   * one takes over its limits, and every counter kept for the old key (windows, daily
+   * caps, running jobs, safety record) carries over, so rotating neither resets a cap
+   * nor escapes a suspension. Returns false, changing nothing, if the old key was no
+   * longer usable (so of two racing rotations only one wins).
+   */
+  rotateKey(oldKeyId: string, newKeyId: string): boolean {
+    const now = this.clock();
+    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return false;
+    this.sql.exec(
+      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+      newKeyId,
+      row.scopes,
+      row.plan,
+      row.owner_user_id,
+      row.expires_at,
+      row.limit_override,
+    );
+    this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+    this.windows.rename(oldKeyId, newKeyId);
+    this.ledger.transfer(oldKeyId, newKeyId);
+    return true;
   }
 
   /** Changes a key's plan and per-key limits; takes effect on the next request. */
@@ -257,6 +292,14 @@ export class AccountGuard extends DurableObject<Env> {
     const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
     if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);
   }
+}
+
+/** Why a valid key may not make this request, if it may not. */
+function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {
+  if (request.credential!.product !== request.product) return "This key is not valid for this API";
+  if (request.route.sessionOnly) return "This endpoint needs a signed-in session, not an API key";
+  if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope)) return `This key does not have the '${request.route.scope}' scope`;
+  return null;
 }
 
 function toGuardedKey(row: KeyRow): GuardedKey {

@@ -37,8 +37,10 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     try {
       decision = await guard.admit({
         product: product.id,
+        route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
         credential: identity && {
           via: identity.via,
+          product: identity.product,
           keyId: identity.keyId,
           userId: identity.userId,
           tokenId: identity.tokenId,
@@ -56,6 +58,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   // Unknown, revoked and expired credentials all get the same 401 body.
   if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  if (!decision.allow && decision.refusal === "forbidden") throw new GatewayError("FORBIDDEN", decision.message);
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
 
   if (windowsElsewhere && decision.allow) {
@@ -74,12 +77,6 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
 
   if (identity && decision.key) {
     c.set("identity", { ...identity, userId: decision.key.ownerUserId ?? undefined, scopes: decision.key.scopes, plan: decision.key.plan });
-    if (identity.product !== product.id) throw new GatewayError("FORBIDDEN", "This key is not valid for this API");
-    if (route.sessionOnly) throw new GatewayError("FORBIDDEN", "This endpoint needs a signed-in session, not an API key");
-    const scope = routeScope(route);
-    if (!decision.key.scopes.includes("*") && !decision.key.scopes.includes(scope)) {
-      throw new GatewayError("FORBIDDEN", `This key does not have the '${scope}' scope`);
-    }
   }
   await next();
 };

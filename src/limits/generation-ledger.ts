@@ -13,6 +13,9 @@ import type { GenerationKind, GenerationLimits } from "./types";
  * counts, anything else gives everything back. Unsettled reservations expire.
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
+// A job nobody polls to its end would hold its slot forever; past this age it no longer
+// counts as running (the reference's videos take about a minute).
+const MAX_JOB_RUNTIME_MS = 30 * 60_000;
 
 export type Refusal = { reason: "quota" | "concurrency"; message: string; retryAt: number };
 
@@ -30,6 +33,8 @@ export interface UsageSnapshot {
 export interface OverageSettings {
   enabled: boolean;
   monthlyCapCents: number;
+  /** The first month (YYYY-MM) overage was on: unused budget rolls over from there. */
+  since?: string;
 }
 
 export class GenerationLedger {
@@ -69,7 +74,7 @@ export class GenerationLedger {
     this.sql.exec("DELETE FROM reservations WHERE created_at < ?", now - RESERVATION_TTL_MS);
     const refusals: Refusal[] = [];
     const running =
-      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND finished_at IS NULL", keyId).one().n +
+      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?", keyId, now - MAX_JOB_RUNTIME_MS).one().n +
       this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM reservations WHERE key_id = ?", keyId).one().n;
     if (running >= limits.concurrentJobsPerKey) {
       refusals.push({
@@ -144,7 +149,7 @@ export class GenerationLedger {
    * `blocked` turns its submission into a safety rejection. Returns false if the job
    * is not this account's or was already finished.
    */
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits, now: number): boolean {
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits, now: number): boolean {
     const job = this.sql
       .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
       .toArray()[0];
@@ -159,6 +164,14 @@ export class GenerationLedger {
   /** A job this account submitted (through zgate), for ownership checks. */
   hasJob(jobId: string): boolean {
     return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ?", jobId).toArray().length > 0;
+  }
+
+  /** Everything counted for one key moves to its replacement (rotation). */
+  transfer(from: string, to: string): void {
+    this.sql.exec("UPDATE gen_counts SET scope = ? WHERE scope = ?", `key:${to}`, `key:${from}`);
+    for (const table of ["reservations", "jobs", "safety_events", "suspensions"]) {
+      this.sql.exec(`UPDATE ${table} SET key_id = ? WHERE key_id = ?`, to, from);
+    }
   }
 
   liftSuspension(keyId: string): boolean {
@@ -193,11 +206,12 @@ export class GenerationLedger {
   }
 
   setOverage(settings: OverageSettings, now: number): void {
-    this.sql.exec("INSERT OR REPLACE INTO account_settings (name, value) VALUES ('overage', ?)", JSON.stringify(settings));
-    // This month's budget follows the new cap at once (plus whatever rolled over).
     const month = utcMonth(now);
-    this.sql.exec("DELETE FROM overage_months WHERE month = ? AND spent_cents = 0", month);
-    this.sql.exec("UPDATE overage_months SET budget_cents = ? WHERE month = ?", settings.monthlyCapCents + this.rolledOver(month), month);
+    const since = settings.enabled ? (this.overageSettings().since ?? month) : undefined;
+    this.sql.exec("INSERT OR REPLACE INTO account_settings (name, value) VALUES ('overage', ?)", JSON.stringify({ ...settings, since }));
+    // This month's budget follows the new cap at once (plus whatever rolled over).
+    const current = this.sql.exec("SELECT 1 FROM overage_months WHERE month = ?", month).toArray().length > 0;
+    if (current) this.sql.exec("UPDATE overage_months SET budget_cents = ? WHERE month = ?", settings.monthlyCapCents + this.rolledOver(month, settings), month);
   }
 
   // ------------------------------------------------------------------ internals
@@ -242,18 +256,23 @@ export class GenerationLedger {
     return budget.spent_cents + pending + limits.overagePriceCents[kind] <= budget.budget_cents;
   }
 
-  /** This month's overage budget: the cap plus what the previous month left unspent. */
+  /**
+   * A month's overage budget: the cap plus what the previous month left unspent. Months
+   * with no overage use still carry their budget forward, so rows are made for every
+   * month since overage was switched on.
+   */
   private monthBudget(month: string, settings: OverageSettings): { budget_cents: number; spent_cents: number } {
     const row = this.sql.exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", month).toArray()[0];
     if (row) return row;
-    const budget = settings.monthlyCapCents + this.rolledOver(month);
+    const budget = settings.monthlyCapCents + this.rolledOver(month, settings);
     this.sql.exec("INSERT INTO overage_months (month, budget_cents, spent_cents) VALUES (?, ?, 0)", month, budget);
     return { budget_cents: budget, spent_cents: 0 };
   }
 
-  private rolledOver(month: string): number {
-    const prev = this.sql.exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", previousUtcMonth(month)).toArray()[0];
-    return prev ? Math.max(0, prev.budget_cents - prev.spent_cents) : 0;
+  private rolledOver(month: string, settings: OverageSettings): number {
+    if (!settings.since || month <= settings.since) return 0;
+    const prev = this.monthBudget(previousUtcMonth(month), settings);
+    return Math.max(0, prev.budget_cents - prev.spent_cents);
   }
 
   private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): void {

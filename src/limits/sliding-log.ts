@@ -37,6 +37,11 @@ export class SlidingLog {
     return { used, retryAfterMs, resetMs: oldest === null ? 0 : oldest + windowMs - now };
   }
 
+  /** Moves the windows counted for one subject id (`<policy>:<from>`) to another (a rotated key). */
+  rename(from: string, to: string): void {
+    this.sql.exec("UPDATE hits SET subject = substr(subject, 1, length(subject) - length(?)) || ? WHERE subject LIKE ?", from, to, `%:${from}`);
+  }
+
   /** Counts an admission and forgets the subject's rows that no window of this length can see. */
   record(subject: string, windowMs: number, now: number): void {
     this.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", subject, now);

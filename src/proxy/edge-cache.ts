@@ -8,8 +8,9 @@ const CACHE_ORIGIN = "https://zgate-edge-cache.internal";
 // along in this field and is put back on every hit.
 const ORIGINAL_CACHE_CONTROL = "X-Zgate-Origin-Cache-Control";
 
-export function catalogueCacheKey(product: string, originPath: string, search: string): Request {
-  return new Request(`${CACHE_ORIGIN}/${product}${originPath}${search}`);
+/** `origin` is part of the key so `zak_test_` traffic (another origin) never shares live entries. */
+export function catalogueCacheKey(product: string, origin: string, originPath: string, search: string): Request {
+  return new Request(`${CACHE_ORIGIN}/${product}/${encodeURIComponent(origin)}${originPath}${search}`);
 }
 
 /** Seconds to keep an origin response, or 0 when it must not be shared between callers. */

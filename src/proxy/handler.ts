@@ -1,14 +1,14 @@
 import type { Handler } from "hono";
 import type { AppEnv } from "../http/context";
 import { catalogueCacheKey, readCatalogue, sharedTtl, storeCatalogue } from "./edge-cache";
-import { forwardToOrigin } from "./forward";
+import { forwardToOrigin, originFor } from "./forward";
 
 /** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
 export const proxyHandler: Handler<AppEnv> = async (c) => {
   const { route, settings, target, body } = c.var;
 
   const cacheable = route.catalogue && c.req.method === "GET";
-  const key = cacheable ? catalogueCacheKey(target.product.id, target.originPath, new URL(c.req.url).search) : undefined;
+  const key = cacheable ? catalogueCacheKey(target.product.id, originFor(c), target.originPath, new URL(c.req.url).search) : undefined;
   if (key) {
     const hit = await readCatalogue(key);
     if (hit) {

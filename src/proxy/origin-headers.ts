@@ -27,6 +27,8 @@ export function originRequestHeaders(incoming: Headers, identity: Identity | und
     if (name.startsWith("x-zgate-") || name.startsWith("cf-")) headers.delete(name);
   }
   headers.delete("host");
+  // Client-asserted addresses are not to be believed; the one zgate knows is re-added below.
+  for (const name of ["x-forwarded-for", "x-real-ip", "true-client-ip", "forwarded"]) headers.delete(name);
   headers.delete("x-api-key");
   if (identity?.via !== "jwt") headers.delete("authorization");
   const clientIp = incoming.get("cf-connecting-ip");

@@ -24,6 +24,7 @@ export async function downloadResult(c: Context<AppEnv>) {
     ETag: head.httpEtag,
     "Cache-Control": "private, max-age=86400",
     "Accept-Ranges": "bytes",
+    "X-Content-Type-Options": "nosniff",
   });
   if (ifNoneMatch(c.req.header("if-none-match"), head.httpEtag)) return new Response(null, { status: 304, headers });
 

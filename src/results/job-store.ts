@@ -70,10 +70,14 @@ export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "
   );
 }
 
-/** Stored results completed before `cutoff`, oldest first. */
+/**
+ * Stored results of jobs submitted before `cutoff`, oldest first. Counted from the
+ * submission, not from when zgate first stored the result (a late first poll must not
+ * stretch the 7 days).
+ */
 export async function expiredResults(env: Env, cutoff: number, limit: number): Promise<{ jobId: string; resultKey: string }[]> {
   const { results } = await env.DB.prepare(
-    "SELECT job_id, result_key FROM zsky_jobs WHERE result_key IS NOT NULL AND purged_at IS NULL AND completed_at < ? ORDER BY completed_at LIMIT ?",
+    "SELECT job_id, result_key FROM zsky_jobs WHERE result_key IS NOT NULL AND purged_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
   )
     .bind(cutoff, limit)
     .all<{ job_id: string; result_key: string }>();

@@ -13,7 +13,10 @@ export async function presignResultUrl(settings: Settings, objectKey: string, no
     service: "s3",
     region: "auto",
   });
-  const url = new URL(`https://${settings.R2_ACCOUNT_ID}.r2.cloudflarestorage.com/${settings.R2_BUCKET_NAME}/${objectKey}`);
+  // The object key is itself percent-encoded (account ids may hold any character); S3
+  // decodes the path once, so each segment is encoded again to name exactly that key.
+  const path = [settings.R2_BUCKET_NAME!, ...objectKey.split("/")].map(encodeURIComponent).join("/");
+  const url = new URL(`https://${settings.R2_ACCOUNT_ID}.r2.cloudflarestorage.com/${path}`);
   url.searchParams.set("X-Amz-Expires", String(RESULT_URL_SECONDS));
   const signed = await client.sign(new Request(url, { method: "GET" }), {
     aws: { signQuery: true, datetime: new Date(now).toISOString().replace(/[:-]|\.\d{3}/g, "") },

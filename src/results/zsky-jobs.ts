@@ -1,8 +1,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { readBody } from "../http/body";
 import { addIdentityHeaders } from "../proxy/identity-headers";
 import { fetchOrigin } from "../proxy/forward";
+import { guardFor } from "../limits/guard-client";
 import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
 import { presignConfigured, presignResultUrl } from "./presign";
 import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
@@ -42,10 +44,9 @@ async function jsonOf(response: Response): Promise<Record<string, unknown> | nul
   }
 }
 
-/** Replaces the response, dropping the origin's length (Hono carries old fields onto a new response). */
+/** Replaces the origin's response outright: Hono would carry its fields (length, ETag) onto the new one. */
 function replaceResponse(c: Context<AppEnv>, response: Response): void {
-  c.res.headers.delete("content-length");
-  c.res.headers.delete("content-type");
+  c.res = undefined;
   c.res = response;
 }
 
@@ -81,8 +82,8 @@ async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) 
   if (body?.status !== "completed") return;
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
   if (!job.store) {
-    const result = await pullResult(c, originUrl);
-    const data = btoa(Array.from(new Uint8Array(result.bytes), (b) => String.fromCharCode(b)).join(""));
+    const result = await pullResult(c, originUrl, MAX_INLINE_BYTES);
+    const data = toBase64(result.bytes);
     replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
     return;
   }
@@ -94,6 +95,13 @@ async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) 
   replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
 }
 
+/** Base64 in chunks: a string per byte would cost far more memory than the result itself. */
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
 /** Scheme, host and any local prefix the caller used, so the link works where it was asked. */
 function publicBase(c: Context<AppEnv>): string {
   const url = new URL(c.req.url);
@@ -101,7 +109,7 @@ function publicBase(c: Context<AppEnv>): string {
 }
 
 async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<string> {
-  const result = await pullResult(c, originUrl);
+  const result = await pullResult(c, originUrl, MAX_RESULT_BYTES);
   const objectKey = resultObjectKey(job.accountId, job.jobId);
   await c.env.RESULTS.put(objectKey, result.bytes, {
     httpMetadata: { contentType: result.contentType },
@@ -111,18 +119,30 @@ async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknow
   return objectKey;
 }
 
+// Bounds on what the origin may hand over: a stored result, and one returned inline (base64 in JSON).
+const MAX_RESULT_BYTES = 256 * 1024 * 1024;
+const MAX_INLINE_BYTES = 16 * 1024 * 1024;
+
 /**
  * The result bytes from the origin: a path on the ZSky origin is fetched with the
  * signed identity headers; an absolute URL (the origin's own presigned storage link)
- * is fetched as it is, HTTPS only outside development.
+ * is fetched as it is, HTTPS only outside development and never one of zgate's own
+ * hosts. Size is bounded; only image and video types are kept (anything else is
+ * stored as an opaque download, never served as a page from zgate's host).
  */
-async function pullResult(c: Context<AppEnv>, originUrl: unknown): Promise<{ bytes: ArrayBuffer; contentType: string }> {
+async function pullResult(c: Context<AppEnv>, originUrl: unknown, maxBytes: number): Promise<{ bytes: Uint8Array; contentType: string }> {
   const { settings, identity, requestId } = c.var;
-  if (typeof originUrl !== "string" || originUrl === "") throw new GatewayError("BAD_GATEWAY", "Upstream reported no result");
   const origin = settings.ORIGIN_ZSKY;
-  const url = new URL(originUrl, origin);
+  let url: URL;
+  try {
+    if (typeof originUrl !== "string" || originUrl === "") throw new Error("no result_url");
+    url = new URL(originUrl, origin);
+  } catch {
+    throw new GatewayError("BAD_GATEWAY", "Upstream reported no usable result");
+  }
   const sameOrigin = url.origin === new URL(origin).origin;
-  if (!sameOrigin && url.protocol !== "https:" && settings.ENVIRONMENT !== "development") {
+  const ownHosts = [...settings.ZAKGT_HOSTS, ...settings.ZSKY_HOSTS, ...settings.ZAPPWAY_HOSTS];
+  if (!sameOrigin && ((url.protocol !== "https:" && settings.ENVIRONMENT !== "development") || ownHosts.includes(url.hostname))) {
     throw new GatewayError("BAD_GATEWAY", "Upstream result URL refused");
   }
   const headers = new Headers();
@@ -131,7 +151,14 @@ async function pullResult(c: Context<AppEnv>, originUrl: unknown): Promise<{ byt
   }
   const response = await fetchOrigin(c, url.toString(), { method: "GET", headers });
   if (!response.ok) throw new GatewayError("BAD_GATEWAY", "Upstream result unavailable");
-  return { bytes: await response.arrayBuffer(), contentType: response.headers.get("content-type") ?? "application/octet-stream" };
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await readBody(response, maxBytes);
+  } catch {
+    throw new GatewayError("BAD_GATEWAY", "Upstream result too large");
+  }
+  const type = (response.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  return { bytes: bytes ?? new Uint8Array(0), contentType: /^(image|video)\/[\w.+-]+$/.test(type) ? type : "application/octet-stream" };
 }
 
 async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
@@ -141,5 +168,8 @@ async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
   if (!(c.res.ok || c.res.status === 404)) return;
   if (job.resultKey) await c.env.RESULTS.delete(job.resultKey);
   await markPurged(c.env, [job.jobId], "owner", Date.now());
+  // A job purged before it ended will never be polled to its end: its slot is free now.
+  const generation = c.var.admission?.generation;
+  if (generation) await guardFor(c.env, c.var.identity).finishJob(job.jobId, "purged", generation);
   replaceResponse(c, new Response(null, { status: 204 }));
 }

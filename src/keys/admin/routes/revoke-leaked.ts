@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError } from "../../../http/errors";
 import { hashKey } from "../../key-format";
 import { revokeKey } from "../../key-lifecycle";
-import { findKeyByHash, getKey } from "../../key-store";
+import { findKeyByHash, getKey, rotatedDescendants } from "../../key-store";
 import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND } from "../schemas";
@@ -11,7 +11,8 @@ export const route = createRoute({
   method: "post",
   path: "/keys/revoke-leaked",
   summary: "Revoke a key by its leaked plaintext (secret-scanning reports)",
-  description: "The plaintext is hashed on arrival and never stored or logged.",
+  description:
+    "The plaintext is hashed on arrival and never stored or logged. Keys rotated from the leaked one (by whoever held it) are revoked too.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: { body: { required: true, content: { "application/json": { schema: z.object({ key: z.string().min(1).max(512) }).strict() } } } },
@@ -23,7 +24,9 @@ export function registerRevokeLeaked(app: OpenAPIHono<AdminEnv>) {
     const ref = await findKeyByHash(c.env, await hashKey(c.req.valid("json").key), (p) => c.executionCtx.waitUntil(p));
     const record = ref && (await getKey(c.env, ref.keyId));
     if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
-    await revokeKey(c.env, record, { actor: c.var.actor, requestId: c.var.requestId }, "key.revoke_leaked");
+    const by = { actor: c.var.actor, requestId: c.var.requestId };
+    await revokeKey(c.env, record, by, "key.revoke_leaked");
+    for (const descendant of await rotatedDescendants(c.env, record.keyId)) await revokeKey(c.env, descendant, by, "key.revoke_leaked");
     return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
   });
 }
