@@ -15,22 +15,21 @@ const optionalString = z
   .optional()
   .transform((s) => (s === undefined || s === "" ? undefined : s));
 
+/** A setting whose value is JSON text. */
+const jsonText = z.string().transform((text, ctx) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+    return z.NEVER;
+  }
+});
 const windowOverride = z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive().optional() }).strict();
 const perKind = z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict();
 // Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
 // "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
 // "concurrentJobsPerKey": 5}}}. See README "Limits".
-const limitOverrides = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "is not valid JSON" });
-      return z.NEVER;
-    }
-  })
-  .pipe(
+const limitOverrides = jsonText.pipe(
     z.partialRecord(
       z.enum(["zakgt", "zsky", "zappway"]),
       z
@@ -84,16 +83,7 @@ const schema = z
     // Signing keys for result download URLs, {"<kid>": "<secret>"}, and the kid to sign with.
     // Old kids stay listed until their URLs have expired (24 h) so rotation breaks nothing.
     RESULT_SIGNING_KEYS: optionalString.pipe(
-      z
-        .string()
-        .transform((text, ctx) => {
-          try {
-            return JSON.parse(text) as unknown;
-          } catch {
-            ctx.addIssue({ code: "custom", message: "is not valid JSON" });
-            return z.NEVER;
-          }
-        })
+      jsonText
         .pipe(z.record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), z.string().min(32, "each secret must be at least 32 characters")))
         .optional(),
     ),

@@ -30,6 +30,7 @@ export interface Actor {
 }
 
 const PREFIX: Record<ProductId, KeyPrefix> = { zakgt: "zak_live_", zsky: "zsky_live_", zappway: "zw_live_" };
+const prefixFor = (spec: KeySpec): KeyPrefix => (spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product]);
 
 function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boolean): KeyRecord {
   return {
@@ -92,7 +93,7 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
 
 /** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
 export async function issueKey(env: Env, spec: KeySpec, by: Actor): Promise<{ record: KeyRecord; secret: string }> {
-  const prefix: KeyPrefix = spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product];
+  const prefix = prefixFor(spec);
   const secret = generateKey(prefix);
   const record = newRecord(spec, prefix, secret.slice(-4), false);
   await store(env, record, await hashKey(secret), "key.create", by);
@@ -115,7 +116,7 @@ export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: stri
  */
 export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promise<{ record: KeyRecord; secret: string } | null> {
   const spec: KeySpec = { ...current, mode: current.prefix === "zak_test_" ? "test" : "live" };
-  const prefix: KeyPrefix = spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product];
+  const prefix = prefixFor(spec);
   const secret = generateKey(prefix);
   const record = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId };
   await insertRecord(env, record, await hashKey(secret));
@@ -134,15 +135,7 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
 export async function revokeKey(env: Env, record: KeyRecord, by: Actor, action = "key.revoke"): Promise<boolean> {
   const changed = await guardFor(env, record).revokeKey(record.keyId);
   await markRevoked(env, [record.keyId], by.actor);
-  await writeAudit(env, {
-    actor: by.actor,
-    action,
-    target: record.keyId,
-    product: record.product,
-    accountId: record.accountId,
-    requestId: by.requestId,
-    detail: { already_revoked: !changed },
-  });
+  await writeAudit(env, audited(record, action, by, { already_revoked: !changed }));
   return changed;
 }
 

@@ -3,6 +3,13 @@ import { burst, call, createKey, json, keyHeaders } from "../helpers";
 import { limiterContract } from "./limiter-contract";
 
 const upstash = inject("upstash");
+const submitImage = (key: string) =>
+  call("/zsky/v1/images/generate", {
+    method: "POST",
+    headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+    body: '{"prompt":"a cat"}',
+    settings: backend(),
+  });
 const backend = () => ({ LIMITER_BACKEND: "upstash", UPSTASH_REDIS_REST_URL: upstash!.url, UPSTASH_REDIS_REST_TOKEN: upstash!.token });
 
 describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
@@ -30,14 +37,7 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
 
   it("quotas and job slots stay in the guard: ZSky concurrency still holds at 3", async () => {
     const { key } = await createKey("zsky");
-    const submit = () =>
-      call("/zsky/v1/images/generate", {
-        method: "POST",
-        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
-        body: '{"prompt":"a cat"}',
-        settings: backend(),
-      });
-    const responses = await burst(5, submit);
+    const responses = await burst(5, () => submitImage(key));
     expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 429, 429]);
     const refused = responses.find((r) => r.status === 429)!;
     expect(refused.headers.get("RateLimit-Policy")).toBeNull();
@@ -46,13 +46,7 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
 
   it("a window refusal gives the ZSky reservation back", async () => {
     const { key } = await createKey("zsky", { limit_override: { windows: { burst: { limit: 1, window_seconds: 60 } } } });
-    const submit = () =>
-      call("/zsky/v1/images/generate", {
-        method: "POST",
-        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
-        body: '{"prompt":"a cat"}',
-        settings: backend(),
-      });
+    const submit = () => submitImage(key);
     expect((await submit()).status).toBe(200);
     for (let i = 0; i < 4; i++) expect((await submit()).status).toBe(429);
     // Read back on the default backend, whose own window for this key is still empty.
