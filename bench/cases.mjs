@@ -1,0 +1,156 @@
+// What is measured: zgate's settings for the bench, the credentials each case needs
+// (created through zgate's own admin API, as an operator would), and the cases.
+import { randomBytes, randomUUID } from "node:crypto";
+import { SignJWT } from "jose";
+
+const ZAKGT_ISSUER = "https://api.zakgt.net";
+const ZAKGT_AUDIENCE = "zakgt-api";
+const HUGE = 1_000_000_000;
+
+/**
+ * Deployment-wide limits raised so the admitted cases are never refused. The windows
+ * are shortened too (BENCH_WINDOW_SECONDS, default 1 s): the guard keeps one row per
+ * admission in a window, so with a 60 s window and a limit nobody reaches, the log
+ * would grow for the whole bench and later runs would count more rows than earlier
+ * ones (drift between pairs). A 1 s window holds about one second of traffic, which
+ * is the size of a busy enterprise key's log at its real limit (3000/min).
+ */
+export function limitOverrides(windowSeconds) {
+  const raised = { limit: HUGE, windowSeconds };
+  return {
+    zsky: { windows: { burst: raised } },
+    zakgt: { windows: { standard: raised, auth_ip: raised } },
+    zappway: { windows: { plan_rate: raised } },
+  };
+}
+
+/** Everything src/config/settings.ts needs, as bindings; secrets are fresh per run. */
+export function zgateSettings(originUrl, windowSeconds) {
+  return {
+    ENVIRONMENT: "development", // HS256 session tokens are only allowed in development
+    ORIGIN_ZAKGT: originUrl,
+    ORIGIN_ZSKY: originUrl,
+    ORIGIN_ZAPPWAY: originUrl,
+    ORIGIN_SIGNING_SECRET: randomBytes(32).toString("hex"),
+    ZAKGT_JWT_SECRET: randomBytes(32).toString("hex"),
+    ZAKGT_JWKS_URL: "",
+    ADMIN_TOKEN: `bench_admin_${randomBytes(16).toString("hex")}`,
+    LIMIT_OVERRIDES: JSON.stringify(limitOverrides(windowSeconds)),
+  };
+}
+
+/** POST /admin/v1/keys; returns the plaintext key. */
+export async function createKey(zgateUrl, settings, body) {
+  const response = await fetch(`${zgateUrl}/admin/v1/keys`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${settings.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 201) throw new Error(`creating a ${body.product} key failed: ${response.status} ${await response.text()}`);
+  return (await response.json()).key;
+}
+
+/** Many keys, a few at a time (each creation writes D1, KV and the account's guard). */
+export async function createKeys(zgateUrl, settings, bodies, parallel = 8) {
+  const keys = [];
+  for (let i = 0; i < bodies.length; i += parallel) {
+    keys.push(...(await Promise.all(bodies.slice(i, i + parallel).map((b) => createKey(zgateUrl, settings, b)))));
+  }
+  return keys;
+}
+
+/**
+ * Submits one ZSky image job through zgate with `key` and returns its id: zgate records
+ * the job's owner at submit, and a poll is only forwarded for the owner's own job.
+ */
+export async function submitJob(zgateUrl, key) {
+  const response = await fetch(`${zgateUrl}/zsky/v1/images/generate`, {
+    method: "POST",
+    headers: { "X-API-Key": key, "Content-Type": "application/json" },
+    body: JSON.stringify({ prompt: "bench" }),
+  });
+  const body = await response.text();
+  if (response.status !== 200) throw new Error(`submitting a ZSky job failed: ${response.status} ${body}`);
+  return JSON.parse(body).job_id;
+}
+
+/** A ZakGT access token as ZakGT would issue it, signed with the development HS256 secret. */
+export function mintAccessToken(settings, userId) {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(userId)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime("2h")
+    .setIssuer(ZAKGT_ISSUER)
+    .setAudience(ZAKGT_AUDIENCE)
+    .sign(new TextEncoder().encode(settings.ZAKGT_JWT_SECRET));
+}
+
+/**
+ * The request-level cases, each run in pairs against the bare pass-through sent the very
+ * same request (method, path, headers, body), so the only difference is the Worker.
+ * `target` says who answers side A: the origin itself, or zgate.
+ */
+export async function requestCases(zgateUrl, settings) {
+  const zskyKey = await createKey(zgateUrl, settings, { product: "zsky", account: "bench_zsky" });
+  const jobId = await submitJob(zgateUrl, zskyKey);
+  const zappwayKey = await createKey(zgateUrl, settings, { product: "zappway", account: "bench_zappway" });
+  // Limit 1 per hour: the first call is admitted, every later one refused with 429.
+  const tinyKey = await createKey(zgateUrl, settings, {
+    product: "zappway",
+    account: "bench_zappway_tiny",
+    limit_override: { windows: { plan_rate: { limit: 1, window_seconds: 3600 } } },
+  });
+  const token = await mintAccessToken(settings, "user_bench");
+  const json = { "Content-Type": "application/json" };
+  return [
+    { id: "origin", title: "origin direct", target: "origin", path: "/v1/jobs/job_bench" },
+    {
+      id: "public",
+      title: "zgate public route (POST zakgt auth/refresh)",
+      target: "zgate",
+      method: "POST",
+      path: "/zakgt/api/v1/auth/refresh",
+      headers: json,
+      body: JSON.stringify({ refresh_token: "bench-refresh-token" }),
+    },
+    // The ZSky poll: API key, guard, and the job-ownership read (D1) before the forward.
+    { id: "zsky_key", title: "zgate ZSky + API key (GET jobs/{id})", target: "zgate", path: `/zsky/v1/jobs/${jobId}`, headers: { "X-API-Key": zskyKey } },
+    // The plain keyed forward: API key and guard, nothing product-specific.
+    {
+      id: "zappway_key",
+      title: "zgate ZappWay + API key (GET agents)",
+      target: "zgate",
+      path: "/zappway/api/v1/agents",
+      headers: { Authorization: `Bearer ${zappwayKey}` },
+    },
+    {
+      id: "zakgt_jwt",
+      title: "zgate ZakGT + JWT (GET users/me)",
+      target: "zgate",
+      path: "/zakgt/api/v1/users/me",
+      headers: { Authorization: `Bearer ${token}` },
+    },
+    {
+      id: "refused_429",
+      title: "zgate over limit -> 429 (ZappWay agents)",
+      target: "zgate",
+      path: "/zappway/api/v1/agents",
+      headers: { Authorization: `Bearer ${tinyKey}` },
+      expect: 429,
+    },
+  ];
+}
+
+/**
+ * Keys for the hot-account comparison through zgate (ZappWay, the plain keyed forward):
+ * `n` keys of one account (one guard object takes every call) versus one key in each
+ * of `n` accounts (n objects).
+ */
+export async function hotAndSpreadKeys(zgateUrl, settings, n) {
+  const key = (account) => ({ product: "zappway", account });
+  const hot = await createKeys(zgateUrl, settings, Array.from({ length: n }, () => key("bench_hot")));
+  const spread = await createKeys(zgateUrl, settings, Array.from({ length: n }, (_, i) => key(`bench_spread_${i}`)));
+  return { hot, spread };
+}

@@ -1,0 +1,77 @@
+// The tiny origin: a Node HTTP server on loopback answering a small JSON body to any
+// path and method. It verifies nothing (signatures, tokens): it only has to be cheap
+// and constant, so that what the cases differ by is the Worker in front of it.
+// One exception: a ZSky-style `POST .../generate` gets a fresh `job_id`, because zgate
+// records job ownership at submit and answers 404 to polls of jobs it never saw.
+//
+// Run as its own process (`node bench/origin.mjs`) so it does not share an event loop
+// with autocannon; `startOrigin()` does that and returns its URL and pid.
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+// "processing", not "completed": a completed poll makes zgate pull and store the result.
+const BODY = Buffer.from(JSON.stringify({ id: "job_bench", status: "processing" }));
+let jobs = 0;
+
+function bodyFor(req) {
+  if (req.method === "POST" && req.url.endsWith("/generate")) {
+    return Buffer.from(JSON.stringify({ job_id: `job_${process.pid}_${++jobs}`, status: "queued" }));
+  }
+  return BODY;
+}
+
+function serve() {
+  const server = createServer((req, res) => {
+    // Drain the request body before answering so keep-alive connections stay usable.
+    req.resume();
+    req.on("end", () => {
+      const body = bodyFor(req);
+      res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => {
+    // The parent reads this one line to learn the port.
+    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+  });
+  const stop = () => server.close(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  // If the harness dies without stopping us, do not linger.
+  process.on("disconnect", stop);
+}
+
+/** Starts the origin in a child process; resolves once it listens. */
+export function startOrigin() {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { stdio: ["ignore", "pipe", "inherit", "ipc"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("origin did not start within 10 s")), 10_000);
+    child.once("exit", (code) => reject(new Error(`origin exited early (${code})`)));
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const { port } = JSON.parse(line);
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        pid: child.pid,
+        stop: () => stopChild(child),
+      });
+    });
+  });
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 3000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) serve();

@@ -1,0 +1,182 @@
+// Turns raw runs into the summary, the printed table and bench/results/latest.json.
+import { readFileSync, renameSync, writeFileSync, mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { median, round } from "./load.mjs";
+
+/** Per-case figures: medians over the case's runs, ratios taken pair by pair. */
+export function summarizePairs(pairs) {
+  const a = pairs.map((p) => p.a);
+  const ratios = pairs.map((p) => p.a.rps / p.b.rps);
+  return {
+    rps: round(median(a.map((r) => r.rps)), 1),
+    p50: round(median(a.map((r) => r.p50)), 3),
+    p99: round(median(a.map((r) => r.p99)), 3),
+    baselineRps: round(median(pairs.map((p) => p.b.rps)), 1),
+    rpsRatio: round(median(ratios), 3),
+    rpsRatioRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
+    p50AddedMs: round(median(pairs.map((p) => p.a.p50 - p.b.p50)), 3),
+    p99AddedMs: round(median(pairs.map((p) => p.a.p99 - p.b.p99)), 3),
+    unexpected: round(Math.max(...a.map((r) => r.unexpected)), 4),
+    errors: a.reduce((n, r) => n + r.errors + r.timeouts, 0),
+  };
+}
+
+/** The issue's targets, judged (reported, never asserted). */
+export function judgeTargets(cases) {
+  const byId = Object.fromEntries(cases.map((c) => [c.id, c]));
+  const targets = [];
+  // The full keyed path: the ZSky poll (key + guard + job ownership) and the plain keyed forward.
+  for (const id of ["zsky_key", "zappway_key"]) {
+    const keyed = byId[id]?.summary;
+    if (!keyed) continue;
+    targets.push({
+      name: `${id}: keeps >= 80% of bare pass-through throughput`,
+      measured: `${pct(keyed.rpsRatio)} (pairs ${pct(keyed.rpsRatioRange[0])}..${pct(keyed.rpsRatioRange[1])})`,
+      met: keyed.rpsRatio >= 0.8,
+    });
+    // At 50 connections p50 is mostly queueing (Little's law: connections / throughput),
+    // so "adds at most 1 ms" is judged on the unloaded pair; the loaded figure is shown too.
+    targets.push({
+      name: `${id}: adds <= 1 ms to p50 (unloaded, 1 connection)`,
+      measured: `${signed(keyed.unloadedP50AddedMs)} ms (at ${"full load"}: ${signed(keyed.p50AddedMs)} ms)`,
+      met: keyed.unloadedP50AddedMs <= 1,
+    });
+  }
+  // Same product, route and key path: only the guard's verdict differs.
+  const admitted = byId.zappway_key?.summary;
+  const refused = byId.refused_429?.summary;
+  if (admitted && refused) {
+    targets.push({
+      name: "429 path is cheaper than the admitted path (ZappWay agents, same route)",
+      measured:
+        `429: ${pct(refused.rpsRatio)} of bare, unloaded p50 ${refused.unloadedP50.toFixed(2)} ms; ` +
+        `admitted: ${pct(admitted.rpsRatio)} of bare, unloaded p50 ${admitted.unloadedP50.toFixed(2)} ms`,
+      met: refused.rpsRatio > admitted.rpsRatio && refused.unloadedP50 < admitted.unloadedP50,
+    });
+  }
+  return targets;
+}
+
+const signed = (x) => (x === null || x === undefined ? "n/a" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
+const pct = (x) => (x === null || x === undefined ? "n/a" : `${(x * 100).toFixed(0)}%`);
+const fixed = (x, d = 2) => (x === null || x === undefined ? "-" : x.toFixed(d));
+const mib = (x) => (x === null || x === undefined ? "-" : x.toFixed(0));
+
+/** A plain-text table; every column left-aligned except numbers. */
+function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+export function printReport(results) {
+  const out = [];
+  const { machine, config } = results;
+  out.push("");
+  out.push(`zgate bench — ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, workerd ${machine.workerd}`);
+  out.push(
+    `${config.connections} connections, ${config.duration} s runs after ${config.warmup} s warm-up, ${config.pairs} A/B pair(s) per case, ` +
+      `local storage on ${config.storage}, load average before ${machine.loadAverageBefore?.[0] ?? "?"}` +
+      `${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`,
+  );
+  out.push("");
+  const b = results.baseline;
+  const rows = [
+    ["bare pass-through (baseline)", fixed(b.rps, 0), fixed(b.p50), fixed(b.p99), "100%", "", "", fixed(b.unloadedP50), "", mib(results.memory.bare?.peakMiB), ""],
+    ...results.cases.map((c) => {
+      const s = c.summary;
+      const flag = s.unexpected > 0.01 || s.errors > 0 ? `!${pct(s.unexpected)} off-status, ${s.errors} errors` : "";
+      return [
+        c.title,
+        fixed(s.rps, 0),
+        fixed(s.p50),
+        fixed(s.p99),
+        pct(s.rpsRatio),
+        `${pct(s.rpsRatioRange[0])}..${pct(s.rpsRatioRange[1])}`,
+        signed(s.p50AddedMs),
+        fixed(s.unloadedP50),
+        signed(s.unloadedP50AddedMs),
+        mib(c.memory?.peakMiB),
+        flag,
+      ];
+    }),
+  ];
+  const headers = ["case", "req/s", "p50 ms", "p99 ms", "vs bare", "pair range", "p50 +ms", "1-conn p50", "1-conn +ms", "workerd MiB", ""];
+  out.push(table(headers, rows));
+  out.push("");
+  out.push(`req/s, p50, p99: medians over the case's runs at ${config.connections} connections. vs bare: median over pairs of case req/s / bare req/s`);
+  out.push("(the bare Worker sent the same request in the run right after). p50 +ms: same, for p50. 1-conn: the same, from short unloaded pairs at 1 connection.");
+  out.push("workerd MiB: VmHWM of the workerd process serving side A, read after the case. It only grows over the bench: V8 lets garbage");
+  out.push("pile up while memory is plentiful, so it tracks requests served more than the Worker's working set (the bare row: its process at the end).");
+  if (results.hotAccount) {
+    const h = results.hotAccount;
+    out.push("");
+    out.push(`One hot account through zgate (GET /zappway/api/v1/agents, ${h.keys} keys, one per connection):`);
+    out.push(
+      table(
+        ["load", "req/s", "p50 ms", "p99 ms"],
+        [
+          [`${h.keys} keys of ONE account (one guard object)`, fixed(h.hot.rps, 0), fixed(h.hot.p50), fixed(h.hot.p99)],
+          [`${h.keys} keys in ${h.keys} accounts (${h.keys} objects)`, fixed(h.spread.rps, 0), fixed(h.spread.p50), fixed(h.spread.p99)],
+        ],
+      ),
+    );
+    out.push(`hot / spread throughput (median of pairs): ${pct(h.hotOverSpread)}; p50 hot - spread: ${fixed(h.p50AddedMs)} ms`);
+  }
+
+  if (results.guard?.error) {
+    out.push("");
+    out.push(`AccountGuard alone: FAILED (${results.guard.error})`);
+  } else if (results.guard) {
+    const g = results.guard;
+    out.push("");
+    out.push(`AccountGuard alone (admit RPCs from a driver Worker, ${g.concurrency} concurrent callers, ${g.duration} s runs, 1 ms clock):`);
+    out.push(
+      table(
+        ["load", "admits/s", "p50 ms", "p99 ms"],
+        g.modes.map((m) => [m.title, fixed(m.perSecond, 0), fixed(m.p50, 0), fixed(m.p99, 0)]),
+      ),
+    );
+  }
+
+  out.push("");
+  out.push("Targets from issue 8 (reported, not asserted):");
+  for (const t of results.targets) out.push(`  [${t.met ? "met" : "MISSED"}] ${t.name}: ${t.measured}`);
+  out.push("");
+  out.push(`Memory (workerd VmHWM): bare ${mib(results.memory.bare?.peakMiB)} MiB, zgate ${mib(results.memory.zgate?.peakMiB)} MiB` +
+    `${results.memory.guard ? `, guard bench ${mib(results.memory.guard.peakMiB)} MiB` : ""}`);
+  out.push(`Took ${results.timing.totalSeconds.toFixed(1)} s. Results: ${results.outFile}`);
+  console.log(out.join("\n"));
+}
+
+/** Writes the results file atomically (a half-written file is never seen as the result). */
+export function writeResults(path, results) {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+export function machineInfo(root) {
+  const cpuinfo = safeRead("/proc/cpuinfo");
+  const version = (pkg) => JSON.parse(safeRead(join(root, "node_modules", pkg, "package.json")) || "{}").version ?? null;
+  return {
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    cores: availableParallelism(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    workerd: version("workerd"),
+    miniflare: version("miniflare"),
+    autocannon: version("autocannon"),
+    date: new Date().toISOString(),
+  };
+}
+
+function safeRead(path) {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,378 @@
+#!/usr/bin/env node
+// `npm run bench` (issue 8): zgate's cost over a bare pass-through Worker, on loopback.
+//
+// Starts a tiny origin (Node), a bare pass-through Worker and zgate (both served by
+// workerd through Miniflare, the same way), then drives each case with autocannon in
+// alternating runs A B A B ... (A = the case, B = the bare Worker sent the same request)
+// so machine drift hits both sides, and reports medians and pair-by-pair ratios. Each
+// case also gets unloaded pairs (1 connection), where p50 is the time a request takes
+// rather than the time it queues. Then one hot account versus the same load over
+// many accounts, through zgate, and the AccountGuard Durable Object alone. Prints a
+// table and writes bench/results/latest.json.
+//
+// Environment (defaults take about 2.5 minutes on 2 cores):
+//   BENCH_DURATION=2          seconds per measured run
+//   BENCH_WARMUP=1            seconds of warm-up before a case's pairs
+//   BENCH_CONNECTIONS=50      autocannon connections (and guard-driver callers)
+//   BENCH_PAIRS=3             A/B pairs per case
+//   BENCH_PROBE_DURATION=0.5  seconds of each side of the unloaded (1 connection) pairs
+//   BENCH_GUARD_DURATION=1    seconds per AccountGuard-alone run
+//   BENCH_WINDOW_SECONDS=1    window length of the raised limits (see cases.mjs)
+//   BENCH_STORAGE=tmpfs       where local KV/D1/R2/DO data lives: tmpfs or disk (workers.mjs)
+//   BENCH_SMOKE=1             1 s runs, 1 pair, 10 connections: checks the harness only
+//   BENCH_OUT=path            results file (default bench/results/latest.json; smoke.json in smoke mode)
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { hotAndSpreadKeys, limitOverrides, requestCases, zgateSettings } from "./cases.mjs";
+import { measure, median, round } from "./load.mjs";
+import { startOrigin } from "./origin.mjs";
+import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } from "./report.mjs";
+import { applyMigrations, buildAll, peakOf, readCompatibility, root, startBare, startGuardBench, startZgate, storageRoot } from "./workers.mjs";
+
+const smoke = process.env.BENCH_SMOKE === "1";
+
+function setting(name, fallback, smokeValue) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return smoke ? smokeValue : fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+const config = {
+  duration: setting("BENCH_DURATION", 2, 1),
+  warmup: setting("BENCH_WARMUP", 1, 0.5),
+  connections: Math.round(setting("BENCH_CONNECTIONS", 50, 10)),
+  pairs: Math.round(setting("BENCH_PAIRS", 3, 1)),
+  probeDuration: setting("BENCH_PROBE_DURATION", 0.5, 0.5),
+  guardDuration: setting("BENCH_GUARD_DURATION", 1, 0.5),
+  windowSeconds: Math.round(setting("BENCH_WINDOW_SECONDS", 1, 1)),
+  storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
+};
+// A smoke run never overwrites the real figures unless told to.
+const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "smoke.json" : "latest.json"));
+const startedAt = performance.now();
+const elapsed = () => (performance.now() - startedAt) / 1000;
+const log = (msg) => console.log(`[${elapsed().toFixed(0).padStart(3)}s] ${msg}`);
+
+// ---------------------------------------------------------------- lifecycle
+
+// Everything started is registered here and stopped in reverse order, whatever happens.
+const running = [];
+// Pids and directories still to get rid of, for the synchronous last resort below.
+const livePids = new Set();
+const liveDirs = new Set();
+
+/** Registers something started: how to stop it, and the processes / directory it owns. */
+function track(stop, { pids = [], dir } = {}) {
+  pids.forEach((pid) => livePids.add(pid));
+  if (dir) liveDirs.add(dir);
+  running.push(async () => {
+    try {
+      await stop();
+    } finally {
+      pids.forEach((pid) => livePids.delete(pid));
+      if (dir) liveDirs.delete(dir);
+    }
+  });
+}
+
+// The bundles being written, if any: removing their directory under esbuild's feet
+// would only have it recreated.
+let building;
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    await building?.catch(() => {});
+    for (const stop of running.reverse()) {
+      await Promise.race([Promise.resolve().then(stop).catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, async () => {
+    console.error(`\n${signal}: stopping everything...`);
+    await cleanup();
+    process.exit(130);
+  });
+}
+// Miniflare installs its own SIGINT/SIGTERM hooks, which call process.exit() straight
+// away, so the async cleanup above may not get to finish: whatever is still running
+// when the process exits is killed here, synchronously, by pid.
+process.on("exit", () => {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Roughly how long the measured part takes (autocannon adds ~0.3 s per run). */
+function plannedSeconds(caseCount) {
+  const run = (seconds) => seconds + 0.3;
+  const perCase = run(config.warmup) + 2 * config.pairs * (run(config.duration) + run(config.probeDuration));
+  const hot = 2 * run(config.warmup) + 2 * config.pairs * run(config.duration);
+  const guard = 3 * (Math.min(0.5, config.guardDuration) + config.pairs * config.guardDuration);
+  return run(config.warmup) + caseCount * perCase + hot + guard;
+}
+
+// ---------------------------------------------------------------- phases
+
+async function startEverything(work, storage) {
+  building = buildAll(work);
+  const built = await building;
+  const compat = readCompatibility();
+  const origin = await startOrigin();
+  track(origin.stop, { pids: [origin.pid] });
+  const bare = await startBare({ scriptPath: built.bare, originUrl: origin.url, compat, storage });
+  track(bare.stop, { pids: bare.pids });
+  const settings = zgateSettings(origin.url, config.windowSeconds);
+  const zgate = await startZgate({ scriptPath: built.zgate, settings, compat, storage });
+  track(zgate.stop, { pids: zgate.pids });
+  await applyMigrations(zgate.mf);
+  log(`origin ${origin.url}, bare ${bare.url} (workerd pid ${bare.pids}), zgate ${zgate.url} (workerd pid ${zgate.pids})`);
+  return { built, compat, origin, bare, zgate, settings, storage };
+}
+
+/** One request of the case, to fail fast with a readable message instead of a table of 500s. */
+async function preflight(url, req) {
+  const init = { method: req.method ?? "GET", headers: req.headers, body: req.body };
+  let response = await fetch(url, init);
+  // The 429 case's key admits its very first call; the second is the one that counts.
+  if (req.expect === 429 && response.status === 200) response = await fetch(url, init);
+  const expect = req.expect ?? 200;
+  if (response.status !== expect) {
+    throw new Error(`preflight ${req.id}: ${init.method} ${url} answered ${response.status}, expected ${expect}: ${(await response.text()).slice(0, 300)}`);
+  }
+  await response.arrayBuffer();
+}
+
+const loadOf = (base, req) => ({
+  url: base + req.path,
+  method: req.method,
+  headers: req.headers,
+  body: req.body,
+  headerSets: req.headerSets,
+  expect: req.expect,
+  connections: config.connections,
+});
+
+/** Warm-up of A, then `pairs` runs of A then B at full load. */
+async function runPairs(label, a, b) {
+  await measure({ ...a, duration: config.warmup });
+  const pairs = [];
+  for (let i = 0; i < config.pairs; i++) {
+    const ra = await measure({ ...a, duration: config.duration });
+    const rb = await measure({ ...b, duration: config.duration });
+    pairs.push({ a: ra, b: rb });
+    log(`${label} pair ${i + 1}/${config.pairs}: A ${ra.rps.toFixed(0)} req/s p50 ${ra.p50} ms | B ${rb.rps.toFixed(0)} req/s p50 ${rb.p50} ms`);
+  }
+  return pairs;
+}
+
+/**
+ * Short pairs at a single connection: what a request costs when nothing queues.
+ * Alternated and taken as medians like the loaded pairs (one run alone is easily
+ * thrown off by a GC pause or a neighbour's burst).
+ */
+async function probe(a, b) {
+  const pairs = [];
+  for (let i = 0; i < config.pairs; i++) {
+    const ra = await measure({ ...a, connections: 1, duration: config.probeDuration });
+    const rb = await measure({ ...b, connections: 1, duration: config.probeDuration });
+    pairs.push({ a: ra, b: rb });
+  }
+  return {
+    pairs,
+    p50: round(median(pairs.map((p) => p.a.p50)), 3),
+    bareP50: round(median(pairs.map((p) => p.b.p50)), 3),
+    p50AddedMs: round(median(pairs.map((p) => p.a.p50 - p.b.p50)), 3),
+  };
+}
+
+async function requestPhase({ origin, bare, zgate, settings }) {
+  const cases = await requestCases(zgate.url, settings);
+  // The bare Worker is side B of every case: warm it once.
+  await measure({ url: `${bare.url}/warm-up`, connections: config.connections, duration: config.warmup });
+  const results = [];
+  for (const req of cases) {
+    const aBase = req.target === "origin" ? origin.url : zgate.url;
+    await preflight(aBase + req.path, req);
+    const a = loadOf(aBase, req);
+    // Side B: the bare Worker, sent the same request, always expected to pass (200).
+    const b = loadOf(bare.url, { ...req, expect: 200 });
+    const pairs = await runPairs(req.id, a, b);
+    const unloaded = await probe(a, b);
+    log(`${req.id} unloaded (1 connection): p50 ${unloaded.p50} ms vs bare ${unloaded.bareP50} ms`);
+    results.push({
+      id: req.id,
+      title: req.title,
+      target: req.target,
+      request: { method: req.method ?? "GET", path: req.path, expect: req.expect ?? 200 },
+      runs: pairs,
+      unloaded,
+      summary: { ...summarizePairs(pairs), unloadedP50: unloaded.p50, unloadedP50AddedMs: unloaded.p50AddedMs },
+      // VmHWM of the workerd serving side A, read once the case is done (cumulative: see report).
+      memory: { peakMiB: req.target === "zgate" ? peakOf(zgate) : null, barePeakMiB: peakOf(bare) },
+    });
+  }
+  return results;
+}
+
+/** Many keys of one account (one guard object) vs one key per account (many objects). */
+async function hotAccountPhase({ zgate, settings }) {
+  const n = config.connections;
+  const { hot, spread } = await hotAndSpreadKeys(zgate.url, settings, n);
+  const base = { id: "hot", path: "/zappway/api/v1/agents" };
+  const auth = (key) => ({ Authorization: `Bearer ${key}` });
+  const a = loadOf(zgate.url, { ...base, headerSets: hot.map(auth) });
+  const b = loadOf(zgate.url, { ...base, headerSets: spread.map(auth) });
+  await preflight(a.url, { id: "hot", headers: auth(hot[0]) });
+  await measure({ ...b, duration: config.warmup }); // runPairs warms A only
+  const pairs = await runPairs("hot-vs-spread", a, b);
+  const side = (pick) => {
+    const runs = pairs.map(pick);
+    return {
+      rps: round(median(runs.map((r) => r.rps)), 1),
+      p50: round(median(runs.map((r) => r.p50)), 3),
+      p99: round(median(runs.map((r) => r.p99)), 3),
+      unexpected: Math.max(...runs.map((r) => r.unexpected)),
+    };
+  };
+  return {
+    keys: n,
+    hot: side((p) => p.a),
+    spread: side((p) => p.b),
+    hotOverSpread: round(median(pairs.map((p) => p.a.rps / p.b.rps)), 3),
+    p50AddedMs: round(median(pairs.map((p) => p.a.p50 - p.b.p50)), 3),
+    runs: pairs,
+  };
+}
+
+/** The guard Durable Object alone, driven by admit RPCs from inside workerd. */
+async function guardPhase({ built, compat, storage }) {
+  const guard = await startGuardBench({ hostPath: built.guardHost, driverPath: built.guardDriver, compat, storage });
+  track(guard.stop, { pids: guard.pids });
+  const driver = await guard.mf.getWorker("driver");
+  const post = async (path, body) => {
+    const response = await driver.fetch(`http://driver${path}`, { method: "POST", body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`guard driver ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const c = config.connections;
+  const modes = [
+    { id: "one_key", title: `one key of one account (1 object)`, accounts: [{ account: "g_one", keys: 1 }] },
+    { id: "hot", title: `${c} keys of one account (1 object)`, accounts: [{ account: "g_hot", keys: c }] },
+    { id: "spread", title: `${c} accounts, one key each (${c} objects)`, accounts: Array.from({ length: c }, (_, i) => ({ account: `g_spread_${i}`, keys: 1 })) },
+  ];
+  for (const mode of modes) mode.targets = (await post("/setup", { accounts: mode.accounts })).targets;
+  const run = async (mode, seconds) => {
+    const result = await post("/run", { targets: mode.targets, concurrency: c, ms: Math.round(seconds * 1000), limitOverrides: limitOverrides(config.windowSeconds) });
+    // Limits are raised, so every call should be admitted: anything else means the
+    // driver no longer speaks the guard's contract (see guard-driver.mjs).
+    if (result.refused + result.failed > 0) {
+      const why = result.firstError ?? JSON.stringify(result.firstRefusal);
+      throw new Error(`AccountGuard alone (${mode.id}): ${result.refused} refused, ${result.failed} failed of ${result.admitted + result.refused + result.failed}: ${why}`);
+    }
+    return result;
+  };
+
+  for (const mode of modes) await run(mode, Math.min(0.5, config.guardDuration)); // warm-up
+  // Rounds of every mode, so drift spreads over all of them.
+  const runs = Object.fromEntries(modes.map((m) => [m.id, []]));
+  for (let i = 0; i < config.pairs; i++) {
+    for (const mode of modes) runs[mode.id].push(await run(mode, config.guardDuration));
+    log(`guard round ${i + 1}/${config.pairs}: ${modes.map((m) => `${m.id} ${runs[m.id].at(-1).perSecond.toFixed(0)}/s`).join(", ")}`);
+  }
+  const peakMiB = peakOf(guard);
+  await guard.stop();
+  return {
+    concurrency: c,
+    duration: config.guardDuration,
+    peakMiB,
+    modes: modes.map((m) => ({
+      id: m.id,
+      title: m.title,
+      perSecond: round(median(runs[m.id].map((r) => r.perSecond)), 1),
+      p50: median(runs[m.id].map((r) => r.p50)),
+      p99: median(runs[m.id].map((r) => r.p99)),
+      refusedOrFailed: runs[m.id].reduce((n, r) => n + r.refused + r.failed, 0),
+      runs: runs[m.id],
+    })),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const loadBefore = loadavg();
+  const work = mkdtempSync(join(tmpdir(), "zgate-bench-"));
+  track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
+  const storage = storageRoot(config.storage);
+  track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
+  log(`${smoke ? "SMOKE " : ""}config ${JSON.stringify(config)}`);
+  const env = await startEverything(work, storage);
+
+  const planned = plannedSeconds(6);
+  log(`measuring: about ${planned.toFixed(0)} s planned`);
+  // A stuck run must not hang CI: give up well after the plan.
+  const watchdog = setTimeout(async () => {
+    console.error(`bench exceeded ${(planned + 120).toFixed(0)} s of measuring; stopping`);
+    await cleanup();
+    process.exit(1);
+  }, (planned + 120) * 1000);
+  watchdog.unref();
+
+  const cases = await requestPhase(env);
+  const hotAccount = await hotAccountPhase(env);
+  const memory = { bare: { peakMiB: peakOf(env.bare) }, zgate: { peakMiB: peakOf(env.zgate) } };
+  // The request-level Workers are done: stop them before the guard runs alone.
+  await env.zgate.stop();
+  await env.bare.stop();
+  // A broken guard measurement should not throw away the request-level figures:
+  // the results are still written, and the run exits non-zero.
+  const guard = await guardPhase(env).catch((err) => ({ error: err.message }));
+  memory.guard = { peakMiB: guard.peakMiB ?? null };
+  clearTimeout(watchdog);
+
+  const baselineRuns = cases.flatMap((c) => c.runs.map((p) => p.b));
+  const results = {
+    schema: "zgate-bench/1",
+    smoke,
+    machine: { ...machineInfo(root), loadAverageBefore: loadBefore.map((x) => round(x, 2)), loadAverageAfter: loadavg().map((x) => round(x, 2)) },
+    config,
+    timing: { totalSeconds: round(elapsed(), 1), plannedMeasureSeconds: round(planned, 0) },
+    baseline: {
+      rps: round(median(baselineRuns.map((r) => r.rps)), 1),
+      p50: round(median(baselineRuns.map((r) => r.p50)), 3),
+      p99: round(median(baselineRuns.map((r) => r.p99)), 3),
+      unloadedP50: round(median(cases.map((c) => c.unloaded.bareP50)), 3),
+    },
+    cases,
+    hotAccount,
+    guard,
+    memory,
+    targets: judgeTargets(cases),
+    outFile,
+  };
+  writeResults(outFile, results);
+  printReport(results);
+  if (guard.error) {
+    console.error(`\nbench: the AccountGuard-alone measurement failed: ${guard.error}`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+  await cleanup();
+} catch (err) {
+  console.error(`bench failed: ${err.stack ?? err}`);
+  await cleanup();
+  process.exit(1);
+}

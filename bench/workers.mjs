@@ -1,0 +1,239 @@
+// Builds the Workers under test and serves each one with workerd through Miniflare's
+// API, all the same way: one Miniflare instance (so one workerd process) per Worker,
+// on loopback, the compatibility date and flags from wrangler.toml, request logging
+// off, and the Worker's console output drained instead of printed (zgate writes one
+// access-log line per request; printing them would measure the terminal).
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+
+export const root = new URL("..", import.meta.url).pathname;
+const benchDir = new URL(".", import.meta.url).pathname;
+
+/** compatibility_date / compatibility_flags from the top level of wrangler.toml. */
+export function readCompatibility() {
+  const text = readFileSync(join(root, "wrangler.toml"), "utf8");
+  // Only the top level (before the first [section]) describes the local Worker.
+  const top = text.split(/^\[/m)[0];
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(top)?.[1];
+  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(top)?.[1];
+  if (!date) throw new Error("wrangler.toml has no compatibility_date");
+  return {
+    compatibilityDate: date,
+    compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [],
+  };
+}
+
+/** Bundles an entry the way wrangler does for workerd (ESM, worker/browser conditions). */
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2024",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*", "node:*"],
+    define: { "process.env.NODE_ENV": '"production"' },
+    logLevel: "error",
+  });
+  return outfile;
+}
+
+/** zgate, plus the two bench-only scripts that measure its AccountGuard on its own. */
+export async function buildAll(workDir) {
+  const bare = join(workDir, "bare.mjs");
+  writeFileSync(bare, BARE_WORKER);
+  const [zgate, guardHost, guardDriver] = await Promise.all([
+    bundle(join(root, "src", "index.ts"), join(workDir, "zgate.mjs")),
+    bundle(join(benchDir, "guard-host.mjs"), join(workDir, "guard-host.mjs")),
+    bundle(join(benchDir, "guard-driver.mjs"), join(workDir, "guard-driver.mjs")),
+  ]);
+  return { bare, zgate, guardHost, guardDriver };
+}
+
+// The baseline: fetch the origin and return its response, nothing else.
+const BARE_WORKER = `export default {
+  fetch(request, env) {
+    const url = new URL(request.url);
+    return fetch(env.ORIGIN + url.pathname + url.search, request);
+  },
+};
+`;
+
+/** A worker's code: one bundled ES module (its directory is the modules root, so
+ * workerd never sees a path that climbs out of it). */
+const script = (scriptPath) => ({ modules: true, scriptPath, modulesRoot: dirname(scriptPath) });
+
+/**
+ * Where the local KV/D1/R2/Durable Object data lives. workerd runs SQLite (the guard's
+ * storage, and Miniflare's KV and D1 simulators) synchronously on its one request
+ * thread, so on a disk every commit's fsync stalls all requests; production storage
+ * does not. A tmpfs (/dev/shm) keeps that artefact out of the figures; "disk" puts it back.
+ */
+export function storageRoot(kind) {
+  if (kind === "tmpfs" && existsSync("/dev/shm")) return mkdtempSync(join("/dev/shm", "zgate-bench-"));
+  return mkdtempSync(join(tmpdir(), "zgate-bench-storage-"));
+}
+
+/** Miniflare options every instance shares. */
+function shared(name, stdio, storage) {
+  return {
+    host: "127.0.0.1",
+    port: 0,
+    logRequests: false,
+    handleRuntimeStdio: stdio.attach,
+    defaultPersistRoot: join(storage, name),
+  };
+}
+
+/** Keeps the last few KB of a workerd's output for error reports; drops the rest. */
+export function outputTail(limit = 8192) {
+  let tail = "";
+  const keep = (chunk) => {
+    tail = (tail + chunk).slice(-limit);
+  };
+  return {
+    attach(stdout, stderr) {
+      stdout.on("data", keep);
+      stderr.on("data", keep);
+    },
+    get text() {
+      return tail;
+    },
+  };
+}
+
+/**
+ * Starts one Miniflare instance and resolves its URL and the workerd process it spawned
+ * (found as the new workerd descendant of this process, for the memory figures).
+ */
+async function startInstance(name, storage, options) {
+  const before = new Set(workerdPids());
+  const stdio = outputTail();
+  const mf = new Miniflare({ ...shared(name, stdio, storage), ...options });
+  let url;
+  try {
+    url = await mf.ready;
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw new Error(`${name}: Miniflare did not start: ${err.message}\n${stdio.text}`);
+  }
+  const pids = workerdPids().filter((pid) => !before.has(pid));
+  return { name, mf, url: url.origin, pids, output: stdio, stop: () => mf.dispose() };
+}
+
+export function startBare({ scriptPath, originUrl, compat, storage }) {
+  return startInstance("bare", storage, {
+    ...script(scriptPath),
+    ...compat,
+    bindings: { ORIGIN: originUrl },
+  });
+}
+
+export function startZgate({ scriptPath, settings, compat, storage }) {
+  return startInstance("zgate", storage, {
+    ...script(scriptPath),
+    ...compat,
+    bindings: settings,
+    kvNamespaces: { KEYS_KV: "zgate-keys-local" },
+    d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
+    r2Buckets: { RESULTS: "zgate-results" },
+    durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
+  });
+}
+
+/**
+ * The guard on its own: a host script that only exports zgate's AccountGuard class, and
+ * a driver script (a separate isolate, like zgate's fetch handler is from a remote
+ * object in production) that calls `admit` on it in a loop.
+ */
+export function startGuardBench({ hostPath, driverPath, compat, storage }) {
+  return startInstance("guard", storage, {
+    workers: [
+      {
+        name: "driver",
+        ...script(driverPath),
+        ...compat,
+        durableObjects: { GUARD: { className: "AccountGuard", scriptName: "guard-host", useSQLite: true } },
+      },
+      {
+        name: "guard-host",
+        ...script(hostPath),
+        ...compat,
+        durableObjects: { GUARD: { className: "AccountGuard", useSQLite: true } },
+      },
+    ],
+  });
+}
+
+/** Applies migrations/*.sql, in name order, to the instance's D1 database. */
+export async function applyMigrations(mf) {
+  const db = await mf.getD1Database("DB");
+  const dir = join(root, "migrations");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    for (const statement of sqlStatements(readFileSync(join(dir, file), "utf8"))) {
+      await db.prepare(statement).run();
+    }
+  }
+}
+
+/** Splits a migration file into statements: comments dropped, split on `;` at line ends. */
+function sqlStatements(text) {
+  return text
+    .split("\n")
+    .map((line) => line.replace(/--.*$/, ""))
+    .join("\n")
+    .split(/;\s*$/m)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+// ---------------------------------------------------------------- processes and memory
+
+/** Pids of every workerd process descended from this one (Miniflare spawns them). */
+export function workerdPids() {
+  const children = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the parenthesised command name: state, ppid, ...
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push({ pid: Number(entry), comm });
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  const found = [];
+  const walk = (pid) => {
+    for (const child of children.get(pid) ?? []) {
+      if (child.comm === "workerd") found.push(child.pid);
+      walk(child.pid);
+    }
+  };
+  walk(process.pid);
+  return found;
+}
+
+/** Peak and current resident memory of a process, in MiB (null once it is gone). */
+export function memoryOf(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    return { peakMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** Sum of the peaks of an instance's workerd processes (usually exactly one). */
+export function peakOf(instance) {
+  const figures = instance.pids.map(memoryOf).filter(Boolean);
+  return figures.length ? figures.reduce((sum, m) => sum + m.peakMiB, 0) : null;
+}
