@@ -29,6 +29,8 @@ export interface AdmitRequest {
   limits: RequestLimits;
   /** Sliding windows are counted elsewhere (LIMITER_BACKEND=upstash): skip them here. */
   windowsElsewhere?: boolean;
+  /** A ZSky job the request names: it must be one this account submitted and has not purged. */
+  jobId?: string;
   /** GET /v1/usage: the account's allowance counters come back with the decision. */
   wantUsage?: boolean;
 }
@@ -58,6 +60,7 @@ export type AdmitDecision =
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
   | { allow: false; refusal: "forbidden"; message: string }
+  | { allow: false; refusal: "not_found"; windows: WindowReport[] }
   | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
 
 interface KeyRow {
@@ -162,6 +165,8 @@ export class AccountGuard extends DurableObject<Env> {
     }
 
     for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now);
+    // Counted like any call, then refused: another account's job looks exactly like no job.
+    if (request.jobId !== undefined && !this.ledger.ownsJob(request.jobId)) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
     return { allow: true, key, windows: report(true), reservationId, usage };

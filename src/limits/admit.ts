@@ -50,6 +50,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
         ip,
         limits,
         windowsElsewhere,
+        jobId: route.jobParam ? (c.var.params[route.jobParam] ?? "") : undefined,
         wantUsage: route.readsAllowance === true,
       });
     } catch {
@@ -59,6 +60,9 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   // Unknown, revoked and expired credentials all get the same 401 body.
   if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   if (!decision.allow && decision.refusal === "forbidden") throw new GatewayError("FORBIDDEN", decision.message);
+  if (!decision.allow && decision.refusal === "not_found") {
+    throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
+  }
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
 
   if (windowsElsewhere && decision.allow) {

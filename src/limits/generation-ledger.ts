@@ -58,6 +58,7 @@ export class GenerationLedger {
       CREATE TABLE IF NOT EXISTS safety_events (key_id TEXT NOT NULL, job_id TEXT, at INTEGER NOT NULL, rejected INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS safety_by_key ON safety_events (key_id, at);
       CREATE TABLE IF NOT EXISTS suspensions (key_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS purged_jobs (job_id TEXT PRIMARY KEY);
     `);
   }
 
@@ -150,6 +151,7 @@ export class GenerationLedger {
    * is not this account's or was already finished.
    */
   finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits, now: number): boolean {
+    if (status === "purged") this.sql.exec("INSERT OR IGNORE INTO purged_jobs (job_id) SELECT job_id FROM jobs WHERE job_id = ?", jobId);
     const job = this.sql
       .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
       .toArray()[0];
@@ -161,9 +163,9 @@ export class GenerationLedger {
     return true;
   }
 
-  /** A job this account submitted (through zgate), for ownership checks. */
-  hasJob(jobId: string): boolean {
-    return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ?", jobId).toArray().length > 0;
+  /** A job this account submitted through zgate and has not purged. */
+  ownsJob(jobId: string): boolean {
+    return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ? AND job_id NOT IN (SELECT job_id FROM purged_jobs)", jobId).toArray().length > 0;
   }
 
   /** Everything counted for one key moves to its replacement (rotation). */

@@ -27,6 +27,8 @@ export interface RouteDef {
   deactivatesUser?: boolean;
   /** Answered by zgate itself (key management), never forwarded. See keys/gateway-routes.ts. */
   gateway?: boolean;
+  /** The path parameter naming a ZSky job that must be the caller's (else 404), checked in the guard call. */
+  jobParam?: string;
   /** The guard returns the account's allowance counters with its decision (ZSky usage). */
   readsAllowance?: boolean;
   /** Only a signed-in session may call it, never an API key (keys cannot mint keys). */

@@ -30,8 +30,8 @@ export const VideoRequest = z
 const routes: RouteDef[] = [
   { name: "images.generate", method: "POST", path: "/v1/images/generate", auth: "required", json: true, body: ImageRequest },
   { name: "videos.generate", method: "POST", path: "/v1/videos/generate", auth: "required", json: true, body: VideoRequest },
-  { name: "jobs.get", method: "GET", path: "/v1/jobs/{id}", auth: "required" },
-  { name: "jobs.purge", method: "DELETE", path: "/v1/jobs/{id}", auth: "required" },
+  { name: "jobs.get", method: "GET", path: "/v1/jobs/{id}", auth: "required", jobParam: "id" },
+  { name: "jobs.purge", method: "DELETE", path: "/v1/jobs/{id}", auth: "required", jobParam: "id" },
   { name: "usage.get", method: "GET", path: "/v1/usage", auth: "required", gateway: true, readsAllowance: true },
   { name: "keys.rotate", method: "POST", path: "/v1/keys/rotate", auth: "required", gateway: true },
   // zgate's own: where a completed job's signed `result_url` points (see src/results/).

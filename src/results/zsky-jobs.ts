@@ -67,7 +67,10 @@ async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
   });
 }
 
-/** The caller's own live job, or 404 exactly as for a job that does not exist. */
+/**
+ * The job's record. The guard has already refused (404) a job this account did not
+ * submit or has purged; D1 also knows about retention purges and where the result is.
+ */
 async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
   const job = await getJob(c.env, c.var.params.id ?? "");
   if (!job || job.accountId !== c.var.identity.accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
@@ -75,11 +78,12 @@ async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
 }
 
 async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) {
-  const job = await ownedJob(c);
   await next();
   if (c.res.status !== 200) return;
   const body = await jsonOf(c.res);
   if (body?.status !== "completed") return;
+  // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
+  const job = await ownedJob(c);
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
   if (!job.store) {
     const result = await pullResult(c, originUrl, MAX_INLINE_BYTES);
