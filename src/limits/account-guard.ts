@@ -89,6 +89,11 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly windows: SlidingLog;
   private readonly ledger: GenerationLedger;
+  /**
+   * Parsed key rows, in memory: this object is the only writer of its storage, so the
+   * map stays exact as long as every write below drops the entries it changes.
+   */
+  private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = () => Date.now();
 
@@ -176,10 +181,10 @@ export class AccountGuard extends DurableObject<Env> {
   private checkCredential(credential: NonNullable<AdmitRequest["credential"]>, now: number): GuardedKey | undefined | null {
     if (credential.via === "key") {
       // A key the guard has never registered is refused like a revoked one.
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", credential.keyId ?? "").toArray()[0];
-      if (!row || row.revoked_at !== null) return null;
-      if (row.expires_at !== null && now >= row.expires_at) return null;
-      return toGuardedKey(row);
+      const key = this.keyRow(credential.keyId ?? "");
+      if (!key || key.revokedAt !== null) return null;
+      if (key.expiresAt !== null && now >= key.expiresAt) return null;
+      return key;
     }
     if (credential.tokenId !== undefined) {
       if (this.sql.exec("SELECT 1 FROM revoked_tokens WHERE jti = ?", credential.tokenId).toArray().length > 0) return null;
@@ -193,6 +198,17 @@ export class AccountGuard extends DurableObject<Env> {
       if (epoch && credential.issuedAt * 1000 <= epoch.revoked_before_ms) return null;
     }
     return undefined;
+  }
+
+  private keyRow(keyId: string): (GuardedKey & { revokedAt: number | null }) | undefined {
+    let key = this.keyRows.get(keyId);
+    if (!key) {
+      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
+      if (!row) return undefined;
+      key = { ...toGuardedKey(row), revokedAt: row.revoked_at };
+      this.keyRows.set(keyId, key);
+    }
+    return key;
   }
 
   // ---------------------------------------------------------------- ZSky jobs
@@ -249,6 +265,7 @@ export class AccountGuard extends DurableObject<Env> {
       row.limit_override,
     );
     this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+    this.keyRows.delete(oldKeyId);
     this.windows.rename(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
     return true;
@@ -256,6 +273,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Changes a key's plan and per-key limits; takes effect on the next request. */
   setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): boolean {
+    this.keyRows.delete(keyId);
     const cursor = this.sql.exec(
       "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
       plan,
@@ -267,11 +285,13 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
   revokeKey(keyId: string): boolean {
+    this.keyRows.delete(keyId);
     return this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
   }
 
   /** Revokes every active key of the account. */
   revokeAllKeys(): string[] {
+    this.keyRows.clear();
     return this.sql
       .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
       .toArray()
