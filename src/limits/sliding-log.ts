@@ -4,6 +4,10 @@
  * its subject have `at > now - window`, so no interval of length `window` ever holds
  * more than `limit` admissions, whatever the concurrency (the guard is single-threaded
  * and `inspect` + `record` run in one synchronous turn). Rows survive restarts.
+ *
+ * The guard is the only writer of its storage, so each subject's times are also kept
+ * in memory (sorted), loaded from SQLite on first use: checks read no rows, and rows
+ * that left the window are deleted only when a check finds some.
  */
 export interface WindowState {
   used: number;
@@ -13,7 +17,16 @@ export interface WindowState {
   resetMs: number;
 }
 
+interface SubjectLog {
+  /** Admission times inside the window, ascending. */
+  times: number[];
+  /** The window length the times were loaded for: a longer window reloads. */
+  windowMs: number;
+}
+
 export class SlidingLog {
+  private readonly logs = new Map<string, SubjectLog>();
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`
       CREATE TABLE IF NOT EXISTS hits (subject TEXT NOT NULL, at INTEGER NOT NULL);
@@ -21,30 +34,50 @@ export class SlidingLog {
     `);
   }
 
-  inspect(subject: string, limit: number, windowMs: number, now: number): WindowState {
-    const cutoff = now - windowMs;
-    const { used, oldest } = this.sql
-      .exec<{ used: number; oldest: number | null }>("SELECT COUNT(*) AS used, MIN(at) AS oldest FROM hits WHERE subject = ? AND at > ?", subject, cutoff)
-      .one();
-    let retryAfterMs = 0;
-    if (used >= limit) {
-      // Room opens when enough of the oldest rows have left for `used` to drop below `limit`.
-      const freeing = this.sql
-        .exec<{ at: number }>("SELECT at FROM hits WHERE subject = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?", subject, cutoff, used - limit)
-        .one().at;
-      retryAfterMs = freeing + windowMs - now;
+  private log(subject: string, windowMs: number, now: number): SubjectLog {
+    let log = this.logs.get(subject);
+    if (!log || log.windowMs < windowMs) {
+      const times = this.sql
+        .exec<{ at: number }>("SELECT at FROM hits WHERE subject = ? AND at > ? ORDER BY at", subject, now - windowMs)
+        .toArray()
+        .map((r) => r.at);
+      log = { times, windowMs };
+      this.logs.set(subject, log);
     }
-    return { used, retryAfterMs, resetMs: oldest === null ? 0 : oldest + windowMs - now };
+    return log;
+  }
+
+  inspect(subject: string, limit: number, windowMs: number, now: number): WindowState {
+    const { times } = this.log(subject, windowMs, now);
+    const cutoff = now - windowMs;
+    let gone = 0;
+    while (gone < times.length && times[gone]! <= cutoff) gone++;
+    if (gone > 0) {
+      times.splice(0, gone);
+      this.sql.exec("DELETE FROM hits WHERE subject = ? AND at <= ?", subject, cutoff);
+    }
+    const used = times.length;
+    // Room opens when enough of the oldest have left for `used` to drop below `limit`.
+    const retryAfterMs = used >= limit ? times[used - limit]! + windowMs - now : 0;
+    return { used, retryAfterMs, resetMs: used === 0 ? 0 : times[0]! + windowMs - now };
+  }
+
+  /** Counts an admission (after `inspect` for the same subject and window). */
+  record(subject: string, windowMs: number, now: number): void {
+    const { times } = this.log(subject, windowMs, now);
+    let at = times.length;
+    while (at > 0 && times[at - 1]! > now) at--; // a clock set back (tests) still keeps them sorted
+    times.splice(at, 0, now);
+    this.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", subject, now);
   }
 
   /** Moves the windows counted for one subject id (`<policy>:<from>`) to another (a rotated key). */
   rename(from: string, to: string): void {
     this.sql.exec("UPDATE hits SET subject = substr(subject, 1, length(subject) - length(?)) || ? WHERE subject LIKE ?", from, to, `%:${from}`);
-  }
-
-  /** Counts an admission and forgets the subject's rows that no window of this length can see. */
-  record(subject: string, windowMs: number, now: number): void {
-    this.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", subject, now);
-    this.sql.exec("DELETE FROM hits WHERE subject = ? AND at <= ?", subject, now - windowMs);
+    for (const [subject, log] of [...this.logs]) {
+      if (!subject.endsWith(`:${from}`)) continue;
+      this.logs.delete(subject);
+      this.logs.set(subject.slice(0, -from.length) + to, log);
+    }
   }
 }
