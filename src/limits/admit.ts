@@ -8,6 +8,7 @@ import type { AdmitDecision, WindowReport } from "./account-guard";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
 import { countedWindows, limitsForRequest } from "./policies";
+import type { GenerationLimits } from "./types";
 import { upstashWindows } from "./upstash-windows";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
@@ -68,11 +69,11 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (windowsElsewhere && decision.allow) {
     const counted = countedWindows(limits, decision.key, { key: identity?.keyId, user: identity?.userId ?? decision.key?.ownerUserId ?? undefined, account: identity?.accountId, ip });
     const verdict = await upstashWindows(settings, counted, (p) => c.executionCtx.waitUntil(p)).catch(async (err: unknown) => {
-      await releaseReservation(c, decision);
+      await releaseReservation(c, decision, limits.generation);
       throw err;
     });
     if (!verdict.allowed) {
-      await releaseReservation(c, decision);
+      await releaseReservation(c, decision, limits.generation);
       refuse("rate_limited", "Rate limit exceeded", verdict.windows, verdict.retryAfter);
     }
     decision = { ...decision, windows: verdict.windows };
@@ -91,10 +92,9 @@ function refuse(refusal: string, message: string, windows: WindowReport[], retry
 }
 
 /** A generate call refused after the guard reserved for it gives its allowance and slot back. */
-async function releaseReservation(c: Context<AppEnv>, decision: AdmitDecision): Promise<void> {
+async function releaseReservation(c: Context<AppEnv>, decision: AdmitDecision, generation: GenerationLimits | undefined): Promise<void> {
   const identity = c.var.identity;
-  if (!decision.allow || !decision.reservationId || !identity) return;
-  const generation = limitsForRequest(c.var.target.product, c.var.route, identity.via, c.var.settings).generation!;
+  if (!decision.allow || !decision.reservationId || !identity || !generation) return;
   await guardFor(c.env, identity).settleGeneration(decision.reservationId, "refused", null, generation);
 }
 
