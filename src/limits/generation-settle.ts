@@ -1,17 +1,9 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
+import { originJson } from "../http/origin-json";
 import { guardFor } from "./guard-client";
 
 const TERMINAL = new Set(["completed", "failed", "blocked"]);
-
-async function bodyOf(response: Response): Promise<Record<string, unknown> | null> {
-  try {
-    const value: unknown = await response.clone().json();
-    return value && typeof value === "object" ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * ZSky bookkeeping once the origin has answered, before the caller sees the answer (so
@@ -30,14 +22,14 @@ export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
   const guard = guardFor(c.env, identity);
 
   if (admission.reservationId) {
-    const body = c.res.status === 200 ? await bodyOf(c.res) : null;
+    const body = c.res.status === 200 ? await originJson(c.res) : null;
     const jobId = typeof body?.job_id === "string" ? body.job_id : null;
     const outcome = c.res.status === 451 ? "blocked" : c.res.status === 200 && jobId ? "accepted" : "refused";
     await guard.settleGeneration(admission.reservationId, outcome, jobId, generation);
     return;
   }
   if (c.var.route.name === "jobs.get" && c.res.status === 200) {
-    const body = await bodyOf(c.res);
+    const body = await originJson(c.res);
     if (typeof body?.job_id === "string" && typeof body.status === "string" && TERMINAL.has(body.status)) {
       await guard.finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);
     }

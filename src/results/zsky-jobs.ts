@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { readBody } from "../http/body";
+import { originJson } from "../http/origin-json";
 import { addIdentityHeaders } from "../proxy/identity-headers";
 import { fetchOrigin } from "../proxy/forward";
 import { guardFor } from "../limits/guard-client";
@@ -35,15 +36,6 @@ export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
 };
 
-async function jsonOf(response: Response): Promise<Record<string, unknown> | null> {
-  try {
-    const value: unknown = await response.clone().json();
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Replaces the origin's response outright: Hono would carry its fields (length, ETag) onto the new one. */
 function replaceResponse(c: Context<AppEnv>, response: Response): void {
   c.res = undefined;
@@ -53,7 +45,7 @@ function replaceResponse(c: Context<AppEnv>, response: Response): void {
 async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   if (c.res.status !== 200) return;
-  const body = await jsonOf(c.res);
+  const body = await originJson(c.res);
   const kind = c.var.admission?.generation?.routes[c.var.route.name];
   if (typeof body?.job_id !== "string" || !kind) return;
   const identity = c.var.identity;
@@ -80,7 +72,7 @@ async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
 async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   if (c.res.status !== 200) return;
-  const body = await jsonOf(c.res);
+  const body = await originJson(c.res);
   if (body?.status !== "completed") return;
   // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
   const job = await ownedJob(c);
