@@ -13,11 +13,6 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
-export interface AuditRecord extends AuditEntry {
-  id: number;
-  at: number;
-}
-
 export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): Promise<void> {
   await env.DB.prepare(
     "INSERT INTO audit_log (at, actor, action, target, product, account_id, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -33,7 +28,8 @@ export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): 
   ).run();
 }
 
-interface AuditRow {
+/** An audit row as stored, with its JSON detail parsed. */
+export interface AuditRow {
   id: number;
   at: number;
   actor: string;
@@ -42,30 +38,20 @@ interface AuditRow {
   product: string | null;
   account_id: string | null;
   request_id: string;
-  detail: string | null;
+  detail: Record<string, unknown> | null;
 }
 
 /** Newest first; `before` is the id cursor. Returns one extra entry when there are more. */
 export async function listAudit(
   env: Env,
   filter: { target?: string; action?: string; before?: number; limit: number },
-): Promise<AuditRecord[]> {
+): Promise<AuditRow[]> {
   const where = whereBuilder();
   if (filter.target) where.add("target = ?", filter.target);
   if (filter.action) where.add("action = ?", filter.action);
   if (filter.before !== undefined) where.add("id < ?", filter.before);
   const { results } = await env.DB.prepare(`SELECT * FROM audit_log ${where.sql} ORDER BY id DESC LIMIT ?`)
     .bind(...where.args, filter.limit + 1)
-    .all<AuditRow>();
-  return results.map((r) => ({
-    id: r.id,
-    at: r.at,
-    actor: r.actor,
-    action: r.action,
-    target: r.target ?? undefined,
-    product: r.product ?? undefined,
-    accountId: r.account_id ?? undefined,
-    requestId: r.request_id,
-    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : undefined,
-  }));
+    .all<Omit<AuditRow, "detail"> & { detail: string | null }>();
+  return results.map((r) => ({ ...r, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
 }

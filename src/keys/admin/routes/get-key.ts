@@ -1,8 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { GatewayError } from "../../../http/errors";
-import { getKey } from "../../key-store";
 import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
+import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
 export const route = createRoute({
@@ -17,8 +16,7 @@ export const route = createRoute({
 
 export function registerGetKey(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
-    const record = await getKey(c.env, c.req.valid("param").id);
-    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    const record = await requireKey(c.env, c.req.valid("param").id);
     return c.json(keyView(record), 200);
   });
 }

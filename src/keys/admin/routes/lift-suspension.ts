@@ -1,9 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { GatewayError } from "../../../http/errors";
 import { guardFor } from "../../../limits/guard-client";
 import { writeAudit } from "../../audit-log";
-import { getKey } from "../../key-store";
 import type { AdminEnv } from "../admin-auth";
+import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, NOT_FOUND } from "../schemas";
 
 export const route = createRoute({
@@ -18,8 +17,7 @@ export const route = createRoute({
 
 export function registerLiftSuspension(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
-    const record = await getKey(c.env, c.req.valid("param").id);
-    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    const record = await requireKey(c.env, c.req.valid("param").id);
     const wasSuspended = await guardFor(c.env, record).liftSuspension(record.keyId);
     await writeAudit(c.env, {
       actor: c.var.actor,

@@ -41,17 +41,7 @@ export function registerListAudit(app: OpenAPIHono<AdminEnv>) {
     const before = decodeCursor(q.cursor, idCursor);
     const rows = await listAudit(c.env, { target: q.target, action: q.action, before: before?.i, limit: q.limit });
     const { items, next_cursor } = page(rows, q.limit, (r) => ({ i: r.id }));
-    const entries = items.map((e) => ({
-      id: e.id,
-      at: iso(e.at),
-      actor: e.actor,
-      action: e.action,
-      target: e.target ?? null,
-      product: e.product ?? null,
-      account: e.accountId ?? null,
-      request_id: e.requestId,
-      detail: e.detail ?? null,
-    }));
+    const entries = items.map(({ account_id, at, ...rest }) => ({ ...rest, at: iso(at), account: account_id }));
     return c.json({ entries, next_cursor }, 200);
   });
 }

@@ -1,9 +1,8 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { GatewayError } from "../../../http/errors";
 import { revokeKey } from "../../key-lifecycle";
-import { getKey } from "../../key-store";
 import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
+import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
 export const route = createRoute({
@@ -18,9 +17,8 @@ export const route = createRoute({
 
 export function registerRevokeKey(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
-    const record = await getKey(c.env, c.req.valid("param").id);
-    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    const record = await requireKey(c.env, c.req.valid("param").id);
     await revokeKey(c.env, record, { actor: c.var.actor, requestId: c.var.requestId });
-    return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
+    return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
   });
 }

@@ -5,6 +5,7 @@ import { revokeKey } from "../../key-lifecycle";
 import { findKeyByHash, getKey, rotatedDescendants } from "../../key-store";
 import { keyView } from "../../views";
 import type { AdminEnv } from "../admin-auth";
+import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND } from "../schemas";
 
 export const route = createRoute({
@@ -27,6 +28,6 @@ export function registerRevokeLeaked(app: OpenAPIHono<AdminEnv>) {
     const by = { actor: c.var.actor, requestId: c.var.requestId };
     await revokeKey(c.env, record, by, "key.revoke_leaked");
     for (const descendant of await rotatedDescendants(c.env, record.keyId)) await revokeKey(c.env, descendant, by, "key.revoke_leaked");
-    return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
+    return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
   });
 }

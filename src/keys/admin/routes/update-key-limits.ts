@@ -1,10 +1,10 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { GatewayError } from "../../../http/errors";
 import { guardFor } from "../../../limits/guard-client";
 import { writeAudit } from "../../audit-log";
-import { getKey, updateKeyLimits } from "../../key-store";
+import { updateKeyLimits } from "../../key-store";
 import { keyView, limitOverrideFromApi, limitOverrideSchema } from "../../views";
 import type { AdminEnv } from "../admin-auth";
+import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
 const Body = z
@@ -27,8 +27,7 @@ export const route = createRoute({
 
 export function registerUpdateKeyLimits(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
-    const record = await getKey(c.env, c.req.valid("param").id);
-    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+    const record = await requireKey(c.env, c.req.valid("param").id);
     const body = c.req.valid("json");
     const plan = body.plan === undefined ? record.plan : body.plan;
     const override = body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
@@ -44,6 +43,6 @@ export function registerUpdateKeyLimits(app: OpenAPIHono<AdminEnv>) {
       requestId: c.var.requestId,
       detail: { plan, limit_override: body.limit_override ?? null },
     });
-    return c.json(keyView((await getKey(c.env, record.keyId))!), 200);
+    return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
   });
 }
