@@ -12,6 +12,18 @@ export interface CallOptions extends RequestInit {
   settings?: Record<string, unknown>;
 }
 
+// One env per settings object, as one deployment has one: per-isolate state keyed by the
+// parsed settings (guard leases) then lives across the calls that share those settings.
+const envs = new WeakMap<Record<string, unknown>, typeof env>();
+function envWith(settings: Record<string, unknown>): typeof env {
+  let merged = envs.get(settings);
+  if (!merged) {
+    merged = { ...env, ...settings };
+    envs.set(settings, merged);
+  }
+  return merged;
+}
+
 /**
  * Sends a request through the Worker's own fetch handler with the real bindings, and
  * holds the response to the OpenAPI document (test/contract.ts).
@@ -21,7 +33,7 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
   const ctx = createExecutionContext();
   const request = new Request(base + path, init);
   const headersSent = new Request(request.url, { method: request.method, headers: request.headers });
-  const response = await worker.fetch(request, settings ? { ...env, ...settings } : env, ctx);
+  const response = await worker.fetch(request, settings ? envWith(settings) : env, ctx);
   await waitOnExecutionContext(ctx);
   await expectDocumented(headersSent, response);
   return response;
@@ -122,3 +134,35 @@ export function burst(n: number, send: (i: number) => Promise<Response>): Promis
 
 /** Deployment-wide limit changes for one request, as the LIMIT_OVERRIDES var would make them. */
 export const limitOverrides = (value: unknown) => ({ LIMIT_OVERRIDES: JSON.stringify(value) });
+
+/**
+ * Instant revocation, measured: requests race a revoke call; every request that starts
+ * after the revoke call has returned must be refused. Requests in flight while the
+ * revoke runs may go either way; nothing after it may pass.
+ */
+export async function race(send: () => Promise<Response>, revoke: () => Promise<unknown>, total = 300) {
+  let revokedAt = Infinity;
+  const results: { startedAfterRevoke: boolean; status: number }[] = [];
+  const fire = async () => {
+    const startedAfterRevoke = performance.now() > revokedAt;
+    const response = await send();
+    await response.arrayBuffer();
+    results.push({ startedAfterRevoke, status: response.status });
+  };
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    inFlight.push(fire());
+    if (i === total / 3) {
+      inFlight.push(
+        revoke().then(() => {
+          revokedAt = performance.now();
+        }),
+      );
+    }
+    if (i % 25 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  // And a last wave strictly after the revoke returned.
+  await Promise.all(Array.from({ length: 50 }, fire));
+  return results;
+}

@@ -72,6 +72,9 @@ const schema = z
     USAGE_RETENTION_DAYS: positiveInt(90),
     // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
     LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
+    // How long a guard lease lives (0: no leases, every request asks the guard). A revoke
+    // waits at most this long for leases of the revoked key to run out. See lease-registry.ts.
+    GUARD_LEASE_MS: z.coerce.number().int().min(0).max(1_000).default(250),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
     UPSTASH_TIMEOUT_MS: positiveInt(300),

@@ -3,7 +3,8 @@ import type { Env } from "../env";
 import type { ProductId } from "../products/types";
 import { retryAfterSeconds } from "./calendar";
 import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
-import { countedWindows, type RequestLimits } from "./policies";
+import { LeaseRegistry, MAX_LEASE_MS, type LeaseGrant } from "./lease-registry";
+import { countedWindows, type CountedWindow, type RequestLimits } from "./policies";
 import { SlidingLog } from "./sliding-log";
 import type { GenerationLimits, KeyLimitOverride } from "./types";
 
@@ -33,6 +34,14 @@ export interface AdmitRequest {
   jobId?: string;
   /** GET /v1/usage: the account's allowance counters come back with the decision. */
   wantUsage?: boolean;
+  /** The isolate would like a lease of up to `want` admissions for `ttlMs`, and hands back unspent tokens of earlier ones. */
+  lease?: LeaseRequest;
+}
+
+export interface LeaseRequest {
+  want: number;
+  ttlMs: number;
+  returns?: { id: string; unspent: number }[];
 }
 
 /** The mutable facts about a key that only the guard holds. */
@@ -56,7 +65,7 @@ export interface WindowReport {
 }
 
 export type AdmitDecision =
-  | { allow: true; key?: GuardedKey; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot }
+  | { allow: true; key?: GuardedKey; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
   | { allow: false; refusal: "forbidden"; message: string }
@@ -76,6 +85,16 @@ interface KeyRow {
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 
+const systemClock = () => Date.now();
+/** Most admissions in one lease. */
+const MAX_LEASE_TOKENS = 64;
+/**
+ * A lease takes at most this share of any window it counts in, so leases only ever
+ * batch limits far above one isolate's burst; small limits are admitted one by one
+ * and their refusals and Retry-After stay exact to the request.
+ */
+const LEASE_SHARE_OF_LIMIT = 1 / 16;
+
 /**
  * One SQLite-backed Durable Object per account (`<product>:<account>`, or `ip|<product>|<ip>`
  * for unauthenticated windows). Everything mutable about the account lives here: its
@@ -89,13 +108,14 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly windows: SlidingLog;
   private readonly ledger: GenerationLedger;
+  private readonly leases: LeaseRegistry;
   /**
    * Parsed key rows, in memory: this object is the only writer of its storage, so the
    * map stays exact as long as every write below drops the entries it changes.
    */
   private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
-  clock: () => number = () => Date.now();
+  clock: () => number = systemClock;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -110,10 +130,12 @@ export class AccountGuard extends DurableObject<Env> {
     `);
     this.windows = new SlidingLog(this.sql);
     this.ledger = new GenerationLedger(this.sql);
+    this.leases = new LeaseRegistry(this.sql);
   }
 
   admit(request: AdmitRequest): AdmitDecision {
     const now = this.clock();
+    for (const returned of request.lease?.returns ?? []) this.refund(returned.id, returned.unspent);
     let key: GuardedKey | undefined;
     if (request.credential) {
       const checked = this.checkCredential(request.credential, now);
@@ -169,12 +191,42 @@ export class AccountGuard extends DurableObject<Env> {
       return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter: retryAfterSeconds(latest.retryAt, now), windows: report(false) };
     }
 
-    for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now);
+    const owned = request.jobId === undefined || this.ledger.ownsJob(request.jobId);
+    const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
+    const at = lease ? now + lease.ttlMs : now;
+    for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
     // Counted like any call, then refused: another account's job looks exactly like no job.
-    if (request.jobId !== undefined && !this.ledger.ownsJob(request.jobId)) return { allow: false, refusal: "not_found", windows: report(true) };
+    if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
-    return { allow: true, key, windows: report(true), reservationId, usage };
+    const grant = lease ? this.leases.grant(leaseTags(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) }) : undefined;
+    return { allow: true, key, windows: report(true), reservationId, usage, lease: grant };
+  }
+
+  /**
+   * How big a lease this admission may become, or null for a single admission. Only
+   * plain calls qualify: a generate call reserves allowance per job and a usage read
+   * must be current. A test clock moves in jumps that a lease's real-time life cannot
+   * follow, so leases need the system clock.
+   */
+  private leaseTerms(request: AdmitRequest, counted: (CountedWindow & { state: { used: number } })[], key: GuardedKey | undefined, now: number) {
+    const asked = request.lease;
+    if (!asked || !request.credential || this.clock !== systemClock) return null;
+    if (request.limits.generates || request.wantUsage || request.windowsElsewhere) return null;
+    let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
+    if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
+    let tokens = Math.min(Math.floor(asked.want), MAX_LEASE_TOKENS);
+    for (const { policy, state } of counted) {
+      tokens = Math.min(tokens, Math.floor(policy.limit * LEASE_SHARE_OF_LIMIT), policy.limit - state.used);
+    }
+    return tokens >= 2 && ttlMs > 0 ? { tokens, ttlMs } : null;
+  }
+
+  /** Un-counts the tokens an isolate did not spend from one of its leases. */
+  private refund(leaseId: string, unspent: number): void {
+    const lease = this.leases.takeBack(leaseId, unspent);
+    if (!lease || lease.tokens === 0) return;
+    for (const subject of lease.subjects) this.windows.unrecord(subject, lease.at, lease.tokens);
   }
 
   /** The key or session, if it may be used now; null otherwise. */
@@ -213,12 +265,18 @@ export class AccountGuard extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- ZSky jobs
 
-  settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): void {
-    this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
+  /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
+  async settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): Promise<void> {
+    const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
+    if (suspended) await this.leases.drained([`key:${suspended}`]);
   }
 
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): boolean {
-    return this.ledger.finishJob(jobId, status, limits, this.clock());
+  async finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): Promise<boolean> {
+    const { finished, suspended } = this.ledger.finishJob(jobId, status, limits, this.clock());
+    // A purged job is refused from now on: no poll leased before the purge may still reach the origin.
+    const affected = [...(status === "purged" ? [`job:${jobId}`] : []), ...(suspended ? [`key:${suspended}`] : [])];
+    await this.leases.drained(affected);
+    return finished;
   }
 
   liftSuspension(keyId: string): boolean {
@@ -251,7 +309,7 @@ export class AccountGuard extends DurableObject<Env> {
    * nor escapes a suspension. Returns false, changing nothing, if the old key was no
    * longer usable (so of two racing rotations only one wins).
    */
-  rotateKey(oldKeyId: string, newKeyId: string): boolean {
+  async rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
     const now = this.clock();
     const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
     if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return false;
@@ -268,11 +326,12 @@ export class AccountGuard extends DurableObject<Env> {
     this.keyRows.delete(oldKeyId);
     this.windows.rename(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
+    await this.leases.drained([`key:${oldKeyId}`]);
     return true;
   }
 
-  /** Changes a key's plan and per-key limits; takes effect on the next request. */
-  setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): boolean {
+  /** Changes a key's plan and per-key limits; every request after it returns is counted under them. */
+  async setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
     this.keyRows.delete(keyId);
     const cursor = this.sql.exec(
       "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
@@ -280,22 +339,27 @@ export class AccountGuard extends DurableObject<Env> {
       override ? JSON.stringify(override) : null,
       keyId,
     );
+    await this.leases.drained([`key:${keyId}`]);
     return cursor.rowsWritten > 0;
   }
 
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
-  revokeKey(keyId: string): boolean {
+  async revokeKey(keyId: string): Promise<boolean> {
     this.keyRows.delete(keyId);
-    return this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+    const changed = this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+    await this.leases.drained([`key:${keyId}`]);
+    return changed;
   }
 
   /** Revokes every active key of the account. */
-  revokeAllKeys(): string[] {
+  async revokeAllKeys(): Promise<string[]> {
     this.keyRows.clear();
-    return this.sql
+    const keyIds = this.sql
       .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
       .toArray()
       .map((r) => r.key_id);
+    await this.leases.drained(keyIds.map((id) => `key:${id}`));
+    return keyIds;
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
@@ -304,11 +368,13 @@ export class AccountGuard extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     const pruneAt = (expiresAt + 1) * 1000;
     if (current === null || current > pruneAt) await this.ctx.storage.setAlarm(pruneAt);
+    await this.leases.drained([`jti:${tokenId}`]);
   }
 
   /** Refuses every access token of `userId` issued up to now (logout everywhere). */
-  revokeSessions(userId: string): void {
+  async revokeSessions(userId: string): Promise<void> {
     this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
+    await this.leases.drained([`user:${userId}`]);
   }
 
   /** Drops revoked token ids once their tokens have expired: they can no longer verify. */
@@ -317,6 +383,15 @@ export class AccountGuard extends DurableObject<Env> {
     const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
     if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);
   }
+}
+
+/** What a lease depends on: a change to any of these waits for it to run out. */
+function leaseTags(request: AdmitRequest): string[] {
+  const credential = request.credential!;
+  const tags = [credential.keyId !== undefined ? `key:${credential.keyId}` : `jti:${credential.tokenId}`];
+  if (credential.via === "jwt" && credential.userId !== undefined) tags.push(`user:${credential.userId}`);
+  if (request.jobId !== undefined) tags.push(`job:${request.jobId}`);
+  return tags;
 }
 
 /** Why a valid key may not make this request, if it may not. */

@@ -4,9 +4,10 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
-import type { AdmitDecision, WindowReport } from "./account-guard";
+import type { AdmitDecision, AdmitRequest, WindowReport } from "./account-guard";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
+import { leaseBookFor } from "./lease-book";
 import { countedWindows, limitsForRequest } from "./policies";
 import type { GenerationLimits } from "./types";
 import { upstashWindows } from "./upstash-windows";
@@ -35,25 +36,31 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   let decision: AdmitDecision = { allow: true, windows: [] };
   if (identity || !windowsElsewhere) {
     const guard = identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip);
+    const jobId = route.jobParam ? (c.var.params[route.jobParam] ?? "") : undefined;
+    const request: AdmitRequest = {
+      product: product.id,
+      route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
+      credential: identity && {
+        via: identity.via,
+        product: identity.product,
+        keyId: identity.keyId,
+        userId: identity.userId,
+        tokenId: identity.tokenId,
+        issuedAt: identity.issuedAt,
+      },
+      accountId: identity?.accountId,
+      ip,
+      limits,
+      windowsElsewhere,
+      jobId,
+      wantUsage: route.readsAllowance === true,
+    };
+    // Leases batch plain calls only: a generate call reserves per job, a usage read must be current.
+    const book = identity && !windowsElsewhere && !limits.generates && !request.wantUsage ? leaseBookFor(settings) : undefined;
     try {
-      decision = await guard.admit({
-        product: product.id,
-        route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
-        credential: identity && {
-          via: identity.via,
-          product: identity.product,
-          keyId: identity.keyId,
-          userId: identity.userId,
-          tokenId: identity.tokenId,
-          issuedAt: identity.issuedAt,
-        },
-        accountId: identity?.accountId,
-        ip,
-        limits,
-        windowsElsewhere,
-        jobId: route.jobParam ? (c.var.params[route.jobParam] ?? "") : undefined,
-        wantUsage: route.readsAllowance === true,
-      });
+      decision = book
+        ? await book.admit(`${product.id}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, (lease) => guard.admit({ ...request, lease }))
+        : await guard.admit(request);
     } catch {
       throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
     }

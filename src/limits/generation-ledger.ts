@@ -120,13 +120,14 @@ export class GenerationLedger {
   /**
    * The origin's answer to a reserved generate call. `accepted` (a job was created) and
    * `blocked` (refused by the safety filter) count against the allowances; `refused`
-   * (invalid, failed, timed out) gives the reservation back. Idempotent.
+   * (invalid, failed, timed out) gives the reservation back. Idempotent. Returns the key
+   * this settlement suspended, if it did.
    */
-  settle(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits, now: number): void {
+  settle(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits, now: number): string | null {
     const r = this.sql
       .exec<{ key_id: string; kind: GenerationKind; day: string; month: string; overage_cents: number }>("DELETE FROM reservations WHERE id = ? RETURNING *", reservationId)
       .toArray()[0];
-    if (!r || outcome === "refused") return;
+    if (!r || outcome === "refused") return null;
     const overage = r.overage_cents > 0 ? 1 : 0;
     this.count(`key:${r.key_id}`, r.day, r.kind, 0);
     this.count("account", r.month, r.kind, overage);
@@ -142,25 +143,26 @@ export class GenerationLedger {
       outcome === "blocked" ? 1 : 0,
     );
     // Every attempt moves the ratio, so the rule is checked after each one.
-    this.evaluateSuspension(r.key_id, limits, now);
+    return this.evaluateSuspension(r.key_id, limits, now) ? r.key_id : null;
   }
 
   /**
    * A job reached a terminal state: its slot is released exactly once. A job that ended
-   * `blocked` turns its submission into a safety rejection. Returns false if the job
-   * is not this account's or was already finished.
+   * `blocked` turns its submission into a safety rejection. `finished` is false if the
+   * job is not this account's or was already finished; `suspended` names the key the
+   * rejection suspended, if it did.
    */
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits, now: number): boolean {
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits, now: number): { finished: boolean; suspended: string | null } {
     if (status === "purged") this.sql.exec("INSERT OR IGNORE INTO purged_jobs (job_id) SELECT job_id FROM jobs WHERE job_id = ?", jobId);
     const job = this.sql
       .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
       .toArray()[0];
-    if (!job) return false;
+    if (!job) return { finished: false, suspended: null };
     if (status === "blocked") {
       this.sql.exec("UPDATE safety_events SET rejected = 1 WHERE job_id = ?", jobId);
-      this.evaluateSuspension(job.key_id, limits, now);
+      if (this.evaluateSuspension(job.key_id, limits, now)) return { finished: true, suspended: job.key_id };
     }
-    return true;
+    return { finished: true, suspended: null };
   }
 
   /** A job this account submitted through zgate and has not purged. */
@@ -277,7 +279,8 @@ export class GenerationLedger {
     return Math.max(0, prev.budget_cents - prev.spent_cents);
   }
 
-  private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): void {
+  /** Suspends the key if the rule says so; true when this call suspended it. */
+  private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): boolean {
     const rule = limits.suspension;
     const { attempts, rejected } = this.sql
       .exec<{ attempts: number; rejected: number }>(
@@ -287,9 +290,9 @@ export class GenerationLedger {
       )
       .one();
     // "more than 50% of the last 30 minutes' attempts, minimum 10 events"
-    if (attempts >= rule.minAttempts && rejected > attempts * rule.rejectedShare) {
-      this.sql.exec("INSERT OR REPLACE INTO suspensions (key_id, until) VALUES (?, ?)", keyId, now + rule.hours * 3_600_000);
-    }
+    const suspend = attempts >= rule.minAttempts && rejected > attempts * rule.rejectedShare;
+    if (suspend) this.sql.exec("INSERT OR REPLACE INTO suspensions (key_id, until) VALUES (?, ?)", keyId, now + rule.hours * 3_600_000);
     this.sql.exec("DELETE FROM safety_events WHERE key_id = ? AND at <= ?", keyId, now - rule.windowMinutes * 60_000);
+    return suspend;
   }
 }

@@ -62,13 +62,31 @@ export class SlidingLog {
     return { used, retryAfterMs, resetMs: used === 0 ? 0 : times[0]! + windowMs - now };
   }
 
-  /** Counts an admission (after `inspect` for the same subject and window). */
-  record(subject: string, windowMs: number, now: number): void {
+  /**
+   * Counts `count` admissions at `at` (after `inspect` for the same subject and window).
+   * `at` may lie ahead of `now`: a lease's tokens are counted at its expiry, the latest
+   * moment any of them can be spent, which keeps every window exact (see lease-registry.ts).
+   */
+  record(subject: string, windowMs: number, now: number, count = 1, at = now): void {
     const { times } = this.log(subject, windowMs, now);
-    let at = times.length;
-    while (at > 0 && times[at - 1]! > now) at--; // a clock set back (tests) still keeps them sorted
-    times.splice(at, 0, now);
-    this.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", subject, now);
+    let index = times.length;
+    while (index > 0 && times[index - 1]! > at) index--; // leases and a clock set back (tests) insert mid-log
+    times.splice(index, 0, ...Array<number>(count).fill(at));
+    for (let i = 0; i < count; i++) this.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", subject, at);
+  }
+
+  /** Takes back up to `count` admissions counted at `at` (a lease's unspent tokens). */
+  unrecord(subject: string, at: number, count: number): void {
+    const log = this.logs.get(subject);
+    if (log) {
+      const first = log.times.indexOf(at);
+      if (first >= 0) {
+        let n = 0;
+        while (n < count && log.times[first + n] === at) n++;
+        log.times.splice(first, n);
+      }
+    }
+    this.sql.exec("DELETE FROM hits WHERE rowid IN (SELECT rowid FROM hits WHERE subject = ? AND at = ? LIMIT ?)", subject, at, count);
   }
 
   /** Moves the windows counted for one subject id (`<policy>:<from>`) to another (a rotated key). */

@@ -1,37 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admin, bearer, call, createKey, json, keyHeaders, newUser } from "../helpers";
-
-/**
- * Instant revocation, measured: requests race a revoke call; every request that starts
- * after the revoke call has returned must be refused. Requests in flight while the
- * revoke runs may go either way; nothing after it may pass.
- */
-async function race(send: () => Promise<Response>, revoke: () => Promise<unknown>, total = 300) {
-  let revokedAt = Infinity;
-  const results: { startedAfterRevoke: boolean; status: number }[] = [];
-  const fire = async () => {
-    const startedAfterRevoke = performance.now() > revokedAt;
-    const response = await send();
-    await response.arrayBuffer();
-    results.push({ startedAfterRevoke, status: response.status });
-  };
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    inFlight.push(fire());
-    if (i === total / 3) {
-      inFlight.push(
-        revoke().then(() => {
-          revokedAt = performance.now();
-        }),
-      );
-    }
-    if (i % 25 === 0) await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inFlight);
-  // And a last wave strictly after the revoke returned.
-  await Promise.all(Array.from({ length: 50 }, fire));
-  return results;
-}
+import { admin, bearer, call, createKey, json, keyHeaders, newUser, race } from "../helpers";
 
 describe("instant revocation under concurrency", () => {
   it("admin revoke of a ZSky key: zero admitted after it returns", async () => {

@@ -1,0 +1,139 @@
+import type { Settings } from "../config/settings";
+import { Lru } from "../util/lru";
+import type { AdmitDecision, LeaseRequest } from "./account-guard";
+
+/**
+ * The isolate's side of guard leases (lease-registry.ts has the guard's side and why
+ * they keep windows exact and revocation instant). A credential calling one route at a
+ * high rate gets up to k admissions per guard call; the other requests of the lease are
+ * admitted here, without a call, until its tokens or its time run out. A quiet
+ * credential asks for nothing and every request is decided by the guard as before.
+ */
+
+type Allowed = Extract<AdmitDecision, { allow: true }>;
+
+interface Held {
+  id: string;
+  tokens: number;
+  spent: number;
+  /** Local time after which no token is spent. */
+  endsAt: number;
+  /** The guard's answer to the request that asked for the lease. */
+  decision: Allowed;
+}
+
+interface Pending {
+  done: Promise<void>;
+  /** Tokens the lease asked for that requests arriving meanwhile may still wait for. */
+  slots: number;
+}
+
+interface Entry {
+  held: Held[];
+  /** Leases being asked for: a request arriving meanwhile waits for one of them, once. */
+  pending: Pending[];
+  /** Recent arrival times (bounded), to size the next lease to the demand. */
+  arrivals: number[];
+  /** Unspent tokens of expired leases, handed back with the next guard call. */
+  returns: { id: string; unspent: number }[];
+}
+
+const MAX_WANT = 64;
+/**
+ * A lease ends this much earlier here than at the guard. The isolate measures from
+ * before its call (so already before the grant); the margin also covers workerd's
+ * clock, which only advances between I/O events.
+ */
+const SAFETY_MARGIN_MS = 25;
+const MAX_ENTRIES = 1_024;
+
+export class LeaseBook {
+  private readonly entries = new Lru<string, Entry>(MAX_ENTRIES);
+
+  constructor(private readonly ttlMs: number) {}
+
+  /**
+   * Admits from a held lease, or asks the guard: for a lease sized to the recent demand
+   * when the credential is hot, for this request alone otherwise. A request waits at
+   * most once, for a lease already asked for that has a token promised to it, and
+   * then makes at most one guard call of its own.
+   */
+  async admit(key: string, ask: (lease: LeaseRequest) => Promise<AdmitDecision>): Promise<AdmitDecision> {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { held: [], pending: [], arrivals: [], returns: [] };
+      this.entries.set(key, entry);
+    }
+    this.noteArrival(entry);
+    const spent = this.spend(entry);
+    if (spent) return spent;
+    const promised = entry.pending.find((p) => p.slots > 0);
+    if (promised) {
+      promised.slots--;
+      await promised.done;
+      const after = this.spend(entry);
+      if (after) return after;
+    }
+    const demand = entry.arrivals.length;
+    const want = demand >= 2 ? Math.min(MAX_WANT, demand * 2) : 0;
+    const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
+    if (want === 0) return ask(request);
+
+    const askedAt = Date.now();
+    const answer = ask(request);
+    const leasing = entry;
+    const pending: Pending = {
+      slots: want - 1,
+      done: answer.then(
+        (decision) => {
+          if (decision.allow && decision.lease) {
+            const { id, tokens, ttlMs } = decision.lease;
+            leasing.held.push({ id, tokens, spent: 1, endsAt: askedAt + ttlMs - SAFETY_MARGIN_MS, decision });
+          }
+        },
+        () => undefined, // the asker gets the error; its waiters go to the guard themselves
+      ),
+    };
+    entry.pending.push(pending);
+    void pending.done.then(() => leasing.pending.splice(leasing.pending.indexOf(pending), 1));
+    return answer;
+  }
+
+  /** One admission from a held lease with tokens and time left; retires the others. */
+  private spend(entry: Entry): AdmitDecision | undefined {
+    const now = Date.now();
+    while (entry.held.length > 0) {
+      const held = entry.held[0]!;
+      if (held.spent < held.tokens && now < held.endsAt) {
+        const earlier = held.spent++;
+        // Each request reports the windows as if counted one by one.
+        return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
+      }
+      if (held.spent < held.tokens) entry.returns.push({ id: held.id, unspent: held.tokens - held.spent });
+      entry.held.shift();
+    }
+    return undefined;
+  }
+
+  /** Records an arrival, keeping those within one lease's life (at most MAX_WANT). */
+  private noteArrival(entry: Entry): void {
+    const now = Date.now();
+    const arrivals = entry.arrivals;
+    arrivals.push(now);
+    while (arrivals.length > MAX_WANT || arrivals[0]! <= now - this.ttlMs) arrivals.shift();
+  }
+}
+
+// One book per parsed settings: a changed configuration (other limits, another lease
+// length) starts with no leases rather than spending ones granted under the old one.
+const books = new WeakMap<Settings, LeaseBook>();
+
+export function leaseBookFor(settings: Settings): LeaseBook | undefined {
+  if (settings.GUARD_LEASE_MS === 0) return undefined;
+  let book = books.get(settings);
+  if (!book) {
+    book = new LeaseBook(settings.GUARD_LEASE_MS);
+    books.set(settings, book);
+  }
+  return book;
+}

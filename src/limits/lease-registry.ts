@@ -1,0 +1,91 @@
+/**
+ * Leases (DESIGN §9): the guard may hand an isolate up to k admissions for one credential
+ * and route at once, to spend locally for `ttlMs`, so a hot key costs one guard call
+ * per lease instead of one per request.
+ *
+ * Why windows stay exact: a lease's k tokens are counted in every window at the lease's
+ * expiry E (the latest moment one can be spent), and granted only while the window has
+ * room for all k. Take any interval (s, s+W] and, among the leases with a request in it,
+ * the one granted last, at G <= s+W. Every other such lease was granted earlier and spent
+ * a token after s, so its E > s >= G-W: it was counted when G was granted. The check at G
+ * therefore bounds the whole interval by the limit. Single admissions are the k = 1 case
+ * with E = now.
+ *
+ * Why revocation stays instant: every change that would refuse a leased credential
+ * (revoke, rotate, suspend, purge, limit change, logout) is applied first, so no new
+ * lease is granted, and then returns only once every lease it affects has expired
+ * (`drained`). Lease ends are kept in memory per credential tag (`key:`, `jti:`, `user:`,
+ * `job:`), and the latest one is also stored: after a restart the guard cannot know which
+ * credentials the previous instance leased, so it waits for all of them.
+ *
+ * Isolates measure a lease from the moment they asked for it, which is before the guard
+ * granted it, so an isolate always stops spending before the guard stops waiting.
+ */
+export interface LeaseGrant {
+  id: string;
+  /** Admissions granted, the caller's own request included. */
+  tokens: number;
+  ttlMs: number;
+}
+
+/** What a lease counted, so unspent tokens can be taken back. */
+export interface CountedLease {
+  /** Guard-clock time its tokens were counted at. */
+  at: number;
+  tokens: number;
+  subjects: string[];
+}
+
+/** The longest lease the guard grants, whatever an isolate asks: it bounds how long a revoke may wait. */
+export const MAX_LEASE_MS = 1_000;
+/** Bounds the in-memory bookkeeping; a lease dropped from it only loses its refund. */
+const MAX_TRACKED = 4_096;
+
+export class LeaseRegistry {
+  /** Per credential tag, the real time (ms) its last lease ends. */
+  private readonly endsByTag = new Map<string, number>();
+  private readonly counted = new Map<string, CountedLease>();
+  /** When the previous instance's last lease ended (leases it granted are unknown to this one). */
+  private readonly inheritedEnd: number;
+  private storedEnd: number;
+
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec("CREATE TABLE IF NOT EXISTS lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL)");
+    this.inheritedEnd = sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").toArray()[0]?.ends_at ?? 0;
+    this.storedEnd = this.inheritedEnd;
+  }
+
+  grant(tags: string[], ttlMs: number, lease: CountedLease): LeaseGrant {
+    const id = crypto.randomUUID();
+    const ends = Date.now() + ttlMs;
+    if (this.endsByTag.size >= MAX_TRACKED) this.forgetEnded();
+    for (const tag of tags) this.endsByTag.set(tag, Math.max(ends, this.endsByTag.get(tag) ?? 0));
+    if (this.counted.size >= MAX_TRACKED) this.counted.delete(this.counted.keys().next().value!);
+    this.counted.set(id, lease);
+    if (ends > this.storedEnd) {
+      this.sql.exec("INSERT OR REPLACE INTO lease_horizon (id, ends_at) VALUES (1, ?)", ends);
+      this.storedEnd = ends;
+    }
+    return { id, tokens: lease.tokens, ttlMs };
+  }
+
+  /** A lease's unspent tokens, handed back once: what to un-count, or undefined. */
+  takeBack(id: string, unspent: number): CountedLease | undefined {
+    const lease = this.counted.get(id);
+    if (!lease) return undefined;
+    this.counted.delete(id);
+    return { ...lease, tokens: Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - 1) };
+  }
+
+  /** Resolves once no lease of any of `tags` can still be spent. */
+  async drained(tags: string[]): Promise<void> {
+    const ends = Math.max(this.inheritedEnd, ...tags.map((tag) => this.endsByTag.get(tag) ?? 0));
+    const wait = ends - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  private forgetEnded(): void {
+    const now = Date.now();
+    for (const [tag, ends] of this.endsByTag) if (ends <= now) this.endsByTag.delete(tag);
+  }
+}
