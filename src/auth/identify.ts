@@ -12,8 +12,8 @@ import { verifyAccessToken } from "./jwt";
  * the account guard admits it (limits/admit.ts).
  */
 export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const { product } = c.var.target;
-  if (c.var.route.auth !== "required") return next();
+  const { product } = c.get("target");
+  if (c.get("route").auth !== "required") return next();
 
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {
@@ -22,7 +22,7 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
     case "malformed":
       throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
     case "jwt": {
-      const claims = await verifyAccessToken(credential.token, c.var.settings, product.unauthorized.invalid);
+      const claims = await verifyAccessToken(credential.token, c.get("settings"), product.unauthorized.invalid);
       c.set("identity", {
         product: product.id,
         accountId: claims.sub,
@@ -42,11 +42,11 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
-  const { product } = c.var.target;
+  const { product } = c.get("target");
   // A zgate-prefixed key that fails its checksum cannot exist: refused with no storage read.
   if (classifyKey(secret) === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   const testMode = keyPrefixOf(secret) === "zak_test_";
-  if (testMode && !c.var.settings.ORIGIN_ZAKGT_TEST && c.var.settings.ENVIRONMENT !== "development") {
+  if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
   const ref = await findKeyByHash(c.env, await hashKey(secret), (p) => c.executionCtx.waitUntil(p));

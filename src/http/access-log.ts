@@ -8,19 +8,19 @@ import type { AppEnv } from "./context";
 export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = Date.now();
   await next();
-  const identity = c.var.identity;
+  const identity = c.get("identity");
   console.log(
     JSON.stringify({
       msg: "request",
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
       method: c.req.method,
-      product: c.var.target?.product.id ?? null,
-      route: c.var.route?.name ?? null,
+      product: c.get("target")?.product.id ?? null,
+      route: c.get("route")?.name ?? null,
       status: c.res.status,
       latency_ms: Date.now() - started,
       account: identity?.accountId ?? null,
       key_id: identity?.keyId ?? null,
-      outcome: c.var.outcome ?? (c.res.status < 400 ? "ok" : "rejected"),
+      outcome: c.get("outcome") ?? (c.res.status < 400 ? "ok" : "rejected"),
     }),
   );
 };

@@ -8,15 +8,15 @@ import { validate } from "./validate";
  * handlers and the forward; on JSON routes the parsed value is kept too.
  */
 export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const body = await readBody(c.req.raw, c.var.settings.MAX_BODY_BYTES);
+  const body = await readBody(c.req.raw, c.get("settings").MAX_BODY_BYTES);
   c.set("body", body);
-  if (c.var.route.json) c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null));
+  if (c.get("route").json) c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null));
   await next();
 };
 
 /** Routes with a declared body schema are validated here, before any quota or origin is touched. */
 export const validateBody: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const schema = c.var.route.body;
-  if (schema) validate(schema, c.var.json ?? {}, c.var.target.product.invalidInput);
+  const schema = c.get("route").body;
+  if (schema) validate(schema, c.get("json") ?? {}, c.get("target").product.invalidInput);
   await next();
 };

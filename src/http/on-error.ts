@@ -21,7 +21,7 @@ function asGatewayError(err: Error, requestId: string | undefined): GatewayError
 
 /** Renders an error in `product`'s envelope, or the gateway's own when there is none. */
 export function errorResponse<E extends AppEnv>(c: Context<E>, err: Error, product: Product | null | undefined): Response {
-  const error = asGatewayError(err, c.var.requestId);
+  const error = asGatewayError(err, c.get("requestId"));
   c.set("outcome", error.status >= 500 ? "error" : "rejected");
   // An error raised after the origin answered must not inherit the origin's fields
   // (Hono carries the old response's headers onto a new one): start clean.
@@ -35,4 +35,4 @@ export function errorResponse<E extends AppEnv>(c: Context<E>, err: Error, produ
  * (resolved from host or prefix even when settings failed to load).
  */
 export const onError: ErrorHandler<AppEnv> = (err, c) =>
-  errorResponse(c, err, (c.var.target ?? resolveProduct(new URL(c.req.url), c.var.settings))?.product);
+  errorResponse(c, err, (c.get("target") ?? resolveProduct(new URL(c.req.url), c.get("settings")))?.product);

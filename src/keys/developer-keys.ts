@@ -24,7 +24,7 @@ export const createBody = z
 const listQuery = z.object({ limit: limitParam, cursor: z.string().optional() });
 
 function ok(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200) {
-  return c.json({ status: "ok", data, request_id: c.var.requestId }, status);
+  return c.json({ status: "ok", data, request_id: c.get("requestId") }, status);
 }
 
 /** The listing shape: no product/account (they are the caller's), never the secret. */
@@ -35,22 +35,22 @@ function ownKeyView(record: KeyRecord) {
 
 /** The caller's own key, or 404 for anything else (another user's key looks like no key). */
 async function ownKey(c: Context<AppEnv>): Promise<KeyRecord> {
-  const record = await getKey(c.env, c.var.params.id ?? "");
-  if (!record || record.product !== "zakgt" || record.ownerUserId !== c.var.identity.userId) {
+  const record = await getKey(c.env, c.get("params").id ?? "");
+  if (!record || record.product !== "zakgt" || record.ownerUserId !== c.get("identity").userId) {
     throw new GatewayError("NOT_FOUND", "API key not found");
   }
   return record;
 }
 
 export async function createDeveloperKey(c: Context<AppEnv>) {
-  const body = validate(createBody, c.var.json ?? {});
+  const body = validate(createBody, c.get("json") ?? {});
   const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
   if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("UNPROCESSABLE", "expires_at: must be in the future");
-  const userId = c.var.identity.userId!;
+  const userId = c.get("identity").userId!;
   const { record, secret } = await issueKey(
     c.env,
     { product: "zakgt", accountId: userId, ownerUserId: userId, label: body.label, scopes: body.scopes, expiresAt },
-    { actor: `user:${userId}`, requestId: c.var.requestId },
+    { actor: `user:${userId}`, requestId: c.get("requestId") },
   );
   // The only time the secret is ever shown.
   return ok(c, { ...ownKeyView(record), key: secret }, 201);
@@ -61,7 +61,7 @@ export async function listDeveloperKeys(c: Context<AppEnv>) {
   const after = decodeCursor(query.cursor, keyCursor);
   const rows = await listKeys(c.env, {
     product: "zakgt",
-    ownerUserId: c.var.identity.userId!,
+    ownerUserId: c.get("identity").userId!,
     limit: query.limit,
     after: after && { createdAt: after.c, keyId: after.k },
   });
@@ -71,7 +71,7 @@ export async function listDeveloperKeys(c: Context<AppEnv>) {
 
 export async function revokeDeveloperKey(c: Context<AppEnv>) {
   const record = await ownKey(c);
-  await revokeKey(c.env, record, { actor: `user:${c.var.identity.userId}`, requestId: c.var.requestId });
+  await revokeKey(c.env, record, { actor: `user:${c.get("identity").userId}`, requestId: c.get("requestId") });
   return ok(c, { id: record.keyId, status: "revoked" });
 }
 

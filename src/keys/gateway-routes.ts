@@ -18,7 +18,7 @@ export const GATEWAY_HANDLERS: Record<string, Handler<AppEnv>> = {
 
 /** Answers a gateway-owned route here; every other route goes on to the origin. */
 export const serveAtGateway: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.var.route.gateway) return next();
+  if (!c.get("route").gateway) return next();
   c.set("outcome", "served");
-  return GATEWAY_HANDLERS[`${c.var.target.product.id}:${c.var.route.name}`]!(c, next);
+  return GATEWAY_HANDLERS[`${c.get("target").product.id}:${c.get("route").name}`]!(c, next);
 };

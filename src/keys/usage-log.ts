@@ -5,10 +5,10 @@ import type { AppEnv } from "../http/context";
 /**
  * Per-call usage of API keys, recorded after the response is sent (`waitUntil`), so it
  * adds no latency. Calls that finish within FLUSH_DELAY_MS of each other in one isolate
- * share one D1 batch: each call queues its row, then after the delay writes whatever is
- * queued (often nothing: an earlier call's flush took it). Every flush runs in its own
- * request's context, so no request waits on another's I/O. Paths are stored without
- * their query string.
+ * share one D1 batch: the call that finds the queue empty schedules the flush (in its
+ * own `waitUntil`), later ones only queue their row. One timer and one D1 call per
+ * batch, not per request: under load a timer per request cost more than the write.
+ * Paths are stored without their query string.
  */
 const FLUSH_DELAY_MS = 25;
 interface PendingUsage {
@@ -23,17 +23,16 @@ let pending: PendingUsage[] = [];
 
 export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  const identity = c.var.identity;
+  const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
-  pending.push({ keyId: identity.keyId, at: Date.now(), method: c.req.method, path: c.var.target.originPath, status: c.res.status, requestId: c.var.requestId });
-  c.executionCtx.waitUntil(flushSoon(c.env));
+  pending.push({ keyId: identity.keyId, at: Date.now(), method: c.req.method, path: c.get("target").originPath, status: c.res.status, requestId: c.get("requestId") });
+  if (pending.length === 1) c.executionCtx.waitUntil(flushSoon(c.env));
 };
 
 async function flushSoon(env: Env): Promise<void> {
   await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS));
   const batch = pending;
   pending = [];
-  if (batch.length === 0) return;
   const lastUse = new Map<string, number>();
   for (const u of batch) lastUse.set(u.keyId, Math.max(lastUse.get(u.keyId) ?? 0, u.at));
   try {

@@ -11,12 +11,12 @@ import { iso } from "./views";
  * returns, and its counters (windows, daily caps, jobs, safety record) carry over.
  */
 export async function rotateZskyKey(c: Context<AppEnv>) {
-  const identity = c.var.identity;
+  const identity = c.get("identity");
   const current = await getKey(c.env, identity.keyId!);
-  if (!current) throw new GatewayError("UNAUTHORIZED", c.var.target.product.unauthorized.invalid);
-  const rotated = await rotateKey(c.env, current, { actor: `key:${current.keyId}`, requestId: c.var.requestId });
+  if (!current) throw new GatewayError("UNAUTHORIZED", c.get("target").product.unauthorized.invalid);
+  const rotated = await rotateKey(c.env, current, { actor: `key:${current.keyId}`, requestId: c.get("requestId") });
   // A concurrent rotation (or revocation) got there first: this key is no longer valid.
-  if (!rotated) throw new GatewayError("UNAUTHORIZED", c.var.target.product.unauthorized.invalid);
+  if (!rotated) throw new GatewayError("UNAUTHORIZED", c.get("target").product.unauthorized.invalid);
   const { record, secret } = rotated;
   return c.json({
     key: secret,

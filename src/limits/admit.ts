@@ -24,10 +24,10 @@ export function routeScope(route: RouteDef): string {
  * key through or overrun a limit, which is worse than a retry.
  */
 export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const identity = c.var.identity;
-  const { product } = c.var.target;
-  const route = c.var.route;
-  const settings = c.var.settings;
+  const identity = c.get("identity");
+  const { product } = c.get("target");
+  const route = c.get("route");
+  const settings = c.get("settings");
   const limits = limitsForRequest(product, route, identity?.via, settings);
   if (!identity && limits.windows.length === 0) return next();
 
@@ -35,8 +35,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const windowsElsewhere = settings.LIMITER_BACKEND === "upstash";
   let decision: AdmitDecision = { allow: true, windows: [] };
   if (identity || !windowsElsewhere) {
-    const guard = identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip);
-    const jobId = route.jobParam ? (c.var.params[route.jobParam] ?? "") : undefined;
+    const jobId = route.jobParam ? (c.get("params")[route.jobParam] ?? "") : undefined;
     const request: AdmitRequest = {
       product: product.id,
       route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
@@ -55,12 +54,14 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
       jobId,
       wantUsage: route.readsAllowance === true,
     };
+    // Resolved only when called: a request admitted from a lease never needs the stub.
+    const guard = () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip));
     // Leases batch plain calls only: a generate call reserves per job, a usage read must be current.
     const book = identity && !windowsElsewhere && !limits.generates && !request.wantUsage ? leaseBookFor(settings) : undefined;
     try {
       decision = book
-        ? await book.admit(`${product.id}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, (lease) => guard.admit({ ...request, lease }))
-        : await guard.admit(request);
+        ? await book.admit(`${product.id}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, (lease) => guard().admit({ ...request, lease }))
+        : await guard().admit(request);
     } catch {
       throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
     }
@@ -100,7 +101,7 @@ function refuse(refusal: string, message: string, windows: WindowReport[], retry
 
 /** A generate call refused after the guard reserved for it gives its allowance and slot back. */
 async function releaseReservation(c: Context<AppEnv>, decision: AdmitDecision, generation: GenerationLimits | undefined): Promise<void> {
-  const identity = c.var.identity;
+  const identity = c.get("identity");
   if (!decision.allow || !decision.reservationId || !identity || !generation) return;
   await guardFor(c.env, identity).settleGeneration(decision.reservationId, "refused", null, generation);
 }
@@ -108,15 +109,15 @@ async function releaseReservation(c: Context<AppEnv>, decision: AdmitDecision, g
 /** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
 export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  const windows = c.var.admission?.windows;
+  const windows = c.get("admission")?.windows;
   if (!windows) return;
   for (const [name, value] of Object.entries(rateLimitHeaders(windows))) c.header(name, value);
 };
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */
 export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const identity = c.var.identity;
-  if (c.var.route.revokesSession && identity?.tokenId && identity.expiresAt) {
+  const identity = c.get("identity");
+  if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
     await guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
   }
   await next();
@@ -125,8 +126,8 @@ export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next)
 /** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
 export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  const identity = c.var.identity;
-  if (c.var.route.deactivatesUser && c.res.ok && identity?.userId) {
-    await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.var.requestId }, true);
+  const identity = c.get("identity");
+  if (c.get("route").deactivatesUser && c.res.ok && identity?.userId) {
+    await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);
   }
 };

@@ -15,8 +15,8 @@ const TERMINAL = new Set(["completed", "failed", "blocked"]);
  */
 export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
-  const admission = c.var.admission;
-  const identity = c.var.identity;
+  const admission = c.get("admission");
+  const identity = c.get("identity");
   const generation = admission?.generation;
   if (!generation || !identity) return;
   const guard = guardFor(c.env, identity);
@@ -28,7 +28,7 @@ export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
     await guard.settleGeneration(admission.reservationId, outcome, jobId, generation);
     return;
   }
-  if (c.var.route.name === "jobs.get" && c.res.status === 200) {
+  if (c.get("route").name === "jobs.get" && c.res.status === 200) {
     const body = await originJson(c.res);
     if (typeof body?.job_id === "string" && typeof body.status === "string" && TERMINAL.has(body.status)) {
       await guard.finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);

@@ -7,5 +7,5 @@ import type { AppEnv } from "../http/context";
  * `*_overage` is the part beyond the base allowance.
  */
 export function zskyUsage(c: Context<AppEnv>) {
-  return c.json(c.var.admission.usage!);
+  return c.json(c.get("admission").usage!);
 }

@@ -5,7 +5,7 @@ import { resolveProduct, routeTable } from "./index";
 
 /** Picks the product and the route; unknown path 404, known path with another method 405 + Allow. */
 export const routeRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const target = resolveProduct(new URL(c.req.url), c.var.settings);
+  const target = resolveProduct(new URL(c.req.url), c.get("settings"));
   if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
   c.set("target", target);
   const match = routeTable(target.product).match(c.req.method, target.originPath);

@@ -6,14 +6,16 @@ import { originRequestHeaders } from "./origin-headers";
 
 /** The origin base URL for this request: `zak_test_` keys go to the test origin (development falls back to the one origin). */
 export function originFor(c: Context<AppEnv>): string {
-  const { settings, target, identity } = c.var;
+  const settings = c.get("settings");
+  const target = c.get("target");
+  const identity = c.get("identity");
   return identity?.testMode ? (settings.ORIGIN_ZAKGT_TEST ?? settings.ORIGIN_ZAKGT) : settings[target.product.originSetting];
 }
 
 /** fetch() towards an origin, with the timeout and the 502/504 mapping every origin call shares. */
 export async function fetchOrigin(c: Context<AppEnv>, url: string, init: RequestInit): Promise<Response> {
   try {
-    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(c.var.settings.ORIGIN_TIMEOUT_MS) });
+    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(c.get("settings").ORIGIN_TIMEOUT_MS) });
   } catch (err) {
     if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
       throw new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
@@ -28,7 +30,10 @@ export async function fetchOrigin(c: Context<AppEnv>, url: string, init: Request
  * ORIGIN_TIMEOUT_MS: 504; neither leaks the underlying error.
  */
 export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | null): Promise<Response> {
-  const { settings, target, requestId, identity } = c.var;
+  const settings = c.get("settings");
+  const target = c.get("target");
+  const requestId = c.get("requestId");
+  const identity = c.get("identity");
   const pathAndQuery = target.originPath + new URL(c.req.url).search;
   const headers = originRequestHeaders(c.req.raw.headers, identity);
   await addIdentityHeaders(headers, settings, { method: c.req.method, pathAndQuery, product: target.product.id, identity, requestId });

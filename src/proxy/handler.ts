@@ -5,7 +5,10 @@ import { forwardToOrigin, originFor } from "./forward";
 
 /** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
 export const proxyHandler: Handler<AppEnv> = async (c) => {
-  const { route, settings, target, body } = c.var;
+  const route = c.get("route");
+  const settings = c.get("settings");
+  const target = c.get("target");
+  const body = c.get("body");
 
   const cacheable = route.catalogue && c.req.method === "GET";
   const key = cacheable ? catalogueCacheKey(target.product.id, originFor(c), target.originPath, new URL(c.req.url).search) : undefined;

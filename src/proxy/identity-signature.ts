@@ -1,3 +1,5 @@
+import { toHex } from "../util/hex";
+
 /**
  * Signs the identity headers zgate adds for an origin, so an origin can trust them
  * without re-verifying the caller. Both sides build the same canonical string:
@@ -49,10 +51,6 @@ function hmacKey(secret: string): Promise<CryptoKey> {
     keys.set(secret, key);
   }
   return key;
-}
-
-function toHex(bytes: ArrayBuffer): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {

@@ -11,11 +11,11 @@ import { checkResultUrl } from "./signed-url";
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = new URL(c.req.url).searchParams;
-  const check = await checkResultUrl(c.var.settings, c.var.target.originPath, query, Date.now());
+  const check = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
   if (check === "invalid") throw new GatewayError("FORBIDDEN", "Invalid download signature");
   if (check === "expired") throw new GatewayError("FORBIDDEN", "Download link expired");
 
-  const job = await getJob(c.env, c.var.params.job_id ?? "");
+  const job = await getJob(c.env, c.get("params").job_id ?? "");
   const head = job?.resultKey && job.purgedAt === null ? await c.env.RESULTS.head(job.resultKey) : null;
   if (!job?.resultKey || !head) throw new GatewayError("NOT_FOUND", "Result not found");
 

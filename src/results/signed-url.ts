@@ -1,4 +1,5 @@
 import type { Settings } from "../config/settings";
+import { toHex } from "../util/hex";
 
 /**
  * zgate-signed download URLs for ZSky results:
@@ -41,7 +42,7 @@ export async function signResultUrl(settings: Settings, base: string, jobId: str
   const expires = Math.floor(now / 1000) + RESULT_URL_SECONDS;
   const path = resultPath(jobId);
   const mac = await crypto.subtle.sign("HMAC", await hmacKey(keys[current]!), payload("GET", path, expires, current));
-  const sig = [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const sig = toHex(mac);
   return `${base}${path}?expires=${expires}&kid=${current}&sig=${sig}`;
 }
 

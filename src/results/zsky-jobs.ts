@@ -22,8 +22,8 @@ import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
  * its signed identity headers (docs/storage.md says why).
  */
 export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.var.target.product.id !== "zsky" || !c.var.identity) return next();
-  switch (c.var.route.name) {
+  if (c.get("target").product.id !== "zsky" || !c.get("identity")) return next();
+  switch (c.get("route").name) {
     case "images.generate":
     case "videos.generate":
       return recordSubmission(c, next);
@@ -46,9 +46,9 @@ async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   if (c.res.status !== 200) return;
   const body = await originJson(c.res);
-  const kind = c.var.admission?.generation?.routes[c.var.route.name];
+  const kind = c.get("admission")?.generation?.routes[c.get("route").name];
   if (typeof body?.job_id !== "string" || !kind) return;
-  const identity = c.var.identity;
+  const identity = c.get("identity");
   await recordJob(c.env, {
     jobId: body.job_id,
     accountId: identity.accountId,
@@ -64,8 +64,8 @@ async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
  * submit or has purged; D1 also knows about retention purges and where the result is.
  */
 async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
-  const job = await getJob(c.env, c.var.params.id ?? "");
-  if (!job || job.accountId !== c.var.identity.accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
+  const job = await getJob(c.env, c.get("params").id ?? "");
+  if (!job || job.accountId !== c.get("identity").accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
   return job;
 }
 
@@ -85,9 +85,9 @@ async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) 
   }
   const now = Date.now();
   const objectKey = job.resultKey ?? (await storeResult(c, job, originUrl, now));
-  const url = presignConfigured(c.var.settings)
-    ? await presignResultUrl(c.var.settings, objectKey, now)
-    : await signResultUrl(c.var.settings, publicBase(c), job.jobId, now);
+  const url = presignConfigured(c.get("settings"))
+    ? await presignResultUrl(c.get("settings"), objectKey, now)
+    : await signResultUrl(c.get("settings"), publicBase(c), job.jobId, now);
   replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
 }
 
@@ -101,7 +101,7 @@ function toBase64(bytes: Uint8Array): string {
 /** Scheme, host and any local prefix the caller used, so the link works where it was asked. */
 function publicBase(c: Context<AppEnv>): string {
   const url = new URL(c.req.url);
-  return url.origin + url.pathname.slice(0, url.pathname.length - c.var.target.originPath.length);
+  return url.origin + url.pathname.slice(0, url.pathname.length - c.get("target").originPath.length);
 }
 
 async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<string> {
@@ -127,7 +127,9 @@ const MAX_INLINE_BYTES = 16 * 1024 * 1024;
  * stored as an opaque download, never served as a page from zgate's host).
  */
 async function pullResult(c: Context<AppEnv>, originUrl: unknown, maxBytes: number): Promise<{ bytes: Uint8Array; contentType: string }> {
-  const { settings, identity, requestId } = c.var;
+  const settings = c.get("settings");
+  const identity = c.get("identity");
+  const requestId = c.get("requestId");
   const origin = settings.ORIGIN_ZSKY;
   let url: URL;
   try {
@@ -165,7 +167,7 @@ async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
   if (job.resultKey) await c.env.RESULTS.delete(job.resultKey);
   await markPurged(c.env, [job.jobId], "owner", Date.now());
   // A job purged before it ended will never be polled to its end: its slot is free now.
-  const generation = c.var.admission?.generation;
-  if (generation) await guardFor(c.env, c.var.identity).finishJob(job.jobId, "purged", generation);
+  const generation = c.get("admission")?.generation;
+  if (generation) await guardFor(c.env, c.get("identity")).finishJob(job.jobId, "purged", generation);
   replaceResponse(c, new Response(null, { status: 204 }));
 }

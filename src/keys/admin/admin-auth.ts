@@ -25,7 +25,7 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
  * `Cf-Access-Jwt-Assertion`. The actor (token or Access identity) goes into the audit log.
  */
 export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
-  const settings = c.var.settings;
+  const settings = c.get("settings");
   const accessJwt = c.req.header("cf-access-jwt-assertion");
   if (accessJwt && settings.ACCESS_TEAM_DOMAIN && settings.ACCESS_AUD) {
     const jwks = settings.ACCESS_JWKS_URL ?? `https://${settings.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;

@@ -52,7 +52,7 @@ export function registerCreateKey(app: OpenAPIHono<AdminEnv>) {
       expiresAt,
       mode: body.mode,
     };
-    const by = { actor: c.var.actor, requestId: c.var.requestId };
+    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
     if (body.import_key !== undefined || body.import_sha256 !== undefined) {
       const record = await importKey(c.env, spec, { plaintext: body.import_key, sha256: body.import_sha256 }, by);
       return c.json(keyView(record), 201);

@@ -20,12 +20,12 @@ export function registerLiftSuspension(app: OpenAPIHono<AdminEnv>) {
     const record = await requireKey(c.env, c.req.valid("param").id);
     const wasSuspended = await guardFor(c.env, record).liftSuspension(record.keyId);
     await writeAudit(c.env, {
-      actor: c.var.actor,
+      actor: c.get("actor"),
       action: "key.lift_suspension",
       target: record.keyId,
       product: record.product,
       accountId: record.accountId,
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       detail: { was_suspended: wasSuspended },
     });
     return c.json({ id: record.keyId, was_suspended: wasSuspended }, 200);

@@ -18,7 +18,7 @@ export const route = createRoute({
 export function registerRevokeKey(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const record = await requireKey(c.env, c.req.valid("param").id);
-    await revokeKey(c.env, record, { actor: c.var.actor, requestId: c.var.requestId });
+    await revokeKey(c.env, record, { actor: c.get("actor"), requestId: c.get("requestId") });
     return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
   });
 }

@@ -25,7 +25,7 @@ export function registerRevokeLeaked(app: OpenAPIHono<AdminEnv>) {
     const ref = await findKeyByHash(c.env, await hashKey(c.req.valid("json").key), (p) => c.executionCtx.waitUntil(p));
     const record = ref && (await getKey(c.env, ref.keyId));
     if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
-    const by = { actor: c.var.actor, requestId: c.var.requestId };
+    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
     await revokeKey(c.env, record, by, "key.revoke_leaked");
     for (const descendant of await rotatedDescendants(c.env, record.keyId)) await revokeKey(c.env, descendant, by, "key.revoke_leaked");
     return c.json(keyView(await requireKey(c.env, record.keyId)), 200);

@@ -24,7 +24,7 @@ export function registerRevokeSessions(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const userId = c.req.valid("param").user_id;
     const revokeKeys = c.req.valid("json")?.revoke_keys ?? false;
-    const keys = await revokeUserCredentials(c.env, userId, { actor: c.var.actor, requestId: c.var.requestId }, revokeKeys);
+    const keys = await revokeUserCredentials(c.env, userId, { actor: c.get("actor"), requestId: c.get("requestId") }, revokeKeys);
     return c.json({ user_id: userId, sessions_revoked: true as const, keys_revoked: keys }, 200);
   });
 }

@@ -30,12 +30,12 @@ export function registerSetOverage(app: OpenAPIHono<AdminEnv>) {
     const body = c.req.valid("json");
     await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({ enabled: body.enabled, monthlyCapCents: body.monthly_cap_cents });
     await writeAudit(c.env, {
-      actor: c.var.actor,
+      actor: c.get("actor"),
       action: "account.set_overage",
       target: account,
       product: "zsky",
       accountId: account,
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       detail: body,
     });
     return c.json({ account, ...body }, 200);

@@ -35,12 +35,12 @@ export function registerUpdateKeyLimits(app: OpenAPIHono<AdminEnv>) {
     await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
     await updateKeyLimits(c.env, record.keyId, plan, override);
     await writeAudit(c.env, {
-      actor: c.var.actor,
+      actor: c.get("actor"),
       action: "key.update_limits",
       target: record.keyId,
       product: record.product,
       accountId: record.accountId,
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       detail: { plan, limit_override: body.limit_override ?? null },
     });
     return c.json(keyView(await requireKey(c.env, record.keyId)), 200);

@@ -1,0 +1,42 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { requestCases, zgateSettings } from "./cases.mjs";
+import { measure } from "./load.mjs";
+import { startOrigin } from "./origin.mjs";
+import { applyMigrations, buildAll, readCompatibility, startZgate, storageRoot } from "./workers.mjs";
+const only = process.env.Q_CASES ?? "zappway_key";
+const work = mkdtempSync(join(tmpdir(), "q-"));
+const storage = storageRoot("tmpfs");
+const origin = await startOrigin();
+const built = await buildAll(work);
+const compat = { ...readCompatibility(), inspectorPort: 9239 };
+const settings = zgateSettings(origin.url, 1);
+const zgate = await startZgate({ scriptPath: built.zgate, settings, compat, storage });
+await applyMigrations(zgate.mf);
+const c = (await requestCases(zgate.url, settings)).find((x) => x.id === only);
+const load = { url: zgate.url + c.path, method: c.method, headers: c.headers, body: c.body, connections: 50, duration: 2, expect: c.expect ?? 200 };
+await measure(load);
+const targets = await (await fetch("http://127.0.0.1:9239/json")).json();
+console.log(targets.map((t) => t.id + " " + t.title + " " + t.webSocketDebuggerUrl));
+const t = targets.find((x) => !/internal/i.test(x.id)) ?? targets[0];
+const ws = new WebSocket(t.webSocketDebuggerUrl);
+await new Promise((r) => ws.on("open", r));
+let id = 0; const waiting = new Map();
+ws.on("message", (m) => { const msg = JSON.parse(m); if (msg.id && waiting.has(msg.id)) { waiting.get(msg.id)(msg); waiting.delete(msg.id); } });
+const send = (method, params = {}) => new Promise((r) => { const i = ++id; waiting.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+await send("Profiler.enable"); await send("Profiler.setSamplingInterval", { interval: 100 }); await send("Profiler.start");
+const res = await measure({ ...load, duration: 4 });
+const { result } = await send("Profiler.stop");
+console.log("rps", res.rps);
+const prof = result.profile; const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const self = new Map(); const total = prof.samples.length;
+for (const s of prof.samples) { const n = byId.get(s); const f = n.callFrame; const k = `${f.functionName || "(anon)"} ${f.url.split("/").pop()}:${f.lineNumber}`; self.set(k, (self.get(k) ?? 0) + 1); }
+// inclusive
+const parent = new Map(); for (const n of prof.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
+const incl = new Map();
+for (const s of prof.samples) { const seen = new Set(); let cur = s; while (cur !== undefined) { const f = byId.get(cur).callFrame; const k = `${f.functionName || "(anon)"} ${f.url.split("/").pop()}:${f.lineNumber}`; if (!seen.has(k)) { incl.set(k, (incl.get(k) ?? 0) + 1); seen.add(k); } cur = parent.get(cur); } }
+console.log("SELF"); for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log((100 * v / total).toFixed(1).padStart(5), k);
+console.log("INCL"); for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log((100 * v / total).toFixed(1).padStart(5), k);
+ws.close(); await zgate.stop(); process.exit(0);
