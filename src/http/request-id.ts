@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context";
+import { setResponseHeaders } from "./response";
 
 // A caller's id is kept only when it is short and plain, so it is safe to log and forward.
 const WELL_FORMED = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -10,5 +11,5 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = incoming && WELL_FORMED.test(incoming) ? incoming : crypto.randomUUID();
   c.set("requestId", id);
   await next();
-  c.header("X-Request-Id", id);
+  setResponseHeaders(c, { "X-Request-Id": id });
 };

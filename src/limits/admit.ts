@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { actorOf } from "../auth/identity";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
+import { setResponseHeaders } from "../http/response";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
 import type { AdmitDecision, AdmitRequest, WindowReport } from "./account-guard";
@@ -111,7 +112,7 @@ export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const windows = c.get("admission")?.windows;
   if (!windows) return;
-  for (const [name, value] of Object.entries(rateLimitHeaders(windows))) c.header(name, value);
+  setResponseHeaders(c, rateLimitHeaders(windows));
 };
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */

@@ -3,6 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { readBody } from "../http/body";
 import { originJson } from "../http/origin-json";
+import { replaceResponse } from "../http/response";
 import { addIdentityHeaders } from "../proxy/identity-headers";
 import { fetchOrigin } from "../proxy/forward";
 import { guardFor } from "../limits/guard-client";
@@ -35,12 +36,6 @@ export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
       return next();
   }
 };
-
-/** Replaces the origin's response outright: Hono would carry its fields (length, ETag) onto the new one. */
-function replaceResponse(c: Context<AppEnv>, response: Response): void {
-  c.res = undefined;
-  c.res = response;
-}
 
 async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
