@@ -115,7 +115,8 @@ export async function requestCases(zgateUrl, settings) {
       headers: json,
       body: JSON.stringify({ refresh_token: "bench-refresh-token" }),
     },
-    // The ZSky poll: API key, guard, and the job-ownership read (D1) before the forward.
+    // The ZSky poll: API key, guard (which also checks the job is the account's), forward,
+    // and the poll's answer read for a terminal state.
     { id: "zsky_key", title: "zgate ZSky + API key (GET jobs/{id})", target: "zgate", path: `/zsky/v1/jobs/${jobId}`, headers: { "X-API-Key": zskyKey } },
     // The plain keyed forward: API key and guard, nothing product-specific.
     {

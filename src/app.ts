@@ -19,8 +19,8 @@ import { zskyJobs } from "./results/zsky-jobs";
 /**
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
- * (after the response) -> body read and validated -> admit (one guard call: credential,
- * limits, allowances) -> RateLimit fields -> session effects -> ZSky jobs (outer: sees the
+ * (after the response) -> body read and validated -> admit (one guard call, or a token of
+ * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects -> ZSky jobs (outer: sees the
  * settled answer) and settlement (inner: sees the origin's own answer) -> zgate's own
  * endpoints, or forward to the origin.
  */

@@ -102,7 +102,8 @@ const LEASE_SHARE_OF_LIMIT = 1 / 16;
  * suspensions. So "may this request proceed?" is answered by one single-threaded
  * object in one synchronous turn: a revocation applies to the very next request
  * wherever it lands, and no race can admit more than a limit allows. Every request
- * that needs a decision makes exactly one `admit` call.
+ * that needs a decision makes one `admit` call, or spends a token of a lease an
+ * earlier call granted (lease-registry.ts: still exact, revocation still instant).
  */
 export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
