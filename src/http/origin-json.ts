@@ -1,21 +1,30 @@
-const parsed = new WeakMap<Response, Promise<Record<string, unknown> | null>>();
+import type { Context } from "hono";
+import { replaceResponse } from "./response";
+
+const parsed = new WeakMap<Response, Record<string, unknown> | null>();
 
 /**
- * An origin response's JSON object body (null when it is not one), read from a clone
- * so the caller still gets the bytes, and read once per response however many stages
- * (ZSky settlement, ZSky jobs) ask.
+ * The origin response's JSON object body (null when it is not one), read once per
+ * response however many stages (ZSky settlement, ZSky jobs) ask. The body is read
+ * whole and the response rebuilt from the same bytes, so the caller still gets them:
+ * cheaper than teeing the stream with `clone()`, and the rebuilt response's fields
+ * can be set in place afterwards.
  */
-export function originJson(response: Response): Promise<Record<string, unknown> | null> {
-  let body = parsed.get(response);
-  if (!body) {
-    body = response
-      .clone()
-      .json()
-      .then(
-        (value: unknown) => (value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null),
-        () => null,
-      );
-    parsed.set(response, body);
+export async function originJson(c: Context): Promise<Record<string, unknown> | null> {
+  const known = parsed.get(c.res);
+  if (known !== undefined) return known;
+  if (c.res.body === null) return null;
+  // Bytes, not text: a body that is not UTF-8 must reach the caller unchanged.
+  const bytes = await c.res.arrayBuffer();
+  const rebuilt = new Response(bytes, c.res);
+  let body: Record<string, unknown> | null = null;
+  try {
+    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (value && typeof value === "object" && !Array.isArray(value)) body = value as Record<string, unknown>;
+  } catch {
+    // Not JSON: nothing to read, the caller gets the bytes as they were.
   }
+  replaceResponse(c, rebuilt);
+  parsed.set(rebuilt, body);
   return body;
 }

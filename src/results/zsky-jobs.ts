@@ -40,7 +40,7 @@ export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
 async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   if (c.res.status !== 200) return;
-  const body = await originJson(c.res);
+  const body = await originJson(c);
   const kind = c.get("admission")?.generation?.routes[c.get("route").name];
   if (typeof body?.job_id !== "string" || !kind) return;
   const identity = c.get("identity");
@@ -67,7 +67,7 @@ async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
 async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   if (c.res.status !== 200) return;
-  const body = await originJson(c.res);
+  const body = await originJson(c);
   if (body?.status !== "completed") return;
   // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
   const job = await ownedJob(c);
