@@ -6,6 +6,7 @@ import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
 import { addIdentityHeaders } from "../proxy/identity-headers";
 import { fetchOrigin } from "../proxy/forward";
+import type { OutgoingHeaders } from "../proxy/origin-headers";
 import { guardFor } from "../limits/guard-client";
 import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
 import { presignConfigured, presignResultUrl } from "./presign";
@@ -138,7 +139,7 @@ async function pullResult(c: Context<AppEnv>, originUrl: unknown, maxBytes: numb
   if (!sameOrigin && ((url.protocol !== "https:" && settings.ENVIRONMENT !== "development") || ownHosts.includes(url.hostname))) {
     throw new GatewayError("BAD_GATEWAY", "Upstream result URL refused");
   }
-  const headers = new Headers();
+  const headers: OutgoingHeaders = {};
   if (sameOrigin) {
     await addIdentityHeaders(headers, settings, { method: "GET", pathAndQuery: url.pathname + url.search, product: "zsky", identity, requestId });
   }
