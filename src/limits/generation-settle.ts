@@ -19,19 +19,18 @@ export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
   const identity = c.get("identity");
   const generation = admission?.generation;
   if (!generation || !identity) return;
-  const guard = guardFor(c.env, identity);
 
   if (admission.reservationId) {
     const body = c.res.status === 200 ? await originJson(c) : null;
     const jobId = typeof body?.job_id === "string" ? body.job_id : null;
     const outcome = c.res.status === 451 ? "blocked" : c.res.status === 200 && jobId ? "accepted" : "refused";
-    await guard.settleGeneration(admission.reservationId, outcome, jobId, generation);
+    await guardFor(c.env, identity).settleGeneration(admission.reservationId, outcome, jobId, generation);
     return;
   }
   if (c.get("route").name === "jobs.get" && c.res.status === 200) {
     const body = await originJson(c);
     if (typeof body?.job_id === "string" && typeof body.status === "string" && TERMINAL.has(body.status)) {
-      await guard.finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);
+      await guardFor(c.env, identity).finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);
     }
   }
 };

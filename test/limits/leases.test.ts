@@ -150,6 +150,17 @@ describe("guard leases: revocation stays instant", () => {
     expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
   });
 
+  it("no lease outlives its key: a hot key is refused from the moment it expires", async () => {
+    const expiresAt = Date.now() + 1_500;
+    const { key } = await createKey("zappway", { expires_at: new Date(expiresAt).toISOString() });
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
+    let admitted = 0;
+    while (Date.now() < expiresAt - 50) admitted += (await burst(25, send)).filter((r) => r.status === 200).length;
+    expect(admitted).toBeGreaterThan(0);
+    await sleep(expiresAt - Date.now() + 5);
+    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+  });
+
   it("a guard restarted while leases were out still waits for them before a revoke returns", async () => {
     const { id, key, account } = await createKey("zappway");
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
