@@ -36,15 +36,24 @@ async function flushSoon(env: Env): Promise<void> {
   const lastUse = new Map<string, number>();
   for (const u of batch) lastUse.set(u.keyId, Math.max(lastUse.get(u.keyId) ?? 0, u.at));
   try {
-    await env.DB.batch([
-      ...batch.map((u) =>
-        env.DB.prepare("INSERT INTO key_usage (key_id, at, method, path, status, request_id) VALUES (?, ?, ?, ?, ?, ?)").bind(u.keyId, u.at, u.method, u.path, u.status, u.requestId),
-      ),
-      ...[...lastUse].map(([keyId, at]) => env.DB.prepare("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?").bind(at, keyId)),
-    ]);
+    await env.DB.batch([...insertStatements(env, batch), ...[...lastUse].map(([keyId, at]) => env.DB.prepare("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?").bind(at, keyId))]);
   } catch {
     console.error(JSON.stringify({ msg: "usage_write_failed", rows: batch.length }));
   }
+}
+
+// D1 binds at most 100 parameters per statement: 16 rows of 6 per INSERT.
+const ROWS_PER_INSERT = 16;
+
+/** Multi-row INSERTs: one statement per 16 rows instead of one per row. */
+function insertStatements(env: Env, rows: PendingUsage[]): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+    const sql = `INSERT INTO key_usage (key_id, at, method, path, status, request_id) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`;
+    statements.push(env.DB.prepare(sql).bind(...chunk.flatMap((u) => [u.keyId, u.at, u.method, u.path, u.status, u.requestId])));
+  }
+  return statements;
 }
 
 export interface UsageRecord {

@@ -110,6 +110,15 @@ describe("ZakGT personal access keys", () => {
     expect((await call(`${KEYS}/${id}/usage?limit=500`, { headers: bearer(token) })).status).toBe(422);
     expect((await call(`${KEYS}/${id}/usage?cursor=%%%`, { headers: bearer(token) })).status).toBe(400);
   });
+
+  it("a burst of calls is recorded in full: every call once, across several multi-row inserts", async () => {
+    const token = await login();
+    const { id, key } = (await json(await createOwnKey(token))).data;
+    const sent = Array.from({ length: 40 }, (_, i) => `usage-burst-${String(i).padStart(4, "0")}`);
+    await Promise.all(sent.map((requestId) => call("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": requestId } })));
+    const listed = (await json(await call(`${KEYS}/${id}/usage?limit=100`, { headers: bearer(token) }))).data;
+    expect(listed.items.map((u: { request_id: string }) => u.request_id).sort()).toEqual(sent);
+  });
 });
 
 describe("account deactivation", () => {
