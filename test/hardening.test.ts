@@ -1,7 +1,7 @@
 // Edge cases found in review: slots that could leak, refusals that cost quota, racing
 // rotations, errors after the origin answered, rollover, header and cache hygiene.
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock, sims } from "./helpers";
 
 const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
@@ -82,6 +82,18 @@ describe("errors after the origin answered", () => {
     expect(JSON.parse(text)).toEqual({ error: "Upstream result unavailable" });
     const length = response!.headers.get("Content-Length");
     if (length !== null) expect(Number(length)).toBe(new TextEncoder().encode(text).length);
+  });
+
+  it("an origin that stalls mid-answer to a generate call is a 504, and the call costs no allowance or slot", async () => {
+    const { key } = await createKey("zsky");
+    const stalled = { ...limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } }), ORIGIN_ZSKY: inject("stalledBody"), ORIGIN_TIMEOUT_MS: "300" };
+    const response = await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
+    expect(response.status).toBe(504);
+    expect(await json(response)).toEqual({ error: "Upstream service timed out" });
+    // The reservation was given back: the one slot is free and nothing was counted.
+    const oneSlot = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } });
+    expect((await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"b"}' }, oneSlot)).status).toBe(200);
+    expect(await json(await zskyCall(key, "/v1/usage"))).toMatchObject({ images_used: 1 });
   });
 });
 

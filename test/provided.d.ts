@@ -12,5 +12,7 @@ declare module "vitest" {
     upstash: { url: string; token: string } | null;
     /** An HTTP server that accepts requests and never answers. */
     blackhole: string;
+    /** An HTTP server that answers 200 with half a JSON body, then stalls. */
+    stalledBody: string;
   }
 }

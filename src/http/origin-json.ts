@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { upstreamFailure } from "../proxy/forward";
 import { replaceResponse } from "./response";
 
 const parsed = new WeakMap<Response, Record<string, unknown> | null>();
@@ -14,8 +15,11 @@ export async function originJson(c: Context): Promise<Record<string, unknown> | 
   const known = parsed.get(c.res);
   if (known !== undefined) return known;
   if (c.res.body === null) return null;
-  // Bytes, not text: a body that is not UTF-8 must reach the caller unchanged.
-  const bytes = await c.res.arrayBuffer();
+  // Bytes, not text: a body that is not UTF-8 must reach the caller unchanged. An origin
+  // that fails mid-body (reset, or past ORIGIN_TIMEOUT_MS) is a 502/504 like any other.
+  const bytes = await c.res.arrayBuffer().catch((err: unknown) => {
+    throw upstreamFailure(err);
+  });
   const rebuilt = new Response(bytes, c.res);
   let body: Record<string, unknown> | null = null;
   try {

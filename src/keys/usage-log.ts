@@ -5,8 +5,8 @@ import type { AppEnv } from "../http/context";
 /**
  * Per-call usage of API keys, recorded after the response is sent (`waitUntil`), so it
  * adds no latency. Calls that finish within FLUSH_DELAY_MS of each other in one isolate
- * share one D1 batch: the call that finds the queue empty schedules the flush (in its
- * own `waitUntil`), later ones only queue their row. One timer and one D1 call per
+ * share one D1 batch: the call that finds no flush scheduled schedules one (in its own
+ * `waitUntil`), later ones only queue their row. One timer and one D1 call per
  * batch, not per request: under load a timer per request cost more than the write.
  * Paths are stored without their query string.
  */
@@ -20,19 +20,29 @@ interface PendingUsage {
   requestId: string;
 }
 let pending: PendingUsage[] = [];
+/** When the flush that will take `pending` was scheduled (0: none is). */
+let flushScheduledAt = 0;
+/** A flush scheduled longer ago than this was lost (its request's context ended): schedule another. */
+const LOST_FLUSH_MS = 1_000;
 
 export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
   pending.push({ keyId: identity.keyId, at: Date.now(), method: c.req.method, path: c.get("target").originPath, status: c.res.status, requestId: c.get("requestId") });
-  if (pending.length === 1) c.executionCtx.waitUntil(flushSoon(c.env));
+  const now = Date.now();
+  if (flushScheduledAt === 0 || now - flushScheduledAt > LOST_FLUSH_MS) {
+    flushScheduledAt = now;
+    c.executionCtx.waitUntil(flushSoon(c.env));
+  }
 };
 
 async function flushSoon(env: Env): Promise<void> {
   await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS));
   const batch = pending;
   pending = [];
+  flushScheduledAt = 0;
+  if (batch.length === 0) return;
   const lastUse = new Map<string, number>();
   for (const u of batch) lastUse.set(u.keyId, Math.max(lastUse.get(u.keyId) ?? 0, u.at));
   try {

@@ -21,7 +21,12 @@ export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!generation || !identity) return;
 
   if (admission.reservationId) {
-    const body = c.res.status === 200 ? await originJson(c) : null;
+    const reservationId = admission.reservationId;
+    // An answer that could not be read created no job the caller knows of: give the reservation back.
+    const body = c.res.status === 200 ? await originJson(c).catch(async (err: unknown) => {
+      await guardFor(c.env, identity).settleGeneration(reservationId, "refused", null, generation);
+      throw err;
+    }) : null;
     const jobId = typeof body?.job_id === "string" ? body.job_id : null;
     const outcome = c.res.status === 451 ? "blocked" : c.res.status === 200 && jobId ? "accepted" : "refused";
     await guardFor(c.env, identity).settleGeneration(admission.reservationId, outcome, jobId, generation);

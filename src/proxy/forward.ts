@@ -17,11 +17,16 @@ export async function fetchOrigin(c: Context<AppEnv>, url: string, init: Request
   try {
     return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(c.get("settings").ORIGIN_TIMEOUT_MS) });
   } catch (err) {
-    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-      throw new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
-    }
-    throw new GatewayError("BAD_GATEWAY", "Upstream service unavailable");
+    throw upstreamFailure(err);
   }
+}
+
+/** What a failed origin exchange (the call, or reading its body) tells the caller, never the underlying error: 504 or 502. */
+export function upstreamFailure(err: unknown): GatewayError {
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
+  }
+  return new GatewayError("BAD_GATEWAY", "Upstream service unavailable");
 }
 
 /**

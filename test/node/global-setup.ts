@@ -27,6 +27,14 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((r) => blackhole.listen(0, "127.0.0.1", r));
   project.provide("blackhole", `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`);
 
+  // A server that answers 200 with half a JSON body and then stalls: an origin failing mid-body.
+  const stalledBody = createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.write('{"job_id": "job_stalled", ');
+  });
+  await new Promise<void>((r) => stalledBody.listen(0, "127.0.0.1", r));
+  project.provide("stalledBody", `http://127.0.0.1:${(stalledBody.address() as AddressInfo).port}`);
+
   let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
   let rest: Awaited<ReturnType<typeof startUpstashRestServer>> | undefined;
   try {
@@ -45,5 +53,7 @@ export default async function setup(project: TestProject) {
     await sims.close();
     blackhole.closeAllConnections();
     await new Promise((r) => blackhole.close(r));
+    stalledBody.closeAllConnections();
+    await new Promise((r) => stalledBody.close(r));
   };
 }
