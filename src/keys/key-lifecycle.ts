@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
-import { guardFor } from "../limits/guard-client";
+import { guardFor, retriedOnce } from "../limits/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
@@ -120,7 +120,7 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
   const secret = generateKey(prefix);
   const record = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId };
   await insertRecord(env, record, await hashKey(secret));
-  if (!(await guardFor(env, current).rotateKey(current.keyId, record.keyId))) {
+  if (!(await retriedOnce(() => guardFor(env, current).rotateKey(current.keyId, record.keyId)))) {
     // Lost the race (or the key died meanwhile): the new record was never usable; say so in D1 too.
     await markRevoked(env, [record.keyId], by.actor);
     return null;
@@ -133,7 +133,7 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
 
 /** Refused at the guard first (that is what makes it instant), then recorded. */
 export async function revokeKey(env: Env, record: KeyRecord, by: Actor, action = "key.revoke"): Promise<boolean> {
-  const changed = await guardFor(env, record).revokeKey(record.keyId);
+  const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
   await markRevoked(env, [record.keyId], by.actor);
   await writeAudit(env, audited(record, action, by, { already_revoked: !changed }));
   return changed;

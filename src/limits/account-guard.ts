@@ -136,7 +136,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   admit(request: AdmitRequest): AdmitDecision {
     const now = this.clock();
-    for (const returned of request.lease?.returns ?? []) this.refund(returned.id, returned.unspent);
+    this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
     if (request.credential) {
       const checked = this.checkCredential(request.credential, now);
@@ -223,11 +223,13 @@ export class AccountGuard extends DurableObject<Env> {
     return tokens >= 2 && ttlMs > 0 ? { tokens, ttlMs } : null;
   }
 
-  /** Un-counts the tokens an isolate did not spend from one of its leases. */
-  private refund(leaseId: string, unspent: number): void {
-    const lease = this.leases.takeBack(leaseId, unspent);
-    if (!lease || lease.tokens === 0) return;
-    for (const subject of lease.subjects) this.windows.unrecord(subject, lease.at, lease.tokens);
+  /** Un-counts the tokens an isolate did not spend from its leases (each lease once). */
+  refundLeases(returns: NonNullable<LeaseRequest["returns"]>): void {
+    for (const { id, unspent } of returns) {
+      const lease = this.leases.takeBack(id, unspent);
+      if (!lease || lease.tokens === 0) continue;
+      for (const subject of lease.subjects) this.windows.unrecord(subject, lease.at, lease.tokens);
+    }
   }
 
   /** The key or session, if it may be used now; null otherwise. */
@@ -269,7 +271,7 @@ export class AccountGuard extends DurableObject<Env> {
   /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
   async settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): Promise<void> {
     const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
-    if (suspended) await this.leases.drained([`key:${suspended}`]);
+    await this.leases.drained(suspended ? [`key:${suspended}`] : []);
   }
 
   async finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): Promise<boolean> {
@@ -312,6 +314,11 @@ export class AccountGuard extends DurableObject<Env> {
    */
   async rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
     const now = this.clock();
+    // Asked again after a restart cut the wait below short: the rotation already happened.
+    if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
+      await this.leases.drained([`key:${oldKeyId}`]);
+      return true;
+    }
     const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
     if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return false;
     this.sql.exec(

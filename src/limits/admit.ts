@@ -61,7 +61,11 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     const book = identity && !windowsElsewhere && !limits.generates && !request.wantUsage ? leaseBookFor(settings) : undefined;
     try {
       decision = book
-        ? await book.admit(`${product.id}|${identity!.accountId}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, (lease) => guard().admit({ ...request, lease }))
+        ? await book.admit(`${product.id}|${identity!.accountId}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, {
+            ask: (lease) => guard().admit({ ...request, lease }),
+            refund: (returns) => guard().refundLeases(returns),
+            waitUntil: (work) => c.executionCtx.waitUntil(work),
+          })
         : await guard().admit(request);
     } catch {
       throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });

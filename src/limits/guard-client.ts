@@ -10,3 +10,17 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
 export function ipGuardFor(env: Env, product: string, ip: string) {
   return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|${product}|${ip}`));
 }
+
+/**
+ * A guard call made once more if it fails. The calls that wait for leases to run out
+ * can be cut off by a restart (a deploy) after their change was applied; each answers
+ * a repeat consistently (a revoked key stays revoked, a finished rotation reports
+ * success) and the repeat waits for the leases again.
+ */
+export async function retriedOnce<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch {
+    return call();
+  }
+}

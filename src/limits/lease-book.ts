@@ -11,6 +11,15 @@ import type { AdmitDecision, LeaseRequest } from "./account-guard";
  */
 
 type Allowed = Extract<AdmitDecision, { allow: true }>;
+type Returned = NonNullable<LeaseRequest["returns"]>;
+
+/** How the book reaches the credential's guard, and keeps work alive after a response. */
+export interface GuardLink {
+  ask(lease: LeaseRequest): Promise<AdmitDecision>;
+  /** Hands unspent tokens back without asking for anything. */
+  refund(returns: Returned): Promise<void>;
+  waitUntil(work: Promise<unknown>): void;
+}
 
 interface Held {
   id: string;
@@ -34,8 +43,8 @@ interface Entry {
   pending: Pending[];
   /** Recent arrival times (bounded), to size the next lease to the demand. */
   arrivals: number[];
-  /** Unspent tokens of expired leases, handed back with the next guard call. */
-  returns: { id: string; unspent: number }[];
+  /** Unspent tokens of ended leases, handed back with the next guard call or when the lease ends. */
+  returns: Returned;
 }
 
 const MAX_WANT = 64;
@@ -58,7 +67,7 @@ export class LeaseBook {
    * most once, for a lease already asked for that has a token promised to it, and
    * then makes at most one guard call of its own.
    */
-  async admit(key: string, ask: (lease: LeaseRequest) => Promise<AdmitDecision>): Promise<AdmitDecision> {
+  async admit(key: string, guard: GuardLink): Promise<AdmitDecision> {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = { held: [], pending: [], arrivals: [], returns: [] };
@@ -74,13 +83,14 @@ export class LeaseBook {
       const after = this.spend(entry);
       if (after) return after;
     }
+    // As many as arrived within one lease life: about what the next one will see.
     const demand = entry.arrivals.length;
-    const want = demand >= 2 ? Math.min(MAX_WANT, demand * 2) : 0;
+    const want = demand >= 2 ? Math.min(MAX_WANT, demand) : 0;
     const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
-    if (want === 0) return ask(request);
+    if (want === 0) return guard.ask(request);
 
     const askedAt = Date.now();
-    const answer = ask(request);
+    const answer = guard.ask(request);
     const leasing = entry;
     const pending: Pending = {
       slots: want - 1,
@@ -88,7 +98,11 @@ export class LeaseBook {
         (decision) => {
           if (decision.allow && decision.lease) {
             const { id, tokens, ttlMs } = decision.lease;
-            leasing.held.push({ id, tokens, spent: 1, endsAt: askedAt + ttlMs - SAFETY_MARGIN_MS, decision });
+            const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
+            leasing.held.push({ id, tokens, spent: 1, endsAt, decision });
+            // What the lease did not spend goes back when it ends, not only with this
+            // isolate's next call for the credential (which may never come).
+            guard.waitUntil(this.refundAtEnd(leasing, endsAt, guard));
           }
         },
         () => undefined, // the asker gets the error; its waiters go to the guard themselves
@@ -99,20 +113,32 @@ export class LeaseBook {
     return answer;
   }
 
+  private async refundAtEnd(entry: Entry, endsAt: number, guard: GuardLink): Promise<void> {
+    // Never longer than a lease life, whatever the clock did meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(this.ttlMs, Math.max(0, endsAt - Date.now())) + 1));
+    this.retireEnded(entry);
+    const returns = entry.returns.splice(0);
+    if (returns.length > 0) await guard.refund(returns).catch(() => undefined); // best effort: they leave the window anyway
+  }
+
   /** One admission from a held lease with tokens and time left; retires the others. */
   private spend(entry: Entry): AdmitDecision | undefined {
+    this.retireEnded(entry);
+    const held = entry.held[0];
+    if (!held) return undefined;
+    const earlier = held.spent++;
+    // Each request reports the windows as if counted one by one.
+    return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
+  }
+
+  /** Drops leases out of tokens or time; what an ended one did not spend is queued to go back. */
+  private retireEnded(entry: Entry): void {
     const now = Date.now();
-    while (entry.held.length > 0) {
-      const held = entry.held[0]!;
-      if (held.spent < held.tokens && now < held.endsAt) {
-        const earlier = held.spent++;
-        // Each request reports the windows as if counted one by one.
-        return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
-      }
+    entry.held = entry.held.filter((held) => {
+      if (held.spent < held.tokens && now < held.endsAt) return true;
       if (held.spent < held.tokens) entry.returns.push({ id: held.id, unspent: held.tokens - held.spent });
-      entry.held.shift();
-    }
-    return undefined;
+      return false;
+    });
   }
 
   /** Records an arrival, keeping those within one lease's life (at most MAX_WANT). */

@@ -77,7 +77,11 @@ export class LeaseRegistry {
     return { ...lease, tokens: Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - 1) };
   }
 
-  /** Resolves once no lease of any of `tags` can still be spent. */
+  /**
+   * Resolves once no lease of any of `tags` can still be spent (and, in the first moments
+   * after a restart, none of the previous instance's). Callers apply their change first,
+   * so a repeat of a call whose wait a restart cut short still waits here.
+   */
   async drained(tags: string[]): Promise<void> {
     const ends = Math.max(this.inheritedEnd, ...tags.map((tag) => this.endsByTag.get(tag) ?? 0));
     const wait = ends - Date.now();

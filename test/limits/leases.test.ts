@@ -69,14 +69,12 @@ describe("guard leases: happy path", () => {
     expect(admits()).toBe(4);
   });
 
-  it("a fast sequential client gets leases too, and its headers still count one by one", async () => {
-    const { key, account } = await createKey("zappway");
-    const admits = await countAdmits("zappway", account);
-    for (let i = 1; i <= 20; i++) {
+  it("a sequential client's headers count down one by one, leases or not", async () => {
+    const { key } = await createKey("zappway");
+    for (let i = 1; i <= 12; i++) {
       const response = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-      expect(response.headers.get("RateLimit")).toBe(`"plan_rate";r=${100_000 - i};t=60`);
+      expect(response.headers.get("RateLimit")).toMatch(new RegExp(`^"plan_rate";r=${100_000 - i};t=\\d+$`));
     }
-    expect(admits()).toBeLessThan(20);
   });
 
   it("GUARD_LEASE_MS=0 turns leases off: one guard call per request", async () => {
@@ -116,6 +114,18 @@ describe("guard leases: exact windows", () => {
       admittedAfter++;
     }
     expect(admittedInBurst + admittedAfter).toBe(limit);
+  });
+
+  it("a lease's unspent tokens go back when it ends: the window holds exactly the admitted requests", async () => {
+    const { id, key, account } = await createKey("zappway");
+    const responses = await burst(50, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy }));
+    expect(responses.every((r) => r.status === 200)).toBe(true);
+    // No later call from this isolate carries the refund: the lease's own end does.
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
+    const counted = await runInDurableObject(stub, (_guard, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits WHERE subject = ?", `plan_rate:${id}`).one().n,
+    );
+    expect(counted).toBe(50);
   });
 
   it("small limits are never leased: each request is decided by the guard", async () => {
@@ -168,6 +178,23 @@ describe("guard leases: revocation stays instant", () => {
     const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
     await expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
     expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+  });
+
+  it("a revoke whose wait a guard restart cuts short is finished by its retry", async () => {
+    const { id, key, account } = await createKey("zappway");
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
+    // A lease granted just now: the revoke below has up to GUARD_LEASE_MS to wait.
+    const hot = burst(50, send);
+    await sleep(5);
+    const revoking = admin(`/keys/${id}/revoke`, { method: "POST" });
+    await sleep(60);
+    await expect(runInDurableObject(stub, (_guard, state) => state.abort("deploy"))).rejects.toThrow("deploy");
+    const revoked = await revoking;
+    await hot;
+    expect(revoked.status).toBe(200);
+    expect((await json(revoked)).status).toBe("revoked");
     expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
   });
 
