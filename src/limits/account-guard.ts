@@ -217,8 +217,10 @@ export class AccountGuard extends DurableObject<Env> {
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
     let tokens = Math.min(Math.floor(asked.want), MAX_LEASE_TOKENS);
+    // At most half of what is left: tokens an isolate holds idle must never fill a window
+    // that single requests (another route, another isolate) still have room in.
     for (const { policy, state } of counted) {
-      tokens = Math.min(tokens, Math.floor(policy.limit * LEASE_SHARE_OF_LIMIT), policy.limit - state.used);
+      tokens = Math.min(tokens, Math.floor(policy.limit * LEASE_SHARE_OF_LIMIT), Math.floor((policy.limit - state.used) / 2));
     }
     return tokens >= 2 && ttlMs > 0 ? { tokens, ttlMs } : null;
   }

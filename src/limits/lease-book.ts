@@ -63,9 +63,9 @@ export class LeaseBook {
 
   /**
    * Admits from a held lease, or asks the guard: for a lease sized to the recent demand
-   * when the credential is hot, for this request alone otherwise. A request waits at
-   * most once, for a lease already asked for that has a token promised to it, and
-   * then makes at most one guard call of its own.
+   * (as many as arrived within one lease life) when the credential is hot, for this
+   * request alone otherwise. A request waits at most once, for a lease already asked
+   * for that has a token promised to it, and then makes at most one guard call of its own.
    */
   async admit(key: string, guard: GuardLink): Promise<AdmitDecision> {
     let entry = this.entries.get(key);
@@ -83,9 +83,12 @@ export class LeaseBook {
       const after = this.spend(entry);
       if (after) return after;
     }
-    // As many as arrived within one lease life: about what the next one will see.
+    // Only a request that found no token promised asks for a lease (which promises the
+    // next arrivals theirs). One that waited and found none (the lease was smaller than
+    // asked, or refused) goes to the guard alone: a crowd of such waiters each asking for
+    // a lease would hold many tokens idle.
     const demand = entry.arrivals.length;
-    const want = demand >= 2 ? Math.min(MAX_WANT, demand) : 0;
+    const want = !promised && demand >= 2 ? Math.min(MAX_WANT, demand) : 0;
     const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
     if (want === 0) return guard.ask(request);
 

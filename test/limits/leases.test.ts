@@ -63,7 +63,7 @@ describe("guard leases: happy path", () => {
     const admits = await countAdmits("zappway", account);
     for (let i = 1; i <= 4; i++) {
       const response = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-      expect(response.headers.get("RateLimit")).toBe(`"plan_rate";r=${100_000 - i};t=60`);
+      expect(response.headers.get("RateLimit")).toMatch(new RegExp(`^"plan_rate";r=${100_000 - i};t=\\d+$`));
       await sleep(260);
     }
     expect(admits()).toBe(4);
