@@ -25,6 +25,9 @@ describe("a misconfigured deployment", () => {
   it("rejects numbers that are not numbers and unknown environments", async () => {
     expect((await json(await call("/zsky/v1/usage", { settings: { MAX_BODY_BYTES: "lots" } }))).error).toMatch(/MAX_BODY_BYTES is invalid/);
     expect((await json(await call("/zsky/v1/usage", { settings: { ENVIRONMENT: "qa" } }))).error).toMatch(/ENVIRONMENT is invalid/);
+    expect((await json(await call("/zsky/v1/usage", { settings: { GUARD_LEASE_MS: "10" } }))).error).toBe(
+      "Gateway misconfigured: GUARD_LEASE_MS is invalid: must be 0 (off) or 50-1000",
+    );
   });
 
   it("an unset production origin (the wrangler.toml placeholder) is named", async () => {

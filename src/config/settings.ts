@@ -74,7 +74,12 @@ const schema = z
     LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
     // How long a guard lease lives (0: no leases, every request asks the guard). A revoke
     // waits at most this long for leases of the revoked key to run out. See lease-registry.ts.
-    GUARD_LEASE_MS: z.coerce.number().int().min(0).max(1_000).default(250),
+    // Shorter than 50 ms would leave an isolate almost nothing after its safety margin.
+    GUARD_LEASE_MS: z.coerce
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || (ms >= 50 && ms <= 1_000), "must be 0 (off) or 50-1000")
+      .default(250),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,
     UPSTASH_TIMEOUT_MS: positiveInt(300),
