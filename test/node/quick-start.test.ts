@@ -65,15 +65,21 @@ describe("npm start", () => {
     const { key } = (await created.json()) as { key: string };
 
     // examples/zsky_sample_client.py is the reference's client line for line: the
-    // reference text lost its indentation, and API may come from ZSKY_API. Check that.
-    const reference = readFileSync(join(root, "..", "shared", "upstream-apis", "zsky-api.txt"), "utf8");
-    const start = reference.indexOf("#!/usr/bin/env python3");
-    const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
-    const lines = (text: string) => text.trim().split("\n").map((l) => l.trim());
-    const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
-    expect(lines(example)).toEqual(
-      lines(reference.slice(start, end)).map((l) => (l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l)),
-    );
+    // reference text lost its indentation, and API may come from ZSKY_API. Check that
+    // where the reference sits beside the repository (it is not part of it).
+    const referencePath = join(root, "..", "shared", "upstream-apis", "zsky-api.txt");
+    if (existsSync(referencePath)) {
+      const reference = readFileSync(referencePath, "utf8");
+      const start = reference.indexOf("#!/usr/bin/env python3");
+      const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
+      const lines = (text: string) => text.trim().split("\n").map((l) => l.trim());
+      const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
+      expect(lines(example)).toEqual(
+        lines(reference.slice(start, end)).map((l) => (l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l)),
+      );
+    } else {
+      console.warn(`The sample client is not compared with the ZSky reference: ${referencePath} is not there.`);
+    }
     const dir = mkdtempSync(join(tmpdir(), "zsky-sample-"));
     try {
       const { stdout } = await run("python3", [join(root, "examples", "zsky_sample_client.py")], {
