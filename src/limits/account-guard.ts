@@ -335,6 +335,7 @@ export class AccountGuard extends DurableObject<Env> {
     this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
     this.keyRows.delete(oldKeyId);
     this.windows.rename(oldKeyId, newKeyId);
+    this.leases.renameSubjects(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
     await this.leases.drained([`key:${oldKeyId}`]);
     return true;

@@ -1,3 +1,5 @@
+import { renamedSubject } from "./sliding-log";
+
 /**
  * Leases (DESIGN §9): the guard may hand an isolate up to k admissions for one credential
  * and route at once, to spend locally for `ttlMs`, so a hot key costs one guard call
@@ -86,6 +88,13 @@ export class LeaseRegistry {
     const ends = Math.max(this.inheritedEnd, ...tags.map((tag) => this.endsByTag.get(tag) ?? 0));
     const wait = ends - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  /** A rotated key's windows moved to the new key (SlidingLog.rename): so do its leases' refunds. */
+  renameSubjects(from: string, to: string): void {
+    for (const lease of this.counted.values()) {
+      lease.subjects = lease.subjects.map((subject) => renamedSubject(subject, from, to) ?? subject);
+    }
   }
 
   private forgetEnded(): void {

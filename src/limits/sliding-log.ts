@@ -93,9 +93,15 @@ export class SlidingLog {
   rename(from: string, to: string): void {
     this.sql.exec("UPDATE hits SET subject = substr(subject, 1, length(subject) - length(?)) || ? WHERE subject LIKE ?", from, to, `%:${from}`);
     for (const [subject, log] of [...this.logs]) {
-      if (!subject.endsWith(`:${from}`)) continue;
+      const renamed = renamedSubject(subject, from, to);
+      if (renamed === undefined) continue;
       this.logs.delete(subject);
-      this.logs.set(subject.slice(0, -from.length) + to, log);
+      this.logs.set(renamed, log);
     }
   }
+}
+
+/** `<policy>:<from>` as `<policy>:<to>`; undefined for a subject of another id. */
+export function renamedSubject(subject: string, from: string, to: string): string | undefined {
+  return subject.endsWith(`:${from}`) ? subject.slice(0, -from.length) + to : undefined;
 }

@@ -128,6 +128,30 @@ describe("guard leases: exact windows", () => {
     expect(counted).toBe(50);
   });
 
+  it("a rotated key's leases refund to the new key, which carries the old one's window", async () => {
+    const zskyRoomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
+    const { key, account } = await createKey("zsky");
+    const headers = keyHeaders("zsky", key);
+    const submitted = await call("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify({ prompt: "a lighthouse" }),
+      settings: zskyRoomy,
+    });
+    const jobId = (await json(submitted)).job_id as string;
+    // Polls with leases out, and the rotation while they are: it waits for them to end.
+    const polls = burst(50, () => call(`/zsky/v1/jobs/${jobId}`, { headers, settings: zskyRoomy }));
+    await sleep(5);
+    const rotated = await json(await call("/zsky/v1/keys/rotate", { method: "POST", headers, settings: zskyRoomy }));
+    const admitted = (await polls).filter((r) => r.status === 200).length;
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
+    const counted = await runInDurableObject(stub, (_guard, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits WHERE subject = ?", `burst:${rotated.key_id}`).one().n,
+    );
+    // The generate call, every admitted poll and the rotation itself: no idle lease token left.
+    expect(counted).toBe(1 + admitted + 1);
+  });
+
   it("small limits are never leased: each request is decided by the guard", async () => {
     const { key, account } = await createKey("zsky");
     const admits = await countAdmits("zsky", account);
