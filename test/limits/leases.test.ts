@@ -44,6 +44,18 @@ async function waves(total: number, wave: number, send: () => Promise<Response>)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const roomy = limitOverrides({ zappway: { windows: { plan_rate: { limit: 100_000 } } }, zakgt: { windows: { standard: { limit: 100_000 } } } });
+const zskyRoomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
+
+/** Submits a ZSky image job with the key in `headers`: its polls are what get leased. */
+async function submitJob(headers: Record<string, string>): Promise<string> {
+  const submitted = await call("/zsky/v1/images/generate", {
+    method: "POST",
+    headers: { ...headers, "Content-Type": "application/json" },
+    body: JSON.stringify({ prompt: "a lighthouse" }),
+    settings: zskyRoomy,
+  });
+  return (await json(submitted)).job_id as string;
+}
 
 describe("guard leases: happy path", () => {
   it("a hot key is admitted with far fewer guard calls than requests, and each response counts down its window", async () => {
@@ -129,16 +141,9 @@ describe("guard leases: exact windows", () => {
   });
 
   it("a rotated key's leases refund to the new key, which carries the old one's window", async () => {
-    const zskyRoomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
     const { key, account } = await createKey("zsky");
     const headers = keyHeaders("zsky", key);
-    const submitted = await call("/zsky/v1/images/generate", {
-      method: "POST",
-      headers: { ...headers, "Content-Type": "application/json" },
-      body: JSON.stringify({ prompt: "a lighthouse" }),
-      settings: zskyRoomy,
-    });
-    const jobId = (await json(submitted)).job_id as string;
+    const jobId = await submitJob(headers);
     // Polls with leases out, and the rotation while they are: it waits for them to end.
     const polls = burst(50, () => call(`/zsky/v1/jobs/${jobId}`, { headers, settings: zskyRoomy }));
     await sleep(5);
@@ -252,16 +257,9 @@ describe("guard leases: revocation stays instant", () => {
   });
 
   it("a purged job is 404 for every poll that starts after the purge returns", async () => {
-    const zskyRoomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
     const { key } = await createKey("zsky");
     const headers = keyHeaders("zsky", key);
-    const submitted = await call("/zsky/v1/images/generate", {
-      method: "POST",
-      headers: { ...headers, "Content-Type": "application/json" },
-      body: JSON.stringify({ prompt: "a lighthouse" }),
-      settings: zskyRoomy,
-    });
-    const jobId = (await json(submitted)).job_id as string;
+    const jobId = await submitJob(headers);
     const results = await race(
       () => call(`/zsky/v1/jobs/${jobId}`, { headers, settings: zskyRoomy }),
       () => call(`/zsky/v1/jobs/${jobId}`, { method: "DELETE", headers, settings: zskyRoomy }),
