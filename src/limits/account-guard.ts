@@ -205,15 +205,13 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   /**
-   * How big a lease this admission may become, or null for a single admission. Only
-   * plain calls qualify: a generate call reserves allowance per job and a usage read
-   * must be current. A test clock moves in jumps that a lease's real-time life cannot
-   * follow, so leases need the system clock.
+   * How big a lease this admission may become, or null for a single admission. A test
+   * clock moves in jumps that a lease's real-time life cannot follow, so leases need
+   * the system clock.
    */
   private leaseTerms(request: AdmitRequest, counted: (CountedWindow & { state: { used: number } })[], key: GuardedKey | undefined, now: number) {
     const asked = request.lease;
-    if (!asked || !request.credential || this.clock !== systemClock) return null;
-    if (request.limits.generates || request.wantUsage || request.windowsElsewhere) return null;
+    if (!asked || !leasable(request) || this.clock !== systemClock) return null;
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
     let tokens = Math.min(Math.floor(asked.want), MAX_LEASE_TOKENS);
@@ -394,6 +392,16 @@ export class AccountGuard extends DurableObject<Env> {
     const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
     if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);
   }
+}
+
+/**
+ * Whether a request may be admitted from a lease at all (the isolate asks only for
+ * these; the guard grants only these). Only plain credentialed calls: a generate call
+ * reserves allowance per job, a usage read must be current, and with Upstash the
+ * windows are counted there per request.
+ */
+export function leasable(request: Pick<AdmitRequest, "credential" | "limits" | "wantUsage" | "windowsElsewhere">): boolean {
+  return request.credential !== undefined && !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
 }
 
 /** What a lease depends on: a change to any of these waits for it to run out. */

@@ -5,7 +5,7 @@ import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
-import type { AdmitDecision, AdmitRequest, WindowReport } from "./account-guard";
+import { leasable, type AdmitDecision, type AdmitRequest, type WindowReport } from "./account-guard";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
 import { leaseBookFor } from "./lease-book";
@@ -57,8 +57,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     };
     // Resolved only when called: a request admitted from a lease never needs the stub.
     const guard = () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip));
-    // Leases batch plain calls only: a generate call reserves per job, a usage read must be current.
-    const book = identity && !windowsElsewhere && !limits.generates && !request.wantUsage ? leaseBookFor(settings) : undefined;
+    const book = leasable(request) ? leaseBookFor(settings) : undefined;
     try {
       decision = book
         ? await book.admit(`${product.id}|${identity!.accountId}|${identity!.keyId ?? `jwt:${identity!.tokenId}`}|${route.name}|${jobId ?? ""}`, {
