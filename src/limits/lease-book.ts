@@ -134,14 +134,20 @@ export class LeaseBook {
     return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
   }
 
-  /** Drops leases out of tokens or time; what an ended one did not spend is queued to go back. */
+  /**
+   * Drops the leading leases that are out of tokens or time; what an ended one did not
+   * spend is queued to go back. Tokens are spent from the first lease only, so only the
+   * front needs to be live. Leases end in the order asked, except when a key's expiry
+   * shortened a later one: that one waits behind the live one to be retired, unspent.
+   */
   private retireEnded(entry: Entry): void {
     const now = Date.now();
-    entry.held = entry.held.filter((held) => {
-      if (held.spent < held.tokens && now < held.endsAt) return true;
+    while (entry.held.length > 0) {
+      const held = entry.held[0]!;
+      if (held.spent < held.tokens && now < held.endsAt) return;
       if (held.spent < held.tokens) entry.returns.push({ id: held.id, unspent: held.tokens - held.spent });
-      return false;
-    });
+      entry.held.shift();
+    }
   }
 
   /** Records an arrival, keeping those within one lease's life (at most MAX_WANT). */
