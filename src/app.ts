@@ -1,4 +1,6 @@
 import { Hono } from "hono";
+import { servesGatewaySurface } from "./config/gateway-hosts";
+import type { Env } from "./env";
 import { identify } from "./auth/identify";
 import { accessLog } from "./http/access-log";
 import { bufferBody, validateBody } from "./http/buffer-body";
@@ -24,11 +26,7 @@ import { zskyJobs } from "./results/zsky-jobs";
  * settled answer) and settlement (inner: sees the origin's own answer) -> zgate's own
  * endpoints, or forward to the origin.
  */
-export function createApp() {
-  const app = new Hono<AppEnv>();
-  app.use("*", requestId, accessLog, edgeChecks);
-  app.route("/admin/v1", createAdminApp());
-  app.route("/", createDocsApp());
+function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
   app.all(
     "*",
     routeRequest,
@@ -47,4 +45,27 @@ export function createApp() {
   );
   app.onError(onError);
   return app;
+}
+
+function edgeApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestId, accessLog, edgeChecks);
+  return app;
+}
+
+/**
+ * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
+ * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI)
+ * is mounted only on the app for gateway hosts, and can never shadow an upstream path.
+ */
+export function createApp() {
+  const onProductHost = productApp(edgeApp());
+  const gateway = edgeApp();
+  gateway.route("/admin/v1", createAdminApp());
+  gateway.route("/", createDocsApp());
+  const onGatewayHost = productApp(gateway);
+  return {
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
+      (servesGatewaySurface(new URL(request.url), env) ? onGatewayHost : onProductHost).fetch(request, env, ctx),
+  };
 }

@@ -23,8 +23,9 @@ const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
 );
 
 function findOperation(method: string, url: URL) {
-  // zgate's own endpoints are the same on every host; product paths take the host's prefix.
-  const paths = [url.pathname, (HOST_PREFIX[url.hostname.toLowerCase()] ?? "") + url.pathname];
+  // A product's host serves that product's paths only; elsewhere zgate's own endpoints and prefixed product paths.
+  const prefix = HOST_PREFIX[url.hostname.toLowerCase()];
+  const paths = prefix ? [prefix + url.pathname] : [url.pathname];
   const wanted = method === "HEAD" ? "GET" : method;
   // Literal paths before templated ones, as the gateway routes them.
   const matches = operations.filter((o) => o.method === wanted && paths.some((p) => o.regex.test(p)));

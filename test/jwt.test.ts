@@ -1,6 +1,6 @@
 import { SignJWT, generateKeyPair } from "jose";
-import { describe, expect, it } from "vitest";
-import { bearer, call, json, login, mintToken } from "./helpers";
+import { describe, expect, it, vi } from "vitest";
+import { admin, bearer, call, json, login, mintToken, newUser } from "./helpers";
 
 const ME = "/zakgt/api/v1/users/me";
 const now = () => Math.floor(Date.now() / 1000);
@@ -63,6 +63,24 @@ describe("ZakGT access tokens at the edge", () => {
     for (const claim of ["sub", "jti", "iat", "exp"]) {
       expect((await meWith(await mintToken({ [claim]: null }))).status).toBe(401);
     }
+  });
+
+  it("refuses claims of the wrong type", async () => {
+    for (const claims of [{ sub: 42 }, { sub: { id: "usr_demo" } }, { sub: "" }, { jti: 7 }, { jti: ["a"] }, { iat: "1700000000" }, { exp: String(now() + 600) }, { nbf: "0" }]) {
+      const response = await meWith(await mintToken(claims));
+      expect(response.status, JSON.stringify(claims)).toBe(401);
+      expect(await json(response)).toEqual({ detail: "Could not validate credentials" });
+    }
+  });
+
+  it("refuses a token issued in the future beyond the skew, so it cannot outlive a revoke of all sessions", async () => {
+    const { userId } = await newUser();
+    const future = await mintToken({ sub: userId, iat: now() + 3600, exp: now() + 7200 });
+    expect((await meWith(future)).status).toBe(401);
+    expect((await meWith(await mintToken({ sub: userId, iat: now() + 10 }))).status).toBe(200);
+
+    expect((await admin(`/users/${userId}/revoke-sessions`, { json: {} })).status).toBe(200);
+    expect((await meWith(future)).status).toBe(401);
   });
 
   it("refuses a token signed by another key, even with the right kid", async () => {
@@ -133,11 +151,13 @@ describe("HS256 development secret", () => {
   });
 
   it("is refused as a setting outside development", async () => {
+    const spy = vi.spyOn(console, "error");
     const response = await call(ME, { base: "https://api.zakgt.net", settings: { ...hsSettings, ENVIRONMENT: "production" } });
+    const logged = spy.mock.calls.map((args) => String(args[0])).join("\n");
+    spy.mockRestore();
     expect(response.status).toBe(503);
-    expect(await json(response)).toEqual({
-      detail: "Gateway misconfigured: ZAKGT_JWT_SECRET is invalid: is only allowed when ENVIRONMENT is development",
-    });
+    expect(await json(response)).toEqual({ detail: "Service temporarily unavailable" });
+    expect(logged).toContain("ZAKGT_JWT_SECRET is invalid: is only allowed when ENVIRONMENT is development");
   });
 });
 

@@ -1,38 +1,88 @@
-import { describe, expect, it } from "vitest";
-import { call, json } from "./helpers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { admin, bearer, call, createKey, json, keyHeaders, login } from "./helpers";
+
+/** Runs `send` and returns what the gateway logged with console.error meanwhile. */
+async function logged(send: () => Promise<Response>): Promise<{ response: Response; lines: string[] }> {
+  const spy = vi.spyOn(console, "error");
+  const response = await send();
+  const lines = spy.mock.calls.map((args) => String(args[0]));
+  spy.mockRestore();
+  return { response, lines };
+}
+
+const GENERIC = "Service temporarily unavailable";
 
 describe("a misconfigured deployment", () => {
-  it("answers 503 naming the missing setting, in the product's envelope", async () => {
-    const response = await call("/zakgt/api/v1/users/me", { settings: { ORIGIN_SIGNING_SECRET: undefined } });
-    expect(response.status).toBe(503);
-    expect(await json(response)).toEqual({ detail: "Gateway misconfigured: ORIGIN_SIGNING_SECRET is not set" });
+  afterEach(() => vi.restoreAllMocks());
 
-    const zsky = await call("/zsky/v1/usage", { settings: { ORIGIN_ZSKY: "not a url" } });
-    expect(zsky.status).toBe(503);
-    expect((await json(zsky)).error).toMatch(/^Gateway misconfigured: ORIGIN_ZSKY is invalid/);
+  it("answers callers a generic 503 in their product's envelope; the setting is named in the log only", async () => {
+    const { response, lines } = await logged(() => call("/zakgt/api/v1/users/me", { settings: { ORIGIN_SIGNING_SECRET: undefined } }));
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBe("60");
+    expect(await json(response)).toEqual({ detail: GENERIC });
+    expect(lines.some((l) => l.includes('"setting":"ORIGIN_SIGNING_SECRET"') && l.includes("is not set"))).toBe(true);
+
+    const zsky = await logged(() => call("/zsky/v1/usage", { settings: { ORIGIN_ZSKY: "not a url" } }));
+    expect(zsky.response.status).toBe(503);
+    expect(await json(zsky.response)).toEqual({ error: GENERIC });
+    expect(zsky.lines.some((l) => l.includes('"setting":"ORIGIN_ZSKY"'))).toBe(true);
   });
 
-  it("names a bad secret without ever echoing its value", async () => {
-    const response = await call("/zappway/api/v1/agents", { settings: { ORIGIN_SIGNING_SECRET: "tooShortSecretValue" } });
+  it("never echoes a bad secret's value, to the caller or to the log", async () => {
+    const { response, lines } = await logged(() => call("/zappway/api/v1/agents", { settings: { ORIGIN_SIGNING_SECRET: "tooShortSecretValue" } }));
     expect(response.status).toBe(503);
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({
-      error: { code: "SERVICE_UNAVAILABLE", message: "Gateway misconfigured: ORIGIN_SIGNING_SECRET is invalid: must be at least 32 characters" },
-    });
-    expect(text).not.toContain("tooShortSecretValue");
+    expect(JSON.parse(text)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: GENERIC } });
+    expect(text).not.toContain("ORIGIN_SIGNING_SECRET");
+    expect(lines.join("\n")).toContain("must be at least 32 characters");
+    expect(lines.join("\n")).not.toContain("tooShortSecretValue");
   });
 
-  it("rejects numbers that are not numbers and unknown environments", async () => {
-    expect((await json(await call("/zsky/v1/usage", { settings: { MAX_BODY_BYTES: "lots" } }))).error).toMatch(/MAX_BODY_BYTES is invalid/);
-    expect((await json(await call("/zsky/v1/usage", { settings: { ENVIRONMENT: "qa" } }))).error).toMatch(/ENVIRONMENT is invalid/);
-    expect((await json(await call("/zsky/v1/usage", { settings: { GUARD_LEASE_MS: "10" } }))).error).toBe(
-      "Gateway misconfigured: GUARD_LEASE_MS is invalid: must be 0 (off) or 50-1000",
-    );
+  it("logs numbers that are not numbers, unknown environments and bad lease times by name", async () => {
+    for (const [setting, value, reason] of [
+      ["MAX_BODY_BYTES", "lots", "is invalid"],
+      ["ENVIRONMENT", "qa", "is invalid"],
+      ["GUARD_LEASE_MS", "10", "must be 0 (off) or 50-1000"],
+    ]) {
+      const { response, lines } = await logged(() => call("/zsky/v1/usage", { settings: { [setting!]: value } }));
+      expect(response.status).toBe(503);
+      expect(await json(response)).toEqual({ error: GENERIC });
+      expect(lines.some((l) => l.includes(`"setting":"${setting}"`) && l.includes(reason!))).toBe(true);
+    }
   });
 
-  it("an unset production origin (the wrangler.toml placeholder) is named", async () => {
-    const response = await call("/v1/usage", { base: "https://zsky.ai", settings: { ENVIRONMENT: "production", ORIGIN_ZSKY: "" } });
+  it("an unset production origin (the wrangler.toml placeholder) is a 503 on the product's host", async () => {
+    const { response, lines } = await logged(() => call("/v1/usage", { base: "https://zsky.ai", settings: { ENVIRONMENT: "production", ORIGIN_ZSKY: "" } }));
     expect(response.status).toBe(503);
-    expect((await json(response)).error).toMatch(/^Gateway misconfigured: ORIGIN_ZSKY/);
+    expect(await json(response)).toEqual({ error: GENERIC });
+    expect(lines.some((l) => l.includes('"setting":"ORIGIN_ZSKY"'))).toBe(true);
+  });
+});
+
+describe("a bad optional setting turns off only its own feature", () => {
+  it("a short ADMIN_TOKEN disables the admin API, not the three products", async () => {
+    const { key } = await createKey("zsky");
+    const bad = { ADMIN_TOKEN: "only-twenty-chars-xx" };
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings: bad })).status).toBe(200);
+    expect((await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings: bad })).status).toBe(200);
+    const refused = await logged(() => call("/admin/v1/keys", { headers: { Authorization: "Bearer only-twenty-chars-xx" }, settings: bad }));
+    expect(refused.response.status).toBe(503);
+    expect(await json(refused.response)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: GENERIC } });
+    expect(refused.lines.some((l) => l.includes('"setting":"ADMIN_TOKEN"'))).toBe(true);
+  });
+
+  it("half-configured Cloudflare Access disables the admin API only", async () => {
+    const settings = { ACCESS_TEAM_DOMAIN: "zgate-sec.cloudflareaccess.com" };
+    expect((await admin("/keys", { settings })).status).toBe(503);
+    expect((await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings })).status).toBe(200);
+  });
+
+  it("bad result-signing keys stop result links, not the rest of ZSky", async () => {
+    const { key } = await createKey("zsky");
+    const settings = { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "x".repeat(40) }), RESULT_SIGNING_KEY_ID: "k1" };
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings })).status).toBe(200);
+    const forged = await call("/zsky/v1/results/job_x?expires=9999999999&kid=k1&sig=00", { settings });
+    expect(forged.status).toBe(503);
+    expect(await json(forged)).toEqual({ error: GENERIC });
   });
 });

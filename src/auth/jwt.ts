@@ -98,5 +98,20 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
     }
     throw new GatewayError("UNAUTHORIZED", invalidMessage);
   }
-  return payload as AccessClaims;
+  return usableClaims(payload, settings, invalidMessage);
+}
+
+/**
+ * The claims zgate acts on, checked for type and time: jose checks `exp`/`nbf` but not
+ * that `sub`/`jti` are strings, and lets `iat` lie in the future. A token "issued" after
+ * now would outlive a revoke-all-sessions epoch set today, so it is refused.
+ */
+function usableClaims(payload: JWTPayload, settings: Settings, invalidMessage: string): AccessClaims {
+  const { sub, jti, iat, exp } = payload;
+  const nowSeconds = Date.now() / 1000;
+  const typed = typeof sub === "string" && sub !== "" && typeof jti === "string" && jti !== "" && typeof iat === "number" && typeof exp === "number";
+  if (!typed || !Number.isFinite(iat) || iat > nowSeconds + settings.JWT_CLOCK_SKEW_SECONDS) {
+    throw new GatewayError("UNAUTHORIZED", invalidMessage);
+  }
+  return { sub, jti, iat, exp };
 }

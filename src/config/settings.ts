@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
 
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
@@ -24,8 +25,8 @@ const jsonText = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
 });
-const windowOverride = z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive().optional() }).strict();
-const perKind = z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict();
+const windowOverride = z.object({ limit: windowLimit, windowSeconds: windowSeconds.optional() }).strict();
+const perKind = z.object({ image: allowance, video: allowance }).partial().strict();
 // Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
 // "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
 // "concurrentJobsPerKey": 5}}}. See README "Limits".
@@ -38,7 +39,7 @@ const limitOverrides = jsonText.pipe(
           plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
           generation: z
             .object({
-              concurrentJobsPerKey: z.number().int().positive(),
+              concurrentJobsPerKey: z.number().int().positive().max(MAX_CONCURRENT_JOBS),
               dailyPerKey: perKind,
               monthlyPerAccount: perKind,
             })
@@ -61,6 +62,8 @@ const schema = z
     ZAKGT_HOSTS: hostList.default(["api.zakgt.net"]),
     ZSKY_HOSTS: hostList.default(["zsky.ai"]),
     ZAPPWAY_HOSTS: hostList.default(["app.zappway.ai"]),
+    // Hosts that serve zgate's own surface (admin API, docs, OpenAPI), never a product host.
+    GATEWAY_HOSTS: hostList.default([]),
     ZAKGT_JWKS_URL: optionalString.pipe(z.url().optional()),
     ZAKGT_JWT_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
     ZAKGT_JWT_ISSUER: z.string().min(1).default("https://api.zakgt.net"),
@@ -127,13 +130,39 @@ const schema = z
     }
     // A shared HS256 secret is a development convenience; deployed gateways verify
     // against the platform's published keys so the gateway can never mint tokens.
+    const productHosts = new Set([...s.ZAKGT_HOSTS, ...s.ZSKY_HOSTS, ...s.ZAPPWAY_HOSTS]);
+    if (s.GATEWAY_HOSTS.some((h) => productHosts.has(h))) {
+      ctx.addIssue({ code: "custom", path: ["GATEWAY_HOSTS"], message: "must not name a product host" });
+    }
     if (s.ZAKGT_JWT_SECRET && s.ENVIRONMENT !== "development") {
       ctx.addIssue({ code: "custom", path: ["ZAKGT_JWT_SECRET"], message: "is only allowed when ENVIRONMENT is development" });
     }
   });
 
-export type Settings = z.infer<typeof schema>;
+/**
+ * Optional features and the settings that belong to each. A bad value in one of them
+ * turns that feature off (the log says which setting) instead of taking the three
+ * products down with it: a typo in `wrangler secret put ADMIN_TOKEN` must not be an
+ * outage. Every other setting is needed by the products themselves.
+ */
+const FEATURE_SETTINGS = {
+  admin: ["ADMIN_TOKEN", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "ACCESS_JWKS_URL"],
+  "test-keys": ["ORIGIN_ZAKGT_TEST"],
+  "presigned-results": ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"],
+  "result-links": ["RESULT_SIGNING_KEYS", "RESULT_SIGNING_KEY_ID"],
+} as const;
 
+export type Feature = keyof typeof FEATURE_SETTINGS;
+
+const featureOf = (setting: string) =>
+  (Object.keys(FEATURE_SETTINGS) as Feature[]).find((f) => (FEATURE_SETTINGS[f] as readonly string[]).includes(setting));
+
+export type Settings = z.infer<typeof schema> & {
+  /** Features turned off by a bad setting, and why (for the log, never for callers). */
+  disabled: Partial<Record<Feature, SettingsError>>;
+};
+
+/** Settings the gateway cannot serve without. Its message names the setting: for the log only. */
 export class SettingsError extends Error {
   constructor(readonly setting: string, reason: string) {
     super(`Gateway misconfigured: ${setting} ${reason}`);
@@ -144,20 +173,45 @@ export class SettingsError extends Error {
 // so in practice this runs once per isolate, yet a changed env is always re-read.
 const parsed = new WeakMap<object, Settings | SettingsError>();
 
+function reasonFor(env: Record<string, unknown>, setting: string, message: string): string {
+  return env[setting] === undefined ? "is not set" : `is invalid: ${message}`;
+}
+
+function parse(env: Record<string, unknown>): Settings | SettingsError {
+  const disabled: Settings["disabled"] = {};
+  let input = env;
+  for (;;) {
+    const outcome = schema.safeParse(input);
+    if (outcome.success) {
+      for (const [feature, error] of Object.entries(disabled)) {
+        console.error(JSON.stringify({ msg: "settings_invalid", setting: error.setting, feature, effect: "feature disabled" }));
+      }
+      return { ...outcome.data, disabled };
+    }
+    const issue = outcome.error.issues[0]!;
+    const setting = String(issue.path[0] ?? "settings");
+    const error = new SettingsError(setting, reasonFor(input, setting, issue.message));
+    const feature = featureOf(setting);
+    // A feature already dropped cannot fail again; anything else is the products' own.
+    if (!feature || disabled[feature]) return error;
+    disabled[feature] = error;
+    input = { ...input };
+    for (const name of FEATURE_SETTINGS[feature]) delete input[name];
+  }
+}
+
 export function loadSettings(env: object): Settings {
   let result = parsed.get(env);
   if (!result) {
-    const outcome = schema.safeParse(env);
-    if (outcome.success) {
-      result = outcome.data;
-    } else {
-      const issue = outcome.error.issues[0]!;
-      const setting = String(issue.path[0] ?? "settings");
-      const reason = (env as Record<string, unknown>)[setting] === undefined ? "is not set" : `is invalid: ${issue.message}`;
-      result = new SettingsError(setting, reason);
-    }
+    result = parse(env as Record<string, unknown>);
     parsed.set(env, result);
   }
   if (result instanceof SettingsError) throw result;
   return result;
+}
+
+/** Where a feature is used: refused (a generic 503 for the caller, the setting in the log) when a bad setting turned it off. */
+export function requireFeature(settings: Settings, feature: Feature): void {
+  const error = settings.disabled[feature];
+  if (error) throw error;
 }

@@ -11,8 +11,9 @@ function asGatewayError(err: Error, requestId: string | undefined): GatewayError
   // Hono's own refusals (e.g. a JSON body that does not parse) keep their status.
   if (err instanceof HTTPException && err.status < 500) return new GatewayError(codeForStatus(err.status), err.message);
   if (err instanceof SettingsError) {
-    console.error(JSON.stringify({ msg: "settings_invalid", request_id: requestId, setting: err.setting }));
-    return new GatewayError("SERVICE_UNAVAILABLE", err.message, { "Retry-After": "60" });
+    // The setting is named in the log only: callers learn nothing about the deployment.
+    console.error(JSON.stringify({ msg: "settings_invalid", request_id: requestId, setting: err.setting, detail: err.message }));
+    return new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable", { "Retry-After": "60" });
   }
   // Details go to the log, never to the caller.
   console.error(JSON.stringify({ msg: "unhandled_error", request_id: requestId, error: err.name, detail: err.message.slice(0, 200) }));

@@ -54,17 +54,34 @@ export function keyPrefixOf(secret: string): KeyPrefix | undefined {
 const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`);
 
 /**
- * `valid`: a zgate key whose checksum holds. `malformed`: it carries a zgate prefix but
- * is not a well-formed key, so it cannot exist. `foreign`: any other shape (keys
- * imported from before zgate), known only by hash lookup.
+ * `valid`: a zgate key whose checksum holds. `malformed`: it has exactly the shape of a
+ * zgate key but its checksum fails (a mistyped character), so it cannot exist and is
+ * refused with no storage read. `foreign`: any other shape, known only by hash lookup:
+ * keys from before zgate, including the platforms' own `zsky_live_…` keys of other
+ * lengths, which must keep working once imported.
  */
 export function classifyKey(secret: string): "valid" | "malformed" | "foreign" {
   const prefix = keyPrefixOf(secret);
-  if (!prefix) return "foreign";
-  const rest = secret.slice(prefix.length);
-  if (!WELL_FORMED.test(rest)) return "malformed";
+  if (!prefix || !WELL_FORMED.test(secret.slice(prefix.length))) return "foreign";
   const body = secret.slice(0, -CHECKSUM_LENGTH);
   return checksum(body) === secret.slice(-CHECKSUM_LENGTH) ? "valid" : "malformed";
+}
+
+/**
+ * Why a plaintext key cannot be imported, or null when it can. A zgate-shaped key with a
+ * bad checksum would be refused at the edge forever; a valid one is zgate's own to issue
+ * (and may sit in an isolate's cache of unknown keys, so importing it would not take
+ * effect at once everywhere).
+ */
+export function importRefusal(secret: string): string | null {
+  switch (classifyKey(secret)) {
+    case "malformed":
+      return "import_key: has the shape of a zgate key but its checksum does not match, so it could never be used";
+    case "valid":
+      return "import_key: is a zgate-issued key; create a new key instead of importing one";
+    default:
+      return null;
+  }
 }
 
 /** Hex SHA-256 of a key: the only form in which a key is ever stored. */

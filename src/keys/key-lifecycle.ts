@@ -4,7 +4,7 @@ import { guardFor, retriedOnce } from "../limits/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
-import { generateKey, hashKey, randomBase62, type KeyPrefix } from "./key-format";
+import { generateKey, hashKey, importRefusal, randomBase62, type KeyPrefix } from "./key-format";
 import { insertKey, markRevoked, type KeyRecord } from "./key-store";
 
 /**
@@ -100,8 +100,10 @@ export async function issueKey(env: Env, spec: KeySpec, by: Actor): Promise<{ re
   return { record, secret };
 }
 
-/** A key from before zgate, any shape, by its plaintext or its SHA-256 (hex). */
+/** A key from before zgate, any shape the edge would look up, by its plaintext or its SHA-256 (hex). */
 export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: string; sha256?: string }, by: Actor): Promise<KeyRecord> {
+  const refusal = key.plaintext !== undefined ? importRefusal(key.plaintext) : null;
+  if (refusal) throw new GatewayError("BAD_REQUEST", refusal);
   const hash = key.plaintext !== undefined ? await hashKey(key.plaintext) : key.sha256!.toLowerCase();
   const last4 = key.plaintext !== undefined ? key.plaintext.slice(-4) : "????";
   const record = newRecord(spec, "", last4, true);

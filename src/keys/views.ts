@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { GatewayError } from "../http/errors";
+import { allowance, windowLimit, windowSeconds } from "../limits/bounds";
 import type { KeyLimitOverride } from "../limits/types";
 import { keyStatus, type KeyRecord } from "./key-store";
 
@@ -7,9 +8,9 @@ import { keyStatus, type KeyRecord } from "./key-store";
 export const limitOverrideSchema = z
   .object({
     windows: z
-      .record(z.string().regex(/^[a-z_]{1,40}$/), z.object({ limit: z.number().int().positive(), window_seconds: z.number().int().positive().optional() }).strict())
+      .record(z.string().regex(/^[a-z_]{1,40}$/), z.object({ limit: windowLimit, window_seconds: windowSeconds.optional() }).strict())
       .optional(),
-    daily_per_key: z.object({ image: z.number().int().min(0), video: z.number().int().min(0) }).partial().strict().optional(),
+    daily_per_key: z.object({ image: allowance, video: allowance }).partial().strict().optional(),
   })
   .strict();
 

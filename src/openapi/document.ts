@@ -136,7 +136,9 @@ export function buildOpenApiDocument() {
     registry.registerPath({
       ...route,
       path: `/admin/v1${route.path}`,
-      responses: Object.fromEntries(Object.entries(route.responses).map(([status, r]) => [status, { ...r, headers: REQUEST_ID }])),
+      responses: Object.fromEntries(
+        Object.entries(route.responses).map(([status, r]) => [status, { ...r, headers: status === "429" || status === "503" ? { ...REQUEST_ID, ...RETRY_AFTER } : REQUEST_ID }]),
+      ),
     });
   }
 

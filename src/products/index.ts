@@ -19,6 +19,8 @@ export interface ProductTarget {
   product: Product;
   /** The request path as the origin knows it (host match: unchanged; prefix match: prefix removed). */
   originPath: string;
+  /** The path prefix that picked the product (`/zakgt`); empty when its host did. */
+  publicPrefix: string;
 }
 
 /**
@@ -27,16 +29,18 @@ export interface ProductTarget {
  * (a misconfigured deployment) the default hosts still pick the error envelope.
  */
 export function resolveProduct(url: URL, settings: Settings | undefined): ProductTarget | undefined {
-  const host = url.hostname.toLowerCase();
-  for (const product of PRODUCTS) {
-    const hosts = settings ? settings[product.hostsSetting] : DEFAULT_HOSTS[product.hostsSetting];
-    if (hosts.includes(host)) return { product, originPath: url.pathname };
-  }
+  const byHost = resolveProductHost(url.hostname.toLowerCase(), settings);
+  if (byHost) return { product: byHost, originPath: url.pathname, publicPrefix: "" };
   for (const product of PRODUCTS) {
     const prefix = product.pathPrefix;
     if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
-      return { product, originPath: url.pathname.slice(prefix.length) || "/" };
+      return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
     }
   }
   return undefined;
+}
+
+/** The product whose own host this is (lowercase hostname), if any. */
+export function resolveProductHost(host: string, settings: Settings | undefined): Product | undefined {
+  return PRODUCTS.find((product) => (settings ? settings[product.hostsSetting] : DEFAULT_HOSTS[product.hostsSetting]).includes(host));
 }

@@ -1,4 +1,4 @@
-import type { Settings } from "../config/settings";
+import { requireFeature, type Settings } from "../config/settings";
 import { toHex } from "../util/hex";
 
 /**
@@ -22,6 +22,8 @@ interface SigningKeys {
  * deployment with a single secret still signs; set RESULT_SIGNING_KEYS to rotate.
  */
 function signingKeys(settings: Settings): SigningKeys {
+  // Never fall back to the derived key when the configured ones are bad: links would break silently.
+  requireFeature(settings, "result-links");
   if (settings.RESULT_SIGNING_KEYS && settings.RESULT_SIGNING_KEY_ID) {
     return { current: settings.RESULT_SIGNING_KEY_ID, keys: settings.RESULT_SIGNING_KEYS };
   }

@@ -1,6 +1,7 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, mintToken, newUser, sims } from "../helpers";
+import { generateKey } from "../../src/keys/key-format";
 
 describe("admin API authentication", () => {
   it("401 without the admin token or with a wrong one, in the gateway envelope", async () => {
@@ -22,8 +23,8 @@ describe("admin API authentication", () => {
     expect((await json(response)).error.code).toBe("SERVICE_UNAVAILABLE");
   });
 
-  it("uses the gateway envelope even on a product's host", async () => {
-    const response = await call("/admin/v1/keys", { base: "http://api.zakgt.net" });
+  it("uses the gateway envelope, for unknown admin paths too", async () => {
+    const response = await call("/admin/v1/keys");
     expect(await json(response)).toEqual({ error: { code: "UNAUTHORIZED", message: "Invalid admin credentials" } });
     const unknown = await admin("/nope");
     expect(unknown.status).toBe(404);
@@ -58,6 +59,34 @@ describe("admin API authentication", () => {
       .setExpirationTime("5m")
       .sign(new TextEncoder().encode("k".repeat(32)));
     expect((await call("/admin/v1/keys", { headers: { "Cf-Access-Jwt-Assertion": forged }, settings: access })).status).toBe(401);
+  });
+
+  it("refuses an Access JWT without exp, or whose identity is not a plain string", async () => {
+    const access = { ACCESS_TEAM_DOMAIN: "zgate-sec.cloudflareaccess.com", ACCESS_AUD: "aud-tag-123", ACCESS_JWKS_URL: sims.jwksUrl };
+    const claims = { iss: "https://zgate-sec.cloudflareaccess.com", aud: "aud-tag-123" };
+    for (const extra of [
+      { email: "sec@zakgt.test", exp: null },
+      { email: { name: "sec" }, sub: { id: 1 } },
+      { email: 42, sub: ["usr_1"] },
+      { email: "", sub: "" },
+      { email: "two words@x.y" },
+    ]) {
+      const token = await mintToken({ ...claims, ...extra });
+      const response = await call("/admin/v1/keys", { headers: { "Cf-Access-Jwt-Assertion": token }, settings: access });
+      expect(response.status, JSON.stringify(extra)).toBe(401);
+      expect(await json(response)).toEqual({ error: { code: "UNAUTHORIZED", message: "Invalid admin credentials" } });
+    }
+    // The subject stands in for a missing email, as a readable actor.
+    const bySub = await mintToken({ ...claims, sub: "svc-rotation-bot" });
+    const account = freshAccount();
+    const created = await call("/admin/v1/keys", {
+      method: "POST",
+      headers: { "Cf-Access-Jwt-Assertion": bySub, "Content-Type": "application/json" },
+      body: JSON.stringify({ product: "zsky", account }),
+      settings: access,
+    });
+    expect(created.status).toBe(201);
+    expect((await json(await admin(`/audit?target=${(await json(created)).id}`))).entries[0].actor).toBe("admin:svc-rotation-bot");
   });
 });
 
@@ -183,6 +212,28 @@ describe("admin API: keys", () => {
     const duplicate = await admin("/keys", { json: { product: "zappway", account: freshAccount(), import_sha256: digest } });
     expect(duplicate.status).toBe(409);
     expect(await json(duplicate)).toEqual({ error: { code: "CONFLICT", message: "This key is already registered" } });
+  });
+
+  it("imports a platform key that carries a zgate prefix in another shape, and it works at once", async () => {
+    const legacy = `zsky_live_4f9a_${crypto.randomUUID().replaceAll("-", "")}`;
+    const imported = await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_key: legacy } });
+    expect(imported.status).toBe(201);
+    expect((await call("/zsky/v1/usage", { headers: { "X-API-Key": legacy } })).status).toBe(200);
+  });
+
+  it("refuses to import what the edge would refuse: a zgate-shaped key with a bad checksum, or a zgate-issued key", async () => {
+    const issued = generateKey("zsky_live_");
+    const mistyped = issued.slice(0, 12) + (issued[12] === "a" ? "b" : "a") + issued.slice(13);
+    for (const [key, why] of [
+      [mistyped, /checksum does not match/],
+      [issued, /zgate-issued key/],
+    ] as const) {
+      const response = await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_key: key } });
+      expect(response.status).toBe(400);
+      const body = await json(response);
+      expect(body.error.code).toBe("BAD_REQUEST");
+      expect(body.error.message).toMatch(why);
+    }
   });
 });
 

@@ -98,7 +98,7 @@ describe("exact sliding windows", () => {
     expect(statuses(await burst(6, () => agents(pro.key, proSettings))).filter((s) => s === 200)).toHaveLength(4);
     const bad = await agents(key, { LIMIT_OVERRIDES: "{not json" });
     expect(bad.status).toBe(503);
-    expect((await json(bad)).error.message).toBe("Gateway misconfigured: LIMIT_OVERRIDES is invalid: is not valid JSON");
+    expect((await json(bad)).error.message).toBe("Service temporarily unavailable");
   });
 
   it("counters persist across Durable Object restarts", async () => {

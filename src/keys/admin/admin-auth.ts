@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { jwtVerify } from "jose";
+import { jwtVerify, type JWTPayload } from "jose";
 import { remoteKeySet } from "../../auth/jwt";
+import { requireFeature } from "../../config/settings";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 
@@ -20,12 +21,23 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
 }
 
 /**
+ * Who an Access token speaks for, as the audit log shows it: its email, else its subject.
+ * Either must be a plain printable string; anything else is not an identity.
+ */
+function accessIdentity(payload: JWTPayload): string {
+  const who = typeof payload.email === "string" && payload.email !== "" ? payload.email : payload.sub;
+  if (typeof who !== "string" || !/^[\x21-\x7e]{1,254}$/.test(who)) throw new Error("no usable identity");
+  return who;
+}
+
+/**
  * The admin API is for security and platform teams: `Authorization: Bearer <ADMIN_TOKEN>`
  * or, when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set, a Cloudflare Access JWT in
  * `Cf-Access-Jwt-Assertion`. The actor (token or Access identity) goes into the audit log.
  */
 export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
   const settings = c.get("settings");
+  requireFeature(settings, "admin");
   const accessJwt = c.req.header("cf-access-jwt-assertion");
   if (accessJwt && settings.ACCESS_TEAM_DOMAIN && settings.ACCESS_AUD) {
     const jwks = settings.ACCESS_JWKS_URL ?? `https://${settings.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
@@ -34,10 +46,10 @@ export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
         issuer: `https://${settings.ACCESS_TEAM_DOMAIN}`,
         audience: settings.ACCESS_AUD,
         clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
+        // Access always sets `exp`; a token without one would never stop working.
+        requiredClaims: ["exp"],
       });
-      const who = typeof payload.email === "string" ? payload.email : payload.sub;
-      if (!who) throw new Error("no subject");
-      c.set("actor", `admin:${who}`);
+      c.set("actor", `admin:${accessIdentity(payload)}`);
       return next();
     } catch {
       throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");

@@ -42,7 +42,7 @@ const errorResponse = (description: string) => ({ description, content: { "appli
 export const ADMIN_ERRORS = {
   400: errorResponse("Invalid request"),
   401: errorResponse("Missing or invalid admin credentials"),
-  503: errorResponse("Admin API not configured, or a dependency unavailable"),
+  503: errorResponse("Admin API not configured (or turned off by a bad setting), or a dependency unavailable"),
 } as const;
 
 export const NOT_FOUND = { 404: errorResponse("No such key") } as const;
