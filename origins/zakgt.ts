@@ -1,9 +1,9 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
-import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+import { json, readJson, trustedIdentity, withSimulatorHooks, type GatewayIdentity, type Handler } from "./common";
 
 /**
  * ZakGT origin simulator: login/refresh/logout issuing real ES256 JWTs (JWKS at
- * `/.well-known/jwks.json`), users/me, a few catalogue reads, AI chat.
+ * `/.well-known/jwks.json`), users/me, catalogue reads and marketplace listing writes, AI chat.
  * Demo user: demo@zakgt.test / demo-password.
  */
 export interface ZakgtSimulatorOptions {
@@ -33,6 +33,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } as JWK] };
   const users = USERS.map((u) => ({ ...u }));
+  const products = PRODUCTS.map((p) => ({ ...p }));
   const refreshTokens = new Map<string, string>();
   const ttl = options.accessTokenSeconds ?? 900;
   // Counts catalogue responses so tests can tell an edge-cache hit from an origin call.
@@ -56,8 +57,21 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     };
   }
 
-  const ok = (data: unknown, request: Request, headers: Record<string, string> = {}) =>
-    json({ status: "ok", data, request_id: request.headers.get("x-request-id") }, 200, headers);
+  const ok = (data: unknown, request: Request, headers: Record<string, string> = {}, status = 200) =>
+    json({ status: "ok", data, request_id: request.headers.get("x-request-id") }, status, headers);
+
+  // A catalogue read is the same for every caller, so it says so (`public`) and carries no
+  // request id. Test hooks: `X-Sim-Per-Caller: 1` answers for this caller alone (names the
+  // viewer, echoes the request id, no caching fields); `X-Sim-Cache-Headers: <JSON>` sets
+  // the caching fields instead.
+  const catalogue = (data: Record<string, unknown>, request: Request, identity: GatewayIdentity) => {
+    const custom = request.headers.get("x-sim-cache-headers");
+    if (request.headers.get("x-sim-per-caller") === "1") {
+      return ok({ ...data, served: ++catalogueServed, viewer: identity.user }, request, custom ? JSON.parse(custom) : {});
+    }
+    const headers = custom ? JSON.parse(custom) : { "Cache-Control": "public, max-age=60" };
+    return json({ status: "ok", data: { ...data, served: ++catalogueServed } }, 200, headers);
+  };
 
   return withSimulatorHooks(async (request) => {
     const url = new URL(request.url);
@@ -117,11 +131,18 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
         return ok({ id: user.id, email: user.email, display_name: user.display_name }, request);
       }
       case "GET /api/v1/tools":
-        return ok({ tools: TOOLS, served: ++catalogueServed }, request, { "Cache-Control": "public, max-age=60" });
+        return catalogue({ tools: TOOLS }, request, identity);
       case "GET /api/v1/tools/my-tools":
         return ok({ tools: TOOLS.slice(0, 1), user: identity.user }, request, { "Cache-Control": "private, max-age=60" });
       case "GET /api/v1/mart/products":
-        return ok({ products: PRODUCTS, served: ++catalogueServed, query: url.search }, request);
+        return catalogue({ products, query: url.search }, request, identity);
+      case "POST /api/v1/mart/products": {
+        const body = await readJson(request);
+        if (typeof body?.title !== "string") return json({ detail: "title: field required" }, 422);
+        const created = { id: `prod_${crypto.randomUUID().slice(0, 8)}`, title: body.title, price_coins: Number(body.price_coins ?? 0) };
+        products.push(created);
+        return ok(created, request, {}, 201);
+      }
       case "POST /api/v1/ai/chat": {
         const body = await readJson(request);
         if (typeof body?.message !== "string") return json({ detail: "message: field required" }, 422);
@@ -131,12 +152,21 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     const tool = /^GET \/api\/v1\/tools\/([\w-]+)$/.exec(route);
     if (tool) {
       const found = TOOLS.find((t) => t.id === tool[1]);
-      return found ? ok({ ...found, served: ++catalogueServed }, request) : json({ detail: "Tool not found" }, 404);
+      return found ? catalogue(found, request, identity) : json({ detail: "Tool not found" }, 404);
     }
-    const product = /^GET \/api\/v1\/mart\/products\/([\w-]+)$/.exec(route);
+    const product = /^(GET|PUT|DELETE) \/api\/v1\/mart\/products\/([\w-]+)$/.exec(route);
     if (product) {
-      const found = PRODUCTS.find((p) => p.id === product[1]);
-      return found ? ok({ ...found, served: ++catalogueServed }, request) : json({ detail: "Product not found" }, 404);
+      const found = products.find((p) => p.id === product[2]);
+      if (!found) return json({ detail: "Product not found" }, 404);
+      if (product[1] === "GET") return catalogue(found, request, identity);
+      if (product[1] === "DELETE") {
+        products.splice(products.indexOf(found), 1);
+        return ok({ deleted: true }, request);
+      }
+      const body = await readJson(request);
+      if (typeof body?.title === "string") found.title = body.title;
+      if (typeof body?.price_coins === "number") found.price_coins = body.price_coins;
+      return ok(found, request);
     }
     return json({ detail: "Not Found" }, 404);
   });

@@ -71,6 +71,8 @@ const schema = z
     JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
     MAX_BODY_BYTES: positiveInt(1_048_576),
+    // The longest a catalogue read stays in the edge cache, whatever lifetime the origin
+    // gives (0: no edge cache). Only answers the origin marks `public` are ever stored.
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
     // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).

@@ -19,7 +19,7 @@ export interface RouteDef {
   json?: boolean;
   /** Validated at the edge before any quota or origin is touched (the product's `invalidInput` status). */
   body?: z.ZodType;
-  /** Same answer for every caller: cached at the edge, keyed by URL alone. */
+  /** Cached at the edge, keyed by URL alone, when the origin marks an answer `public` (proxy/edge-cache.ts). */
   catalogue?: boolean;
   /** The presented access token is revoked at the gateway before forwarding (logout). */
   revokesSession?: boolean;

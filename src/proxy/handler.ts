@@ -1,30 +1,53 @@
-import type { Handler } from "hono";
+import type { Context, Handler } from "hono";
 import type { AppEnv } from "../http/context";
-import { catalogueCacheKey, readCatalogue, sharedTtl, storeCatalogue } from "./edge-cache";
+import {
+  type CacheScope,
+  catalogueKey,
+  catalogueReadsUnder,
+  currentStamp,
+  purgeCatalogue,
+  readCatalogue,
+  shareableTtl,
+  storeCatalogue,
+} from "./edge-cache";
 import { forwardToOrigin, originFor } from "./forward";
+
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
 export const proxyHandler: Handler<AppEnv> = async (c) => {
-  const route = c.get("route");
-  const settings = c.get("settings");
+  const method = c.req.method;
   const target = c.get("target");
-  const body = c.get("body");
-
-  const cacheable = route.catalogue && c.req.method === "GET";
-  const key = cacheable ? catalogueCacheKey(target.product.id, originFor(c), target.originPath, new URL(c.req.url).search) : undefined;
-  if (key) {
-    const hit = await readCatalogue(key);
-    if (hit) {
-      c.set("outcome", "cache_hit");
-      return hit;
-    }
+  const scope = (): CacheScope => ({ product: target.product.id, origin: originFor(c) });
+  if (c.get("route").catalogue && method === "GET" && c.get("settings").EDGE_CACHE_TTL_SECONDS > 0) {
+    return catalogueRead(c, scope());
   }
 
-  const response = await forwardToOrigin(c, body);
+  const response = await forwardToOrigin(c, c.get("body"));
   c.set("outcome", "forwarded");
-  if (key) {
-    const ttl = sharedTtl(response, settings.EDGE_CACHE_TTL_SECONDS);
-    if (ttl > 0) return storeCatalogue(c.executionCtx, key, response, ttl);
+  if (WRITES.has(method) && response.ok) {
+    const stale = catalogueReadsUnder(target.product, target.originPath);
+    // Awaited: the writer's next read must already miss. A failed purge leaves reads stale
+    // until they expire, which is no reason to hide the write's own answer.
+    if (stale.length > 0) {
+      await purgeCatalogue(scope(), stale).catch(() =>
+        console.error(JSON.stringify({ msg: "edge_cache_purge_failed", request_id: c.get("requestId"), paths: stale })),
+      );
+    }
   }
   return response;
 };
+
+async function catalogueRead(c: Context<AppEnv>, scope: CacheScope): Promise<Response> {
+  const target = c.get("target");
+  const key = catalogueKey(scope, await currentStamp(scope, target.originPath), target.originPath, new URL(c.req.url).search);
+  const hit = await readCatalogue(key);
+  if (hit) {
+    c.set("outcome", "cache_hit");
+    return hit;
+  }
+  const response = await forwardToOrigin(c, c.get("body"));
+  c.set("outcome", "forwarded");
+  const ttl = shareableTtl(response, c.get("settings").EDGE_CACHE_TTL_SECONDS);
+  return ttl > 0 ? storeCatalogue(c.executionCtx, key, response, ttl, c.get("requestId")) : response;
+}
