@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bearer, call, json, login } from "./helpers";
+import { bearer, call, createKey, json, keyHeaders, login } from "./helpers";
 
 const jsonHeaders = { "Content-Type": "application/json" };
 
@@ -86,6 +86,17 @@ describe("request bodies", () => {
     const token = await login();
     const chat = await call("/zakgt/api/v1/ai/chat", { method: "POST", headers: bearer(token), body: '{"message":"hi"}' });
     expect(chat.status).toBe(415);
+  });
+
+  it("ZSky, whose reference has no 415, answers a generate without a JSON content type 400 \"Malformed request body\", before counting", async () => {
+    const { key } = await createKey("zsky");
+    for (const headers of [{}, { "Content-Type": "text/plain" }, { "Content-Type": "application/x-www-form-urlencoded" }] as Record<string, string>[]) {
+      const response = await call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", key), ...headers }, body: new TextEncoder().encode('{"prompt":"a cat"}') });
+      expect(response.status).toBe(400);
+      expect(await json(response)).toEqual({ error: "Malformed request body: send JSON with Content-Type: application/json" });
+    }
+    const usage = await json(await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) }));
+    expect(usage.images_used).toBe(0);
   });
 
   it("accepts application/json with parameters and +json types", async () => {

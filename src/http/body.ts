@@ -35,15 +35,19 @@ function isJsonMediaType(contentType: string | null): boolean {
   return media === "application/json" || /^application\/[\w.-]+\+json$/.test(media);
 }
 
+const WRONG_MEDIA_TYPE = {
+  UNSUPPORTED_MEDIA_TYPE: "Request body must be sent with Content-Type: application/json",
+  BAD_REQUEST: "Malformed request body: send JSON with Content-Type: application/json",
+} as const;
+
 /**
- * Where a route expects JSON: a non-empty body must say so (415) and must parse (400).
- * Returns the parsed value (undefined for an empty body).
+ * Where a route expects JSON: a non-empty body must say so (`wrongMediaType`, the
+ * product's status for it) and must parse (400). Returns the parsed value (undefined for
+ * an empty body).
  */
-export function requireJsonBody(body: Uint8Array | null, contentType: string | null): unknown {
+export function requireJsonBody(body: Uint8Array | null, contentType: string | null, wrongMediaType: keyof typeof WRONG_MEDIA_TYPE): unknown {
   if (!body || body.byteLength === 0) return undefined;
-  if (!isJsonMediaType(contentType)) {
-    throw new GatewayError("UNSUPPORTED_MEDIA_TYPE", "Request body must be sent with Content-Type: application/json");
-  }
+  if (!isJsonMediaType(contentType)) throw new GatewayError(wrongMediaType, WRONG_MEDIA_TYPE[wrongMediaType]);
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body)) as unknown;
   } catch {

@@ -60,7 +60,7 @@ function errorStatuses(product: Product, route: RouteDef): number[] {
   if (route.auth === "signed-url") [403, 404, 416].forEach((s) => statuses.add(s));
   if (route.auth === "required") [401, 403, 429].forEach((s) => statuses.add(s));
   if (product.limits.windows.some((w) => !w.routes || w.routes.includes(route.name))) statuses.add(429);
-  if (route.json) [400, 413, 415].forEach((s) => statuses.add(s));
+  if (route.json) [400, 413, product.wrongMediaType === "BAD_REQUEST" ? 400 : 415].forEach((s) => statuses.add(s));
   if (route.body) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
   if (route.gateway && route.json) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
   // ZakGT's key endpoints validate bodies and queries (422), cursors (400) and ownership (404).

@@ -15,7 +15,7 @@ export interface RouteDef {
   path: string;
   /** `signed-url`: the URL's own signature is the credential (result downloads). */
   auth: "public" | "required" | "signed-url";
-  /** Request bodies must be JSON (415 otherwise, 400 when they do not parse). */
+  /** Request bodies must be JSON (the product's `wrongMediaType` otherwise, 400 when they do not parse). */
   json?: boolean;
   /** Validated at the edge before any quota or origin is touched (the product's `invalidInput` status). */
   body?: z.ZodType;
@@ -47,6 +47,8 @@ export interface Product {
   acceptsJwt: boolean;
   /** The error for a body that fails validation: ZakGT answers 422, the others 400. */
   invalidInput: ErrorCode;
+  /** The error for a body sent without a JSON content type: 415, or 400 where the reference has no 415 (ZSky). */
+  wrongMediaType: "UNSUPPORTED_MEDIA_TYPE" | "BAD_REQUEST";
   /** 401 messages: one for no credential, one shared by every unusable credential. */
   unauthorized: { missing: string; invalid: string };
   /** Error body in the platform's own shape. */

@@ -80,6 +80,7 @@ export const zakgt: Product = {
   credential: "authorization-bearer",
   acceptsJwt: true,
   invalidInput: "UNPROCESSABLE",
+  wrongMediaType: "UNSUPPORTED_MEDIA_TYPE",
   unauthorized: { missing: "Not authenticated", invalid: "Could not validate credentials" },
   envelope: (_code, message) => ({ detail: message }),
   routes,

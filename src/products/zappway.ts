@@ -29,6 +29,7 @@ export const zappway: Product = {
   credential: "authorization-bearer",
   acceptsJwt: false,
   invalidInput: "BAD_REQUEST",
+  wrongMediaType: "UNSUPPORTED_MEDIA_TYPE",
   unauthorized: { missing: "Missing API key.", invalid: "Invalid or expired API key." },
   envelope: (code, message) => ({ error: { code, message } }),
   routes,

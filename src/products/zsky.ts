@@ -60,6 +60,8 @@ export const zsky: Product = {
   credential: "x-api-key",
   acceptsJwt: false,
   invalidInput: "BAD_REQUEST",
+  // ZSky's error table has no 415: a body that is not JSON is a "malformed request body".
+  wrongMediaType: "BAD_REQUEST",
   unauthorized: { missing: "Missing API key", invalid: "Invalid API key" },
   envelope: (_code, message) => ({ error: message }),
   routes,
