@@ -2,7 +2,7 @@
  * Helpers shared by the local origin simulators. The simulators stand in for the three
  * upstream platforms in development and tests; they are not part of the gateway.
  */
-import { IDENTITY_HEADERS, verifyIdentitySignature } from "../src/proxy/identity-signature";
+import { MAX_SIGNATURE_AGE_SECONDS, verifySignedRequest } from "../src/proxy/identity-signature";
 
 export type Handler = (request: Request) => Promise<Response>;
 
@@ -18,23 +18,31 @@ export interface GatewayIdentity {
   requestId: string;
 }
 
-/** What a real origin would do with zgate's identity headers: trust them only if signed. */
+// Nonces accepted in the last MAX_SIGNATURE_AGE_SECONDS (older ones fail the timestamp
+// check anyway), oldest first: nonce -> when it may be forgotten (ms).
+const acceptedNonces = new Map<string, number>();
+
+/** True the first time a nonce is presented within the signature window, false for a replay. */
+function firstUse(nonce: string): boolean {
+  const now = Date.now();
+  for (const [seen, until] of acceptedNonces) {
+    if (until > now) break;
+    acceptedNonces.delete(seen);
+  }
+  if (!nonce || acceptedNonces.has(nonce)) return false;
+  acceptedNonces.set(nonce, now + MAX_SIGNATURE_AGE_SECONDS * 1000);
+  return true;
+}
+
+/**
+ * What a real origin does with zgate's identity headers: trusts them only when the body
+ * matches its digest, the signature covers it all, and the nonce is new (a captured,
+ * replayed request is refused).
+ */
 export async function trustedIdentity(request: Request, secret: string): Promise<GatewayIdentity | null> {
-  const h = request.headers;
-  const url = new URL(request.url);
-  const identity = {
-    timestamp: Number(h.get(IDENTITY_HEADERS.timestamp)),
-    method: request.method,
-    pathAndQuery: url.pathname + url.search,
-    product: h.get(IDENTITY_HEADERS.product) ?? "",
-    account: h.get(IDENTITY_HEADERS.account) ?? "",
-    user: h.get(IDENTITY_HEADERS.user) ?? "",
-    keyId: h.get(IDENTITY_HEADERS.keyId) ?? "",
-    requestId: h.get("x-request-id") ?? "",
-  };
-  const signature = h.get(IDENTITY_HEADERS.signature);
-  if (!signature || !(await verifyIdentitySignature(secret, identity, signature))) return null;
-  return identity;
+  const body = new Uint8Array(await request.clone().arrayBuffer());
+  const signed = await verifySignedRequest(secret, request, body);
+  return signed && firstUse(signed.nonce) ? signed : null;
 }
 
 /**

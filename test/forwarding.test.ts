@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { verifyIdentitySignature } from "../src/proxy/identity-signature";
-import { bearer, call, json, login, sims } from "./helpers";
+import { contentDigest, signRequest, verifyRequestSignature, verifySignedRequest, type SignedRequest } from "../src/proxy/identity-signature";
+import { bearer, call, createKey, json, login, sims } from "./helpers";
 
 /** The origin simulators answer `X-Sim-Echo: 1` with the request exactly as they received it. */
 async function echo(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
   const response = await call(path, { ...init, headers: { "X-Sim-Echo": "1", ...init.headers } });
   expect(response.status).toBe(200);
   return { response, seen: await json(response) };
+}
+
+/** The echoed request as an origin received it, for the origin-side verifier. */
+function asReceived(seen: { method: string; path: string; query: string; headers: Record<string, string> }) {
+  return { method: seen.method, url: `http://origin.test${seen.path}${seen.query}`, headers: new Headers(seen.headers) };
 }
 
 describe("forwarding to the origin", () => {
@@ -22,7 +27,7 @@ describe("forwarding to the origin", () => {
     expect(JSON.parse(seen.body)).toEqual({ email: "a@b.c", password: "x" });
   });
 
-  it("removes hop-by-hop headers, including those named by Connection", async () => {
+  it("forwards the end-to-end fields of an API call and no others (hop-by-hop, named by Connection, unknown)", async () => {
     const { seen } = await echo("/zakgt/api/v1/auth/forgot-password", {
       method: "POST",
       headers: {
@@ -33,72 +38,138 @@ describe("forwarding to the origin", () => {
         "Proxy-Authorization": "Basic abc",
         TE: "trailers",
         Upgrade: "websocket",
-        "X-Custom": "kept",
+        Cookie: "session=abc",
+        "X-Custom": "not an origin's contract",
+        Accept: "application/json",
+        "Accept-Language": "km",
+        "Idempotency-Key": "idem-0001",
+        "User-Agent": "sdk/1.0",
       },
       body: "{}",
     });
-    for (const h of ["x-private-hop", "keep-alive", "proxy-authorization", "te", "upgrade"]) expect(seen.headers[h]).toBeUndefined();
-    expect(seen.headers["x-custom"]).toBe("kept");
+    for (const h of ["connection", "x-private-hop", "keep-alive", "proxy-authorization", "te", "upgrade", "cookie", "x-custom"]) {
+      expect(seen.headers[h]).toBeUndefined();
+    }
+    expect(seen.headers).toMatchObject({ accept: "application/json", "accept-language": "km", "idempotency-key": "idem-0001", "user-agent": "sdk/1.0" });
+  });
+
+  it("never passes a caller's forwarding, method-override or rewrite fields; sends its own X-Forwarded-*", async () => {
+    const { seen } = await echo("/zakgt/api/v1/auth/forgot-password", {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "CF-Connecting-IP": "203.0.113.7",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Port": "8443",
+        "X-Forwarded-Prefix": "/evil",
+        "X-Forwarded-Server": "evil",
+        "X-HTTP-Method-Override": "DELETE",
+        "X-HTTP-Method": "DELETE",
+        "X-Method-Override": "DELETE",
+        "X-Original-URL": "/api/v1/users/me",
+        "X-Rewrite-URL": "/api/v1/users/me",
+      },
+      body: "{}",
+    });
+    const forwarded = Object.fromEntries(Object.entries(seen.headers as Record<string, string>).filter(([h]) => h.startsWith("x-forwarded-")));
+    expect(forwarded).toEqual({ "x-forwarded-for": "203.0.113.7", "x-forwarded-host": "localhost", "x-forwarded-proto": "http", "x-forwarded-prefix": "/zakgt" });
+    for (const h of ["x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url"]) expect(seen.headers[h]).toBeUndefined();
+
+    // On the product's own host there is no prefix to report.
+    const byHost = await call("/api/v1/auth/forgot-password", {
+      base: "https://api.zakgt.net",
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Sim-Echo": "1", "X-Forwarded-Prefix": "/evil" },
+      body: "{}",
+    });
+    const hostSeen = (await json(byHost)).headers;
+    expect([hostSeen["x-forwarded-host"], hostSeen["x-forwarded-proto"], hostSeen["x-forwarded-prefix"]]).toEqual(["api.zakgt.net", "https", undefined]);
+  });
+
+  it("a deployment may forward more fields (ORIGIN_FORWARD_HEADERS), never ones zgate owns", async () => {
+    const settings = { ORIGIN_FORWARD_HEADERS: "X-Sim-*, X-Tenant, X-Partner-*" };
+    const response = await call("/zakgt/api/v1/auth/forgot-password", {
+      method: "POST",
+      settings,
+      headers: { "Content-Type": "application/json", "X-Sim-Echo": "1", "X-Tenant": "t1", "X-Partner-Id": "p1", "X-Other": "no" },
+      body: "{}",
+    });
+    const seen = (await json(response)).headers;
+    expect([seen["x-tenant"], seen["x-partner-id"], seen["x-other"]]).toEqual(["t1", "p1", undefined]);
+    for (const owned of ["X-Forwarded-Host", "X-Zgate-*", "X-HTTP-Method-Override", "Authorization", "Connection"]) {
+      const refused = await call("/zakgt/api/v1/auth/forgot-password", { method: "POST", settings: { ORIGIN_FORWARD_HEADERS: owned }, body: "{}" });
+      expect(refused.status).toBe(503);
+    }
   });
 
   it("drops caller-supplied X-Zgate-* identity headers and adds its own, signed", async () => {
     const token = await login();
     const { seen, response } = await echo("/zakgt/api/v1/users/me?view=full", {
-      headers: { ...bearer(token), "X-Zgate-Account": "usr_admin", "X-Zgate-User": "usr_admin", "X-Zgate-Key-Id": "k_forged" },
+      headers: { ...bearer(token), "X-Zgate-Account": "usr_admin", "X-Zgate-User": "usr_admin", "X-Zgate-Key-Id": "k_forged", "X-Zgate-Nonce": "n" },
     });
     expect(seen.headers["x-zgate-product"]).toBe("zakgt");
     expect(seen.headers["x-zgate-account"]).toBe("usr_demo");
     expect(seen.headers["x-zgate-user"]).toBe("usr_demo");
     expect(seen.headers["x-zgate-key-id"]).toBeUndefined();
+    expect(seen.headers["x-zgate-nonce"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(seen.headers["x-request-id"]).toBe(response.headers.get("X-Request-Id"));
+    expect(seen.headers["x-zgate-signature"]).toMatch(/^v2=[0-9a-f]{64}$/);
 
-    const identity = {
-      timestamp: Number(seen.headers["x-zgate-timestamp"]),
-      method: "GET",
-      pathAndQuery: "/api/v1/users/me?view=full",
-      product: "zakgt",
-      account: "usr_demo",
-      user: "usr_demo",
-      keyId: "",
-      requestId: seen.headers["x-request-id"],
-    };
-    expect(await verifyIdentitySignature(sims.signingSecret, identity, seen.headers["x-zgate-signature"])).toBe(true);
+    const signed = await verifySignedRequest(sims.signingSecret, asReceived(seen), new Uint8Array(0));
+    expect(signed).toMatchObject({ method: "GET", pathAndQuery: "/api/v1/users/me?view=full", account: "usr_demo", forwardedHost: "localhost" });
     // Any change to the signed fields breaks the signature.
-    expect(await verifyIdentitySignature(sims.signingSecret, { ...identity, account: "usr_admin" }, seen.headers["x-zgate-signature"])).toBe(false);
-    expect(await verifyIdentitySignature(sims.signingSecret, { ...identity, pathAndQuery: "/api/v1/wallet/balance" }, seen.headers["x-zgate-signature"])).toBe(false);
-    expect(await verifyIdentitySignature("another-secret-another-secret-xx", identity, seen.headers["x-zgate-signature"])).toBe(false);
+    const signature = seen.headers["x-zgate-signature"];
+    for (const change of [{ account: "usr_admin" }, { pathAndQuery: "/api/v1/wallet/balance" }, { method: "DELETE" }, { nonce: "another" }, { forwardedHost: "evil.example" }]) {
+      expect(await verifyRequestSignature(sims.signingSecret, { ...signed!, ...change }, signature)).toBe(false);
+    }
+    expect(await verifyRequestSignature("another-secret-another-secret-xx", signed!, signature)).toBe(false);
   });
 
-  it("signs public requests too, with empty identity fields", async () => {
+  it("signs public requests too, with empty identity fields, and the body's digest", async () => {
+    const body = '{"email":"a@b.c"}';
     const { seen } = await echo("/zakgt/api/v1/auth/forgot-password", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: "{}",
+      body,
     });
     expect(seen.headers["x-zgate-account"]).toBeUndefined();
-    const ok = await verifyIdentitySignature(
-      sims.signingSecret,
-      {
-        timestamp: Number(seen.headers["x-zgate-timestamp"]),
-        method: "POST",
-        pathAndQuery: "/api/v1/auth/forgot-password",
-        product: "zakgt",
-        account: "",
-        user: "",
-        keyId: "",
-        requestId: seen.headers["x-request-id"],
-      },
-      seen.headers["x-zgate-signature"],
-    );
-    expect(ok).toBe(true);
+    expect(seen.headers["content-digest"]).toBe(await contentDigest(new TextEncoder().encode(body)));
+    const signed = await verifySignedRequest(sims.signingSecret, asReceived(seen), new TextEncoder().encode(body));
+    expect(signed).toMatchObject({ account: "", user: "", keyId: "", product: "zakgt" });
+    // The same signed headers with another body: refused.
+    expect(await verifySignedRequest(sims.signingSecret, asReceived(seen), new TextEncoder().encode('{"email":"x@y.z"}'))).toBeNull();
+  });
+
+  it("the digest of no body is that of the empty string (RFC 9530)", async () => {
+    expect(await contentDigest(null)).toBe("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:");
   });
 
   it("an origin refuses a stale signature", async () => {
-    const identity = { timestamp: 1_000, method: "GET", pathAndQuery: "/", product: "zakgt", account: "", user: "", keyId: "", requestId: "r" };
-    const { signIdentity } = await import("../src/proxy/identity-signature");
-    const signature = await signIdentity(sims.signingSecret, identity);
-    expect(await verifyIdentitySignature(sims.signingSecret, identity, signature, 1_000 + 299)).toBe(true);
-    expect(await verifyIdentitySignature(sims.signingSecret, identity, signature, 1_000 + 301)).toBe(false);
+    const signed: SignedRequest = {
+      timestamp: 1_000, nonce: "n", method: "GET", pathAndQuery: "/", contentDigest: await contentDigest(null), product: "zakgt",
+      account: "", user: "", keyId: "", requestId: "r", forwardedFor: "", forwardedHost: "", forwardedProto: "", forwardedPrefix: "",
+    };
+    const signature = await signRequest(sims.signingSecret, signed);
+    expect(await verifyRequestSignature(sims.signingSecret, signed, signature, 1_000 + 299)).toBe(true);
+    expect(await verifyRequestSignature(sims.signingSecret, signed, signature, 1_000 + 301)).toBe(false);
+  });
+
+  it("a captured signed request is not accepted again by the origin, nor with another body", async () => {
+    const { key } = await createKey("zsky");
+    const body = JSON.stringify({ prompt: "a lighthouse" });
+    const { seen } = await echo("/zsky/v1/images/generate", { method: "POST", headers: { "X-API-Key": key, "Content-Type": "application/json" }, body });
+    const captured = Object.fromEntries(
+      Object.entries(seen.headers as Record<string, string>).filter(([h]) => h.startsWith("x-zgate-") || h.startsWith("x-forwarded-") || ["x-request-id", "content-digest", "content-type"].includes(h)),
+    );
+    const replay = (b: string) => fetch(`${sims.origins.zsky}/v1/images/generate`, { method: "POST", headers: captured, body: b });
+
+    const other = await replay(JSON.stringify({ prompt: "something the gateway never validated", n: 1000 }));
+    expect(other.status).toBe(401);
+    expect(await json(other)).toEqual({ error: "Untrusted gateway identity" });
+    // The echo did not spend the nonce, so the origin takes the request once, and only once.
+    expect((await replay(body)).status).toBe(200);
+    expect((await replay(body)).status).toBe(401);
   });
 
   it("never forwards an API-key secret, wherever the caller put it", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, json } from "./helpers";
+import { call, createKey, json } from "./helpers";
 
 /** Every endpoint of the three references, with the auth policy the issue gives it. */
 const ZAKGT: [string, string, "public" | "required"][] = [
@@ -152,5 +152,42 @@ describe("unknown paths and wrong methods", () => {
   it("405 is decided before authentication", async () => {
     const response = await call("/zsky/v1/usage", { method: "DELETE", headers: { "X-API-Key": "zsky_live_whatever" } });
     expect(response.status).toBe(405);
+  });
+});
+
+describe("path hygiene: the origin receives exactly the path zgate matched and authorised", () => {
+  it.each([
+    ["/zakgt/api/v1//users/me", { detail: "Empty path segment" }],
+    ["/zsky/v1//usage", { error: "Empty path segment" }],
+    ["/zappway//api/v1/agents", { error: { code: "BAD_REQUEST", message: "Empty path segment" } }],
+    ["/zsky/v1/jobs/abc%2F..%2Fusage", { error: "Encoded slash or backslash in path" }],
+    ["/zappway/api/v1/agents/..%5Cdatastores", { error: { code: "BAD_REQUEST", message: "Encoded slash or backslash in path" } }],
+    ["/zappway/api/v1/agents/..;/datastores", { error: { code: "BAD_REQUEST", message: "Dot segment in path" } }],
+    ["/zakgt/api/v1/users/%E0%A4%A", { detail: "Malformed percent-encoding in path" }],
+    ["/zakgt/api/v1/users/me%00", { detail: "Control character in path" }],
+  ])("%s is refused with 400 in the product's envelope, before authentication", async (path, body) => {
+    const response = await call(path);
+    expect(response.status).toBe(400);
+    expect(await json(response)).toEqual(body);
+  });
+
+  it("a key scoped to agents cannot reach datastores through an encoded separator", async () => {
+    const { key } = await createKey("zappway", { scopes: ["agents"] });
+    const headers = { Authorization: `Bearer ${key}`, "X-Sim-Echo": "1" };
+    const encoded = await call("/zappway/api/v1/agents/..%2fdatastores", { headers });
+    expect(encoded.status).toBe(400);
+    // Dot segments are resolved by the URL parser before routing: what is matched (and
+    // refused for this key) is the path the origin would have received.
+    const dotted = await call("/zappway/api/v1/agents/%2e%2e/datastores", { headers });
+    expect(dotted.status).toBe(403);
+    const allowed = await call("/zappway/api/v1/agents/agt_support?x=1", { headers });
+    expect((await json(allowed)).path).toBe("/api/v1/agents/agt_support");
+  });
+
+  it("one trailing slash is still the route (references write /tools/), forwarded as sent", async () => {
+    const { key } = await createKey("zakgt", { account: "usr_demo" });
+    const response = await call("/zakgt/api/v1/users/me/", { headers: { Authorization: `Bearer ${key}`, "X-Sim-Echo": "1" } });
+    expect(response.status).toBe(200);
+    expect((await json(response)).path).toBe("/api/v1/users/me/");
   });
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
+import { isNeverForwarded } from "../proxy/origin-headers";
 
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
@@ -9,6 +10,21 @@ import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../l
 const hostList = z
   .string()
   .transform((s) => s.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+// Caller header fields an origin receives besides the standard ones (src/proxy/origin-headers.ts).
+// Exact names, or `prefix-*` for every name that starts so.
+const forwardHeaders = hostList
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[a-z0-9-]+\*?$/, "must be header names or name-* patterns")
+        .refine((n) => !isNeverForwarded(n.replace(/\*$/, "")), "lists a header zgate never forwards"),
+    ),
+  )
+  .transform((names) => ({
+    names: new Set(names.filter((n) => !n.endsWith("*"))),
+    prefixes: names.filter((n) => n.endsWith("*")).map((n) => n.slice(0, -1)),
+  }));
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const originUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
 const optionalString = z
@@ -59,6 +75,7 @@ const schema = z
     ORIGIN_ZAPPWAY: originUrl,
     ORIGIN_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters"),
     ORIGIN_TIMEOUT_MS: positiveInt(30_000),
+    ORIGIN_FORWARD_HEADERS: forwardHeaders.default({ names: new Set<string>(), prefixes: [] }),
     ZAKGT_HOSTS: hostList.default(["api.zakgt.net"]),
     ZSKY_HOSTS: hostList.default(["zsky.ai"]),
     ZAPPWAY_HOSTS: hostList.default(["app.zappway.ai"]),

@@ -39,14 +39,19 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
   const target = c.get("target");
   const requestId = c.get("requestId");
   const identity = c.get("identity");
-  const pathAndQuery = target.originPath + new URL(c.req.url).search;
-  const headers = originRequestHeaders(c.req.raw.headers, identity);
-  await addIdentityHeaders(headers, settings, { method: c.req.method, pathAndQuery, product: target.product.id, identity, requestId });
-  const response = await fetchOrigin(c, originFor(c) + pathAndQuery, {
-    method: c.req.method,
-    headers,
-    body: body && body.byteLength > 0 ? body : undefined,
-  });
+  const url = new URL(c.req.url);
+  // The path zgate matched and authorised, exactly (route-request.ts refused any other reading).
+  const pathAndQuery = target.originPath + url.search;
+  const incoming = c.req.raw.headers;
+  const headers = originRequestHeaders(
+    incoming,
+    identity,
+    { clientIp: incoming.get("cf-connecting-ip") ?? undefined, host: url.host, proto: url.protocol.slice(0, -1), prefix: target.publicPrefix },
+    settings.ORIGIN_FORWARD_HEADERS,
+  );
+  const sent = body && body.byteLength > 0 ? body : null;
+  await addIdentityHeaders(headers, settings, { method: c.req.method, pathAndQuery, product: target.product.id, identity, requestId, body: sent });
+  const response = await fetchOrigin(c, originFor(c) + pathAndQuery, { method: c.req.method, headers, body: sent });
   // Re-wrapped so later stages may add X-Request-Id; the origin's own fields stay as sent.
   return new Response(response.body, response);
 }

@@ -1,33 +1,47 @@
 import type { Identity } from "../auth/identity";
 import type { Settings } from "../config/settings";
 import type { ProductId } from "../products/types";
-import { IDENTITY_HEADERS, signIdentity } from "./identity-signature";
+import { contentDigest, SIGNATURE_HEADER, SIGNED_HEADERS, signRequest, type SignedRequest } from "./identity-signature";
 import type { OutgoingHeaders } from "./origin-headers";
 
-/** Adds zgate's signed identity headers for one origin request (see identity-signature.ts). */
+/**
+ * Adds zgate's signed identity headers for one origin request (see identity-signature.ts).
+ * The X-Forwarded-* values zgate put in `headers` (origin-headers.ts) are signed as they
+ * stand; `body` is the exact body sent (none: the digest of the empty string).
+ */
 export async function addIdentityHeaders(
   headers: OutgoingHeaders,
   settings: Settings,
-  request: { method: string; pathAndQuery: string; product: ProductId; identity: Identity | undefined; requestId: string },
+  request: {
+    method: string;
+    pathAndQuery: string;
+    product: ProductId;
+    identity: Identity | undefined;
+    requestId: string;
+    body?: Uint8Array | null;
+  },
 ): Promise<void> {
   const { identity } = request;
-  const signed = {
+  const signed: SignedRequest = {
     timestamp: Math.floor(Date.now() / 1000),
+    nonce: crypto.randomUUID(),
     method: request.method,
     pathAndQuery: request.pathAndQuery,
+    contentDigest: await contentDigest(request.body),
     product: request.product,
     account: identity?.accountId ?? "",
     user: identity?.userId ?? "",
     keyId: identity?.keyId ?? "",
     requestId: request.requestId,
+    forwardedFor: headers[SIGNED_HEADERS.forwardedFor] ?? "",
+    forwardedHost: headers[SIGNED_HEADERS.forwardedHost] ?? "",
+    forwardedProto: headers[SIGNED_HEADERS.forwardedProto] ?? "",
+    forwardedPrefix: headers[SIGNED_HEADERS.forwardedPrefix] ?? "",
   };
-  // Lowercase names, as the caller's fields in `headers` are: one entry per field.
-  const set = (name: string, value: string) => (headers[name.toLowerCase()] = value);
-  set(IDENTITY_HEADERS.product, signed.product);
-  if (signed.account) set(IDENTITY_HEADERS.account, signed.account);
-  if (signed.user) set(IDENTITY_HEADERS.user, signed.user);
-  if (signed.keyId) set(IDENTITY_HEADERS.keyId, signed.keyId);
-  set("X-Request-Id", request.requestId);
-  set(IDENTITY_HEADERS.timestamp, String(signed.timestamp));
-  set(IDENTITY_HEADERS.signature, await signIdentity(settings.ORIGIN_SIGNING_SECRET, signed));
+  // One entry per signed field; an empty one is left out (the origin reads it as empty).
+  for (const [field, name] of Object.entries(SIGNED_HEADERS) as [keyof typeof SIGNED_HEADERS, string][]) {
+    const value = String(signed[field]);
+    if (value) headers[name] = value;
+  }
+  headers[SIGNATURE_HEADER] = await signRequest(settings.ORIGIN_SIGNING_SECRET, signed);
 }

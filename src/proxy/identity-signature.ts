@@ -1,42 +1,88 @@
 import { toHex } from "../util/hex";
 
 /**
- * Signs the identity headers zgate adds for an origin, so an origin can trust them
- * without re-verifying the caller. Both sides build the same canonical string:
+ * Signs what zgate asserts to an origin (who the caller is, where the request came from,
+ * which body it carried), so an origin can trust it without re-verifying the caller.
+ * Both sides build the same canonical string, one field a line:
  *
- *   zgate-v1 \n <timestamp> \n <METHOD> \n <path?query> \n <product> \n <account>
- *            \n <user> \n <key id> \n <request id>
+ *   zgate-v2 \n <timestamp> \n <nonce> \n <METHOD> \n <path?query> \n <content digest>
+ *            \n <product> \n <account> \n <user> \n <key id> \n <request id>
+ *            \n <x-forwarded-for> \n <x-forwarded-host> \n <x-forwarded-proto> \n <x-forwarded-prefix>
  *
- * and `X-Zgate-Signature: v1=<hex HMAC-SHA256(ORIGIN_SIGNING_SECRET, canonical)>`.
- * Method and path are included so a captured header set cannot be replayed against
- * another endpoint; the timestamp bounds replay in time. Origins should refuse a
- * timestamp more than 5 minutes away from their clock. (Plain WebCrypto: the local
- * origin simulators import this same module under Node.)
+ * and `X-Zgate-Signature: v2=<hex HMAC-SHA256(ORIGIN_SIGNING_SECRET, canonical)>`. Each
+ * field but method and path travels in the header SIGNED_HEADERS names (absent: empty).
+ * - Method and path: a captured header set cannot be replayed against another endpoint.
+ * - Content digest (`sha-256=:<base64>:`, RFC 9530; of the empty string when there is no
+ *   body): nor with another body. The origin hashes the body it received.
+ * - Timestamp: refused more than 5 minutes from the origin's clock.
+ * - Nonce: random per origin request; an origin remembers the nonces it accepted for
+ *   those 5 minutes and refuses a repeat. (X-Request-Id cannot serve: a caller may reuse
+ *   its own id on retries, and one client request can make two origin requests.)
+ * Plain WebCrypto: the local origin simulators import this same module under Node.
  */
-export interface SignedIdentity {
+export interface SignedRequest {
   timestamp: number;
+  nonce: string;
   method: string;
   pathAndQuery: string;
+  contentDigest: string;
   product: string;
   account: string;
   user: string;
   keyId: string;
   requestId: string;
+  forwardedFor: string;
+  forwardedHost: string;
+  forwardedProto: string;
+  forwardedPrefix: string;
 }
 
-export const IDENTITY_HEADERS = {
-  product: "X-Zgate-Product",
-  account: "X-Zgate-Account",
-  user: "X-Zgate-User",
-  keyId: "X-Zgate-Key-Id",
-  timestamp: "X-Zgate-Timestamp",
-  signature: "X-Zgate-Signature",
-} as const;
+type HeaderField = Exclude<keyof SignedRequest, "method" | "pathAndQuery">;
+
+/** The header that carries each signed field (lowercase, as origin request headers are built). */
+export const SIGNED_HEADERS = {
+  timestamp: "x-zgate-timestamp",
+  nonce: "x-zgate-nonce",
+  contentDigest: "content-digest",
+  product: "x-zgate-product",
+  account: "x-zgate-account",
+  user: "x-zgate-user",
+  keyId: "x-zgate-key-id",
+  requestId: "x-request-id",
+  forwardedFor: "x-forwarded-for",
+  forwardedHost: "x-forwarded-host",
+  forwardedProto: "x-forwarded-proto",
+  forwardedPrefix: "x-forwarded-prefix",
+} as const satisfies Record<HeaderField, string>;
+
+export const SIGNATURE_HEADER = "x-zgate-signature";
 
 export const MAX_SIGNATURE_AGE_SECONDS = 300;
 
-function canonical(s: SignedIdentity): string {
-  return ["zgate-v1", s.timestamp, s.method.toUpperCase(), s.pathAndQuery, s.product, s.account, s.user, s.keyId, s.requestId].join("\n");
+function canonical(s: SignedRequest): string {
+  return [
+    "zgate-v2",
+    s.timestamp,
+    s.nonce,
+    s.method.toUpperCase(),
+    s.pathAndQuery,
+    s.contentDigest,
+    s.product,
+    s.account,
+    s.user,
+    s.keyId,
+    s.requestId,
+    s.forwardedFor,
+    s.forwardedHost,
+    s.forwardedProto,
+    s.forwardedPrefix,
+  ].join("\n");
+}
+
+/** `Content-Digest` value for a body (RFC 9530): `sha-256=:<base64 SHA-256>:`. */
+export async function contentDigest(body: Uint8Array | null | undefined): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", (body ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>));
+  return `sha-256=:${btoa(String.fromCharCode(...digest))}:`;
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
@@ -60,20 +106,44 @@ function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {
   return out;
 }
 
-export async function signIdentity(secret: string, identity: SignedIdentity): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(canonical(identity)));
-  return `v1=${toHex(mac)}`;
+export async function signRequest(secret: string, request: SignedRequest): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(canonical(request)));
+  return `v2=${toHex(mac)}`;
 }
 
-/** Origin side: true only for a fresh, untampered header set. `subtle.verify` compares in constant time. */
-export async function verifyIdentitySignature(
+/** Origin side: true only for a fresh, untampered field set. `subtle.verify` compares in constant time. */
+export async function verifyRequestSignature(
   secret: string,
-  identity: SignedIdentity,
+  request: SignedRequest,
   signature: string,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<boolean> {
-  if (Math.abs(nowSeconds - identity.timestamp) > MAX_SIGNATURE_AGE_SECONDS) return false;
-  const mac = signature.startsWith("v1=") ? fromHex(signature.slice(3)) : null;
+  if (!Number.isFinite(request.timestamp) || Math.abs(nowSeconds - request.timestamp) > MAX_SIGNATURE_AGE_SECONDS) return false;
+  const mac = signature.startsWith("v2=") ? fromHex(signature.slice(3)) : null;
   if (!mac) return false;
-  return crypto.subtle.verify("HMAC", await hmacKey(secret), mac, new TextEncoder().encode(canonical(identity)));
+  return crypto.subtle.verify("HMAC", await hmacKey(secret), mac, new TextEncoder().encode(canonical(request)));
+}
+
+/**
+ * Origin side, the whole check: the body matches its `Content-Digest` and the signature
+ * covers it, the method, the path and every signed header. Returns the signed fields, or
+ * null. Nonce de-duplication is the origin's own (it needs state): see origins/common.ts.
+ */
+export async function verifySignedRequest(
+  secret: string,
+  request: { method: string; url: string; headers: Headers },
+  body: Uint8Array,
+  nowSeconds?: number,
+): Promise<SignedRequest | null> {
+  const url = new URL(request.url);
+  const header = (name: string) => request.headers.get(name) ?? "";
+  const fields = Object.fromEntries(Object.entries(SIGNED_HEADERS).map(([field, name]) => [field, header(name)]));
+  const signed: SignedRequest = {
+    ...(fields as Record<HeaderField, string>),
+    timestamp: Number(fields.timestamp || NaN),
+    method: request.method,
+    pathAndQuery: url.pathname + url.search,
+  };
+  if (signed.contentDigest !== (await contentDigest(body))) return null;
+  return (await verifyRequestSignature(secret, signed, header(SIGNATURE_HEADER), nowSeconds)) ? signed : null;
 }

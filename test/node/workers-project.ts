@@ -22,6 +22,8 @@ export function workersProject(name: string, include: string[], extra: { testTim
               ORIGIN_ZAPPWAY: sims.origins.zappway,
               ZAKGT_JWKS_URL: sims.jwksUrl,
               ORIGIN_SIGNING_SECRET: sims.signingSecret,
+              // The simulators' test hooks (origins/common.ts) must reach them.
+              ORIGIN_FORWARD_HEADERS: "X-Sim-*",
               ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
               TEST_MIGRATIONS: await readD1Migrations("./migrations"),
             },
