@@ -36,6 +36,16 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+const PNG_SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+
+/** `size` bytes that start as a PNG does, byte i then being `i & 0xff`: a large result without encoding one. */
+export function largePng(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = i & 0xff;
+  out.set(PNG_SIGNATURE.slice(0, size));
+  return out;
+}
+
 export async function renderPng(prompt: string, seed: number, size = 64): Promise<Uint8Array> {
   const h = hash(`${prompt}\u0000${seed}`);
   const [r, g, b] = [h & 0xff, (h >>> 8) & 0xff, (h >>> 16) & 0xff];
@@ -50,7 +60,7 @@ export async function renderPng(prompt: string, seed: number, size = 64): Promis
   view.setUint32(4, size);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
   return concat([
-    new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
+    new Uint8Array(PNG_SIGNATURE),
     chunk("IHDR", header),
     chunk("IDAT", await deflate(new Uint8Array(rows))),
     chunk("IEND", new Uint8Array(0)),

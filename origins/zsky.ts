@@ -1,5 +1,5 @@
 import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
-import { renderPng, renderVideo } from "./media";
+import { largePng, renderPng, renderVideo } from "./media";
 
 /**
  * ZSky origin simulator: image/video job submit and poll. Jobs complete after
@@ -7,7 +7,11 @@ import { renderPng, renderVideo } from "./media";
  * `blockedWord` -> the job ends `blocked`; `blocked-at-submit` -> 451 at submit;
  * `will-fail` -> the job ends `failed`; `no-result` -> completed, but its result is missing. A completed job's `result_url` is this origin's
  * `/results/<id>`, served only to zgate (signed identity headers) for the owning
- * account: a generated PNG (deterministic for prompt and seed) or a video-like MP4.
+ * account, with its Content-Length: a generated PNG (deterministic for prompt and seed)
+ * or a video-like MP4. Results that misbehave, also played by the prompt:
+ * `result-from:<url>` -> that URL is the `result_url`; `result-bytes:<n>` -> an n-byte
+ * PNG-like result; `result-type:<type>` -> served as that Content-Type;
+ * `result-chunked` -> sent without Content-Length.
  */
 export interface ZskySimulatorOptions {
   signingSecret: string;
@@ -24,6 +28,12 @@ interface Job {
   createdAt: number;
 }
 
+async function renderResult(job: Job): Promise<[Uint8Array, string]> {
+  const size = /result-bytes:(\d+)/.exec(job.prompt)?.[1];
+  if (size) return [largePng(Number(size)), "image/png"];
+  return job.kind === "image" ? [await renderPng(job.prompt, job.seed), "image/png"] : [await renderVideo(job.prompt, job.seed), "video/mp4"];
+}
+
 export function createZskySimulator(options: ZskySimulatorOptions): Handler {
   const jobs = new Map<string, Job>();
   const completeAfter = options.completeAfterMs ?? 1500;
@@ -36,7 +46,8 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
       return { ...base, status: "blocked", error: `Sorry — our safety check stopped this ${job.kind}.` };
     }
     if (job.prompt.includes("will-fail")) return { ...base, status: "failed", error: "Generation failed" };
-    return { ...base, status: "completed", result_url: `/results/${job.id}`, expires_in: 86400 };
+    const resultUrl = /result-from:(\S+)/.exec(job.prompt)?.[1] ?? `/results/${job.id}`;
+    return { ...base, status: "completed", result_url: resultUrl, expires_in: 86400 };
   }
 
   return withSimulatorHooks(async (request) => {
@@ -79,8 +90,10 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
       if (!job || job.account !== identity.account || state(job).status !== "completed" || job.prompt.includes("no-result")) {
         return json({ error: "Not found" }, 404);
       }
-      const [bytes, type] = job.kind === "image" ? [await renderPng(job.prompt, job.seed), "image/png"] : [await renderVideo(job.prompt, job.seed), "video/mp4"];
-      return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": type } });
+      const [bytes, type] = await renderResult(job);
+      const headers: Record<string, string> = { "Content-Type": /result-type:(\S+)/.exec(job.prompt)?.[1] ?? type };
+      if (!job.prompt.includes("result-chunked")) headers["Content-Length"] = String(bytes.length);
+      return new Response(bytes as Uint8Array<ArrayBuffer>, { headers });
     }
     return json({ error: "Not found" }, 404);
   });

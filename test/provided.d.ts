@@ -14,5 +14,7 @@ declare module "vitest" {
     blackhole: string;
     /** An HTTP server that answers 200 with half a JSON body, then stalls. */
     stalledBody: string;
+    /** A host besides the ZSky origin for result URLs (test/node/result-host.ts). */
+    resultHost: string;
   }
 }

@@ -123,6 +123,11 @@ const schema = z
     R2_ACCESS_KEY_ID: optionalString,
     R2_SECRET_ACCESS_KEY: optionalString,
     R2_BUCKET_NAME: optionalString,
+    // ZSky results: the largest one zgate stores (streamed into R2, so memory stays flat
+    // whatever the size), and hosts besides ORIGIN_ZSKY a result may be pulled from
+    // (`host` or `host:port`, HTTPS only outside development).
+    MAX_RESULT_BYTES: positiveInt(104_857_600),
+    ZSKY_RESULT_HOSTS: hostList.default([]),
     ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
     ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
     ACCESS_TEAM_DOMAIN: optionalString.pipe(z.string().regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com").optional()),

@@ -38,9 +38,13 @@ const routes: RouteDef[] = [
   { name: "results.download", method: "GET", path: "/v1/results/{job_id}", auth: "signed-url", gateway: true },
 ];
 
-// zsky-api.txt "Rate Limits & Allowances" and "Safety".
+// zsky-api.txt "Rate Limits & Allowances" and "Safety". Result downloads carry no key:
+// they are bounded per client address instead, generously (a page of results, retried ranges).
 const limits: Product["limits"] = {
-  windows: [{ name: "burst", subject: "key", limit: 20, windowSeconds: 60 }],
+  windows: [
+    { name: "burst", subject: "key", limit: 20, windowSeconds: 60 },
+    { name: "download_ip", subject: "ip", limit: 600, windowSeconds: 60, routes: ["results.download"] },
+  ],
   generation: {
     routes: { "images.generate": "image", "videos.generate": "video" },
     concurrentJobsPerKey: 3,

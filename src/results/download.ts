@@ -2,12 +2,15 @@ import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { getJob } from "./job-store";
+import { resultDisposition } from "./result-media";
 import { checkResultUrl } from "./signed-url";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
  * R2 with Content-Type, Content-Length, ETag, `Cache-Control: private`, one byte range
- * (206, or 416 when it cannot be satisfied) and If-None-Match (304).
+ * (206, or 416 when it cannot be satisfied) and If-None-Match (304). A result is never
+ * active content on zgate's host: `Content-Security-Policy: sandbox` always, and
+ * anything not a raster image or video is an attachment.
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = new URL(c.req.url).searchParams;
@@ -19,8 +22,11 @@ export async function downloadResult(c: Context<AppEnv>) {
   const head = job?.resultKey && job.purgedAt === null ? await c.env.RESULTS.head(job.resultKey) : null;
   if (!job?.resultKey || !head) throw new GatewayError("NOT_FOUND", "Result not found");
 
+  const contentType = head.httpMetadata?.contentType ?? "application/octet-stream";
   const headers = new Headers({
-    "Content-Type": head.httpMetadata?.contentType ?? "application/octet-stream",
+    "Content-Type": contentType,
+    "Content-Disposition": resultDisposition(contentType),
+    "Content-Security-Policy": "sandbox",
     ETag: head.httpEtag,
     "Cache-Control": "private, max-age=86400",
     "Accept-Ranges": "bytes",
@@ -30,8 +36,8 @@ export async function downloadResult(c: Context<AppEnv>) {
 
   const range = parseRange(c.req.header("range"), head.size);
   if (range === "unsatisfiable") {
-    headers.set("Content-Range", `bytes */${head.size}`);
-    return c.json({ error: "Requested range not satisfiable" }, 416, Object.fromEntries(headers));
+    // An error in ZSky's JSON envelope: none of the result's own fields (its Content-Type above all).
+    return c.json({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${head.size}` });
   }
   const isHead = c.req.method === "HEAD";
   if (range) {

@@ -1,15 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
-import { readBody } from "../http/body";
 import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
-import { addIdentityHeaders } from "../proxy/identity-headers";
-import { fetchOrigin } from "../proxy/forward";
-import type { OutgoingHeaders } from "../proxy/origin-headers";
 import { guardFor } from "../limits/guard-client";
 import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
+import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./origin-result";
 import { presignConfigured, presignResultUrl } from "./presign";
+import { putResult } from "./put-result";
+import { resultDisposition } from "./result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
 
 /**
@@ -72,18 +71,20 @@ async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) 
   if (body?.status !== "completed") return;
   // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
   const job = await ownedJob(c);
+  const settings = c.get("settings");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
   if (!job.store) {
-    const result = await pullResult(c, originUrl, MAX_INLINE_BYTES);
-    const data = toBase64(result.bytes);
+    const limit = Math.min(settings.MAX_RESULT_BYTES, MAX_BUFFERED_RESULT_BYTES);
+    const result = await openResult(c, originUrl, limit);
+    const data = toBase64(await bufferResult(result, limit));
     replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
     return;
   }
   const now = Date.now();
-  const objectKey = job.resultKey ?? (await storeResult(c, job, originUrl, now));
-  const url = presignConfigured(c.get("settings"))
-    ? await presignResultUrl(c.get("settings"), objectKey, now)
-    : await signResultUrl(c.get("settings"), publicBase(c), job.jobId, now);
+  const stored = job.resultKey ? { key: job.resultKey, contentType: job.contentType } : await storeResult(c, job, originUrl, now);
+  const url = presignConfigured(settings)
+    ? await presignResultUrl(settings, stored.key, resultDisposition(stored.contentType), now)
+    : await signResultUrl(settings, publicBase(c), job.jobId, now);
   replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
 }
 
@@ -100,59 +101,14 @@ function publicBase(c: Context<AppEnv>): string {
   return url.origin + url.pathname.slice(0, url.pathname.length - c.get("target").originPath.length);
 }
 
-async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<string> {
-  const result = await pullResult(c, originUrl, MAX_RESULT_BYTES);
-  const objectKey = resultObjectKey(job.accountId, job.jobId);
-  await c.env.RESULTS.put(objectKey, result.bytes, {
-    httpMetadata: { contentType: result.contentType },
-    customMetadata: { job_id: job.jobId, kind: job.kind },
-  });
-  await markStored(c.env, job.jobId, { resultKey: objectKey, contentType: result.contentType, size: result.bytes.byteLength, now });
-  return objectKey;
-}
-
-// Bounds on what the origin may hand over: a stored result, and one returned inline (base64 in JSON).
-const MAX_RESULT_BYTES = 256 * 1024 * 1024;
-const MAX_INLINE_BYTES = 16 * 1024 * 1024;
-
-/**
- * The result bytes from the origin: a path on the ZSky origin is fetched with the
- * signed identity headers; an absolute URL (the origin's own presigned storage link)
- * is fetched as it is, HTTPS only outside development and never one of zgate's own
- * hosts. Size is bounded; only image and video types are kept (anything else is
- * stored as an opaque download, never served as a page from zgate's host).
- */
-async function pullResult(c: Context<AppEnv>, originUrl: unknown, maxBytes: number): Promise<{ bytes: Uint8Array; contentType: string }> {
-  const settings = c.get("settings");
-  const identity = c.get("identity");
-  const requestId = c.get("requestId");
-  const origin = settings.ORIGIN_ZSKY;
-  let url: URL;
-  try {
-    if (typeof originUrl !== "string" || originUrl === "") throw new Error("no result_url");
-    url = new URL(originUrl, origin);
-  } catch {
-    throw new GatewayError("BAD_GATEWAY", "Upstream reported no usable result");
-  }
-  const sameOrigin = url.origin === new URL(origin).origin;
-  const ownHosts = [...settings.ZAKGT_HOSTS, ...settings.ZSKY_HOSTS, ...settings.ZAPPWAY_HOSTS];
-  if (!sameOrigin && ((url.protocol !== "https:" && settings.ENVIRONMENT !== "development") || ownHosts.includes(url.hostname))) {
-    throw new GatewayError("BAD_GATEWAY", "Upstream result URL refused");
-  }
-  const headers: OutgoingHeaders = {};
-  if (sameOrigin) {
-    await addIdentityHeaders(headers, settings, { method: "GET", pathAndQuery: url.pathname + url.search, product: "zsky", identity, requestId });
-  }
-  const response = await fetchOrigin(c, url.toString(), { method: "GET", headers });
-  if (!response.ok) throw new GatewayError("BAD_GATEWAY", "Upstream result unavailable");
-  let bytes: Uint8Array | null;
-  try {
-    bytes = await readBody(response, maxBytes);
-  } catch {
-    throw new GatewayError("BAD_GATEWAY", "Upstream result too large");
-  }
-  const type = (response.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  return { bytes: bytes ?? new Uint8Array(0), contentType: /^(image|video)\/[\w.+-]+$/.test(type) ? type : "application/octet-stream" };
+/** Pulls the result into R2 (refused above MAX_RESULT_BYTES) and records it; a failed pull records nothing, and the next poll tries again. */
+async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<{ key: string; contentType: string }> {
+  const maxBytes = c.get("settings").MAX_RESULT_BYTES;
+  const result = await openResult(c, originUrl, maxBytes);
+  const key = resultObjectKey(job.accountId, job.jobId);
+  const size = await putResult(c.env.RESULTS, key, result, maxBytes, { job_id: job.jobId, kind: job.kind });
+  await markStored(c.env, job.jobId, { resultKey: key, contentType: result.contentType, size, now });
+  return { key, contentType: result.contentType };
 }
 
 async function purge(c: Context<AppEnv>, next: () => Promise<void>) {

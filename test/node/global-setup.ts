@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startSimulators } from "../../origins/serve";
 import { startRedis } from "./redis-server";
+import { startResultHost } from "./result-host";
 import { startUpstashRestServer } from "./upstash-rest-server";
 
 
@@ -35,6 +36,10 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((r) => stalledBody.listen(0, "127.0.0.1", r));
   project.provide("stalledBody", `http://127.0.0.1:${(stalledBody.address() as AddressInfo).port}`);
 
+  // A host besides the ZSky origin that results can point at (foreign hosts, a lying Content-Length).
+  const resultHost = await startResultHost();
+  project.provide("resultHost", resultHost.url);
+
   let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
   let rest: Awaited<ReturnType<typeof startUpstashRestServer>> | undefined;
   try {
@@ -55,5 +60,7 @@ export default async function setup(project: TestProject) {
     await new Promise((r) => blackhole.close(r));
     stalledBody.closeAllConnections();
     await new Promise((r) => stalledBody.close(r));
+    resultHost.server.closeAllConnections();
+    await new Promise((r) => resultHost.server.close(r));
   };
 }

@@ -4,38 +4,15 @@ import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/results/signed-url";
 import worker from "../../src/index";
 import { call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";
 
 const settings = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
 const PNG = [137, 80, 78, 71, 13, 10, 26, 10];
 
-function client(key: string, extra: Record<string, unknown> = {}) {
-  const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
-  const s = { ...settings, ...extra };
-  return {
-    submit: (kind: "images" | "videos", body: unknown, more: Record<string, string> = {}) =>
-      call(`/zsky/v1/${kind}/generate`, { method: "POST", headers: { ...headers, ...more }, body: JSON.stringify(body), settings: s }),
-    poll: (id: string) => call(`/zsky/v1/jobs/${id}`, { headers, settings: s }),
-    purge: (id: string) => call(`/zsky/v1/jobs/${id}`, { method: "DELETE", headers, settings: s }),
-    usage: () => call("/zsky/v1/usage", { headers, settings: s }),
-  };
-}
+const client = (key: string, extra: Record<string, unknown> = {}) => zskyClient(key, { ...settings, ...extra });
+const untilDone = async (api: ZskyClient, id: string) => json(await pollUntilDone(api, id));
 
-async function untilDone(api: ReturnType<typeof client>, id: string) {
-  for (let i = 0; i < 100; i++) {
-    const body = await json(await api.poll(id));
-    if (body.status !== "queued" && body.status !== "running") return body;
-    await new Promise((r) => setTimeout(r, 40));
-  }
-  throw new Error("job never finished");
-}
-
-/** GET on a result URL as a caller would (the URL carries the whole credential). */
-const fetchUrl = (url: string, init: RequestInit = {}) => {
-  const u = new URL(url);
-  return call(u.pathname + u.search, { ...init, base: u.origin });
-};
-
-async function completedImage(api: ReturnType<typeof client>, prompt = "a neon alley", seed = 7) {
+async function completedImage(api: ZskyClient, prompt = "a neon alley", seed = 7) {
   const submitted = await api.submit("images", { prompt, seed, width: 512, height: 512 });
   expect(submitted.status).toBe(200);
   const job = await json(submitted);
@@ -103,7 +80,7 @@ describe("submit -> poll -> download", () => {
       done = await json(await call(`/v1/jobs/${job.job_id}`, { base: "https://zsky.ai", headers, settings: { ...settings, ENVIRONMENT: "production" } }));
     }
     expect(done.result_url.startsWith(`https://zsky.ai/v1/results/${job.job_id}?`)).toBe(true);
-    expect((await fetchUrl(done.result_url, { settings: { ENVIRONMENT: "production" } } as RequestInit)).status).toBe(200);
+    expect((await fetchUrl(done.result_url, { settings: { ENVIRONMENT: "production" } })).status).toBe(200);
   });
 });
 
@@ -208,12 +185,12 @@ describe("signed URLs", () => {
     const { done } = await completedImage(api);
     expect(new URL(done.result_url).searchParams.get("kid")).toBe("k1");
     const both = { RESULT_SIGNING_KEYS: JSON.stringify({ k1: "first-signing-secret-0123456789abcdef", k2: "second-signing-secret-0123456789abcde" }), RESULT_SIGNING_KEY_ID: "k2" };
-    expect((await call(new URL(done.result_url).pathname + new URL(done.result_url).search, { settings: both })).status).toBe(200);
+    expect((await fetchUrl(done.result_url, { settings: both })).status).toBe(200);
     const onlyK2 = { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "second-signing-secret-0123456789abcde" }), RESULT_SIGNING_KEY_ID: "k2" };
-    expect((await call(new URL(done.result_url).pathname + new URL(done.result_url).search, { settings: onlyK2 })).status).toBe(403);
+    expect((await fetchUrl(done.result_url, { settings: onlyK2 })).status).toBe(403);
     // A signing key id that names no key stops result links (503), never silently signs with another key.
     const misconfigured = { ...onlyK2, RESULT_SIGNING_KEY_ID: "k1" };
-    expect((await call(new URL(done.result_url).pathname + new URL(done.result_url).search, { settings: misconfigured })).status).toBe(503);
+    expect((await fetchUrl(done.result_url, { settings: misconfigured })).status).toBe(503);
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings: misconfigured })).status).toBe(200);
   });
 

@@ -1,0 +1,102 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { loadSettings } from "../../src/config/settings";
+import { signResultUrl } from "../../src/results/signed-url";
+import { createKey, json, limitOverrides, someIp } from "../helpers";
+import { fetchUrl, finishedImage, zskyClient } from "./zsky-client";
+
+/** What a result download may do in a browser, what its errors look like, and how many an address may make. */
+const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
+
+async function storedImage(settings: Record<string, unknown> = roomy) {
+  const { key, account } = await createKey("zsky");
+  const { jobId, response } = await finishedImage(zskyClient(key, settings), "a quiet harbour");
+  expect(response.status).toBe(200);
+  return { key, account, jobId, url: (await json(response)).result_url as string };
+}
+
+/** A result as zgate stored it before media types were checked: an SVG carrying script. */
+async function legacySvgResult(): Promise<string> {
+  const { id: keyId, account } = await createKey("zsky");
+  const jobId = crypto.randomUUID().replaceAll("-", "");
+  const key = `zsky/${account}/${jobId}`;
+  await env.RESULTS.put(key, '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>', {
+    httpMetadata: { contentType: "image/svg+xml" },
+  });
+  await env.DB.prepare("INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at, result_key, content_type, size, completed_at) VALUES (?, ?, ?, 'image', 1, ?, ?, 'image/svg+xml', 80, ?)")
+    .bind(jobId, account, keyId, Date.now(), key, Date.now())
+    .run();
+  return signResultUrl(loadSettings(env), "http://localhost/zsky", jobId, Date.now());
+}
+
+describe("a download is never active content on zgate's host", () => {
+  it("images and video are shown inline, sandboxed", async () => {
+    const { url } = await storedImage();
+    const download = await fetchUrl(url);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("Content-Security-Policy")).toBe("sandbox");
+    expect(download.headers.get("Content-Disposition")).toBe("inline");
+    expect(download.headers.get("X-Content-Type-Options")).toBe("nosniff");
+  });
+
+  it("anything else already stored (an SVG with script) is an attachment, sandboxed, on GET, HEAD and ranges", async () => {
+    const url = await legacySvgResult();
+    for (const init of [{}, { method: "HEAD" }, { headers: { Range: "bytes=0-9" } }]) {
+      const download = await fetchUrl(url, init);
+      expect([200, 206]).toContain(download.status);
+      expect(download.headers.get("Content-Disposition")).toBe("attachment");
+      expect(download.headers.get("Content-Security-Policy")).toBe("sandbox");
+      expect(download.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    }
+  });
+
+  it("presigned R2 links ask R2 for the same disposition", async () => {
+    const s3 = { ...roomy, R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef", R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234", R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789", R2_BUCKET_NAME: "zgate-results" };
+    const { key, account, jobId, url } = await storedImage(s3);
+    expect(new URL(url).searchParams.get("response-content-disposition")).toBe("inline");
+    expect((await env.RESULTS.head(`zsky/${account}/${jobId}`))?.httpMetadata?.contentDisposition).toBe("inline");
+    // A result stored before types were checked.
+    await env.DB.prepare("UPDATE zsky_jobs SET content_type = 'image/svg+xml' WHERE job_id = ?").bind(jobId).run();
+    const again = await json(await zskyClient(key, s3).poll(jobId));
+    expect(new URL(again.result_url).searchParams.get("response-content-disposition")).toBe("attachment");
+  });
+});
+
+describe("download errors", () => {
+  it("an unsatisfiable range is a 416 in ZSky's JSON envelope, not labelled as the image", async () => {
+    const { url } = await storedImage();
+    const size = Number((await fetchUrl(url, { method: "HEAD" })).headers.get("Content-Length"));
+    const past = await fetchUrl(url, { headers: { Range: `bytes=${size}-` } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get("Content-Type")).toMatch(/^application\/json/);
+    expect(past.headers.get("Content-Range")).toBe(`bytes */${size}`);
+    expect(await json(past)).toEqual({ error: "Requested range not satisfiable" });
+  });
+});
+
+describe("downloads per client address", () => {
+  it("600 a minute by default, said in RateLimit-Policy", async () => {
+    const { url } = await storedImage();
+    const download = await fetchUrl(url);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("RateLimit-Policy")).toBe('"download_ip";q=600;w=60');
+  });
+
+  it("past the window: 429 with Retry-After in ZSky's envelope, for that address only; forged links count too", async () => {
+    const tight = limitOverrides({ zsky: { windows: { download_ip: { limit: 3 } } } });
+    const { url } = await storedImage();
+    const ip = someIp();
+    const from = (address: string, init: RequestInit = {}) => ({ ...init, settings: tight, headers: { "CF-Connecting-IP": address, ...(init.headers as Record<string, string>) } });
+    expect((await fetchUrl(url, from(ip))).status).toBe(200);
+    expect((await fetchUrl(url.replace(/sig=\w+/, `sig=${"0".repeat(64)}`), from(ip))).status).toBe(403);
+    expect((await fetchUrl(url, from(ip, { method: "HEAD" }))).status).toBe(200);
+    const refused = await fetchUrl(url, from(ip));
+    expect(refused.status).toBe(429);
+    expect(await json(refused)).toEqual({ error: "Rate limit exceeded" });
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get("RateLimit-Policy")).toBe('"download_ip";q=3;w=60');
+    let other = someIp();
+    while (other === ip) other = someIp();
+    expect((await fetchUrl(url, from(other))).status).toBe(200);
+  });
+});
