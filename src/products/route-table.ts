@@ -61,18 +61,11 @@ function matchSegments(route: CompiledRoute, parts: string[]): Record<string, st
     if ("literal" in seg) {
       if (seg.literal !== part) return null;
     } else {
-      params[seg.param] = safeDecode(part);
+      // Well-formed: route-request.ts refuses malformed percent-encoding before matching.
+      params[seg.param] = decodeURIComponent(part);
     }
   }
   return params;
-}
-
-function safeDecode(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    return part;
-  }
 }
 
 export function buildRouteTable(defs: readonly RouteDef[]): RouteTable {
