@@ -19,7 +19,7 @@ export function limitOverrides(windowSeconds) {
   const raised = { limit: HUGE, windowSeconds };
   return {
     zsky: { windows: { burst: raised } },
-    zakgt: { windows: { standard: raised, auth_ip: raised } },
+    zakgt: { windows: { standard: raised, auth_ip: raised, auth_refresh_ip: raised } },
     zappway: { windows: { plan_rate: raised } },
   };
 }

@@ -24,14 +24,22 @@ function envWith(settings: Record<string, unknown>): typeof env {
   return merged;
 }
 
+// Client addresses for requests that name none, one per request from 198.18.0.0/15 (the
+// benchmarking range), starting anywhere so concurrent test files rarely share one.
+let addresses = Math.floor(Math.random() * 131_072);
+const nextAddress = () => `198.${18 + ((addresses >> 16) & 1)}.${(addresses >> 8) & 255}.${addresses++ & 255}`;
+
 /**
  * Sends a request through the Worker's own fetch handler with the real bindings, and
- * holds the response to the OpenAPI document (test/contract.ts).
+ * holds the response to the OpenAPI document (test/contract.ts). Like Cloudflare, it sets
+ * `CF-Connecting-IP` when the request has none (a fresh address each time); a test that
+ * needs a request without an address sends it empty.
  */
 export async function call(path: string, options: CallOptions = {}): Promise<Response> {
   const { base = "http://localhost", settings, ...init } = options;
   const ctx = createExecutionContext();
   const request = new Request(base + path, init);
+  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", nextAddress());
   const headersSent = new Request(request.url, { method: request.method, headers: request.headers });
   const response = await worker.fetch(request, settings ? envWith(settings) : env, ctx);
   await waitOnExecutionContext(ctx);

@@ -10,8 +10,8 @@ import type { GenerationLimits, KeyLimitOverride } from "./types";
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
-  /** The product the request is for (a key may belong to another one). */
-  product: ProductId;
+  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins. */
+  product: ProductId | "admin";
   /** What a key needs for this route: its module scope, and whether only sessions may call it. */
   route: { scope: string; sessionOnly: boolean };
   credential?: {
@@ -84,6 +84,8 @@ interface KeyRow {
 }
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
+/** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
+const DISPOSE_AT = "dispose_at";
 
 const systemClock = () => Date.now();
 /** Most admissions in one lease. */
@@ -107,9 +109,12 @@ const LEASE_SHARE_OF_LIMIT = 1 / 16;
  */
 export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly windows: SlidingLog;
-  private readonly ledger: GenerationLedger;
-  private readonly leases: LeaseRegistry;
+  // Made by open(), again after an address guard deleted its storage (see dispose).
+  private windows!: SlidingLog;
+  private ledger!: GenerationLedger;
+  private leases!: LeaseRegistry;
+  /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
+  private disposed = false;
   /**
    * Parsed key rows, in memory: this object is the only writer of its storage, so the
    * map stays exact as long as every write below drops the entries it changes.
@@ -121,6 +126,10 @@ export class AccountGuard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.open();
+  }
+
+  private open(): void {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS keys (
         key_id TEXT PRIMARY KEY, scopes TEXT NOT NULL, plan TEXT, owner_user_id TEXT,
@@ -135,6 +144,10 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   admit(request: AdmitRequest): AdmitDecision {
+    if (this.disposed) {
+      this.disposed = false;
+      this.open();
+    }
     const now = this.clock();
     this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
@@ -196,6 +209,7 @@ export class AccountGuard extends DurableObject<Env> {
     const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
     const at = lease ? now + lease.ttlMs : now;
     for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
+    if (!request.credential && counted.length > 0) this.disposeAfter(now + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
@@ -386,8 +400,33 @@ export class AccountGuard extends DurableObject<Env> {
     await this.leases.drained([`user:${userId}`]);
   }
 
-  /** Drops revoked token ids once their tokens have expired: they can no longer verify. */
+  /**
+   * Address guards (`ip|…`, the only ones asked without a credential) hold nothing but
+   * windows, and there is one per client address that ever called: each admission moves
+   * the moment its last window passes, and the alarm deletes the object's storage then.
+   */
+  private disposeAfter(until: number): void {
+    const kv = this.ctx.storage.kv;
+    const scheduled = kv.get<number>(DISPOSE_AT);
+    if (scheduled !== undefined && scheduled >= until) return;
+    kv.put(DISPOSE_AT, until);
+    // The first admission sets the alarm; later ones only move DISPOSE_AT, which the alarm re-reads.
+    if (scheduled === undefined) void this.ctx.storage.setAlarm(until);
+  }
+
+  /** Address guards: deletes everything once the last window has passed. */
+  private async dispose(at: number): Promise<void> {
+    if (this.clock() < at) return this.ctx.storage.setAlarm(at);
+    await this.ctx.storage.deleteAll();
+    // Its tables went with it: this instance recreates them if its address calls again.
+    this.disposed = true;
+  }
+
+  /** Drops revoked token ids once their tokens have expired: they can no longer verify. Disposes of an idle address guard. */
   override async alarm(): Promise<void> {
+    if (this.disposed) return;
+    const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
+    if (disposeAt !== undefined) return this.dispose(disposeAt);
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
     if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);

@@ -6,7 +6,9 @@ import { setResponseHeaders } from "../http/response";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
 import { leasable, type AdmitDecision, type AdmitRequest, type WindowReport } from "./account-guard";
+import { clientAddress } from "./client-address";
 import { guardFor, ipGuardFor } from "./guard-client";
+import { releaseFinishedJobs } from "./job-recheck";
 import { rateLimitHeaders } from "./headers";
 import { leaseBookFor } from "./lease-book";
 import { countedWindows, limitsForRequest } from "./policies";
@@ -32,7 +34,10 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const limits = limitsForRequest(product, route, identity?.via, settings);
   if (!identity && limits.windows.length === 0) return next();
 
-  const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+  const ip = clientAddress(c.req.raw.headers);
+  // Without an address these windows would be one bucket shared by every such request.
+  // Only in-process callers lack one: Cloudflare and `wrangler dev` always set it.
+  if (!identity && ip === undefined) throw new GatewayError("BAD_REQUEST", "Client address unknown");
   const windowsElsewhere = settings.LIMITER_BACKEND === "upstash";
   let decision: AdmitDecision = { allow: true, windows: [] };
   if (identity || !windowsElsewhere) {
@@ -56,7 +61,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
       wantUsage: route.readsAllowance === true,
     };
     // Resolved only when called: a request admitted from a lease never needs the stub.
-    const guard = () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip));
+    const guard = () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!));
     const book = leasable(request) ? leaseBookFor(settings) : undefined;
     try {
       decision = book
@@ -66,6 +71,10 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
             waitUntil: (work) => c.executionCtx.waitUntil(work),
           })
         : await guard().admit(request);
+      // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
+      if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {
+        decision = await guard().admit(request);
+      }
     } catch {
       throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
     }

@@ -6,9 +6,13 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
   return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${identity.product}:${identity.accountId}`));
 }
 
-/** The guard that counts an unauthenticated client's windows. `|` never occurs in the names above. */
-export function ipGuardFor(env: Env, product: string, ip: string) {
-  return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|${product}|${ip}`));
+/**
+ * The guard that counts one client address's windows (unauthenticated routes, failed
+ * authentications): `address` is from clientAddress(), an IPv4 address or an IPv6 /64.
+ * It deletes its own storage once its windows have passed. `|` never occurs in the names above.
+ */
+export function ipGuardFor(env: Env, scope: string, address: string) {
+  return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|${scope}|${address}`));
 }
 
 /**

@@ -55,7 +55,9 @@ const routes: RouteDef[] = [
 // zakgt-api.txt "Rate Limits": AI chat 30/min per user for session calls and, for
 // `zak_live_` calls, 30/min per access key (so one key never uses up another's
 // allowance); other endpoints a standard per-user limit (keys count as their owner);
-// the public auth endpoints a per-client-IP limit against credential stuffing.
+// the public auth endpoints a per-client-IP limit against credential stuffing. Refresh
+// has its own, larger per-IP window: every signed-in client behind one address calls it
+// as its access tokens expire, and those calls must not use up that address's logins.
 const limits: Product["limits"] = {
   windows: [
     { name: "ai_chat_user", subject: "user", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "jwt" },
@@ -68,6 +70,7 @@ const limits: Product["limits"] = {
       windowSeconds: 60,
       routes: ["auth.login", "auth.register", "auth.forgot_password", "auth.reset_password"],
     },
+    { name: "auth_refresh_ip", subject: "ip", limit: 60, windowSeconds: 60, routes: ["auth.refresh"] },
   ],
   plans: { enterprise: { standard: { limit: 3000 } } },
 };
