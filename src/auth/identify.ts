@@ -3,6 +3,9 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyPrefixOf } from "../keys/key-format";
 import { findKeyByHash } from "../keys/key-store";
+import { clientAddress } from "../limits/client-address";
+import { countFailure, refuseIfOverLimit } from "../limits/failed-auth";
+import { failedKeyAuthPolicy } from "../limits/policies";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
 
@@ -43,13 +46,25 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   const { product } = c.get("target");
-  // A zgate-prefixed key that fails its checksum cannot exist: refused with no storage read.
-  if (classifyKey(secret) === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  // Failed key authentications are limited per client address (limits/failed-auth.ts).
+  const failures = { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) };
+  const refuse = async (): Promise<never> => {
+    await countFailure(c.env, failures);
+    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  };
+  const kind = classifyKey(secret);
+  // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read.
+  if (kind === "malformed") return refuse();
   const testMode = keyPrefixOf(secret) === "zak_test_";
   if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
-  const ref = await findKeyByHash(c.env, await hashKey(secret), (p) => c.executionCtx.waitUntil(p));
-  if (!ref) throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  // A key this isolate already knows is never held up; any other from an address over its
+  // failure limit is refused before it costs a KV read and a D1 query.
+  const ref = await findKeyByHash(c.env, await hashKey(secret), (p) => c.executionCtx.waitUntil(p), {
+    rememberUnknown: kind === "valid",
+    beforeLookup: () => refuseIfOverLimit(failures),
+  });
+  if (!ref) return refuse();
   c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
 }

@@ -92,6 +92,9 @@ const schema = z
     // gives (0: no edge cache). Only answers the origin marks `public` are ever stored.
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
+    // Most active (unrevoked, unexpired) keys a ZakGT user, and any account, may hold (src/keys/key-store.ts).
+    MAX_ACTIVE_KEYS_PER_USER: positiveInt(20),
+    MAX_ACTIVE_KEYS_PER_ACCOUNT: positiveInt(100),
     // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
     LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
     // How long a guard lease lives (0: no leases, every request asks the guard). A revoke

@@ -1,4 +1,6 @@
+import { loadSettings, type Settings } from "../config/settings";
 import type { Env } from "../env";
+import { GatewayError } from "../http/errors";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
@@ -83,43 +85,100 @@ export function keyStatus(record: KeyRecord, now = Date.now()): "active" | "revo
   return "active";
 }
 
+/**
+ * Stores a new key record, then its hash -> owner mapping in KV. A key that would take its
+ * account past MAX_ACTIVE_KEYS_PER_ACCOUNT (or a ZakGT user past MAX_ACTIVE_KEYS_PER_USER)
+ * is refused with 409: the count and the insert are one statement, and D1 runs statements
+ * one at a time, so racing creations cannot overshoot. A rotation adds no key (the old one
+ * is revoked in the same step) and is not capped.
+ */
 export async function insertKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
-  await env.DB.prepare(
-    `INSERT INTO api_keys (id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  )
-    .bind(
-      record.keyId,
-      hash,
-      record.product,
-      record.accountId,
-      record.ownerUserId,
-      record.label,
-      record.prefix,
-      record.last4,
-      JSON.stringify(record.scopes),
-      record.plan,
-      record.limitOverride ? JSON.stringify(record.limitOverride) : null,
-      record.imported ? 1 : 0,
-      record.createdAt,
-      record.expiresAt,
-      record.rotatedFrom ?? null,
+  const values = [
+    record.keyId,
+    hash,
+    record.product,
+    record.accountId,
+    record.ownerUserId,
+    record.label,
+    record.prefix,
+    record.last4,
+    JSON.stringify(record.scopes),
+    record.plan,
+    record.limitOverride ? JSON.stringify(record.limitOverride) : null,
+    record.imported ? 1 : 0,
+    record.createdAt,
+    record.expiresAt,
+    record.rotatedFrom ?? null,
+  ];
+  const columns = "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from";
+  const placeholders = values.map(() => "?").join(", ");
+  if (record.rotatedFrom) {
+    await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`).bind(...values).run();
+  } else {
+    const cap = activeKeyCap(loadSettings(env), record);
+    const inserted = await env.DB.prepare(
+      `INSERT INTO api_keys (${columns}) SELECT ${placeholders}
+       WHERE (SELECT COUNT(*) FROM api_keys WHERE product = ? AND account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)) < ?`,
     )
-    .run();
+      .bind(...values, record.product, record.accountId, record.createdAt, cap.limit)
+      .run();
+    if (inserted.meta.changes === 0) {
+      throw new GatewayError("CONFLICT", `This ${cap.of} already has ${cap.limit} active keys, the most allowed; revoke one to create another`);
+    }
+  }
+  // This isolate may have seen the hash as unknown (see `unknownHashes`).
+  unknownHashes.delete(hash);
   const ref: KeyRef = { keyId: record.keyId, product: record.product, accountId: record.accountId };
   await env.KEYS_KV.put(kvKey(hash), JSON.stringify(ref));
+}
+
+/**
+ * The most active keys the record's account may hold. A ZakGT user's keys all live in the
+ * user's own account (account = owner user, for developer keys and admin-made ZakGT keys
+ * alike), so counting the account counts the user.
+ */
+function activeKeyCap(settings: Settings, record: KeyRecord): { limit: number; of: "user" | "account" } {
+  const perAccount = settings.MAX_ACTIVE_KEYS_PER_ACCOUNT;
+  const perUser = settings.MAX_ACTIVE_KEYS_PER_USER;
+  return record.ownerUserId !== null && perUser <= perAccount ? { limit: perUser, of: "user" } : { limit: perAccount, of: "account" };
 }
 
 // hash -> owner, per isolate. The mapping never changes and says nothing about whether
 // the key may be used (the guard decides that on every request), so caching it is safe.
 const refs = new Lru<string, KeyRef>(10_000);
 
-/** Isolate cache, then KV (the mapping never changes), then D1, refilling KV in the background. */
-export async function findKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
+/**
+ * Hashes found neither in KV nor in D1, per isolate, until the time stored (ms). Only for
+ * checksum-valid zgate keys: zgate generates those and refuses to import them by
+ * plaintext, so such a hash cannot have been presented before its key existed, and
+ * forgeries (the CRC32 is public) cost one lookup per isolate, not one per request.
+ * Entries expire all the same: a zgate-shaped key imported by its SHA-256 (from another
+ * zgate deployment, say) clears its entry only in the isolate that imports it.
+ */
+const unknownHashes = new Lru<string, number>(10_000);
+const UNKNOWN_HASH_TTL_MS = 60_000;
+
+export interface LookupOptions {
+  /** The hash is of a checksum-valid zgate key: remember it if it is unknown (see `unknownHashes`). */
+  rememberUnknown?: boolean;
+  /** Called when the isolate's caches cannot answer, before storage is read; may throw to refuse. */
+  beforeLookup?: () => void;
+}
+
+/** Isolate caches, then KV (the mapping never changes), then D1, refilling KV in the background. */
+export async function findKeyByHash(
+  env: Env,
+  hash: string,
+  waitUntil: (p: Promise<unknown>) => void,
+  options: LookupOptions = {},
+): Promise<KeyRef | null> {
   const known = refs.get(hash);
   if (known) return known;
+  if ((unknownHashes.get(hash) ?? 0) > Date.now()) return null;
+  options.beforeLookup?.();
   const ref = await lookupKeyByHash(env, hash, waitUntil);
   if (ref) refs.set(hash, ref);
+  else if (options.rememberUnknown) unknownHashes.set(hash, Date.now() + UNKNOWN_HASH_TTL_MS);
   return ref;
 }
 

@@ -39,6 +39,20 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
   return { ...base, generation: limits, generates: generation.routes[route.name] };
 }
 
+/**
+ * Failed key authentications per client address, per product: each one costs the gateway
+ * storage lookups, so past this an address is refused (429) before any lookup. A
+ * deployment changes it as `LIMIT_OVERRIDES.<product>.windows.auth_failures`.
+ */
+const FAILED_KEY_AUTH: WindowPolicy = { name: "auth_failures", subject: "ip", limit: 10, windowSeconds: 60 };
+
+export function failedKeyAuthPolicy(product: Product, settings: Settings): WindowPolicy {
+  return withOverride(FAILED_KEY_AUTH, settings.LIMIT_OVERRIDES[product.id]?.windows?.[FAILED_KEY_AUTH.name]);
+}
+
+/** Failed admin API authentications per client address (a wrong token or Access JWT). */
+export const FAILED_ADMIN_AUTH: WindowPolicy = { name: "admin_auth_failures", subject: "ip", limit: 10, windowSeconds: 300 };
+
 function mergePlans(plans: PlanOverrides | undefined, changes: PlanOverrides | undefined): PlanOverrides | undefined {
   if (!changes) return plans;
   const merged: PlanOverrides = { ...plans };

@@ -45,6 +45,7 @@ const DESCRIPTIONS: Record<number, string> = {
   413: "Body larger than MAX_BODY_BYTES",
   415: "A JSON body without Content-Type: application/json",
   416: "Range not satisfiable",
+  409: "The user or account already holds the most active keys allowed",
   422: "Validation error",
   429: "Rate limit, allowance or concurrency exceeded",
   451: "Blocked by the safety filter",
@@ -65,6 +66,9 @@ function errorStatuses(product: Product, route: RouteDef): number[] {
   if (route.gateway && route.json) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
   // ZakGT's key endpoints validate bodies and queries (422), cursors (400) and ownership (404).
   if (route.gateway && route.name.startsWith("developer.")) [400, 404, 422].forEach((s) => statuses.add(s));
+  if (route.name === "developer.keys.create") statuses.add(409);
+  // A route limited per client address refuses a request that has none.
+  if (product.limits.windows.some((w) => w.subject === "ip" && w.routes?.includes(route.name))) statuses.add(400);
   if (route.name.startsWith("jobs.")) statuses.add(404);
   if (!route.gateway) {
     [502, 504].forEach((s) => statuses.add(s));

@@ -1,9 +1,12 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { jwtVerify, type JWTPayload } from "jose";
 import { remoteKeySet } from "../../auth/jwt";
 import { requireFeature } from "../../config/settings";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
+import { clientAddress } from "../../limits/client-address";
+import { countFailure } from "../../limits/failed-auth";
+import { FAILED_ADMIN_AUTH } from "../../limits/policies";
 
 export type AdminEnv = AppEnv & { Variables: { actor: string } };
 
@@ -30,6 +33,11 @@ function accessIdentity(payload: JWTPayload): string {
   return who;
 }
 
+/** A presented admin credential that failed: limited per client address, 429 past the limit (limits/failed-auth.ts). */
+function countAdminFailure(c: Context<AdminEnv>): Promise<void> {
+  return countFailure(c.env, { guard: "admin", address: clientAddress(c.req.raw.headers), policy: FAILED_ADMIN_AUTH });
+}
+
 /**
  * The admin API is for security and platform teams: `Authorization: Bearer <ADMIN_TOKEN>`
  * or, when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set, a Cloudflare Access JWT in
@@ -52,6 +60,7 @@ export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
       c.set("actor", `admin:${accessIdentity(payload)}`);
       return next();
     } catch {
+      await countAdminFailure(c);
       throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
     }
   }
@@ -60,6 +69,7 @@ export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
     throw new GatewayError("SERVICE_UNAVAILABLE", "Admin API is not configured: set ADMIN_TOKEN or Cloudflare Access");
   }
   if (!match || !settings.ADMIN_TOKEN || !(await sameSecret(match[1]!, settings.ADMIN_TOKEN))) {
+    if (match) await countAdminFailure(c);
     throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
   }
   c.set("actor", "admin:token");

@@ -42,6 +42,7 @@ const errorResponse = (description: string) => ({ description, content: { "appli
 export const ADMIN_ERRORS = {
   400: errorResponse("Invalid request"),
   401: errorResponse("Missing or invalid admin credentials"),
+  429: errorResponse("Too many failed admin authentications from this client address (Retry-After)"),
   503: errorResponse("Admin API not configured (or turned off by a bad setting), or a dependency unavailable"),
 } as const;
 

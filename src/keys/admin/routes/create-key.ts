@@ -31,7 +31,10 @@ export const route = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: Body } } } },
   responses: {
     201: json(KeySchema.extend({ key: z.string().optional().openapi({ description: "The plaintext key, shown this once (absent for imports)" }) }), "Created"),
-    409: { description: "The imported key is already registered", content: ADMIN_ERRORS[400].content },
+    409: {
+      description: "The imported key is already registered, or the account (or ZakGT user) already holds MAX_ACTIVE_KEYS_PER_ACCOUNT (MAX_ACTIVE_KEYS_PER_USER) active keys",
+      content: ADMIN_ERRORS[400].content,
+    },
     ...ADMIN_ERRORS,
   },
 });

@@ -1,0 +1,200 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { generateKey } from "../src/keys/key-format";
+import { sha256Hex } from "../src/util/sha256";
+import { ADMIN_TOKEN, admin, burst, call, createKey, freshAccount, json } from "./helpers";
+
+/**
+ * Abuse that costs zgate more than it costs the caller: floods of made-up keys, rotating
+ * through an IPv6 /64, guessing the admin token, hammering refresh.
+ */
+const jsonHeaders = { "Content-Type": "application/json" };
+const byte = () => Math.floor(Math.random() * 256);
+const hex16 = () => Math.floor(Math.random() * 0xffff).toString(16);
+/** A fresh address of its own, so no other test shares its windows. */
+const someV4 = () => `203.0.${byte()}.${byte()}`;
+
+const usage = (key: string, address: string, settings?: Record<string, unknown>) =>
+  call("/zsky/v1/usage", { headers: { "X-API-Key": key, "CF-Connecting-IP": address }, settings });
+const loginFrom = (address: string) =>
+  call("/zakgt/api/v1/auth/login", { method: "POST", headers: { ...jsonHeaders, "CF-Connecting-IP": address }, body: '{"email":"demo@zakgt.test","password":"guess"}' });
+const legacyKey = () => `legacy-${crypto.randomUUID()}`;
+
+/** Bindings that count the key lookups reaching storage: KV reads of `key:<hash>`, D1 queries by key_hash. */
+function countingStorage() {
+  const seen = { kv: 0, d1: 0 };
+  const kv = env.KEYS_KV;
+  const settings = {
+    KEYS_KV: {
+      get: (name: string, type: "json") => {
+        if (name.startsWith("key:")) seen.kv++;
+        return kv.get(name, type);
+      },
+      put: kv.put.bind(kv),
+      delete: kv.delete.bind(kv),
+      list: kv.list.bind(kv),
+    },
+    DB: {
+      prepare: (sql: string) => {
+        if (/SELECT .* WHERE key_hash = \?/.test(sql)) seen.d1++;
+        return env.DB.prepare(sql);
+      },
+      batch: env.DB.batch.bind(env.DB),
+    },
+  };
+  return { seen, settings };
+}
+
+describe("unknown-key floods", () => {
+  it("a made-up zgate key costs one storage lookup per isolate, not one per request", async () => {
+    const { seen, settings } = countingStorage();
+    const forged = generateKey("zsky_live_"); // the checksum is a public CRC32: forging one is free
+    for (let i = 0; i < 5; i++) {
+      const response = await usage(forged, someV4(), settings);
+      expect(response.status).toBe(401);
+      expect(await json(response)).toEqual({ error: "Invalid API key" });
+    }
+    expect(seen).toEqual({ kv: 1, d1: 1 });
+  });
+
+  it("failed key authentications are limited per client address: 429 with Retry-After, and no lookup past the limit", async () => {
+    const { seen, settings } = countingStorage();
+    const address = someV4();
+    const verified = await createKey("zsky");
+    expect((await usage(verified.key, address, settings)).status).toBe(200);
+
+    for (let i = 0; i < 10; i++) expect((await usage(legacyKey(), address, settings)).status).toBe(401);
+    const lookups = { ...seen };
+    for (const key of [legacyKey(), generateKey("zsky_live_")]) {
+      const refused = await usage(key, address, settings);
+      expect(refused.status).toBe(429);
+      expect(await json(refused)).toEqual({ error: "Too many failed authentication attempts, retry later" });
+      expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(50);
+      expect(Number(refused.headers.get("Retry-After"))).toBeLessThanOrEqual(60);
+    }
+    expect(seen).toEqual(lookups);
+
+    // Successes are never counted: the key this address already uses keeps working.
+    expect((await usage(verified.key, address, settings)).status).toBe(200);
+    // Each product's own envelope, and another address is not affected.
+    const zappway = await call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": someV4() } });
+    expect(zappway.status).toBe(401);
+    expect((await usage(legacyKey(), someV4())).status).toBe(401);
+  });
+
+  it("the limit is exact under concurrency, and counted per product in the product's envelope", async () => {
+    const address = someV4();
+    const responses = await burst(15, () => call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": address } }));
+    expect(responses.filter((r) => r.status === 401)).toHaveLength(10);
+    const refused = responses.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(5);
+    expect(await json(refused[0]!)).toEqual({ error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" } });
+    expect((await usage(legacyKey(), address)).status).toBe(401);
+  });
+
+  it("a key imported after it was refused as unknown works at once", async () => {
+    const legacy = legacyKey();
+    expect((await usage(legacy, someV4())).status).toBe(401);
+    expect((await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_key: legacy } })).status).toBe(201);
+    expect((await usage(legacy, someV4())).status).toBe(200);
+
+    // A zgate-shaped key moved in by its SHA-256 (from another zgate deployment): this isolate had it as unknown.
+    const moved = generateKey("zsky_live_");
+    expect((await usage(moved, someV4())).status).toBe(401);
+    expect((await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_sha256: await sha256Hex(moved) } })).status).toBe(201);
+    expect((await usage(moved, someV4())).status).toBe(200);
+  });
+
+  it("a failure without a client address is answered 401 and counted in no bucket", async () => {
+    for (let i = 0; i < 12; i++) expect((await usage(legacyKey(), "")).status).toBe(401);
+  });
+});
+
+describe("per-address windows", () => {
+  it("IPv6 clients are counted per /64, whatever form the address takes", async () => {
+    const net = `2001:db8:${hex16()}:${hex16()}`;
+    const forms = (i: number) => [`${net}::${i.toString(16)}`, `${net}:${i.toString(16)}:0:0:1`, `${net}:0:0:0:${i}`.toUpperCase(), `${net}::ffff:10.0.0.${i}`];
+    const statuses: number[] = [];
+    for (let i = 1; i <= 22; i++) statuses.push((await loginFrom(forms(i)[i % 4]!)).status);
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true); // reached the origin: wrong password
+    expect(statuses.slice(20)).toEqual([429, 429]);
+    expect((await loginFrom(`2001:db8:${hex16()}:${hex16()}::1`)).status).toBe(401);
+  });
+
+  it("an IPv4-mapped IPv6 address is the IPv4 address", async () => {
+    const v4 = someV4();
+    for (let i = 0; i < 20; i++) expect((await loginFrom(v4)).status).toBe(401);
+    const [a, b, c, d] = v4.split(".").map(Number) as [number, number, number, number];
+    expect((await loginFrom(`::ffff:${v4}`)).status).toBe(429);
+    expect((await loginFrom(`::FFFF:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`)).status).toBe(429);
+  });
+
+  it("a request without a client address is refused, not put in a bucket shared by all such requests", async () => {
+    for (const address of ["", "not-an-address", "1.2.3.256", "2001:db8::1::2"]) {
+      const response = await loginFrom(address);
+      expect(response.status, address).toBe(400);
+      expect(await json(response)).toEqual({ detail: "Client address unknown" });
+    }
+  });
+
+  it("refresh has a per-address window of its own", async () => {
+    const address = someV4();
+    const refresh = () => call("/zakgt/api/v1/auth/refresh", { method: "POST", headers: { ...jsonHeaders, "CF-Connecting-IP": address }, body: '{"refresh_token":"stolen"}' });
+    const responses = await burst(62, refresh);
+    expect(responses.filter((r) => r.status === 401)).toHaveLength(60);
+    const refused = responses.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(2);
+    expect(await json(refused[0]!)).toEqual({ detail: "Rate limit exceeded" });
+    expect(refused[0]!.headers.get("RateLimit-Policy")).toBe('"auth_refresh_ip";q=60;w=60');
+    expect(refused[0]!.headers.get("Retry-After")).toBe("60");
+    // Logins from that address are not used up by refreshes.
+    expect((await loginFrom(address)).status).toBe(401);
+  });
+
+  it("an address's guard deletes its storage once its windows have passed", async () => {
+    const address = someV4();
+    expect((await loginFrom(address)).status).toBe(401);
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`));
+    const stored = () =>
+      runInDurableObject(stub, async (_guard, state) => ({
+        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length,
+        keys: [...state.storage.kv.list()].length,
+        alarm: await state.storage.getAlarm(),
+      }));
+    const before = await stored();
+    expect(before.tables).toBeGreaterThan(0);
+    expect(before.alarm).not.toBeNull();
+
+    // Within the window the alarm keeps everything (and comes back at the window's end).
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stored()).tables).toBe(before.tables);
+    await runInDurableObject(stub, (guard) => {
+      (guard as unknown as { clock: () => number }).clock = () => Date.now() + 60_001;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stored()).toEqual({ tables: 0, keys: 0, alarm: null });
+
+    // The address calling again starts from an empty window.
+    await runInDurableObject(stub, (guard) => {
+      (guard as unknown as { clock: () => number }).clock = () => Date.now();
+    });
+    const again = await loginFrom(address);
+    expect(again.status).toBe(401);
+    expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
+  });
+});
+
+describe("admin API", () => {
+  const asAdmin = (token: string, address: string) => call("/admin/v1/audit?limit=1", { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": address } });
+
+  it("failed admin authentications are limited per address; the right token still works", async () => {
+    const address = someV4();
+    for (let i = 0; i < 10; i++) expect((await asAdmin(`wrong-token-${i}-0123456789abcdef`, address)).status).toBe(401);
+    const refused = await asAdmin("wrong-token-x-0123456789abcdef", address);
+    expect(refused.status).toBe(429);
+    expect(await json(refused)).toEqual({ error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" } });
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(290);
+    expect((await asAdmin(ADMIN_TOKEN, address)).status).toBe(200);
+    expect((await asAdmin("wrong-token-y-0123456789abcdef", someV4())).status).toBe(401);
+  });
+});
