@@ -122,4 +122,14 @@ describe("origin request headers over a real socket", () => {
     const signed = await verifySignedRequest(signingSecret, { method: seen.method, url: `http://origin${seen.url}`, headers }, new Uint8Array(seen.body));
     expect(signed).toMatchObject({ pathAndQuery: "/api/v1/auth/forgot-password", forwardedHost: `127.0.0.1:${port}`, forwardedPrefix: "/zakgt" });
   });
+
+  it("a GET with a body is refused with 400 in the product's envelope (fetch could never forward it)", async () => {
+    const path = "/zsky/v1/results/job_x?expires=9999999999&kid=o1&sig=00";
+    const head = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Connection: close"];
+    const withBody = await rawRequest(port, head, "surprise");
+    expect(withBody).toMatch(/^HTTP\/1\.1 400 /);
+    expect(withBody).toContain('{"error":"A GET request must not have a body"}');
+    // The same request without a body reaches the signature check.
+    expect(await rawRequest(port, head, "")).toMatch(/^HTTP\/1\.1 403 /);
+  });
 });
