@@ -38,6 +38,25 @@ function countAdminFailure(c: Context<AdminEnv>): Promise<void> {
   return countFailure(c.env, { guard: "admin", address: clientAddress(c.req.raw.headers), policy: FAILED_ADMIN_AUTH });
 }
 
+/** The identity of a valid Cloudflare Access token; anything else is a failed login (counted, 401). */
+async function accessActor(c: Context<AdminEnv>, token: string): Promise<string> {
+  const settings = c.get("settings");
+  const jwks = settings.ACCESS_JWKS_URL ?? `https://${settings.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
+  try {
+    const { payload } = await jwtVerify(token, remoteKeySet(jwks, settings.JWKS_COOLDOWN_SECONDS), {
+      issuer: `https://${settings.ACCESS_TEAM_DOMAIN}`,
+      audience: settings.ACCESS_AUD,
+      clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
+      // Access always sets `exp`; a token without one would never stop working.
+      requiredClaims: ["exp"],
+    });
+    return accessIdentity(payload);
+  } catch {
+    await countAdminFailure(c);
+    throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
+  }
+}
+
 /**
  * The admin API is for security and platform teams: `Authorization: Bearer <ADMIN_TOKEN>`
  * or, when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set, a Cloudflare Access JWT in
@@ -48,21 +67,9 @@ export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
   requireFeature(settings, "admin");
   const accessJwt = c.req.header("cf-access-jwt-assertion");
   if (accessJwt && settings.ACCESS_TEAM_DOMAIN && settings.ACCESS_AUD) {
-    const jwks = settings.ACCESS_JWKS_URL ?? `https://${settings.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
-    try {
-      const { payload } = await jwtVerify(accessJwt, remoteKeySet(jwks, settings.JWKS_COOLDOWN_SECONDS), {
-        issuer: `https://${settings.ACCESS_TEAM_DOMAIN}`,
-        audience: settings.ACCESS_AUD,
-        clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
-        // Access always sets `exp`; a token without one would never stop working.
-        requiredClaims: ["exp"],
-      });
-      c.set("actor", `admin:${accessIdentity(payload)}`);
-      return next();
-    } catch {
-      await countAdminFailure(c);
-      throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
-    }
+    c.set("actor", `admin:${await accessActor(c, accessJwt)}`);
+    // Outside the verification: an error in the route is the route's, never a failed login.
+    return next();
   }
   const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(c.req.header("authorization") ?? "");
   if (!settings.ADMIN_TOKEN && !settings.ACCESS_TEAM_DOMAIN) {
