@@ -18,7 +18,7 @@ const HUGE = 1_000_000_000;
 export function limitOverrides(windowSeconds) {
   const raised = { limit: HUGE, windowSeconds };
   return {
-    zsky: { windows: { burst: raised } },
+    zsky: { windows: { burst: raised, poll: raised } },
     zakgt: { windows: { standard: raised, auth_ip: raised, auth_refresh_ip: raised } },
     zappway: { windows: { plan_rate: raised } },
   };

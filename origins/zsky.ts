@@ -11,7 +11,9 @@ import { largePng, renderPng, renderVideo } from "./media";
  * or a video-like MP4. Results that misbehave, also played by the prompt:
  * `result-from:<url>` -> that URL is the `result_url`; `result-bytes:<n>` -> an n-byte
  * PNG-like result; `result-type:<type>` -> served as that Content-Type;
- * `result-chunked` -> sent without Content-Length.
+ * `result-chunked` -> sent without Content-Length. Timing, also by prompt:
+ * `render-ms:<n>` -> this job completes after n ms; `status-delay-ms:<n>` -> its status
+ * is answered n ms late.
  */
 export interface ZskySimulatorOptions {
   signingSecret: string;
@@ -26,6 +28,7 @@ interface Job {
   prompt: string;
   seed: number;
   createdAt: number;
+  completeAfterMs: number;
 }
 
 async function renderResult(job: Job): Promise<[Uint8Array, string]> {
@@ -41,7 +44,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
 
   function state(job: Job) {
     const base = { job_id: job.id, kind: job.kind };
-    if (Date.now() - job.createdAt < completeAfter) return { ...base, status: "queued" };
+    if (Date.now() - job.createdAt < job.completeAfterMs) return { ...base, status: "queued" };
     if (job.prompt.toLowerCase().includes(blockedWord)) {
       return { ...base, status: "blocked", error: `Sorry — our safety check stopped this ${job.kind}.` };
     }
@@ -70,6 +73,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
         prompt: body.prompt,
         seed: typeof body.seed === "number" ? body.seed : 0,
         createdAt: Date.now(),
+        completeAfterMs: Number(/render-ms:(\d+)/.exec(body.prompt)?.[1] ?? completeAfter),
       };
       jobs.set(job.id, job);
       return json({ job_id: job.id, status: "queued", kind: job.kind, poll_url: `/v1/jobs/${job.id}` });
@@ -82,6 +86,8 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
         jobs.delete(job.id);
         return new Response(null, { status: 204 });
       }
+      const delay = Number(/status-delay-ms:(\d+)/.exec(job.prompt)?.[1] ?? 0);
+      if (delay > 0) await new Promise((r) => setTimeout(r, Math.min(delay, 60_000)));
       return json(state(job));
     }
     const result = /^GET \/results\/(\w+)$/.exec(route);

@@ -3,7 +3,8 @@
 // no network) in front of the three origin simulators, then a "try it" block of curl
 // commands. PORT (default 8787) and ADMIN_TOKEN are read from the environment;
 // ZGATE_SIM_PORTS (default 8701,8702,8703) moves the simulators; ZGATE_STATE_DIR
-// (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs.
+// (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
+// ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -41,6 +42,7 @@ const sims = await startSimulators({
   audience: "zakgt-api",
   host,
   ports: { zakgt: zakgtPort, zsky: zskyPort, zappway: zappwayPort },
+  zskyCompleteAfterMs: process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS ? Number(process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS) : undefined,
 }).catch((err) => {
   console.error(`Could not start the origin simulators (${err.code ?? err.message}); set ZGATE_SIM_PORTS to free ports.`);
   process.exit(1);

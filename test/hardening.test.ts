@@ -13,7 +13,8 @@ describe("job slots cannot leak", () => {
   it("purging a job that never finished frees its slot", async () => {
     const { key } = await createKey("zsky");
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await json(await submit(key))).job_id);
+    // Jobs that run for minutes at the origin: a full pool's re-check finds them running.
+    for (let i = 0; i < 3; i++) ids.push((await json(await submit(key, "a cat render-ms:600000"))).job_id);
     expect((await submit(key)).status).toBe(429);
     for (const id of ids) expect((await zskyCall(key, `/v1/jobs/${id}`, { method: "DELETE" })).status).toBe(204);
     expect((await submit(key)).status).toBe(200);
@@ -23,7 +24,7 @@ describe("job slots cannot leak", () => {
     const { key, account } = await createKey("zsky");
     const t0 = Date.now();
     await setGuardClock("zsky", account, t0);
-    for (let i = 0; i < 3; i++) await submit(key);
+    for (let i = 0; i < 3; i++) await submit(key, "a cat render-ms:600000");
     expect((await submit(key)).status).toBe(429);
     await setGuardClock("zsky", account, t0 + 31 * 60_000);
     expect((await submit(key)).status).toBe(200);

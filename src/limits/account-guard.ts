@@ -296,6 +296,11 @@ export class AccountGuard extends DurableObject<Env> {
     return finished;
   }
 
+  /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
+  jobsToRecheck(keyId: string): string[] {
+    return this.ledger.jobsToRecheck(keyId, this.clock());
+  }
+
   liftSuspension(keyId: string): boolean {
     return this.ledger.liftSuspension(keyId);
   }

@@ -6,16 +6,38 @@ import type { GenerationKind, GenerationLimits } from "./types";
  * - daily soft caps per key and the monthly base allowance per account (UTC calendar,
  *   no rollover), with opt-in overage priced per item up to a monthly budget whose
  *   unused part rolls over;
- * - at most N running jobs per key;
+ * - at most N running jobs per key (a job runs from the origin accepting it until zgate
+ *   sees it end: on a poll, or when the edge re-checks a full pool with the origin);
  * - the safety suspension rule.
  * A generate call reserves its quota and job slot at admission (so racing calls can
  * never overshoot) and settles once the origin has answered: accepted or blocked
  * counts, anything else gives everything back. Unsettled reservations expire.
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
-// A job nobody polls to its end would hold its slot forever; past this age it no longer
-// counts as running (the reference's videos take about a minute).
+// A job zgate never sees end (never polled, the origin unreachable when re-checked) would
+// hold its slot forever; past this age it no longer counts as running (the reference's
+// videos take about a minute).
 const MAX_JOB_RUNTIME_MS = 30 * 60_000;
+// How often one key's running jobs may be re-checked with the origin: a caller retrying a
+// refused submit in a loop must not turn every retry into origin calls.
+const RECHECK_INTERVAL_MS = 1000;
+
+interface SlotHolder {
+  job_id: string | null;
+  kind: GenerationKind;
+  created_at: number;
+  [column: string]: SqlStorageValue;
+}
+
+/**
+ * When a full pool should next have a free slot: when its first holder reaches its
+ * kind's typical run time. A holder already past it (still running when the edge last
+ * asked the origin) could end any moment: a short fixed retry.
+ */
+function slotExpectedFree(holders: SlotHolder[], limits: GenerationLimits, now: number): number {
+  const first = Math.min(...holders.map((h) => h.created_at + limits.typicalJobSeconds[h.kind] * 1000));
+  return first > now ? first : now + limits.concurrencyRetryAfterSeconds * 1000;
+}
 
 export type Refusal = { reason: "quota" | "concurrency"; message: string; retryAt: number };
 
@@ -38,6 +60,9 @@ export interface OverageSettings {
 }
 
 export class GenerationLedger {
+  /** Key -> when its running jobs were last handed out for a re-check (memory only: losing it costs one early re-check). */
+  private readonly recheckedAt = new Map<string, number>();
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`
       CREATE TABLE IF NOT EXISTS gen_counts (
@@ -74,14 +99,12 @@ export class GenerationLedger {
   check(keyId: string, kind: GenerationKind, limits: GenerationLimits, dailyCap: number, now: number): Refusal[] {
     this.sql.exec("DELETE FROM reservations WHERE created_at < ?", now - RESERVATION_TTL_MS);
     const refusals: Refusal[] = [];
-    const running =
-      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?", keyId, now - MAX_JOB_RUNTIME_MS).one().n +
-      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM reservations WHERE key_id = ?", keyId).one().n;
-    if (running >= limits.concurrentJobsPerKey) {
+    const holders = this.slotHolders(keyId, now);
+    if (holders.length >= limits.concurrentJobsPerKey) {
       refusals.push({
         reason: "concurrency",
         message: `Concurrent job limit reached (${limits.concurrentJobsPerKey} per API key)`,
-        retryAt: now + limits.concurrencyRetryAfterSeconds * 1000,
+        retryAt: slotExpectedFree(holders, limits, now),
       });
     }
     const day = utcDay(now);
@@ -165,6 +188,18 @@ export class GenerationLedger {
     return { finished: true, suspended: null };
   }
 
+  /**
+   * The key's running jobs, for the edge to ask the origin whether they have ended (a
+   * finished job nobody polled still holds its slot here). Empty if they were handed
+   * out less than RECHECK_INTERVAL_MS ago.
+   */
+  jobsToRecheck(keyId: string, now: number): string[] {
+    const last = this.recheckedAt.get(keyId);
+    if (last !== undefined && now - last < RECHECK_INTERVAL_MS) return [];
+    this.recheckedAt.set(keyId, now);
+    return this.slotHolders(keyId, now).flatMap((h) => (h.job_id === null ? [] : [h.job_id]));
+  }
+
   /** A job this account submitted through zgate and has not purged. */
   ownsJob(jobId: string): boolean {
     return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ? AND job_id NOT IN (SELECT job_id FROM purged_jobs)", jobId).toArray().length > 0;
@@ -219,6 +254,20 @@ export class GenerationLedger {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** What holds the key's job slots, oldest first: running jobs, and submits the origin has not answered yet (job_id null). */
+  private slotHolders(keyId: string, now: number): SlotHolder[] {
+    return this.sql
+      .exec<SlotHolder>(
+        `SELECT job_id, kind, created_at FROM jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?
+         UNION ALL SELECT NULL, kind, created_at FROM reservations WHERE key_id = ?
+         ORDER BY created_at`,
+        keyId,
+        now - MAX_JOB_RUNTIME_MS,
+        keyId,
+      )
+      .toArray();
+  }
 
   private counted(scope: string, period: string, kind: GenerationKind): { used: number; overage: number } {
     return (

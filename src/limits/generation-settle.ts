@@ -3,7 +3,14 @@ import type { AppEnv } from "../http/context";
 import { originJson } from "../http/origin-json";
 import { guardFor } from "./guard-client";
 
-const TERMINAL = new Set(["completed", "failed", "blocked"]);
+/** A job status after which the job never runs again: its slot is released. */
+export type TerminalStatus = "completed" | "failed" | "blocked";
+const TERMINAL = new Set<unknown>(["completed", "failed", "blocked"] satisfies TerminalStatus[]);
+
+/** The terminal status the origin's answer to `GET /v1/jobs/{jobId}` reports, if it reports one for that job. */
+export function terminalStatus(body: Record<string, unknown> | null | undefined, jobId: string): TerminalStatus | null {
+  return body?.job_id === jobId && TERMINAL.has(body.status) ? (body.status as TerminalStatus) : null;
+}
 
 /**
  * ZSky bookkeeping once the origin has answered, before the caller sees the answer (so
@@ -33,9 +40,8 @@ export const settleGeneration: MiddlewareHandler<AppEnv> = async (c, next) => {
     return;
   }
   if (c.get("route").name === "jobs.get" && c.res.status === 200) {
-    const body = await originJson(c);
-    if (typeof body?.job_id === "string" && typeof body.status === "string" && TERMINAL.has(body.status)) {
-      await guardFor(c.env, identity).finishJob(body.job_id, body.status as "completed" | "failed" | "blocked", generation);
-    }
+    const jobId = c.get("params").id ?? "";
+    const status = terminalStatus(await originJson(c), jobId);
+    if (status) await guardFor(c.env, identity).finishJob(jobId, status, generation);
   }
 };

@@ -32,7 +32,12 @@ export interface GenerationLimits {
   monthlyPerAccount: Record<GenerationKind, number>;
   overagePriceCents: Record<GenerationKind, number>;
   suspension: { windowMinutes: number; minAttempts: number; rejectedShare: number; hours: number };
-  /** A full concurrency pool has no exact reopening time: callers are told to retry after this. */
+  /**
+   * How long a job usually runs, by kind: a full pool's Retry-After is when its first
+   * slot-holding job should end by this measure.
+   */
+  typicalJobSeconds: Record<GenerationKind, number>;
+  /** Retry-After once every slot-holding job has run past its typical time (and the origin says it is still running). */
   concurrencyRetryAfterSeconds: number;
 }
 

@@ -38,11 +38,17 @@ const routes: RouteDef[] = [
   { name: "results.download", method: "GET", path: "/v1/results/{job_id}", auth: "signed-url", gateway: true },
 ];
 
-// zsky-api.txt "Rate Limits & Allowances" and "Safety". Result downloads carry no key:
-// they are bounded per client address instead, generously (a page of results, retried ranges).
+// zsky-api.txt "Rate Limits & Allowances" and "Safety". The burst counts submissions and
+// account calls. Polls of one's own jobs have their own, generous window: the reference's
+// own client polls every 2 s, and a video takes about a minute. Result downloads carry no
+// key: they are bounded per client address instead, generously (a page of results, retried ranges).
+const polls = ["jobs.get"];
+const keyed = routes.filter((r) => r.auth === "required").map((r) => r.name);
 const limits: Product["limits"] = {
   windows: [
-    { name: "burst", subject: "key", limit: 20, windowSeconds: 60 },
+    { name: "burst", subject: "key", limit: 20, windowSeconds: 60, routes: keyed.filter((name) => !polls.includes(name)) },
+    // Three running jobs polled every second, with room to spare.
+    { name: "poll", subject: "key", limit: 300, windowSeconds: 60, routes: polls },
     { name: "download_ip", subject: "ip", limit: 600, windowSeconds: 60, routes: ["results.download"] },
   ],
   generation: {
@@ -52,6 +58,8 @@ const limits: Product["limits"] = {
     monthlyPerAccount: { image: 1000, video: 300 },
     overagePriceCents: { image: 5, video: 50 },
     suspension: { windowMinutes: 30, minAttempts: 10, rejectedShare: 0.5, hours: 24 },
+    // "Videos take ~60 seconds to render"; the reference gives no image time: zgate's estimate.
+    typicalJobSeconds: { image: 10, video: 60 },
     concurrencyRetryAfterSeconds: 5,
   },
 };

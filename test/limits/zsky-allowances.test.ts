@@ -26,19 +26,54 @@ async function waitForEnd(api: ReturnType<typeof zsky>, jobId: string): Promise<
   throw new Error("job never finished");
 }
 
-describe("ZSky burst: 20 requests per minute per key, every endpoint", () => {
+describe("ZSky burst: 20 requests per minute per key, submissions and account calls", () => {
   it("exactly 20 of 30, in ZSky's envelope, keys of one account independent", async () => {
     const a = await createKey("zsky");
     const b = await createKey("zsky", { account: a.account });
     await setGuardClock("zsky", a.account, NOON);
-    const responses = await burst(30, () => call("/zsky/v1/jobs/nope", { headers: keyHeaders("zsky", a.key) }));
-    expect(responses.filter((r) => r.status === 404)).toHaveLength(20);
+    const responses = await burst(30, () => call("/zsky/v1/usage", { headers: keyHeaders("zsky", a.key) }));
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(20);
     const refused = responses.filter((r) => r.status === 429);
     expect(refused).toHaveLength(10);
     expect(await json(refused[0]!)).toEqual({ error: "Rate limit exceeded" });
     expect(refused[0]!.headers.get("Retry-After")).toBe("60");
     expect(refused[0]!.headers.get("RateLimit-Policy")).toBe('"burst";q=20;w=60');
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", b.key) })).status).toBe(200);
+    // Submissions count in the same window.
+    const submit = await call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", a.key), "Content-Type": "application/json" }, body: '{"prompt":"a"}' });
+    expect(submit.status).toBe(429);
+  });
+});
+
+describe("ZSky polls: their own window, 300 per minute per key", () => {
+  it("the reference client's 2-second polling through a minute-long job: never refused, with the burst used up", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key, {});
+    await setGuardClock("zsky", account, NOON);
+    const jobId = (await json(await api.generate("videos", "a lighthouse render-ms:600000"))).job_id as string;
+    for (let i = 0; i < 19; i++) expect((await api.usage()).status).toBe(200);
+    expect((await api.usage()).status).toBe(429);
+    // A minute of polls every 2 s is 30: all answered, counted in `poll` only.
+    const polls = [];
+    for (let i = 0; i < 30; i++) polls.push(await api.poll(jobId));
+    expect(polls.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(await json(polls[29]!)).toMatchObject({ job_id: jobId, status: "queued" });
+    expect(polls[29]!.headers.get("RateLimit-Policy")).toBe('"poll";q=300;w=60');
+    expect(polls[29]!.headers.get("RateLimit")).toBe('"poll";r=270;t=60');
+  });
+
+  it("exactly 300 of 310, and polls never use up the burst", async () => {
+    const { key, account } = await createKey("zsky");
+    await setGuardClock("zsky", account, NOON);
+    const headers = keyHeaders("zsky", key);
+    const responses = await burst(310, () => call("/zsky/v1/jobs/nope", { headers }));
+    expect(responses.filter((r) => r.status === 404)).toHaveLength(300);
+    const refused = responses.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(10);
+    expect(await json(refused[0]!)).toEqual({ error: "Rate limit exceeded" });
+    expect(refused[0]!.headers.get("Retry-After")).toBe("60");
+    expect(refused[0]!.headers.get("RateLimit-Policy")).toBe('"poll";q=300;w=60');
+    expect((await call("/zsky/v1/usage", { headers })).headers.get("RateLimit")).toBe('"burst";r=19;t=60');
   });
 });
 
@@ -49,14 +84,15 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     await setGuardClock("zsky", account, NOON);
     const jobs = [];
     for (const prompt of ["a cat", "forbidden thing", "will-fail please"]) {
-      const r = await api.generate("images", prompt);
+      const r = await api.generate("images", `${prompt} render-ms:1500`);
       expect(r.status).toBe(200);
       jobs.push((await json(r)).job_id as string);
     }
     const fourth = await api.generate("images");
     expect(fourth.status).toBe(429);
     expect(await json(fourth)).toEqual({ error: "Concurrent job limit reached (3 per API key)" });
-    expect(fourth.headers.get("Retry-After")).toBe("5");
+    // The first image should end 10 s (an image's typical time) after it was submitted.
+    expect(fourth.headers.get("Retry-After")).toBe("10");
 
     // completed, blocked, failed: each frees one slot, and polling again frees nothing more.
     const ends = [];
@@ -65,6 +101,48 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     for (const id of jobs) await api.poll(id);
     const next = await burst(4, () => api.generate("images"));
     expect(next.map((r) => r.status).sort()).toEqual([200, 200, 200, 429]);
+  });
+
+  it("jobs that ended at the origin free their slots without being polled (3 submits, the 4th after they finish)", async () => {
+    const { key } = await createKey("zsky");
+    const api = zsky(key);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push((await json(await api.generate("images", `cup ${i}`))).job_id as string);
+    await new Promise((r) => setTimeout(r, 400)); // the simulator finishes jobs after 100 ms
+    const fourth = await api.generate("images");
+    expect(fourth.status).toBe(200);
+    // The rechecked jobs are still the caller's to poll, once each to completion.
+    for (const id of jobs) expect(await json(await api.poll(id))).toMatchObject({ job_id: id, status: "completed" });
+    expect(await json(await api.usage())).toMatchObject({ images_used: 4 });
+  });
+
+  it("jobs still running: 429 with Retry-After when the first should end (60 s for a video), then a short retry once it is overdue", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key);
+    await setGuardClock("zsky", account, NOON);
+    for (let i = 0; i < 3; i++) expect((await api.generate("videos", `sea ${i} render-ms:600000`)).status).toBe(200);
+    const fourth = await api.generate("images");
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers.get("Retry-After")).toBe("60");
+    await setGuardClock("zsky", account, NOON + 45_000);
+    expect((await api.generate("images")).headers.get("Retry-After")).toBe("15");
+    // Past a video's typical minute, and the origin says it still runs: retry shortly.
+    await setGuardClock("zsky", account, NOON + 90_000);
+    const overdue = await api.generate("images");
+    expect(overdue.status).toBe(429);
+    expect(overdue.headers.get("Retry-After")).toBe("5");
+  });
+
+  it("an origin slow to answer the re-check: the refusal comes back within its 2 s budget", async () => {
+    const { key } = await createKey("zsky");
+    const api = zsky(key);
+    for (let i = 0; i < 3; i++) expect((await api.generate("images", `slow ${i} status-delay-ms:10000`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const fourth = await api.generate("images");
+    expect(fourth.status).toBe(429);
+    expect(await json(fourth)).toEqual({ error: "Concurrent job limit reached (3 per API key)" });
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it("an origin refusal or timeout takes no slot and no allowance", async () => {
