@@ -53,8 +53,9 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   };
   const kind = classifyKey(secret);
-  // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read.
-  if (kind === "malformed") return refuse();
+  // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read
+  // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
+  if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   const testMode = keyPrefixOf(secret) === "zak_test_";
   if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
