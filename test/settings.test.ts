@@ -77,6 +77,16 @@ describe("a bad optional setting turns off only its own feature", () => {
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings })).status).toBe(200);
   });
 
+  it("a bad ORIGIN_ZAKGT_TEST refuses test keys (never sends them to the live origin); live keys work", async () => {
+    const settings = { ORIGIN_ZAKGT_TEST: "not a url" };
+    const live = await createKey("zakgt", { account: "usr_demo" });
+    const test = await createKey("zakgt", { account: "usr_demo", mode: "test" });
+    expect((await call("/zakgt/api/v1/users/me", { headers: keyHeaders("zakgt", live.key), settings })).status).toBe(200);
+    const refused = await call("/zakgt/api/v1/users/me", { headers: keyHeaders("zakgt", test.key), settings });
+    expect(refused.status).toBe(503);
+    expect(await json(refused)).toEqual({ detail: GENERIC });
+  });
+
   it("bad result-signing keys stop result links, not the rest of ZSky", async () => {
     const { key } = await createKey("zsky");
     const settings = { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "x".repeat(40) }), RESULT_SIGNING_KEY_ID: "k1" };

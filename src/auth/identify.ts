@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyPrefixOf } from "../keys/key-format";
@@ -57,6 +58,8 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
   if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   const testMode = keyPrefixOf(secret) === "zak_test_";
+  // A bad ORIGIN_ZAKGT_TEST never sends test traffic to the live origin instead.
+  if (testMode) requireFeature(c.get("settings"), "test-keys");
   if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
