@@ -1,3 +1,4 @@
+import { keyPrefixOf } from "../keys/key-format";
 import type { Product } from "../products/types";
 
 /** The credential a request presents, read the way its platform documents it. */
@@ -7,9 +8,6 @@ export type Credential =
   | { kind: "key"; secret: string }
   | { kind: "malformed" };
 
-// Prefixes of zgate-issued keys; anything else that is not a JWT is treated as a key
-// too, since keys imported from before zgate may have any shape.
-const KEY_PREFIXES = ["zak_live_", "zak_test_", "zsky_live_", "zw_live_"];
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
 
@@ -27,7 +25,9 @@ export function readCredential(headers: Headers, product: Product): Credential {
     if (!match) return { kind: "malformed" };
     presented = match[1]!;
   }
-  if (product.acceptsJwt && !KEY_PREFIXES.some((p) => presented.startsWith(p)) && JWS_COMPACT.test(presented)) {
+  // Anything with a key prefix, or that is not a JWT, is a key: keys imported from before
+  // zgate may have any shape.
+  if (product.acceptsJwt && keyPrefixOf(presented) === undefined && JWS_COMPACT.test(presented)) {
     return { kind: "jwt", token: presented };
   }
   return { kind: "key", secret: presented };

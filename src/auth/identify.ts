@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
-import { classifyKey, hashKey, keyPrefixOf } from "../keys/key-format";
+import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash } from "../keys/key-store";
 import { clientAddress } from "../limits/client-address";
 import { countFailure, refuseIfOverLimit } from "../limits/failed-auth";
@@ -57,7 +57,7 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read
   // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
   if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  const testMode = keyPrefixOf(secret) === "zak_test_";
+  const testMode = keyModeOf(secret) === "test";
   // A bad ORIGIN_ZAKGT_TEST never sends test traffic to the live origin instead.
   if (testMode) requireFeature(c.get("settings"), "test-keys");
   if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {

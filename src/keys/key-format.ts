@@ -1,3 +1,4 @@
+import { PRODUCTS } from "../products";
 import type { ProductId } from "../products/types";
 import { crc32 } from "../util/crc32";
 import { sha256Hex } from "../util/sha256";
@@ -8,14 +9,20 @@ import { sha256Hex } from "../util/sha256";
  * a mistyped or made-up key without touching storage, and lets secret scanners
  * recognise a real key with few false positives.
  */
-export const KEY_PREFIXES = {
-  zak_live_: { product: "zakgt", mode: "live" },
-  zak_test_: { product: "zakgt", mode: "test" },
-  zsky_live_: { product: "zsky", mode: "live" },
-  zw_live_: { product: "zappway", mode: "live" },
-} as const satisfies Record<string, { product: ProductId; mode: "live" | "test" }>;
+export type KeyPrefix = string;
 
-export type KeyPrefix = keyof typeof KEY_PREFIXES;
+/** Every prefix zgate issues, with its product and mode, from the product modules' `keyPrefixes`. */
+export const KEY_PREFIXES: Readonly<Record<KeyPrefix, { product: ProductId; mode: "live" | "test" }>> = Object.fromEntries(
+  PRODUCTS.flatMap((p) => [
+    [p.keyPrefixes.live, { product: p.id, mode: "live" as const }],
+    ...(p.keyPrefixes.test ? [[p.keyPrefixes.test, { product: p.id, mode: "test" as const }]] : []),
+  ]),
+);
+
+/** The prefix of a new key of `product` in `mode`; undefined where the product has no such mode. */
+export function prefixFor(product: ProductId, mode: "live" | "test" = "live"): KeyPrefix | undefined {
+  return PRODUCTS.find((p) => p.id === product)?.keyPrefixes[mode];
+}
 
 const RANDOM_LENGTH = 30;
 const CHECKSUM_LENGTH = 6;
@@ -48,8 +55,11 @@ export function generateKey(prefix: KeyPrefix): string {
 }
 
 export function keyPrefixOf(secret: string): KeyPrefix | undefined {
-  return (Object.keys(KEY_PREFIXES) as KeyPrefix[]).find((p) => secret.startsWith(p));
+  return Object.keys(KEY_PREFIXES).find((p) => secret.startsWith(p));
 }
+
+/** `test` for a key of a platform's test mode (sent to its test origin), else `live`. */
+export const keyModeOf = (secret: string): "live" | "test" => KEY_PREFIXES[keyPrefixOf(secret) ?? ""]?.mode ?? "live";
 
 const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`);
 

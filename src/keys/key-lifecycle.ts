@@ -4,7 +4,7 @@ import { guardFor, retriedOnce } from "../limits/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
-import { generateKey, hashKey, importRefusal, randomBase62, type KeyPrefix } from "./key-format";
+import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { insertKey, markRevoked, type KeyRecord } from "./key-store";
 
 /**
@@ -29,8 +29,11 @@ export interface Actor {
   requestId: string;
 }
 
-const PREFIX: Record<ProductId, KeyPrefix> = { zakgt: "zak_live_", zsky: "zsky_live_", zappway: "zw_live_" };
-const prefixFor = (spec: KeySpec): KeyPrefix => (spec.mode === "test" && spec.product === "zakgt" ? "zak_test_" : PREFIX[spec.product]);
+function newKeyPrefix(spec: KeySpec): KeyPrefix {
+  const prefix = prefixFor(spec.product, spec.mode);
+  if (!prefix) throw new GatewayError("BAD_REQUEST", `mode: ${spec.product} has no ${spec.mode} keys`);
+  return prefix;
+}
 
 function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boolean): KeyRecord {
   return {
@@ -93,7 +96,7 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
 
 /** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
 export async function issueKey(env: Env, spec: KeySpec, by: Actor): Promise<{ record: KeyRecord; secret: string }> {
-  const prefix = prefixFor(spec);
+  const prefix = newKeyPrefix(spec);
   const secret = generateKey(prefix);
   const record = newRecord(spec, prefix, secret.slice(-4), false);
   await store(env, record, await hashKey(secret), "key.create", by);
@@ -117,8 +120,8 @@ export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: stri
  * rotations one wins and the other gets null; the counters of the old key carry over.
  */
 export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promise<{ record: KeyRecord; secret: string } | null> {
-  const spec: KeySpec = { ...current, mode: current.prefix === "zak_test_" ? "test" : "live" };
-  const prefix = prefixFor(spec);
+  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix) };
+  const prefix = newKeyPrefix(spec);
   const secret = generateKey(prefix);
   const record = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId };
   await insertRecord(env, record, await hashKey(secret));

@@ -41,6 +41,11 @@ export interface Product {
   pathPrefix: string;
   hostsSetting: "ZAKGT_HOSTS" | "ZSKY_HOSTS" | "ZAPPWAY_HOSTS";
   originSetting: "ORIGIN_ZAKGT" | "ORIGIN_ZSKY" | "ORIGIN_ZAPPWAY";
+  /**
+   * The prefixes of the keys zgate issues for it (key-format.ts derives the key format from
+   * these): `live`, and `test` where the platform has a test mode (sent to its test origin).
+   */
+  keyPrefixes: { live: string; test?: string };
   /** Where the caller's credential is read from, as the platform documents it. */
   credential: "authorization-bearer" | "x-api-key";
   /** Whether bearer JWT access tokens (ZakGT sessions) are accepted. */

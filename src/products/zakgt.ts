@@ -80,6 +80,7 @@ export const zakgt: Product = {
   pathPrefix: "/zakgt",
   hostsSetting: "ZAKGT_HOSTS",
   originSetting: "ORIGIN_ZAKGT",
+  keyPrefixes: { live: "zak_live_", test: "zak_test_" },
   credential: "authorization-bearer",
   acceptsJwt: true,
   invalidInput: "UNPROCESSABLE",

@@ -26,6 +26,7 @@ export const zappway: Product = {
   pathPrefix: "/zappway",
   hostsSetting: "ZAPPWAY_HOSTS",
   originSetting: "ORIGIN_ZAPPWAY",
+  keyPrefixes: { live: "zw_live_" },
   credential: "authorization-bearer",
   acceptsJwt: false,
   invalidInput: "BAD_REQUEST",

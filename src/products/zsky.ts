@@ -69,6 +69,7 @@ export const zsky: Product = {
   pathPrefix: "/zsky",
   hostsSetting: "ZSKY_HOSTS",
   originSetting: "ORIGIN_ZSKY",
+  keyPrefixes: { live: "zsky_live_" },
   credential: "x-api-key",
   acceptsJwt: false,
   invalidInput: "BAD_REQUEST",

@@ -119,7 +119,7 @@ describe("admin API: keys", () => {
       [{ product: "zsky", account: "a", expires_at: "tomorrow" }, /^expires_at: /],
       [{ product: "zsky", account: "a", expires_at: "2001-01-01T00:00:00Z" }, /^expires_at: must be in the future/],
       [{ product: "zsky", account: "a", color: "red" }, /color|Unrecognized/],
-      [{ product: "zsky", account: "a", mode: "test" }, /^mode: test keys exist for zakgt only/],
+      [{ product: "zsky", account: "a", mode: "test" }, /^mode: test keys exist only for products with a test mode/],
       [{ product: "zsky", account: "a", import_key: "legacy-key-1", import_sha256: "a".repeat(64) }, /^import_key: /],
     ];
     for (const [body, message] of cases) {

@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError } from "../../../http/errors";
+import { prefixFor } from "../../key-format";
 import { importKey, issueKey } from "../../key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../views";
 import type { AdminEnv } from "../admin-auth";
@@ -20,7 +21,7 @@ const Body = z
   })
   .strict()
   .refine((b) => !(b.import_key && b.import_sha256), { message: "give import_key or import_sha256, not both", path: ["import_key"] })
-  .refine((b) => b.mode !== "test" || b.product === "zakgt", { message: "test keys exist for zakgt only", path: ["mode"] });
+  .refine((b) => prefixFor(b.product, b.mode) !== undefined, { message: "test keys exist only for products with a test mode (zakgt)", path: ["mode"] });
 
 export const route = createRoute({
   method: "post",
