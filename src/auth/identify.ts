@@ -35,6 +35,7 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
         tokenId: claims.jti,
         issuedAt: claims.iat,
         expiresAt: claims.exp,
+        tier: claims.tier,
       });
       break;
     }
@@ -69,6 +70,7 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
     rememberUnknown: kind === "valid",
     beforeLookup: () => refuseIfOverLimit(failures),
   });
-  if (!ref) return refuse();
+  // A key of another product is not a credential of this one: the same 401 as an unknown key.
+  if (!ref || ref.product !== product.id) return refuse();
   c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
 }

@@ -12,6 +12,8 @@ export interface Identity {
   plan?: string | null;
   /** `zak_test_` keys: sent to the test origin, never to production. */
   testMode?: boolean;
+  /** JWT sessions: the account tier the verified token names (ZAKGT_TIER_CLAIM), which picks its plan limits. */
+  tier?: string;
   /** Access token id and issue/expiry times (JWT sessions), for revocation checks. */
   tokenId?: string;
   issuedAt?: number;

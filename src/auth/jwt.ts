@@ -10,6 +10,8 @@ export interface AccessClaims {
   jti: string;
   iat: number;
   exp: number;
+  /** The account tier, when the token names one in ZAKGT_TIER_CLAIM (lower-cased). */
+  tier?: string;
 }
 
 type KeySource = ReturnType<typeof createRemoteJWKSet>;
@@ -113,5 +115,10 @@ function usableClaims(payload: JWTPayload, settings: Settings, invalidMessage: s
   if (!typed || !Number.isFinite(iat) || iat > nowSeconds + settings.JWT_CLOCK_SKEW_SECONDS) {
     throw new GatewayError("UNAUTHORIZED", invalidMessage);
   }
-  return { sub, jti, iat, exp };
+  return { sub, jti, iat, exp, tier: tierOf(payload[settings.ZAKGT_TIER_CLAIM]) };
+}
+
+/** A tier claim names a plan: a short string, compared lower-cased; any other value is no tier (the default limits). */
+function tierOf(claim: unknown): string | undefined {
+  return typeof claim === "string" && /^[A-Za-z0-9_-]{1,50}$/.test(claim) ? claim.toLowerCase() : undefined;
 }

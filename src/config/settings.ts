@@ -85,6 +85,8 @@ const schema = z
     ZAKGT_JWT_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
     ZAKGT_JWT_ISSUER: z.string().min(1).default("https://api.zakgt.net"),
     ZAKGT_JWT_AUDIENCE: z.string().min(1).default("zakgt-api"),
+    // The access-token claim naming the user's account tier, which picks a session's plan limits.
+    ZAKGT_TIER_CLAIM: z.string().min(1).max(100).default("tier"),
     JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
     MAX_BODY_BYTES: positiveInt(1_048_576),

@@ -4,9 +4,10 @@ import type { ProductId } from "../products/types";
 import { retryAfterSeconds } from "./calendar";
 import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
 import { LeaseRegistry, MAX_LEASE_MS, type LeaseGrant } from "./lease-registry";
-import { countedWindows, type CountedWindow, type RequestLimits } from "./policies";
+import { AccountPlanStore } from "./account-plan";
+import { countedWindows, subjectIds, type CountedWindow, type RequestLimits } from "./policies";
 import { SlidingLog } from "./sliding-log";
-import type { GenerationLimits, KeyLimitOverride } from "./types";
+import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "./types";
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
@@ -23,6 +24,8 @@ export interface AdmitRequest {
     tokenId?: string;
     /** Access token `iat`, seconds. */
     issuedAt?: number;
+    /** A session's tier, from its verified access token: its plan unless the account has one. */
+    tier?: string;
   };
   accountId?: string;
   /** Client IP, for the per-IP windows of unauthenticated routes. */
@@ -65,7 +68,7 @@ export interface WindowReport {
 }
 
 export type AdmitDecision =
-  | { allow: true; key?: GuardedKey; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
+  | { allow: true; key?: GuardedKey; accountPlan?: AccountPlan; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
   | { allow: false; refusal: "forbidden"; message: string }
@@ -113,6 +116,7 @@ export class AccountGuard extends DurableObject<Env> {
   private windows!: SlidingLog;
   private ledger!: GenerationLedger;
   private leases!: LeaseRegistry;
+  private plan!: AccountPlanStore;
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
@@ -141,6 +145,7 @@ export class AccountGuard extends DurableObject<Env> {
     this.windows = new SlidingLog(this.sql);
     this.ledger = new GenerationLedger(this.sql);
     this.leases = new LeaseRegistry(this.sql);
+    this.plan = new AccountPlanStore(this.sql);
   }
 
   admit(request: AdmitRequest): AdmitDecision {
@@ -153,7 +158,8 @@ export class AccountGuard extends DurableObject<Env> {
     let key: GuardedKey | undefined;
     if (request.credential) {
       const checked = this.checkCredential(request.credential, now);
-      if (checked === null) return REFUSED;
+      // A key of another product is no credential here: the edge refuses it first (identify), this is the backstop.
+      if (checked === null || request.credential.product !== request.product) return REFUSED;
       key = checked;
       // Decided before anything is counted: a refused request must cost no window, allowance or slot.
       const forbidden = key && forbiddenUse(request, key);
@@ -161,15 +167,11 @@ export class AccountGuard extends DurableObject<Env> {
     }
 
     const { limits } = request;
+    const accountPlan = request.credential ? (this.plan.get() ?? undefined) : undefined;
     const counted = (
       request.windowsElsewhere
         ? []
-        : countedWindows(limits, key, {
-            key: key?.keyId,
-            user: request.credential?.userId ?? key?.ownerUserId ?? undefined,
-            account: request.accountId,
-            ip: request.ip,
-          })
+        : countedWindows(limits, { account: accountPlan, key, tier: request.credential?.tier }, subjectIds(request.credential, key, request.accountId, request.ip))
     ).map(({ policy, subject }) => ({ policy, subject, state: this.windows.inspect(subject, policy.limit, policy.windowSeconds * 1000, now) }));
     // After admission the request itself is counted: a window that was empty resets a full window from now.
     const report = (admitted: boolean): WindowReport[] =>
@@ -215,7 +217,7 @@ export class AccountGuard extends DurableObject<Env> {
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
     const grant = lease ? this.leases.grant(leaseTags(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) }) : undefined;
-    return { allow: true, key, windows: report(true), reservationId, usage, lease: grant };
+    return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant };
   }
 
   /**
@@ -371,6 +373,15 @@ export class AccountGuard extends DurableObject<Env> {
     return cursor.rowsWritten > 0;
   }
 
+  /**
+   * Sets the account's own plan and window limits (null and none: back to each
+   * credential's own); every request after it returns is counted under them.
+   */
+  async setAccountPlan(plan: AccountPlan): Promise<void> {
+    this.plan.set(plan);
+    await this.leases.drained(["account"]);
+  }
+
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
   async revokeKey(keyId: string): Promise<boolean> {
     this.keyRows.delete(keyId);
@@ -448,10 +459,10 @@ export function leasable(request: Pick<AdmitRequest, "credential" | "limits" | "
   return request.credential !== undefined && !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
 }
 
-/** What a lease depends on: a change to any of these waits for it to run out. */
+/** What a lease depends on: a change to any of these (`account`: the account's plan) waits for it to run out. */
 function leaseTags(request: AdmitRequest): string[] {
   const credential = request.credential!;
-  const tags = [credential.keyId !== undefined ? `key:${credential.keyId}` : `jti:${credential.tokenId}`];
+  const tags = ["account", credential.keyId !== undefined ? `key:${credential.keyId}` : `jti:${credential.tokenId}`];
   if (credential.via === "jwt" && credential.userId !== undefined) tags.push(`user:${credential.userId}`);
   if (request.jobId !== undefined) tags.push(`job:${request.jobId}`);
   return tags;
@@ -459,7 +470,6 @@ function leaseTags(request: AdmitRequest): string[] {
 
 /** Why a valid key may not make this request, if it may not. */
 function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {
-  if (request.credential!.product !== request.product) return "This key is not valid for this API";
   if (request.route.sessionOnly) return "This endpoint needs a signed-in session, not an API key";
   if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope)) return `This key does not have the '${request.route.scope}' scope`;
   return null;

@@ -11,7 +11,7 @@ import { guardFor, ipGuardFor } from "./guard-client";
 import { releaseFinishedJobs } from "./job-recheck";
 import { rateLimitHeaders } from "./headers";
 import { leaseBookFor } from "./lease-book";
-import { countedWindows, limitsForRequest } from "./policies";
+import { countedWindows, limitsForRequest, subjectIds } from "./policies";
 import type { GenerationLimits } from "./types";
 import { upstashWindows } from "./upstash-windows";
 
@@ -52,6 +52,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
         userId: identity.userId,
         tokenId: identity.tokenId,
         issuedAt: identity.issuedAt,
+        tier: identity.tier,
       },
       accountId: identity?.accountId,
       ip,
@@ -88,7 +89,8 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
 
   if (windowsElsewhere && decision.allow) {
-    const counted = countedWindows(limits, decision.key, { key: identity?.keyId, user: identity?.userId ?? decision.key?.ownerUserId ?? undefined, account: identity?.accountId, ip });
+    const basis = { account: decision.accountPlan, key: decision.key, tier: identity?.tier };
+    const counted = countedWindows(limits, basis, subjectIds(identity, decision.key, identity?.accountId, ip));
     const verdict = await upstashWindows(settings, counted, (p) => c.executionCtx.waitUntil(p)).catch(async (err: unknown) => {
       await releaseReservation(c, decision, limits.generation);
       throw err;

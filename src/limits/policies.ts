@@ -1,11 +1,11 @@
 import type { Settings } from "../config/settings";
 import type { Product, RouteDef } from "../products/types";
-import type { GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides, Subject, WindowPolicy } from "./types";
+import type { AccountPlan, GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides, Subject, WindowPolicy } from "./types";
 
 /**
  * Which limits apply to a request. The edge picks the product's policies for the route
- * and applies the deployment's LIMIT_OVERRIDES; the guard then applies the key's plan
- * and the key's own override (it alone knows them), most specific last.
+ * and applies the deployment's LIMIT_OVERRIDES; the guard then applies the plan, the
+ * account's own limits and the key's own override (it alone knows them), most specific last.
  */
 export interface RequestLimits {
   windows: WindowPolicy[];
@@ -21,7 +21,7 @@ export interface RequestLimits {
 export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" | "key" | undefined, settings: Settings): RequestLimits {
   const deployment = settings.LIMIT_OVERRIDES[product.id];
   const windows = product.limits.windows
-    .filter((w) => (!w.routes || w.routes.includes(route.name)) && (!w.via || w.via === via))
+    .filter((w) => (!w.routes || w.routes.includes(route.name)) && !w.exceptRoutes?.includes(route.name) && (!w.via || w.via === via))
     // Without a credential only per-IP windows can be counted; with one, never per-IP.
     .filter((w) => (via === undefined) === (w.subject === "ip"))
     .map((w) => withOverride(w, deployment?.windows?.[w.name]));
@@ -53,6 +53,12 @@ export function failedKeyAuthPolicy(product: Product, settings: Settings): Windo
 /** Failed admin API authentications per client address (a wrong token or Access JWT). */
 export const FAILED_ADMIN_AUTH: WindowPolicy = { name: "admin_auth_failures", subject: "ip", limit: 10, windowSeconds: 300 };
 
+/** The plans an account may be put on: the product's, those a deployment adds, and its default. */
+export function planNames(product: Product, settings: Settings): string[] {
+  const plans = mergePlans(product.limits.plans, settings.LIMIT_OVERRIDES[product.id]?.plans);
+  return [...new Set([...(product.limits.defaultPlan ? [product.limits.defaultPlan] : []), ...Object.keys(plans ?? {})])];
+}
+
 function mergePlans(plans: PlanOverrides | undefined, changes: PlanOverrides | undefined): PlanOverrides | undefined {
   if (!changes) return plans;
   const merged: PlanOverrides = { ...plans };
@@ -64,11 +70,32 @@ function withOverride(policy: WindowPolicy, override: { limit: number; windowSec
   return override ? { ...policy, limit: override.limit, windowSeconds: override.windowSeconds ?? policy.windowSeconds } : policy;
 }
 
-/** The key's plan (or the product's default plan), then the key's own override. */
-function applyKeyLimits(limits: RequestLimits, plan: string | null, override: KeyLimitOverride | null): WindowPolicy[] {
-  const name = plan ?? limits.defaultPlan;
-  const planned = name ? limits.plans?.[name] : undefined;
-  return limits.windows.map((w) => withOverride(withOverride(w, planned?.[w.name]), override?.windows?.[w.name]));
+/** What the guard knows that picks a request's limits. */
+export interface LimitBasis {
+  /** The account's plan and limits, when an admin has set them. */
+  account?: AccountPlan | null;
+  /** The key, for key calls. */
+  key?: { plan: string | null; limitOverride?: KeyLimitOverride | null };
+  /** A session's tier, from its verified access token (ZAKGT_TIER_CLAIM). */
+  tier?: string;
+}
+
+/**
+ * The plan of a request: the account's, when an admin has set one (an operator's word
+ * outranks a credential's); else the credential's own, the key's plan or the session's
+ * tier claim; else the product's default. A name the product has no plan for changes nothing.
+ */
+export function planOf(limits: Pick<RequestLimits, "defaultPlan">, basis: LimitBasis): string | undefined {
+  return basis.account?.plan ?? basis.key?.plan ?? basis.tier ?? limits.defaultPlan;
+}
+
+/** The plan's limits, then the account's own, then the key's own override: most specific last. */
+function applyLimits(limits: RequestLimits, basis: LimitBasis): WindowPolicy[] {
+  const name = planOf(limits, basis);
+  const planned = name !== undefined && Object.hasOwn(limits.plans ?? {}, name) ? limits.plans![name] : undefined;
+  return limits.windows.map((w) =>
+    withOverride(withOverride(withOverride(w, planned?.[w.name]), basis.account?.windows?.[w.name]), basis.key?.limitOverride?.windows?.[w.name]),
+  );
 }
 
 /** One window to count for this request: its policy and the subject it counts (`<policy>:<id>`). */
@@ -77,19 +104,34 @@ export interface CountedWindow {
   subject: string;
 }
 
+/** The ids a request's windows count it under; a subject the request lacks is absent. */
+export function subjectIds(
+  credential: { keyId?: string; userId?: string; tokenId?: string } | undefined,
+  key: { ownerUserId: string | null } | undefined,
+  accountId: string | undefined,
+  ip: string | undefined,
+): Partial<Record<Subject, string>> {
+  return {
+    key: credential?.keyId,
+    user: credential?.userId ?? key?.ownerUserId ?? undefined,
+    account: accountId,
+    ip,
+    credential: credential?.keyId ?? credential?.tokenId,
+  };
+}
+
 /**
- * The windows this request is counted in, with the key's plan and override applied and
- * each policy's subject resolved; a policy whose subject this request lacks is skipped.
- * Both limiter backends count exactly these.
+ * The windows this request is counted in, with its plan and overrides applied and each
+ * policy's subject resolved; a policy whose subject this request lacks is skipped. Both
+ * limiter backends count exactly these. A window whose length an override changed is
+ * counted apart (`<policy>@<seconds>`): keys of one account may hold different lengths
+ * of a shared window, and a shorter one must never drop admissions a longer one still counts.
  */
-export function countedWindows(
-  limits: RequestLimits,
-  key: { plan: string | null; limitOverride?: KeyLimitOverride | null } | undefined,
-  subjects: Partial<Record<Subject, string>>,
-): CountedWindow[] {
-  const windows = key ? applyKeyLimits(limits, key.plan, key.limitOverride ?? null) : limits.windows;
-  return windows.flatMap((policy) => {
+export function countedWindows(limits: RequestLimits, basis: LimitBasis, subjects: Partial<Record<Subject, string>>): CountedWindow[] {
+  const base = limits.windows;
+  return applyLimits(limits, basis).flatMap((policy, i) => {
     const id = subjects[policy.subject];
-    return id === undefined ? [] : [{ policy, subject: `${policy.name}:${id}` }];
+    const name = policy.windowSeconds === base[i]!.windowSeconds ? policy.name : `${policy.name}@${policy.windowSeconds}`;
+    return id === undefined ? [] : [{ policy, subject: `${name}:${id}` }];
   });
 }

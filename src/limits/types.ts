@@ -1,9 +1,14 @@
 /**
  * Limits as data. Each product module declares its policies (`Product.limits`); the
  * edge picks the ones that apply to a request and the account guard enforces them,
- * adjusted by the key's plan and per-key override, in one atomic call.
+ * adjusted by the plan and the account's and key's own limits, in one atomic call.
  */
-export type Subject = "key" | "user" | "account" | "ip";
+/**
+ * Who a window counts: a key, a ZakGT user (session calls), an account (a ZappWay
+ * organization), a client address, or the one credential presented (the key, or the
+ * session's `jti`), so a leaked credential can only fill its own window.
+ */
+export type Subject = "key" | "user" | "account" | "ip" | "credential";
 
 /** An exact sliding window: never more than `limit` admitted in any `windowSeconds`. */
 export interface WindowPolicy {
@@ -14,12 +19,17 @@ export interface WindowPolicy {
   windowSeconds: number;
   /** Route names it applies to; all of the product's routes (with its subject) when absent. */
   routes?: readonly string[];
+  /** Route names it never applies to (revoking a credential must not wait on that credential's own traffic). */
+  exceptRoutes?: readonly string[];
   /** Only for calls made this way (e.g. the per-key AI chat limit for `zak_live_` calls). */
   via?: "key" | "jwt";
 }
 
-/** What a plan changes: a policy's limit (and optionally its window), by policy name. */
-export type PlanOverrides = Record<string, Record<string, { limit: number; windowSeconds?: number }>>;
+/** A policy's limit (and optionally its window), by policy name. */
+export type WindowOverrides = Record<string, { limit: number; windowSeconds?: number }>;
+
+/** What a plan changes, by plan name. */
+export type PlanOverrides = Record<string, WindowOverrides>;
 
 export type GenerationKind = "image" | "video";
 
@@ -51,6 +61,16 @@ export interface ProductLimits {
 
 /** A key's own limits, set by an admin: window limits by policy name, lifted daily caps. */
 export interface KeyLimitOverride {
-  windows?: Record<string, { limit: number; windowSeconds?: number }>;
+  windows?: WindowOverrides;
   dailyPerKey?: Partial<Record<GenerationKind, number>>;
+}
+
+/**
+ * An account's own plan and limits, set by an admin and held by its guard: the plan of
+ * every call of the account (a ZappWay organization's keys, a ZakGT user's keys and
+ * sessions), and window limits of its own (a ZappWay Enterprise rate).
+ */
+export interface AccountPlan {
+  plan: string | null;
+  windows: WindowOverrides | null;
 }

@@ -53,16 +53,25 @@ const routes: RouteDef[] = [
 ];
 
 // zakgt-api.txt "Rate Limits": AI chat 30/min per user for session calls and, for
-// `zak_live_` calls, 30/min per access key (so one key never uses up another's
-// allowance); other endpoints a standard per-user limit (keys count as their owner);
-// the public auth endpoints a per-client-IP limit against credential stuffing. Refresh
-// has its own, larger per-IP window: every signed-in client behind one address calls it
-// as its access tokens expire, and those calls must not use up that address's logins.
+// `zak_live_` calls, 30/min per access key, so one key can never exhaust another's
+// allowance; the standard limit likewise per user for sessions and per key for keys
+// (policies of one name: overrides and plans change both); the public auth endpoints a
+// per-client-IP limit against credential stuffing. Refresh has its own, larger per-IP
+// window: every signed-in client behind one address calls it as its access tokens
+// expire, and those calls must not use up that address's logins. Ending a credential
+// (logout, revoking a key, deleting the account) counts only in a small window of the
+// credential presented, never in `standard`: a busy or leaked credential must not be
+// able to keep itself, or another one, alive. "Rate limits follow your account tier":
+// the plan comes from the account or the session's tier claim (policies.ts planOf).
+const REVOCATION_ROUTES = ["auth.logout", "developer.keys.revoke", "users.me.deactivate"];
+
 const limits: Product["limits"] = {
   windows: [
     { name: "ai_chat_user", subject: "user", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "jwt" },
     { name: "ai_chat_key", subject: "key", limit: 30, windowSeconds: 60, routes: ["ai.chat"], via: "key" },
-    { name: "standard", subject: "user", limit: 300, windowSeconds: 60 },
+    { name: "standard", subject: "user", limit: 300, windowSeconds: 60, via: "jwt", exceptRoutes: REVOCATION_ROUTES },
+    { name: "standard", subject: "key", limit: 300, windowSeconds: 60, via: "key", exceptRoutes: REVOCATION_ROUTES },
+    { name: "revocation", subject: "credential", limit: 20, windowSeconds: 60, routes: REVOCATION_ROUTES },
     {
       name: "auth_ip",
       subject: "ip",

@@ -13,10 +13,13 @@ const routes: RouteDef[] = modules.flatMap((m): RouteDef[] => [
   { name: `${m}.unversioned`, method: "ANY", path: `/api/${m}/*`, auth: "required" },
 ]);
 
-// zappway-api-keys.md "Rate Limits": Free 60 (the base), Pro 300 per minute; Enterprise
-// starts at Pro's rate and is set per key (an admin's per-key override of `plan_rate`).
+// zappway-api-keys.md "Rate Limits": Free 60 (the base), Pro 300 per minute. A plan is
+// the organization's, so its rate is one window all the organization's keys share.
+// Enterprise starts at Pro's rate; the agreed rate is the organization's own limit
+// (admin `PUT /accounts/zappway/{account}/plan`), and a key's own override still caps
+// that key on the shared window.
 const limits: Product["limits"] = {
-  windows: [{ name: "plan_rate", subject: "key", limit: 60, windowSeconds: 60 }],
+  windows: [{ name: "plan_rate", subject: "account", limit: 60, windowSeconds: 60 }],
   plans: { pro: { plan_rate: { limit: 300 } }, enterprise: { plan_rate: { limit: 300 } } },
   defaultPlan: "free",
 };

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../../src/keys/key-format";
 import { admin, bearer, call, createKey, json, keyHeaders, login, sims } from "../helpers";
@@ -71,17 +72,35 @@ describe("unknown, revoked and expired keys look the same", () => {
   });
 });
 
-describe("valid key, wrong product or missing scope: 403", () => {
-  it("a ZSky key on ZappWay, a ZappWay key on ZakGT", async () => {
-    const zsky = await createKey("zsky");
-    const onZappway = await call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${zsky.key}` } });
-    expect(onZappway.status).toBe(403);
-    expect(await json(onZappway)).toEqual({ error: { code: "FORBIDDEN", message: "This key is not valid for this API" } });
-    const zw = await createKey("zappway");
-    const onZakgt = await call("/zakgt/api/v1/wallet/balance", { headers: { Authorization: `Bearer ${zw.key}` } });
-    expect(onZakgt.status).toBe(403);
-    expect(await json(onZakgt)).toEqual({ detail: "This key is not valid for this API" });
+describe("a key of another product is an invalid key: 401 in the product's own envelope", () => {
+  it.each([
+    { key: "zsky", on: "zappway", path: "/zappway/api/v1/agents", body: { error: { code: "UNAUTHORIZED", message: "Invalid or expired API key." } } },
+    { key: "zappway", on: "zakgt", path: "/zakgt/api/v1/wallet/balance", body: { detail: "Could not validate credentials" } },
+    { key: "zappway", on: "zsky", path: "/zsky/v1/jobs/x", body: { error: "Invalid API key" } },
+  ] as const)("a $key key on $on: the same 401 as an unknown key", async ({ key, on, path, body }) => {
+    const issued = await createKey(key);
+    const foreign = await call(path, { headers: keyHeaders(on, issued.key) });
+    expect(foreign.status).toBe(401);
+    expect(await json(foreign)).toEqual(body);
+    const unknown = await call(path, { headers: keyHeaders(on, generateKey(({ zsky: "zsky_live_", zappway: "zw_live_", zakgt: "zak_live_" } as const)[key])) });
+    expect(await json(unknown)).toEqual(body);
   });
+
+  it("the guard refuses it too, as a credential, should a request ever reach it", async () => {
+    const { id, account } = await createKey("zappway");
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
+    const decision = await stub.admit({
+      product: "zsky",
+      route: { scope: "jobs", sessionOnly: false },
+      credential: { via: "key", product: "zappway", keyId: id },
+      accountId: account,
+      limits: { windows: [] },
+    });
+    expect(decision).toEqual({ allow: false, refusal: "credential" });
+  });
+});
+
+describe("valid key, missing scope or session-only route: 403", () => {
 
   it("a key scoped to `ai` can chat but not read the wallet", async () => {
     const { key } = await createKey("zakgt", { account: "usr_demo", scopes: ["ai"] });

@@ -129,13 +129,13 @@ describe("guard leases: exact windows", () => {
   });
 
   it("a lease's unspent tokens go back when it ends: the window holds exactly the admitted requests", async () => {
-    const { id, key, account } = await createKey("zappway");
+    const { key, account } = await createKey("zappway");
     const responses = await burst(50, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy }));
     expect(responses.every((r) => r.status === 200)).toBe(true);
     // No later call from this isolate carries the refund: the lease's own end does.
     const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
     const counted = await runInDurableObject(stub, (_guard, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits WHERE subject = ?", `plan_rate:${id}`).one().n,
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits WHERE subject = ?", `plan_rate:${account}`).one().n,
     );
     expect(counted).toBe(50);
   });

@@ -58,13 +58,16 @@ describe("exact sliding windows", () => {
     expect(notFound.headers.get("RateLimit")).toBe('"plan_rate";r=57;t=45');
   });
 
-  it("two keys of one account do not starve each other where the policy is per key", async () => {
+  it("keys of one organization share its plan's window; another organization's keys are untouched", async () => {
     const a = await createKey("zappway");
     const b = await createKey("zappway", { account: a.account });
+    const other = await createKey("zappway");
     await setGuardClock("zappway", a.account, T0);
+    await setGuardClock("zappway", other.account, T0);
     expect(statuses(await burst(70, () => agents(a.key))).filter((s) => s === 200)).toHaveLength(60);
     expect((await agents(a.key)).status).toBe(429);
-    expect(statuses(await burst(60, () => agents(b.key))).every((s) => s === 200)).toBe(true);
+    expect((await agents(b.key)).status).toBe(429);
+    expect(statuses(await burst(60, () => agents(other.key))).every((s) => s === 200)).toBe(true);
   });
 
   it("plans and per-key overrides: Pro 300, Enterprise per key", async () => {

@@ -11,6 +11,7 @@ import { registerListKeys } from "./routes/list-keys";
 import { registerRevokeKey } from "./routes/revoke-key";
 import { registerRevokeLeaked } from "./routes/revoke-leaked";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
+import { registerSetAccountPlan } from "./routes/set-account-plan";
 import { registerSetOverage } from "./routes/set-overage";
 import { registerUpdateKeyLimits } from "./routes/update-key-limits";
 
@@ -38,6 +39,7 @@ export function createAdminApp() {
   registerUpdateKeyLimits(admin);
   registerLiftSuspension(admin);
   registerSetOverage(admin);
+  registerSetAccountPlan(admin);
   registerRevokeSessions(admin);
   registerListAudit(admin);
   admin.all("*", () => {

@@ -6,8 +6,9 @@ import { route as listKeys } from "./list-keys";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeSessions } from "./revoke-sessions";
+import { route as setAccountPlan } from "./set-account-plan";
 import { route as setOverage } from "./set-overage";
 import { route as updateKeyLimits } from "./update-key-limits";
 
 /** Every admin route definition: the admin app serves them and the OpenAPI document describes them. */
-export const ADMIN_ROUTES = [createKey, listKeys, getKey, updateKeyLimits, revokeKey, revokeLeaked, liftSuspension, revokeSessions, setOverage, listAudit];
+export const ADMIN_ROUTES = [createKey, listKeys, getKey, updateKeyLimits, revokeKey, revokeLeaked, liftSuspension, revokeSessions, setOverage, setAccountPlan, listAudit];
