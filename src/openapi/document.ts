@@ -39,8 +39,8 @@ const RETRY_AFTER = { "Retry-After": ref("RetryAfter") };
 
 const DESCRIPTIONS: Record<number, string> = {
   400: "Malformed request (unparsable JSON, invalid parameters)",
-  401: "Missing, malformed, unknown, revoked or expired credential (one body for all)",
-  403: "Valid credential without the right: wrong product, missing scope, key management with a key, suspended ZSky key, expired or tampered signed URL",
+  401: "Missing, malformed, unknown, revoked or expired credential, or a key of another product (one body for all)",
+  403: "Valid credential without the right: missing scope, key management with a key, suspended ZSky key, expired or tampered signed URL",
   404: "Not found (or not the caller's)",
   413: "Body larger than MAX_BODY_BYTES",
   415: "A JSON body without Content-Type: application/json",
