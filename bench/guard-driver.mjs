@@ -7,15 +7,15 @@
 //   `concurrency` loops run for `ms`; loop i calls admit for targets[i % targets.length]
 //   (an {account, keyId}), exactly as zgate's edge would for GET /zsky/v1/jobs/{id}.
 //
-// The request is built like src/limits/admit.ts builds it; when that contract changes,
+// The request is built like src/edge/admit.ts builds it; when that contract changes,
 // this file must follow (a run where nothing is admitted fails the bench, saying why).
-import { routeScope } from "../src/limits/admit.ts";
+import { routeScope } from "../src/edge/admit.ts";
 import { limitsForRequest } from "../src/limits/policies.ts";
 import { zsky } from "../src/products/zsky.ts";
 
 const jobsGet = zsky.routes.find((r) => r.name === "jobs.get");
 
-// One object per account, named the way zgate names them (limits/guard-client.ts).
+// One object per account, named the way zgate names them (edge/guard-client.ts).
 const guardOf = (env, account) => env.GUARD.get(env.GUARD.idFromName(`zsky:${account}`));
 const keyIdOf = (account, i) => `key_${account}_${i}`;
 

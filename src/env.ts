@@ -1,4 +1,4 @@
-import type { AccountGuard } from "./limits/account-guard";
+import type { AccountGuard } from "./guard/account-guard";
 
 /**
  * Bindings the Worker receives. Vars and secrets arrive as strings (or numbers from

@@ -2,7 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { scheduled } from "./scheduled";
 
-export { AccountGuard } from "./limits/account-guard";
+export { AccountGuard } from "./guard/account-guard";
 
 const app = createApp();
 

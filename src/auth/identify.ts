@@ -4,8 +4,8 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash } from "../keys/key-store";
-import { clientAddress } from "../limits/client-address";
-import { countFailure, refuseIfOverLimit } from "../limits/failed-auth";
+import { clientAddress } from "../edge/client-address";
+import { countFailure, refuseIfOverLimit } from "../edge/failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
@@ -13,7 +13,7 @@ import { verifyAccessToken } from "./jwt";
 /**
  * Turns the request's credential into an Identity, or refuses it with 401 in the
  * product's envelope. Public and signed-URL routes skip this stage. An identity is only a claim until
- * the account guard admits it (limits/admit.ts).
+ * the account guard admits it (edge/admit.ts).
  */
 export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { product } = c.get("target");
@@ -48,7 +48,7 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   const { product } = c.get("target");
-  // Failed key authentications are limited per client address (limits/failed-auth.ts).
+  // Failed key authentications are limited per client address (edge/failed-auth.ts).
   const failures = { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) };
   const refuse = async (): Promise<never> => {
     await countFailure(c.env, failures);

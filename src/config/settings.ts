@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
+import { MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
 import { isNeverForwarded } from "../proxy/origin-headers";
 
 /**
@@ -100,12 +101,12 @@ const schema = z
     // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
     LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
     // How long a guard lease lives (0: no leases, every request asks the guard). A revoke
-    // waits at most this long for leases of the revoked key to run out. See lease-registry.ts.
-    // Shorter than 50 ms would leave an isolate almost nothing after its safety margin.
+    // waits at most this long for leases of the revoked key to run out. See guard/lease-registry.ts;
+    // the bounds are the guard protocol's (guard-protocol.ts).
     GUARD_LEASE_MS: z.coerce
       .number()
       .int()
-      .refine((ms) => ms === 0 || (ms >= 50 && ms <= 1_000), "must be 0 (off) or 50-1000")
+      .refine((ms) => ms === 0 || (ms >= MIN_LEASE_MS && ms <= MAX_LEASE_MS), `must be 0 (off) or ${MIN_LEASE_MS}-${MAX_LEASE_MS}`)
       .default(250),
     UPSTASH_REDIS_REST_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     UPSTASH_REDIS_REST_TOKEN: optionalString,

@@ -1,8 +1,7 @@
 import type { Settings } from "../config/settings";
 import type { Env } from "../env";
 import type { Identity } from "../auth/identity";
-import type { WindowReport } from "../limits/account-guard";
-import type { UsageSnapshot } from "../limits/generation-ledger";
+import type { UsageSnapshot, WindowReport } from "../limits/guard-protocol";
 import type { GenerationLimits } from "../limits/types";
 import type { ProductTarget } from "../products";
 import type { RouteDef } from "../products/types";

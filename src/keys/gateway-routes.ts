@@ -1,7 +1,7 @@
 import type { Handler, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { createDeveloperKey, developerKeyUsage, listDeveloperKeys, revokeDeveloperKey } from "./developer-keys";
-import { zskyUsage } from "../limits/zsky-usage";
+import { zskyUsage } from "../edge/zsky-usage";
 import { downloadResult } from "../results/download";
 import { rotateZskyKey } from "./zsky-rotate";
 

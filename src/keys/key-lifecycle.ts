@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
-import { guardFor, retriedOnce } from "../limits/guard-client";
+import { guardFor, retriedOnce } from "../edge/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";

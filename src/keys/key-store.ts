@@ -9,7 +9,7 @@ import { whereBuilder } from "./sql-where";
 /**
  * Key records in D1 (the source of truth for listings) and the hash -> key reference
  * cache in KV. Both hold the key's SHA-256 only. Whether a key may be used right now is
- * never decided here: that is the account guard's job (see limits/account-guard.ts).
+ * never decided here: that is the account guard's job (see guard/account-guard.ts).
  */
 export interface KeyRef {
   keyId: string;

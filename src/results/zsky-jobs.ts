@@ -3,7 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
-import { guardFor } from "../limits/guard-client";
+import { guardFor } from "../edge/guard-client";
 import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./origin-result";
 import { presignConfigured, presignResultUrl } from "./presign";

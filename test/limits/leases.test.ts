@@ -1,10 +1,10 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AccountGuard } from "../../src/limits/account-guard";
+import type { AccountGuard } from "../../src/guard/account-guard";
 import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, newUser, race } from "../helpers";
 
 /**
- * Guard leases (src/limits/lease-registry.ts): a hot credential is admitted from leases
+ * Guard leases (src/guard/lease-registry.ts): a hot credential is admitted from leases
  * of up to 64 admissions, so the guard is called far less than once per request, while
  * windows stay exact and a revoke still refuses every request that starts after it returns.
  */

@@ -4,8 +4,8 @@ import { remoteKeySet } from "../../auth/jwt";
 import { requireFeature } from "../../config/settings";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
-import { clientAddress } from "../../limits/client-address";
-import { countFailure } from "../../limits/failed-auth";
+import { clientAddress } from "../../edge/client-address";
+import { countFailure } from "../../edge/failed-auth";
 import { FAILED_ADMIN_AUTH } from "../../limits/policies";
 
 export type AdminEnv = AppEnv & { Variables: { actor: string } };
@@ -33,7 +33,7 @@ function accessIdentity(payload: JWTPayload): string {
   return who;
 }
 
-/** A presented admin credential that failed: limited per client address, 429 past the limit (limits/failed-auth.ts). */
+/** A presented admin credential that failed: limited per client address, 429 past the limit (edge/failed-auth.ts). */
 function countAdminFailure(c: Context<AdminEnv>): Promise<void> {
   return countFailure(c.env, { guard: "admin", address: clientAddress(c.req.raw.headers), policy: FAILED_ADMIN_AUTH });
 }

@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError } from "../../../http/errors";
-import { guardFor, retriedOnce } from "../../../limits/guard-client";
+import { guardFor, retriedOnce } from "../../../edge/guard-client";
 import { planNames } from "../../../limits/policies";
 import { PRODUCTS } from "../../../products";
 import type { Product } from "../../../products/types";

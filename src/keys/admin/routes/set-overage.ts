@@ -1,5 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { guardFor } from "../../../limits/guard-client";
+import { guardFor } from "../../../edge/guard-client";
 import { writeAudit } from "../../audit-log";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";

@@ -1,79 +1,26 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import type { ProductId } from "../products/types";
-import { retryAfterSeconds } from "./calendar";
-import { GenerationLedger, type OverageSettings, type UsageSnapshot } from "./generation-ledger";
-import { LeaseRegistry, MAX_LEASE_MS, type LeaseGrant } from "./lease-registry";
+import { retryAfterSeconds } from "../limits/calendar";
+import {
+  leasable,
+  leaseTag,
+  leaseTagsOf,
+  MAX_LEASE_MS,
+  MAX_LEASE_TOKENS,
+  type AdmitDecision,
+  type AdmitRequest,
+  type GuardedKey,
+  type LeaseRequest,
+  type LeaseTag,
+  type OverageSettings,
+  type WindowReport,
+} from "../limits/guard-protocol";
+import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
+import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { AccountPlanStore } from "./account-plan";
-import { countedWindows, subjectIds, type CountedWindow, type RequestLimits } from "./policies";
+import { GenerationLedger } from "./generation-ledger";
+import { LeaseRegistry } from "./lease-registry";
 import { SlidingLog } from "./sliding-log";
-import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "./types";
-
-/** What the edge tells the guard about one request. */
-export interface AdmitRequest {
-  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins. */
-  product: ProductId | "admin";
-  /** What a key needs for this route: its module scope, and whether only sessions may call it. */
-  route: { scope: string; sessionOnly: boolean };
-  credential?: {
-    via: "jwt" | "key";
-    /** The product the key or session belongs to. */
-    product: ProductId;
-    keyId?: string;
-    userId?: string;
-    tokenId?: string;
-    /** Access token `iat`, seconds. */
-    issuedAt?: number;
-    /** A session's tier, from its verified access token: its plan unless the account has one. */
-    tier?: string;
-  };
-  accountId?: string;
-  /** Client IP, for the per-IP windows of unauthenticated routes. */
-  ip?: string;
-  limits: RequestLimits;
-  /** Sliding windows are counted elsewhere (LIMITER_BACKEND=upstash): skip them here. */
-  windowsElsewhere?: boolean;
-  /** A ZSky job the request names: it must be one this account submitted and has not purged. */
-  jobId?: string;
-  /** GET /v1/usage: the account's allowance counters come back with the decision. */
-  wantUsage?: boolean;
-  /** The isolate would like a lease of up to `want` admissions for `ttlMs`, and hands back unspent tokens of earlier ones. */
-  lease?: LeaseRequest;
-}
-
-export interface LeaseRequest {
-  want: number;
-  ttlMs: number;
-  returns?: { id: string; unspent: number }[];
-}
-
-/** The mutable facts about a key that only the guard holds. */
-export interface GuardedKey {
-  keyId: string;
-  scopes: string[];
-  plan: string | null;
-  ownerUserId: string | null;
-  /** ms since epoch, or null for no expiry. */
-  expiresAt: number | null;
-  limitOverride?: KeyLimitOverride | null;
-}
-
-/** One window's state after this request, for the RateLimit headers. */
-export interface WindowReport {
-  name: string;
-  limit: number;
-  windowSeconds: number;
-  remaining: number;
-  resetSeconds: number;
-}
-
-export type AdmitDecision =
-  | { allow: true; key?: GuardedKey; accountPlan?: AccountPlan; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
-  // One reason for every refused credential: callers must not learn which it was.
-  | { allow: false; refusal: "credential" }
-  | { allow: false; refusal: "forbidden"; message: string }
-  | { allow: false; refusal: "not_found"; windows: WindowReport[] }
-  | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
 
 interface KeyRow {
   key_id: string;
@@ -91,8 +38,26 @@ const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 const DISPOSE_AT = "dispose_at";
 
 const systemClock = () => Date.now();
-/** Most admissions in one lease. */
-const MAX_LEASE_TOKENS = 64;
+
+/** What a mutation changed, in the terms leases are granted on (guard-protocol.ts). */
+interface Affected {
+  keys?: string[];
+  tokens?: string[];
+  users?: string[];
+  jobs?: string[];
+  /** The account's plan or limits. */
+  account?: boolean;
+}
+
+function tagsOf(affected: Affected): LeaseTag[] {
+  return [
+    ...(affected.account ? [leaseTag.account] : []),
+    ...(affected.keys ?? []).map(leaseTag.key),
+    ...(affected.tokens ?? []).map(leaseTag.token),
+    ...(affected.users ?? []).map(leaseTag.user),
+    ...(affected.jobs ?? []).map(leaseTag.job),
+  ];
+}
 /**
  * A lease takes at most this share of any window it counts in, so leases only ever
  * batch limits far above one isolate's burst; small limits are admitted one by one
@@ -216,7 +181,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
-    const grant = lease ? this.leases.grant(leaseTags(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) }) : undefined;
+    const grant = lease ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) }) : undefined;
     return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant };
   }
 
@@ -284,18 +249,37 @@ export class AccountGuard extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- ZSky jobs
 
-  /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
-  async settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): Promise<void> {
-    const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
-    await this.leases.drained(suspended ? [`key:${suspended}`] : []);
+  /**
+   * The one way to change what admission reads (a key's status or limits, the account's
+   * plan, a session, a job, a suspension). `change` runs at once, in this turn, so no lease
+   * is granted on the old state after it; the parsed key rows it names are dropped; and
+   * the call returns only once every lease granted on the old state has run out, so when
+   * the caller hears back nothing is admitted under the old state anywhere. A change that
+   * only widens what is allowed (a new key, a lifted suspension) names nothing to wait for.
+   */
+  private async mutate<T>(change: () => { result: T; affected: Affected }): Promise<T> {
+    const { result, affected } = change();
+    for (const keyId of affected.keys ?? []) this.keyRows.delete(keyId);
+    await this.leases.drained(tagsOf(affected));
+    return result;
   }
 
-  async finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): Promise<boolean> {
-    const { finished, suspended } = this.ledger.finishJob(jobId, status, limits, this.clock());
-    // A purged job is refused from now on: no poll leased before the purge may still reach the origin.
-    const affected = [...(status === "purged" ? [`job:${jobId}`] : []), ...(suspended ? [`key:${suspended}`] : [])];
-    await this.leases.drained(affected);
-    return finished;
+  // ---------------------------------------------------------------- ZSky jobs
+
+  /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
+  settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): Promise<void> {
+    return this.mutate(() => {
+      const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
+      return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
+    });
+  }
+
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): Promise<boolean> {
+    return this.mutate(() => {
+      const { finished, suspended } = this.ledger.finishJob(jobId, status, limits, this.clock());
+      // A purged job is refused from now on: no poll leased before the purge may still reach the origin.
+      return { result: finished, affected: { jobs: status === "purged" ? [jobId] : [], keys: suspended ? [suspended] : [] } };
+    });
   }
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
@@ -303,27 +287,31 @@ export class AccountGuard extends DurableObject<Env> {
     return this.ledger.jobsToRecheck(keyId, this.clock());
   }
 
-  liftSuspension(keyId: string): boolean {
-    return this.ledger.liftSuspension(keyId);
+  liftSuspension(keyId: string): Promise<boolean> {
+    return this.mutate(() => ({ result: this.ledger.liftSuspension(keyId), affected: {} }));
   }
 
-  setOverage(settings: OverageSettings): void {
-    this.ledger.setOverage(settings, this.clock());
+  /** Overage only changes what generate calls may spend, and those are never leased. */
+  setOverage(settings: OverageSettings): Promise<void> {
+    return this.mutate(() => ({ result: this.ledger.setOverage(settings, this.clock()), affected: {} }));
   }
 
   // ---------------------------------------------------------------- keys and sessions
 
   /** Makes a new key usable. Called before its plaintext is handed to anyone. */
-  registerKey(key: GuardedKey): void {
-    this.sql.exec(
-      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-      key.keyId,
-      JSON.stringify(key.scopes),
-      key.plan,
-      key.ownerUserId,
-      key.expiresAt,
-      key.limitOverride ? JSON.stringify(key.limitOverride) : null,
-    );
+  registerKey(key: GuardedKey): Promise<void> {
+    return this.mutate(() => {
+      this.sql.exec(
+        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        key.keyId,
+        JSON.stringify(key.scopes),
+        key.plan,
+        key.ownerUserId,
+        key.expiresAt,
+        key.limitOverride ? JSON.stringify(key.limitOverride) : null,
+      );
+      return { result: undefined, affected: {} };
+    });
   }
 
   /**
@@ -331,89 +319,85 @@ export class AccountGuard extends DurableObject<Env> {
    * one takes over its limits, and every counter kept for the old key (windows, daily
    * caps, running jobs, safety record) carries over, so rotating neither resets a cap
    * nor escapes a suspension. Returns false, changing nothing, if the old key was no
-   * longer usable (so of two racing rotations only one wins).
+   * longer usable (so of two racing rotations only one wins). Asked again after a
+   * restart cut its wait short, it finds the rotation done and waits again.
    */
-  async rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
-    const now = this.clock();
-    // Asked again after a restart cut the wait below short: the rotation already happened.
-    if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
-      await this.leases.drained([`key:${oldKeyId}`]);
-      return true;
-    }
-    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return false;
-    this.sql.exec(
-      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-      newKeyId,
-      row.scopes,
-      row.plan,
-      row.owner_user_id,
-      row.expires_at,
-      row.limit_override,
-    );
-    this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-    this.keyRows.delete(oldKeyId);
-    this.windows.rename(oldKeyId, newKeyId);
-    this.leases.renameSubjects(oldKeyId, newKeyId);
-    this.ledger.transfer(oldKeyId, newKeyId);
-    await this.leases.drained([`key:${oldKeyId}`]);
-    return true;
+  rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
+    return this.mutate(() => {
+      const now = this.clock();
+      const affected = { keys: [oldKeyId] };
+      if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
+      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: false, affected: {} };
+      this.sql.exec(
+        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        newKeyId,
+        row.scopes,
+        row.plan,
+        row.owner_user_id,
+        row.expires_at,
+        row.limit_override,
+      );
+      this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+      this.windows.rename(oldKeyId, newKeyId);
+      this.leases.renameSubjects(oldKeyId, newKeyId);
+      this.ledger.transfer(oldKeyId, newKeyId);
+      return { result: true, affected };
+    });
   }
 
   /** Changes a key's plan and per-key limits; every request after it returns is counted under them. */
-  async setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
-    this.keyRows.delete(keyId);
-    const cursor = this.sql.exec(
-      "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
-      plan,
-      override ? JSON.stringify(override) : null,
-      keyId,
-    );
-    await this.leases.drained([`key:${keyId}`]);
-    return cursor.rowsWritten > 0;
+  setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
+    return this.mutate(() => {
+      const cursor = this.sql.exec("UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?", plan, override ? JSON.stringify(override) : null, keyId);
+      return { result: cursor.rowsWritten > 0, affected: { keys: [keyId] } };
+    });
   }
 
   /**
    * Sets the account's own plan and window limits (null and none: back to each
    * credential's own); every request after it returns is counted under them.
    */
-  async setAccountPlan(plan: AccountPlan): Promise<void> {
-    this.plan.set(plan);
-    await this.leases.drained(["account"]);
+  setAccountPlan(plan: AccountPlan): Promise<void> {
+    return this.mutate(() => ({ result: this.plan.set(plan), affected: { account: true } }));
   }
 
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
-  async revokeKey(keyId: string): Promise<boolean> {
-    this.keyRows.delete(keyId);
-    const changed = this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
-    await this.leases.drained([`key:${keyId}`]);
-    return changed;
+  revokeKey(keyId: string): Promise<boolean> {
+    return this.mutate(() => {
+      const changed = this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+      return { result: changed, affected: { keys: [keyId] } };
+    });
   }
 
   /** Revokes every active key of the account. */
-  async revokeAllKeys(): Promise<string[]> {
-    this.keyRows.clear();
-    const keyIds = this.sql
-      .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
-      .toArray()
-      .map((r) => r.key_id);
-    await this.leases.drained(keyIds.map((id) => `key:${id}`));
-    return keyIds;
+  revokeAllKeys(): Promise<string[]> {
+    return this.mutate(() => {
+      const keyIds = this.sql
+        .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
+        .toArray()
+        .map((r) => r.key_id);
+      return { result: keyIds, affected: { keys: keyIds } };
+    });
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
-    this.sql.exec("INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", tokenId, expiresAt);
+    await this.mutate(() => {
+      this.sql.exec("INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", tokenId, expiresAt);
+      return { result: undefined, affected: { tokens: [tokenId] } };
+    });
     const current = await this.ctx.storage.getAlarm();
     const pruneAt = (expiresAt + 1) * 1000;
     if (current === null || current > pruneAt) await this.ctx.storage.setAlarm(pruneAt);
-    await this.leases.drained([`jti:${tokenId}`]);
   }
 
   /** Refuses every access token of `userId` issued up to now (logout everywhere). */
-  async revokeSessions(userId: string): Promise<void> {
-    this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
-    await this.leases.drained([`user:${userId}`]);
+  revokeSessions(userId: string): Promise<void> {
+    return this.mutate(() => {
+      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
+      return { result: undefined, affected: { users: [userId] } };
+    });
   }
 
   /**
@@ -455,18 +439,7 @@ export class AccountGuard extends DurableObject<Env> {
  * reserves allowance per job, a usage read must be current, and with Upstash the
  * windows are counted there per request.
  */
-export function leasable(request: Pick<AdmitRequest, "credential" | "limits" | "wantUsage" | "windowsElsewhere">): boolean {
-  return request.credential !== undefined && !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
-}
 
-/** What a lease depends on: a change to any of these (`account`: the account's plan) waits for it to run out. */
-function leaseTags(request: AdmitRequest): string[] {
-  const credential = request.credential!;
-  const tags = ["account", credential.keyId !== undefined ? `key:${credential.keyId}` : `jti:${credential.tokenId}`];
-  if (credential.via === "jwt" && credential.userId !== undefined) tags.push(`user:${credential.userId}`);
-  if (request.jobId !== undefined) tags.push(`job:${request.jobId}`);
-  return tags;
-}
 
 /** Why a valid key may not make this request, if it may not. */
 function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {

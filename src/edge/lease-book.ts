@@ -1,9 +1,9 @@
 import type { Settings } from "../config/settings";
 import { Lru } from "../util/lru";
-import type { AdmitDecision, LeaseRequest } from "./account-guard";
+import { MAX_LEASE_TOKENS, type AdmitDecision, type LeaseRequest } from "../limits/guard-protocol";
 
 /**
- * The isolate's side of guard leases (lease-registry.ts has the guard's side and why
+ * The isolate's side of guard leases (guard/lease-registry.ts has the guard's side and why
  * they keep windows exact and revocation instant). A credential calling one route at a
  * high rate gets up to k admissions per guard call; the other requests of the lease are
  * admitted here, without a call, until its tokens or its time run out. A quiet
@@ -47,7 +47,6 @@ interface Entry {
   returns: Returned;
 }
 
-const MAX_WANT = 64;
 /**
  * A lease ends this much earlier here than at the guard. The isolate measures from
  * before its call (so already before the grant); the margin also covers workerd's
@@ -88,7 +87,7 @@ export class LeaseBook {
     // asked, or refused) goes to the guard alone: a crowd of such waiters each asking for
     // a lease would hold many tokens idle.
     const demand = entry.arrivals.length;
-    const want = !promised && demand >= 2 ? Math.min(MAX_WANT, demand) : 0;
+    const want = !promised && demand >= 2 ? Math.min(MAX_LEASE_TOKENS, demand) : 0;
     const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
     if (want === 0) return guard.ask(request);
 
@@ -150,12 +149,12 @@ export class LeaseBook {
     }
   }
 
-  /** Records an arrival, keeping those within one lease's life (at most MAX_WANT). */
+  /** Records an arrival, keeping those within one lease's life (at most MAX_LEASE_TOKENS). */
   private noteArrival(entry: Entry): void {
     const now = Date.now();
     const arrivals = entry.arrivals;
     arrivals.push(now);
-    while (arrivals.length > MAX_WANT || arrivals[0]! <= now - this.ttlMs) arrivals.shift();
+    while (arrivals.length > MAX_LEASE_TOKENS || arrivals[0]! <= now - this.ttlMs) arrivals.shift();
   }
 }
 

@@ -1,5 +1,6 @@
-import { nextUtcDay, nextUtcMonth, previousUtcMonth, utcDay, utcMonth } from "./calendar";
-import type { GenerationKind, GenerationLimits } from "./types";
+import { nextUtcDay, nextUtcMonth, previousUtcMonth, utcDay, utcMonth } from "../limits/calendar";
+import type { OverageSettings, UsageSnapshot } from "../limits/guard-protocol";
+import type { GenerationKind, GenerationLimits } from "../limits/types";
 
 /**
  * ZSky's allowances, kept in the account guard's SQLite storage:
@@ -40,24 +41,6 @@ function slotExpectedFree(holders: SlotHolder[], limits: GenerationLimits, now: 
 }
 
 export type Refusal = { reason: "quota" | "concurrency"; message: string; retryAt: number };
-
-export interface UsageSnapshot {
-  videos_used: number;
-  videos_overage: number;
-  images_used: number;
-  images_overage: number;
-  overage_charged_cents: number;
-  base_videos_allowance: number;
-  base_images_allowance: number;
-  month_start: string;
-}
-
-export interface OverageSettings {
-  enabled: boolean;
-  monthlyCapCents: number;
-  /** The first month (YYYY-MM) overage was on: unused budget rolls over from there. */
-  since?: string;
-}
 
 export class GenerationLedger {
   /** Key -> when its running jobs were last handed out for a re-check (memory only: losing it costs one early re-check). */

@@ -1,4 +1,4 @@
-import type { WindowReport } from "./account-guard";
+import type { WindowReport } from "../limits/guard-protocol";
 
 /**
  * RateLimit fields in the IETF httpapi ratelimit-headers draft's structured form:

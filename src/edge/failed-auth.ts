@@ -3,7 +3,7 @@ import { GatewayError } from "../http/errors";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
 import { ipGuardFor } from "./guard-client";
-import type { WindowPolicy } from "./types";
+import type { WindowPolicy } from "../limits/types";
 
 /**
  * Failed authentications, limited per client address. Each failure is one call to the

@@ -2,9 +2,10 @@ import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis/cloudflare";
 import type { Settings } from "../config/settings";
 import { GatewayError } from "../http/errors";
-import type { WindowReport } from "./account-guard";
-import type { CountedWindow } from "./policies";
-import type { WindowPolicy } from "./types";
+import type { Admission } from "./windows";
+import type { AdmitDecision, AdmitRequest, WindowReport } from "../limits/guard-protocol";
+import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
+import type { WindowPolicy } from "../limits/types";
 
 /**
  * Sliding windows counted in Upstash Redis (`LIMITER_BACKEND=upstash`), for teams that
@@ -52,7 +53,40 @@ export interface WindowVerdict {
   retryAfter: number;
 }
 
-export async function upstashWindows(
+/**
+ * The Upstash implementation of Admission (windows.ts): the guard decides everything but
+ * the windows, then Redis counts them. A generate call the guard reserved an allowance
+ * and a job slot for, and that Redis refuses (or cannot be asked about), gives them back
+ * before the refusal is returned: undoing is this backend's own business.
+ */
+export function upstashAdmission(settings: Settings): Admission {
+  return {
+    async admit(request, link) {
+      const decision: AdmitDecision = request.credential ? await link.guard().admit({ ...request, windowsElsewhere: true }) : { allow: true, windows: [] };
+      if (!decision.allow) return decision;
+      const basis = { account: decision.accountPlan, key: decision.key, tier: request.credential?.tier };
+      const counted = countedWindows(request.limits, basis, subjectIds(request.credential, decision.key, request.accountId, request.ip));
+      const undo = async () => {
+        const generation = request.limits.generation;
+        if (decision.reservationId && generation) await link.guard().settleGeneration(decision.reservationId, "refused", null, generation);
+      };
+      let verdict: WindowVerdict;
+      try {
+        verdict = await upstashWindows(settings, counted, link.waitUntil);
+      } catch (err) {
+        await undo();
+        throw err;
+      }
+      if (!verdict.allowed) {
+        await undo();
+        return { allow: false, refusal: "rate_limited", message: "Rate limit exceeded", retryAfter: verdict.retryAfter, windows: verdict.windows };
+      }
+      return { ...decision, windows: verdict.windows };
+    },
+  };
+}
+
+async function upstashWindows(
   settings: Settings,
   counted: CountedWindow[],
   waitUntil: (p: Promise<unknown>) => void,

@@ -1,4 +1,4 @@
-import type { AccountPlan } from "./types";
+import type { AccountPlan } from "../limits/types";
 
 interface PlanRow {
   plan: string | null;

@@ -5,7 +5,7 @@ import { originFor } from "../proxy/forward";
 import type { OutgoingHeaders } from "../proxy/origin-headers";
 import { terminalStatus, type TerminalStatus } from "./generation-settle";
 import { guardFor } from "./guard-client";
-import type { GenerationLimits } from "./types";
+import type { GenerationLimits } from "../limits/types";
 
 /** The whole re-check's time budget: a refused submit must come back promptly whatever the origin does. */
 const RECHECK_BUDGET_MS = 2000;

@@ -1,3 +1,4 @@
+import type { LeaseGrant, LeaseTag } from "../limits/guard-protocol";
 import { renamedSubject } from "./sliding-log";
 
 /**
@@ -16,19 +17,13 @@ import { renamedSubject } from "./sliding-log";
  * Why revocation stays instant: every change that would refuse a leased credential
  * (revoke, rotate, suspend, purge, limit change, logout) is applied first, so no new
  * lease is granted, and then returns only once every lease it affects has expired
- * (`drained`). Lease ends are kept in memory per credential tag (`key:`, `jti:`, `user:`,
- * `job:`), and the latest one is also stored: after a restart the guard cannot know which
+ * (`drained`). Lease ends are kept in memory per tag (guard-protocol.ts `leaseTag`), and
+ * the latest one is also stored: after a restart the guard cannot know which
  * credentials the previous instance leased, so it waits for all of them.
  *
  * Isolates measure a lease from the moment they asked for it, which is before the guard
  * granted it, so an isolate always stops spending before the guard stops waiting.
  */
-export interface LeaseGrant {
-  id: string;
-  /** Admissions granted, the caller's own request included. */
-  tokens: number;
-  ttlMs: number;
-}
 
 /** What a lease counted, so unspent tokens can be taken back. */
 export interface CountedLease {
@@ -38,14 +33,12 @@ export interface CountedLease {
   subjects: string[];
 }
 
-/** The longest lease the guard grants, whatever an isolate asks: it bounds how long a revoke may wait. */
-export const MAX_LEASE_MS = 1_000;
 /** Bounds the in-memory bookkeeping; a lease dropped from it only loses its refund. */
 const MAX_TRACKED = 4_096;
 
 export class LeaseRegistry {
   /** Per credential tag, the real time (ms) its last lease ends. */
-  private readonly endsByTag = new Map<string, number>();
+  private readonly endsByTag = new Map<LeaseTag, number>();
   private readonly counted = new Map<string, CountedLease>();
   /** When the previous instance's last lease ended (leases it granted are unknown to this one). */
   private readonly inheritedEnd: number;
@@ -57,7 +50,7 @@ export class LeaseRegistry {
     this.storedEnd = this.inheritedEnd;
   }
 
-  grant(tags: string[], ttlMs: number, lease: CountedLease): LeaseGrant {
+  grant(tags: LeaseTag[], ttlMs: number, lease: CountedLease): LeaseGrant {
     const id = crypto.randomUUID();
     const ends = Date.now() + ttlMs;
     if (this.endsByTag.size >= MAX_TRACKED) this.forgetEnded();
@@ -84,7 +77,7 @@ export class LeaseRegistry {
    * after a restart, none of the previous instance's). Callers apply their change first,
    * so a repeat of a call whose wait a restart cut short still waits here.
    */
-  async drained(tags: string[]): Promise<void> {
+  async drained(tags: LeaseTag[]): Promise<void> {
     const ends = Math.max(this.inheritedEnd, ...tags.map((tag) => this.endsByTag.get(tag) ?? 0));
     const wait = ends - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));

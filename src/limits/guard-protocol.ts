@@ -1,0 +1,157 @@
+import type { ProductId } from "../products/types";
+import type { RequestLimits } from "./policies";
+import type { AccountPlan, KeyLimitOverride } from "./types";
+
+/**
+ * The protocol between the isolates and the account guard (src/guard/account-guard.ts):
+ * the RPC request and decision types, the lease constants both sides must agree on, and
+ * the one way to name what a lease depends on. Both sides import this module and nothing
+ * else of each other, so the process boundary (one single-threaded Durable Object, many
+ * concurrent isolates) is visible in the imports.
+ */
+
+// ---------------------------------------------------------------- leases: shared bounds
+
+/** Most admissions in one lease: what an isolate asks for at most and the guard grants at most. */
+export const MAX_LEASE_TOKENS = 64;
+/** The longest lease the guard grants, whatever an isolate asks: it bounds how long a revoke may wait. */
+export const MAX_LEASE_MS = 1_000;
+/** The shortest lease life a deployment may set (GUARD_LEASE_MS): shorter would end inside the isolate's safety margin. */
+export const MIN_LEASE_MS = 50;
+
+/** What the edge tells the guard about one request. */
+export interface AdmitRequest {
+  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins. */
+  product: ProductId | "admin";
+  /** What a key needs for this route: its module scope, and whether only sessions may call it. */
+  route: { scope: string; sessionOnly: boolean };
+  credential?: {
+    via: "jwt" | "key";
+    /** The product the key or session belongs to. */
+    product: ProductId;
+    keyId?: string;
+    userId?: string;
+    tokenId?: string;
+    /** Access token `iat`, seconds. */
+    issuedAt?: number;
+    /** A session's tier, from its verified access token: its plan unless the account has one. */
+    tier?: string;
+  };
+  accountId?: string;
+  /** Client IP, for the per-IP windows of unauthenticated routes. */
+  ip?: string;
+  limits: RequestLimits;
+  /** Sliding windows are counted elsewhere (LIMITER_BACKEND=upstash): skip them here. */
+  windowsElsewhere?: boolean;
+  /** A ZSky job the request names: it must be one this account submitted and has not purged. */
+  jobId?: string;
+  /** GET /v1/usage: the account's allowance counters come back with the decision. */
+  wantUsage?: boolean;
+  /** The isolate would like a lease of up to `want` admissions for `ttlMs`, and hands back unspent tokens of earlier ones. */
+  lease?: LeaseRequest;
+}
+
+export interface LeaseRequest {
+  want: number;
+  ttlMs: number;
+  returns?: { id: string; unspent: number }[];
+}
+
+/** The mutable facts about a key that only the guard holds. */
+export interface GuardedKey {
+  keyId: string;
+  scopes: string[];
+  plan: string | null;
+  ownerUserId: string | null;
+  /** ms since epoch, or null for no expiry. */
+  expiresAt: number | null;
+  limitOverride?: KeyLimitOverride | null;
+}
+
+/** One window's state after this request, for the RateLimit headers. */
+export interface WindowReport {
+  name: string;
+  limit: number;
+  windowSeconds: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+export type AdmitDecision =
+  | { allow: true; key?: GuardedKey; accountPlan?: AccountPlan; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
+  // One reason for every refused credential: callers must not learn which it was.
+  | { allow: false; refusal: "credential" }
+  | { allow: false; refusal: "forbidden"; message: string }
+  | { allow: false; refusal: "not_found"; windows: WindowReport[] }
+  | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
+
+export interface UsageSnapshot {
+  videos_used: number;
+  videos_overage: number;
+  images_used: number;
+  images_overage: number;
+  overage_charged_cents: number;
+  base_videos_allowance: number;
+  base_images_allowance: number;
+  month_start: string;
+}
+
+export interface OverageSettings {
+  enabled: boolean;
+  monthlyCapCents: number;
+  /** The first month (YYYY-MM) overage was on: unused budget rolls over from there. */
+  since?: string;
+}
+
+export interface LeaseGrant {
+  id: string;
+  /** Admissions granted, the caller's own request included. */
+  tokens: number;
+  ttlMs: number;
+}
+
+/** Leases only batch plain admissions: never a generate call, a usage read or windows counted elsewhere. */
+export function leasable(request: Pick<AdmitRequest, "credential" | "limits" | "wantUsage" | "windowsElsewhere">): boolean {
+  return request.credential !== undefined && !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
+}
+
+// ---------------------------------------------------------------- what a lease depends on
+
+declare const leaseTagBrand: unique symbol;
+/**
+ * A fact a lease was granted on. A guard mutation that changes such a fact waits for
+ * every lease of its tags to run out before it returns; the tags are only ever built
+ * here, so the grant and the mutation cannot spell them differently.
+ */
+export type LeaseTag = string & { readonly [leaseTagBrand]: true };
+
+const tag = (value: string) => value as LeaseTag;
+
+export const leaseTag = {
+  /** The account's plan and limits. */
+  account: tag("account"),
+  key: (keyId: string) => tag(`key:${keyId}`),
+  /** One access token, by `jti` (logout). */
+  token: (tokenId: string) => tag(`jti:${tokenId}`),
+  /** Every session of a user (revoke-sessions). */
+  user: (userId: string) => tag(`user:${userId}`),
+  job: (jobId: string) => tag(`job:${jobId}`),
+};
+
+/** The tags a lease granted for `request` depends on. */
+export function leaseTagsOf(request: AdmitRequest): LeaseTag[] {
+  const credential = request.credential!;
+  const tags = [leaseTag.account, credential.keyId !== undefined ? leaseTag.key(credential.keyId) : leaseTag.token(credential.tokenId ?? "")];
+  if (credential.via === "jwt" && credential.userId !== undefined) tags.push(leaseTag.user(credential.userId));
+  if (request.jobId !== undefined) tags.push(leaseTag.job(request.jobId));
+  return tags;
+}
+
+/**
+ * Where an isolate keeps the leases of one credential on one route (and job): requests
+ * that may share a lease share this key, and nothing else does.
+ */
+export function leaseBookKey(request: AdmitRequest, routeName: string): string {
+  const credential = request.credential!;
+  return [request.product, request.accountId, credential.keyId ?? `jwt:${credential.tokenId}`, routeName, request.jobId ?? ""].join("|");
+}
