@@ -13,7 +13,6 @@ import { createDocsApp } from "./openapi/routes";
 import { serveAtGateway } from "./keys/gateway-routes";
 import { recordKeyUsage } from "./keys/usage-log";
 import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./edge/admit";
-import { settleGeneration } from "./edge/generation-settle";
 import { routeRequest } from "./products/route-request";
 import { proxyHandler } from "./proxy/handler";
 import { zskyJobs } from "./results/zsky-jobs";
@@ -22,8 +21,8 @@ import { zskyJobs } from "./results/zsky-jobs";
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
  * (after the response) -> body read and validated -> admit (one guard call, or a token of
- * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects -> ZSky jobs (outer: sees the
- * settled answer) and settlement (inner: sees the origin's own answer) -> zgate's own
+ * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects
+ * -> ZSky jobs (once the origin has answered: settlement, then results) -> zgate's own
  * endpoints, or forward to the origin.
  */
 function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
@@ -39,7 +38,6 @@ function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
     revokePresentedSession,
     revokeDeactivatedUser,
     zskyJobs,
-    settleGeneration,
     serveAtGateway,
     proxyHandler,
   );

@@ -3,7 +3,7 @@ import type { AppEnv } from "../http/context";
 import { addIdentityHeaders } from "../proxy/identity-headers";
 import { originFor } from "../proxy/forward";
 import type { OutgoingHeaders } from "../proxy/origin-headers";
-import { terminalStatus, type TerminalStatus } from "./generation-settle";
+import { jobEnded, terminalStatus, type TerminalStatus } from "../results/job-state";
 import { guardFor } from "./guard-client";
 import type { GenerationLimits } from "../limits/types";
 
@@ -23,13 +23,12 @@ const RECHECK_BUDGET_MS = 2000;
 export async function releaseFinishedJobs(c: Context<AppEnv>, generation: GenerationLimits): Promise<boolean> {
   const identity = c.get("identity");
   if (!identity?.keyId) return false;
-  const guard = guardFor(c.env, identity);
-  const jobIds = await guard.jobsToRecheck(identity.keyId);
+  const jobIds = await guardFor(c.env, identity).jobsToRecheck(identity.keyId);
   const signal = AbortSignal.timeout(Math.min(RECHECK_BUDGET_MS, c.get("settings").ORIGIN_TIMEOUT_MS));
   const statuses = await Promise.all(jobIds.map((jobId) => originStatus(c, jobId, signal)));
   let released = false;
   for (const [i, status] of statuses.entries()) {
-    if (status && (await guard.finishJob(jobIds[i]!, status, generation))) released = true;
+    if (status && (await jobEnded(c.env, identity, jobIds[i]!, status, generation))) released = true;
   }
   return released;
 }

@@ -274,12 +274,20 @@ export class AccountGuard extends DurableObject<Env> {
     });
   }
 
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits): Promise<boolean> {
+  /** A job seen ending at the origin frees its slot; true when this call freed it. One that ended `blocked` may suspend its key. */
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits): Promise<boolean> {
     return this.mutate(() => {
       const { finished, suspended } = this.ledger.finishJob(jobId, status, limits, this.clock());
-      // A purged job is refused from now on: no poll leased before the purge may still reach the origin.
-      return { result: finished, affected: { jobs: status === "purged" ? [jobId] : [], keys: suspended ? [suspended] : [] } };
+      return { result: finished, affected: { keys: suspended ? [suspended] : [] } };
     });
+  }
+
+  /**
+   * Jobs purged (by their owner, or by retention: one call per account and batch) are
+   * refused from now on: no poll leased before the purge may still reach the origin.
+   */
+  purgeJobs(jobIds: string[]): Promise<void> {
+    return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
   }
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */

@@ -158,8 +158,7 @@ export class GenerationLedger {
    * job is not this account's or was already finished; `suspended` names the key the
    * rejection suspended, if it did.
    */
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked" | "purged", limits: GenerationLimits, now: number): { finished: boolean; suspended: string | null } {
-    if (status === "purged") this.sql.exec("INSERT OR IGNORE INTO purged_jobs (job_id) SELECT job_id FROM jobs WHERE job_id = ?", jobId);
+  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits, now: number): { finished: boolean; suspended: string | null } {
     const job = this.sql
       .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
       .toArray()[0];
@@ -169,6 +168,17 @@ export class GenerationLedger {
       if (this.evaluateSuspension(job.key_id, limits, now)) return { finished: true, suspended: job.key_id };
     }
     return { finished: true, suspended: null };
+  }
+
+  /**
+   * Jobs purged, by their owner or by retention: none is the account's any more
+   * (ownsJob), and one that still held a slot frees it. Safe to repeat.
+   */
+  purge(jobIds: string[], now: number): void {
+    for (const jobId of jobIds) {
+      this.sql.exec("INSERT OR IGNORE INTO purged_jobs (job_id) SELECT job_id FROM jobs WHERE job_id = ?", jobId);
+      this.sql.exec("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL", now, jobId);
+    }
   }
 
   /**

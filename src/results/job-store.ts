@@ -1,7 +1,11 @@
 import type { Env } from "../env";
 import type { GenerationKind } from "../limits/types";
 
-/** ZSky jobs in D1: ownership (recorded at submit) and where the stored result lives. */
+/**
+ * ZSky jobs in D1 (`zsky_jobs`): the owning account, store mode and where the stored
+ * result lives, for completed polls, downloads and retention. Whose job it is, as
+ * admission decides it, is the account guard's. Only job-state.ts calls the writers here.
+ */
 export interface JobRecord {
   jobId: string;
   accountId: string;
@@ -75,11 +79,11 @@ export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "
  * submission, not from when zgate first stored the result (a late first poll must not
  * stretch the 7 days).
  */
-export async function expiredResults(env: Env, cutoff: number, limit: number): Promise<{ jobId: string; resultKey: string }[]> {
+export async function expiredResults(env: Env, cutoff: number, limit: number): Promise<{ jobId: string; accountId: string; resultKey: string }[]> {
   const { results } = await env.DB.prepare(
-    "SELECT job_id, result_key FROM zsky_jobs WHERE result_key IS NOT NULL AND purged_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
+    "SELECT job_id, account_id, result_key FROM zsky_jobs WHERE result_key IS NOT NULL AND purged_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
   )
     .bind(cutoff, limit)
-    .all<{ job_id: string; result_key: string }>();
-  return results.map((r) => ({ jobId: r.job_id, resultKey: r.result_key }));
+    .all<{ job_id: string; account_id: string; result_key: string }>();
+  return results.map((r) => ({ jobId: r.job_id, accountId: r.account_id, resultKey: r.result_key }));
 }

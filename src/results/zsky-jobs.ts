@@ -3,8 +3,8 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
-import { guardFor } from "../edge/guard-client";
-import { getJob, markPurged, markStored, recordJob, resultObjectKey, type JobRecord } from "./job-store";
+import { getJob, resultObjectKey, type JobRecord } from "./job-store";
+import { jobEnded, purgedByOwner, resultStored, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./job-state";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./origin-result";
 import { presignConfigured, presignResultUrl } from "./presign";
 import { putResult } from "./put-result";
@@ -12,24 +12,30 @@ import { resultDisposition } from "./result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
 
 /**
- * What zgate owns of ZSky's asynchronous jobs:
- * - submit: the accepted job is recorded with its owning account and key;
- * - poll: another account's (or an unknown, or a purged) job is a 404; a completed
- *   result is pulled once from the origin into R2 and handed out as a signed URL valid
- *   24 h, or, for `X-ZSky-Store: 0` jobs, returned inline and never persisted;
- * - purge: the origin is told, then the R2 object and the job's result are gone, so
- *   old signed URLs stop working at once.
- * How results reach R2 is a pull: the gateway fetches the origin's `result_url` with
- * its signed identity headers (docs/storage.md says why).
+ * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
+ * before the caller sees the answer (so a caller who reacts at once finds its slot free):
+ * - submit: the guard's reservation is settled from the origin's answer, and an
+ *   accepted job becomes the submitting account's;
+ * - poll: a terminal status frees the job's slot; then a completed result is pulled
+ *   once from the origin into R2 and handed out as a signed URL valid 24 h, or, for
+ *   `X-ZSky-Store: 0` jobs, returned inline and never persisted. Another account's (or
+ *   an unknown, or a purged) job never gets here: its guard refuses it (404);
+ * - purge: the origin is told, then the R2 object and the job are gone, so old signed
+ *   URLs stop working at once.
+ * Every state change goes through job-state.ts. How results reach R2 is a pull: the
+ * gateway fetches the origin's `result_url` with its signed identity headers
+ * (docs/storage.md says why).
  */
 export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.get("target").product.id !== "zsky" || !c.get("identity")) return next();
   switch (c.get("route").name) {
     case "images.generate":
     case "videos.generate":
-      return recordSubmission(c, next);
+      await next();
+      return settleSubmission(c);
     case "jobs.get":
-      return materializeResult(c, next);
+      await next();
+      return answerPoll(c);
     case "jobs.purge":
       return purge(c, next);
     default:
@@ -37,26 +43,39 @@ export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
 };
 
-async function recordSubmission(c: Context<AppEnv>, next: () => Promise<void>) {
-  await next();
-  if (c.res.status !== 200) return;
-  const body = await originJson(c);
-  const kind = c.get("admission")?.generation?.routes[c.get("route").name];
-  if (typeof body?.job_id !== "string" || !kind) return;
+async function settleSubmission(c: Context<AppEnv>) {
+  const { reservationId, generation } = c.get("admission") ?? {};
+  if (!reservationId || !generation) return;
   const identity = c.get("identity");
-  await recordJob(c.env, {
-    jobId: body.job_id,
-    accountId: identity.accountId,
-    keyId: identity.keyId!,
-    kind,
-    store: c.req.header("x-zsky-store")?.trim() !== "0",
-    now: Date.now(),
-  });
+  const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation, Date.now());
+  // An answer that could not be read created no job the caller knows of: the reservation goes back.
+  const body = c.res.status === 200 ? await originJson(c).catch(async (err: unknown) => {
+    await settle({ outcome: "refused" });
+    throw err;
+  }) : null;
+  if (c.res.status === 451) return settle({ outcome: "blocked" });
+  if (typeof body?.job_id !== "string") return settle({ outcome: "refused" });
+  const kind = generation.routes[c.get("route").name]!;
+  await settle({ outcome: "accepted", jobId: body.job_id, kind, store: c.req.header("x-zsky-store")?.trim() !== "0" });
+}
+
+/**
+ * The slot is freed first, from the origin's own answer: whatever the result's pull
+ * then does (refused, failed), the job has ended.
+ */
+async function answerPoll(c: Context<AppEnv>) {
+  if (c.res.status !== 200) return;
+  const jobId = c.get("params").id ?? "";
+  const body = await originJson(c);
+  const status = terminalStatus(body, jobId);
+  const generation = c.get("admission")?.generation;
+  if (status && generation) await jobEnded(c.env, c.get("identity"), jobId, status, generation);
+  if (status === "completed") await materializeResult(c, body!);
 }
 
 /**
  * The job's record. The guard has already refused (404) a job this account did not
- * submit or has purged; D1 also knows about retention purges and where the result is.
+ * submit or has purged; a purge that lands between that and this read is a 404 too.
  */
 async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
   const job = await getJob(c.env, c.get("params").id ?? "");
@@ -64,11 +83,7 @@ async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
   return job;
 }
 
-async function materializeResult(c: Context<AppEnv>, next: () => Promise<void>) {
-  await next();
-  if (c.res.status !== 200) return;
-  const body = await originJson(c);
-  if (body?.status !== "completed") return;
+async function materializeResult(c: Context<AppEnv>, body: Record<string, unknown>) {
   // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
   const job = await ownedJob(c);
   const settings = c.get("settings");
@@ -107,7 +122,7 @@ async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknow
   const result = await openResult(c, originUrl, maxBytes);
   const key = resultObjectKey(job.accountId, job.jobId);
   const size = await putResult(c.env.RESULTS, key, result, maxBytes, { job_id: job.jobId, kind: job.kind });
-  await markStored(c.env, job.jobId, { resultKey: key, contentType: result.contentType, size, now });
+  await resultStored(c.env, job.jobId, { resultKey: key, contentType: result.contentType, size, now });
   return { key, contentType: result.contentType };
 }
 
@@ -116,10 +131,6 @@ async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
   await next();
   // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
   if (!(c.res.ok || c.res.status === 404)) return;
-  if (job.resultKey) await c.env.RESULTS.delete(job.resultKey);
-  await markPurged(c.env, [job.jobId], "owner", Date.now());
-  // A job purged before it ended will never be polled to its end: its slot is free now.
-  const generation = c.get("admission")?.generation;
-  if (generation) await guardFor(c.env, c.get("identity")).finishJob(job.jobId, "purged", generation);
+  await purgedByOwner(c.env, c.get("identity"), job, Date.now());
   replaceResponse(c, new Response(null, { status: 204 }));
 }

@@ -1,9 +1,9 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/results/signed-url";
 import worker from "../../src/index";
-import { call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+import { call, callLive, createKey, json, keyHeaders, limitOverrides } from "../helpers";
 import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";
 
 const settings = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
@@ -262,6 +262,23 @@ describe("purge and retention", () => {
       const row = await env.DB.prepare("SELECT purge_reason FROM zsky_jobs WHERE job_id = ?").bind(jobId).first<{ purge_reason: string }>();
       expect(row?.purge_reason).toBe("retention");
     }
+  });
+
+  it("a job the cron purged is refused at the edge at once, even by a poll an isolate holds a lease for", async () => {
+    const { key, account } = await createKey("zsky");
+    const { jobId } = await completedImage(client(key));
+    // Settings of their own: an isolate's lease book starts empty for them.
+    const leased = { ...settings, GUARD_LEASE_MS: "1000" };
+    const poll = (extra: Record<string, string> = {}) => callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
+    // Polled twice within a lease life, the route is hot: the isolate now holds a lease with tokens to spare.
+    for (let i = 0; i < 2; i++) expect((await poll()).status).toBe(200);
+    const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
+    const leasedUntil = await runInDurableObject(guard, (_object, state) => state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").one().ends_at);
+    expect(leasedUntil).toBeGreaterThan(Date.now());
+
+    await runCron(Date.now() + 8 * 86_400_000);
+    // The origin still knows the job: a poll that reached it would be answered by its echo hook (200).
+    expect((await poll({ "X-Sim-Echo": "1" })).status).toBe(404);
   });
 });
 
