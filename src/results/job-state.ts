@@ -12,8 +12,8 @@ import { markPurged, markStored, recordJob, type JobRecord } from "./job-store";
  * - D1 `zsky_jobs` (job-store.ts): what the result store needs (the owning account,
  *   store mode, the R2 key, purged), read by completed polls, downloads and retention.
  * This module is their only writer. Where an event changes both, the guard is told
- * first and D1 last: the guard's answer decides what a caller may do next, and a
- * failure in between leaves D1 saying "live", so the event is simply done again (the
+ * first and D1 last: the guard's answer decides what a caller may do next, and a purge
+ * that fails in between leaves D1 saying "live", so it is simply done again (the
  * owner's next DELETE, the next retention run); every guard change here is safe to repeat.
  */
 
