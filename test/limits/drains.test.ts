@@ -168,7 +168,7 @@ describe("ZSky jobs: suspended and purged, with a lease out", () => {
     expect((await api.poll(jobId)).status).toBe(403);
   });
 
-  it("purge: the job's next poll is refused at the edge, never reaching the origin (finishJob)", async () => {
+  it("purge: the job's next poll is refused at the edge, never reaching the origin (purgeJobs)", async () => {
     const { key, account } = await createKey("zsky");
     const api = zskyApi(key);
     const jobId = await api.submit("a lighthouse render-ms:600000");
