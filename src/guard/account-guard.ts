@@ -20,6 +20,7 @@ import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/
 import { AccountPlanStore } from "./account-plan";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
+import { migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 
 interface KeyRow {
@@ -99,14 +100,7 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   private open(): void {
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS keys (
-        key_id TEXT PRIMARY KEY, scopes TEXT NOT NULL, plan TEXT, owner_user_id TEXT,
-        expires_at INTEGER, revoked_at INTEGER, limit_override TEXT
-      );
-      CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS session_epochs (user_id TEXT PRIMARY KEY, revoked_before_ms INTEGER NOT NULL);
-    `);
+    migrate(this.ctx.storage);
     this.windows = new SlidingLog(this.sql);
     this.ledger = new GenerationLedger(this.sql);
     this.leases = new LeaseRegistry(this.sql);

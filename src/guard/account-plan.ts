@@ -15,9 +15,8 @@ export class AccountPlanStore {
   /** undefined: not read yet; null: none set. */
   private cached: AccountPlan | null | undefined;
 
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec("CREATE TABLE IF NOT EXISTS account_plan (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEXT, windows TEXT)");
-  }
+  // Its table is created by the guard's migrations (schema.ts).
+  constructor(private readonly sql: SqlStorage) {}
 
   get(): AccountPlan | null {
     if (this.cached === undefined) {

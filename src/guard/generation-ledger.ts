@@ -46,29 +46,8 @@ export class GenerationLedger {
   /** Key -> when its running jobs were last handed out for a re-check (memory only: losing it costs one early re-check). */
   private readonly recheckedAt = new Map<string, number>();
 
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`
-      CREATE TABLE IF NOT EXISTS gen_counts (
-        scope TEXT NOT NULL, period TEXT NOT NULL, kind TEXT NOT NULL,
-        used INTEGER NOT NULL DEFAULT 0, overage INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (scope, period, kind)
-      );
-      CREATE TABLE IF NOT EXISTS reservations (
-        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL,
-        month TEXT NOT NULL, overage_cents INTEGER NOT NULL, created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS jobs (
-        job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL,
-        created_at INTEGER NOT NULL, finished_at INTEGER
-      );
-      CREATE TABLE IF NOT EXISTS overage_months (month TEXT PRIMARY KEY, budget_cents INTEGER NOT NULL, spent_cents INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS account_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS safety_events (key_id TEXT NOT NULL, job_id TEXT, at INTEGER NOT NULL, rejected INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS safety_by_key ON safety_events (key_id, at);
-      CREATE TABLE IF NOT EXISTS suspensions (key_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS purged_jobs (job_id TEXT PRIMARY KEY);
-    `);
-  }
+  // Its tables are created by the guard's migrations (schema.ts).
+  constructor(private readonly sql: SqlStorage) {}
 
   // ------------------------------------------------------------------ admission
 

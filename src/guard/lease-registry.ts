@@ -45,7 +45,6 @@ export class LeaseRegistry {
   private storedEnd: number;
 
   constructor(private readonly sql: SqlStorage) {
-    sql.exec("CREATE TABLE IF NOT EXISTS lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL)");
     this.inheritedEnd = sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").toArray()[0]?.ends_at ?? 0;
     this.storedEnd = this.inheritedEnd;
   }

@@ -27,12 +27,8 @@ interface SubjectLog {
 export class SlidingLog {
   private readonly logs = new Map<string, SubjectLog>();
 
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`
-      CREATE TABLE IF NOT EXISTS hits (subject TEXT NOT NULL, at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS hits_by_subject ON hits (subject, at);
-    `);
-  }
+  // Its table is created by the guard's migrations (schema.ts).
+  constructor(private readonly sql: SqlStorage) {}
 
   private log(subject: string, windowMs: number, now: number): SubjectLog {
     let log = this.logs.get(subject);

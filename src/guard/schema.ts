@@ -1,0 +1,69 @@
+/**
+ * The account guard's SQLite schema, as ordered migrations: `GUARD_MIGRATIONS[i]` takes
+ * an object's storage from version i to version i + 1.
+ *
+ * Why versions: a Durable Object's storage lives as long as the object, and there is no
+ * deploy-time migration for DO SQLite (D1 has `migrations/`; these objects do not). Each
+ * object brings its own storage up to date when new code first opens it, and
+ * `schema_version` records how far it got. Each step and its version bump commit in one
+ * transaction, so a step that fails leaves the object at the version before it, and the
+ * next open tries again. To change the schema, append a step; never edit a released one.
+ */
+export type Migration = (sql: SqlStorage) => void;
+
+export const GUARD_MIGRATIONS: readonly Migration[] = [
+  // 1: the tables guards had before versions existed. Such an object has them but no
+  // version row; IF NOT EXISTS makes this step a no-op over them, so it is recognised as
+  // version 1 with its rows kept. (Later steps need no IF NOT EXISTS.)
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS keys (
+        key_id TEXT PRIMARY KEY, scopes TEXT NOT NULL, plan TEXT, owner_user_id TEXT,
+        expires_at INTEGER, revoked_at INTEGER, limit_override TEXT
+      );
+      CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS session_epochs (user_id TEXT PRIMARY KEY, revoked_before_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS hits (subject TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS hits_by_subject ON hits (subject, at);
+      CREATE TABLE IF NOT EXISTS gen_counts (
+        scope TEXT NOT NULL, period TEXT NOT NULL, kind TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0, overage INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, period, kind)
+      );
+      CREATE TABLE IF NOT EXISTS reservations (
+        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL,
+        month TEXT NOT NULL, overage_cents INTEGER NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS jobs (
+        job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL,
+        created_at INTEGER NOT NULL, finished_at INTEGER
+      );
+      CREATE TABLE IF NOT EXISTS overage_months (month TEXT PRIMARY KEY, budget_cents INTEGER NOT NULL, spent_cents INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS account_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS safety_events (key_id TEXT NOT NULL, job_id TEXT, at INTEGER NOT NULL, rejected INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS safety_by_key ON safety_events (key_id, at);
+      CREATE TABLE IF NOT EXISTS suspensions (key_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS purged_jobs (job_id TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS account_plan (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEXT, windows TEXT);
+      CREATE TABLE IF NOT EXISTS lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL);
+    `),
+];
+
+/**
+ * Brings the object's storage to the latest version; returns the version it ends at.
+ * Run when the guard opens its storage: in its constructor, and again after an address
+ * guard's alarm deleted everything. A storage at a later version than `migrations` knows
+ * (code rolled back) is left as it is: steps must keep the previous release working.
+ */
+export function migrate(storage: DurableObjectStorage, migrations: readonly Migration[] = GUARD_MIGRATIONS): number {
+  const { sql } = storage;
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+  const from = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+  migrations.slice(from).forEach((step, i) =>
+    storage.transactionSync(() => {
+      step(sql);
+      sql.exec("INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, ?)", from + i + 1);
+    }),
+  );
+  return Math.max(from, migrations.length);
+}

@@ -1,0 +1,101 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
+import { admin, call, createKey, keyHeaders, someIp } from "../helpers";
+
+/**
+ * Guard objects live forever and open their storage with whatever code runs now: each
+ * brings its own SQLite schema up to date (src/guard/schema.ts).
+ */
+const guardOf = (name: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name));
+const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) });
+const versionOf = (storage: DurableObjectStorage) =>
+  storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version;
+const countOf = (storage: DurableObjectStorage, table: string) => storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+/** Drops the object's in-memory state, as a deploy or eviction does; its storage stays. */
+const restart = (stub: DurableObjectStub) => expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+
+describe("guard storage schema", () => {
+  it("a new guard's storage is at the latest version", async () => {
+    const { key, account } = await createKey("zappway");
+    expect((await agents(key)).status).toBe(200);
+    expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(GUARD_MIGRATIONS.length);
+  });
+
+  it("a guard created before schema versions keeps its rows and keeps working: a key stays revoked, a window keeps counting", async () => {
+    const { key, account } = await createKey("zappway", { limit_override: { windows: { plan_rate: { limit: 3, window_seconds: 3600 } } } });
+    const revoked = await createKey("zappway", { account });
+    expect((await admin(`/keys/${revoked.id}/revoke`, { method: "POST" })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await agents(key)).status).toBe(200);
+    const stub = guardOf(`zappway:${account}`);
+    // Today's tables and rows, no version: the storage such an object had before versions existed.
+    const before = await runInDurableObject(stub, (_guard, state) => {
+      state.storage.sql.exec("DROP TABLE schema_version");
+      return { keys: countOf(state.storage, "keys"), hits: countOf(state.storage, "hits") };
+    });
+    expect(before.keys).toBe(2);
+    await restart(stub);
+
+    expect((await agents(revoked.key)).status).toBe(401);
+    expect((await agents(key)).status).toBe(200);
+    expect((await agents(key)).status).toBe(429);
+    // A stub that saw its object abort stays broken: a new one reaches the restarted object.
+    const after = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => ({ version: versionOf(state.storage), keys: countOf(state.storage, "keys") }));
+    expect(after).toEqual({ version: GUARD_MIGRATIONS.length, keys: before.keys });
+  });
+
+  it("a new step applies once, in one transaction; a failed step leaves the version before it", async () => {
+    const { key, account } = await createKey("zappway");
+    expect((await agents(key)).status).toBe(200);
+    const stub = guardOf(`zappway:${account}`);
+    const latest = GUARD_MIGRATIONS.length;
+    const next: Migration = (sql) => sql.exec("CREATE TABLE probe (n INTEGER); INSERT INTO probe (n) VALUES (1)");
+    const failing: Migration = (sql) => {
+      sql.exec("CREATE TABLE half_done (n INTEGER)");
+      throw new Error("step failed");
+    };
+    const outcome = await runInDurableObject(stub, (_guard, state) => {
+      const first = migrate(state.storage, [...GUARD_MIGRATIONS, next]);
+      const second = migrate(state.storage, [...GUARD_MIGRATIONS, next]);
+      expect(() => migrate(state.storage, [...GUARD_MIGRATIONS, next, failing])).toThrow("step failed");
+      return {
+        first,
+        second,
+        probes: countOf(state.storage, "probe"),
+        version: versionOf(state.storage),
+        halfDone: state.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").toArray().length,
+      };
+    });
+    expect(outcome).toEqual({ first: latest + 1, second: latest + 1, probes: 1, version: latest + 1, halfDone: 0 });
+
+    // Code that knows fewer steps (a rollback) leaves the newer storage as it is and still works.
+    await restart(stub);
+    expect((await agents(key)).status).toBe(200);
+    expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(latest + 1);
+  });
+
+  it("an address guard whose alarm deleted its storage recreates it at the latest version", async () => {
+    const address = someIp();
+    const login = () =>
+      call("/zakgt/api/v1/auth/login", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+        body: '{"email":"demo@zakgt.test","password":"guess"}',
+      });
+    expect((await login()).status).toBe(401);
+    const stub = guardOf(`ip|zakgt|${address}`);
+    const setClock = (offsetMs: number) =>
+      runInDurableObject(stub, (guard) => {
+        (guard as unknown as { clock: () => number }).clock = () => Date.now() + offsetMs;
+      });
+    await setClock(3_600_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await runInDurableObject(stub, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length)).toBe(0);
+
+    await setClock(0);
+    const again = await login();
+    expect(again.status).toBe(401);
+    expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
+    expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(GUARD_MIGRATIONS.length);
+  });
+});
