@@ -25,6 +25,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { hotAndSpreadKeys, limitOverrides, requestCases, zgateSettings } from "./cases.mjs";
+import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { measure, median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } from "./report.mjs";
@@ -32,13 +33,7 @@ import { applyMigrations, buildAll, peakOf, readCompatibility, root, startBare, 
 
 const smoke = process.env.BENCH_SMOKE === "1";
 
-function setting(name, fallback, smokeValue) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return smoke ? smokeValue : fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return value;
-}
+const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
 
 const config = {
   duration: setting("BENCH_DURATION", 2, 1),
@@ -56,62 +51,6 @@ const startedAt = performance.now();
 const elapsed = () => (performance.now() - startedAt) / 1000;
 const log = (msg) => console.log(`[${elapsed().toFixed(0).padStart(3)}s] ${msg}`);
 
-// ---------------------------------------------------------------- lifecycle
-
-// Everything started is registered here and stopped in reverse order, whatever happens.
-const running = [];
-// Pids and directories still to get rid of, for the synchronous last resort below.
-const livePids = new Set();
-const liveDirs = new Set();
-
-/** Registers something started: how to stop it, and the processes / directory it owns. */
-function track(stop, { pids = [], dir } = {}) {
-  pids.forEach((pid) => livePids.add(pid));
-  if (dir) liveDirs.add(dir);
-  running.push(async () => {
-    try {
-      await stop();
-    } finally {
-      pids.forEach((pid) => livePids.delete(pid));
-      if (dir) liveDirs.delete(dir);
-    }
-  });
-}
-
-// The bundles being written, if any: removing their directory under esbuild's feet
-// would only have it recreated.
-let building;
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    await building?.catch(() => {});
-    for (const stop of running.reverse()) {
-      await Promise.race([Promise.resolve().then(stop).catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    }
-  })();
-  return cleaning;
-}
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.once(signal, async () => {
-    console.error(`\n${signal}: stopping everything...`);
-    await cleanup();
-    process.exit(130);
-  });
-}
-// Miniflare installs its own SIGINT/SIGTERM hooks, which call process.exit() straight
-// away, so the async cleanup above may not get to finish: whatever is still running
-// when the process exits is killed here, synchronously, by pid.
-process.on("exit", () => {
-  for (const pid of livePids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** Roughly how long the measured part takes (autocannon adds ~0.3 s per run). */
 function plannedSeconds(caseCount) {
   const run = (seconds) => seconds + 0.3;
@@ -124,8 +63,7 @@ function plannedSeconds(caseCount) {
 // ---------------------------------------------------------------- phases
 
 async function startEverything(work, storage) {
-  building = buildAll(work);
-  const built = await building;
+  const built = await whileBuilding(buildAll(work));
   const compat = readCompatibility();
   const origin = await startOrigin();
   track(origin.stop, { pids: [origin.pid] });
