@@ -169,7 +169,7 @@ export class AccountGuard extends DurableObject<Env> {
     const owned = request.jobId === undefined || this.ledger.ownsJob(request.jobId);
     const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
     const at = lease ? now + lease.ttlMs : now;
-    for (const { policy, subject } of counted) this.windows.record(subject, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
+    for (const { policy, subject } of counted) this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
     if (!request.credential && counted.length > 0) this.disposeAfter(now + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };

@@ -47,6 +47,19 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE IF NOT EXISTS account_plan (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEXT, windows TEXT);
       CREATE TABLE IF NOT EXISTS lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL);
     `),
+  // 2: sliding windows as one row per subject, rewritten per cover instead of a row (and
+  // an index entry, and a later delete) per admission (sliding-log.ts). The admissions in
+  // `hits` move over as (time, count) entries. `hits` stays, empty, so code rolled back to
+  // version 1 still runs (its windows start empty once).
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS windows (subject TEXT PRIMARY KEY, entries TEXT NOT NULL) WITHOUT ROWID;
+      INSERT OR IGNORE INTO windows (subject, entries)
+        SELECT subject, json_group_array(json_array(at, n))
+        FROM (SELECT subject, at, COUNT(*) AS n FROM hits GROUP BY subject, at)
+        GROUP BY subject;
+      DELETE FROM hits;
+    `),
 ];
 
 /**

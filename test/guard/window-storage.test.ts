@@ -1,0 +1,74 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { call, createKey, keyHeaders, limitOverrides } from "../helpers";
+
+/**
+ * Sliding windows decide from the guard's memory and write their storage per cover, not
+ * per admission (src/guard/sliding-log.ts): rows written are what a request costs.
+ */
+const guardOf = (name: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name));
+const restart = (stub: DurableObjectStub) => expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+/** No leases: every request is one guard decision, so the counts below are the guard's own. */
+const unleased = (limit: number) => ({ ...limitOverrides({ zappway: { windows: { plan_rate: { limit } } } }), GUARD_LEASE_MS: "0" });
+
+/** Counts the statements that write the `windows` table from now on, in one guard. */
+async function countWindowWrites(name: string): Promise<() => number> {
+  let writes = 0;
+  await runInDurableObject(guardOf(name), (object) => {
+    const sql = (object as unknown as { windows: { sql: SqlStorage } }).windows.sql;
+    const exec = sql.exec.bind(sql);
+    sql.exec = ((query: string, ...bindings: unknown[]) => {
+      if (/INTO windows/.test(query)) writes++;
+      return exec(query, ...(bindings as SqlStorageValue[]));
+    }) as SqlStorage["exec"];
+  });
+  return () => writes;
+}
+
+describe("sliding window storage", () => {
+  it("a busy subject writes its row once per cover, not once per admission", async () => {
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(100_000);
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
+    const writes = await countWindowWrites(`zappway:${account}`);
+    for (let i = 0; i < 60; i++) expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
+    // Covers grow with the subject's rate: 60 admissions take a handful of writes.
+    expect(writes()).toBeGreaterThan(0);
+    expect(writes()).toBeLessThanOrEqual(8);
+  });
+
+  it("a restart never forgets an admission: at most the limit is admitted across it", async () => {
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(10);
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    for (let i = 0; i < 6; i++) expect((await send()).status).toBe(200);
+    await restart(guardOf(`zappway:${account}`));
+    let after = 0;
+    for (let i = 0; i < 10; i++) if ((await send()).status === 200) after++;
+    // Exact on the safe side: a live cover's unspent tokens (at most half the room) stay counted.
+    expect(6 + after).toBeLessThanOrEqual(10);
+    expect(6 + after).toBeGreaterThanOrEqual(8);
+  });
+
+  it("a guard whose windows are still one row per admission (schema version 1) keeps counting them after the upgrade", async () => {
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(5);
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    expect((await send()).status).toBe(200);
+    const stub = guardOf(`zappway:${account}`);
+    // Version 1's storage: three admissions as `hits` rows, no `windows` table.
+    await runInDurableObject(stub, (_guard, state) => {
+      const now = Date.now();
+      state.storage.sql.exec("DROP TABLE windows");
+      for (const at of [now - 2_000, now - 1_000, now - 1_000]) state.storage.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", `plan_rate:${account}`, at);
+      state.storage.sql.exec("UPDATE schema_version SET version = 1");
+    });
+    await restart(stub);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await send()).status);
+    // 5 allowed, 3 counted from version 1's rows: two more.
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    const left = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits").one().n);
+    expect(left).toBe(0);
+  });
+});
