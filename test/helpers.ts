@@ -1,5 +1,6 @@
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { inject, onTestFinished } from "vitest";
+import { forgetStandingRefusals } from "../src/edge/standing-refusals";
 import worker from "../src/index";
 import { expectDocumented } from "./contract";
 
@@ -149,12 +150,16 @@ export async function newUser(): Promise<{ userId: string; email: string; passwo
   return { userId, email, password, login: () => login(email, password) };
 }
 
-/** Moves one account guard's clock (its injectable time source) to `at` (ms since epoch). */
+/**
+ * Moves one account guard's clock (its injectable time source) to `at` (ms since epoch).
+ * The isolate's remembered refusals end in its own time, which does not move: they are forgotten.
+ */
 export async function setGuardClock(product: string, account: string, at: number): Promise<void> {
   const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
   await runInDurableObject(stub, (guard) => {
     (guard as unknown as { clock: () => number }).clock = () => at;
   });
+  forgetStandingRefusals();
 }
 
 /** Fires `n` requests at once; returns their responses. */

@@ -11,6 +11,7 @@ import { clientAddress } from "./client-address";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
 import { releaseFinishedJobs } from "./job-recheck";
+import { standingRefusalKey, standingRefusalsFor } from "./standing-refusals";
 import { admissionFor, type AdmissionLink } from "./windows";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
@@ -63,7 +64,8 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const admission = admissionFor(settings);
   let decision: AdmitDecision;
   try {
-    decision = await admission.admit(request, link);
+    // A full window's refusal is remembered until its Retry-After: the same subject's next requests cost no guard call.
+    decision = await standingRefusalsFor(settings).admit(standingRefusalKey(request, route.name), () => admission.admit(request, link));
     // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
     if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {
       decision = await admission.admit(request, link);

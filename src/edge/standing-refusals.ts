@@ -1,0 +1,96 @@
+import type { Settings } from "../config/settings";
+import { retryAfterSeconds } from "../limits/calendar";
+import { leaseBookKey, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
+import { Lru } from "../util/lru";
+
+/**
+ * Refusals that stand. A sliding window the guard found full stays full until the time it
+ * gave (Retry-After): only time empties it. So the isolate remembers such a refusal and
+ * gives the same subject's next requests the same 429 until then, with no guard call:
+ * under abuse a refused request costs the isolate alone, not a Durable Object request.
+ *
+ * It can only refuse, and only what the guard would refuse:
+ * - Requests that share a key (standingRefusalKey) are counted in the same windows under
+ *   the same subjects: one credential on one route (and job), as the lease book names
+ *   them, or one client address on one route. So the window that refused one refuses the next.
+ * - Only `rate_limited` is remembered. Quota, job-slot and suspension refusals can end
+ *   before their Retry-After (a job ends, an admin lifts a suspension or a cap).
+ * - It never admits: a credential revoked meanwhile gets this 429 until the refusal ends
+ *   and the guard's 401 after; a revoked credential is never let through.
+ * What it gives up (README "Limits"): a limit an admin raises (key limits, account plan)
+ * applies in an isolate that remembers a refusal once that refusal ends, as with Upstash's
+ * ephemeral cache; unspent lease tokens handed back may open room a little before it ends.
+ */
+
+type Refused = Extract<AdmitDecision, { retryAfter: number }>;
+
+interface Standing {
+  /** Local time the refusal ends: the guard's Retry-After counted from its answer's arrival, so never before the guard's own end. */
+  until: number;
+  /** Local time the answer arrived: the windows' resets count down from it. */
+  at: number;
+  decision: Refused;
+}
+
+// Bounded like every isolate cache: an evicted refusal only costs one more guard call.
+const MAX_ENTRIES = 4_096;
+
+/** Requests that share this key are counted in the same windows, under the same subjects. */
+export function standingRefusalKey(request: AdmitRequest, routeName: string): string {
+  // A product is never `ip`, so the two forms cannot meet.
+  return request.credential ? leaseBookKey(request, routeName) : ["ip", request.product, request.ip, routeName].join("|");
+}
+
+export class StandingRefusals {
+  private readonly entries = new Lru<string, Standing>(MAX_ENTRIES);
+
+  /** The refusal standing for `key`, worded as of now; else the guard's answer (`ask`), remembered when it is a full window. */
+  async admit(key: string, ask: () => Promise<AdmitDecision>): Promise<AdmitDecision> {
+    const standing = this.standing(key);
+    if (standing) return standing;
+    const decision = await ask();
+    if (!decision.allow && decision.refusal === "rate_limited") {
+      const at = Date.now();
+      this.entries.set(key, { until: at + decision.retryAfter * 1000, at, decision });
+    }
+    return decision;
+  }
+
+  private standing(key: string): Refused | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    const now = Date.now();
+    if (now >= entry.until) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    // Rounded up to whole seconds as the guard rounds, so Retry-After counts down to the same end.
+    const { at, decision } = entry;
+    return {
+      ...decision,
+      retryAfter: retryAfterSeconds(entry.until, now),
+      windows: decision.windows.map((w) => ({ ...w, resetSeconds: Math.max(0, Math.ceil((at + w.resetSeconds * 1000 - now) / 1000)) })),
+    };
+  }
+}
+
+// One per parsed settings, like the lease book: other limits start with nothing remembered.
+let caches = new WeakMap<Settings, StandingRefusals>();
+
+/**
+ * Forgets every refusal this isolate remembers. For tests that move a guard's clock
+ * (test/helpers.ts setGuardClock): the refusals' ends were counted in this isolate's
+ * time, which did not move with it.
+ */
+export function forgetStandingRefusals(): void {
+  caches = new WeakMap();
+}
+
+export function standingRefusalsFor(settings: Settings): StandingRefusals {
+  let cache = caches.get(settings);
+  if (!cache) {
+    cache = new StandingRefusals();
+    caches.set(settings, cache);
+  }
+  return cache;
+}

@@ -1,0 +1,152 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+
+/**
+ * A refused request costs no guard call while its refusal stands (src/edge/standing-refusals.ts):
+ * a full window's 429 is remembered by the isolate until its Retry-After, for the same
+ * credential (or client address) on the same route only.
+ */
+
+type Namespace = typeof env.ACCOUNT_GUARD;
+
+/** The guard namespace, noting every RPC made on any of its stubs by method name. */
+function countingGuards(calls: string[]): Namespace {
+  return new Proxy(env.ACCOUNT_GUARD, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+      return (...args: Parameters<Namespace["get"]>) => {
+        const stub = target.get(...args);
+        return new Proxy(stub, {
+          get(s, method) {
+            const rpc = Reflect.get(s, method);
+            if (typeof rpc !== "function") return rpc;
+            return (...a: unknown[]) => {
+              calls.push(String(method));
+              // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
+              return Reflect.apply(rpc, s, a);
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits until `seconds` have passed since `since` (ms, this isolate's clock), and a little more. */
+const waitOut = (since: number, seconds: number) => sleep(Math.max(0, since + seconds * 1000 - Date.now()) + 50);
+
+describe("a full window's refusal stands in the isolate until its Retry-After", () => {
+  it("the key's next requests make no guard call: 429 in the product's envelope, RateLimit r=0, Retry-After counting down; after it, the guard is asked and admits", async () => {
+    const calls: string[] = [];
+    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 2 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const { key } = await createKey("zappway");
+    const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+
+    expect((await agents()).status).toBe(200);
+    expect((await agents()).status).toBe(200);
+    const refused = await agents();
+    const refusedAt = Date.now();
+    expect(refused.status).toBe(429);
+    expect(calls).toEqual(["admit", "admit", "admit"]); // admissions are never remembered
+    const retryAfter = Number(refused.headers.get("Retry-After"));
+    expect(retryAfter).toBe(2);
+    const body = await json(refused);
+
+    calls.length = 0;
+    for (let i = 0; i < 5; i++) {
+      const again = await agents();
+      expect(again.status).toBe(429);
+      expect(await json(again)).toEqual(body);
+      expect(again.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=2;w=2');
+      expect(again.headers.get("RateLimit")).toBe(`"plan_rate";r=0;t=${again.headers.get("Retry-After")}`);
+      expect(Number(again.headers.get("Retry-After"))).toBeLessThanOrEqual(retryAfter);
+    }
+    await sleep(1_100);
+    const later = await agents();
+    expect(later.status).toBe(429);
+    expect(later.headers.get("Retry-After")).toBe("1");
+    expect(calls).toEqual([]);
+
+    await waitOut(refusedAt, retryAfter);
+    expect((await agents()).status).toBe(200);
+    expect(calls).toEqual(["admit"]);
+  });
+
+  it("a key revoked while its refusal stands is refused with that 429 until it ends (a refusal, never an admission), then 401", async () => {
+    const calls: string[] = [];
+    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 2 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const { id, key } = await createKey("zappway");
+    const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    expect((await agents()).status).toBe(200);
+    const refused = await agents();
+    const refusedAt = Date.now();
+    expect(refused.status).toBe(429);
+    expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+
+    calls.length = 0;
+    expect((await agents()).status).toBe(429);
+    expect(calls).toEqual([]);
+    await waitOut(refusedAt, Number(refused.headers.get("Retry-After")));
+    expect((await agents()).status).toBe(401);
+    expect(calls).toEqual(["admit"]);
+  });
+
+  it("only requests counted in the same windows share it: the key's calls on a route with other windows, and other keys, still ask the guard", async () => {
+    const calls: string[] = [];
+    const settings = { ...limitOverrides({ zsky: { windows: { burst: { limit: 1 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const { key, account } = await createKey("zsky");
+    const other = await createKey("zsky", { account });
+    const usage = (k: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", k), settings });
+    expect((await usage(key)).status).toBe(200);
+    expect((await usage(key)).status).toBe(429);
+    calls.length = 0;
+    expect((await usage(key)).status).toBe(429);
+    expect(calls).toEqual([]);
+    // Polls count in the key's own poll window, not in burst: admitted (then 404, not the account's job).
+    expect((await call("/zsky/v1/jobs/job_elsewhere", { headers: keyHeaders("zsky", key), settings })).status).toBe(404);
+    // Each key has its own burst window.
+    expect((await usage(other.key)).status).toBe(200);
+    expect(calls).toEqual(["admit", "admit"]);
+  });
+
+  it("refusals that can end early are not remembered: a generation allowance refusal asks the guard every time", async () => {
+    const calls: string[] = [];
+    const settings = { ...limitOverrides({ zsky: { generation: { dailyPerKey: { image: 0 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const { key } = await createKey("zsky");
+    const submit = () =>
+      call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" }, body: '{"prompt":"a lighthouse"}', settings });
+    expect((await submit()).status).toBe(429);
+    calls.length = 0;
+    expect((await submit()).status).toBe(429);
+    expect(calls).toContain("admit");
+  });
+});
+
+describe("per client address, without a credential", () => {
+  it("an address refused on a route is refused there with no guard call; its other routes and other addresses are still asked", async () => {
+    const calls: string[] = [];
+    const settings = { ...limitOverrides({ zakgt: { windows: { auth_ip: { limit: 1 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const ip = `203.0.113.${Math.floor(Math.random() * 200) + 1}`;
+    const from = (address: string, path = "/zakgt/api/v1/auth/login") =>
+      call(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": address }, body: '{"email":"demo@zakgt.test","password":"guess"}', settings });
+    expect((await from(ip)).status).toBe(401); // reached the origin: wrong password
+    const refused = await from(ip);
+    expect(refused.status).toBe(429);
+    calls.length = 0;
+    const again = await from(ip);
+    expect(again.status).toBe(429);
+    expect(await json(again)).toEqual({ detail: "Rate limit exceeded" });
+    expect(again.headers.get("RateLimit-Policy")).toBe('"auth_ip";q=1;w=60');
+    expect(Number(again.headers.get("Retry-After"))).toBeLessThanOrEqual(Number(refused.headers.get("Retry-After")));
+    expect(calls).toEqual([]);
+    // Register counts in the same window but is another route: the guard is asked (and refuses).
+    expect((await from(ip, "/zakgt/api/v1/auth/register")).status).toBe(429);
+    expect(calls).toEqual(["admit"]);
+    expect((await from("192.0.2.78")).status).toBe(401);
+    expect(calls).toEqual(["admit", "admit"]);
+  });
+});
