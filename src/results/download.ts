@@ -11,6 +11,9 @@ import { checkResultUrl } from "./signed-url";
  * (206, or 416 when it cannot be satisfied) and If-None-Match (304). A result is never
  * active content on zgate's host: `Content-Security-Policy: sandbox` always, and
  * anything not a raster image or video is an attachment.
+ *
+ * One R2 operation per download (readResult): R2 is asked for the range only if no
+ * If-None-Match tag matches, and answers with those bytes or with the metadata alone.
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = new URL(c.req.url).searchParams;
@@ -19,51 +22,105 @@ export async function downloadResult(c: Context<AppEnv>) {
   if (check === "expired") throw new GatewayError("FORBIDDEN", "Download link expired");
 
   const job = await getJob(c.env, c.get("params").job_id ?? "");
-  const head = job?.resultKey && job.purgedAt === null ? await c.env.RESULTS.head(job.resultKey) : null;
-  if (!job?.resultKey || !head) throw new GatewayError("NOT_FOUND", "Result not found");
+  const rangeHeader = c.req.header("range");
+  const tags = entityTags(c.req.header("if-none-match"));
+  const read = job?.resultKey && job.purgedAt === null ? await readResult(c.env.RESULTS, job.resultKey, c.req.method === "HEAD", rangeHeader, tags) : null;
+  if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
+  const { object, body } = read;
 
-  const contentType = head.httpMetadata?.contentType ?? "application/octet-stream";
+  const contentType = object.httpMetadata?.contentType ?? "application/octet-stream";
   const headers = new Headers({
     "Content-Type": contentType,
     "Content-Disposition": resultDisposition(contentType),
     "Content-Security-Policy": "sandbox",
-    ETag: head.httpEtag,
+    ETag: object.httpEtag,
     "Cache-Control": "private, max-age=86400",
     "Accept-Ranges": "bytes",
     "X-Content-Type-Options": "nosniff",
   });
-  if (ifNoneMatch(c.req.header("if-none-match"), head.httpEtag)) return new Response(null, { status: 304, headers });
+  if (read.withheld || matchesAny(tags, object.etag)) {
+    await body?.cancel();
+    return new Response(null, { status: 304, headers });
+  }
 
-  const range = parseRange(c.req.header("range"), head.size);
+  const range = parseRange(rangeHeader, object.size);
   if (range === "unsatisfiable") {
+    await body?.cancel();
     // An error in ZSky's JSON envelope: none of the result's own fields (its Content-Type above all).
-    return c.json({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${head.size}` });
+    return c.json({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${object.size}` });
   }
-  const isHead = c.req.method === "HEAD";
   if (range) {
-    headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${head.size}`);
+    headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);
     headers.set("Content-Length", String(range.length));
-    const part = isHead ? null : await c.env.RESULTS.get(job.resultKey, { range });
-    return new Response(part?.body ?? null, { status: 206, headers });
+    return new Response(body, { status: 206, headers });
   }
-  headers.set("Content-Length", String(head.size));
-  const object = isHead ? null : await c.env.RESULTS.get(job.resultKey);
-  if (!isHead && !object) throw new GatewayError("NOT_FOUND", "Result not found");
-  return new Response(object?.body ?? null, { status: 200, headers });
+  headers.set("Content-Length", String(object.size));
+  return new Response(body, { status: 200, headers });
 }
 
-function ifNoneMatch(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  const weakless = (t: string) => t.trim().replace(/^W\//, "");
-  return header.trim() === "*" || header.split(",").some((t) => weakless(t) === weakless(etag));
+interface Read {
+  object: R2Object;
+  /** The bytes of the range asked (or of the whole object); null for a HEAD, or when R2 withheld them. */
+  body: ReadableStream | null;
+  /** R2 withheld the bytes because an If-None-Match tag matched. */
+  withheld: boolean;
 }
 
 /**
- * One `bytes=` range (RFC 9110 §14.1.2): `a-b`, `a-`, `-n`. No header, another unit or
- * several ranges: the whole object (a server may ignore Range). A single range that is
- * malformed or starts past the end: unsatisfiable.
+ * The result in one R2 operation: a HEAD reads the metadata; a GET gets the bytes of its
+ * range, on condition that no If-None-Match tag matches (else R2 returns the metadata
+ * alone). A range no object can satisfy needs only the metadata too. The one case of
+ * two: a range that starts past the object's end, which R2 refuses before anyone knows
+ * the size that the 416 must name.
  */
-export function parseRange(header: string | undefined, size: number): { offset: number; length: number } | "unsatisfiable" | null {
+async function readResult(bucket: R2Bucket, key: string, isHead: boolean, rangeHeader: string | undefined, tags: EntityTags): Promise<Read | null> {
+  const metadata = async () => {
+    const object = await bucket.head(key);
+    return object && { object, body: null, withheld: false };
+  };
+  const asked = askedRange(rangeHeader);
+  if (isHead || asked === "unsatisfiable") return metadata();
+  try {
+    const object = await bucket.get(key, { range: asked ? r2Range(asked) : undefined, onlyIf: noneMatchCondition(tags) });
+    if (!object) return null;
+    return "body" in object ? { object, body: object.body, withheld: false } : { object, body: null, withheld: true };
+  } catch (err) {
+    if (asked) {
+      const read = await metadata();
+      if (!read || parseRange(rangeHeader, read.object.size) === "unsatisfiable") return read;
+    }
+    throw err;
+  }
+}
+
+/** The entity-tag values If-None-Match lists, or `*`. `W/` changes nothing (it compares weakly); an unquoted tag can match nothing. */
+type EntityTags = "*" | string[];
+
+function entityTags(header: string | undefined): EntityTags {
+  if (!header) return [];
+  if (header.trim() === "*") return "*";
+  return header.split(",").flatMap((t) => /^(?:W\/)?"([^"]*)"$/.exec(t.trim())?.[1] ?? []);
+}
+
+function matchesAny(tags: EntityTags, etag: string): boolean {
+  return tags === "*" || tags.includes(etag);
+}
+
+/** The same tags as R2's condition, rewritten from what was parsed, so R2 withholds the bytes exactly when matchesAny holds. */
+function noneMatchCondition(tags: EntityTags): Headers | undefined {
+  if (tags !== "*" && tags.length === 0) return undefined;
+  return new Headers({ "If-None-Match": tags === "*" ? "*" : tags.map((v) => `"${v}"`).join(", ") });
+}
+
+/** One range as asked, before the object's size is known. */
+type AskedRange = { offset: number; end?: number } | { suffix: number };
+
+/**
+ * One `bytes=` range (RFC 9110 §14.1.2): `a-b`, `a-`, `-n`. No header, another unit or
+ * several ranges: the whole object (a server may ignore Range). Malformed, or one no object
+ * can satisfy: unsatisfiable (an offset past 2^53 is past the end of any object).
+ */
+function askedRange(header: string | undefined): AskedRange | "unsatisfiable" | null {
   if (!header) return null;
   const spec = /^bytes=(.*)$/i.exec(header.trim());
   if (!spec || spec[1]!.includes(",")) return null;
@@ -71,12 +128,32 @@ export function parseRange(header: string | undefined, size: number): { offset: 
   if (!m || (m[1] === "" && m[2] === "")) return "unsatisfiable";
   if (m[1] === "") {
     const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    const length = Math.min(suffix, size);
+    return suffix === 0 ? "unsatisfiable" : { suffix };
+  }
+  const offset = Number(m[1]);
+  if (!Number.isSafeInteger(offset)) return "unsatisfiable";
+  if (m[2] === "") return { offset };
+  const end = Number(m[2]);
+  return end < offset ? "unsatisfiable" : { offset, end };
+}
+
+/** As R2 takes it: R2 cuts a suffix or an end past the object's at its size. */
+function r2Range(asked: AskedRange): R2Range {
+  const cap = (n: number) => Math.min(n, Number.MAX_SAFE_INTEGER);
+  if ("suffix" in asked) return { suffix: cap(asked.suffix) };
+  return asked.end === undefined ? { offset: asked.offset } : { offset: asked.offset, length: cap(asked.end) - asked.offset + 1 };
+}
+
+/** The range to serve of an object of `size` bytes: null for the whole object. */
+function parseRange(header: string | undefined, size: number): { offset: number; length: number } | "unsatisfiable" | null {
+  const asked = askedRange(header);
+  if (asked === null || asked === "unsatisfiable") return asked;
+  if ("suffix" in asked) {
+    if (size === 0) return "unsatisfiable";
+    const length = Math.min(asked.suffix, size);
     return { offset: size - length, length };
   }
-  const start = Number(m[1]);
-  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start) return "unsatisfiable";
-  return { offset: start, length: end - start + 1 };
+  if (asked.offset >= size) return "unsatisfiable";
+  const end = Math.min(asked.end ?? size - 1, size - 1);
+  return { offset: asked.offset, length: end - asked.offset + 1 };
 }

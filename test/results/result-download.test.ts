@@ -100,3 +100,65 @@ describe("downloads per client address", () => {
     expect((await fetchUrl(url, from(other))).status).toBe(200);
   });
 });
+
+describe("one R2 operation per download", () => {
+  /** The results bucket, noting each operation made on it. */
+  const countingBucket = (calls: string[]): R2Bucket =>
+    new Proxy(env.RESULTS, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return Reflect.apply(value, target, args);
+        };
+      },
+    });
+
+  it("a GET, a range, a conditional GET (304) and a HEAD: one each; a range past the end two", async () => {
+    const { url } = await storedImage();
+    const calls: string[] = [];
+    const settings = { ...roomy, RESULTS: countingBucket(calls) };
+    const get = async (headers: Record<string, string> = {}, method = "GET") => {
+      calls.length = 0;
+      const response = await fetchUrl(url, { method, headers, settings });
+      return { response, calls: [...calls] };
+    };
+
+    const whole = await get();
+    expect(whole.response.status).toBe(200);
+    expect(whole.calls).toEqual(["get"]);
+    const bytes = new Uint8Array(await whole.response.arrayBuffer());
+    const etag = whole.response.headers.get("ETag")!;
+
+    const part = await get({ Range: "bytes=2-5" });
+    expect(part.response.status).toBe(206);
+    expect(new Uint8Array(await part.response.arrayBuffer())).toEqual(bytes.slice(2, 6));
+    expect(part.calls).toEqual(["get"]);
+
+    const cached = await get({ "If-None-Match": `"other", W/${etag}` });
+    expect(cached.response.status).toBe(304);
+    expect(await cached.response.text()).toBe("");
+    expect(cached.calls).toEqual(["get"]);
+    // A tag that does not match: the bytes come with the same one operation.
+    const stale = await get({ "If-None-Match": '"other"', Range: "bytes=-3" });
+    expect(stale.response.status).toBe(206);
+    expect(new Uint8Array(await stale.response.arrayBuffer())).toEqual(bytes.slice(-3));
+    expect(stale.calls).toEqual(["get"]);
+
+    const head = await get({}, "HEAD");
+    expect(head.response.status).toBe(200);
+    expect(head.response.headers.get("Content-Length")).toBe(String(bytes.length));
+    expect(head.calls).toEqual(["head"]);
+
+    // Malformed: its 416 needs the size only.
+    const malformed = await get({ Range: "bytes=9-2" });
+    expect(malformed.response.status).toBe(416);
+    expect(malformed.calls).toEqual(["head"]);
+    // R2 refuses a start past the end before anyone knows the size the 416 names.
+    const past = await get({ Range: `bytes=${bytes.length + 10}-` });
+    expect(past.response.status).toBe(416);
+    expect(past.response.headers.get("Content-Range")).toBe(`bytes */${bytes.length}`);
+    expect(past.calls).toEqual(["get", "head"]);
+  });
+});
