@@ -95,6 +95,9 @@ const schema = z
     // gives (0: no edge cache). Only answers the origin marks `public` are ever stored.
     EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
     USAGE_RETENTION_DAYS: positiveInt(90),
+    // How long an isolate gathers keyed calls before writing their usage (src/keys/usage-log.ts):
+    // under the 30 s a request's waitUntil work may run after its response.
+    USAGE_FLUSH_MS: z.coerce.number().int().min(0).max(20_000).default(10_000),
     // Most active (unrevoked, unexpired) keys a ZakGT user, and any account, may hold (src/keys/key-store.ts).
     MAX_ACTIVE_KEYS_PER_USER: positiveInt(20),
     MAX_ACTIVE_KEYS_PER_ACCOUNT: positiveInt(100),

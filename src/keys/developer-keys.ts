@@ -5,8 +5,8 @@ import { GatewayError } from "../http/errors";
 import { validate } from "../http/validate";
 import { issueKey, revokeKey } from "./key-lifecycle";
 import { getKey, listKeys, type KeyRecord } from "./key-store";
-import { listUsage } from "./usage-log";
-import { decodeCursor, idCursor, iso, keyCursor, keyView, limitParam, page, scopesSchema } from "./views";
+import { listUsage, usagePosition } from "./usage-history";
+import { decodeCursor, iso, keyCursor, keyView, limitParam, page, scopesSchema } from "./views";
 
 /**
  * ZakGT personal access keys (`/api/v1/developer/api-keys`), answered by zgate for the
@@ -78,9 +78,9 @@ export async function revokeDeveloperKey(c: Context<AppEnv>) {
 export async function developerKeyUsage(c: Context<AppEnv>) {
   const record = await ownKey(c);
   const query = validate(listQuery, c.req.query());
-  const before = decodeCursor(query.cursor, idCursor);
-  const rows = await listUsage(c.env, record.keyId, query.limit, before?.i);
-  const { items, next_cursor } = page(rows, query.limit, (r) => ({ i: r.id }));
+  const after = decodeCursor(query.cursor, usagePosition);
+  const rows = await listUsage(c.env, record.keyId, { limit: query.limit, after });
+  const { items, next_cursor } = page(rows, query.limit, (r) => r.position);
   return ok(c, {
     key_id: record.keyId,
     items: items.map((u) => ({ time: iso(u.at), method: u.method, path: u.path, status: u.status, request_id: u.requestId })),

@@ -5,6 +5,7 @@ import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
 import { whereBuilder } from "./sql-where";
+import { lastUsedAtSql } from "./usage-batches";
 
 /**
  * Key records in D1 (the source of truth for listings) and the hash -> key reference
@@ -32,6 +33,7 @@ export interface KeyRecord extends KeyRef {
   expiresAt: number | null;
   revokedAt: number | null;
   revokedBy: string | null;
+  /** The key's last call the guard admitted, derived from its usage (src/keys/usage-batches.ts). */
   lastUsedAt: number | null;
 }
 
@@ -56,6 +58,11 @@ interface KeyRow {
 }
 
 const kvKey = (hash: string) => `key:${hash}`;
+
+/** The columns of a KeyRow, from `api_keys` named `keys`. */
+const KEY_COLUMNS = `keys.id, keys.product, keys.account_id, keys.owner_user_id, keys.label, keys.prefix, keys.last4, keys.scopes, keys.plan,
+  keys.limit_override, keys.imported, keys.rotated_from, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
+  ${lastUsedAtSql("keys")} AS last_used_at`;
 
 function fromRow(row: KeyRow): KeyRecord {
   return {
@@ -195,7 +202,7 @@ async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<un
 }
 
 export async function getKey(env: Env, keyId: string): Promise<KeyRecord | null> {
-  const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?").bind(keyId).first<KeyRow>();
+  const row = await env.DB.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.id = ?`).bind(keyId).first<KeyRow>();
   return row ? fromRow(row) : null;
 }
 
@@ -222,7 +229,9 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
     const { createdAt, keyId } = filter.after;
     where.add("(created_at < ? OR (created_at = ? AND id < ?))", createdAt, createdAt, keyId);
   }
-  const sql = `SELECT * FROM api_keys ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?`;
+  // The page is chosen first, so last use is derived for its keys only.
+  const sql = `WITH keys AS MATERIALIZED (SELECT * FROM api_keys ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?)
+    SELECT ${KEY_COLUMNS} FROM keys ORDER BY keys.created_at DESC, keys.id DESC`;
   const { results } = await env.DB.prepare(sql).bind(...where.args, filter.limit + 1).all<KeyRow>();
   return results.map(fromRow);
 }
@@ -244,7 +253,7 @@ export async function updateKeyLimits(env: Env, keyId: string, plan: string | nu
 export async function rotatedDescendants(env: Env, keyId: string): Promise<KeyRecord[]> {
   const { results } = await env.DB.prepare(
     `WITH RECURSIVE chain(id) AS (SELECT id FROM api_keys WHERE rotated_from = ? UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id)
-     SELECT * FROM api_keys WHERE id IN (SELECT id FROM chain)`,
+     SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.id IN (SELECT id FROM chain)`,
   )
     .bind(keyId)
     .all<KeyRow>();

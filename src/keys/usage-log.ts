@@ -1,98 +1,112 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
+import { randomBase62 } from "./key-format";
+import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, type UsageCall, type UsageOutcome } from "./usage-batches";
 
 /**
  * Per-call usage of API keys, recorded after the response is sent (`waitUntil`), so it
- * adds no latency. Calls that finish within FLUSH_DELAY_MS of each other in one isolate
- * share one D1 batch: the call that finds no flush scheduled schedules one (in its own
- * `waitUntil`), later ones only queue their row. One timer and one D1 call per
- * batch, not per request: under load a timer per request cost more than the write.
- * Paths are stored without their query string.
+ * adds no latency. An isolate gathers calls per key and writes each key's calls as one
+ * row (src/keys/usage-batches.ts): a key's row goes as soon as it holds CALLS_PER_BATCH
+ * calls, the rest when USAGE_FLUSH_MS has passed since the first call that found no
+ * flush scheduled. One D1 batch per flush, one row per key in it. Calls still gathered
+ * when an isolate is evicted (at most USAGE_FLUSH_MS of them) are lost, like a write
+ * that fails (logged): usage is a record, never what admits a call.
  */
-const FLUSH_DELAY_MS = 25;
-interface PendingUsage {
-  keyId: string;
-  at: number;
-  method: string;
-  path: string;
-  status: number;
-  requestId: string;
-}
-let pending: PendingUsage[] = [];
-/** When the flush that will take `pending` was scheduled (0: none is). */
-let flushScheduledAt = 0;
-/** A flush scheduled longer ago than this was lost (its request's context ended): schedule another. */
-const LOST_FLUSH_MS = 1_000;
+const CALLS_PER_BATCH = 64;
+/** The longest text form of an IPv6 address (with an IPv4 tail). */
+const ADDRESS_CHARS = 45;
+/** A flush later than this past its time was lost (its request's context ended): the next call schedules another. */
+const LOST_FLUSH_MARGIN_MS = 5_000;
+
+const pending = new Map<string, UsageCall[]>();
+/** The flush that will take `pending`: when it was scheduled, and how to run it now. */
+let scheduled: { at: number; delay: number; now: () => void } | null = null;
 
 export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
-  pending.push({ keyId: identity.keyId, at: Date.now(), method: c.req.method, path: c.get("target").originPath, status: c.res.status, requestId: c.get("requestId") });
-  const now = Date.now();
-  if (flushScheduledAt === 0 || now - flushScheduledAt > LOST_FLUSH_MS) {
-    flushScheduledAt = now;
-    c.executionCtx.waitUntil(flushSoon(c.env));
+  const calls = pending.get(identity.keyId) ?? [];
+  pending.set(identity.keyId, calls);
+  calls.push(callOf(c));
+  if (calls.length >= CALLS_PER_BATCH) {
+    pending.delete(identity.keyId);
+    c.executionCtx.waitUntil(write(c.env, rowsOf(identity.keyId, calls)));
+    // Nothing left for the scheduled flush: let its request finish now.
+    if (pending.size === 0) scheduled?.now();
+  }
+  if (pending.size > 0 && (!scheduled || Date.now() - scheduled.at > scheduled.delay + LOST_FLUSH_MARGIN_MS)) {
+    c.executionCtx.waitUntil(flushAfter(c.env, c.get("settings").USAGE_FLUSH_MS));
   }
 };
 
-async function flushSoon(env: Env): Promise<void> {
-  await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS));
-  const batch = pending;
-  pending = [];
-  flushScheduledAt = 0;
-  if (batch.length === 0) return;
-  const lastUse = new Map<string, number>();
-  for (const u of batch) lastUse.set(u.keyId, Math.max(lastUse.get(u.keyId) ?? 0, u.at));
-  try {
-    await env.DB.batch([...insertStatements(env, batch), ...[...lastUse].map(([keyId, at]) => env.DB.prepare("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?").bind(at, keyId))]);
-  } catch {
-    console.error(JSON.stringify({ msg: "usage_write_failed", rows: batch.length }));
+function callOf(c: Context<AppEnv>): UsageCall {
+  const cf = c.req.raw.cf as IncomingRequestCfProperties | undefined;
+  return {
+    at: Date.now(),
+    method: c.req.method,
+    path: c.get("target").originPath,
+    status: c.res.status,
+    requestId: c.get("requestId"),
+    clientAddress: c.req.header("cf-connecting-ip")?.trim().slice(0, ADDRESS_CHARS) || null,
+    country: typeof cf?.country === "string" ? cf.country : null,
+    asn: typeof cf?.asn === "number" ? cf.asn : null,
+    userAgent: c.req.header("user-agent")?.slice(0, USER_AGENT_CHARS) || null,
+    outcome: c.get("admission") ? "admitted" : refusalOf(c.res.status),
+  };
+}
+
+function refusalOf(status: number): UsageOutcome {
+  if (status === 401) return "invalid_credential";
+  if (status === 403) return "forbidden";
+  if (status === 429) return "rate_limited";
+  return "refused";
+}
+
+async function flushAfter(env: Env, delay: number): Promise<void> {
+  let now!: () => void;
+  const due = new Promise<void>((resolve) => (now = resolve));
+  const flush = { at: Date.now(), delay, now };
+  scheduled = flush;
+  const timer = setTimeout(now, delay);
+  await due;
+  clearTimeout(timer);
+  if (scheduled === flush) scheduled = null;
+  const rows = [...pending].flatMap(([keyId, calls]) => rowsOf(keyId, calls));
+  pending.clear();
+  await write(env, rows);
+}
+
+/** A key's calls as rows, a new row wherever the calls would span more than MAX_BATCH_SPAN_MS (a late flush). */
+function rowsOf(keyId: string, calls: UsageCall[]): UsageBatchRow[] {
+  const rows: UsageBatchRow[] = [];
+  let start = 0;
+  for (let i = 1; i <= calls.length; i++) {
+    if (i === calls.length || calls[i]!.at - calls[start]!.at > MAX_BATCH_SPAN_MS) {
+      rows.push(encodeBatch(keyId, randomBase62(10), calls.slice(start, i)));
+      start = i;
+    }
   }
+  return rows;
 }
 
 // D1 binds at most 100 parameters per statement: 16 rows of 6 per INSERT.
 const ROWS_PER_INSERT = 16;
 
-/** Multi-row INSERTs: one statement per 16 rows instead of one per row. */
-function insertStatements(env: Env, rows: PendingUsage[]): D1PreparedStatement[] {
+async function write(env: Env, rows: UsageBatchRow[]): Promise<void> {
+  if (rows.length === 0) return;
   const statements: D1PreparedStatement[] = [];
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    const sql = `INSERT INTO key_usage (key_id, at, method, path, status, request_id) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`;
-    statements.push(env.DB.prepare(sql).bind(...chunk.flatMap((u) => [u.keyId, u.at, u.method, u.path, u.status, u.requestId])));
+    const sql = `INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`;
+    statements.push(
+      env.DB.prepare(sql).bind(...chunk.flatMap((r) => [r.key_id, r.first_at, r.batch, r.last_at, r.last_admitted_at, r.calls])),
+    );
   }
-  return statements;
-}
-
-export interface UsageRecord {
-  id: number;
-  at: number;
-  method: string;
-  path: string;
-  status: number;
-  requestId: string;
-}
-
-/** Newest first; `before` is the id cursor. Returns one extra record when there are more. */
-export async function listUsage(env: Env, keyId: string, limit: number, before?: number): Promise<UsageRecord[]> {
-  const { results } = await env.DB.prepare(
-    `SELECT id, at, method, path, status, request_id FROM key_usage WHERE key_id = ? ${before !== undefined ? "AND id < ?" : ""} ORDER BY id DESC LIMIT ?`,
-  )
-    .bind(...(before !== undefined ? [keyId, before, limit + 1] : [keyId, limit + 1]))
-    .all<{ id: number; at: number; method: string; path: string; status: number; request_id: string }>();
-  return results.map((r) => ({ id: r.id, at: r.at, method: r.method, path: r.path, status: r.status, requestId: r.request_id }));
-}
-
-/** Deletes usage older than the retention period, in bounded batches (run by the cron trigger). */
-export async function pruneUsage(env: Env, olderThan: number, batch = 5000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const result = await env.DB.prepare("DELETE FROM key_usage WHERE id IN (SELECT id FROM key_usage WHERE at < ? LIMIT ?)")
-      .bind(olderThan, batch)
-      .run();
-    total += result.meta.changes;
-    if (result.meta.changes < batch) return total;
+  try {
+    await env.DB.batch(statements);
+  } catch {
+    console.error(JSON.stringify({ msg: "usage_write_failed", rows: rows.length }));
   }
 }

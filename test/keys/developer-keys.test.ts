@@ -111,7 +111,7 @@ describe("ZakGT personal access keys", () => {
     expect((await call(`${KEYS}/${id}/usage?cursor=%%%`, { headers: bearer(token) })).status).toBe(400);
   });
 
-  it("a burst of calls is recorded in full: every call once, across several multi-row inserts", async () => {
+  it("a burst of calls is recorded in full: every call once", async () => {
     const token = await login();
     const { id, key } = (await json(await createOwnKey(token))).data;
     const sent = Array.from({ length: 40 }, (_, i) => `usage-burst-${String(i).padStart(4, "0")}`);

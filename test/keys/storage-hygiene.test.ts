@@ -59,7 +59,7 @@ describe("no plaintext secret is stored or logged", () => {
 
   it("D1: no table holds a plaintext key or token", async () => {
     const tables = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all<{ name: string }>();
-    expect(tables.results.map((t) => t.name)).toEqual(expect.arrayContaining(["api_keys", "key_usage", "audit_log"]));
+    expect(tables.results.map((t) => t.name)).toEqual(expect.arrayContaining(["api_keys", "key_usage_batches", "audit_log"]));
     for (const { name } of tables.results) {
       if (name.startsWith("_cf") || name === "sqlite_sequence") continue;
       const rows = await env.DB.prepare(`SELECT * FROM "${name}"`).all();

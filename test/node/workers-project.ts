@@ -25,6 +25,9 @@ export function workersProject(name: string, include: string[], extra: { testTim
               // The simulators' test hooks (origins/common.ts) must reach them.
               ORIGIN_FORWARD_HEADERS: "X-Sim-*",
               ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+              // `call` waits for a request's waitUntil work, key usage flushes included:
+              // tests of batching set a longer flush themselves.
+              USAGE_FLUSH_MS: "20",
               TEST_MIGRATIONS: await readD1Migrations("./migrations"),
             },
           },
