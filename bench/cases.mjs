@@ -62,13 +62,14 @@ export async function createKeys(zgateUrl, settings, bodies, parallel = 8) {
 
 /**
  * Submits one ZSky image job through zgate with `key` and returns its id: zgate records
- * the job's owner at submit, and a poll is only forwarded for the owner's own job.
+ * the job's owner at submit, and a poll is only forwarded for the owner's own job. The
+ * bench origin keeps a job `processing` unless `prompt` asks otherwise (origin.mjs).
  */
-export async function submitJob(zgateUrl, key) {
+export async function submitJob(zgateUrl, key, { prompt = "bench", headers = {} } = {}) {
   const response = await fetch(`${zgateUrl}/zsky/v1/images/generate`, {
     method: "POST",
-    headers: { "X-API-Key": key, "Content-Type": "application/json" },
-    body: JSON.stringify({ prompt: "bench" }),
+    headers: { ...headers, "X-API-Key": key, "Content-Type": "application/json" },
+    body: JSON.stringify({ prompt }),
   });
   const body = await response.text();
   if (response.status !== 200) throw new Error(`submitting a ZSky job failed: ${response.status} ${body}`);

@@ -2,7 +2,10 @@
 // path and method. It verifies nothing (signatures, tokens): it only has to be cheap
 // and constant, so that what the cases differ by is the Worker in front of it.
 // One exception: a ZSky-style `POST .../generate` gets a fresh `job_id`, because zgate
-// records job ownership at submit and answers 404 to polls of jobs it never saw.
+// records job ownership at submit and answers 404 to polls of jobs it never saw. A
+// generate whose prompt is `complete-after:<n>` (the cost bench's job cycle) makes a job
+// whose n-th poll answers `completed` with a result URL on this origin, served as a
+// small PNG; every other job stays `processing`.
 //
 // Run as its own process (`node bench/origin.mjs`) so it does not share an event loop
 // with autocannon; `startOrigin()` does that and returns its URL and pid.
@@ -14,21 +17,34 @@ import { fileURLToPath } from "node:url";
 // "processing", not "completed": a completed poll makes zgate pull and store the result.
 const BODY = Buffer.from(JSON.stringify({ id: "job_bench", status: "processing" }));
 let jobs = 0;
+// Jobs that complete: id -> { polls, completeAfter }.
+const completing = new Map();
+// A 1x1 PNG: the smallest result zgate stores (it checks the media type, not the bytes).
+const RESULT = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=", "base64");
+const json = (value) => ({ type: "application/json", body: Buffer.from(JSON.stringify(value)) });
 
-function bodyFor(req) {
+function answerFor(req, requestBody) {
   if (req.method === "POST" && req.url.endsWith("/generate")) {
-    return Buffer.from(JSON.stringify({ job_id: `job_${process.pid}_${++jobs}`, status: "queued" }));
+    const jobId = `job_${process.pid}_${++jobs}`;
+    const completeAfter = Number(/"complete-after:(\d+)"/.exec(requestBody)?.[1] ?? 0);
+    if (completeAfter > 0) completing.set(jobId, { polls: 0, completeAfter });
+    return json({ job_id: jobId, status: "queued" });
   }
-  return BODY;
+  if (req.url.startsWith("/v1/bench-results/")) return { type: "image/png", body: RESULT };
+  const polled = /^\/v1\/jobs\/([^/?]+)/.exec(req.url)?.[1];
+  const job = polled && completing.get(polled);
+  if (job && ++job.polls >= job.completeAfter) return json({ job_id: polled, status: "completed", result_url: `/v1/bench-results/${polled}` });
+  return { type: "application/json", body: BODY };
 }
 
 function serve() {
   const server = createServer((req, res) => {
-    // Drain the request body before answering so keep-alive connections stay usable.
-    req.resume();
+    // Read the request body before answering so keep-alive connections stay usable.
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
-      const body = bodyFor(req);
-      res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+      const { type, body } = answerFor(req, Buffer.concat(chunks).toString());
+      res.writeHead(200, { "content-type": type, "content-length": body.length });
       res.end(body);
     });
   });

@@ -64,7 +64,7 @@ const fixed = (x, d = 2) => (x === null || x === undefined ? "-" : x.toFixed(d))
 const mib = (x) => (x === null || x === undefined ? "-" : x.toFixed(0));
 
 /** A plain-text table; every column left-aligned except numbers. */
-function table(headers, rows) {
+export function table(headers, rows) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");

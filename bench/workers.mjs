@@ -55,6 +55,13 @@ export async function buildAll(workDir) {
   return { bare, zgate, guardHost, guardDriver };
 }
 
+/** The bare Worker and zgate with counted bindings (bench/cost-worker.mjs), for `npm run bench:cost`. */
+export async function buildCost(workDir) {
+  const bare = join(workDir, "bare.mjs");
+  writeFileSync(bare, BARE_WORKER);
+  return { bare, counted: await bundle(join(benchDir, "cost-worker.mjs"), join(workDir, "cost-worker.mjs")) };
+}
+
 // The baseline: fetch the origin and return its response, nothing else.
 const BARE_WORKER = `export default {
   fetch(request, env) {
@@ -230,6 +237,21 @@ export function memoryOf(pid) {
   } catch {
     return null;
   }
+}
+
+// Clock ticks per second of /proc/<pid>/stat times: USER_HZ, 100 on every Linux port that matters.
+const CLOCK_TICKS = 100;
+
+/** CPU time (user + system) an instance's workerd processes have used so far, in ms. */
+export function cpuTimeMs(instance) {
+  let ticks = 0;
+  for (const pid of instance.pids) {
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** Sum of the peaks of an instance's workerd processes (usually exactly one). */

@@ -1,0 +1,11 @@
+// Types of bench/cost-budget.mjs for the TypeScript tests that import it.
+export declare const TARGETS: Record<string, number>;
+export declare const KEPT_PER_NEW_ADDRESS: number;
+export declare const HOT_KEYED: string[];
+export declare const ROWS_WRITTEN_PER_HOT_REQUEST: number;
+export declare const ROW_BUDGET_ENFORCED: boolean;
+export declare function overBudget(result: { cases: { id: string; median: { counts: { rowsWritten: number } } }[] }): {
+  id: string;
+  rowsWritten: number;
+  budget: number;
+}[];

@@ -1,0 +1,43 @@
+// The cost targets the redesign is held to, per case of `npm run bench:cost`, and the
+// row budget they leave hot keyed traffic. Reported beside the measured figures by
+// bench/cost.mjs; the row budget is asserted by test/node/cost-smoke.test.ts once
+// ROW_BUDGET_ENFORCED is turned on.
+import { loadPrices } from "./cost-model.mjs";
+
+/** Dollars per million units (requests; jobs for zsky_job, excluding result storage). */
+export const TARGETS = {
+  zappway_key_hot: 0.5,
+  zakgt_key_hot: 0.5,
+  zsky_poll_hot: 0.5,
+  zakgt_jwt_hot: 0.45,
+  public_repeat: 0.45,
+  refused_429: 0.4,
+  unknown_key: 0.35,
+  zsky_job: 8,
+};
+
+/** A new client address: nothing kept once its windows have passed (share of addresses whose guard still holds data). */
+export const KEPT_PER_NEW_ADDRESS = 0;
+
+/** The hot keyed cases: one credential calling often enough for guard leases. */
+export const HOT_KEYED = ["zappway_key_hot", "zakgt_key_hot", "zsky_poll_hot"];
+
+const { cloudflare } = loadPrices();
+/**
+ * Rows written (guard SQLite and D1 together) a hot keyed request may cost:
+ * ($0.50/M target - $0.30/M Workers request) / $1.00/M per row written = 0.2 rows.
+ * The guard call, CPU and reads share those $0.20/M too, but are small once leases batch
+ * the guard (one $0.15/M guard call per dozens of requests; CPU costs $0.02/M per ms).
+ */
+export const ROWS_WRITTEN_PER_HOT_REQUEST = (TARGETS.zappway_key_hot - cloudflare.workers.requests) / cloudflare.durableObjects.rowsWritten;
+
+/** Turned on when the redesign lands: then `npm test` fails while hot keyed traffic writes more. */
+export const ROW_BUDGET_ENFORCED = false;
+
+/** Hot keyed cases of a bench:cost result that write more rows per request than the budget (empty: within it). */
+export function overBudget(result) {
+  return result.cases
+    .filter((c) => HOT_KEYED.includes(c.id))
+    .map((c) => ({ id: c.id, rowsWritten: c.median.counts.rowsWritten, budget: ROWS_WRITTEN_PER_HOT_REQUEST }))
+    .filter((c) => c.rowsWritten > c.budget);
+}

@@ -1,0 +1,137 @@
+// What `npm run bench:cost` measures: zgate's settings for it, the credentials each case
+// needs (made through zgate's admin API, as an operator would) and the requests of each
+// case. A case's `request(i)` is its i-th request, relative to zgate's base URL.
+import { createKey, createKeys, limitOverrides, mintAccessToken, submitJob, zgateSettings } from "./cases.mjs";
+
+// Client addresses (CF-Connecting-IP, which zgate counts per-address windows under), from
+// the documentation ranges; new addresses come from 10.0.0.0/8, one per request.
+const REPEAT_ADDRESS = "198.51.100.7";
+const UNKNOWN_KEY_ADDRESS = "198.51.100.9";
+const JOB_CLIENT_ADDRESS = "198.51.100.11";
+
+/**
+ * The load bench's settings (every window raised far above the load, windows shortened
+ * to `windowSeconds`), with ZappWay's failed-authentication window raised too: the
+ * unknown-key case then measures a failure the guard counts, which is what each one
+ * costs below an address's limit (past it the isolate refuses with no storage at all).
+ */
+export function costSettings(originUrl, windowSeconds) {
+  const overrides = limitOverrides(windowSeconds);
+  overrides.zappway.windows.auth_failures = overrides.zappway.windows.plan_rate;
+  return { ...zgateSettings(originUrl, windowSeconds), LIMIT_OVERRIDES: JSON.stringify(overrides) };
+}
+
+const bearer = (secret) => ({ Authorization: `Bearer ${secret}` });
+const REFRESH = { method: "POST", path: "/zakgt/api/v1/auth/refresh", body: JSON.stringify({ refresh_token: "bench-refresh-token" }) };
+
+/** The credentials of the steady cases, made once per zgate storage. */
+export async function steadyCredentials(base, settings) {
+  const zsky = await createKey(base, settings, { product: "zsky", account: "cost_zsky" });
+  // One call an hour, spent here: every later call is refused.
+  const tiny = await createKey(base, settings, {
+    product: "zappway",
+    account: "cost_zappway_tiny",
+    limit_override: { windows: { plan_rate: { limit: 1, window_seconds: 3600 } } },
+  });
+  await fetch(`${base}/zappway/api/v1/agents`, { headers: bearer(tiny) }).then((r) => r.arrayBuffer());
+  const unknown = await fetch(`${base}/__bench/unknown-key?product=zappway`).then((r) => r.json());
+  return {
+    zappway: await createKey(base, settings, { product: "zappway", account: "cost_zappway" }),
+    zakgt: await createKey(base, settings, { product: "zakgt", account: "cost_zakgt_user" }),
+    zsky,
+    // Stays `processing`: polled for ever.
+    jobId: await submitJob(base, zsky),
+    tiny,
+    token: await mintAccessToken(settings, "cost_jwt_user"),
+    unknown: unknown.key,
+  };
+}
+
+/**
+ * One credential (or one client address) calling at a steady rate: measured after a
+ * warm-up, so guard leases, window cleanup and usage batches are in their steady state.
+ */
+export function steadyCases(c) {
+  return [
+    { id: "zappway_key_hot", title: "ZappWay GET agents, API key, hot", request: () => ({ path: "/zappway/api/v1/agents", headers: bearer(c.zappway) }) },
+    { id: "zakgt_key_hot", title: "ZakGT GET users/me, API key, hot", request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.zakgt) }) },
+    { id: "zsky_poll_hot", title: "ZSky poll GET jobs/{id}, API key, hot", request: () => ({ path: `/zsky/v1/jobs/${c.jobId}`, headers: { "X-API-Key": c.zsky } }) },
+    { id: "zakgt_jwt_hot", title: "ZakGT GET users/me, JWT, hot", request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.token) }) },
+    {
+      id: "public_repeat",
+      title: "public route (POST auth/refresh), same address",
+      request: () => ({ ...REFRESH, headers: { "Content-Type": "application/json", "CF-Connecting-IP": REPEAT_ADDRESS } }),
+    },
+    {
+      id: "refused_429",
+      title: "over limit -> 429 (ZappWay agents)",
+      expect: 429,
+      request: () => ({ path: "/zappway/api/v1/agents", headers: bearer(c.tiny) }),
+    },
+    {
+      id: "unknown_key",
+      title: "unknown well-formed key -> 401, after first sighting",
+      expect: 401,
+      request: () => ({ path: "/zappway/api/v1/agents", headers: { ...bearer(c.unknown), "CF-Connecting-IP": UNKNOWN_KEY_ADDRESS } }),
+    },
+  ];
+}
+
+/** Keys for the cold cases: one per request, each in its own account, made before zgate restarts. */
+export async function coldKeys(base, settings, run, count) {
+  const bodies = (product) => Array.from({ length: count }, (_, i) => ({ product, account: `cost_cold_${product}_${run}_${i}` }));
+  return { zappway: await createKeys(base, settings, bodies("zappway")), zakgt: await createKeys(base, settings, bodies("zakgt")) };
+}
+
+/**
+ * Each request with a key no isolate has seen, whose account's guard object is not
+ * running (zgate restarted after the keys were made): a KV read, a guard start.
+ */
+export function coldCases(keys) {
+  return [
+    { id: "zappway_key_cold", title: "ZappWay GET agents, API key, cold", request: (i) => ({ path: "/zappway/api/v1/agents", headers: bearer(keys.zappway[i]) }) },
+    { id: "zakgt_key_cold", title: "ZakGT GET users/me, API key, cold", request: (i) => ({ path: "/zakgt/api/v1/users/me", headers: bearer(keys.zakgt[i]) }) },
+  ];
+}
+
+/** Each request from an address never seen before (a distinct one per run and request). */
+export function newAddressCase(run) {
+  return {
+    id: "public_new_address",
+    title: "public route (POST auth/refresh), new address",
+    request: (i) => ({
+      ...REFRESH,
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": `10.${run % 256}.${(i >> 8) & 255}.${i & 255}` },
+    }),
+  };
+}
+
+/** Keys for the job cycle: fresh accounts per run, so no allowance runs out over runs. */
+export function jobKeys(base, settings, run, count) {
+  return createKeys(base, settings, Array.from({ length: count }, (_, i) => ({ product: "zsky", account: `cost_jobs_${run}_${i}` })));
+}
+
+export const JOB_REQUESTS = 5;
+
+/**
+ * One ZSky job as the reference client runs it: generate, three polls (spaced like a
+ * client polling on a timer, so no two fall in one guard lease; the third answers
+ * `completed`, and zgate pulls the result into R2), then the download from the signed
+ * result URL. Throws on any answer but the expected one.
+ */
+export async function runJob(base, key, pollGapMs) {
+  const client = { "CF-Connecting-IP": JOB_CLIENT_ADDRESS };
+  const jobId = await submitJob(base, key, { prompt: "complete-after:3", headers: client });
+  let body;
+  for (let poll = 1; poll <= 3; poll++) {
+    await new Promise((resolve) => setTimeout(resolve, pollGapMs));
+    const response = await fetch(`${base}/zsky/v1/jobs/${jobId}`, { headers: { ...client, "X-API-Key": key } });
+    body = await response.text();
+    if (response.status !== 200) throw new Error(`job cycle: poll ${poll} answered ${response.status}: ${body.slice(0, 300)}`);
+  }
+  const { status, result_url: resultUrl } = JSON.parse(body);
+  if (status !== "completed" || typeof resultUrl !== "string") throw new Error(`job cycle: third poll answered ${body.slice(0, 300)}`);
+  const download = await fetch(new URL(resultUrl, base), { headers: client });
+  await download.arrayBuffer();
+  if (download.status !== 200) throw new Error(`job cycle: download answered ${download.status}`);
+}

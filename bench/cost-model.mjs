@@ -1,0 +1,80 @@
+// From counted operations to dollars: the counters bench/cost-worker.mjs keeps, turned
+// into per-unit counts (a unit is one request, or one ZSky job) and priced at the list
+// prices of bench/prices.json.
+import { readFileSync } from "node:fs";
+
+export const PRICES_FILE = new URL("./prices.json", import.meta.url).pathname;
+
+export function loadPrices() {
+  return JSON.parse(readFileSync(PRICES_FILE, "utf8"));
+}
+
+/** `after - before` for every number in a counters tree (a method missing before counts from 0). */
+export function counterDelta(after, before = {}) {
+  const out = {};
+  for (const [key, value] of Object.entries(after)) {
+    out[key] = typeof value === "number" ? value - (before[key] ?? 0) : counterDelta(value, before[key]);
+  }
+  return out;
+}
+
+/**
+ * Per-unit counts of one measured stretch: `delta` is the counters' difference over it,
+ * `units` how many requests (or jobs) it served, `workerRequests` how many Worker
+ * requests those were, `cpuMs` the workerd CPU time it took.
+ */
+export function perUnit({ delta, units, workerRequests, cpuMs }) {
+  const g = delta.guard;
+  const per = (x) => x / units;
+  const doRowsWritten = g.sqlRowsWritten + g.kvRowsWritten + g.alarmsSet + g.deleteAllRows;
+  const doRowsRead = g.sqlRowsRead + g.kvRowsRead;
+  return {
+    workerRequests: per(workerRequests),
+    cpuMs: per(cpuMs),
+    guardCalls: per(g.calls),
+    guardAlarms: per(g.alarms),
+    guardObjectsStarted: per(g.constructed),
+    doRowsRead: per(doRowsRead),
+    doRowsWritten: per(doRowsWritten),
+    // The parts of doRowsWritten, for reading the figure.
+    doSqlRowsWritten: per(g.sqlRowsWritten),
+    doKvRowsWritten: per(g.kvRowsWritten),
+    doAlarmsSet: per(g.alarmsSet),
+    doDeleteAllRows: per(g.deleteAllRows),
+    d1Statements: per(delta.d1.statements),
+    d1RowsRead: per(delta.d1.rowsRead),
+    d1RowsWritten: per(delta.d1.rowsWritten),
+    kvReads: per(delta.kv.reads),
+    kvWrites: per(delta.kv.writes + delta.kv.deletes + delta.kv.lists),
+    r2ClassA: per(delta.r2.classA),
+    r2ClassB: per(delta.r2.classB),
+    rowsWritten: per(doRowsWritten + delta.d1.rowsWritten),
+    rowsRead: per(doRowsRead + delta.d1.rowsRead),
+    guardCallsByMethod: Object.fromEntries(Object.entries(g.byMethod).map(([name, n]) => [name, per(n)])),
+    // Where the rows go: per statement text, the statements run and rows read and written per unit.
+    statements: { guard: perStatement(g.bySql, per), d1: perStatement(delta.d1.bySql, per) },
+  };
+}
+
+const perStatement = (bySql, per) =>
+  Object.fromEntries(
+    Object.entries(bySql)
+      .filter(([, e]) => e.statements > 0)
+      .map(([sql, e]) => [sql, { statements: per(e.statements), rowsRead: per(e.rowsRead), rowsWritten: per(e.rowsWritten) }]),
+  );
+
+/** Dollars per million units, by product. KV deletes and lists cost what a write does. */
+export function dollarsPerMillion(counts, prices) {
+  const cf = prices.cloudflare;
+  const parts = {
+    workers: counts.workerRequests * cf.workers.requests + counts.cpuMs * cf.workers.cpuMs,
+    durableObjects:
+      (counts.guardCalls + counts.guardAlarms) * cf.durableObjects.requests +
+      counts.doRowsWritten * cf.durableObjects.rowsWritten +
+      counts.doRowsRead * cf.durableObjects.rowsRead,
+    d1: counts.d1RowsWritten * cf.d1.rowsWritten + counts.d1RowsRead * cf.d1.rowsRead,
+    kv: counts.kvReads * cf.kv.reads + counts.kvWrites * cf.kv.writes,
+    r2: counts.r2ClassA * cf.r2.classA + counts.r2ClassB * cf.r2.classB,
+  };
+  return { ...parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
+}

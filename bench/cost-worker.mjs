@@ -1,0 +1,289 @@
+// Bench-only Worker for `npm run bench:cost`: zgate itself, with every binding it bills
+// against wrapped by counters. Bundled by bench/workers.mjs like zgate (esbuild compiles
+// the TypeScript imports); zgate's code is not changed, only what it is handed:
+// - KEYS_KV: reads, writes, deletes, lists;
+// - DB (D1): statements and the rows D1 reports in each result's meta (`first()` and
+//   `raw()` are run as `all()`, which returns the same rows with their meta);
+// - RESULTS (R2): operations by billing class (A: put, list, multipart; B: get, head; delete is free);
+// - ACCOUNT_GUARD: every RPC method call on a stub (each one is a billed Durable Object request);
+// - AccountGuard: a subclass handed a storage whose SQL cursors are summed (rowsRead,
+//   rowsWritten: their final values are what SQLite-backed objects are billed), whose
+//   synchronous KV calls count a row each, `setAlarm` a row written, and `deleteAll` the
+//   rows it removes; alarm invocations count as requests.
+// The counters live in module scope: workerd runs a Worker's Durable Objects in the
+// Worker's own isolate, so the fetch handler and the guard objects share them.
+//
+// Bench routes, on this wrapper only (zgate never answers them):
+//   GET  /__bench/counters            the counters so far
+//   POST /__bench/retention?at=<ms>   zgate's cron (retention) as if run at that time, counted
+//   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
+import zgate, { AccountGuard as ZgateGuard } from "../src/index.ts";
+import { generateKey, prefixFor } from "../src/keys/key-format.ts";
+
+const counters = {
+  kv: { reads: 0, writes: 0, deletes: 0, lists: 0 },
+  // bySql: the same figures per statement (its text, shortened), to see where rows go.
+  d1: { statements: 0, rowsRead: 0, rowsWritten: 0, bySql: {} },
+  r2: { classA: 0, classB: 0, free: 0 },
+  guard: {
+    calls: 0,
+    byMethod: {},
+    alarms: 0,
+    constructed: 0,
+    sqlStatements: 0,
+    sqlRowsRead: 0,
+    sqlRowsWritten: 0,
+    kvRowsRead: 0,
+    kvRowsWritten: 0,
+    alarmsSet: 0,
+    deleteAllRows: 0,
+    bySql: {},
+  },
+};
+
+/** Adds one statement's figures to `bySql`, under its text with spaces collapsed, cut short. */
+function countStatement(bySql, sql, rowsRead, rowsWritten) {
+  const key = sql.replace(/\s+/g, " ").trim().slice(0, 72);
+  const entry = (bySql[key] ??= { statements: 0, rowsRead: 0, rowsWritten: 0 });
+  entry.statements++;
+  entry.rowsRead += rowsRead;
+  entry.rowsWritten += rowsWritten;
+}
+
+// ---------------------------------------------------------------- D1
+
+function countMeta(sql, result) {
+  const rowsRead = result?.meta?.rows_read ?? 0;
+  const rowsWritten = result?.meta?.rows_written ?? 0;
+  counters.d1.statements++;
+  counters.d1.rowsRead += rowsRead;
+  counters.d1.rowsWritten += rowsWritten;
+  countStatement(counters.d1.bySql, sql, rowsRead, rowsWritten);
+  return result;
+}
+
+const REAL = Symbol("real statement");
+
+function countedStatement(sql, statement) {
+  return {
+    [REAL]: { sql, statement },
+    bind: (...values) => countedStatement(sql, statement.bind(...values)),
+    run: async () => countMeta(sql, await statement.run()),
+    all: async () => countMeta(sql, await statement.all()),
+    async first(column) {
+      const row = countMeta(sql, await statement.all()).results[0] ?? null;
+      return row === null || column === undefined ? row : row[column];
+    },
+    async raw(options) {
+      const { results } = countMeta(sql, await statement.all());
+      const rows = results.map((r) => Object.values(r));
+      return options?.columnNames ? [Object.keys(results[0] ?? {}), ...rows] : rows;
+    },
+  };
+}
+
+function countedD1(db) {
+  return {
+    prepare: (sql) => countedStatement(sql, db.prepare(sql)),
+    batch: async (statements) => {
+      const real = statements.map((s) => s[REAL]);
+      return (await db.batch(real.map((r) => r.statement))).map((result, i) => countMeta(real[i].sql, result));
+    },
+    exec: (sql) => db.exec(sql), // migrations only; zgate does not use it per request
+    withSession: () => {
+      throw new Error("cost bench: D1 sessions are not counted");
+    },
+  };
+}
+
+// ---------------------------------------------------------------- KV, R2
+
+/** Proxies `target`, calling `count(name, args)` before each method call. */
+function counting(target, count) {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value = Reflect.get(t, prop, t);
+      if (typeof value !== "function") return value;
+      return (...args) => {
+        count(prop, args);
+        return value.apply(t, args);
+      };
+    },
+  });
+}
+
+const KV_KINDS = { get: "reads", getWithMetadata: "reads", put: "writes", delete: "deletes", list: "lists" };
+const countedKv = (kv) =>
+  counting(kv, (name, args) => {
+    const kind = KV_KINDS[name];
+    // A bulk get reads each key it names.
+    if (kind) counters.kv[kind] += kind === "reads" && Array.isArray(args[0]) ? args[0].length : 1;
+  });
+
+const R2_CLASS = { put: "classA", list: "classA", createMultipartUpload: "classA", get: "classB", head: "classB", delete: "free" };
+const countedR2 = (bucket) =>
+  counting(bucket, (name) => {
+    if (name === "resumeMultipartUpload") throw new Error("cost bench: R2 multipart parts are not counted");
+    if (R2_CLASS[name]) counters.r2[R2_CLASS[name]]++;
+  });
+
+// ---------------------------------------------------------------- the guard's namespace
+
+/** Every method called on the stub is one RPC session, billed as one request to the object. */
+function countedStub(stub) {
+  return new Proxy(stub, {
+    get(t, prop) {
+      if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(t, prop);
+      return (...args) => {
+        counters.guard.calls++;
+        counters.guard.byMethod[prop] = (counters.guard.byMethod[prop] ?? 0) + 1;
+        return t[prop](...args);
+      };
+    },
+  });
+}
+
+const countedNamespace = (ns) =>
+  new Proxy(ns, {
+    get(t, prop) {
+      const value = Reflect.get(t, prop, t);
+      if (prop === "get" || prop === "getByName") return (...args) => countedStub(value.apply(t, args));
+      return typeof value === "function" ? value.bind(t) : value;
+    },
+  });
+
+// One wrapped env per real env object: zgate caches parsed settings per env (a WeakMap),
+// so a fresh wrapper per request would re-parse them on every request.
+const wrapped = new WeakMap();
+function countedEnv(env) {
+  let out = wrapped.get(env);
+  if (!out) {
+    out = { ...env, KEYS_KV: countedKv(env.KEYS_KV), DB: countedD1(env.DB), RESULTS: countedR2(env.RESULTS), ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD) };
+    wrapped.set(env, out);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- the guard's storage
+
+/**
+ * Cursors opened in the current synchronous turn. Writes run when `exec` is called, reads
+ * as the cursor is consumed; the guard consumes each cursor in the turn that opened it,
+ * so the totals are read once that turn is over (a microtask) when they are final.
+ */
+let openCursors = [];
+function settleCursors() {
+  for (const { query, cursor } of openCursors) {
+    counters.guard.sqlRowsRead += cursor.rowsRead;
+    counters.guard.sqlRowsWritten += cursor.rowsWritten;
+    countStatement(counters.guard.bySql, query, cursor.rowsRead, cursor.rowsWritten);
+  }
+  openCursors = [];
+}
+
+function countedSql(sql) {
+  return {
+    exec(query, ...bindings) {
+      const cursor = sql.exec(query, ...bindings);
+      counters.guard.sqlStatements++;
+      if (openCursors.length === 0) queueMicrotask(settleCursors);
+      openCursors.push({ query, cursor });
+      return cursor;
+    },
+    get databaseSize() {
+      return sql.databaseSize;
+    },
+  };
+}
+
+/** Synchronous KV of a SQLite-backed object: rows of a hidden table, billed as rows read and written. */
+const countedObjectKv = (kv) =>
+  counting(kv, (name) => {
+    if (name === "get") counters.guard.kvRowsRead++;
+    if (name === "put" || name === "delete") counters.guard.kvRowsWritten++;
+  });
+
+/** Rows `deleteAll` is about to remove: every row of every table, and every KV entry. */
+function rowsStored(storage) {
+  const tables = storage.sql
+    .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'")
+    .toArray();
+  let rows = 0;
+  for (const { name } of tables) rows += storage.sql.exec(`SELECT COUNT(*) AS n FROM "${name}"`).one().n;
+  for (const _ of storage.kv.list()) rows++;
+  return rows;
+}
+
+function countedStorage(storage) {
+  const sql = countedSql(storage.sql);
+  const kv = countedObjectKv(storage.kv);
+  return new Proxy(storage, {
+    get(t, prop) {
+      if (prop === "sql") return sql;
+      if (prop === "kv") return kv;
+      const value = Reflect.get(t, prop, t);
+      if (typeof value !== "function") return value;
+      if (prop === "setAlarm") {
+        return (...args) => {
+          counters.guard.alarmsSet++;
+          return value.apply(t, args);
+        };
+      }
+      if (prop === "deleteAll") {
+        return (...args) => {
+          counters.guard.deleteAllRows += rowsStored(t);
+          return value.apply(t, args);
+        };
+      }
+      return value.bind(t);
+    },
+  });
+}
+
+/**
+ * The object's own state, its `storage` shadowed by the counted one. The state itself is
+ * handed on (not a Proxy of it): the Durable Object base class checks its type.
+ */
+function countedState(ctx) {
+  Object.defineProperty(ctx, "storage", { value: countedStorage(ctx.storage) });
+  return ctx;
+}
+
+/** zgate's guard, unchanged, on counted storage. */
+export class AccountGuard extends ZgateGuard {
+  constructor(ctx, env) {
+    super(countedState(ctx), env);
+    counters.guard.constructed++;
+  }
+
+  async alarm(...args) {
+    counters.guard.alarms++;
+    return super.alarm(...args);
+  }
+}
+
+// ---------------------------------------------------------------- the Worker
+
+async function benchRoute(request, env, url) {
+  if (url.pathname === "/__bench/counters") return Response.json(counters);
+  if (url.pathname === "/__bench/retention" && request.method === "POST") {
+    const at = Number(url.searchParams.get("at"));
+    if (!Number.isFinite(at)) return new Response("at=<ms> required", { status: 400 });
+    await zgate.scheduled({ scheduledTime: at, cron: "bench", noRetry() {} }, countedEnv(env));
+    return Response.json({ ok: true });
+  }
+  if (url.pathname === "/__bench/unknown-key") {
+    const prefix = prefixFor(url.searchParams.get("product") ?? "");
+    if (!prefix) return new Response("product=<zakgt|zsky|zappway> required", { status: 400 });
+    return Response.json({ key: generateKey(prefix) });
+  }
+  return new Response("no such bench route", { status: 404 });
+}
+
+export default {
+  fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/__bench/")) return benchRoute(request, env, url);
+    return zgate.fetch(request, countedEnv(env), ctx);
+  },
+};

@@ -1,0 +1,492 @@
+#!/usr/bin/env node
+// `npm run bench:cost`: what each kind of request costs whoever runs zgate, at Cloudflare's
+// list prices (bench/prices.json), beside a bare Worker and managed API gateways.
+//
+// zgate runs in workerd through Miniflare with every binding it bills against counted
+// (bench/cost-worker.mjs: KV operations, D1 rows from each result's meta, R2 operations by
+// class, guard RPCs and alarms, the guard's SQLite rows from its cursors). Each case is
+// driven at a steady rate from Node; the counters and workerd's CPU time (/proc) are read
+// before and after, and the difference is divided by the requests (or jobs) served.
+// Deferred work each request causes is inside the difference: the measured stretch ends
+// only after a guard lease's life (unspent tokens handed back), the usage batch has been
+// written, and zgate's retention cron has run as if months later (usage rows and stored
+// results it deletes). Window rows are deleted by later requests: the steady cases are
+// measured after a warm-up at the same rate, so rows of the warm-up deleted inside the
+// stretch stand for the stretch's own, deleted after it.
+//
+// Environment (defaults take about 5 minutes on 2 cores):
+//   BENCH_COST_RUNS=3            runs of every case (the spread is over runs)
+//   BENCH_COST_RATE=200          requests per second of a steady case (one credential or address)
+//   BENCH_COST_REQUESTS=1000     measured requests per steady case and run
+//   BENCH_COST_WARMUP=1.5        seconds of warm-up at the same rate before each steady case
+//   BENCH_COST_COLD=200          cold keys per product and run (one request each)
+//   BENCH_COST_ADDRESSES=200     new client addresses per run (one request each)
+//   BENCH_COST_JOBS=100          ZSky job cycles per run
+//   BENCH_COST_JOB_CLIENTS=10    keys running job cycles side by side (one job at a time each)
+//   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
+//   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
+//   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs: checks the harness only
+//   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
+import { JOB_REQUESTS, coldCases, coldKeys, costSettings, jobKeys, newAddressCase, runJob, steadyCases, steadyCredentials } from "./cost-cases.mjs";
+import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
+import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
+import { median, round } from "./load.mjs";
+import { startOrigin } from "./origin.mjs";
+import { machineInfo, table, writeResults } from "./report.mjs";
+import { applyMigrations, buildCost, cpuTimeMs, readCompatibility, root, startBare, startZgate, storageRoot } from "./workers.mjs";
+
+const smoke = process.env.BENCH_COST_SMOKE === "1";
+const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
+const config = {
+  runs: Math.round(setting("BENCH_COST_RUNS", 3, 1)),
+  rate: setting("BENCH_COST_RATE", 200, 150),
+  requests: Math.round(setting("BENCH_COST_REQUESTS", 1000, 150)),
+  warmupSeconds: setting("BENCH_COST_WARMUP", 1.5, 1.2),
+  coldKeys: Math.round(setting("BENCH_COST_COLD", 200, 30)),
+  newAddresses: Math.round(setting("BENCH_COST_ADDRESSES", 200, 30)),
+  jobs: Math.round(setting("BENCH_COST_JOBS", 100, 10)),
+  jobClients: Math.round(setting("BENCH_COST_JOB_CLIENTS", 10, 5)),
+  pollGapMs: setting("BENCH_COST_POLL_GAP_MS", 300, 300),
+  // Window length of the raised limits (cost-cases.mjs): a window's rows are deleted
+  // within the bench, and a warm-up longer than it reaches the steady state.
+  windowSeconds: 1,
+  storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
+};
+const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
+
+/**
+ * Wait after a stretch before reading the counters: longer than a guard lease (250 ms
+ * by default; the isolate then hands back the unspent tokens) and the usage batch
+ * delay (25 ms), shorter than a window, so a steady address's guard is not disposed of
+ * between warm-up and measurement.
+ */
+const SETTLE_MS = 600;
+const MAX_IN_FLIGHT = 64;
+// Later than every retention period (results 7 days, usage 90 days by default).
+const RETENTION_OFFSET_MS = 91 * 86_400_000;
+
+const startedAt = performance.now();
+const log = (msg) => console.log(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- zgate, counted
+
+let zgate;
+let stopZgate;
+
+async function startCounted(env) {
+  zgate = await startZgate({ scriptPath: env.built.counted, settings: env.settings, compat: env.compat, storage: env.storage });
+  stopZgate = track(zgate.stop, { pids: zgate.pids });
+  // The isolate starts with its first request: that belongs to no case.
+  await counters();
+}
+
+/** A new workerd over the same storage: no isolate cache, no guard object running. */
+async function restart(env) {
+  await stopZgate();
+  await startCounted(env);
+}
+
+async function counters() {
+  const response = await fetch(`${zgate.url}/__bench/counters`);
+  if (!response.ok) throw new Error(`reading the counters: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
+
+async function retention() {
+  const response = await fetch(`${zgate.url}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
+  if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
+}
+
+/** Each guard object's own database file (`<id>.sqlite`) under the local storage, with its size. */
+function guardDatabases(env) {
+  const found = new Map();
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".sqlite") && entry.name !== "metadata.sqlite") found.set(path, statSync(path).size);
+    }
+  };
+  if (existsSync(join(env.storage, "zgate", "do"))) walk(join(env.storage, "zgate", "do"));
+  return found;
+}
+
+/** Bytes of everything under the guard objects' local storage (their files and the namespace's own). */
+function guardStorageBytes(env) {
+  const walk = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => sum + (e.isDirectory() ? walk(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
+  return existsSync(join(env.storage, "zgate", "do")) ? walk(join(env.storage, "zgate", "do")) : 0;
+}
+
+/**
+ * Whether an object's database still holds anything: more than its first page, or any
+ * entry in its schema (page 1). workerd leaves an empty one-page file after deleteAll().
+ * A write-ahead log not yet folded in counts as holding something.
+ */
+function holdsData(path) {
+  if (existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0) return true;
+  const header = Buffer.alloc(108);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  // SQLite file header: the database size in pages at offset 28; page 1's b-tree header
+  // (sqlite_master) starts at 100, its cell count at 103.
+  return header.readUInt32BE(28) > 1 || header.readUInt16BE(103) > 0;
+}
+
+// ---------------------------------------------------------------- load
+
+/** `count` requests of case `c` at `rate`/s, at most MAX_IN_FLIGHT at once; throws on any answer but the case's. */
+async function drive(base, c, count, { rate = config.rate } = {}) {
+  const expect = c.expect ?? 200;
+  const statuses = {};
+  let unexpected;
+  const inFlight = new Set();
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    const req = c.request(i);
+    const sent = fetch(base + req.path, { method: req.method ?? "GET", headers: req.headers, body: req.body })
+      .then(
+        async (response) => {
+          const body = await response.text();
+          statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+          if (response.status !== expect) unexpected ??= `${response.status} ${body.slice(0, 300)}`;
+        },
+        (err) => {
+          statuses.error = (statuses.error ?? 0) + 1;
+          unexpected ??= String(err);
+        },
+      )
+      .finally(() => inFlight.delete(sent));
+    inFlight.add(sent);
+  }
+  await Promise.all(inFlight);
+  if (unexpected) throw new Error(`${c.id}: expected ${expect}, got ${unexpected} (statuses ${JSON.stringify(statuses)})`);
+  return { statuses, seconds: round((performance.now() - started) / 1000, 2) };
+}
+
+function measured(before, after, { units, workerRequests = units, ...extra }) {
+  const delta = counterDelta(after.counters, before.counters);
+  return { units, ...extra, counts: perUnit({ delta, units, workerRequests, cpuMs: after.cpuMs - before.cpuMs }) };
+}
+
+// ---------------------------------------------------------------- cases
+
+async function steadyRun(c) {
+  await drive(zgate.url, c, Math.round(config.rate * config.warmupSeconds));
+  await sleep(SETTLE_MS);
+  await retention();
+  const before = await snapshot();
+  const load = await drive(zgate.url, c, config.requests);
+  await sleep(SETTLE_MS);
+  await retention();
+  return measured(before, await snapshot(), { units: config.requests, ...load });
+}
+
+async function coldRun(c, count) {
+  const before = await snapshot();
+  const load = await drive(zgate.url, c, count);
+  await sleep(SETTLE_MS);
+  await retention();
+  return measured(before, await snapshot(), { units: count, ...load });
+}
+
+/** New addresses, then what their guards leave behind once their windows have passed (the alarm disposes of them). */
+async function newAddressRun(env, c) {
+  // Guards of addresses seen in earlier cases are disposed of first: their alarms are not this case's.
+  await sleep(config.windowSeconds * 1000 + SETTLE_MS);
+  await retention();
+  const before = await snapshot();
+  const bytesBefore = guardStorageBytes(env);
+  const existing = new Set(guardDatabases(env).keys());
+  const load = await drive(zgate.url, c, config.newAddresses);
+  const deadline = Date.now() + config.windowSeconds * 1000 + 15_000;
+  while ((await counters()).guard.alarms - before.counters.guard.alarms < config.newAddresses) {
+    if (Date.now() > deadline) throw new Error(`${c.id}: the address guards' alarms did not all run`);
+    await sleep(250);
+  }
+  await sleep(SETTLE_MS);
+  const after = await snapshot();
+  const created = [...guardDatabases(env).keys()].filter((path) => !existing.has(path));
+  return measured(before, after, {
+    units: config.newAddresses,
+    ...load,
+    addressObjects: created.length,
+    addressObjectsHoldingData: created.filter(holdsData).length,
+    storageBytesPerAddress: (guardStorageBytes(env) - bytesBefore) / config.newAddresses,
+  });
+}
+
+async function jobRun(env, run) {
+  const keys = await jobKeys(zgate.url, env.settings, run, config.jobClients);
+  await Promise.all(keys.map((key) => runJob(zgate.url, key, config.pollGapMs))); // warm-up: one job per key
+  await sleep(SETTLE_MS);
+  await retention();
+  const before = await snapshot();
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    keys.map(async (key) => {
+      while (next < config.jobs) {
+        next++;
+        await runJob(zgate.url, key, config.pollGapMs);
+      }
+    }),
+  );
+  const seconds = round((performance.now() - started) / 1000, 2);
+  await sleep(SETTLE_MS);
+  await retention();
+  return measured(before, await snapshot(), { units: config.jobs, workerRequests: config.jobs * JOB_REQUESTS, seconds });
+}
+
+/** The bare pass-through Worker: only its Workers request and CPU. */
+async function bareRun(bare) {
+  const c = { id: "bare", request: () => ({ path: "/zappway/api/v1/agents" }) };
+  await drive(bare.url, c, Math.round(config.rate * config.warmupSeconds));
+  const before = cpuTimeMs(bare);
+  const load = await drive(bare.url, c, config.requests);
+  return { units: config.requests, ...load, cpuMs: (cpuTimeMs(bare) - before) / config.requests };
+}
+
+// ---------------------------------------------------------------- summary
+
+const CASE_ORDER = [
+  "zappway_key_hot",
+  "zappway_key_cold",
+  "zakgt_key_hot",
+  "zakgt_key_cold",
+  "zsky_poll_hot",
+  "zakgt_jwt_hot",
+  "public_repeat",
+  "public_new_address",
+  "refused_429",
+  "unknown_key",
+  "zsky_job",
+];
+
+/** Field-by-field medians of like-shaped trees of numbers (a field a run lacks counts as 0). */
+function medianTree(trees) {
+  const keys = [...new Set(trees.flatMap((t) => Object.keys(t)))];
+  return Object.fromEntries(
+    keys.map((k) => {
+      const values = trees.map((t) => t[k]);
+      const nested = values.some((v) => typeof v === "object");
+      return [k, nested ? medianTree(values.map((v) => v ?? {})) : median(values.map((v) => v ?? 0))];
+    }),
+  );
+}
+
+/** What a case's target is judged on: $/M, and for the job cycle without the result's own storage (its R2 write). */
+function judged(id, counts, prices) {
+  const dollars = dollarsPerMillion(counts, prices);
+  if (id === "zsky_job") dollars.exclResultStorage = dollars.total - counts.r2ClassA * prices.cloudflare.r2.classA;
+  return { dollars, value: dollars.exclResultStorage ?? dollars.total };
+}
+
+/** Medians over runs; dollars from the median counts; the spread of each run's own figures. */
+function summarize(id, title, runs, prices) {
+  const counts = medianTree(runs.map((r) => r.counts));
+  const { dollars, value } = judged(id, counts, prices);
+  const range = (xs) => [Math.min(...xs), Math.max(...xs)];
+  const summary = {
+    id,
+    title,
+    unit: id === "zsky_job" ? "job" : "request",
+    median: { counts, dollars },
+    spread: {
+      dollars: range(runs.map((r) => judged(id, r.counts, prices).value)),
+      rowsWritten: range(runs.map((r) => r.counts.rowsWritten)),
+      cpuMs: range(runs.map((r) => r.counts.cpuMs)),
+    },
+    // Each run's figures; the per-statement breakdown only as the median above.
+    runs: runs.map(({ counts: { statements: _, ...counts }, ...run }) => ({ ...run, counts })),
+  };
+  if (TARGETS[id] !== undefined) summary.target = { perMillion: TARGETS[id], measured: value, met: value <= TARGETS[id] };
+  if (id === "public_new_address") {
+    const share = median(runs.map((r) => r.addressObjectsHoldingData / r.units));
+    const bytes = median(runs.map((r) => r.storageBytesPerAddress));
+    summary.kept = {
+      // Share of the new addresses whose guard object still holds a table or a row once its windows have passed.
+      holdingDataShare: share,
+      target: KEPT_PER_NEW_ADDRESS,
+      met: share <= KEPT_PER_NEW_ADDRESS,
+      // Growth of the local guard storage on disk per address: workerd's empty file per object and its alarm bookkeeping.
+      localBytesPerAddress: bytes,
+    };
+  }
+  return summary;
+}
+
+function comparison(bareRuns, prices) {
+  const w = prices.cloudflare.workers;
+  const cpuMs = median(bareRuns.map((r) => r.cpuMs));
+  return [
+    { id: "bare_worker", title: "bare Worker (pass-through, measured here)", perMillion: w.requests + cpuMs * w.cpuMs, cpuMs, source: w.source },
+    ...prices.managedGateways.map((g) => ({ id: g.id, title: g.title, perMillion: g.perMillionRequests, tier: g.tier, source: g.source })),
+  ];
+}
+
+// ---------------------------------------------------------------- report
+
+const n = (x, digits = 2) => (x === null || x === undefined ? "-" : x.toFixed(digits));
+const usd = (x) => `$${n(x)}`;
+
+function rowsOf(results) {
+  return results.cases.map((c) => {
+    const k = c.median.counts;
+    const d = c.median.dollars;
+    const value = c.unit === "job" ? d.exclResultStorage : d.total;
+    let target = c.target ? `<= ${usd(c.target.perMillion)} ${c.target.met ? "met" : "MISSED"}` : "";
+    if (c.kept) target = `${(c.kept.holdingDataShare * 100).toFixed(0)}% of addresses keep data (target none) ${c.kept.met ? "met" : "MISSED"}`;
+    return [
+      `${c.title}${c.unit === "job" ? " [per job]" : ""}`,
+      `${n(k.rowsWritten)} (${n(k.doRowsWritten)} + ${n(k.d1RowsWritten)})`,
+      `${n(k.doRowsRead)} + ${n(k.d1RowsRead)}`,
+      `${n(k.kvReads)} / ${n(k.kvWrites)}`,
+      `${n(k.r2ClassA)} / ${n(k.r2ClassB)}`,
+      n(k.guardCalls + k.guardAlarms, 3),
+      n(k.cpuMs),
+      usd(value),
+      `${usd(c.spread.dollars[0])}-${usd(c.spread.dollars[1])}`,
+      target,
+    ];
+  });
+}
+
+const HEADERS = ["case", "rows written (guard + D1)", "rows read (guard + D1)", "KV r / w", "R2 A / B", "guard calls", "CPU ms", "$/M", "runs", "target"];
+
+function printReport(results) {
+  const { config: cfg, machine } = results;
+  const out = ["", `zgate cost bench — ${machine.cpuModel}, ${machine.cores} cores, workerd ${machine.workerd}, prices of ${results.prices.compiled}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`];
+  out.push(`${cfg.runs} run(s); steady cases: ${cfg.requests} requests at ${cfg.rate}/s after ${cfg.warmupSeconds} s warm-up; ${cfg.coldKeys} cold keys, ${cfg.newAddresses} new addresses, ${cfg.jobs} jobs per run`);
+  out.push("");
+  const rows = rowsOf(results);
+  for (const g of results.comparison) rows.push([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), "", g.tier ?? ""]);
+  out.push(table(HEADERS, rows));
+  out.push("");
+  out.push("Per request (per job for the ZSky job: generate, 3 polls, download; its $/M excludes the result's R2 write). Medians over runs;");
+  out.push("runs: the lowest and highest run's $/M. Guard calls include alarm invocations. CPU: the whole workerd process (zgate, the");
+  out.push("guard, and Miniflare's local KV/D1/R2 simulators), so an upper bound on the Worker's billed CPU.");
+  const over = results.overBudget;
+  out.push(
+    `Row budget of hot keyed requests (${n(ROWS_WRITTEN_PER_HOT_REQUEST)} rows written): ` +
+      (over.length ? `over in ${over.map((o) => `${o.id} (${n(o.rowsWritten)})`).join(", ")}` : "within"),
+  );
+  const hot = results.cases.find((c) => c.id === "zappway_key_hot");
+  if (hot) {
+    out.push("");
+    out.push(`Where a hot keyed request's rows are written (${hot.title}, rows per request by statement):`);
+    const written = ["guard", "d1"].flatMap((store) => Object.entries(hot.median.counts.statements[store]).map(([sql, e]) => [store, sql, e.rowsWritten]));
+    for (const [store, sql, rows] of written.filter((w) => w[2] >= 0.01).sort((a, b) => b[2] - a[2])) out.push(`  ${n(rows).padStart(5)}  ${store.padEnd(5)}  ${sql}`);
+  }
+  out.push("");
+  out.push("Markdown (README):");
+  out.push(markdown(results));
+  out.push("");
+  out.push(`Took ${results.timing.totalSeconds} s. Results: ${results.outFile}`);
+  console.log(out.join("\n"));
+}
+
+function markdown(results) {
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  const lines = [line(HEADERS.filter((h) => h !== "runs")), line(HEADERS.filter((h) => h !== "runs").map(() => "---"))];
+  for (const row of rowsOf(results)) lines.push(line([...row.slice(0, 8), row[9]].map((cell, i) => (i === 7 ? `${cell} (${row[8]})` : cell))));
+  for (const g of results.comparison) lines.push(line([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), g.tier ?? ""]));
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const loadBefore = loadavg();
+  const work = mkdtempSync(join(tmpdir(), "zgate-cost-"));
+  track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
+  const storage = storageRoot(config.storage);
+  track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
+  log(`${smoke ? "SMOKE " : ""}config ${JSON.stringify(config)}`);
+
+  const built = await whileBuilding(buildCost(work));
+  const compat = readCompatibility();
+  const origin = await startOrigin();
+  track(origin.stop, { pids: [origin.pid] });
+  const bare = await startBare({ scriptPath: built.bare, originUrl: origin.url, compat, storage });
+  track(bare.stop, { pids: bare.pids });
+  const env = { built, compat, storage, settings: costSettings(origin.url, config.windowSeconds) };
+  await startCounted(env);
+  await applyMigrations(zgate.mf);
+  const credentials = await steadyCredentials(zgate.url, env.settings);
+  log(`origin ${origin.url}, bare ${bare.url}, zgate (counted) ${zgate.url}`);
+
+  const runs = {};
+  const titles = {};
+  const record = (c, result) => {
+    titles[c.id] = c.title;
+    (runs[c.id] ??= []).push(result);
+  };
+  const bareRuns = [];
+  for (let run = 0; run < config.runs; run++) {
+    bareRuns.push(await bareRun(bare));
+    for (const c of steadyCases(credentials)) {
+      record(c, await steadyRun(c));
+      log(`run ${run + 1}/${config.runs} ${c.id}: ${n(runs[c.id].at(-1).counts.rowsWritten)} rows written per request`);
+    }
+    const fresh = newAddressCase(run);
+    record(fresh, await newAddressRun(env, fresh));
+    record({ id: "zsky_job", title: "ZSky job: generate, 3 polls, download" }, await jobRun(env, run));
+    log(`run ${run + 1}/${config.runs}: new addresses and jobs done`);
+    const keys = await coldKeys(zgate.url, env.settings, run, config.coldKeys);
+    await retention();
+    await restart(env);
+    for (const c of coldCases(keys)) record(c, await coldRun(c, config.coldKeys));
+    log(`run ${run + 1}/${config.runs}: cold keys done`);
+  }
+
+  const prices = loadPrices();
+  const cases = CASE_ORDER.filter((id) => runs[id]).map((id) => summarize(id, titles[id], runs[id], prices));
+  const results = {
+    schema: "zgate-bench-cost/1",
+    smoke,
+    machine: { ...machineInfo(root), loadAverageBefore: loadBefore.map((x) => round(x, 2)), loadAverageAfter: loadavg().map((x) => round(x, 2)) },
+    config,
+    prices: { file: PRICES_FILE.slice(root.length), compiled: prices.compiled },
+    timing: { totalSeconds: round((performance.now() - startedAt) / 1000, 1) },
+    cases,
+    comparison: comparison(bareRuns, prices),
+    bare: { runs: bareRuns },
+    rowBudget: { rowsWrittenPerHotRequest: ROWS_WRITTEN_PER_HOT_REQUEST },
+    outFile: outFile.startsWith(root) ? relative(root, outFile) : outFile,
+  };
+  results.overBudget = overBudget(results);
+  writeResults(outFile, results);
+  printReport(results);
+}
+
+// A stuck run must not hang CI.
+const watchdog = setTimeout(async () => {
+  console.error("bench:cost took over 30 minutes; stopping");
+  await cleanup();
+  process.exit(1);
+}, 30 * 60_000);
+watchdog.unref();
+
+try {
+  await main();
+  await cleanup();
+} catch (err) {
+  console.error(`bench:cost failed: ${err.stack ?? err}`);
+  await cleanup();
+  process.exit(1);
+}

@@ -1,0 +1,94 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HOT_KEYED, ROW_BUDGET_ENFORCED, ROWS_WRITTEN_PER_HOT_REQUEST, overBudget } from "../../bench/cost-budget.mjs";
+
+const run = promisify(execFile);
+const root = new URL("../..", import.meta.url).pathname;
+
+/** Per-unit counts (two nested breakdowns among them, skipped where numbers are checked). */
+type Counts = Record<string, number> & { rowsWritten: number };
+interface CostCase {
+  id: string;
+  unit: string;
+  median: { counts: Counts; dollars: { total: number } };
+}
+interface CostResult {
+  smoke: boolean;
+  cases: CostCase[];
+  comparison: { id: string; perMillion: number }[];
+}
+
+const CASES = [
+  "zappway_key_hot",
+  "zappway_key_cold",
+  "zakgt_key_hot",
+  "zakgt_key_cold",
+  "zsky_poll_hot",
+  "zakgt_jwt_hot",
+  "public_repeat",
+  "public_new_address",
+  "refused_429",
+  "unknown_key",
+  "zsky_job",
+];
+
+/**
+ * `npm run bench:cost` in smoke mode (a few hundred requests): its counting works end to
+ * end. Its figures are those of whatever zgate does today, so only the harness is
+ * asserted here; the row budget is its own test below.
+ */
+describe("npm run bench:cost (smoke)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zgate-cost-"));
+  const out = join(dir, "cost.json");
+  let result: CostResult;
+  const byId = (id: string) => result.cases.find((c) => c.id === id)!.median.counts;
+
+  beforeAll(async () => {
+    await run("node", [join(root, "bench", "cost.mjs")], { cwd: root, env: { ...process.env, BENCH_COST_SMOKE: "1", BENCH_OUT: out }, timeout: 110_000 });
+    result = JSON.parse(readFileSync(out, "utf8")) as CostResult;
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes every case's counts per request and its price beside the bare Worker and managed gateways", () => {
+    expect(result.smoke).toBe(true);
+    expect(result.cases.map((c) => c.id)).toEqual(CASES);
+    for (const c of result.cases) {
+      const { counts, dollars } = c.median;
+      for (const [name, value] of Object.entries(counts)) if (typeof value === "number") expect(value, `${c.id} ${name}`).toBeGreaterThanOrEqual(0);
+      expect(counts.workerRequests).toBe(c.id === "zsky_job" ? 5 : 1);
+      expect(counts.cpuMs, c.id).toBeGreaterThan(0);
+      // At least the Workers request itself.
+      expect(dollars.total, c.id).toBeGreaterThan(0.3);
+    }
+    expect(result.comparison.map((g) => g.id)).toEqual(["bare_worker", "aws_http_api", "aws_rest_api", "google_api_gateway"]);
+  });
+
+  it("counts each binding where the request must touch it", () => {
+    // A key no isolate has seen is looked up in KV, and its account's guard starts.
+    for (const id of ["zappway_key_cold", "zakgt_key_cold"]) {
+      expect(byId(id).kvReads, id).toBeCloseTo(1);
+      expect(byId(id).guardObjectsStarted, id).toBeCloseTo(1);
+      expect(byId(id).doRowsRead, id).toBeGreaterThan(0);
+    }
+    // A hot credential's requests share guard calls (leases).
+    for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
+    for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
+    // Every new address starts a guard object, whose alarm later disposes of it.
+    expect(byId("public_new_address").guardObjectsStarted).toBeCloseTo(1);
+    expect(byId("public_new_address").guardAlarms).toBeGreaterThanOrEqual(1);
+    // A job records its owner in D1, stores its result in R2 and serves it from there.
+    const job = byId("zsky_job");
+    expect(job.d1RowsWritten).toBeGreaterThan(0);
+    expect(job.r2ClassA).toBeGreaterThanOrEqual(1);
+    expect(job.r2ClassB).toBeGreaterThanOrEqual(1);
+  });
+
+  // Enabled (bench/cost-budget.mjs ROW_BUDGET_ENFORCED) once the cost redesign lands.
+  it.runIf(ROW_BUDGET_ENFORCED)(`hot keyed requests write at most ${ROWS_WRITTEN_PER_HOT_REQUEST} rows each (guard and D1)`, () => {
+    expect(overBudget(result)).toEqual([]);
+  });
+});
