@@ -55,6 +55,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     limits,
     jobId,
     wantUsage: route.readsAllowance === true,
+    stand: settings.GUARD_LEASE_MS,
   };
   const link: AdmissionLink = {
     guard: () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!)),
@@ -64,7 +65,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const admission = admissionFor(settings);
   let decision: AdmitDecision;
   try {
-    // A full window's refusal is remembered until its Retry-After: the same subject's next requests cost no guard call.
+    // A full window's refusal is repeated while the guard lets it stand: the same subject's next requests cost no guard call.
     decision = await standingRefusalsFor(settings).admit(standingRefusalKey(request, route.name), () => admission.admit(request, link));
     // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
     if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {

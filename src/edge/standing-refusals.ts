@@ -5,9 +5,13 @@ import { Lru } from "../util/lru";
 
 /**
  * Refusals that stand. A sliding window the guard found full stays full until the time it
- * gave (Retry-After): only time empties it. So the isolate remembers such a refusal and
- * gives the same subject's next requests the same 429 until then, with no guard call:
- * under abuse a refused request costs the isolate alone, not a Durable Object request.
+ * gave (Retry-After): only time empties it. So the isolate remembers such a refusal for as
+ * long as the guard lets it stand (`standsMs`) and gives the same subject's next requests
+ * the same 429 meanwhile, with no guard call: under abuse a refused request costs the
+ * isolate alone, not a Durable Object request. A client address's refusal stands until
+ * its Retry-After; a credential's at most a lease life, and the guard holds it like a
+ * lease, so a revoke or a raised limit still waits for it and applies to the very next
+ * request (guard/account-guard.ts `refusalStands`).
  *
  * It can only refuse, and only what the guard would refuse:
  * - Requests that share a key (standingRefusalKey) are counted in the same windows under
@@ -15,11 +19,8 @@ import { Lru } from "../util/lru";
  *   them, or one client address on one route. So the window that refused one refuses the next.
  * - Only `rate_limited` is remembered. Quota, job-slot and suspension refusals can end
  *   before their Retry-After (a job ends, an admin lifts a suspension or a cap).
- * - It never admits: a credential revoked meanwhile gets this 429 until the refusal ends
- *   and the guard's 401 after; a revoked credential is never let through.
- * What it gives up (README "Limits"): a limit an admin raises (key limits, account plan)
- * applies in an isolate that remembers a refusal once that refusal ends, as with Upstash's
- * ephemeral cache; unspent lease tokens handed back may open room a little before it ends.
+ * - It never admits. Unspent lease tokens handed back may open room a little before a
+ *   remembered refusal ends: the next request after it is asked about.
  */
 
 type Refused = Extract<AdmitDecision, { retryAfter: number }>;
@@ -27,6 +28,8 @@ type Refused = Extract<AdmitDecision, { retryAfter: number }>;
 interface Standing {
   /** Local time the refusal ends: the guard's Retry-After counted from its answer's arrival, so never before the guard's own end. */
   until: number;
+  /** Local time this isolate stops repeating it (at most `until`). */
+  standsUntil: number;
   /** Local time the answer arrived: the windows' resets count down from it. */
   at: number;
   decision: Refused;
@@ -49,9 +52,10 @@ export class StandingRefusals {
     const standing = this.standing(key);
     if (standing) return standing;
     const decision = await ask();
-    if (!decision.allow && decision.refusal === "rate_limited") {
+    if (!decision.allow && decision.refusal === "rate_limited" && decision.standsMs) {
+      // Counted from the answer's arrival, later than the guard's own count: never past its end.
       const at = Date.now();
-      this.entries.set(key, { until: at + decision.retryAfter * 1000, at, decision });
+      this.entries.set(key, { until: at + decision.retryAfter * 1000, standsUntil: at + decision.standsMs, at, decision });
     }
     return decision;
   }
@@ -60,7 +64,7 @@ export class StandingRefusals {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     const now = Date.now();
-    if (now >= entry.until) {
+    if (now >= entry.standsUntil) {
       this.entries.delete(key);
       return undefined;
     }

@@ -163,7 +163,9 @@ export class AccountGuard extends DurableObject<Env> {
     }
     if (refusals.length > 0) {
       const latest = refusals.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
-      return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter: retryAfterSeconds(latest.retryAt, now), windows: report(false) };
+      const retryAfter = retryAfterSeconds(latest.retryAt, now);
+      const standsMs = latest.refusal === "rate_limited" ? this.refusalStands(request, latest.retryAt - now) : undefined;
+      return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter, windows: report(false), standsMs };
     }
 
     const owned = request.jobId === undefined || this.ledger.ownsJob(request.jobId);
@@ -196,6 +198,20 @@ export class AccountGuard extends DurableObject<Env> {
       tokens = Math.min(tokens, Math.floor(policy.limit * LEASE_SHARE_OF_LIMIT), Math.floor((policy.limit - state.used) / 2));
     }
     return tokens >= 2 && ttlMs > 0 ? { tokens, ttlMs } : null;
+  }
+
+  /**
+   * How long an isolate may repeat this full window's refusal without asking. Only time
+   * empties a window, so an address's refusal stands until it ends. A credential's could
+   * outlive a revoke or a raised limit: it stands no longer than the isolate's lease life,
+   * and is held like a lease of no tokens, so a mutation of that credential waits for it.
+   */
+  private refusalStands(request: AdmitRequest, refusedForMs: number): number | undefined {
+    if (!request.credential) return refusedForMs;
+    const ms = Math.min(refusedForMs, request.stand ?? 0, MAX_LEASE_MS);
+    if (ms <= 0 || this.clock !== systemClock) return undefined;
+    this.leases.hold(leaseTagsOf(request), ms);
+    return ms;
   }
 
   /** Un-counts the tokens an isolate did not spend from its leases (each lease once). */

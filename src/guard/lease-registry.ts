@@ -1,4 +1,4 @@
-import type { LeaseGrant, LeaseTag } from "../limits/guard-protocol";
+import { MAX_LEASE_MS, type LeaseGrant, type LeaseTag } from "../limits/guard-protocol";
 import { renamedSubject } from "./sliding-log";
 
 /**
@@ -51,16 +51,28 @@ export class LeaseRegistry {
 
   grant(tags: LeaseTag[], ttlMs: number, lease: CountedLease): LeaseGrant {
     const id = crypto.randomUUID();
-    const ends = Date.now() + ttlMs;
-    if (this.endsByTag.size >= MAX_TRACKED) this.forgetEnded();
-    for (const tag of tags) this.endsByTag.set(tag, Math.max(ends, this.endsByTag.get(tag) ?? 0));
+    const ends = this.hold(tags, ttlMs);
     if (this.counted.size >= MAX_TRACKED) this.counted.delete(this.counted.keys().next().value!);
     this.counted.set(id, lease);
     if (ends > this.storedEnd) {
-      this.sql.exec("INSERT OR REPLACE INTO lease_horizon (id, ends_at) VALUES (1, ?)", ends);
-      this.storedEnd = ends;
+      // Stored a lease life ahead, so a busy guard writes the horizon about once a lease
+      // life rather than once a grant; a restart then waits at most that much longer.
+      this.storedEnd = ends + MAX_LEASE_MS;
+      this.sql.exec("INSERT OR REPLACE INTO lease_horizon (id, ends_at) VALUES (1, ?)", this.storedEnd);
     }
     return { id, tokens: lease.tokens, ttlMs };
+  }
+
+  /**
+   * A refusal an isolate may repeat for `ms` (a lease of no tokens): a mutation of its
+   * tags waits for it. Memory only, unlike a grant: after a restart an isolate may still
+   * repeat a refusal to a credential revoked meanwhile, which refuses it all the same.
+   */
+  hold(tags: LeaseTag[], ms: number): number {
+    const ends = Date.now() + ms;
+    if (this.endsByTag.size >= MAX_TRACKED) this.forgetEnded();
+    for (const tag of tags) this.endsByTag.set(tag, Math.max(ends, this.endsByTag.get(tag) ?? 0));
+    return ends;
   }
 
   /** A lease's unspent tokens, handed back once: what to un-count, or undefined. */

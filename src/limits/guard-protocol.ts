@@ -49,6 +49,13 @@ export interface AdmitRequest {
   wantUsage?: boolean;
   /** The isolate would like a lease of up to `want` admissions for `ttlMs`, and hands back unspent tokens of earlier ones. */
   lease?: LeaseRequest;
+  /**
+   * How long (ms) the isolate would repeat a full window's refusal without asking again
+   * (edge/standing-refusals.ts); 0 or absent: it asks every time. A credential's refusal
+   * stands at most this long and is drained by a mutation like a lease, so a revoke or a
+   * raised limit still applies to the very next request.
+   */
+  stand?: number;
 }
 
 export interface LeaseRequest {
@@ -83,7 +90,15 @@ export type AdmitDecision =
   | { allow: false; refusal: "credential" }
   | { allow: false; refusal: "forbidden"; message: string }
   | { allow: false; refusal: "not_found"; windows: WindowReport[] }
-  | { allow: false; refusal: "suspended" | "rate_limited" | "quota" | "concurrency"; message: string; retryAfter: number; windows: WindowReport[] };
+  | {
+      allow: false;
+      refusal: "suspended" | "rate_limited" | "quota" | "concurrency";
+      message: string;
+      retryAfter: number;
+      windows: WindowReport[];
+      /** A full window's refusal only: how long (ms) the isolate may repeat it without asking (see `stand`). */
+      standsMs?: number;
+    };
 
 export interface UsageSnapshot {
   videos_used: number;

@@ -4,8 +4,9 @@ import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../hel
 
 /**
  * A refused request costs no guard call while its refusal stands (src/edge/standing-refusals.ts):
- * a full window's 429 is remembered by the isolate until its Retry-After, for the same
- * credential (or client address) on the same route only.
+ * a full window's 429 is repeated by the isolate for the same credential (or client
+ * address) on the same route only: an address's until its Retry-After, a credential's for
+ * at most a lease life, which a revoke or a limit change waits for.
  */
 
 type Namespace = typeof env.ACCOUNT_GUARD;
@@ -39,10 +40,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Waits until `seconds` have passed since `since` (ms, this isolate's clock), and a little more. */
 const waitOut = (since: number, seconds: number) => sleep(Math.max(0, since + seconds * 1000 - Date.now()) + 50);
 
-describe("a full window's refusal stands in the isolate until its Retry-After", () => {
-  it("the key's next requests make no guard call: 429 in the product's envelope, RateLimit r=0, Retry-After counting down; after it, the guard is asked and admits", async () => {
+describe("a full window's refusal stands in the isolate", () => {
+  // A credential's refusal stands at most a lease life: one second here, so the checks fit in it.
+  const stand = { GUARD_LEASE_MS: "1000" };
+
+  it("a key's next requests make no guard call while it stands: 429 in the product's envelope, RateLimit r=0, Retry-After counting down; then the guard is asked again", async () => {
     const calls: string[] = [];
-    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 2 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 3 } } } }), ...stand, ACCOUNT_GUARD: countingGuards(calls) };
     const { key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
 
@@ -53,51 +57,58 @@ describe("a full window's refusal stands in the isolate until its Retry-After", 
     expect(refused.status).toBe(429);
     expect(calls).toEqual(["admit", "admit", "admit"]); // admissions are never remembered
     const retryAfter = Number(refused.headers.get("Retry-After"));
-    expect(retryAfter).toBe(2);
+    expect(retryAfter).toBe(3);
     const body = await json(refused);
 
     calls.length = 0;
-    for (let i = 0; i < 5; i++) {
-      const again = await agents();
-      expect(again.status).toBe(429);
-      expect(await json(again)).toEqual(body);
-      expect(again.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=2;w=2');
-      expect(again.headers.get("RateLimit")).toBe(`"plan_rate";r=0;t=${again.headers.get("Retry-After")}`);
-      expect(Number(again.headers.get("Retry-After"))).toBeLessThanOrEqual(retryAfter);
+    const again = await Promise.all(Array.from({ length: 5 }, agents));
+    for (const response of again) {
+      expect(response.status).toBe(429);
+      expect(await json(response)).toEqual(body);
+      expect(response.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=2;w=3');
+      expect(response.headers.get("RateLimit")).toBe(`"plan_rate";r=0;t=${response.headers.get("Retry-After")}`);
+      expect(Number(response.headers.get("Retry-After"))).toBeLessThanOrEqual(retryAfter);
     }
-    await sleep(1_100);
-    const later = await agents();
-    expect(later.status).toBe(429);
-    expect(later.headers.get("Retry-After")).toBe("1");
     expect(calls).toEqual([]);
+
+    // Past the stand, within the Retry-After: the guard is asked, and refuses.
+    await sleep(1_100);
+    expect((await agents()).status).toBe(429);
+    expect(calls).toEqual(["admit"]);
 
     await waitOut(refusedAt, retryAfter);
     expect((await agents()).status).toBe(200);
-    expect(calls).toEqual(["admit"]);
   });
 
-  it("a key revoked while its refusal stands is refused with that 429 until it ends (a refusal, never an admission), then 401", async () => {
+  it("a revoke waits for a standing refusal like for a lease: the key's very next request is 401", async () => {
     const calls: string[] = [];
-    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 2 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }), ...stand, ACCOUNT_GUARD: countingGuards(calls) };
     const { id, key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
-    const refused = await agents();
-    const refusedAt = Date.now();
-    expect(refused.status).toBe(429);
-    expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
-
+    expect((await agents()).status).toBe(429);
     calls.length = 0;
     expect((await agents()).status).toBe(429);
-    expect(calls).toEqual([]);
-    await waitOut(refusedAt, Number(refused.headers.get("Retry-After")));
+    expect(calls).toEqual([]); // standing
+    expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
     expect((await agents()).status).toBe(401);
     expect(calls).toEqual(["admit"]);
   });
 
+  it("a raised limit applies to the very next request too", async () => {
+    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }), ...stand };
+    const { id, key } = await createKey("zappway");
+    const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    expect((await agents()).status).toBe(200);
+    expect((await agents()).status).toBe(429);
+    const raised = await admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 30 } } } } });
+    expect(raised.status).toBe(200);
+    expect((await agents()).status).toBe(200);
+  });
+
   it("only requests counted in the same windows share it: the key's calls on a route with other windows, and other keys, still ask the guard", async () => {
     const calls: string[] = [];
-    const settings = { ...limitOverrides({ zsky: { windows: { burst: { limit: 1 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
+    const settings = { ...limitOverrides({ zsky: { windows: { burst: { limit: 1 } } } }), ...stand, ACCOUNT_GUARD: countingGuards(calls) };
     const { key, account } = await createKey("zsky");
     const other = await createKey("zsky", { account });
     const usage = (k: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", k), settings });
