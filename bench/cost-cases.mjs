@@ -14,11 +14,13 @@ const JOB_CLIENT_ADDRESS = "198.51.100.11";
  * to `windowSeconds`), with ZappWay's failed-authentication window raised too: the
  * unknown-key case then measures a failure the guard counts, which is what each one
  * costs below an address's limit (past it the isolate refuses with no storage at all).
+ * Key usage is flushed every `usageFlushMs` (USAGE_FLUSH_MS, default 10 s; a key's 64th
+ * call is written at once), so what a stretch gathered is written within the bench.
  */
-export function costSettings(originUrl, windowSeconds) {
+export function costSettings(originUrl, windowSeconds, usageFlushMs) {
   const overrides = limitOverrides(windowSeconds);
   overrides.zappway.windows.auth_failures = overrides.zappway.windows.plan_rate;
-  return { ...zgateSettings(originUrl, windowSeconds), LIMIT_OVERRIDES: JSON.stringify(overrides) };
+  return { ...zgateSettings(originUrl, windowSeconds), LIMIT_OVERRIDES: JSON.stringify(overrides), USAGE_FLUSH_MS: String(usageFlushMs) };
 }
 
 const bearer = (secret) => ({ Authorization: `Bearer ${secret}` });

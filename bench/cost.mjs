@@ -14,7 +14,7 @@
 // measured after a warm-up at the same rate, so rows of the warm-up deleted inside the
 // stretch stand for the stretch's own, deleted after it.
 //
-// Environment (defaults take about 5 minutes on 2 cores):
+// Environment (defaults take about 6 minutes on 2 cores):
 //   BENCH_COST_RUNS=3            runs of every case (the spread is over runs)
 //   BENCH_COST_RATE=200          requests per second of a steady case (one credential or address)
 //   BENCH_COST_REQUESTS=1000     measured requests per steady case and run
@@ -24,8 +24,9 @@
 //   BENCH_COST_JOBS=100          ZSky job cycles per run
 //   BENCH_COST_JOB_CLIENTS=10    keys running job cycles side by side (one job at a time each)
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
+//   BENCH_COST_USAGE_FLUSH_MS=1000  zgate's USAGE_FLUSH_MS here (its default, 10 s, would outlast a stretch)
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
-//   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs: checks the harness only
+//   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -45,12 +46,14 @@ const config = {
   runs: Math.round(setting("BENCH_COST_RUNS", 3, 1)),
   rate: setting("BENCH_COST_RATE", 200, 150),
   requests: Math.round(setting("BENCH_COST_REQUESTS", 1000, 150)),
-  warmupSeconds: setting("BENCH_COST_WARMUP", 1.5, 1.2),
-  coldKeys: Math.round(setting("BENCH_COST_COLD", 200, 30)),
-  newAddresses: Math.round(setting("BENCH_COST_ADDRESSES", 200, 30)),
+  warmupSeconds: setting("BENCH_COST_WARMUP", 1.5, 0.5),
+  coldKeys: Math.round(setting("BENCH_COST_COLD", 200, 20)),
+  newAddresses: Math.round(setting("BENCH_COST_ADDRESSES", 200, 20)),
   jobs: Math.round(setting("BENCH_COST_JOBS", 100, 10)),
   jobClients: Math.round(setting("BENCH_COST_JOB_CLIENTS", 10, 5)),
   pollGapMs: setting("BENCH_COST_POLL_GAP_MS", 300, 300),
+  // zgate's USAGE_FLUSH_MS (default 10 s), shortened so a stretch's usage is written within it.
+  usageFlushMs: setting("BENCH_COST_USAGE_FLUSH_MS", 1000, 250),
   // Window length of the raised limits (cost-cases.mjs): a window's rows are deleted
   // within the bench, and a warm-up longer than it reaches the steady state.
   windowSeconds: 1,
@@ -59,12 +62,13 @@ const config = {
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
 
 /**
- * Wait after a stretch before reading the counters: longer than a guard lease (250 ms
- * by default; the isolate then hands back the unspent tokens) and the usage batch
- * delay (25 ms), shorter than a window, so a steady address's guard is not disposed of
- * between warm-up and measurement.
+ * Wait after a stretch before reading the counters: longer than a guard lease (250 ms by
+ * default; the isolate then hands back the unspent tokens) and the usage flush. An
+ * address's guard may be disposed of meanwhile (its window is shorter): the rows its
+ * deleteAll removes before a stretch stand for those it removes after, and what the
+ * stretch adds is one guard start and one disposal per address.
  */
-const SETTLE_MS = 600;
+const SETTLE_MS = config.usageFlushMs + 400;
 const MAX_IN_FLIGHT = 64;
 // Later than every retention period (results 7 days, usage 90 days by default).
 const RETENTION_OFFSET_MS = 91 * 86_400_000;
@@ -424,7 +428,7 @@ async function main() {
   track(origin.stop, { pids: [origin.pid] });
   const bare = await startBare({ scriptPath: built.bare, originUrl: origin.url, compat, storage });
   track(bare.stop, { pids: bare.pids });
-  const env = { built, compat, storage, settings: costSettings(origin.url, config.windowSeconds) };
+  const env = { built, compat, storage, settings: costSettings(origin.url, config.windowSeconds, config.usageFlushMs) };
   await startCounted(env);
   await applyMigrations(zgate.mf);
   const credentials = await steadyCredentials(zgate.url, env.settings);
