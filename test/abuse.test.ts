@@ -57,6 +57,22 @@ describe("unknown-key floods", () => {
     expect(seen).toEqual({ kv: 1, d1: 1 });
   });
 
+  it("after its first sighting, the same made-up key is refused with no guard call either", async () => {
+    let guards = 0;
+    const ACCOUNT_GUARD = new Proxy(env.ACCOUNT_GUARD, {
+      get(target, prop, receiver) {
+        if (prop === "get") guards++;
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const forged = generateKey("zsky_live_");
+    const address = someV4();
+    for (let i = 0; i < 5; i++) expect((await usage(forged, address, { ACCOUNT_GUARD })).status).toBe(401);
+    // The first sighting is looked up and counted as a failure of its address; repeats read nothing.
+    expect(guards).toBe(1);
+  });
+
   it("failed key authentications are limited per client address: 429 with Retry-After, and no lookup past the limit", async () => {
     const { seen, settings } = countingStorage();
     const address = someV4();
@@ -165,11 +181,17 @@ describe("per-address windows", () => {
     expect(before.tables).toBeGreaterThan(0);
     expect(before.alarm).not.toBeNull();
 
-    // Within the window the alarm keeps everything (and comes back at the window's end).
+    // Within the window the alarm keeps everything (and comes back later). The disposal
+    // time is set one window past the need, so a steady address moves it once a window.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stored()).tables).toBe(before.tables);
     await runInDurableObject(stub, (guard) => {
       (guard as unknown as { clock: () => number }).clock = () => Date.now() + 60_001;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stored()).tables).toBe(before.tables);
+    await runInDurableObject(stub, (guard) => {
+      (guard as unknown as { clock: () => number }).clock = () => Date.now() + 120_001;
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stored()).toEqual({ tables: 0, keys: 0, alarm: null });

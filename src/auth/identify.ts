@@ -3,7 +3,7 @@ import { requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
-import { findKeyByHash } from "../keys/key-store";
+import { findKeyByHash, isKnownUnknown } from "../keys/key-store";
 import { clientAddress } from "../edge/client-address";
 import { countFailure, refuseIfOverLimit } from "../edge/failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
@@ -64,9 +64,13 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
+  const hash = await hashKey(secret);
+  // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
+  // nothing to limit either (a new guess costs a lookup, and is counted).
+  if (isKnownUnknown(hash)) throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   // A key this isolate already knows is never held up; any other from an address over its
   // failure limit is refused before it costs a KV read and a D1 query.
-  const ref = await findKeyByHash(c.env, await hashKey(secret), (p) => c.executionCtx.waitUntil(p), {
+  const ref = await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
     rememberUnknown: kind === "valid",
     beforeLookup: () => refuseIfOverLimit(failures),
   });

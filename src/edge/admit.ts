@@ -11,7 +11,7 @@ import { clientAddress } from "./client-address";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./headers";
 import { releaseFinishedJobs } from "./job-recheck";
-import { standingRefusalKey, standingRefusalsFor } from "./standing-refusals";
+import { standingRefusalsFor } from "./standing-refusals";
 import { admissionFor, type AdmissionLink } from "./windows";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
@@ -59,14 +59,14 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   };
   const link: AdmissionLink = {
     guard: () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!)),
-    bookKey: identity ? leaseBookKey(request, route.name) : "",
+    bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
   };
   const admission = admissionFor(settings);
   let decision: AdmitDecision;
   try {
     // A full window's refusal is repeated while the guard lets it stand: the same subject's next requests cost no guard call.
-    decision = await standingRefusalsFor(settings).admit(standingRefusalKey(request, route.name), () => admission.admit(request, link));
+    decision = await standingRefusalsFor(settings).admit(link.bookKey, () => admission.admit(request, link));
     // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
     if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {
       decision = await admission.admit(request, link);

@@ -1,6 +1,6 @@
 import type { Settings } from "../config/settings";
 import { retryAfterSeconds } from "../limits/calendar";
-import { leaseBookKey, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
+import type { AdmitDecision } from "../limits/guard-protocol";
 import { Lru } from "../util/lru";
 
 /**
@@ -14,7 +14,7 @@ import { Lru } from "../util/lru";
  * request (guard/account-guard.ts `refusalStands`).
  *
  * It can only refuse, and only what the guard would refuse:
- * - Requests that share a key (standingRefusalKey) are counted in the same windows under
+ * - Requests that share a key (guard-protocol.ts leaseBookKey) are counted in the same windows under
  *   the same subjects: one credential on one route (and job), as the lease book names
  *   them, or one client address on one route. So the window that refused one refuses the next.
  * - Only `rate_limited` is remembered. Quota, job-slot and suspension refusals can end
@@ -38,11 +38,6 @@ interface Standing {
 // Bounded like every isolate cache: an evicted refusal only costs one more guard call.
 const MAX_ENTRIES = 4_096;
 
-/** Requests that share this key are counted in the same windows, under the same subjects. */
-export function standingRefusalKey(request: AdmitRequest, routeName: string): string {
-  // A product is never `ip`, so the two forms cannot meet.
-  return request.credential ? leaseBookKey(request, routeName) : ["ip", request.product, request.ip, routeName].join("|");
-}
 
 export class StandingRefusals {
   private readonly entries = new Lru<string, Standing>(MAX_ENTRIES);

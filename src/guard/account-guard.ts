@@ -172,7 +172,7 @@ export class AccountGuard extends DurableObject<Env> {
     const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
     const at = lease ? now + lease.ttlMs : now;
     for (const { policy, subject } of counted) this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
-    if (!request.credential && counted.length > 0) this.disposeAfter(now + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
+    if (!request.credential && counted.length > 0) this.disposeAfter(at + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
@@ -427,7 +427,9 @@ export class AccountGuard extends DurableObject<Env> {
     const kv = this.ctx.storage.kv;
     const scheduled = kv.get<number>(DISPOSE_AT);
     if (scheduled !== undefined && scheduled >= until) return;
-    kv.put(DISPOSE_AT, until);
+    // Set a while past the need (one more window's length), so a steady address moves it
+    // about once a window, not with every admission: every put is a row written.
+    kv.put(DISPOSE_AT, until + (until - this.clock()));
     // The first admission sets the alarm; later ones only move DISPOSE_AT, which the alarm re-reads.
     if (scheduled === undefined) void this.ctx.storage.setAlarm(until);
   }

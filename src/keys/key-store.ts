@@ -165,6 +165,11 @@ const refs = new Lru<string, KeyRef>(10_000);
 const unknownHashes = new Lru<string, number>(10_000);
 const UNKNOWN_HASH_TTL_MS = 60_000;
 
+/** Whether this isolate found the hash in neither KV nor D1 within the last minute (checksum-valid zgate keys only). */
+export function isKnownUnknown(hash: string): boolean {
+  return (unknownHashes.get(hash) ?? 0) > Date.now();
+}
+
 export interface LookupOptions {
   /** The hash is of a checksum-valid zgate key: remember it if it is unknown (see `unknownHashes`). */
   rememberUnknown?: boolean;
@@ -181,7 +186,7 @@ export async function findKeyByHash(
 ): Promise<KeyRef | null> {
   const known = refs.get(hash);
   if (known) return known;
-  if ((unknownHashes.get(hash) ?? 0) > Date.now()) return null;
+  if (isKnownUnknown(hash)) return null;
   options.beforeLookup?.();
   const ref = await lookupKeyByHash(env, hash, waitUntil);
   if (ref) refs.set(hash, ref);

@@ -126,8 +126,8 @@ export interface LeaseGrant {
 }
 
 /** Leases only batch plain admissions: never a generate call, a usage read or windows counted elsewhere. */
-export function leasable(request: Pick<AdmitRequest, "credential" | "limits" | "wantUsage" | "windowsElsewhere">): boolean {
-  return request.credential !== undefined && !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
+export function leasable(request: Pick<AdmitRequest, "limits" | "wantUsage" | "windowsElsewhere">): boolean {
+  return !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
 }
 
 // ---------------------------------------------------------------- what a lease depends on
@@ -155,7 +155,9 @@ export const leaseTag = {
 
 /** The tags a lease granted for `request` depends on. */
 export function leaseTagsOf(request: AdmitRequest): LeaseTag[] {
-  const credential = request.credential!;
+  const credential = request.credential;
+  // A client address's windows change only with the deployment's settings, which start a new lease book.
+  if (!credential) return [];
   const tags = [leaseTag.account, credential.keyId !== undefined ? leaseTag.key(credential.keyId) : leaseTag.token(credential.tokenId ?? "")];
   if (credential.via === "jwt" && credential.userId !== undefined) tags.push(leaseTag.user(credential.userId));
   if (request.jobId !== undefined) tags.push(leaseTag.job(request.jobId));
@@ -167,6 +169,8 @@ export function leaseTagsOf(request: AdmitRequest): LeaseTag[] {
  * that may share a lease share this key, and nothing else does.
  */
 export function leaseBookKey(request: AdmitRequest, routeName: string): string {
-  const credential = request.credential!;
+  const credential = request.credential;
+  // A product is never `ip`, so the two forms cannot meet.
+  if (!credential) return ["ip", request.product, request.ip, routeName].join("|");
   return [request.product, request.accountId, credential.keyId ?? `jwt:${credential.tokenId}`, routeName, request.jobId ?? ""].join("|");
 }

@@ -16,8 +16,13 @@ const admitCalls = new WeakMap<object, number>();
 let counting = false;
 
 /** Counts the `admit` calls one account guard receives from now on. */
-async function countAdmits(product: string, account: string): Promise<() => number> {
-  const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
+function countAdmits(product: string, account: string): Promise<() => number> {
+  return countAdmitsIn(`${product}:${account}`);
+}
+
+/** Counts the `admit` calls the guard of this name (an account's, or a client address's `ip|…`) receives from now on. */
+async function countAdmitsIn(name: string): Promise<() => number> {
+  const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name));
   let instance: object | undefined;
   await runInDurableObject(stub, (object) => {
     const guard = object as unknown as AccountGuard;
@@ -78,6 +83,19 @@ describe("guard leases: happy path", () => {
     const remaining = responses.map((r) => Number(r.headers.get("RateLimit")!.match(/r=(\d+)/)![1]));
     expect(Math.min(...remaining)).toBeGreaterThanOrEqual(100_000 - 400 - 64);
     expect(Math.max(...remaining)).toBe(100_000 - 1);
+  });
+
+  it("a hot client address on a public route is leased too, and every admission is still counted", async () => {
+    const address = `198.18.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
+    const admits = await countAdmitsIn(`ip|zakgt|${address}`);
+    const settings = limitOverrides({ zakgt: { windows: { auth_refresh_ip: { limit: 100_000 } } } });
+    const refresh = () =>
+      call("/zakgt/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": address }, body: '{"refresh_token":"x"}', settings });
+    const responses = await waves(200, 50, refresh);
+    expect(responses.filter((r) => r.status === 429)).toEqual([]);
+    expect(admits()).toBeLessThan(200 / 4);
+    const remaining = responses.map((r) => Number(r.headers.get("RateLimit")!.match(/r=(\d+)/)![1]));
+    expect(Math.min(...remaining)).toBeGreaterThanOrEqual(100_000 - 200 - 64);
   });
 
   it("a key calling less often than once per lease life asks the guard for every request", async () => {
