@@ -75,7 +75,9 @@ describe("limiter accuracy", () => {
         let offered = 0;
         for (const [at, count] of arrivals) {
           vi.setSystemTime(BASE + at);
-          const responses = await Promise.all(Array.from({ length: count }, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })));
+          const responses = await Promise.all(
+            Array.from({ length: count }, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })),
+          );
           offered += count;
           for (const r of responses) if (r.status === 200) admitted.push(at);
         }
@@ -83,7 +85,9 @@ describe("limiter accuracy", () => {
         rows.push({ backend, pattern, offered, admitted: admitted.length, maxInWindow: max, ratio: max / N });
       }
     }
-    console.log(`ACCURACY_RESULT ${JSON.stringify({ limit: N, windowSeconds: W / 1000, measuredAt: new Date(Date.now()).toISOString(), rows })}`);
+    console.log(
+      `ACCURACY_RESULT ${JSON.stringify({ limit: N, windowSeconds: W / 1000, measuredAt: new Date(Date.now()).toISOString(), rows })}`,
+    );
     // The guard's promise: never more than N in any window, whatever the pattern.
     for (const row of rows.filter((r) => r.backend === "durable-object")) expect(row.ratio).toBe(1);
   });

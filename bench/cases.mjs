@@ -119,7 +119,13 @@ export async function requestCases(zgateUrl, settings) {
     },
     // The ZSky poll: API key, guard (which also checks the job is the account's), forward,
     // and the poll's answer read for a terminal state.
-    { id: "zsky_key", title: "zgate ZSky + API key (GET jobs/{id})", target: "zgate", path: `/zsky/v1/jobs/${jobId}`, headers: { "X-API-Key": zskyKey } },
+    {
+      id: "zsky_key",
+      title: "zgate ZSky + API key (GET jobs/{id})",
+      target: "zgate",
+      path: `/zsky/v1/jobs/${jobId}`,
+      headers: { "X-API-Key": zskyKey },
+    },
     // The plain keyed forward: API key and guard, nothing product-specific.
     {
       id: "zappway_key",
@@ -153,7 +159,15 @@ export async function requestCases(zgateUrl, settings) {
  */
 export async function hotAndSpreadKeys(zgateUrl, settings, n) {
   const key = (account) => ({ product: "zappway", account });
-  const hot = await createKeys(zgateUrl, settings, Array.from({ length: n }, () => key("bench_hot")));
-  const spread = await createKeys(zgateUrl, settings, Array.from({ length: n }, (_, i) => key(`bench_spread_${i}`)));
+  const hot = await createKeys(
+    zgateUrl,
+    settings,
+    Array.from({ length: n }, () => key("bench_hot")),
+  );
+  const spread = await createKeys(
+    zgateUrl,
+    settings,
+    Array.from({ length: n }, (_, i) => key(`bench_spread_${i}`)),
+  );
   return { hot, spread };
 }

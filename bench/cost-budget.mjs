@@ -1,7 +1,6 @@
 // The cost targets the redesign is held to, per case of `npm run bench:cost`, and the
 // row budget they leave hot keyed traffic. Reported beside the measured figures by
-// bench/cost.mjs; the row budget is asserted by test/node/cost-smoke.test.ts once
-// ROW_BUDGET_ENFORCED is turned on.
+// bench/cost.mjs; the row budget is asserted by test/node/cost-smoke.test.ts.
 import { loadPrices } from "./cost-model.mjs";
 
 /** Dollars per million units (requests; jobs for zsky_job, excluding result storage). */
@@ -31,8 +30,8 @@ const { cloudflare } = loadPrices();
  */
 export const ROWS_WRITTEN_PER_HOT_REQUEST = (TARGETS.zappway_key_hot - cloudflare.workers.requests) / cloudflare.durableObjects.rowsWritten;
 
-/** Turned on when the redesign lands: then `npm test` fails while hot keyed traffic writes more. */
-export const ROW_BUDGET_ENFORCED = false;
+/** On since the redesign (window covers, batched usage) landed: `npm test` fails if hot keyed traffic writes more. */
+export const ROW_BUDGET_ENFORCED = true;
 
 /** Hot keyed cases of a bench:cost result that write more rows per request than the budget (empty: within it). */
 export function overBudget(result) {

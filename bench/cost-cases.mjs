@@ -55,10 +55,26 @@ export async function steadyCredentials(base, settings) {
  */
 export function steadyCases(c) {
   return [
-    { id: "zappway_key_hot", title: "ZappWay GET agents, API key, hot", request: () => ({ path: "/zappway/api/v1/agents", headers: bearer(c.zappway) }) },
-    { id: "zakgt_key_hot", title: "ZakGT GET users/me, API key, hot", request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.zakgt) }) },
-    { id: "zsky_poll_hot", title: "ZSky poll GET jobs/{id}, API key, hot", request: () => ({ path: `/zsky/v1/jobs/${c.jobId}`, headers: { "X-API-Key": c.zsky } }) },
-    { id: "zakgt_jwt_hot", title: "ZakGT GET users/me, JWT, hot", request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.token) }) },
+    {
+      id: "zappway_key_hot",
+      title: "ZappWay GET agents, API key, hot",
+      request: () => ({ path: "/zappway/api/v1/agents", headers: bearer(c.zappway) }),
+    },
+    {
+      id: "zakgt_key_hot",
+      title: "ZakGT GET users/me, API key, hot",
+      request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.zakgt) }),
+    },
+    {
+      id: "zsky_poll_hot",
+      title: "ZSky poll GET jobs/{id}, API key, hot",
+      request: () => ({ path: `/zsky/v1/jobs/${c.jobId}`, headers: { "X-API-Key": c.zsky } }),
+    },
+    {
+      id: "zakgt_jwt_hot",
+      title: "ZakGT GET users/me, JWT, hot",
+      request: () => ({ path: "/zakgt/api/v1/users/me", headers: bearer(c.token) }),
+    },
     {
       id: "public_repeat",
       title: "public route (POST auth/refresh), same address",
@@ -91,8 +107,16 @@ export async function coldKeys(base, settings, run, count) {
  */
 export function coldCases(keys) {
   return [
-    { id: "zappway_key_cold", title: "ZappWay GET agents, API key, cold", request: (i) => ({ path: "/zappway/api/v1/agents", headers: bearer(keys.zappway[i]) }) },
-    { id: "zakgt_key_cold", title: "ZakGT GET users/me, API key, cold", request: (i) => ({ path: "/zakgt/api/v1/users/me", headers: bearer(keys.zakgt[i]) }) },
+    {
+      id: "zappway_key_cold",
+      title: "ZappWay GET agents, API key, cold",
+      request: (i) => ({ path: "/zappway/api/v1/agents", headers: bearer(keys.zappway[i]) }),
+    },
+    {
+      id: "zakgt_key_cold",
+      title: "ZakGT GET users/me, API key, cold",
+      request: (i) => ({ path: "/zakgt/api/v1/users/me", headers: bearer(keys.zakgt[i]) }),
+    },
   ];
 }
 
@@ -110,7 +134,11 @@ export function newAddressCase(run) {
 
 /** Keys for the job cycle: fresh accounts per run, so no allowance runs out over runs. */
 export function jobKeys(base, settings, run, count) {
-  return createKeys(base, settings, Array.from({ length: count }, (_, i) => ({ product: "zsky", account: `cost_jobs_${run}_${i}` })));
+  return createKeys(
+    base,
+    settings,
+    Array.from({ length: count }, (_, i) => ({ product: "zsky", account: `cost_jobs_${run}_${i}` })),
+  );
 }
 
 export const JOB_REQUESTS = 5;

@@ -158,7 +158,13 @@ const wrapped = new WeakMap();
 function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
-    out = { ...env, KEYS_KV: countedKv(env.KEYS_KV), DB: countedD1(env.DB), RESULTS: countedR2(env.RESULTS), ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD) };
+    out = {
+      ...env,
+      KEYS_KV: countedKv(env.KEYS_KV),
+      DB: countedD1(env.DB),
+      RESULTS: countedR2(env.RESULTS),
+      ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD),
+    };
     wrapped.set(env, out);
   }
   return out;

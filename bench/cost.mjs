@@ -32,7 +32,17 @@ import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rm
 import { loadavg, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
-import { JOB_REQUESTS, coldCases, coldKeys, costSettings, jobKeys, newAddressCase, runJob, steadyCases, steadyCredentials } from "./cost-cases.mjs";
+import {
+  JOB_REQUESTS,
+  coldCases,
+  coldKeys,
+  costSettings,
+  jobKeys,
+  newAddressCase,
+  runJob,
+  steadyCases,
+  steadyCredentials,
+} from "./cost-cases.mjs";
 import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
 import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
@@ -125,7 +135,10 @@ function guardDatabases(env) {
 /** Bytes of everything under the guard objects' local storage (their files and the namespace's own). */
 function guardStorageBytes(env) {
   const walk = (dir) =>
-    readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => sum + (e.isDirectory() ? walk(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0);
+    readdirSync(dir, { withFileTypes: true }).reduce(
+      (sum, e) => sum + (e.isDirectory() ? walk(join(dir, e.name)) : statSync(join(dir, e.name)).size),
+      0,
+    );
   return existsSync(join(env.storage, "zgate", "do")) ? walk(join(env.storage, "zgate", "do")) : 0;
 }
 
@@ -338,7 +351,13 @@ function comparison(bareRuns, prices) {
   const w = prices.cloudflare.workers;
   const cpuMs = median(bareRuns.map((r) => r.cpuMs));
   return [
-    { id: "bare_worker", title: "bare Worker (pass-through, measured here)", perMillion: w.requests + cpuMs * w.cpuMs, cpuMs, source: w.source },
+    {
+      id: "bare_worker",
+      title: "bare Worker (pass-through, measured here)",
+      perMillion: w.requests + cpuMs * w.cpuMs,
+      cpuMs,
+      source: w.source,
+    },
     ...prices.managedGateways.map((g) => ({ id: g.id, title: g.title, perMillion: g.perMillionRequests, tier: g.tier, source: g.source })),
   ];
 }
@@ -354,7 +373,8 @@ function rowsOf(results) {
     const d = c.median.dollars;
     const value = c.unit === "job" ? d.exclResultStorage : d.total;
     let target = c.target ? `<= ${usd(c.target.perMillion)} ${c.target.met ? "met" : "MISSED"}` : "";
-    if (c.kept) target = `${(c.kept.holdingDataShare * 100).toFixed(0)}% of addresses keep data (target none) ${c.kept.met ? "met" : "MISSED"}`;
+    if (c.kept)
+      target = `${(c.kept.holdingDataShare * 100).toFixed(0)}% of addresses keep data (target none) ${c.kept.met ? "met" : "MISSED"}`;
     return [
       `${c.title}${c.unit === "job" ? " [per job]" : ""}`,
       `${n(k.rowsWritten)} (${n(k.doRowsWritten)} + ${n(k.d1RowsWritten)})`,
@@ -370,18 +390,37 @@ function rowsOf(results) {
   });
 }
 
-const HEADERS = ["case", "rows written (guard + D1)", "rows read (guard + D1)", "KV r / w", "R2 A / B", "guard calls", "CPU ms", "$/M", "runs", "target"];
+const HEADERS = [
+  "case",
+  "rows written (guard + D1)",
+  "rows read (guard + D1)",
+  "KV r / w",
+  "R2 A / B",
+  "guard calls",
+  "CPU ms",
+  "$/M",
+  "runs",
+  "target",
+];
 
 function printReport(results) {
   const { config: cfg, machine } = results;
-  const out = ["", `zgate cost bench — ${machine.cpuModel}, ${machine.cores} cores, workerd ${machine.workerd}, prices of ${results.prices.compiled}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`];
-  out.push(`${cfg.runs} run(s); steady cases: ${cfg.requests} requests at ${cfg.rate}/s after ${cfg.warmupSeconds} s warm-up; ${cfg.coldKeys} cold keys, ${cfg.newAddresses} new addresses, ${cfg.jobs} jobs per run`);
+  const out = [
+    "",
+    `zgate cost bench — ${machine.cpuModel}, ${machine.cores} cores, workerd ${machine.workerd}, prices of ${results.prices.compiled}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`,
+  ];
+  out.push(
+    `${cfg.runs} run(s); steady cases: ${cfg.requests} requests at ${cfg.rate}/s after ${cfg.warmupSeconds} s warm-up; ${cfg.coldKeys} cold keys, ${cfg.newAddresses} new addresses, ${cfg.jobs} jobs per run`,
+  );
   out.push("");
   const rows = rowsOf(results);
-  for (const g of results.comparison) rows.push([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), "", g.tier ?? ""]);
+  for (const g of results.comparison)
+    rows.push([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), "", g.tier ?? ""]);
   out.push(table(HEADERS, rows));
   out.push("");
-  out.push("Per request (per job for the ZSky job: generate, 3 polls, download; its $/M excludes the result's R2 write). Medians over runs;");
+  out.push(
+    "Per request (per job for the ZSky job: generate, 3 polls, download; its $/M excludes the result's R2 write). Medians over runs;",
+  );
   out.push("runs: the lowest and highest run's $/M. Guard calls include alarm invocations. CPU: the whole workerd process (zgate, the");
   out.push("guard, and Miniflare's local KV/D1/R2 simulators), so an upper bound on the Worker's billed CPU.");
   const over = results.overBudget;
@@ -393,8 +432,11 @@ function printReport(results) {
   if (hot) {
     out.push("");
     out.push(`Where a hot keyed request's rows are written (${hot.title}, rows per request by statement):`);
-    const written = ["guard", "d1"].flatMap((store) => Object.entries(hot.median.counts.statements[store]).map(([sql, e]) => [store, sql, e.rowsWritten]));
-    for (const [store, sql, rows] of written.filter((w) => w[2] >= 0.01).sort((a, b) => b[2] - a[2])) out.push(`  ${n(rows).padStart(5)}  ${store.padEnd(5)}  ${sql}`);
+    const written = ["guard", "d1"].flatMap((store) =>
+      Object.entries(hot.median.counts.statements[store]).map(([sql, e]) => [store, sql, e.rowsWritten]),
+    );
+    for (const [store, sql, rows] of written.filter((w) => w[2] >= 0.01).sort((a, b) => b[2] - a[2]))
+      out.push(`  ${n(rows).padStart(5)}  ${store.padEnd(5)}  ${sql}`);
   }
   out.push("");
   out.push("Markdown (README):");
@@ -407,8 +449,10 @@ function printReport(results) {
 function markdown(results) {
   const line = (cells) => `| ${cells.join(" | ")} |`;
   const lines = [line(HEADERS.filter((h) => h !== "runs")), line(HEADERS.filter((h) => h !== "runs").map(() => "---"))];
-  for (const row of rowsOf(results)) lines.push(line([...row.slice(0, 8), row[9]].map((cell, i) => (i === 7 ? `${cell} (${row[8]})` : cell))));
-  for (const g of results.comparison) lines.push(line([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), g.tier ?? ""]));
+  for (const row of rowsOf(results))
+    lines.push(line([...row.slice(0, 8), row[9]].map((cell, i) => (i === 7 ? `${cell} (${row[8]})` : cell))));
+  for (const g of results.comparison)
+    lines.push(line([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), g.tier ?? ""]));
   return lines.join("\n");
 }
 
@@ -463,7 +507,11 @@ async function main() {
   const results = {
     schema: "zgate-bench-cost/1",
     smoke,
-    machine: { ...machineInfo(root), loadAverageBefore: loadBefore.map((x) => round(x, 2)), loadAverageAfter: loadavg().map((x) => round(x, 2)) },
+    machine: {
+      ...machineInfo(root),
+      loadAverageBefore: loadBefore.map((x) => round(x, 2)),
+      loadAverageAfter: loadavg().map((x) => round(x, 2)),
+    },
     config,
     prices: { file: PRICES_FILE.slice(root.length), compiled: prices.compiled },
     timing: { totalSeconds: round((performance.now() - startedAt) / 1000, 1) },

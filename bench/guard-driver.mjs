@@ -79,7 +79,17 @@ async function run(env, { targets, concurrency, ms, limitOverrides }) {
   const elapsedMs = Date.now() - started;
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : null);
-  return { admitted, refused, failed, firstRefusal, firstError, elapsedMs, perSecond: (admitted / elapsedMs) * 1000, p50: pct(50), p99: pct(99) };
+  return {
+    admitted,
+    refused,
+    failed,
+    firstRefusal,
+    firstError,
+    elapsedMs,
+    perSecond: (admitted / elapsedMs) * 1000,
+    p50: pct(50),
+    p99: pct(99),
+  };
 }
 
 export default {

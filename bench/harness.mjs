@@ -53,7 +53,12 @@ export function cleanup() {
   cleaning ??= (async () => {
     await building?.catch(() => {});
     for (const stop of running.reverse()) {
-      await Promise.race([Promise.resolve().then(stop).catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([
+        Promise.resolve()
+          .then(stop)
+          .catch(() => {}),
+        new Promise((r) => setTimeout(r, 5000)),
+      ]);
     }
   })();
   return cleaning;

@@ -33,7 +33,8 @@ function answerFor(req, requestBody) {
   if (req.url.startsWith("/v1/bench-results/")) return { type: "image/png", body: RESULT };
   const polled = /^\/v1\/jobs\/([^/?]+)/.exec(req.url)?.[1];
   const job = polled && completing.get(polled);
-  if (job && ++job.polls >= job.completeAfter) return json({ job_id: polled, status: "completed", result_url: `/v1/bench-results/${polled}` });
+  if (job && ++job.polls >= job.completeAfter)
+    return json({ job_id: polled, status: "completed", result_url: `/v1/bench-results/${polled}` });
   return { type: "application/json", body: BODY };
 }
 

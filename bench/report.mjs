@@ -83,7 +83,19 @@ export function printReport(results) {
   out.push("");
   const b = results.baseline;
   const rows = [
-    ["bare pass-through (baseline)", fixed(b.rps, 0), fixed(b.p50), fixed(b.p99), "100%", "", "", fixed(b.unloadedP50), "", mib(results.memory.bare?.peakMiB), ""],
+    [
+      "bare pass-through (baseline)",
+      fixed(b.rps, 0),
+      fixed(b.p50),
+      fixed(b.p99),
+      "100%",
+      "",
+      "",
+      fixed(b.unloadedP50),
+      "",
+      mib(results.memory.bare?.peakMiB),
+      "",
+    ],
     ...results.cases.map((c) => {
       const s = c.summary;
       const flag = s.unexpected > 0.01 || s.errors > 0 ? `!${pct(s.unexpected)} off-status, ${s.errors} errors` : "";
@@ -105,10 +117,16 @@ export function printReport(results) {
   const headers = ["case", "req/s", "p50 ms", "p99 ms", "vs bare", "pair range", "p50 +ms", "1-conn p50", "1-conn +ms", "workerd MiB", ""];
   out.push(table(headers, rows));
   out.push("");
-  out.push(`req/s, p50, p99: medians over the case's runs at ${config.connections} connections. vs bare: median over pairs of case req/s / bare req/s`);
-  out.push("(the bare Worker sent the same request in the run right after). p50 +ms: same, for p50. 1-conn: the same, from short unloaded pairs at 1 connection.");
+  out.push(
+    `req/s, p50, p99: medians over the case's runs at ${config.connections} connections. vs bare: median over pairs of case req/s / bare req/s`,
+  );
+  out.push(
+    "(the bare Worker sent the same request in the run right after). p50 +ms: same, for p50. 1-conn: the same, from short unloaded pairs at 1 connection.",
+  );
   out.push("workerd MiB: VmHWM of the workerd process serving side A, read after the case. It only grows over the bench: V8 lets garbage");
-  out.push("pile up while memory is plentiful, so it tracks requests served more than the Worker's working set (the bare row: its process at the end).");
+  out.push(
+    "pile up while memory is plentiful, so it tracks requests served more than the Worker's working set (the bare row: its process at the end).",
+  );
   if (results.hotAccount) {
     const h = results.hotAccount;
     out.push("");
@@ -131,7 +149,9 @@ export function printReport(results) {
   } else if (results.guard) {
     const g = results.guard;
     out.push("");
-    out.push(`AccountGuard alone (admit RPCs from a driver Worker, ${g.concurrency} concurrent callers, ${g.duration} s runs, 1 ms clock):`);
+    out.push(
+      `AccountGuard alone (admit RPCs from a driver Worker, ${g.concurrency} concurrent callers, ${g.duration} s runs, 1 ms clock):`,
+    );
     out.push(
       table(
         ["load", "admits/s", "p50 ms", "p99 ms"],
@@ -144,8 +164,10 @@ export function printReport(results) {
   out.push("Targets from issue 8 (reported, not asserted):");
   for (const t of results.targets) out.push(`  [${t.met ? "met" : "MISSED"}] ${t.name}: ${t.measured}`);
   out.push("");
-  out.push(`Memory (workerd VmHWM): bare ${mib(results.memory.bare?.peakMiB)} MiB, zgate ${mib(results.memory.zgate?.peakMiB)} MiB` +
-    `${results.memory.guard ? `, guard bench ${mib(results.memory.guard.peakMiB)} MiB` : ""}`);
+  out.push(
+    `Memory (workerd VmHWM): bare ${mib(results.memory.bare?.peakMiB)} MiB, zgate ${mib(results.memory.zgate?.peakMiB)} MiB` +
+      `${results.memory.guard ? `, guard bench ${mib(results.memory.guard.peakMiB)} MiB` : ""}`,
+  );
   out.push(`Took ${results.timing.totalSeconds.toFixed(1)} s. Results: ${results.outFile}`);
   console.log(out.join("\n"));
 }

@@ -29,7 +29,17 @@ import { cleanup, setting as numberSetting, track, whileBuilding } from "./harne
 import { measure, median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } from "./report.mjs";
-import { applyMigrations, buildAll, peakOf, readCompatibility, root, startBare, startGuardBench, startZgate, storageRoot } from "./workers.mjs";
+import {
+  applyMigrations,
+  buildAll,
+  peakOf,
+  readCompatibility,
+  root,
+  startBare,
+  startGuardBench,
+  startZgate,
+  storageRoot,
+} from "./workers.mjs";
 
 const smoke = process.env.BENCH_SMOKE === "1";
 
@@ -85,7 +95,9 @@ async function preflight(url, req) {
   if (req.expect === 429 && response.status === 200) response = await fetch(url, init);
   const expect = req.expect ?? 200;
   if (response.status !== expect) {
-    throw new Error(`preflight ${req.id}: ${init.method} ${url} answered ${response.status}, expected ${expect}: ${(await response.text()).slice(0, 300)}`);
+    throw new Error(
+      `preflight ${req.id}: ${init.method} ${url} answered ${response.status}, expected ${expect}: ${(await response.text()).slice(0, 300)}`,
+    );
   }
   await response.arrayBuffer();
 }
@@ -108,7 +120,9 @@ async function runPairs(label, a, b) {
     const ra = await measure({ ...a, duration: config.duration });
     const rb = await measure({ ...b, duration: config.duration });
     pairs.push({ a: ra, b: rb });
-    log(`${label} pair ${i + 1}/${config.pairs}: A ${ra.rps.toFixed(0)} req/s p50 ${ra.p50} ms | B ${rb.rps.toFixed(0)} req/s p50 ${rb.p50} ms`);
+    log(
+      `${label} pair ${i + 1}/${config.pairs}: A ${ra.rps.toFixed(0)} req/s p50 ${ra.p50} ms | B ${rb.rps.toFixed(0)} req/s p50 ${rb.p50} ms`,
+    );
   }
   return pairs;
 }
@@ -206,16 +220,27 @@ async function guardPhase({ built, compat, storage }) {
   const modes = [
     { id: "one_key", title: `one key of one account (1 object)`, accounts: [{ account: "g_one", keys: 1 }] },
     { id: "hot", title: `${c} keys of one account (1 object)`, accounts: [{ account: "g_hot", keys: c }] },
-    { id: "spread", title: `${c} accounts, one key each (${c} objects)`, accounts: Array.from({ length: c }, (_, i) => ({ account: `g_spread_${i}`, keys: 1 })) },
+    {
+      id: "spread",
+      title: `${c} accounts, one key each (${c} objects)`,
+      accounts: Array.from({ length: c }, (_, i) => ({ account: `g_spread_${i}`, keys: 1 })),
+    },
   ];
   for (const mode of modes) mode.targets = (await post("/setup", { accounts: mode.accounts })).targets;
   const run = async (mode, seconds) => {
-    const result = await post("/run", { targets: mode.targets, concurrency: c, ms: Math.round(seconds * 1000), limitOverrides: limitOverrides(config.windowSeconds) });
+    const result = await post("/run", {
+      targets: mode.targets,
+      concurrency: c,
+      ms: Math.round(seconds * 1000),
+      limitOverrides: limitOverrides(config.windowSeconds),
+    });
     // Limits are raised, so every call should be admitted: anything else means the
     // driver no longer speaks the guard's contract (see guard-driver.mjs).
     if (result.refused + result.failed > 0) {
       const why = result.firstError ?? JSON.stringify(result.firstRefusal);
-      throw new Error(`AccountGuard alone (${mode.id}): ${result.refused} refused, ${result.failed} failed of ${result.admitted + result.refused + result.failed}: ${why}`);
+      throw new Error(
+        `AccountGuard alone (${mode.id}): ${result.refused} refused, ${result.failed} failed of ${result.admitted + result.refused + result.failed}: ${why}`,
+      );
     }
     return result;
   };
@@ -259,11 +284,14 @@ async function main() {
   const planned = plannedSeconds(6);
   log(`measuring: about ${planned.toFixed(0)} s planned`);
   // A stuck run must not hang CI: give up well after the plan.
-  const watchdog = setTimeout(async () => {
-    console.error(`bench exceeded ${(planned + 120).toFixed(0)} s of measuring; stopping`);
-    await cleanup();
-    process.exit(1);
-  }, (planned + 120) * 1000);
+  const watchdog = setTimeout(
+    async () => {
+      console.error(`bench exceeded ${(planned + 120).toFixed(0)} s of measuring; stopping`);
+      await cleanup();
+      process.exit(1);
+    },
+    (planned + 120) * 1000,
+  );
   watchdog.unref();
 
   const cases = await requestPhase(env);
@@ -282,7 +310,11 @@ async function main() {
   const results = {
     schema: "zgate-bench/1",
     smoke,
-    machine: { ...machineInfo(root), loadAverageBefore: loadBefore.map((x) => round(x, 2)), loadAverageAfter: loadavg().map((x) => round(x, 2)) },
+    machine: {
+      ...machineInfo(root),
+      loadAverageBefore: loadBefore.map((x) => round(x, 2)),
+      loadAverageAfter: loadavg().map((x) => round(x, 2)),
+    },
     config,
     timing: { totalSeconds: round(elapsed(), 1), plannedMeasureSeconds: round(planned, 0) },
     baseline: {

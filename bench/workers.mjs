@@ -181,7 +181,9 @@ export function startGuardBench({ hostPath, driverPath, compat, storage }) {
 export async function applyMigrations(mf) {
   const db = await mf.getD1Database("DB");
   const dir = join(root, "migrations");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     for (const statement of sqlStatements(readFileSync(join(dir, file), "utf8"))) {
       await db.prepare(statement).run();
     }

@@ -69,6 +69,14 @@ export async function startSimulators(settings: SimulatorSettings): Promise<Runn
     origins: { zakgt: zakgt.url, zsky: zsky.url, zappway: zappway.url },
     jwksUrl: `${zakgt.url}/.well-known/jwks.json`,
     close: () =>
-      Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }))).then(() => undefined),
+      Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((r) => {
+              s.closeAllConnections();
+              s.close(() => r());
+            }),
+        ),
+      ).then(() => undefined),
   };
 }

@@ -17,7 +17,13 @@ export interface ZakgtSimulatorOptions {
 const USERS = [
   { id: "usr_demo", email: "demo@zakgt.test", password: "demo-password", display_name: "Demo User", tier: "free" },
   { id: "usr_other", email: "other@zakgt.test", password: "other-password", display_name: "Other User", tier: "free" },
-  { id: "usr_enterprise", email: "enterprise@zakgt.test", password: "enterprise-password", display_name: "Enterprise User", tier: "enterprise" },
+  {
+    id: "usr_enterprise",
+    email: "enterprise@zakgt.test",
+    password: "enterprise-password",
+    display_name: "Enterprise User",
+    tier: "enterprise",
+  },
 ];
 
 const TOOLS = [
@@ -54,7 +60,12 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     refreshTokens.set(refresh, userId);
     return {
       status: "ok",
-      data: { access_token: await accessToken({ sub: userId, tier: users.find((u) => u.id === userId)?.tier }), refresh_token: refresh, token_type: "bearer", expires_in: ttl },
+      data: {
+        access_token: await accessToken({ sub: userId, tier: users.find((u) => u.id === userId)?.tier }),
+        refresh_token: refresh,
+        token_type: "bearer",
+        expires_in: ttl,
+      },
       request_id: crypto.randomUUID(),
     };
   }
@@ -97,10 +108,17 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     }
     if (route === "POST /api/v1/auth/register") {
       const body = await readJson(request);
-      if (typeof body?.email !== "string" || !body.email.includes("@")) return json({ detail: "email: value is not a valid email address" }, 422);
+      if (typeof body?.email !== "string" || !body.email.includes("@"))
+        return json({ detail: "email: value is not a valid email address" }, 422);
       if (typeof body.password !== "string" || body.password.length < 8) return json({ detail: "password: at least 8 characters" }, 422);
       if (users.some((u) => u.email === body.email)) return json({ detail: "Email already registered" }, 400);
-      const user = { id: `usr_${crypto.randomUUID().slice(0, 8)}`, email: body.email, password: body.password, display_name: body.email, tier: "free" };
+      const user = {
+        id: `usr_${crypto.randomUUID().slice(0, 8)}`,
+        email: body.email,
+        password: body.password,
+        display_name: body.email,
+        tier: "free",
+      };
       users.push(user);
       return json({ status: "ok", data: { id: user.id, email: user.email } }, 201);
     }

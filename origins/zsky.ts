@@ -34,7 +34,9 @@ interface Job {
 async function renderResult(job: Job): Promise<[Uint8Array, string]> {
   const size = /result-bytes:(\d+)/.exec(job.prompt)?.[1];
   if (size) return [largePng(Number(size)), "image/png"];
-  return job.kind === "image" ? [await renderPng(job.prompt, job.seed), "image/png"] : [await renderVideo(job.prompt, job.seed), "video/mp4"];
+  return job.kind === "image"
+    ? [await renderPng(job.prompt, job.seed), "image/png"]
+    : [await renderVideo(job.prompt, job.seed), "video/mp4"];
 }
 
 export function createZskySimulator(options: ZskySimulatorOptions): Handler {

@@ -14,7 +14,14 @@ export async function renderDocument() {
   const dir = mkdtempSync(join(tmpdir(), "zgate-openapi-"));
   try {
     const outfile = join(dir, "document.mjs");
-    await build({ entryPoints: [join(root, "src", "openapi", "document.ts")], bundle: true, platform: "node", format: "esm", outfile, logLevel: "error" });
+    await build({
+      entryPoints: [join(root, "src", "openapi", "document.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile,
+      logLevel: "error",
+    });
     const { buildOpenApiDocument } = await import(pathToFileURL(outfile).href);
     return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
   } finally {

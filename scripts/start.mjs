@@ -82,7 +82,18 @@ if (existsSync(join(root, "migrations")) && readdirSync(join(root, "migrations")
   }
 }
 
-const dev = run(["dev", "--ip", host, "--port", String(port), "--env-file", envFile, "--persist-to", stateDir, "--show-interactive-dev-session=false"]);
+const dev = run([
+  "dev",
+  "--ip",
+  host,
+  "--port",
+  String(port),
+  "--env-file",
+  envFile,
+  "--persist-to",
+  stateDir,
+  "--show-interactive-dev-session=false",
+]);
 let devLog = "";
 dev.stdout.on("data", (d) => (devLog += d));
 dev.stderr.on("data", (d) => (devLog += d));

@@ -17,7 +17,11 @@ const someV4 = () => `203.0.${byte()}.${byte()}`;
 const usage = (key: string, address: string, settings?: Record<string, unknown>) =>
   call("/zsky/v1/usage", { headers: { "X-API-Key": key, "CF-Connecting-IP": address }, settings });
 const loginFrom = (address: string) =>
-  call("/zakgt/api/v1/auth/login", { method: "POST", headers: { ...jsonHeaders, "CF-Connecting-IP": address }, body: '{"email":"demo@zakgt.test","password":"guess"}' });
+  call("/zakgt/api/v1/auth/login", {
+    method: "POST",
+    headers: { ...jsonHeaders, "CF-Connecting-IP": address },
+    body: '{"email":"demo@zakgt.test","password":"guess"}',
+  });
 const legacyKey = () => `legacy-${crypto.randomUUID()}`;
 
 /** Bindings that count the key lookups reaching storage: KV reads of `key:<hash>`, D1 queries by key_hash. */
@@ -93,18 +97,24 @@ describe("unknown-key floods", () => {
     // Successes are never counted: the key this address already uses keeps working.
     expect((await usage(verified.key, address, settings)).status).toBe(200);
     // Each product's own envelope, and another address is not affected.
-    const zappway = await call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": someV4() } });
+    const zappway = await call("/zappway/api/v1/agents", {
+      headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": someV4() },
+    });
     expect(zappway.status).toBe(401);
     expect((await usage(legacyKey(), someV4())).status).toBe(401);
   });
 
   it("the limit is exact under concurrency, and counted per product in the product's envelope", async () => {
     const address = someV4();
-    const responses = await burst(15, () => call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": address } }));
+    const responses = await burst(15, () =>
+      call("/zappway/api/v1/agents", { headers: { Authorization: `Bearer ${legacyKey()}`, "CF-Connecting-IP": address } }),
+    );
     expect(responses.filter((r) => r.status === 401)).toHaveLength(10);
     const refused = responses.filter((r) => r.status === 429);
     expect(refused).toHaveLength(5);
-    expect(await json(refused[0]!)).toEqual({ error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" } });
+    expect(await json(refused[0]!)).toEqual({
+      error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" },
+    });
     expect((await usage(legacyKey(), address)).status).toBe(401);
   });
 
@@ -117,7 +127,9 @@ describe("unknown-key floods", () => {
     // A zgate-shaped key moved in by its SHA-256 (from another zgate deployment): this isolate had it as unknown.
     const moved = generateKey("zsky_live_");
     expect((await usage(moved, someV4())).status).toBe(401);
-    expect((await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_sha256: await sha256Hex(moved) } })).status).toBe(201);
+    expect(
+      (await admin("/keys", { json: { product: "zsky", account: freshAccount(), import_sha256: await sha256Hex(moved) } })).status,
+    ).toBe(201);
     expect((await usage(moved, someV4())).status).toBe(200);
   });
 
@@ -129,7 +141,12 @@ describe("unknown-key floods", () => {
 describe("per-address windows", () => {
   it("IPv6 clients are counted per /64, whatever form the address takes", async () => {
     const net = `2001:db8:${hex16()}:${hex16()}`;
-    const forms = (i: number) => [`${net}::${i.toString(16)}`, `${net}:${i.toString(16)}:0:0:1`, `${net}:0:0:0:${i}`.toUpperCase(), `${net}::ffff:10.0.0.${i}`];
+    const forms = (i: number) => [
+      `${net}::${i.toString(16)}`,
+      `${net}:${i.toString(16)}:0:0:1`,
+      `${net}:0:0:0:${i}`.toUpperCase(),
+      `${net}::ffff:10.0.0.${i}`,
+    ];
     const statuses: number[] = [];
     for (let i = 1; i <= 22; i++) statuses.push((await loginFrom(forms(i)[i % 4]!)).status);
     expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true); // reached the origin: wrong password
@@ -155,7 +172,12 @@ describe("per-address windows", () => {
 
   it("refresh has a per-address window of its own", async () => {
     const address = someV4();
-    const refresh = () => call("/zakgt/api/v1/auth/refresh", { method: "POST", headers: { ...jsonHeaders, "CF-Connecting-IP": address }, body: '{"refresh_token":"stolen"}' });
+    const refresh = () =>
+      call("/zakgt/api/v1/auth/refresh", {
+        method: "POST",
+        headers: { ...jsonHeaders, "CF-Connecting-IP": address },
+        body: '{"refresh_token":"stolen"}',
+      });
     const responses = await burst(62, refresh);
     expect(responses.filter((r) => r.status === 401)).toHaveLength(60);
     const refused = responses.filter((r) => r.status === 429);
@@ -207,14 +229,17 @@ describe("per-address windows", () => {
 });
 
 describe("admin API", () => {
-  const asAdmin = (token: string, address: string) => call("/admin/v1/audit?limit=1", { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": address } });
+  const asAdmin = (token: string, address: string) =>
+    call("/admin/v1/audit?limit=1", { headers: { Authorization: `Bearer ${token}`, "CF-Connecting-IP": address } });
 
   it("failed admin authentications are limited per address; the right token still works", async () => {
     const address = someV4();
     for (let i = 0; i < 10; i++) expect((await asAdmin(`wrong-token-${i}-0123456789abcdef`, address)).status).toBe(401);
     const refused = await asAdmin("wrong-token-x-0123456789abcdef", address);
     expect(refused.status).toBe(429);
-    expect(await json(refused)).toEqual({ error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" } });
+    expect(await json(refused)).toEqual({
+      error: { code: "RATE_LIMITED", message: "Too many failed authentication attempts, retry later" },
+    });
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(290);
     expect((await asAdmin(ADMIN_TOKEN, address)).status).toBe(200);
     expect((await asAdmin("wrong-token-y-0123456789abcdef", someV4())).status).toBe(401);

@@ -18,7 +18,12 @@ const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
   Object.entries(item as Json).map(([method, op]) => {
     const source = path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{path\\\}$|\{path\}$/, "__REST__");
     const pattern = source.replace(/\{\w+\}/g, "[^/]+").replace("/__REST__", "(?:/.*)?");
-    return { method: method.toUpperCase(), regex: new RegExp(`^${op["x-zgate-prefix"] ? pattern : pattern.replace("__REST__", "[^/]+")}/?$`), op: op as Json, path };
+    return {
+      method: method.toUpperCase(),
+      regex: new RegExp(`^${op["x-zgate-prefix"] ? pattern : pattern.replace("__REST__", "[^/]+")}/?$`),
+      op: op as Json,
+      path,
+    };
   }),
 );
 
@@ -42,7 +47,13 @@ function validatorFor(schema: Json): Validator {
   return v;
 }
 
-const resolve = (node: Json) => (node?.$ref ? node.$ref.split("/").slice(1).reduce((n: Json, k: string) => n[k], doc) : node);
+const resolve = (node: Json) =>
+  node?.$ref
+    ? node.$ref
+        .split("/")
+        .slice(1)
+        .reduce((n: Json, k: string) => n[k], doc)
+    : node;
 
 export async function expectDocumented(request: Request, response: Response): Promise<void> {
   if ([...request.headers.keys()].some((h) => h.startsWith("x-sim-"))) return;
@@ -73,5 +84,8 @@ export async function expectDocumented(request: Request, response: Response): Pr
     throw new Error(`${label}: documented JSON, got ${body.slice(0, 80)}`);
   }
   const result = validatorFor(resolve(schema)).validate(value);
-  expect(result.valid, `${label}: body does not match ${schema.$ref ?? "schema"}: ${JSON.stringify(result.errors.slice(0, 3))} ${body.slice(0, 200)}`).toBe(true);
+  expect(
+    result.valid,
+    `${label}: body does not match ${schema.$ref ?? "schema"}: ${JSON.stringify(result.errors.slice(0, 3))} ${body.slice(0, 200)}`,
+  ).toBe(true);
 }

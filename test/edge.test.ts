@@ -5,7 +5,11 @@ const jsonHeaders = { "Content-Type": "application/json" };
 
 describe("HTTPS", () => {
   it("redirects plain HTTP with 308 outside local development, keeping path and query", async () => {
-    const response = await call("/api/v1/tools/?page=2", { base: "http://api.zakgt.net", settings: { ENVIRONMENT: "production" }, redirect: "manual" });
+    const response = await call("/api/v1/tools/?page=2", {
+      base: "http://api.zakgt.net",
+      settings: { ENVIRONMENT: "production" },
+      redirect: "manual",
+    });
     expect(response.status).toBe(308);
     expect(response.headers.get("Location")).toBe("https://api.zakgt.net/api/v1/tools/?page=2");
     expect(response.headers.get("X-Request-Id")).toBeTruthy();
@@ -88,10 +92,17 @@ describe("request bodies", () => {
     expect(chat.status).toBe(415);
   });
 
-  it("ZSky, whose reference has no 415, answers a generate without a JSON content type 400 \"Malformed request body\", before counting", async () => {
+  it('ZSky, whose reference has no 415, answers a generate without a JSON content type 400 "Malformed request body", before counting', async () => {
     const { key } = await createKey("zsky");
-    for (const headers of [{}, { "Content-Type": "text/plain" }, { "Content-Type": "application/x-www-form-urlencoded" }] as Record<string, string>[]) {
-      const response = await call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", key), ...headers }, body: new TextEncoder().encode('{"prompt":"a cat"}') });
+    for (const headers of [{}, { "Content-Type": "text/plain" }, { "Content-Type": "application/x-www-form-urlencoded" }] as Record<
+      string,
+      string
+    >[]) {
+      const response = await call("/zsky/v1/images/generate", {
+        method: "POST",
+        headers: { ...keyHeaders("zsky", key), ...headers },
+        body: new TextEncoder().encode('{"prompt":"a cat"}'),
+      });
       expect(response.status).toBe(400);
       expect(await json(response)).toEqual({ error: "Malformed request body: send JSON with Content-Type: application/json" });
     }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { contentDigest, signRequest, verifyRequestSignature, verifySignedRequest, type SignedRequest } from "../src/proxy/identity-signature";
+import {
+  contentDigest,
+  signRequest,
+  verifyRequestSignature,
+  verifySignedRequest,
+  type SignedRequest,
+} from "../src/proxy/identity-signature";
 import { bearer, call, createKey, json, login, sims } from "./helpers";
 
 /** The origin simulators answer `X-Sim-Echo: 1` with the request exactly as they received it. */
@@ -50,7 +56,12 @@ describe("forwarding to the origin", () => {
     for (const h of ["connection", "x-private-hop", "keep-alive", "proxy-authorization", "te", "upgrade", "cookie", "x-custom"]) {
       expect(seen.headers[h]).toBeUndefined();
     }
-    expect(seen.headers).toMatchObject({ accept: "application/json", "accept-language": "km", "idempotency-key": "idem-0001", "user-agent": "sdk/1.0" });
+    expect(seen.headers).toMatchObject({
+      accept: "application/json",
+      "accept-language": "km",
+      "idempotency-key": "idem-0001",
+      "user-agent": "sdk/1.0",
+    });
   });
 
   it("never passes a caller's forwarding, method-override or rewrite fields; sends its own X-Forwarded-*", async () => {
@@ -72,9 +83,17 @@ describe("forwarding to the origin", () => {
       },
       body: "{}",
     });
-    const forwarded = Object.fromEntries(Object.entries(seen.headers as Record<string, string>).filter(([h]) => h.startsWith("x-forwarded-")));
-    expect(forwarded).toEqual({ "x-forwarded-for": "203.0.113.7", "x-forwarded-host": "localhost", "x-forwarded-proto": "http", "x-forwarded-prefix": "/zakgt" });
-    for (const h of ["x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url"]) expect(seen.headers[h]).toBeUndefined();
+    const forwarded = Object.fromEntries(
+      Object.entries(seen.headers as Record<string, string>).filter(([h]) => h.startsWith("x-forwarded-")),
+    );
+    expect(forwarded).toEqual({
+      "x-forwarded-for": "203.0.113.7",
+      "x-forwarded-host": "localhost",
+      "x-forwarded-proto": "http",
+      "x-forwarded-prefix": "/zakgt",
+    });
+    for (const h of ["x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url"])
+      expect(seen.headers[h]).toBeUndefined();
 
     // On the product's own host there is no prefix to report.
     const byHost = await call("/api/v1/auth/forgot-password", {
@@ -84,7 +103,11 @@ describe("forwarding to the origin", () => {
       body: "{}",
     });
     const hostSeen = (await json(byHost)).headers;
-    expect([hostSeen["x-forwarded-host"], hostSeen["x-forwarded-proto"], hostSeen["x-forwarded-prefix"]]).toEqual(["api.zakgt.net", "https", undefined]);
+    expect([hostSeen["x-forwarded-host"], hostSeen["x-forwarded-proto"], hostSeen["x-forwarded-prefix"]]).toEqual([
+      "api.zakgt.net",
+      "https",
+      undefined,
+    ]);
   });
 
   it("a deployment may forward more fields (ORIGIN_FORWARD_HEADERS), never ones zgate owns", async () => {
@@ -98,7 +121,11 @@ describe("forwarding to the origin", () => {
     const seen = (await json(response)).headers;
     expect([seen["x-tenant"], seen["x-partner-id"], seen["x-other"]]).toEqual(["t1", "p1", undefined]);
     for (const owned of ["X-Forwarded-Host", "X-Zgate-*", "X-HTTP-Method-Override", "Authorization", "Connection"]) {
-      const refused = await call("/zakgt/api/v1/auth/forgot-password", { method: "POST", settings: { ORIGIN_FORWARD_HEADERS: owned }, body: "{}" });
+      const refused = await call("/zakgt/api/v1/auth/forgot-password", {
+        method: "POST",
+        settings: { ORIGIN_FORWARD_HEADERS: owned },
+        body: "{}",
+      });
       expect(refused.status).toBe(503);
     }
   });
@@ -106,7 +133,13 @@ describe("forwarding to the origin", () => {
   it("drops caller-supplied X-Zgate-* identity headers and adds its own, signed", async () => {
     const token = await login();
     const { seen, response } = await echo("/zakgt/api/v1/users/me?view=full", {
-      headers: { ...bearer(token), "X-Zgate-Account": "usr_admin", "X-Zgate-User": "usr_admin", "X-Zgate-Key-Id": "k_forged", "X-Zgate-Nonce": "n" },
+      headers: {
+        ...bearer(token),
+        "X-Zgate-Account": "usr_admin",
+        "X-Zgate-User": "usr_admin",
+        "X-Zgate-Key-Id": "k_forged",
+        "X-Zgate-Nonce": "n",
+      },
     });
     expect(seen.headers["x-zgate-product"]).toBe("zakgt");
     expect(seen.headers["x-zgate-account"]).toBe("usr_demo");
@@ -117,10 +150,21 @@ describe("forwarding to the origin", () => {
     expect(seen.headers["x-zgate-signature"]).toMatch(/^v2=[0-9a-f]{64}$/);
 
     const signed = await verifySignedRequest(sims.signingSecret, asReceived(seen), new Uint8Array(0));
-    expect(signed).toMatchObject({ method: "GET", pathAndQuery: "/api/v1/users/me?view=full", account: "usr_demo", forwardedHost: "localhost" });
+    expect(signed).toMatchObject({
+      method: "GET",
+      pathAndQuery: "/api/v1/users/me?view=full",
+      account: "usr_demo",
+      forwardedHost: "localhost",
+    });
     // Any change to the signed fields breaks the signature.
     const signature = seen.headers["x-zgate-signature"];
-    for (const change of [{ account: "usr_admin" }, { pathAndQuery: "/api/v1/wallet/balance" }, { method: "DELETE" }, { nonce: "another" }, { forwardedHost: "evil.example" }]) {
+    for (const change of [
+      { account: "usr_admin" },
+      { pathAndQuery: "/api/v1/wallet/balance" },
+      { method: "DELETE" },
+      { nonce: "another" },
+      { forwardedHost: "evil.example" },
+    ]) {
       expect(await verifyRequestSignature(sims.signingSecret, { ...signed!, ...change }, signature)).toBe(false);
     }
     expect(await verifyRequestSignature("another-secret-another-secret-xx", signed!, signature)).toBe(false);
@@ -147,8 +191,20 @@ describe("forwarding to the origin", () => {
 
   it("an origin refuses a stale signature", async () => {
     const signed: SignedRequest = {
-      timestamp: 1_000, nonce: "n", method: "GET", pathAndQuery: "/", contentDigest: await contentDigest(null), product: "zakgt",
-      account: "", user: "", keyId: "", requestId: "r", forwardedFor: "", forwardedHost: "", forwardedProto: "", forwardedPrefix: "",
+      timestamp: 1_000,
+      nonce: "n",
+      method: "GET",
+      pathAndQuery: "/",
+      contentDigest: await contentDigest(null),
+      product: "zakgt",
+      account: "",
+      user: "",
+      keyId: "",
+      requestId: "r",
+      forwardedFor: "",
+      forwardedHost: "",
+      forwardedProto: "",
+      forwardedPrefix: "",
     };
     const signature = await signRequest(sims.signingSecret, signed);
     expect(await verifyRequestSignature(sims.signingSecret, signed, signature, 1_000 + 299)).toBe(true);
@@ -158,9 +214,15 @@ describe("forwarding to the origin", () => {
   it("a captured signed request is not accepted again by the origin, nor with another body", async () => {
     const { key } = await createKey("zsky");
     const body = JSON.stringify({ prompt: "a lighthouse" });
-    const { seen } = await echo("/zsky/v1/images/generate", { method: "POST", headers: { "X-API-Key": key, "Content-Type": "application/json" }, body });
+    const { seen } = await echo("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { "X-API-Key": key, "Content-Type": "application/json" },
+      body,
+    });
     const captured = Object.fromEntries(
-      Object.entries(seen.headers as Record<string, string>).filter(([h]) => h.startsWith("x-zgate-") || h.startsWith("x-forwarded-") || ["x-request-id", "content-digest", "content-type"].includes(h)),
+      Object.entries(seen.headers as Record<string, string>).filter(
+        ([h]) => h.startsWith("x-zgate-") || h.startsWith("x-forwarded-") || ["x-request-id", "content-digest", "content-type"].includes(h),
+      ),
     );
     const replay = (b: string) => fetch(`${sims.origins.zsky}/v1/images/generate`, { method: "POST", headers: captured, body: b });
 

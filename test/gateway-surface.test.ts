@@ -31,7 +31,11 @@ describe("zgate's own surface lives on gateway hosts only", () => {
   });
 
   it("outside development, a host that is neither answers no admin API", async () => {
-    const response = await call("/admin/v1/keys", { base: "https://zgate.example.workers.dev", headers: adminHeaders, settings: production });
+    const response = await call("/admin/v1/keys", {
+      base: "https://zgate.example.workers.dev",
+      headers: adminHeaders,
+      settings: production,
+    });
     expect(response.status).toBe(404);
     expect(await json(response)).toEqual({ error: { code: "NOT_FOUND", message: "Not Found" } });
   });

@@ -6,8 +6,13 @@ import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGua
 
 const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
 const zskyCall = (key: string, path: string, init: RequestInit = {}, settings: Record<string, unknown> = roomy) =>
-  call(`/zsky${path}`, { ...init, headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json", ...(init.headers as Record<string, string>) }, settings });
-const submit = (key: string, prompt = "a cat", kind = "images") => zskyCall(key, `/v1/${kind}/generate`, { method: "POST", body: JSON.stringify({ prompt }) });
+  call(`/zsky${path}`, {
+    ...init,
+    headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json", ...(init.headers as Record<string, string>) },
+    settings,
+  });
+const submit = (key: string, prompt = "a cat", kind = "images") =>
+  zskyCall(key, `/v1/${kind}/generate`, { method: "POST", body: JSON.stringify({ prompt }) });
 
 describe("job slots cannot leak", () => {
   it("purging a job that never finished frees its slot", async () => {
@@ -87,7 +92,11 @@ describe("errors after the origin answered", () => {
 
   it("an origin that stalls mid-answer to a generate call is a 504, and the call costs no allowance or slot", async () => {
     const { key } = await createKey("zsky");
-    const stalled = { ...limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } }), ORIGIN_ZSKY: inject("stalledBody"), ORIGIN_TIMEOUT_MS: "300" };
+    const stalled = {
+      ...limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } }),
+      ORIGIN_ZSKY: inject("stalledBody"),
+      ORIGIN_TIMEOUT_MS: "300",
+    };
     const response = await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
     expect(response.status).toBe(504);
     expect(await json(response)).toEqual({ error: "Upstream service timed out" });
@@ -101,13 +110,16 @@ describe("errors after the origin answered", () => {
 describe("overage budget rollover", () => {
   it("a month without overage use still carries its whole budget forward", async () => {
     const { key, account } = await createKey("zsky");
-    const small = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { monthlyPerAccount: { image: 1 }, concurrentJobsPerKey: 100 } } });
+    const small = limitOverrides({
+      zsky: { windows: { burst: { limit: 100_000 } }, generation: { monthlyPerAccount: { image: 1 }, concurrentJobsPerKey: 100 } },
+    });
     await setGuardClock("zsky", account, Date.UTC(2026, 8, 10));
     await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: true, monthly_cap_cents: 10 } });
     // September: nothing used. October: 10 (cap) + 10 (September's) = 20 cents = 4 overage images.
     await setGuardClock("zsky", account, Date.UTC(2026, 9, 10));
     const statuses = [];
-    for (let i = 0; i < 6; i++) statuses.push((await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"x"}' }, small)).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"x"}' }, small)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
   });
 });
@@ -116,7 +128,15 @@ describe("hygiene", () => {
   it("client-asserted client addresses never reach the origin", async () => {
     const response = await call("/zakgt/api/v1/auth/forgot-password", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Sim-Echo": "1", "X-Forwarded-For": "1.2.3.4", "X-Real-IP": "1.2.3.4", "True-Client-IP": "1.2.3.4", Forwarded: "for=1.2.3.4", "CF-Connecting-IP": "203.0.113.9" },
+      headers: {
+        "Content-Type": "application/json",
+        "X-Sim-Echo": "1",
+        "X-Forwarded-For": "1.2.3.4",
+        "X-Real-IP": "1.2.3.4",
+        "True-Client-IP": "1.2.3.4",
+        Forwarded: "for=1.2.3.4",
+        "CF-Connecting-IP": "203.0.113.9",
+      },
       body: "{}",
     });
     const seen = await json(response);
@@ -127,7 +147,13 @@ describe("hygiene", () => {
   it("presigned URLs name the exact object when the account id needs encoding", async () => {
     const account = "ops@example.com";
     const { key } = await createKey("zsky", { account });
-    const s3 = { ...roomy, R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef", R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234", R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789", R2_BUCKET_NAME: "zgate-results" };
+    const s3 = {
+      ...roomy,
+      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
+      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
+      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
+      R2_BUCKET_NAME: "zgate-results",
+    };
     const job = await json(await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"x"}' }, s3));
     let done;
     for (let i = 0; i < 50 && done?.status !== "completed"; i++) {

@@ -66,7 +66,16 @@ describe("ZakGT access tokens at the edge", () => {
   });
 
   it("refuses claims of the wrong type", async () => {
-    for (const claims of [{ sub: 42 }, { sub: { id: "usr_demo" } }, { sub: "" }, { jti: 7 }, { jti: ["a"] }, { iat: "1700000000" }, { exp: String(now() + 600) }, { nbf: "0" }]) {
+    for (const claims of [
+      { sub: 42 },
+      { sub: { id: "usr_demo" } },
+      { sub: "" },
+      { jti: 7 },
+      { jti: ["a"] },
+      { iat: "1700000000" },
+      { exp: String(now() + 600) },
+      { nbf: "0" },
+    ]) {
       const response = await meWith(await mintToken(claims));
       expect(response.status, JSON.stringify(claims)).toBe(401);
       expect(await json(response)).toEqual({ detail: "Could not validate credentials" });
@@ -105,7 +114,10 @@ describe("ZakGT access tokens at the edge", () => {
   it("refuses a tampered payload", async () => {
     const [h, p, s] = (await login()).split(".");
     const claims = JSON.parse(atob(p!.replace(/-/g, "+").replace(/_/g, "/")));
-    const forgedPayload = btoa(JSON.stringify({ ...claims, sub: "usr_other" })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+    const forgedPayload = btoa(JSON.stringify({ ...claims, sub: "usr_other" }))
+      .replace(/=+$/, "")
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_");
     expect((await meWith(`${h}.${forgedPayload}.${s}`)).status).toBe(401);
   });
 

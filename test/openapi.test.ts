@@ -28,11 +28,16 @@ describe("the OpenAPI document, served", () => {
     );
     const me = doc.paths["/zakgt/api/v1/users/me"].get;
     expect(me.security).toEqual([{ ZakgtAccessToken: [] }, { ZakgtAccessKey: [] }]);
-    for (const status of ["401", "403", "404", "422", "429"]) expect(me.responses[status].content["application/json"].schema.$ref).toBe("#/components/schemas/ZakgtError");
+    for (const status of ["401", "403", "404", "422", "429"])
+      expect(me.responses[status].content["application/json"].schema.$ref).toBe("#/components/schemas/ZakgtError");
     expect(Object.keys(me.responses["429"].headers).sort()).toEqual(["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-Id"]);
     expect(doc.paths["/zsky/v1/images/generate"].post.security).toEqual([{ ZskyApiKey: [] }]);
-    expect(doc.paths["/zsky/v1/images/generate"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ZskyImageRequest");
-    expect(doc.paths["/zappway/api/v1/agents/{path}"].get.responses["401"].content["application/json"].schema.$ref).toBe("#/components/schemas/ZappwayError");
+    expect(doc.paths["/zsky/v1/images/generate"].post.requestBody.content["application/json"].schema.$ref).toBe(
+      "#/components/schemas/ZskyImageRequest",
+    );
+    expect(doc.paths["/zappway/api/v1/agents/{path}"].get.responses["401"].content["application/json"].schema.$ref).toBe(
+      "#/components/schemas/ZappwayError",
+    );
     expect(doc.paths["/zakgt/api/v1/auth/login"].post.security).toEqual([]);
     expect(doc.paths["/admin/v1/keys"].post.security).toEqual([{ AdminToken: [] }, { CloudflareAccess: [] }]);
   });
@@ -53,7 +58,9 @@ describe("the contract check itself", () => {
   });
 
   it("fails an undocumented gateway header", async () => {
-    await expect(expectDocumented(req("/openapi.json"), res(200, { openapi: "3.1.0" }, { RateLimit: '"x";r=1;t=1' }))).rejects.toThrow(/header ratelimit not documented/);
+    await expect(expectDocumented(req("/openapi.json"), res(200, { openapi: "3.1.0" }, { RateLimit: '"x";r=1;t=1' }))).rejects.toThrow(
+      /header ratelimit not documented/,
+    );
   });
 
   it("passes a documented response", async () => {

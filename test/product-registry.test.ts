@@ -25,15 +25,18 @@ describe("every product module is complete", () => {
     for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a!), `${a} / ${b}`).toBe(false);
   });
 
-  it.each(PRODUCTS.map((p) => [p.id, p] as const))("%s: its hosts and origin are settings, and a simulator serves it", async (id, product) => {
-    const env = Object.fromEntries(PRODUCTS.map((p) => [p.originSetting, (sims.origins as Record<string, string | undefined>)[p.id]]));
-    const settings = loadSettings({ ...env, ORIGIN_SIGNING_SECRET: "x".repeat(32), ZAKGT_JWKS_URL: sims.jwksUrl });
-    expect(settings[product.originSetting], `${id}: no simulator in origins/serve.ts`).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(settings[product.hostsSetting].length).toBeGreaterThan(0);
-    // The simulator answers (an unsigned request is refused, as a real origin would).
-    const response = await fetch(`${settings[product.originSetting]}/__no_such_path__`);
-    expect(response.status).toBe(401);
-  });
+  it.each(PRODUCTS.map((p) => [p.id, p] as const))(
+    "%s: its hosts and origin are settings, and a simulator serves it",
+    async (id, product) => {
+      const env = Object.fromEntries(PRODUCTS.map((p) => [p.originSetting, (sims.origins as Record<string, string | undefined>)[p.id]]));
+      const settings = loadSettings({ ...env, ORIGIN_SIGNING_SECRET: "x".repeat(32), ZAKGT_JWKS_URL: sims.jwksUrl });
+      expect(settings[product.originSetting], `${id}: no simulator in origins/serve.ts`).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(settings[product.hostsSetting].length).toBeGreaterThan(0);
+      // The simulator answers (an unsigned request is refused, as a real origin would).
+      const response = await fetch(`${settings[product.originSetting]}/__no_such_path__`);
+      expect(response.status).toBe(401);
+    },
+  );
 
   it.each(PRODUCTS.map((p) => [p.id, p] as const))("%s: every route is in the OpenAPI document", (id, product) => {
     const document = buildOpenApiDocument() as unknown as { paths: Record<string, Record<string, { operationId?: string }>> };

@@ -66,7 +66,11 @@ const ZAPPWAY: [string, string][] = [
 
 describe("route table: every reference endpoint, by path prefix", () => {
   it.each(ZAKGT)("ZakGT %s %s is %s", async (method, path, auth) => {
-    const response = await call(`/zakgt${path}`, { method, headers: { "Content-Type": "application/json" }, body: method === "GET" || method === "DELETE" ? undefined : "{}" });
+    const response = await call(`/zakgt${path}`, {
+      method,
+      headers: { "Content-Type": "application/json" },
+      body: method === "GET" || method === "DELETE" ? undefined : "{}",
+    });
     const body = await json(response);
     if (auth === "required") {
       expect(response.status).toBe(401);
@@ -102,7 +106,10 @@ describe("route table: by host", () => {
   });
 
   it("takes hosts from settings", async () => {
-    const response = await call("/v1/usage", { base: "http://images.example.test", settings: { ZSKY_HOSTS: "images.example.test, zsky.ai" } });
+    const response = await call("/v1/usage", {
+      base: "http://images.example.test",
+      settings: { ZSKY_HOSTS: "images.example.test, zsky.ai" },
+    });
     expect(await json(response)).toEqual({ error: "Missing API key" });
   });
 

@@ -29,7 +29,9 @@ describe("a misconfigured deployment", () => {
   });
 
   it("never echoes a bad secret's value, to the caller or to the log", async () => {
-    const { response, lines } = await logged(() => call("/zappway/api/v1/agents", { settings: { ORIGIN_SIGNING_SECRET: "tooShortSecretValue" } }));
+    const { response, lines } = await logged(() =>
+      call("/zappway/api/v1/agents", { settings: { ORIGIN_SIGNING_SECRET: "tooShortSecretValue" } }),
+    );
     expect(response.status).toBe(503);
     const text = await response.text();
     expect(JSON.parse(text)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: GENERIC } });
@@ -52,7 +54,9 @@ describe("a misconfigured deployment", () => {
   });
 
   it("an unset production origin (the wrangler.toml placeholder) is a 503 on the product's host", async () => {
-    const { response, lines } = await logged(() => call("/v1/usage", { base: "https://zsky.ai", settings: { ENVIRONMENT: "production", ORIGIN_ZSKY: "" } }));
+    const { response, lines } = await logged(() =>
+      call("/v1/usage", { base: "https://zsky.ai", settings: { ENVIRONMENT: "production", ORIGIN_ZSKY: "" } }),
+    );
     expect(response.status).toBe(503);
     expect(await json(response)).toEqual({ error: GENERIC });
     expect(lines.some((l) => l.includes('"setting":"ORIGIN_ZSKY"'))).toBe(true);
@@ -65,7 +69,9 @@ describe("a bad optional setting turns off only its own feature", () => {
     const bad = { ADMIN_TOKEN: "only-twenty-chars-xx" };
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings: bad })).status).toBe(200);
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings: bad })).status).toBe(200);
-    const refused = await logged(() => call("/admin/v1/keys", { headers: { Authorization: "Bearer only-twenty-chars-xx" }, settings: bad }));
+    const refused = await logged(() =>
+      call("/admin/v1/keys", { headers: { Authorization: "Bearer only-twenty-chars-xx" }, settings: bad }),
+    );
     expect(refused.response.status).toBe(503);
     expect(await json(refused.response)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: GENERIC } });
     expect(refused.lines.some((l) => l.includes('"setting":"ADMIN_TOKEN"'))).toBe(true);

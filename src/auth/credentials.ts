@@ -2,11 +2,7 @@ import { keyPrefixOf } from "../keys/key-format";
 import type { Product } from "../products/types";
 
 /** The credential a request presents, read the way its platform documents it. */
-export type Credential =
-  | { kind: "none" }
-  | { kind: "jwt"; token: string }
-  | { kind: "key"; secret: string }
-  | { kind: "malformed" };
+export type Credential = { kind: "none" } | { kind: "jwt"; token: string } | { kind: "key"; secret: string } | { kind: "malformed" };
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;

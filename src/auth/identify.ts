@@ -49,7 +49,11 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
 async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   const { product } = c.get("target");
   // Failed key authentications are limited per client address (edge/failed-auth.ts).
-  const failures = { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) };
+  const failures = {
+    guard: product.id,
+    address: clientAddress(c.req.raw.headers),
+    policy: failedKeyAuthPolicy(product, c.get("settings")),
+  };
   const refuse = async (): Promise<never> => {
     await countFailure(c.env, failures);
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);

@@ -88,8 +88,7 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
       requiredClaims: ["sub", "exp", "iat", "jti"],
       algorithms: source instanceof Uint8Array ? ["HS256"] : ["ES256", "RS256", "EdDSA"],
     };
-    ({ payload } =
-      source instanceof Uint8Array ? await jwtVerify(token, source, options) : await jwtVerify(token, source, options));
+    ({ payload } = source instanceof Uint8Array ? await jwtVerify(token, source, options) : await jwtVerify(token, source, options));
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw new GatewayError("UNAUTHORIZED", "Access token expired");
     // Every verdict on the token itself is a JOSEError. Anything else (a network error,
@@ -111,7 +110,8 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
 function usableClaims(payload: JWTPayload, settings: Settings, invalidMessage: string): AccessClaims {
   const { sub, jti, iat, exp } = payload;
   const nowSeconds = Date.now() / 1000;
-  const typed = typeof sub === "string" && sub !== "" && typeof jti === "string" && jti !== "" && typeof iat === "number" && typeof exp === "number";
+  const typed =
+    typeof sub === "string" && sub !== "" && typeof jti === "string" && jti !== "" && typeof iat === "number" && typeof exp === "number";
   if (!typed || !Number.isFinite(iat) || iat > nowSeconds + settings.JWT_CLOCK_SKEW_SECONDS) {
     throw new GatewayError("UNAUTHORIZED", invalidMessage);
   }

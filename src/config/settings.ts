@@ -8,9 +8,12 @@ import { isNeverForwarded } from "../proxy/origin-headers";
  * not parse answers 503 naming the bad setting (never its value): see `loadSettings`.
  * README.md's configuration table mirrors this schema.
  */
-const hostList = z
-  .string()
-  .transform((s) => s.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+const hostList = z.string().transform((s) =>
+  s
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean),
+);
 // Caller header fields an origin receives besides the standard ones (src/proxy/origin-headers.ts).
 // Exact names, or `prefix-*` for every name that starts so.
 const forwardHeaders = hostList
@@ -48,25 +51,25 @@ const perKind = z.object({ image: allowance, video: allowance }).partial().stric
 // "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
 // "concurrentJobsPerKey": 5}}}. See README "Limits".
 const limitOverrides = jsonText.pipe(
-    z.partialRecord(
-      z.enum(["zakgt", "zsky", "zappway"]),
-      z
-        .object({
-          windows: z.record(z.string(), windowOverride).optional(),
-          plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
-          generation: z
-            .object({
-              concurrentJobsPerKey: z.number().int().positive().max(MAX_CONCURRENT_JOBS),
-              dailyPerKey: perKind,
-              monthlyPerAccount: perKind,
-            })
-            .partial()
-            .strict()
-            .optional(),
-        })
-        .strict(),
-    ),
-  );
+  z.partialRecord(
+    z.enum(["zakgt", "zsky", "zappway"]),
+    z
+      .object({
+        windows: z.record(z.string(), windowOverride).optional(),
+        plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
+        generation: z
+          .object({
+            concurrentJobsPerKey: z.number().int().positive().max(MAX_CONCURRENT_JOBS),
+            dailyPerKey: perKind,
+            monthlyPerAccount: perKind,
+          })
+          .partial()
+          .strict()
+          .optional(),
+      })
+      .strict(),
+  ),
+);
 
 const schema = z
   .object({
@@ -139,7 +142,12 @@ const schema = z
     ZSKY_RESULT_HOSTS: hostList.default([]),
     ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
     ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
-    ACCESS_TEAM_DOMAIN: optionalString.pipe(z.string().regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com").optional()),
+    ACCESS_TEAM_DOMAIN: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/, "must look like <team>.cloudflareaccess.com")
+        .optional(),
+    ),
     ACCESS_AUD: optionalString,
     // Where Access publishes its signing keys; derived from the team domain unless set.
     ACCESS_JWKS_URL: optionalString.pipe(z.url().optional()),
@@ -153,13 +161,25 @@ const schema = z
     }
     const s3 = [s.R2_ACCOUNT_ID, s.R2_ACCESS_KEY_ID, s.R2_SECRET_ACCESS_KEY, s.R2_BUCKET_NAME].filter(Boolean).length;
     if (s3 !== 0 && s3 !== 4) {
-      ctx.addIssue({ code: "custom", path: ["R2_ACCESS_KEY_ID"], message: "R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY and R2_BUCKET_NAME go together" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["R2_ACCESS_KEY_ID"],
+        message: "R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY and R2_BUCKET_NAME go together",
+      });
     }
     if (s.LIMITER_BACKEND === "upstash" && !(s.UPSTASH_REDIS_REST_URL && s.UPSTASH_REDIS_REST_TOKEN)) {
-      ctx.addIssue({ code: "custom", path: [s.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL"], message: "is required when LIMITER_BACKEND is upstash" });
+      ctx.addIssue({
+        code: "custom",
+        path: [s.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL"],
+        message: "is required when LIMITER_BACKEND is upstash",
+      });
     }
     if (Boolean(s.ACCESS_TEAM_DOMAIN) !== Boolean(s.ACCESS_AUD)) {
-      ctx.addIssue({ code: "custom", path: [s.ACCESS_TEAM_DOMAIN ? "ACCESS_AUD" : "ACCESS_TEAM_DOMAIN"], message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together" });
+      ctx.addIssue({
+        code: "custom",
+        path: [s.ACCESS_TEAM_DOMAIN ? "ACCESS_AUD" : "ACCESS_TEAM_DOMAIN"],
+        message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together",
+      });
     }
     // A shared HS256 secret is a development convenience; deployed gateways verify
     // against the platform's published keys so the gateway can never mint tokens.
@@ -197,7 +217,10 @@ export type Settings = z.infer<typeof schema> & {
 
 /** Settings the gateway cannot serve without. Its message names the setting: for the log only. */
 export class SettingsError extends Error {
-  constructor(readonly setting: string, reason: string) {
+  constructor(
+    readonly setting: string,
+    reason: string,
+  ) {
     super(`Gateway misconfigured: ${setting} ${reason}`);
   }
 }

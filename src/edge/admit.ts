@@ -82,7 +82,12 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
   }
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
-  c.set("admission", { windows: decision.windows, reservationId: decision.reservationId, usage: decision.usage, generation: limits.generation });
+  c.set("admission", {
+    windows: decision.windows,
+    reservationId: decision.reservationId,
+    usage: decision.usage,
+    generation: limits.generation,
+  });
 
   if (identity && decision.key) {
     c.set("identity", { ...identity, userId: decision.key.ownerUserId ?? undefined, scopes: decision.key.scopes, plan: decision.key.plan });

@@ -15,7 +15,10 @@ export function clientAddress(headers: Headers): string | undefined {
     if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
       return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join(".");
     }
-    return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+    return `${groups
+      .slice(0, 4)
+      .map((g) => g.toString(16))
+      .join(":")}::/64`;
   }
   const octets = ipv4Octets(raw);
   return octets ? octets.join(".") : undefined;

@@ -38,7 +38,6 @@ interface Standing {
 // Bounded like every isolate cache: an evicted refusal only costs one more guard call.
 const MAX_ENTRIES = 4_096;
 
-
 export class StandingRefusals {
   private readonly entries = new Lru<string, Standing>(MAX_ENTRIES);
 

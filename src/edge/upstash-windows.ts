@@ -35,7 +35,12 @@ function limiterFor(settings: Settings, policy: WindowPolicy): Ratelimit {
   let limiter = limiters.get(id);
   if (!limiter) {
     limiter = new Ratelimit({
-      redis: new Redis({ url: settings.UPSTASH_REDIS_REST_URL!, token: settings.UPSTASH_REDIS_REST_TOKEN!, retry: { retries: 0 }, enableTelemetry: false }),
+      redis: new Redis({
+        url: settings.UPSTASH_REDIS_REST_URL!,
+        token: settings.UPSTASH_REDIS_REST_TOKEN!,
+        retry: { retries: 0 },
+        enableTelemetry: false,
+      }),
       limiter: Ratelimit.slidingWindow(policy.limit, `${policy.windowSeconds} s`),
       prefix: "zgate:rl",
       ephemeralCache: blocked,
@@ -62,7 +67,9 @@ export interface WindowVerdict {
 export function upstashAdmission(settings: Settings): Admission {
   return {
     async admit(request, link) {
-      const decision: AdmitDecision = request.credential ? await link.guard().admit({ ...request, windowsElsewhere: true }) : { allow: true, windows: [] };
+      const decision: AdmitDecision = request.credential
+        ? await link.guard().admit({ ...request, windowsElsewhere: true })
+        : { allow: true, windows: [] };
       if (!decision.allow) return decision;
       const basis = { account: decision.accountPlan, key: decision.key, tier: request.credential?.tier };
       const counted = countedWindows(request.limits, basis, subjectIds(request.credential, decision.key, request.accountId, request.ip));
@@ -79,7 +86,13 @@ export function upstashAdmission(settings: Settings): Admission {
       }
       if (!verdict.allowed) {
         await undo();
-        return { allow: false, refusal: "rate_limited", message: "Rate limit exceeded", retryAfter: verdict.retryAfter, windows: verdict.windows };
+        return {
+          allow: false,
+          refusal: "rate_limited",
+          message: "Rate limit exceeded",
+          retryAfter: verdict.retryAfter,
+          windows: verdict.windows,
+        };
       }
       return { ...decision, windows: verdict.windows };
     },
@@ -101,7 +114,9 @@ async function upstashWindows(
   try {
     results = await Promise.race([Promise.all(counted.map(({ policy, subject }) => limiterFor(settings, policy).limit(subject))), timeout]);
   } catch (err) {
-    console.error(JSON.stringify({ msg: "limiter_unavailable", backend: "upstash", error: err instanceof Error ? err.message : "unknown" }));
+    console.error(
+      JSON.stringify({ msg: "limiter_unavailable", backend: "upstash", error: err instanceof Error ? err.message : "unknown" }),
+    );
     if (settings.UPSTASH_FAIL_OPEN) return { allowed: true, windows: [], retryAfter: 0 };
     throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
   } finally {

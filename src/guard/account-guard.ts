@@ -130,8 +130,16 @@ export class AccountGuard extends DurableObject<Env> {
     const counted = (
       request.windowsElsewhere
         ? []
-        : countedWindows(limits, { account: accountPlan, key, tier: request.credential?.tier }, subjectIds(request.credential, key, request.accountId, request.ip))
-    ).map(({ policy, subject }) => ({ policy, subject, state: this.windows.inspect(subject, policy.limit, policy.windowSeconds * 1000, now) }));
+        : countedWindows(
+            limits,
+            { account: accountPlan, key, tier: request.credential?.tier },
+            subjectIds(request.credential, key, request.accountId, request.ip),
+          )
+    ).map(({ policy, subject }) => ({
+      policy,
+      subject,
+      state: this.windows.inspect(subject, policy.limit, policy.windowSeconds * 1000, now),
+    }));
     // After admission the request itself is counted: a window that was empty resets a full window from now.
     const report = (admitted: boolean): WindowReport[] =>
       counted.map(({ policy, state }) => ({
@@ -146,7 +154,13 @@ export class AccountGuard extends DurableObject<Env> {
     if (generation && key) {
       const until = this.ledger.suspendedUntil(key.keyId, now);
       if (until !== null) {
-        return { allow: false, refusal: "suspended", message: "API key suspended", retryAfter: retryAfterSeconds(until, now), windows: report(false) };
+        return {
+          allow: false,
+          refusal: "suspended",
+          message: "API key suspended",
+          retryAfter: retryAfterSeconds(until, now),
+          windows: report(false),
+        };
       }
     }
 
@@ -171,13 +185,16 @@ export class AccountGuard extends DurableObject<Env> {
     const owned = request.jobId === undefined || this.ledger.ownsJob(request.jobId);
     const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
     const at = lease ? now + lease.ttlMs : now;
-    for (const { policy, subject } of counted) this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
+    for (const { policy, subject } of counted)
+      this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
     if (!request.credential && counted.length > 0) this.disposeAfter(at + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
-    const grant = lease ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) }) : undefined;
+    const grant = lease
+      ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) })
+      : undefined;
     return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant };
   }
 
@@ -186,7 +203,12 @@ export class AccountGuard extends DurableObject<Env> {
    * clock moves in jumps that a lease's real-time life cannot follow, so leases need
    * the system clock.
    */
-  private leaseTerms(request: AdmitRequest, counted: (CountedWindow & { state: { used: number } })[], key: GuardedKey | undefined, now: number) {
+  private leaseTerms(
+    request: AdmitRequest,
+    counted: (CountedWindow & { state: { used: number } })[],
+    key: GuardedKey | undefined,
+    now: number,
+  ) {
     const asked = request.lease;
     if (!asked || !leasable(request) || this.clock !== systemClock) return null;
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
@@ -277,7 +299,12 @@ export class AccountGuard extends DurableObject<Env> {
   // ---------------------------------------------------------------- ZSky jobs
 
   /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
-  settleGeneration(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits): Promise<void> {
+  settleGeneration(
+    reservationId: string,
+    outcome: "accepted" | "blocked" | "refused",
+    jobId: string | null,
+    limits: GenerationLimits,
+  ): Promise<void> {
     return this.mutate(() => {
       const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
       return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
@@ -367,7 +394,12 @@ export class AccountGuard extends DurableObject<Env> {
   /** Changes a key's plan and per-key limits; every request after it returns is counted under them. */
   setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
     return this.mutate(() => {
-      const cursor = this.sql.exec("UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?", plan, override ? JSON.stringify(override) : null, keyId);
+      const cursor = this.sql.exec(
+        "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
+        plan,
+        override ? JSON.stringify(override) : null,
+        keyId,
+      );
       return { result: cursor.rowsWritten > 0, affected: { keys: [keyId] } };
     });
   }
@@ -383,7 +415,8 @@ export class AccountGuard extends DurableObject<Env> {
   /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
   revokeKey(keyId: string): Promise<boolean> {
     return this.mutate(() => {
-      const changed = this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+      const changed =
+        this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
       return { result: changed, affected: { keys: [keyId] } };
     });
   }
@@ -460,11 +493,11 @@ export class AccountGuard extends DurableObject<Env> {
  * windows are counted there per request.
  */
 
-
 /** Why a valid key may not make this request, if it may not. */
 function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {
   if (request.route.sessionOnly) return "This endpoint needs a signed-in session, not an API key";
-  if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope)) return `This key does not have the '${request.route.scope}' scope`;
+  if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope))
+    return `This key does not have the '${request.route.scope}' scope`;
   return null;
 }
 

@@ -33,7 +33,11 @@ export class AccountPlanStore {
       this.cached = null;
       return;
     }
-    this.sql.exec("INSERT OR REPLACE INTO account_plan (id, plan, windows) VALUES (1, ?, ?)", plan.plan, plan.windows ? JSON.stringify(plan.windows) : null);
+    this.sql.exec(
+      "INSERT OR REPLACE INTO account_plan (id, plan, windows) VALUES (1, ?, ?)",
+      plan.plan,
+      plan.windows ? JSON.stringify(plan.windows) : null,
+    );
     this.cached = plan;
   }
 }

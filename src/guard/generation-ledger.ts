@@ -108,9 +108,18 @@ export class GenerationLedger {
    * (invalid, failed, timed out) gives the reservation back. Idempotent. Returns the key
    * this settlement suspended, if it did.
    */
-  settle(reservationId: string, outcome: "accepted" | "blocked" | "refused", jobId: string | null, limits: GenerationLimits, now: number): string | null {
+  settle(
+    reservationId: string,
+    outcome: "accepted" | "blocked" | "refused",
+    jobId: string | null,
+    limits: GenerationLimits,
+    now: number,
+  ): string | null {
     const r = this.sql
-      .exec<{ key_id: string; kind: GenerationKind; day: string; month: string; overage_cents: number }>("DELETE FROM reservations WHERE id = ? RETURNING *", reservationId)
+      .exec<{ key_id: string; kind: GenerationKind; day: string; month: string; overage_cents: number }>(
+        "DELETE FROM reservations WHERE id = ? RETURNING *",
+        reservationId,
+      )
       .toArray()[0];
     if (!r || outcome === "refused") return null;
     const overage = r.overage_cents > 0 ? 1 : 0;
@@ -137,7 +146,12 @@ export class GenerationLedger {
    * job is not this account's or was already finished; `suspended` names the key the
    * rejection suspended, if it did.
    */
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits, now: number): { finished: boolean; suspended: string | null } {
+  finishJob(
+    jobId: string,
+    status: "completed" | "failed" | "blocked",
+    limits: GenerationLimits,
+    now: number,
+  ): { finished: boolean; suspended: string | null } {
     const job = this.sql
       .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
       .toArray()[0];
@@ -174,7 +188,9 @@ export class GenerationLedger {
 
   /** A job this account submitted through zgate and has not purged. */
   ownsJob(jobId: string): boolean {
-    return this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ? AND job_id NOT IN (SELECT job_id FROM purged_jobs)", jobId).toArray().length > 0;
+    return (
+      this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ? AND job_id NOT IN (SELECT job_id FROM purged_jobs)", jobId).toArray().length > 0
+    );
   }
 
   /** Everything counted for one key moves to its replacement (rotation). */
@@ -222,7 +238,12 @@ export class GenerationLedger {
     this.sql.exec("INSERT OR REPLACE INTO account_settings (name, value) VALUES ('overage', ?)", JSON.stringify({ ...settings, since }));
     // This month's budget follows the new cap at once (plus whatever rolled over).
     const current = this.sql.exec("SELECT 1 FROM overage_months WHERE month = ?", month).toArray().length > 0;
-    if (current) this.sql.exec("UPDATE overage_months SET budget_cents = ? WHERE month = ?", settings.monthlyCapCents + this.rolledOver(month, settings), month);
+    if (current)
+      this.sql.exec(
+        "UPDATE overage_months SET budget_cents = ? WHERE month = ?",
+        settings.monthlyCapCents + this.rolledOver(month, settings),
+        month,
+      );
   }
 
   // ------------------------------------------------------------------ internals
@@ -244,7 +265,12 @@ export class GenerationLedger {
   private counted(scope: string, period: string, kind: GenerationKind): { used: number; overage: number } {
     return (
       this.sql
-        .exec<{ used: number; overage: number }>("SELECT used, overage FROM gen_counts WHERE scope = ? AND period = ? AND kind = ?", scope, period, kind)
+        .exec<{ used: number; overage: number }>(
+          "SELECT used, overage FROM gen_counts WHERE scope = ? AND period = ? AND kind = ?",
+          scope,
+          period,
+          kind,
+        )
         .toArray()[0] ?? { used: 0, overage: 0 }
     );
   }
@@ -277,7 +303,9 @@ export class GenerationLedger {
     if (!settings.enabled) return false;
     const month = utcMonth(now);
     const budget = this.monthBudget(month, settings);
-    const pending = this.sql.exec<{ c: number }>("SELECT COALESCE(SUM(overage_cents), 0) AS c FROM reservations WHERE month = ?", month).one().c;
+    const pending = this.sql
+      .exec<{ c: number }>("SELECT COALESCE(SUM(overage_cents), 0) AS c FROM reservations WHERE month = ?", month)
+      .one().c;
     return budget.spent_cents + pending + limits.overagePriceCents[kind] <= budget.budget_cents;
   }
 
@@ -287,7 +315,9 @@ export class GenerationLedger {
    * month since overage was switched on.
    */
   private monthBudget(month: string, settings: OverageSettings): { budget_cents: number; spent_cents: number } {
-    const row = this.sql.exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", month).toArray()[0];
+    const row = this.sql
+      .exec<{ budget_cents: number; spent_cents: number }>("SELECT budget_cents, spent_cents FROM overage_months WHERE month = ?", month)
+      .toArray()[0];
     if (row) return row;
     const budget = settings.monthlyCapCents + this.rolledOver(month, settings);
     this.sql.exec("INSERT INTO overage_months (month, budget_cents, spent_cents) VALUES (?, ?, 0)", month, budget);

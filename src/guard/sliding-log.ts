@@ -124,7 +124,12 @@ export class SlidingLog {
 
   /** Moves the windows counted for one subject id (`<policy>:<from>`) to another (a rotated key). */
   rename(from: string, to: string): void {
-    this.sql.exec("UPDATE windows SET subject = substr(subject, 1, length(subject) - length(?)) || ? WHERE subject LIKE ?", from, to, `%:${from}`);
+    this.sql.exec(
+      "UPDATE windows SET subject = substr(subject, 1, length(subject) - length(?)) || ? WHERE subject LIKE ?",
+      from,
+      to,
+      `%:${from}`,
+    );
     for (const [subject, log] of [...this.logs]) {
       const renamed = renamedSubject(subject, from, to);
       if (renamed === undefined) continue;

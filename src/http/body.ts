@@ -45,7 +45,11 @@ const WRONG_MEDIA_TYPE = {
  * product's status for it) and must parse (400). Returns the parsed value (undefined for
  * an empty body).
  */
-export function requireJsonBody(body: Uint8Array | null, contentType: string | null, wrongMediaType: keyof typeof WRONG_MEDIA_TYPE): unknown {
+export function requireJsonBody(
+  body: Uint8Array | null,
+  contentType: string | null,
+  wrongMediaType: keyof typeof WRONG_MEDIA_TYPE,
+): unknown {
   if (!body || body.byteLength === 0) return undefined;
   if (!isJsonMediaType(contentType)) throw new GatewayError(wrongMediaType, WRONG_MEDIA_TYPE[wrongMediaType]);
   try {

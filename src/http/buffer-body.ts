@@ -16,7 +16,8 @@ export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new GatewayError("BAD_REQUEST", `A ${c.req.method} request must not have a body`);
   }
   c.set("body", body);
-  if (c.get("route").json) c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null, c.get("target").product.wrongMediaType));
+  if (c.get("route").json)
+    c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null, c.get("target").product.wrongMediaType));
   await next();
 };
 

@@ -16,16 +16,18 @@ export interface AuditEntry {
 export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): Promise<void> {
   await env.DB.prepare(
     "INSERT INTO audit_log (at, actor, action, target, product, account_id, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-  ).bind(
-    at,
-    entry.actor,
-    entry.action,
-    entry.target ?? null,
-    entry.product ?? null,
-    entry.accountId ?? null,
-    entry.requestId,
-    entry.detail ? JSON.stringify(entry.detail) : null,
-  ).run();
+  )
+    .bind(
+      at,
+      entry.actor,
+      entry.action,
+      entry.target ?? null,
+      entry.product ?? null,
+      entry.accountId ?? null,
+      entry.requestId,
+      entry.detail ? JSON.stringify(entry.detail) : null,
+    )
+    .run();
 }
 
 /** An audit row as stored, with its JSON detail parsed. */

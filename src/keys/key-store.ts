@@ -117,10 +117,13 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
     record.expiresAt,
     record.rotatedFrom ?? null,
   ];
-  const columns = "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from";
+  const columns =
+    "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from";
   const placeholders = values.map(() => "?").join(", ");
   if (record.rotatedFrom) {
-    await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`).bind(...values).run();
+    await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
+      .bind(...values)
+      .run();
   } else {
     const cap = activeKeyCap(loadSettings(env), record);
     const inserted = await env.DB.prepare(
@@ -130,7 +133,10 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
       .bind(...values, record.product, record.accountId, record.createdAt, cap.limit)
       .run();
     if (inserted.meta.changes === 0) {
-      throw new GatewayError("CONFLICT", `This ${cap.of} already has ${cap.limit} active keys, the most allowed; revoke one to create another`);
+      throw new GatewayError(
+        "CONFLICT",
+        `This ${cap.of} already has ${cap.limit} active keys, the most allowed; revoke one to create another`,
+      );
     }
   }
   // This isolate may have seen the hash as unknown (see `unknownHashes`).
@@ -237,14 +243,18 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
   // The page is chosen first, so last use is derived for its keys only.
   const sql = `WITH keys AS MATERIALIZED (SELECT * FROM api_keys ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?)
     SELECT ${KEY_COLUMNS} FROM keys ORDER BY keys.created_at DESC, keys.id DESC`;
-  const { results } = await env.DB.prepare(sql).bind(...where.args, filter.limit + 1).all<KeyRow>();
+  const { results } = await env.DB.prepare(sql)
+    .bind(...where.args, filter.limit + 1)
+    .all<KeyRow>();
   return results.map(fromRow);
 }
 
 export async function markRevoked(env: Env, keyIds: string[], by: string, at = Date.now()): Promise<void> {
   if (keyIds.length === 0) return;
   await env.DB.batch(
-    keyIds.map((id) => env.DB.prepare("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL").bind(at, by, id)),
+    keyIds.map((id) =>
+      env.DB.prepare("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL").bind(at, by, id),
+    ),
   );
 }
 

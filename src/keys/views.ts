@@ -16,14 +16,18 @@ export const limitOverrideSchema = z
 
 export function limitOverrideFromApi(input: z.infer<typeof limitOverrideSchema>): KeyLimitOverride {
   return {
-    windows: input.windows && Object.fromEntries(Object.entries(input.windows).map(([name, w]) => [name, { limit: w.limit, windowSeconds: w.window_seconds }])),
+    windows:
+      input.windows &&
+      Object.fromEntries(Object.entries(input.windows).map(([name, w]) => [name, { limit: w.limit, windowSeconds: w.window_seconds }])),
     dailyPerKey: input.daily_per_key,
   };
 }
 
 function limitOverrideView(override: KeyLimitOverride) {
   return {
-    windows: override.windows && Object.fromEntries(Object.entries(override.windows).map(([name, w]) => [name, { limit: w.limit, window_seconds: w.windowSeconds }])),
+    windows:
+      override.windows &&
+      Object.fromEntries(Object.entries(override.windows).map(([name, w]) => [name, { limit: w.limit, window_seconds: w.windowSeconds }])),
     daily_per_key: override.dailyPerKey,
   };
 }
@@ -84,4 +88,7 @@ export function page<T>(rows: T[], limit: number, cursorOf: (last: T) => unknown
 export const limitParam = z.coerce.number().int().min(1).max(100).default(50);
 
 /** Scope names as keys carry them: a module name (`ai`, `images`, ...) or `*` for all. */
-export const scopesSchema = z.array(z.string().regex(/^(\*|[a-z_]{1,32})$/, "a scope is a module name or *")).min(1).max(32);
+export const scopesSchema = z
+  .array(z.string().regex(/^(\*|[a-z_]{1,32})$/, "a scope is a module name or *"))
+  .min(1)
+  .max(32);

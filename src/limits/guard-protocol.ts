@@ -85,7 +85,15 @@ export interface WindowReport {
 }
 
 export type AdmitDecision =
-  | { allow: true; key?: GuardedKey; accountPlan?: AccountPlan; windows: WindowReport[]; reservationId?: string; usage?: UsageSnapshot; lease?: LeaseGrant }
+  | {
+      allow: true;
+      key?: GuardedKey;
+      accountPlan?: AccountPlan;
+      windows: WindowReport[];
+      reservationId?: string;
+      usage?: UsageSnapshot;
+      lease?: LeaseGrant;
+    }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
   | { allow: false; refusal: "forbidden"; message: string }
@@ -158,7 +166,10 @@ export function leaseTagsOf(request: AdmitRequest): LeaseTag[] {
   const credential = request.credential;
   // A client address's windows change only with the deployment's settings, which start a new lease book.
   if (!credential) return [];
-  const tags = [leaseTag.account, credential.keyId !== undefined ? leaseTag.key(credential.keyId) : leaseTag.token(credential.tokenId ?? "")];
+  const tags = [
+    leaseTag.account,
+    credential.keyId !== undefined ? leaseTag.key(credential.keyId) : leaseTag.token(credential.tokenId ?? ""),
+  ];
   if (credential.via === "jwt" && credential.userId !== undefined) tags.push(leaseTag.user(credential.userId));
   if (request.jobId !== undefined) tags.push(leaseTag.job(request.jobId));
   return tags;

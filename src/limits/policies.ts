@@ -94,7 +94,10 @@ function applyLimits(limits: RequestLimits, basis: LimitBasis): WindowPolicy[] {
   const name = planOf(limits, basis);
   const planned = name !== undefined && Object.hasOwn(limits.plans ?? {}, name) ? limits.plans![name] : undefined;
   return limits.windows.map((w) =>
-    withOverride(withOverride(withOverride(w, planned?.[w.name]), basis.account?.windows?.[w.name]), basis.key?.limitOverride?.windows?.[w.name]),
+    withOverride(
+      withOverride(withOverride(w, planned?.[w.name]), basis.account?.windows?.[w.name]),
+      basis.key?.limitOverride?.windows?.[w.name],
+    ),
   );
 }
 

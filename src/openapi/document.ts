@@ -30,7 +30,10 @@ const HEADER_COMPONENTS = {
   XRequestId: { description: "The request id (the caller's well-formed one, or a new UUID)", schema: { type: "string" as const } },
   RateLimitPolicy: { description: 'IETF ratelimit-headers draft, e.g. `"burst";q=20;w=60`', schema: { type: "string" as const } },
   RateLimit: { description: 'IETF ratelimit-headers draft, e.g. `"burst";r=12;t=41`', schema: { type: "string" as const } },
-  RetryAfter: { description: "Whole seconds until the request would be admitted", schema: { type: "string" as const, pattern: "^[0-9]+$" } },
+  RetryAfter: {
+    description: "Whole seconds until the request would be admitted",
+    schema: { type: "string" as const, pattern: "^[0-9]+$" },
+  },
 };
 const ref = (name: keyof typeof HEADER_COMPONENTS) => ({ $ref: `#/components/headers/${name}` });
 const REQUEST_ID = { "X-Request-Id": ref("XRequestId") };
@@ -100,13 +103,19 @@ function operation(product: Product, route: RouteDef): RouteConfig[] {
   }
   for (const status of errorStatuses(product, route)) {
     const retry = status === 429 || status === 503 || (status === 403 && product.id === "zsky");
-    responses[status] = { description: DESCRIPTIONS[status] ?? "Error", headers: { ...headers, ...(retry ? RETRY_AFTER : {}) }, content: errorBody };
+    responses[status] = {
+      description: DESCRIPTIONS[status] ?? "Error",
+      headers: { ...headers, ...(retry ? RETRY_AFTER : {}) },
+      content: errorBody,
+    };
   }
 
   const path = `${product.pathPrefix}${route.path.replace(/\/\*$/, "/{path}")}`;
   const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   const request: RouteConfig["request"] = {
-    ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.string().openapi({ param: { name: p, in: "path" } })]))) } : {}),
+    ...(params.length
+      ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.string().openapi({ param: { name: p, in: "path" } })]))) }
+      : {}),
     ...(doc.request ? { body: { required: true, content: { "application/json": { schema: doc.request } } } } : {}),
   };
   const methods = route.method === "ANY" ? (["get", "post", "put", "patch", "delete"] as const) : ([route.method.toLowerCase()] as const);
@@ -128,12 +137,31 @@ export function buildOpenApiDocument() {
   const app = new OpenAPIHono();
   const registry = app.openAPIRegistry;
   for (const [name, h] of Object.entries(HEADER_COMPONENTS)) registry.registerComponent("headers", name, h);
-  registry.registerComponent("securitySchemes", "ZakgtAccessToken", { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "ZakGT access token from /auth/login" });
-  registry.registerComponent("securitySchemes", "ZakgtAccessKey", { type: "http", scheme: "bearer", description: "ZakGT personal access key `zak_live_…`" });
-  registry.registerComponent("securitySchemes", "ZskyApiKey", { type: "apiKey", in: "header", name: "X-API-Key", description: "`zsky_live_…`" });
+  registry.registerComponent("securitySchemes", "ZakgtAccessToken", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "ZakGT access token from /auth/login",
+  });
+  registry.registerComponent("securitySchemes", "ZakgtAccessKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "ZakGT personal access key `zak_live_…`",
+  });
+  registry.registerComponent("securitySchemes", "ZskyApiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "`zsky_live_…`",
+  });
   registry.registerComponent("securitySchemes", "ZappwayApiKey", { type: "http", scheme: "bearer", description: "`zw_live_…`" });
   registry.registerComponent("securitySchemes", "AdminToken", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });
-  registry.registerComponent("securitySchemes", "CloudflareAccess", { type: "apiKey", in: "header", name: "Cf-Access-Jwt-Assertion", description: "Cloudflare Access JWT" });
+  registry.registerComponent("securitySchemes", "CloudflareAccess", {
+    type: "apiKey",
+    in: "header",
+    name: "Cf-Access-Jwt-Assertion",
+    description: "Cloudflare Access JWT",
+  });
 
   for (const product of PRODUCTS) for (const route of product.routes) for (const op of operation(product, route)) registry.registerPath(op);
   for (const route of ADMIN_ROUTES) {
@@ -141,7 +169,10 @@ export function buildOpenApiDocument() {
       ...route,
       path: `/admin/v1${route.path}`,
       responses: Object.fromEntries(
-        Object.entries(route.responses).map(([status, r]) => [status, { ...r, headers: status === "429" || status === "503" ? { ...REQUEST_ID, ...RETRY_AFTER } : REQUEST_ID }]),
+        Object.entries(route.responses).map(([status, r]) => [
+          status,
+          { ...r, headers: status === "429" || status === "503" ? { ...REQUEST_ID, ...RETRY_AFTER } : REQUEST_ID },
+        ]),
       ),
     });
   }
@@ -152,7 +183,13 @@ export function buildOpenApiDocument() {
     operationId: "zgate.openapi",
     summary: "This document",
     tags: ["zgate"],
-    responses: { 200: { description: "OpenAPI 3.1", headers: REQUEST_ID, content: { "application/json": { schema: z.object({ openapi: z.string() }).passthrough() } } } },
+    responses: {
+      200: {
+        description: "OpenAPI 3.1",
+        headers: REQUEST_ID,
+        content: { "application/json": { schema: z.object({ openapi: z.string() }).passthrough() } },
+      },
+    },
   });
   registry.registerPath({
     method: "get",
@@ -173,9 +210,9 @@ export function buildOpenApiDocument() {
     },
     servers: [{ url: "http://127.0.0.1:8787", description: "npm start" }],
     tags: [
-      { name: "zakgt", description: "ZakGT: auth, users, wallet, marketplace, live, tools, AI, developer keys. Errors: {\"detail\"}" },
-      { name: "zsky", description: "ZSky: image and video jobs. Errors: {\"error\"}" },
-      { name: "zappway", description: "ZappWay: agents, datastores, datasources, conversations. Errors: {\"error\": {\"code\", \"message\"}}" },
+      { name: "zakgt", description: 'ZakGT: auth, users, wallet, marketplace, live, tools, AI, developer keys. Errors: {"detail"}' },
+      { name: "zsky", description: 'ZSky: image and video jobs. Errors: {"error"}' },
+      { name: "zappway", description: 'ZappWay: agents, datastores, datasources, conversations. Errors: {"error": {"code", "message"}}' },
       { name: "admin", description: "zgate's admin API for security and platform teams" },
       { name: "zgate", description: "This document and its interactive reference" },
     ],

@@ -30,8 +30,16 @@ export interface OperationDoc {
   success: { status: 200 | 201 | 204; schema?: z.ZodType; binary?: string };
 }
 
-const ok = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.ZodType): OperationDoc => ({ summary, request, success: { status: 200, schema } });
-const created = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.ZodType): OperationDoc => ({ summary, request, success: { status: 201, schema } });
+const ok = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.ZodType): OperationDoc => ({
+  summary,
+  request,
+  success: { status: 200, schema },
+});
+const created = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.ZodType): OperationDoc => ({
+  summary,
+  request,
+  success: { status: 201, schema },
+});
 
 export const OPERATION_DOCS: Record<ProductId, Record<string, OperationDoc>> = {
   zakgt: {
@@ -68,7 +76,11 @@ export const OPERATION_DOCS: Record<ProductId, Record<string, OperationDoc>> = {
     "ai.chat": ok("Send a message to ZakGT AI and receive a reply. 30 per minute per user, and per access key."),
     "ai.studio": ok("Generate an image (Z7 Studio tier)."),
     "ai.usage_history": ok("Get your AIM usage history."),
-    "developer.keys.create": created("Create a personal access key (zak_live_…). The secret is shown once only.", ZakgtKeyCreated, ZakgtKeyCreateRequest),
+    "developer.keys.create": created(
+      "Create a personal access key (zak_live_…). The secret is shown once only.",
+      ZakgtKeyCreated,
+      ZakgtKeyCreateRequest,
+    ),
     "developer.keys.list": ok("List your keys (prefix + status, never the secret).", ZakgtKeyList),
     "developer.keys.revoke": ok("Revoke a key immediately: it stops working at once.", ZakgtKeyRevoked),
     "developer.keys.usage": ok("The per-call usage logged for one key (cursor-paginated).", ZakgtKeyUsage),
@@ -80,7 +92,10 @@ export const OPERATION_DOCS: Record<ProductId, Record<string, OperationDoc>> = {
     "jobs.purge": { summary: "Purge the result from storage.", success: { status: 204 } },
     "usage.get": ok("Current-month allowance counters.", ZskyUsage),
     "keys.rotate": ok("Issue a new key (shown once) and invalidate the current one.", ZskyRotated),
-    "results.download": { summary: "Download a result through its signed URL (supports Range and If-None-Match).", success: { status: 200, binary: "image/png or video/mp4" } },
+    "results.download": {
+      summary: "Download a result through its signed URL (supports Range and If-None-Match).",
+      success: { status: 200, binary: "image/png or video/mp4" },
+    },
   },
   zappway: Object.fromEntries(
     ["agents", "datastores", "datasources", "conversations"].flatMap((m) => [

@@ -28,7 +28,12 @@ export const ZappwaySuccess = z
 export const ZakgtLoginRequest = z.object({ email: z.string(), password: z.string() }).openapi("ZakgtLoginRequest");
 export const ZakgtRefreshRequest = z.object({ refresh_token: z.string() }).openapi("ZakgtRefreshRequest");
 export const ZakgtTokens = ZakgtSuccess.extend({
-  data: z.object({ access_token: z.string(), refresh_token: z.string(), token_type: z.string().optional(), expires_in: z.number().optional() }),
+  data: z.object({
+    access_token: z.string(),
+    refresh_token: z.string(),
+    token_type: z.string().optional(),
+    expires_in: z.number().optional(),
+  }),
 }).openapi("ZakgtTokens");
 
 const ZakgtKey = z.object({
@@ -45,9 +50,15 @@ const ZakgtKey = z.object({
   revoked_at: z.string().nullable(),
   last_used_at: z.string().nullable(),
 });
-export const ZakgtKeyCreated = ZakgtSuccess.extend({ data: ZakgtKey.extend({ key: z.string().openapi({ description: "The secret, shown this once" }) }) }).openapi("ZakgtKeyCreated");
-export const ZakgtKeyList = ZakgtSuccess.extend({ data: z.object({ keys: z.array(ZakgtKey), next_cursor: z.string().nullable() }) }).openapi("ZakgtKeyList");
-export const ZakgtKeyRevoked = ZakgtSuccess.extend({ data: z.object({ id: z.string(), status: z.literal("revoked") }) }).openapi("ZakgtKeyRevoked");
+export const ZakgtKeyCreated = ZakgtSuccess.extend({
+  data: ZakgtKey.extend({ key: z.string().openapi({ description: "The secret, shown this once" }) }),
+}).openapi("ZakgtKeyCreated");
+export const ZakgtKeyList = ZakgtSuccess.extend({
+  data: z.object({ keys: z.array(ZakgtKey), next_cursor: z.string().nullable() }),
+}).openapi("ZakgtKeyList");
+export const ZakgtKeyRevoked = ZakgtSuccess.extend({ data: z.object({ id: z.string(), status: z.literal("revoked") }) }).openapi(
+  "ZakgtKeyRevoked",
+);
 export const ZakgtKeyUsage = ZakgtSuccess.extend({
   data: z.object({
     key_id: z.string(),

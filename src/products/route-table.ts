@@ -88,4 +88,3 @@ export function buildRouteTable(defs: readonly RouteDef[]): RouteTable {
     },
   };
 }
-

@@ -46,10 +46,32 @@ const routes: RouteDef[] = [
   { name: "ai.usage_history", method: "GET", path: `${v1}/ai/usage/history`, auth: "required" },
 
   // Personal access keys are zgate's own: answered at the edge, for signed-in users only.
-  { name: "developer.keys.create", method: "POST", path: `${v1}/developer/api-keys`, auth: "required", json: true, gateway: true, sessionOnly: true },
+  {
+    name: "developer.keys.create",
+    method: "POST",
+    path: `${v1}/developer/api-keys`,
+    auth: "required",
+    json: true,
+    gateway: true,
+    sessionOnly: true,
+  },
   { name: "developer.keys.list", method: "GET", path: `${v1}/developer/api-keys`, auth: "required", gateway: true, sessionOnly: true },
-  { name: "developer.keys.revoke", method: "DELETE", path: `${v1}/developer/api-keys/{id}`, auth: "required", gateway: true, sessionOnly: true },
-  { name: "developer.keys.usage", method: "GET", path: `${v1}/developer/api-keys/{id}/usage`, auth: "required", gateway: true, sessionOnly: true },
+  {
+    name: "developer.keys.revoke",
+    method: "DELETE",
+    path: `${v1}/developer/api-keys/{id}`,
+    auth: "required",
+    gateway: true,
+    sessionOnly: true,
+  },
+  {
+    name: "developer.keys.usage",
+    method: "GET",
+    path: `${v1}/developer/api-keys/{id}/usage`,
+    auth: "required",
+    gateway: true,
+    sessionOnly: true,
+  },
 ];
 
 // zakgt-api.txt "Rate Limits": AI chat 30/min per user for session calls and, for

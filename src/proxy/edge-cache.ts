@@ -70,7 +70,13 @@ export async function readCatalogue(key: Request): Promise<Response | undefined>
 }
 
 /** Stores a copy in the background (unless it names this request) and returns the response to send to the caller. */
-export function storeCatalogue(ctx: { waitUntil(promise: Promise<unknown>): void }, key: Request, response: Response, ttl: number, requestId: string): Response {
+export function storeCatalogue(
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+  key: Request,
+  response: Response,
+  ttl: number,
+  requestId: string,
+): Response {
   const [forCaller, forCache] = response.body ? response.body.tee() : [null, null];
   ctx.waitUntil(storeUnlessPerRequest(key, new Response(forCache, response), ttl, requestId));
   return new Response(forCaller, response);

@@ -46,11 +46,23 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
   const headers = originRequestHeaders(
     incoming,
     identity,
-    { clientIp: incoming.get("cf-connecting-ip") ?? undefined, host: url.host, proto: url.protocol.slice(0, -1), prefix: target.publicPrefix },
+    {
+      clientIp: incoming.get("cf-connecting-ip") ?? undefined,
+      host: url.host,
+      proto: url.protocol.slice(0, -1),
+      prefix: target.publicPrefix,
+    },
     settings.ORIGIN_FORWARD_HEADERS,
   );
   const sent = body && body.byteLength > 0 ? body : null;
-  await addIdentityHeaders(headers, settings, { method: c.req.method, pathAndQuery, product: target.product.id, identity, requestId, body: sent });
+  await addIdentityHeaders(headers, settings, {
+    method: c.req.method,
+    pathAndQuery,
+    product: target.product.id,
+    identity,
+    requestId,
+    body: sent,
+  });
   const response = await fetchOrigin(c, originFor(c) + pathAndQuery, { method: c.req.method, headers, body: sent });
   // Re-wrapped so later stages may add X-Request-Id; the origin's own fields stay as sent.
   return new Response(response.body, response);

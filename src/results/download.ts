@@ -24,7 +24,10 @@ export async function downloadResult(c: Context<AppEnv>) {
   const job = await getJob(c.env, c.get("params").job_id ?? "");
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
-  const read = job?.resultKey && job.purgedAt === null ? await readResult(c.env.RESULTS, job.resultKey, c.req.method === "HEAD", rangeHeader, tags) : null;
+  const read =
+    job?.resultKey && job.purgedAt === null
+      ? await readResult(c.env.RESULTS, job.resultKey, c.req.method === "HEAD", rangeHeader, tags)
+      : null;
   if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
   const { object, body } = read;
 
@@ -73,7 +76,13 @@ interface Read {
  * two: a range that starts past the object's end, which R2 refuses before anyone knows
  * the size that the 416 must name.
  */
-async function readResult(bucket: R2Bucket, key: string, isHead: boolean, rangeHeader: string | undefined, tags: EntityTags): Promise<Read | null> {
+async function readResult(
+  bucket: R2Bucket,
+  key: string,
+  isHead: boolean,
+  rangeHeader: string | undefined,
+  tags: EntityTags,
+): Promise<Read | null> {
   const metadata = async () => {
     const object = await bucket.head(key);
     return object && { object, body: null, withheld: false };

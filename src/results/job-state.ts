@@ -33,19 +33,32 @@ export function terminalStatus(body: Record<string, unknown> | null | undefined,
  * blocked it (451), or anything else (invalid, failed, timed out, unreadable).
  */
 export type SubmissionAnswer =
-  | { outcome: "accepted"; jobId: string; kind: GenerationKind; store: boolean }
-  | { outcome: "blocked" | "refused" };
+  { outcome: "accepted"; jobId: string; kind: GenerationKind; store: boolean } | { outcome: "blocked" | "refused" };
 
 /**
  * The origin answered a generate call admitted with `reservationId`: the reservation is
  * settled (accepted and blocked count against the allowances, refused gives quota and
  * slot back), and an accepted job becomes the account's, with its result record.
  */
-export async function submissionAnswered(env: Env, identity: Identity, reservationId: string, answer: SubmissionAnswer, limits: GenerationLimits, now: number): Promise<void> {
+export async function submissionAnswered(
+  env: Env,
+  identity: Identity,
+  reservationId: string,
+  answer: SubmissionAnswer,
+  limits: GenerationLimits,
+  now: number,
+): Promise<void> {
   const jobId = answer.outcome === "accepted" ? answer.jobId : null;
   await guardFor(env, identity).settleGeneration(reservationId, answer.outcome, jobId, limits);
   if (answer.outcome !== "accepted") return;
-  await recordJob(env, { jobId: answer.jobId, accountId: identity.accountId, keyId: identity.keyId!, kind: answer.kind, store: answer.store, now });
+  await recordJob(env, {
+    jobId: answer.jobId,
+    accountId: identity.accountId,
+    keyId: identity.keyId!,
+    kind: answer.kind,
+    store: answer.store,
+    now,
+  });
 }
 
 /** A poll, or the edge's re-check of a full pool, saw the job end at the origin: its slot is free. True when this call freed it. */
@@ -54,7 +67,11 @@ export function jobEnded(env: Env, owner: Owner, jobId: string, status: Terminal
 }
 
 /** The completed result is in R2 under `resultKey`: later polls sign links to it, downloads serve it, retention deletes it. */
-export function resultStored(env: Env, jobId: string, stored: { resultKey: string; contentType: string; size: number; now: number }): Promise<void> {
+export function resultStored(
+  env: Env,
+  jobId: string,
+  stored: { resultKey: string; contentType: string; size: number; now: number },
+): Promise<void> {
   return markStored(env, jobId, stored);
 }
 
@@ -71,12 +88,21 @@ export async function purgedByOwner(env: Env, owner: Owner, job: JobRecord, now:
  * reached the whole batch stays unmarked in D1 and the next run does it again.
  * Returns how many guards were called.
  */
-export async function purgedByRetention(env: Env, expired: { jobId: string; accountId: string; resultKey: string }[], now: number): Promise<number> {
+export async function purgedByRetention(
+  env: Env,
+  expired: { jobId: string; accountId: string; resultKey: string }[],
+  now: number,
+): Promise<number> {
   if (expired.length === 0) return 0;
   await env.RESULTS.delete(expired.map((r) => r.resultKey));
   const byAccount = new Map<string, string[]>();
   for (const r of expired) byAccount.set(r.accountId, [...(byAccount.get(r.accountId) ?? []), r.jobId]);
   await Promise.all([...byAccount].map(([accountId, jobIds]) => guardFor(env, { product: "zsky", accountId }).purgeJobs(jobIds)));
-  await markPurged(env, expired.map((r) => r.jobId), "retention", now);
+  await markPurged(
+    env,
+    expired.map((r) => r.jobId),
+    "retention",
+    now,
+  );
   return byAccount.size;
 }

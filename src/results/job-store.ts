@@ -37,7 +37,10 @@ interface JobRow {
 /** R2 object key of a job's result. */
 export const resultObjectKey = (accountId: string, jobId: string) => `zsky/${encodeURIComponent(accountId)}/${encodeURIComponent(jobId)}`;
 
-export async function recordJob(env: Env, job: { jobId: string; accountId: string; keyId: string; kind: GenerationKind; store: boolean; now: number }) {
+export async function recordJob(
+  env: Env,
+  job: { jobId: string; accountId: string; keyId: string; kind: GenerationKind; store: boolean; now: number },
+) {
   await env.DB.prepare("INSERT OR IGNORE INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at) VALUES (?, ?, ?, ?, ?, ?)")
     .bind(job.jobId, job.accountId, job.keyId, job.kind, job.store ? 1 : 0, job.now)
     .run();
@@ -62,7 +65,9 @@ export async function getJob(env: Env, jobId: string): Promise<JobRecord | null>
 }
 
 export async function markStored(env: Env, jobId: string, stored: { resultKey: string; contentType: string; size: number; now: number }) {
-  await env.DB.prepare("UPDATE zsky_jobs SET result_key = ?, content_type = ?, size = ?, completed_at = ? WHERE job_id = ? AND purged_at IS NULL")
+  await env.DB.prepare(
+    "UPDATE zsky_jobs SET result_key = ?, content_type = ?, size = ?, completed_at = ? WHERE job_id = ? AND purged_at IS NULL",
+  )
     .bind(stored.resultKey, stored.contentType, stored.size, stored.now, jobId)
     .run();
 }
@@ -70,7 +75,9 @@ export async function markStored(env: Env, jobId: string, stored: { resultKey: s
 export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "retention", now: number) {
   if (jobIds.length === 0) return;
   await env.DB.batch(
-    jobIds.map((id) => env.DB.prepare("UPDATE zsky_jobs SET purged_at = ?, purge_reason = ? WHERE job_id = ? AND purged_at IS NULL").bind(now, reason, id)),
+    jobIds.map((id) =>
+      env.DB.prepare("UPDATE zsky_jobs SET purged_at = ?, purge_reason = ? WHERE job_id = ? AND purged_at IS NULL").bind(now, reason, id),
+    ),
   );
 }
 
@@ -79,7 +86,11 @@ export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "
  * submission, not from when zgate first stored the result (a late first poll must not
  * stretch the 7 days).
  */
-export async function expiredResults(env: Env, cutoff: number, limit: number): Promise<{ jobId: string; accountId: string; resultKey: string }[]> {
+export async function expiredResults(
+  env: Env,
+  cutoff: number,
+  limit: number,
+): Promise<{ jobId: string; accountId: string; resultKey: string }[]> {
   const { results } = await env.DB.prepare(
     "SELECT job_id, account_id, result_key FROM zsky_jobs WHERE result_key IS NOT NULL AND purged_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
   )

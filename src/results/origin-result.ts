@@ -33,7 +33,13 @@ export async function openResult(c: Context<AppEnv>, resultUrl: unknown, maxByte
   const headers: OutgoingHeaders = {};
   if (onOrigin) {
     const identity = c.get("identity");
-    await addIdentityHeaders(headers, settings, { method: "GET", pathAndQuery: url.pathname + url.search, product: "zsky", identity, requestId: c.get("requestId") });
+    await addIdentityHeaders(headers, settings, {
+      method: "GET",
+      pathAndQuery: url.pathname + url.search,
+      product: "zsky",
+      identity,
+      requestId: c.get("requestId"),
+    });
   }
   const response = await fetchOrigin(c, url.toString(), { method: "GET", headers });
   try {

@@ -3,7 +3,8 @@ import type { Settings } from "../config/settings";
 import { RESULT_URL_SECONDS } from "./signed-url";
 
 /** True when R2's S3 credentials are configured: result URLs then go straight to the bucket. */
-export const presignConfigured = (s: Settings) => Boolean(s.R2_ACCOUNT_ID && s.R2_ACCESS_KEY_ID && s.R2_SECRET_ACCESS_KEY && s.R2_BUCKET_NAME);
+export const presignConfigured = (s: Settings) =>
+  Boolean(s.R2_ACCOUNT_ID && s.R2_ACCESS_KEY_ID && s.R2_SECRET_ACCESS_KEY && s.R2_BUCKET_NAME);
 
 /**
  * An S3 SigV4 presigned GET for the object, valid RESULT_URL_SECONDS from `now`. The

@@ -10,8 +10,17 @@ import { resultDisposition } from "./result-media";
  * failed pull leaves nothing to serve. A body of unknown length is buffered, up to
  * MAX_BUFFERED_RESULT_BYTES (or `maxBytes`, if lower).
  */
-export async function putResult(bucket: R2Bucket, key: string, result: OriginResult, maxBytes: number, customMetadata: Record<string, string>): Promise<number> {
-  const options = { httpMetadata: { contentType: result.contentType, contentDisposition: resultDisposition(result.contentType) }, customMetadata };
+export async function putResult(
+  bucket: R2Bucket,
+  key: string,
+  result: OriginResult,
+  maxBytes: number,
+  customMetadata: Record<string, string>,
+): Promise<number> {
+  const options = {
+    httpMetadata: { contentType: result.contentType, contentDisposition: resultDisposition(result.contentType) },
+    customMetadata,
+  };
   if (result.length === null) {
     const bytes = await bufferResult(result, Math.min(maxBytes, MAX_BUFFERED_RESULT_BYTES));
     await bucket.put(key, bytes, options);

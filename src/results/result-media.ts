@@ -14,4 +14,5 @@ export function resultMediaType(contentType: string | null): string | null {
  * Content-Disposition for a stored result: shown in the browser only when it is a raster
  * image or video; anything else (a result stored before types were checked) downloads.
  */
-export const resultDisposition = (contentType: string | null | undefined) => (resultMediaType(contentType ?? null) ? "inline" : "attachment");
+export const resultDisposition = (contentType: string | null | undefined) =>
+  resultMediaType(contentType ?? null) ? "inline" : "attachment";

@@ -34,7 +34,8 @@ async function hmacKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-const payload = (method: string, path: string, expires: number, kid: string) => new TextEncoder().encode(`${method}\n${path}\n${expires}\n${kid}`);
+const payload = (method: string, path: string, expires: number, kid: string) =>
+  new TextEncoder().encode(`${method}\n${path}\n${expires}\n${kid}`);
 
 export const resultPath = (jobId: string) => `/v1/results/${encodeURIComponent(jobId)}`;
 

@@ -49,10 +49,13 @@ async function settleSubmission(c: Context<AppEnv>) {
   const identity = c.get("identity");
   const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation, Date.now());
   // An answer that could not be read created no job the caller knows of: the reservation goes back.
-  const body = c.res.status === 200 ? await originJson(c).catch(async (err: unknown) => {
-    await settle({ outcome: "refused" });
-    throw err;
-  }) : null;
+  const body =
+    c.res.status === 200
+      ? await originJson(c).catch(async (err: unknown) => {
+          await settle({ outcome: "refused" });
+          throw err;
+        })
+      : null;
   if (c.res.status === 451) return settle({ outcome: "blocked" });
   if (typeof body?.job_id !== "string") return settle({ outcome: "refused" });
   const kind = generation.routes[c.get("route").name]!;
@@ -117,7 +120,12 @@ function publicBase(c: Context<AppEnv>): string {
 }
 
 /** Pulls the result into R2 (refused above MAX_RESULT_BYTES) and records it; a failed pull records nothing, and the next poll tries again. */
-async function storeResult(c: Context<AppEnv>, job: JobRecord, originUrl: unknown, now: number): Promise<{ key: string; contentType: string }> {
+async function storeResult(
+  c: Context<AppEnv>,
+  job: JobRecord,
+  originUrl: unknown,
+  now: number,
+): Promise<{ key: string; contentType: string }> {
   const maxBytes = c.get("settings").MAX_RESULT_BYTES;
   const result = await openResult(c, originUrl, maxBytes);
   const key = resultObjectKey(job.accountId, job.jobId);

@@ -11,15 +11,19 @@ const guardOf = (name: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFrom
 const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) });
 const versionOf = (storage: DurableObjectStorage) =>
   storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version;
-const countOf = (storage: DurableObjectStorage, table: string) => storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+const countOf = (storage: DurableObjectStorage, table: string) =>
+  storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
 /** Drops the object's in-memory state, as a deploy or eviction does; its storage stays. */
-const restart = (stub: DurableObjectStub) => expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+const restart = (stub: DurableObjectStub) =>
+  expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
 
 describe("guard storage schema", () => {
   it("a new guard's storage is at the latest version", async () => {
     const { key, account } = await createKey("zappway");
     expect((await agents(key)).status).toBe(200);
-    expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(GUARD_MIGRATIONS.length);
+    expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(
+      GUARD_MIGRATIONS.length,
+    );
   });
 
   it("a guard created before schema versions keeps its rows and keeps working: a key stays revoked, a window keeps counting", async () => {
@@ -40,7 +44,10 @@ describe("guard storage schema", () => {
     expect((await agents(key)).status).toBe(200);
     expect((await agents(key)).status).toBe(429);
     // A stub that saw its object abort stays broken: a new one reaches the restarted object.
-    const after = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => ({ version: versionOf(state.storage), keys: countOf(state.storage, "keys") }));
+    const after = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => ({
+      version: versionOf(state.storage),
+      keys: countOf(state.storage, "keys"),
+    }));
     expect(after).toEqual({ version: GUARD_MIGRATIONS.length, keys: before.keys });
   });
 
@@ -90,7 +97,12 @@ describe("guard storage schema", () => {
       });
     await setClock(3_600_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await runInDurableObject(stub, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length)).toBe(0);
+    expect(
+      await runInDurableObject(
+        stub,
+        (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length,
+      ),
+    ).toBe(0);
 
     await setClock(0);
     const again = await login();

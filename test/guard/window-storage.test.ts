@@ -7,7 +7,8 @@ import { call, createKey, keyHeaders, limitOverrides } from "../helpers";
  * per admission (src/guard/sliding-log.ts): rows written are what a request costs.
  */
 const guardOf = (name: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name));
-const restart = (stub: DurableObjectStub) => expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+const restart = (stub: DurableObjectStub) =>
+  expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
 /** No leases: every request is one guard decision, so the counts below are the guard's own. */
 const unleased = (limit: number) => ({ ...limitOverrides({ zappway: { windows: { plan_rate: { limit } } } }), GUARD_LEASE_MS: "0" });
 
@@ -31,7 +32,8 @@ describe("sliding window storage", () => {
     const settings = unleased(100_000);
     expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
     const writes = await countWindowWrites(`zappway:${account}`);
-    for (let i = 0; i < 60; i++) expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
+    for (let i = 0; i < 60; i++)
+      expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
     // Covers grow with the subject's rate: 60 admissions take a handful of writes.
     expect(writes()).toBeGreaterThan(0);
     expect(writes()).toBeLessThanOrEqual(8);
@@ -60,7 +62,8 @@ describe("sliding window storage", () => {
     await runInDurableObject(stub, (_guard, state) => {
       const now = Date.now();
       state.storage.sql.exec("DROP TABLE windows");
-      for (const at of [now - 2_000, now - 1_000, now - 1_000]) state.storage.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", `plan_rate:${account}`, at);
+      for (const at of [now - 2_000, now - 1_000, now - 1_000])
+        state.storage.sql.exec("INSERT INTO hits (subject, at) VALUES (?, ?)", `plan_rate:${account}`, at);
       state.storage.sql.exec("UPDATE schema_version SET version = 1");
     });
     await restart(stub);
@@ -68,7 +71,10 @@ describe("sliding window storage", () => {
     for (let i = 0; i < 4; i++) statuses.push((await send()).status);
     // 5 allowed, 3 counted from version 1's rows: two more.
     expect(statuses).toEqual([200, 200, 429, 429]);
-    const left = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits").one().n);
+    const left = await runInDurableObject(
+      guardOf(`zappway:${account}`),
+      (_guard, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hits").one().n,
+    );
     expect(left).toBe(0);
   });
 });

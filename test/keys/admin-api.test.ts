@@ -5,7 +5,12 @@ import { generateKey } from "../../src/keys/key-format";
 
 describe("admin API authentication", () => {
   it("401 without the admin token or with a wrong one, in the gateway envelope", async () => {
-    for (const headers of [{} as Record<string, string>, { Authorization: "Bearer wrong-token" }, { Authorization: `Basic ${ADMIN_TOKEN}` }, { Authorization: `Bearer ${ADMIN_TOKEN}x` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { Authorization: "Bearer wrong-token" },
+      { Authorization: `Basic ${ADMIN_TOKEN}` },
+      { Authorization: `Bearer ${ADMIN_TOKEN}x` },
+    ]) {
       const response = await call("/admin/v1/keys", { headers });
       expect(response.status).toBe(401);
       expect(await json(response)).toEqual({ error: { code: "UNAUTHORIZED", message: "Invalid admin credentials" } });
@@ -101,7 +106,16 @@ describe("admin API: keys", () => {
     expect(response.status).toBe(201);
     const body = await json(response);
     expect(body.key.startsWith(prefix)).toBe(true);
-    expect(body).toMatchObject({ product, account, label: "CRM sync", plan: "pro", prefix, last4: body.key.slice(-4), status: "active", imported: false });
+    expect(body).toMatchObject({
+      product,
+      account,
+      label: "CRM sync",
+      plan: "pro",
+      prefix,
+      last4: body.key.slice(-4),
+      status: "active",
+      imported: false,
+    });
     expect(body.id).toMatch(/^key_[0-9A-Za-z]{20}$/);
 
     const again = await json(await admin(`/keys/${body.id}`));
@@ -129,7 +143,11 @@ describe("admin API: keys", () => {
       expect(error.code).toBe("BAD_REQUEST");
       expect(error.message).toMatch(message);
     }
-    const notJson = await call("/admin/v1/keys", { method: "POST", headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" }, body: "{" });
+    const notJson = await call("/admin/v1/keys", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: "{",
+    });
     expect(notJson.status).toBe(400);
   });
 
@@ -170,7 +188,15 @@ describe("admin API: keys", () => {
 
   it("revokes a key: the next call with it fails, the record says who and when", async () => {
     const { id, key } = await createKey("zsky");
-    expect((await call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" }, body: '{"prompt":"a cat"}' })).status).toBe(200);
+    expect(
+      (
+        await call("/zsky/v1/images/generate", {
+          method: "POST",
+          headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+          body: '{"prompt":"a cat"}',
+        })
+      ).status,
+    ).toBe(200);
     const revoked = await admin(`/keys/${id}/revoke`, { method: "POST" });
     expect(revoked.status).toBe(200);
     expect(await json(revoked)).toMatchObject({ id, status: "revoked", revoked_by: "admin:token" });
@@ -255,11 +281,22 @@ describe("admin API: sessions and audit", () => {
     const { id, key } = await createKey("zakgt", { account: user });
     const response = await admin(`/users/${user}/revoke-sessions`, { json: { revoke_keys: true } });
     expect((await json(response)).keys_revoked).toEqual([id]);
-    expect((await call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...keyHeaders("zakgt", key), "Content-Type": "application/json" }, body: '{"message":"x"}' })).status).toBe(401);
+    expect(
+      (
+        await call("/zakgt/api/v1/ai/chat", {
+          method: "POST",
+          headers: { ...keyHeaders("zakgt", key), "Content-Type": "application/json" },
+          body: '{"message":"x"}',
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it("writes every admin action to the audit log with actor, time, target and request id", async () => {
-    const created = await admin("/keys", { json: { product: "zsky", account: freshAccount(), label: "audited" }, headers: { "X-Request-Id": "audit-create-0001" } });
+    const created = await admin("/keys", {
+      json: { product: "zsky", account: freshAccount(), label: "audited" },
+      headers: { "X-Request-Id": "audit-create-0001" },
+    });
     const { id } = await json(created);
     await admin(`/keys/${id}/revoke`, { method: "POST", headers: { "X-Request-Id": "audit-revoke-0001" } });
     const log = await json(await admin(`/audit?target=${id}`));

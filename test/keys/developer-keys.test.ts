@@ -51,7 +51,9 @@ describe("ZakGT personal access keys", () => {
       expect(response.status, JSON.stringify(body)).toBe(422);
       expect((await json(response)).detail.startsWith(start)).toBe(true);
     }
-    expect((await call(KEYS, { method: "POST", headers: { ...bearer(token), "Content-Type": "text/plain" }, body: "{}" })).status).toBe(415);
+    expect((await call(KEYS, { method: "POST", headers: { ...bearer(token), "Content-Type": "text/plain" }, body: "{}" })).status).toBe(
+      415,
+    );
     expect((await call(KEYS, { method: "POST", headers: { ...bearer(token), ...jsonHeaders }, body: "{" })).status).toBe(400);
     expect((await call(KEYS)).status).toBe(401);
   });

@@ -11,13 +11,21 @@ describe("keys authenticate each platform the way its reference says", () => {
     const me = await call("/zakgt/api/v1/users/me", { headers: keyHeaders("zakgt", key) });
     expect(me.status).toBe(200);
     expect((await json(me)).data.id).toBe("usr_demo");
-    const chat = await call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...keyHeaders("zakgt", key), ...jsonHeaders }, body: '{"message":"hello"}' });
+    const chat = await call("/zakgt/api/v1/ai/chat", {
+      method: "POST",
+      headers: { ...keyHeaders("zakgt", key), ...jsonHeaders },
+      body: '{"message":"hello"}',
+    });
     expect(chat.status).toBe(200);
   });
 
   it("ZSky: X-API-Key only, never Authorization", async () => {
     const { key } = await createKey("zsky");
-    const ok = await call("/zsky/v1/images/generate", { method: "POST", headers: { "X-API-Key": key, ...jsonHeaders }, body: '{"prompt":"a lighthouse"}' });
+    const ok = await call("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { "X-API-Key": key, ...jsonHeaders },
+      body: '{"prompt":"a lighthouse"}',
+    });
     expect(ok.status).toBe(200);
     expect(await json(ok)).toMatchObject({ status: "queued", kind: "image" });
     const viaBearer = await call("/zsky/v1/jobs/x", { headers: { Authorization: `Bearer ${key}` } });
@@ -74,7 +82,12 @@ describe("unknown, revoked and expired keys look the same", () => {
 
 describe("a key of another product is an invalid key: 401 in the product's own envelope", () => {
   it.each([
-    { key: "zsky", on: "zappway", path: "/zappway/api/v1/agents", body: { error: { code: "UNAUTHORIZED", message: "Invalid or expired API key." } } },
+    {
+      key: "zsky",
+      on: "zappway",
+      path: "/zappway/api/v1/agents",
+      body: { error: { code: "UNAUTHORIZED", message: "Invalid or expired API key." } },
+    },
     { key: "zappway", on: "zakgt", path: "/zakgt/api/v1/wallet/balance", body: { detail: "Could not validate credentials" } },
     { key: "zappway", on: "zsky", path: "/zsky/v1/jobs/x", body: { error: "Invalid API key" } },
   ] as const)("a $key key on $on: the same 401 as an unknown key", async ({ key, on, path, body }) => {
@@ -82,7 +95,9 @@ describe("a key of another product is an invalid key: 401 in the product's own e
     const foreign = await call(path, { headers: keyHeaders(on, issued.key) });
     expect(foreign.status).toBe(401);
     expect(await json(foreign)).toEqual(body);
-    const unknown = await call(path, { headers: keyHeaders(on, generateKey(({ zsky: "zsky_live_", zappway: "zw_live_", zakgt: "zak_live_" } as const)[key])) });
+    const unknown = await call(path, {
+      headers: keyHeaders(on, generateKey(({ zsky: "zsky_live_", zappway: "zw_live_", zakgt: "zak_live_" } as const)[key])),
+    });
     expect(await json(unknown)).toEqual(body);
   });
 
@@ -101,10 +116,13 @@ describe("a key of another product is an invalid key: 401 in the product's own e
 });
 
 describe("valid key, missing scope or session-only route: 403", () => {
-
   it("a key scoped to `ai` can chat but not read the wallet", async () => {
     const { key } = await createKey("zakgt", { account: "usr_demo", scopes: ["ai"] });
-    const chat = await call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...keyHeaders("zakgt", key), ...jsonHeaders }, body: '{"message":"x"}' });
+    const chat = await call("/zakgt/api/v1/ai/chat", {
+      method: "POST",
+      headers: { ...keyHeaders("zakgt", key), ...jsonHeaders },
+      body: '{"message":"x"}',
+    });
     expect(chat.status).toBe(200);
     const wallet = await call("/zakgt/api/v1/wallet/balance", { headers: keyHeaders("zakgt", key) });
     expect(wallet.status).toBe(403);
@@ -125,7 +143,11 @@ describe("zak_test_ keys never reach production origins", () => {
     const { key } = await json(created);
     expect(key.startsWith("zak_test_")).toBe(true);
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(key) })).status).toBe(200);
-    const prod = await call("/api/v1/users/me", { base: "https://api.zakgt.net", headers: bearer(key), settings: { ENVIRONMENT: "production" } });
+    const prod = await call("/api/v1/users/me", {
+      base: "https://api.zakgt.net",
+      headers: bearer(key),
+      settings: { ENVIRONMENT: "production" },
+    });
     expect(prod.status).toBe(403);
     expect(await json(prod)).toEqual({ detail: "Test keys are not accepted by this deployment" });
   });

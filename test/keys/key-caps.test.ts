@@ -14,7 +14,9 @@ describe("active key caps", () => {
     expect(responses.filter((r) => r.status === 201)).toHaveLength(20);
     const refused = responses.filter((r) => r.status === 409);
     expect(refused).toHaveLength(5);
-    expect(await json(refused[0]!)).toEqual({ detail: "This user already has 20 active keys, the most allowed; revoke one to create another" });
+    expect(await json(refused[0]!)).toEqual({
+      detail: "This user already has 20 active keys, the most allowed; revoke one to create another",
+    });
 
     // Revoking one makes room for one.
     const { id } = (await json(responses.find((r) => r.status === 201)!)).data;
@@ -32,7 +34,9 @@ describe("active key caps", () => {
     expect((await create({ expires_at: new Date(Date.now() + 1000).toISOString() })).status).toBe(201);
     const refused = await create();
     expect(refused.status).toBe(409);
-    expect(await json(refused)).toEqual({ error: { code: "CONFLICT", message: "This account already has 3 active keys, the most allowed; revoke one to create another" } });
+    expect(await json(refused)).toEqual({
+      error: { code: "CONFLICT", message: "This account already has 3 active keys, the most allowed; revoke one to create another" },
+    });
     expect((await create({ import_key: `legacy-${crypto.randomUUID()}` })).status).toBe(409);
     // The same account name under another product is another account.
     expect((await admin("/keys", { json: { product: "zsky", account }, settings })).status).toBe(201);

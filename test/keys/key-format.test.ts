@@ -57,8 +57,18 @@ function counting<T extends object>(binding: T, calls: string[]): T {
 describe("malformed keys are refused with no storage read", () => {
   it.each([
     ["zsky", "/zsky/v1/usage", { "X-API-Key": `${generateKey("zsky_live_").slice(0, -1)}Z` }, { error: "Invalid API key" }],
-    ["zappway", "/zappway/api/v1/agents", { Authorization: `Bearer ${generateKey("zw_live_").replace(/^(zw_live_)(.)/, (_, p, c) => p + (c === "a" ? "b" : "a"))}` }, { error: { code: "UNAUTHORIZED", message: "Invalid or expired API key." } }],
-    ["zakgt", "/zakgt/api/v1/ai/chat", { Authorization: `Bearer ${generateKey("zak_live_").replace(/.$/, (c) => (c === "0" ? "1" : "0"))}` }, { detail: "Could not validate credentials" }],
+    [
+      "zappway",
+      "/zappway/api/v1/agents",
+      { Authorization: `Bearer ${generateKey("zw_live_").replace(/^(zw_live_)(.)/, (_, p, c) => p + (c === "a" ? "b" : "a"))}` },
+      { error: { code: "UNAUTHORIZED", message: "Invalid or expired API key." } },
+    ],
+    [
+      "zakgt",
+      "/zakgt/api/v1/ai/chat",
+      { Authorization: `Bearer ${generateKey("zak_live_").replace(/.$/, (c) => (c === "0" ? "1" : "0"))}` },
+      { detail: "Could not validate credentials" },
+    ],
   ] as const)("%s", async (_product, path, headers, body) => {
     const calls: string[] = [];
     const response = await call(path, {

@@ -28,7 +28,15 @@ describe("no plaintext secret is stored or logged", () => {
       const path = { zakgt: "/zakgt/api/v1/users/me", zsky: "/zsky/v1/jobs/x", zappway: "/zappway/api/v1/agents" }[product];
       await call(path, { headers: keyHeaders(product, made.key) });
     }
-    const own = (await json(await call("/zakgt/api/v1/developer/api-keys", { method: "POST", headers: { ...bearer(token), ...jsonHeaders }, body: '{"label":"x"}' }))).data;
+    const own = (
+      await json(
+        await call("/zakgt/api/v1/developer/api-keys", {
+          method: "POST",
+          headers: { ...bearer(token), ...jsonHeaders },
+          body: '{"label":"x"}',
+        }),
+      )
+    ).data;
     secrets.push(own.key);
     await call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...bearer(own.key), ...jsonHeaders }, body: '{"message":"hi"}' });
     await call(`/zakgt/api/v1/developer/api-keys/${own.id}/usage`, { headers: bearer(token) });
@@ -85,7 +93,9 @@ describe("no plaintext secret is stored or logged", () => {
       const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
       const dump: string = await runInDurableObject(stub, (_guard, state) => {
         const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray();
-        return JSON.stringify(tables.map(({ name }) => (name.startsWith("_cf") ? [] : state.storage.sql.exec(`SELECT * FROM "${name}"`).toArray())));
+        return JSON.stringify(
+          tables.map(({ name }) => (name.startsWith("_cf") ? [] : state.storage.sql.exec(`SELECT * FROM "${name}"`).toArray())),
+        );
       });
       expect(leaks(dump)).toEqual([]);
     }

@@ -18,7 +18,10 @@ import { admin, bearer, callLive, createKey, json, keyHeaders, limitOverrides, n
 const LEASE = { GUARD_LEASE_MS: "1000" };
 const zappway = { ...LEASE, ...limitOverrides({ zappway: { plans: { pro: { plan_rate: { limit: 100_000 } } } } }) };
 const zakgt = LEASE;
-const zsky = { ...LEASE, ...limitOverrides({ zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 100 } } }) };
+const zsky = {
+  ...LEASE,
+  ...limitOverrides({ zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 100 } } }),
+};
 
 const guardOf = (product: string, account: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
 
@@ -29,8 +32,9 @@ const guardOf = (product: string, account: string) => env.ACCOUNT_GUARD.get(env.
  */
 async function makeHot(guard: DurableObjectStub, request: () => Promise<Response>): Promise<void> {
   for (let i = 0; i < 2; i++) expect((await request()).status).toBe(200);
-  const leasedUntil = await runInDurableObject(guard, (_object, state) =>
-    state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").toArray()[0]?.ends_at ?? 0,
+  const leasedUntil = await runInDurableObject(
+    guard,
+    (_object, state) => state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").toArray()[0]?.ends_at ?? 0,
   );
   expect(leasedUntil).toBeGreaterThan(Date.now());
 }
@@ -57,14 +61,20 @@ describe("keys: revoked, limited, rotated, with a lease out", () => {
     const { id, key } = (await json(created)).data;
     const me = () => callLive("/zakgt/api/v1/users/me", { headers: bearer(key), settings: zakgt });
     await makeHot(guardOf("zakgt", user.userId), me);
-    expect((await callLive(`/zakgt/api/v1/developer/api-keys/${id}`, { method: "DELETE", headers: bearer(session), settings: zakgt })).status).toBe(200);
+    expect(
+      (await callLive(`/zakgt/api/v1/developer/api-keys/${id}`, { method: "DELETE", headers: bearer(session), settings: zakgt })).status,
+    ).toBe(200);
     expect((await me()).status).toBe(401);
   });
 
   it("a key's limit lowered: its next request is counted under it (setKeyLimits)", async () => {
     const { id, key, account } = await createKey("zappway", { plan: "pro" });
     await makeHot(guardOf("zappway", account), agents(key));
-    const lowered = await admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 1 } } } }, live: true });
+    const lowered = await admin(`/keys/${id}`, {
+      method: "PATCH",
+      json: { limit_override: { windows: { plan_rate: { limit: 1 } } } },
+      live: true,
+    });
     expect(lowered.status).toBe(200);
     expect((await agents(key)()).status).toBe(429);
   });
@@ -73,7 +83,9 @@ describe("keys: revoked, limited, rotated, with a lease out", () => {
     const { key, account } = await createKey("zappway", { plan: "pro" });
     await makeHot(guardOf("zappway", account), agents(key));
     const body = { plan: "pro", limit_override: { windows: { plan_rate: { limit: 1 } } } };
-    expect((await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: body, settings: zappway, live: true })).status).toBe(200);
+    expect((await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: body, settings: zappway, live: true })).status).toBe(
+      200,
+    );
     expect((await agents(key)()).status).toBe(429);
   });
 
@@ -96,7 +108,8 @@ describe("keys: revoked, limited, rotated, with a lease out", () => {
     await makeHot(guard, () => api.poll(jobId));
     const rotating = callLive("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", key), settings: zsky });
     // The restart comes once the swap is made, while the rotation waits for the lease.
-    const keysHeld = () => runInDurableObject(guard, (_object, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM keys").one().n);
+    const keysHeld = () =>
+      runInDurableObject(guard, (_object, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM keys").one().n);
     for (let i = 0; i < 500 && (await keysHeld()) < 2; i++) await new Promise((r) => setTimeout(r, 5));
     expect(await keysHeld()).toBe(2);
     await expect(runInDurableObject(guard, (_object, state) => state.abort("deploy"))).rejects.toThrow("deploy");
@@ -173,7 +186,9 @@ describe("ZSky jobs: suspended and purged, with a lease out", () => {
     const api = zskyApi(key);
     const jobId = await api.submit("a lighthouse render-ms:600000");
     await makeHot(guardOf("zsky", account), () => api.poll(jobId));
-    expect((await callLive(`/zsky/v1/jobs/${jobId}`, { method: "DELETE", headers: keyHeaders("zsky", key), settings: zsky })).status).toBe(204);
+    expect((await callLive(`/zsky/v1/jobs/${jobId}`, { method: "DELETE", headers: keyHeaders("zsky", key), settings: zsky })).status).toBe(
+      204,
+    );
     // The origin has forgotten the job too, so its own 404 would look the same: a poll
     // that reaches it is answered by its echo hook (200) instead.
     expect((await api.poll(jobId, { "X-Sim-Echo": "1" })).status).toBe(404);
@@ -183,7 +198,12 @@ describe("ZSky jobs: suspended and purged, with a lease out", () => {
 function zskyApi(key: string) {
   const headers = keyHeaders("zsky", key);
   const generate = (prompt: string) =>
-    callLive("/zsky/v1/images/generate", { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify({ prompt }), settings: zsky });
+    callLive("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify({ prompt }),
+      settings: zsky,
+    });
   return {
     generate,
     /** Submits an image job; its id. */
@@ -192,6 +212,7 @@ function zskyApi(key: string) {
       expect(response.status).toBe(200);
       return (await json(response)).job_id as string;
     },
-    poll: (jobId: string, extra: Record<string, string> = {}) => callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...headers, ...extra }, settings: zsky }),
+    poll: (jobId: string, extra: Record<string, string> = {}) =>
+      callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...headers, ...extra }, settings: zsky }),
   };
 }

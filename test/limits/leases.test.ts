@@ -58,7 +58,10 @@ function countedIn(guardName: string, subject: string): Promise<number> {
   });
 }
 
-const roomy = limitOverrides({ zappway: { windows: { plan_rate: { limit: 100_000 } } }, zakgt: { windows: { standard: { limit: 100_000 } } } });
+const roomy = limitOverrides({
+  zappway: { windows: { plan_rate: { limit: 100_000 } } },
+  zakgt: { windows: { standard: { limit: 100_000 } } },
+});
 const zskyRoomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 }, poll: { limit: 100_000 } } } });
 
 /** Submits a ZSky image job with the key in `headers`: its polls are what get leased. */
@@ -90,7 +93,12 @@ describe("guard leases: happy path", () => {
     const admits = await countAdmitsIn(`ip|zakgt|${address}`);
     const settings = limitOverrides({ zakgt: { windows: { auth_refresh_ip: { limit: 100_000 } } } });
     const refresh = () =>
-      call("/zakgt/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": address }, body: '{"refresh_token":"x"}', settings });
+      call("/zakgt/api/v1/auth/refresh", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+        body: '{"refresh_token":"x"}',
+        settings,
+      });
     const responses = await waves(200, 50, refresh);
     expect(responses.filter((r) => r.status === 429)).toEqual([]);
     expect(admits()).toBeLessThan(200 / 4);

@@ -21,8 +21,13 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
     const closed = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: down });
     expect(closed.status).toBe(503);
     expect(closed.headers.get("Retry-After")).toBe("1");
-    expect(await json(closed)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable, please retry" } });
-    const open = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: { ...down, UPSTASH_FAIL_OPEN: "true" } });
+    expect(await json(closed)).toEqual({
+      error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable, please retry" },
+    });
+    const open = await call("/zappway/api/v1/agents", {
+      headers: keyHeaders("zappway", key),
+      settings: { ...down, UPSTASH_FAIL_OPEN: "true" },
+    });
     expect(open.status).toBe(200);
   });
 

@@ -46,7 +46,11 @@ describe("a full window's refusal stands in the isolate", () => {
 
   it("a key's next requests make no guard call while it stands: 429 in the product's envelope, RateLimit r=0, Retry-After counting down; then the guard is asked again", async () => {
     const calls: string[] = [];
-    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 3 } } } }), ...stand, ACCOUNT_GUARD: countingGuards(calls) };
+    const settings = {
+      ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 3 } } } }),
+      ...stand,
+      ACCOUNT_GUARD: countingGuards(calls),
+    };
     const { key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
 
@@ -82,7 +86,11 @@ describe("a full window's refusal stands in the isolate", () => {
 
   it("a revoke waits for a standing refusal like for a lease: the key's very next request is 401", async () => {
     const calls: string[] = [];
-    const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }), ...stand, ACCOUNT_GUARD: countingGuards(calls) };
+    const settings = {
+      ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }),
+      ...stand,
+      ACCOUNT_GUARD: countingGuards(calls),
+    };
     const { id, key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
@@ -101,7 +109,10 @@ describe("a full window's refusal stands in the isolate", () => {
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
     expect((await agents()).status).toBe(429);
-    const raised = await admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 30 } } } } });
+    const raised = await admin(`/keys/${id}`, {
+      method: "PATCH",
+      json: { limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 30 } } } },
+    });
     expect(raised.status).toBe(200);
     expect((await agents()).status).toBe(200);
   });
@@ -129,7 +140,12 @@ describe("a full window's refusal stands in the isolate", () => {
     const settings = { ...limitOverrides({ zsky: { generation: { dailyPerKey: { image: 0 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
     const { key } = await createKey("zsky");
     const submit = () =>
-      call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" }, body: '{"prompt":"a lighthouse"}', settings });
+      call("/zsky/v1/images/generate", {
+        method: "POST",
+        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+        body: '{"prompt":"a lighthouse"}',
+        settings,
+      });
     expect((await submit()).status).toBe(429);
     calls.length = 0;
     expect((await submit()).status).toBe(429);
@@ -143,7 +159,12 @@ describe("per client address, without a credential", () => {
     const settings = { ...limitOverrides({ zakgt: { windows: { auth_ip: { limit: 1 } } } }), ACCOUNT_GUARD: countingGuards(calls) };
     const ip = `203.0.113.${Math.floor(Math.random() * 200) + 1}`;
     const from = (address: string, path = "/zakgt/api/v1/auth/login") =>
-      call(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": address }, body: '{"email":"demo@zakgt.test","password":"guess"}', settings });
+      call(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+        body: '{"email":"demo@zakgt.test","password":"guess"}',
+        settings,
+      });
     expect((await from(ip)).status).toBe(401); // reached the origin: wrong password
     const refused = await from(ip);
     expect(refused.status).toBe(429);

@@ -1,6 +1,19 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, login, mintToken, newUser, setGuardClock } from "../helpers";
+import {
+  admin,
+  bearer,
+  burst,
+  call,
+  createKey,
+  json,
+  keyHeaders,
+  limitOverrides,
+  login,
+  mintToken,
+  newUser,
+  setGuardClock,
+} from "../helpers";
 
 /**
  * Who each window counts (README "Limits"): ZakGT keys each their own windows and
@@ -14,7 +27,8 @@ const jsonHeaders = { "Content-Type": "application/json" };
 const statuses = (responses: Response[]) => responses.map((r) => r.status);
 const ok = (responses: Response[]) => statuses(responses).filter((s) => s === 200).length;
 
-const me = (credential: string, settings?: Record<string, unknown>) => call("/zakgt/api/v1/users/me", { headers: bearer(credential), settings });
+const me = (credential: string, settings?: Record<string, unknown>) =>
+  call("/zakgt/api/v1/users/me", { headers: bearer(credential), settings });
 const chat = (credential: string, settings?: Record<string, unknown>) =>
   call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...bearer(credential), ...jsonHeaders }, body: '{"message":"hi"}', settings });
 const revokeOwnKey = (token: string, id: string, settings?: Record<string, unknown>) =>
@@ -24,7 +38,11 @@ const logout = (token: string, settings?: Record<string, unknown>) =>
 
 /** A `zak_live_` key the signed-in user makes for themselves. */
 async function ownKey(token: string): Promise<{ id: string; key: string }> {
-  const created = await call("/zakgt/api/v1/developer/api-keys", { method: "POST", headers: { ...bearer(token), ...jsonHeaders }, body: "{}" });
+  const created = await call("/zakgt/api/v1/developer/api-keys", {
+    method: "POST",
+    headers: { ...bearer(token), ...jsonHeaders },
+    body: "{}",
+  });
   expect(created.status).toBe(201);
   const { id, key } = (await json(created)).data;
   return { id, key };
@@ -122,9 +140,15 @@ describe("ZakGT: session limits follow the account tier", () => {
     expect(enterprise.headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
     expect((await me(await login())).headers.get("RateLimit-Policy")).toBe('"standard";q=300;w=60');
     // Compared lower-cased; a value naming no plan is the base limits.
-    expect((await me(await mintToken({ sub: "usr_demo", tier: "Enterprise" }))).headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
-    expect((await me(await mintToken({ sub: "usr_demo", tier: "platinum" }))).headers.get("RateLimit-Policy")).toBe('"standard";q=300;w=60');
-    expect((await me(await mintToken({ sub: "usr_demo", tier: ["enterprise"] }))).headers.get("RateLimit-Policy")).toBe('"standard";q=300;w=60');
+    expect((await me(await mintToken({ sub: "usr_demo", tier: "Enterprise" }))).headers.get("RateLimit-Policy")).toBe(
+      '"standard";q=3000;w=60',
+    );
+    expect((await me(await mintToken({ sub: "usr_demo", tier: "platinum" }))).headers.get("RateLimit-Policy")).toBe(
+      '"standard";q=300;w=60',
+    );
+    expect((await me(await mintToken({ sub: "usr_demo", tier: ["enterprise"] }))).headers.get("RateLimit-Policy")).toBe(
+      '"standard";q=300;w=60',
+    );
   });
 
   it("ZAKGT_TIER_CLAIM names the claim read", async () => {
@@ -158,7 +182,8 @@ describe("ZakGT: session limits follow the account tier", () => {
 });
 
 describe("ZappWay: the plan and its rate are the organization's", () => {
-  const agents = (key: string, settings?: Record<string, unknown>) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+  const agents = (key: string, settings?: Record<string, unknown>) =>
+    call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
 
   it("Free: 60 per minute for the whole organization, however many keys it holds", async () => {
     const first = await createKey("zappway");
@@ -177,7 +202,10 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
     expect(set.status).toBe(200);
     const a = await agents(first.key);
     const b = await agents(second.key);
-    expect([a.headers.get("RateLimit-Policy"), b.headers.get("RateLimit-Policy")]).toEqual(['"plan_rate";q=300;w=60', '"plan_rate";q=300;w=60']);
+    expect([a.headers.get("RateLimit-Policy"), b.headers.get("RateLimit-Policy")]).toEqual([
+      '"plan_rate";q=300;w=60',
+      '"plan_rate";q=300;w=60',
+    ]);
     expect([a.headers.get("RateLimit"), b.headers.get("RateLimit")]).toEqual(['"plan_rate";r=299;t=60', '"plan_rate";r=298;t=60']);
   });
 
@@ -228,8 +256,13 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
     const account = `org_${crypto.randomUUID().slice(0, 8)}`;
     const noPlan = await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: { plan: "platinum" } });
     expect(noPlan.status).toBe(400);
-    expect(await json(noPlan)).toEqual({ error: { code: "BAD_REQUEST", message: "plan: zappway has no plan 'platinum' (plans: free, pro, enterprise)" } });
-    const noWindow = await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: { plan: "pro", limit_override: { windows: { burst: { limit: 5 } } } } });
+    expect(await json(noPlan)).toEqual({
+      error: { code: "BAD_REQUEST", message: "plan: zappway has no plan 'platinum' (plans: free, pro, enterprise)" },
+    });
+    const noWindow = await admin(`/accounts/zappway/${account}/plan`, {
+      method: "PUT",
+      json: { plan: "pro", limit_override: { windows: { burst: { limit: 5 } } } },
+    });
     expect(noWindow.status).toBe(400);
     expect((await json(noWindow)).error.message).toBe("limit_override.windows: zappway has no window 'burst'");
     expect((await admin(`/accounts/zsky/${account}/plan`, { method: "PUT", json: { plan: "pro" } })).status).toBe(400);

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, login, setGuardClock } from "../helpers";
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
-const agents = (key: string, settings?: Record<string, unknown>) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+const agents = (key: string, settings?: Record<string, unknown>) =>
+  call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
 const statuses = (responses: Response[]) => responses.map((r) => r.status);
 
 describe("exact sliding windows", () => {
@@ -53,7 +54,11 @@ describe("exact sliding windows", () => {
     const second = await agents(key);
     expect(second.headers.get("RateLimit")).toBe('"plan_rate";r=58;t=45');
     // Origin errors carry them too: the request was admitted and counted.
-    const notFound = await call("/zappway/api/v1/agents/agt_nope/query", { method: "POST", headers: { ...keyHeaders("zappway", key), "Content-Type": "application/json" }, body: '{"query":"x"}' });
+    const notFound = await call("/zappway/api/v1/agents/agt_nope/query", {
+      method: "POST",
+      headers: { ...keyHeaders("zappway", key), "Content-Type": "application/json" },
+      body: '{"query":"x"}',
+    });
     expect(notFound.status).toBe(404);
     expect(notFound.headers.get("RateLimit")).toBe('"plan_rate";r=57;t=45');
   });
@@ -75,7 +80,10 @@ describe("exact sliding windows", () => {
     await setGuardClock("zappway", pro.account, T0);
     expect(statuses(await burst(320, () => agents(pro.key))).filter((s) => s === 200)).toHaveLength(300);
 
-    const ent = await createKey("zappway", { plan: "enterprise", limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 10 } } } });
+    const ent = await createKey("zappway", {
+      plan: "enterprise",
+      limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 10 } } },
+    });
     await setGuardClock("zappway", ent.account, T0);
     const r = await burst(8, () => agents(ent.key));
     expect(statuses(r).filter((s) => s === 200)).toHaveLength(5);
@@ -83,11 +91,16 @@ describe("exact sliding windows", () => {
     expect(r.find((x) => x.status === 200)!.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=5;w=10');
 
     // An admin raises it; the next request sees the new limit.
-    const patched = await admin(`/keys/${ent.id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 7, window_seconds: 10 } } } } });
+    const patched = await admin(`/keys/${ent.id}`, {
+      method: "PATCH",
+      json: { limit_override: { windows: { plan_rate: { limit: 7, window_seconds: 10 } } } },
+    });
     expect(patched.status).toBe(200);
     expect((await json(patched)).limit_override).toEqual({ windows: { plan_rate: { limit: 7, window_seconds: 10 } } });
     expect(statuses(await burst(4, () => agents(ent.key))).filter((s) => s === 200)).toHaveLength(2);
-    expect((await admin(`/keys/${ent.id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 0 } } } } })).status).toBe(400);
+    expect(
+      (await admin(`/keys/${ent.id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 0 } } } } })).status,
+    ).toBe(400);
   });
 
   it("deployment-wide overrides (LIMIT_OVERRIDES) change the defaults", async () => {
@@ -117,7 +130,11 @@ describe("exact sliding windows", () => {
 
 describe("ZakGT limits", () => {
   const chat = (credential: string) =>
-    call("/zakgt/api/v1/ai/chat", { method: "POST", headers: { ...bearer(credential), "Content-Type": "application/json" }, body: '{"message":"hi"}' });
+    call("/zakgt/api/v1/ai/chat", {
+      method: "POST",
+      headers: { ...bearer(credential), "Content-Type": "application/json" },
+      body: '{"message":"hi"}',
+    });
 
   it("AI chat: 30 per minute per access key, each key its own allowance", async () => {
     const owner = `usr_keys_${crypto.randomUUID().slice(0, 8)}`;
@@ -145,7 +162,10 @@ describe("ZakGT limits", () => {
     const token = await login();
     const settings = limitOverrides({ zakgt: { windows: { standard: { limit: 4, windowSeconds: 30 } } } });
     const results = [];
-    for (let i = 0; i < 5; i++) results.push(await call("/zakgt/api/v1/users/me", { headers: { ...bearer(token), "X-Request-Id": `std-limit-${i}-xxxx` }, settings }));
+    for (let i = 0; i < 5; i++)
+      results.push(
+        await call("/zakgt/api/v1/users/me", { headers: { ...bearer(token), "X-Request-Id": `std-limit-${i}-xxxx` }, settings }),
+      );
     expect(results.map((r) => r.status).slice(-1)).toEqual([429]);
   });
 
@@ -165,7 +185,11 @@ describe("ZakGT limits", () => {
     expect(limited[0]!.headers.get("RateLimit-Policy")).toBe('"auth_ip";q=20;w=60');
     expect((await attempt("192.0.2.77")).status).toBe(401);
     // Refresh has a per-IP window of its own: the logins above did not use it up.
-    const refresh = await call("/zakgt/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip }, body: '{"refresh_token":"x"}' });
+    const refresh = await call("/zakgt/api/v1/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
+      body: '{"refresh_token":"x"}',
+    });
     expect(refresh.status).toBe(401);
     expect(refresh.headers.get("RateLimit-Policy")).toBe('"auth_refresh_ip";q=60;w=60');
   });
@@ -181,7 +205,9 @@ describe("failure policy", () => {
     const response = await agents(key, { ACCOUNT_GUARD: unreachable });
     expect(response.status).toBe(503);
     expect(response.headers.get("Retry-After")).toBe("1");
-    expect(await json(response)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable, please retry" } });
+    expect(await json(response)).toEqual({
+      error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable, please retry" },
+    });
     const session = await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings: { ACCOUNT_GUARD: unreachable } });
     expect(session.status).toBe(503);
   });

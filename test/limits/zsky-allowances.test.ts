@@ -9,8 +9,18 @@ function zsky(key: string, overrides: unknown = roomy) {
   const settings = limitOverrides(overrides);
   const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
   return {
-    generate: (kind: "images" | "videos", prompt = "a lighthouse", extra: Record<string, string> = {}, extraSettings: Record<string, unknown> = {}) =>
-      call(`/zsky/v1/${kind}/generate`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify({ prompt }), settings: { ...settings, ...extraSettings } }),
+    generate: (
+      kind: "images" | "videos",
+      prompt = "a lighthouse",
+      extra: Record<string, string> = {},
+      extraSettings: Record<string, unknown> = {},
+    ) =>
+      call(`/zsky/v1/${kind}/generate`, {
+        method: "POST",
+        headers: { ...headers, ...extra },
+        body: JSON.stringify({ prompt }),
+        settings: { ...settings, ...extraSettings },
+      }),
     poll: (jobId: string) => call(`/zsky/v1/jobs/${jobId}`, { headers, settings }),
     usage: () => call("/zsky/v1/usage", { headers, settings }),
   };
@@ -40,7 +50,11 @@ describe("ZSky burst: 20 requests per minute per key, submissions and account ca
     expect(refused[0]!.headers.get("RateLimit-Policy")).toBe('"burst";q=20;w=60');
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", b.key) })).status).toBe(200);
     // Submissions count in the same window.
-    const submit = await call("/zsky/v1/images/generate", { method: "POST", headers: { ...keyHeaders("zsky", a.key), "Content-Type": "application/json" }, body: '{"prompt":"a"}' });
+    const submit = await call("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { ...keyHeaders("zsky", a.key), "Content-Type": "application/json" },
+      body: '{"prompt":"a"}',
+    });
     expect(submit.status).toBe(429);
   });
 });
@@ -151,7 +165,8 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     await setGuardClock("zsky", account, NOON);
     for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "400" })).status).toBe(400);
     for (let i = 0; i < 2; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "503" })).status).toBe(503);
-    for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Delay-Ms": "800" }, { ORIGIN_TIMEOUT_MS: "100" })).status).toBe(504);
+    for (let i = 0; i < 4; i++)
+      expect((await api.generate("videos", "x", { "X-Sim-Delay-Ms": "800" }, { ORIGIN_TIMEOUT_MS: "100" })).status).toBe(504);
     // Still three free slots, and nothing counted.
     expect((await burst(3, () => api.generate("videos"))).map((r) => r.status)).toEqual([200, 200, 200]);
     expect(await json(await api.usage())).toMatchObject({ videos_used: 3, images_used: 0 });
@@ -161,7 +176,9 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
 describe("ZSky daily soft caps per key (UTC day)", () => {
   it("refuses past the cap until 00:00 UTC, then admits; liftable per key", async () => {
     const { id, key, account } = await createKey("zsky");
-    const api = zsky(key, { zsky: { windows: { burst: { limit: 10_000 } }, generation: { dailyPerKey: { image: 2 }, concurrentJobsPerKey: 100 } } });
+    const api = zsky(key, {
+      zsky: { windows: { burst: { limit: 10_000 } }, generation: { dailyPerKey: { image: 2 }, concurrentJobsPerKey: 100 } },
+    });
     await setGuardClock("zsky", account, Date.UTC(2026, 10, 18, 23, 59, 30));
     expect((await api.generate("images")).status).toBe(200);
     expect((await api.generate("images", "blocked-at-submit")).status).toBe(451); // blocked ones count
@@ -183,7 +200,9 @@ describe("ZSky daily soft caps per key (UTC day)", () => {
 });
 
 describe("ZSky monthly allowance per account (UTC calendar month, no rollover)", () => {
-  const small = { zsky: { windows: { burst: { limit: 10_000 } }, generation: { monthlyPerAccount: { image: 3, video: 1 }, concurrentJobsPerKey: 100 } } };
+  const small = {
+    zsky: { windows: { burst: { limit: 10_000 } }, generation: { monthlyPerAccount: { image: 3, video: 1 }, concurrentJobsPerKey: 100 } },
+  };
 
   it("hard stop with 429 until the 1st at 00:00 UTC; two keys share the account's allowance", async () => {
     const a = await createKey("zsky");

@@ -14,7 +14,11 @@ describe("npm run bench (smoke)", () => {
     const dir = mkdtempSync(join(tmpdir(), "zgate-bench-"));
     const out = join(dir, "smoke.json");
     try {
-      await run("node", [join(root, "bench", "run.mjs")], { cwd: root, env: { ...process.env, BENCH_SMOKE: "1", BENCH_OUT: out }, timeout: 110_000 });
+      await run("node", [join(root, "bench", "run.mjs")], {
+        cwd: root,
+        env: { ...process.env, BENCH_SMOKE: "1", BENCH_OUT: out },
+        timeout: 110_000,
+      });
       const result = JSON.parse(readFileSync(out, "utf8"));
       expect(result.smoke).toBe(true);
       const ids = result.cases.map((c: { id: string }) => c.id);

@@ -48,7 +48,11 @@ describe("npm run bench:cost (smoke)", () => {
   const byId = (id: string) => result.cases.find((c) => c.id === id)!.median.counts;
 
   beforeAll(async () => {
-    await run("node", [join(root, "bench", "cost.mjs")], { cwd: root, env: { ...process.env, BENCH_COST_SMOKE: "1", BENCH_OUT: out }, timeout: 110_000 });
+    await run("node", [join(root, "bench", "cost.mjs")], {
+      cwd: root,
+      env: { ...process.env, BENCH_COST_SMOKE: "1", BENCH_OUT: out },
+      timeout: 110_000,
+    });
     result = JSON.parse(readFileSync(out, "utf8")) as CostResult;
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,7 +62,8 @@ describe("npm run bench:cost (smoke)", () => {
     expect(result.cases.map((c) => c.id)).toEqual(CASES);
     for (const c of result.cases) {
       const { counts, dollars } = c.median;
-      for (const [name, value] of Object.entries(counts)) if (typeof value === "number") expect(value, `${c.id} ${name}`).toBeGreaterThanOrEqual(0);
+      for (const [name, value] of Object.entries(counts))
+        if (typeof value === "number") expect(value, `${c.id} ${name}`).toBeGreaterThanOrEqual(0);
       expect(counts.workerRequests).toBe(c.id === "zsky_job" ? 5 : 1);
       expect(counts.cpuMs, c.id).toBeGreaterThan(0);
       // At least the Workers request itself.
@@ -87,7 +92,6 @@ describe("npm run bench:cost (smoke)", () => {
     expect(job.r2ClassB).toBeGreaterThanOrEqual(1);
   });
 
-  // Enabled (bench/cost-budget.mjs ROW_BUDGET_ENFORCED) once the cost redesign lands.
   it.runIf(ROW_BUDGET_ENFORCED)(`hot keyed requests write at most ${ROWS_WRITTEN_PER_HOT_REQUEST} rows each (guard and D1)`, () => {
     expect(overBudget(result)).toEqual([]);
   });

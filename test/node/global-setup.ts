@@ -7,7 +7,6 @@ import { startRedis } from "./redis-server";
 import { startResultHost } from "./result-host";
 import { startUpstashRestServer } from "./upstash-rest-server";
 
-
 /**
  * Starts, for the whole run, the three origin simulators and (for the Upstash limiter
  * backend) a real redis-server behind an Upstash REST server, all on loopback. Without

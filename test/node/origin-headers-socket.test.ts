@@ -74,14 +74,30 @@ describe("origin request headers over a real socket", () => {
     );
     gateway = spawn(
       join(root, "node_modules", ".bin", "wrangler"),
-      ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()), "--env-file", envFile, "--persist-to", join(work, "state"), "--show-interactive-dev-session=false"],
+      [
+        "dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--inspector-port",
+        String(await freePort()),
+        "--env-file",
+        envFile,
+        "--persist-to",
+        join(work, "state"),
+        "--show-interactive-dev-session=false",
+      ],
       { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     gateway.stdout!.on("data", (d) => (log += d));
     gateway.stderr!.on("data", (d) => (log += d));
     const deadline = Date.now() + 100_000;
     for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`).then((r) => r.status === 401, () => false);
+      const up = await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`).then(
+        (r) => r.status === 401,
+        () => false,
+      );
       if (up) break;
       if (Date.now() > deadline || gateway.exitCode !== null) throw new Error(`wrangler dev did not come up:\n${log}`);
       await new Promise((r) => setTimeout(r, 250));
@@ -119,8 +135,16 @@ describe("origin request headers over a real socket", () => {
 
     // What the origin got is signed end to end: its body's digest, its path, zgate's own X-Forwarded-*.
     const headers = new Headers(Object.entries(seen.headers).map(([k, v]) => [k, String(v)] as [string, string]));
-    const signed = await verifySignedRequest(signingSecret, { method: seen.method, url: `http://origin${seen.url}`, headers }, new Uint8Array(seen.body));
-    expect(signed).toMatchObject({ pathAndQuery: "/api/v1/auth/forgot-password", forwardedHost: `127.0.0.1:${port}`, forwardedPrefix: "/zakgt" });
+    const signed = await verifySignedRequest(
+      signingSecret,
+      { method: seen.method, url: `http://origin${seen.url}`, headers },
+      new Uint8Array(seen.body),
+    );
+    expect(signed).toMatchObject({
+      pathAndQuery: "/api/v1/auth/forgot-password",
+      forwardedHost: `127.0.0.1:${port}`,
+      forwardedPrefix: "/zakgt",
+    });
   });
 
   it("a GET with a body is refused with 400 in the product's envelope (fetch could never forward it)", async () => {

@@ -31,7 +31,14 @@ describe("npm start", () => {
     const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
     child = spawn("npm", ["start", "--silent"], {
       cwd: root,
-      env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "", ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        ZGATE_SIM_PORTS: simPorts,
+        ZGATE_STATE_DIR: state,
+        ADMIN_TOKEN: "",
+        ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS),
+      },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
@@ -74,10 +81,16 @@ describe("npm start", () => {
       const reference = readFileSync(referencePath, "utf8");
       const start = reference.indexOf("#!/usr/bin/env python3");
       const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
-      const lines = (text: string) => text.trim().split("\n").map((l) => l.trim());
+      const lines = (text: string) =>
+        text
+          .trim()
+          .split("\n")
+          .map((l) => l.trim());
       const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
       expect(lines(example)).toEqual(
-        lines(reference.slice(start, end)).map((l) => (l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l)),
+        lines(reference.slice(start, end)).map((l) =>
+          l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l,
+        ),
       );
     } else {
       console.warn(`The sample client is not compared with the ZSky reference: ${referencePath} is not there.`);
@@ -100,35 +113,51 @@ describe("npm start", () => {
     }
   });
 
-  it.skipIf(noBrowser)("/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)", async () => {
-    const base = /zgate listening on (\S+)/.exec(output)![1]!;
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
-      await page.goto(`${base}/docs`);
-      await page.waitForSelector(".opblock", { timeout: 30_000 });
-      const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.getAttribute("data-path") ?? n.textContent ?? ""));
-      for (const expected of ["/zakgt/api/v1/users/me", "/zsky/v1/images/generate", "/zappway/api/v1/agents/{path}", "/admin/v1/keys"]) {
-        expect(paths).toContain(expected);
+  it.skipIf(noBrowser)(
+    "/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)",
+    async () => {
+      const base = /zgate listening on (\S+)/.exec(output)![1]!;
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
+        await page.goto(`${base}/docs`);
+        await page.waitForSelector(".opblock", { timeout: 30_000 });
+        const paths = await page.$$eval(".opblock-summary-path", (nodes) =>
+          nodes.map((n) => n.getAttribute("data-path") ?? n.textContent ?? ""),
+        );
+        for (const expected of ["/zakgt/api/v1/users/me", "/zsky/v1/images/generate", "/zappway/api/v1/agents/{path}", "/admin/v1/keys"]) {
+          expect(paths).toContain(expected);
+        }
+        const tags = await page.$$eval(".opblock-tag", (nodes) => nodes.map((n) => n.getAttribute("data-tag")));
+        expect(tags).toEqual(expect.arrayContaining(["zakgt", "zsky", "zappway", "admin"]));
+        mkdirSync(join(root, "test-results"), { recursive: true });
+        const shot = join(root, "test-results", "docs.png");
+        await page.screenshot({ path: shot });
+        expect(statSync(shot).size).toBeGreaterThan(10_000);
+      } finally {
+        await browser.close();
       }
-      const tags = await page.$$eval(".opblock-tag", (nodes) => nodes.map((n) => n.getAttribute("data-tag")));
-      expect(tags).toEqual(expect.arrayContaining(["zakgt", "zsky", "zappway", "admin"]));
-      mkdirSync(join(root, "test-results"), { recursive: true });
-      const shot = join(root, "test-results", "docs.png");
-      await page.screenshot({ path: shot });
-      expect(statSync(shot).size).toBeGreaterThan(10_000);
-    } finally {
-      await browser.close();
-    }
-  });
+    },
+  );
 
   it("the printed curl commands work as described", async () => {
     const block = output.slice(output.indexOf("Try it:"), output.indexOf("Stop with Ctrl-C."));
-    const commands = block.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#") && l !== "Try it:");
+    const commands = block
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#") && l !== "Try it:");
     expect(commands.length).toBeGreaterThanOrEqual(4);
     // One shell, so the TOKEN from the first command reaches the others; a marker splits the outputs.
     const script = commands.map((c) => `${c}\necho; echo ===`).join("\n");

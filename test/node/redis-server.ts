@@ -25,7 +25,9 @@ export async function startRedis(): Promise<RunningRedis> {
     await once(child, "spawn");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new Error("redis-server is not on PATH: install the Debian package `redis-server` (apt-get install redis-server)", { cause: error });
+      throw new Error("redis-server is not on PATH: install the Debian package `redis-server` (apt-get install redis-server)", {
+        cause: error,
+      });
     }
     throw error;
   }

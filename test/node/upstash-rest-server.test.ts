@@ -143,11 +143,19 @@ describe("Upstash REST protocol", () => {
     const base64 = { "upstash-encoding": "base64" };
     expect((await post("/", ["SET", "enc:s", "héllo ✓"], base64)).body).toEqual({ result: b64("OK") });
     expect((await post("/", ["GET", "enc:s"], base64)).body).toEqual({ result: b64("héllo ✓") });
-    expect((await post("/pipeline", [["RPUSH", "enc:l", "a", "b"], ["LRANGE", "enc:l", 0, -1], ["GET", "enc:none"]], base64)).body).toEqual([
-      { result: 2 },
-      { result: [b64("a"), b64("b")] },
-      { result: null },
-    ]);
+    expect(
+      (
+        await post(
+          "/pipeline",
+          [
+            ["RPUSH", "enc:l", "a", "b"],
+            ["LRANGE", "enc:l", 0, -1],
+            ["GET", "enc:none"],
+          ],
+          base64,
+        )
+      ).body,
+    ).toEqual([{ result: 2 }, { result: [b64("a"), b64("b")] }, { result: null }]);
   });
 });
 

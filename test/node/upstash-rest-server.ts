@@ -43,11 +43,7 @@ export async function startUpstashRestServer(options: { redisPort: number; token
     },
     "/multi-exec": async (body, base64) => {
       const commands = parseCommands(body).map((command) => scripts.rewrite(command));
-      const replies = await Promise.all([
-        redis.send(["MULTI"]),
-        ...commands.map(({ args }) => redis.send(args)),
-        redis.send(["EXEC"]),
-      ]);
+      const replies = await Promise.all([redis.send(["MULTI"]), ...commands.map(({ args }) => redis.send(args)), redis.send(["EXEC"])]);
       const results = replies.at(-1);
       if (!Array.isArray(results)) {
         // EXECABORT: a command was refused while queuing; report that command's error.

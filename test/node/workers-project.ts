@@ -7,7 +7,11 @@ import type { TestProjectInlineConfiguration } from "vitest/config";
  * origin simulators and Redis from test/node/global-setup.ts, and D1 migrated.
  * The test suite (vitest.config.ts) and the accuracy benchmark (bench/) both use it.
  */
-export function workersProject(name: string, include: string[], extra: { testTimeout?: number; exclude?: string[] } = {}): TestProjectInlineConfiguration {
+export function workersProject(
+  name: string,
+  include: string[],
+  extra: { testTimeout?: number; exclude?: string[] } = {},
+): TestProjectInlineConfiguration {
   return {
     plugins: [
       cloudflareTest(async ({ inject }) => {

@@ -23,7 +23,9 @@ async function legacySvgResult(): Promise<string> {
   await env.RESULTS.put(key, '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>', {
     httpMetadata: { contentType: "image/svg+xml" },
   });
-  await env.DB.prepare("INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at, result_key, content_type, size, completed_at) VALUES (?, ?, ?, 'image', 1, ?, ?, 'image/svg+xml', 80, ?)")
+  await env.DB.prepare(
+    "INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at, result_key, content_type, size, completed_at) VALUES (?, ?, ?, 'image', 1, ?, ?, 'image/svg+xml', 80, ?)",
+  )
     .bind(jobId, account, keyId, Date.now(), key, Date.now())
     .run();
   return signResultUrl(loadSettings(env), "http://localhost/zsky", jobId, Date.now());
@@ -51,7 +53,13 @@ describe("a download is never active content on zgate's host", () => {
   });
 
   it("presigned R2 links ask R2 for the same disposition", async () => {
-    const s3 = { ...roomy, R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef", R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234", R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789", R2_BUCKET_NAME: "zgate-results" };
+    const s3 = {
+      ...roomy,
+      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
+      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
+      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
+      R2_BUCKET_NAME: "zgate-results",
+    };
     const { key, account, jobId, url } = await storedImage(s3);
     expect(new URL(url).searchParams.get("response-content-disposition")).toBe("inline");
     expect((await env.RESULTS.head(`zsky/${account}/${jobId}`))?.httpMetadata?.contentDisposition).toBe("inline");
@@ -86,7 +94,11 @@ describe("downloads per client address", () => {
     const tight = limitOverrides({ zsky: { windows: { download_ip: { limit: 3 } } } });
     const { url } = await storedImage();
     const ip = someIp();
-    const from = (address: string, init: RequestInit = {}) => ({ ...init, settings: tight, headers: { "CF-Connecting-IP": address, ...(init.headers as Record<string, string>) } });
+    const from = (address: string, init: RequestInit = {}) => ({
+      ...init,
+      settings: tight,
+      headers: { "CF-Connecting-IP": address, ...(init.headers as Record<string, string>) },
+    });
     expect((await fetchUrl(url, from(ip))).status).toBe(200);
     expect((await fetchUrl(url.replace(/sig=\w+/, `sig=${"0".repeat(64)}`), from(ip))).status).toBe(403);
     expect((await fetchUrl(url, from(ip, { method: "HEAD" }))).status).toBe(200);

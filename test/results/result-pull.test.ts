@@ -69,7 +69,11 @@ describe("where a result may be pulled from", () => {
     let response: Response | undefined;
     for (let i = 0; i < 100 && response?.status !== 502; i++) {
       await new Promise((r) => setTimeout(r, 40));
-      response = await call(`/v1/jobs/${submitted.job_id}`, { base: "https://zsky.ai", headers: keyHeaders("zsky", key), settings: production });
+      response = await call(`/v1/jobs/${submitted.job_id}`, {
+        base: "https://zsky.ai",
+        headers: keyHeaders("zsky", key),
+        settings: production,
+      });
       expect([200, 502]).toContain(response.status);
     }
     expect(await json(response!)).toEqual({ error: "Upstream result URL refused" });

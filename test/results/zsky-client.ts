@@ -42,5 +42,9 @@ export async function finishedImage(api: ZskyClient, prompt: string, more: Recor
  */
 export const fetchUrl = (url: string, init: Omit<CallOptions, "base"> = {}) => {
   const u = new URL(url);
-  return call(u.pathname + u.search, { ...init, base: u.origin, headers: { "CF-Connecting-IP": someIp(), ...(init.headers as Record<string, string>) } });
+  return call(u.pathname + u.search, {
+    ...init,
+    base: u.origin,
+    headers: { "CF-Connecting-IP": someIp(), ...(init.headers as Record<string, string>) },
+  });
 };

@@ -73,11 +73,21 @@ describe("submit -> poll -> download", () => {
   it("works on zsky.ai itself: the link is https://zsky.ai/v1/results/...", async () => {
     const { key } = await createKey("zsky");
     const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
-    const job = await json(await call("/v1/images/generate", { base: "https://zsky.ai", method: "POST", headers, body: '{"prompt":"x"}', settings: { ...settings, ENVIRONMENT: "production" } }));
+    const job = await json(
+      await call("/v1/images/generate", {
+        base: "https://zsky.ai",
+        method: "POST",
+        headers,
+        body: '{"prompt":"x"}',
+        settings: { ...settings, ENVIRONMENT: "production" },
+      }),
+    );
     let done;
     for (let i = 0; i < 100 && done?.status !== "completed"; i++) {
       await new Promise((r) => setTimeout(r, 40));
-      done = await json(await call(`/v1/jobs/${job.job_id}`, { base: "https://zsky.ai", headers, settings: { ...settings, ENVIRONMENT: "production" } }));
+      done = await json(
+        await call(`/v1/jobs/${job.job_id}`, { base: "https://zsky.ai", headers, settings: { ...settings, ENVIRONMENT: "production" } }),
+      );
     }
     expect(done.result_url.startsWith(`https://zsky.ai/v1/results/${job.job_id}?`)).toBe(true);
     expect((await fetchUrl(done.result_url, { settings: { ENVIRONMENT: "production" } })).status).toBe(200);
@@ -184,7 +194,10 @@ describe("signed URLs", () => {
     const api = client(key, k1);
     const { done } = await completedImage(api);
     expect(new URL(done.result_url).searchParams.get("kid")).toBe("k1");
-    const both = { RESULT_SIGNING_KEYS: JSON.stringify({ k1: "first-signing-secret-0123456789abcdef", k2: "second-signing-secret-0123456789abcde" }), RESULT_SIGNING_KEY_ID: "k2" };
+    const both = {
+      RESULT_SIGNING_KEYS: JSON.stringify({ k1: "first-signing-secret-0123456789abcdef", k2: "second-signing-secret-0123456789abcde" }),
+      RESULT_SIGNING_KEY_ID: "k2",
+    };
     expect((await fetchUrl(done.result_url, { settings: both })).status).toBe(200);
     const onlyK2 = { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "second-signing-secret-0123456789abcde" }), RESULT_SIGNING_KEY_ID: "k2" };
     expect((await fetchUrl(done.result_url, { settings: onlyK2 })).status).toBe(403);
@@ -269,11 +282,15 @@ describe("purge and retention", () => {
     const { jobId } = await completedImage(client(key));
     // Settings of their own: an isolate's lease book starts empty for them.
     const leased = { ...settings, GUARD_LEASE_MS: "1000" };
-    const poll = (extra: Record<string, string> = {}) => callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
+    const poll = (extra: Record<string, string> = {}) =>
+      callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
     // Polled twice within a lease life, the route is hot: the isolate now holds a lease with tokens to spare.
     for (let i = 0; i < 2; i++) expect((await poll()).status).toBe(200);
     const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
-    const leasedUntil = await runInDurableObject(guard, (_object, state) => state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").one().ends_at);
+    const leasedUntil = await runInDurableObject(
+      guard,
+      (_object, state) => state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").one().ends_at,
+    );
     expect(leasedUntil).toBeGreaterThan(Date.now());
 
     await runCron(Date.now() + 8 * 86_400_000);
@@ -307,7 +324,12 @@ describe("zero retention (X-ZSky-Store: 0)", () => {
 describe("presigned R2 URLs when R2 S3 credentials are configured", () => {
   it("result_url is an S3 SigV4 presigned GET straight to the bucket, valid 24 h", async () => {
     const { key, account } = await createKey("zsky");
-    const s3 = { R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef", R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234", R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789", R2_BUCKET_NAME: "zgate-results" };
+    const s3 = {
+      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
+      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
+      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
+      R2_BUCKET_NAME: "zgate-results",
+    };
     const { jobId, done } = await completedImage(client(key, s3));
     const url = new URL(done.result_url);
     expect(url.origin).toBe("https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com");

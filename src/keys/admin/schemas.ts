@@ -34,7 +34,13 @@ export const KeySchema = z
   })
   .openapi("Key");
 
-export const KeyIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
+export const KeyIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 

@@ -13,15 +13,24 @@ const Body = z
     label: z.string().trim().min(1).max(100).optional(),
     plan: z.string().min(1).max(50).optional(),
     scopes: scopesSchema.optional(),
-    limit_override: limitOverrideSchema.optional().openapi({ description: "Per-key limits: window limits by policy name, lifted daily caps" }),
+    limit_override: limitOverrideSchema
+      .optional()
+      .openapi({ description: "Per-key limits: window limits by policy name, lifted daily caps" }),
     expires_at: z.iso.datetime({ offset: true }).optional(),
     mode: z.enum(["live", "test"]).optional().openapi({ description: "ZakGT only: `test` issues a zak_test_ key" }),
     import_key: z.string().min(8).max(512).optional().openapi({ description: "Register an existing key by its plaintext" }),
-    import_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional().openapi({ description: "Register an existing key by its SHA-256 (hex)" }),
+    import_sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/)
+      .optional()
+      .openapi({ description: "Register an existing key by its SHA-256 (hex)" }),
   })
   .strict()
   .refine((b) => !(b.import_key && b.import_sha256), { message: "give import_key or import_sha256, not both", path: ["import_key"] })
-  .refine((b) => prefixFor(b.product, b.mode) !== undefined, { message: "test keys exist only for products with a test mode (zakgt)", path: ["mode"] });
+  .refine((b) => prefixFor(b.product, b.mode) !== undefined, {
+    message: "test keys exist only for products with a test mode (zakgt)",
+    path: ["mode"],
+  });
 
 export const route = createRoute({
   method: "post",
@@ -31,9 +40,13 @@ export const route = createRoute({
   security: ADMIN_SECURITY,
   request: { body: { required: true, content: { "application/json": { schema: Body } } } },
   responses: {
-    201: json(KeySchema.extend({ key: z.string().optional().openapi({ description: "The plaintext key, shown this once (absent for imports)" }) }), "Created"),
+    201: json(
+      KeySchema.extend({ key: z.string().optional().openapi({ description: "The plaintext key, shown this once (absent for imports)" }) }),
+      "Created",
+    ),
     409: {
-      description: "The imported key is already registered, or the account (or ZakGT user) already holds MAX_ACTIVE_KEYS_PER_ACCOUNT (MAX_ACTIVE_KEYS_PER_USER) active keys",
+      description:
+        "The imported key is already registered, or the account (or ZakGT user) already holds MAX_ACTIVE_KEYS_PER_ACCOUNT (MAX_ACTIVE_KEYS_PER_USER) active keys",
       content: ADMIN_ERRORS[400].content,
     },
     ...ADMIN_ERRORS,

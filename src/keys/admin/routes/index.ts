@@ -11,4 +11,16 @@ import { route as setOverage } from "./set-overage";
 import { route as updateKeyLimits } from "./update-key-limits";
 
 /** Every admin route definition: the admin app serves them and the OpenAPI document describes them. */
-export const ADMIN_ROUTES = [createKey, listKeys, getKey, updateKeyLimits, revokeKey, revokeLeaked, liftSuspension, revokeSessions, setOverage, setAccountPlan, listAudit];
+export const ADMIN_ROUTES = [
+  createKey,
+  listKeys,
+  getKey,
+  updateKeyLimits,
+  revokeKey,
+  revokeLeaked,
+  liftSuspension,
+  revokeSessions,
+  setOverage,
+  setAccountPlan,
+  listAudit,
+];

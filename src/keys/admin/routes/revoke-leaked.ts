@@ -16,7 +16,9 @@ export const route = createRoute({
     "The plaintext is hashed on arrival and never stored or logged. Keys rotated from the leaked one (by whoever held it) are revoked too.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
-  request: { body: { required: true, content: { "application/json": { schema: z.object({ key: z.string().min(1).max(512) }).strict() } } } },
+  request: {
+    body: { required: true, content: { "application/json": { schema: z.object({ key: z.string().min(1).max(512) }).strict() } } },
+  },
   responses: { 200: json(KeySchema, "The revoked key"), ...NOT_FOUND, ...ADMIN_ERRORS },
 });
 

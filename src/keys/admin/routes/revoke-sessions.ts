@@ -11,7 +11,13 @@ export const route = createRoute({
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: {
-    params: z.object({ user_id: z.string().min(1).max(200).openapi({ param: { name: "user_id", in: "path" } }) }),
+    params: z.object({
+      user_id: z
+        .string()
+        .min(1)
+        .max(200)
+        .openapi({ param: { name: "user_id", in: "path" } }),
+    }),
     body: { required: false, content: { "application/json": { schema: z.object({ revoke_keys: z.boolean().default(false) }).strict() } } },
   },
   responses: {

@@ -13,10 +13,16 @@ const AccountLimits = z.object({ windows: limitOverrideSchema.shape.windows }).s
 
 const Body = z
   .object({
-    plan: z.string().min(1).max(50).nullable().openapi({ description: "A plan of the product; null: each key's own plan (or a ZakGT session's tier claim)" }),
-    limit_override: AccountLimits.nullable()
-      .optional()
-      .openapi({ description: "The account's own window limits by policy name, e.g. a ZappWay Enterprise rate; above the plan's, below a key's own override" }),
+    plan: z
+      .string()
+      .min(1)
+      .max(50)
+      .nullable()
+      .openapi({ description: "A plan of the product; null: each key's own plan (or a ZakGT session's tier claim)" }),
+    limit_override: AccountLimits.nullable().optional().openapi({
+      description:
+        "The account's own window limits by policy name, e.g. a ZappWay Enterprise rate; above the plan's, below a key's own override",
+    }),
   })
   .strict();
 
@@ -31,13 +37,19 @@ export const route = createRoute({
   request: {
     params: z.object({
       product: ProductSchema.openapi({ param: { name: "product", in: "path" } }),
-      account: z.string().min(1).max(200).openapi({ param: { name: "account", in: "path" } }),
+      account: z
+        .string()
+        .min(1)
+        .max(200)
+        .openapi({ param: { name: "account", in: "path" } }),
     }),
     body: { required: true, content: { "application/json": { schema: Body } } },
   },
   responses: {
     200: json(
-      z.object({ product: ProductSchema, account: z.string(), plan: z.string().nullable(), limit_override: AccountLimits.nullable() }).openapi("AccountPlan"),
+      z
+        .object({ product: ProductSchema, account: z.string(), plan: z.string().nullable(), limit_override: AccountLimits.nullable() })
+        .openapi("AccountPlan"),
       "Saved",
     ),
     ...ADMIN_ERRORS,

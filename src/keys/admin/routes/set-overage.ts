@@ -4,7 +4,10 @@ import { writeAudit } from "../../audit-log";
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
-const Overage = z.object({ enabled: z.boolean(), monthly_cap_cents: z.number().int().min(0).max(100_000_000) }).strict().openapi("ZskyOverage");
+const Overage = z
+  .object({ enabled: z.boolean(), monthly_cap_cents: z.number().int().min(0).max(100_000_000) })
+  .strict()
+  .openapi("ZskyOverage");
 
 export const route = createRoute({
   method: "put",
@@ -15,7 +18,13 @@ export const route = createRoute({
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: {
-    params: z.object({ account: z.string().min(1).max(200).openapi({ param: { name: "account", in: "path" } }) }),
+    params: z.object({
+      account: z
+        .string()
+        .min(1)
+        .max(200)
+        .openapi({ param: { name: "account", in: "path" } }),
+    }),
     body: { required: true, content: { "application/json": { schema: Overage } } },
   },
   responses: {
@@ -28,7 +37,10 @@ export function registerSetOverage(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const account = c.req.valid("param").account;
     const body = c.req.valid("json");
-    await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({ enabled: body.enabled, monthlyCapCents: body.monthly_cap_cents });
+    await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({
+      enabled: body.enabled,
+      monthlyCapCents: body.monthly_cap_cents,
+    });
     await writeAudit(c.env, {
       actor: c.get("actor"),
       action: "account.set_overage",

@@ -30,7 +30,8 @@ export function registerUpdateKeyLimits(app: OpenAPIHono<AdminEnv>) {
     const record = await requireKey(c.env, c.req.valid("param").id);
     const body = c.req.valid("json");
     const plan = body.plan === undefined ? record.plan : body.plan;
-    const override = body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
+    const override =
+      body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
     // The guard first: it is what enforces; D1 records.
     await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
     await updateKeyLimits(c.env, record.keyId, plan, override);
