@@ -1,4 +1,5 @@
 // Types of bench/cost-budget.mjs for the TypeScript tests that import it.
+export declare const COST_CASES: string[];
 export declare const TARGETS: Record<string, number>;
 export declare const KEPT_PER_NEW_ADDRESS: number;
 export declare const HOT_KEYED: string[];

@@ -3,6 +3,21 @@
 // bench/cost.mjs; the row budget is asserted by test/node/cost-smoke.test.ts.
 import { loadPrices } from "./cost-model.mjs";
 
+/** Every case of `npm run bench:cost`, in the order it reports them. */
+export const COST_CASES = [
+  "zappway_key_hot",
+  "zappway_key_cold",
+  "zakgt_key_hot",
+  "zakgt_key_cold",
+  "zsky_poll_hot",
+  "zakgt_jwt_hot",
+  "public_repeat",
+  "public_new_address",
+  "refused_429",
+  "unknown_key",
+  "zsky_job",
+];
+
 /** Dollars per million units (requests; jobs for zsky_job, excluding result storage). */
 export const TARGETS = {
   zappway_key_hot: 0.5,

@@ -43,6 +43,7 @@ import {
   steadyCases,
   steadyCredentials,
 } from "./cost-cases.mjs";
+import { COST_CASES } from "./cost-budget.mjs";
 import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
 import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
@@ -280,20 +281,6 @@ async function bareRun(bare) {
 
 // ---------------------------------------------------------------- summary
 
-const CASE_ORDER = [
-  "zappway_key_hot",
-  "zappway_key_cold",
-  "zakgt_key_hot",
-  "zakgt_key_cold",
-  "zsky_poll_hot",
-  "zakgt_jwt_hot",
-  "public_repeat",
-  "public_new_address",
-  "refused_429",
-  "unknown_key",
-  "zsky_job",
-];
-
 /** Field-by-field medians of like-shaped trees of numbers (a field a run lacks counts as 0). */
 function medianTree(trees) {
   const keys = [...new Set(trees.flatMap((t) => Object.keys(t)))];
@@ -503,7 +490,7 @@ async function main() {
   }
 
   const prices = loadPrices();
-  const cases = CASE_ORDER.filter((id) => runs[id]).map((id) => summarize(id, titles[id], runs[id], prices));
+  const cases = COST_CASES.filter((id) => runs[id]).map((id) => summarize(id, titles[id], runs[id], prices));
   const results = {
     schema: "zgate-bench-cost/1",
     smoke,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HOT_KEYED, ROW_BUDGET_ENFORCED, ROWS_WRITTEN_PER_HOT_REQUEST, overBudget } from "../../bench/cost-budget.mjs";
+import { COST_CASES, HOT_KEYED, ROW_BUDGET_ENFORCED, ROWS_WRITTEN_PER_HOT_REQUEST, overBudget } from "../../bench/cost-budget.mjs";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
@@ -21,20 +21,6 @@ interface CostResult {
   cases: CostCase[];
   comparison: { id: string; perMillion: number }[];
 }
-
-const CASES = [
-  "zappway_key_hot",
-  "zappway_key_cold",
-  "zakgt_key_hot",
-  "zakgt_key_cold",
-  "zsky_poll_hot",
-  "zakgt_jwt_hot",
-  "public_repeat",
-  "public_new_address",
-  "refused_429",
-  "unknown_key",
-  "zsky_job",
-];
 
 /**
  * `npm run bench:cost` in smoke mode (a few hundred requests): its counting works end to
@@ -59,7 +45,7 @@ describe("npm run bench:cost (smoke)", () => {
 
   it("writes every case's counts per request and its price beside the bare Worker and managed gateways", () => {
     expect(result.smoke).toBe(true);
-    expect(result.cases.map((c) => c.id)).toEqual(CASES);
+    expect(result.cases.map((c) => c.id)).toEqual(COST_CASES);
     for (const c of result.cases) {
       const { counts, dollars } = c.median;
       for (const [name, value] of Object.entries(counts))
