@@ -12,13 +12,15 @@ import autocannon from "autocannon";
  * @param {string} [run.body]
  * @param {Record<string,string>[]} [run.headerSets] one per connection, round-robin (many keys)
  * @param {number} run.connections
- * @param {number} run.duration     seconds
+ * @param {number} run.duration     seconds (the hard stop's base when `amount` is given)
+ * @param {number} [run.amount]     a fixed request count instead of a duration (CPU per request)
  * @param {number} [run.expect]     the status every answer should have (default 200)
  */
-export function measure({ url, method = "GET", headers = {}, body, headerSets, connections, duration, expect = 200 }) {
+export function measure({ url, method = "GET", headers = {}, body, headerSets, connections, duration = 30, amount, expect = 200 }) {
   const latencies = [];
   const statuses = {};
   let next = 0;
+  let lastAnswer;
   const options = {
     url,
     method,
@@ -26,6 +28,7 @@ export function measure({ url, method = "GET", headers = {}, body, headerSets, c
     body,
     connections,
     duration,
+    ...(amount ? { amount } : {}),
     timeout: 10,
     // Give each connection its own headers (e.g. its own API key) when asked to.
     setupClient: headerSets ? (client) => client.setHeaders({ ...headers, ...headerSets[next++ % headerSets.length] }) : undefined,
@@ -35,11 +38,13 @@ export function measure({ url, method = "GET", headers = {}, body, headerSets, c
     const instance = autocannon(options, (err, result) => {
       clearTimeout(hardStop);
       if (err) return reject(err);
-      const seconds = (performance.now() - started) / 1000;
+      // autocannon reports a fixed-count run done only on its next 1 s tick: time it to the last answer.
+      const seconds = ((amount ? (lastAnswer ?? performance.now()) : performance.now()) - started) / 1000;
       resolve(summarize({ latencies, statuses, seconds, expect, errors: result.errors, timeouts: result.timeouts }));
     });
     instance.on("response", (_client, status, _bytes, ms) => {
       latencies.push(ms);
+      lastAnswer = performance.now();
       statuses[status] = (statuses[status] ?? 0) + 1;
     });
     // autocannon stops itself after `duration`; this is the belt to its braces.

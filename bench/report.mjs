@@ -35,6 +35,24 @@ export function judgeTargets(cases) {
       measured: `${pct(keyed.rpsRatio)} (pairs ${pct(keyed.rpsRatioRange[0])}..${pct(keyed.rpsRatioRange[1])})`,
       met: keyed.rpsRatio >= 0.8,
     });
+    // The steering figures: CPU per request of the workerd process, over a fixed request
+    // count, with requests sent straight to the user Worker (Miniflare's entry worker's
+    // fixed cost is on both sides and would flatter the ratios). Entry-route figure shown too.
+    const cpu = byId[id].cpu;
+    if (cpu) {
+      targets.push({
+        name: `${id}: keeps >= 80% of bare throughput, past the entry worker (fixed request count)`,
+        measured: `${pct(cpu.direct.rpsRatio.median)} (pairs ${pct(cpu.direct.rpsRatio.range[0])}..${pct(cpu.direct.rpsRatio.range[1])}; via entry ${pct(cpu.entry.rpsRatio.median)})`,
+        met: cpu.direct.rpsRatio.median >= 0.8,
+      });
+      targets.push({
+        name: `${id}: <= 1.5x the bare Worker's CPU per request, past the entry worker`,
+        measured:
+          `${times(cpu.direct.cpuRatio.median)} (pairs ${times(cpu.direct.cpuRatio.range[0])}..${times(cpu.direct.cpuRatio.range[1])}; ` +
+          `${fixed(cpu.direct.cpuMsPerRequest, 3)} vs ${fixed(cpu.direct.bareCpuMsPerRequest, 3)} ms; via entry ${times(cpu.entry.cpuRatio.median)})`,
+        met: cpu.direct.cpuRatio.median <= 1.5,
+      });
+    }
     // At 50 connections p50 is mostly queueing (Little's law: connections / throughput),
     // so "adds at most 1 ms" is judged on the unloaded pair; the loaded figure is shown too.
     targets.push({
@@ -54,11 +72,20 @@ export function judgeTargets(cases) {
         `admitted: ${pct(admitted.rpsRatio)} of bare, unloaded p50 ${admitted.unloadedP50.toFixed(2)} ms`,
       met: refused.rpsRatio > admitted.rpsRatio && refused.unloadedP50 < admitted.unloadedP50,
     });
+    const [rc, ac] = [byId.refused_429.cpu?.direct, byId.zappway_key.cpu?.direct];
+    if (rc && ac) {
+      targets.push({
+        name: "429 costs less CPU per request than an admit (ZappWay agents, past the entry worker)",
+        measured: `429: ${fixed(rc.cpuMsPerRequest, 3)} ms (${times(rc.cpuRatio.median)} bare); admitted: ${fixed(ac.cpuMsPerRequest, 3)} ms (${times(ac.cpuRatio.median)} bare)`,
+        met: rc.cpuMsPerRequest < ac.cpuMsPerRequest,
+      });
+    }
   }
   return targets;
 }
 
 const signed = (x) => (x === null || x === undefined ? "n/a" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
+const times = (x) => (x === null || x === undefined ? "n/a" : `${x.toFixed(2)}x`);
 const pct = (x) => (x === null || x === undefined ? "n/a" : `${(x * 100).toFixed(0)}%`);
 const fixed = (x, d = 2) => (x === null || x === undefined ? "-" : x.toFixed(d));
 const mib = (x) => (x === null || x === undefined ? "-" : x.toFixed(0));
@@ -127,6 +154,36 @@ export function printReport(results) {
   out.push(
     "pile up while memory is plentiful, so it tracks requests served more than the Worker's working set (the bare row: its process at the end).",
   );
+  const withCpu = results.cases.filter((c) => c.cpu);
+  if (withCpu.length) {
+    const range = (s, f) => `${f(s.range[0])}..${f(s.range[1])}`;
+    out.push("");
+    out.push(
+      `workerd CPU per request (${config.cpuRequests} requests per run, ${config.connections} connections, ${config.pairs} A/B pair(s)):`,
+    );
+    out.push(
+      table(
+        ["case", "route", "CPU ms/req", "bare ms/req", "CPU x bare", "pair range", "req/s vs bare", "pair range"],
+        withCpu.flatMap((c) =>
+          ["direct", "entry"].map((route) => {
+            const x = c.cpu[route];
+            return [
+              c.title,
+              route,
+              fixed(x.cpuMsPerRequest, 3),
+              fixed(x.bareCpuMsPerRequest, 3),
+              times(x.cpuRatio.median),
+              range(x.cpuRatio, times),
+              pct(x.rpsRatio.median),
+              range(x.rpsRatio, pct),
+            ];
+          }),
+        ),
+      ),
+    );
+    out.push("direct: straight to the user Worker's socket (Miniflare unsafeDirectSockets); entry: through Miniflare's entry worker.");
+    out.push("CPU: user + system time of each side's workerd process(es), /proc/<pid>/stat (10 ms ticks), over the run.");
+  }
   if (results.hotAccount) {
     const h = results.hotAccount;
     out.push("");

@@ -17,6 +17,7 @@
 //   BENCH_PAIRS=3             A/B pairs per case
 //   BENCH_PROBE_DURATION=0.5  seconds of each side of the unloaded (1 connection) pairs
 //   BENCH_GUARD_DURATION=1    seconds per AccountGuard-alone run
+//   BENCH_CPU_REQUESTS=2000   requests per CPU-per-request run (each side, each route)
 //   BENCH_WINDOW_SECONDS=1    window length of the raised limits (see cases.mjs)
 //   BENCH_STORAGE=tmpfs       where local KV/D1/R2/DO data lives: tmpfs or disk (workers.mjs)
 //   BENCH_SMOKE=1             1 s runs, 1 pair, 10 connections: checks the harness only
@@ -32,6 +33,7 @@ import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } 
 import {
   applyMigrations,
   buildAll,
+  cpuTimeMs,
   peakOf,
   readCompatibility,
   root,
@@ -52,6 +54,7 @@ const config = {
   pairs: Math.round(setting("BENCH_PAIRS", 3, 1)),
   probeDuration: setting("BENCH_PROBE_DURATION", 0.5, 0.5),
   guardDuration: setting("BENCH_GUARD_DURATION", 1, 0.5),
+  cpuRequests: Math.round(setting("BENCH_CPU_REQUESTS", 2000, 200)),
   windowSeconds: Math.round(setting("BENCH_WINDOW_SECONDS", 1, 1)),
   storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
 };
@@ -64,7 +67,9 @@ const log = (msg) => console.log(`[${elapsed().toFixed(0).padStart(3)}s] ${msg}`
 /** Roughly how long the measured part takes (autocannon adds ~0.3 s per run). */
 function plannedSeconds(caseCount) {
   const run = (seconds) => seconds + 0.3;
-  const perCase = run(config.warmup) + 2 * config.pairs * (run(config.duration) + run(config.probeDuration));
+  // CPU runs: a fixed request count, two routes (entry worker, direct), at roughly 1000 req/s, plus autocannon's closing tick.
+  const cpuRun = run(config.cpuRequests / 1000 + 1);
+  const perCase = run(config.warmup) + 2 * config.pairs * (run(config.duration) + run(config.probeDuration) + 2 * cpuRun);
   const hot = 2 * run(config.warmup) + 2 * config.pairs * run(config.duration);
   const guard = 3 * (Math.min(0.5, config.guardDuration) + config.pairs * config.guardDuration);
   return run(config.warmup) + caseCount * perCase + hot + guard;
@@ -147,6 +152,31 @@ async function probe(a, b) {
   };
 }
 
+/** One run of a fixed request count: the workerd's CPU time per request, and the throughput. */
+async function cpuRun(load, instance) {
+  const before = cpuTimeMs(instance);
+  const r = await measure({ ...load, amount: config.cpuRequests });
+  const cpuMs = cpuTimeMs(instance) - before;
+  return { requests: r.requests, rps: r.rps, p50: r.p50, cpuMs, cpuMsPerRequest: round(cpuMs / r.requests, 4), unexpected: r.unexpected };
+}
+
+/**
+ * Alternating pairs of fixed-count runs, A (zgate) then B (bare Worker): CPU per request
+ * of each side's workerd, its ratio, and the throughput ratio, pair by pair.
+ */
+async function cpuPairs(a, aInstance, b, bInstance) {
+  const pairs = [];
+  for (let i = 0; i < config.pairs; i++) pairs.push({ a: await cpuRun(a, aInstance), b: await cpuRun(b, bInstance) });
+  const spread = (xs) => ({ median: round(median(xs), 3), range: [round(Math.min(...xs), 3), round(Math.max(...xs), 3)] });
+  return {
+    cpuMsPerRequest: round(median(pairs.map((p) => p.a.cpuMsPerRequest)), 4),
+    bareCpuMsPerRequest: round(median(pairs.map((p) => p.b.cpuMsPerRequest)), 4),
+    cpuRatio: spread(pairs.map((p) => p.a.cpuMsPerRequest / p.b.cpuMsPerRequest)),
+    rpsRatio: spread(pairs.map((p) => p.a.rps / p.b.rps)),
+    pairs,
+  };
+}
+
 async function requestPhase({ origin, bare, zgate, settings }) {
   const cases = await requestCases(zgate.url, settings);
   // The bare Worker is side B of every case: warm it once.
@@ -161,6 +191,23 @@ async function requestPhase({ origin, bare, zgate, settings }) {
     const pairs = await runPairs(req.id, a, b);
     const unloaded = await probe(a, b);
     log(`${req.id} unloaded (1 connection): p50 ${unloaded.p50} ms vs bare ${unloaded.bareP50} ms`);
+    // CPU per request needs a workerd on side A: not the origin-alone case.
+    let cpu = null;
+    if (req.target === "zgate") {
+      // Past the entry worker nothing adds the client's address; Cloudflare's edge does in production.
+      const direct = { ...req, headers: { "CF-Connecting-IP": "127.0.0.1", ...req.headers } };
+      await preflight(zgate.directUrl + req.path, direct);
+      cpu = {
+        entry: await cpuPairs(a, zgate, b, bare),
+        direct: await cpuPairs(loadOf(zgate.directUrl, direct), zgate, loadOf(bare.directUrl, { ...direct, expect: 200 }), bare),
+      };
+      for (const [route, c] of Object.entries(cpu)) {
+        log(
+          `${req.id} CPU/request (${route}): ${c.cpuMsPerRequest} ms vs bare ${c.bareCpuMsPerRequest} ms, ` +
+            `ratio ${c.cpuRatio.median} (${c.cpuRatio.range.join("..")}), req/s ratio ${c.rpsRatio.median} (${c.rpsRatio.range.join("..")})`,
+        );
+      }
+    }
     results.push({
       id: req.id,
       title: req.title,
@@ -168,6 +215,7 @@ async function requestPhase({ origin, bare, zgate, settings }) {
       request: { method: req.method ?? "GET", path: req.path, expect: req.expect ?? 200 },
       runs: pairs,
       unloaded,
+      cpu,
       summary: { ...summarizePairs(pairs), unloadedP50: unloaded.p50, unloadedP50AddedMs: unloaded.p50AddedMs },
       // VmHWM of the workerd serving side A, read once the case is done (cumulative: see report).
       memory: { peakMiB: req.target === "zgate" ? peakOf(zgate) : null, barePeakMiB: peakOf(bare) },
@@ -282,6 +330,7 @@ async function main() {
   const env = await startEverything(work, storage);
 
   const planned = plannedSeconds(6);
+  log(`direct sockets (past Miniflare's entry worker): bare ${env.bare.directUrl}, zgate ${env.zgate.directUrl}`);
   log(`measuring: about ${planned.toFixed(0)} s planned`);
   // A stuck run must not hang CI: give up well after the plan.
   const watchdog = setTimeout(

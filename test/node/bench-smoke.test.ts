@@ -27,6 +27,12 @@ describe("npm run bench (smoke)", () => {
         expect(c.summary.rps).toBeGreaterThan(0);
         expect(typeof c.summary.p50).toBe("number");
       }
+      // CPU per request of each side's workerd, through Miniflare's entry worker and past it.
+      const keyed = result.cases.find((c: { id: string }) => c.id === "zappway_key");
+      for (const route of ["entry", "direct"]) {
+        expect(keyed.cpu[route].cpuMsPerRequest).toBeGreaterThan(0);
+        expect(typeof keyed.cpu[route].cpuRatio.median).toBe("number");
+      }
       expect(result.guard.modes.length).toBeGreaterThan(0);
       expect(Array.isArray(result.targets)).toBe(true);
     } finally {
