@@ -10,9 +10,12 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  * - at most N running jobs per key (a job runs from the origin accepting it until zgate
  *   sees it end: on a poll, or when the edge re-checks a full pool with the origin);
  * - the safety suspension rule.
- * A generate call reserves its quota and job slot at admission (so racing calls can
- * never overshoot) and settles once the origin has answered: accepted or blocked
- * counts, anything else gives everything back. Unsettled reservations expire.
+ * A generate call counts against its quota and takes a job slot at admission (so racing
+ * calls can never overshoot) and settles once the origin has answered: accepted or
+ * blocked keeps the count, anything else gives it back. The reservation itself lives in
+ * memory only (no row written and deleted per job): losing it to a restart keeps the
+ * count, so it can only under-admit, and its id carries what settling an accepted job
+ * needs. Unsettled reservations expire (their count stays).
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
 // A job zgate never sees end (never polled, the origin unreachable when re-checked) would
@@ -40,11 +43,35 @@ function slotExpectedFree(holders: SlotHolder[], limits: GenerationLimits, now: 
   return first > now ? first : now + limits.concurrencyRetryAfterSeconds * 1000;
 }
 
+/** A generate call admitted and not yet settled. */
+interface Reservation {
+  keyId: string;
+  kind: GenerationKind;
+  day: string;
+  month: string;
+  overageCents: number;
+  createdAt: number;
+}
+
+// What settling needs from a reservation, in its id: a restart between admission and the
+// origin's answer must not lose the accepted job (its polls would answer 404).
+const reservationId = (r: Reservation) => JSON.stringify([crypto.randomUUID(), r.keyId, r.kind]);
+function reservationOf(id: string): { keyId: string; kind: GenerationKind } | null {
+  try {
+    const [, keyId, kind] = JSON.parse(id) as [string, string, GenerationKind];
+    return typeof keyId === "string" && (kind === "image" || kind === "video") ? { keyId, kind } : null;
+  } catch {
+    return null;
+  }
+}
+
 export type Refusal = { reason: "quota" | "concurrency"; message: string; retryAt: number };
 
 export class GenerationLedger {
   /** Key -> when its running jobs were last handed out for a re-check (memory only: losing it costs one early re-check). */
   private readonly recheckedAt = new Map<string, number>();
+  /** Reservation id -> reservation, until settled or expired. */
+  private readonly reservations = new Map<string, Reservation>();
 
   // Its tables are created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}
@@ -59,7 +86,7 @@ export class GenerationLedger {
 
   /** Every refusal that applies right now (empty: the call may go ahead). */
   check(keyId: string, kind: GenerationKind, limits: GenerationLimits, dailyCap: number, now: number): Refusal[] {
-    this.sql.exec("DELETE FROM reservations WHERE created_at < ?", now - RESERVATION_TTL_MS);
+    for (const [id, r] of this.reservations) if (r.createdAt < now - RESERVATION_TTL_MS) this.reservations.delete(id);
     const refusals: Refusal[] = [];
     const holders = this.slotHolders(keyId, now);
     if (holders.length >= limits.concurrentJobsPerKey) {
@@ -69,9 +96,7 @@ export class GenerationLedger {
         retryAt: slotExpectedFree(holders, limits, now),
       });
     }
-    const day = utcDay(now);
-    const todayUsed = this.counted(`key:${keyId}`, day, kind).used + this.pending("key_id = ? AND day = ? AND kind = ?", keyId, day, kind);
-    if (todayUsed >= dailyCap) {
+    if (this.usedToday(keyId, kind, now) >= dailyCap) {
       refusals.push({ reason: "quota", message: `Daily ${kind} cap reached (${dailyCap} per UTC day)`, retryAt: nextUtcDay(now) });
     }
     if (this.overageNeeded(kind, limits, now) && !this.overagePriceFits(kind, limits, now)) {
@@ -84,19 +109,19 @@ export class GenerationLedger {
     return refusals;
   }
 
+  /** Counts the call now (one upserted row, plus the overage spent if it is past the base allowance); settle may give it back. */
   reserve(keyId: string, kind: GenerationKind, limits: GenerationLimits, now: number): string {
-    const id = crypto.randomUUID();
-    const overage = this.overageNeeded(kind, limits, now) ? limits.overagePriceCents[kind] : 0;
-    this.sql.exec(
-      "INSERT INTO reservations (id, key_id, kind, day, month, overage_cents, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      id,
+    const r: Reservation = {
       keyId,
       kind,
-      utcDay(now),
-      utcMonth(now),
-      overage,
-      now,
-    );
+      day: utcDay(now),
+      month: utcMonth(now),
+      overageCents: this.overageNeeded(kind, limits, now) ? limits.overagePriceCents[kind] : 0,
+      createdAt: now,
+    };
+    this.count(r, 1);
+    const id = reservationId(r);
+    this.reservations.set(id, r);
     return id;
   }
 
@@ -115,29 +140,29 @@ export class GenerationLedger {
     limits: GenerationLimits,
     now: number,
   ): string | null {
-    const r = this.sql
-      .exec<{ key_id: string; kind: GenerationKind; day: string; month: string; overage_cents: number }>(
-        "DELETE FROM reservations WHERE id = ? RETURNING *",
-        reservationId,
-      )
-      .toArray()[0];
-    if (!r || outcome === "refused") return null;
-    const overage = r.overage_cents > 0 ? 1 : 0;
-    this.count(`key:${r.key_id}`, r.day, r.kind, 0);
-    this.count("account", r.month, r.kind, overage);
-    if (overage) this.sql.exec("UPDATE overage_months SET spent_cents = spent_cents + ? WHERE month = ?", r.overage_cents, r.month);
-    if (outcome === "accepted" && jobId) {
-      this.sql.exec("INSERT OR IGNORE INTO jobs (job_id, key_id, kind, created_at) VALUES (?, ?, ?, ?)", jobId, r.key_id, r.kind, now);
+    const r = this.reservations.get(reservationId);
+    this.reservations.delete(reservationId);
+    if (!r) {
+      // Settled already, expired, or lost to a restart: its count stays (never over-admits),
+      // but an accepted job must still be the account's.
+      const lost = reservationOf(reservationId);
+      if (lost && outcome === "accepted" && jobId) this.recordJob(jobId, lost.keyId, lost.kind, now);
+      return null;
     }
+    if (outcome === "refused") {
+      this.count(r, -1);
+      return null;
+    }
+    if (outcome === "accepted" && jobId) this.recordJob(jobId, r.keyId, r.kind, now);
     this.sql.exec(
       "INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, ?, ?, ?)",
-      r.key_id,
+      r.keyId,
       jobId,
       now,
       outcome === "blocked" ? 1 : 0,
     );
     // Every attempt moves the ratio, so the rule is checked after each one.
-    return this.evaluateSuspension(r.key_id, limits, now) ? r.key_id : null;
+    return this.evaluateSuspension(r.keyId, limits, now) ? r.keyId : null;
   }
 
   /**
@@ -153,7 +178,11 @@ export class GenerationLedger {
     now: number,
   ): { finished: boolean; suspended: string | null } {
     const job = this.sql
-      .exec<{ key_id: string }>("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id", now, jobId)
+      .exec<{ key_id: string }>(
+        "UPDATE owned_jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id",
+        now,
+        jobId,
+      )
       .toArray()[0];
     if (!job) return { finished: false, suspended: null };
     if (status === "blocked") {
@@ -169,8 +198,12 @@ export class GenerationLedger {
    */
   purge(jobIds: string[], now: number): void {
     for (const jobId of jobIds) {
-      this.sql.exec("INSERT OR IGNORE INTO purged_jobs (job_id) SELECT job_id FROM jobs WHERE job_id = ?", jobId);
-      this.sql.exec("UPDATE jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL", now, jobId);
+      this.sql.exec(
+        "UPDATE owned_jobs SET purged_at = ?, finished_at = COALESCE(finished_at, ?) WHERE job_id = ? AND purged_at IS NULL",
+        now,
+        now,
+        jobId,
+      );
     }
   }
 
@@ -188,17 +221,15 @@ export class GenerationLedger {
 
   /** A job this account submitted through zgate and has not purged. */
   ownsJob(jobId: string): boolean {
-    return (
-      this.sql.exec("SELECT 1 FROM jobs WHERE job_id = ? AND job_id NOT IN (SELECT job_id FROM purged_jobs)", jobId).toArray().length > 0
-    );
+    return this.sql.exec("SELECT 1 FROM owned_jobs WHERE job_id = ? AND purged_at IS NULL", jobId).toArray().length > 0;
   }
 
   /** Everything counted for one key moves to its replacement (rotation). */
   transfer(from: string, to: string): void {
-    this.sql.exec("UPDATE gen_counts SET scope = ? WHERE scope = ?", `key:${to}`, `key:${from}`);
-    for (const table of ["reservations", "jobs", "safety_events", "suspensions"]) {
+    for (const table of ["gen_usage", "owned_jobs", "safety_events", "suspensions"]) {
       this.sql.exec(`UPDATE ${table} SET key_id = ? WHERE key_id = ?`, to, from);
     }
+    for (const r of this.reservations.values()) if (r.keyId === from) r.keyId = to;
   }
 
   liftSuspension(keyId: string): boolean {
@@ -212,8 +243,8 @@ export class GenerationLedger {
 
   usage(limits: GenerationLimits, now: number): UsageSnapshot {
     const month = utcMonth(now);
-    const image = this.counted("account", month, "image");
-    const video = this.counted("account", month, "video");
+    const image = this.countedThisMonth(month, "image");
+    const video = this.countedThisMonth(month, "video");
     const spent = this.sql.exec<{ spent_cents: number }>("SELECT spent_cents FROM overage_months WHERE month = ?", month).toArray()[0];
     return {
       videos_used: video.used,
@@ -250,63 +281,97 @@ export class GenerationLedger {
 
   /** What holds the key's job slots, oldest first: running jobs, and submits the origin has not answered yet (job_id null). */
   private slotHolders(keyId: string, now: number): SlotHolder[] {
-    return this.sql
+    const running = this.sql
       .exec<SlotHolder>(
-        `SELECT job_id, kind, created_at FROM jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?
-         UNION ALL SELECT NULL, kind, created_at FROM reservations WHERE key_id = ?
-         ORDER BY created_at`,
+        "SELECT job_id, kind, created_at FROM owned_jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?",
         keyId,
         now - MAX_JOB_RUNTIME_MS,
-        keyId,
       )
       .toArray();
+    const pending = [...this.reservations.values()]
+      .filter((r) => r.keyId === keyId)
+      .map((r): SlotHolder => ({ job_id: null, kind: r.kind, created_at: r.createdAt }));
+    return [...running, ...pending].sort((a, b) => a.created_at - b.created_at);
   }
 
-  private counted(scope: string, period: string, kind: GenerationKind): { used: number; overage: number } {
-    return (
-      this.sql
-        .exec<{ used: number; overage: number }>(
-          "SELECT used, overage FROM gen_counts WHERE scope = ? AND period = ? AND kind = ?",
-          scope,
-          period,
-          kind,
-        )
-        .toArray()[0] ?? { used: 0, overage: 0 }
-    );
+  private recordJob(jobId: string, keyId: string, kind: GenerationKind, now: number): void {
+    this.sql.exec("INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at) VALUES (?, ?, ?, ?)", jobId, keyId, kind, now);
   }
 
-  private count(scope: string, period: string, kind: GenerationKind, overage: number): void {
-    this.sql.exec(
-      `INSERT INTO gen_counts (scope, period, kind, used, overage) VALUES (?, ?, ?, 1, ?)
-       ON CONFLICT (scope, period, kind) DO UPDATE SET used = used + 1, overage = overage + excluded.overage`,
-      scope,
-      period,
-      kind,
-      overage,
-    );
+  /** The key's calls of this kind counted today (admitted ones included). */
+  private usedToday(keyId: string, kind: GenerationKind, now: number): number {
+    const row = this.sql
+      .exec<{ day_used: number }>(
+        "SELECT day_used FROM gen_usage WHERE month = ? AND kind = ? AND key_id = ? AND day = ?",
+        utcMonth(now),
+        kind,
+        keyId,
+        utcDay(now),
+      )
+      .toArray()[0];
+    return row?.day_used ?? 0;
   }
 
-  private pending(where: string, ...args: string[]): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations WHERE ${where}`, ...args).one().n;
+  /** The account's calls of this kind counted this month: the sum of its keys' rows. */
+  private countedThisMonth(month: string, kind: GenerationKind): { used: number; overage: number } {
+    return this.sql
+      .exec<{ used: number; overage: number }>(
+        "SELECT COALESCE(SUM(month_used), 0) AS used, COALESCE(SUM(month_overage), 0) AS overage FROM gen_usage WHERE month = ? AND kind = ?",
+        month,
+        kind,
+      )
+      .one();
+  }
+
+  /**
+   * Counts a reserved call (by +1) or gives it back (by -1): the key's one row per month
+   * and kind holds both its day count (restarted on a new day) and its month count, so
+   * one upsert covers the daily cap and the account's allowance.
+   */
+  private count(r: Reservation, by: 1 | -1): void {
+    const overage = r.overageCents > 0 ? 1 : 0;
+    if (by === 1) {
+      this.sql.exec(
+        `INSERT INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage) VALUES (?, ?, ?, ?, 1, 1, ?)
+         ON CONFLICT (month, kind, key_id) DO UPDATE SET
+           day = excluded.day,
+           day_used = CASE WHEN day = excluded.day THEN day_used + 1 ELSE 1 END,
+           month_used = month_used + 1,
+           month_overage = month_overage + excluded.month_overage`,
+        r.month,
+        r.kind,
+        r.keyId,
+        r.day,
+        overage,
+      );
+    } else {
+      // A day that has already moved on keeps its count.
+      this.sql.exec(
+        `UPDATE gen_usage SET day_used = day_used - (day = ?), month_used = month_used - 1, month_overage = month_overage - ?
+         WHERE month = ? AND kind = ? AND key_id = ?`,
+        r.day,
+        overage,
+        r.month,
+        r.kind,
+        r.keyId,
+      );
+    }
+    if (overage) this.sql.exec("UPDATE overage_months SET spent_cents = spent_cents + ? WHERE month = ?", by * r.overageCents, r.month);
   }
 
   /** True when the next call of this kind is past the month's base allowance. */
   private overageNeeded(kind: GenerationKind, limits: GenerationLimits, now: number): boolean {
     const month = utcMonth(now);
-    const used = this.counted("account", month, kind).used + this.pending("month = ? AND kind = ?", month, kind);
-    return used >= limits.monthlyPerAccount[kind];
+    return this.countedThisMonth(month, kind).used >= limits.monthlyPerAccount[kind];
   }
 
-  /** Whether the account opted in and one more item fits this month's budget (pending included). */
+  /** Whether the account opted in and one more item fits this month's budget (spent includes admitted calls). */
   private overagePriceFits(kind: GenerationKind, limits: GenerationLimits, now: number): boolean {
     const settings = this.overageSettings();
     if (!settings.enabled) return false;
     const month = utcMonth(now);
     const budget = this.monthBudget(month, settings);
-    const pending = this.sql
-      .exec<{ c: number }>("SELECT COALESCE(SUM(overage_cents), 0) AS c FROM reservations WHERE month = ?", month)
-      .one().c;
-    return budget.spent_cents + pending + limits.overagePriceCents[kind] <= budget.budget_cents;
+    return budget.spent_cents + limits.overagePriceCents[kind] <= budget.budget_cents;
   }
 
   /**

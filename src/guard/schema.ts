@@ -60,6 +60,37 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
         GROUP BY subject;
       DELETE FROM hits;
     `),
+  // 3: fewer rows written per ZSky job (docs/storage.md). Reservations move to the guard's
+  // memory (generation-ledger.ts). `gen_usage` holds one row per key, month and kind with
+  // both its day and month counts (the account's month is their sum) instead of a key/day
+  // and an account/month row; the account's counts from before move to one row with an
+  // empty key_id. `owned_jobs` marks a purge in the job's own row instead of `purged_jobs`.
+  // Both are WITHOUT ROWID (the primary key is the row, no second b-tree to write), and
+  // safety_events loses its index (its rows are pruned to the last 30 minutes). The old
+  // tables keep their rows, so code rolled back to version 2 still runs on them. Safe to
+  // repeat over storage that already has the new tables (tests fake older versions so).
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS gen_usage (
+        month TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL, day TEXT NOT NULL,
+        day_used INTEGER NOT NULL, month_used INTEGER NOT NULL, month_overage INTEGER NOT NULL,
+        PRIMARY KEY (month, kind, key_id)
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage)
+        SELECT period, kind, '', '', 0, used, overage FROM gen_counts WHERE scope = 'account';
+      INSERT OR IGNORE INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage)
+        SELECT substr(period, 1, 7), kind, substr(scope, 5), MAX(period), used, 0, 0
+        FROM gen_counts WHERE scope LIKE 'key:%' GROUP BY scope, kind, substr(period, 1, 7);
+      CREATE TABLE IF NOT EXISTS owned_jobs (
+        job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL,
+        created_at INTEGER NOT NULL, finished_at INTEGER, purged_at INTEGER
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, finished_at, purged_at)
+        SELECT job_id, key_id, kind, created_at, finished_at,
+          CASE WHEN job_id IN (SELECT job_id FROM purged_jobs) THEN COALESCE(finished_at, created_at) END
+        FROM jobs;
+      DROP INDEX IF EXISTS safety_by_key;
+    `),
 ];
 
 /**
