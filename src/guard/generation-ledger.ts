@@ -14,8 +14,9 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  * calls can never overshoot) and settles once the origin has answered: accepted or
  * blocked keeps the count, anything else gives it back. The reservation itself lives in
  * memory only (no row written and deleted per job): losing it to a restart keeps the
- * count, so it can only under-admit, and its id carries what settling an accepted job
- * needs. Unsettled reservations expire (their count stays).
+ * count, so quotas can only under-admit, and its id carries what settling an accepted job
+ * needs; the slot it held is lost (a key may run one job too many until the origin answers).
+ * Unsettled reservations expire (their count stays).
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
 // A job zgate never sees end (never polled, the origin unreachable when re-checked) would
