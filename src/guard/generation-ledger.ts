@@ -15,8 +15,8 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  * blocked keeps the count, anything else gives it back. The reservation itself lives in
  * memory only (no row written and deleted per job): losing it to a restart keeps the
  * count, so quotas can only under-admit, and its id carries what settling an accepted job
- * needs; the slot it held is lost (a key may run one job too many until the origin answers).
- * Unsettled reservations expire (their count stays).
+ * needs; the key's counter row lists it for its slot (lostHolders). Unsettled
+ * reservations expire (their count stays).
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
 // A job zgate never sees end (never polled, the origin unreachable when re-checked) would
@@ -46,6 +46,7 @@ function slotExpectedFree(holders: SlotHolder[], limits: GenerationLimits, now: 
 
 /** A generate call admitted and not yet settled. */
 interface Reservation {
+  uuid: string;
   keyId: string;
   kind: GenerationKind;
   day: string;
@@ -56,11 +57,11 @@ interface Reservation {
 
 // What settling needs from a reservation, in its id: a restart between admission and the
 // origin's answer must not lose the accepted job (its polls would answer 404).
-const reservationId = (r: Reservation) => JSON.stringify([crypto.randomUUID(), r.keyId, r.kind]);
-function reservationOf(id: string): { keyId: string; kind: GenerationKind } | null {
+const reservationId = (r: Reservation) => JSON.stringify([r.uuid, r.keyId, r.kind]);
+function reservationOf(id: string): { uuid: string; keyId: string; kind: GenerationKind } | null {
   try {
-    const [, keyId, kind] = JSON.parse(id) as [string, string, GenerationKind];
-    return typeof keyId === "string" && (kind === "image" || kind === "video") ? { keyId, kind } : null;
+    const [uuid, keyId, kind] = JSON.parse(id) as [string, string, GenerationKind];
+    return typeof uuid === "string" && typeof keyId === "string" && (kind === "image" || kind === "video") ? { uuid, keyId, kind } : null;
   } catch {
     return null;
   }
@@ -73,6 +74,8 @@ export class GenerationLedger {
   private readonly recheckedAt = new Map<string, number>();
   /** Reservation id -> reservation, until settled or expired. */
   private readonly reservations = new Map<string, Reservation>();
+  /** When this object first used the ledger: reservations made before it were lost with the memory that held them. */
+  private startedAt: number | null = null;
 
   // Its tables are created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}
@@ -113,6 +116,7 @@ export class GenerationLedger {
   /** Counts the call now (one upserted row, plus the overage spent if it is past the base allowance); settle may give it back. */
   reserve(keyId: string, kind: GenerationKind, limits: GenerationLimits, now: number): string {
     const r: Reservation = {
+      uuid: crypto.randomUUID(),
       keyId,
       kind,
       day: utcDay(now),
@@ -147,14 +151,20 @@ export class GenerationLedger {
       // Settled already, expired, or lost to a restart: its count stays (never over-admits),
       // but an accepted job must still be the account's.
       const lost = reservationOf(reservationId);
-      if (lost && outcome === "accepted" && jobId) this.recordJob(jobId, lost.keyId, lost.kind, now);
+      if (lost && outcome === "accepted" && jobId) this.recordJob(jobId, lost.keyId, lost.kind, lost.uuid, now);
       return null;
     }
     if (outcome === "refused") {
       this.count(r, -1);
       return null;
     }
-    if (outcome === "accepted" && jobId) this.recordJob(jobId, r.keyId, r.kind, now);
+    if (outcome === "accepted" && jobId) this.recordJob(jobId, r.keyId, r.kind, r.uuid, now);
+    // A blocked call holds no slot (rare: one row to say so).
+    else
+      this.setPending(
+        r,
+        this.pendingOf(r).filter(([uuid]) => uuid !== r.uuid),
+      );
     this.sql.exec(
       "INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, ?, ?, ?)",
       r.keyId,
@@ -292,11 +302,71 @@ export class GenerationLedger {
     const pending = [...this.reservations.values()]
       .filter((r) => r.keyId === keyId)
       .map((r): SlotHolder => ({ job_id: null, kind: r.kind, created_at: r.createdAt }));
-    return [...running, ...pending].sort((a, b) => a.created_at - b.created_at);
+    return [...running, ...pending, ...this.lostHolders(keyId, now)].sort((a, b) => a.created_at - b.created_at);
   }
 
-  private recordJob(jobId: string, keyId: string, kind: GenerationKind, now: number): void {
-    this.sql.exec("INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at) VALUES (?, ?, ?, ?)", jobId, keyId, kind, now);
+  /**
+   * Reservations this object's memory lost (a restart, less than RESERVATION_TTL_MS ago)
+   * that may still be waiting for the origin: each key's rows list the reservations of
+   * the last RESERVATION_TTL_MS (written with the count, no extra row); an accepted one
+   * names its reservation in its job row, a refused or blocked one left the list.
+   */
+  private lostHolders(keyId: string, now: number): SlotHolder[] {
+    this.startedAt ??= now;
+    if (now - this.startedAt >= RESERVATION_TTL_MS) return [];
+    const rows = this.sql
+      .exec<{ kind: GenerationKind; pending: string }>(
+        "SELECT kind, pending FROM gen_usage WHERE month IN (?, ?) AND key_id = ?",
+        utcMonth(now),
+        previousUtcMonth(utcMonth(now)),
+        keyId,
+      )
+      .toArray();
+    const settled = new Set(
+      this.sql
+        .exec<{ reservation: string }>(
+          "SELECT reservation FROM owned_jobs WHERE key_id = ? AND created_at > ? AND reservation IS NOT NULL",
+          keyId,
+          now - 2 * RESERVATION_TTL_MS,
+        )
+        .toArray()
+        .map((j) => j.reservation),
+    );
+    const known = new Set([...this.reservations.values()].map((r) => r.uuid));
+    return rows.flatMap(({ kind, pending }) =>
+      (JSON.parse(pending) as [string, number][])
+        .filter(([uuid, at]) => at < this.startedAt! && at > now - RESERVATION_TTL_MS && !settled.has(uuid) && !known.has(uuid))
+        .map(([, at]): SlotHolder => ({ job_id: null, kind, created_at: at })),
+    );
+  }
+
+  private recordJob(jobId: string, keyId: string, kind: GenerationKind, reservation: string, now: number): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, reservation) VALUES (?, ?, ?, ?, ?)",
+      jobId,
+      keyId,
+      kind,
+      now,
+      reservation,
+    );
+  }
+
+  /** The reservations of the last RESERVATION_TTL_MS listed in the reservation's row, [uuid, created_at] each. */
+  private pendingOf(r: Reservation): [string, number][] {
+    const row = this.sql
+      .exec<{ pending: string }>("SELECT pending FROM gen_usage WHERE month = ? AND kind = ? AND key_id = ?", r.month, r.kind, r.keyId)
+      .toArray()[0];
+    return row ? (JSON.parse(row.pending) as [string, number][]).filter(([, at]) => at > r.createdAt - RESERVATION_TTL_MS) : [];
+  }
+
+  private setPending(r: Reservation, pending: [string, number][]): void {
+    this.sql.exec(
+      "UPDATE gen_usage SET pending = ? WHERE month = ? AND kind = ? AND key_id = ?",
+      JSON.stringify(pending),
+      r.month,
+      r.kind,
+      r.keyId,
+    );
   }
 
   /** The key's calls of this kind counted today (admitted ones included). */
@@ -331,27 +401,32 @@ export class GenerationLedger {
    */
   private count(r: Reservation, by: 1 | -1): void {
     const overage = r.overageCents > 0 ? 1 : 0;
+    // The row also lists the reservation while it may hold a slot (see lostHolders).
+    const others = this.pendingOf(r).filter(([uuid]) => uuid !== r.uuid);
     if (by === 1) {
       this.sql.exec(
-        `INSERT INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage) VALUES (?, ?, ?, ?, 1, 1, ?)
+        `INSERT INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage, pending) VALUES (?, ?, ?, ?, 1, 1, ?, ?)
          ON CONFLICT (month, kind, key_id) DO UPDATE SET
            day = excluded.day,
            day_used = CASE WHEN day = excluded.day THEN day_used + 1 ELSE 1 END,
            month_used = month_used + 1,
-           month_overage = month_overage + excluded.month_overage`,
+           month_overage = month_overage + excluded.month_overage,
+           pending = excluded.pending`,
         r.month,
         r.kind,
         r.keyId,
         r.day,
         overage,
+        JSON.stringify([...others, [r.uuid, r.createdAt]]),
       );
     } else {
       // A day that has already moved on keeps its count.
       this.sql.exec(
-        `UPDATE gen_usage SET day_used = day_used - (day = ?), month_used = month_used - 1, month_overage = month_overage - ?
+        `UPDATE gen_usage SET day_used = day_used - (day = ?), month_used = month_used - 1, month_overage = month_overage - ?, pending = ?
          WHERE month = ? AND kind = ? AND key_id = ?`,
         r.day,
         overage,
+        JSON.stringify(others),
         r.month,
         r.kind,
         r.keyId,

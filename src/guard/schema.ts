@@ -74,6 +74,7 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE IF NOT EXISTS gen_usage (
         month TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL, day TEXT NOT NULL,
         day_used INTEGER NOT NULL, month_used INTEGER NOT NULL, month_overage INTEGER NOT NULL,
+        pending TEXT NOT NULL DEFAULT '[]',
         PRIMARY KEY (month, kind, key_id)
       ) WITHOUT ROWID;
       INSERT OR IGNORE INTO gen_usage (month, kind, key_id, day, day_used, month_used, month_overage)
@@ -83,7 +84,7 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
         FROM gen_counts WHERE scope LIKE 'key:%' GROUP BY scope, kind, substr(period, 1, 7);
       CREATE TABLE IF NOT EXISTS owned_jobs (
         job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL,
-        created_at INTEGER NOT NULL, finished_at INTEGER, purged_at INTEGER
+        created_at INTEGER NOT NULL, finished_at INTEGER, purged_at INTEGER, reservation TEXT
       ) WITHOUT ROWID;
       INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, finished_at, purged_at)
         SELECT job_id, key_id, kind, created_at, finished_at,

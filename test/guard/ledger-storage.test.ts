@@ -12,11 +12,11 @@ const guardOf = (name: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFrom
 const restart = (stub: DurableObjectStub) =>
   expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
 
-function zsky(key: string) {
+function zsky(key: string, concurrentJobsPerKey = 100) {
   const settings = limitOverrides({
     zsky: {
       windows: { burst: { limit: 10_000 } },
-      generation: { dailyPerKey: { image: 4 }, monthlyPerAccount: { image: 6 }, concurrentJobsPerKey: 100 },
+      generation: { dailyPerKey: { image: 4 }, monthlyPerAccount: { image: 6 }, concurrentJobsPerKey },
     },
   });
   const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
@@ -65,40 +65,38 @@ describe("ZSky ledger storage upgrade", () => {
     expect(await json(await api.usage())).toMatchObject({ images_used: 5 });
   });
 
-  it("a restart between admission and the origin's answer keeps the count and the accepted job", async () => {
-    const { key, account } = await createKey("zsky");
-    const api = zsky(key);
+  it("a restart between admission and the origin's answer keeps the count, the job slot and the accepted job", async () => {
+    const { id, key, account } = await createKey("zsky");
+    const api = zsky(key, 1);
     await setGuardClock("zsky", account, NOON);
     const stub = guardOf(`zsky:${account}`);
-    // Admission as the edge does it, then the object restarts before the settlement.
-    const reservation = await runInDurableObject(stub, (guard) =>
-      (guard as unknown as { ledger: { reserve: (k: string, kind: string, l: unknown, now: number) => string } }).ledger.reserve(
-        "", // the key is irrelevant to the account's month
-        "image",
-        { monthlyPerAccount: { image: 6, video: 1 }, overagePriceCents: { image: 1, video: 1 } },
-        NOON,
-      ),
-    );
-    await restart(stub);
-    await setGuardClock("zsky", account, NOON);
-    expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
     const generation = {
       monthlyPerAccount: { image: 6, video: 1 },
+      overagePriceCents: { image: 1, video: 1 },
       suspension: { windowMinutes: 30, minAttempts: 10, rejectedShare: 0.5, hours: 24 },
     };
-    const job = (await json(await api.generate())).job_id as string;
-    await runInDurableObject(guardOf(`zsky:${account}`), async (guard) => {
+    type Ledger = { reserve: (...a: unknown[]) => string; ownsJob: (j: string) => boolean };
+    const ledgerOf = (guard: unknown) => (guard as { ledger: Ledger }).ledger;
+    // Admitted as the edge does it, then the object restarts before the origin answers.
+    const reservation = await runInDurableObject(stub, (guard) => ledgerOf(guard).reserve(id, "image", generation, NOON));
+    await restart(stub);
+    await setGuardClock("zsky", account, NOON + 1000);
+    expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
+    // The unanswered call still holds the key's one slot.
+    const refused = await api.generate();
+    expect(refused.status).toBe(429);
+    expect(await json(refused)).toEqual({ error: "Concurrent job limit reached (1 per API key)" });
+    const owned = await runInDurableObject(guardOf(`zsky:${account}`), async (guard) => {
       await (guard as unknown as { settleGeneration: (...a: unknown[]) => Promise<void> }).settleGeneration(
         reservation,
         "accepted",
         "job-after-restart",
         generation,
       );
-      const owned = (guard as unknown as { ledger: { ownsJob: (j: string) => boolean } }).ledger;
-      expect(owned.ownsJob("job-after-restart")).toBe(true);
-      expect(owned.ownsJob(job)).toBe(true);
+      return ledgerOf(guard).ownsJob("job-after-restart");
     });
-    // Settling a lost reservation never gives its count back twice or at all.
-    expect(await json(await api.usage())).toMatchObject({ images_used: 2 });
+    expect(owned).toBe(true);
+    // Settling a lost reservation neither gives its count back nor counts it twice.
+    expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
   });
 });
