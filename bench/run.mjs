@@ -10,7 +10,7 @@
 // many accounts, through zgate, and the AccountGuard Durable Object alone. Prints a
 // table and writes bench/results/latest.json.
 //
-// Environment (defaults take about 2.5 minutes on 2 cores):
+// Environment (defaults take about 4 minutes on 2 cores):
 //   BENCH_DURATION=2          seconds per measured run
 //   BENCH_WARMUP=1            seconds of warm-up before a case's pairs
 //   BENCH_CONNECTIONS=50      autocannon connections (and guard-driver callers)
