@@ -2,7 +2,7 @@
 // rotations, errors after the origin answered, rollover, header and cache hygiene.
 import { env } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock, sims } from "./helpers";
+import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock, sims, R2_S3_SETTINGS } from "./helpers";
 
 const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
 const zskyCall = (key: string, path: string, init: RequestInit = {}, settings: Record<string, unknown> = roomy) =>
@@ -147,13 +147,7 @@ describe("hygiene", () => {
   it("presigned URLs name the exact object when the account id needs encoding", async () => {
     const account = "ops@example.com";
     const { key } = await createKey("zsky", { account });
-    const s3 = {
-      ...roomy,
-      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
-      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
-      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
-      R2_BUCKET_NAME: "zgate-results",
-    };
+    const s3 = { ...roomy, ...R2_S3_SETTINGS };
     const job = await json(await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"x"}' }, s3));
     let done;
     for (let i = 0; i < 50 && done?.status !== "completed"; i++) {

@@ -201,3 +201,11 @@ export async function race(send: () => Promise<Response>, revoke: () => Promise<
   await Promise.all(Array.from({ length: 50 }, fire));
   return results;
 }
+
+/** R2's S3 API configured (made-up credentials): result links are presigned straight to the bucket. */
+export const R2_S3_SETTINGS = {
+  R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
+  R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
+  R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
+  R2_BUCKET_NAME: "zgate-results",
+};

@@ -25,6 +25,17 @@ const zsky = {
 
 const guardOf = (product: string, account: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
 
+/** A `zak_live_` key the signed-in user makes for themselves. */
+async function ownKey(session: string): Promise<{ id: string; key: string }> {
+  const created = await callLive("/zakgt/api/v1/developer/api-keys", {
+    method: "POST",
+    headers: { ...bearer(session), "Content-Type": "application/json" },
+    body: "{}",
+    settings: zakgt,
+  });
+  return (await json(created)).data;
+}
+
 /**
  * Sends `request` twice (a route called twice within a lease life is hot: the second
  * call is granted a lease with a token to spare) and checks that the guard has a lease
@@ -52,13 +63,7 @@ describe("keys: revoked, limited, rotated, with a lease out", () => {
   it("ZakGT developer-keys DELETE: the key's next request is refused (revokeKey)", async () => {
     const user = await newUser();
     const session = await user.login();
-    const created = await callLive("/zakgt/api/v1/developer/api-keys", {
-      method: "POST",
-      headers: { ...bearer(session), "Content-Type": "application/json" },
-      body: "{}",
-      settings: zakgt,
-    });
-    const { id, key } = (await json(created)).data;
+    const { id, key } = await ownKey(session);
     const me = () => callLive("/zakgt/api/v1/users/me", { headers: bearer(key), settings: zakgt });
     await makeHot(guardOf("zakgt", user.userId), me);
     expect(
@@ -140,13 +145,7 @@ describe("sessions: logged out and revoked, with a lease out", () => {
   it("admin revoke-sessions with its keys: the user's key's next request is refused (revokeAllKeys)", async () => {
     const user = await newUser();
     const session = await user.login();
-    const created = await callLive("/zakgt/api/v1/developer/api-keys", {
-      method: "POST",
-      headers: { ...bearer(session), "Content-Type": "application/json" },
-      body: "{}",
-      settings: zakgt,
-    });
-    const { key } = (await json(created)).data;
+    const { key } = await ownKey(session);
     const me = () => callLive("/zakgt/api/v1/users/me", { headers: bearer(key), settings: zakgt });
     await makeHot(guardOf("zakgt", user.userId), me);
     const revoked = await admin(`/users/${user.userId}/revoke-sessions`, { json: { revoke_keys: true }, live: true });

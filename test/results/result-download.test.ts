@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/results/signed-url";
-import { createKey, json, limitOverrides, someIp } from "../helpers";
+import { createKey, json, limitOverrides, someIp, R2_S3_SETTINGS } from "../helpers";
 import { fetchUrl, finishedImage, zskyClient } from "./zsky-client";
 
 /** What a result download may do in a browser, what its errors look like, and how many an address may make. */
@@ -53,13 +53,7 @@ describe("a download is never active content on zgate's host", () => {
   });
 
   it("presigned R2 links ask R2 for the same disposition", async () => {
-    const s3 = {
-      ...roomy,
-      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
-      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
-      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
-      R2_BUCKET_NAME: "zgate-results",
-    };
+    const s3 = { ...roomy, ...R2_S3_SETTINGS };
     const { key, account, jobId, url } = await storedImage(s3);
     expect(new URL(url).searchParams.get("response-content-disposition")).toBe("inline");
     expect((await env.RESULTS.head(`zsky/${account}/${jobId}`))?.httpMetadata?.contentDisposition).toBe("inline");

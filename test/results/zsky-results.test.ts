@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/results/signed-url";
 import worker from "../../src/index";
-import { call, callLive, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS } from "../helpers";
 import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";
 
 const settings = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
@@ -324,12 +324,7 @@ describe("zero retention (X-ZSky-Store: 0)", () => {
 describe("presigned R2 URLs when R2 S3 credentials are configured", () => {
   it("result_url is an S3 SigV4 presigned GET straight to the bucket, valid 24 h", async () => {
     const { key, account } = await createKey("zsky");
-    const s3 = {
-      R2_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
-      R2_ACCESS_KEY_ID: "AKIDEXAMPLE1234",
-      R2_SECRET_ACCESS_KEY: "secret-key-example-0123456789",
-      R2_BUCKET_NAME: "zgate-results",
-    };
+    const s3 = R2_S3_SETTINGS;
     const { jobId, done } = await completedImage(client(key, s3));
     const url = new URL(done.result_url);
     expect(url.origin).toBe("https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com");
