@@ -101,18 +101,13 @@ async function storeUnlessPerRequest(key: Request, response: Response, ttl: numb
   }
 }
 
-/** A resource path as stamps name it: no empty segments or trailing slash, segments decoded once. */
+/**
+ * A resource path as stamps name it: no trailing slash, segments decoded once. Routing
+ * already refused empty segments and bad percent-encoding (products/path-hygiene.ts).
+ */
 function resourcePath(path: string): string {
   const segments = path.split("/").filter((s) => s !== "");
-  return segments.map((s) => encodeURIComponent(decodeSegment(s))).join("/");
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
+  return segments.map((s) => encodeURIComponent(decodeURIComponent(s))).join("/");
 }
 
 const stampKey = (scope: CacheScope, path: string) =>
