@@ -10,6 +10,7 @@ import { onError } from "./http/on-error";
 import { requestId } from "./http/request-id";
 import { createAdminApp } from "./keys/admin/app";
 import { createDocsApp } from "./openapi/routes";
+import { createSecurityApp } from "./security/app";
 import { serveAtGateway } from "./keys/gateway-routes";
 import { recordKeyUsage } from "./keys/usage-log";
 import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./edge/admit";
@@ -60,6 +61,7 @@ export function createApp() {
   const onProductHost = productApp(edgeApp());
   const gateway = edgeApp();
   gateway.route("/admin/v1", createAdminApp());
+  gateway.route("/security/v1", createSecurityApp());
   gateway.route("/", createDocsApp());
   const onGatewayHost = productApp(gateway);
   return {
