@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./free-port";
+import { npmStart } from "./npm-start";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
@@ -22,40 +22,15 @@ if (noBrowser) console.warn("The /docs browser test is skipped: install the Debi
  */
 const JOB_MS = 60_000;
 describe("npm start", () => {
-  let child: ChildProcess;
+  let zgate: Awaited<ReturnType<typeof npmStart>>;
   let output = "";
-  const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
 
   beforeAll(async () => {
-    const port = await freePort();
-    const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
-    child = spawn("npm", ["start", "--silent"], {
-      cwd: root,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        ZGATE_SIM_PORTS: simPorts,
-        ZGATE_STATE_DIR: state,
-        ADMIN_TOKEN: "",
-        ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const deadline = Date.now() + 100_000;
-    while (!output.includes("Stop with Ctrl-C.")) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    zgate = await npmStart({ ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) });
+    output = zgate.output();
   });
 
-  afterAll(async () => {
-    if (child?.pid) process.kill(-child.pid, "SIGTERM");
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(state, { recursive: true, force: true });
-  });
+  afterAll(() => zgate?.stop());
 
   it("prints where it listens and an admin token", () => {
     expect(output).toMatch(/zgate listening on http:\/\/127\.0\.0\.1:\d+/);
@@ -63,8 +38,7 @@ describe("npm start", () => {
   });
 
   it("ZSky's own sample Python client, pointed at the gateway, polls a minute-long job every 2 s to the end and downloads it", async () => {
-    const base = /zgate listening on (\S+)/.exec(output)![1]!;
-    const adminToken = /admin token: (\S+)/.exec(output)![1]!;
+    const { base, adminToken } = zgate;
     const created = await fetch(`${base}/admin/v1/keys`, {
       method: "POST",
       headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
@@ -116,7 +90,7 @@ describe("npm start", () => {
   it.skipIf(noBrowser)(
     "/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)",
     async () => {
-      const base = /zgate listening on (\S+)/.exec(output)![1]!;
+      const { base } = zgate;
       const browser = await chromium.launch({
         executablePath: CHROMIUM,
         // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
