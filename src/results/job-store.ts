@@ -2,9 +2,11 @@ import type { Env } from "../env";
 import type { GenerationKind } from "../limits/types";
 
 /**
- * ZSky jobs in D1 (`zsky_jobs`): the owning account, store mode and where the stored
- * result lives, for completed polls, downloads and retention. Whose job it is, as
- * admission decides it, is the account guard's. Only job-state.ts calls the writers here.
+ * ZSky jobs recorded in D1 (`zsky_jobs`) before a job's home became its account's guard
+ * (guard schema step 4; nothing writes new rows). Read for what the guard of such a job
+ * does not know: its store mode at a completed poll, its account for a download link
+ * signed before links named the account; and drained by retention (job-state.ts). Once
+ * no live row is left (7 days after the upgrade), this module and the table can go.
  */
 export interface JobRecord {
   jobId: string;
@@ -37,15 +39,6 @@ interface JobRow {
 /** R2 object key of a job's result. */
 export const resultObjectKey = (accountId: string, jobId: string) => `zsky/${encodeURIComponent(accountId)}/${encodeURIComponent(jobId)}`;
 
-export async function recordJob(
-  env: Env,
-  job: { jobId: string; accountId: string; keyId: string; kind: GenerationKind; store: boolean; now: number },
-) {
-  await env.DB.prepare("INSERT OR IGNORE INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-    .bind(job.jobId, job.accountId, job.keyId, job.kind, job.store ? 1 : 0, job.now)
-    .run();
-}
-
 export async function getJob(env: Env, jobId: string): Promise<JobRecord | null> {
   const r = await env.DB.prepare("SELECT * FROM zsky_jobs WHERE job_id = ?").bind(jobId).first<JobRow>();
   if (!r) return null;
@@ -62,14 +55,6 @@ export async function getJob(env: Env, jobId: string): Promise<JobRecord | null>
     completedAt: r.completed_at,
     purgedAt: r.purged_at,
   };
-}
-
-export async function markStored(env: Env, jobId: string, stored: { resultKey: string; contentType: string; size: number; now: number }) {
-  await env.DB.prepare(
-    "UPDATE zsky_jobs SET result_key = ?, content_type = ?, size = ?, completed_at = ? WHERE job_id = ? AND purged_at IS NULL",
-  )
-    .bind(stored.resultKey, stored.contentType, stored.size, stored.now, jobId)
-    .run();
 }
 
 export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "retention", now: number) {
