@@ -405,30 +405,41 @@ export class AccountGuard extends DurableObject<Env> {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: false, affected: {} };
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        newKeyId,
-        row.scopes,
-        row.plan,
-        row.owner_user_id,
-        row.expires_at,
-        row.limit_override,
-      );
+      if (!this.handOver(oldKeyId, newKeyId, now)) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-      this.windows.rename(oldKeyId, newKeyId);
-      this.leases.renameSubjects(oldKeyId, newKeyId);
-      this.ledger.transfer(oldKeyId, newKeyId);
       return { result: true, affected };
     });
   }
 
   /**
+   * A successor for a usable key (its row, or null when revoked, expired or unknown): the
+   * new key takes the old one's limits and expiry, and every counter kept for the old key
+   * (windows, daily caps, running jobs, safety record) moves to it. For rotateKey and
+   * rollKey, inside their mutation; what becomes of the old key is theirs to say.
+   */
+  private handOver(oldKeyId: string, newKeyId: string, now: number): KeyRow | null {
+    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
+    this.sql.exec(
+      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+      newKeyId,
+      row.scopes,
+      row.plan,
+      row.owner_user_id,
+      row.expires_at,
+      row.limit_override,
+    );
+    this.windows.rename(oldKeyId, newKeyId);
+    this.leases.renameSubjects(oldKeyId, newKeyId);
+    this.ledger.transfer(oldKeyId, newKeyId);
+    return row;
+  }
+
+  /**
    * Replaces a key by a successor while the old one keeps working for `graceMs` more on
-   * this guard's clock (never past its own expiry; the end is returned): the successor takes the old key's limits, expiry and
-   * every counter (windows, caps, running jobs, safety record), and the old key is
-   * counted as the successor from now on, so the two share one limit. The old key's
+   * this guard's clock (never past its own expiry; the end is returned): the successor
+   * takes over as in a rotation (handOver), and the old key is counted as the successor
+   * from now on, so the two share one limit. The old key's
    * leases granted before the roll are waited for (they counted under its own windows);
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
@@ -441,21 +452,9 @@ export class AccountGuard extends DurableObject<Env> {
       if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
         return { result: { oldEndsAt: row.expires_at! }, affected };
       }
-      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: null, affected: {} };
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        newKeyId,
-        row.scopes,
-        row.plan,
-        row.owner_user_id,
-        row.expires_at,
-        row.limit_override,
-      );
+      if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ?, counts_as = ? WHERE key_id = ?", endsAt, newKeyId, oldKeyId);
-      this.windows.rename(oldKeyId, newKeyId);
-      this.leases.renameSubjects(oldKeyId, newKeyId);
-      this.ledger.transfer(oldKeyId, newKeyId);
       return { result: { oldEndsAt: endsAt }, affected };
     });
   }
