@@ -251,7 +251,8 @@ export class SettingsError extends Error {
 const parsed = new WeakMap<object, Settings | SettingsError>();
 
 function reasonFor(env: Record<string, unknown>, setting: string, message: string): string {
-  return env[setting] === undefined ? "is not set" : `is invalid: ${message}`;
+  // An empty string is how wrangler.toml leaves a var to fill in.
+  return env[setting] === undefined || env[setting] === "" ? "is not set" : `is invalid: ${message}`;
 }
 
 function parse(env: Record<string, unknown>): Settings | SettingsError {
