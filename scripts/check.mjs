@@ -92,9 +92,24 @@ function bindingProblems(config, env) {
       `R2_BUCKET_NAME "${config.vars.R2_BUCKET_NAME}" is not the RESULTS bucket "${bucket}": presigned links would point at another bucket`,
     );
   }
+  const served = new Set();
   for (const route of config.routes ?? []) {
     const pattern = typeof route === "string" ? route : route.pattern;
     if (PLACEHOLDER.test(pattern)) problems.push(`route "${pattern}" is a placeholder`);
+    served.add(
+      pattern
+        .replace(/^\*\.?/, "")
+        .split("/")[0]
+        .toLowerCase(),
+    );
+  }
+  // An origin on a host the Worker serves would send every request back into the gateway.
+  for (const name of ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ORIGIN_ZAKGT_TEST"]) {
+    const host = URL.canParse(config.vars?.[name] ?? "") ? new URL(config.vars[name]).hostname : null;
+    if (host && served.has(host))
+      problems.push(
+        `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "Origins")`,
+      );
   }
   return problems;
 }

@@ -115,6 +115,11 @@ describe("npm run check", () => {
       withVars("production", 'R2_BUCKET_NAME = "other"', 'R2_ACCOUNT_ID = "a"'),
       'R2_BUCKET_NAME "other" is not the RESULTS bucket',
     ],
+    [
+      "an origin on a host the gateway serves",
+      inProduction(filledIn(), 'ORIGIN_ZSKY = "https://origin.zsky.example"', 'ORIGIN_ZSKY = "https://zsky.ai"'),
+      "ORIGIN_ZSKY is on zsky.ai, a host this Worker serves: requests would loop back into the gateway",
+    ],
     ["a file wrangler cannot read", "name = \n", "wrangler cannot read it"],
   ])("refuses %s", async (_, text, message) => {
     const outcome = await check("production", text);

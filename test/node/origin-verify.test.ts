@@ -127,6 +127,16 @@ describe("examples/origin-verify (Python) on requests zgate signed", () => {
     expect(verdicts.map((v) => (v.ok ? "ok" : v.reason))).toEqual(["ok", "ok", "unknown signing key id", "ok", "unknown signing key id"]);
   });
 
+  it("the FastAPI example is valid Python (run only where FastAPI is installed: it is never required)", async () => {
+    const source = join(root, "examples", "origin-verify", "fastapi_example.py");
+    const parsed = await new Promise<string>((resolve, reject) =>
+      execFile("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read()); print('parsed')", source], (err, stdout) =>
+        err ? reject(err) : resolve(stdout.trim()),
+      ),
+    );
+    expect(parsed).toBe("parsed");
+  });
+
   it("the key id only picks the secret: naming the other one does not help a forged request", async () => {
     const swapped = asCheck("both", signed.old.received);
     swapped.headers["x-zgate-signature-kid"] = signed.new.received.headers["x-zgate-signature-kid"] as string;
