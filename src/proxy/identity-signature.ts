@@ -3,25 +3,14 @@ import { toHex } from "../util/hex";
 /**
  * Signs what zgate asserts to an origin (who the caller is, where the request came from,
  * which body it carried), so an origin can trust it without re-verifying the caller.
- * Both sides build the same canonical string, one field a line:
- *
- *   zgate-v2 \n <timestamp> \n <nonce> \n <METHOD> \n <path?query> \n <content digest>
- *            \n <product> \n <account> \n <user> \n <key id> \n <request id>
- *            \n <x-forwarded-for> \n <x-forwarded-host> \n <x-forwarded-proto> \n <x-forwarded-prefix>
- *
- * and `X-Zgate-Signature: v2=<hex HMAC-SHA256(ORIGIN_SIGNING_SECRET, canonical)>`. Each
- * field but method and path travels in the header SIGNED_HEADERS names (absent: empty).
- * `X-Zgate-Signature-Kid` names the secret that signed: the first 16 hex digits of its
- * SHA-256 (`signingKeyId`), so a rotation is one `wrangler secret put` with nothing else
- * to keep in step, and an origin holding old and new secrets picks the one it names.
- * It is not signed: naming another secret only makes the check fail.
- * - Method and path: a captured header set cannot be replayed against another endpoint.
- * - Content digest (`sha-256=:<base64>:`, RFC 9530; of the empty string when there is no
- *   body): nor with another body. The origin hashes the body it received.
- * - Timestamp: refused more than 5 minutes from the origin's clock.
- * - Nonce: random per origin request; an origin remembers the nonces it accepted for
- *   those 5 minutes and refuses a repeat. (X-Request-Id cannot serve: a caller may reuse
- *   its own id on retries, and one client request can make two origin requests.)
+ * docs/origin-signature.md specifies the signed string (`canonical` below), the headers
+ * and the origin's checks; every verifier follows that page.
+ * - Method and path are signed: a captured header set cannot be replayed against another
+ *   endpoint; the content digest: nor with another body; timestamp and nonce: nor later.
+ * - `X-Zgate-Signature-Kid` is the first 16 hex digits of the secret's SHA-256
+ *   (`signingKeyId`): a rotation is one `wrangler secret put` with nothing else to keep in
+ *   step, and an origin holding old and new secrets picks the one it names. It is not
+ *   signed: naming another secret only makes the check fail.
  * Plain WebCrypto: the local origin simulators import this same module under Node.
  */
 export interface SignedRequest {
