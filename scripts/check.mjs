@@ -6,8 +6,9 @@
 // missing bindings and secrets written in wrangler.toml. It lists the secrets the
 // environment needs; with Cloudflare credentials (CLOUDFLARE_API_TOKEN, or `--remote`
 // after `wrangler login`) it asks `wrangler secret list` which of them are missing.
-// Exit status 1 on any problem. The steps around it are in docs/deploy.md.
-import { execFile } from "node:child_process";
+// Exit status 1 on any problem. `--put-secret NAME` checks a secret's value (stdin) the same
+// way before handing it to `wrangler secret put`. The steps around it are in docs/deploy.md.
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -114,6 +115,10 @@ function bindingProblems(config, env) {
   return problems;
 }
 
+/** A settings problem as the Worker would live it. */
+const describe = ({ setting, reason, feature }) =>
+  `${setting} ${reason} (${feature ? `turns off ${FEATURES[feature]}` : "all three products would answer 503"})`;
+
 /** Problems in the vars, by the Worker's own schema, and the secrets the environment needs. */
 function settingsReport(vars, env, settings) {
   const problems = [];
@@ -121,7 +126,9 @@ function settingsReport(vars, env, settings) {
   for (const [name, value] of Object.entries(vars)) {
     if (!settings.SETTING_NAMES.includes(name)) problems.push(`${name} in [env.${env}.vars] is not a zgate setting (a typo?)`);
     if (secrets.has(name))
-      problems.push(`${name} is a secret: remove it from wrangler.toml and \`npx wrangler secret put ${name} --env ${env}\``);
+      problems.push(
+        `${name} is a secret: remove it from wrangler.toml and put it with \`npm run check -- --env ${env} --put-secret ${name}\``,
+      );
     else if (typeof value === "string" && PLACEHOLDER.test(value)) problems.push(`${name} = "${value}" is a placeholder`);
   }
   // The keys are a secret, so the schema cannot see that the kid to sign with is one of them: it must at least be set.
@@ -138,8 +145,7 @@ function settingsReport(vars, env, settings) {
       needed.add(setting);
       continue;
     }
-    const effect = feature ? `turns off ${FEATURES[feature]}` : "all three products would answer 503";
-    problems.push(`${setting} ${reason} (${effect})`);
+    problems.push(describe({ setting, reason, feature }));
   }
   return { problems, needed: [...needed] };
 }
@@ -164,27 +170,31 @@ async function remoteSecrets(env, configPath) {
   }
 }
 
-async function check({ env, config: configPath = join(root, "wrangler.toml"), remote = Boolean(process.env.CLOUDFLARE_API_TOKEN) }) {
-  const out = [];
-  const problems = [];
-  if (!ENVIRONMENTS.includes(env)) return { ok: false, text: `usage: npm run check -- --env ${ENVIRONMENTS.join("|")}` };
-  configPath = resolve(configPath);
-  if (!existsSync(configPath)) return { ok: false, text: `${configPath}: no such file` };
-  let config;
+/** One environment's configuration as wrangler reads it, or why it cannot be read. */
+function loadEnvironment(env, configPath) {
+  if (!ENVIRONMENTS.includes(env)) return { error: `usage: npm run check -- --env ${ENVIRONMENTS.join("|")} [--put-secret NAME]` };
+  if (!existsSync(configPath)) return { error: `${configPath}: no such file` };
   try {
     const { rawConfig } = experimental_readRawConfig({ config: configPath });
-    if (!rawConfig.env?.[env]) return { ok: false, text: `${configPath} has no [env.${env}]` };
-    config = unstable_readConfig({ config: configPath, env });
+    if (!rawConfig.env?.[env]) return { error: `${configPath} has no [env.${env}]` };
+    return { config: unstable_readConfig({ config: configPath, env }) };
   } catch (err) {
-    return { ok: false, text: `${configPath}: wrangler cannot read it: ${err.message}` };
+    return { error: `${configPath}: wrangler cannot read it: ${err.message}` };
   }
+}
+
+async function check({ env, configPath, remote }) {
+  const out = [];
+  const problems = [];
+  const { config, error } = loadEnvironment(env, configPath);
+  if (error) return { ok: false, text: error };
   out.push(`zgate check: env "${env}", Worker ${config.name} (${configPath})`);
   problems.push(...bindingProblems(config, env));
   const settings = await importTs("src/config/settings.ts");
   const report = settingsReport(config.vars ?? {}, env, settings);
   problems.push(...report.problems);
 
-  out.push(`secrets it needs (\`npx wrangler secret put <NAME> --env ${env}\`, value from the command beside it):`);
+  out.push(`secrets it needs (\`npm run check -- --env ${env} --put-secret <NAME>\`, value on stdin from the command beside it):`);
   for (const name of report.needed) out.push(`  ${name.padEnd(26)} ${GENERATE[name] ?? ""}`);
   if (remote) {
     const listed = await remoteSecrets(env, configPath);
@@ -192,7 +202,7 @@ async function check({ env, config: configPath = join(root, "wrangler.toml"), re
     else {
       const missing = report.needed.filter((name) => !listed.names.includes(name));
       for (const name of missing)
-        problems.push(`secret ${name} is not set on Cloudflare: \`npx wrangler secret put ${name} --env ${env}\``);
+        problems.push(`secret ${name} is not set on Cloudflare: \`npm run check -- --env ${env} --put-secret ${name}\``);
       out.push(`secrets on Cloudflare: ${missing.length ? `${missing.length} missing` : "all set"}`);
     }
   } else {
@@ -208,7 +218,57 @@ async function check({ env, config: configPath = join(root, "wrangler.toml"), re
   return { ok: problems.length === 0, text: out.join("\n") };
 }
 
-const { values } = parseArgs({ options: { env: { type: "string" }, config: { type: "string" }, remote: { type: "boolean" } } });
-const result = await check({ env: values.env, config: values.config, remote: values.remote || undefined });
+/**
+ * `--put-secret NAME`: the value, read from stdin (never an argument: shell history), is
+ * checked with the environment's vars by the same schema, and only a value that adds no
+ * problem goes on to `wrangler secret put`, which deploys it at once. A typo in a secret
+ * is then refused here instead of being an outage.
+ */
+async function putSecret({ env, configPath, name, value }) {
+  const { config, error } = loadEnvironment(env, configPath);
+  if (error) return { ok: false, text: error };
+  const settings = await importTs("src/config/settings.ts");
+  if (!settings.SECRET_SETTINGS.includes(name)) {
+    return { ok: false, text: `${name} is not a zgate secret (${settings.SECRET_SETTINGS.join(", ")}); vars go in wrangler.toml` };
+  }
+  if (!value)
+    return { ok: false, text: `no value on stdin: e.g. \`openssl rand -hex 32 | npm run check -- --env ${env} --put-secret ${name}\`` };
+  const vars = config.vars ?? {};
+  const key = (p) => `${p.setting} ${p.reason}`;
+  const before = new Set(settings.settingsProblems(vars).map(key));
+  const caused = settings.settingsProblems({ ...vars, [name]: value }).filter((p) => !before.has(key(p)));
+  if (caused.length) {
+    return {
+      ok: false,
+      text: [`${name} not put: the value is refused (nothing was sent)`, ...caused.map((p) => `  x ${describe(p)}`)].join("\n"),
+    };
+  }
+  const code = await new Promise((done) => {
+    const child = spawn(join(root, "node_modules", ".bin", "wrangler"), ["secret", "put", name, "--env", env, "--config", configPath], {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      stdio: ["pipe", "inherit", "inherit"],
+    });
+    child.on("close", done);
+    child.stdin.end(value);
+  });
+  return { ok: code === 0, text: code === 0 ? `${name} put for ${env}` : `\`wrangler secret put ${name}\` failed (exit ${code})` };
+}
+
+/** All of stdin, without the newline a command such as `openssl rand -hex 32` ends with. */
+async function readStdin() {
+  if (process.stdin.isTTY) return "";
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  return text.replace(/\r?\n$/, "");
+}
+
+const { values } = parseArgs({
+  options: { env: { type: "string" }, config: { type: "string" }, remote: { type: "boolean" }, "put-secret": { type: "string" } },
+});
+const configPath = resolve(values.config ?? join(root, "wrangler.toml"));
+const result = values["put-secret"]
+  ? await putSecret({ env: values.env, configPath, name: values["put-secret"], value: await readStdin() })
+  : await check({ env: values.env, configPath, remote: values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN) });
 (result.ok ? console.log : console.error)(result.text);
 process.exit(result.ok ? 0 : 1);

@@ -152,37 +152,73 @@ describe("npm run check", () => {
   });
 });
 
-/** A local stand-in for the Cloudflare API (CLOUDFLARE_API_BASE_URL): the secrets Cloudflare holds. */
+/** A local stand-in for the Cloudflare API (CLOUDFLARE_API_BASE_URL): it holds one secret, ORIGIN_SIGNING_SECRET. */
 describe("npm run check with Cloudflare credentials", () => {
   let api: Server;
-  const asked: string[] = [];
+  const asked: { request: string; body: string }[] = [];
+  let credentials: Record<string, string>;
   beforeAll(async () => {
     api = createServer((req, res) => {
-      asked.push(`${req.method} ${req.url} ${req.headers.authorization}`);
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(
-        JSON.stringify({ success: true, errors: [], messages: [], result: [{ name: "ORIGIN_SIGNING_SECRET", type: "secret_text" }] }),
-      );
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        asked.push({ request: `${req.method} ${req.url} ${req.headers.authorization}`, body });
+        const result =
+          req.method === "GET"
+            ? [{ name: "ORIGIN_SIGNING_SECRET", type: "secret_text" }]
+            : { name: JSON.parse(body).name, type: "secret_text" };
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ success: true, errors: [], messages: [], result }));
+      });
     });
     await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
-  });
-  afterAll(() => new Promise((r) => api.close(r)));
-
-  it("names the needed secrets Cloudflare does not have (wrangler secret list)", async () => {
-    const { code, text } = await check("production", filledIn(), {
+    credentials = {
       CLOUDFLARE_API_TOKEN: "test-token",
       CLOUDFLARE_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
       CLOUDFLARE_API_BASE_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}/client/v4`,
-    });
-    expect(asked).toContain(
-      "GET /client/v4/accounts/0123456789abcdef0123456789abcdef/workers/scripts/zgate-production/secrets Bearer test-token",
-    );
+    };
+  });
+  afterAll(() => new Promise((r) => api.close(r)));
+  const secrets = "GET /client/v4/accounts/0123456789abcdef0123456789abcdef/workers/scripts/zgate-production/secrets Bearer test-token";
+
+  it("names the needed secrets Cloudflare does not have (wrangler secret list)", async () => {
+    const { code, text } = await check("production", filledIn(), credentials);
+    expect(asked.map((a) => a.request)).toContain(secrets);
     expect(code).toBe(1);
     expect(text).toContain("secrets on Cloudflare: 2 missing");
-    expect(text).toContain(
-      "x secret RESULT_SIGNING_KEYS is not set on Cloudflare: `npx wrangler secret put RESULT_SIGNING_KEYS --env production`",
-    );
+    expect(text).toContain("x secret RESULT_SIGNING_KEYS is not set on Cloudflare");
     expect(text).toContain("x secret ADMIN_TOKEN is not set on Cloudflare");
     expect(text).not.toContain("secret ORIGIN_SIGNING_SECRET is not set");
+  });
+
+  /** `<value> | npm run check -- --env production --put-secret <name>`. */
+  const putSecret = (name: string, value: string) =>
+    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", "--put-secret", name], credentials, value);
+
+  it("--put-secret refuses a value the Worker would refuse, before anything reaches Cloudflare", async () => {
+    asked.length = 0;
+    const short = await putSecret("ADMIN_TOKEN", "only-twenty-chars-xx\n");
+    expect(short.code).toBe(1);
+    expect(short.text).toContain("ADMIN_TOKEN not put: the value is refused (nothing was sent)");
+    expect(short.text).toContain("x ADMIN_TOKEN is invalid: must be at least 24 characters (turns off the admin API)");
+    expect(short.text).not.toContain("only-twenty-chars-xx");
+    // Keys that lack the kid wrangler.toml signs with (RESULT_SIGNING_KEY_ID = "r1").
+    const noKid = await putSecret("RESULT_SIGNING_KEYS", JSON.stringify({ r2: "x".repeat(64) }));
+    expect(noKid.text).toContain("x RESULT_SIGNING_KEY_ID is invalid: must name one of RESULT_SIGNING_KEYS (turns off ZSky result links)");
+    expect((await putSecret("ZAKGT_JWT_SECRET", "y".repeat(40))).text).toContain("is only allowed when ENVIRONMENT is development");
+    expect((await putSecret("ORIGIN_ZSKY", "https://x.example")).text).toContain("ORIGIN_ZSKY is not a zgate secret");
+    expect((await putSecret("ADMIN_TOKEN", "")).text).toContain("no value on stdin");
+    expect(asked).toEqual([]);
+  });
+
+  it("--put-secret hands a good value to wrangler secret put, without its trailing newline", async () => {
+    asked.length = 0;
+    const value = "a-good-admin-token-0123456789abcdef";
+    const { code, text } = await putSecret("ADMIN_TOKEN", `${value}\n`);
+    expect(code).toBe(0);
+    expect(text).toContain("ADMIN_TOKEN put for production");
+    expect(text).not.toContain(value);
+    expect(asked.map((a) => a.request)).toEqual([secrets.replace("GET", "PUT")]);
+    expect(JSON.parse(asked[0]!.body)).toMatchObject({ name: "ADMIN_TOKEN", text: value });
   });
 });

@@ -14,15 +14,19 @@ export interface Outcome {
   text: string;
 }
 
-/** Runs a command to its end (never with the caller's Cloudflare credentials); its exit status and all it printed. */
-export function run(command: string, args: string[], env: Record<string, string | undefined> = {}): Promise<Outcome> {
+/**
+ * Runs a command to its end (never with the caller's Cloudflare credentials), `input` on
+ * its stdin; its exit status and all it printed.
+ */
+export function run(command: string, args: string[], env: Record<string, string | undefined> = {}, input = ""): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       command,
       args,
       { cwd: root, env: { ...process.env, CLOUDFLARE_API_TOKEN: undefined, WRANGLER_SEND_METRICS: "false", ...env }, timeout: 90_000 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, text: stdout + stderr }),
     );
+    child.stdin!.end(input);
   });
 }
 
