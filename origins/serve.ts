@@ -7,7 +7,8 @@ import { createZskySimulator } from "./zsky";
 
 /** Serves the three origin simulators over loopback HTTP, each on its own port (0: any free port). */
 export interface SimulatorSettings {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   issuer: string;
   audience: string;
   host?: string;
@@ -59,7 +60,7 @@ export async function startSimulators(settings: SimulatorSettings): Promise<Runn
   const ports = settings.ports ?? { zakgt: 0, zsky: 0, zappway: 0 };
   const zakgt = await listen(await createZakgtSimulator(settings), host, ports.zakgt);
   const zsky = await listen(
-    createZskySimulator({ signingSecret: settings.signingSecret, completeAfterMs: settings.zskyCompleteAfterMs }),
+    createZskySimulator({ signingSecrets: settings.signingSecrets, completeAfterMs: settings.zskyCompleteAfterMs }),
     host,
     ports.zsky,
   );

@@ -1,32 +1,16 @@
 #!/usr/bin/env node
 // `npm run openapi`: writes openapi/zgate.json from the route tables and zod schemas
 // (src/openapi/document.ts). `--check` exits 1 when the committed file is stale.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { importTs, root } from "./import-ts.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
 const target = join(root, "openapi", "zgate.json");
 
 export async function renderDocument() {
-  const dir = mkdtempSync(join(tmpdir(), "zgate-openapi-"));
-  try {
-    const outfile = join(dir, "document.mjs");
-    await build({
-      entryPoints: [join(root, "src", "openapi", "document.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile,
-      logLevel: "error",
-    });
-    const { buildOpenApiDocument } = await import(pathToFileURL(outfile).href);
-    return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { buildOpenApiDocument } = await importTs("src/openapi/document.ts");
+  return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -35,9 +35,10 @@ await build({
 const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")).href);
 
 const signingSecret = randomBytes(32).toString("hex");
+const resultSigningKey = randomBytes(32).toString("hex");
 const adminToken = process.env.ADMIN_TOKEN || `dev_admin_${randomBytes(16).toString("hex")}`;
 const sims = await startSimulators({
-  signingSecret,
+  signingSecrets: [signingSecret],
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,
@@ -58,6 +59,8 @@ writeFileSync(
     `ORIGIN_ZAPPWAY=${sims.origins.zappway}`,
     `ZAKGT_JWKS_URL=${sims.jwksUrl}`,
     `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+    `RESULT_SIGNING_KEYS='{"dev":"${resultSigningKey}"}'`,
+    "RESULT_SIGNING_KEY_ID=dev",
     `ADMIN_TOKEN=${adminToken}`,
     "",
   ].join("\n"),

@@ -345,16 +345,17 @@ describe("purge and retention", () => {
       .run();
     const expires = Math.floor(Date.now() / 1000) + 3600;
     const path = `/v1/results/${old}`;
+    const { RESULT_SIGNING_KEYS, RESULT_SIGNING_KEY_ID: kid } = loadSettings(env);
     const secret = await crypto.subtle.importKey(
       "raw",
-      new TextEncoder().encode(`zgate-results-v1:${loadSettings(env).ORIGIN_SIGNING_SECRET}`),
+      new TextEncoder().encode(RESULT_SIGNING_KEYS![kid!]),
       { name: "HMAC", hash: "SHA-256" },
       false,
       ["sign"],
     );
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", secret, new TextEncoder().encode(`GET\n${path}\n${expires}\no1`)));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", secret, new TextEncoder().encode(`GET\n${path}\n${expires}\n${kid}`)));
     const sig = [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const legacyLink = `http://localhost/zsky${path}?expires=${expires}&kid=o1&sig=${sig}`;
+    const legacyLink = `http://localhost/zsky${path}?expires=${expires}&kid=${kid}&sig=${sig}`;
     expect((await fetchUrl(legacyLink)).status).toBe(200);
 
     await runCron(Date.now() + 8 * 86_400_000);
