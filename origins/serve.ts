@@ -9,7 +9,8 @@ import { createZskySimulator, type Job, type JobStore } from "./zsky";
 
 /** Serves the three origin simulators over loopback HTTP, each on its own port (0: any free port). */
 export interface SimulatorSettings {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   issuer: string;
   audience: string;
   host?: string;
@@ -86,7 +87,7 @@ export async function startSimulators(settings: SimulatorSettings): Promise<Runn
   const zakgt = await listen(await createZakgtSimulator(settings), host, ports.zakgt);
   const zsky = await listen(
     createZskySimulator({
-      signingSecret: settings.signingSecret,
+      signingSecrets: settings.signingSecrets,
       completeAfterMs: settings.zskyCompleteAfterMs,
       jobStore: settings.zskyJobsFile ? jobFile(settings.zskyJobsFile) : undefined,
     }),

@@ -16,7 +16,8 @@ import { largePng, renderPng, renderVideo } from "./media";
  * is answered n ms late.
  */
 export interface ZskySimulatorOptions {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   completeAfterMs?: number;
   blockedWord?: string;
   /** Where jobs outlive the process (`npm start`'s state directory); in memory only without it. */
@@ -64,7 +65,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
   }
 
   return withSimulatorHooks(async (request) => {
-    const identity = await trustedIdentity(request, options.signingSecret);
+    const identity = await trustedIdentity(request, options.signingSecrets);
     if (!identity) return json({ error: "Untrusted gateway identity" }, 401);
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname}`;

@@ -4,14 +4,12 @@
 // `--server <url>` (repeatable) names the deployment(s) "Try it out" calls instead of
 // `npm start`'s http://127.0.0.1:8787 (the gateway's own /openapi.json always names
 // the origin it is served from); `--out <file>` writes somewhere else than the committed file.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { importTs, root } from "./import-ts.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
 const committed = join(root, "openapi", "zgate.json");
 
 /** A server is an origin: the document's paths start at the host, prefixes included. */
@@ -29,22 +27,8 @@ export function serverOf(text) {
 }
 
 export async function renderDocument(servers) {
-  const dir = mkdtempSync(join(tmpdir(), "zgate-openapi-"));
-  try {
-    const outfile = join(dir, "document.mjs");
-    await build({
-      entryPoints: [join(root, "src", "openapi", "document.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile,
-      logLevel: "error",
-    });
-    const { buildOpenApiDocument } = await import(pathToFileURL(outfile).href);
-    return `${JSON.stringify(buildOpenApiDocument(servers), null, 2)}\n`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { buildOpenApiDocument } = await importTs("src/openapi/document.ts");
+  return `${JSON.stringify(buildOpenApiDocument(servers), null, 2)}\n`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

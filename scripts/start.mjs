@@ -75,7 +75,7 @@ const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")
 const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
 const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
 const sims = await startSimulators({
-  signingSecret,
+  signingSecrets: [signingSecret],
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,

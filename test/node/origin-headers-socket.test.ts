@@ -68,6 +68,8 @@ describe("origin request headers over a real socket", () => {
         `ORIGIN_ZAPPWAY=${originUrl}`,
         `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
         `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+        `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
+        "RESULT_SIGNING_KEY_ID=r1",
         "",
       ].join("\n"),
       { mode: 0o600 },
@@ -136,7 +138,7 @@ describe("origin request headers over a real socket", () => {
     // What the origin got is signed end to end: its body's digest, its path, zgate's own X-Forwarded-*.
     const headers = new Headers(Object.entries(seen.headers).map(([k, v]) => [k, String(v)] as [string, string]));
     const signed = await verifySignedRequest(
-      signingSecret,
+      [signingSecret],
       { method: seen.method, url: `http://origin${seen.url}`, headers },
       new Uint8Array(seen.body),
     );
@@ -148,7 +150,7 @@ describe("origin request headers over a real socket", () => {
   });
 
   it("a GET with a body is refused with 400 in the product's envelope (fetch could never forward it)", async () => {
-    const path = "/zsky/v1/results/job_x?expires=9999999999&kid=o1&sig=00";
+    const path = "/zsky/v1/results/job_x?expires=9999999999&kid=r1&sig=00";
     const head = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Connection: close"];
     const withBody = await rawRequest(port, head, "surprise");
     expect(withBody).toMatch(/^HTTP\/1\.1 400 /);
