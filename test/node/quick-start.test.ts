@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -260,5 +260,38 @@ describe("npm start", () => {
     const done = (await polled.json()) as { status: string; result_url: string };
     expect(done.status).toBe("completed");
     expect((await fetch(done.result_url)).status).toBe(200);
+  });
+});
+
+describe("npm start with a damaged state directory", () => {
+  const startWith = async (files: Record<string, string>) => {
+    const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
+    try {
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(state, name), text);
+      const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+      const env = { ...process.env, PORT: String(await freePort()), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "" };
+      const failed = await run("node", [join(root, "scripts", "start.mjs")], { cwd: root, env, timeout: 60_000 }).then(
+        () => null,
+        (err: { code: number; stderr: string }) => err,
+      );
+      return { failed, secrets: readFileSync(join(state, "zgate-dev-secrets.env"), "utf8") };
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  };
+
+  it("a malformed dev secret stops the start, naming the file and the secret, and is left as it was", async () => {
+    const damaged = "ADMIN_TOKEN=short\nORIGIN_SIGNING_SECRET=" + "a".repeat(64) + "\n";
+    const { failed, secrets } = await startWith({ "zgate-dev-secrets.env": damaged });
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain("zgate-dev-secrets.env: ADMIN_TOKEN is not what npm start writes");
+    expect(failed?.stderr).toContain("delete the file for new dev secrets");
+    expect(secrets).toBe(damaged);
+  });
+
+  it("a simulated-jobs file that is not one stops the start, saying how to get past it", async () => {
+    const { failed } = await startWith({ "zsky-simulator-jobs.json": "{not json" });
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/zsky-simulator-jobs\.json is not a list of simulated ZSky jobs: delete it to start with none/);
   });
 });
