@@ -6,7 +6,7 @@ import { isNeverForwarded } from "../proxy/origin-headers";
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
  * not parse answers 503 naming the bad setting (never its value): see `loadSettings`.
- * README.md's configuration table mirrors this schema.
+ * docs/configuration.md's table mirrors this schema.
  */
 const hostList = z.string().transform((s) =>
   s
@@ -49,7 +49,7 @@ const windowOverride = z.object({ limit: windowLimit, windowSeconds: windowSecon
 const perKind = z.object({ image: allowance, video: allowance }).partial().strict();
 // Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
 // "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
-// "concurrentJobsPerKey": 5}}}. See README "Limits".
+// "concurrentJobsPerKey": 5}}}. See docs/limits.md.
 const limitOverrides = jsonText.pipe(
   z.partialRecord(
     z.enum(["zakgt", "zsky", "zappway"]),
