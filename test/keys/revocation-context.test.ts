@@ -57,6 +57,10 @@ describe("revocations carry a reason and a ticket", () => {
     });
     expect(await json(response)).toMatchObject({ revoked_by: "admin:oncall@zakgt.test", revoke_ticket: "INC-9", revoke_reason: null });
     expect((await auditOf(id))[0]!.actor).toBe("admin:oncall@zakgt.test");
+    // The console's "what did this engineer do" view.
+    const byActor = (await json(await admin("/audit?actor=admin%3Aoncall%40zakgt.test&action=key.revoke"))).entries;
+    expect(byActor.map((e: { target: string }) => e.target)).toContain(id);
+    expect(byActor.every((e: { actor: string }) => e.actor === "admin:oncall@zakgt.test")).toBe(true);
   });
 
   it("400 on a bad reason, ticket or option, and the key stays active", async () => {
