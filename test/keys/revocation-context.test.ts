@@ -145,4 +145,18 @@ describe("outstanding ZSky result links", () => {
     expect(repoll.status).toBe(200);
     expect((await fetchUrl((await json(repoll)).result_url)).status).toBe(200);
   });
+
+  it("a leaked key that was rolled: its links are cut though its jobs went to the kept successor, which polls a new one", async () => {
+    const { id, key, url } = await keyWithResult();
+    const successor = await json(await admin(`/keys/${id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const leaked = await json(await admin("/keys/revoke-leaked", { json: { key } }));
+    expect(leaked.kept.map((k: { id: string }) => k.id)).toEqual([successor.id]);
+    expect(leaked.result_links_revoked).toBe(1);
+    expect((await fetchUrl(url)).status).toBe(403);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const jobId = new URL(url).pathname.split("/").pop()!;
+    const repoll = await zskyClient(successor.key, roomy).poll(jobId);
+    expect(repoll.status).toBe(200);
+    expect((await fetchUrl((await json(repoll)).result_url)).status).toBe(200);
+  });
 });
