@@ -43,12 +43,13 @@ const FEATURES = {
 };
 
 // Words that mark a value nobody filled in (the committed wrangler.toml has REPLACE_WITH_…).
-const PLACEHOLDER = /REPLACE|PLACEHOLDER|CHANGE[_-]?ME|TODO|FIXME|<[^>]*>/i;
+// Upper case only, so a real host or path that happens to contain "replace" passes.
+const PLACEHOLDER = /REPLACE_WITH|PLACEHOLDER|CHANGE_?ME|\bTODO\b|\bFIXME\b|<[^>]*>/;
 const KV_ID = /^[0-9a-f]{32}$/;
 const D1_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Where in one environment's configuration something is missing or wrong: a list of messages. */
-function bindingProblems(config, env) {
+function configProblems(config, env) {
   const problems = [];
   const table = (kind) => `[[env.${env}.${kind}]]`;
   for (const [binding, spec] of Object.entries(BINDINGS)) {
@@ -109,7 +110,7 @@ function bindingProblems(config, env) {
     const host = URL.canParse(config.vars?.[name] ?? "") ? new URL(config.vars[name]).hostname : null;
     if (host && served.has(host))
       problems.push(
-        `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "Origins")`,
+        `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "What you need")`,
       );
   }
   return problems;
@@ -189,7 +190,13 @@ async function check({ env, configPath, remote }) {
   const { config, error } = loadEnvironment(env, configPath);
   if (error) return { ok: false, text: error };
   out.push(`zgate check: env "${env}", Worker ${config.name} (${configPath})`);
-  problems.push(...bindingProblems(config, env));
+  const domains = (config.routes ?? []).map((r) => (typeof r === "string" ? r : r.pattern));
+  out.push(
+    domains.length
+      ? `serves ${domains.join(", ")}: a deploy takes their traffic at once (a first one: docs/deploy.md, "Production cutover")`
+      : `serves ${config.workers_dev ? "its workers.dev hostname only" : "no hostname (no routes, workers_dev off)"}`,
+  );
+  problems.push(...configProblems(config, env));
   const settings = await importTs("src/config/settings.ts");
   const report = settingsReport(config.vars ?? {}, env, settings);
   problems.push(...report.problems);

@@ -35,6 +35,12 @@ describe("npm run check", () => {
       expect(text).toContain(`x ${name} is not set (all three products would answer 503)`);
     }
     expect(text).toContain(`NOT READY`);
+    // What the deploy would take over: staging nothing live, production the three product hosts.
+    expect(text).toContain(
+      env === "staging"
+        ? "serves its workers.dev hostname only"
+        : "serves api.zakgt.net, zsky.ai, app.zappway.ai: a deploy takes their traffic at once",
+    );
   });
 
   it("passes a filled-in configuration and lists the secrets to put, with how to make each", async () => {

@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { freePort } from "./free-port";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -41,13 +42,23 @@ export async function startRecordingOrigin(): Promise<{ url: string; received: R
   };
 }
 
+/** The admin token of every gateway startDevGateway starts. */
+export const DEV_ADMIN_TOKEN = `test_admin_${randomBytes(16).toString("hex")}`;
+
 /**
  * The gateway under `wrangler dev` (the runtime as `npm start` runs it) with every origin
- * at `originUrl`, signing with `signingSecret`. Secrets go through an env file, as in
- * scripts/start.mjs; state lives in a directory of its own, removed by `stop`.
+ * at `originUrl`, signing with `signingSecret`, D1 migrated. Secrets go through an env
+ * file, as in scripts/start.mjs; state lives in a directory of its own, removed by `stop`.
  */
 export async function startDevGateway(originUrl: string, signingSecret: string): Promise<{ port: number; stop(): Promise<void> }> {
   const work = mkdtempSync(join(tmpdir(), "zgate-dev-"));
+  const wrangler = join(root, "node_modules", ".bin", "wrangler");
+  const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+  await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
+    cwd: root,
+    env: quiet,
+    timeout: 90_000,
+  });
   const envFile = join(work, "dev.env");
   writeFileSync(
     envFile,
@@ -59,13 +70,14 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       `ORIGIN_SIGNING_SECRET=${signingSecret}`,
       `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
       "RESULT_SIGNING_KEY_ID=r1",
+      `ADMIN_TOKEN=${DEV_ADMIN_TOKEN}`,
       "",
     ].join("\n"),
     { mode: 0o600 },
   );
   const port = await freePort();
   const gateway = spawn(
-    join(root, "node_modules", ".bin", "wrangler"),
+    wrangler,
     [
       "dev",
       "--ip",
@@ -80,7 +92,7 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       join(work, "state"),
       "--show-interactive-dev-session=false",
     ],
-    { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let log = "";
   gateway.stdout!.on("data", (d) => (log += d));

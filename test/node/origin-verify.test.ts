@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevGateway, startRecordingOrigin, type Received } from "./dev-gateway";
+import { DEV_ADMIN_TOKEN, startDevGateway, startRecordingOrigin, type Received } from "./dev-gateway";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -45,7 +45,8 @@ describe("examples/origin-verify (Python) on requests zgate signed", () => {
   const newSecret = randomBytes(32).toString("hex");
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>>;
   let gateways: Awaited<ReturnType<typeof startDevGateway>>[] = [];
-  const signed: Record<"old" | "new", { received: Received; requestId: string }> = {} as never;
+  const signed: Record<"old" | "new" | "keyed", { received: Received; requestId: string }> = {} as never;
+  let keyId = "";
   const body = JSON.stringify({ email: "demo@zakgt.test", password: "demo-password" });
 
   beforeAll(async () => {
@@ -61,6 +62,19 @@ describe("examples/origin-verify (Python) on requests zgate signed", () => {
       expect(response.status).toBe(200);
       signed[which] = { received: origin.received.at(-1)!, requestId: response.headers.get("X-Request-Id")! };
     }
+    // A keyed call: the signed identity carries the account and the key.
+    const base = `http://127.0.0.1:${gateways[0]!.port}`;
+    const created = await fetch(`${base}/admin/v1/keys`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ product: "zappway", account: "org_verify" }),
+    });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as { id: string; key: string };
+    keyId = key.id;
+    const response = await fetch(`${base}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key.key}` } });
+    expect(response.status).toBe(200);
+    signed.keyed = { received: origin.received.at(-1)!, requestId: response.headers.get("X-Request-Id")! };
   });
 
   afterAll(async () => {
@@ -83,6 +97,19 @@ describe("examples/origin-verify (Python) on requests zgate signed", () => {
       }),
     });
     expect(replay).toEqual({ ok: false, reason: "nonce already used" });
+  });
+
+  it("returns the account and key a keyed call was made with; a forged account is refused", async () => {
+    const { received, requestId } = signed.keyed;
+    expect(received.url).toBe("/api/v1/agents");
+    const forged = asCheck("origin", received);
+    forged.headers["x-zgate-account"] = "org_other";
+    const [verdict, refused] = await python({ origin: [oldSecret] }, [asCheck("origin", received), forged]);
+    expect(verdict).toEqual({
+      ok: true,
+      identity: expect.objectContaining({ product: "zappway", account: "org_verify", key_id: keyId, request_id: requestId }),
+    });
+    expect(refused).toEqual({ ok: false, reason: "bad signature" });
   });
 
   it("refuses a tampered body, a tampered signed header or path, a forged signature, a stale or future timestamp", async () => {
