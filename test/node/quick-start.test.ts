@@ -119,7 +119,9 @@ describe("npm start", () => {
       const { stdout } = await shell(readmeBlock("One example, end to end"), JOB_MS + 30_000);
       const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
       expect(job).toMatchObject({ status: "completed", kind: "image", expires_in: 86400 });
-      expect(job.result_url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?expires=`));
+      expect(job.result_url).toMatch(
+        new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?account=acct_demo&expires=`),
+      );
       expect([...readFileSync(join(cwd, "lighthouse.png")).subarray(0, 8)]).toEqual(PNG);
       // curl prints bodies without a newline: the usage, the revoked key, then the refusal with its headers.
       const usage = /\{"videos_used"[^}]*\}/.exec(stdout)?.[0];
@@ -160,7 +162,9 @@ describe("npm start", () => {
       const { stdout } = await shell(readmeBlock("ZSky's own sample client"), JOB_MS + 30_000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(JOB_MS);
       expect(stdout).toMatch(
-        new RegExp(`^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`),
+        new RegExp(
+          `^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?account=acct_sample&expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`,
+        ),
       );
       expect([...readFileSync(join(cwd, "out.webp")).subarray(0, 8)]).toEqual(PNG);
     },
