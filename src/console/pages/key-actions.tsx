@@ -1,0 +1,177 @@
+import type { Context, Hono } from "hono";
+import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
+import type { ApiKey } from "../api-types";
+import { Csrf, Notice, Status } from "../layout";
+import { render } from "../render";
+
+/** Longest grace period a roll takes (the admin API's own bound: 30 days). */
+const MAX_GRACE_SECONDS = 30 * 86_400;
+
+type Action = "revoke" | "revoke-leaked" | "roll";
+
+const TITLES: Record<Action, string> = {
+  revoke: "Revoke key",
+  "revoke-leaked": "Revoke leaked key and its rotations",
+  roll: "Roll key with a grace period",
+};
+
+const field = (form: Record<string, unknown>, name: string) => (typeof form[name] === "string" ? (form[name] as string).trim() : "");
+
+/** The confirmation page of a destructive action: what it does, and the reason it needs. */
+function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?: string; values?: Record<string, string> }) {
+  const k = props.k;
+  const v = props.values ?? {};
+  const base = `/admin/keys/${encodeURIComponent(k.id)}`;
+  return (
+    <>
+      <h1>{TITLES[props.action]}</h1>
+      <p>
+        <span class="mono">{`${k.prefix}…${k.last4}`}</span> {k.label ?? ""} · {k.product} / <span class="mono">{k.account}</span>{" "}
+        <Status status={k.status} />
+      </p>
+      {props.problem && <Notice kind="error">{props.problem}</Notice>}
+      <form method="post" action={`${base}/${props.action}`} class="panel">
+        <Csrf token={props.csrf} />
+        {props.action === "revoke" && (
+          <p>Every request with this key is refused (401) from the moment this returns. It cannot be undone.</p>
+        )}
+        {props.action === "revoke-leaked" && (
+          <>
+            <p>
+              Revokes this key and every key rotated from it by whoever held it. It cannot be undone. Paste the leaked key again to confirm
+              it is this one.
+            </p>
+            <label>
+              Leaked key
+              <input type="password" name="key" autocomplete="off" required size={70} />
+            </label>
+          </>
+        )}
+        {props.action === "roll" && (
+          <>
+            <p>
+              Issues a successor with this key's label, scopes, plan and limits, shown once. This key keeps working for the grace period,
+              then stops.
+            </p>
+            <label>
+              Old key keeps working for (seconds, 0 = stops now, at most {MAX_GRACE_SECONDS})
+              <input
+                type="number"
+                name="expire_old_in_seconds"
+                min="0"
+                max={String(MAX_GRACE_SECONDS)}
+                required
+                value={v.expire_old_in_seconds ?? "86400"}
+              />
+            </label>
+          </>
+        )}
+        <label>
+          Reason (required, kept on the key and in the audit log)
+          <textarea name="reason" required maxlength={500} rows={2} cols={70}>
+            {v.reason ?? ""}
+          </textarea>
+        </label>
+        <label>
+          Ticket (optional)
+          <input name="ticket" maxlength={200} value={v.ticket ?? ""} />
+        </label>
+        <p class="actions">
+          <button class="danger" type="submit">
+            {`Confirm: ${TITLES[props.action].toLowerCase()}`}
+          </button>
+          <a class="button secondary" href={base}>
+            Cancel
+          </a>
+        </p>
+      </form>
+    </>
+  );
+}
+
+async function keyOf(c: Context<ConsoleEnv>): Promise<ApiKey> {
+  return adminCall<ApiKey>(c, "GET", `/keys/${encodeURIComponent(c.req.param("id")!)}`);
+}
+
+/** Re-renders the confirmation with what was typed (the pasted key excepted) and why it was refused. */
+async function refuse(c: Context<ConsoleEnv>, action: Action, k: ApiKey, problem: string, form: Record<string, unknown>) {
+  const values = {
+    reason: field(form, "reason"),
+    ticket: field(form, "ticket"),
+    expire_old_in_seconds: field(form, "expire_old_in_seconds"),
+  };
+  return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, 400);
+}
+
+function RollResult(props: { old: ApiKey; successor: ApiKey & { key: string }; grace: number }) {
+  const s = props.successor;
+  return (
+    <>
+      <h1>Key rolled</h1>
+      <Notice kind="warn">
+        <p>The new key, shown this once (copy it now; it is not stored):</p>
+        <p class="mono secret">{s.key}</p>
+      </Notice>
+      <p>
+        {`The old key ${props.old.prefix}…${props.old.last4} keeps working for ${props.grace} s. `}
+        <a href={`/admin/keys/${encodeURIComponent(s.id)}`}>New key's page</a> ·{" "}
+        <a href={`/admin/keys/${encodeURIComponent(props.old.id)}`}>Old key's page</a>
+      </p>
+    </>
+  );
+}
+
+/** Revoke, revoke-leaked and roll: a confirmation page (no script needed), then the admin API call. */
+export function registerKeyActions(app: Hono<ConsoleEnv>) {
+  for (const action of ["revoke", "revoke-leaked", "roll"] as const) {
+    app.get(`/keys/:id/${action}`, async (c) => {
+      const k = await keyOf(c);
+      return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} />);
+    });
+  }
+
+  app.post("/keys/:id/revoke", async (c) => {
+    const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
+    const reason = field(form, "reason");
+    if (!reason) return refuse(c, "revoke", k, "Give a reason.", form);
+    await adminCall(c, "POST", `/keys/${encodeURIComponent(k.id)}/revoke`, { reason, ticket: field(form, "ticket") || undefined });
+    return c.redirect(`/admin/keys/${encodeURIComponent(k.id)}?done=revoked`, 303);
+  });
+
+  app.post("/keys/:id/revoke-leaked", async (c) => {
+    const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
+    const reason = field(form, "reason");
+    const key = field(form, "key");
+    if (!reason) return refuse(c, "revoke-leaked", k, "Give a reason.", form);
+    // The admin API revokes whatever key was pasted: make sure it is the one on this page.
+    const found = await adminCall<ApiKey>(c, "POST", "/keys/lookup", { key }).catch((err) => {
+      if (err instanceof AdminApiError && err.status < 500) return null;
+      throw err;
+    });
+    if (found?.id !== k.id) return refuse(c, "revoke-leaked", k, "The pasted key is not this key.", form);
+    await adminCall(c, "POST", "/keys/revoke-leaked", { key, reason, ticket: field(form, "ticket") || undefined });
+    return c.redirect(`/admin/keys/${encodeURIComponent(k.id)}?done=revoked`, 303);
+  });
+
+  app.post("/keys/:id/roll", async (c) => {
+    const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
+    const reason = field(form, "reason");
+    const grace = Number(field(form, "expire_old_in_seconds"));
+    if (!reason) return refuse(c, "roll", k, "Give a reason.", form);
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
+      return refuse(c, "roll", k, `The grace period is a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}.`, form);
+    }
+    const successor = await adminCall<ApiKey & { key: string }>(c, "POST", `/keys/${encodeURIComponent(k.id)}/roll`, {
+      expire_old_in_seconds: grace,
+      reason,
+      ticket: field(form, "ticket") || undefined,
+    });
+    return render(c, "Key rolled", () => <RollResult old={k} successor={successor} grace={grace} />);
+  });
+
+  app.post("/keys/:id/lift-suspension", async (c) => {
+    const k = await keyOf(c);
+    await adminCall(c, "POST", `/keys/${encodeURIComponent(k.id)}/lift-suspension`);
+    return c.redirect(`/admin/keys/${encodeURIComponent(k.id)}?done=lifted`, 303);
+  });
+}

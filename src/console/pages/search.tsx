@@ -1,0 +1,160 @@
+import type { Hono } from "hono";
+import { AdminApiError, adminCall, query, type ConsoleEnv } from "../admin-client";
+import type { ApiKey, KeyPage } from "../api-types";
+import { Csrf, NextPage, Notice, Status, Time } from "../layout";
+import { render } from "../render";
+
+const FILTERS = ["product", "account", "label", "last4", "status", "cursor"] as const;
+
+function KeyTable(props: { keys: ApiKey[] }) {
+  if (props.keys.length === 0) return <p class="muted">No key matches.</p>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Key</th>
+          <th>Label</th>
+          <th>Product</th>
+          <th>Account</th>
+          <th>Status</th>
+          <th>Created</th>
+          <th>Last used</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.keys.map((k) => (
+          <tr>
+            <td>
+              <a class="mono" href={`/admin/keys/${encodeURIComponent(k.id)}`}>{`${k.prefix}…${k.last4}`}</a>
+            </td>
+            <td>{k.label ?? <span class="muted">—</span>}</td>
+            <td>{k.product}</td>
+            <td class="mono">{k.account}</td>
+            <td>
+              <Status status={k.status} />
+            </td>
+            <td>
+              <Time iso={k.created_at} />
+            </td>
+            <td>
+              <Time iso={k.last_used_at} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function SearchForms(props: { csrf: string; fields: Record<string, string | undefined> }) {
+  const f = props.fields;
+  return (
+    <>
+      <form method="post" action="/admin/lookup" class="panel">
+        <Csrf token={props.csrf} />
+        <label>
+          Paste a leaked key (or its SHA-256): it is looked up, not revoked, and never shown again
+          <input type="password" name="key" autocomplete="off" required size={70} />
+        </label>
+        <p>
+          <button type="submit">Find key</button>
+        </p>
+      </form>
+      <form method="get" action="/admin/" class="panel filters">
+        <label>
+          Product
+          <select name="product">
+            {["", "zakgt", "zsky", "zappway"].map((p) => (
+              <option value={p} selected={f.product === p}>
+                {p || "any"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Account
+          <input name="account" value={f.account ?? ""} />
+        </label>
+        <label>
+          Label contains
+          <input name="label" value={f.label ?? ""} />
+        </label>
+        <label>
+          Last 4
+          <input name="last4" value={f.last4 ?? ""} size={6} maxlength={4} />
+        </label>
+        <label>
+          Status
+          <select name="status">
+            {["", "active", "revoked", "expired"].map((s) => (
+              <option value={s} selected={f.status === s}>
+                {s || "any"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Search</button>
+      </form>
+    </>
+  );
+}
+
+/** Key search: filters on the admin key listing (paged with its cursor), and lookup of a pasted key. */
+export function registerSearch(app: Hono<ConsoleEnv>) {
+  app.get("/", async (c) => {
+    const fields = Object.fromEntries(FILTERS.map((name) => [name, c.req.query(name)?.trim() || undefined]));
+    let result: KeyPage | null = null;
+    let problem: string | null = null;
+    try {
+      result = await adminCall<KeyPage>(c, "GET", `/keys${query({ ...fields, limit: "25" })}`);
+    } catch (err) {
+      // A filter the admin API refuses is shown beside the form, not as an error page.
+      if (!(err instanceof AdminApiError) || err.status !== 400) throw err;
+      problem = err.message;
+    }
+    return render(
+      c,
+      "Key search",
+      (csrf) => (
+        <>
+          <h1>Key search</h1>
+          <SearchForms csrf={csrf} fields={fields} />
+          {problem && <Notice kind="error">{problem}</Notice>}
+          {result && (
+            <>
+              <KeyTable keys={result.keys} />
+              <NextPage path="/admin/" fields={fields} cursor={result.next_cursor} />
+            </>
+          )}
+        </>
+      ),
+      problem ? 400 : 200,
+    );
+  });
+
+  // The key travels in a POST body, never a URL (history, logs); the answer is a redirect to its page.
+  app.post("/lookup", async (c) => {
+    const form = await c.req.parseBody();
+    const key = typeof form.key === "string" ? form.key.trim() : "";
+    try {
+      const found = await adminCall<ApiKey>(c, "POST", "/keys/lookup", { key });
+      return c.redirect(`/admin/keys/${encodeURIComponent(found.id)}?found=1`, 303);
+    } catch (err) {
+      if (!(err instanceof AdminApiError) || ![400, 404].includes(err.status)) throw err;
+      const message =
+        err.status === 404 && err.message === "Not Found" ? "Key lookup is not available on this deployment's admin API yet." : err.message;
+      return render(
+        c,
+        "Key search",
+        (csrf) => (
+          <>
+            <h1>Key search</h1>
+            <Notice kind="error">{message === "Key not found" ? "No zgate key matches what was pasted." : message}</Notice>
+            <SearchForms csrf={csrf} fields={{}} />
+          </>
+        ),
+        err.status as 400 | 404,
+      );
+    }
+  });
+}

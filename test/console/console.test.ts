@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, type CallOptions } from "../helpers";
+
+/**
+ * The security console through the Worker's own fetch handler: a small cookie jar
+ * stands in for the browser (test/node/security-console.test.ts drives a real one).
+ */
+class Browser {
+  cookie = "";
+  constructor(readonly options: CallOptions = {}) {}
+
+  async get(path: string): Promise<Response> {
+    return this.keep(await call(path, { ...this.options, headers: this.headers(), redirect: "manual" }));
+  }
+
+  async post(path: string, form: Record<string, string>): Promise<Response> {
+    const headers = { ...this.headers(), "Content-Type": "application/x-www-form-urlencoded" };
+    return this.keep(await call(path, { ...this.options, method: "POST", headers, body: new URLSearchParams(form), redirect: "manual" }));
+  }
+
+  /** The CSRF token of the page's forms. */
+  static csrf(html: string): string {
+    return /name="csrf" value="([0-9a-f]{64})"/.exec(html)![1]!;
+  }
+
+  async signIn(token = ADMIN_TOKEN): Promise<Response> {
+    const form = await this.get("/admin/sign-in");
+    return this.post("/admin/sign-in", { csrf: Browser.csrf(await form.text()), token });
+  }
+
+  private headers(): Record<string, string> {
+    return this.cookie ? { Cookie: this.cookie } : {};
+  }
+
+  private keep(response: Response): Response {
+    const set = response.headers.get("set-cookie");
+    if (set) this.cookie = /Max-Age=0/i.test(set) ? "" : set.split(";")[0]!;
+    return response;
+  }
+}
+
+describe("security console: sign-in", () => {
+  it("asks for sign-in, then signs in with the admin token: an HttpOnly, Secure, SameSite=Strict cookie that is not the token", async () => {
+    const browser = new Browser();
+    const first = await browser.get("/admin/");
+    expect(first.status).toBe(303);
+    expect(first.headers.get("location")).toBe("/admin/sign-in");
+
+    const signedIn = await browser.signIn();
+    expect(signedIn.status).toBe(303);
+    expect(signedIn.headers.get("location")).toBe("/admin/");
+    const cookie = signedIn.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/^__Secure-zgate_console=v1\.[0-9a-f]{32}\.\d+\.1\.[0-9a-f]{64};/);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("Secure");
+    expect(cookie).toContain("SameSite=Strict");
+    expect(cookie).toContain("Path=/admin");
+    expect(cookie).toContain("Max-Age=28800");
+    expect(cookie).not.toContain(ADMIN_TOKEN);
+
+    const search = await browser.get("/admin/");
+    expect(search.status).toBe(200);
+    expect(search.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await search.text()).toContain("Key search");
+  });
+
+  it("a wrong token is a 401 page, and no session", async () => {
+    const browser = new Browser();
+    const refused = await browser.signIn("not-the-admin-token-at-all-0000");
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain("not the admin token of this deployment");
+    expect((await browser.get("/admin/")).status).toBe(303);
+  });
+
+  it("a tampered or foreign cookie is no session, and sign-out ends it", async () => {
+    const browser = new Browser();
+    await browser.signIn();
+    const good = browser.cookie;
+    browser.cookie = good.replace(/\.1\.([0-9a-f])/, (_, c) => `.1.${c === "0" ? "1" : "0"}`);
+    expect((await browser.get("/admin/")).status).toBe(303);
+    // The same session signed under another deployment's admin token.
+    browser.cookie = good;
+    expect(
+      (
+        await call("/admin/", {
+          headers: { Cookie: good },
+          redirect: "manual",
+          settings: { ADMIN_TOKEN: "another-admin-token-0123456789abc" },
+        })
+      ).status,
+    ).toBe(303);
+    const page = await browser.get("/admin/");
+    const out = await browser.post("/admin/sign-out", { csrf: Browser.csrf(await page.text()) });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("set-cookie")).toMatch(/__Secure-zgate_console=;.*Max-Age=0/);
+  });
+});
+
+describe("security console: CSRF", () => {
+  it("refuses a forged form post (no token, another session's token) with 403, and the key stays active", async () => {
+    const key = await createKey("zsky");
+    const victim = new Browser();
+    await victim.signIn();
+    const attacker = new Browser();
+    await attacker.signIn();
+    const attackerToken = Browser.csrf(await (await attacker.get("/admin/")).text());
+    for (const form of [{ reason: "forged" }, { reason: "forged", csrf: attackerToken }, { reason: "forged", csrf: "0".repeat(64) }]) {
+      const forged = await victim.post(`/admin/keys/${key.id}/revoke`, form);
+      expect(forged.status).toBe(403);
+      expect(await forged.text()).toContain("CSRF");
+    }
+    expect((await json(await admin(`/keys/${key.id}`))).status).toBe("active");
+    const stillWorks = await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key.key) });
+    expect(stillWorks.status).toBe(200);
+  });
+
+  it("the sign-in form needs its pre-session's token too", async () => {
+    const browser = new Browser();
+    const forged = await browser.post("/admin/sign-in", { token: ADMIN_TOKEN });
+    expect(forged.status).toBe(403);
+    expect(browser.cookie).toBe("");
+  });
+
+  it("with the session's token, revoke works, names admin:token in the audit log with the reason, and the key is refused next", async () => {
+    const key = await createKey("zsky", { label: "csrf test" });
+    const browser = new Browser();
+    await browser.signIn();
+    const confirm = await browser.get(`/admin/keys/${key.id}/revoke`);
+    expect(confirm.status).toBe(200);
+    const csrf = Browser.csrf(await confirm.text());
+    const noReason = await browser.post(`/admin/keys/${key.id}/revoke`, { csrf, reason: " " });
+    expect(noReason.status).toBe(400);
+    expect((await json(await admin(`/keys/${key.id}`))).status).toBe("active");
+    const done = await browser.post(`/admin/keys/${key.id}/revoke`, { csrf, reason: "leaked in a gist", ticket: "SEC-42" });
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toBe(`/admin/keys/${key.id}?done=revoked`);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key.key) })).status).toBe(401);
+    const audit = await json(await admin(`/audit?target=${key.id}&action=key.revoke`));
+    expect(audit.entries[0].actor).toBe("admin:token");
+  });
+});
+
+describe("security console: headers and hosts", () => {
+  it("every console response has the strict CSP and no-store, the sign-in page, errors and the stylesheet included", async () => {
+    const browser = new Browser();
+    const responses = [await browser.get("/admin/sign-in"), await browser.get("/admin/console.css"), await browser.get("/admin/")];
+    await browser.signIn();
+    responses.push(await browser.get("/admin/"), await browser.get("/admin/keys/no-such-key"), await browser.get("/admin/nope"));
+    for (const response of responses) {
+      const csp = response.headers.get("content-security-policy");
+      expect(csp).toBe("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+    }
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 303, 200, 404, 404]);
+    const bare = await browser.get("/admin");
+    expect([bare.status, bare.headers.get("location")]).toEqual([308, "/admin/"]);
+    const html = await responses[3]!.text();
+    expect(html).not.toMatch(/<script|\sstyle=|\son[a-z]+=/i);
+  });
+
+  it("is served on gateway hosts only: a product host answers its own 404, and outside development only GATEWAY_HOSTS", async () => {
+    const onProduct = await call("/admin/sign-in", { base: "https://api.zakgt.net" });
+    expect(onProduct.status).toBe(404);
+    expect(onProduct.headers.get("content-security-policy")).toBeNull();
+    expect(await json(onProduct)).toEqual({ detail: "Not Found" });
+
+    const production = { ENVIRONMENT: "production", GATEWAY_HOSTS: "gw.zgate.test" };
+    const onGateway = await call("/admin/sign-in", { base: "https://gw.zgate.test", settings: production });
+    expect(onGateway.status).toBe(200);
+    expect(await onGateway.text()).toContain("Admin token");
+    const elsewhere = await call("/admin/sign-in", { base: "https://other.zgate.test", settings: production });
+    expect(elsewhere.status).toBe(404);
+    expect(elsewhere.headers.get("content-type")).toMatch(/json/);
+  });
+});
