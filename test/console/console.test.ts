@@ -104,7 +104,11 @@ describe("security console: CSRF", () => {
     const attacker = new Browser();
     await attacker.signIn();
     const attackerToken = Browser.csrf(await (await attacker.get("/admin/")).text());
-    for (const form of [{ reason: "forged" }, { reason: "forged", csrf: attackerToken }, { reason: "forged", csrf: "0".repeat(64) }]) {
+    for (const form of [
+      { reason: "forged" } as Record<string, string>,
+      { reason: "forged", csrf: attackerToken },
+      { reason: "forged", csrf: "0".repeat(64) },
+    ]) {
       const forged = await victim.post(`/admin/keys/${key.id}/revoke`, form);
       expect(forged.status).toBe(403);
       expect(await forged.text()).toContain("CSRF");
