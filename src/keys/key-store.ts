@@ -33,6 +33,9 @@ export interface KeyRecord extends KeyRef {
   expiresAt: number | null;
   revokedAt: number | null;
   revokedBy: string | null;
+  /** Why it was revoked and the ticket tracking it, as the revoking admin (or intake) gave them. */
+  revokeReason?: string | null;
+  revokeTicket?: string | null;
   /** The key's last call the guard admitted, derived from its usage (src/keys/usage-batches.ts). */
   lastUsedAt: number | null;
 }
@@ -54,6 +57,8 @@ interface KeyRow {
   expires_at: number | null;
   revoked_at: number | null;
   revoked_by: string | null;
+  revoke_reason: string | null;
+  revoke_ticket: string | null;
   last_used_at: number | null;
 }
 
@@ -62,7 +67,7 @@ const kvKey = (hash: string) => `key:${hash}`;
 /** The columns of a KeyRow, from `api_keys` named `keys`. */
 const KEY_COLUMNS = `keys.id, keys.product, keys.account_id, keys.owner_user_id, keys.label, keys.prefix, keys.last4, keys.scopes, keys.plan,
   keys.limit_override, keys.imported, keys.rotated_from, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
-  ${lastUsedAtSql("keys")} AS last_used_at`;
+  keys.revoke_reason, keys.revoke_ticket, ${lastUsedAtSql("keys")} AS last_used_at`;
 
 function fromRow(row: KeyRow): KeyRecord {
   return {
@@ -82,6 +87,8 @@ function fromRow(row: KeyRow): KeyRecord {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     revokedBy: row.revoked_by,
+    revokeReason: row.revoke_reason,
+    revokeTicket: row.revoke_ticket,
     lastUsedAt: row.last_used_at,
   };
 }
@@ -200,7 +207,8 @@ export async function findKeyByHash(
   return ref;
 }
 
-async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
+/** KV, then D1 (refilling KV in the background), past the isolate caches: for admin lookups, which must see a key imported anywhere. */
+export async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
   const cached = await env.KEYS_KV.get<KeyRef>(kvKey(hash), "json");
   if (cached) return cached;
   const row = await env.DB.prepare("SELECT id, product, account_id FROM api_keys WHERE key_hash = ?")
@@ -222,6 +230,13 @@ export interface KeyFilter {
   accountId?: string;
   ownerUserId?: string;
   status?: "active" | "revoked" | "expired";
+  /** The last 4 characters, exactly. */
+  last4?: string;
+  /** Part of the label, any case. */
+  label?: string;
+  /** Created at or after / before this time (ms). */
+  createdAfter?: number;
+  createdBefore?: number;
   /** Keyset pagination: records created before this (created_at, id). */
   after?: { createdAt: number; keyId: string };
   limit: number;
@@ -236,6 +251,10 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
   if (filter.status === "revoked") where.add("revoked_at IS NOT NULL");
   if (filter.status === "active") where.add("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now);
   if (filter.status === "expired") where.add("revoked_at IS NULL AND expires_at <= ?", now);
+  if (filter.last4 !== undefined) where.add("last4 = ?", filter.last4);
+  if (filter.label !== undefined) where.add("label LIKE ? ESCAPE '\\'", `%${filter.label.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  if (filter.createdAfter !== undefined) where.add("created_at >= ?", filter.createdAfter);
+  if (filter.createdBefore !== undefined) where.add("created_at < ?", filter.createdBefore);
   if (filter.after) {
     const { createdAt, keyId } = filter.after;
     where.add("(created_at < ? OR (created_at = ? AND id < ?))", createdAt, createdAt, keyId);
@@ -249,11 +268,19 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
   return results.map(fromRow);
 }
 
-export async function markRevoked(env: Env, keyIds: string[], by: string, at = Date.now()): Promise<void> {
+/** Why a key was revoked, as the revoking admin (or intake) gave it. */
+export interface RevokeContext {
+  reason?: string | null;
+  ticket?: string | null;
+}
+
+export async function markRevoked(env: Env, keyIds: string[], by: string, context: RevokeContext = {}, at = Date.now()): Promise<void> {
   if (keyIds.length === 0) return;
   await env.DB.batch(
     keyIds.map((id) =>
-      env.DB.prepare("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL").bind(at, by, id),
+      env.DB.prepare(
+        "UPDATE api_keys SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoke_ticket = ? WHERE id = ? AND revoked_at IS NULL",
+      ).bind(at, by, context.reason ?? null, context.ticket ?? null, id),
     ),
   );
 }

@@ -1,8 +1,10 @@
 import { route as createKey } from "./create-key";
 import { route as getKey } from "./get-key";
+import { route as keyUsage } from "./key-usage";
 import { route as liftSuspension } from "./lift-suspension";
 import { route as listAudit } from "./list-audit";
 import { route as listKeys } from "./list-keys";
+import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeSessions } from "./revoke-sessions";
@@ -14,7 +16,9 @@ import { route as updateKeyLimits } from "./update-key-limits";
 export const ADMIN_ROUTES = [
   createKey,
   listKeys,
+  lookupKey,
   getKey,
+  keyUsage,
   updateKeyLimits,
   revokeKey,
   revokeLeaked,
