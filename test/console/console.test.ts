@@ -178,3 +178,65 @@ describe("security console: headers and hosts", () => {
     expect(elsewhere.headers.get("content-type")).toMatch(/json/);
   });
 });
+
+describe("security console: investigating a key", () => {
+  it("a pasted key leads to its page (the key never in a URL or the page), with both client addresses, the chart and the audit trail", async () => {
+    const { id, key } = await createKey("zsky", { label: "render farm" });
+    for (const address of ["203.0.113.10", "203.0.113.10", "198.51.100.77"]) {
+      expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), "CF-Connecting-IP": address } })).status).toBe(200);
+    }
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get("/admin/")).text());
+    const found = await browser.post("/admin/lookup", { csrf, key });
+    expect(found.status).toBe(303);
+    expect(found.headers.get("location")).toBe(`/admin/keys/${id}?found=1`);
+
+    const page = await browser.get(found.headers.get("location")!);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).not.toContain(key);
+    expect(html).toContain("render farm");
+    expect(html).toContain("Found by the pasted key. Nothing was changed.");
+    // The newest address first, marked as new beside an older one.
+    expect(html).toMatch(
+      /class="mono new-address">198\.51\.100\.77<\/td>.*<td class="num">1<\/td>.*>203\.0\.113\.10<\/td>.*<td class="num">2<\/td>/s,
+    );
+    expect(html).toMatch(/<svg class="chart"[^>]*aria-label="3 calls in the last 24 hours"/);
+    expect(html.match(/<rect /g)?.length).toBeGreaterThanOrEqual(1);
+    expect(html).toContain("admitted 3");
+    expect(html).toContain("key.create");
+    expect(html).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC <span class="muted">\(\d+ s ago\)/);
+  });
+
+  it("search filters go to the admin API (paged with its cursor); one it refuses is shown beside the form as a 400", async () => {
+    const account = `acct_console_${Date.now().toString(36)}`;
+    const keys = [];
+    for (let i = 0; i < 27; i++) keys.push(await createKey("zappway", { account, label: `batch ${i}` }));
+    const browser = new Browser();
+    await browser.signIn();
+    const first = await (await browser.get(`/admin/?account=${account}`)).text();
+    expect(first.match(/href="\/admin\/keys\//g)?.length).toBe(25);
+    const next = /href="(\/admin\/\?account=[^"]+&amp;cursor=[^"]+)"/.exec(first)![1]!.replace(/&amp;/g, "&");
+    const second = await (await browser.get(next)).text();
+    expect(second.match(/href="\/admin\/keys\//g)?.length).toBe(2);
+    expect(second).toContain("End of list.");
+
+    const byLast4 = await (await browser.get(`/admin/?account=${account}&last4=${encodeURIComponent(keys[3]!.key.slice(-4))}`)).text();
+    expect(byLast4).toContain(`/admin/keys/${keys[3]!.id}`);
+    const refused = await browser.get("/admin/?last4=abc");
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("last4");
+  });
+
+  it("an unknown pasted key is a 404 page that does not echo it", async () => {
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get("/admin/")).text());
+    const response = await browser.post("/admin/lookup", { csrf, key: "zsky_live_notarealkey123" });
+    expect(response.status).toBe(404);
+    const html = await response.text();
+    expect(html).toContain("No zgate key matches");
+    expect(html).not.toContain("notarealkey123");
+  });
+});
