@@ -5,7 +5,8 @@ import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
-import { insertKey, markRevoked, type KeyRecord } from "./key-store";
+import { resultLinksRevoked } from "../results/job-state";
+import { insertKey, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -136,20 +137,52 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
   return { record, secret };
 }
 
-/** Refused at the guard first (that is what makes it instant), then recorded. */
-export async function revokeKey(env: Env, record: KeyRecord, by: Actor, action = "key.revoke"): Promise<boolean> {
+export interface RevokeOptions extends RevokeContext {
+  /** Also refuse every ZSky result link issued so far for the jobs the key submitted. */
+  revokeResultLinks?: boolean;
+  /** More for the audit entry (a report's source URL, why a chained key went too); never a secret. */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * Refused at the guard first (that is what makes it instant), then recorded with its
+ * reason and ticket (a key revoked before keeps the first revocation's), then audited.
+ */
+export async function revokeKey(
+  env: Env,
+  record: KeyRecord,
+  by: Actor,
+  action = "key.revoke",
+  options: RevokeOptions = {},
+): Promise<{ changed: boolean; resultLinksRevoked: number }> {
   const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
-  await markRevoked(env, [record.keyId], by.actor);
-  await writeAudit(env, audited(record, action, by, { already_revoked: !changed }));
-  return changed;
+  await markRevoked(env, [record.keyId], by.actor, options);
+  const links = options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, [record.keyId], Date.now()) : 0;
+  await writeAudit(
+    env,
+    audited(record, action, by, {
+      already_revoked: !changed,
+      reason: options.reason ?? null,
+      ticket: options.ticket ?? null,
+      ...(options.revokeResultLinks ? { result_links_revoked: links } : {}),
+      ...options.detail,
+    }),
+  );
+  return { changed, resultLinksRevoked: links };
 }
 
 /** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */
-export async function revokeUserCredentials(env: Env, userId: string, by: Actor, keysToo: boolean): Promise<string[]> {
+export async function revokeUserCredentials(
+  env: Env,
+  userId: string,
+  by: Actor,
+  keysToo: boolean,
+  context: RevokeContext = {},
+): Promise<string[]> {
   const guard = guardFor(env, { product: "zakgt", accountId: userId });
   await guard.revokeSessions(userId);
   const keyIds = keysToo ? await guard.revokeAllKeys() : [];
-  await markRevoked(env, keyIds, by.actor);
+  await markRevoked(env, keyIds, by.actor, context);
   await writeAudit(env, {
     actor: by.actor,
     action: keysToo ? "user.revoke_all" : "sessions.revoke",
@@ -157,7 +190,7 @@ export async function revokeUserCredentials(env: Env, userId: string, by: Actor,
     product: "zakgt",
     accountId: userId,
     requestId: by.requestId,
-    detail: { keys_revoked: keyIds },
+    detail: { keys_revoked: keyIds, reason: context.reason ?? null, ticket: context.ticket ?? null },
   });
   return keyIds;
 }

@@ -3,7 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { getJob } from "./job-store";
 import { resultDisposition } from "./result-media";
-import { checkResultUrl } from "./signed-url";
+import { checkResultUrl, linkIssuedAt } from "./signed-url";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -22,6 +22,9 @@ export async function downloadResult(c: Context<AppEnv>) {
   if (check === "expired") throw new GatewayError("FORBIDDEN", "Download link expired");
 
   const job = await getJob(c.env, c.get("params").job_id ?? "");
+  // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
+  if (job?.linksRevokedAt != null && linkIssuedAt(query) <= job.linksRevokedAt)
+    throw new GatewayError("FORBIDDEN", "Download link revoked");
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
   const read =

@@ -2,7 +2,7 @@ import type { Identity } from "../auth/identity";
 import type { Env } from "../env";
 import { guardFor } from "../edge/guard-client";
 import type { GenerationKind, GenerationLimits } from "../limits/types";
-import { markPurged, markStored, recordJob, type JobRecord } from "./job-store";
+import { markPurged, markStored, recordJob, revokeLinks, type JobRecord } from "./job-store";
 
 /**
  * Every change to a ZSky job's state, one function per event. The state has two homes,
@@ -73,6 +73,15 @@ export function resultStored(
   stored: { resultKey: string; contentType: string; size: number; now: number },
 ): Promise<void> {
   return markStored(env, jobId, stored);
+}
+
+/**
+ * The keys were revoked as leaked (or an admin asked): every result link issued so far
+ * for the jobs they submitted is refused from now on; a later poll by a live key of the
+ * account signs a new one. Only D1: links are checked at download, never by the guard.
+ */
+export function resultLinksRevoked(env: Env, keyIds: string[], now: number): Promise<number> {
+  return revokeLinks(env, keyIds, now);
 }
 
 /** `DELETE /v1/jobs/{id}`, once the origin has let the job go: the result leaves R2 and the job is the account's no more. */

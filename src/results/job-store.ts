@@ -18,6 +18,8 @@ export interface JobRecord {
   size: number | null;
   completedAt: number | null;
   purgedAt: number | null;
+  /** Links to the result issued at or before this time (ms) are refused (the submitting key was revoked). */
+  linksRevokedAt: number | null;
 }
 
 interface JobRow {
@@ -32,6 +34,7 @@ interface JobRow {
   size: number | null;
   completed_at: number | null;
   purged_at: number | null;
+  links_revoked_at: number | null;
 }
 
 /** R2 object key of a job's result. */
@@ -61,6 +64,7 @@ export async function getJob(env: Env, jobId: string): Promise<JobRecord | null>
     size: r.size,
     completedAt: r.completed_at,
     purgedAt: r.purged_at,
+    linksRevokedAt: r.links_revoked_at,
   };
 }
 
@@ -79,6 +83,24 @@ export async function markPurged(env: Env, jobIds: string[], reason: "owner" | "
       env.DB.prepare("UPDATE zsky_jobs SET purged_at = ?, purge_reason = ? WHERE job_id = ? AND purged_at IS NULL").bind(now, reason, id),
     ),
   );
+}
+
+/**
+ * Refuses every link issued so far to the stored results of jobs the keys submitted;
+ * returns how many results that covers. A scan of zsky_jobs (no index by key: revoking
+ * is rare, and an index would cost a row written per job).
+ */
+export async function revokeLinks(env: Env, keyIds: string[], now: number): Promise<number> {
+  if (keyIds.length === 0) return 0;
+  const results = await env.DB.batch(
+    keyIds.map((id) =>
+      env.DB.prepare("UPDATE zsky_jobs SET links_revoked_at = ? WHERE key_id = ? AND result_key IS NOT NULL AND purged_at IS NULL").bind(
+        now,
+        id,
+      ),
+    ),
+  );
+  return results.reduce((n, r) => n + r.meta.changes, 0);
 }
 
 /**

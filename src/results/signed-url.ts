@@ -49,6 +49,9 @@ export async function signResultUrl(settings: Settings, base: string, jobId: str
   return `${base}${path}?expires=${expires}&kid=${current}&sig=${sig}`;
 }
 
+/** When a link was issued (ms, to the second): its expiry less its life. For a link checkResultUrl found valid. */
+export const linkIssuedAt = (query: URLSearchParams) => (Number(query.get("expires")) - RESULT_URL_SECONDS) * 1000;
+
 export type UrlCheck = "valid" | "invalid" | "expired";
 
 /** Signature first (so an edited expiry reads as tampering), then expiry. HEAD is checked as GET. */

@@ -1,0 +1,55 @@
+import type { Env } from "../env";
+import { revokeKey, type Actor, type RevokeOptions } from "./key-lifecycle";
+import { rotatedDescendants, type KeyRecord } from "./key-store";
+
+/**
+ * What revoking a leaked key does, for every way a leak is reported (admin
+ * `revoke-leaked`, the secret-scanning partner endpoints, the public report): the key,
+ * then every key rotated or rolled from it, since whoever held the leaked key may have
+ * made them. Each is audited with the action and the reason it went.
+ */
+export interface LeakRevocation {
+  keyId: string;
+  /** `leaked`: the reported key; `successor_of_leaked`: made from it by a rotation or roll (`replaces`). */
+  why: "leaked" | "successor_of_leaked";
+  replaces: string | null;
+  /** Already refused before this report (rotated away, revoked, expired keys stay revoked): nothing changed for it. */
+  alreadyRevoked: boolean;
+  /** Who revoked it first, when that was before this report (e.g. `key:<id>` for a ZSky rotation). */
+  previouslyRevokedBy: string | null;
+}
+
+export interface LeakOutcome {
+  revoked: LeakRevocation[];
+  /** The leaked key had been rotated or rolled already (its customer moved on): its successors are listed too. */
+  alreadyRotated: boolean;
+  resultLinksRevoked: number;
+}
+
+export async function revokeLeakedKey(
+  env: Env,
+  leaked: KeyRecord,
+  by: Actor,
+  action: string,
+  options: RevokeOptions,
+): Promise<LeakOutcome> {
+  const successors = await rotatedDescendants(env, leaked.keyId);
+  const outcome: LeakOutcome = { revoked: [], alreadyRotated: successors.length > 0, resultLinksRevoked: 0 };
+  const chain: [KeyRecord, LeakRevocation["why"]][] = [
+    [leaked, "leaked"],
+    ...successors.map((k): [KeyRecord, "successor_of_leaked"] => [k, "successor_of_leaked"]),
+  ];
+  for (const [record, why] of chain) {
+    const detail = { ...options.detail, why, ...(why === "successor_of_leaked" ? { leaked_key: leaked.keyId } : {}) };
+    const { changed, resultLinksRevoked } = await revokeKey(env, record, by, action, { ...options, detail });
+    outcome.resultLinksRevoked += resultLinksRevoked;
+    outcome.revoked.push({
+      keyId: record.keyId,
+      why,
+      replaces: record.rotatedFrom ?? null,
+      alreadyRevoked: !changed,
+      previouslyRevokedBy: changed ? null : record.revokedBy,
+    });
+  }
+  return outcome;
+}
