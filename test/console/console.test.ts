@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, type CallOptions } from "../helpers";
+import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, mintToken, sims, type CallOptions } from "../helpers";
 
 /**
  * The security console through the Worker's own fetch handler: a small cookie jar
@@ -29,7 +29,7 @@ class Browser {
   }
 
   private headers(): Record<string, string> {
-    return this.cookie ? { Cookie: this.cookie } : {};
+    return { ...(this.options.headers as Record<string, string>), ...(this.cookie ? { Cookie: this.cookie } : {}) };
   }
 
   private keep(response: Response): Response {
@@ -238,5 +238,72 @@ describe("security console: investigating a key", () => {
     const html = await response.text();
     expect(html).toContain("No zgate key matches");
     expect(html).not.toContain("notarealkey123");
+  });
+});
+
+describe("security console: revoke-leaked and Cloudflare Access", () => {
+  it("revoke-leaked asks for the key again, refuses another key's, then lists the whole chain with the reason kept", async () => {
+    const old = await createKey("zsky", { label: "leaky" });
+    const rotated = await json(await call("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", old.key) }));
+    const other = await createKey("zsky");
+    const browser = new Browser();
+    await browser.signIn();
+    const confirm = await (await browser.get(`/admin/keys/${old.id}/revoke-leaked`)).text();
+    expect(confirm).toMatch(/name="invalidate_result_links" value="1" checked/);
+    const csrf = Browser.csrf(confirm);
+    const wrongKey = await browser.post(`/admin/keys/${old.id}/revoke-leaked`, { csrf, key: other.key, reason: "gist" });
+    expect(wrongKey.status).toBe(400);
+    expect(await wrongKey.text()).toContain("The pasted key is not this key.");
+    expect((await json(await admin(`/keys/${other.id}`))).status).toBe("active");
+
+    const done = await browser.post(`/admin/keys/${old.id}/revoke-leaked`, {
+      csrf,
+      key: old.key,
+      reason: "found in a public gist",
+      ticket: "SEC-7",
+      invalidate_result_links: "1",
+    });
+    expect(done.status).toBe(200);
+    const html = await done.text();
+    expect(html).not.toContain(old.key);
+    expect(html).toContain("already rotated to a successor");
+    expect(html).toContain(`/admin/keys/${rotated.key_id}`);
+    expect(html).toContain("successor_of_leaked");
+    for (const key of [old.key, rotated.key]) expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(401);
+    expect(await json(await admin(`/keys/${rotated.key_id}`))).toMatchObject({
+      revoke_reason: "found in a public gist",
+      revoke_ticket: "SEC-7",
+    });
+    const page = await (await browser.get(`/admin/keys/${old.id}`)).text();
+    expect(page).toContain("found in a public gist");
+    expect(page).toContain("SEC-7");
+  });
+
+  it("behind Access: no sign-in, the CSRF token is bound to the Access JWT, and the audit names the Access email", async () => {
+    const access = {
+      ACCESS_TEAM_DOMAIN: "zgate-sec.cloudflareaccess.com",
+      ACCESS_AUD: "aud-tag-123",
+      ACCESS_JWKS_URL: sims.jwksUrl, // the simulator's key set stands in for Access's certs
+    };
+    const claims = { iss: "https://zgate-sec.cloudflareaccess.com", aud: "aud-tag-123" };
+    const jwt = await mintToken({ ...claims, email: "sec@zakgt.test" });
+    const otherJwt = await mintToken({ ...claims, email: "mallory@zakgt.test" });
+    const key = await createKey("zappway");
+    const asSec = new Browser({ settings: access, headers: { "Cf-Access-Jwt-Assertion": jwt } });
+    const confirm = await asSec.get(`/admin/keys/${key.id}/revoke`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.headers.get("set-cookie")).toBeNull();
+    const csrf = Browser.csrf(await confirm.text());
+    const asOther = new Browser({ settings: access, headers: { "Cf-Access-Jwt-Assertion": otherJwt } });
+    expect((await asOther.post(`/admin/keys/${key.id}/revoke`, { csrf, reason: "x" })).status).toBe(403);
+    const done = await asSec.post(`/admin/keys/${key.id}/revoke`, { csrf, reason: "offboarding" });
+    expect(done.status).toBe(303);
+    const audit = await json(await admin(`/audit?target=${key.id}&action=key.revoke`));
+    expect(audit.entries[0]).toMatchObject({ actor: "admin:sec@zakgt.test", detail: expect.objectContaining({ reason: "offboarding" }) });
+    // An Access JWT that does not verify gets the admin API's 401, as a page.
+    const forged = new Browser({ settings: access, headers: { "Cf-Access-Jwt-Assertion": `${jwt.slice(0, -4)}AAAA` } });
+    const refused = await forged.get("/admin/");
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain("Invalid admin credentials");
   });
 });

@@ -66,6 +66,14 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
             </label>
           </>
         )}
+        {props.action !== "roll" && k.product === "zsky" && (
+          <label>
+            <span>
+              <input type="checkbox" name="invalidate_result_links" value="1" checked={props.action === "revoke-leaked"} /> Also refuse
+              every result link issued so far for this key's jobs
+            </span>
+          </label>
+        )}
         <label>
           Reason (required, kept on the key and in the audit log)
           <textarea name="reason" required maxlength={500} rows={2} cols={70}>
@@ -89,6 +97,15 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
   );
 }
 
+/** The revoke fields a form gives, as the admin API takes them (result links only for ZSky keys, which have them). */
+function revokeContext(k: ApiKey, form: Record<string, unknown>) {
+  return {
+    reason: field(form, "reason"),
+    ticket: field(form, "ticket") || undefined,
+    invalidate_result_links: k.product === "zsky" ? form.invalidate_result_links === "1" : undefined,
+  };
+}
+
 async function keyOf(c: Context<ConsoleEnv>): Promise<ApiKey> {
   return adminCall<ApiKey>(c, "GET", `/keys/${encodeURIComponent(c.req.param("id")!)}`);
 }
@@ -101,6 +118,49 @@ async function refuse(c: Context<ConsoleEnv>, action: Action, k: ApiKey, problem
     expire_old_in_seconds: field(form, "expire_old_in_seconds"),
   };
   return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, 400);
+}
+
+interface LeakOutcome {
+  revoked: { id: string; why: string; replaces: string | null; already_revoked: boolean; previously_revoked_by: string | null }[];
+  already_rotated: boolean;
+  result_links_revoked?: number;
+}
+
+/** What revoke-leaked did: every key of the rotation chain, and why. */
+function LeakResult(props: { k: ApiKey; outcome: LeakOutcome }) {
+  const o = props.outcome;
+  return (
+    <>
+      <h1>Leaked key revoked</h1>
+      <Notice>
+        {`Revoked ${props.k.prefix}…${props.k.last4} and every key made from it: no later request with any of them is admitted.`}
+        {o.already_rotated && " The customer had already rotated to a successor, which is revoked too: tell them to issue a new key."}
+        {o.result_links_revoked !== undefined && ` Result links refused for ${o.result_links_revoked} ZSky results.`}
+      </Notice>
+      <table>
+        <thead>
+          <tr>
+            <th>Key</th>
+            <th>Why</th>
+            <th>Replaces</th>
+            <th>Before this report</th>
+          </tr>
+        </thead>
+        <tbody>
+          {o.revoked.map((r) => (
+            <tr>
+              <td class="mono">
+                <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>{r.id}</a>
+              </td>
+              <td>{r.why}</td>
+              <td class="mono">{r.replaces ?? "—"}</td>
+              <td>{r.already_revoked ? `already revoked by ${r.previously_revoked_by ?? "?"}` : "active"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
 }
 
 function RollResult(props: { old: ApiKey; successor: ApiKey & { key: string }; grace: number }) {
@@ -134,7 +194,7 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
     const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
     const reason = field(form, "reason");
     if (!reason) return refuse(c, "revoke", k, "Give a reason.", form);
-    await adminCall(c, "POST", `/keys/${encodeURIComponent(k.id)}/revoke`, { reason, ticket: field(form, "ticket") || undefined });
+    await adminCall(c, "POST", `/keys/${encodeURIComponent(k.id)}/revoke`, revokeContext(k, form));
     return c.redirect(`/admin/keys/${encodeURIComponent(k.id)}?done=revoked`, 303);
   });
 
@@ -149,8 +209,8 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
       throw err;
     });
     if (found?.id !== k.id) return refuse(c, "revoke-leaked", k, "The pasted key is not this key.", form);
-    await adminCall(c, "POST", "/keys/revoke-leaked", { key, reason, ticket: field(form, "ticket") || undefined });
-    return c.redirect(`/admin/keys/${encodeURIComponent(k.id)}?done=revoked`, 303);
+    const outcome = await adminCall<LeakOutcome>(c, "POST", "/keys/revoke-leaked", { key, ...revokeContext(k, form) });
+    return render(c, "Leaked key revoked", () => <LeakResult k={k} outcome={outcome} />);
   });
 
   app.post("/keys/:id/roll", async (c) => {
