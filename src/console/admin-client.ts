@@ -64,3 +64,18 @@ export function query(fields: Record<string, string | undefined>): string {
   const text = params.toString();
   return text ? `?${text}` : "";
 }
+
+/** The page's query fields by name, blanks left out (a search form sends every field). */
+export function queryFields<N extends string>(c: Context<ConsoleEnv>, names: readonly N[]): Record<N, string | undefined> {
+  return Object.fromEntries(names.map((name) => [name, c.req.query(name)?.trim() || undefined])) as Record<N, string | undefined>;
+}
+
+/** A listing whose filters the admin API may refuse: the refusal (400) comes back to show beside the form; anything else is thrown. */
+export async function adminListing<T>(c: Context<ConsoleEnv>, path: string): Promise<{ result: T | null; problem: string | null }> {
+  try {
+    return { result: await adminCall<T>(c, "GET", path), problem: null };
+  } catch (err) {
+    if (!(err instanceof AdminApiError) || err.status !== 400) throw err;
+    return { result: null, problem: err.message };
+  }
+}

@@ -1,18 +1,15 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./free-port";
+import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
+import { npmStart, type NpmStart } from "./npm-start";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
-// Debian's chromium: `.ci/run` installs it; on a developer machine without it the browser
-// check is skipped with a warning, in CI a missing browser fails.
-const CHROMIUM = "/usr/bin/chromium";
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
 if (noBrowser) console.warn("The /docs browser test is skipped: install the Debian package chromium to run it.");
 
 /**
@@ -22,40 +19,15 @@ if (noBrowser) console.warn("The /docs browser test is skipped: install the Debi
  */
 const JOB_MS = 60_000;
 describe("npm start", () => {
-  let child: ChildProcess;
+  let gateway: NpmStart;
   let output = "";
-  const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
 
   beforeAll(async () => {
-    const port = await freePort();
-    const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
-    child = spawn("npm", ["start", "--silent"], {
-      cwd: root,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        ZGATE_SIM_PORTS: simPorts,
-        ZGATE_STATE_DIR: state,
-        ADMIN_TOKEN: "",
-        ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const deadline = Date.now() + 100_000;
-    while (!output.includes("Stop with Ctrl-C.")) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    gateway = await npmStart({ ADMIN_TOKEN: "", ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) });
+    output = gateway.output();
   });
 
-  afterAll(async () => {
-    if (child?.pid) process.kill(-child.pid, "SIGTERM");
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(state, { recursive: true, force: true });
-  });
+  afterAll(() => gateway?.stop());
 
   it("prints where it listens and an admin token", () => {
     expect(output).toMatch(/zgate listening on http:\/\/127\.0\.0\.1:\d+/);
@@ -117,19 +89,7 @@ describe("npm start", () => {
     "/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)",
     async () => {
       const base = /zgate listening on (\S+)/.exec(output)![1]!;
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
         await page.goto(`${base}/docs`);

@@ -1,17 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./free-port";
+import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
+import { npmStart, type NpmStart } from "./npm-start";
 
 const root = new URL("../..", import.meta.url).pathname;
-// Debian's chromium: `.ci/run` installs it; on a developer machine without it this file is
-// skipped with a warning, in CI a missing browser fails.
-const CHROMIUM = "/usr/bin/chromium";
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
 if (noBrowser) console.warn("The security console browser test is skipped: install the Debian package chromium to run it.");
 
 const ADMIN_TOKEN = `console_test_${"0123456789abcdef".repeat(2)}`;
@@ -23,14 +19,12 @@ const shots = join(root, "test-results");
  * period, the audit view. Screenshots of the search, key and audit pages go to test-results/.
  */
 describe.skipIf(noBrowser)("security console in a browser", () => {
-  let child: ChildProcess;
-  let output = "";
+  let gateway: NpmStart;
   let base = "";
   let browser: BrowserContext;
   let page: Page;
   let attacker: Server;
   let attackerBase = "";
-  const state = mkdtempSync(join(tmpdir(), "zgate-console-state-"));
   const profile = mkdtempSync(join(tmpdir(), "zgate-console-chromium-"));
 
   const adminApi = async (path: string, body?: unknown) => {
@@ -52,16 +46,8 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   };
 
   beforeAll(async () => {
-    const port = await freePort();
-    const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
-    child = spawn("npm", ["start", "--silent"], {
-      cwd: root,
-      env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
+    gateway = await npmStart({ ADMIN_TOKEN });
+    base = gateway.base;
     // Another site's page with a form aimed at the console: what a CSRF attack sends.
     attacker = createServer((req, res) => {
       const target = new URL(req.url!, "http://x").searchParams.get("target")!;
@@ -72,27 +58,11 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     });
     await new Promise<void>((r) => attacker.listen(0, "127.0.0.1", r));
     attackerBase = `http://127.0.0.1:${(attacker.address() as { port: number }).port}`;
-    const deadline = Date.now() + 100_000;
-    while (!output.includes("Stop with Ctrl-C.")) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    base = /zgate listening on (\S+)/.exec(output)![1]!;
     // A fresh profile of its own (playwright takes it as the persistent context's directory).
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       viewport: { width: 1280, height: 1100 },
-      // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: CHROMIUM_ARGS,
     });
     page = browser.pages()[0] ?? (await browser.newPage());
     mkdirSync(shots, { recursive: true });
@@ -101,9 +71,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     attacker?.close();
-    if (child?.pid) process.kill(-child.pid, "SIGTERM");
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(state, { recursive: true, force: true });
+    await gateway?.stop();
     rmSync(profile, { recursive: true, force: true });
   });
 

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { AdminApiError, adminCall, query, type ConsoleEnv } from "../admin-client";
+import { adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { AuditEntry, AuditPage } from "../api-types";
 import { NextPage, Notice, Time } from "../layout";
 import { render } from "../render";
@@ -43,15 +43,8 @@ export function AuditTable(props: { entries: AuditEntry[] }) {
 /** The audit log, newest first, filtered by target and action, paged with the API's cursor. */
 export function registerAudit(app: Hono<ConsoleEnv>) {
   app.get("/audit", async (c) => {
-    const fields = Object.fromEntries(FILTERS.map((name) => [name, c.req.query(name)?.trim() || undefined]));
-    let result: AuditPage | null = null;
-    let problem: string | null = null;
-    try {
-      result = await adminCall<AuditPage>(c, "GET", `/audit${query({ ...fields, limit: "50" })}`);
-    } catch (err) {
-      if (!(err instanceof AdminApiError) || err.status !== 400) throw err;
-      problem = err.message;
-    }
+    const fields = queryFields(c, FILTERS);
+    const { result, problem } = await adminListing<AuditPage>(c, `/audit${query({ ...fields, limit: "50" })}`);
     return render(
       c,
       "Audit log",

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { AdminApiError, adminCall, query, type ConsoleEnv } from "../admin-client";
+import { AdminApiError, adminCall, adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, KeyPage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Time } from "../layout";
 import { render } from "../render";
@@ -46,6 +46,22 @@ function KeyTable(props: { keys: ApiKey[] }) {
   );
 }
 
+/** A select of the given values, "" shown as "any". */
+function Choice(props: { label: string; name: string; options: string[]; value: string | undefined }) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name}>
+        {props.options.map((o) => (
+          <option value={o} selected={props.value === o}>
+            {o || "any"}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function SearchForms(props: { csrf: string; fields: Record<string, string | undefined> }) {
   const f = props.fields;
   return (
@@ -61,16 +77,7 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
         </p>
       </form>
       <form method="get" action="/admin/" class="panel filters">
-        <label>
-          Product
-          <select name="product">
-            {["", "zakgt", "zsky", "zappway"].map((p) => (
-              <option value={p} selected={f.product === p}>
-                {p || "any"}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Product" name="product" options={["", "zakgt", "zsky", "zappway"]} value={f.product} />
         <label>
           Account
           <input name="account" value={f.account ?? ""} />
@@ -83,16 +90,7 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
           Last 4
           <input name="last4" value={f.last4 ?? ""} size={6} maxlength={4} />
         </label>
-        <label>
-          Status
-          <select name="status">
-            {["", "active", "revoked", "expired"].map((s) => (
-              <option value={s} selected={f.status === s}>
-                {s || "any"}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Status" name="status" options={["", "active", "revoked", "expired"]} value={f.status} />
         <button type="submit">Search</button>
       </form>
     </>
@@ -102,16 +100,8 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
 /** Key search: filters on the admin key listing (paged with its cursor), and lookup of a pasted key. */
 export function registerSearch(app: Hono<ConsoleEnv>) {
   app.get("/", async (c) => {
-    const fields = Object.fromEntries(FILTERS.map((name) => [name, c.req.query(name)?.trim() || undefined]));
-    let result: KeyPage | null = null;
-    let problem: string | null = null;
-    try {
-      result = await adminCall<KeyPage>(c, "GET", `/keys${query({ ...fields, limit: "25" })}`);
-    } catch (err) {
-      // A filter the admin API refuses is shown beside the form, not as an error page.
-      if (!(err instanceof AdminApiError) || err.status !== 400) throw err;
-      problem = err.message;
-    }
+    const fields = queryFields(c, FILTERS);
+    const { result, problem } = await adminListing<KeyPage>(c, `/keys${query({ ...fields, limit: "25" })}`);
     return render(
       c,
       "Key search",
