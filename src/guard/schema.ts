@@ -92,6 +92,17 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
         FROM jobs;
       DROP INDEX IF EXISTS safety_by_key;
     `),
+  // 4: a key rolled with a grace period (admin `roll`) keeps working until its expiry
+  // but is counted as its successor (`counts_as`), which took over its counters: the two
+  // keys share one set of windows, caps and safety record, so a grace period never
+  // doubles a limit. Code rolled back to version 3 ignores the column (the old key then
+  // counts on its own until it expires). Safe to repeat (an object from before versions
+  // runs every step over today's tables).
+  (sql) => {
+    if (sql.exec("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'counts_as'").toArray().length === 0) {
+      sql.exec("ALTER TABLE keys ADD COLUMN counts_as TEXT");
+    }
+  },
 ];
 
 /**

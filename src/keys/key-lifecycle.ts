@@ -6,7 +6,7 @@ import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { resultLinksRevoked } from "../results/job-state";
-import { insertKey, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
+import { insertKey, markRevoked, setExpiry, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -135,6 +135,41 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
   await writeAudit(env, audited(record, "key.create", by, { rotated_from: current.keyId }));
   await writeAudit(env, audited(current, "key.rotate", by, { replaced_by: record.keyId }));
   return { record, secret };
+}
+
+/** The longest grace period a roll may give the old key. */
+export const MAX_ROLL_GRACE_SECONDS = 30 * 86_400;
+
+/**
+ * Admin roll: a successor with the key's account, label, scopes, plan, limits, expiry and
+ * counters (`replaces` the old one), while the old key keeps working for `graceSeconds`
+ * (never past its own expiry; 0: it stops now), counted as the successor. The guard
+ * enforces the old key's end, to its own clock. Null when the key was no longer usable.
+ */
+export async function rollKey(
+  env: Env,
+  current: KeyRecord,
+  graceSeconds: number,
+  by: Actor,
+  context: RevokeContext = {},
+): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
+  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix) };
+  const prefix = newKeyPrefix(spec);
+  const secret = generateKey(prefix);
+  const record: KeyRecord = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId, replacedVia: "roll" };
+  await insertRecord(env, record, await hashKey(secret));
+  const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000));
+  if (!rolled) {
+    // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.
+    await markRevoked(env, [record.keyId], by.actor);
+    return null;
+  }
+  const { oldEndsAt } = rolled;
+  await setExpiry(env, current.keyId, oldEndsAt);
+  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
+  await writeAudit(env, audited(record, "key.create", by, { rolled_from: current.keyId, ...why }));
+  await writeAudit(env, audited(current, "key.roll", by, { replaced_by: record.keyId, old_key_ends_at: oldEndsAt, ...why }));
+  return { record, secret, oldEndsAt };
 }
 
 export interface RevokeOptions extends RevokeContext {

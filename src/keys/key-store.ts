@@ -27,8 +27,10 @@ export interface KeyRecord extends KeyRef {
   plan: string | null;
   limitOverride: KeyLimitOverride | null;
   imported: boolean;
-  /** The key this one replaced (rotation). */
+  /** The key this one replaced (rotation or roll). */
   rotatedFrom?: string | null;
+  /** `roll`: made by an admin roll (its plaintext shown only to the admin); null: a rotation made with the old key. */
+  replacedVia?: "roll" | null;
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
@@ -53,6 +55,7 @@ interface KeyRow {
   limit_override: string | null;
   imported: number;
   rotated_from: string | null;
+  replaced_via: "roll" | null;
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
@@ -66,7 +69,7 @@ const kvKey = (hash: string) => `key:${hash}`;
 
 /** The columns of a KeyRow, from `api_keys` named `keys`. */
 const KEY_COLUMNS = `keys.id, keys.product, keys.account_id, keys.owner_user_id, keys.label, keys.prefix, keys.last4, keys.scopes, keys.plan,
-  keys.limit_override, keys.imported, keys.rotated_from, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
+  keys.limit_override, keys.imported, keys.rotated_from, keys.replaced_via, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
   keys.revoke_reason, keys.revoke_ticket, ${lastUsedAtSql("keys")} AS last_used_at`;
 
 function fromRow(row: KeyRow): KeyRecord {
@@ -83,6 +86,7 @@ function fromRow(row: KeyRow): KeyRecord {
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
     imported: row.imported === 1,
     rotatedFrom: row.rotated_from,
+    replacedVia: row.replaced_via,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
@@ -123,9 +127,10 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
     record.createdAt,
     record.expiresAt,
     record.rotatedFrom ?? null,
+    record.replacedVia ?? null,
   ];
   const columns =
-    "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from";
+    "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from, replaced_via";
   const placeholders = values.map(() => "?").join(", ");
   if (record.rotatedFrom) {
     await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
@@ -291,13 +296,31 @@ export async function updateKeyLimits(env: Env, keyId: string, plan: string | nu
     .run();
 }
 
-/** Keys made by rotating `keyId`, and by rotating those, and so on. */
+/** Keys made by rotating `keyId` (with the key itself, not an admin roll), and by rotating those, and so on. */
 export async function rotatedDescendants(env: Env, keyId: string): Promise<KeyRecord[]> {
   const { results } = await env.DB.prepare(
-    `WITH RECURSIVE chain(id) AS (SELECT id FROM api_keys WHERE rotated_from = ? UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id)
+    `WITH RECURSIVE chain(id) AS (
+       SELECT id FROM api_keys WHERE rotated_from = ?1 AND replaced_via IS NULL
+       UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id AND k.replaced_via IS NULL)
      SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.id IN (SELECT id FROM chain)`,
   )
     .bind(keyId)
     .all<KeyRow>();
   return results.map(fromRow);
+}
+
+/** Keys an admin rolled `keyIds` to. */
+export async function rolledSuccessors(env: Env, keyIds: string[]): Promise<KeyRecord[]> {
+  if (keyIds.length === 0) return [];
+  const { results } = await env.DB.prepare(
+    `SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.replaced_via = 'roll' AND keys.rotated_from IN (${keyIds.map(() => "?").join(", ")})`,
+  )
+    .bind(...keyIds)
+    .all<KeyRow>();
+  return results.map(fromRow);
+}
+
+/** A rolled key's new end (its grace period), as the guard set it. */
+export async function setExpiry(env: Env, keyId: string, expiresAt: number | null): Promise<void> {
+  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(expiresAt, keyId).run();
 }

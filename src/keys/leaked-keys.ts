@@ -1,16 +1,18 @@
 import type { Env } from "../env";
 import { revokeKey, type Actor, type RevokeOptions } from "./key-lifecycle";
-import { rotatedDescendants, type KeyRecord } from "./key-store";
+import { rolledSuccessors, rotatedDescendants, type KeyRecord } from "./key-store";
 
 /**
  * What revoking a leaked key does, for every way a leak is reported (admin
  * `revoke-leaked`, the secret-scanning partner endpoints, the public report): the key,
- * then every key rotated or rolled from it, since whoever held the leaked key may have
- * made them. Each is audited with the action and the reason it went.
+ * then every key rotated from it, since whoever held the leaked key may have made them
+ * (a ZSky rotation needs only the key). A key an admin rolled it to stays: its
+ * plaintext was shown to the admin alone, never with the leaked key, and revoking it
+ * would cut off the customer who moved to it. Each is audited with why it went.
  */
 export interface LeakRevocation {
   keyId: string;
-  /** `leaked`: the reported key; `successor_of_leaked`: made from it by a rotation or roll (`replaces`). */
+  /** `leaked`: the reported key; `successor_of_leaked`: made from it (or its successors) by a rotation with the key (`replaces`). */
   why: "leaked" | "successor_of_leaked";
   replaces: string | null;
   /** Already refused before this report (rotated away, revoked, expired keys stay revoked): nothing changed for it. */
@@ -21,7 +23,9 @@ export interface LeakRevocation {
 
 export interface LeakOutcome {
   revoked: LeakRevocation[];
-  /** The leaked key had been rotated or rolled already (its customer moved on): its successors are listed too. */
+  /** Keys an admin rolled the revoked ones to: left working. */
+  kept: { keyId: string; replaces: string }[];
+  /** The leaked key had been rotated or rolled already (its customer moved on): its successors are listed in `revoked` or `kept`. */
   alreadyRotated: boolean;
   resultLinksRevoked: number;
 }
@@ -34,7 +38,9 @@ export async function revokeLeakedKey(
   options: RevokeOptions,
 ): Promise<LeakOutcome> {
   const successors = await rotatedDescendants(env, leaked.keyId);
-  const outcome: LeakOutcome = { revoked: [], alreadyRotated: successors.length > 0, resultLinksRevoked: 0 };
+  const rolled = await rolledSuccessors(env, [leaked.keyId, ...successors.map((k) => k.keyId)]);
+  const kept = rolled.map((k) => ({ keyId: k.keyId, replaces: k.rotatedFrom! }));
+  const outcome: LeakOutcome = { revoked: [], kept, alreadyRotated: successors.length + rolled.length > 0, resultLinksRevoked: 0 };
   const chain: [KeyRecord, LeakRevocation["why"]][] = [
     [leaked, "leaked"],
     ...successors.map((k): [KeyRecord, "successor_of_leaked"] => [k, "successor_of_leaked"]),

@@ -73,6 +73,8 @@ export interface GuardedKey {
   /** ms since epoch, or null for no expiry. */
   expiresAt: number | null;
   limitOverride?: KeyLimitOverride | null;
+  /** A key rolled with a grace period: counted as its successor (this id) until it expires. */
+  countsAs?: string | null;
 }
 
 /** One window's state after this request, for the RateLimit headers. */

@@ -110,16 +110,18 @@ export interface CountedWindow {
 /** The ids a request's windows count it under; a subject the request lacks is absent. */
 export function subjectIds(
   credential: { keyId?: string; userId?: string; tokenId?: string } | undefined,
-  key: { ownerUserId: string | null } | undefined,
+  key: { ownerUserId: string | null; countsAs?: string | null } | undefined,
   accountId: string | undefined,
   ip: string | undefined,
 ): Partial<Record<Subject, string>> {
+  // A key in its roll's grace period counts in its successor's windows.
+  const keyId = key?.countsAs ?? credential?.keyId;
   return {
-    key: credential?.keyId,
+    key: keyId,
     user: credential?.userId ?? key?.ownerUserId ?? undefined,
     account: accountId,
     ip,
-    credential: credential?.keyId ?? credential?.tokenId,
+    credential: keyId ?? credential?.tokenId,
   };
 }
 

@@ -13,6 +13,7 @@ import { registerLookupKey } from "./routes/lookup-key";
 import { registerRevokeKey } from "./routes/revoke-key";
 import { registerRevokeLeaked } from "./routes/revoke-leaked";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
+import { registerRollKey } from "./routes/roll-key";
 import { registerSetAccountPlan } from "./routes/set-account-plan";
 import { registerSetOverage } from "./routes/set-overage";
 import { registerUpdateKeyLimits } from "./routes/update-key-limits";
@@ -40,6 +41,7 @@ export function createAdminApp() {
   registerGetKey(admin);
   registerKeyUsage(admin);
   registerRevokeKey(admin);
+  registerRollKey(admin);
   registerUpdateKeyLimits(admin);
   registerLiftSuspension(admin);
   registerSetOverage(admin);

@@ -8,6 +8,7 @@ import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeSessions } from "./revoke-sessions";
+import { route as rollKey } from "./roll-key";
 import { route as setAccountPlan } from "./set-account-plan";
 import { route as setOverage } from "./set-overage";
 import { route as updateKeyLimits } from "./update-key-limits";
@@ -21,6 +22,7 @@ export const ADMIN_ROUTES = [
   keyUsage,
   updateKeyLimits,
   revokeKey,
+  rollKey,
   revokeLeaked,
   liftSuspension,
   revokeSessions,

@@ -21,7 +21,7 @@ export const LeakRevocationSchema = z
   .object({
     id: z.string(),
     why: z.enum(["leaked", "successor_of_leaked"]).openapi({
-      description: "`leaked`: the reported key; `successor_of_leaked`: made from it by a rotation or roll, by whoever held it",
+      description: "`leaked`: the reported key; `successor_of_leaked`: made from it by a ZSky rotation, which whoever held it could do",
     }),
     replaces: z.string().nullable(),
     already_revoked: z.boolean().openapi({ description: "Already refused before this report (e.g. rotated away): nothing changed" }),
@@ -34,7 +34,7 @@ export const route = createRoute({
   path: "/keys/revoke-leaked",
   summary: "Revoke a key by its leaked plaintext (secret-scanning reports), with every key rotated or rolled from it",
   description:
-    "The plaintext is hashed on arrival and never stored or logged. Keys rotated or rolled from the leaked one (by whoever held it) are revoked too; `revoked` lists each key and why, and `already_rotated` says when the customer had already moved to a successor.",
+    "The plaintext is hashed on arrival and never stored or logged. Keys rotated from the leaked one (by whoever held it) are revoked too; `revoked` lists each key and why. A key an admin rolled it to stays working (its plaintext was never with the leaked one) and is listed in `kept`; `already_rotated` says the customer had already moved to a successor.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: { body: { required: true, content: { "application/json": { schema: Body } } } },
@@ -42,6 +42,9 @@ export const route = createRoute({
     200: json(
       KeySchema.extend({
         revoked: z.array(LeakRevocationSchema),
+        kept: z
+          .array(z.object({ id: z.string(), replaces: z.string(), why: z.literal("rolled_by_admin") }))
+          .openapi({ description: "Successors an admin rolled to: never exposed with the leaked key, left working" }),
         already_rotated: z.boolean(),
         result_links_revoked: z.number(),
       }).openapi("LeakedKeyRevoked"),
@@ -77,6 +80,7 @@ export function leakView(outcome: Awaited<ReturnType<typeof revokeLeakedKey>>) {
       already_revoked: r.alreadyRevoked,
       previously_revoked_by: r.previouslyRevokedBy,
     })),
+    kept: outcome.kept.map((k) => ({ id: k.keyId, replaces: k.replaces, why: "rolled_by_admin" as const })),
     already_rotated: outcome.alreadyRotated,
     result_links_revoked: outcome.resultLinksRevoked,
   };
