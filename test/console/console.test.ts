@@ -307,3 +307,42 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     expect(await refused.text()).toContain("Invalid admin credentials");
   });
 });
+
+describe("security console: roll", () => {
+  it("refuses a bad grace period or no reason, then shows the successor's plaintext once; the old key works until the grace ends", async () => {
+    const old = await createKey("zappway", { label: "nightly export" });
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${old.id}/roll`)).text());
+    for (const form of [
+      { expire_old_in_seconds: "60" },
+      { expire_old_in_seconds: "-1", reason: "r" },
+      { expire_old_in_seconds: "1.5", reason: "r" },
+      { expire_old_in_seconds: String(30 * 86_400 + 1), reason: "r" },
+    ] as Record<string, string>[]) {
+      const refused = await browser.post(`/admin/keys/${old.id}/roll`, { csrf, ...form });
+      expect(refused.status, JSON.stringify(form)).toBe(400);
+    }
+    expect((await json(await admin(`/keys?account=${old.account}`))).keys).toHaveLength(1);
+
+    const rolled = await browser.post(`/admin/keys/${old.id}/roll`, {
+      csrf,
+      expire_old_in_seconds: "3600",
+      reason: "customer offboarding",
+    });
+    expect(rolled.status).toBe(200);
+    const html = await rolled.text();
+    const successor = /class="mono secret">([^<]+)</.exec(html)![1]!;
+    expect(successor).toMatch(/^zw_live_/);
+    const keys = (await json(await admin(`/keys?account=${old.account}`))).keys;
+    const created = keys.find((k: { id: string }) => k.id !== old.id);
+    expect(created).toMatchObject({ replaces: old.id, label: "nightly export" });
+    expect(html).toContain(`/admin/keys/${created.id}`);
+    for (const key of [old.key, successor])
+      expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(200);
+    // The successor's page never shows the plaintext again.
+    expect(await (await browser.get(`/admin/keys/${created.id}`)).text()).not.toContain(successor);
+    const audit = (await json(await admin(`/audit?target=${old.id}`))).entries;
+    expect(audit[0]).toMatchObject({ actor: "admin:token", detail: expect.objectContaining({ reason: "customer offboarding" }) });
+  });
+});

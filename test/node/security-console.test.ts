@@ -133,6 +133,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     await page.click("button.danger");
     expect(new URL(page.url()).pathname).toBe(`/admin/keys/${id}`);
     expect(await page.textContent(".status")).toBe("revoked");
+    expect(await page.textContent("dl.facts")).toMatch(/by admin:token — “key pushed to a public repository” \(ticket SEC-1234\)/);
     expect(await zsky(key, "198.51.100.77")).toBe(401);
 
     await page.click("text=Audit log");
@@ -140,6 +141,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     await page.click('form[action="/admin/audit"] button');
     const rows = await page.$$eval("tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
     expect(rows[0]).toEqual(expect.arrayContaining(["admin:token", "key.revoke", id]));
+    expect(rows[0]!.join(" ")).toContain('"reason":"key pushed to a public repository"');
     expect(rows.map((r) => r[2])).toEqual(["key.revoke", "key.create"]);
     await shot("console-audit.png");
   });

@@ -1,11 +1,9 @@
 import type { Context, Hono } from "hono";
+import { MAX_ROLL_GRACE_SECONDS } from "../../keys/key-lifecycle";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import type { ApiKey } from "../api-types";
-import { Csrf, Notice, Status } from "../layout";
+import { Csrf, Notice, Status, Time } from "../layout";
 import { render } from "../render";
-
-/** Longest grace period a roll takes (the admin API's own bound: 30 days). */
-const MAX_GRACE_SECONDS = 30 * 86_400;
 
 type Action = "revoke" | "revoke-leaked" | "roll";
 
@@ -54,12 +52,12 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
               then stops.
             </p>
             <label>
-              Old key keeps working for (seconds, 0 = stops now, at most {MAX_GRACE_SECONDS})
+              Old key keeps working for (seconds, 0 = stops now, at most {MAX_ROLL_GRACE_SECONDS})
               <input
                 type="number"
                 name="expire_old_in_seconds"
                 min="0"
-                max={String(MAX_GRACE_SECONDS)}
+                max={String(MAX_ROLL_GRACE_SECONDS)}
                 required
                 value={v.expire_old_in_seconds ?? "86400"}
               />
@@ -122,8 +120,10 @@ async function refuse(c: Context<ConsoleEnv>, action: Action, k: ApiKey, problem
 
 interface LeakOutcome {
   revoked: { id: string; why: string; replaces: string | null; already_revoked: boolean; previously_revoked_by: string | null }[];
+  /** Successors an admin rolled to: left working. */
+  kept: { id: string; replaces: string }[];
   already_rotated: boolean;
-  result_links_revoked?: number;
+  result_links_revoked: number;
 }
 
 /** What revoke-leaked did: every key of the rotation chain, and why. */
@@ -135,7 +135,7 @@ function LeakResult(props: { k: ApiKey; outcome: LeakOutcome }) {
       <Notice>
         {`Revoked ${props.k.prefix}…${props.k.last4} and every key made from it: no later request with any of them is admitted.`}
         {o.already_rotated && " The customer had already rotated to a successor, which is revoked too: tell them to issue a new key."}
-        {o.result_links_revoked !== undefined && ` Result links refused for ${o.result_links_revoked} ZSky results.`}
+        {o.result_links_revoked > 0 && ` Result links refused for ${o.result_links_revoked} ZSky results.`}
       </Notice>
       <table>
         <thead>
@@ -159,11 +159,28 @@ function LeakResult(props: { k: ApiKey; outcome: LeakOutcome }) {
           ))}
         </tbody>
       </table>
+      {o.kept.length > 0 && (
+        <>
+          <h2>Kept working</h2>
+          <p>Keys an admin rolled this one to: their plaintext was never with the leaked key.</p>
+          <ul>
+            {o.kept.map((k) => (
+              <li>
+                <a class="mono" href={`/admin/keys/${encodeURIComponent(k.id)}`}>
+                  {k.id}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </>
   );
 }
 
-function RollResult(props: { old: ApiKey; successor: ApiKey & { key: string }; grace: number }) {
+type Rolled = ApiKey & { key: string; old_key_ends_at: string };
+
+function RollResult(props: { old: ApiKey; successor: Rolled }) {
   const s = props.successor;
   return (
     <>
@@ -173,8 +190,8 @@ function RollResult(props: { old: ApiKey; successor: ApiKey & { key: string }; g
         <p class="mono secret">{s.key}</p>
       </Notice>
       <p>
-        {`The old key ${props.old.prefix}…${props.old.last4} keeps working for ${props.grace} s. `}
-        <a href={`/admin/keys/${encodeURIComponent(s.id)}`}>New key's page</a> ·{" "}
+        {`The old key ${props.old.prefix}…${props.old.last4} keeps working until `}
+        <Time iso={s.old_key_ends_at} />. <a href={`/admin/keys/${encodeURIComponent(s.id)}`}>New key's page</a> ·{" "}
         <a href={`/admin/keys/${encodeURIComponent(props.old.id)}`}>Old key's page</a>
       </p>
     </>
@@ -218,15 +235,15 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
     const reason = field(form, "reason");
     const grace = Number(field(form, "expire_old_in_seconds"));
     if (!reason) return refuse(c, "roll", k, "Give a reason.", form);
-    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
-      return refuse(c, "roll", k, `The grace period is a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}.`, form);
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_ROLL_GRACE_SECONDS) {
+      return refuse(c, "roll", k, `The grace period is a whole number of seconds from 0 to ${MAX_ROLL_GRACE_SECONDS}.`, form);
     }
-    const successor = await adminCall<ApiKey & { key: string }>(c, "POST", `/keys/${encodeURIComponent(k.id)}/roll`, {
+    const successor = await adminCall<Rolled>(c, "POST", `/keys/${encodeURIComponent(k.id)}/roll`, {
       expire_old_in_seconds: grace,
       reason,
       ticket: field(form, "ticket") || undefined,
     });
-    return render(c, "Key rolled", () => <RollResult old={k} successor={successor} grace={grace} />);
+    return render(c, "Key rolled", () => <RollResult old={k} successor={successor} />);
   });
 
   app.post("/keys/:id/lift-suspension", async (c) => {
