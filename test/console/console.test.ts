@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, mintToken, sims, type CallOptions } from "../helpers";
+import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, mintToken, sims, someIp, type CallOptions } from "../helpers";
 
 /**
  * The security console through the Worker's own fetch handler: a small cookie jar
@@ -70,6 +70,13 @@ describe("security console: sign-in", () => {
     expect(refused.status).toBe(401);
     expect(await refused.text()).toContain("not the admin token of this deployment");
     expect((await browser.get("/admin/")).status).toBe(303);
+  });
+
+  it("wrong tokens count as failed admin logins of the client address: past the limit, 429", async () => {
+    const browser = new Browser({ headers: { "CF-Connecting-IP": someIp() } });
+    const statuses = [];
+    for (let i = 0; i < 11; i++) statuses.push((await browser.signIn(`wrong-admin-token-${i}-0123456789`)).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
   });
 
   it("a tampered or foreign cookie is no session, and sign-out ends it", async () => {
