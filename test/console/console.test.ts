@@ -353,3 +353,20 @@ describe("security console: roll", () => {
     expect(audit[0]).toMatchObject({ actor: "admin:token", detail: expect.objectContaining({ reason: "customer offboarding" }) });
   });
 });
+
+describe("security console: leak intake", () => {
+  it("lists every key revoked as leaked, with who reported it and why, newest first", async () => {
+    const old = await createKey("zsky", { label: "leak intake" });
+    const rotated = await json(await call("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", old.key) }));
+    expect((await admin("/keys/revoke-leaked", { json: { key: old.key, reason: "pasted in a forum" } })).status).toBe(200);
+    const browser = new Browser();
+    await browser.signIn();
+    const page = await browser.get("/admin/leaks");
+    expect(page.status).toBe(200);
+    const rows = [...(await page.text()).matchAll(/<tr>(.*?)<\/tr>/gs)].map((m) => m[1]!);
+    const ours = rows.filter((r) => r.includes(old.id) || r.includes(rotated.key_id));
+    expect(ours).toHaveLength(2);
+    expect(ours[0]).toMatch(new RegExp(`admin:token.*${rotated.key_id}.*successor_of_leaked.*pasted in a forum`, "s"));
+    expect(ours[1]).toMatch(new RegExp(`admin:token.*${old.id}.*<td>leaked</td>.*pasted in a forum`, "s"));
+  });
+});

@@ -1,29 +1,69 @@
 import type { Hono } from "hono";
 import { adminCall, query, type ConsoleEnv } from "../admin-client";
-import type { AuditPage } from "../api-types";
-import { NextPage, Notice } from "../layout";
+import type { AuditEntry, AuditPage } from "../api-types";
+import { NextPage, Time } from "../layout";
 import { render } from "../render";
-import { AuditTable } from "./audit";
 
-/** Audit actions of leak intake: secret-scanning partners, public reports and revoke-leaked calls. */
-const LEAK_ACTIONS = ["key.revoke_leaked"] as const;
+/** What every leak intake writes: secret-scanning partners, the public report and an admin's revoke-leaked alike. */
+const LEAK_ACTION = "key.revoke_leaked";
+
+const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
+
+function LeakTable(props: { entries: AuditEntry[] }) {
+  if (props.entries.length === 0) return <p class="muted">No leaked key reported yet.</p>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Time</th>
+          <th>Reported by</th>
+          <th>Key</th>
+          <th>Why</th>
+          <th>Product / account</th>
+          <th>Found at</th>
+          <th>Reason</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.entries.map((e) => {
+          const source = text(e.detail?.source_url);
+          return (
+            <tr>
+              <td>
+                <Time iso={e.at} />
+              </td>
+              <td class="mono">{e.actor}</td>
+              <td class="mono">{e.target ? <a href={`/admin/keys/${encodeURIComponent(e.target)}`}>{e.target}</a> : "—"}</td>
+              <td>{text(e.detail?.why) ?? "—"}</td>
+              <td>{`${e.product ?? "—"} / ${e.account ?? "—"}`}</td>
+              {/* A partner's URL is shown as text, never a link: it points at whatever published the key. */}
+              <td class="mono">{source ?? "—"}</td>
+              <td>{text(e.detail?.reason) ?? "—"}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
 
 /**
- * Leak-intake events, from the audit log (one source of truth): every revocation of a
- * leaked key, whoever reported it, newest first.
+ * Leak-intake events: every key revoked as leaked, from the audit log (one source of
+ * truth), whoever reported it (`secret-scanning:github`, `secret-scanning:gitlab`,
+ * `report:public`, `admin:…`), newest first.
  */
 export function registerLeaks(app: Hono<ConsoleEnv>) {
   app.get("/leaks", async (c) => {
     const cursor = c.req.query("cursor") || undefined;
-    const result = await adminCall<AuditPage>(c, "GET", `/audit${query({ action: LEAK_ACTIONS[0], limit: "50", cursor })}`);
+    const result = await adminCall<AuditPage>(c, "GET", `/audit${query({ action: LEAK_ACTION, limit: "50", cursor })}`);
     return render(c, "Leak intake", () => (
       <>
         <h1>Leak intake</h1>
-        <Notice kind="warn">
-          Keys revoked as leaked (revoke-leaked calls). Secret-scanning partner reports appear here once this deployment's admin API records
-          them.
-        </Notice>
-        <AuditTable entries={result.entries} />
+        <p class="muted">
+          Keys revoked as leaked: by a secret-scanning partner, a public report or an admin. Reports of tokens that are not zgate keys
+          change nothing and are not listed.
+        </p>
+        <LeakTable entries={result.entries} />
         <NextPage path="/admin/leaks" fields={{}} cursor={result.next_cursor} />
       </>
     ));
