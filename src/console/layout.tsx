@@ -3,7 +3,7 @@ import type { ConsoleSession } from "./session";
 import { relativeAge, utc } from "./format";
 
 /** Every console page: the navigation, who is signed in, a sign-out form (with its CSRF token). */
-export function Layout(props: { title: string; session: ConsoleSession | null; csrf?: string; who?: string; children: Child }) {
+export function Layout(props: { title: string; session: ConsoleSession | null; csrf?: string; children: Child }) {
   return (
     <html lang="en">
       <head>
@@ -23,7 +23,7 @@ export function Layout(props: { title: string; session: ConsoleSession | null; c
             </nav>
           )}
           {props.session?.signedIn && (
-            <span class="who">{props.who ?? (props.session.kind === "access" ? "Cloudflare Access" : "admin:token")}</span>
+            <span class="who">{props.session.kind === "access" ? "signed in by Cloudflare Access" : "admin:token"}</span>
           )}
           {props.session?.kind === "token" && props.session.signedIn && props.csrf && (
             <form method="post" action="/admin/sign-out">

@@ -24,9 +24,9 @@ export type ConsoleSession =
   { kind: "token"; signedIn: boolean; binding: string } | { kind: "access"; signedIn: true; binding: string; jwt: string };
 
 /** `__Secure-`: browsers accept it only with Secure; the path keeps it off the product paths of a gateway host. */
-export const SESSION_COOKIE = "__Secure-zgate_console";
+const SESSION_COOKIE = "__Secure-zgate_console";
 export const CONSOLE_PATH = "/admin";
-export const SESSION_SECONDS = 8 * 3600;
+const SESSION_SECONDS = 8 * 3600;
 /** A visitor who has not signed in yet holds a short pre-session, so the sign-in form has a CSRF token too. */
 const PRE_SESSION_SECONDS = 15 * 60;
 

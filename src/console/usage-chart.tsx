@@ -15,7 +15,7 @@ const LEFT = 40;
 const BOTTOM = 22;
 
 /** Calls per minute for the 24 hours ending `now`, per series. */
-export function perMinute(calls: UsageCall[], now: number): number[][] {
+function perMinute(calls: UsageCall[], now: number): number[][] {
   const start = now - MINUTES * 60_000;
   const counts = SERIES.map(() => new Array<number>(MINUTES).fill(0));
   for (const call of calls) {

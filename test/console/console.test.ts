@@ -197,7 +197,7 @@ describe("security console: investigating a key", () => {
     const csrf = Browser.csrf(await (await browser.get("/admin/")).text());
     const found = await browser.post("/admin/lookup", { csrf, key });
     expect(found.status).toBe(303);
-    expect(found.headers.get("location")).toBe(`/admin/keys/${id}?found=1`);
+    expect(found.headers.get("location")).toBe(`/admin/keys/${id}?done=found`);
 
     const page = await browser.get(found.headers.get("location")!);
     expect(page.status).toBe(200);

@@ -119,7 +119,7 @@ function Actions(props: { k: ApiKey; csrf: string }) {
   );
 }
 
-function UsageTables(props: { usage: UsagePage; path: string; cursor?: string }) {
+function UsageTables(props: { usage: UsagePage; path: string }) {
   const u = props.usage;
   const newest = u.addresses[0]?.client_address;
   return (
@@ -212,7 +212,7 @@ export function registerKeyDetail(app: Hono<ConsoleEnv>) {
       }),
       adminCall<AuditPage>(c, "GET", `/audit${query({ target: id, limit: "20" })}`),
     ]);
-    const done = DONE[c.req.query("done") ?? ""] ?? (c.req.query("found") ? DONE.found : undefined);
+    const done = DONE[c.req.query("done") ?? ""];
     const path = `/admin/keys/${encodeURIComponent(id)}`;
     return render(c, `Key ${key.prefix}…${key.last4}`, (csrf) => (
       <>
@@ -228,7 +228,7 @@ export function registerKeyDetail(app: Hono<ConsoleEnv>) {
         ) : (
           <Notice kind="warn">This deployment's admin API has no usage history (GET /admin/v1/keys/{"{id}"}/usage).</Notice>
         )}
-        {usage && <UsageTables usage={usage} path={path} cursor={cursor} />}
+        {usage && <UsageTables usage={usage} path={path} />}
         <h2>Audit trail</h2>
         <AuditTable entries={audit.entries} />
         <p>

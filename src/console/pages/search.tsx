@@ -128,7 +128,7 @@ export function registerSearch(app: Hono<ConsoleEnv>) {
     const key = typeof form.key === "string" ? form.key.trim() : "";
     try {
       const found = await adminCall<ApiKey>(c, "POST", "/keys/lookup", { key });
-      return c.redirect(`/admin/keys/${encodeURIComponent(found.id)}?found=1`, 303);
+      return c.redirect(`/admin/keys/${encodeURIComponent(found.id)}?done=found`, 303);
     } catch (err) {
       if (!(err instanceof AdminApiError) || ![400, 404].includes(err.status)) throw err;
       const message =
