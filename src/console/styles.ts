@@ -15,6 +15,7 @@ th, td { text-align: left; padding: .35rem .55rem; border-bottom: 1px solid var(
 th { background: #eef1f5; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, monospace; font-size: 12.5px; }
+td a.mono { white-space: nowrap; }
 .muted { color: var(--muted); }
 .panel { background: #fff; border: 1px solid var(--line); padding: .8rem 1rem; margin: .6rem 0; }
 form.inline { display: inline; }
