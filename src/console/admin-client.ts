@@ -22,9 +22,9 @@ export type ConsoleEnv = AppEnv & { Variables: { session: ConsoleSession | null;
 /**
  * Calls `/admin/v1<path>` in-process with the same env, under the signed-in identity:
  * the deployment's ADMIN_TOKEN for a token session (actor `admin:token`), the request's
- * own Access JWT behind Access (verified again by the admin API, actor `admin:<email>`).
- * The client address and request id go along, so failed-auth limits and the access log
- * see the person, not the console.
+ * own Access JWT behind Access (verified again by the admin API, actor `admin:<email>`),
+ * or, to sign in, the token typed into the form. The client address and request id go
+ * along, so failed-auth limits and the access log see the person, not the console.
  */
 export async function adminCall<T>(
   c: Context<ConsoleEnv>,
@@ -35,7 +35,7 @@ export async function adminCall<T>(
 ): Promise<T> {
   const session = c.get("session");
   const headers = new Headers({ "X-Request-Id": c.get("requestId") });
-  if (session?.kind === "access") headers.set("Cf-Access-Jwt-Assertion", session.jwt);
+  if (credential.token === undefined && session?.kind === "access") headers.set("Cf-Access-Jwt-Assertion", session.jwt);
   else headers.set("Authorization", `Bearer ${credential.token ?? c.get("settings").ADMIN_TOKEN ?? ""}`);
   const address = c.req.header("cf-connecting-ip");
   if (address) headers.set("CF-Connecting-IP", address);

@@ -16,8 +16,8 @@ import { Notice } from "./layout";
 const csrfCheck: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
   if (c.req.method !== "POST") return next();
   const session = c.get("session");
-  const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-  if (!session || !(await validCsrf(session, (form as Record<string, unknown>).csrf))) {
+  const form: Record<string, unknown> = await c.req.parseBody().catch(() => ({}));
+  if (!session || !(await validCsrf(session, form.csrf))) {
     return render(
       c,
       "Refused",

@@ -307,6 +307,12 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     expect(done.status).toBe(303);
     const audit = await json(await admin(`/audit?target=${key.id}&action=key.revoke`));
     expect(audit.entries[0]).toMatchObject({ actor: "admin:sec@zakgt.test", detail: expect.objectContaining({ reason: "offboarding" }) });
+    // A deployment with Access only: the console works through it, and there is no token sign-in.
+    const accessOnly = { ...access, ADMIN_TOKEN: undefined };
+    expect((await new Browser({ settings: accessOnly, headers: { "Cf-Access-Jwt-Assertion": jwt } }).get("/admin/")).status).toBe(200);
+    const noSignIn = await new Browser({ settings: accessOnly }).get("/admin/sign-in");
+    expect(noSignIn.status).toBe(503);
+    expect(await noSignIn.text()).toContain("open the console through Cloudflare Access");
     // An Access JWT that does not verify gets the admin API's 401, as a page.
     const forged = new Browser({ settings: access, headers: { "Cf-Access-Jwt-Assertion": `${jwt.slice(0, -4)}AAAA` } });
     const refused = await forged.get("/admin/");

@@ -1,4 +1,4 @@
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import { Csrf, Notice } from "../layout";
 import { render } from "../render";
@@ -32,22 +32,24 @@ function SignInForm(props: { csrf: string; problem?: string }) {
  * Cloudflare Access there is nothing to sign in to: Access already did.
  */
 export function registerSignIn(app: Hono<ConsoleEnv>) {
+  const noToken = (c: Context<ConsoleEnv>) =>
+    render(
+      c,
+      "Sign in",
+      () => <Notice kind="warn">This deployment has no ADMIN_TOKEN: open the console through Cloudflare Access.</Notice>,
+      503,
+    );
+
   app.get("/sign-in", async (c) => {
     const session = c.get("session");
     if (session?.signedIn) return c.redirect("/admin/", 303);
-    if (!c.get("settings").ADMIN_TOKEN) {
-      return render(
-        c,
-        "Sign in",
-        () => <Notice kind="warn">This deployment has no ADMIN_TOKEN: open the console through Cloudflare Access.</Notice>,
-        503,
-      );
-    }
+    if (!c.get("settings").ADMIN_TOKEN) return noToken(c);
     c.set("session", session ?? (await startSession(c, false)));
     return render(c, "Sign in", (csrf) => <SignInForm csrf={csrf} />);
   });
 
   app.post("/sign-in", async (c) => {
+    if (!c.get("settings").ADMIN_TOKEN) return noToken(c);
     const form = await c.req.parseBody();
     const token = typeof form.token === "string" ? form.token.trim() : "";
     try {
