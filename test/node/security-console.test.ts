@@ -25,6 +25,8 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   let page: Page;
   let attacker: Server;
   let attackerBase = "";
+  // Anything the console's own CSP blocked (an inline style, a stray script) shows up here.
+  const cspViolations: string[] = [];
   const profile = mkdtempSync(join(tmpdir(), "zgate-console-chromium-"));
 
   const adminApi = async (path: string, body?: unknown) => {
@@ -62,9 +64,14 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       viewport: { width: 1280, height: 1100 },
+      // The console has no script: everything here works with JavaScript off.
+      javaScriptEnabled: false,
       args: CHROMIUM_ARGS,
     });
     page = browser.pages()[0] ?? (await browser.newPage());
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) cspViolations.push(message.text());
+    });
     mkdirSync(shots, { recursive: true });
   });
 
@@ -144,6 +151,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     expect(rows[0]!.join(" ")).toContain('"reason":"key pushed to a public repository"');
     expect(rows.map((r) => r[2])).toEqual(["key.revoke", "key.create"]);
     await shot("console-audit.png");
+    expect(cspViolations).toEqual([]);
   });
 
   it("rolls a key with a short grace period: the old key works until it ends, the new one from the start", async () => {
