@@ -11,6 +11,7 @@ import { requestId } from "./http/request-id";
 import { createConsoleApp } from "./console/app";
 import { createAdminApp } from "./keys/admin/app";
 import { createDocsApp } from "./openapi/routes";
+import { createSecurityApp } from "./security/app";
 import { serveAtGateway } from "./keys/gateway-routes";
 import { recordKeyUsage } from "./keys/usage-log";
 import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./edge/admit";
@@ -61,6 +62,7 @@ export function createApp() {
   const onProductHost = productApp(edgeApp());
   const gateway = edgeApp();
   gateway.route("/admin/v1", createAdminApp());
+  gateway.route("/security/v1", createSecurityApp());
   // The console's own admin calls go through this same app, as any client's would.
   gateway.route(
     "/admin/",

@@ -151,8 +151,23 @@ const schema = z
     ACCESS_AUD: optionalString,
     // Where Access publishes its signing keys; derived from the team domain unless set.
     ACCESS_JWKS_URL: optionalString.pipe(z.url().optional()),
+    // Secret-scanning partner programs: where each publishes the keys it signs reports
+    // with (src/security/scanner-keys.ts). GitLab's endpoint answers 503 until its URL is set.
+    SECRET_SCANNING_GITHUB_KEYS_URL: z.url().default("https://api.github.com/meta/public_keys/secret_scanning"),
+    SECRET_SCANNING_GITLAB_KEYS_URL: optionalString.pipe(z.url().optional()),
+    // Where a leaked key's revocation is announced (src/security/leak-notification.ts):
+    // a POST signed with LEAK_WEBHOOK_SECRET (HMAC-SHA256), retried. Both or neither.
+    LEAK_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    LEAK_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
   })
   .superRefine((s, ctx) => {
+    if (Boolean(s.LEAK_WEBHOOK_URL) !== Boolean(s.LEAK_WEBHOOK_SECRET)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [s.LEAK_WEBHOOK_URL ? "LEAK_WEBHOOK_SECRET" : "LEAK_WEBHOOK_URL"],
+        message: "LEAK_WEBHOOK_URL and LEAK_WEBHOOK_SECRET go together",
+      });
+    }
     if (!s.ZAKGT_JWKS_URL && !s.ZAKGT_JWT_SECRET) {
       ctx.addIssue({ code: "custom", path: ["ZAKGT_JWKS_URL"], message: "set ZAKGT_JWKS_URL (or ZAKGT_JWT_SECRET in development)" });
     }
@@ -203,6 +218,8 @@ const FEATURE_SETTINGS = {
   "test-keys": ["ORIGIN_ZAKGT_TEST"],
   "presigned-results": ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"],
   "result-links": ["RESULT_SIGNING_KEYS", "RESULT_SIGNING_KEY_ID"],
+  "secret-scanning": ["SECRET_SCANNING_GITHUB_KEYS_URL", "SECRET_SCANNING_GITLAB_KEYS_URL"],
+  "leak-webhook": ["LEAK_WEBHOOK_URL", "LEAK_WEBHOOK_SECRET"],
 } as const;
 
 export type Feature = keyof typeof FEATURE_SETTINGS;

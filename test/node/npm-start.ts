@@ -6,30 +6,26 @@ import { freePort } from "./free-port";
 
 const root = new URL("../..", import.meta.url).pathname;
 
-export interface NpmStart {
-  /** Where the gateway listens, from its banner. */
-  base: string;
-  /** Everything it printed so far. */
-  output: () => string;
-  stop: () => Promise<void>;
-}
-
-/** `npm start` on free ports with a state directory of its own, once its banner is printed. */
-export async function npmStart(env: Record<string, string>): Promise<NpmStart> {
+/**
+ * `npm start` as a new engineer runs it, on free ports with its own local state: resolves
+ * once its banner is printed. `output()` is everything it printed so far; `base` and
+ * `adminToken` are read from the banner.
+ */
+export async function npmStart(env: Record<string, string> = {}) {
   const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
   const port = await freePort();
   const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+  let output = "";
   const child: ChildProcess = spawn("npm", ["start", "--silent"], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ...env },
+    env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const stop = async () => {
-    if (child.pid) process.kill(-child.pid, "SIGTERM");
+    if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
     await new Promise((r) => setTimeout(r, 1000));
     rmSync(state, { recursive: true, force: true });
   };
@@ -41,5 +37,13 @@ export async function npmStart(env: Record<string, string>): Promise<NpmStart> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { base: /zgate listening on (\S+)/.exec(output)![1]!, output: () => output, stop };
+  return {
+    output: () => output,
+    base: /zgate listening on (\S+)/.exec(output)![1]!,
+    adminToken: /admin token: (\S+)/.exec(output)![1]!,
+    stop,
+  };
 }
+
+/** A running `npm start`. */
+export type NpmStart = Awaited<ReturnType<typeof npmStart>>;

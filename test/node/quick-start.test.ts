@@ -19,15 +19,15 @@ if (noBrowser) console.warn("The /docs browser test is skipped: install the Debi
  */
 const JOB_MS = 60_000;
 describe("npm start", () => {
-  let gateway: NpmStart;
+  let zgate: NpmStart;
   let output = "";
 
   beforeAll(async () => {
-    gateway = await npmStart({ ADMIN_TOKEN: "", ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) });
-    output = gateway.output();
+    zgate = await npmStart({ ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) });
+    output = zgate.output();
   });
 
-  afterAll(() => gateway?.stop());
+  afterAll(() => zgate?.stop());
 
   it("prints where it listens and an admin token", () => {
     expect(output).toMatch(/zgate listening on http:\/\/127\.0\.0\.1:\d+/);
@@ -35,8 +35,7 @@ describe("npm start", () => {
   });
 
   it("ZSky's own sample Python client, pointed at the gateway, polls a minute-long job every 2 s to the end and downloads it", async () => {
-    const base = /zgate listening on (\S+)/.exec(output)![1]!;
-    const adminToken = /admin token: (\S+)/.exec(output)![1]!;
+    const { base, adminToken } = zgate;
     const created = await fetch(`${base}/admin/v1/keys`, {
       method: "POST",
       headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
@@ -88,7 +87,7 @@ describe("npm start", () => {
   it.skipIf(noBrowser)(
     "/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)",
     async () => {
-      const base = /zgate listening on (\S+)/.exec(output)![1]!;
+      const { base } = zgate;
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
