@@ -375,4 +375,22 @@ describe("security console: leak intake", () => {
     expect(ours[0]).toMatch(new RegExp(`admin:token.*${rotated.key_id}.*successor_of_leaked.*pasted in a forum`, "s"));
     expect(ours[1]).toMatch(new RegExp(`admin:token.*${old.id}.*<td>leaked</td>.*pasted in a forum`, "s"));
   });
+
+  it("a public report shows as report:public with where the key was found (as text, never a link)", async () => {
+    const leaked = await createKey("zappway");
+    const url = "https://paste.example/raw/abc123";
+    const reported = await call("/security/v1/keys/report", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": someIp() },
+      body: JSON.stringify({ keys: [leaked.key], url }),
+    });
+    expect(reported.status).toBe(202);
+    const browser = new Browser();
+    await browser.signIn();
+    const html = await (await browser.get("/admin/leaks")).text();
+    const row = [...html.matchAll(/<tr>(.*?)<\/tr>/gs)].map((m) => m[1]!).find((r) => r.includes(leaked.id));
+    expect(row).toMatch(new RegExp(`report:public.*${leaked.id}.*<td>leaked</td>.*<td class="mono">${url}</td>`, "s"));
+    expect(html).not.toContain(`href="${url}"`);
+    expect(html).not.toContain(leaked.key);
+  });
 });
