@@ -77,3 +77,19 @@ export function NextPage(props: { path: string; fields: Record<string, string | 
 export function Notice(props: { kind?: "notice" | "warn" | "error"; children: Child }) {
   return <div class={`panel ${props.kind ?? "notice"}`}>{props.children}</div>;
 }
+
+/** A table with its header row; `numeric` columns are right-aligned. */
+export function Table(props: { head: string[]; numeric?: string[]; children: Child }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          {props.head.map((name) => (
+            <th class={props.numeric?.includes(name) ? "num" : undefined}>{name}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+}

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { AuditEntry, AuditPage } from "../api-types";
-import { NextPage, Notice, Time } from "../layout";
+import { NextPage, Notice, Table, Time } from "../layout";
 import { render } from "../render";
 
 const FILTERS = ["target", "action", "cursor"] as const;
@@ -9,34 +9,21 @@ const FILTERS = ["target", "action", "cursor"] as const;
 export function AuditTable(props: { entries: AuditEntry[] }) {
   if (props.entries.length === 0) return <p class="muted">No audit entries.</p>;
   return (
-    <table>
-      <thead>
+    <Table head={["Time", "Actor", "Action", "Target", "Product / account", "Detail", "Request id"]}>
+      {props.entries.map((e) => (
         <tr>
-          <th>Time</th>
-          <th>Actor</th>
-          <th>Action</th>
-          <th>Target</th>
-          <th>Product / account</th>
-          <th>Detail</th>
-          <th>Request id</th>
+          <td>
+            <Time iso={e.at} />
+          </td>
+          <td class="mono">{e.actor}</td>
+          <td class="mono">{e.action}</td>
+          <td class="mono">{e.target ? <a href={`/admin/keys/${encodeURIComponent(e.target)}`}>{e.target}</a> : "—"}</td>
+          <td>{`${e.product ?? "—"} / ${e.account ?? "—"}`}</td>
+          <td class="mono">{e.detail ? JSON.stringify(e.detail) : ""}</td>
+          <td class="mono">{e.request_id}</td>
         </tr>
-      </thead>
-      <tbody>
-        {props.entries.map((e) => (
-          <tr>
-            <td>
-              <Time iso={e.at} />
-            </td>
-            <td class="mono">{e.actor}</td>
-            <td class="mono">{e.action}</td>
-            <td class="mono">{e.target ? <a href={`/admin/keys/${encodeURIComponent(e.target)}`}>{e.target}</a> : "—"}</td>
-            <td>{`${e.product ?? "—"} / ${e.account ?? "—"}`}</td>
-            <td class="mono">{e.detail ? JSON.stringify(e.detail) : ""}</td>
-            <td class="mono">{e.request_id}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 

@@ -2,7 +2,7 @@ import type { Context, Hono } from "hono";
 import { MAX_ROLL_GRACE_SECONDS } from "../../keys/key-lifecycle";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import type { ApiKey } from "../api-types";
-import { Csrf, Notice, Status, Time } from "../layout";
+import { Csrf, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
 
 type Action = "revoke" | "revoke-leaked" | "roll";
@@ -137,28 +137,18 @@ function LeakResult(props: { k: ApiKey; outcome: LeakOutcome }) {
         {o.already_rotated && " The customer had already rotated to a successor, which is revoked too: tell them to issue a new key."}
         {o.result_links_revoked > 0 && ` Result links refused for ${o.result_links_revoked} ZSky results.`}
       </Notice>
-      <table>
-        <thead>
+      <Table head={["Key", "Why", "Replaces", "Before this report"]}>
+        {o.revoked.map((r) => (
           <tr>
-            <th>Key</th>
-            <th>Why</th>
-            <th>Replaces</th>
-            <th>Before this report</th>
+            <td class="mono">
+              <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>{r.id}</a>
+            </td>
+            <td>{r.why}</td>
+            <td class="mono">{r.replaces ?? "—"}</td>
+            <td>{r.already_revoked ? `already revoked by ${r.previously_revoked_by ?? "?"}` : "active"}</td>
           </tr>
-        </thead>
-        <tbody>
-          {o.revoked.map((r) => (
-            <tr>
-              <td class="mono">
-                <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>{r.id}</a>
-              </td>
-              <td>{r.why}</td>
-              <td class="mono">{r.replaces ?? "—"}</td>
-              <td>{r.already_revoked ? `already revoked by ${r.previously_revoked_by ?? "?"}` : "active"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       {o.kept.length > 0 && (
         <>
           <h2>Kept working</h2>

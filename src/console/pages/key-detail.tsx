@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import { AdminApiError, adminCall, query, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, AuditPage, UsageCall, UsagePage } from "../api-types";
-import { Csrf, NextPage, Notice, Status, Time } from "../layout";
+import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
 import { UsageChart } from "../usage-chart";
 import { AuditTable } from "./audit";
@@ -125,70 +125,43 @@ function UsageTables(props: { usage: UsagePage; path: string }) {
   return (
     <>
       <h2>Client addresses</h2>
-      <table>
-        <thead>
+      <Table head={["Address", "First seen", "Last seen", "Calls", "Admitted", "Countries", "ASNs"]} numeric={["Calls", "Admitted"]}>
+        {u.addresses.map((a) => (
           <tr>
-            <th>Address</th>
-            <th>First seen</th>
-            <th>Last seen</th>
-            <th class="num">Calls</th>
-            <th class="num">Admitted</th>
-            <th>Countries</th>
-            <th>ASNs</th>
+            <td class={`mono${u.addresses.length > 1 && a.client_address === newest ? " new-address" : ""}`}>
+              {a.client_address ?? "unknown"}
+            </td>
+            <td>
+              <Time iso={a.first_seen} />
+            </td>
+            <td>
+              <Time iso={a.last_seen} />
+            </td>
+            <td class="num">{a.calls}</td>
+            <td class="num">{a.admitted}</td>
+            <td>{a.countries.join(", ")}</td>
+            <td>{a.asns.join(", ")}</td>
           </tr>
-        </thead>
-        <tbody>
-          {u.addresses.map((a) => (
-            <tr>
-              <td class={`mono${u.addresses.length > 1 && a.client_address === newest ? " new-address" : ""}`}>
-                {a.client_address ?? "unknown"}
-              </td>
-              <td>
-                <Time iso={a.first_seen} />
-              </td>
-              <td>
-                <Time iso={a.last_seen} />
-              </td>
-              <td class="num">{a.calls}</td>
-              <td class="num">{a.admitted}</td>
-              <td>{a.countries.join(", ")}</td>
-              <td>{a.asns.join(", ")}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       {!u.addresses_complete && <p class="muted">Summary of the newest calls only: the key has more history than one summary reads.</p>}
       <h2>Calls</h2>
-      <table>
-        <thead>
+      <Table head={["Time", "Call", "Status", "Outcome", "Address", "Country / ASN", "User agent", "Request id"]} numeric={["Status"]}>
+        {u.calls.map((call) => (
           <tr>
-            <th>Time</th>
-            <th>Call</th>
-            <th class="num">Status</th>
-            <th>Outcome</th>
-            <th>Address</th>
-            <th>Country / ASN</th>
-            <th>User agent</th>
-            <th>Request id</th>
+            <td>
+              <Time iso={call.time} />
+            </td>
+            <td class="mono">{`${call.method} ${call.path}`}</td>
+            <td class="num">{call.status}</td>
+            <td>{call.outcome ?? "—"}</td>
+            <td class="mono">{call.client_address ?? "—"}</td>
+            <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
+            <td>{call.user_agent ?? "—"}</td>
+            <td class="mono">{call.request_id}</td>
           </tr>
-        </thead>
-        <tbody>
-          {u.calls.map((call) => (
-            <tr>
-              <td>
-                <Time iso={call.time} />
-              </td>
-              <td class="mono">{`${call.method} ${call.path}`}</td>
-              <td class="num">{call.status}</td>
-              <td>{call.outcome ?? "—"}</td>
-              <td class="mono">{call.client_address ?? "—"}</td>
-              <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
-              <td>{call.user_agent ?? "—"}</td>
-              <td class="mono">{call.request_id}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       <NextPage path={props.path} fields={{}} cursor={u.next_cursor} />
     </>
   );

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { adminCall, query, type ConsoleEnv } from "../admin-client";
 import type { AuditEntry, AuditPage } from "../api-types";
-import { NextPage, Time } from "../layout";
+import { NextPage, Table, Time } from "../layout";
 import { render } from "../render";
 
 /** What every leak intake writes: secret-scanning partners, the public report and an admin's revoke-leaked alike. */
@@ -12,38 +12,25 @@ const text = (value: unknown) => (typeof value === "string" && value !== "" ? va
 function LeakTable(props: { entries: AuditEntry[] }) {
   if (props.entries.length === 0) return <p class="muted">No leaked key reported yet.</p>;
   return (
-    <table>
-      <thead>
-        <tr>
-          <th>Time</th>
-          <th>Reported by</th>
-          <th>Key</th>
-          <th>Why</th>
-          <th>Product / account</th>
-          <th>Found at</th>
-          <th>Reason</th>
-        </tr>
-      </thead>
-      <tbody>
-        {props.entries.map((e) => {
-          const source = text(e.detail?.source_url);
-          return (
-            <tr>
-              <td>
-                <Time iso={e.at} />
-              </td>
-              <td class="mono">{e.actor}</td>
-              <td class="mono">{e.target ? <a href={`/admin/keys/${encodeURIComponent(e.target)}`}>{e.target}</a> : "—"}</td>
-              <td>{text(e.detail?.why) ?? "—"}</td>
-              <td>{`${e.product ?? "—"} / ${e.account ?? "—"}`}</td>
-              {/* A partner's URL is shown as text, never a link: it points at whatever published the key. */}
-              <td class="mono">{source ?? "—"}</td>
-              <td>{text(e.detail?.reason) ?? "—"}</td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <Table head={["Time", "Reported by", "Key", "Why", "Product / account", "Found at", "Reason"]}>
+      {props.entries.map((e) => {
+        const source = text(e.detail?.source_url);
+        return (
+          <tr>
+            <td>
+              <Time iso={e.at} />
+            </td>
+            <td class="mono">{e.actor}</td>
+            <td class="mono">{e.target ? <a href={`/admin/keys/${encodeURIComponent(e.target)}`}>{e.target}</a> : "—"}</td>
+            <td>{text(e.detail?.why) ?? "—"}</td>
+            <td>{`${e.product ?? "—"} / ${e.account ?? "—"}`}</td>
+            {/* A partner's URL is shown as text, never a link: it points at whatever published the key. */}
+            <td class="mono">{source ?? "—"}</td>
+            <td>{text(e.detail?.reason) ?? "—"}</td>
+          </tr>
+        );
+      })}
+    </Table>
   );
 }
 

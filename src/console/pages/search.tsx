@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { AdminApiError, adminCall, adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, KeyPage } from "../api-types";
-import { Csrf, NextPage, Notice, Status, Time } from "../layout";
+import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
 
 const FILTERS = ["product", "account", "label", "last4", "status", "cursor"] as const;
@@ -9,40 +9,27 @@ const FILTERS = ["product", "account", "label", "last4", "status", "cursor"] as 
 function KeyTable(props: { keys: ApiKey[] }) {
   if (props.keys.length === 0) return <p class="muted">No key matches.</p>;
   return (
-    <table>
-      <thead>
+    <Table head={["Key", "Label", "Product", "Account", "Status", "Created", "Last used"]}>
+      {props.keys.map((k) => (
         <tr>
-          <th>Key</th>
-          <th>Label</th>
-          <th>Product</th>
-          <th>Account</th>
-          <th>Status</th>
-          <th>Created</th>
-          <th>Last used</th>
+          <td>
+            <a class="mono" href={`/admin/keys/${encodeURIComponent(k.id)}`}>{`${k.prefix}…${k.last4}`}</a>
+          </td>
+          <td>{k.label ?? <span class="muted">—</span>}</td>
+          <td>{k.product}</td>
+          <td class="mono">{k.account}</td>
+          <td>
+            <Status status={k.status} />
+          </td>
+          <td>
+            <Time iso={k.created_at} />
+          </td>
+          <td>
+            <Time iso={k.last_used_at} />
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {props.keys.map((k) => (
-          <tr>
-            <td>
-              <a class="mono" href={`/admin/keys/${encodeURIComponent(k.id)}`}>{`${k.prefix}…${k.last4}`}</a>
-            </td>
-            <td>{k.label ?? <span class="muted">—</span>}</td>
-            <td>{k.product}</td>
-            <td class="mono">{k.account}</td>
-            <td>
-              <Status status={k.status} />
-            </td>
-            <td>
-              <Time iso={k.created_at} />
-            </td>
-            <td>
-              <Time iso={k.last_used_at} />
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 
