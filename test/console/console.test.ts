@@ -394,3 +394,33 @@ describe("security console: leak intake", () => {
     expect(html).not.toContain(leaked.key);
   });
 });
+
+describe("security console: bad input", () => {
+  it("answers a page with the admin API's status and message, never a 500 or a stack trace", async () => {
+    const key = await createKey("zsky");
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get("/admin/")).text());
+    const cases: [Promise<Response>, number, string][] = [
+      [browser.get("/admin/keys/no_such_key"), 404, "Key not found"],
+      [browser.get(`/admin/keys/${"k".repeat(65)}`), 400, "id"],
+      [browser.get(`/admin/keys/${key.id}?cursor=not-a-cursor`), 400, "Invalid cursor"],
+      [browser.get("/admin/?cursor=%7B%7D"), 400, "Invalid cursor"],
+      [browser.get("/admin/audit?cursor=zzz"), 400, "Invalid cursor"],
+      [browser.get("/admin/?status=gone"), 400, "status"],
+      [browser.post("/admin/keys/no_such_key/revoke", { csrf, reason: "x" }), 404, "Key not found"],
+      [browser.post("/admin/lookup", { csrf, key: "" }), 400, "key"],
+      [browser.post(`/admin/keys/${key.id}/roll`, { csrf, reason: "r", expire_old_in_seconds: "soon" }), 400, "whole number of seconds"],
+      [browser.get("/admin/keys/no_such_key/roll"), 404, "Key not found"],
+    ];
+    for (const [response, status, text] of cases) {
+      const r = await response;
+      expect(r.status, text).toBe(status);
+      expect(r.headers.get("content-type")).toMatch(/^text\/html/);
+      const html = await r.text();
+      expect(html).toContain(text);
+      expect(html).not.toMatch(/at \w+ \(|Internal error/);
+    }
+    expect((await json(await admin(`/keys/${key.id}`))).status).toBe("active");
+  });
+});
