@@ -231,6 +231,11 @@ describe("security console: investigating a key", () => {
 
     const byLast4 = await (await browser.get(`/admin/?account=${account}&last4=${encodeURIComponent(keys[3]!.key.slice(-4))}`)).text();
     expect(byLast4).toContain(`/admin/keys/${keys[3]!.id}`);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(
+      (await (await browser.get(`/admin/?account=${account}&created_after=${today}`)).text()).match(/href="\/admin\/keys\//g)?.length,
+    ).toBe(25);
+    expect(await (await browser.get(`/admin/?account=${account}&created_after=2999-01-01`)).text()).toContain("No key matches.");
     const refused = await browser.get("/admin/?last4=abc");
     expect(refused.status).toBe(400);
     expect(await refused.text()).toContain("last4");

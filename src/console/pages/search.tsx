@@ -4,7 +4,10 @@ import type { ApiKey, KeyPage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
 
-const FILTERS = ["product", "account", "label", "last4", "status", "cursor"] as const;
+const FILTERS = ["product", "account", "label", "last4", "status", "created_after", "cursor"] as const;
+
+/** A date picker's day (`2026-12-01`) as the admin API's time: that day's start, UTC. */
+const dayStart = (day: string | undefined) => (day && /^\d{4}-\d\d-\d\d$/.test(day) ? `${day}T00:00:00Z` : day);
 
 function KeyTable(props: { keys: ApiKey[] }) {
   if (props.keys.length === 0) return <p class="muted">No key matches.</p>;
@@ -78,6 +81,10 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
           <input name="last4" value={f.last4 ?? ""} size={6} maxlength={4} />
         </label>
         <Choice label="Status" name="status" options={["", "active", "revoked", "expired"]} value={f.status} />
+        <label>
+          Created on or after (UTC)
+          <input type="date" name="created_after" value={f.created_after ?? ""} />
+        </label>
         <button type="submit">Search</button>
       </form>
     </>
@@ -88,7 +95,10 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
 export function registerSearch(app: Hono<ConsoleEnv>) {
   app.get("/", async (c) => {
     const fields = queryFields(c, FILTERS);
-    const { result, problem } = await adminListing<KeyPage>(c, `/keys${query({ ...fields, limit: "25" })}`);
+    const { result, problem } = await adminListing<KeyPage>(
+      c,
+      `/keys${query({ ...fields, created_after: dayStart(fields.created_after), limit: "25" })}`,
+    );
     return render(
       c,
       "Key search",
