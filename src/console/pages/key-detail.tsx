@@ -1,5 +1,5 @@
 import type { Context, Hono } from "hono";
-import { AdminApiError, adminCall, query, type ConsoleEnv } from "../admin-client";
+import { adminCall, query, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, AuditPage, UsageCall, UsagePage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
@@ -14,9 +14,6 @@ const DONE: Record<string, string> = {
   lifted: "Suspension lifted.",
   found: "Found by the pasted key. Nothing was changed.",
 };
-
-/** The usage API answers 404 "Not Found" (not "Key not found") where the deployment does not have it. */
-const missingOperation = (err: unknown) => err instanceof AdminApiError && err.status === 404 && err.message === "Not Found";
 
 async function last24h(c: Context<ConsoleEnv>, id: string, now: number): Promise<{ calls: UsageCall[]; truncated: boolean }> {
   const calls: UsageCall[] = [];
@@ -175,14 +172,8 @@ export function registerKeyDetail(app: Hono<ConsoleEnv>) {
     const now = Date.now();
     const key = await adminCall<ApiKey>(c, "GET", `/keys/${encodeURIComponent(id)}`);
     const [usage, chart, audit] = await Promise.all([
-      adminCall<UsagePage>(c, "GET", `/keys/${encodeURIComponent(id)}/usage${query({ limit: "50", cursor })}`).catch((err) => {
-        if (missingOperation(err)) return null;
-        throw err;
-      }),
-      last24h(c, id, now).catch((err) => {
-        if (missingOperation(err)) return null;
-        throw err;
-      }),
+      adminCall<UsagePage>(c, "GET", `/keys/${encodeURIComponent(id)}/usage${query({ limit: "50", cursor })}`),
+      last24h(c, id, now),
       adminCall<AuditPage>(c, "GET", `/audit${query({ target: id, limit: "20" })}`),
     ]);
     const done = DONE[c.req.query("done") ?? ""];
@@ -196,12 +187,8 @@ export function registerKeyDetail(app: Hono<ConsoleEnv>) {
         <Facts k={key} />
         <Actions k={key} csrf={csrf} />
         <h2>Calls per minute, last 24 h (UTC)</h2>
-        {chart ? (
-          <UsageChart calls={chart.calls} now={now} truncated={chart.truncated} />
-        ) : (
-          <Notice kind="warn">This deployment's admin API has no usage history (GET /admin/v1/keys/{"{id}"}/usage).</Notice>
-        )}
-        {usage && <UsageTables usage={usage} path={path} />}
+        <UsageChart calls={chart.calls} now={now} truncated={chart.truncated} />
+        <UsageTables usage={usage} path={path} />
         <h2>Audit trail</h2>
         <AuditTable entries={audit.entries} />
         <p>

@@ -128,15 +128,13 @@ export function registerSearch(app: Hono<ConsoleEnv>) {
       return c.redirect(`/admin/keys/${encodeURIComponent(found.id)}?done=found`, 303);
     } catch (err) {
       if (!(err instanceof AdminApiError) || ![400, 404].includes(err.status)) throw err;
-      const message =
-        err.status === 404 && err.message === "Not Found" ? "Key lookup is not available on this deployment's admin API yet." : err.message;
       return render(
         c,
         "Key search",
         (csrf) => (
           <>
             <h1>Key search</h1>
-            <Notice kind="error">{message === "Key not found" ? "No zgate key matches what was pasted." : message}</Notice>
+            <Notice kind="error">{err.status === 404 ? "No zgate key matches what was pasted." : err.message}</Notice>
             <SearchForms csrf={csrf} fields={{}} />
           </>
         ),
