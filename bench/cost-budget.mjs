@@ -16,7 +16,12 @@ export const COST_CASES = [
   "refused_429",
   "unknown_key",
   "zsky_job",
+  "zsky_job_high_limit",
 ];
+
+/** The cases whose unit is a ZSky job (generate, 3 polls, download; cost-cases.mjs JOB_CASES), not a request. */
+export const JOB_CASE_IDS = ["zsky_job", "zsky_job_high_limit"];
+export const isJobCase = (id) => JOB_CASE_IDS.includes(id);
 
 /** Dollars per million units (requests; jobs for zsky_job, excluding result storage). */
 export const TARGETS = {
@@ -28,6 +33,7 @@ export const TARGETS = {
   refused_429: 0.4,
   unknown_key: 0.35,
   zsky_job: 8,
+  zsky_job_high_limit: 8,
 };
 
 /** A new client address: nothing kept once its windows have passed (share of addresses whose guard still holds data). */

@@ -132,12 +132,33 @@ export function newAddressCase(run) {
   };
 }
 
-/** Keys for the job cycle: fresh accounts per run, so no allowance runs out over runs. */
-export function jobKeys(base, settings, run, count) {
+/**
+ * The job cycle's two kinds of key, each with windows of the plan's own length (60 s;
+ * the deployment's 1 s windows of the steady cases are overridden on the key): one at the
+ * ZSky plan's own limits, one with limits raised far above the load.
+ */
+export const JOB_CASES = [
+  {
+    id: "zsky_job",
+    title: "ZSky job: generate, 3 polls, download (plan limits)",
+    windows: { burst: { limit: 20, window_seconds: 60 }, poll: { limit: 300, window_seconds: 60 } },
+  },
+  {
+    id: "zsky_job_high_limit",
+    title: "ZSky job: generate, 3 polls, download (high-limit key)",
+    windows: { burst: { limit: 1_000_000, window_seconds: 60 }, poll: { limit: 1_000_000, window_seconds: 60 } },
+  },
+];
+
+/** The accounts a job case's run uses: fresh per run, so no allowance runs out over runs. */
+export const jobAccounts = (jobCase, run, count) => Array.from({ length: count }, (_, i) => `cost_${jobCase.id}_${run}_${i}`);
+
+/** One key per account of jobAccounts. */
+export function jobKeys(base, settings, jobCase, run, count) {
   return createKeys(
     base,
     settings,
-    Array.from({ length: count }, (_, i) => ({ product: "zsky", account: `cost_jobs_${run}_${i}` })),
+    jobAccounts(jobCase, run, count).map((account) => ({ product: "zsky", account, limit_override: { windows: jobCase.windows } })),
   );
 }
 

@@ -15,7 +15,8 @@
 //
 // Bench routes, on this wrapper only (zgate never answers them):
 //   GET  /__bench/counters            the counters so far
-//   POST /__bench/retention?at=<ms>   zgate's cron (retention) as if run at that time, counted
+//   POST /__bench/retention?at=<ms>[&guards=<name>,…]  zgate's cron (retention) as if run at that
+//                                     time, and the named guards' alarms (job retirement), counted
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
 import zgate, { AccountGuard as ZgateGuard } from "../src/index.ts";
 import { generateKey, prefixFor } from "../src/keys/key-format.ts";
@@ -266,6 +267,17 @@ export class AccountGuard extends ZgateGuard {
     counters.guard.alarms++;
     return super.alarm(...args);
   }
+
+  /** The alarm as it would run at `at` (retention: jobs past their 7 days), on the guard's clock. */
+  async benchAlarmAt(at) {
+    const clock = this.clock;
+    this.clock = () => at;
+    try {
+      await this.alarm();
+    } finally {
+      this.clock = clock;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- the Worker
@@ -276,6 +288,9 @@ async function benchRoute(request, env, url) {
     const at = Number(url.searchParams.get("at"));
     if (!Number.isFinite(at)) return new Response("at=<ms> required", { status: 400 });
     await zgate.scheduled({ scheduledTime: at, cron: "bench", noRetry() {} }, countedEnv(env));
+    // Each named account's guard alarm, as it would run then (it retires the account's ZSky jobs).
+    const accounts = (url.searchParams.get("guards") ?? "").split(",").filter(Boolean);
+    await Promise.all(accounts.map((name) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name)).benchAlarmAt(at)));
     return Response.json({ ok: true });
   }
   if (url.pathname === "/__bench/unknown-key") {

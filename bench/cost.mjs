@@ -24,26 +24,27 @@
 //   BENCH_COST_JOBS=100          ZSky job cycles per run
 //   BENCH_COST_JOB_CLIENTS=10    keys running job cycles side by side (one job at a time each)
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
-//   BENCH_COST_USAGE_FLUSH_MS=1000  zgate's USAGE_FLUSH_MS here (its default, 10 s, would outlast a stretch)
+//   BENCH_COST_USAGE_FLUSH_MS=10000 zgate's USAGE_FLUSH_MS here (its default; each stretch waits for it)
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
 //   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
+import { COST_CASES, isJobCase, KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
 import {
   JOB_REQUESTS,
   coldCases,
   coldKeys,
   costSettings,
+  JOB_CASES,
+  jobAccounts,
   jobKeys,
   newAddressCase,
   runJob,
   steadyCases,
   steadyCredentials,
 } from "./cost-cases.mjs";
-import { COST_CASES } from "./cost-budget.mjs";
 import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
 import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
@@ -63,8 +64,8 @@ const config = {
   jobs: Math.round(setting("BENCH_COST_JOBS", 100, 10)),
   jobClients: Math.round(setting("BENCH_COST_JOB_CLIENTS", 10, 5)),
   pollGapMs: setting("BENCH_COST_POLL_GAP_MS", 300, 300),
-  // zgate's USAGE_FLUSH_MS (default 10 s), shortened so a stretch's usage is written within it.
-  usageFlushMs: setting("BENCH_COST_USAGE_FLUSH_MS", 1000, 250),
+  // zgate's USAGE_FLUSH_MS, at its default (10 s): each stretch waits for it, so what it gathered is written.
+  usageFlushMs: setting("BENCH_COST_USAGE_FLUSH_MS", 10_000, 250),
   // Window length of the raised limits (cost-cases.mjs): a window's rows are deleted
   // within the bench, and a warm-up longer than it reaches the steady state.
   windowSeconds: 1,
@@ -114,8 +115,10 @@ async function counters() {
 
 const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
 
-async function retention() {
-  const response = await fetch(`${zgate.url}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
+/** The cron, and the alarms of the named guards (`<product>:<account>`), as if run past every retention period. */
+async function retention(guards = []) {
+  const query = `at=${Date.now() + RETENTION_OFFSET_MS}&guards=${guards.map(encodeURIComponent).join(",")}`;
+  const response = await fetch(`${zgate.url}/__bench/retention?${query}`, { method: "POST" });
   if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
 }
 
@@ -248,11 +251,12 @@ async function newAddressRun(env, c) {
   });
 }
 
-async function jobRun(env, run) {
-  const keys = await jobKeys(zgate.url, env.settings, run, config.jobClients);
+async function jobRun(env, jobCase, run) {
+  const keys = await jobKeys(zgate.url, env.settings, jobCase, run, config.jobClients);
+  const guards = jobAccounts(jobCase, run, config.jobClients).map((account) => `zsky:${account}`);
   await Promise.all(keys.map((key) => runJob(zgate.url, key, config.pollGapMs))); // warm-up: one job per key
   await sleep(SETTLE_MS);
-  await retention();
+  await retention(guards);
   const before = await snapshot();
   const started = performance.now();
   let next = 0;
@@ -266,7 +270,7 @@ async function jobRun(env, run) {
   );
   const seconds = round((performance.now() - started) / 1000, 2);
   await sleep(SETTLE_MS);
-  await retention();
+  await retention(guards);
   return measured(before, await snapshot(), { units: config.jobs, workerRequests: config.jobs * JOB_REQUESTS, seconds });
 }
 
@@ -296,7 +300,7 @@ function medianTree(trees) {
 /** What a case's target is judged on: $/M, and for the job cycle without the result's own storage (its R2 write). */
 function judged(id, counts, prices) {
   const dollars = dollarsPerMillion(counts, prices);
-  if (id === "zsky_job") dollars.exclResultStorage = dollars.total - counts.r2ClassA * prices.cloudflare.r2.classA;
+  if (isJobCase(id)) dollars.exclResultStorage = dollars.total - counts.r2ClassA * prices.cloudflare.r2.classA;
   return { dollars, value: dollars.exclResultStorage ?? dollars.total };
 }
 
@@ -308,7 +312,7 @@ function summarize(id, title, runs, prices) {
   const summary = {
     id,
     title,
-    unit: id === "zsky_job" ? "job" : "request",
+    unit: isJobCase(id) ? "job" : "request",
     median: { counts, dollars },
     spread: {
       dollars: range(runs.map((r) => judged(id, r.counts, prices).value)),
@@ -480,7 +484,7 @@ async function main() {
     }
     const fresh = newAddressCase(run);
     record(fresh, await newAddressRun(env, fresh));
-    record({ id: "zsky_job", title: "ZSky job: generate, 3 polls, download" }, await jobRun(env, run));
+    for (const jobCase of JOB_CASES) record(jobCase, await jobRun(env, jobCase, run));
     log(`run ${run + 1}/${config.runs}: new addresses and jobs done`);
     const keys = await coldKeys(zgate.url, env.settings, run, config.coldKeys);
     await retention();

@@ -151,8 +151,10 @@ export function startBare({ scriptPath, originUrl, compat, storage }) {
   });
 }
 
-export function startZgate({ scriptPath, settings, compat, storage }) {
+/** `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs). */
+export function startZgate({ scriptPath, settings, compat, storage, inspectorPort }) {
   return startInstance("zgate", storage, {
+    ...(inspectorPort ? { inspectorPort } : {}),
     ...script(scriptPath),
     ...compat,
     ...direct,

@@ -2,9 +2,6 @@
 -- revoke-leaked, secret-scanning intake, public reports). See docs/storage.md.
 ALTER TABLE api_keys ADD COLUMN revoke_reason TEXT;
 ALTER TABLE api_keys ADD COLUMN revoke_ticket TEXT;
--- Result links of a job issued at or before this time (ms) are refused: a revoked key's
--- outstanding download links stop working (src/results/link-revocation.ts).
-ALTER TABLE zsky_jobs ADD COLUMN links_revoked_at INTEGER;
 -- How a key replaced the one in rotated_from: 'roll' (an admin roll, its plaintext shown
 -- only to the admin) or NULL (a ZSky rotation made with the old key itself). A leak of
 -- the old key reaches the rotations made from it, not an admin's roll.

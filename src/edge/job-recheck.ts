@@ -28,7 +28,7 @@ export async function releaseFinishedJobs(c: Context<AppEnv>, generation: Genera
   const statuses = await Promise.all(jobIds.map((jobId) => originStatus(c, jobId, signal)));
   let released = false;
   for (const [i, status] of statuses.entries()) {
-    if (status && (await jobEnded(c.env, identity, jobIds[i]!, status, generation))) released = true;
+    if (status && (await jobEnded(c.env, identity, jobIds[i]!, status, generation)).finished) released = true;
   }
   return released;
 }

@@ -7,9 +7,11 @@ import {
   leaseTagsOf,
   MAX_LEASE_MS,
   MAX_LEASE_TOKENS,
+  type AcceptedJob,
   type AdmitDecision,
   type AdmitRequest,
   type GuardedKey,
+  type JobView,
   type LeaseRequest,
   type LeaseTag,
   type OverageSettings,
@@ -38,6 +40,11 @@ interface KeyRow {
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
 const DISPOSE_AT = "dispose_at";
+// Jobs past retention are retired by the alarm in batches of this many (one R2 delete
+// call takes at most 1000 keys), an hour at a time: admission already refuses them by
+// age to the millisecond, so the alarm only has to reclaim their rows and results.
+const RETIRE_BATCH = 1000;
+const RETIRE_EVERY_MS = 3_600_000;
 
 const systemClock = () => Date.now();
 
@@ -185,8 +192,9 @@ export class AccountGuard extends DurableObject<Env> {
       return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter, windows: report(false), standsMs };
     }
 
-    const owned = request.jobId === undefined || this.ledger.ownsJob(request.jobId);
-    const lease = owned ? this.leaseTerms(request, counted, key, now) : null;
+    const retiresAt = request.jobId === undefined ? undefined : this.ledger.jobRetiresAt(request.jobId, now);
+    const owned = retiresAt !== null;
+    const lease = owned ? this.leaseTerms(request, counted, key, now, retiresAt) : null;
     const at = lease ? now + lease.ttlMs : now;
     for (const { policy, subject } of counted)
       this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
@@ -211,11 +219,14 @@ export class AccountGuard extends DurableObject<Env> {
     counted: (CountedWindow & { state: { used: number } })[],
     key: GuardedKey | undefined,
     now: number,
+    jobRetiresAt: number | undefined,
   ) {
     const asked = request.lease;
     if (!asked || !leasable(request) || this.clock !== systemClock) return null;
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
+    // Nothing a lease admits may outlive the key, or the job it polls.
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
+    if (jobRetiresAt !== undefined) ttlMs = Math.min(ttlMs, jobRetiresAt - now);
     let tokens = Math.min(Math.floor(asked.want), MAX_LEASE_TOKENS);
     // At most half of what is left: tokens an isolate holds idle must never fill a window
     // that single requests (another route, another isolate) still have room in.
@@ -301,24 +312,38 @@ export class AccountGuard extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- ZSky jobs
 
-  /** A settlement that suspends the key returns once the key's leases have run out, like a revoke. */
-  settleGeneration(
+  /**
+   * A settlement that suspends the key returns once the key's leases have run out, like a
+   * revoke. An accepted job wakes the alarm by the end of its retention.
+   */
+  async settleGeneration(
     reservationId: string,
     outcome: "accepted" | "blocked" | "refused",
-    jobId: string | null,
+    job: AcceptedJob | null,
     limits: GenerationLimits,
   ): Promise<void> {
-    return this.mutate(() => {
-      const suspended = this.ledger.settle(reservationId, outcome, jobId, limits, this.clock());
+    const now = this.clock();
+    await this.mutate(() => {
+      const suspended = this.ledger.settle(reservationId, outcome, job, limits, now);
       return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
     });
+    const retiresAt = outcome === "accepted" && job ? this.ledger.jobRetiresAt(job.jobId, now) : null;
+    if (retiresAt !== null) await this.wakeBy(Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS);
   }
 
-  /** A job seen ending at the origin frees its slot; true when this call freed it. One that ended `blocked` may suspend its key. */
-  finishJob(jobId: string, status: "completed" | "failed" | "blocked", limits: GenerationLimits): Promise<boolean> {
+  /**
+   * A job seen ending at the origin frees its slot (`finished`: this call freed it). One
+   * that ended `blocked` may suspend its key. `job` is its record, null when the job is not
+   * (or no longer) this account's.
+   */
+  finishJob(
+    jobId: string,
+    status: "completed" | "failed" | "blocked",
+    limits: GenerationLimits,
+  ): Promise<{ finished: boolean; job: JobView | null }> {
     return this.mutate(() => {
-      const { finished, suspended } = this.ledger.finishJob(jobId, status, limits, this.clock());
-      return { result: finished, affected: { keys: suspended ? [suspended] : [] } };
+      const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, this.clock());
+      return { result: { finished, job }, affected: { keys: suspended ? [suspended] : [] } };
     });
   }
 
@@ -328,6 +353,11 @@ export class AccountGuard extends DurableObject<Env> {
    */
   purgeJobs(jobIds: string[]): Promise<void> {
     return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
+  }
+
+  /** Where the keys' live jobs keep their results in R2, for revoking their download links (job-state.ts). */
+  storedResultsOf(keyIds: string[]): string[] {
+    return this.ledger.storedResultsOf(keyIds, this.clock());
   }
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
@@ -375,30 +405,41 @@ export class AccountGuard extends DurableObject<Env> {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: false, affected: {} };
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        newKeyId,
-        row.scopes,
-        row.plan,
-        row.owner_user_id,
-        row.expires_at,
-        row.limit_override,
-      );
+      if (!this.handOver(oldKeyId, newKeyId, now)) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-      this.windows.rename(oldKeyId, newKeyId);
-      this.leases.renameSubjects(oldKeyId, newKeyId);
-      this.ledger.transfer(oldKeyId, newKeyId);
       return { result: true, affected };
     });
   }
 
   /**
+   * A successor for a usable key (its row, or null when revoked, expired or unknown): the
+   * new key takes the old one's limits and expiry, and every counter kept for the old key
+   * (windows, daily caps, running jobs, safety record) moves to it. For rotateKey and
+   * rollKey, inside their mutation; what becomes of the old key is theirs to say.
+   */
+  private handOver(oldKeyId: string, newKeyId: string, now: number): KeyRow | null {
+    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
+    this.sql.exec(
+      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+      newKeyId,
+      row.scopes,
+      row.plan,
+      row.owner_user_id,
+      row.expires_at,
+      row.limit_override,
+    );
+    this.windows.rename(oldKeyId, newKeyId);
+    this.leases.renameSubjects(oldKeyId, newKeyId);
+    this.ledger.transfer(oldKeyId, newKeyId);
+    return row;
+  }
+
+  /**
    * Replaces a key by a successor while the old one keeps working for `graceMs` more on
-   * this guard's clock (never past its own expiry; the end is returned): the successor takes the old key's limits, expiry and
-   * every counter (windows, caps, running jobs, safety record), and the old key is
-   * counted as the successor from now on, so the two share one limit. The old key's
+   * this guard's clock (never past its own expiry; the end is returned): the successor
+   * takes over as in a rotation (handOver), and the old key is counted as the successor
+   * from now on, so the two share one limit. The old key's
    * leases granted before the roll are waited for (they counted under its own windows);
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
@@ -411,21 +452,9 @@ export class AccountGuard extends DurableObject<Env> {
       if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
         return { result: { oldEndsAt: row.expires_at! }, affected };
       }
-      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: null, affected: {} };
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        newKeyId,
-        row.scopes,
-        row.plan,
-        row.owner_user_id,
-        row.expires_at,
-        row.limit_override,
-      );
+      if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ?, counts_as = ? WHERE key_id = ?", endsAt, newKeyId, oldKeyId);
-      this.windows.rename(oldKeyId, newKeyId);
-      this.leases.renameSubjects(oldKeyId, newKeyId);
-      this.ledger.transfer(oldKeyId, newKeyId);
       return { result: { oldEndsAt: endsAt }, affected };
     });
   }
@@ -477,9 +506,13 @@ export class AccountGuard extends DurableObject<Env> {
       this.sql.exec("INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", tokenId, expiresAt);
       return { result: undefined, affected: { tokens: [tokenId] } };
     });
+    await this.wakeBy((expiresAt + 1) * 1000);
+  }
+
+  /** Makes sure the alarm runs by `at` (one alarm serves every reason: see alarm()). */
+  private async wakeBy(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
-    const pruneAt = (expiresAt + 1) * 1000;
-    if (current === null || current > pruneAt) await this.ctx.storage.setAlarm(pruneAt);
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   /** Refuses every access token of `userId` issued up to now (logout everywhere). */
@@ -514,14 +547,29 @@ export class AccountGuard extends DurableObject<Env> {
     this.disposed = true;
   }
 
-  /** Drops revoked token ids once their tokens have expired: they can no longer verify. Disposes of an idle address guard. */
+  /**
+   * Disposes of an idle address guard. An account's guard drops revoked token ids once
+   * their tokens have expired (they can no longer verify) and retires ZSky jobs past
+   * retention: their results leave R2 first, then their rows, so a failure (the alarm is
+   * retried) never leaves an object nothing points to. Then it sleeps until the next of those.
+   */
   override async alarm(): Promise<void> {
     if (this.disposed) return;
     const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
     if (disposeAt !== undefined) return this.dispose(disposeAt);
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
-    const next = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
-    if (next !== null) await this.ctx.storage.setAlarm((next + 1) * 1000);
+    const now = this.clock();
+    const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
+    const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
+    if (results.length > 0) await this.env.RESULTS.delete(results);
+    this.ledger.forgetJobs(retiring.map((j) => j.jobId));
+    const tokens = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
+    const jobs = retiring.length === RETIRE_BATCH ? now : this.ledger.nextRetirement();
+    const next = Math.min(
+      tokens === null ? Infinity : (tokens + 1) * 1000,
+      jobs === null ? Infinity : Math.ceil(jobs / RETIRE_EVERY_MS) * RETIRE_EVERY_MS,
+    );
+    if (next !== Infinity) await this.ctx.storage.setAlarm(next);
   }
 }
 

@@ -1,5 +1,6 @@
+import { JOB_RETENTION_MS } from "../limits/bounds";
 import { nextUtcDay, nextUtcMonth, previousUtcMonth, utcDay, utcMonth } from "../limits/calendar";
-import type { OverageSettings, UsageSnapshot } from "../limits/guard-protocol";
+import type { AcceptedJob, JobView, OverageSettings, UsageSnapshot } from "../limits/guard-protocol";
 import type { GenerationKind, GenerationLimits } from "../limits/types";
 
 /**
@@ -9,7 +10,9 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  *   unused part rolls over;
  * - at most N running jobs per key (a job runs from the origin accepting it until zgate
  *   sees it end: on a poll, or when the edge re-checks a full pool with the origin);
- * - the safety suspension rule.
+ * - the safety suspension rule;
+ * - the account's jobs themselves (owned_jobs): whose they are, where a stored result
+ *   lives, for 7 days from submission (JOB_RETENTION_MS; the guard's alarm retires them).
  * A generate call counts against its quota and takes a job slot at admission (so racing
  * calls can never overshoot) and settles once the origin has answered: accepted or
  * blocked keeps the count, anything else gives it back. The reservation itself lives in
@@ -17,6 +20,12 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  * count, so quotas can only under-admit, and its id carries what settling an accepted job
  * needs; the key's counter row lists it for its slot (lostHolders). Unsettled
  * reservations expire (their count stays).
+ *
+ * Rows written per job are what a job costs: the reservation's counter row, the job's row
+ * and its retirement. A job's end is kept in memory only (`ended`): a restart forgets it,
+ * and the job then holds its slot until the edge re-checks the full pool with the origin
+ * (job-recheck.ts), which is a few origin calls after a restart instead of a row per job.
+ * A rejection by the safety filter is written (the suspension rule must survive restarts).
  */
 const RESERVATION_TTL_MS = 5 * 60_000;
 // A job zgate never sees end (never polled, the origin unreachable when re-checked) would
@@ -76,6 +85,8 @@ export class GenerationLedger {
   private readonly reservations = new Map<string, Reservation>();
   /** When this object first used the ledger: reservations made before it were lost with the memory that held them. */
   private startedAt: number | null = null;
+  /** Job id -> when zgate saw it end (completed or failed), oldest first; entries older than MAX_JOB_RUNTIME_MS are dropped. */
+  private readonly ended = new Map<string, number>();
 
   // Its tables are created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}
@@ -141,7 +152,7 @@ export class GenerationLedger {
   settle(
     reservationId: string,
     outcome: "accepted" | "blocked" | "refused",
-    jobId: string | null,
+    job: AcceptedJob | null,
     limits: GenerationLimits,
     now: number,
   ): string | null {
@@ -151,61 +162,61 @@ export class GenerationLedger {
       // Settled already, expired, or lost to a restart: its count stays (never over-admits),
       // but an accepted job must still be the account's.
       const lost = reservationOf(reservationId);
-      if (lost && outcome === "accepted" && jobId) this.recordJob(jobId, lost.keyId, lost.kind, lost.uuid, now);
+      if (lost && outcome === "accepted" && job) this.recordJob(job, lost.keyId, lost.kind, lost.uuid, now);
       return null;
     }
     if (outcome === "refused") {
       this.count(r, -1);
       return null;
     }
-    if (outcome === "accepted" && jobId) this.recordJob(jobId, r.keyId, r.kind, r.uuid, now);
-    // A blocked call holds no slot (rare: one row to say so).
-    else
+    // An accepted job's row is also its safety attempt; a blocked call holds no slot and
+    // has no job, so it leaves the pending list and is an attempt row of its own (rare).
+    if (outcome === "accepted" && job) this.recordJob(job, r.keyId, r.kind, r.uuid, now);
+    else {
       this.setPending(
         r,
         this.pendingOf(r).filter(([uuid]) => uuid !== r.uuid),
       );
-    this.sql.exec(
-      "INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, ?, ?, ?)",
-      r.keyId,
-      jobId,
-      now,
-      outcome === "blocked" ? 1 : 0,
-    );
+      this.sql.exec("INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, NULL, ?, 1)", r.keyId, now);
+    }
     // Every attempt moves the ratio, so the rule is checked after each one.
     return this.evaluateSuspension(r.keyId, limits, now) ? r.keyId : null;
   }
 
   /**
-   * A job reached a terminal state: its slot is released exactly once. A job that ended
-   * `blocked` turns its submission into a safety rejection. `finished` is false if the
-   * job is not this account's or was already finished; `suspended` names the key the
-   * rejection suspended, if it did.
+   * A job reached a terminal state: its slot is released exactly once (in memory; see the
+   * header). A job that ended `blocked` turns its submission into a safety rejection,
+   * written. `finished` is false if the job is not this account's or had already ended
+   * here; `suspended` names the key the rejection suspended, if it did; `job` is the
+   * record (null when the job is not this account's).
    */
   finishJob(
     jobId: string,
     status: "completed" | "failed" | "blocked",
     limits: GenerationLimits,
     now: number,
-  ): { finished: boolean; suspended: string | null } {
-    const job = this.sql
-      .exec<{ key_id: string }>(
-        "UPDATE owned_jobs SET finished_at = ? WHERE job_id = ? AND finished_at IS NULL RETURNING key_id",
-        now,
-        jobId,
-      )
-      .toArray()[0];
-    if (!job) return { finished: false, suspended: null };
-    if (status === "blocked") {
-      this.sql.exec("UPDATE safety_events SET rejected = 1 WHERE job_id = ?", jobId);
-      if (this.evaluateSuspension(job.key_id, limits, now)) return { finished: true, suspended: job.key_id };
+  ): { finished: boolean; suspended: string | null; job: JobView | null } {
+    const row = this.liveJob(jobId, now);
+    if (!row) return { finished: false, suspended: null, job: null };
+    const job: JobView = { store: row.store === null ? null : row.store === 1, resultKey: row.result_key };
+    if (row.finished_at !== null || this.ended.has(jobId)) return { finished: false, suspended: null, job };
+    if (status !== "blocked") {
+      this.ended.set(jobId, now);
+      for (const [id, at] of this.ended) {
+        if (at > now - MAX_JOB_RUNTIME_MS) break;
+        this.ended.delete(id);
+      }
+      return { finished: true, suspended: null, job };
     }
-    return { finished: true, suspended: null };
+    this.sql.exec("UPDATE owned_jobs SET finished_at = ?, rejected = 1 WHERE job_id = ?", now, jobId);
+    // A job recorded before guard schema step 4 has its attempt in safety_events.
+    if (row.store === null) this.sql.exec("UPDATE safety_events SET rejected = 1 WHERE job_id = ?", jobId);
+    return { finished: true, suspended: this.evaluateSuspension(row.key_id, limits, now) ? row.key_id : null, job };
   }
 
   /**
    * Jobs purged, by their owner or by retention: none is the account's any more
-   * (ownsJob), and one that still held a slot frees it. Safe to repeat.
+   * (jobRetiresAt), and one that still held a slot frees it. Safe to repeat.
    */
   purge(jobIds: string[], now: number): void {
     for (const jobId of jobIds) {
@@ -230,9 +241,50 @@ export class GenerationLedger {
     return this.slotHolders(keyId, now).flatMap((h) => (h.job_id === null ? [] : [h.job_id]));
   }
 
-  /** A job this account submitted through zgate and has not purged. */
-  ownsJob(jobId: string): boolean {
-    return this.sql.exec("SELECT 1 FROM owned_jobs WHERE job_id = ? AND purged_at IS NULL", jobId).toArray().length > 0;
+  /**
+   * For a job this account submitted through zgate and has not purged: when it stops
+   * being the account's (7 days after submission, JOB_RETENTION_MS). Null otherwise.
+   */
+  jobRetiresAt(jobId: string, now: number): number | null {
+    const row = this.liveJob(jobId, now);
+    return row ? row.created_at + JOB_RETENTION_MS : null;
+  }
+
+  /** The R2 keys of the results the keys' live jobs store (whether or not stored yet). */
+  storedResultsOf(keyIds: string[], now: number): string[] {
+    if (keyIds.length === 0) return [];
+    return this.sql
+      .exec<{ result_key: string }>(
+        `SELECT result_key FROM owned_jobs WHERE key_id IN (${keyIds.map(() => "?").join(", ")})
+         AND result_key IS NOT NULL AND purged_at IS NULL AND created_at > ?`,
+        ...keyIds,
+        now - JOB_RETENTION_MS,
+      )
+      .toArray()
+      .map((r) => r.result_key);
+  }
+
+  /** Jobs past retention, oldest first, at most `limit`, with the R2 keys of their stored results. */
+  jobsToRetire(now: number, limit: number): { jobId: string; resultKey: string | null }[] {
+    return this.sql
+      .exec<{ job_id: string; result_key: string | null }>(
+        "SELECT job_id, result_key FROM owned_jobs WHERE created_at <= ? ORDER BY created_at LIMIT ?",
+        now - JOB_RETENTION_MS,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ jobId: r.job_id, resultKey: r.result_key }));
+  }
+
+  /** Retired jobs' rows go (their results have left R2 already). */
+  forgetJobs(jobIds: string[]): void {
+    for (const jobId of jobIds) this.sql.exec("DELETE FROM owned_jobs WHERE job_id = ?", jobId);
+  }
+
+  /** When the oldest job left reaches the end of its retention, if any job is left. */
+  nextRetirement(): number | null {
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(created_at) AS at FROM owned_jobs").one().at;
+    return oldest === null ? null : oldest + JOB_RETENTION_MS;
   }
 
   /** Everything counted for one key moves to its replacement (rotation). */
@@ -247,6 +299,7 @@ export class GenerationLedger {
     const lifted = this.sql.exec("DELETE FROM suspensions WHERE key_id = ?", keyId).rowsWritten > 0;
     // The rejections that caused it are forgiven too, or the next one would re-suspend at once.
     this.sql.exec("DELETE FROM safety_events WHERE key_id = ?", keyId);
+    this.sql.exec("UPDATE owned_jobs SET rejected = 0 WHERE key_id = ? AND rejected = 1", keyId);
     return lifted;
   }
 
@@ -294,11 +347,12 @@ export class GenerationLedger {
   private slotHolders(keyId: string, now: number): SlotHolder[] {
     const running = this.sql
       .exec<SlotHolder>(
-        "SELECT job_id, kind, created_at FROM owned_jobs WHERE key_id = ? AND finished_at IS NULL AND created_at > ?",
+        "SELECT job_id, kind, created_at FROM owned_jobs WHERE key_id = ? AND finished_at IS NULL AND purged_at IS NULL AND created_at > ?",
         keyId,
         now - MAX_JOB_RUNTIME_MS,
       )
-      .toArray();
+      .toArray()
+      .filter((h) => !this.ended.has(h.job_id!));
     const pending = [...this.reservations.values()]
       .filter((r) => r.keyId === keyId)
       .map((r): SlotHolder => ({ job_id: null, kind: r.kind, created_at: r.createdAt }));
@@ -340,14 +394,29 @@ export class GenerationLedger {
     );
   }
 
-  private recordJob(jobId: string, keyId: string, kind: GenerationKind, reservation: string, now: number): void {
+  private recordJob(job: AcceptedJob, keyId: string, kind: GenerationKind, reservation: string, now: number): void {
     this.sql.exec(
-      "INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, reservation) VALUES (?, ?, ?, ?, ?)",
-      jobId,
+      "INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, reservation, store, result_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      job.jobId,
       keyId,
       kind,
       now,
       reservation,
+      job.store ? 1 : 0,
+      job.store ? job.resultKey : null,
+    );
+  }
+
+  /** The job's row while it is the account's: submitted here, not purged, within its retention. */
+  private liveJob(jobId: string, now: number) {
+    return (
+      this.sql
+        .exec<{ key_id: string; created_at: number; finished_at: number | null; store: number | null; result_key: string | null }>(
+          "SELECT key_id, created_at, finished_at, store, result_key FROM owned_jobs WHERE job_id = ? AND purged_at IS NULL AND created_at > ?",
+          jobId,
+          now - JOB_RETENTION_MS,
+        )
+        .toArray()[0] ?? null
     );
   }
 
@@ -474,17 +543,24 @@ export class GenerationLedger {
   /** Suspends the key if the rule says so; true when this call suspended it. */
   private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): boolean {
     const rule = limits.suspension;
+    const since = now - rule.windowMinutes * 60_000;
+    // Attempts are blocked calls (safety_events) and accepted jobs (their own rows; those
+    // recorded before guard schema step 4, store NULL, still have a safety_events row).
     const { attempts, rejected } = this.sql
       .exec<{ attempts: number; rejected: number }>(
-        "SELECT COUNT(*) AS attempts, COALESCE(SUM(rejected), 0) AS rejected FROM safety_events WHERE key_id = ? AND at > ?",
+        `SELECT COUNT(*) AS attempts, COALESCE(SUM(rejected), 0) AS rejected FROM (
+           SELECT rejected FROM safety_events WHERE key_id = ? AND at > ?
+           UNION ALL SELECT rejected FROM owned_jobs WHERE key_id = ? AND created_at > ? AND store IS NOT NULL)`,
         keyId,
-        now - rule.windowMinutes * 60_000,
+        since,
+        keyId,
+        since,
       )
       .one();
     // "more than 50% of the last 30 minutes' attempts, minimum 10 events"
     const suspend = attempts >= rule.minAttempts && rejected > attempts * rule.rejectedShare;
     if (suspend) this.sql.exec("INSERT OR REPLACE INTO suspensions (key_id, until) VALUES (?, ?)", keyId, now + rule.hours * 3_600_000);
-    this.sql.exec("DELETE FROM safety_events WHERE key_id = ? AND at <= ?", keyId, now - rule.windowMinutes * 60_000);
+    this.sql.exec("DELETE FROM safety_events WHERE key_id = ? AND at <= ?", keyId, since);
     return suspend;
   }
 }

@@ -92,10 +92,27 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
         FROM jobs;
       DROP INDEX IF EXISTS safety_by_key;
     `),
-  // 4: a key rolled with a grace period (admin `roll`) keeps working until its expiry
+  // 4: a ZSky job has one home, its account's guard (docs/storage.md). `owned_jobs` holds
+  // what polls, downloads and retention need: the R2 key of a stored result (NULL for
+  // `X-ZSky-Store: 0`), whether the job is stored at all (NULL: recorded before this step,
+  // its store mode is in D1 `zsky_jobs`), and whether the safety filter rejected it, so an
+  // accepted job's attempt is its own row instead of a `safety_events` row more. Added
+  // columns only: code rolled back to version 3 still runs. Each is added only where it is
+  // missing, so the step is safe to repeat (tests fake older versions over today's tables).
+  (sql) => {
+    const have = new Set(
+      sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('owned_jobs')")
+        .toArray()
+        .map((c) => c.name),
+    );
+    const columns = { store: "INTEGER", result_key: "TEXT", rejected: "INTEGER NOT NULL DEFAULT 0" };
+    for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE owned_jobs ADD COLUMN ${name} ${type}`);
+  },
+  // 5: a key rolled with a grace period (admin `roll`) keeps working until its expiry
   // but is counted as its successor (`counts_as`), which took over its counters: the two
   // keys share one set of windows, caps and safety record, so a grace period never
-  // doubles a limit. Code rolled back to version 3 ignores the column (the old key then
+  // doubles a limit. Code rolled back to version 4 ignores the column (the old key then
   // counts on its own until it expires). Safe to repeat (an object from before versions
   // runs every step over today's tables).
   (sql) => {

@@ -121,6 +121,21 @@ export interface UsageSnapshot {
   month_start: string;
 }
 
+/** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
+export interface AcceptedJob {
+  jobId: string;
+  /** False for `X-ZSky-Store: 0`: the result is never persisted. */
+  store: boolean;
+  /** Where a stored result lives in R2 (null when `store` is false). */
+  resultKey: string | null;
+}
+
+/** A job's record as a completed poll needs it; `store` is null for jobs recorded before guard schema step 4 (their mode is in D1). */
+export interface JobView {
+  store: boolean | null;
+  resultKey: string | null;
+}
+
 export interface OverageSettings {
   enabled: boolean;
   monthlyCapCents: number;

@@ -1,8 +1,9 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
-import { getJob } from "./job-store";
+import { getJob, resultObjectKey } from "./job-store";
 import { resultDisposition } from "./result-media";
+import { LINKS_REVOKED_AT } from "./job-state";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
 
 /**
@@ -12,27 +13,33 @@ import { checkResultUrl, linkIssuedAt } from "./signed-url";
  * active content on zgate's host: `Content-Security-Policy: sandbox` always, and
  * anything not a raster image or video is an attachment.
  *
- * One R2 operation per download (readResult): R2 is asked for the range only if no
- * If-None-Match tag matches, and answers with those bytes or with the metadata alone.
+ * One R2 operation per download (readResult) and no other lookup (the signed link names
+ * the account, and so the object): R2 is asked for the range only if no If-None-Match tag
+ * matches, and answers with those bytes or with the metadata alone.
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = new URL(c.req.url).searchParams;
-  const check = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
-  if (check === "invalid") throw new GatewayError("FORBIDDEN", "Invalid download signature");
-  if (check === "expired") throw new GatewayError("FORBIDDEN", "Download link expired");
+  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
+  if (url.check !== "valid")
+    throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");
 
-  const job = await getJob(c.env, c.get("params").job_id ?? "");
-  // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
-  if (job?.linksRevokedAt != null && linkIssuedAt(query) <= job.linksRevokedAt)
-    throw new GatewayError("FORBIDDEN", "Download link revoked");
+  // The object is the truth: a purged or retired job's result has left R2.
+  const jobId = c.get("params").job_id ?? "";
+  const account = url.account ?? (await getJob(c.env, jobId))?.accountId;
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
   const read =
-    job?.resultKey && job.purgedAt === null
-      ? await readResult(c.env.RESULTS, job.resultKey, c.req.method === "HEAD", rangeHeader, tags)
-      : null;
+    account === undefined
+      ? null
+      : await readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags);
   if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
   const { object, body } = read;
+  // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
+  const revokedAt = Number(object.customMetadata?.[LINKS_REVOKED_AT] ?? NaN);
+  if (linkIssuedAt(query) <= revokedAt) {
+    await body?.cancel();
+    throw new GatewayError("FORBIDDEN", "Download link revoked");
+  }
 
   const contentType = object.httpMetadata?.contentType ?? "application/octet-stream";
   const headers = new Headers({

@@ -1,20 +1,18 @@
 import type { Identity } from "../auth/identity";
 import type { Env } from "../env";
 import { guardFor } from "../edge/guard-client";
+import type { JobView } from "../limits/guard-protocol";
 import type { GenerationKind, GenerationLimits } from "../limits/types";
-import { markPurged, markStored, recordJob, revokeLinks, type JobRecord } from "./job-store";
+import { markPurged, resultObjectKey } from "./job-store";
 
 /**
- * Every change to a ZSky job's state, one function per event. The state has two homes,
- * each holding only what its readers need:
- * - the account's guard: whose job it is (admission answers 404 for another account's,
- *   an unknown or a purged job before the origin is asked) and the key's job slot;
- * - D1 `zsky_jobs` (job-store.ts): what the result store needs (the owning account,
- *   store mode, the R2 key, purged), read by completed polls, downloads and retention.
- * This module is their only writer. Where an event changes both, the guard is told
- * first and D1 last: the guard's answer decides what a caller may do next, and a purge
- * that fails in between leaves D1 saying "live", so it is simply done again (the
- * owner's next DELETE, the next retention run); every guard change here is safe to repeat.
+ * Every change to a ZSky job's state, one function per event. The job has one home, its
+ * account's guard: whose job it is (admission answers 404 for another account's, an
+ * unknown, a purged or a retired job before the origin is asked), its store mode and R2
+ * key, and the key's job slot; the guard's alarm retires it 7 days after submission. R2
+ * holds the result itself, and is the truth for "is it stored": a download reads the
+ * object and nothing else. (D1 `zsky_jobs` is read only for jobs recorded before guard
+ * schema step 4: job-store.ts.) Every guard change here is safe to repeat.
  */
 
 type Owner = Pick<Identity, "product" | "accountId">;
@@ -46,56 +44,40 @@ export async function submissionAnswered(
   reservationId: string,
   answer: SubmissionAnswer,
   limits: GenerationLimits,
-  now: number,
 ): Promise<void> {
-  const jobId = answer.outcome === "accepted" ? answer.jobId : null;
-  await guardFor(env, identity).settleGeneration(reservationId, answer.outcome, jobId, limits);
-  if (answer.outcome !== "accepted") return;
-  await recordJob(env, {
-    jobId: answer.jobId,
-    accountId: identity.accountId,
-    keyId: identity.keyId!,
-    kind: answer.kind,
-    store: answer.store,
-    now,
-  });
+  const job =
+    answer.outcome === "accepted"
+      ? { jobId: answer.jobId, store: answer.store, resultKey: answer.store ? resultObjectKey(identity.accountId, answer.jobId) : null }
+      : null;
+  await guardFor(env, identity).settleGeneration(reservationId, answer.outcome, job, limits);
 }
 
-/** A poll, or the edge's re-check of a full pool, saw the job end at the origin: its slot is free. True when this call freed it. */
-export function jobEnded(env: Env, owner: Owner, jobId: string, status: TerminalStatus, limits: GenerationLimits): Promise<boolean> {
+/**
+ * A poll, or the edge's re-check of a full pool, saw the job end at the origin: its slot
+ * is free (`finished`: this call freed it). `job` is its record, null when it is not the account's.
+ */
+export function jobEnded(
+  env: Env,
+  owner: Owner,
+  jobId: string,
+  status: TerminalStatus,
+  limits: GenerationLimits,
+): Promise<{ finished: boolean; job: JobView | null }> {
   return guardFor(env, owner).finishJob(jobId, status, limits);
 }
 
-/** The completed result is in R2 under `resultKey`: later polls sign links to it, downloads serve it, retention deletes it. */
-export function resultStored(
-  env: Env,
-  jobId: string,
-  stored: { resultKey: string; contentType: string; size: number; now: number },
-): Promise<void> {
-  return markStored(env, jobId, stored);
-}
-
-/**
- * The keys were revoked as leaked (or an admin asked): every result link issued so far
- * for the jobs they submitted is refused from now on; a later poll by a live key of the
- * account signs a new one. Only D1: links are checked at download, never by the guard.
- */
-export function resultLinksRevoked(env: Env, keyIds: string[], now: number): Promise<number> {
-  return revokeLinks(env, keyIds, now);
-}
-
 /** `DELETE /v1/jobs/{id}`, once the origin has let the job go: the result leaves R2 and the job is the account's no more. */
-export async function purgedByOwner(env: Env, owner: Owner, job: JobRecord, now: number): Promise<void> {
-  if (job.resultKey) await env.RESULTS.delete(job.resultKey);
-  await guardFor(env, owner).purgeJobs([job.jobId]);
-  await markPurged(env, [job.jobId], "owner", now);
+export async function purgedByOwner(env: Env, owner: Owner, jobId: string): Promise<void> {
+  await env.RESULTS.delete(resultObjectKey(owner.accountId, jobId));
+  await guardFor(env, owner).purgeJobs([jobId]);
 }
 
 /**
- * Results past retention: they leave R2, each account's guard refuses their jobs from
- * now on (one call per account), then D1 marks them purged. If any guard cannot be
- * reached the whole batch stays unmarked in D1 and the next run does it again.
- * Returns how many guards were called.
+ * Jobs recorded in D1 before guard schema step 4, past retention: their results leave R2,
+ * each account's guard refuses their jobs from now on (one call per account), then D1
+ * marks them purged. If any guard cannot be reached the whole batch stays unmarked in D1
+ * and the next run does it again. Returns how many guards were called. (Jobs recorded
+ * since are retired by their guard's alarm; once D1 holds no live job this goes.)
  */
 export async function purgedByRetention(
   env: Env,
@@ -114,4 +96,29 @@ export async function purgedByRetention(
     now,
   );
   return byAccount.size;
+}
+
+/** R2 custom metadata of a result: links to it signed at or before this time (ms) are refused (download.ts). */
+export const LINKS_REVOKED_AT = "links_revoked_at";
+
+/**
+ * The keys were revoked as leaked (or an admin asked): every download link signed so far
+ * for the results their jobs stored is refused from now on, the very next download
+ * included; a later poll by a live key of the account signs a new one. Marked on the R2
+ * object itself (rewritten with the mark), since a download reads the object and nothing
+ * else. Returns how many stored results were marked.
+ */
+export async function resultLinksRevoked(env: Env, owner: Owner, keyIds: string[], now: number): Promise<number> {
+  const keys = await guardFor(env, owner).storedResultsOf(keyIds);
+  let marked = 0;
+  for (const key of keys) {
+    const object = await env.RESULTS.get(key);
+    if (!object) continue;
+    await env.RESULTS.put(key, object.body, {
+      httpMetadata: object.httpMetadata,
+      customMetadata: { ...object.customMetadata, [LINKS_REVOKED_AT]: String(now) },
+    });
+    marked++;
+  }
+  return marked;
 }

@@ -3,8 +3,9 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
-import { getJob, resultObjectKey, type JobRecord } from "./job-store";
-import { jobEnded, purgedByOwner, resultStored, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./job-state";
+import type { JobView } from "../limits/guard-protocol";
+import { getJob, resultObjectKey } from "./job-store";
+import { jobEnded, purgedByOwner, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./job-state";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./origin-result";
 import { presignConfigured, presignResultUrl } from "./presign";
 import { putResult } from "./put-result";
@@ -21,7 +22,7 @@ import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
  *   `X-ZSky-Store: 0` jobs, returned inline and never persisted. Another account's (or
  *   an unknown, or a purged) job never gets here: its guard refuses it (404);
  * - purge: the origin is told, then the R2 object and the job are gone, so old signed
- *   URLs stop working at once.
+ *   URLs stop working at once (a download reads the object and nothing else).
  * Every state change goes through job-state.ts. How results reach R2 is a pull: the
  * gateway fetches the origin's `result_url` with its signed identity headers
  * (docs/storage.md says why).
@@ -47,7 +48,7 @@ async function settleSubmission(c: Context<AppEnv>) {
   const { reservationId, generation } = c.get("admission") ?? {};
   if (!reservationId || !generation) return;
   const identity = c.get("identity");
-  const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation, Date.now());
+  const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation);
   // An answer that could not be read created no job the caller knows of: the reservation goes back.
   const body =
     c.res.status === 200
@@ -64,7 +65,8 @@ async function settleSubmission(c: Context<AppEnv>) {
 
 /**
  * The slot is freed first, from the origin's own answer: whatever the result's pull
- * then does (refused, failed), the job has ended.
+ * then does (refused, failed), the job has ended. The same guard call hands back the
+ * job's record, so a completed poll needs no other lookup.
  */
 async function answerPoll(c: Context<AppEnv>) {
   if (c.res.status !== 200) return;
@@ -72,26 +74,29 @@ async function answerPoll(c: Context<AppEnv>) {
   const body = await originJson(c);
   const status = terminalStatus(body, jobId);
   const generation = c.get("admission")?.generation;
-  if (status && generation) await jobEnded(c.env, c.get("identity"), jobId, status, generation);
-  if (status === "completed") await materializeResult(c, body!);
+  if (!status || !generation) return;
+  const ended = await jobEnded(c.env, c.get("identity"), jobId, status, generation);
+  // The guard admitted the poll; a purge or retirement since is a 404 too.
+  if (!ended.job) throw new GatewayError("NOT_FOUND", "Job not found");
+  if (status === "completed") await materializeResult(c, body!, jobId, ended.job, ended.finished);
+}
+
+/** A job recorded before its guard knew store modes (guard schema step 4): D1 has it. */
+async function legacyStoreMode(c: Context<AppEnv>, jobId: string): Promise<boolean> {
+  const job = await getJob(c.env, jobId);
+  if (!job || job.accountId !== c.get("identity").accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
+  return job.store;
 }
 
 /**
- * The job's record. The guard has already refused (404) a job this account did not
- * submit or has purged; a purge that lands between that and this read is a 404 too.
+ * `firstEnd`: this poll is the one that saw the job end, so its result is pulled; a later
+ * poll (a re-fetch) finds it in R2, or pulls it again if that first pull failed.
  */
-async function ownedJob(c: Context<AppEnv>): Promise<JobRecord> {
-  const job = await getJob(c.env, c.get("params").id ?? "");
-  if (!job || job.accountId !== c.get("identity").accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
-  return job;
-}
-
-async function materializeResult(c: Context<AppEnv>, body: Record<string, unknown>) {
-  // Only a completed poll needs the record (store mode, stored result): queued and running polls cost no D1 read.
-  const job = await ownedJob(c);
+async function materializeResult(c: Context<AppEnv>, body: Record<string, unknown>, jobId: string, job: JobView, firstEnd: boolean) {
   const settings = c.get("settings");
+  const { accountId } = c.get("identity");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
-  if (!job.store) {
+  if (!(job.store ?? (await legacyStoreMode(c, jobId)))) {
     const limit = Math.min(settings.MAX_RESULT_BYTES, MAX_BUFFERED_RESULT_BYTES);
     const result = await openResult(c, originUrl, limit);
     const data = toBase64(await bufferResult(result, limit));
@@ -99,10 +104,12 @@ async function materializeResult(c: Context<AppEnv>, body: Record<string, unknow
     return;
   }
   const now = Date.now();
-  const stored = job.resultKey ? { key: job.resultKey, contentType: job.contentType } : await storeResult(c, job, originUrl, now);
+  const key = job.resultKey ?? resultObjectKey(accountId, jobId);
+  const found = firstEnd ? null : await c.env.RESULTS.head(key);
+  const contentType = found ? (found.httpMetadata?.contentType ?? "application/octet-stream") : await storeResult(c, key, jobId, originUrl);
   const url = presignConfigured(settings)
-    ? await presignResultUrl(settings, stored.key, resultDisposition(stored.contentType), now)
-    : await signResultUrl(settings, publicBase(c), job.jobId, now);
+    ? await presignResultUrl(settings, key, resultDisposition(contentType), now)
+    : await signResultUrl(settings, publicBase(c), accountId, jobId, now);
   replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
 }
 
@@ -119,26 +126,19 @@ function publicBase(c: Context<AppEnv>): string {
   return url.origin + url.pathname.slice(0, url.pathname.length - c.get("target").originPath.length);
 }
 
-/** Pulls the result into R2 (refused above MAX_RESULT_BYTES) and records it; a failed pull records nothing, and the next poll tries again. */
-async function storeResult(
-  c: Context<AppEnv>,
-  job: JobRecord,
-  originUrl: unknown,
-  now: number,
-): Promise<{ key: string; contentType: string }> {
+/** Pulls the result into R2 under `key` (refused above MAX_RESULT_BYTES); returns its content type. A failed pull stores nothing. */
+async function storeResult(c: Context<AppEnv>, key: string, jobId: string, originUrl: unknown): Promise<string> {
   const maxBytes = c.get("settings").MAX_RESULT_BYTES;
   const result = await openResult(c, originUrl, maxBytes);
-  const key = resultObjectKey(job.accountId, job.jobId);
-  const size = await putResult(c.env.RESULTS, key, result, maxBytes, { job_id: job.jobId, kind: job.kind });
-  await resultStored(c.env, job.jobId, { resultKey: key, contentType: result.contentType, size, now });
-  return { key, contentType: result.contentType };
+  await putResult(c.env.RESULTS, key, result, maxBytes, { job_id: jobId });
+  return result.contentType;
 }
 
+/** Admission refused (404) a job this account did not submit, has purged or has retired, before this runs. */
 async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
-  const job = await ownedJob(c);
   await next();
   // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
   if (!(c.res.ok || c.res.status === 404)) return;
-  await purgedByOwner(c.env, c.get("identity"), job, Date.now());
+  await purgedByOwner(c.env, c.get("identity"), c.get("params").id ?? "");
   replaceResponse(c, new Response(null, { status: 204 }));
 }

@@ -50,6 +50,11 @@ describe("ZSky ledger storage upgrade", () => {
       sql.exec("CREATE INDEX safety_by_key ON safety_events (key_id, at)");
       sql.exec("UPDATE schema_version SET version = 2");
     });
+    // Version 2 kept the jobs' store modes in D1 (guard schema step 4 moved new ones into the guard).
+    for (const job of [live, purged])
+      await env.DB.prepare("INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at) VALUES (?, ?, ?, 'image', 1, ?)")
+        .bind(job, account, id, NOON)
+        .run();
     await restart(stub);
     await setGuardClock("zsky", account, NOON);
 
@@ -75,7 +80,7 @@ describe("ZSky ledger storage upgrade", () => {
       overagePriceCents: { image: 1, video: 1 },
       suspension: { windowMinutes: 30, minAttempts: 10, rejectedShare: 0.5, hours: 24 },
     };
-    type Ledger = { reserve: (...a: unknown[]) => string; ownsJob: (j: string) => boolean };
+    type Ledger = { reserve: (...a: unknown[]) => string; jobRetiresAt: (j: string, now: number) => number | null };
     const ledgerOf = (guard: unknown) => (guard as { ledger: Ledger }).ledger;
     // Admitted as the edge does it, then the object restarts before the origin answers.
     const reservation = await runInDurableObject(stub, (guard) => ledgerOf(guard).reserve(id, "image", generation, NOON));
@@ -90,10 +95,10 @@ describe("ZSky ledger storage upgrade", () => {
       await (guard as unknown as { settleGeneration: (...a: unknown[]) => Promise<void> }).settleGeneration(
         reservation,
         "accepted",
-        "job-after-restart",
+        { jobId: "job-after-restart", store: true, resultKey: `zsky/${account}/job-after-restart` },
         generation,
       );
-      return ledgerOf(guard).ownsJob("job-after-restart");
+      return ledgerOf(guard).jobRetiresAt("job-after-restart", NOON + 1000) !== null;
     });
     expect(owned).toBe(true);
     // Settling a lost reservation neither gives its count back nor counts it twice.

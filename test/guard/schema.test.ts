@@ -111,15 +111,15 @@ describe("guard storage schema", () => {
     expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(GUARD_MIGRATIONS.length);
   });
 
-  it("version 4 (counts_as): a guard left at version 3 keeps its keys, and a key rolled on it counts as its successor", async () => {
+  it("version 5 (counts_as): a guard left at version 4 keeps its keys, and a key rolled on it counts as its successor", async () => {
     const { id, key, account } = await createKey("zsky", { limit_override: { windows: { burst: { limit: 2 } } } });
     const usage = (k: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", k) });
     expect((await usage(key)).status).toBe(200);
     const stub = guardOf(`zsky:${account}`);
     await runInDurableObject(stub, (_guard, state) => {
-      // Version 3's keys table: no counts_as column.
+      // Version 4's keys table: no counts_as column.
       state.storage.sql.exec("ALTER TABLE keys DROP COLUMN counts_as");
-      state.storage.sql.exec("UPDATE schema_version SET version = 3");
+      state.storage.sql.exec("UPDATE schema_version SET version = 4");
     });
     await restart(stub);
     const opened = guardOf(`zsky:${account}`);

@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
 
@@ -127,6 +128,20 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     expect(fourth.status).toBe(200);
     // The rechecked jobs are still the caller's to poll, once each to completion.
     for (const id of jobs) expect(await json(await api.poll(id))).toMatchObject({ job_id: id, status: "completed" });
+    expect(await json(await api.usage())).toMatchObject({ images_used: 4 });
+  });
+
+  it("a restart forgets which jobs ended (memory only): the full pool is re-checked with the origin, and the submit goes through", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push((await json(await api.generate("images", `mug ${i}`))).job_id as string);
+    for (const id of jobs) expect((await waitForEnd(api, id)).status).toBe("completed");
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
+    await expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+    // The three look running to the restarted guard; the origin says they ended.
+    const fourth = await api.generate("images");
+    expect(fourth.status).toBe(200);
     expect(await json(await api.usage())).toMatchObject({ images_used: 4 });
   });
 

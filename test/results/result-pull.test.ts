@@ -17,11 +17,10 @@ async function setup(settings: Record<string, unknown> = roomy) {
   return { api: zskyClient(key, settings), key, account };
 }
 
-/** Nothing of the job's result was kept: no R2 object under the account, no result on the job. */
+/** Nothing of the job's result was kept: no R2 object under the account (R2 is the truth for "stored"). */
 async function expectNothingStored(account: string, jobId: string) {
   expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
-  const row = await env.DB.prepare("SELECT result_key, size FROM zsky_jobs WHERE job_id = ?").bind(jobId).first();
-  expect(row).toEqual({ result_key: null, size: null });
+  expect(await env.RESULTS.head(`zsky/${account}/${jobId}`)).toBeNull();
 }
 
 const seen = async (tag: string) => (await (await fetch(`${resultHost}/__seen?t=${tag}`)).json<{ seen: boolean }>()).seen;

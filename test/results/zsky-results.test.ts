@@ -1,9 +1,16 @@
-import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/results/signed-url";
 import worker from "../../src/index";
-import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS } from "../helpers";
+import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS, setGuardClock } from "../helpers";
 import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";
 
 const settings = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
@@ -149,9 +156,9 @@ describe("ownership", () => {
 
 describe("signed URLs", () => {
   async function link() {
-    const { key } = await createKey("zsky");
+    const { key, account } = await createKey("zsky");
     const { jobId, done } = await completedImage(client(key));
-    return { jobId, url: new URL(done.result_url as string) };
+    return { jobId, account, url: new URL(done.result_url as string) };
   }
   const withParam = (url: URL, name: string, value: string) => {
     const u = new URL(url);
@@ -161,9 +168,13 @@ describe("signed URLs", () => {
 
   it("tampering with path, expiry, key id or signature: 403", async () => {
     const { url } = await link();
-    const { jobId: otherJob } = await link();
+    const { jobId: otherJob, account: otherAccount } = await link();
     const sig = url.searchParams.get("sig")!;
+    const withoutAccount = new URL(url);
+    withoutAccount.searchParams.delete("account");
     const tampered = [
+      withParam(url, "account", otherAccount),
+      withoutAccount.toString(),
       url.toString().replace(/results\/\w+/, `results/${otherJob}`),
       withParam(url, "expires", String(Number(url.searchParams.get("expires")) + 3600)),
       withParam(url, "kid", "k9"),
@@ -179,12 +190,12 @@ describe("signed URLs", () => {
   });
 
   it("an expired link says so (403)", async () => {
-    const { jobId } = await link();
-    const url = await signResultUrl(loadSettings(env), "http://localhost/zsky", jobId, Date.now() - 86_401_000);
+    const { jobId, account } = await link();
+    const url = await signResultUrl(loadSettings(env), "http://localhost/zsky", account, jobId, Date.now() - 86_401_000);
     const response = await fetchUrl(url);
     expect(response.status).toBe(403);
     expect(await json(response)).toEqual({ error: "Download link expired" });
-    const fresh = await signResultUrl(loadSettings(env), "http://localhost/zsky", jobId, Date.now() - 86_300_000);
+    const fresh = await signResultUrl(loadSettings(env), "http://localhost/zsky", account, jobId, Date.now() - 86_300_000);
     expect((await fetchUrl(fresh)).status).toBe(200);
   });
 
@@ -252,50 +263,104 @@ describe("purge and retention", () => {
     expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
   });
 
+  const guardOf = (account: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
+
+  it("7 days after submission a job is a 404, and the guard's alarm deletes its result and its row", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = client(key);
+    const jobs = [await completedImage(api), await completedImage(api, "second")];
+    const alarmAt = await runInDurableObject(guardOf(account), (_o, state) => state.storage.getAlarm());
+    // Woken on the hour after the first job's 7 days.
+    expect(alarmAt).toBeGreaterThan(Date.now() + 7 * 86_400_000 - 60_000);
+    expect(alarmAt).toBeLessThanOrEqual(Date.now() + 7 * 86_400_000 + 3_600_000);
+
+    await setGuardClock("zsky", account, Date.now() + 6 * 86_400_000);
+    expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
+    expect((await fetchUrl(jobs[0]!.done.result_url)).status).toBe(200);
+    expect((await api.poll(jobs[0]!.jobId)).status).toBe(200);
+
+    await setGuardClock("zsky", account, Date.now() + 7 * 86_400_000 + 1000);
+    // Refused by age before the alarm has run.
+    expect((await api.poll(jobs[0]!.jobId)).status).toBe(404);
+    // The alarm the first run set again, for the end of the first job's 7 days.
+    expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
+    expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
+    for (const { jobId, done } of jobs) {
+      expect((await fetchUrl(done.result_url)).status).toBe(404);
+      expect((await api.poll(jobId)).status).toBe(404);
+    }
+    const rows = await runInDurableObject(guardOf(account), (_o, state) => state.storage.sql.exec("SELECT * FROM owned_jobs").toArray());
+    expect(rows).toEqual([]);
+    // Nothing left to retire: the alarm sleeps.
+    expect(await runInDurableObject(guardOf(account), (_o, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  it("a lease never admits a poll past the job's retirement", async () => {
+    const { key, account } = await createKey("zsky");
+    const { jobId } = await completedImage(client(key));
+    // The job retires 400 ms from now.
+    await runInDurableObject(guardOf(account), (_o, state) =>
+      state.storage.sql.exec("UPDATE owned_jobs SET created_at = ? WHERE job_id = ?", Date.now() - 7 * 86_400_000 + 400, jobId),
+    );
+    // Settings of their own: an isolate's lease book starts empty for them.
+    const leased = { ...settings, GUARD_LEASE_MS: "1000" };
+    const poll = (extra: Record<string, string> = {}) =>
+      callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
+    // Polled twice, the route is hot: the isolate holds a lease, cut to the job's last 400 ms.
+    for (let i = 0; i < 2; i++) expect((await poll()).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The origin still knows the job: a poll that reached it would be answered by its echo hook (200).
+    expect((await poll({ "X-Sim-Echo": "1" })).status).toBe(404);
+  });
+
   async function runCron(at: number) {
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "17 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
   }
 
-  it("the cron deletes results older than 7 days, in batches, safely twice and concurrently", async () => {
+  it("jobs recorded in D1 before the guard held them: store mode and old links still work, the cron retires them", async () => {
     const { key, account } = await createKey("zsky");
     const api = client(key);
-    const jobs = [await completedImage(api), await completedImage(api, "second")];
-    await runCron(Date.now() + 6 * 86_400_000);
-    expect((await fetchUrl(jobs[0]!.done.result_url)).status).toBe(200);
-
-    const later = Date.now() + 8 * 86_400_000;
-    await Promise.all([runCron(later), runCron(later)]);
-    await runCron(later);
-    expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
-    for (const { jobId, done } of jobs) {
-      expect((await fetchUrl(done.result_url)).status).toBe(404);
-      expect((await api.poll(jobId)).status).toBe(404);
-      const row = await env.DB.prepare("SELECT purge_reason FROM zsky_jobs WHERE job_id = ?").bind(jobId).first<{ purge_reason: string }>();
-      expect(row?.purge_reason).toBe("retention");
-    }
-  });
-
-  it("a job the cron purged is refused at the edge at once, even by a poll an isolate holds a lease for", async () => {
-    const { key, account } = await createKey("zsky");
-    const { jobId } = await completedImage(client(key));
-    // Settings of their own: an isolate's lease book starts empty for them.
-    const leased = { ...settings, GUARD_LEASE_MS: "1000" };
-    const poll = (extra: Record<string, string> = {}) =>
-      callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
-    // Polled twice within a lease life, the route is hot: the isolate now holds a lease with tokens to spare.
-    for (let i = 0; i < 2; i++) expect((await poll()).status).toBe(200);
-    const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
-    const leasedUntil = await runInDurableObject(
-      guard,
-      (_object, state) => state.storage.sql.exec<{ ends_at: number }>("SELECT ends_at FROM lease_horizon").one().ends_at,
+    const submitted = await json(await api.submit("images", { prompt: "recorded the old way" }, { "X-ZSky-Store": "0" }));
+    const jobId = submitted.job_id as string;
+    // As guard schema step 3 and D1 recorded it: the guard's row without a store mode, D1's with it.
+    await runInDurableObject(guardOf(account), (_o, state) =>
+      state.storage.sql.exec("UPDATE owned_jobs SET store = NULL, result_key = NULL WHERE job_id = ?", jobId),
     );
-    expect(leasedUntil).toBeGreaterThan(Date.now());
+    await env.DB.prepare("INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at) VALUES (?, ?, 'k', 'image', 0, ?)")
+      .bind(jobId, account, Date.now())
+      .run();
+    const done = await untilDone(api, jobId);
+    expect(done.result_inline.content_type).toBe("image/png");
+    expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
+
+    // A stored one, and a link signed before links named the account.
+    const old = "legacy-job-" + crypto.randomUUID();
+    await env.RESULTS.put(`zsky/${account}/${old}`, new Uint8Array(PNG), { httpMetadata: { contentType: "image/png" } });
+    await env.DB.prepare(
+      "INSERT INTO zsky_jobs (job_id, account_id, key_id, kind, store, created_at, result_key) VALUES (?, ?, 'k', 'image', 1, ?, ?)",
+    )
+      .bind(old, account, Date.now(), `zsky/${account}/${old}`)
+      .run();
+    const expires = Math.floor(Date.now() / 1000) + 3600;
+    const path = `/v1/results/${old}`;
+    const secret = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(`zgate-results-v1:${loadSettings(env).ORIGIN_SIGNING_SECRET}`),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", secret, new TextEncoder().encode(`GET\n${path}\n${expires}\no1`)));
+    const sig = [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const legacyLink = `http://localhost/zsky${path}?expires=${expires}&kid=o1&sig=${sig}`;
+    expect((await fetchUrl(legacyLink)).status).toBe(200);
 
     await runCron(Date.now() + 8 * 86_400_000);
-    // The origin still knows the job: a poll that reached it would be answered by its echo hook (200).
-    expect((await poll({ "X-Sim-Echo": "1" })).status).toBe(404);
+    expect((await fetchUrl(legacyLink)).status).toBe(404);
+    const row = await env.DB.prepare("SELECT purge_reason FROM zsky_jobs WHERE job_id = ?").bind(old).first<{ purge_reason: string }>();
+    expect(row?.purge_reason).toBe("retention");
   });
 });
 
@@ -316,8 +381,12 @@ describe("zero retention (X-ZSky-Store: 0)", () => {
     expect([...bytes.slice(0, 8)]).toEqual(PNG);
 
     expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
-    const row = await env.DB.prepare("SELECT * FROM zsky_jobs WHERE job_id = ?").bind(job.job_id).first();
-    expect(row).toMatchObject({ account_id: account, store: 0, result_key: null, content_type: null, size: null, completed_at: null });
+    const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
+    const row = await runInDurableObject(guard, (_o, state) =>
+      state.storage.sql.exec("SELECT store, result_key FROM owned_jobs WHERE job_id = ?", job.job_id).one(),
+    );
+    expect(row).toEqual({ store: 0, result_key: null });
+    expect(await env.DB.prepare("SELECT 1 FROM zsky_jobs WHERE job_id = ?").bind(job.job_id).first()).toBeNull();
   });
 });
 

@@ -1,0 +1,116 @@
+// npm run bench:profile: where zgate's CPU goes on one request case, from a V8 CPU profile of
+// its isolate (workerd's inspector) while autocannon drives the case past Miniflare's entry
+// worker. Prints the functions with the most self time and the share of each source file.
+// Shares, not seconds: the profiler slows the isolate, and with the inspector attached every
+// console.log is also sent to it, so the access log line looks far dearer than it is (an A/B
+// of CPU per request with and without the line showed no difference).
+//   BENCH_PROFILE_CASE=zappway_key   the case of bench/cases.mjs requestCases()
+//   BENCH_PROFILE_SECONDS=10         how long the load runs while profiling
+//   BENCH_PROFILE_OUT=<file>         also write the raw .cpuprofile there (open it in DevTools)
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { requestCases, zgateSettings } from "./cases.mjs";
+import { cleanup, track, whileBuilding } from "./harness.mjs";
+import { measure } from "./load.mjs";
+import { startOrigin } from "./origin.mjs";
+import { applyMigrations, buildAll, readCompatibility, startZgate, storageRoot } from "./workers.mjs";
+
+const caseId = process.env.BENCH_PROFILE_CASE ?? "zappway_key";
+const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
+const inspectorPort = 9300 + Math.floor(Math.random() * 500);
+
+/** A Chrome DevTools Protocol session on the zgate isolate's inspector. */
+async function inspect(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = targets.find((t) => t.title === "zgate" || t.url?.includes("zgate")) ?? targets[0];
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  let id = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.id && pending.has(msg.id)) {
+      pending.get(msg.id)(msg);
+      pending.delete(msg.id);
+    }
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const n = ++id;
+      pending.set(n, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)));
+      ws.send(JSON.stringify({ id: n, method, params }));
+    });
+  return { send, close: () => ws.close(), title: target.title };
+}
+
+/** Self time per function and per file, from a V8 CPU profile. */
+function summarize(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  profile.samples.forEach((nodeId, i) => self.set(nodeId, (self.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const fns = new Map();
+  const files = new Map();
+  for (const [nodeId, us] of self) {
+    const { functionName, url, lineNumber } = byId.get(nodeId).callFrame;
+    const file = url ? url.split("/").slice(-1)[0] : "(native)";
+    const name = `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
+    fns.set(name, (fns.get(name) ?? 0) + us);
+    files.set(file, (files.get(file) ?? 0) + us);
+  }
+  const top = (m, n) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
+  return { total, functions: top(fns, 40), files: top(files, 15) };
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), "zgate-profile-"));
+  track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
+  const storage = storageRoot("tmpfs");
+  track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
+  const built = await whileBuilding(buildAll(work));
+  const origin = await startOrigin();
+  track(origin.stop, { pids: [origin.pid] });
+  const settings = zgateSettings(origin.url, 1);
+  const zgate = await startZgate({ scriptPath: built.zgate, settings, compat: readCompatibility(), storage, inspectorPort });
+  track(zgate.stop, { pids: zgate.pids });
+  await applyMigrations(zgate.mf);
+  const c = (await requestCases(zgate.url, settings)).find((x) => x.id === caseId);
+  if (!c) throw new Error(`no case ${caseId}`);
+  const load = (duration) =>
+    measure({
+      url: zgate.directUrl + c.path,
+      method: c.method,
+      headers: c.headers,
+      body: c.body,
+      connections: 8,
+      duration,
+      expect: c.expect,
+    });
+  await load(2); // warm-up: leases, caches, JIT
+  const session = await inspect(inspectorPort);
+  await session.send("Profiler.enable");
+  await session.send("Profiler.setSamplingInterval", { interval: 200 });
+  await session.send("Profiler.start");
+  const result = await load(seconds);
+  const { profile } = await session.send("Profiler.stop");
+  session.close();
+  if (process.env.BENCH_PROFILE_OUT) writeFileSync(process.env.BENCH_PROFILE_OUT, JSON.stringify(profile));
+  const summary = summarize(profile);
+  console.log(`case ${caseId} (${c.title}), inspector target "${session.title}": ${result.requests} requests in ${seconds} s`);
+  console.log(`profiled ${(summary.total / 1000).toFixed(0)} ms of samples\n\nself time by file:`);
+  for (const line of summary.files) console.log(line);
+  console.log("\nself time by function:");
+  for (const line of summary.functions) console.log(line);
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}
