@@ -148,6 +148,13 @@ describe("security console: CSRF", () => {
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key.key) })).status).toBe(401);
     const audit = await json(await admin(`/audit?target=${key.id}&action=key.revoke`));
     expect(audit.entries[0].actor).toBe("admin:token");
+    // The refused call is on the key's page: in the chart as revoked, in the calls as invalid_credential.
+    const page = await (await browser.get(`/admin/keys/${key.id}?done=revoked`)).text();
+    expect(page).toContain("Revoked: no later request with this key is admitted.");
+    expect(page).toContain("admitted 0");
+    expect(page).toContain("revoked 1");
+    expect(page).toMatch(/<td class="num">401<\/td><td>invalid_credential<\/td>/);
+    expect(page).toMatch(/by <span class="mono">admin:token<\/span> — “leaked in a gist” \(ticket SEC-42\)/);
   });
 });
 
@@ -323,6 +330,24 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     const refused = await forged.get("/admin/");
     expect(refused.status).toBe(401);
     expect(await refused.text()).toContain("Invalid admin credentials");
+  });
+});
+
+describe("security console: lift suspension", () => {
+  it("a ZSky key's page lifts its suspension with a CSRF-checked post, audited as admin:token", async () => {
+    const key = await createKey("zsky");
+    const browser = new Browser();
+    await browser.signIn();
+    const page = await (await browser.get(`/admin/keys/${key.id}`)).text();
+    expect(page).toContain(`action="/admin/keys/${key.id}/lift-suspension"`);
+    const lifted = await browser.post(`/admin/keys/${key.id}/lift-suspension`, { csrf: Browser.csrf(page) });
+    expect(lifted.status).toBe(303);
+    expect(lifted.headers.get("location")).toBe(`/admin/keys/${key.id}?done=lifted`);
+    const audit = (await json(await admin(`/audit?target=${key.id}&action=key.lift_suspension`))).entries;
+    expect(audit[0]).toMatchObject({ actor: "admin:token", detail: { was_suspended: false } });
+    // Other products have no safety suspension: no such button.
+    const zappway = await createKey("zappway");
+    expect(await (await browser.get(`/admin/keys/${zappway.id}`)).text()).not.toContain("lift-suspension");
   });
 });
 
