@@ -357,14 +357,16 @@ describe("security console: roll", () => {
     const browser = new Browser();
     await browser.signIn();
     const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${old.id}/roll`)).text());
-    for (const form of [
-      { expire_old_in_seconds: "60" },
-      { expire_old_in_seconds: "-1", reason: "r" },
-      { expire_old_in_seconds: "1.5", reason: "r" },
-      { expire_old_in_seconds: String(30 * 86_400 + 1), reason: "r" },
-    ] as Record<string, string>[]) {
+    for (const [form, message] of [
+      [{ expire_old_in_seconds: "60" }, "Give a reason."],
+      [{ expire_old_in_seconds: "", reason: "r" }, "expire_old_in_seconds"],
+      [{ expire_old_in_seconds: "-1", reason: "r" }, "expire_old_in_seconds"],
+      [{ expire_old_in_seconds: "1.5", reason: "r" }, "expire_old_in_seconds"],
+      [{ expire_old_in_seconds: String(30 * 86_400 + 1), reason: "r" }, "expire_old_in_seconds"],
+    ] as [Record<string, string>, string][]) {
       const refused = await browser.post(`/admin/keys/${old.id}/roll`, { csrf, ...form });
       expect(refused.status, JSON.stringify(form)).toBe(400);
+      expect(await refused.text()).toContain(message);
     }
     expect((await json(await admin(`/keys?account=${old.account}`))).keys).toHaveLength(1);
 
@@ -383,6 +385,11 @@ describe("security console: roll", () => {
     expect(html).toContain(`/admin/keys/${created.id}`);
     for (const key of [old.key, successor])
       expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(200);
+    // A revoked key has nothing to roll: the admin API's 409, on the confirmation page.
+    await admin(`/keys/${created.id}/revoke`, { json: {} });
+    const conflict = await browser.post(`/admin/keys/${created.id}/roll`, { csrf, expire_old_in_seconds: "0", reason: "again" });
+    expect(conflict.status).toBe(409);
+    expect(await conflict.text()).toContain("revoked or expired");
     // The successor's page never shows the plaintext again.
     expect(await (await browser.get(`/admin/keys/${created.id}`)).text()).not.toContain(successor);
     const audit = (await json(await admin(`/audit?target=${old.id}`))).entries;
@@ -440,7 +447,7 @@ describe("security console: bad input", () => {
       [browser.get("/admin/?status=gone"), 400, "status"],
       [browser.post("/admin/keys/no_such_key/revoke", { csrf, reason: "x" }), 404, "Key not found"],
       [browser.post("/admin/lookup", { csrf, key: "" }), 400, "key"],
-      [browser.post(`/admin/keys/${key.id}/roll`, { csrf, reason: "r", expire_old_in_seconds: "soon" }), 400, "whole number of seconds"],
+      [browser.post(`/admin/keys/${key.id}/roll`, { csrf, reason: "r", expire_old_in_seconds: "soon" }), 400, "expire_old_in_seconds"],
       [browser.get("/admin/keys/no_such_key/roll"), 404, "Key not found"],
     ];
     for (const [response, status, text] of cases) {

@@ -109,13 +109,20 @@ async function keyOf(c: Context<ConsoleEnv>): Promise<ApiKey> {
 }
 
 /** Re-renders the confirmation with what was typed (the pasted key excepted) and why it was refused. */
-async function refuse(c: Context<ConsoleEnv>, action: Action, k: ApiKey, problem: string, form: Record<string, unknown>) {
+async function refuse(
+  c: Context<ConsoleEnv>,
+  action: Action,
+  k: ApiKey,
+  problem: string,
+  form: Record<string, unknown>,
+  status: 400 | 409 = 400,
+) {
   const values = {
     reason: field(form, "reason"),
     ticket: field(form, "ticket"),
     expire_old_in_seconds: field(form, "expire_old_in_seconds"),
   };
-  return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, 400);
+  return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, status);
 }
 
 interface LeakOutcome {
@@ -223,16 +230,19 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
   app.post("/keys/:id/roll", async (c) => {
     const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
     const reason = field(form, "reason");
-    const grace = Number(field(form, "expire_old_in_seconds"));
     if (!reason) return refuse(c, "roll", k, "Give a reason.", form);
-    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_ROLL_GRACE_SECONDS) {
-      return refuse(c, "roll", k, `The grace period is a whole number of seconds from 0 to ${MAX_ROLL_GRACE_SECONDS}.`, form);
-    }
-    const successor = await adminCall<Rolled>(c, "POST", `/keys/${encodeURIComponent(k.id)}/roll`, {
-      expire_old_in_seconds: grace,
+    // Digits only become a number; anything else (an empty field too, never "0 = now") goes as typed, for the admin API to refuse.
+    const grace = field(form, "expire_old_in_seconds");
+    const body = {
+      expire_old_in_seconds: /^\d{1,9}$/.test(grace) ? Number(grace) : grace,
       reason,
       ticket: field(form, "ticket") || undefined,
+    };
+    const successor = await adminCall<Rolled>(c, "POST", `/keys/${encodeURIComponent(k.id)}/roll`, body).catch((err) => {
+      if (err instanceof AdminApiError && (err.status === 400 || err.status === 409)) return err;
+      throw err;
     });
+    if (successor instanceof AdminApiError) return refuse(c, "roll", k, successor.message, form, successor.status as 400 | 409);
     return render(c, "Key rolled", () => <RollResult old={k} successor={successor} />);
   });
 
