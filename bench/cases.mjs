@@ -33,6 +33,8 @@ export function zgateSettings(originUrl, windowSeconds) {
     ORIGIN_ZSKY: originUrl,
     ORIGIN_ZAPPWAY: originUrl,
     ORIGIN_SIGNING_SECRET: randomBytes(32).toString("hex"),
+    RESULT_SIGNING_KEYS: JSON.stringify({ b1: randomBytes(32).toString("hex") }),
+    RESULT_SIGNING_KEY_ID: "b1",
     ZAKGT_JWT_SECRET: randomBytes(32).toString("hex"),
     ZAKGT_JWKS_URL: "",
     ADMIN_TOKEN: `bench_admin_${randomBytes(16).toString("hex")}`,

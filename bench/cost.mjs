@@ -430,7 +430,7 @@ function printReport(results) {
       out.push(`  ${n(rows).padStart(5)}  ${store.padEnd(5)}  ${sql}`);
   }
   out.push("");
-  out.push("Markdown (README):");
+  out.push("Markdown (docs/benchmarks.md):");
   out.push(markdown(results));
   out.push("");
   out.push(`Took ${results.timing.totalSeconds} s. Results: ${results.outFile}`);

@@ -36,12 +36,12 @@ function firstUse(nonce: string): boolean {
 
 /**
  * What a real origin does with zgate's identity headers: trusts them only when the body
- * matches its digest, the signature covers it all, and the nonce is new (a captured,
- * replayed request is refused).
+ * matches its digest, the signature by one of the secrets it accepts (old and new during
+ * a rotation) covers it all, and the nonce is new (a captured, replayed request is refused).
  */
-export async function trustedIdentity(request: Request, secret: string): Promise<GatewayIdentity | null> {
+export async function trustedIdentity(request: Request, secrets: readonly string[]): Promise<GatewayIdentity | null> {
   const body = new Uint8Array(await request.clone().arrayBuffer());
-  const signed = await verifySignedRequest(secret, request, body);
+  const signed = await verifySignedRequest(secrets, request, body);
   return signed && firstUse(signed.nonce) ? signed : null;
 }
 

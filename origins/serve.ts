@@ -1,18 +1,23 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
 import type { Handler } from "./common";
 import { createZakgtSimulator } from "./zakgt";
 import { createZappwaySimulator } from "./zappway";
-import { createZskySimulator } from "./zsky";
+import { createZskySimulator, type Job, type JobStore } from "./zsky";
 
 /** Serves the three origin simulators over loopback HTTP, each on its own port (0: any free port). */
 export interface SimulatorSettings {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   issuer: string;
   audience: string;
   host?: string;
   ports?: { zakgt: number; zsky: number; zappway: number };
   zskyCompleteAfterMs?: number;
+  /** A JSON file the ZSky simulator keeps its jobs in, so they outlive a restart (npm start); none: memory only. */
+  zskyJobsFile?: string;
 }
 
 export interface RunningSimulators {
@@ -54,12 +59,38 @@ function listen(handler: Handler, host: string, port: number): Promise<{ server:
   });
 }
 
+/**
+ * The ZSky simulator's jobs in a JSON file, rewritten whole on each change (a local
+ * simulator holds a handful), through a rename so a crash never leaves half a file.
+ */
+function jobFile(path: string): JobStore {
+  return {
+    load() {
+      if (!existsSync(path)) return [];
+      try {
+        const jobs: unknown = JSON.parse(readFileSync(path, "utf8"));
+        if (Array.isArray(jobs)) return jobs as Job[];
+      } catch {}
+      throw new Error(`${path} is not a list of simulated ZSky jobs: delete it to start with none`);
+    },
+    save(jobs) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(`${path}.tmp`, JSON.stringify(jobs));
+      renameSync(`${path}.tmp`, path);
+    },
+  };
+}
+
 export async function startSimulators(settings: SimulatorSettings): Promise<RunningSimulators> {
   const host = settings.host ?? "127.0.0.1";
   const ports = settings.ports ?? { zakgt: 0, zsky: 0, zappway: 0 };
   const zakgt = await listen(await createZakgtSimulator(settings), host, ports.zakgt);
   const zsky = await listen(
-    createZskySimulator({ signingSecret: settings.signingSecret, completeAfterMs: settings.zskyCompleteAfterMs }),
+    createZskySimulator({
+      signingSecrets: settings.signingSecrets,
+      completeAfterMs: settings.zskyCompleteAfterMs,
+      jobStore: settings.zskyJobsFile ? jobFile(settings.zskyJobsFile) : undefined,
+    }),
     host,
     ports.zsky,
   );

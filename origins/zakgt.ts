@@ -7,7 +7,8 @@ import { json, readJson, trustedIdentity, withSimulatorHooks, type GatewayIdenti
  * Demo user: demo@zakgt.test / demo-password.
  */
 export interface ZakgtSimulatorOptions {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   issuer: string;
   audience: string;
   accessTokenSeconds?: number;
@@ -137,7 +138,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
       return json(await tokenPair(userId));
     }
 
-    const identity = await trustedIdentity(request, options.signingSecret);
+    const identity = await trustedIdentity(request, options.signingSecrets);
     if (!identity) return json({ detail: "Untrusted gateway identity" }, 401);
 
     switch (route) {

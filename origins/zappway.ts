@@ -2,7 +2,8 @@ import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } fro
 
 /** ZappWay origin simulator: agents list and agent query. */
 export interface ZappwaySimulatorOptions {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
 }
 
 const AGENTS = [
@@ -13,7 +14,7 @@ const AGENTS = [
 export function createZappwaySimulator(options: ZappwaySimulatorOptions): Handler {
   const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status);
   return withSimulatorHooks(async (request) => {
-    const identity = await trustedIdentity(request, options.signingSecret);
+    const identity = await trustedIdentity(request, options.signingSecrets);
     if (!identity) return error("UNAUTHORIZED", "Untrusted gateway identity", 401);
     const url = new URL(request.url);
     const path = url.pathname.replace(/^\/api(?:\/v1)?/, "");

@@ -16,12 +16,20 @@ import { largePng, renderPng, renderVideo } from "./media";
  * is answered n ms late.
  */
 export interface ZskySimulatorOptions {
-  signingSecret: string;
+  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
+  signingSecrets: readonly string[];
   completeAfterMs?: number;
   blockedWord?: string;
+  /** Where jobs outlive the process (`npm start`'s state directory); in memory only without it. */
+  jobStore?: JobStore;
 }
 
-interface Job {
+export interface JobStore {
+  load(): Job[];
+  save(jobs: Job[]): void;
+}
+
+export interface Job {
   id: string;
   account: string;
   kind: "image" | "video";
@@ -40,7 +48,8 @@ async function renderResult(job: Job): Promise<[Uint8Array, string]> {
 }
 
 export function createZskySimulator(options: ZskySimulatorOptions): Handler {
-  const jobs = new Map<string, Job>();
+  const jobs = new Map<string, Job>((options.jobStore?.load() ?? []).map((job) => [job.id, job]));
+  const saved = () => options.jobStore?.save([...jobs.values()]);
   const completeAfter = options.completeAfterMs ?? 1500;
   const blockedWord = (options.blockedWord ?? "forbidden").toLowerCase();
 
@@ -56,7 +65,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
   }
 
   return withSimulatorHooks(async (request) => {
-    const identity = await trustedIdentity(request, options.signingSecret);
+    const identity = await trustedIdentity(request, options.signingSecrets);
     if (!identity) return json({ error: "Untrusted gateway identity" }, 401);
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname}`;
@@ -78,6 +87,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
         completeAfterMs: Number(/render-ms:(\d+)/.exec(body.prompt)?.[1] ?? completeAfter),
       };
       jobs.set(job.id, job);
+      saved();
       return json({ job_id: job.id, status: "queued", kind: job.kind, poll_url: `/v1/jobs/${job.id}` });
     }
     const jobRoute = /^(GET|DELETE) \/v1\/jobs\/(\w+)$/.exec(route);
@@ -86,6 +96,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
       if (!job || job.account !== identity.account) return json({ error: "Job not found" }, 404);
       if (jobRoute[1] === "DELETE") {
         jobs.delete(job.id);
+        saved();
         return new Response(null, { status: 204 });
       }
       const delay = Number(/status-delay-ms:(\d+)/.exec(job.prompt)?.[1] ?? 0);

@@ -1,39 +1,52 @@
 #!/usr/bin/env node
 // `npm run openapi`: writes openapi/zgate.json from the route tables and zod schemas
 // (src/openapi/document.ts). `--check` exits 1 when the committed file is stale.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// `--server <url>` (repeatable) names the deployment(s) "Try it out" calls instead of
+// `npm start`'s http://127.0.0.1:8787 (the gateway's own /openapi.json always names
+// the origin it is served from); `--out <file>` writes somewhere else than the committed file.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { importTs, root } from "./import-ts.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
-const target = join(root, "openapi", "zgate.json");
+const committed = join(root, "openapi", "zgate.json");
 
-export async function renderDocument() {
-  const dir = mkdtempSync(join(tmpdir(), "zgate-openapi-"));
+/** A server is an origin: the document's paths start at the host, prefixes included. */
+export function serverOf(text) {
+  let url;
   try {
-    const outfile = join(dir, "document.mjs");
-    await build({
-      entryPoints: [join(root, "src", "openapi", "document.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile,
-      logLevel: "error",
-    });
-    const { buildOpenApiDocument } = await import(pathToFileURL(outfile).href);
-    return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    url = new URL(text);
+  } catch {
+    throw new Error(`--server ${text}: not a URL`);
   }
+  if (!/^https?:$/.test(url.protocol) || url.username || url.password || url.pathname !== "/" || url.search || url.hash) {
+    throw new Error(`--server ${text}: must be http(s)://host[:port] with no path, query or credentials`);
+  }
+  return { url: url.origin, description: "deployment" };
+}
+
+export async function renderDocument(servers) {
+  const { buildOpenApiDocument } = await importTs("src/openapi/document.ts");
+  return `${JSON.stringify(buildOpenApiDocument(servers), null, 2)}\n`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const text = await renderDocument();
-  if (process.argv.includes("--check")) {
+  let options;
+  try {
+    const { values } = parseArgs({
+      options: { check: { type: "boolean" }, server: { type: "string", multiple: true }, out: { type: "string" } },
+    });
+    options = { ...values, servers: values.server?.map(serverOf) };
+  } catch (err) {
+    console.error(`npm run openapi: ${err.message}`);
+    process.exit(2);
+  }
+  const target = options.out ? resolve(options.out) : committed;
+  const text = await renderDocument(options.servers);
+  if (options.check) {
     if (readFileSync(target, "utf8") !== text) {
-      console.error("openapi/zgate.json is stale: run `npm run openapi`");
+      console.error(`${target} is stale: run \`npm run openapi\``);
       process.exit(1);
     }
   } else {

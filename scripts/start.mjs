@@ -5,23 +5,61 @@
 // ZGATE_SIM_PORTS (default 8701,8702,8703) moves the simulators; ZGATE_STATE_DIR
 // (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
 // ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
+// The state directory also keeps the dev secrets (admin token, origin and result-link
+// signing secrets) and the ZSky simulator's jobs, so a restart keeps tokens, links and jobs.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const root = new URL("..", import.meta.url).pathname;
-// Per-run scratch (bundled simulators, the secrets file), removed on exit.
-const work = mkdtempSync(join(tmpdir(), "zgate-start-"));
 const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state");
 const port = Number(process.env.PORT ?? 8787);
 const host = "127.0.0.1";
 const [zakgtPort, zskyPort, zappwayPort] = (process.env.ZGATE_SIM_PORTS ?? "8701,8702,8703").split(",").map(Number);
 const wranglerBin = join(root, "node_modules", ".bin", "wrangler");
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
+
+/**
+ * The dev secrets, made once per state directory and kept there (mode 0600, beside the
+ * local data they protect), so a restart keeps the admin token, the origins' trust and
+ * every result link signed before. A value that is there but malformed stops the start:
+ * silently replacing it would break what it signed.
+ */
+function devSecrets(file) {
+  const shapes = {
+    ADMIN_TOKEN: [/^dev_admin_[0-9a-f]{32}$/, () => `dev_admin_${randomBytes(16).toString("hex")}`],
+    ORIGIN_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
+    RESULT_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
+  };
+  const kept = existsSync(file)
+    ? Object.fromEntries([...readFileSync(file, "utf8").matchAll(/^([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]))
+    : {};
+  const secrets = {};
+  for (const [name, [shape, make]] of Object.entries(shapes)) {
+    if (kept[name] !== undefined && !shape.test(kept[name])) {
+      console.error(`${file}: ${name} is not what npm start writes (${shape}); fix it, or delete the file for new dev secrets.`);
+      process.exit(1);
+    }
+    secrets[name] = kept[name] ?? make();
+  }
+  if (Object.keys(shapes).some((name) => kept[name] === undefined)) {
+    mkdirSync(stateDir, { recursive: true });
+    const lines = Object.entries(secrets).map(([name, value]) => `${name}=${value}`);
+    writeFileSync(file, `# npm start's development secrets, kept across restarts; delete this file for new ones.\n${lines.join("\n")}\n`, {
+      mode: 0o600,
+    });
+  }
+  return secrets;
+}
+const secretsFile = join(stateDir, "zgate-dev-secrets.env");
+const secrets = devSecrets(secretsFile);
+
+// Per-run scratch (bundled simulators, the env file for wrangler), removed on exit.
+const work = mkdtempSync(join(tmpdir(), "zgate-start-"));
 
 // The simulators are TypeScript that shares the gateway's signing module: bundle them for Node.
 await build({
@@ -34,17 +72,21 @@ await build({
 });
 const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")).href);
 
-const signingSecret = randomBytes(32).toString("hex");
-const adminToken = process.env.ADMIN_TOKEN || `dev_admin_${randomBytes(16).toString("hex")}`;
+const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
+const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
 const sims = await startSimulators({
-  signingSecret,
+  signingSecrets: [signingSecret],
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,
   ports: { zakgt: zakgtPort, zsky: zskyPort, zappway: zappwayPort },
   zskyCompleteAfterMs: process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS ? Number(process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS) : undefined,
+  zskyJobsFile: join(stateDir, "zsky-simulator-jobs.json"),
 }).catch((err) => {
-  console.error(`Could not start the origin simulators (${err.code ?? err.message}); set ZGATE_SIM_PORTS to free ports.`);
+  console.error(
+    err.code === "EADDRINUSE" ? `Could not start the origin simulators (EADDRINUSE); set ZGATE_SIM_PORTS to free ports.` : err.message,
+  );
+  rmSync(work, { recursive: true, force: true });
   process.exit(1);
 });
 
@@ -58,6 +100,8 @@ writeFileSync(
     `ORIGIN_ZAPPWAY=${sims.origins.zappway}`,
     `ZAKGT_JWKS_URL=${sims.jwksUrl}`,
     `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+    `RESULT_SIGNING_KEYS='${JSON.stringify({ dev: secrets.RESULT_SIGNING_SECRET })}'`,
+    "RESULT_SIGNING_KEY_ID=dev",
     `ADMIN_TOKEN=${adminToken}`,
     "",
   ].join("\n"),
@@ -133,6 +177,7 @@ console.log(`
 zgate listening on ${base}
   origin simulators: ZakGT ${sims.origins.zakgt}  ZSky ${sims.origins.zsky}  ZappWay ${sims.origins.zappway}
   admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : adminToken}
+  state: ${stateDir} (local data, dev secrets in ${secretsFile}, simulated jobs: all kept across restarts)
 
 Try it:
   # 1. Log in to the ZakGT simulator through the gateway and keep the access token

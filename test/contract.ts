@@ -33,9 +33,11 @@ function findOperation(method: string, url: URL) {
   const prefix = HOST_PREFIX[url.hostname.toLowerCase()];
   const paths = prefix ? [prefix + url.pathname] : [url.pathname];
   const wanted = method === "HEAD" ? "GET" : method;
-  // Literal paths before templated ones, as the gateway routes them.
+  // Literal paths before templated ones, as the gateway routes them, and a module's "any
+  // deeper path" (`x-zgate-prefix`) after every named path of the module.
   const matches = operations.filter((o) => o.method === wanted && paths.some((p) => o.regex.test(p)));
-  return matches.sort((a, b) => (a.path.match(/\{/g)?.length ?? 0) - (b.path.match(/\{/g)?.length ?? 0))[0];
+  const rank = (o: (typeof operations)[number]) => (o.op["x-zgate-prefix"] ? 100 : 0) + (o.path.match(/\{/g)?.length ?? 0);
+  return matches.sort((a, b) => rank(a) - rank(b))[0];
 }
 
 const validators = new Map<unknown, Validator>();

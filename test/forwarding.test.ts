@@ -1,15 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
   contentDigest,
+  signingKeyId,
   signRequest,
   verifyRequestSignature,
   verifySignedRequest,
   type SignedRequest,
 } from "../src/proxy/identity-signature";
-import { bearer, call, createKey, json, login, sims } from "./helpers";
+import { bearer, call, createKey, json, login, sims, type CallOptions } from "./helpers";
 
 /** The origin simulators answer `X-Sim-Echo: 1` with the request exactly as they received it. */
-async function echo(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+async function echo(path: string, init: CallOptions & { headers?: Record<string, string> } = {}) {
   const response = await call(path, { ...init, headers: { "X-Sim-Echo": "1", ...init.headers } });
   expect(response.status).toBe(200);
   return { response, seen: await json(response) };
@@ -149,7 +150,7 @@ describe("forwarding to the origin", () => {
     expect(seen.headers["x-request-id"]).toBe(response.headers.get("X-Request-Id"));
     expect(seen.headers["x-zgate-signature"]).toMatch(/^v2=[0-9a-f]{64}$/);
 
-    const signed = await verifySignedRequest(sims.signingSecret, asReceived(seen), new Uint8Array(0));
+    const signed = await verifySignedRequest([sims.signingSecret], asReceived(seen), new Uint8Array(0));
     expect(signed).toMatchObject({
       method: "GET",
       pathAndQuery: "/api/v1/users/me?view=full",
@@ -179,10 +180,10 @@ describe("forwarding to the origin", () => {
     });
     expect(seen.headers["x-zgate-account"]).toBeUndefined();
     expect(seen.headers["content-digest"]).toBe(await contentDigest(new TextEncoder().encode(body)));
-    const signed = await verifySignedRequest(sims.signingSecret, asReceived(seen), new TextEncoder().encode(body));
+    const signed = await verifySignedRequest([sims.signingSecret], asReceived(seen), new TextEncoder().encode(body));
     expect(signed).toMatchObject({ account: "", user: "", keyId: "", product: "zakgt" });
     // The same signed headers with another body: refused.
-    expect(await verifySignedRequest(sims.signingSecret, asReceived(seen), new TextEncoder().encode('{"email":"x@y.z"}'))).toBeNull();
+    expect(await verifySignedRequest([sims.signingSecret], asReceived(seen), new TextEncoder().encode('{"email":"x@y.z"}'))).toBeNull();
   });
 
   it("the digest of no body is that of the empty string (RFC 9530)", async () => {
@@ -289,6 +290,60 @@ describe("X-Request-Id", () => {
     for (const path of ["/nothing", "/zsky/v1/usage", "/zakgt/api/v1/users/me"]) {
       const response = await call(path);
       expect(response.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+});
+
+/**
+ * Rotating ORIGIN_SIGNING_SECRET without an outage (docs/deploy.md): origins accept the old
+ * and the new secret, the gateway moves to the new one, then origins drop the old one.
+ * The simulators accept both `sims.signingSecret` and `sims.nextSigningSecret`.
+ */
+describe("origin signing secret rotation", () => {
+  const rotated = { ORIGIN_SIGNING_SECRET: sims.nextSigningSecret };
+  const signedBy = async (settings?: Record<string, unknown>) => {
+    const { seen } = await echo("/zakgt/api/v1/users/me?view=full", { headers: bearer(await login()), settings });
+    return seen;
+  };
+
+  it("the gateway names the secret it signed with: the first 16 hex digits of its SHA-256", async () => {
+    const seen = await signedBy();
+    expect(seen.headers["x-zgate-signature-kid"]).toBe(await signingKeyId(sims.signingSecret));
+    expect(seen.headers["x-zgate-signature-kid"]).toMatch(/^[0-9a-f]{16}$/);
+    expect((await signedBy(rotated)).headers["x-zgate-signature-kid"]).toBe(await signingKeyId(sims.nextSigningSecret));
+  });
+
+  it("sign with the new secret: origins holding both accept old and new; dropping the old refuses what it signed", async () => {
+    // Origins that hold both secrets serve the gateway before and after it moves.
+    for (const settings of [undefined, rotated]) {
+      const response = await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings });
+      expect(response.status).toBe(200);
+    }
+    const old = asReceived(await signedBy());
+    const fresh = asReceived(await signedBy(rotated));
+    const both = [sims.signingSecret, sims.nextSigningSecret];
+    expect(await verifySignedRequest(both, old, new Uint8Array(0))).toMatchObject({ account: "usr_demo" });
+    expect(await verifySignedRequest(both, fresh, new Uint8Array(0))).toMatchObject({ account: "usr_demo" });
+    // The old secret removed: what it signed is refused, the new one's still verifies.
+    expect(await verifySignedRequest([sims.nextSigningSecret], old, new Uint8Array(0))).toBeNull();
+    expect(await verifySignedRequest([sims.nextSigningSecret], fresh, new Uint8Array(0))).not.toBeNull();
+  });
+
+  it("an origin not given the new secret yet refuses it, so origins move first", async () => {
+    const fresh = asReceived(await signedBy(rotated));
+    expect(await verifySignedRequest([sims.signingSecret], fresh, new Uint8Array(0))).toBeNull();
+    const unknown = { ORIGIN_SIGNING_SECRET: "a-secret-no-origin-holds-0123456789abcdef" };
+    const response = await call("/zakgt/api/v1/users/me", { headers: bearer(await login()), settings: unknown });
+    expect(response.status).toBe(401);
+  });
+
+  it("a missing or edited key id is refused, never tried against other secrets", async () => {
+    const seen = await signedBy();
+    const both = [sims.signingSecret, sims.nextSigningSecret];
+    for (const kid of [undefined, await signingKeyId(sims.nextSigningSecret), "0000000000000000"]) {
+      const headers = { ...seen.headers, "x-zgate-signature-kid": kid };
+      if (kid === undefined) delete headers["x-zgate-signature-kid"];
+      expect(await verifySignedRequest(both, asReceived({ ...seen, headers }), new Uint8Array(0))).toBeNull();
     }
   });
 });

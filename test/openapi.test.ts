@@ -1,13 +1,27 @@
 import { describe, expect, it } from "vitest";
 import document from "../openapi/zgate.json";
 import { expectDocumented } from "./contract";
-import { call, json } from "./helpers";
+import { call, createKey, json } from "./helpers";
 
 describe("the OpenAPI document, served", () => {
-  it("/openapi.json is the committed openapi/zgate.json", async () => {
+  it("/openapi.json is the committed openapi/zgate.json, its servers the origin it was asked at", async () => {
     const response = await call("/openapi.json");
     expect(response.status).toBe(200);
-    expect(await json(response)).toEqual(document);
+    const served = await json(response);
+    expect(served).toEqual({ ...document, servers: [{ url: "http://localhost", description: "this deployment" }] });
+    expect(document.servers).toEqual([{ url: "http://127.0.0.1:8787", description: "npm start" }]);
+  });
+
+  it("names whatever scheme, host and port it is served on, so Try it out calls that deployment", async () => {
+    for (const base of ["http://127.0.0.1:9123", "http://gateway.example.test:8443"]) {
+      const served = await json(await call("/openapi.json", { base }));
+      expect(served.servers).toEqual([{ url: base, description: "this deployment" }]);
+    }
+    const https = await call("/openapi.json", {
+      base: "https://gateway.example.test",
+      settings: { ENVIRONMENT: "production", GATEWAY_HOSTS: "gateway.example.test" },
+    });
+    expect((await json(https)).servers).toEqual([{ url: "https://gateway.example.test", description: "this deployment" }]);
   });
 
   it("/docs is Swagger UI over /openapi.json with its assets from this deployment, not a CDN", async () => {
@@ -39,7 +53,56 @@ describe("the OpenAPI document, served", () => {
       "#/components/schemas/ZappwayError",
     );
     expect(doc.paths["/zakgt/api/v1/auth/login"].post.security).toEqual([]);
+    // ZakGT's and ZSky's references list every endpoint, and so does the document: list routes included.
+    for (const path of [
+      "/zakgt/api/v1/tools/",
+      "/zakgt/api/v1/mart/products",
+      "/zakgt/api/v1/live/sessions",
+      "/zakgt/api/v1/developer/api-keys",
+    ])
+      expect(doc.paths[path].get.security).toEqual([{ ZakgtAccessToken: [] }, { ZakgtAccessKey: [] }]);
     expect(doc.paths["/admin/v1/keys"].post.security).toEqual([{ AdminToken: [] }, { CloudflareAccess: [] }]);
+  });
+});
+
+describe("ZappWay's modules in the document", () => {
+  const doc = document as any;
+
+  it("every module's own path (GET /api/v1/agents lists agents) and the reference's named endpoints, keyed, in ZappWay's envelope", () => {
+    for (const base of ["/zappway/api/v1", "/zappway/api"]) {
+      for (const module of ["agents", "datastores", "datasources", "conversations"]) {
+        const collection = doc.paths[`${base}/${module}`];
+        expect(Object.keys(collection).sort()).toEqual(["delete", "get", "patch", "post", "put"]);
+        expect(collection.get.parameters ?? []).toEqual([]);
+        expect(collection.get.security).toEqual([{ ZappwayApiKey: [] }]);
+        expect(collection.get.responses["429"].content["application/json"].schema.$ref).toBe("#/components/schemas/ZappwayError");
+        expect(doc.paths[`${base}/${module}/{path}`].get["x-zgate-prefix"]).toBe(true);
+      }
+      const query = doc.paths[`${base}/agents/{agentId}/query`].post;
+      expect(query.parameters).toEqual([{ schema: { type: "string" }, required: true, name: "agentId", in: "path" }]);
+      expect(query.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ZappwayAgentQuery");
+      expect(doc.paths[`${base}/agents/{agentId}/conversations`].get.security).toEqual([{ ZappwayApiKey: [] }]);
+      expect(doc.paths[`${base}/datastores/{datastoreId}/upsert`].post.requestBody.content["application/json"].schema.$ref).toBe(
+        "#/components/schemas/ZappwayDatastoreUpsert",
+      );
+    }
+  });
+
+  it("the documented calls answer as documented through the gateway (held to the document by call())", async () => {
+    const { key } = await createKey("zappway");
+    const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+    const list = await call("/zappway/api/v1/agents", { headers });
+    expect(list.status).toBe(200);
+    expect((await json(list)).data.map((a: { id: string }) => a.id)).toContain("agt_support");
+    const answer = await call("/zappway/api/v1/agents/agt_support/query", {
+      method: "POST",
+      headers,
+      body: JSON.stringify(doc.components.schemas.ZappwayAgentQuery.example),
+    });
+    expect(answer.status).toBe(200);
+    expect((await json(answer)).data.answer).toContain("What is your return policy?");
+    const unversioned = await call("/zappway/api/agents", { headers: { Authorization: "Bearer zw_live_unknown" } });
+    expect(unversioned.status).toBe(401);
   });
 });
 

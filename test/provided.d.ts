@@ -7,6 +7,8 @@ declare module "vitest" {
       origins: { zakgt: string; zsky: string; zappway: string };
       jwksUrl: string;
       signingSecret: string;
+      /** A second secret the simulators accept, as origins do during a rotation. */
+      nextSigningSecret: string;
     };
     /** The Upstash REST server in front of a real redis-server, or null where redis-server is missing (never in CI). */
     upstash: { url: string; token: string } | null;

@@ -93,12 +93,20 @@ describe("a bad optional setting turns off only its own feature", () => {
     expect(await json(refused)).toEqual({ detail: GENERIC });
   });
 
-  it("bad result-signing keys stop result links, not the rest of ZSky", async () => {
+  it("bad or missing result-signing keys stop result links, not the rest of ZSky; never a key derived from the origin secret", async () => {
     const { key } = await createKey("zsky");
-    const settings = { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "x".repeat(40) }), RESULT_SIGNING_KEY_ID: "k1" };
-    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings })).status).toBe(200);
-    const forged = await call("/zsky/v1/results/job_x?expires=9999999999&kid=k1&sig=00", { settings });
-    expect(forged.status).toBe(503);
-    expect(await json(forged)).toEqual({ error: GENERIC });
+    for (const [settings, reason] of [
+      [
+        { RESULT_SIGNING_KEYS: JSON.stringify({ k2: "x".repeat(40) }), RESULT_SIGNING_KEY_ID: "k1" },
+        "must name one of RESULT_SIGNING_KEYS",
+      ],
+      [{ RESULT_SIGNING_KEYS: undefined, RESULT_SIGNING_KEY_ID: undefined }, "RESULT_SIGNING_KEYS is not set"],
+    ] as const) {
+      expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings })).status).toBe(200);
+      const { response: forged, lines } = await logged(() => call("/zsky/v1/results/job_x?expires=9999999999&kid=k1&sig=00", { settings }));
+      expect(forged.status).toBe(503);
+      expect(await json(forged)).toEqual({ error: GENERIC });
+      expect(lines.some((l) => l.includes(reason))).toBe(true);
+    }
   });
 });

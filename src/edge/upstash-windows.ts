@@ -12,7 +12,7 @@ import type { WindowPolicy } from "../limits/types";
  * share limits with services outside Cloudflare. Only the windows move: key status,
  * revocation, quotas and job slots stay in the account guard.
  *
- * What this backend gives up, on purpose and in the README:
+ * What this backend gives up, on purpose and in docs/limits.md:
  * - `@upstash/ratelimit`'s sliding window weights the previous fixed window, so it is
  *   approximate: up to ~1.5 N can pass in some windows of length W (bench:accuracy).
  * - `Retry-After` is an upper bound: the end of the current fixed window. By then the

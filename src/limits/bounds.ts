@@ -3,8 +3,8 @@ import { z } from "zod";
 /**
  * The largest limits anyone may set (deployment LIMIT_OVERRIDES, a key's own override).
  * The guard keeps state for every window it counts, so a window of months or a limit in
- * the billions would hold storage and memory far beyond any real plan; README "Limits"
- * lists these maximums.
+ * the billions would hold storage and memory far beyond any real plan; docs/security.md
+ * ("What zgate refuses") lists these maximums.
  */
 export const MAX_WINDOW_SECONDS = 86_400;
 export const MAX_WINDOW_LIMIT = 1_000_000;

@@ -111,30 +111,57 @@ function operation(product: Product, route: RouteDef): RouteConfig[] {
     };
   }
 
-  const path = `${product.pathPrefix}${route.path.replace(/\/\*$/, "/{path}")}`;
+  const common = { tags: [product.id], security: route.auth === "required" ? SECURITY[product.id] : [], responses };
+  const methods = route.method === "ANY" ? (["get", "post", "put", "patch", "delete"] as const) : ([route.method.toLowerCase()] as const);
+  const perMethod = (path: string, suffix: string, summary: string, body?: z.ZodType, extra = {}): RouteConfig[] =>
+    methods.map((method) => ({
+      ...common,
+      method: method as RouteConfig["method"],
+      path,
+      operationId: `${product.id}.${route.name}${suffix}${route.method === "ANY" ? `.${method}` : ""}`,
+      summary,
+      request: requestOf(path, body),
+      ...extra,
+    }));
+  const base = `${product.pathPrefix}${route.path.replace(/\/\*$/, "")}`;
+  if (!route.path.endsWith("/*")) return perMethod(base, "", doc.summary, doc.request);
+  // A module prefix (ZappWay) matches the module itself (`GET /api/v1/agents` lists the
+  // agents), the reference's named endpoints under it, and any deeper path (`{path}`:
+  // a template cannot say "any depth", hence `x-zgate-prefix`), all routed alike.
+  return [
+    ...perMethod(base, ".collection", doc.collection ?? doc.summary),
+    ...(doc.endpoints ?? []).map((endpoint) => ({
+      ...common,
+      method: endpoint.method,
+      path: `${base}${endpoint.path}`,
+      operationId: `${product.id}.${route.name}.${endpoint.name}`,
+      summary: endpoint.summary,
+      request: requestOf(`${base}${endpoint.path}`, endpoint.request),
+    })),
+    ...perMethod(`${base}/{path}`, "", doc.summary, undefined, { "x-zgate-prefix": true }),
+  ];
+}
+
+/** The path parameters a templated path names, and the JSON body when there is one. */
+function requestOf(path: string, body?: z.ZodType): RouteConfig["request"] {
   const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-  const request: RouteConfig["request"] = {
+  return {
     ...(params.length
       ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.string().openapi({ param: { name: p, in: "path" } })]))) }
       : {}),
-    ...(doc.request ? { body: { required: true, content: { "application/json": { schema: doc.request } } } } : {}),
+    ...(body ? { body: { required: true, content: { "application/json": { schema: body } } } } : {}),
   };
-  const methods = route.method === "ANY" ? (["get", "post", "put", "patch", "delete"] as const) : ([route.method.toLowerCase()] as const);
-  return methods.map((method) => ({
-    method: method as RouteConfig["method"],
-    path,
-    operationId: `${product.id}.${route.name}${route.method === "ANY" ? `.${method}` : ""}`,
-    summary: doc.summary,
-    tags: [product.id],
-    security: route.auth === "required" ? SECURITY[product.id] : [],
-    request,
-    responses,
-    // Module prefixes (ZappWay) match any deeper path, which a path template cannot say.
-    ...(route.path.endsWith("/*") ? { "x-zgate-prefix": true } : {}),
-  }));
 }
 
-export function buildOpenApiDocument() {
+/**
+ * Where "Try it out" sends requests. The committed openapi/zgate.json names `npm start`'s
+ * address unless `npm run openapi -- --server <url>` says otherwise; the served
+ * /openapi.json names the origin it was fetched from (src/openapi/routes.ts).
+ */
+export type OpenApiServer = { url: string; description: string };
+const LOCAL_SERVER: OpenApiServer = { url: "http://127.0.0.1:8787", description: "npm start" };
+
+export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) {
   const app = new OpenAPIHono();
   const registry = app.openAPIRegistry;
   for (const [name, h] of Object.entries(HEADER_COMPONENTS)) registry.registerComponent("headers", name, h);
@@ -213,7 +240,7 @@ export function buildOpenApiDocument() {
       description:
         "One edge gateway in front of ZakGT, ZSky and ZappWay. Paths are shown in single-host form: on `api.zakgt.net`, `zsky.ai` and `app.zappway.ai` drop the `/zakgt`, `/zsky`, `/zappway` prefix. Every response carries `X-Request-Id`; limited routes carry `RateLimit-Policy` and `RateLimit`.",
     },
-    servers: [{ url: "http://127.0.0.1:8787", description: "npm start" }],
+    servers,
     tags: [
       { name: "zakgt", description: 'ZakGT: auth, users, wallet, marketplace, live, tools, AI, developer keys. Errors: {"detail"}' },
       { name: "zsky", description: 'ZSky: image and video jobs. Errors: {"error"}' },

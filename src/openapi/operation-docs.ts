@@ -11,6 +11,8 @@ import {
   ZakgtRefreshRequest,
   ZakgtSuccess,
   ZakgtTokens,
+  ZappwayAgentQuery,
+  ZappwayDatastoreUpsert,
   ZappwaySuccess,
   ZskyJob,
   ZskyJobAccepted,
@@ -28,6 +30,10 @@ export interface OperationDoc {
   summary: string;
   request?: z.ZodType;
   success: { status: 200 | 201 | 204; schema?: z.ZodType; binary?: string };
+  /** A module prefix route: what the module's own path does (e.g. `GET /api/v1/agents` lists). */
+  collection?: string;
+  /** A module prefix route: the endpoints under it that the reference names, with their parameters. */
+  endpoints?: { name: string; method: "get" | "post"; path: string; summary: string; request?: z.ZodType }[];
 }
 
 const ok = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.ZodType): OperationDoc => ({
@@ -40,6 +46,35 @@ const created = (summary: string, schema: z.ZodType = ZakgtSuccess, request?: z.
   request,
   success: { status: 201, schema },
 });
+
+// The endpoints zappway-api-keys.md names under its modules ("Common Use Cases"). Their
+// bodies go to the origin as they are: the schemas are the reference's examples.
+const ZAPPWAY_ENDPOINTS: Record<string, OperationDoc["endpoints"]> = {
+  agents: [
+    {
+      name: "query",
+      method: "post",
+      path: "/{agentId}/query",
+      summary: "Send a message to an agent and receive its answer.",
+      request: ZappwayAgentQuery,
+    },
+    {
+      name: "conversations",
+      method: "get",
+      path: "/{agentId}/conversations",
+      summary: "An agent's conversation logs and captured contacts (`?limit=&after=`).",
+    },
+  ],
+  datastores: [
+    {
+      name: "upsert",
+      method: "post",
+      path: "/{datastoreId}/upsert",
+      summary: "Upsert documents into a datastore.",
+      request: ZappwayDatastoreUpsert,
+    },
+  ],
+};
 
 export const OPERATION_DOCS: Record<ProductId, Record<string, OperationDoc>> = {
   zakgt: {
@@ -98,9 +133,16 @@ export const OPERATION_DOCS: Record<ProductId, Record<string, OperationDoc>> = {
     },
   },
   zappway: Object.fromEntries(
-    ["agents", "datastores", "datasources", "conversations"].flatMap((m) => [
-      [m, ok(`The ${m} module (any method, any path under it).`, ZappwaySuccess)],
-      [`${m}.unversioned`, ok(`The ${m} module on the unversioned /api base.`, ZappwaySuccess)],
-    ]),
+    ["agents", "datastores", "datasources", "conversations"].flatMap((m) => {
+      const module = {
+        ...ok(`The ${m} module (any method, any path under it).`, ZappwaySuccess),
+        collection: `The ${m} module itself (GET lists the organization's ${m}).`,
+        endpoints: ZAPPWAY_ENDPOINTS[m],
+      };
+      return [
+        [m, module],
+        [`${m}.unversioned`, { ...module, summary: `The ${m} module on the unversioned /api base.` }],
+      ];
+    }),
   ),
 };

@@ -23,6 +23,17 @@ export const ZakgtSuccess = z
 export const ZappwaySuccess = z
   .object({ data: z.unknown(), meta: z.object({ page: z.number(), limit: z.number(), total: z.number() }).partial().optional() })
   .openapi("ZappwaySuccess");
+// Request bodies of the endpoints the reference shows, as its examples show them (passed to the origin unread).
+export const ZappwayAgentQuery = z
+  .looseObject({ query: z.string(), conversationId: z.string().optional() })
+  .openapi("ZappwayAgentQuery", { example: { query: "What is your return policy?" } });
+export const ZappwayDatastoreUpsert = z
+  .looseObject({
+    documents: z.array(z.looseObject({ id: z.string(), text: z.string(), metadata: z.record(z.string(), z.unknown()).optional() })),
+  })
+  .openapi("ZappwayDatastoreUpsert", {
+    example: { documents: [{ id: "doc-123", text: "Updated product description...", metadata: { source: "cms" } }] },
+  });
 
 // ------------------------------------------------------------------ ZakGT
 export const ZakgtLoginRequest = z.object({ email: z.string(), password: z.string() }).openapi("ZakgtLoginRequest");

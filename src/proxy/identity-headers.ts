@@ -1,7 +1,15 @@
 import type { Identity } from "../auth/identity";
 import type { Settings } from "../config/settings";
 import type { ProductId } from "../products/types";
-import { contentDigest, SIGNATURE_HEADER, SIGNED_HEADERS, signRequest, type SignedRequest } from "./identity-signature";
+import {
+  contentDigest,
+  SIGNATURE_HEADER,
+  SIGNATURE_KID_HEADER,
+  SIGNED_HEADERS,
+  signingKeyId,
+  signRequest,
+  type SignedRequest,
+} from "./identity-signature";
 import type { OutgoingHeaders } from "./origin-headers";
 
 /**
@@ -44,4 +52,5 @@ export async function addIdentityHeaders(
     if (value) headers[name] = value;
   }
   headers[SIGNATURE_HEADER] = await signRequest(settings.ORIGIN_SIGNING_SECRET, signed);
+  headers[SIGNATURE_KID_HEADER] = await signingKeyId(settings.ORIGIN_SIGNING_SECRET);
 }

@@ -3,21 +3,14 @@ import { toHex } from "../util/hex";
 /**
  * Signs what zgate asserts to an origin (who the caller is, where the request came from,
  * which body it carried), so an origin can trust it without re-verifying the caller.
- * Both sides build the same canonical string, one field a line:
- *
- *   zgate-v2 \n <timestamp> \n <nonce> \n <METHOD> \n <path?query> \n <content digest>
- *            \n <product> \n <account> \n <user> \n <key id> \n <request id>
- *            \n <x-forwarded-for> \n <x-forwarded-host> \n <x-forwarded-proto> \n <x-forwarded-prefix>
- *
- * and `X-Zgate-Signature: v2=<hex HMAC-SHA256(ORIGIN_SIGNING_SECRET, canonical)>`. Each
- * field but method and path travels in the header SIGNED_HEADERS names (absent: empty).
- * - Method and path: a captured header set cannot be replayed against another endpoint.
- * - Content digest (`sha-256=:<base64>:`, RFC 9530; of the empty string when there is no
- *   body): nor with another body. The origin hashes the body it received.
- * - Timestamp: refused more than 5 minutes from the origin's clock.
- * - Nonce: random per origin request; an origin remembers the nonces it accepted for
- *   those 5 minutes and refuses a repeat. (X-Request-Id cannot serve: a caller may reuse
- *   its own id on retries, and one client request can make two origin requests.)
+ * docs/origin-signature.md specifies the signed string (`canonical` below), the headers
+ * and the origin's checks; every verifier follows that page.
+ * - Method and path are signed: a captured header set cannot be replayed against another
+ *   endpoint; the content digest: nor with another body; timestamp and nonce: nor later.
+ * - `X-Zgate-Signature-Kid` is the first 16 hex digits of the secret's SHA-256
+ *   (`signingKeyId`): a rotation is one `wrangler secret put` with nothing else to keep in
+ *   step, and an origin holding old and new secrets picks the one it names. It is not
+ *   signed: naming another secret only makes the check fail.
  * Plain WebCrypto: the local origin simulators import this same module under Node.
  */
 export interface SignedRequest {
@@ -56,6 +49,7 @@ export const SIGNED_HEADERS = {
 } as const satisfies Record<HeaderField, string>;
 
 export const SIGNATURE_HEADER = "x-zgate-signature";
+export const SIGNATURE_KID_HEADER = "x-zgate-signature-kid";
 
 export const MAX_SIGNATURE_AGE_SECONDS = 300;
 
@@ -86,6 +80,17 @@ export async function contentDigest(body: Uint8Array | null | undefined): Promis
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
+const keyIds = new Map<string, Promise<string>>();
+
+/** The key id of a signing secret: the first 16 hex digits of its SHA-256 (computed once per secret). */
+export function signingKeyId(secret: string): Promise<string> {
+  let kid = keyIds.get(secret);
+  if (!kid) {
+    kid = crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)).then((d) => toHex(d).slice(0, 16));
+    keyIds.set(secret, kid);
+  }
+  return kid;
+}
 
 function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
@@ -122,12 +127,14 @@ export async function verifyRequestSignature(
 }
 
 /**
- * Origin side, the whole check: the body matches its `Content-Digest` and the signature
- * covers it, the method, the path and every signed header. Returns the signed fields, or
- * null. Nonce de-duplication is the origin's own (it needs state): see origins/common.ts.
+ * Origin side, the whole check: the body matches its `Content-Digest` and the signature,
+ * by the secret `X-Zgate-Signature-Kid` names among `secrets` (the old and the new one
+ * during a rotation), covers it, the method, the path and every signed header. Returns
+ * the signed fields, or null. Nonce de-duplication is the origin's own (it needs state):
+ * see origins/common.ts.
  */
 export async function verifySignedRequest(
-  secret: string,
+  secrets: readonly string[],
   request: { method: string; url: string; headers: Headers },
   body: Uint8Array,
   nowSeconds?: number,
@@ -142,5 +149,9 @@ export async function verifySignedRequest(
     pathAndQuery: url.pathname + url.search,
   };
   if (signed.contentDigest !== (await contentDigest(body))) return null;
+  const kid = header(SIGNATURE_KID_HEADER);
+  const ids = await Promise.all(secrets.map(signingKeyId));
+  const secret = secrets[ids.indexOf(kid)];
+  if (!kid || secret === undefined) return null;
   return (await verifyRequestSignature(secret, signed, header(SIGNATURE_HEADER), nowSeconds)) ? signed : null;
 }

@@ -19,17 +19,12 @@ interface SigningKeys {
   keys: Record<string, string>;
 }
 
-/**
- * The configured keys, or one derived from ORIGIN_SIGNING_SECRET (kid `o1`) so a
- * deployment with a single secret still signs; set RESULT_SIGNING_KEYS to rotate.
- */
+/** The configured keys (RESULT_SIGNING_KEYS, RESULT_SIGNING_KEY_ID), independent of the origin secret. */
 function signingKeys(settings: Settings): SigningKeys {
-  // Never fall back to the derived key when the configured ones are bad: links would break silently.
+  // Missing or bad keys turn result links off (503) rather than signing with anything else.
   requireFeature(settings, "result-links");
-  if (settings.RESULT_SIGNING_KEYS && settings.RESULT_SIGNING_KEY_ID) {
-    return { current: settings.RESULT_SIGNING_KEY_ID, keys: settings.RESULT_SIGNING_KEYS };
-  }
-  return { current: "o1", keys: { o1: `zgate-results-v1:${settings.ORIGIN_SIGNING_SECRET}` } };
+  // The schema requires both once the feature is on.
+  return { current: settings.RESULT_SIGNING_KEY_ID!, keys: settings.RESULT_SIGNING_KEYS! };
 }
 
 async function hmacKey(secret: string): Promise<CryptoKey> {

@@ -61,6 +61,22 @@ async function settleSubmission(c: Context<AppEnv>) {
   if (typeof body?.job_id !== "string") return settle({ outcome: "refused" });
   const kind = generation.routes[c.get("route").name]!;
   await settle({ outcome: "accepted", jobId: body.job_id, kind, store: c.req.header("x-zsky-store")?.trim() !== "0" });
+  prefixPollUrl(c, body);
+}
+
+/**
+ * The origin's `poll_url` is a path on its own host (`/v1/jobs/<id>`): right on zsky.ai,
+ * but through a prefix (`/zsky` locally or on a gateway host) it must carry the prefix,
+ * like `result_url`, or following it reaches zgate's own 404. On the product host the
+ * answer is left as the origin sent it.
+ */
+function prefixPollUrl(c: Context<AppEnv>, body: Record<string, unknown>) {
+  const prefix = c.get("target").publicPrefix;
+  const pollUrl = body.poll_url;
+  if (!prefix || typeof pollUrl !== "string" || !pollUrl.startsWith("/") || pollUrl.startsWith("//")) return;
+  const headers = new Headers(c.res.headers);
+  headers.delete("content-length");
+  replaceResponse(c, new Response(JSON.stringify({ ...body, poll_url: prefix + pollUrl }), { status: c.res.status, headers }));
 }
 
 /**

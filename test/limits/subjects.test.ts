@@ -16,7 +16,7 @@ import {
 } from "../helpers";
 
 /**
- * Who each window counts (README "Limits"): ZakGT keys each their own windows and
+ * Who each window counts (docs/limits.md): ZakGT keys each their own windows and
  * sessions per user; ending a credential never waits on a window that credential can
  * fill; a session's plan follows its account tier; a ZappWay plan and its rate are the
  * organization's, shared by all its keys.

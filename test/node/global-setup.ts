@@ -15,13 +15,15 @@ import { startUpstashRestServer } from "./upstash-rest-server";
  */
 export default async function setup(project: TestProject) {
   const signingSecret = randomBytes(32).toString("hex");
+  // The simulators also accept the secret a rotation would move to (test/rotation.test.ts).
+  const nextSigningSecret = randomBytes(32).toString("hex");
   const sims = await startSimulators({
-    signingSecret,
+    signingSecrets: [signingSecret, nextSigningSecret],
     issuer: "https://api.zakgt.net",
     audience: "zakgt-api",
     zskyCompleteAfterMs: 100,
   });
-  project.provide("simulators", { origins: sims.origins, jwksUrl: sims.jwksUrl, signingSecret });
+  project.provide("simulators", { origins: sims.origins, jwksUrl: sims.jwksUrl, signingSecret, nextSigningSecret });
 
   // A server that accepts requests and never answers: dependency timeouts.
   const blackhole = createServer(() => undefined);

@@ -1,22 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifySignedRequest } from "../../src/proxy/identity-signature";
-import { freePort } from "./free-port";
-
-const root = new URL("../..", import.meta.url).pathname;
-
-interface Received {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
+import { startDevGateway, startRecordingOrigin } from "./dev-gateway";
 
 /** One HTTP/1.1 request written by hand on a TCP socket, as a client would send it; the raw answer. */
 function rawRequest(port: number, head: string[], body: string): Promise<string> {
@@ -36,79 +22,21 @@ function rawRequest(port: number, head: string[], body: string): Promise<string>
  * sees the `Connection` field, while behind the runtime's own front end it does not.
  */
 describe("origin request headers over a real socket", () => {
-  let gateway: ChildProcess;
-  let origin: Server;
-  let port = 0;
-  let log = "";
-  const received: Received[] = [];
   const signingSecret = randomBytes(32).toString("hex");
-  const work = mkdtempSync(join(tmpdir(), "zgate-socket-"));
+  let origin: Awaited<ReturnType<typeof startRecordingOrigin>>;
+  let gateway: Awaited<ReturnType<typeof startDevGateway>>;
+  let port = 0;
 
   beforeAll(async () => {
     // The three origins: one server that records what reaches it.
-    origin = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks) });
-        res.writeHead(200, { "Content-Type": "application/json" });
-        res.end('{"status":"ok","data":{"sent":true}}');
-      });
-    });
-    await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
-    const originUrl = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
-
-    port = await freePort();
-    const envFile = join(work, "dev.env");
-    writeFileSync(
-      envFile,
-      [
-        `ORIGIN_ZAKGT=${originUrl}`,
-        `ORIGIN_ZSKY=${originUrl}`,
-        `ORIGIN_ZAPPWAY=${originUrl}`,
-        `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
-        `ORIGIN_SIGNING_SECRET=${signingSecret}`,
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
-    gateway = spawn(
-      join(root, "node_modules", ".bin", "wrangler"),
-      [
-        "dev",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--inspector-port",
-        String(await freePort()),
-        "--env-file",
-        envFile,
-        "--persist-to",
-        join(work, "state"),
-        "--show-interactive-dev-session=false",
-      ],
-      { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
-    );
-    gateway.stdout!.on("data", (d) => (log += d));
-    gateway.stderr!.on("data", (d) => (log += d));
-    const deadline = Date.now() + 100_000;
-    for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`).then(
-        (r) => r.status === 401,
-        () => false,
-      );
-      if (up) break;
-      if (Date.now() > deadline || gateway.exitCode !== null) throw new Error(`wrangler dev did not come up:\n${log}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    origin = await startRecordingOrigin();
+    gateway = await startDevGateway(origin.url, signingSecret);
+    port = gateway.port;
   });
 
   afterAll(async () => {
-    if (gateway?.pid) process.kill(-gateway.pid, "SIGTERM");
-    origin?.closeAllConnections();
-    await new Promise((r) => origin?.close(r));
-    rmSync(work, { recursive: true, force: true });
+    await gateway?.stop();
+    await origin?.close();
   });
 
   it("a field the client named in Connection, and a caller's forwarding or override field, never reach the origin", async () => {
@@ -127,7 +55,7 @@ describe("origin request headers over a real socket", () => {
       body,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
-    const seen = received.at(-1)!;
+    const seen = origin.received.at(-1)!;
     expect(seen.url).toBe("/api/v1/auth/forgot-password");
     expect(seen.headers["x-secret-hop"]).toBeUndefined();
     expect(seen.headers["x-http-method-override"]).toBeUndefined();
@@ -136,7 +64,7 @@ describe("origin request headers over a real socket", () => {
     // What the origin got is signed end to end: its body's digest, its path, zgate's own X-Forwarded-*.
     const headers = new Headers(Object.entries(seen.headers).map(([k, v]) => [k, String(v)] as [string, string]));
     const signed = await verifySignedRequest(
-      signingSecret,
+      [signingSecret],
       { method: seen.method, url: `http://origin${seen.url}`, headers },
       new Uint8Array(seen.body),
     );
@@ -148,7 +76,7 @@ describe("origin request headers over a real socket", () => {
   });
 
   it("a GET with a body is refused with 400 in the product's envelope (fetch could never forward it)", async () => {
-    const path = "/zsky/v1/results/job_x?expires=9999999999&kid=o1&sig=00";
+    const path = "/zsky/v1/results/job_x?expires=9999999999&kid=r1&sig=00";
     const head = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Connection: close"];
     const withBody = await rawRequest(port, head, "surprise");
     expect(withBody).toMatch(/^HTTP\/1\.1 400 /);

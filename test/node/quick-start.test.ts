@@ -1,93 +1,173 @@
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
-import { npmStart, type NpmStart } from "./npm-start";
+import { freePort } from "./free-port";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
 if (noBrowser) console.warn("The /docs browser test is skipped: install the Debian package chromium to run it.");
 
+const PNG = [137, 80, 78, 71, 13, 10, 26, 10];
+const readme = readFileSync(join(root, "README.md"), "utf8");
+
+/** The first ```sh block after the heading `title` in README.md, as written there. */
+function readmeBlock(title: string): string {
+  const heading = new RegExp(`^#+ ${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m").exec(readme);
+  if (!heading) throw new Error(`README.md has no heading "${title}"`);
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(heading.index));
+  if (!block) throw new Error(`README.md has no sh block under "${title}"`);
+  return block[1]!;
+}
+
 /**
- * README's quick start, for real: `npm start` comes up and every curl command it prints
- * in its "Try it" block works as the comments beside it say. Its ZSky jobs take a
- * minute, as the reference's videos do, so the sample client polls through a whole one.
+ * README's quick start, for real: `npm start` on a port other than 8787 comes up, and
+ * README's blocks and the "Try it" block it prints work as their comments say, run by
+ * bash as a user would in a second terminal (same PORT and ZGATE_STATE_DIR, in a
+ * directory of their own beside `examples/`). Its ZSky jobs take a minute, as the
+ * reference's videos do, so the clients poll through a whole one. Then `npm start` is
+ * stopped and started again on the same state directory.
  */
 const JOB_MS = 60_000;
 describe("npm start", () => {
-  let zgate: NpmStart;
+  let child: ChildProcess;
   let output = "";
+  let port = 8787;
+  let env: NodeJS.ProcessEnv = {};
+  const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
+  // The user's working directory: README's commands write their files here.
+  const cwd = mkdtempSync(join(tmpdir(), "zgate-user-"));
+  symlinkSync(join(root, "examples"), join(cwd, "examples"));
+
+  async function start() {
+    output = "";
+    child = spawn("npm", ["start", "--silent"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const deadline = Date.now() + 100_000;
+    while (!output.includes("Stop with Ctrl-C.")) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async function stop() {
+    const exited = new Promise((r) => child.once("exit", r));
+    process.kill(-child.pid!, "SIGTERM");
+    await exited;
+    // wrangler's workerd is in the same process group; wait until the port is free again.
+    for (let i = 0; i < 100; i++) {
+      if (
+        !(await fetch(`http://127.0.0.1:${port}/`).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`port ${port} still answers after npm start stopped`);
+  }
+
+  /** Runs README commands in bash, in the user's directory, with the environment npm start was given. */
+  const shell = (script: string, timeout = 30_000) => run("bash", ["-c", script], { cwd, env, timeout });
 
   beforeAll(async () => {
-    zgate = await npmStart({ ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS) });
-    output = zgate.output();
+    while (port === 8787) port = await freePort();
+    const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+    env = {
+      ...process.env,
+      PORT: String(port),
+      ZGATE_SIM_PORTS: simPorts,
+      ZGATE_STATE_DIR: state,
+      ADMIN_TOKEN: "",
+      ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS: String(JOB_MS),
+    };
+    await start();
   });
 
-  afterAll(() => zgate?.stop());
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null) await stop();
+    rmSync(state, { recursive: true, force: true });
+    rmSync(cwd, { recursive: true, force: true });
+  });
 
-  it("prints where it listens and an admin token", () => {
-    expect(output).toMatch(/zgate listening on http:\/\/127\.0\.0\.1:\d+/);
+  it("README's two commands are `npm ci && npm start` and `npm ci && npm test`", () => {
+    const commands = readmeBlock("Quick start")
+      .split("\n")
+      .map((l) => l.replace(/#.*/, "").trim())
+      .filter(Boolean);
+    expect(commands).toEqual(["npm ci && npm start", "npm ci && npm test"]);
+  });
+
+  it("prints where it listens (PORT), an admin token and the state directory", () => {
+    expect(output).toContain(`zgate listening on http://127.0.0.1:${port}`);
     expect(output).toMatch(/admin token: dev_admin_[0-9a-f]{32}/);
+    expect(output).toContain(`state: ${state}`);
   });
 
-  it("ZSky's own sample Python client, pointed at the gateway, polls a minute-long job every 2 s to the end and downloads it", async () => {
-    const { base, adminToken } = zgate;
-    const created = await fetch(`${base}/admin/v1/keys`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ product: "zsky", account: "acct_python_sample", label: "sample client" }),
-    });
-    expect(created.status).toBe(201);
-    const { key } = (await created.json()) as { key: string };
+  it.concurrent(
+    "README's end-to-end example: key, job followed by its poll_url, signed download, usage, revocation",
+    async () => {
+      const { stdout } = await shell(readmeBlock("One example, end to end"), JOB_MS + 30_000);
+      const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
+      expect(job).toMatchObject({ status: "completed", kind: "image", expires_in: 86400 });
+      expect(job.result_url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?expires=`));
+      expect([...readFileSync(join(cwd, "lighthouse.png")).subarray(0, 8)]).toEqual(PNG);
+      // curl prints bodies without a newline: the usage, the revoked key, then the refusal with its headers.
+      const usage = /\{"videos_used"[^}]*\}/.exec(stdout)?.[0];
+      expect(JSON.parse(usage!)).toMatchObject({ images_used: 1, base_images_allowance: 1000 });
+      expect(stdout.slice(stdout.indexOf(usage!) + usage!.length)).toMatch(/^\{"id":"key_\w+".*"status":"revoked".*\}HTTP\/1\.1 401/);
+      expect(stdout.trimEnd()).toMatch(/\{"error":"Invalid API key"\}$/);
+    },
+    JOB_MS + 40_000,
+  );
 
-    // examples/zsky_sample_client.py is the reference's client line for line: the
-    // reference text lost its indentation, and API may come from ZSKY_API. Check that
-    // where the reference sits beside the repository (it is not part of it).
-    const referencePath = join(root, "..", "shared", "upstream-apis", "zsky-api.txt");
-    if (existsSync(referencePath)) {
-      const reference = readFileSync(referencePath, "utf8");
-      const start = reference.indexOf("#!/usr/bin/env python3");
-      const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
-      const lines = (text: string) =>
-        text
-          .trim()
-          .split("\n")
-          .map((l) => l.trim());
-      const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
-      expect(lines(example)).toEqual(
-        lines(reference.slice(start, end)).map((l) =>
-          l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l,
-        ),
-      );
-    } else {
-      console.warn(`The sample client is not compared with the ZSky reference: ${referencePath} is not there.`);
-    }
-    const dir = mkdtempSync(join(tmpdir(), "zsky-sample-"));
-    try {
+  it.concurrent(
+    "README's sample-client block: ZSky's own Python client polls a minute-long job every 2 s to the end and downloads it",
+    async () => {
+      // examples/zsky_sample_client.py is the reference's client line for line: the
+      // reference text lost its indentation, and API may come from ZSKY_API. Check that
+      // where the reference sits beside the repository (it is not part of it).
+      const referencePath = join(root, "..", "shared", "upstream-apis", "zsky-api.txt");
+      if (existsSync(referencePath)) {
+        const reference = readFileSync(referencePath, "utf8");
+        const start = reference.indexOf("#!/usr/bin/env python3");
+        const end = reference.indexOf("\n", reference.indexOf('print(f"Failed:', start));
+        const lines = (text: string) =>
+          text
+            .trim()
+            .split("\n")
+            .map((l) => l.trim());
+        const example = readFileSync(join(root, "examples", "zsky_sample_client.py"), "utf8");
+        expect(lines(example)).toEqual(
+          lines(reference.slice(start, end)).map((l) =>
+            l === 'API = "https://zsky.ai"' ? 'API = os.environ.get("ZSKY_API", "https://zsky.ai")' : l,
+          ),
+        );
+      } else {
+        console.warn(`The sample client is not compared with the ZSky reference: ${referencePath} is not there.`);
+      }
       const started = Date.now();
       // About 30 polls in the minute, more than ZSky's burst of 20: polls have their own window.
-      const { stdout } = await run("python3", [join(root, "examples", "zsky_sample_client.py")], {
-        cwd: dir,
-        env: { ...process.env, ZSKY_API: `${base}/zsky`, ZSKY_API_KEY: key },
-        timeout: JOB_MS + 30_000,
-      });
+      const { stdout } = await shell(readmeBlock("ZSky's own sample client"), JOB_MS + 30_000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(JOB_MS);
-      expect(stdout).toMatch(new RegExp(`^Result: ${base}/zsky/v1/results/\\w+\\?expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`));
-      const image = readFileSync(join(dir, "out.webp"));
-      expect([...image.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+      expect(stdout).toMatch(
+        new RegExp(`^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`),
+      );
+      expect([...readFileSync(join(cwd, "out.webp")).subarray(0, 8)]).toEqual(PNG);
+    },
+    JOB_MS + 40_000,
+  );
 
   it.skipIf(noBrowser)(
-    "/docs renders the three products' operations in a real headless Chromium (screenshot in test-results/)",
+    "/docs renders the three products' operations in a real headless Chromium, Try it out aimed at this PORT (screenshot in test-results/)",
     async () => {
-      const { base } = zgate;
+      const base = `http://127.0.0.1:${port}`;
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
@@ -96,11 +176,20 @@ describe("npm start", () => {
         const paths = await page.$$eval(".opblock-summary-path", (nodes) =>
           nodes.map((n) => n.getAttribute("data-path") ?? n.textContent ?? ""),
         );
-        for (const expected of ["/zakgt/api/v1/users/me", "/zsky/v1/images/generate", "/zappway/api/v1/agents/{path}", "/admin/v1/keys"]) {
+        for (const expected of [
+          "/zakgt/api/v1/users/me",
+          "/zsky/v1/images/generate",
+          "/zappway/api/v1/agents",
+          "/zappway/api/v1/agents/{agentId}/query",
+          "/zappway/api/v1/agents/{path}",
+          "/admin/v1/keys",
+        ]) {
           expect(paths).toContain(expected);
         }
         const tags = await page.$$eval(".opblock-tag", (nodes) => nodes.map((n) => n.getAttribute("data-tag")));
         expect(tags).toEqual(expect.arrayContaining(["zakgt", "zsky", "zappway", "admin"]));
+        const servers = await page.$$eval(".servers option", (nodes) => nodes.map((n) => (n as HTMLOptionElement).value));
+        expect(servers).toEqual([base]);
         mkdirSync(join(root, "test-results"), { recursive: true });
         const shot = join(root, "test-results", "docs.png");
         await page.screenshot({ path: shot });
@@ -120,7 +209,7 @@ describe("npm start", () => {
     expect(commands.length).toBeGreaterThanOrEqual(4);
     // One shell, so the TOKEN from the first command reaches the others; a marker splits the outputs.
     const script = commands.map((c) => `${c}\necho; echo ===`).join("\n");
-    const { stdout } = await run("bash", ["-c", script], { timeout: 30_000 });
+    const { stdout } = await shell(script);
     const [loginOut, me, noToken, zsky] = stdout.split("===\n").map((s) => s.trim());
     expect(loginOut).toBe("");
     expect(JSON.parse(me!).data.email).toBe("demo@zakgt.test");
@@ -128,5 +217,104 @@ describe("npm start", () => {
     expect(noToken).toContain('{"detail":"Not authenticated"}');
     expect(zsky).toMatch(/^HTTP\/1\.1 401/);
     expect(zsky).toContain('{"error":"Missing API key"}');
+  });
+
+  it("README's Leaked key runbook, top to bottom: each step shows what the README says, in well under five minutes", async () => {
+    const started = Date.now();
+    const { stdout } = await shell(readmeBlock("Leaked key runbook"), 60_000);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    // One line per step, after the drill's (which print nothing).
+    const [found, usage, rolled, leaked, status, audit] = stdout.trim().split("\n");
+    const key = JSON.parse(found!);
+    expect(key).toMatchObject({ account: "acct_drill", label: "ci deploy", status: "active" });
+    expect(key.last_used_at).not.toBeNull();
+    const calls = JSON.parse(usage!);
+    expect(calls.calls).toContainEqual(expect.objectContaining({ user_agent: "stranger/1.0", outcome: "admitted" }));
+    expect(calls.addresses.length).toBeGreaterThanOrEqual(1);
+    const successor = JSON.parse(rolled!);
+    expect(successor).toMatchObject({ replaces: key.id, label: "ci deploy", status: "active" });
+    expect(successor.key).toMatch(/^zsky_live_[0-9A-Za-z]{36}$/);
+    expect(JSON.parse(leaked!)).toMatchObject({
+      id: key.id,
+      status: "revoked",
+      revoked: [{ id: key.id, why: "leaked" }],
+      kept: [{ id: successor.id, why: "rolled_by_admin" }],
+    });
+    expect(status).toBe("401");
+    const entries = JSON.parse(audit!).entries.map((e: { actor: string; action: string; detail: Record<string, unknown> }) => ({
+      actor: e.actor,
+      action: e.action,
+      reason: e.detail?.reason,
+      ticket: e.detail?.ticket,
+    }));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        { actor: "admin:token", action: "key.revoke_leaked", reason: "pushed to a public repo", ticket: "SEC-1" },
+        { actor: "admin:token", action: "key.roll", reason: "leaked", ticket: "SEC-1" },
+      ]),
+    );
+    // The customer's successor works.
+    expect((await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`, { headers: { "X-API-Key": successor.key } })).status).toBe(200);
+  });
+
+  it("restarted on the same state directory: same admin token, an old result link downloads, an old completed job polls", async () => {
+    const adminBefore = /admin token: (\S+)/.exec(output)![1]!;
+    const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
+    await stop();
+    await start();
+    const base = `http://127.0.0.1:${port}`;
+    expect(/admin token: (\S+)/.exec(output)![1]).toBe(adminBefore);
+
+    // The link was signed before the restart.
+    const download = await fetch(job.result_url);
+    expect(download.status).toBe(200);
+    expect(Buffer.from(await download.arrayBuffer()).equals(readFileSync(join(cwd, "lighthouse.png")))).toBe(true);
+
+    // The example revoked its key; another key of the same account polls the job it ran.
+    const created = await fetch(`${base}/admin/v1/keys`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminBefore}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ product: "zsky", account: "acct_demo" }),
+    });
+    expect(created.status).toBe(201);
+    const { key } = (await created.json()) as { key: string };
+    const polled = await fetch(`${base}/zsky/v1/jobs/${job.job_id}`, { headers: { "X-API-Key": key } });
+    expect(polled.status).toBe(200);
+    const done = (await polled.json()) as { status: string; result_url: string };
+    expect(done.status).toBe("completed");
+    expect((await fetch(done.result_url)).status).toBe(200);
+  });
+});
+
+describe("npm start with a damaged state directory", () => {
+  const startWith = async (files: Record<string, string>) => {
+    const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
+    try {
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(state, name), text);
+      const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+      const env = { ...process.env, PORT: String(await freePort()), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "" };
+      const failed = await run("node", [join(root, "scripts", "start.mjs")], { cwd: root, env, timeout: 60_000 }).then(
+        () => null,
+        (err: { code: number; stderr: string }) => err,
+      );
+      return { failed, secrets: readFileSync(join(state, "zgate-dev-secrets.env"), "utf8") };
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  };
+
+  it("a malformed dev secret stops the start, naming the file and the secret, and is left as it was", async () => {
+    const damaged = "ADMIN_TOKEN=short\nORIGIN_SIGNING_SECRET=" + "a".repeat(64) + "\n";
+    const { failed, secrets } = await startWith({ "zgate-dev-secrets.env": damaged });
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain("zgate-dev-secrets.env: ADMIN_TOKEN is not what npm start writes");
+    expect(failed?.stderr).toContain("delete the file for new dev secrets");
+    expect(secrets).toBe(damaged);
+  });
+
+  it("a simulated-jobs file that is not one stops the start, saying how to get past it", async () => {
+    const { failed } = await startWith({ "zsky-simulator-jobs.json": "{not json" });
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/zsky-simulator-jobs\.json is not a list of simulated ZSky jobs: delete it to start with none/);
   });
 });

@@ -26,6 +26,8 @@ export function workersProject(
               ORIGIN_ZAPPWAY: sims.origins.zappway,
               ZAKGT_JWKS_URL: sims.jwksUrl,
               ORIGIN_SIGNING_SECRET: sims.signingSecret,
+              RESULT_SIGNING_KEYS: JSON.stringify({ r1: "result-signing-secret-0123456789abcdef" }),
+              RESULT_SIGNING_KEY_ID: "r1",
               // The simulators' test hooks (origins/common.ts) must reach them.
               ORIGIN_FORWARD_HEADERS: "X-Sim-*",
               ADMIN_TOKEN: "test-admin-token-0123456789abcdef",

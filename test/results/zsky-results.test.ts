@@ -23,7 +23,8 @@ async function completedImage(api: ZskyClient, prompt = "a neon alley", seed = 7
   const submitted = await api.submit("images", { prompt, seed, width: 512, height: 512 });
   expect(submitted.status).toBe(200);
   const job = await json(submitted);
-  expect(job).toMatchObject({ status: "queued", kind: "image", poll_url: `/v1/jobs/${job.job_id}` });
+  // Under the local prefix, poll_url carries it (like result_url) so following it polls the job.
+  expect(job).toMatchObject({ status: "queued", kind: "image", poll_url: `/zsky/v1/jobs/${job.job_id}` });
   const done = await untilDone(api, job.job_id);
   expect(done.status).toBe("completed");
   return { jobId: job.job_id as string, done };
@@ -77,7 +78,18 @@ describe("submit -> poll -> download", () => {
     expect(end.result_url).toBeUndefined();
   });
 
-  it("works on zsky.ai itself: the link is https://zsky.ai/v1/results/...", async () => {
+  it("poll_url, followed as given, polls the job: under /zsky it carries the prefix", async () => {
+    const { key } = await createKey("zsky");
+    const submitted = await client(key).submit("videos", { prompt: "a lighthouse" });
+    expect(submitted.headers.get("Content-Type")).toMatch(/^application\/json/);
+    const job = await json(submitted);
+    expect(job.poll_url).toBe(`/zsky/v1/jobs/${job.job_id}`);
+    const polled = await call(job.poll_url, { headers: keyHeaders("zsky", key), settings });
+    expect(polled.status).toBe(200);
+    expect(await json(polled)).toMatchObject({ job_id: job.job_id, kind: "video" });
+  });
+
+  it("works on zsky.ai itself: the link is https://zsky.ai/v1/results/..., poll_url the origin's own path", async () => {
     const { key } = await createKey("zsky");
     const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
     const job = await json(
@@ -89,6 +101,7 @@ describe("submit -> poll -> download", () => {
         settings: { ...settings, ENVIRONMENT: "production" },
       }),
     );
+    expect(job.poll_url).toBe(`/v1/jobs/${job.job_id}`);
     let done;
     for (let i = 0; i < 100 && done?.status !== "completed"; i++) {
       await new Promise((r) => setTimeout(r, 40));
@@ -345,16 +358,17 @@ describe("purge and retention", () => {
       .run();
     const expires = Math.floor(Date.now() / 1000) + 3600;
     const path = `/v1/results/${old}`;
+    const { RESULT_SIGNING_KEYS, RESULT_SIGNING_KEY_ID: kid } = loadSettings(env);
     const secret = await crypto.subtle.importKey(
       "raw",
-      new TextEncoder().encode(`zgate-results-v1:${loadSettings(env).ORIGIN_SIGNING_SECRET}`),
+      new TextEncoder().encode(RESULT_SIGNING_KEYS![kid!]),
       { name: "HMAC", hash: "SHA-256" },
       false,
       ["sign"],
     );
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", secret, new TextEncoder().encode(`GET\n${path}\n${expires}\no1`)));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", secret, new TextEncoder().encode(`GET\n${path}\n${expires}\n${kid}`)));
     const sig = [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const legacyLink = `http://localhost/zsky${path}?expires=${expires}&kid=o1&sig=${sig}`;
+    const legacyLink = `http://localhost/zsky${path}?expires=${expires}&kid=${kid}&sig=${sig}`;
     expect((await fetchUrl(legacyLink)).status).toBe(200);
 
     await runCron(Date.now() + 8 * 86_400_000);

@@ -60,7 +60,8 @@ export const KeyIdParam = z.object({
     .openapi({ param: { name: "id", in: "path" } }),
 });
 
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+/** An error answer in the gateway envelope, for an OpenAPI `responses` entry (admin and security routes). */
+export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
 /** Error responses every admin operation can give. */
 export const ADMIN_ERRORS = {

@@ -6,7 +6,7 @@ import type { AppEnv } from "../../http/context";
 import { validate } from "../../http/validate";
 import { PUBLIC_REPORTS } from "../../limits/policies";
 import { takeLeakReports } from "../leak-intake";
-import { errorResponse } from "../schemas";
+import { errorResponse } from "../../keys/admin/schemas";
 
 const Body = z
   .object({

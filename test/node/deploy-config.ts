@@ -1,0 +1,68 @@
+import { execFile } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * What the deploy tests share: running `npm run check` and `wrangler deploy --dry-run`
+ * on the committed wrangler.toml or on a copy filled in as docs/deploy.md says.
+ */
+export const root = new URL("../..", import.meta.url).pathname;
+
+export interface Outcome {
+  code: number;
+  text: string;
+}
+
+/**
+ * Runs a command to its end (never with the caller's Cloudflare credentials), `input` on
+ * its stdin; its exit status and all it printed.
+ */
+export function run(command: string, args: string[], env: Record<string, string | undefined> = {}, input = ""): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      command,
+      args,
+      { cwd: root, env: { ...process.env, CLOUDFLARE_API_TOKEN: undefined, WRANGLER_SEND_METRICS: "false", ...env }, timeout: 90_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, text: stdout + stderr }),
+    );
+    child.stdin!.end(input);
+  });
+}
+
+let files = 0;
+/** Writes `text` as a wrangler.toml in `dir`; its path. */
+export function writeConfig(dir: string, text: string): string {
+  const path = join(dir, `wrangler-${++files}.toml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** `npm run check -- --env <env>`, on the committed file or on `config`. */
+export function check(env: string, config?: string, extraEnv: Record<string, string> = {}): Promise<Outcome> {
+  const args = [join(root, "scripts", "check.mjs"), "--env", env, ...(config ? ["--config", config] : [])];
+  return run(process.execPath, args, extraEnv);
+}
+
+/** `wrangler deploy --dry-run --env <env>` (env "" is the top level), on the committed file or on `config`. */
+export function dryRun(env: string, outdir: string, config?: string): Promise<Outcome> {
+  const args = ["deploy", "--dry-run", "--outdir", outdir, `--env=${env}`, ...(config ? ["--config", config] : [])];
+  return run(join(root, "node_modules", ".bin", "wrangler"), args);
+}
+
+/**
+ * The committed wrangler.toml as a platform engineer fills it in (docs/deploy.md): the
+ * ids wrangler printed when creating the resources, the origin URLs. Paths are made
+ * absolute since the copy lives elsewhere.
+ */
+export function filledIn(): string {
+  return readFileSync(join(root, "wrangler.toml"), "utf8")
+    .replace('main = "src/index.ts"', `main = "${join(root, "src", "index.ts")}"`)
+    .replace('directory = "./.docs-assets"', `directory = "${join(root, ".docs-assets")}"`)
+    .replace(/REPLACE_WITH_\w+_KV_NAMESPACE_ID/g, () => randomBytes(16).toString("hex"))
+    .replace(/REPLACE_WITH_\w+_D1_DATABASE_ID/g, () => randomUUID())
+    .replace(/^ORIGIN_ZAKGT = "".*$/gm, 'ORIGIN_ZAKGT = "https://origin.zakgt.example"')
+    .replace(/^ORIGIN_ZSKY = "".*$/gm, 'ORIGIN_ZSKY = "https://origin.zsky.example"')
+    .replace(/^ORIGIN_ZAPPWAY = "".*$/gm, 'ORIGIN_ZAPPWAY = "https://origin.zappway.example"')
+    .replace(/^ZAKGT_JWKS_URL = "".*$/gm, 'ZAKGT_JWKS_URL = "https://api.zakgt.net/.well-known/jwks.json"');
+}
