@@ -43,7 +43,8 @@ export function UsageChart(props: { calls: UsageCall[]; now: number; truncated: 
       if (n === 0) continue;
       const h = Math.max(1, n * scale);
       y -= h;
-      bars.push(<rect x={LEFT + m} y={y.toFixed(1)} width="1" height={h.toFixed(1)} fill={SERIES[s]!.colour} />);
+      // Two minutes wide: at the page's width one minute is under a pixel, and a lone call must still show.
+      bars.push(<rect x={LEFT + m - 1} y={y.toFixed(1)} width="2" height={h.toFixed(1)} fill={SERIES[s]!.colour} />);
     }
   }
   const start = props.now - MINUTES * 60_000;
