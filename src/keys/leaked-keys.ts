@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import { resultLinksRevoked } from "../results/job-state";
 import { revokeKey, type Actor, type RevokeOptions } from "./key-lifecycle";
 import { rolledSuccessors, rotatedDescendants, type KeyRecord } from "./key-store";
 
@@ -56,6 +57,17 @@ export async function revokeLeakedKey(
       alreadyRevoked: !changed,
       previouslyRevokedBy: changed ? null : record.revokedBy,
     });
+  }
+  // A roll hands the old key's jobs to the successor (and the old key's later jobs count
+  // as the successor's), so the leaked key's links may sit under a kept successor: cut
+  // those too. Its holder gets new links by polling again.
+  if (options.revokeResultLinks && leaked.product === "zsky" && kept.length > 0) {
+    outcome.resultLinksRevoked += await resultLinksRevoked(
+      env,
+      leaked,
+      kept.map((k) => k.keyId),
+      Date.now(),
+    );
   }
   return outcome;
 }

@@ -57,6 +57,10 @@ describe("revocations carry a reason and a ticket", () => {
     });
     expect(await json(response)).toMatchObject({ revoked_by: "admin:oncall@zakgt.test", revoke_ticket: "INC-9", revoke_reason: null });
     expect((await auditOf(id))[0]!.actor).toBe("admin:oncall@zakgt.test");
+    // The console's "what did this engineer do" view.
+    const byActor = (await json(await admin("/audit?actor=admin%3Aoncall%40zakgt.test&action=key.revoke"))).entries;
+    expect(byActor.map((e: { target: string }) => e.target)).toContain(id);
+    expect(byActor.every((e: { actor: string }) => e.actor === "admin:oncall@zakgt.test")).toBe(true);
   });
 
   it("400 on a bad reason, ticket or option, and the key stays active", async () => {
@@ -138,6 +142,20 @@ describe("outstanding ZSky result links", () => {
     const other = await createKey("zsky", { account });
     const jobId = new URL(cut.url).pathname.split("/").pop()!;
     const repoll = await zskyClient(other.key, roomy).poll(jobId);
+    expect(repoll.status).toBe(200);
+    expect((await fetchUrl((await json(repoll)).result_url)).status).toBe(200);
+  });
+
+  it("a leaked key that was rolled: its links are cut though its jobs went to the kept successor, which polls a new one", async () => {
+    const { id, key, url } = await keyWithResult();
+    const successor = await json(await admin(`/keys/${id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const leaked = await json(await admin("/keys/revoke-leaked", { json: { key } }));
+    expect(leaked.kept.map((k: { id: string }) => k.id)).toEqual([successor.id]);
+    expect(leaked.result_links_revoked).toBe(1);
+    expect((await fetchUrl(url)).status).toBe(403);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const jobId = new URL(url).pathname.split("/").pop()!;
+    const repoll = await zskyClient(successor.key, roomy).poll(jobId);
     expect(repoll.status).toBe(200);
     expect((await fetchUrl((await json(repoll)).result_url)).status).toBe(200);
   });
