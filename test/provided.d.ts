@@ -18,5 +18,7 @@ declare module "vitest" {
     stalledBody: string;
     /** A host besides the ZSky origin for result URLs (test/node/result-host.ts). */
     resultHost: string;
+    /** Key documents of secret-scanning programs and a leak-webhook receiver (test/node/scanner-host.ts). */
+    scannerHost: string;
   }
 }

@@ -150,6 +150,14 @@ const fields = z.object({
   ACCESS_AUD: optionalString,
   // Where Access publishes its signing keys; derived from the team domain unless set.
   ACCESS_JWKS_URL: optionalString.pipe(z.url().optional()),
+  // Secret-scanning partner programs: where each publishes the keys it signs reports
+  // with (src/security/scanner-keys.ts). GitLab's endpoint answers 503 until its URL is set.
+  SECRET_SCANNING_GITHUB_KEYS_URL: z.url().default("https://api.github.com/meta/public_keys/secret_scanning"),
+  SECRET_SCANNING_GITLAB_KEYS_URL: optionalString.pipe(z.url().optional()),
+  // Where a leaked key's revocation is announced (src/security/leak-notification.ts):
+  // a POST signed with LEAK_WEBHOOK_SECRET (HMAC-SHA256), retried. Both or neither.
+  LEAK_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  LEAK_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
 });
 
 /** What no one setting shows: settings that go together or exclude each other. */
@@ -173,6 +181,13 @@ function crossCheck(s: z.output<typeof fields>, ctx: z.RefinementCtx): void {
       code: "custom",
       path: [s.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL"],
       message: "is required when LIMITER_BACKEND is upstash",
+    });
+  }
+  if (Boolean(s.LEAK_WEBHOOK_URL) !== Boolean(s.LEAK_WEBHOOK_SECRET)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [s.LEAK_WEBHOOK_URL ? "LEAK_WEBHOOK_SECRET" : "LEAK_WEBHOOK_URL"],
+      message: "LEAK_WEBHOOK_URL and LEAK_WEBHOOK_SECRET go together",
     });
   }
   if (Boolean(s.ACCESS_TEAM_DOMAIN) !== Boolean(s.ACCESS_AUD)) {
@@ -207,6 +222,7 @@ export const SECRET_SETTINGS = [
   "UPSTASH_REDIS_REST_TOKEN",
   "R2_ACCESS_KEY_ID",
   "R2_SECRET_ACCESS_KEY",
+  "LEAK_WEBHOOK_SECRET",
 ] as const satisfies readonly (keyof z.input<typeof fields>)[];
 
 /**
@@ -220,6 +236,8 @@ const FEATURE_SETTINGS = {
   "test-keys": ["ORIGIN_ZAKGT_TEST"],
   "presigned-results": ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"],
   "result-links": ["RESULT_SIGNING_KEYS", "RESULT_SIGNING_KEY_ID"],
+  "secret-scanning": ["SECRET_SCANNING_GITHUB_KEYS_URL", "SECRET_SCANNING_GITLAB_KEYS_URL"],
+  "leak-webhook": ["LEAK_WEBHOOK_URL", "LEAK_WEBHOOK_SECRET"],
 } as const;
 
 export type Feature = keyof typeof FEATURE_SETTINGS;

@@ -13,10 +13,13 @@ import type { WindowPolicy } from "../limits/types";
  * (whole seconds, rounded up) and refuses it with no guard call and no lookup meanwhile.
  */
 export interface FailureSubject {
-  guard: ProductId | "admin";
+  /** `report`: calls of the public leaked-key report, limited per address the same way. */
+  guard: ProductId | "admin" | "report";
   /** From clientAddress(); a request without one is not counted (it did not come through Cloudflare). */
   address: string | undefined;
   policy: WindowPolicy;
+  /** The 429's message; failed authentications by default. */
+  message?: string;
 }
 
 // `<guard>|<address>` -> when the guard's refusal ends (ms). Bounded like every isolate cache.
@@ -29,7 +32,7 @@ export function refuseIfOverLimit(subject: FailureSubject): void {
   if (!subject.address) return;
   const until = refusedUntil.get(`${subject.guard}|${subject.address}`);
   const left = until === undefined ? 0 : until - Date.now();
-  if (left > 0) throw new GatewayError("RATE_LIMITED", TOO_MANY, { "Retry-After": String(Math.ceil(left / 1000)) });
+  if (left > 0) throw new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(Math.ceil(left / 1000)) });
 }
 
 /**
@@ -55,5 +58,5 @@ export async function countFailure(env: Env, subject: FailureSubject): Promise<v
   }
   if (decision.refusal !== "rate_limited") return;
   refusedUntil.set(key, Date.now() + decision.retryAfter * 1000);
-  throw new GatewayError("RATE_LIMITED", TOO_MANY, { "Retry-After": String(decision.retryAfter) });
+  throw new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(decision.retryAfter) });
 }

@@ -33,6 +33,7 @@ interface KeyRow {
   expires_at: number | null;
   revoked_at: number | null;
   limit_override: string | null;
+  counts_as: string | null;
   [column: string]: SqlStorageValue;
 }
 
@@ -158,8 +159,10 @@ export class AccountGuard extends DurableObject<Env> {
       }));
 
     const generation = limits.generation;
-    if (generation && key) {
-      const until = this.ledger.suspendedUntil(key.keyId, now);
+    // The key whose allowances and safety record count: a key in its roll's grace period shares its successor's.
+    const ledgerKey = key && (key.countsAs ?? key.keyId);
+    if (generation && ledgerKey) {
+      const until = this.ledger.suspendedUntil(ledgerKey, now);
       if (until !== null) {
         return {
           allow: false,
@@ -176,9 +179,9 @@ export class AccountGuard extends DurableObject<Env> {
       .filter(({ state }) => state.retryAfterMs > 0)
       .map(({ state }) => ({ refusal: "rate_limited", message: "Rate limit exceeded", retryAt: now + state.retryAfterMs }));
     const kind = limits.generates;
-    if (generation && kind && key) {
+    if (generation && kind && key && ledgerKey) {
       const dailyCap = key.limitOverride?.dailyPerKey?.[kind] ?? generation.dailyPerKey[kind];
-      for (const r of this.ledger.check(key.keyId, kind, generation, dailyCap, now)) {
+      for (const r of this.ledger.check(ledgerKey, kind, generation, dailyCap, now)) {
         refusals.push({ refusal: r.reason, message: r.message, retryAt: r.retryAt });
       }
     }
@@ -198,7 +201,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (!request.credential && counted.length > 0) this.disposeAfter(at + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
-    const reservationId = generation && kind && key ? this.ledger.reserve(key.keyId, kind, generation, now) : undefined;
+    const reservationId = generation && kind && ledgerKey ? this.ledger.reserve(ledgerKey, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
     const grant = lease
       ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) })
@@ -352,6 +355,11 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
   }
 
+  /** Where the keys' live jobs keep their results in R2, for revoking their download links (job-state.ts). */
+  storedResultsOf(keyIds: string[]): string[] {
+    return this.ledger.storedResultsOf(keyIds, this.clock());
+  }
+
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
   jobsToRecheck(keyId: string): string[] {
     return this.ledger.jobsToRecheck(keyId, this.clock());
@@ -397,22 +405,57 @@ export class AccountGuard extends DurableObject<Env> {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-      if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return { result: false, affected: {} };
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        newKeyId,
-        row.scopes,
-        row.plan,
-        row.owner_user_id,
-        row.expires_at,
-        row.limit_override,
-      );
+      if (!this.handOver(oldKeyId, newKeyId, now)) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-      this.windows.rename(oldKeyId, newKeyId);
-      this.leases.renameSubjects(oldKeyId, newKeyId);
-      this.ledger.transfer(oldKeyId, newKeyId);
       return { result: true, affected };
+    });
+  }
+
+  /**
+   * A successor for a usable key (its row, or null when revoked, expired or unknown): the
+   * new key takes the old one's limits and expiry, and every counter kept for the old key
+   * (windows, daily caps, running jobs, safety record) moves to it. For rotateKey and
+   * rollKey, inside their mutation; what becomes of the old key is theirs to say.
+   */
+  private handOver(oldKeyId: string, newKeyId: string, now: number): KeyRow | null {
+    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
+    this.sql.exec(
+      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+      newKeyId,
+      row.scopes,
+      row.plan,
+      row.owner_user_id,
+      row.expires_at,
+      row.limit_override,
+    );
+    this.windows.rename(oldKeyId, newKeyId);
+    this.leases.renameSubjects(oldKeyId, newKeyId);
+    this.ledger.transfer(oldKeyId, newKeyId);
+    return row;
+  }
+
+  /**
+   * Replaces a key by a successor while the old one keeps working for `graceMs` more on
+   * this guard's clock (never past its own expiry; the end is returned): the successor
+   * takes over as in a rotation (handOver), and the old key is counted as the successor
+   * from now on, so the two share one limit. The old key's
+   * leases granted before the roll are waited for (they counted under its own windows);
+   * later ones end by its new expiry. Null, changing nothing, if the old key was not
+   * usable. Asked again after a restart cut its wait short, it finds the roll done.
+   */
+  rollKey(oldKeyId: string, newKeyId: string, graceMs: number): Promise<{ oldEndsAt: number } | null> {
+    return this.mutate(() => {
+      const now = this.clock();
+      const affected = { keys: [oldKeyId] };
+      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
+      if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
+        return { result: { oldEndsAt: row.expires_at! }, affected };
+      }
+      if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
+      const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
+      this.sql.exec("UPDATE keys SET expires_at = ?, counts_as = ? WHERE key_id = ?", endsAt, newKeyId, oldKeyId);
+      return { result: { oldEndsAt: endsAt }, affected };
     });
   }
 
@@ -553,5 +596,6 @@ function toGuardedKey(row: KeyRow): GuardedKey {
     ownerUserId: row.owner_user_id,
     expiresAt: row.expires_at,
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
+    countsAs: row.counts_as ?? null,
   };
 }

@@ -250,6 +250,20 @@ export class GenerationLedger {
     return row ? row.created_at + JOB_RETENTION_MS : null;
   }
 
+  /** The R2 keys of the results the keys' live jobs store (whether or not stored yet). */
+  storedResultsOf(keyIds: string[], now: number): string[] {
+    if (keyIds.length === 0) return [];
+    return this.sql
+      .exec<{ result_key: string }>(
+        `SELECT result_key FROM owned_jobs WHERE key_id IN (${keyIds.map(() => "?").join(", ")})
+         AND result_key IS NOT NULL AND purged_at IS NULL AND created_at > ?`,
+        ...keyIds,
+        now - JOB_RETENTION_MS,
+      )
+      .toArray()
+      .map((r) => r.result_key);
+  }
+
   /** Jobs past retention, oldest first, at most `limit`, with the R2 keys of their stored results. */
   jobsToRetire(now: number, limit: number): { jobId: string; resultKey: string | null }[] {
     return this.sql

@@ -46,11 +46,12 @@ export interface AuditRow {
 /** Newest first; `before` is the id cursor. Returns one extra entry when there are more. */
 export async function listAudit(
   env: Env,
-  filter: { target?: string; action?: string; before?: number; limit: number },
+  filter: { target?: string; action?: string; actor?: string; before?: number; limit: number },
 ): Promise<AuditRow[]> {
   const where = whereBuilder();
   if (filter.target) where.add("target = ?", filter.target);
   if (filter.action) where.add("action = ?", filter.action);
+  if (filter.actor) where.add("actor = ?", filter.actor);
   if (filter.before !== undefined) where.add("id < ?", filter.before);
   const { results } = await env.DB.prepare(`SELECT * FROM audit_log ${where.sql} ORDER BY id DESC LIMIT ?`)
     .bind(...where.args, filter.limit + 1)

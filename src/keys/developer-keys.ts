@@ -29,7 +29,17 @@ function ok(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200) {
 
 /** The listing shape: no product/account (they are the caller's), never the secret. */
 function ownKeyView(record: KeyRecord) {
-  const { product: _p, account: _a, owner_user_id: _o, imported: _i, revoked_by: _r, ...view } = keyView(record);
+  const {
+    product: _p,
+    account: _a,
+    owner_user_id: _o,
+    imported: _i,
+    revoked_by: _r,
+    revoke_reason: _rr,
+    revoke_ticket: _rt,
+    replaces: _rp,
+    ...view
+  } = keyView(record);
   return view;
 }
 

@@ -64,6 +64,14 @@ export const keyModeOf = (secret: string): "live" | "test" => KEY_PREFIXES[keyPr
 const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`);
 
 /**
+ * The regular expression of each prefix's keys, for registering with secret-scanning
+ * programs (README lists them): the prefix, then 30 random and 6 checksum base62 characters.
+ */
+export const KEY_PATTERNS: Readonly<Record<KeyPrefix, string>> = Object.fromEntries(
+  Object.keys(KEY_PREFIXES).map((prefix) => [prefix, `\\b${prefix}[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}\\b`]),
+);
+
+/**
  * `valid`: a zgate key whose checksum holds. `malformed`: it has exactly the shape of a
  * zgate key but its checksum fails (a mistyped character), so it cannot exist and is
  * refused with no storage read. `foreign`: any other shape, known only by hash lookup:

@@ -5,7 +5,8 @@ import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
-import { insertKey, markRevoked, type KeyRecord } from "./key-store";
+import { resultLinksRevoked } from "../results/job-state";
+import { insertKey, markRevoked, setExpiry, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -136,20 +137,88 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
   return { record, secret };
 }
 
-/** Refused at the guard first (that is what makes it instant), then recorded. */
-export async function revokeKey(env: Env, record: KeyRecord, by: Actor, action = "key.revoke"): Promise<boolean> {
+/** The longest grace period a roll may give the old key. */
+export const MAX_ROLL_GRACE_SECONDS = 30 * 86_400;
+
+/**
+ * Admin roll: a successor with the key's account, label, scopes, plan, limits, expiry and
+ * counters (`replaces` the old one), while the old key keeps working for `graceSeconds`
+ * (never past its own expiry; 0: it stops now), counted as the successor. The guard
+ * enforces the old key's end, to its own clock. Null when the key was no longer usable.
+ */
+export async function rollKey(
+  env: Env,
+  current: KeyRecord,
+  graceSeconds: number,
+  by: Actor,
+  context: RevokeContext = {},
+): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
+  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix) };
+  const prefix = newKeyPrefix(spec);
+  const secret = generateKey(prefix);
+  const record: KeyRecord = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId, replacedVia: "roll" };
+  await insertRecord(env, record, await hashKey(secret));
+  const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000));
+  if (!rolled) {
+    // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.
+    await markRevoked(env, [record.keyId], by.actor);
+    return null;
+  }
+  const { oldEndsAt } = rolled;
+  await setExpiry(env, current.keyId, oldEndsAt);
+  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
+  await writeAudit(env, audited(record, "key.create", by, { rolled_from: current.keyId, ...why }));
+  await writeAudit(env, audited(current, "key.roll", by, { replaced_by: record.keyId, old_key_ends_at: oldEndsAt, ...why }));
+  return { record, secret, oldEndsAt };
+}
+
+export interface RevokeOptions extends RevokeContext {
+  /** Also refuse every ZSky result link issued so far for the jobs the key submitted. */
+  revokeResultLinks?: boolean;
+  /** More for the audit entry (a report's source URL, why a chained key went too); never a secret. */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * Refused at the guard first (that is what makes it instant), then recorded with its
+ * reason and ticket (a key revoked before keeps the first revocation's), then audited.
+ */
+export async function revokeKey(
+  env: Env,
+  record: KeyRecord,
+  by: Actor,
+  action = "key.revoke",
+  options: RevokeOptions = {},
+): Promise<{ changed: boolean; resultLinksRevoked: number }> {
   const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
-  await markRevoked(env, [record.keyId], by.actor);
-  await writeAudit(env, audited(record, action, by, { already_revoked: !changed }));
-  return changed;
+  await markRevoked(env, [record.keyId], by.actor, options);
+  const links =
+    options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, record, [record.keyId], Date.now()) : 0;
+  await writeAudit(
+    env,
+    audited(record, action, by, {
+      already_revoked: !changed,
+      reason: options.reason ?? null,
+      ticket: options.ticket ?? null,
+      ...(options.revokeResultLinks ? { result_links_revoked: links } : {}),
+      ...options.detail,
+    }),
+  );
+  return { changed, resultLinksRevoked: links };
 }
 
 /** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */
-export async function revokeUserCredentials(env: Env, userId: string, by: Actor, keysToo: boolean): Promise<string[]> {
+export async function revokeUserCredentials(
+  env: Env,
+  userId: string,
+  by: Actor,
+  keysToo: boolean,
+  context: RevokeContext = {},
+): Promise<string[]> {
   const guard = guardFor(env, { product: "zakgt", accountId: userId });
   await guard.revokeSessions(userId);
   const keyIds = keysToo ? await guard.revokeAllKeys() : [];
-  await markRevoked(env, keyIds, by.actor);
+  await markRevoked(env, keyIds, by.actor, context);
   await writeAudit(env, {
     actor: by.actor,
     action: keysToo ? "user.revoke_all" : "sessions.revoke",
@@ -157,7 +226,7 @@ export async function revokeUserCredentials(env: Env, userId: string, by: Actor,
     product: "zakgt",
     accountId: userId,
     requestId: by.requestId,
-    detail: { keys_revoked: keyIds },
+    detail: { keys_revoked: keyIds, reason: context.reason ?? null, ticket: context.ticket ?? null },
   });
   return keyIds;
 }

@@ -27,12 +27,17 @@ export interface KeyRecord extends KeyRef {
   plan: string | null;
   limitOverride: KeyLimitOverride | null;
   imported: boolean;
-  /** The key this one replaced (rotation). */
+  /** The key this one replaced (rotation or roll). */
   rotatedFrom?: string | null;
+  /** `roll`: made by an admin roll (its plaintext shown only to the admin); null: a rotation made with the old key. */
+  replacedVia?: "roll" | null;
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
   revokedBy: string | null;
+  /** Why it was revoked and the ticket tracking it, as the revoking admin (or intake) gave them. */
+  revokeReason?: string | null;
+  revokeTicket?: string | null;
   /** The key's last call the guard admitted, derived from its usage (src/keys/usage-batches.ts). */
   lastUsedAt: number | null;
 }
@@ -50,10 +55,13 @@ interface KeyRow {
   limit_override: string | null;
   imported: number;
   rotated_from: string | null;
+  replaced_via: "roll" | null;
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
   revoked_by: string | null;
+  revoke_reason: string | null;
+  revoke_ticket: string | null;
   last_used_at: number | null;
 }
 
@@ -61,8 +69,8 @@ const kvKey = (hash: string) => `key:${hash}`;
 
 /** The columns of a KeyRow, from `api_keys` named `keys`. */
 const KEY_COLUMNS = `keys.id, keys.product, keys.account_id, keys.owner_user_id, keys.label, keys.prefix, keys.last4, keys.scopes, keys.plan,
-  keys.limit_override, keys.imported, keys.rotated_from, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
-  ${lastUsedAtSql("keys")} AS last_used_at`;
+  keys.limit_override, keys.imported, keys.rotated_from, keys.replaced_via, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
+  keys.revoke_reason, keys.revoke_ticket, ${lastUsedAtSql("keys")} AS last_used_at`;
 
 function fromRow(row: KeyRow): KeyRecord {
   return {
@@ -78,10 +86,13 @@ function fromRow(row: KeyRow): KeyRecord {
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
     imported: row.imported === 1,
     rotatedFrom: row.rotated_from,
+    replacedVia: row.replaced_via,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     revokedBy: row.revoked_by,
+    revokeReason: row.revoke_reason,
+    revokeTicket: row.revoke_ticket,
     lastUsedAt: row.last_used_at,
   };
 }
@@ -116,9 +127,10 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
     record.createdAt,
     record.expiresAt,
     record.rotatedFrom ?? null,
+    record.replacedVia ?? null,
   ];
   const columns =
-    "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from";
+    "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from, replaced_via";
   const placeholders = values.map(() => "?").join(", ");
   if (record.rotatedFrom) {
     await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
@@ -200,7 +212,8 @@ export async function findKeyByHash(
   return ref;
 }
 
-async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
+/** KV, then D1 (refilling KV in the background), past the isolate caches: for admin lookups, which must see a key imported anywhere. */
+export async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
   const cached = await env.KEYS_KV.get<KeyRef>(kvKey(hash), "json");
   if (cached) return cached;
   const row = await env.DB.prepare("SELECT id, product, account_id FROM api_keys WHERE key_hash = ?")
@@ -222,6 +235,13 @@ export interface KeyFilter {
   accountId?: string;
   ownerUserId?: string;
   status?: "active" | "revoked" | "expired";
+  /** The last 4 characters, exactly. */
+  last4?: string;
+  /** Part of the label, any case. */
+  label?: string;
+  /** Created at or after / before this time (ms). */
+  createdAfter?: number;
+  createdBefore?: number;
   /** Keyset pagination: records created before this (created_at, id). */
   after?: { createdAt: number; keyId: string };
   limit: number;
@@ -236,6 +256,10 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
   if (filter.status === "revoked") where.add("revoked_at IS NOT NULL");
   if (filter.status === "active") where.add("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now);
   if (filter.status === "expired") where.add("revoked_at IS NULL AND expires_at <= ?", now);
+  if (filter.last4 !== undefined) where.add("last4 = ?", filter.last4);
+  if (filter.label !== undefined) where.add("label LIKE ? ESCAPE '\\'", `%${filter.label.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  if (filter.createdAfter !== undefined) where.add("created_at >= ?", filter.createdAfter);
+  if (filter.createdBefore !== undefined) where.add("created_at < ?", filter.createdBefore);
   if (filter.after) {
     const { createdAt, keyId } = filter.after;
     where.add("(created_at < ? OR (created_at = ? AND id < ?))", createdAt, createdAt, keyId);
@@ -249,11 +273,19 @@ export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): P
   return results.map(fromRow);
 }
 
-export async function markRevoked(env: Env, keyIds: string[], by: string, at = Date.now()): Promise<void> {
+/** Why a key was revoked, as the revoking admin (or intake) gave it. */
+export interface RevokeContext {
+  reason?: string | null;
+  ticket?: string | null;
+}
+
+export async function markRevoked(env: Env, keyIds: string[], by: string, context: RevokeContext = {}, at = Date.now()): Promise<void> {
   if (keyIds.length === 0) return;
   await env.DB.batch(
     keyIds.map((id) =>
-      env.DB.prepare("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL").bind(at, by, id),
+      env.DB.prepare(
+        "UPDATE api_keys SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoke_ticket = ? WHERE id = ? AND revoked_at IS NULL",
+      ).bind(at, by, context.reason ?? null, context.ticket ?? null, id),
     ),
   );
 }
@@ -264,13 +296,31 @@ export async function updateKeyLimits(env: Env, keyId: string, plan: string | nu
     .run();
 }
 
-/** Keys made by rotating `keyId`, and by rotating those, and so on. */
+/** Keys made by rotating `keyId` (with the key itself, not an admin roll), and by rotating those, and so on. */
 export async function rotatedDescendants(env: Env, keyId: string): Promise<KeyRecord[]> {
   const { results } = await env.DB.prepare(
-    `WITH RECURSIVE chain(id) AS (SELECT id FROM api_keys WHERE rotated_from = ? UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id)
+    `WITH RECURSIVE chain(id) AS (
+       SELECT id FROM api_keys WHERE rotated_from = ?1 AND replaced_via IS NULL
+       UNION SELECT k.id FROM api_keys k JOIN chain c ON k.rotated_from = c.id AND k.replaced_via IS NULL)
      SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.id IN (SELECT id FROM chain)`,
   )
     .bind(keyId)
     .all<KeyRow>();
   return results.map(fromRow);
+}
+
+/** Keys an admin rolled `keyIds` to. */
+export async function rolledSuccessors(env: Env, keyIds: string[]): Promise<KeyRecord[]> {
+  if (keyIds.length === 0) return [];
+  const { results } = await env.DB.prepare(
+    `SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.replaced_via = 'roll' AND keys.rotated_from IN (${keyIds.map(() => "?").join(", ")})`,
+  )
+    .bind(...keyIds)
+    .all<KeyRow>();
+  return results.map(fromRow);
+}
+
+/** A rolled key's new end (its grace period), as the guard set it. */
+export async function setExpiry(env: Env, keyId: string, expiresAt: number | null): Promise<void> {
+  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(expiresAt, keyId).run();
 }

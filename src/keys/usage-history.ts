@@ -64,3 +64,58 @@ export async function listUsage(env: Env, keyId: string, query: UsageQuery): Pro
 function newerFirst(a: UsagePosition, b: UsagePosition): number {
   return b.t - a.t || b.f - a.f || (a.b < b.b ? 1 : a.b > b.b ? -1 : 0) || b.i - a.i;
 }
+
+/** One client address's calls with a key: when it was first and last seen, how many calls, from where. */
+export interface AddressSummary {
+  clientAddress: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  calls: number;
+  admitted: number;
+  countries: string[];
+  asns: number[];
+}
+
+/**
+ * Bounds the summary's read: a hot key's history can be long, and an investigation wants
+ * the answer in one request. SUMMARY_BATCHES batches hold at most 64 calls each.
+ */
+export const SUMMARY_BATCHES = 1000;
+
+/**
+ * Per client address, the key's calls between `since` and `until` (ms), newest address
+ * first so one that appeared lately stands out. `complete` is false when the key has
+ * more batches in the range than SUMMARY_BATCHES (the newest are summarised).
+ */
+export async function summariseAddresses(
+  env: Env,
+  keyId: string,
+  range: { since?: number; until?: number },
+): Promise<{ addresses: AddressSummary[]; complete: boolean }> {
+  const { since = 0, until = Number.MAX_SAFE_INTEGER } = range;
+  const { results } = await env.DB.prepare(
+    `SELECT first_at, calls FROM key_usage_batches WHERE key_id = ? AND first_at <= ? AND first_at >= ? AND last_at >= ?
+     ORDER BY first_at DESC LIMIT ?`,
+  )
+    .bind(keyId, until, Math.max(0, since - MAX_BATCH_SPAN_MS), since, SUMMARY_BATCHES + 1)
+    .all<Pick<UsageBatchRow, "first_at" | "calls">>();
+  const byAddress = new Map<string | null, AddressSummary>();
+  for (const row of results.slice(0, SUMMARY_BATCHES)) {
+    for (const call of decodeCalls(row.first_at, row.calls)) {
+      if (call.at < since || call.at > until) continue;
+      let s = byAddress.get(call.clientAddress);
+      if (!s) {
+        s = { clientAddress: call.clientAddress, firstSeen: call.at, lastSeen: call.at, calls: 0, admitted: 0, countries: [], asns: [] };
+        byAddress.set(call.clientAddress, s);
+      }
+      s.firstSeen = Math.min(s.firstSeen, call.at);
+      s.lastSeen = Math.max(s.lastSeen, call.at);
+      s.calls++;
+      if (call.outcome === "admitted") s.admitted++;
+      if (call.country !== null && !s.countries.includes(call.country)) s.countries.push(call.country);
+      if (call.asn !== null && !s.asns.includes(call.asn)) s.asns.push(call.asn);
+    }
+  }
+  const addresses = [...byAddress.values()].sort((a, b) => b.firstSeen - a.firstSeen);
+  return { addresses, complete: results.length <= SUMMARY_BATCHES };
+}

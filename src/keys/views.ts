@@ -57,6 +57,9 @@ export function keyView(record: KeyRecord) {
     expires_at: iso(record.expiresAt),
     revoked_at: iso(record.revokedAt),
     revoked_by: record.revokedBy,
+    revoke_reason: record.revokeReason ?? null,
+    revoke_ticket: record.revokeTicket ?? null,
+    replaces: record.rotatedFrom ?? null,
     last_used_at: iso(record.lastUsedAt),
   };
 }

@@ -21,8 +21,8 @@ export const MIN_LEASE_MS = 50;
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
-  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins. */
-  product: ProductId | "admin";
+  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins, `report` public key reports. */
+  product: ProductId | "admin" | "report";
   /** What a key needs for this route: its module scope, and whether only sessions may call it. */
   route: { scope: string; sessionOnly: boolean };
   credential?: {
@@ -73,6 +73,8 @@ export interface GuardedKey {
   /** ms since epoch, or null for no expiry. */
   expiresAt: number | null;
   limitOverride?: KeyLimitOverride | null;
+  /** A key rolled with a grace period: counted as its successor (this id) until it expires. */
+  countsAs?: string | null;
 }
 
 /** One window's state after this request, for the RateLimit headers. */

@@ -53,6 +53,9 @@ export function failedKeyAuthPolicy(product: Product, settings: Settings): Windo
 /** Failed admin API authentications per client address (a wrong token or Access JWT). */
 export const FAILED_ADMIN_AUTH: WindowPolicy = { name: "admin_auth_failures", subject: "ip", limit: 10, windowSeconds: 300 };
 
+/** Calls of the public leaked-key report per client address (each names up to 100 keys). */
+export const PUBLIC_REPORTS: WindowPolicy = { name: "key_reports", subject: "ip", limit: 10, windowSeconds: 3600 };
+
 /** The plans an account may be put on: the product's, those a deployment adds, and its default. */
 export function planNames(product: Product, settings: Settings): string[] {
   const plans = mergePlans(product.limits.plans, settings.LIMIT_OVERRIDES[product.id]?.plans);
@@ -110,16 +113,18 @@ export interface CountedWindow {
 /** The ids a request's windows count it under; a subject the request lacks is absent. */
 export function subjectIds(
   credential: { keyId?: string; userId?: string; tokenId?: string } | undefined,
-  key: { ownerUserId: string | null } | undefined,
+  key: { ownerUserId: string | null; countsAs?: string | null } | undefined,
   accountId: string | undefined,
   ip: string | undefined,
 ): Partial<Record<Subject, string>> {
+  // A key in its roll's grace period counts in its successor's windows.
+  const keyId = key?.countsAs ?? credential?.keyId;
   return {
-    key: credential?.keyId,
+    key: keyId,
     user: credential?.userId ?? key?.ownerUserId ?? undefined,
     account: accountId,
     ip,
-    credential: credential?.keyId ?? credential?.tokenId,
+    credential: keyId ?? credential?.tokenId,
   };
 }
 

@@ -1,5 +1,6 @@
 import { OpenAPIHono, z, type RouteConfig } from "@hono/zod-openapi";
 import { ADMIN_ROUTES } from "../keys/admin/routes";
+import { SECURITY_ROUTES } from "../security/routes";
 import { PRODUCTS } from "../products";
 import type { Product, ProductId, RouteDef } from "../products/types";
 import { OPERATION_DOCS } from "./operation-docs";
@@ -191,10 +192,14 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
   });
 
   for (const product of PRODUCTS) for (const route of product.routes) for (const op of operation(product, route)) registry.registerPath(op);
-  for (const route of ADMIN_ROUTES) {
+  const zgateRoutes = [
+    ...ADMIN_ROUTES.map((route) => ({ route, prefix: "/admin/v1" })),
+    ...SECURITY_ROUTES.map((route) => ({ route, prefix: "/security/v1" })),
+  ];
+  for (const { route, prefix } of zgateRoutes) {
     registry.registerPath({
       ...route,
-      path: `/admin/v1${route.path}`,
+      path: `${prefix}${route.path}`,
       responses: Object.fromEntries(
         Object.entries(route.responses).map(([status, r]) => [
           status,
@@ -241,6 +246,7 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
       { name: "zsky", description: 'ZSky: image and video jobs. Errors: {"error"}' },
       { name: "zappway", description: 'ZappWay: agents, datastores, datasources, conversations. Errors: {"error": {"code", "message"}}' },
       { name: "admin", description: "zgate's admin API for security and platform teams" },
+      { name: "security", description: "Leaked-key intake: secret-scanning partner endpoints and the public report (gateway hosts only)" },
       { name: "zgate", description: "This document and its interactive reference" },
     ],
   });

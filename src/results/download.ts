@@ -3,7 +3,8 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { getJob, resultObjectKey } from "./job-store";
 import { resultDisposition } from "./result-media";
-import { checkResultUrl } from "./signed-url";
+import { LINKS_REVOKED_AT } from "./job-state";
+import { checkResultUrl, linkIssuedAt } from "./signed-url";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -33,6 +34,12 @@ export async function downloadResult(c: Context<AppEnv>) {
       : await readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags);
   if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
   const { object, body } = read;
+  // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
+  const revokedAt = Number(object.customMetadata?.[LINKS_REVOKED_AT] ?? NaN);
+  if (linkIssuedAt(query) <= revokedAt) {
+    await body?.cancel();
+    throw new GatewayError("FORBIDDEN", "Download link revoked");
+  }
 
   const contentType = object.httpMetadata?.contentType ?? "application/octet-stream";
   const headers = new Headers({

@@ -97,3 +97,28 @@ export async function purgedByRetention(
   );
   return byAccount.size;
 }
+
+/** R2 custom metadata of a result: links to it signed at or before this time (ms) are refused (download.ts). */
+export const LINKS_REVOKED_AT = "links_revoked_at";
+
+/**
+ * The keys were revoked as leaked (or an admin asked): every download link signed so far
+ * for the results their jobs stored is refused from now on, the very next download
+ * included; a later poll by a live key of the account signs a new one. Marked on the R2
+ * object itself (rewritten with the mark), since a download reads the object and nothing
+ * else. Returns how many stored results were marked.
+ */
+export async function resultLinksRevoked(env: Env, owner: Owner, keyIds: string[], now: number): Promise<number> {
+  const keys = await guardFor(env, owner).storedResultsOf(keyIds);
+  let marked = 0;
+  for (const key of keys) {
+    const object = await env.RESULTS.get(key);
+    if (!object) continue;
+    await env.RESULTS.put(key, object.body, {
+      httpMetadata: object.httpMetadata,
+      customMetadata: { ...object.customMetadata, [LINKS_REVOKED_AT]: String(now) },
+    });
+    marked++;
+  }
+  return marked;
+}

@@ -46,6 +46,9 @@ export async function signResultUrl(settings: Settings, base: string, accountId:
   return `${base}${path}?account=${encodeURIComponent(accountId)}&expires=${expires}&kid=${current}&sig=${sig}`;
 }
 
+/** When a link was issued (ms, to the second): its expiry less its life. For a link checkResultUrl found valid. */
+export const linkIssuedAt = (query: URLSearchParams) => (Number(query.get("expires")) - RESULT_URL_SECONDS) * 1000;
+
 /** A valid link names the account whose result it opens (null for a link signed before links named it). */
 export type UrlCheck = { check: "valid"; account: string | null } | { check: "invalid" | "expired" };
 

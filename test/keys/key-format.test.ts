@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { classifyKey, generateKey, KEY_PREFIXES, type KeyPrefix } from "../../src/keys/key-format";
+import { classifyKey, generateKey, KEY_PATTERNS, KEY_PREFIXES, type KeyPrefix } from "../../src/keys/key-format";
 import { call, json } from "../helpers";
 
 const prefixes = Object.keys(KEY_PREFIXES) as KeyPrefix[];
@@ -10,6 +10,14 @@ describe("key format", () => {
     const key = generateKey(prefix);
     expect(key).toMatch(new RegExp(`^${prefix}[0-9A-Za-z]{36}$`));
     expect(classifyKey(key)).toBe("valid");
+  });
+
+  it.each(prefixes)("the %s pattern for secret scanners finds the key in text, and nothing longer", (prefix) => {
+    const key = generateKey(prefix);
+    const pattern = new RegExp(KEY_PATTERNS[prefix]!, "g");
+    expect(`ZSKY_API_KEY="${key}"\nother=${key}`.match(pattern)).toEqual([key, key]);
+    expect(`${key}x`.match(pattern)).toBeNull();
+    expect(Object.keys(KEY_PATTERNS)).toEqual(prefixes);
   });
 
   it("carries at least 160 bits of randomness", () => {

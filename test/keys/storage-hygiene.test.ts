@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { admin, bearer, call, createKey, json, keyHeaders, login } from "../helpers";
+import { admin, bearer, call, createKey, json, keyHeaders, login, someIp } from "../helpers";
 
 /**
  * "Never store unhashed tokens": after a full run of every key path, no plaintext key
@@ -52,6 +52,19 @@ describe("no plaintext secret is stored or logged", () => {
     secrets.push(leaked.key);
     await admin("/keys/revoke-leaked", { json: { key: leaked.key } });
     await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", leaked.key) });
+
+    // Looked up, rolled, and reported in public: the leaked plaintext goes nowhere either.
+    const investigated = await createKey("zsky");
+    secrets.push(investigated.key);
+    await admin("/keys/lookup", { json: { key: investigated.key } });
+    const rolled = await json(await admin(`/keys/${investigated.id}/roll`, { json: { expire_old_in_seconds: 60 } }));
+    secrets.push(rolled.key);
+    await call("/zsky/v1/usage", { headers: keyHeaders("zsky", rolled.key) });
+    await call("/security/v1/keys/report", {
+      method: "POST",
+      headers: { ...jsonHeaders, "CF-Connecting-IP": someIp() },
+      body: JSON.stringify({ keys: [investigated.key] }),
+    });
 
     const legacy = `legacy-${crypto.randomUUID()}`;
     secrets.push(legacy);

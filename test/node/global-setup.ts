@@ -5,6 +5,7 @@ import type { TestProject } from "vitest/node";
 import { startSimulators } from "../../origins/serve";
 import { startRedis } from "./redis-server";
 import { startResultHost } from "./result-host";
+import { startScannerHost } from "./scanner-host";
 import { startUpstashRestServer } from "./upstash-rest-server";
 
 /**
@@ -41,6 +42,10 @@ export default async function setup(project: TestProject) {
   const resultHost = await startResultHost();
   project.provide("resultHost", resultHost.url);
 
+  // A secret-scanning program's key document and a leak-webhook receiver.
+  const scannerHost = await startScannerHost();
+  project.provide("scannerHost", scannerHost.url);
+
   let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
   let rest: Awaited<ReturnType<typeof startUpstashRestServer>> | undefined;
   try {
@@ -63,5 +68,7 @@ export default async function setup(project: TestProject) {
     await new Promise((r) => stalledBody.close(r));
     resultHost.server.closeAllConnections();
     await new Promise((r) => resultHost.server.close(r));
+    scannerHost.server.closeAllConnections();
+    await new Promise((r) => scannerHost.server.close(r));
   };
 }

@@ -5,14 +5,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
 import { freePort } from "./free-port";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
-// Debian's chromium: `.ci/run` installs it; on a developer machine without it the browser
-// check is skipped with a warning, in CI a missing browser fails.
-const CHROMIUM = "/usr/bin/chromium";
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
 if (noBrowser) console.warn("The /docs browser test is skipped: install the Debian package chromium to run it.");
 
 const PNG = [137, 80, 78, 71, 13, 10, 26, 10];
@@ -175,19 +172,7 @@ describe("npm start", () => {
     "/docs renders the three products' operations in a real headless Chromium, Try it out aimed at this PORT (screenshot in test-results/)",
     async () => {
       const base = `http://127.0.0.1:${port}`;
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
         await page.goto(`${base}/docs`);
@@ -236,6 +221,44 @@ describe("npm start", () => {
     expect(noToken).toContain('{"detail":"Not authenticated"}');
     expect(zsky).toMatch(/^HTTP\/1\.1 401/);
     expect(zsky).toContain('{"error":"Missing API key"}');
+  });
+
+  it("README's Leaked key runbook, top to bottom: each step shows what the README says, in well under five minutes", async () => {
+    const started = Date.now();
+    const { stdout } = await shell(readmeBlock("Leaked key runbook"), 60_000);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    // One line per step, after the drill's (which print nothing).
+    const [found, usage, rolled, leaked, status, audit] = stdout.trim().split("\n");
+    const key = JSON.parse(found!);
+    expect(key).toMatchObject({ account: "acct_drill", label: "ci deploy", status: "active" });
+    expect(key.last_used_at).not.toBeNull();
+    const calls = JSON.parse(usage!);
+    expect(calls.calls).toContainEqual(expect.objectContaining({ user_agent: "stranger/1.0", outcome: "admitted" }));
+    expect(calls.addresses.length).toBeGreaterThanOrEqual(1);
+    const successor = JSON.parse(rolled!);
+    expect(successor).toMatchObject({ replaces: key.id, label: "ci deploy", status: "active" });
+    expect(successor.key).toMatch(/^zsky_live_[0-9A-Za-z]{36}$/);
+    expect(JSON.parse(leaked!)).toMatchObject({
+      id: key.id,
+      status: "revoked",
+      revoked: [{ id: key.id, why: "leaked" }],
+      kept: [{ id: successor.id, why: "rolled_by_admin" }],
+    });
+    expect(status).toBe("401");
+    const entries = JSON.parse(audit!).entries.map((e: { actor: string; action: string; detail: Record<string, unknown> }) => ({
+      actor: e.actor,
+      action: e.action,
+      reason: e.detail?.reason,
+      ticket: e.detail?.ticket,
+    }));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        { actor: "admin:token", action: "key.revoke_leaked", reason: "pushed to a public repo", ticket: "SEC-1" },
+        { actor: "admin:token", action: "key.roll", reason: "leaked", ticket: "SEC-1" },
+      ]),
+    );
+    // The customer's successor works.
+    expect((await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`, { headers: { "X-API-Key": successor.key } })).status).toBe(200);
   });
 
   it("restarted on the same state directory: same admin token, an old result link downloads, an old completed job polls", async () => {

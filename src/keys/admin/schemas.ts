@@ -29,10 +29,28 @@ export const KeySchema = z
     created_at: z.string(),
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),
-    revoked_by: z.string().nullable(),
-    last_used_at: z.string().nullable(),
+    revoked_by: z
+      .string()
+      .nullable()
+      .openapi({ description: "Who revoked it: admin:token, admin:<Access email>, secret-scanning:github, report:public, ..." }),
+    revoke_reason: z.string().nullable(),
+    revoke_ticket: z.string().nullable(),
+    replaces: z.string().nullable().openapi({ description: "The key this one replaced (a roll or a ZSky rotation)" }),
+    last_used_at: z.string().nullable().openapi({ description: "The key's last call the guard admitted (refused calls never set it)" }),
   })
   .openapi("Key");
+
+/** The optional context every revoke takes; stored on the key and in the audit entry. */
+export const RevokeContextSchema = z.object({
+  reason: z.string().trim().min(1).max(500).optional().openapi({ description: "Why, in words (stored on the key and in the audit log)" }),
+  ticket: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .optional()
+    .openapi({ description: "The incident or ticket reference tracking this revocation" }),
+});
 
 export const KeyIdParam = z.object({
   id: z
@@ -42,7 +60,8 @@ export const KeyIdParam = z.object({
     .openapi({ param: { name: "id", in: "path" } }),
 });
 
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+/** An error answer in the gateway envelope, for an OpenAPI `responses` entry (admin and security routes). */
+export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
 /** Error responses every admin operation can give. */
 export const ADMIN_ERRORS = {

@@ -1,11 +1,14 @@
 import { route as createKey } from "./create-key";
 import { route as getKey } from "./get-key";
+import { route as keyUsage } from "./key-usage";
 import { route as liftSuspension } from "./lift-suspension";
 import { route as listAudit } from "./list-audit";
 import { route as listKeys } from "./list-keys";
+import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeSessions } from "./revoke-sessions";
+import { route as rollKey } from "./roll-key";
 import { route as setAccountPlan } from "./set-account-plan";
 import { route as setOverage } from "./set-overage";
 import { route as updateKeyLimits } from "./update-key-limits";
@@ -14,9 +17,12 @@ import { route as updateKeyLimits } from "./update-key-limits";
 export const ADMIN_ROUTES = [
   createKey,
   listKeys,
+  lookupKey,
   getKey,
+  keyUsage,
   updateKeyLimits,
   revokeKey,
+  rollKey,
   revokeLeaked,
   liftSuspension,
   revokeSessions,

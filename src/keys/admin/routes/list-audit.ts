@@ -28,6 +28,11 @@ export const route = createRoute({
     query: z.object({
       target: z.string().max(200).optional(),
       action: z.string().max(64).optional(),
+      actor: z
+        .string()
+        .max(300)
+        .optional()
+        .openapi({ description: "Who acted, exactly: admin:token, admin:<Access email>, secret-scanning:github, report:public, ..." }),
       limit: limitParam.openapi({ type: "integer", minimum: 1, maximum: 100, default: 50 }),
       cursor: z.string().max(200).optional(),
     }),
@@ -39,7 +44,7 @@ export function registerListAudit(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
     const before = decodeCursor(q.cursor, idCursor);
-    const rows = await listAudit(c.env, { target: q.target, action: q.action, before: before?.i, limit: q.limit });
+    const rows = await listAudit(c.env, { target: q.target, action: q.action, actor: q.actor, before: before?.i, limit: q.limit });
     const { items, next_cursor } = page(rows, q.limit, (r) => ({ i: r.id }));
     const entries = items.map(({ account_id, at, ...rest }) => ({ ...rest, at: iso(at), account: account_id }));
     return c.json({ entries, next_cursor }, 200);

@@ -4,18 +4,32 @@ import { decodeCursor, keyCursor, keyView, limitParam, page } from "../../views"
 import type { AdminEnv } from "../admin-auth";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
-const Query = z.object({
-  product: ProductSchema.optional(),
-  account: z.string().min(1).max(200).optional(),
-  status: z.enum(["active", "revoked", "expired"]).optional(),
-  limit: limitParam.openapi({ type: "integer", minimum: 1, maximum: 100, default: 50 }),
-  cursor: z.string().max(200).optional(),
-});
+const time = z.iso.datetime({ offset: true });
+
+// Strict: an unknown or misspelt filter is a 400, never a listing of every key.
+const Query = z
+  .object({
+    product: ProductSchema.optional(),
+    account: z.string().min(1).max(200).optional(),
+    status: z.enum(["active", "revoked", "expired"]).optional(),
+    last4: z
+      .string()
+      .regex(/^[0-9A-Za-z?]{4}$/, "the key's last 4 characters")
+      .optional()
+      .openapi({ description: "The key's last 4 characters, exactly" }),
+    label: z.string().min(1).max(100).optional().openapi({ description: "Part of the label, any case" }),
+    created_after: time.optional().openapi({ description: "Created at or after this time" }),
+    created_before: time.optional().openapi({ description: "Created before this time" }),
+    limit: limitParam.openapi({ type: "integer", minimum: 1, maximum: 100, default: 50 }),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
 
 export const route = createRoute({
   method: "get",
   path: "/keys",
-  summary: "List keys, newest first, filtered by product, account and status",
+  summary: "List keys, newest first, filtered by product, account, status, last 4 characters, label and creation time",
+  description: "An unknown query parameter is a 400, so a misspelt filter never returns every key.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: { query: Query },
@@ -33,6 +47,10 @@ export function registerListKeys(app: OpenAPIHono<AdminEnv>) {
       product: q.product,
       accountId: q.account,
       status: q.status,
+      last4: q.last4,
+      label: q.label,
+      createdAfter: q.created_after === undefined ? undefined : Date.parse(q.created_after),
+      createdBefore: q.created_before === undefined ? undefined : Date.parse(q.created_before),
       limit: q.limit,
       after: after && { createdAt: after.c, keyId: after.k },
     });

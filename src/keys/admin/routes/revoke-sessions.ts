@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { revokeUserCredentials } from "../../key-lifecycle";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
+import { ADMIN_ERRORS, ADMIN_SECURITY, json, RevokeContextSchema } from "../schemas";
 
 export const route = createRoute({
   method: "post",
@@ -18,7 +18,10 @@ export const route = createRoute({
         .max(200)
         .openapi({ param: { name: "user_id", in: "path" } }),
     }),
-    body: { required: false, content: { "application/json": { schema: z.object({ revoke_keys: z.boolean().default(false) }).strict() } } },
+    body: {
+      required: false,
+      content: { "application/json": { schema: RevokeContextSchema.extend({ revoke_keys: z.boolean().default(false) }).strict() } },
+    },
   },
   responses: {
     200: json(z.object({ user_id: z.string(), sessions_revoked: z.literal(true), keys_revoked: z.array(z.string()) }), "Revoked"),
@@ -29,8 +32,9 @@ export const route = createRoute({
 export function registerRevokeSessions(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const userId = c.req.valid("param").user_id;
-    const revokeKeys = c.req.valid("json")?.revoke_keys ?? false;
-    const keys = await revokeUserCredentials(c.env, userId, { actor: c.get("actor"), requestId: c.get("requestId") }, revokeKeys);
+    const body = c.req.valid("json");
+    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+    const keys = await revokeUserCredentials(c.env, userId, by, body?.revoke_keys ?? false, { reason: body?.reason, ticket: body?.ticket });
     return c.json({ user_id: userId, sessions_revoked: true as const, keys_revoked: keys }, 200);
   });
 }

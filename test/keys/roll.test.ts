@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { admin, call, createKey, json, keyHeaders, setGuardClock } from "../helpers";
+
+const usage = (key: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) });
+const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) });
+
+describe("POST /admin/v1/keys/{id}/roll", () => {
+  it("issues a successor that inherits the key, shown once; the old key works until the grace ends on the guard's clock", async () => {
+    const old = await createKey("zsky", {
+      label: "render farm",
+      plan: "pro",
+      scopes: ["images", "usage"],
+      limit_override: { daily_per_key: { image: 7 } },
+    });
+    const response = await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600, reason: "scheduled", ticket: "OPS-1" } });
+    expect(response.status).toBe(201);
+    const body = await json(response);
+    expect(body.key.startsWith("zsky_live_")).toBe(true);
+    expect(body).toMatchObject({
+      account: old.account,
+      label: "render farm",
+      plan: "pro",
+      scopes: ["images", "usage"],
+      limit_override: { daily_per_key: { image: 7 } },
+      replaces: old.id,
+      status: "active",
+      expires_at: null,
+      old_key: { id: old.id, status: "active" },
+    });
+    const endsAt = Date.parse(body.old_key_ends_at);
+    expect(body.old_key.expires_at).toBe(body.old_key_ends_at);
+    expect(Math.abs(endsAt - (Date.now() + 3_600_000))).toBeLessThan(10_000);
+    expect((await json(await admin(`/keys/${body.id}`))).key).toBeUndefined();
+
+    expect((await usage(old.key)).status).toBe(200);
+    expect((await usage(body.key)).status).toBe(200);
+    await setGuardClock("zsky", old.account, endsAt - 1);
+    expect((await usage(old.key)).status).toBe(200);
+    await setGuardClock("zsky", old.account, endsAt);
+    expect((await usage(old.key)).status).toBe(401);
+    expect((await usage(body.key)).status).toBe(200);
+
+    const audit = (await json(await admin(`/audit?target=${old.id}`))).entries;
+    expect(audit[0]).toMatchObject({
+      actor: "admin:token",
+      action: "key.roll",
+      detail: { replaced_by: body.id, old_key_ends_at: endsAt, reason: "scheduled", ticket: "OPS-1" },
+    });
+  });
+
+  it("the two keys share one set of counters during the grace period", async () => {
+    const old = await createKey("zsky", { limit_override: { windows: { burst: { limit: 3 } } } });
+    expect((await usage(old.key)).status).toBe(200);
+    expect((await usage(old.key)).status).toBe(200);
+    const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 600 } }));
+    expect((await usage(rolled.key)).status).toBe(200);
+    expect((await usage(rolled.key)).status).toBe(429);
+    expect((await usage(old.key)).status).toBe(429);
+  });
+
+  it("never past the old key's own expiry, which the successor inherits; 0 stops the old key at once", async () => {
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    const old = await createKey("zappway", { expires_at: expires });
+    const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 86_400 } }));
+    expect(rolled.expires_at).toBe(expires);
+    expect(rolled.old_key_ends_at).toBe(expires);
+
+    const now = await createKey("zappway");
+    const cut = await admin(`/keys/${now.id}/roll`, { json: { expire_old_in_seconds: 0 } });
+    expect(cut.status).toBe(201);
+    expect((await agents(now.key)).status).toBe(401);
+    expect((await agents((await json(cut)).key)).status).toBe(200);
+  });
+
+  it("a leak of the old key later revokes it but not the successor the admin rolled to", async () => {
+    const old = await createKey("zsky");
+    const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const leaked = await json(await admin("/keys/revoke-leaked", { json: { key: old.key } }));
+    expect(leaked.revoked.map((r: { id: string }) => r.id)).toEqual([old.id]);
+    expect(leaked.kept).toEqual([{ id: rolled.id, replaces: old.id, why: "rolled_by_admin" }]);
+    expect(leaked.already_rotated).toBe(true);
+    expect((await usage(old.key)).status).toBe(401);
+    expect((await usage(rolled.key)).status).toBe(200);
+  });
+
+  it("400 on a bad grace period, 404 for an unknown key, 409 for a revoked one", async () => {
+    const { id } = await createKey("zsky");
+    for (const body of [
+      {},
+      { expire_old_in_seconds: -1 },
+      { expire_old_in_seconds: 2_592_001 },
+      { expire_old_in_seconds: "60" },
+      { expire_old_in_seconds: 1.5 },
+      { expire_old_in_seconds: 60, label: "x" },
+    ]) {
+      const response = await admin(`/keys/${id}/roll`, { json: body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect((await json(response)).error.code).toBe("BAD_REQUEST");
+    }
+    expect((await admin(`/keys/${id}/roll`, { json: { expire_old_in_seconds: 2_592_000 } })).status).toBe(201);
+    expect((await admin("/keys/key_nope/roll", { json: { expire_old_in_seconds: 60 } })).status).toBe(404);
+    const revoked = await createKey("zsky");
+    await admin(`/keys/${revoked.id}/revoke`, { method: "POST" });
+    const refused = await admin(`/keys/${revoked.id}/roll`, { json: { expire_old_in_seconds: 60 } });
+    expect(refused.status).toBe(409);
+    expect((await json(refused)).error.code).toBe("CONFLICT");
+  });
+});
