@@ -8,6 +8,7 @@ import type { AppEnv } from "./http/context";
 import { edgeChecks } from "./http/edge-checks";
 import { onError } from "./http/on-error";
 import { requestId } from "./http/request-id";
+import { createConsoleApp } from "./console/app";
 import { createAdminApp } from "./keys/admin/app";
 import { createDocsApp } from "./openapi/routes";
 import { createSecurityApp } from "./security/app";
@@ -55,13 +56,18 @@ function edgeApp(): Hono<AppEnv> {
 /**
  * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
  * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI)
- * is mounted only on the app for gateway hosts, and can never shadow an upstream path.
+ * and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
  */
 export function createApp() {
   const onProductHost = productApp(edgeApp());
   const gateway = edgeApp();
   gateway.route("/admin/v1", createAdminApp());
   gateway.route("/security/v1", createSecurityApp());
+  // The console's own admin calls go through this same app, as any client's would.
+  gateway.route(
+    "/admin/",
+    createConsoleApp((request, env, ctx) => onGatewayHost.fetch(request, env, ctx)),
+  );
   gateway.route("/", createDocsApp());
   const onGatewayHost = productApp(gateway);
   return {

@@ -6,7 +6,8 @@ import type { Product } from "../products/types";
 import type { AppEnv } from "./context";
 import { codeForStatus, GatewayError, gatewayEnvelope } from "./errors";
 
-function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
+/** Any error as the GatewayError a caller is shown: unexpected ones logged and shown as a bare 500. */
+export function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
   if (err instanceof GatewayError) return err;
   // Hono's own refusals (e.g. a JSON body that does not parse) keep their status.
   if (err instanceof HTTPException && err.status < 500) return new GatewayError(codeForStatus(err.status), err.message);

@@ -5,14 +5,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
 import { freePort } from "./free-port";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
-// Debian's chromium: `.ci/run` installs it; on a developer machine without it the browser
-// check is skipped with a warning, in CI a missing browser fails.
-const CHROMIUM = "/usr/bin/chromium";
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
 if (noBrowser) console.warn("The /docs browser test is skipped: install the Debian package chromium to run it.");
 
 const PNG = [137, 80, 78, 71, 13, 10, 26, 10];
@@ -175,19 +172,7 @@ describe("npm start", () => {
     "/docs renders the three products' operations in a real headless Chromium, Try it out aimed at this PORT (screenshot in test-results/)",
     async () => {
       const base = `http://127.0.0.1:${port}`;
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        // Root in a sandbox-less container, no GPU, and no background calls home (the network is closed).
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
         await page.goto(`${base}/docs`);

@@ -18,7 +18,7 @@ async function digest(value: string): Promise<ArrayBuffer> {
  * Compares two secrets in constant time. Hashing first gives equal-length inputs, so
  * neither the content nor the length of the real token leaks through timing.
  */
-async function sameSecret(presented: string, expected: string): Promise<boolean> {
+export async function sameSecret(presented: string, expected: string): Promise<boolean> {
   const [a, b] = await Promise.all([digest(presented), digest(expected)]);
   return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -1,0 +1,22 @@
+import type { MiddlewareHandler } from "hono";
+import { setResponseHeaders } from "../http/response";
+
+/**
+ * On every console response, errors included: no script at all (the console needs
+ * none), styles only from its own stylesheet, forms only back to this origin, never
+ * framed (clickjacking of the revoke buttons), never cached (key records, plaintext of
+ * a rolled key) and no Referer carrying a key id to another site.
+ */
+export const CONSOLE_CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export const consoleSecurityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  setResponseHeaders(c, {
+    "Content-Security-Policy": CONSOLE_CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+  });
+};

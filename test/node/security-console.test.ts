@@ -1,0 +1,176 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
+import { npmStart, type NpmStart } from "./npm-start";
+
+const root = new URL("../..", import.meta.url).pathname;
+if (noBrowser) console.warn("The security console browser test is skipped: install the Debian package chromium to run it.");
+
+const ADMIN_TOKEN = `console_test_${"0123456789abcdef".repeat(2)}`;
+const shots = join(root, "test-results");
+
+/**
+ * The security console in a real headless Chromium, against `npm start`: sign-in, a
+ * forged cross-origin form refused, the leaked-key story end to end, a roll with a grace
+ * period, the audit view. Screenshots of the search, key and audit pages go to test-results/.
+ */
+describe.skipIf(noBrowser)("security console in a browser", () => {
+  let gateway: NpmStart;
+  let base = "";
+  let browser: BrowserContext;
+  let page: Page;
+  let attacker: Server;
+  let attackerBase = "";
+  // Anything the console's own CSP blocked (an inline style, a stray script) shows up here.
+  const cspViolations: string[] = [];
+  const profile = mkdtempSync(join(tmpdir(), "zgate-console-chromium-"));
+
+  const adminApi = async (path: string, body?: unknown) => {
+    const response = await fetch(`${base}/admin/v1${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const zsky = (key: string, address: string) =>
+    fetch(`${base}/zsky/v1/usage`, { headers: { "X-API-Key": key, "CF-Connecting-IP": address } }).then((r) => r.status);
+  const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  beforeAll(async () => {
+    gateway = await npmStart({ ADMIN_TOKEN });
+    base = gateway.base;
+    // Another site's page with a form aimed at the console: what a CSRF attack sends.
+    attacker = createServer((req, res) => {
+      const target = new URL(req.url!, "http://x").searchParams.get("target")!;
+      res.writeHead(200, { "Content-Type": "text/html" });
+      res.end(
+        `<form method="post" action="${target}"><input name="reason" value="forged"><input name="csrf" value="${"0".repeat(64)}"><button id="go">win a prize</button></form>`,
+      );
+    });
+    await new Promise<void>((r) => attacker.listen(0, "127.0.0.1", r));
+    attackerBase = `http://127.0.0.1:${(attacker.address() as { port: number }).port}`;
+    // A fresh profile of its own (playwright takes it as the persistent context's directory).
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      viewport: { width: 1280, height: 1100 },
+      // The console has no script: everything here works with JavaScript off.
+      javaScriptEnabled: false,
+      args: CHROMIUM_ARGS,
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) cspViolations.push(message.text());
+    });
+    mkdirSync(shots, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    attacker?.close();
+    await gateway?.stop();
+    rmSync(profile, { recursive: true, force: true });
+  });
+
+  const shot = async (name: string) => {
+    const path = join(shots, name);
+    await page.screenshot({ path, fullPage: true });
+    expect(statSync(path).size).toBeGreaterThan(10_000);
+  };
+
+  it("signs in with the admin token, refuses a forged form from another page, and walks a leaked key from paste to 401 and audit", async () => {
+    const leaked = await adminApi("/keys", { product: "zsky", account: "acct_render_farm", label: "render farm CI" });
+    expect(leaked.status).toBe(201);
+    const { id, key } = leaked.body as { id: string; key: string };
+    // The customer's address, then the attacker's.
+    expect(await zsky(key, "203.0.113.10")).toBe(200);
+    expect(await zsky(key, "203.0.113.10")).toBe(200);
+    expect(await zsky(key, "198.51.100.77")).toBe(200);
+
+    await page.goto(`${base}/admin/`);
+    expect(new URL(page.url()).pathname).toBe("/admin/sign-in");
+    await page.fill('input[name="token"]', "wrong-token-wrong-token-wrong");
+    await page.click('button[type="submit"]');
+    expect(await page.textContent("main")).toContain("not the admin token of this deployment");
+    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.click('button[type="submit"]');
+    expect(new URL(page.url()).pathname).toBe("/admin/");
+    const cookies = await browser.cookies();
+    expect(cookies).toEqual([
+      expect.objectContaining({ name: "__Secure-zgate_console", httpOnly: true, secure: true, sameSite: "Strict" }),
+    ]);
+
+    // A page of another origin posts a revoke with the browser's own cookie: refused, key untouched.
+    await page.goto(`${attackerBase}/?target=${encodeURIComponent(`${base}/admin/keys/${id}/revoke`)}`);
+    await page.click("#go");
+    await page.waitForLoadState();
+    expect(await page.textContent("main")).toContain("CSRF");
+    expect((await adminApi(`/keys/${id}`)).body.status).toBe("active");
+
+    // Usage reaches D1 in batches (USAGE_FLUSH_MS): wait for the two addresses.
+    await until("both client addresses in the usage log", async () => (await adminApi(`/keys/${id}/usage`)).body.addresses?.length === 2);
+
+    await page.goto(`${base}/admin/?account=acct_render_farm`);
+    await page.fill('input[name="key"]', key);
+    await shot("console-search.png");
+    await page.click('form[action="/admin/lookup"] button');
+    expect(new URL(page.url()).pathname).toBe(`/admin/keys/${id}`);
+    expect(await page.content()).not.toContain(key);
+    const addresses = await page.$$eval("td.mono", (cells) => cells.map((c) => c.textContent));
+    expect(addresses).toEqual(expect.arrayContaining(["203.0.113.10", "198.51.100.77"]));
+    expect(await page.textContent(".new-address")).toBe("198.51.100.77");
+    expect(await page.getAttribute("svg.chart", "aria-label")).toBe("3 calls in the last 24 hours");
+    await shot("console-key.png");
+
+    await page.click("text=Revoke…");
+    await page.click("button.danger"); // no reason: the browser's own check keeps the form
+    expect(new URL(page.url()).pathname).toBe(`/admin/keys/${id}/revoke`);
+    await page.fill('textarea[name="reason"]', "key pushed to a public repository");
+    await page.fill('input[name="ticket"]', "SEC-1234");
+    await page.click("button.danger");
+    expect(new URL(page.url()).pathname).toBe(`/admin/keys/${id}`);
+    expect(await page.textContent(".status")).toBe("revoked");
+    expect(await page.textContent("dl.facts")).toMatch(/by admin:token — “key pushed to a public repository” \(ticket SEC-1234\)/);
+    expect(await zsky(key, "198.51.100.77")).toBe(401);
+
+    await page.click("text=Audit log");
+    await page.fill('input[name="target"]', id);
+    await page.click('form[action="/admin/audit"] button');
+    const rows = await page.$$eval("tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    expect(rows[0]).toEqual(expect.arrayContaining(["admin:token", "key.revoke", id]));
+    expect(rows[0]!.join(" ")).toContain('"reason":"key pushed to a public repository"');
+    expect(rows.map((r) => r[2])).toEqual(["key.revoke", "key.create"]);
+    await shot("console-audit.png");
+    expect(cspViolations).toEqual([]);
+  });
+
+  it("rolls a key with a short grace period: the old key works until it ends, the new one from the start", async () => {
+    const created = await adminApi("/keys", { product: "zsky", account: "acct_roll", label: "nightly export" });
+    const { id, key } = created.body as { id: string; key: string };
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.click("text=Roll with grace period…");
+    await page.fill('input[name="expire_old_in_seconds"]', "5");
+    await page.fill('textarea[name="reason"]', "customer rotation after offboarding");
+    await page.click("button.danger");
+    const successor = (await page.textContent(".secret"))!.trim();
+    expect(successor).toMatch(/^zsky_live_/);
+    // The page says when the old key stops; the guard refuses it from then on.
+    const endsAt = Date.parse((await page.getAttribute("main p time", "datetime"))!);
+    expect(endsAt - Date.now()).toBeLessThanOrEqual(5_000);
+    expect(await zsky(key, "203.0.113.20")).toBe(200);
+    expect(await zsky(successor, "203.0.113.20")).toBe(200);
+    await new Promise((r) => setTimeout(r, Math.max(0, endsAt + 500 - Date.now())));
+    expect(await zsky(key, "203.0.113.20")).toBe(401);
+    expect(await zsky(successor, "203.0.113.20")).toBe(200);
+  });
+});
