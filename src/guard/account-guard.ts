@@ -33,13 +33,19 @@ interface KeyRow {
   expires_at: number | null;
   revoked_at: number | null;
   limit_override: string | null;
-  counts_as: string | null;
   [column: string]: SqlStorageValue;
 }
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
 const DISPOSE_AT = "dispose_at";
+/**
+ * A key rolled with a grace period: its successor, whose counters it counts in until it
+ * expires (rollKey), in the object's synchronous KV. Beside the `keys` row rather than a
+ * column of it: a schema step is run by every new guard, one per client address too,
+ * and only rolled keys ever have this.
+ */
+const countsAsEntry = (keyId: string) => `counts_as:${keyId}`;
 // Jobs past retention are retired by the alarm in batches of this many (one R2 delete
 // call takes at most 1000 keys), an hour at a time: admission already refuses them by
 // age to the millisecond, so the alarm only has to reclaim their rows and results.
@@ -287,7 +293,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (!key) {
       const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
       if (!row) return undefined;
-      key = { ...toGuardedKey(row), revokedAt: row.revoked_at };
+      key = { ...toGuardedKey(row), countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null, revokedAt: row.revoked_at };
       this.keyRows.set(keyId, key);
     }
     return key;
@@ -454,7 +460,8 @@ export class AccountGuard extends DurableObject<Env> {
       }
       if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
-      this.sql.exec("UPDATE keys SET expires_at = ?, counts_as = ? WHERE key_id = ?", endsAt, newKeyId, oldKeyId);
+      this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
+      this.ctx.storage.kv.put(countsAsEntry(oldKeyId), newKeyId);
       return { result: { oldEndsAt: endsAt }, affected };
     });
   }
@@ -596,6 +603,5 @@ function toGuardedKey(row: KeyRow): GuardedKey {
     ownerUserId: row.owner_user_id,
     expiresAt: row.expires_at,
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
-    countsAs: row.counts_as ?? null,
   };
 }

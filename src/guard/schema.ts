@@ -109,17 +109,6 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
     const columns = { store: "INTEGER", result_key: "TEXT", rejected: "INTEGER NOT NULL DEFAULT 0" };
     for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE owned_jobs ADD COLUMN ${name} ${type}`);
   },
-  // 5: a key rolled with a grace period (admin `roll`) keeps working until its expiry
-  // but is counted as its successor (`counts_as`), which took over its counters: the two
-  // keys share one set of windows, caps and safety record, so a grace period never
-  // doubles a limit. Code rolled back to version 4 ignores the column (the old key then
-  // counts on its own until it expires). Safe to repeat (an object from before versions
-  // runs every step over today's tables).
-  (sql) => {
-    if (sql.exec("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'counts_as'").toArray().length === 0) {
-      sql.exec("ALTER TABLE keys ADD COLUMN counts_as TEXT");
-    }
-  },
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { admin, call, createKey, json, keyHeaders, setGuardClock } from "../helpers";
 
@@ -56,6 +57,22 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
     expect((await usage(rolled.key)).status).toBe(200);
     expect((await usage(rolled.key)).status).toBe(429);
     expect((await usage(old.key)).status).toBe(429);
+  });
+
+  it("the shared counting and the grace period's end survive a restart of the guard", async () => {
+    const old = await createKey("zsky", { limit_override: { windows: { burst: { limit: 4 } } } });
+    expect((await usage(old.key)).status).toBe(200);
+    const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 600 } }));
+    const guard = () => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${old.account}`));
+    await expect(runInDurableObject(guard(), (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+    // Counted apart, the two keys would get 3 + 4 more; together, at most the 3 left (a restart only ever counts more).
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await usage(old.key)).status, (await usage(rolled.key)).status);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(3);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+    await setGuardClock("zsky", old.account, Date.parse(rolled.old_key_ends_at));
+    expect((await usage(old.key)).status).toBe(401);
   });
 
   it("never past the old key's own expiry, which the successor inherits; 0 stops the old key at once", async () => {
