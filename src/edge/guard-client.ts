@@ -1,5 +1,6 @@
 import type { Identity } from "../auth/identity";
 import type { Env } from "../env";
+import { ADDRESS_GUARD_PREFIX } from "../limits/guard-protocol";
 
 /** The guard object that owns an account's mutable state: one per `<product>:<account>`. */
 export function guardFor(env: Env, identity: Pick<Identity, "product" | "accountId">) {
@@ -12,7 +13,7 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
  * It deletes its own storage once its windows have passed. `|` never occurs in the names above.
  */
 export function ipGuardFor(env: Env, scope: string, address: string) {
-  return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|${scope}|${address}`));
+  return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${ADDRESS_GUARD_PREFIX}${scope}|${address}`));
 }
 
 /**

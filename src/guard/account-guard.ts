@@ -7,6 +7,7 @@ import {
   leaseTagsOf,
   MAX_LEASE_MS,
   MAX_LEASE_TOKENS,
+  ADDRESS_GUARD_PREFIX,
   type AcceptedJob,
   type AdmitDecision,
   type AdmitRequest,
@@ -22,7 +23,7 @@ import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/
 import { AccountPlanStore } from "./account-plan";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
-import { migrate } from "./schema";
+import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 
 interface KeyRow {
@@ -39,6 +40,8 @@ interface KeyRow {
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
 const DISPOSE_AT = "dispose_at";
+/** Guard KV key prefix: `links_refused:<key id>` -> when the key's result links were refused (ms). */
+const LINKS_REFUSED = "links_refused:";
 /**
  * A key rolled with a grace period: its successor, whose counters it counts in until it
  * expires (rollKey), in the object's synchronous KV. Beside the `keys` row rather than a
@@ -100,6 +103,12 @@ export class AccountGuard extends DurableObject<Env> {
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
+   * A client address's guard, by its name (ctx.id.name, known inside objects made with
+   * idFromName): it has a schema of its own (schema.ts). Where the name is not known, the
+   * full schema serves an address guard too.
+   */
+  private readonly address: boolean;
+  /**
    * Parsed key rows, in memory: this object is the only writer of its storage, so the
    * map stays exact as long as every write below drops the entries it changes.
    */
@@ -110,11 +119,14 @@ export class AccountGuard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.address = ctx.id.name?.startsWith(ADDRESS_GUARD_PREFIX) === true;
     this.open();
   }
 
   private open(): void {
-    migrate(this.ctx.storage);
+    // An object's name is known inside it (ctx.id.name, for ids made with idFromName); where
+    // it is not, the full schema serves an address guard too.
+    migrate(this.ctx.storage, this.address ? ADDRESS_GUARD_MIGRATIONS : GUARD_MIGRATIONS);
     this.windows = new SlidingLog(this.sql);
     this.ledger = new GenerationLedger(this.sql);
     this.leases = new LeaseRegistry(this.sql);
@@ -361,9 +373,21 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
   }
 
-  /** Where the keys' live jobs keep their results in R2, for revoking their download links (job-state.ts). */
-  storedResultsOf(keyIds: string[]): string[] {
-    return this.ledger.storedResultsOf(keyIds, this.clock());
+  /**
+   * Download links the keys were handed up to now are refused from now on (job-state.ts):
+   * one mark per key, read by every download of a link naming it, kept like a revoked
+   * key's row (one small entry per key whose links were ever refused). Returns how many
+   * stored results the keys' jobs hold.
+   */
+  refuseResultLinks(keyIds: string[]): number {
+    const now = this.clock();
+    for (const keyId of keyIds) this.ctx.storage.kv.put(`${LINKS_REFUSED}${keyId}`, now);
+    return this.ledger.storedResultsOf(keyIds, now).length;
+  }
+
+  /** When links the key was handed stopped being honoured (refuseResultLinks), if they have. */
+  resultLinksRefusedSince(keyId: string): number | null {
+    return this.ctx.storage.kv.get<number>(`${LINKS_REFUSED}${keyId}`) ?? null;
   }
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
@@ -564,6 +588,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (this.disposed) return;
     const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
     if (disposeAt !== undefined) return this.dispose(disposeAt);
+    if (this.address) return; // nothing else is an address guard's
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const now = this.clock();
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);

@@ -112,6 +112,23 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
 ];
 
 /**
+ * An address guard's schema (`ip|…`, one object per client address that ever called): it
+ * keeps only sliding windows and its lease horizon, and deletes all its storage once its
+ * windows have passed, so every other table would only cost rows written to create, in
+ * each of many objects. Its versions count in the same `schema_version` row, separately
+ * from GUARD_MIGRATIONS: an address object made before this list (the full schema, at
+ * version 4 or more) has every table this list makes, and is gone within a window of its
+ * last call. Tables are defined exactly as in GUARD_MIGRATIONS.
+ */
+export const ADDRESS_GUARD_MIGRATIONS: readonly Migration[] = [
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE windows (subject TEXT PRIMARY KEY, entries TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL);
+    `),
+];
+
+/**
  * Brings the object's storage to the latest version; returns the version it ends at.
  * Run when the guard opens its storage: in its constructor, and again after an address
  * guard's alarm deleted everything. A storage at a later version than `migrations` knows

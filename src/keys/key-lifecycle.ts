@@ -192,8 +192,7 @@ export async function revokeKey(
 ): Promise<{ changed: boolean; resultLinksRevoked: number }> {
   const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
   await markRevoked(env, [record.keyId], by.actor, options);
-  const links =
-    options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, record, [record.keyId], Date.now()) : 0;
+  const links = options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, record, [record.keyId]) : 0;
   await writeAudit(
     env,
     audited(record, action, by, {

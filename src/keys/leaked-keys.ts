@@ -66,7 +66,6 @@ export async function revokeLeakedKey(
       env,
       leaked,
       kept.map((k) => k.keyId),
-      Date.now(),
     );
   }
   return outcome;

@@ -121,6 +121,9 @@ export interface UsageSnapshot {
   month_start: string;
 }
 
+/** How the guards of client addresses are named (`ip|<scope>|<address>`); account guards are `<product>:<account>`. */
+export const ADDRESS_GUARD_PREFIX = "ip|";
+
 /** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
 export interface AcceptedJob {
   jobId: string;

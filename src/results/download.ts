@@ -3,7 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { getJob, resultObjectKey } from "./job-store";
 import { resultDisposition } from "./result-media";
-import { LINKS_REVOKED_AT } from "./job-state";
+import { guardFor } from "../edge/guard-client";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
 
 /**
@@ -13,9 +13,12 @@ import { checkResultUrl, linkIssuedAt } from "./signed-url";
  * active content on zgate's host: `Content-Security-Policy: sandbox` always, and
  * anything not a raster image or video is an attachment.
  *
- * One R2 operation per download (readResult) and no other lookup (the signed link names
- * the account, and so the object): R2 is asked for the range only if no If-None-Match tag
- * matches, and answers with those bytes or with the metadata alone.
+ * One R2 operation per download (readResult), and no record of the job (the signed link
+ * names the account, and so the object): R2 is asked for the range only if no
+ * If-None-Match tag matches, and answers with those bytes or with the metadata alone.
+ * Beside it, one call to the account's guard: whether links the issuing key was handed
+ * have been refused since (a security team's revoke), decided where revocations are, so
+ * the very next download after one is refused at every location.
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = new URL(c.req.url).searchParams;
@@ -25,21 +28,21 @@ export async function downloadResult(c: Context<AppEnv>) {
 
   // The object is the truth: a purged or retired job's result has left R2.
   const jobId = c.get("params").job_id ?? "";
-  const account = url.account ?? (await getJob(c.env, jobId))?.accountId;
+  const { issuer } = url;
+  const account = issuer?.account ?? (await getJob(c.env, jobId))?.accountId;
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
-  const read =
-    account === undefined
-      ? null
-      : await readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags);
-  if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
-  const { object, body } = read;
+  const [read, refusedSince] = await Promise.all([
+    account === undefined ? null : readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags),
+    issuer ? guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId) : null,
+  ]);
   // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
-  const revokedAt = Number(object.customMetadata?.[LINKS_REVOKED_AT] ?? NaN);
-  if (linkIssuedAt(query) <= revokedAt) {
-    await body?.cancel();
+  if (refusedSince !== null && linkIssuedAt(query) <= refusedSince) {
+    await read?.body?.cancel();
     throw new GatewayError("FORBIDDEN", "Download link revoked");
   }
+  if (!read) throw new GatewayError("NOT_FOUND", "Result not found");
+  const { object, body } = read;
 
   const contentType = object.httpMetadata?.contentType ?? "application/octet-stream";
   const headers = new Headers({

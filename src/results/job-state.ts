@@ -98,27 +98,13 @@ export async function purgedByRetention(
   return byAccount.size;
 }
 
-/** R2 custom metadata of a result: links to it signed at or before this time (ms) are refused (download.ts). */
-export const LINKS_REVOKED_AT = "links_revoked_at";
-
 /**
- * The keys were revoked as leaked (or an admin asked): every download link signed so far
- * for the results their jobs stored is refused from now on, the very next download
- * included; a later poll by a live key of the account signs a new one. Marked on the R2
- * object itself (rewritten with the mark), since a download reads the object and nothing
- * else. Returns how many stored results were marked.
+ * The keys were revoked as leaked (or an admin asked): every download link they were
+ * handed so far is refused from now on, the very next download included; a later poll by
+ * a live key of the account signs a new one. One mark per key in the account's guard
+ * (whatever the number of results), which every download of a link naming the key asks
+ * about. Returns how many stored results the keys' jobs hold (what those links could open).
  */
-export async function resultLinksRevoked(env: Env, owner: Owner, keyIds: string[], now: number): Promise<number> {
-  const keys = await guardFor(env, owner).storedResultsOf(keyIds);
-  let marked = 0;
-  for (const key of keys) {
-    const object = await env.RESULTS.get(key);
-    if (!object) continue;
-    await env.RESULTS.put(key, object.body, {
-      httpMetadata: object.httpMetadata,
-      customMetadata: { ...object.customMetadata, [LINKS_REVOKED_AT]: String(now) },
-    });
-    marked++;
-  }
-  return marked;
+export function resultLinksRevoked(env: Env, owner: Owner, keyIds: string[]): Promise<number> {
+  return guardFor(env, owner).refuseResultLinks(keyIds);
 }

@@ -110,7 +110,7 @@ async function legacyStoreMode(c: Context<AppEnv>, jobId: string): Promise<boole
  */
 async function materializeResult(c: Context<AppEnv>, body: Record<string, unknown>, jobId: string, job: JobView, firstEnd: boolean) {
   const settings = c.get("settings");
-  const { accountId } = c.get("identity");
+  const { accountId, keyId } = c.get("identity");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
   if (!(job.store ?? (await legacyStoreMode(c, jobId)))) {
     const limit = Math.min(settings.MAX_RESULT_BYTES, MAX_BUFFERED_RESULT_BYTES);
@@ -125,7 +125,7 @@ async function materializeResult(c: Context<AppEnv>, body: Record<string, unknow
   const contentType = found ? (found.httpMetadata?.contentType ?? "application/octet-stream") : await storeResult(c, key, jobId, originUrl);
   const url = presignConfigured(settings)
     ? await presignResultUrl(settings, key, resultDisposition(contentType), now)
-    : await signResultUrl(settings, publicBase(c), accountId, jobId, now);
+    : await signResultUrl(settings, publicBase(c), { account: accountId, keyId: keyId! }, jobId, now);
   replaceResponse(c, Response.json({ ...rest, result_url: url, expires_in: RESULT_URL_SECONDS }));
 }
 

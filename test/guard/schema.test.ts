@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
+import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
 import { admin, call, createKey, keyHeaders, someIp } from "../helpers";
 
 /**
@@ -108,6 +108,17 @@ describe("guard storage schema", () => {
     const again = await login();
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
-    expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(GUARD_MIGRATIONS.length);
+    expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(ADDRESS_GUARD_MIGRATIONS.length);
+    // Its own schema: windows and the lease horizon, nothing an account keeps.
+    const tables = await runInDurableObject(stub, (_guard, state) =>
+      state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+        )
+        .toArray()
+        .map((t) => t.name)
+        .sort(),
+    );
+    expect(tables).toEqual(["lease_horizon", "schema_version", "windows"]);
   });
 });

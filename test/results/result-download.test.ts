@@ -19,10 +19,10 @@ const SVG_WITH_SCRIPT = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(d
 
 /** A result as zgate stored it before media types were checked: an SVG carrying script. */
 async function legacySvgResult(): Promise<string> {
-  const { account } = await createKey("zsky");
+  const { id, account } = await createKey("zsky");
   const jobId = crypto.randomUUID().replaceAll("-", "");
   await env.RESULTS.put(`zsky/${account}/${jobId}`, SVG_WITH_SCRIPT, { httpMetadata: { contentType: "image/svg+xml" } });
-  return signResultUrl(loadSettings(env), "http://localhost/zsky", account, jobId, Date.now());
+  return signResultUrl(loadSettings(env), "http://localhost/zsky", { account, keyId: id }, jobId, Date.now());
 }
 
 describe("a download is never active content on zgate's host", () => {

@@ -169,9 +169,9 @@ describe("ownership", () => {
 
 describe("signed URLs", () => {
   async function link() {
-    const { key, account } = await createKey("zsky");
+    const { id, key, account } = await createKey("zsky");
     const { jobId, done } = await completedImage(client(key));
-    return { jobId, account, url: new URL(done.result_url as string) };
+    return { jobId, account, keyId: id, url: new URL(done.result_url as string) };
   }
   const withParam = (url: URL, name: string, value: string) => {
     const u = new URL(url);
@@ -181,13 +181,18 @@ describe("signed URLs", () => {
 
   it("tampering with path, expiry, key id or signature: 403", async () => {
     const { url } = await link();
-    const { jobId: otherJob, account: otherAccount } = await link();
+    const { jobId: otherJob, account: otherAccount, keyId: otherKey } = await link();
     const sig = url.searchParams.get("sig")!;
-    const withoutAccount = new URL(url);
-    withoutAccount.searchParams.delete("account");
+    const without = (name: string) => {
+      const u = new URL(url);
+      u.searchParams.delete(name);
+      return u.toString();
+    };
     const tampered = [
       withParam(url, "account", otherAccount),
-      withoutAccount.toString(),
+      withParam(url, "key", otherKey),
+      without("account"),
+      without("key"),
       url.toString().replace(/results\/\w+/, `results/${otherJob}`),
       withParam(url, "expires", String(Number(url.searchParams.get("expires")) + 3600)),
       withParam(url, "kid", "k9"),
@@ -203,12 +208,12 @@ describe("signed URLs", () => {
   });
 
   it("an expired link says so (403)", async () => {
-    const { jobId, account } = await link();
-    const url = await signResultUrl(loadSettings(env), "http://localhost/zsky", account, jobId, Date.now() - 86_401_000);
+    const { jobId, account, keyId } = await link();
+    const url = await signResultUrl(loadSettings(env), "http://localhost/zsky", { account, keyId }, jobId, Date.now() - 86_401_000);
     const response = await fetchUrl(url);
     expect(response.status).toBe(403);
     expect(await json(response)).toEqual({ error: "Download link expired" });
-    const fresh = await signResultUrl(loadSettings(env), "http://localhost/zsky", account, jobId, Date.now() - 86_300_000);
+    const fresh = await signResultUrl(loadSettings(env), "http://localhost/zsky", { account, keyId }, jobId, Date.now() - 86_300_000);
     expect((await fetchUrl(fresh)).status).toBe(200);
   });
 
