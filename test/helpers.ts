@@ -74,8 +74,15 @@ export async function json<T = any>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
-/** A client IP of its own, so tests never share the per-IP windows of the auth endpoints. */
-export const someIp = () => `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+/**
+ * A client IP of its own, so tests never share per-IP windows: drawn from 198.18.0.0/15
+ * (RFC 2544, set aside for tests), 131,072 addresses, so two draws in one run (every file
+ * counts in the same guards) practically never meet, as 250 did.
+ */
+export const someIp = () => {
+  const n = Math.floor(Math.random() * 131_070) + 1;
+  return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+};
 
 /** Logs in to the ZakGT simulator through the gateway; returns the access token. */
 export async function login(email = "demo@zakgt.test", password = "demo-password"): Promise<string> {
