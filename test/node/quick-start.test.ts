@@ -117,7 +117,7 @@ describe("npm start", () => {
       const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
       expect(job).toMatchObject({ status: "completed", kind: "image", expires_in: 86400 });
       expect(job.result_url).toMatch(
-        new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?account=acct_demo&expires=`),
+        new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?account=acct_demo&key=key_\\w+&expires=`),
       );
       expect([...readFileSync(join(cwd, "lighthouse.png")).subarray(0, 8)]).toEqual(PNG);
       // curl prints bodies without a newline: the usage, the revoked key, then the refusal with its headers.
@@ -160,7 +160,7 @@ describe("npm start", () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(JOB_MS);
       expect(stdout).toMatch(
         new RegExp(
-          `^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?account=acct_sample&expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`,
+          `^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?account=acct_sample&key=key_\\w+&expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`,
         ),
       );
       expect([...readFileSync(join(cwd, "out.webp")).subarray(0, 8)]).toEqual(PNG);
