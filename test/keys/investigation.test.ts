@@ -18,6 +18,15 @@ describe("POST /admin/v1/keys/lookup", () => {
     }
     expect((await zskyUsage(key)).status).toBe(200);
     expect((await json(await admin(`/keys/${id}`))).revoked_at).toBeNull();
+    // Each lookup is in the key's audit trail, under the acting identity, without what was pasted.
+    const trail = (await json(await admin(`/audit?target=${id}`))).entries.filter((e: { action: string }) => e.action === "key.lookup");
+    expect(trail.map((e: { actor: string; detail: unknown }) => [e.actor, e.detail])).toEqual([
+      ["admin:token", { matched_as: "sha256" }],
+      ["admin:token", { matched_as: "sha256" }],
+      ["admin:token", { matched_as: "plaintext" }],
+    ]);
+    expect(JSON.stringify(trail)).not.toContain(key);
+    expect(JSON.stringify(trail)).not.toContain(hash);
   });
 
   it("404 for a key zgate does not know, 400 for a bad body, never echoing the key", async () => {

@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../../../env";
 import { GatewayError } from "../../../http/errors";
+import { writeAudit } from "../../audit-log";
 import { hashKey } from "../../key-format";
 import { getKey, lookupKeyByHash, type KeyRecord } from "../../key-store";
 import { keyView } from "../../views";
@@ -14,7 +15,7 @@ export const route = createRoute({
   path: "/keys/lookup",
   summary: "Find a key by its plaintext or its SHA-256, without revoking it",
   description:
-    "For investigating a reported key. A plaintext is hashed on arrival and never stored or logged; 64 hex characters are also tried as the SHA-256 itself (`matched_as` says which matched).",
+    "For investigating a reported key. A plaintext is hashed on arrival and never stored or logged; 64 hex characters are also tried as the SHA-256 itself (`matched_as` says which matched). Every lookup is audited (`key.lookup`, found or not), never with what was sent.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: {
@@ -40,6 +41,16 @@ export function registerLookupKey(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const { key } = c.req.valid("json");
     const found = await findByPlaintextOrHash(c.env, key, (p) => c.executionCtx.waitUntil(p));
+    // Who looked at which key, found or not: an investigation leaves a trail too. Never what was pasted.
+    await writeAudit(c.env, {
+      actor: c.get("actor"),
+      action: "key.lookup",
+      target: found?.record.keyId,
+      product: found?.record.product,
+      accountId: found?.record.accountId,
+      requestId: c.get("requestId"),
+      detail: found ? { matched_as: found.matchedAs } : { found: false },
+    });
     if (!found) throw new GatewayError("NOT_FOUND", "Key not found");
     return c.json({ ...keyView(found.record), matched_as: found.matchedAs }, 200);
   });
