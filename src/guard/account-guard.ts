@@ -50,10 +50,12 @@ const LINKS_REFUSED = "links_refused:";
  */
 const countsAsEntry = (keyId: string) => `counts_as:${keyId}`;
 // Jobs past retention are retired by the alarm in batches of this many (one R2 delete
-// call takes at most 1000 keys), an hour at a time: admission already refuses them by
-// age to the millisecond, so the alarm only has to reclaim their rows and results.
+// call takes at most 1000 keys), woken on the hour: admission already refuses them by age
+// to the millisecond, so the alarm only has to reclaim their rows and results, and one
+// wake-up an hour serves a busy account's whole hour of jobs.
 const RETIRE_BATCH = 1000;
 const RETIRE_EVERY_MS = 3_600_000;
+const retireWakeAt = (retiresAt: number) => Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS;
 
 const systemClock = () => Date.now();
 
@@ -124,8 +126,6 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   private open(): void {
-    // An object's name is known inside it (ctx.id.name, for ids made with idFromName); where
-    // it is not, the full schema serves an address guard too.
     migrate(this.ctx.storage, this.address ? ADDRESS_GUARD_MIGRATIONS : GUARD_MIGRATIONS);
     this.windows = new SlidingLog(this.sql);
     this.ledger = new GenerationLedger(this.sql);
@@ -346,7 +346,7 @@ export class AccountGuard extends DurableObject<Env> {
       return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
     });
     const retiresAt = outcome === "accepted" && job ? this.ledger.jobRetiresAt(job.jobId, now) : null;
-    if (retiresAt !== null) await this.wakeBy(Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS);
+    if (retiresAt !== null) await this.wakeBy(retireWakeAt(retiresAt));
   }
 
   /**
@@ -382,7 +382,7 @@ export class AccountGuard extends DurableObject<Env> {
   refuseResultLinks(keyIds: string[]): number {
     const now = this.clock();
     for (const keyId of keyIds) this.ctx.storage.kv.put(`${LINKS_REFUSED}${keyId}`, now);
-    return this.ledger.storedResultsOf(keyIds, now).length;
+    return this.ledger.storedResultCount(keyIds, now);
   }
 
   /** When links the key was handed stopped being honoured (refuseResultLinks), if they have. */
@@ -596,11 +596,10 @@ export class AccountGuard extends DurableObject<Env> {
     if (results.length > 0) await this.env.RESULTS.delete(results);
     this.ledger.forgetJobs(retiring.map((j) => j.jobId));
     const tokens = this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM revoked_tokens").one().next;
-    const jobs = retiring.length === RETIRE_BATCH ? now : this.ledger.nextRetirement();
-    const next = Math.min(
-      tokens === null ? Infinity : (tokens + 1) * 1000,
-      jobs === null ? Infinity : Math.ceil(jobs / RETIRE_EVERY_MS) * RETIRE_EVERY_MS,
-    );
+    // A full batch may have left more past retention: run again at once, not on the next hour.
+    const retirement = this.ledger.nextRetirement();
+    const jobs = retiring.length === RETIRE_BATCH ? now : retirement === null ? Infinity : retireWakeAt(retirement);
+    const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
   }
 }

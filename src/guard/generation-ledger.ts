@@ -250,18 +250,17 @@ export class GenerationLedger {
     return row ? row.created_at + JOB_RETENTION_MS : null;
   }
 
-  /** The R2 keys of the results the keys' live jobs store (whether or not stored yet). */
-  storedResultsOf(keyIds: string[], now: number): string[] {
-    if (keyIds.length === 0) return [];
+  /** How many of the keys' live jobs store their results (whether or not stored yet). */
+  storedResultCount(keyIds: string[], now: number): number {
+    if (keyIds.length === 0) return 0;
     return this.sql
-      .exec<{ result_key: string }>(
-        `SELECT result_key FROM owned_jobs WHERE key_id IN (${keyIds.map(() => "?").join(", ")})
+      .exec<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM owned_jobs WHERE key_id IN (${keyIds.map(() => "?").join(", ")})
          AND result_key IS NOT NULL AND purged_at IS NULL AND created_at > ?`,
         ...keyIds,
         now - JOB_RETENTION_MS,
       )
-      .toArray()
-      .map((r) => r.result_key);
+      .one().n;
   }
 
   /** Jobs past retention, oldest first, at most `limit`, with the R2 keys of their stored results. */

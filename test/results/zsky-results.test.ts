@@ -313,6 +313,31 @@ describe("purge and retention", () => {
     expect(await runInDurableObject(guardOf(account), (_o, state) => state.storage.getAlarm())).toBeNull();
   });
 
+  it("more jobs past retention than one batch: the alarm runs again at once, not on the next hour", async () => {
+    const { id, account } = await createKey("zsky");
+    const old = Date.now() - 8 * 86_400_000;
+    await runInDurableObject(guardOf(account), (_o, state) => {
+      for (let i = 0; i < 1001; i++)
+        state.storage.sql.exec(
+          "INSERT INTO owned_jobs (job_id, key_id, kind, created_at, store, result_key) VALUES (?, ?, 'image', ?, 0, NULL)",
+          `old-${i}`,
+          id,
+          old + i,
+        );
+    });
+    await runInDurableObject(guardOf(account), (_o, state) => state.storage.setAlarm(Date.now() + 3_600_000));
+    expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
+    // The first run took 1000; the last one goes by itself, within moments (the next hour's wake-up would be too late).
+    const left = () =>
+      runInDurableObject(
+        guardOf(account),
+        (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM owned_jobs").one().n,
+      );
+    const deadline = Date.now() + 5000;
+    while ((await left()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await left()).toBe(0);
+  });
+
   it("a lease never admits a poll past the job's retirement", async () => {
     const { key, account } = await createKey("zsky");
     const { jobId } = await completedImage(client(key));
