@@ -78,7 +78,7 @@ export interface AddressSummary {
 
 /**
  * Bounds the summary's read: a hot key's history can be long, and an investigation wants
- * the answer in one request. SUMMARY_BATCHES batches hold at most 64 calls each.
+ * the answer in one request. SUMMARY_BATCHES batches hold at most CALLS_PER_BATCH (256) calls each.
  */
 export const SUMMARY_BATCHES = 1000;
 

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { encodeBatch, type UsageCall } from "../../src/keys/usage-batches";
 import { listUsage } from "../../src/keys/usage-history";
+import { BATCH_CHARS, CALLS_PER_BATCH } from "../../src/keys/usage-log";
 import { admin, bearer, call, callLive, createKey, json, login } from "../helpers";
 
 const KEYS = "/zakgt/api/v1/developer/api-keys";
@@ -66,20 +67,40 @@ const batchesOf = async (keyId: string) =>
   ).results;
 
 describe("key usage is written in batches", () => {
-  it("a hot key's 64 calls cost one D1 row written, and its per-call history is complete and in order", async () => {
+  it(`a hot key's ${CALLS_PER_BATCH} calls cost one D1 row written, and its per-call history is complete and in order`, async () => {
     const token = await login();
     const { id, key } = await ownKey(token);
     const written = { rows: 0 };
-    const settings = { USAGE_FLUSH_MS: "10000", DB: rowsWrittenBy(env.DB, written) };
-    const sent = Array.from({ length: 64 }, (_, i) => `usage-hot-${String(i).padStart(4, "0")}`);
-    // The 64th call's own waitUntil writes the key's batch; `call` waits for it.
+    const settings = { USAGE_FLUSH_MS: "20000", DB: rowsWrittenBy(env.DB, written) };
+    const sent = Array.from({ length: CALLS_PER_BATCH }, (_, i) => `usage-hot-${String(i).padStart(4, "0")}`);
+    // The last call's own waitUntil writes the key's batch; `call` waits for it.
     for (const requestId of sent.slice(0, -1))
       await callLive("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": requestId }, settings });
-    await call("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": sent[63]! }, settings });
+    await call("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": sent.at(-1)! }, settings });
 
     expect(written.rows).toBe(1);
     expect(await batchesOf(id)).toHaveLength(1);
-    expect(await listedRequestIds(token, id, 10)).toEqual([...sent].reverse());
+    expect(await listedRequestIds(token, id, 100)).toEqual([...sent].reverse());
+  });
+
+  it("calls with long paths go in a row of their own before it could pass D1's row size limit", async () => {
+    const token = await login();
+    const { id, key } = await ownKey(token);
+    const settings = { USAGE_FLUSH_MS: "20000" };
+    // A user id of 4,000 characters: the origin answers 404, and the call is recorded with its path.
+    const path = `/zakgt/api/v1/users/${"u".repeat(4_000)}`;
+    // What usage-log.ts counts for it: the origin's path (no /zakgt), no user agent, 160 for the rest.
+    const perCall = path.length - "/zakgt".length + 160;
+    const fill = Math.ceil(BATCH_CHARS / perCall);
+    expect(fill).toBeLessThan(CALLS_PER_BATCH);
+    for (let i = 1; i < fill; i++) await callLive(path, { headers: bearer(key), settings });
+    expect(await batchesOf(id)).toHaveLength(0);
+    await call(path, { headers: bearer(key), settings });
+
+    const batches = await batchesOf(id);
+    expect(batches).toHaveLength(1);
+    expect(JSON.parse(batches[0]!.calls)).toHaveLength(fill);
+    expect(batches[0]!.calls.length).toBeLessThan(2_000_000);
   });
 
   it("a key's calls within USAGE_FLUSH_MS share one row", async () => {
