@@ -18,6 +18,7 @@ import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession }
 import { routeRequest } from "./products/route-request";
 import { proxyHandler } from "./proxy/handler";
 import { zskyJobs } from "./results/zsky-jobs";
+import { requestUrl } from "./http/request-url";
 
 /**
  * The request pipeline, in order (see ../shared/DESIGN.md §1):
@@ -72,6 +73,6 @@ export function createApp() {
   const onGatewayHost = productApp(gateway);
   return {
     fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
-      (servesGatewaySurface(new URL(request.url), env) ? onGatewayHost : onProductHost).fetch(request, env, ctx),
+      (servesGatewaySurface(requestUrl(request), env) ? onGatewayHost : onProductHost).fetch(request, env, ctx),
   };
 }

@@ -2,17 +2,19 @@ import type { MiddlewareHandler } from "hono";
 import { loadSettings } from "../config/settings";
 import type { AppEnv } from "./context";
 import { GatewayError } from "./errors";
+import { requestUrl } from "./request-url";
 
 /** Parses settings (503 naming the bad one), redirects plain HTTP, refuses oversized bodies early. */
 export const edgeChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
   const settings = loadSettings(c.env);
   c.set("settings", settings);
 
-  const url = new URL(c.req.url);
+  const url = requestUrl(c.req.raw);
   if (url.protocol === "http:" && settings.ENVIRONMENT !== "development") {
-    url.protocol = "https:";
+    const secure = new URL(url);
+    secure.protocol = "https:";
     c.set("outcome", "redirect");
-    return c.redirect(url.toString(), 308);
+    return c.redirect(secure.toString(), 308);
   }
 
   // The declared length settles most oversized bodies before any work; bodies without

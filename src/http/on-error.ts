@@ -5,6 +5,7 @@ import { resolveProduct } from "../products";
 import type { Product } from "../products/types";
 import type { AppEnv } from "./context";
 import { codeForStatus, GatewayError, gatewayEnvelope } from "./errors";
+import { requestUrl } from "./request-url";
 
 /** Any error as the GatewayError a caller is shown: unexpected ones logged and shown as a bare 500. */
 export function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
@@ -37,4 +38,4 @@ export function errorResponse<E extends AppEnv>(c: Context<E>, err: Error, produ
  * (resolved from host or prefix even when settings failed to load).
  */
 export const onError: ErrorHandler<AppEnv> = (err, c) =>
-  errorResponse(c, err, (c.get("target") ?? resolveProduct(new URL(c.req.url), c.get("settings")))?.product);
+  errorResponse(c, err, (c.get("target") ?? resolveProduct(requestUrl(c.req.raw), c.get("settings")))?.product);

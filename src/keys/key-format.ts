@@ -2,6 +2,7 @@ import { PRODUCTS } from "../products";
 import type { ProductId } from "../products/types";
 import { crc32 } from "../util/crc32";
 import { sha256Hex } from "../util/sha256";
+import { utf8 } from "../util/utf8";
 
 /**
  * zgate key format: `<prefix>` + 30 base62 characters of randomness (~178 bits) + a
@@ -40,7 +41,7 @@ export function randomBase62(length: number): string {
 }
 
 function checksum(body: string): string {
-  let n = crc32(new TextEncoder().encode(body));
+  let n = crc32(utf8(body));
   let out = "";
   for (let i = 0; i < CHECKSUM_LENGTH; i++) {
     out = BASE62[n % 62] + out;
@@ -54,8 +55,10 @@ export function generateKey(prefix: KeyPrefix): string {
   return body + checksum(body);
 }
 
+const PREFIXES = Object.keys(KEY_PREFIXES);
+
 export function keyPrefixOf(secret: string): KeyPrefix | undefined {
-  return Object.keys(KEY_PREFIXES).find((p) => secret.startsWith(p));
+  return PREFIXES.find((p) => secret.startsWith(p));
 }
 
 /** `test` for a key of a platform's test mode (sent to its test origin), else `live`. */

@@ -3,13 +3,14 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { resolveProduct, routeTable } from "./index";
 import { pathProblem } from "./path-hygiene";
+import { requestUrl } from "../http/request-url";
 
 /**
  * Picks the product and the route; a path an origin could read otherwise 400 (see
  * path-hygiene.ts), unknown path 404, known path with another method 405 + Allow.
  */
 export const routeRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const target = resolveProduct(new URL(c.req.url), c.get("settings"));
+  const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
   if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
   c.set("target", target);
   const problem = pathProblem(target.originPath);

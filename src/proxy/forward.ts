@@ -3,6 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { addIdentityHeaders } from "./identity-headers";
 import { originRequestHeaders } from "./origin-headers";
+import { requestUrl } from "../http/request-url";
 
 /** The origin base URL for this request: `zak_test_` keys go to the test origin (development falls back to the one origin). */
 export function originFor(c: Context<AppEnv>): string {
@@ -39,7 +40,7 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
   const target = c.get("target");
   const requestId = c.get("requestId");
   const identity = c.get("identity");
-  const url = new URL(c.req.url);
+  const url = requestUrl(c.req.raw);
   // The path zgate matched and authorised, exactly (route-request.ts refused any other reading).
   const pathAndQuery = target.originPath + url.search;
   const incoming = c.req.raw.headers;

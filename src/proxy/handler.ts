@@ -11,6 +11,7 @@ import {
   storeCatalogue,
 } from "./edge-cache";
 import { forwardToOrigin, originFor } from "./forward";
+import { requestUrl } from "../http/request-url";
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -40,7 +41,7 @@ export const proxyHandler: Handler<AppEnv> = async (c) => {
 
 async function catalogueRead(c: Context<AppEnv>, scope: CacheScope): Promise<Response> {
   const target = c.get("target");
-  const key = catalogueKey(scope, await currentStamp(scope, target.originPath), target.originPath, new URL(c.req.url).search);
+  const key = catalogueKey(scope, await currentStamp(scope, target.originPath), target.originPath, requestUrl(c.req.raw).search);
   const hit = await readCatalogue(key);
   if (hit) {
     c.set("outcome", "cache_hit");

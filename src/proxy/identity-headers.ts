@@ -12,6 +12,8 @@ import {
 } from "./identity-signature";
 import type { OutgoingHeaders } from "./origin-headers";
 
+const SIGNED_FIELDS = Object.entries(SIGNED_HEADERS) as [keyof typeof SIGNED_HEADERS, string][];
+
 /**
  * Adds zgate's signed identity headers for one origin request (see identity-signature.ts).
  * The X-Forwarded-* values zgate put in `headers` (origin-headers.ts) are signed as they
@@ -47,7 +49,7 @@ export async function addIdentityHeaders(
     forwardedPrefix: headers[SIGNED_HEADERS.forwardedPrefix] ?? "",
   };
   // One entry per signed field; an empty one is left out (the origin reads it as empty).
-  for (const [field, name] of Object.entries(SIGNED_HEADERS) as [keyof typeof SIGNED_HEADERS, string][]) {
+  for (const [field, name] of SIGNED_FIELDS) {
     const value = String(signed[field]);
     if (value) headers[name] = value;
   }

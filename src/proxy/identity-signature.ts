@@ -1,4 +1,5 @@
 import { toHex } from "../util/hex";
+import { utf8 } from "../util/utf8";
 
 /**
  * Signs what zgate asserts to an origin (who the caller is, where the request came from,
@@ -90,7 +91,7 @@ const keyIds = new Map<string, Promise<string>>();
 export function signingKeyId(secret: string): Promise<string> {
   let kid = keyIds.get(secret);
   if (!kid) {
-    kid = crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)).then((d) => toHex(d).slice(0, 16));
+    kid = crypto.subtle.digest("SHA-256", utf8(secret)).then((d) => toHex(d).slice(0, 16));
     keyIds.set(secret, kid);
   }
   return kid;
@@ -99,7 +100,7 @@ export function signingKeyId(secret: string): Promise<string> {
 function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
   if (!key) {
-    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     keys.set(secret, key);
   }
   return key;
@@ -113,7 +114,7 @@ function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {
 }
 
 export async function signRequest(secret: string, request: SignedRequest): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(canonical(request)));
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(canonical(request)));
   return `v2=${toHex(mac)}`;
 }
 
@@ -127,7 +128,7 @@ export async function verifyRequestSignature(
   if (!Number.isFinite(request.timestamp) || Math.abs(nowSeconds - request.timestamp) > MAX_SIGNATURE_AGE_SECONDS) return false;
   const mac = signature.startsWith("v2=") ? fromHex(signature.slice(3)) : null;
   if (!mac) return false;
-  return crypto.subtle.verify("HMAC", await hmacKey(secret), mac, new TextEncoder().encode(canonical(request)));
+  return crypto.subtle.verify("HMAC", await hmacKey(secret), mac, utf8(canonical(request)));
 }
 
 /**

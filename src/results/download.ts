@@ -5,6 +5,7 @@ import { getJob, resultObjectKey } from "./job-store";
 import { resultDisposition } from "./result-media";
 import { guardFor } from "../edge/guard-client";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
+import { requestUrl } from "../http/request-url";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -21,7 +22,7 @@ import { checkResultUrl, linkIssuedAt } from "./signed-url";
  * the very next download after one is refused at every location.
  */
 export async function downloadResult(c: Context<AppEnv>) {
-  const query = new URL(c.req.url).searchParams;
+  const query = requestUrl(c.req.raw).searchParams;
   const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
   if (url.check !== "valid")
     throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");

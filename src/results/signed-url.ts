@@ -1,5 +1,6 @@
 import { requireFeature, type Settings } from "../config/settings";
 import { toHex } from "../util/hex";
+import { utf8 } from "../util/utf8";
 
 /**
  * zgate-signed download URLs for ZSky results:
@@ -30,7 +31,7 @@ function signingKeys(settings: Settings): SigningKeys {
 }
 
 async function hmacKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  return crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
 /** The issuer of a link: where its result lives, and the API key that polled it. */
@@ -40,7 +41,7 @@ export interface LinkIssuer {
 }
 
 const payload = (method: string, path: string, expires: number, kid: string, issuer: LinkIssuer | null) =>
-  new TextEncoder().encode(`${method}\n${path}\n${expires}\n${kid}${issuer === null ? "" : `\n${issuer.account}\n${issuer.keyId}`}`);
+  utf8(`${method}\n${path}\n${expires}\n${kid}${issuer === null ? "" : `\n${issuer.account}\n${issuer.keyId}`}`);
 
 export const resultPath = (jobId: string) => `/v1/results/${encodeURIComponent(jobId)}`;
 

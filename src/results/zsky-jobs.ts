@@ -11,6 +11,7 @@ import { presignConfigured, presignResultUrl } from "./presign";
 import { putResult } from "./put-result";
 import { resultDisposition } from "./result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./signed-url";
+import { requestUrl } from "../http/request-url";
 
 /**
  * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
@@ -138,7 +139,7 @@ function toBase64(bytes: Uint8Array): string {
 
 /** Scheme, host and any local prefix the caller used, so the link works where it was asked. */
 function publicBase(c: Context<AppEnv>): string {
-  const url = new URL(c.req.url);
+  const url = requestUrl(c.req.raw);
   return url.origin + url.pathname.slice(0, url.pathname.length - c.get("target").originPath.length);
 }
 

@@ -7,11 +7,12 @@ import { GatewayError } from "../../http/errors";
 import { clientAddress } from "../../edge/client-address";
 import { countFailure } from "../../edge/failed-auth";
 import { FAILED_ADMIN_AUTH } from "../../limits/policies";
+import { utf8 } from "../../util/utf8";
 
 export type AdminEnv = AppEnv & { Variables: { actor: string } };
 
 async function digest(value: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
+  return crypto.subtle.digest("SHA-256", utf8(value));
 }
 
 /**
