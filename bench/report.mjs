@@ -22,8 +22,8 @@ export function summarizePairs(pairs) {
   };
 }
 
-/** The issue's targets, judged (reported, never asserted). */
-export function judgeTargets(cases) {
+/** The issue's targets, judged (reported, never asserted); `floor`: the contract floor's CPU pairs (run.mjs floorPhase). */
+export function judgeTargets(cases, floor) {
   const byId = Object.fromEntries(cases.map((c) => [c.id, c]));
   const targets = [];
   // The full keyed path: the ZSky poll (key + guard + job ownership) and the plain keyed forward.
@@ -49,7 +49,8 @@ export function judgeTargets(cases) {
         name: `${id}: <= 1.5x the bare Worker's CPU per request, past the entry worker`,
         measured:
           `${times(cpu.direct.cpuRatio.median)} (pairs ${times(cpu.direct.cpuRatio.range[0])}..${times(cpu.direct.cpuRatio.range[1])}; ` +
-          `${fixed(cpu.direct.cpuMsPerRequest, 3)} vs ${fixed(cpu.direct.bareCpuMsPerRequest, 3)} ms; via entry ${times(cpu.entry.cpuRatio.median)})`,
+          `${fixed(cpu.direct.cpuMsPerRequest, 3)} vs ${fixed(cpu.direct.bareCpuMsPerRequest, 3)} ms; via entry ${times(cpu.entry.cpuRatio.median)}` +
+          `${floor ? `; the contract floor alone: ${times(floor.cpuRatio.median)}` : ""})`,
         met: cpu.direct.cpuRatio.median <= 1.5,
       });
     }
@@ -183,6 +184,14 @@ export function printReport(results) {
     );
     out.push("direct: straight to the user Worker's socket (Miniflare unsafeDirectSockets); entry: through Miniflare's entry worker.");
     out.push("CPU: user + system time of each side's workerd process(es), /proc/<pid>/stat (10 ms ticks), over the run.");
+    const f = results.contractFloor;
+    if (f) {
+      out.push(
+        `contract floor (bench/contract-floor.mjs: only the per-request work zgate's contract requires), ZappWay keyed GET, direct: ` +
+          `${fixed(f.cpuMsPerRequest, 3)} ms vs bare ${fixed(f.bareCpuMsPerRequest, 3)} ms, ${times(f.cpuRatio.median)} (${range(f.cpuRatio, times)}), ` +
+          `req/s ${pct(f.rpsRatio.median)} of bare (${range(f.rpsRatio, pct)})`,
+      );
+    }
   }
   if (results.hotAccount) {
     const h = results.hotAccount;

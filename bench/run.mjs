@@ -38,6 +38,7 @@ import {
   readCompatibility,
   root,
   startBare,
+  startContractFloor,
   startGuardBench,
   startZgate,
   storageRoot,
@@ -72,7 +73,8 @@ function plannedSeconds(caseCount) {
   const perCase = run(config.warmup) + 2 * config.pairs * (run(config.duration) + run(config.probeDuration) + 2 * cpuRun);
   const hot = 2 * run(config.warmup) + 2 * config.pairs * run(config.duration);
   const guard = 3 * (Math.min(0.5, config.guardDuration) + config.pairs * config.guardDuration);
-  return run(config.warmup) + caseCount * perCase + hot + guard;
+  const floor = run(config.warmup) + 2 * config.pairs * cpuRun;
+  return run(config.warmup) + caseCount * perCase + hot + floor + guard;
 }
 
 // ---------------------------------------------------------------- phases
@@ -224,6 +226,37 @@ async function requestPhase({ origin, bare, zgate, settings }) {
   return results;
 }
 
+/**
+ * The contract floor (contract-floor.mjs) against the bare Worker, past the entry worker,
+ * on the ZappWay keyed request: the CPU per request below which no Worker keeping zgate's
+ * contract can go here, beside zgate's own ratio for the same request.
+ */
+async function floorPhase({ built, compat, origin, bare, settings, storage }) {
+  const floor = await startContractFloor({
+    scriptPath: built.floor,
+    originUrl: origin.url,
+    signingSecret: settings.ORIGIN_SIGNING_SECRET,
+    compat,
+    storage,
+  });
+  const stop = track(floor.stop, { pids: floor.pids });
+  const req = {
+    id: "floor",
+    path: "/zappway/api/v1/agents",
+    headers: { "CF-Connecting-IP": "127.0.0.1", Authorization: "Bearer contract-floor-key" },
+  };
+  await preflight(floor.directUrl + req.path, req);
+  const a = loadOf(floor.directUrl, req);
+  await measure({ ...a, duration: config.warmup });
+  const result = await cpuPairs(a, floor, loadOf(bare.directUrl, req), bare);
+  log(
+    `contract floor CPU/request (direct): ${result.cpuMsPerRequest} ms vs bare ${result.bareCpuMsPerRequest} ms, ` +
+      `ratio ${result.cpuRatio.median} (${result.cpuRatio.range.join("..")}), req/s ratio ${result.rpsRatio.median} (${result.rpsRatio.range.join("..")})`,
+  );
+  await stop();
+  return { title: "contract floor (contract-floor.mjs), ZappWay keyed GET, direct", ...result };
+}
+
 /** Many keys of one account (one guard object) vs one key per account (many objects). */
 async function hotAccountPhase({ zgate, settings }) {
   const n = config.connections;
@@ -344,6 +377,7 @@ async function main() {
   watchdog.unref();
 
   const cases = await requestPhase(env);
+  const contractFloor = await floorPhase(env);
   const hotAccount = await hotAccountPhase(env);
   const memory = { bare: { peakMiB: peakOf(env.bare) }, zgate: { peakMiB: peakOf(env.zgate) } };
   // The request-level Workers are done: stop them before the guard runs alone.
@@ -373,10 +407,11 @@ async function main() {
       unloadedP50: round(median(cases.map((c) => c.unloaded.bareP50)), 3),
     },
     cases,
+    contractFloor,
     hotAccount,
     guard,
     memory,
-    targets: judgeTargets(cases),
+    targets: judgeTargets(cases, contractFloor),
     outFile,
   };
   writeResults(outFile, results);

@@ -43,16 +43,17 @@ async function bundle(entry, outfile) {
   return outfile;
 }
 
-/** zgate, plus the two bench-only scripts that measure its AccountGuard on its own. */
+/** zgate, the contract floor (contract-floor.mjs), and the two bench-only scripts that measure its AccountGuard on its own. */
 export async function buildAll(workDir) {
   const bare = join(workDir, "bare.mjs");
   writeFileSync(bare, BARE_WORKER);
-  const [zgate, guardHost, guardDriver] = await Promise.all([
+  const [zgate, floor, guardHost, guardDriver] = await Promise.all([
     bundle(join(root, "src", "index.ts"), join(workDir, "zgate.mjs")),
+    bundle(join(benchDir, "contract-floor.mjs"), join(workDir, "contract-floor.mjs")),
     bundle(join(benchDir, "guard-host.mjs"), join(workDir, "guard-host.mjs")),
     bundle(join(benchDir, "guard-driver.mjs"), join(workDir, "guard-driver.mjs")),
   ]);
-  return { bare, zgate, guardHost, guardDriver };
+  return { bare, zgate, floor, guardHost, guardDriver };
 }
 
 /** The bare Worker and zgate with counted bindings (bench/cost-worker.mjs), for `npm run bench:cost`. */
@@ -148,6 +149,16 @@ export function startBare({ scriptPath, originUrl, compat, storage }) {
     ...compat,
     ...direct,
     bindings: { ORIGIN: originUrl },
+  });
+}
+
+/** The contract floor, served like the bare Worker; `signingSecret` signs its identity headers. */
+export function startContractFloor({ scriptPath, originUrl, signingSecret, compat, storage }) {
+  return startInstance("floor", storage, {
+    ...script(scriptPath),
+    ...compat,
+    ...direct,
+    bindings: { ORIGIN: originUrl, ORIGIN_SIGNING_SECRET: signingSecret },
   });
 }
 

@@ -33,6 +33,9 @@ describe("npm run bench (smoke)", () => {
         expect(keyed.cpu[route].cpuMsPerRequest).toBeGreaterThan(0);
         expect(typeof keyed.cpu[route].cpuRatio.median).toBe("number");
       }
+      // The contract floor beside them: its own CPU per request, every request answered as the origin did.
+      expect(result.contractFloor.cpuMsPerRequest).toBeGreaterThan(0);
+      expect(result.contractFloor.pairs.every((p: { a: { unexpected: number } }) => p.a.unexpected === 0)).toBe(true);
       expect(result.guard.modes.length).toBeGreaterThan(0);
       expect(Array.isArray(result.targets)).toBe(true);
     } finally {

@@ -1,0 +1,68 @@
+// The contract floor: the least a Worker must do per keyed request to keep the contract zgate
+// keeps towards callers and origins, with zgate's own code for each part, and nothing else:
+// no routing, no key lookup, no limits, no usage record. It hashes the key, builds the
+// origin's header set (allowlisted caller fields, X-Forwarded-*, the signed identity
+// headers and their HMAC), fetches with a timeout, re-wraps the answer to add X-Request-Id
+// and the RateLimit fields, and writes the access-log line. `npm run bench` measures its CPU
+// per request against the bare Worker beside zgate's: what no implementation of the
+// contract on this runtime can go below, so a CPU target can be judged against it.
+import { rateLimitHeaders } from "../src/edge/headers";
+import { hashKey } from "../src/keys/key-format";
+import { addIdentityHeaders } from "../src/proxy/identity-headers";
+import { originRequestHeaders } from "../src/proxy/origin-headers";
+
+const NO_EXTRA_FIELDS = { names: new Set(), prefixes: [] };
+const WINDOWS = [{ name: "plan_rate", limit: 1_000_000, windowSeconds: 1, remaining: 999_999, resetSeconds: 1 }];
+const PREFIX = "/zappway";
+
+export default {
+  async fetch(request, env) {
+    const started = Date.now();
+    const url = new URL(request.url);
+    const requestId = crypto.randomUUID();
+    const secret = /^bearer[ \t]+(\S+)/i.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+    const identity = { product: "zappway", accountId: "acct_floor", keyId: `key_${(await hashKey(secret)).slice(0, 16)}`, via: "key" };
+    const originPath = url.pathname.startsWith(`${PREFIX}/`) ? url.pathname.slice(PREFIX.length) : url.pathname;
+    const pathAndQuery = originPath + url.search;
+    const from = {
+      clientIp: request.headers.get("cf-connecting-ip") ?? undefined,
+      host: url.host,
+      proto: url.protocol.slice(0, -1),
+      prefix: PREFIX,
+    };
+    const headers = originRequestHeaders(request.headers, identity, from, NO_EXTRA_FIELDS);
+    const signing = { ORIGIN_SIGNING_SECRET: env.ORIGIN_SIGNING_SECRET };
+    await addIdentityHeaders(headers, signing, {
+      method: request.method,
+      pathAndQuery,
+      product: "zappway",
+      identity,
+      requestId,
+      body: null,
+    });
+    const origin = await fetch(env.ORIGIN + pathAndQuery, {
+      method: request.method,
+      headers,
+      redirect: "manual",
+      signal: AbortSignal.timeout(30_000),
+    });
+    const response = new Response(origin.body, origin);
+    for (const [name, value] of Object.entries({ ...rateLimitHeaders(WINDOWS), "X-Request-Id": requestId }))
+      response.headers.set(name, value);
+    console.log(
+      JSON.stringify({
+        msg: "request",
+        request_id: requestId,
+        method: request.method,
+        product: "zappway",
+        route: "agents.list",
+        status: response.status,
+        latency_ms: Date.now() - started,
+        account: identity.accountId,
+        key_id: identity.keyId,
+        outcome: "forwarded",
+      }),
+    );
+    return response;
+  },
+};
