@@ -1,4 +1,6 @@
 import { toHex } from "../util/hex";
+import { hmacKey } from "../util/hmac";
+import { sha256Hex } from "../util/sha256";
 import { utf8 } from "../util/utf8";
 
 /**
@@ -84,26 +86,16 @@ export async function contentDigest(body: Uint8Array | null | undefined): Promis
   return `sha-256=:${btoa(String.fromCharCode(...digest))}:`;
 }
 
-const keys = new Map<string, Promise<CryptoKey>>();
 const keyIds = new Map<string, Promise<string>>();
 
 /** The key id of a signing secret: the first 16 hex digits of its SHA-256 (computed once per secret). */
 export function signingKeyId(secret: string): Promise<string> {
   let kid = keyIds.get(secret);
   if (!kid) {
-    kid = crypto.subtle.digest("SHA-256", utf8(secret)).then((d) => toHex(d).slice(0, 16));
+    kid = sha256Hex(secret).then((hex) => hex.slice(0, 16));
     keyIds.set(secret, kid);
   }
   return kid;
-}
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-    keys.set(secret, key);
-  }
-  return key;
 }
 
 function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {

@@ -1,5 +1,6 @@
 import { requireFeature, type Settings } from "../config/settings";
 import { toHex } from "../util/hex";
+import { hmacKey } from "../util/hmac";
 import { utf8 } from "../util/utf8";
 
 /**
@@ -28,10 +29,6 @@ function signingKeys(settings: Settings): SigningKeys {
   requireFeature(settings, "result-links");
   // The schema requires both once the feature is on.
   return { current: settings.RESULT_SIGNING_KEY_ID!, keys: settings.RESULT_SIGNING_KEYS! };
-}
-
-async function hmacKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
 /** The issuer of a link: where its result lives, and the API key that polled it. */

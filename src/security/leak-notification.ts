@@ -3,6 +3,7 @@ import { randomBase62 } from "../keys/key-format";
 import type { KeyRecord } from "../keys/key-store";
 import type { LeakOutcome } from "../keys/leaked-keys";
 import { toHex } from "../util/hex";
+import { hmacKey } from "../util/hmac";
 import { utf8 } from "../util/utf8";
 
 /**
@@ -50,8 +51,7 @@ export function leakNotification(source: string, sourceUrl: string | null, leake
 }
 
 async function signature(secret: string, timestamp: number, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(await crypto.subtle.sign("HMAC", key, utf8(`${timestamp}.${body}`)));
+  return toHex(await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(`${timestamp}.${body}`)));
 }
 
 /** Delivers the notification (nothing when no webhook is configured); never throws: a lost notice is logged. */
