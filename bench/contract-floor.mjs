@@ -1,14 +1,17 @@
 // The contract floor: the least a Worker must do per keyed request to keep the contract zgate
 // keeps towards callers and origins, with zgate's own code for each part, and nothing else:
-// no routing, no key lookup, no limits, no usage record. It hashes the key, builds the
+// no routing, no key lookup, no limits, no usage record. It reads the key as the platform
+// documents it (Authorization: Bearer) and hashes it, builds the
 // origin's header set (allowlisted caller fields, X-Forwarded-*, the signed identity
 // headers and their HMAC), fetches with a timeout, re-wraps the answer to add X-Request-Id
 // and the RateLimit fields, and writes the access-log line. `npm run bench` measures its CPU
 // per request against the bare Worker beside zgate's: what no implementation of the
 // contract on this runtime can go below, so a CPU target can be judged against it.
+import { readCredential } from "../src/auth/credentials";
 import { rateLimitHeaders } from "../src/edge/headers";
 import { hashKey } from "../src/keys/key-format";
 import { addIdentityHeaders } from "../src/proxy/identity-headers";
+import { zappway } from "../src/products/zappway";
 import { originRequestHeaders } from "../src/proxy/origin-headers";
 
 const NO_EXTRA_FIELDS = { names: new Set(), prefixes: [] };
@@ -20,7 +23,8 @@ export default {
     const started = Date.now();
     const url = new URL(request.url);
     const requestId = crypto.randomUUID();
-    const secret = /^bearer[ \t]+(\S+)/i.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+    const credential = readCredential(request.headers, zappway);
+    const secret = credential.kind === "key" ? credential.secret : "";
     const identity = { product: "zappway", accountId: "acct_floor", keyId: `key_${(await hashKey(secret)).slice(0, 16)}`, via: "key" };
     const originPath = url.pathname.startsWith(`${PREFIX}/`) ? url.pathname.slice(PREFIX.length) : url.pathname;
     const pathAndQuery = originPath + url.search;

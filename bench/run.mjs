@@ -179,6 +179,13 @@ async function cpuPairs(a, aInstance, b, bInstance) {
   };
 }
 
+function logCpuPairs(label, c) {
+  log(
+    `${label}: ${c.cpuMsPerRequest} ms vs bare ${c.bareCpuMsPerRequest} ms, ` +
+      `ratio ${c.cpuRatio.median} (${c.cpuRatio.range.join("..")}), req/s ratio ${c.rpsRatio.median} (${c.rpsRatio.range.join("..")})`,
+  );
+}
+
 async function requestPhase({ origin, bare, zgate, settings }) {
   const cases = await requestCases(zgate.url, settings);
   // The bare Worker is side B of every case: warm it once.
@@ -203,12 +210,7 @@ async function requestPhase({ origin, bare, zgate, settings }) {
         entry: await cpuPairs(a, zgate, b, bare),
         direct: await cpuPairs(loadOf(zgate.directUrl, direct), zgate, loadOf(bare.directUrl, { ...direct, expect: 200 }), bare),
       };
-      for (const [route, c] of Object.entries(cpu)) {
-        log(
-          `${req.id} CPU/request (${route}): ${c.cpuMsPerRequest} ms vs bare ${c.bareCpuMsPerRequest} ms, ` +
-            `ratio ${c.cpuRatio.median} (${c.cpuRatio.range.join("..")}), req/s ratio ${c.rpsRatio.median} (${c.rpsRatio.range.join("..")})`,
-        );
-      }
+      for (const [route, c] of Object.entries(cpu)) logCpuPairs(`${req.id} CPU/request (${route})`, c);
     }
     results.push({
       id: req.id,
@@ -249,10 +251,7 @@ async function floorPhase({ built, compat, origin, bare, settings, storage }) {
   const a = loadOf(floor.directUrl, req);
   await measure({ ...a, duration: config.warmup });
   const result = await cpuPairs(a, floor, loadOf(bare.directUrl, req), bare);
-  log(
-    `contract floor CPU/request (direct): ${result.cpuMsPerRequest} ms vs bare ${result.bareCpuMsPerRequest} ms, ` +
-      `ratio ${result.cpuRatio.median} (${result.cpuRatio.range.join("..")}), req/s ratio ${result.rpsRatio.median} (${result.rpsRatio.range.join("..")})`,
-  );
+  logCpuPairs("contract floor CPU/request (direct)", result);
   await stop();
   return { title: "contract floor (contract-floor.mjs), ZappWay keyed GET, direct", ...result };
 }

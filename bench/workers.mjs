@@ -143,23 +143,18 @@ async function startInstance(name, storage, options) {
  */
 const direct = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
 
+/** A Worker with plain bindings and no storage of its own, with its direct socket. */
+function startPlain(name, { scriptPath, compat, storage, bindings }) {
+  return startInstance(name, storage, { ...script(scriptPath), ...compat, ...direct, bindings });
+}
+
 export function startBare({ scriptPath, originUrl, compat, storage }) {
-  return startInstance("bare", storage, {
-    ...script(scriptPath),
-    ...compat,
-    ...direct,
-    bindings: { ORIGIN: originUrl },
-  });
+  return startPlain("bare", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl } });
 }
 
 /** The contract floor, served like the bare Worker; `signingSecret` signs its identity headers. */
 export function startContractFloor({ scriptPath, originUrl, signingSecret, compat, storage }) {
-  return startInstance("floor", storage, {
-    ...script(scriptPath),
-    ...compat,
-    ...direct,
-    bindings: { ORIGIN: originUrl, ORIGIN_SIGNING_SECRET: signingSecret },
-  });
+  return startPlain("floor", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_SIGNING_SECRET: signingSecret } });
 }
 
 /** `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs). */

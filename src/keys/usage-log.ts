@@ -9,9 +9,9 @@ import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, t
  * adds no latency. An isolate gathers calls per key and writes each key's calls as one
  * row (src/keys/usage-batches.ts): a key's row goes as soon as it holds CALLS_PER_BATCH
  * calls or BATCH_CHARS characters of them, the rest when USAGE_FLUSH_MS has passed since
- * the first call that found no flush scheduled. One D1 batch per flush, one row per key in it. Calls still gathered
- * when an isolate is evicted (at most USAGE_FLUSH_MS of them) are lost, like a write
- * that fails (logged): usage is a record, never what admits a call.
+ * the first call that found no flush scheduled. One D1 batch per flush, one row per key
+ * in it. Calls still gathered when an isolate is evicted (at most USAGE_FLUSH_MS of them)
+ * are lost, like a write that fails (logged): usage is a record, never what admits a call.
  */
 // Each write is a D1 round trip whatever its size, and was the dearest part of a hot keyed
 // request (bench: 64 calls a row cost about 0.03 ms of CPU per request more than 256).
