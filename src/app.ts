@@ -21,7 +21,7 @@ import { zskyJobs } from "./results/zsky-jobs";
 import { requestUrl } from "./http/request-url";
 
 /**
- * The request pipeline, in order (see ../shared/DESIGN.md §1):
+ * The request pipeline, in order (why it is shaped so: docs/design.md, section 1):
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
  * (after the response) -> body read and validated -> admit (one guard call, or a token of
  * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects

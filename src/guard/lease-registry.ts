@@ -2,9 +2,9 @@ import { MAX_LEASE_MS, type LeaseGrant, type LeaseTag } from "../limits/guard-pr
 import { renamedSubject } from "./sliding-log";
 
 /**
- * Leases (DESIGN §9): the guard may hand an isolate up to k admissions for one credential
- * and route at once, to spend locally for `ttlMs`, so a hot key costs one guard call
- * per lease instead of one per request.
+ * Leases (docs/design.md, section 8): the guard may hand an isolate up to k admissions
+ * for one credential and route at once, to spend locally for `ttlMs`, so a hot key costs
+ * one guard call per lease instead of one per request.
  *
  * Why windows stay exact: a lease's k tokens are counted in every window at the lease's
  * expiry E (the latest moment one can be spent), and granted only while the window has

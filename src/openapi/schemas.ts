@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { ProductId } from "../products/types";
 
 /**
- * Response bodies as the upstream references give them (../shared/upstream-apis/),
+ * Response bodies as the upstream references give them (quoted in docs/contracts.md),
  * and zgate's own where it answers itself. Request bodies that zgate enforces live
  * beside the code that enforces them (product modules, key routes) and are reused here.
  */

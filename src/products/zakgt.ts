@@ -1,6 +1,6 @@
 import type { Product, RouteDef } from "./types";
 
-/** ZakGT (`../shared/upstream-apis/zakgt-api.txt`): JWT sessions or `zak_live_` keys, `{"detail"}` errors. */
+/** ZakGT (`zakgt-api.txt`, docs/contracts.md): JWT sessions or `zak_live_` keys, `{"detail"}` errors. */
 const v1 = "/api/v1";
 
 const routes: RouteDef[] = [

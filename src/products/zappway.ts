@@ -1,7 +1,7 @@
 import type { Product, RouteDef } from "./types";
 
 /**
- * ZappWay (`../shared/upstream-apis/zappway-api-keys.md`): bearer keys,
+ * ZappWay (`zappway-api-keys.md`, docs/contracts.md): bearer keys,
  * `{"error": {"code", "message"}}` errors. The reference names its modules without
  * listing every endpoint, so each module prefix is routed whole (any method, key
  * required), under both the versioned `/api/v1` and the plain `/api` base.

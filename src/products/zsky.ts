@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Product, RouteDef } from "./types";
 
-/** ZSky (`../shared/upstream-apis/zsky-api.txt`): `X-API-Key` keys, `{"error"}` errors. */
+/** ZSky (`zsky-api.txt`, docs/contracts.md): `X-API-Key` keys, `{"error"}` errors. */
 
 // Generate parameters exactly as the reference gives them; unknown fields are refused.
 const prompt = z.string().min(1).max(2000).openapi({ description: "The prompt (1 to 2000 characters)" });
