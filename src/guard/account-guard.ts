@@ -43,12 +43,15 @@ const DISPOSE_AT = "dispose_at";
 /** Guard KV key prefix: `links_refused:<key id>` -> when the key's result links were refused (ms). */
 const LINKS_REFUSED = "links_refused:";
 /**
- * A key rolled with a grace period: its successor, whose counters it counts in until it
- * expires (rollKey), in the object's synchronous KV. Beside the `keys` row rather than a
- * column of it: a schema step is run by every new guard, one per client address too,
- * and only rolled keys ever have this.
+ * A key rolled with a grace period: the head of its chain (the one key of the chain that
+ * is no grace key), whose counters it counts in until it expires (rollKey), in the
+ * object's synchronous KV. Always the head, never a key between: a hand-over re-points
+ * every entry naming the old head (handOver). Beside the `keys` row rather than a column
+ * of it: a schema step is run by every new guard, one per client address too, and only
+ * rolled keys ever have this.
  */
-const countsAsEntry = (keyId: string) => `counts_as:${keyId}`;
+const COUNTS_AS = "counts_as:";
+const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
 // Jobs past retention are retired by the alarm in batches of this many (one R2 delete
 // call takes at most 1000 keys), woken on the hour: admission already refuses them by age
 // to the millisecond, so the alarm only has to reclaim their rows and results, and one
@@ -177,7 +180,7 @@ export class AccountGuard extends DurableObject<Env> {
       }));
 
     const generation = limits.generation;
-    // The key whose allowances and safety record count: a key in its roll's grace period shares its successor's.
+    // The key whose allowances and safety record count: a key in its roll's grace period shares its chain head's.
     const ledgerKey = key && (key.countsAs ?? key.keyId);
     if (generation && ledgerKey) {
       const until = this.ledger.suspendedUntil(ledgerKey, now);
@@ -343,7 +346,7 @@ export class AccountGuard extends DurableObject<Env> {
     const now = this.clock();
     await this.mutate(() => {
       const suspended = this.ledger.settle(reservationId, outcome, job, limits, now);
-      return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
+      return { result: undefined, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
     const retiresAt = outcome === "accepted" && job ? this.ledger.jobRetiresAt(job.jobId, now) : null;
     if (retiresAt !== null) await this.wakeBy(retireWakeAt(retiresAt));
@@ -361,7 +364,7 @@ export class AccountGuard extends DurableObject<Env> {
   ): Promise<{ finished: boolean; job: JobView | null }> {
     return this.mutate(() => {
       const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, this.clock());
-      return { result: { finished, job }, affected: { keys: suspended ? [suspended] : [] } };
+      return { result: { finished, job }, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
   }
 
@@ -392,11 +395,12 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
   jobsToRecheck(keyId: string): string[] {
-    return this.ledger.jobsToRecheck(keyId, this.clock());
+    return this.ledger.jobsToRecheck(this.headOf(keyId), this.clock());
   }
 
+  /** Lifts the suspension of the key's chain (a grace key's is its head's). */
   liftSuspension(keyId: string): Promise<boolean> {
-    return this.mutate(() => ({ result: this.ledger.liftSuspension(keyId), affected: {} }));
+    return this.mutate(() => ({ result: this.ledger.liftSuspension(this.headOf(keyId)), affected: {} }));
   }
 
   /** Overage only changes what generate calls may spend, and those are never leased. */
@@ -435,9 +439,10 @@ export class AccountGuard extends DurableObject<Env> {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
-      if (!this.handOver(oldKeyId, newKeyId, now)) return { result: false, affected: {} };
+      const handed = this.handOver(oldKeyId, newKeyId, now);
+      if (!handed) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-      return { result: true, affected };
+      return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
 
@@ -446,8 +451,14 @@ export class AccountGuard extends DurableObject<Env> {
    * new key takes the old one's limits and expiry, and every counter kept for the old key
    * (windows, daily caps, running jobs, safety record) moves to it. For rotateKey and
    * rollKey, inside their mutation; what becomes of the old key is theirs to say.
+   *
+   * A chain of keys made by rolls, rotations and more rolls shares one set of counters,
+   * however it was made: the old key's grace keys (`regrouped`) count as the new key from
+   * now on, and a successor of a grace key joins its chain (counted as the chain's head,
+   * which keeps the counters). The caller's mutation drops their parsed rows and waits
+   * for their leases.
    */
-  private handOver(oldKeyId: string, newKeyId: string, now: number): KeyRow | null {
+  private handOver(oldKeyId: string, newKeyId: string, now: number): { row: KeyRow; regrouped: string[] } | null {
     const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
     if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
     this.sql.exec(
@@ -459,17 +470,49 @@ export class AccountGuard extends DurableObject<Env> {
       row.expires_at,
       row.limit_override,
     );
+    const kv = this.ctx.storage.kv;
+    const head = kv.get<string>(countsAsEntry(oldKeyId));
+    if (head !== undefined) {
+      // A grace key's counters are its head's already, and stay there.
+      kv.put(countsAsEntry(newKeyId), head);
+      return { row, regrouped: [] };
+    }
     this.windows.rename(oldKeyId, newKeyId);
     this.leases.renameSubjects(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
-    return row;
+    const regrouped = this.graceKeysOf(oldKeyId);
+    for (const keyId of regrouped) kv.put(countsAsEntry(keyId), newKeyId);
+    return { row, regrouped };
+  }
+
+  /**
+   * The keys counted as `head` (grace keys of its rolls), found by reading every
+   * `counts_as` entry: only hand-overs and suspensions ask, and an account holds one entry
+   * per roll with a grace period it ever had.
+   */
+  private graceKeysOf(head: string): string[] {
+    const keys: string[] = [];
+    for (const [entry, counted] of this.ctx.storage.kv.list<string>({ prefix: COUNTS_AS })) {
+      if (counted === head) keys.push(entry.slice(COUNTS_AS.length));
+    }
+    return keys;
+  }
+
+  /** The key whose counters `keyId` counts in: its chain's head (itself, unless it is a grace key). */
+  private headOf(keyId: string): string {
+    return this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? keyId;
+  }
+
+  /** A key and every grace key counted as it: what a suspension of the key refuses. */
+  private chainOf(head: string): string[] {
+    return [head, ...this.graceKeysOf(head)];
   }
 
   /**
    * Replaces a key by a successor while the old one keeps working for `graceMs` more on
    * this guard's clock (never past its own expiry; the end is returned): the successor
    * takes over as in a rotation (handOver), and the old key is counted as the successor
-   * from now on, so the two share one limit. The old key's
+   * (the chain's head) from now on, so the two share one limit. The old key's
    * leases granted before the roll are waited for (they counted under its own windows);
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
@@ -482,11 +525,12 @@ export class AccountGuard extends DurableObject<Env> {
       if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
         return { result: { oldEndsAt: row.expires_at! }, affected };
       }
-      if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
+      const handed = row && this.handOver(oldKeyId, newKeyId, now);
+      if (!row || !handed) return { result: null, affected: {} };
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
-      this.ctx.storage.kv.put(countsAsEntry(oldKeyId), newKeyId);
-      return { result: { oldEndsAt: endsAt }, affected };
+      this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
+      return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
 

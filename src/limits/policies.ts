@@ -117,7 +117,7 @@ export function subjectIds(
   accountId: string | undefined,
   ip: string | undefined,
 ): Partial<Record<Subject, string>> {
-  // A key in its roll's grace period counts in its successor's windows.
+  // A key in its roll's grace period counts in the windows of its chain's head (the key that replaced it, or the one that replaced that).
   const keyId = key?.countsAs ?? credential?.keyId;
   return {
     key: keyId,
