@@ -1,6 +1,6 @@
 import { SignJWT, generateKeyPair } from "jose";
 import { describe, expect, it, vi } from "vitest";
-import { admin, bearer, call, json, login, mintToken, newUser } from "./helpers";
+import { admin, bearer, call, json, login, mintToken, newUser, setGuardClock } from "./helpers";
 
 const ME = "/zakgt/api/v1/users/me";
 const now = () => Math.floor(Date.now() / 1000);
@@ -170,6 +170,32 @@ describe("HS256 development secret", () => {
     expect(response.status).toBe(503);
     expect(await json(response)).toEqual({ detail: "Service temporarily unavailable" });
     expect(logged).toContain("ZAKGT_JWT_SECRET is invalid: is only allowed when ENVIRONMENT is development");
+  });
+});
+
+describe("revoke-sessions and the clock skew (JWT_CLOCK_SKEW_SECONDS, 30 s)", () => {
+  const revokeSessions = async (userId: string) => expect((await admin(`/users/${userId}/revoke-sessions`, { json: {} })).status).toBe(200);
+
+  it("a token whose iat runs up to the skew ahead, issued before the revocation, is refused after it", async () => {
+    const { userId } = await newUser();
+    const ahead = await mintToken({ sub: userId, iat: now() + 25 });
+    expect((await meWith(ahead)).status).toBe(200);
+    await revokeSessions(userId);
+    expect((await meWith(ahead)).status).toBe(401);
+  });
+
+  it("a login within the skew after the revocation is refused too; one after the skew has passed works", async () => {
+    const user = await newUser();
+    // Revoked 5 s ago, on the guard's clock: a token from now may have been issued before it.
+    await setGuardClock("zakgt", user.userId, Date.now() - 5_000);
+    await revokeSessions(user.userId);
+    const tooSoon = await meWith(await user.login());
+    expect(tooSoon.status).toBe(401);
+    expect(await json(tooSoon)).toEqual({ detail: "Could not validate credentials" });
+    // Revoked 31 s ago: the skew has passed since, and a new login works.
+    await setGuardClock("zakgt", user.userId, Date.now() - 31_000);
+    await revokeSessions(user.userId);
+    expect((await meWith(await user.login())).status).toBe(200);
   });
 });
 

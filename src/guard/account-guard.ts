@@ -296,8 +296,8 @@ export class AccountGuard extends DurableObject<Env> {
       const epoch = this.sql
         .exec<{ revoked_before_ms: number }>("SELECT revoked_before_ms FROM session_epochs WHERE user_id = ?", credential.userId)
         .toArray()[0];
-      // `iat` has whole-second resolution: a token from the same second as the
-      // revocation is refused, erring on the side of the revocation.
+      // The epoch already includes the clock skew (revokeSessions). `iat` has whole-second
+      // resolution: a token from the epoch's second is refused, erring on the side of the revocation.
       if (epoch && credential.issuedAt * 1000 <= epoch.revoked_before_ms) return null;
     }
     return undefined;
@@ -590,10 +590,15 @@ export class AccountGuard extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Refuses every access token of `userId` issued up to now (logout everywhere). */
-  revokeSessions(userId: string): Promise<void> {
+  /**
+   * Refuses every access token of `userId` issued up to now (logout everywhere). The edge
+   * accepts an `iat` up to `clockSkewMs` ahead of its own clock, so a token issued before
+   * now may claim an `iat` up to now + `clockSkewMs`: every `iat` up to then is refused,
+   * and a token issued within that skew after this call is refused with them.
+   */
+  revokeSessions(userId: string, clockSkewMs = 0): Promise<void> {
     return this.mutate(() => {
-      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
+      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock() + clockSkewMs);
       return { result: undefined, affected: { users: [userId] } };
     });
   }
