@@ -48,6 +48,33 @@ describe("ZakGT access tokens at the edge", () => {
     expect((await meWith(justExpired, { JWT_CLOCK_SKEW_SECONDS: "0" })).status).toBe(401);
   });
 
+  it("a verified token reused from the isolate's cache is refused from the second its exp (plus the skew) passes", async () => {
+    const { userId } = await newUser();
+    const noSkew = { JWT_CLOCK_SKEW_SECONDS: "0" };
+    const exp = now() + 20;
+    const token = await mintToken({ sub: userId, exp });
+    const skewed = await mintToken({ sub: userId, exp });
+    // Verified once, well before exp: later calls are answered from the cache.
+    expect((await meWith(token, noSkew)).status).toBe(200);
+    expect((await meWith(skewed)).status).toBe(200);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(exp * 1000 - 1);
+      expect((await meWith(token, noSkew)).status).toBe(200);
+      vi.setSystemTime(exp * 1000);
+      const expired = await meWith(token, noSkew);
+      expect(expired.status).toBe(401);
+      expect(await json(expired)).toEqual({ detail: "Access token expired" });
+      // The default skew (30 s) moves the end by as much.
+      vi.setSystemTime((exp + 30) * 1000 - 1);
+      expect((await meWith(skewed)).status).toBe(200);
+      vi.setSystemTime((exp + 30) * 1000);
+      expect((await meWith(skewed)).status).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("refuses a token not valid yet (nbf) beyond the skew", async () => {
     expect((await meWith(await mintToken({ nbf: now() + 600 }))).status).toBe(401);
     expect((await meWith(await mintToken({ nbf: now() + 10 }))).status).toBe(200);
