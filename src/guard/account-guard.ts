@@ -40,6 +40,11 @@ interface KeyRow {
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
 const DISPOSE_AT = "dispose_at";
+/**
+ * Guard KV: `session_tier:<user id>` -> the tier the user's sessions last presented (their
+ * verified tier claim; absent: none), for the user's keys, whose calls carry no claim.
+ */
+const sessionTierEntry = (userId: string) => `session_tier:${userId}`;
 /** Guard KV key prefix: `links_refused:<key id>` -> when the key's result links were refused (ms). */
 const LINKS_REFUSED = "links_refused:";
 /**
@@ -118,6 +123,8 @@ export class AccountGuard extends DurableObject<Env> {
    * map stays exact as long as every write below drops the entries it changes.
    */
   private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
+  /** The users' session tiers as stored (null: none), read once each: this object is their only writer. */
+  private readonly sessionTiers = new Map<string, string | null>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = systemClock;
 
@@ -152,6 +159,8 @@ export class AccountGuard extends DurableObject<Env> {
       // Decided before anything is counted: a refused request must cost no window, allowance or slot.
       const forbidden = key && forbiddenUse(request, key);
       if (forbidden) return { allow: false, refusal: "forbidden", message: forbidden };
+      const { via, userId, tier } = request.credential;
+      if (via === "jwt" && userId !== undefined) this.noteSessionTier(userId, tier ?? null);
     }
 
     const { limits } = request;
@@ -308,10 +317,43 @@ export class AccountGuard extends DurableObject<Env> {
     if (!key) {
       const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
       if (!row) return undefined;
-      key = { ...toGuardedKey(row), countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null, revokedAt: row.revoked_at };
+      key = {
+        ...toGuardedKey(row),
+        countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null,
+        ownerTier: row.owner_user_id === null ? null : this.sessionTier(row.owner_user_id),
+        revokedAt: row.revoked_at,
+      };
       this.keyRows.set(keyId, key);
     }
     return key;
+  }
+
+  private sessionTier(userId: string): string | null {
+    let tier = this.sessionTiers.get(userId);
+    if (tier === undefined) {
+      tier = this.ctx.storage.kv.get<string>(sessionTierEntry(userId)) ?? null;
+      this.sessionTiers.set(userId, tier);
+    }
+    return tier;
+  }
+
+  /**
+   * "Rate limits follow your account tier", for the user's own keys too: a session's tier
+   * claim is kept for its user's keys, written only when it changes (the last one
+   * presented wins: an upgrade or a downgrade shows in the next session). Through mutate,
+   * in this turn: the user's keys are counted under it from their next request (no
+   * caller waits for their leases; a lease runs out within MAX_LEASE_MS).
+   */
+  private noteSessionTier(userId: string, tier: string | null): void {
+    if (this.sessionTier(userId) === tier) return;
+    void this.mutate(() => {
+      const entry = sessionTierEntry(userId);
+      if (tier === null) this.ctx.storage.kv.delete(entry);
+      else this.ctx.storage.kv.put(entry, tier);
+      this.sessionTiers.set(userId, tier);
+      const keys = this.sql.exec<{ key_id: string }>("SELECT key_id FROM keys WHERE owner_user_id = ?", userId).toArray();
+      return { result: undefined, affected: { keys: keys.map((k) => k.key_id) } };
+    });
   }
 
   // ---------------------------------------------------------------- ZSky jobs
