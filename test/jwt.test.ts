@@ -1,6 +1,6 @@
 import { SignJWT, generateKeyPair } from "jose";
 import { describe, expect, it, vi } from "vitest";
-import { admin, bearer, call, json, login, mintToken, newUser } from "./helpers";
+import { admin, bearer, call, json, login, mintToken, newUser, setGuardClock } from "./helpers";
 
 const ME = "/zakgt/api/v1/users/me";
 const now = () => Math.floor(Date.now() / 1000);
@@ -46,6 +46,33 @@ describe("ZakGT access tokens at the edge", () => {
     const justExpired = await mintToken({ iat: now() - 3600, exp: now() - 10 });
     expect((await meWith(justExpired)).status).toBe(200);
     expect((await meWith(justExpired, { JWT_CLOCK_SKEW_SECONDS: "0" })).status).toBe(401);
+  });
+
+  it("a verified token reused from the isolate's cache is refused from the second its exp (plus the skew) passes", async () => {
+    const { userId } = await newUser();
+    const noSkew = { JWT_CLOCK_SKEW_SECONDS: "0" };
+    const exp = now() + 20;
+    const token = await mintToken({ sub: userId, exp });
+    const skewed = await mintToken({ sub: userId, exp });
+    // Verified once, well before exp: later calls are answered from the cache.
+    expect((await meWith(token, noSkew)).status).toBe(200);
+    expect((await meWith(skewed)).status).toBe(200);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(exp * 1000 - 1);
+      expect((await meWith(token, noSkew)).status).toBe(200);
+      vi.setSystemTime(exp * 1000);
+      const expired = await meWith(token, noSkew);
+      expect(expired.status).toBe(401);
+      expect(await json(expired)).toEqual({ detail: "Access token expired" });
+      // The default skew (30 s) moves the end by as much.
+      vi.setSystemTime((exp + 30) * 1000 - 1);
+      expect((await meWith(skewed)).status).toBe(200);
+      vi.setSystemTime((exp + 30) * 1000);
+      expect((await meWith(skewed)).status).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses a token not valid yet (nbf) beyond the skew", async () => {
@@ -170,6 +197,32 @@ describe("HS256 development secret", () => {
     expect(response.status).toBe(503);
     expect(await json(response)).toEqual({ detail: "Service temporarily unavailable" });
     expect(logged).toContain("ZAKGT_JWT_SECRET is invalid: is only allowed when ENVIRONMENT is development");
+  });
+});
+
+describe("revoke-sessions and the clock skew (JWT_CLOCK_SKEW_SECONDS, 30 s)", () => {
+  const revokeSessions = async (userId: string) => expect((await admin(`/users/${userId}/revoke-sessions`, { json: {} })).status).toBe(200);
+
+  it("a token whose iat runs up to the skew ahead, issued before the revocation, is refused after it", async () => {
+    const { userId } = await newUser();
+    const ahead = await mintToken({ sub: userId, iat: now() + 25 });
+    expect((await meWith(ahead)).status).toBe(200);
+    await revokeSessions(userId);
+    expect((await meWith(ahead)).status).toBe(401);
+  });
+
+  it("a login within the skew after the revocation is refused too; one after the skew has passed works", async () => {
+    const user = await newUser();
+    // Revoked 5 s ago, on the guard's clock: a token from now may have been issued before it.
+    await setGuardClock("zakgt", user.userId, Date.now() - 5_000);
+    await revokeSessions(user.userId);
+    const tooSoon = await meWith(await user.login());
+    expect(tooSoon.status).toBe(401);
+    expect(await json(tooSoon)).toEqual({ detail: "Could not validate credentials" });
+    // Revoked 31 s ago: the skew has passed since, and a new login works.
+    await setGuardClock("zakgt", user.userId, Date.now() - 31_000);
+    await revokeSessions(user.userId);
+    expect((await meWith(await user.login())).status).toBe(200);
   });
 });
 

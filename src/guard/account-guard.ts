@@ -40,15 +40,23 @@ interface KeyRow {
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
 const DISPOSE_AT = "dispose_at";
+/**
+ * Guard KV: `session_tier:<user id>` -> the tier the user's sessions last presented (their
+ * verified tier claim; absent: none), for the user's keys, whose calls carry no claim.
+ */
+const sessionTierEntry = (userId: string) => `session_tier:${userId}`;
 /** Guard KV key prefix: `links_refused:<key id>` -> when the key's result links were refused (ms). */
 const LINKS_REFUSED = "links_refused:";
 /**
- * A key rolled with a grace period: its successor, whose counters it counts in until it
- * expires (rollKey), in the object's synchronous KV. Beside the `keys` row rather than a
- * column of it: a schema step is run by every new guard, one per client address too,
- * and only rolled keys ever have this.
+ * A key rolled with a grace period: the head of its chain (the one key of the chain that
+ * is no grace key), whose counters it counts in until it expires (rollKey), in the
+ * object's synchronous KV. Always the head, never a key between: a hand-over re-points
+ * every entry naming the old head (handOver). Beside the `keys` row rather than a column
+ * of it: a schema step is run by every new guard, one per client address too, and only
+ * rolled keys ever have this.
  */
-const countsAsEntry = (keyId: string) => `counts_as:${keyId}`;
+const COUNTS_AS = "counts_as:";
+const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
 // Jobs past retention are retired by the alarm in batches of this many (one R2 delete
 // call takes at most 1000 keys), woken on the hour: admission already refuses them by age
 // to the millisecond, so the alarm only has to reclaim their rows and results, and one
@@ -115,6 +123,8 @@ export class AccountGuard extends DurableObject<Env> {
    * map stays exact as long as every write below drops the entries it changes.
    */
   private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
+  /** The users' session tiers as stored (null: none), read once each: this object is their only writer. */
+  private readonly sessionTiers = new Map<string, string | null>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = systemClock;
 
@@ -149,6 +159,8 @@ export class AccountGuard extends DurableObject<Env> {
       // Decided before anything is counted: a refused request must cost no window, allowance or slot.
       const forbidden = key && forbiddenUse(request, key);
       if (forbidden) return { allow: false, refusal: "forbidden", message: forbidden };
+      const { via, userId, tier } = request.credential;
+      if (via === "jwt" && userId !== undefined) this.noteSessionTier(userId, tier ?? null);
     }
 
     const { limits } = request;
@@ -177,7 +189,7 @@ export class AccountGuard extends DurableObject<Env> {
       }));
 
     const generation = limits.generation;
-    // The key whose allowances and safety record count: a key in its roll's grace period shares its successor's.
+    // The key whose allowances and safety record count: a key in its roll's grace period shares its chain head's.
     const ledgerKey = key && (key.countsAs ?? key.keyId);
     if (generation && ledgerKey) {
       const until = this.ledger.suspendedUntil(ledgerKey, now);
@@ -293,8 +305,8 @@ export class AccountGuard extends DurableObject<Env> {
       const epoch = this.sql
         .exec<{ revoked_before_ms: number }>("SELECT revoked_before_ms FROM session_epochs WHERE user_id = ?", credential.userId)
         .toArray()[0];
-      // `iat` has whole-second resolution: a token from the same second as the
-      // revocation is refused, erring on the side of the revocation.
+      // The epoch already includes the clock skew (revokeSessions). `iat` has whole-second
+      // resolution: a token from the epoch's second is refused, erring on the side of the revocation.
       if (epoch && credential.issuedAt * 1000 <= epoch.revoked_before_ms) return null;
     }
     return undefined;
@@ -305,10 +317,43 @@ export class AccountGuard extends DurableObject<Env> {
     if (!key) {
       const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
       if (!row) return undefined;
-      key = { ...toGuardedKey(row), countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null, revokedAt: row.revoked_at };
+      key = {
+        ...toGuardedKey(row),
+        countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null,
+        ownerTier: row.owner_user_id === null ? null : this.sessionTier(row.owner_user_id),
+        revokedAt: row.revoked_at,
+      };
       this.keyRows.set(keyId, key);
     }
     return key;
+  }
+
+  private sessionTier(userId: string): string | null {
+    let tier = this.sessionTiers.get(userId);
+    if (tier === undefined) {
+      tier = this.ctx.storage.kv.get<string>(sessionTierEntry(userId)) ?? null;
+      this.sessionTiers.set(userId, tier);
+    }
+    return tier;
+  }
+
+  /**
+   * "Rate limits follow your account tier", for the user's own keys too: a session's tier
+   * claim is kept for its user's keys, written only when it changes (the last one
+   * presented wins: an upgrade or a downgrade shows in the next session). Through mutate,
+   * in this turn: the user's keys are counted under it from their next request (no
+   * caller waits for their leases; a lease runs out within MAX_LEASE_MS).
+   */
+  private noteSessionTier(userId: string, tier: string | null): void {
+    if (this.sessionTier(userId) === tier) return;
+    void this.mutate(() => {
+      const entry = sessionTierEntry(userId);
+      if (tier === null) this.ctx.storage.kv.delete(entry);
+      else this.ctx.storage.kv.put(entry, tier);
+      this.sessionTiers.set(userId, tier);
+      const keys = this.sql.exec<{ key_id: string }>("SELECT key_id FROM keys WHERE owner_user_id = ?", userId).toArray();
+      return { result: undefined, affected: { keys: keys.map((k) => k.key_id) } };
+    });
   }
 
   // ---------------------------------------------------------------- ZSky jobs
@@ -343,7 +388,7 @@ export class AccountGuard extends DurableObject<Env> {
     const now = this.clock();
     await this.mutate(() => {
       const suspended = this.ledger.settle(reservationId, outcome, job, limits, now);
-      return { result: undefined, affected: { keys: suspended ? [suspended] : [] } };
+      return { result: undefined, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
     const retiresAt = outcome === "accepted" && job ? this.ledger.jobRetiresAt(job.jobId, now) : null;
     if (retiresAt !== null) await this.wakeBy(retireWakeAt(retiresAt));
@@ -361,7 +406,7 @@ export class AccountGuard extends DurableObject<Env> {
   ): Promise<{ finished: boolean; job: JobView | null }> {
     return this.mutate(() => {
       const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, this.clock());
-      return { result: { finished, job }, affected: { keys: suspended ? [suspended] : [] } };
+      return { result: { finished, job }, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
   }
 
@@ -392,11 +437,12 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
   jobsToRecheck(keyId: string): string[] {
-    return this.ledger.jobsToRecheck(keyId, this.clock());
+    return this.ledger.jobsToRecheck(this.headOf(keyId), this.clock());
   }
 
+  /** Lifts the suspension of the key's chain (a grace key's is its head's). */
   liftSuspension(keyId: string): Promise<boolean> {
-    return this.mutate(() => ({ result: this.ledger.liftSuspension(keyId), affected: {} }));
+    return this.mutate(() => ({ result: this.ledger.liftSuspension(this.headOf(keyId)), affected: {} }));
   }
 
   /** Overage only changes what generate calls may spend, and those are never leased. */
@@ -435,9 +481,10 @@ export class AccountGuard extends DurableObject<Env> {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
-      if (!this.handOver(oldKeyId, newKeyId, now)) return { result: false, affected: {} };
+      const handed = this.handOver(oldKeyId, newKeyId, now);
+      if (!handed) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
-      return { result: true, affected };
+      return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
 
@@ -446,8 +493,14 @@ export class AccountGuard extends DurableObject<Env> {
    * new key takes the old one's limits and expiry, and every counter kept for the old key
    * (windows, daily caps, running jobs, safety record) moves to it. For rotateKey and
    * rollKey, inside their mutation; what becomes of the old key is theirs to say.
+   *
+   * A chain of keys made by rolls, rotations and more rolls shares one set of counters,
+   * however it was made: the old key's grace keys (`regrouped`) count as the new key from
+   * now on, and a successor of a grace key joins its chain (counted as the chain's head,
+   * which keeps the counters). The caller's mutation drops their parsed rows and waits
+   * for their leases.
    */
-  private handOver(oldKeyId: string, newKeyId: string, now: number): KeyRow | null {
+  private handOver(oldKeyId: string, newKeyId: string, now: number): { row: KeyRow; regrouped: string[] } | null {
     const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
     if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
     this.sql.exec(
@@ -459,17 +512,49 @@ export class AccountGuard extends DurableObject<Env> {
       row.expires_at,
       row.limit_override,
     );
+    const kv = this.ctx.storage.kv;
+    const head = kv.get<string>(countsAsEntry(oldKeyId));
+    if (head !== undefined) {
+      // A grace key's counters are its head's already, and stay there.
+      kv.put(countsAsEntry(newKeyId), head);
+      return { row, regrouped: [] };
+    }
     this.windows.rename(oldKeyId, newKeyId);
     this.leases.renameSubjects(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
-    return row;
+    const regrouped = this.graceKeysOf(oldKeyId);
+    for (const keyId of regrouped) kv.put(countsAsEntry(keyId), newKeyId);
+    return { row, regrouped };
+  }
+
+  /**
+   * The keys counted as `head` (grace keys of its rolls), found by reading every
+   * `counts_as` entry: only hand-overs and suspensions ask, and an account holds one entry
+   * per roll with a grace period it ever had.
+   */
+  private graceKeysOf(head: string): string[] {
+    const keys: string[] = [];
+    for (const [entry, counted] of this.ctx.storage.kv.list<string>({ prefix: COUNTS_AS })) {
+      if (counted === head) keys.push(entry.slice(COUNTS_AS.length));
+    }
+    return keys;
+  }
+
+  /** The key whose counters `keyId` counts in: its chain's head (itself, unless it is a grace key). */
+  private headOf(keyId: string): string {
+    return this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? keyId;
+  }
+
+  /** A key and every grace key counted as it: what a suspension of the key refuses. */
+  private chainOf(head: string): string[] {
+    return [head, ...this.graceKeysOf(head)];
   }
 
   /**
    * Replaces a key by a successor while the old one keeps working for `graceMs` more on
    * this guard's clock (never past its own expiry; the end is returned): the successor
    * takes over as in a rotation (handOver), and the old key is counted as the successor
-   * from now on, so the two share one limit. The old key's
+   * (the chain's head) from now on, so the two share one limit. The old key's
    * leases granted before the roll are waited for (they counted under its own windows);
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
@@ -482,11 +567,12 @@ export class AccountGuard extends DurableObject<Env> {
       if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
         return { result: { oldEndsAt: row.expires_at! }, affected };
       }
-      if (!row || !this.handOver(oldKeyId, newKeyId, now)) return { result: null, affected: {} };
+      const handed = row && this.handOver(oldKeyId, newKeyId, now);
+      if (!row || !handed) return { result: null, affected: {} };
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
-      this.ctx.storage.kv.put(countsAsEntry(oldKeyId), newKeyId);
-      return { result: { oldEndsAt: endsAt }, affected };
+      this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
+      return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
 
@@ -546,10 +632,15 @@ export class AccountGuard extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Refuses every access token of `userId` issued up to now (logout everywhere). */
-  revokeSessions(userId: string): Promise<void> {
+  /**
+   * Refuses every access token of `userId` issued up to now (logout everywhere). The edge
+   * accepts an `iat` up to `clockSkewMs` ahead of its own clock, so a token issued before
+   * now may claim an `iat` up to now + `clockSkewMs`: every `iat` up to then is refused,
+   * and a token issued within that skew after this call is refused with them.
+   */
+  revokeSessions(userId: string, clockSkewMs = 0): Promise<void> {
     return this.mutate(() => {
-      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock());
+      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock() + clockSkewMs);
       return { result: undefined, affected: { users: [userId] } };
     });
   }

@@ -30,6 +30,14 @@ export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): 
     .run();
 }
 
+/** Whether `actor` has an entry of `action` on `target` (one indexed read: the log is indexed by target). */
+export async function hasAuditEntry(env: Env, entry: { target: string; actor: string; action: string }): Promise<boolean> {
+  const row = await env.DB.prepare("SELECT 1 FROM audit_log WHERE target = ? AND actor = ? AND action = ? LIMIT 1")
+    .bind(entry.target, entry.actor, entry.action)
+    .first();
+  return row !== null;
+}
+
 /** An audit row as stored, with its JSON detail parsed. */
 export interface AuditRow {
   id: number;

@@ -1,3 +1,4 @@
+import { loadSettings } from "../config/settings";
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
 import { guardFor, retriedOnce } from "../edge/guard-client";
@@ -215,7 +216,7 @@ export async function revokeUserCredentials(
   context: RevokeContext = {},
 ): Promise<string[]> {
   const guard = guardFor(env, { product: "zakgt", accountId: userId });
-  await guard.revokeSessions(userId);
+  await guard.revokeSessions(userId, loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000);
   const keyIds = keysToo ? await guard.revokeAllKeys() : [];
   await markRevoked(env, keyIds, by.actor, context);
   await writeAudit(env, {

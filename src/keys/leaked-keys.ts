@@ -6,10 +6,13 @@ import { rolledSuccessors, rotatedDescendants, type KeyRecord } from "./key-stor
 /**
  * What revoking a leaked key does, for every way a leak is reported (admin
  * `revoke-leaked`, the secret-scanning partner endpoints, the public report): the key,
- * then every key rotated from it, since whoever held the leaked key may have made them
- * (a ZSky rotation needs only the key). A key an admin rolled it to stays: its
- * plaintext was shown to the admin alone, never with the leaked key, and revoking it
- * would cut off the customer who moved to it. Each is audited with why it went.
+ * then, for a reporter who proved who it is (`followRotations`), every key rotated from
+ * it, since whoever held the leaked key may have made them (a ZSky rotation needs only
+ * the key). A key an admin rolled it to stays: its plaintext was shown to the admin
+ * alone, never with the leaked key, and revoking it would cut off the customer who moved
+ * to it. Each is audited with why it went. An anonymous report revokes the key alone:
+ * whoever holds a dead key (the customer rotated it away) must not be able to revoke the
+ * key the customer moved to.
  */
 export interface LeakRevocation {
   keyId: string;
@@ -37,8 +40,9 @@ export async function revokeLeakedKey(
   by: Actor,
   action: string,
   options: RevokeOptions,
+  followRotations = true,
 ): Promise<LeakOutcome> {
-  const successors = await rotatedDescendants(env, leaked.keyId);
+  const successors = followRotations ? await rotatedDescendants(env, leaked.keyId) : [];
   const rolled = await rolledSuccessors(env, [leaked.keyId, ...successors.map((k) => k.keyId)]);
   const kept = rolled.map((k) => ({ keyId: k.keyId, replaces: k.rotatedFrom! }));
   const outcome: LeakOutcome = { revoked: [], kept, alreadyRotated: successors.length + rolled.length > 0, resultLinksRevoked: 0 };
@@ -60,8 +64,9 @@ export async function revokeLeakedKey(
   }
   // A roll hands the old key's jobs to the successor (and the old key's later jobs count
   // as the successor's), so the leaked key's links may sit under a kept successor: cut
-  // those too. Its holder gets new links by polling again.
-  if (options.revokeResultLinks && leaked.product === "zsky" && kept.length > 0) {
+  // those too (an anonymous report changes nothing for another key). Its holder gets new
+  // links by polling again.
+  if (options.revokeResultLinks && followRotations && leaked.product === "zsky" && kept.length > 0) {
     outcome.resultLinksRevoked += await resultLinksRevoked(
       env,
       leaked,

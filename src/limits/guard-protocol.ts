@@ -73,8 +73,10 @@ export interface GuardedKey {
   /** ms since epoch, or null for no expiry. */
   expiresAt: number | null;
   limitOverride?: KeyLimitOverride | null;
-  /** A key rolled with a grace period: counted as its successor (this id) until it expires. */
+  /** A key rolled with a grace period: counted as the head of its chain (this id: its successor, or the key that replaced that) until it expires. */
   countsAs?: string | null;
+  /** A user's key (ZakGT): the tier its owner's sessions last presented, its plan when neither the account nor the key has one. */
+  ownerTier?: string | null;
 }
 
 /** One window's state after this request, for the RateLimit headers. */

@@ -77,8 +77,8 @@ function withOverride(policy: WindowPolicy, override: { limit: number; windowSec
 export interface LimitBasis {
   /** The account's plan and limits, when an admin has set them. */
   account?: AccountPlan | null;
-  /** The key, for key calls. */
-  key?: { plan: string | null; limitOverride?: KeyLimitOverride | null };
+  /** The key, for key calls, with the tier its owner's sessions last presented (ZakGT). */
+  key?: { plan: string | null; limitOverride?: KeyLimitOverride | null; ownerTier?: string | null };
   /** A session's tier, from its verified access token (ZAKGT_TIER_CLAIM). */
   tier?: string;
 }
@@ -86,10 +86,11 @@ export interface LimitBasis {
 /**
  * The plan of a request: the account's, when an admin has set one (an operator's word
  * outranks a credential's); else the credential's own, the key's plan or the session's
- * tier claim; else the product's default. A name the product has no plan for changes nothing.
+ * tier claim; else, for a user's key, the tier the user's sessions present; else the
+ * product's default. A name the product has no plan for changes nothing.
  */
 export function planOf(limits: Pick<RequestLimits, "defaultPlan">, basis: LimitBasis): string | undefined {
-  return basis.account?.plan ?? basis.key?.plan ?? basis.tier ?? limits.defaultPlan;
+  return basis.account?.plan ?? basis.key?.plan ?? basis.tier ?? basis.key?.ownerTier ?? limits.defaultPlan;
 }
 
 /** The plan's limits, then the account's own, then the key's own override: most specific last. */
@@ -117,7 +118,7 @@ export function subjectIds(
   accountId: string | undefined,
   ip: string | undefined,
 ): Partial<Record<Subject, string>> {
-  // A key in its roll's grace period counts in its successor's windows.
+  // A key in its roll's grace period counts in the windows of its chain's head (the key that replaced it, or the one that replaced that).
   const keyId = key?.countsAs ?? credential?.keyId;
   return {
     key: keyId,

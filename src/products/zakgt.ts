@@ -84,7 +84,8 @@ const routes: RouteDef[] = [
 // (logout, revoking a key, deleting the account) counts only in a small window of the
 // credential presented, never in `standard`: a busy or leaked credential must not be
 // able to keep itself, or another one, alive. "Rate limits follow your account tier":
-// the plan comes from the account or the session's tier claim (policies.ts planOf).
+// the plan comes from the account or the session's tier claim, and a user's keys take the
+// tier the user's sessions present (policies.ts planOf, the guard's noteSessionTier).
 const REVOCATION_ROUTES = ["auth.logout", "developer.keys.revoke", "users.me.deactivate"];
 
 const limits: Product["limits"] = {

@@ -1,22 +1,27 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { classifyKey, hashKey } from "../keys/key-format";
-import { findKeyByHash, getKey } from "../keys/key-store";
+import { hasAuditEntry } from "../keys/audit-log";
+import { findKeyByHash, getKey, keyStatus } from "../keys/key-store";
 import { revokeLeakedKey } from "../keys/leaked-keys";
 import { leakNotification, sendLeakNotification } from "./leak-notification";
 
 /**
  * One reported token, from any intake (secret-scanning partners, the public report):
- * revoked with its rotations and its result links when it is a zgate key that exists,
- * audited under the reporter (`secret-scanning:github`, `report:public`, ...) with where
- * it was found, and announced to the leak webhook. Only checksum-valid zgate keys are
- * looked up: anything else is no key of ours (and costs no storage read). A token this
- * reporter already had revoked changes nothing (partners retry and repeat).
+ * revoked with its result links when it is a zgate key that exists (and, for a partner
+ * that signed its report, with the keys rotated from it), audited under the reporter
+ * (`secret-scanning:github`, `report:public`, ...) with where it was found, and announced
+ * to the leak webhook. Only checksum-valid zgate keys are looked up: anything else is no
+ * key of ours (and costs no storage read). A key this reporter already reported changes
+ * nothing (partners retry and repeat), and an anonymous report of a key that no longer
+ * works (rotated, revoked, expired) changes nothing at all.
  */
 export interface LeakReport {
   token: string;
   /** The audit actor. */
   reporter: string;
+  /** The reporter proved who it is (a signed partner report): its report also revokes the keys rotated from the leaked one. */
+  authenticated: boolean;
   sourceUrl: string | null;
   /** More for the audit entry (the partner's token type, the reporter's address); never a secret. */
   detail?: Record<string, unknown>;
@@ -35,13 +40,25 @@ export async function takeLeakReport(c: Context<AppEnv>, report: LeakReport): Pr
   const ref = await findKeyByHash(c.env, hash, waitUntil, { rememberUnknown: true });
   const record = ref && (await getKey(c.env, ref.keyId));
   if (!record) return { hash, truePositive: false };
-  if (record.revokedBy === report.reporter) return { hash, truePositive: true };
-  const outcome = await revokeLeakedKey(c.env, record, { actor: report.reporter, requestId: c.get("requestId") }, "key.revoke_leaked", {
-    reason: `leaked: reported by ${report.reporter}`,
-    ticket: null,
-    revokeResultLinks: true,
-    detail: { source_url: report.sourceUrl, ...report.detail },
-  });
+  // Anyone may hold a dead key (its customer rotated it away): reported anonymously, it is already what a report would make it.
+  if (!report.authenticated && keyStatus(record) !== "active") return { hash, truePositive: true };
+  const repeated =
+    record.revokedBy === report.reporter ||
+    (await hasAuditEntry(c.env, { target: record.keyId, actor: report.reporter, action: "key.revoke_leaked" }));
+  if (repeated) return { hash, truePositive: true };
+  const outcome = await revokeLeakedKey(
+    c.env,
+    record,
+    { actor: report.reporter, requestId: c.get("requestId") },
+    "key.revoke_leaked",
+    {
+      reason: `leaked: reported by ${report.reporter}`,
+      ticket: null,
+      revokeResultLinks: true,
+      detail: { source_url: report.sourceUrl, ...report.detail },
+    },
+    report.authenticated,
+  );
   waitUntil(sendLeakNotification(c.get("settings"), leakNotification(report.reporter, report.sourceUrl, record, outcome)));
   return { hash, truePositive: true };
 }

@@ -1,8 +1,18 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, createKey, json, keyHeaders, setGuardClock } from "../helpers";
+import { admin, call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+import { zskyClient } from "../results/zsky-client";
 
 const usage = (key: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) });
+const rotate = (key: string) => call("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", key) });
+const restartGuard = (product: string, account: string) =>
+  expect(
+    runInDurableObject(env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`)), (_guard, state) =>
+      state.abort("restart"),
+    ),
+  ).rejects.toThrow("restart");
+// A day in the middle of a month, 12:00 UTC.
+const NOON = Date.UTC(2026, 10, 18, 12, 0, 0);
 const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) });
 
 describe("POST /admin/v1/keys/{id}/roll", () => {
@@ -121,5 +131,96 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
     const refused = await admin(`/keys/${revoked.id}/roll`, { json: { expire_old_in_seconds: 60 } });
     expect(refused.status).toBe(409);
     expect((await json(refused)).error.code).toBe("CONFLICT");
+  });
+});
+
+describe("a chain of rolls and rotations shares one set of counters, however it was made", () => {
+  /** `keys` take turns, `n` calls in all; the statuses in order. */
+  async function alternate(keys: string[], n: number, send: (key: string) => Promise<Response> = usage): Promise<number[]> {
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i++) statuses.push((await send(keys[i % keys.length]!)).status);
+    return statuses;
+  }
+  const admitted = (statuses: number[]) => statuses.filter((s) => s === 200).length;
+
+  it("roll A->B with grace, then the customer rotates B->C: A and C share the 20/min burst", async () => {
+    const a = await createKey("zsky");
+    expect((await usage(a.key)).status).toBe(200);
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const rotated = await rotate(b.key);
+    expect(rotated.status).toBe(200);
+    const c = (await json(rotated)).key as string;
+    // 2 of the burst's 20 used (a call, the rotation); apart, A would get 20 more and C 18.
+    const statuses = await alternate([a.key, c], 40);
+    expect(admitted(statuses)).toBe(18);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+    expect((await usage(b.key)).status).toBe(401);
+  });
+
+  it("the chain survives guard restarts between the roll, the rotation and the calls", async () => {
+    const a = await createKey("zsky");
+    expect((await usage(a.key)).status).toBe(200);
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    await restartGuard("zsky", a.account);
+    const c = (await json(await rotate(b.key))).key as string;
+    await restartGuard("zsky", a.account);
+    // Together at most the 18 left (a restart only ever counts more); apart, A alone would get 20.
+    const statuses = await alternate([a.key, c], 40);
+    expect(admitted(statuses)).toBeLessThanOrEqual(18);
+    expect(admitted(statuses)).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+  });
+
+  it("two admin rolls A->B->C: the three keys share the 20/min burst", async () => {
+    const a = await createKey("zsky");
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const c = await json(await admin(`/keys/${b.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const statuses = await alternate([a.key, b.key, c.key], 60);
+    expect(admitted(statuses)).toBe(20);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+  });
+
+  it("the customer rotates the grace key itself: the new key joins the chain, shares its burst and ends with the grace period", async () => {
+    const a = await createKey("zsky");
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const rotated = await json(await rotate(a.key));
+    expect(Date.parse((await json(await admin(`/keys/${rotated.key_id}`))).expires_at)).toBe(Date.parse(b.old_key_ends_at));
+    // The rotation used 1 of the 20.
+    const statuses = await alternate([b.key, rotated.key], 40);
+    expect(admitted(statuses)).toBe(19);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+  });
+
+  it("roll then rotate: the grace key and the rotated successor share one daily cap", async () => {
+    const a = await createKey("zsky", { limit_override: { daily_per_key: { image: 2 } } });
+    await setGuardClock("zsky", a.account, NOON);
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const c = (await json(await rotate(b.key))).key as string;
+    const submit = (key: string) => zskyClient(key, {}).submit("images", { prompt: "a lighthouse" });
+    const statuses = await alternate([a.key, c], 4, submit);
+    expect(admitted(statuses)).toBe(2);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+  });
+
+  it("roll then rotate: a suspension of the rotated successor refuses the grace key too, and lifting it on either key lifts both", async () => {
+    const a = await createKey("zsky");
+    await setGuardClock("zsky", a.account, NOON);
+    const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const rotated = await json(await rotate(b.key));
+    const settings = limitOverrides({ zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 100 } } });
+    const c = zskyClient(rotated.key, settings);
+    // ZSky's rule: more than half of 10 attempts blocked by the safety filter.
+    for (let i = 0; i < 10; i++)
+      expect((await c.submit("images", { prompt: i < 6 ? "blocked-at-submit" : "fine" })).status).toBe(i < 6 ? 451 : 200);
+    expect((await c.usage()).status).toBe(403);
+    const graceKey = zskyClient(a.key, settings);
+    const refused = await graceKey.usage();
+    expect(refused.status).toBe(403);
+    expect(await json(refused)).toEqual({ error: "API key suspended" });
+    expect((await graceKey.submit("images", { prompt: "fine" })).status).toBe(403);
+
+    expect(await json(await admin(`/keys/${a.id}/lift-suspension`, { method: "POST" }))).toEqual({ id: a.id, was_suspended: true });
+    expect((await graceKey.usage()).status).toBe(200);
+    expect((await c.usage()).status).toBe(200);
   });
 });

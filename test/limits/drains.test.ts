@@ -181,6 +181,19 @@ describe("ZSky jobs: suspended and purged, with a lease out", () => {
     expect((await api.poll(jobId)).status).toBe(403);
   });
 
+  it("a suspension of a roll's successor: the grace key's next poll is refused (settleGeneration, the chain)", async () => {
+    const { id, key, account } = await createKey("zsky");
+    const graceKey = zskyApi(key);
+    const jobId = await graceKey.submit("a lighthouse render-ms:600000");
+    const successor = zskyApi((await json(await admin(`/keys/${id}/roll`, { json: { expire_old_in_seconds: 3600 }, live: true }))).key);
+    // 9 attempts of the chain, 5 blocked: one more blocked makes 6 of 10.
+    for (let i = 0; i < 3; i++) await successor.submit(`fine ${i} render-ms:600000`);
+    for (let i = 0; i < 5; i++) expect((await successor.generate("blocked-at-submit")).status).toBe(451);
+    await makeHot(guardOf("zsky", account), () => graceKey.poll(jobId));
+    expect((await successor.generate("blocked-at-submit")).status).toBe(451);
+    expect((await graceKey.poll(jobId)).status).toBe(403);
+  });
+
   it("purge: the job's next poll is refused at the edge, never reaching the origin (purgeJobs)", async () => {
     const { key, account } = await createKey("zsky");
     const api = zskyApi(key);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admin, burst, call, createKey, json, keyHeaders } from "../helpers";
+import { admin, bearer, burst, call, createKey, json, keyHeaders, mintToken, newUser } from "../helpers";
 
 /**
  * What every sliding-window backend must do, run against each (limiter-*.test.ts).
@@ -65,6 +65,18 @@ export function limiterContract(backend: string, settings: () => Record<string, 
       expect((await agents(a.key)).status).toBe(429);
       expect((await agents(b.key)).status).toBe(429);
       expect((await burst(LIMIT, () => agents(other.key))).every((r) => r.status === 200)).toBe(true);
+    });
+
+    it("a ZakGT user's key is counted under the tier the user's sessions present", async () => {
+      const { userId } = await newUser();
+      const { key } = await createKey("zakgt", { account: userId });
+      const me = (credential: string) => call("/zakgt/api/v1/users/me", { headers: bearer(credential), settings: settings() });
+      expect((await me(await mintToken({ sub: userId, tier: "enterprise" }))).headers.get("RateLimit-Policy")).toBe(
+        '"standard";q=3000;w=60',
+      );
+      const keyed = await me(key);
+      expect(keyed.status).toBe(200);
+      expect(keyed.headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
     });
 
     it("revocation stays instant and in the guard", async () => {

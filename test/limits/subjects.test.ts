@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
   admin,
@@ -166,7 +166,8 @@ describe("ZakGT: session limits follow the account tier", () => {
     const { key } = await createKey("zakgt", { account: userId });
     const policy = async (credential: string) => (await me(credential, settings)).headers.get("RateLimit-Policy");
     expect(await policy(session)).toBe('"standard";q=3000;w=60');
-    expect(await policy(key)).toBe('"standard";q=300;w=60');
+    // The key takes the tier its owner's session presented.
+    expect(await policy(key)).toBe('"standard";q=3000;w=60');
 
     const set = await admin(`/accounts/zakgt/${userId}/plan`, { method: "PUT", json: { plan: "pro" }, settings });
     expect(set.status).toBe(200);
@@ -176,8 +177,34 @@ describe("ZakGT: session limits follow the account tier", () => {
 
     expect((await admin(`/accounts/zakgt/${userId}/plan`, { method: "PUT", json: { plan: null }, settings })).status).toBe(200);
     expect(await policy(session)).toBe('"standard";q=3000;w=60');
+    expect(await policy(key)).toBe('"standard";q=3000;w=60');
     const audit = await json(await admin(`/audit?target=${userId}&action=account.set_plan`));
     expect(audit.entries.map((e: { detail: { plan: string | null } }) => e.detail.plan)).toEqual([null, "pro"]);
+  });
+});
+
+describe("ZakGT: a user's keys follow the user's account tier", () => {
+  it("an Enterprise user's own key gets the Enterprise limit, from the tier the user's sessions present, across a guard restart", async () => {
+    const { userId } = await newUser();
+    const { key } = await createKey("zakgt", { account: userId });
+    expect((await me(key)).headers.get("RateLimit-Policy")).toBe('"standard";q=300;w=60');
+    expect((await me(await mintToken({ sub: userId, tier: "enterprise" }))).headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
+    await expect(
+      runInDurableObject(env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zakgt:${userId}`)), (_guard, state) => state.abort("restart")),
+    ).rejects.toThrow("restart");
+    const first = await me(key);
+    expect(first.headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
+    // Past the base 300 in one minute: every one admitted.
+    expect(ok(await burst(310, () => me(key)))).toBe(310);
+  });
+
+  it("a session that presents no tier any more (a downgrade) takes its keys back to the base limit", async () => {
+    const userId = `usr_${crypto.randomUUID().slice(0, 8)}`;
+    const { key } = await createKey("zakgt", { account: userId });
+    await me(await mintToken({ sub: userId, tier: "enterprise" }));
+    expect((await me(key)).headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
+    await me(await mintToken({ sub: userId }));
+    expect((await me(key)).headers.get("RateLimit-Policy")).toBe('"standard";q=300;w=60');
   });
 });
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../../src/keys/key-format";
 import { admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
+import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
+import { program } from "./scanner-program";
 
 const reportKeys = (body: unknown, address = someIp(), base?: string, settings?: Record<string, unknown>) =>
   call("/security/v1/keys/report", {
@@ -27,6 +29,37 @@ describe("POST /security/v1/keys/report (public, unauthenticated)", () => {
       action: "key.revoke_leaked",
       detail: { source_url: "https://forum.example/t/1", reporter_address: reporter },
     });
+  });
+
+  it("a dead key's report changes nothing: the key its customer rotated to keeps working, nothing is audited or announced", async () => {
+    const hooks = program();
+    const settings = { LEAK_WEBHOOK_URL: hooks.webhookUrl, LEAK_WEBHOOK_SECRET: "leak-webhook-secret-0123456789abcdef" };
+    const old = await createKey("zsky");
+    const rotated = await json(await call("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", old.key) }));
+    for (let i = 0; i < 3; i++) expect((await reportKeys({ keys: [old.key] }, someIp(), undefined, settings)).status).toBe(202);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", rotated.key) })).status).toBe(200);
+    expect(await json(await admin(`/keys/${rotated.key_id}`))).toMatchObject({ status: "active", revoked_by: null });
+    for (const id of [old.id, rotated.key_id]) {
+      expect((await json(await admin(`/audit?target=${id}&action=key.revoke_leaked`))).entries).toEqual([]);
+    }
+    expect(await hooks.deliveries()).toEqual([]);
+  });
+
+  it("a live key is revoked alone: the successor an admin rolled it to keeps working, and so do the links it was handed", async () => {
+    const hooks = program();
+    const settings = { LEAK_WEBHOOK_URL: hooks.webhookUrl, LEAK_WEBHOOK_SECRET: "leak-webhook-secret-0123456789abcdef" };
+    const old = await createKey("zsky");
+    const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const { response } = await finishedImage(zskyClient(rolled.key, {}), "a lighthouse at dusk");
+    const link = (await json(response)).result_url as string;
+    for (let i = 0; i < 3; i++) expect((await reportKeys({ keys: [old.key] }, someIp(), undefined, settings)).status).toBe(202);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", old.key) })).status).toBe(401);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", rolled.key) })).status).toBe(200);
+    expect((await fetchUrl(link)).status).toBe(200);
+    expect((await json(await admin(`/audit?target=${old.id}&action=key.revoke_leaked`))).entries).toHaveLength(1);
+    const deliveries = await hooks.deliveries();
+    expect(deliveries).toHaveLength(1);
+    expect(JSON.parse(deliveries[0]!.body)).toMatchObject({ source: "report:public", revoked: [{ id: old.id, why: "leaked" }] });
   });
 
   it("revokes only checksum-valid zgate keys: an imported key of another shape is never revoked by report", async () => {

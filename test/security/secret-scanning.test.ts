@@ -85,6 +85,23 @@ describe("GitHub secret scanning", () => {
     expect(await scanner.deliveries()).toHaveLength(1);
   });
 
+  it("a key its customer already rotated: revokes the rotated successor, once; reported again, nothing is audited or announced again", async () => {
+    const { scanner, key, settings } = await setup();
+    const old = await createKey("zsky");
+    const rotated = await json(await call("/zsky/v1/keys/rotate", { method: "POST", headers: keyHeaders("zsky", old.key) }));
+    for (let i = 0; i < 3; i++) expect((await report("github", key, githubBatch(old.key), settings)).status).toBe(200);
+    expect((await usage(rotated.key)).status).toBe(401);
+    const leakEntries = async (id: string) =>
+      (await json(await admin(`/audit?target=${id}&action=key.revoke_leaked`))).entries.map(
+        (e: { detail: { why: string } }) => e.detail.why,
+      );
+    expect(await leakEntries(old.id)).toEqual(["leaked"]);
+    expect(await leakEntries(rotated.key_id)).toEqual(["successor_of_leaked"]);
+    const deliveries = await scanner.deliveries();
+    expect(deliveries).toHaveLength(1);
+    expect(JSON.parse(deliveries[0]!.body).revoked).toEqual([{ id: rotated.key_id, why: "successor_of_leaked" }]);
+  });
+
   it("a tampered body, a missing or malformed signature: 401, nothing parsed or revoked", async () => {
     const { key, settings } = await setup();
     const leaked = await createKey("zsky");

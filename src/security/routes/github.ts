@@ -43,6 +43,7 @@ export function registerGithub(app: Hono<AppEnv>) {
       batch.map((r) => ({
         token: r.token,
         reporter: "secret-scanning:github",
+        authenticated: true,
         sourceUrl: r.url ?? null,
         detail: { token_type: r.type, source: r.source ?? null },
       })),

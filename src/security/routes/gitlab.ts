@@ -30,6 +30,7 @@ export function registerGitlab(app: Hono<AppEnv>) {
       reports.map((r) => ({
         token: r.token,
         reporter: "secret-scanning:gitlab",
+        authenticated: true,
         sourceUrl: r.url ?? null,
         detail: { token_type: r.type },
       })),

@@ -18,9 +18,9 @@ const Body = z
 export const route = createRoute({
   method: "post",
   path: "/keys/report",
-  summary: "Report leaked zgate keys (anyone, no credentials): each one that exists is revoked at once",
+  summary: "Report leaked zgate keys (anyone, no credentials): each one that still works is revoked at once",
   description:
-    "For anyone who finds a zgate key in the open, like GitHub's credential revocation API. Up to 100 keys a call, 10 calls an hour per client address. Only checksum-valid zgate keys that exist are revoked (audit actor `report:public`); the answer is the same whether or not any did.",
+    "For anyone who finds a zgate key in the open, like GitHub's credential revocation API. Up to 100 keys a call, 10 calls an hour per client address. Only checksum-valid zgate keys that exist and still work are revoked (audit actor `report:public`), each alone: never a key rotated or rolled from it, so whoever holds a dead key cannot revoke the one its customer moved to. A key that no longer works changes nothing and is not recorded; the answer is the same whether or not any key existed.",
   tags: ["security"],
   request: { body: { required: true, content: { "application/json": { schema: Body } } } },
   responses: {
@@ -52,6 +52,7 @@ export function registerReport(app: Hono<AppEnv>) {
       body.keys.map((token) => ({
         token,
         reporter: "report:public",
+        authenticated: false,
         sourceUrl: body.url ?? null,
         detail: { reporter_address: address ?? null },
       })),

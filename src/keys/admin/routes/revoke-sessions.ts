@@ -7,7 +7,8 @@ export const route = createRoute({
   method: "post",
   path: "/users/{user_id}/revoke-sessions",
   summary: "Revoke every ZakGT session of a user (and optionally every key)",
-  description: "Access tokens issued up to now are refused from the moment this returns.",
+  description:
+    "Access tokens issued up to now are refused from the moment this returns: every token of the user whose `iat` is up to now + JWT_CLOCK_SKEW_SECONDS (a token issued before now may claim an `iat` that far ahead), so a login within that skew after this call is refused too; the user signs in again once it has passed.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: {
