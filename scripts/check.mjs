@@ -98,7 +98,11 @@ function bindingProblems(config, env) {
     }
     const value = bound[spec.field] === undefined ? undefined : String(bound[spec.field]);
     if (value !== undefined && PLACEHOLDER.test(value))
-      problems.push(`${binding}: ${spec.field} "${value}" is a placeholder: remove the line (the first deploy creates the resource)`);
+      problems.push(
+        spec.kind === "r2_buckets"
+          ? `${binding}: bucket_name "${value}" is a placeholder: name the bucket (the first deploy creates it)`
+          : `${binding}: ${spec.field} "${value}" is a placeholder: remove the line (the first deploy creates the resource)`,
+      );
     else if (value !== undefined && spec.format && !spec.format.test(value))
       problems.push(`${binding}: ${spec.field} "${value}" is not ${spec.what}`);
     if (spec.kind === "d1_databases") {
@@ -260,14 +264,21 @@ async function remoteReport(config, env, needed) {
   const kv = config.kv_namespaces.find((b) => b.binding === "KEYS_KV");
   const db = config.d1_databases.find((b) => b.binding === "DB");
   const bucket = config.r2_buckets.find((b) => b.binding === "RESULTS")?.bucket_name;
-  const resource = (binding, what, inToml, found) => {
+  const resource = (binding, kind, name, inToml, { id, bound }) => {
+    const what = `${kind} ${name}`;
+    if (inToml && bound && inToml !== bound) {
+      lines.push(`  ${binding.padEnd(8)} ${what}: wrangler.toml has ${inToml}, the Worker is bound to ${bound}`);
+      return problems.push(
+        `${binding}: wrangler.toml's id ${inToml} is not the one ${config.name} is bound to (${bound}): a deploy would bind another ${kind} and leave the data behind (${writeIds} writes the bound one)`,
+      );
+    }
     if (inToml) return lines.push(`  ${binding.padEnd(8)} ${what}: in wrangler.toml`);
-    if (!found) return lines.push(`  ${binding.padEnd(8)} ${what}: not created yet (the first deploy creates it)`);
-    lines.push(`  ${binding.padEnd(8)} ${what}: created (${found}), not in wrangler.toml`);
-    problems.push(`${binding}: ${what} exists on Cloudflare (${found}) but wrangler.toml has no id for it: ${writeIds}`);
+    if (!id) return lines.push(`  ${binding.padEnd(8)} ${what}: not created yet (the first deploy creates it)`);
+    lines.push(`  ${binding.padEnd(8)} ${what}: created (${id}), not in wrangler.toml`);
+    problems.push(`${binding}: ${what} exists on Cloudflare (${id}) but wrangler.toml has no id for it: ${writeIds}`);
   };
-  resource("KEYS_KV", `KV namespace ${kv?.id ?? state.kv.title}`, Boolean(kv?.id), state.kv.id);
-  resource("DB", `D1 database ${db?.database_name}`, Boolean(db?.database_id), state.d1.id);
+  resource("KEYS_KV", "KV namespace", kv?.id ?? state.kv.title, kv?.id, state.kv);
+  resource("DB", "D1 database", db?.database_name, db?.database_id, state.d1);
   lines.push(`  ${"RESULTS".padEnd(8)} R2 bucket ${bucket}: ${state.r2 ? "exists" : "not created yet (the first deploy creates it)"}`);
 
   const missing = needed.filter((name) => !state.secrets.includes(name));

@@ -89,9 +89,10 @@ export const migrationFiles = () =>
 
 /**
  * The environment as Cloudflare holds it: `worker` (its bindings, or null before the
- * first deploy), `kv` and `d1` (the id bound, or found by the name wrangler creates it
- * under), `r2` (whether the bucket exists), `secrets` (names) and `migrations` (names
- * applied, or null when there is no database to ask yet).
+ * first deploy), `kv` and `d1` (`bound`: the id the Worker is bound to; `id`: that, or
+ * when wrangler.toml has none, the one found by the name wrangler creates it under),
+ * `r2` (whether the bucket exists), `secrets` (names) and `migrations` (names applied,
+ * or null when there is no database to ask yet).
  */
 export async function remoteState(config, { kvBinding, d1Binding, r2Binding }) {
   const api = client(await credentials(config));
@@ -106,13 +107,17 @@ export async function remoteState(config, { kvBinding, d1Binding, r2Binding }) {
   const d1Config = config.d1_databases.find((b) => b.binding === d1Binding);
   const r2Config = config.r2_buckets.find((b) => b.binding === r2Binding);
 
+  // Each resource as the deployed Worker is bound to it, or else as wrangler named it on creating it.
   const title = provisionedKvTitle(config.name, kvBinding);
-  const kvId =
-    kvConfig?.id ??
-    bound("kv_namespace", kvBinding)?.namespace_id ??
-    (await all(api, "/storage/kv/namespaces")).find((n) => n.title === title)?.id;
-  let d1Id = d1Config?.database_id ?? bound("d1", d1Binding)?.id;
-  if (!d1Id && d1Config?.database_name) d1Id = (await all(api, "/d1/database")).find((db) => db.name === d1Config.database_name)?.uuid;
+  const kvBound = bound("kv_namespace", kvBinding)?.namespace_id;
+  const kvFound = kvBound ?? (kvConfig?.id ? undefined : (await all(api, "/storage/kv/namespaces")).find((n) => n.title === title)?.id);
+  const d1Bound = bound("d1", d1Binding)?.id;
+  const d1Found =
+    d1Bound ??
+    (d1Config?.database_id || !d1Config?.database_name
+      ? undefined
+      : (await all(api, "/d1/database")).find((db) => db.name === d1Config.database_name)?.uuid);
+  const d1Id = d1Config?.database_id ?? d1Found;
   let r2 = false;
   if (r2Config?.bucket_name) {
     try {
@@ -135,8 +140,8 @@ export async function remoteState(config, { kvBinding, d1Binding, r2Binding }) {
   }
   return {
     worker: bindings && { bindings },
-    kv: { id: kvId, title },
-    d1: { id: d1Id },
+    kv: { id: kvFound, bound: kvBound, title },
+    d1: { id: d1Found, bound: d1Bound },
     r2,
     secrets: (bindings ?? []).filter((b) => b.type === "secret_text").map((b) => b.name),
     migrations,

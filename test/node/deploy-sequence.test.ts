@@ -54,15 +54,16 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
       config,
       filledIn().replace("[env.staging.vars]\n", '[env.staging.vars]\nGATEWAY_HOSTS = "zgate-staging.zgate-test.workers.dev"\n'),
     );
-    step = await check();
-    expect(problems(step.text)).toEqual(
+    // Make the secrets (a local file: independent of the check, so beside it).
+    const [afterVars, made] = await Promise.all([check(), check("--new-secrets", secretsFile)]);
+    expect(problems(afterVars.text)).toEqual(
       ["ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS", "ADMIN_TOKEN"].map(
         (name) => `  x secret ${name} is not set on Cloudflare: \`npm run check -- --env staging --put-secrets FILE\``,
       ),
     );
+    expect(made.code).toBe(0);
 
-    // Make the secrets, put them in one step: ready for the first deploy, nothing created yet.
-    expect((await check("--new-secrets", secretsFile)).code).toBe(0);
+    // Put them in one step: ready for the first deploy, nothing created yet.
     const put = await check("--put-secrets", secretsFile);
     expect(put.text).toContain("ORIGIN_SIGNING_SECRET, RESULT_SIGNING_KEYS, ADMIN_TOKEN put for staging");
     step = await check();
@@ -111,6 +112,13 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     );
     step = await check();
     expect(problems(step.text)).toHaveLength(1);
+    // An id that is not the bound one would move the Worker to an empty namespace on the next deploy.
+    const stranger = "0".repeat(32);
+    writeFileSync(config, after.replace(api.kv[0]!.id, stranger));
+    expect(problems((await check()).text)[0]).toBe(
+      `  x KEYS_KV: wrangler.toml's id ${stranger} is not the one zgate-staging is bound to (${api.kv[0]!.id}): a deploy would bind another KV namespace and leave the data behind (\`npm run check -- --env staging --write-ids\` writes the bound one)`,
+    );
+    writeFileSync(config, after);
 
     // Migrations in one command: every file, in order. Staging is then complete.
     expect((await wrangler("d1", "migrations", "apply", "DB", "--remote")).code).toBe(0);
