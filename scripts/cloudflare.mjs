@@ -18,7 +18,7 @@ export async function wrangler(args, input) {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
     timeout: 120_000,
   });
-  if (input !== undefined) run.child.stdin.end(input);
+  run.child.stdin.end(input ?? "");
   try {
     return (await run).stdout;
   } catch (err) {
