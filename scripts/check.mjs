@@ -1,135 +1,203 @@
 #!/usr/bin/env node
-// `npm run check -- --env production|staging [--config wrangler.toml] [--remote]`: checks a
-// deployment's configuration before `wrangler deploy`, offline. It reads wrangler.toml the
-// way wrangler does (its own config reader), validates the environment's vars with the
-// Worker's own settings schema (src/config/settings.ts), and refuses placeholder ids,
-// missing bindings and secrets written in wrangler.toml. It lists the secrets the
-// environment needs; with Cloudflare credentials (CLOUDFLARE_API_TOKEN, or `--remote`
-// after `wrangler login`) it asks `wrangler secret list` which of them are missing.
-// Exit status 1 on any problem. `--put-secret NAME` checks a secret's value (stdin) the same
-// way before handing it to `wrangler secret put`. The steps around it are in docs/deploy.md.
-import { execFile, spawn } from "node:child_process";
+// `npm run check -- --env staging|production [--config wrangler.toml] [--remote] [--offline]`:
+// checks a deployment before `wrangler deploy` and after each step of docs/deploy.md. It
+// reads wrangler.toml the way wrangler does (its own config reader), validates the
+// environment's vars with the Worker's own settings schema (src/config/settings.ts), and
+// refuses what would break or endanger a deploy: missing bindings, resources shared with
+// the other environment, an origin the Worker serves itself, plain-HTTP URLs in production,
+// secrets written in wrangler.toml. With Cloudflare credentials (CLOUDFLARE_API_TOKEN, or
+// `--remote` after `wrangler login`) it also checks Cloudflare (scripts/cloudflare.mjs): the
+// secrets put, the resources wrangler created, the D1 migrations applied. Without, it names
+// what it could not verify and exits 1 unless `--offline` accepts that.
+// Other modes: `--new-secrets FILE`, `--put-secrets FILE`, `--put-secret NAME` (stdin)
+// (scripts/deploy-secrets.mjs); `--write-ids` writes into wrangler.toml the ids of the
+// resources the first deploy created; `--dry-run` builds with `wrangler deploy --dry-run`
+// once the check passes (`npm run deploy:dry`). Exit status 1 on any problem.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
+import { migrationFiles, provisionedKvTitle, remoteState } from "./cloudflare.mjs";
+import { describe, FEATURES, neededSecrets, newSecrets, putSecret, putSecrets, SECRETS } from "./deploy-secrets.mjs";
 import { importTs, root } from "./import-ts.mjs";
+import { writeIds } from "./wrangler-toml.mjs";
 
 const ENVIRONMENTS = ["staging", "production"];
-
-// The bindings src/env.ts declares, and the command that creates each resource.
-const BINDINGS = {
-  KEYS_KV: { kind: "kv_namespaces", create: (env) => `npx wrangler kv namespace create zgate-keys-${env}` },
-  DB: { kind: "d1_databases", create: (env) => `npx wrangler d1 create zgate-${env}` },
-  RESULTS: { kind: "r2_buckets", create: (env) => `npx wrangler r2 bucket create zgate-results-${env}` },
-  ACCOUNT_GUARD: { kind: "durable_objects", className: "AccountGuard" },
-};
-
-// How to make each secret (docs/deploy.md, "Secrets").
-const GENERATE = {
-  ORIGIN_SIGNING_SECRET: "openssl rand -hex 32",
-  RESULT_SIGNING_KEYS: `printf '{"r1":"%s"}' "$(openssl rand -hex 32)"   (with RESULT_SIGNING_KEY_ID = "r1")`,
-  ADMIN_TOKEN: "openssl rand -hex 32",
-  UPSTASH_REDIS_REST_TOKEN: "from the Upstash console",
-  R2_ACCESS_KEY_ID: "an R2 API token's access key id (Cloudflare dashboard, R2, Manage API tokens)",
-  R2_SECRET_ACCESS_KEY: "the same R2 API token's secret",
-};
-
-const FEATURES = {
-  admin: "the admin API",
-  "test-keys": "zak_test_ keys",
-  "presigned-results": "presigned result links",
-  "result-links": "ZSky result links",
-};
-
-// Words that mark a value nobody filled in (the committed wrangler.toml has REPLACE_WITH_…).
-// Upper case only, so a real host or path that happens to contain "replace" passes.
-const PLACEHOLDER = /REPLACE_WITH|PLACEHOLDER|CHANGE_?ME|\bTODO\b|\bFIXME\b|<[^>]*>/;
+const USAGE = `usage: npm run check -- --env ${ENVIRONMENTS.join("|")} [--remote | --offline] [--config FILE] (docs/deploy.md)`;
 const KV_ID = /^[0-9a-f]{32}$/;
 const D1_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Where in one environment's configuration something is missing or wrong: a list of messages. */
-function configProblems(config, env) {
+// The bindings src/env.ts declares. KV and D1 may have no id: the first deploy creates them
+// (wrangler's provisioning) and `--write-ids` records the ids.
+const BINDINGS = {
+  KEYS_KV: { kind: "kv_namespaces", name: "binding", field: "id", format: KV_ID, what: "a KV namespace id (32 hex digits)" },
+  DB: { kind: "d1_databases", name: "binding", field: "database_id", format: D1_ID, what: "a D1 database id (a UUID)" },
+  RESULTS: { kind: "r2_buckets", name: "binding", field: "bucket_name" },
+  ACCOUNT_GUARD: { kind: "durable_objects.bindings", name: "name", className: "AccountGuard" },
+};
+
+// Settings holding a URL zgate sends requests to (with signed identities, keys or tokens).
+const URL_SETTINGS = [
+  "ORIGIN_ZAKGT",
+  "ORIGIN_ZSKY",
+  "ORIGIN_ZAPPWAY",
+  "ORIGIN_ZAKGT_TEST",
+  "ZAKGT_JWKS_URL",
+  "UPSTASH_REDIS_REST_URL",
+  "LEAK_WEBHOOK_URL",
+  "ACCESS_JWKS_URL",
+  "SECRET_SCANNING_GITHUB_KEYS_URL",
+  "SECRET_SCANNING_GITLAB_KEYS_URL",
+];
+const ORIGINS = ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ORIGIN_ZAKGT_TEST"];
+
+// Words that mark a value nobody filled in. Upper case only, so a real host or path that
+// happens to contain "replace" passes.
+const PLACEHOLDER = /REPLACE_WITH|PLACEHOLDER|CHANGE_?ME|\bTODO\b|\bFIXME\b|<[^>]*>/;
+
+/** A host name as DNS compares it: case and a final dot make no difference. */
+const canonicalHost = (host) => host.toLowerCase().replace(/\.+$/, "");
+
+/** Edit distance, for "did you mean". */
+function distance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The entries of one binding kind (`durable_objects.bindings` is nested). */
+const entries = (config, kind) => (kind === "durable_objects.bindings" ? config.durable_objects?.bindings : config[kind]) ?? [];
+
+/** Problems in the environment's bindings: a list of messages. */
+function bindingProblems(config, env) {
   const problems = [];
   const table = (kind) => `[[env.${env}.${kind}]]`;
   for (const [binding, spec] of Object.entries(BINDINGS)) {
-    if (spec.kind === "durable_objects") {
-      const bound = config.durable_objects?.bindings?.find((b) => b.name === binding);
-      if (!bound) problems.push(`binding ${binding} is missing: add ${table("durable_objects.bindings")} name = "${binding}"`);
-      else if (bound.class_name !== spec.className) problems.push(`binding ${binding} must name class_name "${spec.className}"`);
-      if (!config.migrations?.some((m) => m.new_sqlite_classes?.includes(spec.className))) {
-        problems.push(`no [[migrations]] step creates ${spec.className} as a SQLite Durable Object (new_sqlite_classes)`);
-      }
-      continue;
-    }
-    const bound = config[spec.kind]?.find((b) => b.binding === binding);
+    const bound = entries(config, spec.kind).find((b) => b[spec.name] === binding);
     if (!bound) {
-      problems.push(`binding ${binding} is missing: \`${spec.create(env)}\`, then add it under ${table(spec.kind)}`);
+      const near = entries(config, spec.kind)
+        .map((b) => b[spec.name])
+        .filter((name) => !(name in BINDINGS) && distance(name, binding) <= Math.ceil(binding.length / 3));
+      problems.push(
+        near.length
+          ? `binding ${binding} is missing: ${table(spec.kind)} has "${near[0]}": did you mean ${binding}? (the Worker reads env.${binding})`
+          : `binding ${binding} is missing: add ${table(spec.kind)} with ${spec.name} = "${binding}"`,
+      );
       continue;
     }
-    const [field, format] = { kv_namespaces: ["id", KV_ID], d1_databases: ["database_id", D1_ID], r2_buckets: ["bucket_name", /./] }[
-      spec.kind
-    ];
-    const value = String(bound[field] ?? "");
-    if (!value || PLACEHOLDER.test(value)) {
-      problems.push(
-        `${binding}: ${field} "${value}" is a placeholder: \`${spec.create(env)}\` prints the real one; put it in ${table(spec.kind)}`,
-      );
-    } else if (!format.test(value)) {
-      problems.push(
-        `${binding}: ${field} "${value}" is not a ${spec.kind === "kv_namespaces" ? "KV namespace id (32 hex digits)" : "D1 database id (a UUID)"}`,
-      );
+    if (spec.className) {
+      if (bound.class_name !== spec.className) problems.push(`binding ${binding} must name class_name "${spec.className}"`);
+      if (!config.migrations?.some((m) => m.new_sqlite_classes?.includes(spec.className)))
+        problems.push(`no [[migrations]] step creates ${spec.className} as a SQLite Durable Object (new_sqlite_classes)`);
+      continue;
     }
-    if (spec.kind === "d1_databases" && bound.migrations_dir !== "migrations") problems.push(`DB: migrations_dir must be "migrations"`);
-  }
-  if (!config.triggers?.crons?.length)
-    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (result and usage retention)`);
-  const rate = config.observability?.head_sampling_rate;
-  if (!config.observability?.enabled)
-    problems.push(`[env.${env}.observability] is not enabled: without it no request can be found in Workers Logs`);
-  else if (rate !== undefined && !(rate > 0 && rate <= 1)) problems.push(`observability head_sampling_rate must be above 0 and at most 1`);
-  const bucket = config.r2_buckets?.find((b) => b.binding === "RESULTS")?.bucket_name;
-  if (config.vars?.R2_BUCKET_NAME && bucket && config.vars.R2_BUCKET_NAME !== bucket) {
-    problems.push(
-      `R2_BUCKET_NAME "${config.vars.R2_BUCKET_NAME}" is not the RESULTS bucket "${bucket}": presigned links would point at another bucket`,
-    );
-  }
-  const served = new Set();
-  for (const route of config.routes ?? []) {
-    const pattern = typeof route === "string" ? route : route.pattern;
-    if (PLACEHOLDER.test(pattern)) problems.push(`route "${pattern}" is a placeholder`);
-    served.add(
-      pattern
-        .replace(/^\*\.?/, "")
-        .split("/")[0]
-        .toLowerCase(),
-    );
-  }
-  // An origin on a host the Worker serves would send every request back into the gateway.
-  for (const name of ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ORIGIN_ZAKGT_TEST"]) {
-    const host = URL.canParse(config.vars?.[name] ?? "") ? new URL(config.vars[name]).hostname : null;
-    if (host && served.has(host))
+    const value = bound[spec.field] === undefined ? undefined : String(bound[spec.field]);
+    if (value !== undefined && PLACEHOLDER.test(value))
       problems.push(
-        `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "What you need")`,
+        spec.kind === "r2_buckets"
+          ? `${binding}: bucket_name "${value}" is a placeholder: name the bucket (the first deploy creates it)`
+          : `${binding}: ${spec.field} "${value}" is a placeholder: remove the line (the first deploy creates the resource)`,
       );
+    else if (value !== undefined && spec.format && !spec.format.test(value))
+      problems.push(`${binding}: ${spec.field} "${value}" is not ${spec.what}`);
+    if (spec.kind === "d1_databases") {
+      if (!bound.database_name) problems.push(`DB: database_name is missing (the name the first deploy creates the database under)`);
+      if (bound.migrations_dir !== "migrations") problems.push(`DB: migrations_dir must be "migrations"`);
+    }
   }
   return problems;
 }
 
-/** A settings problem as the Worker would live it. */
-const describe = ({ setting, reason, feature }) =>
-  `${setting} ${reason} (${feature ? `turns off ${FEATURES[feature]}` : "all three products would answer 503"})`;
+/** Resources this environment shares with the other one: each would mix their data. */
+function sharedProblems(config, other, env) {
+  if (!other) return [];
+  const problems = [];
+  const same = (a, b) => a !== undefined && a === b;
+  const one = (c, kind, binding) => entries(c, kind).find((b) => b.binding === binding) ?? {};
+  const theirs = `${other.env}'s`;
+  if (same(config.name, other.config.name)) problems.push(`name "${config.name}" is also ${theirs}: one deploy would replace the other`);
+  const checks = [
+    ["KEYS_KV", "kv_namespaces", "id", "keys"],
+    ["DB", "d1_databases", "database_id", "database"],
+    ["DB", "d1_databases", "database_name", "database"],
+    ["RESULTS", "r2_buckets", "bucket_name", "results"],
+  ];
+  for (const [binding, kind, field, what] of checks) {
+    const value = one(config, kind, binding)[field];
+    if (same(value, one(other.config, kind, binding)[field]))
+      problems.push(`${binding}: ${field} "${value}" is also ${theirs}: ${env} would read and write ${other.env}'s ${what}`);
+  }
+  return problems;
+}
 
-/** Problems in the vars, by the Worker's own schema, and the secrets the environment needs. */
-function settingsReport(vars, env, settings) {
+/** The hosts the Worker answers on or will: its routes, GATEWAY_HOSTS and every product host (listed, or the product's default). */
+function servedHosts(config, products) {
+  const vars = config.vars ?? {};
+  const list = (value) =>
+    String(value ?? "")
+      .split(",")
+      .map((h) => canonicalHost(h.trim()))
+      .filter(Boolean);
+  const hosts = new Set(list(vars.GATEWAY_HOSTS));
+  for (const route of config.routes ?? []) {
+    const pattern = typeof route === "string" ? route : route.pattern;
+    hosts.add(canonicalHost(pattern.replace(/^\*\.?/, "").split("/")[0]));
+  }
+  for (const product of products.PRODUCTS) for (const host of list(vars[product.hostsSetting])) hosts.add(host);
+  return (host) => {
+    if (hosts.has(host)) return true;
+    const product = products.resolveProductHost(host, undefined);
+    return Boolean(product) && !vars[product.hostsSetting];
+  };
+}
+
+/** Problems and warnings in the vars beyond the schema: loops, plain HTTP, the admin surface's host. */
+function varsProblems(config, env, products) {
+  const vars = config.vars ?? {};
+  const problems = [];
+  const warnings = [];
+  const served = servedHosts(config, products);
+  for (const route of config.routes ?? []) {
+    const pattern = typeof route === "string" ? route : route.pattern;
+    if (PLACEHOLDER.test(pattern)) problems.push(`route "${pattern}" is a placeholder`);
+  }
+  // An origin on a host the Worker serves would send every request back into the gateway.
+  for (const name of ORIGINS) {
+    if (!URL.canParse(vars[name] ?? "")) continue;
+    const host = canonicalHost(new URL(vars[name]).hostname);
+    if (served(host))
+      problems.push(
+        `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "What you need")`,
+      );
+  }
+  for (const name of URL_SETTINGS) {
+    if (!URL.canParse(vars[name] ?? "") || new URL(vars[name]).protocol !== "http:") continue;
+    const why = `${name} is http://: the identities, keys and tokens zgate sends there would cross the network readable and changeable`;
+    if (env === "production") problems.push(`${why}; production takes https:// only`);
+    else warnings.push(why);
+  }
+  if (!vars.GATEWAY_HOSTS)
+    warnings.push(
+      "GATEWAY_HOSTS is not set: the admin API (/admin/v1), the security console (/admin/) and the leak intake (/security/v1) answer on no host",
+    );
+  return { problems, warnings };
+}
+
+/** Problems in the vars by the Worker's own schema. */
+function settingsProblems(vars, env, settings) {
   const problems = [];
   const secrets = new Set(settings.SECRET_SETTINGS);
   for (const [name, value] of Object.entries(vars)) {
-    if (!settings.SETTING_NAMES.includes(name)) problems.push(`${name} in [env.${env}.vars] is not a zgate setting (a typo?)`);
-    if (secrets.has(name))
-      problems.push(
-        `${name} is a secret: remove it from wrangler.toml and put it with \`npm run check -- --env ${env} --put-secret ${name}\``,
-      );
+    if (!settings.SETTING_NAMES.includes(name)) {
+      const near = settings.SETTING_NAMES.find((s) => distance(s, name) <= 2);
+      problems.push(`${name} in [env.${env}.vars] is not a zgate setting${near ? `: did you mean ${near}?` : " (a typo?)"}`);
+    }
+    if (secrets.has(name)) problems.push(`${name} is a secret: remove it from wrangler.toml and put it with \`--put-secrets FILE\``);
     else if (typeof value === "string" && PLACEHOLDER.test(value)) problems.push(`${name} = "${value}" is a placeholder`);
   }
   // The keys are a secret, so the schema cannot see that the kid to sign with is one of them: it must at least be set.
@@ -137,129 +205,214 @@ function settingsReport(vars, env, settings) {
     problems.push(`RESULT_SIGNING_KEY_ID is not set: the kid in RESULT_SIGNING_KEYS that signs (turns off ${FEATURES["result-links"]})`);
   if (vars.ENVIRONMENT !== env)
     problems.push(`ENVIRONMENT must be "${env}" in [env.${env}.vars] (it is ${JSON.stringify(vars.ENVIRONMENT)})`);
-
-  // Secrets are not in wrangler.toml: a secret the schema finds unset is one to put, not a problem here.
-  const needed = new Set(["ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS"]);
-  if (!(vars.ACCESS_TEAM_DOMAIN && vars.ACCESS_AUD)) needed.add("ADMIN_TOKEN");
-  for (const { setting, reason, feature } of settings.settingsProblems(vars)) {
-    if (secrets.has(setting) && vars[setting] === undefined) {
-      needed.add(setting);
-      continue;
-    }
-    problems.push(describe({ setting, reason, feature }));
-  }
-  return { problems, needed: [...needed] };
+  // A secret is not in wrangler.toml: one the schema finds unset is one to put, listed apart.
+  for (const problem of settings.settingsProblems(vars))
+    if (!(secrets.has(problem.setting) && vars[problem.setting] === undefined)) problems.push(describe(problem));
+  return problems;
 }
 
-/** The secret names Cloudflare holds for the environment's Worker, or a problem. */
-async function remoteSecrets(env, configPath) {
-  try {
-    const { stdout } = await promisify(execFile)(
-      join(root, "node_modules", ".bin", "wrangler"),
-      ["secret", "list", "--env", env, "--config", configPath, "--format", "json"],
-      { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, timeout: 60_000 },
+/** Cron, Workers Logs and presigned links: what the rest of the configuration needs. */
+function platformProblems(config, env) {
+  const problems = [];
+  if (!config.triggers?.crons?.length)
+    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (result and usage retention)`);
+  const rate = config.observability?.head_sampling_rate;
+  if (!config.observability?.enabled)
+    problems.push(`[env.${env}.observability] is not enabled: without it no request can be found in Workers Logs`);
+  else if (rate !== undefined && !(rate > 0 && rate <= 1)) problems.push(`observability head_sampling_rate must be above 0 and at most 1`);
+  const bucket = config.r2_buckets?.find((b) => b.binding === "RESULTS")?.bucket_name;
+  if (config.vars?.R2_BUCKET_NAME && bucket && config.vars.R2_BUCKET_NAME !== bucket)
+    problems.push(
+      `R2_BUCKET_NAME "${config.vars.R2_BUCKET_NAME}" is not the RESULTS bucket "${bucket}": presigned links would point at another bucket`,
     );
-    return { names: JSON.parse(stdout).map((s) => s.name) };
-  } catch (err) {
-    return {
-      error: `\`wrangler secret list --env ${env}\` failed: ${String(err.stderr || err.message)
-        .trim()
-        .split("\n")
-        .slice(-3)
-        .join(" ")}`,
-    };
-  }
+  return problems;
 }
 
-/** One environment's configuration as wrangler reads it, or why it cannot be read. */
+/** One environment's configuration as wrangler reads it (and the other's, to compare), or why it cannot be read. */
 function loadEnvironment(env, configPath) {
-  if (!ENVIRONMENTS.includes(env)) return { error: `usage: npm run check -- --env ${ENVIRONMENTS.join("|")} [--put-secret NAME]` };
+  if (!ENVIRONMENTS.includes(env)) return { error: USAGE };
   if (!existsSync(configPath)) return { error: `${configPath}: no such file` };
   try {
     const { rawConfig } = experimental_readRawConfig({ config: configPath });
     if (!rawConfig.env?.[env]) return { error: `${configPath} has no [env.${env}]` };
-    return { config: unstable_readConfig({ config: configPath, env }) };
+    const otherEnv = ENVIRONMENTS.find((e) => e !== env && rawConfig.env?.[e]);
+    return {
+      config: unstable_readConfig({ config: configPath, env }),
+      other: otherEnv && { env: otherEnv, config: unstable_readConfig({ config: configPath, env: otherEnv }) },
+    };
   } catch (err) {
     return { error: `${configPath}: wrangler cannot read it: ${err.message}` };
   }
 }
 
-async function check({ env, configPath, remote }) {
-  const out = [];
+/** What Cloudflare holds for the environment: lines to show and problems, from scripts/cloudflare.mjs. */
+async function remoteReport(config, env, needed) {
+  const lines = [];
   const problems = [];
-  const { config, error } = loadEnvironment(env, configPath);
+  let state;
+  try {
+    state = await remoteState(config, { kvBinding: "KEYS_KV", d1Binding: "DB", r2Binding: "RESULTS" });
+  } catch (err) {
+    return { lines, problems: [`Cloudflare could not be asked: ${err.message}`], deployed: false };
+  }
+  const writeIds = `\`npm run check -- --env ${env} --write-ids\``;
+  // `wrangler secret bulk` before the first deploy makes an empty draft Worker that holds only the secrets.
+  const deployed = Boolean(state.worker?.bindings.some((b) => b.name === "ACCOUNT_GUARD"));
+  lines.push(
+    `Cloudflare: Worker ${config.name} ${deployed ? "is deployed" : state.worker ? "holds its secrets only (not deployed yet)" : "is not deployed yet"}`,
+  );
+  const kv = config.kv_namespaces.find((b) => b.binding === "KEYS_KV");
+  const db = config.d1_databases.find((b) => b.binding === "DB");
+  const bucket = config.r2_buckets.find((b) => b.binding === "RESULTS")?.bucket_name;
+  const resource = (binding, kind, name, inToml, { id, bound }) => {
+    const what = `${kind} ${name}`;
+    if (inToml && bound && inToml !== bound) {
+      lines.push(`  ${binding.padEnd(8)} ${what}: wrangler.toml has ${inToml}, the Worker is bound to ${bound}`);
+      return problems.push(
+        `${binding}: wrangler.toml's id ${inToml} is not the one ${config.name} is bound to (${bound}): a deploy would bind another ${kind} and leave the data behind (${writeIds} writes the bound one)`,
+      );
+    }
+    if (inToml) return lines.push(`  ${binding.padEnd(8)} ${what}: in wrangler.toml`);
+    if (!id) return lines.push(`  ${binding.padEnd(8)} ${what}: not created yet (the first deploy creates it)`);
+    lines.push(`  ${binding.padEnd(8)} ${what}: created (${id}), not in wrangler.toml`);
+    problems.push(`${binding}: ${what} exists on Cloudflare (${id}) but wrangler.toml has no id for it: ${writeIds}`);
+  };
+  resource("KEYS_KV", "KV namespace", kv?.id ?? state.kv.title, kv?.id, state.kv);
+  resource("DB", "D1 database", db?.database_name, db?.database_id, state.d1);
+  lines.push(`  ${"RESULTS".padEnd(8)} R2 bucket ${bucket}: ${state.r2 ? "exists" : "not created yet (the first deploy creates it)"}`);
+
+  const missing = needed.filter((name) => !state.secrets.includes(name));
+  lines.push(`  secrets  ${missing.length ? `${missing.length} of ${needed.length} missing` : "all set"}`);
+  for (const name of missing)
+    problems.push(`secret ${name} is not set on Cloudflare: \`npm run check -- --env ${env} --put-secrets FILE\``);
+
+  if (state.migrations === null) lines.push(`  D1 migrations: applied once the first deploy has created the database`);
+  else {
+    const files = migrationFiles();
+    const unapplied = files.filter((f) => !state.migrations.includes(f));
+    lines.push(`  D1 migrations: ${files.length - unapplied.length} of ${files.length} applied`);
+    if (unapplied.length)
+      problems.push(
+        `D1: ${unapplied.length} migration${unapplied.length > 1 ? "s" : ""} not applied (${unapplied.join(", ")}): \`npx wrangler d1 migrations apply DB --remote --env ${env}\``,
+      );
+  }
+  return { lines, problems, deployed };
+}
+
+const NOT_VERIFIED = "the secrets on Cloudflare, the resources the first deploy created, the D1 migrations applied";
+
+async function check({ env, configPath, remote, offline }) {
+  const out = [];
+  const { config, other, error } = loadEnvironment(env, configPath);
   if (error) return { ok: false, text: error };
+  const [settings, products] = await Promise.all([importTs("src/config/settings.ts"), importTs("src/products/index.ts")]);
   out.push(`zgate check: env "${env}", Worker ${config.name} (${configPath})`);
   const domains = (config.routes ?? []).map((r) => (typeof r === "string" ? r : r.pattern));
   out.push(
     domains.length
-      ? `serves ${domains.join(", ")}: a deploy takes their traffic at once (a first one: docs/deploy.md, "Production cutover")`
-      : `serves ${config.workers_dev ? "its workers.dev hostname only" : "no hostname (no routes, workers_dev off)"}`,
+      ? `serves ${domains.join(", ")}: a deploy takes their traffic at once`
+      : `serves ${config.workers_dev ? "its workers.dev hostname only" : "no hostname (no routes, workers_dev off)"}: a deploy takes no product traffic`,
   );
-  problems.push(...configProblems(config, env));
-  const settings = await importTs("src/config/settings.ts");
-  const report = settingsReport(config.vars ?? {}, env, settings);
-  problems.push(...report.problems);
+  const vars = config.vars ?? {};
+  const checked = varsProblems(config, env, products);
+  const problems = [
+    ...bindingProblems(config, env),
+    ...sharedProblems(config, other, env),
+    ...platformProblems(config, env),
+    ...settingsProblems(vars, env, settings),
+    ...checked.problems,
+  ];
+  const needed = neededSecrets(vars, settings);
+  out.push(`secrets it needs (\`npm run check -- --env ${env} --new-secrets FILE\` makes a file of them, \`--put-secrets FILE\` puts it):`);
+  for (const name of needed) out.push(`  ${name.padEnd(26)} ${SECRETS[name]?.how ?? ""}`);
 
-  out.push(`secrets it needs (\`npm run check -- --env ${env} --put-secret <NAME>\`, value on stdin from the command beside it):`);
-  for (const name of report.needed) out.push(`  ${name.padEnd(26)} ${GENERATE[name] ?? ""}`);
+  let deployed = false;
   if (remote) {
-    const listed = await remoteSecrets(env, configPath);
-    if (listed.error) problems.push(listed.error);
-    else {
-      const missing = report.needed.filter((name) => !listed.names.includes(name));
-      for (const name of missing)
-        problems.push(`secret ${name} is not set on Cloudflare: \`npm run check -- --env ${env} --put-secret ${name}\``);
-      out.push(`secrets on Cloudflare: ${missing.length ? `${missing.length} missing` : "all set"}`);
-    }
+    const report = await remoteReport(config, env, needed);
+    out.push(...report.lines);
+    problems.push(...report.problems);
+    deployed = report.deployed;
   } else {
-    out.push(`secrets on Cloudflare: not checked (no credentials: set CLOUDFLARE_API_TOKEN, or pass --remote after \`wrangler login\`)`);
+    const kv = config.kv_namespaces.find((b) => b.binding === "KEYS_KV");
+    out.push(
+      `not verified (no Cloudflare credentials: set CLOUDFLARE_API_TOKEN, or pass --remote after \`npx wrangler login\`): ${NOT_VERIFIED}`,
+    );
+    if (kv && !kv.id)
+      out.push(`  (KEYS_KV has no id: the first deploy creates KV namespace ${provisionedKvTitle(config.name, "KEYS_KV")})`);
   }
+  if (checked.warnings.length) {
+    out.push(`warnings:`);
+    for (const w of checked.warnings) out.push(`  ! ${w}`);
+  }
+  const deploy = `\`npx wrangler deploy --env ${env}\``;
   if (problems.length) {
     out.push(`${problems.length} problem${problems.length > 1 ? "s" : ""}:`);
     for (const p of problems) out.push(`  x ${p}`);
-    out.push(`NOT READY: fix the above before \`npx wrangler deploy --env ${env}\``);
-  } else {
-    out.push(`ready: \`npx wrangler deploy --env ${env}\``);
+    out.push(`NOT READY: fix the above, then \`npm run check -- --env ${env}\` again`);
+    return { ok: false, text: out.join("\n") };
   }
-  return { ok: problems.length === 0, text: out.join("\n") };
+  if (!remote && !offline) {
+    out.push(`NOT VERIFIED: wrangler.toml has no problem, but ${NOT_VERIFIED} were not checked (\`--offline\` accepts that)`);
+    return { ok: false, text: out.join("\n") };
+  }
+  out.push(
+    !remote
+      ? `ready (offline: ${NOT_VERIFIED} not verified): ${deploy}`
+      : deployed
+        ? `ready: ${config.name} is deployed with everything it needs; ship a change with ${deploy}`
+        : `ready: ${deploy} (the first deploy creates the resources above and the AccountGuard class)`,
+  );
+  return { ok: true, text: out.join("\n") };
 }
 
-/**
- * `--put-secret NAME`: the value, read from stdin (never an argument: shell history), is
- * checked with the environment's vars by the same schema, and only a value that adds no
- * problem goes on to `wrangler secret put`, which deploys it at once. A typo in a secret
- * is then refused here instead of being an outage.
- */
-async function putSecret({ env, configPath, name, value }) {
+/** `--write-ids`: the ids of the resources wrangler created for the environment, into its tables of wrangler.toml. */
+async function writeResourceIds({ env, configPath }) {
   const { config, error } = loadEnvironment(env, configPath);
   if (error) return { ok: false, text: error };
-  const settings = await importTs("src/config/settings.ts");
-  if (!settings.SECRET_SETTINGS.includes(name)) {
-    return { ok: false, text: `${name} is not a zgate secret (${settings.SECRET_SETTINGS.join(", ")}); vars go in wrangler.toml` };
+  let state;
+  try {
+    state = await remoteState(config, { kvBinding: "KEYS_KV", d1Binding: "DB", r2Binding: "RESULTS" });
+  } catch (err) {
+    return { ok: false, text: `Cloudflare could not be asked: ${err.message}` };
   }
-  if (!value)
-    return { ok: false, text: `no value on stdin: e.g. \`openssl rand -hex 32 | npm run check -- --env ${env} --put-secret ${name}\`` };
-  const vars = config.vars ?? {};
-  const key = (p) => `${p.setting} ${p.reason}`;
-  const before = new Set(settings.settingsProblems(vars).map(key));
-  const caused = settings.settingsProblems({ ...vars, [name]: value }).filter((p) => !before.has(key(p)));
-  if (caused.length) {
+  const ids = [
+    state.kv.id && { table: "kv_namespaces", binding: "KEYS_KV", field: "id", value: state.kv.id },
+    state.d1.id && { table: "d1_databases", binding: "DB", field: "database_id", value: state.d1.id },
+  ].filter(Boolean);
+  if (!ids.length)
     return {
       ok: false,
-      text: [`${name} not put: the value is refused (nothing was sent)`, ...caused.map((p) => `  x ${describe(p)}`)].join("\n"),
+      text: `nothing to write: no resource of ${config.name} exists yet (the first \`npx wrangler deploy --env ${env}\` creates them)`,
     };
-  }
-  const code = await new Promise((done) => {
-    const child = spawn(join(root, "node_modules", ".bin", "wrangler"), ["secret", "put", name, "--env", env, "--config", configPath], {
-      cwd: root,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-      stdio: ["pipe", "inherit", "inherit"],
-    });
-    child.on("close", done);
-    child.stdin.end(value);
-  });
-  return { ok: code === 0, text: code === 0 ? `${name} put for ${env}` : `\`wrangler secret put ${name}\` failed (exit ${code})` };
+  const written = writeIds(configPath, env, ids);
+  return {
+    ok: true,
+    text: written.length
+      ? `wrote into [env.${env}] of ${configPath}: ${written.map((w) => `${w.binding} ${w.field} = "${w.value}"`).join(", ")} (commit it)`
+      : `${configPath} already has the ids`,
+  };
+}
+
+/** `--dry-run`: the build `wrangler deploy` would upload, once the check passes. */
+async function dryRun(args) {
+  const checked = await check(args);
+  if (!checked.ok) return checked;
+  console.log(checked.text);
+  const code = await new Promise((done) =>
+    spawn(
+      join(root, "node_modules", ".bin", "wrangler"),
+      ["deploy", "--dry-run", "--outdir", "dist", "--env", args.env, "--config", args.configPath],
+      {
+        cwd: root,
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+        stdio: "inherit",
+      },
+    ).on("close", done),
+  );
+  return {
+    ok: code === 0,
+    text: code === 0 ? `built for ${args.env} (dist/), nothing uploaded` : `\`wrangler deploy --dry-run\` failed (exit ${code})`,
+  };
 }
 
 /** All of stdin, without the newline a command such as `openssl rand -hex 32` ends with. */
@@ -270,12 +423,45 @@ async function readStdin() {
   return text.replace(/\r?\n$/, "");
 }
 
-const { values } = parseArgs({
-  options: { env: { type: "string" }, config: { type: "string" }, remote: { type: "boolean" }, "put-secret": { type: "string" } },
-});
+/** The secrets modes: the vars and schema they check values against. */
+async function secretsMode(values, configPath) {
+  const { config, error } = loadEnvironment(values.env, configPath);
+  if (error) return { ok: false, text: error };
+  const args = { env: values.env, configPath, vars: config.vars ?? {}, settings: await importTs("src/config/settings.ts") };
+  if (values["new-secrets"]) return newSecrets({ ...args, file: resolve(values["new-secrets"]) });
+  if (values["put-secrets"]) return putSecrets({ ...args, file: resolve(values["put-secrets"]) });
+  return putSecret({ ...args, name: values["put-secret"], value: await readStdin() });
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      env: { type: "string" },
+      config: { type: "string" },
+      remote: { type: "boolean" },
+      offline: { type: "boolean" },
+      "put-secret": { type: "string" },
+      "put-secrets": { type: "string" },
+      "new-secrets": { type: "string" },
+      "write-ids": { type: "boolean" },
+      "dry-run": { type: "boolean" },
+    },
+  }));
+} catch (err) {
+  console.error(`${err.message}\n${USAGE}`);
+  process.exit(1);
+}
 const configPath = resolve(values.config ?? join(root, "wrangler.toml"));
-const result = values["put-secret"]
-  ? await putSecret({ env: values.env, configPath, name: values["put-secret"], value: await readStdin() })
-  : await check({ env: values.env, configPath, remote: values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN) });
+const remote = !values.offline && (values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN));
+const args = { env: values.env, configPath, remote, offline: values.offline };
+const result =
+  values["put-secret"] || values["put-secrets"] || values["new-secrets"]
+    ? await secretsMode(values, configPath)
+    : values["write-ids"]
+      ? await writeResourceIds(args)
+      : values["dry-run"]
+        ? await dryRun(args)
+        : await check(args);
 (result.ok ? console.log : console.error)(result.text);
 process.exit(result.ok ? 0 : 1);

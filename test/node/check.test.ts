@@ -1,17 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CloudflareApi, startCloudflareApi } from "./cloudflare-api";
 import { check as checkConfig, filledIn, root, run, writeConfig } from "./deploy-config";
 
 const work = mkdtempSync(join(tmpdir(), "zgate-check-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** `npm run check` on the committed wrangler.toml, or on a copy with this text. */
-const check = (env: string, text?: string, extraEnv?: Record<string, string>) =>
-  checkConfig(env, text === undefined ? undefined : writeConfig(work, text), extraEnv);
+/** `npm run check -- --offline` on the committed wrangler.toml, or on a copy with this text: what wrangler.toml alone shows. */
+const check = (env: string, text?: string, flags = ["--offline"]) =>
+  checkConfig(env, text === undefined ? undefined : writeConfig(work, text), {}, flags);
 
 /** `text` with the last `from` (the production environment's, the last section) made `to`. */
 function inProduction(text: string, from: string, to: string): string {
@@ -25,32 +24,89 @@ function withVars(env: string, ...lines: string[]): string {
 }
 
 describe("npm run check", () => {
-  it.each(["staging", "production"])("refuses the committed wrangler.toml for %s: placeholder ids and empty origins", async (env) => {
+  it.each(["staging", "production"])("refuses the committed wrangler.toml for %s: empty origins; no ids is no problem", async (env) => {
     const { code, text } = await check(env);
     expect(code).toBe(1);
-    expect(text).toContain(`KEYS_KV: id "REPLACE_WITH_${env.toUpperCase()}_KV_NAMESPACE_ID" is a placeholder`);
-    expect(text).toContain(`npx wrangler kv namespace create zgate-keys-${env}`);
-    expect(text).toContain(`DB: database_id "REPLACE_WITH_${env.toUpperCase()}_D1_DATABASE_ID" is a placeholder`);
     for (const name of ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ZAKGT_JWKS_URL"]) {
       expect(text).toContain(`x ${name} is not set (all three products would answer 503)`);
     }
+    expect(text).toContain("4 problems");
     expect(text).toContain(`NOT READY`);
-    // What the deploy would take over: staging nothing live, production the three product hosts.
+    expect(text).toContain(`the first deploy creates KV namespace zgate-${env}-keys-kv`);
+    // Neither takes a live hostname at once: production's custom domains come one at a time (docs/deploy.md).
+    expect(text).toContain("serves its workers.dev hostname only: a deploy takes no product traffic");
+  });
+
+  it("passes a filled-in configuration with --offline, saying what it did not verify, and lists the secrets to put", async () => {
+    const { code, text } = await check("production", filledIn());
     expect(text).toContain(
-      env === "staging"
-        ? "serves its workers.dev hostname only"
-        : "serves api.zakgt.net, zsky.ai, app.zappway.ai: a deploy takes their traffic at once",
+      "ready (offline: the secrets on Cloudflare, the resources the first deploy created, the D1 migrations applied not verified): `npx wrangler deploy --env production`",
+    );
+    expect(code).toBe(0);
+    expect(text).toMatch(/ORIGIN_SIGNING_SECRET +openssl rand -hex 32/);
+    expect(text).toMatch(/RESULT_SIGNING_KEYS +\{"<RESULT_SIGNING_KEY_ID>"/);
+    expect(text).toMatch(/ADMIN_TOKEN +openssl rand -hex 32/);
+    // A warning, not a problem: GATEWAY_HOSTS is optional, but unset it leaves zgate's own surface on no host.
+    expect(text).toContain(
+      "! GATEWAY_HOSTS is not set: the admin API (/admin/v1), the security console (/admin/) and the leak intake (/security/v1) answer on no host",
     );
   });
 
-  it("passes a filled-in configuration and lists the secrets to put, with how to make each", async () => {
-    const { code, text } = await check("production", filledIn());
-    expect(text).toContain("ready: `npx wrangler deploy --env production`");
-    expect(code).toBe(0);
-    expect(text).toMatch(/ORIGIN_SIGNING_SECRET +openssl rand -hex 32/);
-    expect(text).toMatch(/RESULT_SIGNING_KEYS +printf/);
-    expect(text).toMatch(/ADMIN_TOKEN +openssl rand -hex 32/);
-    expect(text).toContain("secrets on Cloudflare: not checked (no credentials");
+  it("offline without --offline, names what it could not verify and exits 1", async () => {
+    const { code, text } = await check("production", filledIn(), []);
+    expect(code).toBe(1);
+    expect(text).toContain(
+      "NOT VERIFIED: wrangler.toml has no problem, but the secrets on Cloudflare, the resources the first deploy created, the D1 migrations applied were not checked (`--offline` accepts that)",
+    );
+    expect(text).not.toMatch(/^ready/m);
+  });
+
+  it("has no GATEWAY_HOSTS warning once it is set", async () => {
+    const set = await check("production", withVars("production", 'GATEWAY_HOSTS = "gateway.zakgt.net"'));
+    expect(set.code).toBe(0);
+    expect(set.text).not.toContain("GATEWAY_HOSTS");
+  });
+
+  it("warns about a plain-HTTP origin in staging, where it refuses one in production", async () => {
+    const http = (text: string) => text.replace(/^ORIGIN_ZSKY = "https:/gm, 'ORIGIN_ZSKY = "http:');
+    const staging = await check("staging", http(filledIn()));
+    expect(staging.code).toBe(0);
+    expect(staging.text).toContain("! ORIGIN_ZSKY is http://");
+    const production = await check("production", http(filledIn()));
+    expect(production.text).toContain(
+      "x ORIGIN_ZSKY is http://: the identities, keys and tokens zgate sends there would cross the network readable and changeable; production takes https:// only",
+    );
+    expect(production.code).toBe(1);
+  });
+
+  it("refuses a KV namespace and a D1 database staging and production share", async () => {
+    const shared = inProduction(
+      filledIn().replace(/(\[\[env\.\w+\.kv_namespaces\]\]\nbinding = "KEYS_KV"\n)/g, '$1id = "0123456789abcdef0123456789abcdef"\n'),
+      'database_name = "zgate-production"',
+      'database_name = "zgate-staging"',
+    );
+    const { code, text } = await check("production", shared);
+    expect(text).toContain(
+      "x KEYS_KV: id \"0123456789abcdef0123456789abcdef\" is also staging's: production would read and write staging's keys",
+    );
+    expect(text).toContain("x DB: database_name \"zgate-staging\" is also staging's: production would read and write staging's database");
+    expect(code).toBe(1);
+  });
+
+  it("refuses an origin on a host the Worker serves whatever its case or final dot: a product host, a gateway host", async () => {
+    const looping = inProduction(
+      inProduction(
+        withVars("production", 'GATEWAY_HOSTS = "Gateway.zakgt.net"'),
+        'ORIGIN_ZSKY = "https://origin.zsky.example"',
+        'ORIGIN_ZSKY = "https://ZSKY.ai."',
+      ),
+      'ORIGIN_ZAKGT = "https://origin.zakgt.example"',
+      'ORIGIN_ZAKGT = "https://gateway.zakgt.net./v1"',
+    );
+    const { code, text } = await check("production", looping);
+    expect(text).toContain("x ORIGIN_ZSKY is on zsky.ai, a host this Worker serves: requests would loop back into the gateway");
+    expect(text).toContain("x ORIGIN_ZAKGT is on gateway.zakgt.net, a host this Worker serves");
+    expect(code).toBe(1);
   });
 
   it("with Cloudflare Access for the admin API, ADMIN_TOKEN is not needed", async () => {
@@ -76,7 +132,7 @@ describe("npm run check", () => {
     [
       "a misspelt setting",
       withVars("production", 'ORIGIN_ZSKI = "https://x.example"'),
-      "ORIGIN_ZSKI in [env.production.vars] is not a zgate setting",
+      "ORIGIN_ZSKI in [env.production.vars] is not a zgate setting: did you mean ORIGIN_ZSKY?",
     ],
     [
       "a bad optional setting, named with what it turns off",
@@ -103,13 +159,23 @@ describe("npm run check", () => {
     ["no signing kid for result links", filledIn().replace(/^RESULT_SIGNING_KEY_ID = .*$/gm, ""), "RESULT_SIGNING_KEY_ID is not set"],
     [
       "a KV id that is not one",
-      filledIn().replace(/^id = "[0-9a-f]{32}"$/gm, 'id = "zgate-keys"'),
+      inProduction(filledIn(), 'binding = "KEYS_KV"\n', 'binding = "KEYS_KV"\nid = "zgate-keys"\n'),
       'KEYS_KV: id "zgate-keys" is not a KV namespace id',
+    ],
+    [
+      "a placeholder id",
+      inProduction(filledIn(), 'binding = "KEYS_KV"\n', 'binding = "KEYS_KV"\nid = "REPLACE_WITH_PRODUCTION_KV_NAMESPACE_ID"\n'),
+      'KEYS_KV: id "REPLACE_WITH_PRODUCTION_KV_NAMESPACE_ID" is a placeholder: remove the line (the first deploy creates the resource)',
     ],
     [
       "a missing binding",
       filledIn().replace(/\[\[env\.production\.r2_buckets\]\]\nbinding = "RESULTS"\n/, ""),
-      "binding RESULTS is missing: `npx wrangler r2 bucket create zgate-results-production`",
+      'binding RESULTS is missing: add [[env.production.r2_buckets]] with binding = "RESULTS"',
+    ],
+    [
+      "a misspelt binding, with the name it meant",
+      inProduction(filledIn(), 'binding = "KEYS_KV"', 'binding = "KEY_KV"'),
+      'binding KEYS_KV is missing: [[env.production.kv_namespaces]] has "KEY_KV": did you mean KEYS_KV?',
     ],
     [
       "no Workers Logs",
@@ -158,51 +224,22 @@ describe("npm run check", () => {
   });
 });
 
-/** A local stand-in for the Cloudflare API (CLOUDFLARE_API_BASE_URL): it holds one secret, ORIGIN_SIGNING_SECRET. */
-describe("npm run check with Cloudflare credentials", () => {
-  let api: Server;
-  const asked: { request: string; body: string }[] = [];
-  let credentials: Record<string, string>;
+/** Secrets through the local stand-in for the Cloudflare API (test/node/cloudflare-api.ts). */
+describe("npm run check's secrets", () => {
+  let api: CloudflareApi;
   beforeAll(async () => {
-    api = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => (body += c));
-      req.on("end", () => {
-        asked.push({ request: `${req.method} ${req.url} ${req.headers.authorization}`, body });
-        const result =
-          req.method === "GET"
-            ? [{ name: "ORIGIN_SIGNING_SECRET", type: "secret_text" }]
-            : { name: JSON.parse(body).name, type: "secret_text" };
-        res.writeHead(200, { "Content-Type": "application/json" });
-        res.end(JSON.stringify({ success: true, errors: [], messages: [], result }));
-      });
-    });
-    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
-    credentials = {
-      CLOUDFLARE_API_TOKEN: "test-token",
-      CLOUDFLARE_ACCOUNT_ID: "0123456789abcdef0123456789abcdef",
-      CLOUDFLARE_API_BASE_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}/client/v4`,
-    };
+    api = await startCloudflareApi();
   });
-  afterAll(() => new Promise((r) => api.close(r)));
-  const secrets = "GET /client/v4/accounts/0123456789abcdef0123456789abcdef/workers/scripts/zgate-production/secrets Bearer test-token";
-
-  it("names the needed secrets Cloudflare does not have (wrangler secret list)", async () => {
-    const { code, text } = await check("production", filledIn(), credentials);
-    expect(asked.map((a) => a.request)).toContain(secrets);
-    expect(code).toBe(1);
-    expect(text).toContain("secrets on Cloudflare: 2 missing");
-    expect(text).toContain("x secret RESULT_SIGNING_KEYS is not set on Cloudflare");
-    expect(text).toContain("x secret ADMIN_TOKEN is not set on Cloudflare");
-    expect(text).not.toContain("secret ORIGIN_SIGNING_SECRET is not set");
-  });
+  afterAll(() => api.close());
 
   /** `<value> | npm run check -- --env production --put-secret <name>`. */
   const putSecret = (name: string, value: string) =>
-    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", "--put-secret", name], credentials, value);
+    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", "--put-secret", name], api.env, value);
+  /** `npm run check -- --env production --put-secrets <file>` (or `--new-secrets`). */
+  const secretsFile = (flag: string, file: string) =>
+    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", flag, file], api.env);
 
   it("--put-secret refuses a value the Worker would refuse, before anything reaches Cloudflare", async () => {
-    asked.length = 0;
     const short = await putSecret("ADMIN_TOKEN", "only-twenty-chars-xx\n");
     expect(short.code).toBe(1);
     expect(short.text).toContain("ADMIN_TOKEN not put: the value is refused (nothing was sent)");
@@ -214,17 +251,46 @@ describe("npm run check with Cloudflare credentials", () => {
     expect((await putSecret("ZAKGT_JWT_SECRET", "y".repeat(40))).text).toContain("is only allowed when ENVIRONMENT is development");
     expect((await putSecret("ORIGIN_ZSKY", "https://x.example")).text).toContain("ORIGIN_ZSKY is not a zgate secret");
     expect((await putSecret("ADMIN_TOKEN", "")).text).toContain("no value on stdin");
-    expect(asked).toEqual([]);
+    expect(api.calls).toEqual([]);
   });
 
-  it("--put-secret hands a good value to wrangler secret put, without its trailing newline", async () => {
-    asked.length = 0;
+  it("--put-secrets refuses a file with one bad value, sending none of it, and never prints a value", async () => {
+    const file = join(work, "bad.secrets.json");
+    writeFileSync(file, JSON.stringify({ ORIGIN_SIGNING_SECRET: "s".repeat(64), ADMIN_TOKEN: "short-token-value" }));
+    const { code, text } = await secretsFile("--put-secrets", file);
+    expect(code).toBe(1);
+    expect(text).toContain("ORIGIN_SIGNING_SECRET, ADMIN_TOKEN not put: the values are refused (nothing was sent)");
+    expect(text).toContain("x ADMIN_TOKEN is invalid: must be at least 24 characters");
+    expect(text).not.toContain("short-token-value");
+    writeFileSync(file, "ADMIN_TOKEN=abc");
+    expect((await secretsFile("--put-secrets", file)).text).toContain("is not a JSON object of strings");
+    expect(api.calls).toEqual([]);
+  });
+
+  it("--put-secret hands a good value to Cloudflare, without its trailing newline and without printing it", async () => {
     const value = "a-good-admin-token-0123456789abcdef";
     const { code, text } = await putSecret("ADMIN_TOKEN", `${value}\n`);
     expect(code).toBe(0);
     expect(text).toContain("ADMIN_TOKEN put for production");
     expect(text).not.toContain(value);
-    expect(asked.map((a) => a.request)).toEqual([secrets.replace("GET", "PUT")]);
-    expect(JSON.parse(asked[0]!.body)).toMatchObject({ name: "ADMIN_TOKEN", text: value });
+    const put = api.calls.find((c) => c.method === "PATCH" && c.path.endsWith("/workers/scripts/zgate-production/settings"))!;
+    expect(put.body).toContain(JSON.stringify({ type: "secret_text", name: "ADMIN_TOKEN", text: value }));
+  });
+
+  it("--new-secrets writes a new value for each secret it can make, mode 0600, and never over a file", async () => {
+    const file = join(work, "production.secrets.json");
+    const { code, text } = await secretsFile("--new-secrets", file);
+    expect(code).toBe(0);
+    expect(text).toContain(`wrote ${file} (mode 0600): ORIGIN_SIGNING_SECRET, RESULT_SIGNING_KEYS, ADMIN_TOKEN`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const made = JSON.parse(readFileSync(file, "utf8"));
+    expect(made.ORIGIN_SIGNING_SECRET).toMatch(/^[0-9a-f]{64}$/);
+    expect(made.ADMIN_TOKEN).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(JSON.parse(made.RESULT_SIGNING_KEYS))).toEqual(["r1"]);
+    for (const value of Object.values(made)) expect(text).not.toContain(value);
+    const again = await secretsFile("--new-secrets", file);
+    expect(again.code).toBe(1);
+    expect(again.text).toContain("exists: new secrets never replace kept ones");
+    expect(readFileSync(file, "utf8")).toBe(`${JSON.stringify(made, null, 2)}\n`);
   });
 });

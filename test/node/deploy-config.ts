@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -38,9 +37,9 @@ export function writeConfig(dir: string, text: string): string {
   return path;
 }
 
-/** `npm run check -- --env <env>`, on the committed file or on `config`. */
-export function check(env: string, config?: string, extraEnv: Record<string, string> = {}): Promise<Outcome> {
-  const args = [join(root, "scripts", "check.mjs"), "--env", env, ...(config ? ["--config", config] : [])];
+/** `npm run check -- --env <env> [...flags]`, on the committed file or on `config`. */
+export function check(env: string, config?: string, extraEnv: Record<string, string> = {}, flags: string[] = []): Promise<Outcome> {
+  const args = [join(root, "scripts", "check.mjs"), "--env", env, ...(config ? ["--config", config] : []), ...flags];
   return run(process.execPath, args, extraEnv);
 }
 
@@ -50,17 +49,19 @@ export function dryRun(env: string, outdir: string, config?: string): Promise<Ou
   return run(join(root, "node_modules", ".bin", "wrangler"), args);
 }
 
-/**
- * The committed wrangler.toml as a platform engineer fills it in (docs/deploy.md): the
- * ids wrangler printed when creating the resources, the origin URLs. Paths are made
- * absolute since the copy lives elsewhere.
- */
-export function filledIn(): string {
+/** The committed wrangler.toml, its paths made absolute for a copy that lives elsewhere. */
+export function committed(): string {
   return readFileSync(join(root, "wrangler.toml"), "utf8")
     .replace('main = "src/index.ts"', `main = "${join(root, "src", "index.ts")}"`)
-    .replace('directory = "./.docs-assets"', `directory = "${join(root, ".docs-assets")}"`)
-    .replace(/REPLACE_WITH_\w+_KV_NAMESPACE_ID/g, () => randomBytes(16).toString("hex"))
-    .replace(/REPLACE_WITH_\w+_D1_DATABASE_ID/g, () => randomUUID())
+    .replace('directory = "./.docs-assets"', `directory = "${join(root, ".docs-assets")}"`);
+}
+
+/**
+ * The committed wrangler.toml as a platform engineer fills it in (docs/deploy.md, "Fill
+ * in the vars"): the origin URLs; no resource ids (the first deploy creates the resources).
+ */
+export function filledIn(): string {
+  return committed()
     .replace(/^ORIGIN_ZAKGT = "".*$/gm, 'ORIGIN_ZAKGT = "https://origin.zakgt.example"')
     .replace(/^ORIGIN_ZSKY = "".*$/gm, 'ORIGIN_ZSKY = "https://origin.zsky.example"')
     .replace(/^ORIGIN_ZAPPWAY = "".*$/gm, 'ORIGIN_ZAPPWAY = "https://origin.zappway.example"')

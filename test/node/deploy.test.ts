@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { check, dryRun, filledIn, writeConfig } from "./deploy-config";
+import { dryRun, filledIn, run, writeConfig } from "./deploy-config";
 
 const work = mkdtempSync(join(tmpdir(), "zgate-deploy-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -18,16 +18,25 @@ describe("wrangler deploy --dry-run", () => {
   });
 });
 
-/** The staging path of docs/deploy.md, offline: `npm run check`, then the build, per environment. */
-describe("deploy rehearsal on a filled-in wrangler.toml", () => {
-  it.each(["staging", "production"])("%s", async (env) => {
+/** `npm run deploy:dry`: the check first, then the build, offline. */
+describe("npm run deploy:dry", () => {
+  /** `npm run deploy:dry [-- ...args]`. */
+  const deployDry = (...args: string[]) => run("npm", ["run", "--silent", "deploy:dry", "--", ...args]);
+
+  it("refuses the committed, unfilled wrangler.toml before building anything", async () => {
+    const { code, text } = await deployDry();
+    expect(code).toBe(1);
+    expect(text).toContain("x ORIGIN_ZAKGT is not set (all three products would answer 503)");
+    expect(text).toContain("NOT READY");
+    expect(text).not.toContain("--dry-run: exiting now.");
+  });
+
+  it.each(["staging", "production"])("builds %s once its wrangler.toml is filled in", async (env) => {
     const config = writeConfig(work, filledIn());
-    const checked = await check(env, config);
-    expect(checked.text).toContain(`ready: \`npx wrangler deploy --env ${env}\``);
-    expect(checked.code).toBe(0);
-    const built = await dryRun(env, join(work, `rehearsal-${env}`), config);
+    const built = await deployDry("--env", env, "--config", config);
+    expect(built.text).toContain(`ready (offline:`);
     expect(built.text).toContain("--dry-run: exiting now.");
-    expect(built.code).toBe(0);
     expect(built.text).toContain(`env.RESULTS (zgate-results-${env})`);
+    expect(built.code).toBe(0);
   });
 });
