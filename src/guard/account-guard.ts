@@ -9,6 +9,8 @@ import {
   MAX_LEASE_TOKENS,
   ADDRESS_GUARD_PREFIX,
   type AcceptedJob,
+  type AdminBudgetTrip,
+  type AdminLoginVerdict,
   type AdmitDecision,
   type AdmitRequest,
   type GuardedKey,
@@ -21,6 +23,7 @@ import {
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { AccountPlanStore } from "./account-plan";
+import { AdminLogins } from "./admin-logins";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
@@ -601,6 +604,25 @@ export class AccountGuard extends DurableObject<Env> {
     const jobs = retiring.length === RETIRE_BATCH ? now : retirement === null ? Infinity : retireWakeAt(retirement);
     const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---------------------------------------------------------------- the admin guard (ADMIN_GUARD_NAME)
+  // Failed admin credentials, in the object's synchronous KV. No admission reads them and
+  // no lease depends on them, so they change outside mutate().
+
+  private adminLogins?: AdminLogins;
+  private get logins(): AdminLogins {
+    return (this.adminLogins ??= new AdminLogins(this.ctx.storage.kv));
+  }
+
+  /** Whether admin credentials from `address` are refused now, before they are compared. */
+  adminLoginVerdict(address: string): AdminLoginVerdict {
+    return this.logins.verdict(address, this.clock());
+  }
+
+  /** Counts a failed admin credential from `address`; `tripped` only for the failure that tripped the global budget. */
+  countAdminFailure(address: string): { verdict: AdminLoginVerdict; tripped: AdminBudgetTrip | null } {
+    return this.logins.fail(address, this.clock());
   }
 }
 
