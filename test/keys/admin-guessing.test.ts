@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ADMIN_TOKEN, call, json, mintToken, sims, someIp } from "../helpers";
 
@@ -68,6 +69,15 @@ describe("admin credentials from one address past its limit", () => {
     const address = someIp();
     for (let i = 0; i < 10; i++) expect((await consoleSignIn(`wrong-admin-token-${i}-0123456789`, address)).status).toBe(401);
     expect(await consoleSignIn(ADMIN_TOKEN, address)).toEqual({ status: 429, signedIn: false });
+    expect((await keys(ADMIN_TOKEN, address)).status).toBe(429);
+  });
+
+  it("a restart of the admin guard forgets no failure", async () => {
+    const address = someIp();
+    for (let i = 0; i < 9; i++) expect((await wrong(address, i)).status).toBe(401);
+    const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName("admin"));
+    await expect(runInDurableObject(guard, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+    expect((await wrong(address, 9)).status).toBe(401);
     expect((await keys(ADMIN_TOKEN, address)).status).toBe(429);
   });
 
