@@ -16,7 +16,7 @@ export function ipGuardFor(env: Env, scope: string, address: string) {
   return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${ADDRESS_GUARD_PREFIX}${scope}|${address}`));
 }
 
-/** The one guard of zgate's own admin surface (failed admin credentials). */
+/** The one guard of zgate's own admin surface: failed admin credentials, console sessions. */
 export function adminGuardFor(env: Env) {
   return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(ADMIN_GUARD_NAME));
 }

@@ -13,6 +13,7 @@ import {
   type AdminLoginVerdict,
   type AdmitDecision,
   type AdmitRequest,
+  type ConsoleSessionRecord,
   type GuardedKey,
   type JobView,
   type LeaseRequest,
@@ -24,6 +25,7 @@ import { countedWindows, subjectIds, type CountedWindow } from "../limits/polici
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
+import { ConsoleSessions } from "./console-sessions";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
@@ -607,12 +609,16 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   // ---------------------------------------------------------------- the admin guard (ADMIN_GUARD_NAME)
-  // Failed admin credentials, in the object's synchronous KV. No admission reads them and
-  // no lease depends on them, so they change outside mutate().
+  // Failed admin credentials and console sessions, in the object's synchronous KV. No
+  // admission reads them and no lease depends on them, so they change outside mutate().
 
   private adminLogins?: AdminLogins;
+  private consoleSessions?: ConsoleSessions;
   private get logins(): AdminLogins {
     return (this.adminLogins ??= new AdminLogins(this.ctx.storage.kv));
+  }
+  private get sessions(): ConsoleSessions {
+    return (this.consoleSessions ??= new ConsoleSessions(this.ctx.storage.kv));
   }
 
   /** Whether admin credentials from `address` are refused now, before they are compared. */
@@ -623,6 +629,23 @@ export class AccountGuard extends DurableObject<Env> {
   /** Counts a failed admin credential from `address`; `tripped` only for the failure that tripped the global budget. */
   countAdminFailure(address: string): { verdict: AdminLoginVerdict; tripped: AdminBudgetTrip | null } {
     return this.logins.fail(address, this.clock());
+  }
+
+  openConsoleSession(id: string, record: ConsoleSessionRecord): void {
+    this.sessions.open(id, record, this.clock());
+  }
+
+  consoleSessionLive(id: string): boolean {
+    return this.sessions.live(id, this.clock());
+  }
+
+  closeConsoleSession(id: string): boolean {
+    return this.sessions.close(id);
+  }
+
+  /** Signs every console session of `identity` out; returns how many were live. */
+  closeConsoleSessions(identity: string): number {
+    return this.sessions.closeAll(identity, this.clock());
   }
 }
 

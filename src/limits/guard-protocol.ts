@@ -128,8 +128,8 @@ export const ADDRESS_GUARD_PREFIX = "ip|";
 
 /**
  * The one guard of zgate's own admin surface: failed admin credentials of every client
- * address (guard/admin-logins.ts). No `:` and no `ip|`, so it is never an account's
- * guard nor an address's.
+ * address (guard/admin-logins.ts) and the console's sessions (guard/console-sessions.ts).
+ * No `:` and no `ip|`, so it is never an account's guard nor an address's.
  */
 export const ADMIN_GUARD_NAME = "admin";
 
@@ -144,6 +144,15 @@ export interface AdminBudgetTrip {
   /** When the trip ends (ms). */
   until: number;
 }
+
+/** A signed-in console session, by the SHA-256 of its id: whose it is and when it ends (ms). */
+export interface ConsoleSessionRecord {
+  identity: string;
+  expiresAt: number;
+}
+
+/** Whose a console session signed in with ADMIN_TOKEN is (the actor of its admin calls). */
+export const TOKEN_CONSOLE_IDENTITY = "admin:token";
 
 /** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
 export interface AcceptedJob {
