@@ -1,10 +1,9 @@
 import type { Context } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
 import type { Settings } from "../config/settings";
-import { adminGuardFor } from "../edge/guard-client";
+import { adminGuardFor, guardUnavailable } from "../edge/guard-client";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
-import { GatewayError } from "../http/errors";
 import { sameSecret } from "../keys/admin/admin-auth";
 import { TOKEN_CONSOLE_IDENTITY } from "../limits/guard-protocol";
 import { toHex } from "../util/hex";
@@ -70,14 +69,11 @@ async function verifyCookie(adminToken: string, value: string, now: number): Pro
  */
 function sessionStore(env: Env) {
   const guard = adminGuardFor(env);
-  const unavailable = () => {
-    throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
-  };
   return {
     open: async (id: string, expiresAt: number) =>
-      guard.openConsoleSession(await sha256Hex(id), { identity: TOKEN_CONSOLE_IDENTITY, expiresAt }).catch(unavailable),
-    live: async (id: string) => guard.consoleSessionLive(await sha256Hex(id)).catch(unavailable),
-    close: async (id: string) => guard.closeConsoleSession(await sha256Hex(id)).catch(unavailable),
+      guard.openConsoleSession(await sha256Hex(id), { identity: TOKEN_CONSOLE_IDENTITY, expiresAt }).catch(guardUnavailable),
+    live: async (id: string) => guard.consoleSessionLive(await sha256Hex(id)).catch(guardUnavailable),
+    close: async (id: string) => guard.closeConsoleSession(await sha256Hex(id)).catch(guardUnavailable),
   };
 }
 

@@ -1,8 +1,7 @@
 import type { Env } from "../env";
-import { GatewayError } from "../http/errors";
 import type { AdminBudgetTrip } from "../limits/guard-protocol";
 import { refuseIfOverLimit, rememberRefusal } from "./failed-auth";
-import { adminGuardFor } from "./guard-client";
+import { adminGuardFor, guardUnavailable } from "./guard-client";
 
 /**
  * Admin credentials (ADMIN_TOKEN, a Cloudflare Access JWT, the console's sign-in) are
@@ -14,22 +13,18 @@ import { adminGuardFor } from "./guard-client";
  */
 const subject = (address: string) => ({ guard: "admin" as const, address });
 
-const unavailable = () => {
-  throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
-};
-
 /** 429 when admin credentials from `address` are refused now; a request without an address is not limited (it did not come through Cloudflare). */
 export async function refuseLimitedAdminAddress(env: Env, address: string | undefined): Promise<void> {
   if (!address) return;
   refuseIfOverLimit(subject(address));
-  const verdict = await adminGuardFor(env).adminLoginVerdict(address).catch(unavailable);
+  const verdict = await adminGuardFor(env).adminLoginVerdict(address).catch(guardUnavailable);
   if (verdict.refused) throw rememberRefusal(subject(address), verdict.retryAfter);
 }
 
 /** Counts a failed admin credential; returns the budget's trip when this failure tripped it (the caller audits it). */
 export async function countAdminFailure(env: Env, address: string | undefined): Promise<AdminBudgetTrip | null> {
   if (!address) return null;
-  const { verdict, tripped } = await adminGuardFor(env).countAdminFailure(address).catch(unavailable);
+  const { verdict, tripped } = await adminGuardFor(env).countAdminFailure(address).catch(guardUnavailable);
   // This failure is answered 401; the address's next credential is refused here.
   if (verdict.refused) rememberRefusal(subject(address), verdict.retryAfter);
   return tripped;

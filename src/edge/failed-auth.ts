@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
-import { ipGuardFor } from "./guard-client";
+import { guardUnavailable, ipGuardFor } from "./guard-client";
 import type { WindowPolicy } from "../limits/types";
 
 /**
@@ -61,9 +61,7 @@ export async function countFailure(env: Env, subject: FailureSubject): Promise<v
   refuseIfOverLimit(subject);
   const decision = await ipGuardFor(env, subject.guard, address)
     .admit({ product: subject.guard, route: { scope: "auth", sessionOnly: false }, ip: address, limits: { windows: [subject.policy] } })
-    .catch(() => {
-      throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
-    });
+    .catch(guardUnavailable);
   if (decision.allow) {
     // This failure filled the window: the next one is refused here, before its lookup.
     const window = decision.windows[0];
