@@ -30,6 +30,28 @@ describe("zgate's own surface lives on gateway hosts only", () => {
     expect((await call("/zsky/v1/usage", { base: "https://gw.zgate.example", settings })).status).toBe(401);
   });
 
+  it("/docs runs no inline script: a CSP of script-src 'self' and frame-ancestors 'none', its start script served beside it", async () => {
+    const settings = { ...production, GATEWAY_HOSTS: "gw.zgate.example" };
+    const page = await call("/docs", { base: "https://gw.zgate.example", settings });
+    expect(page.status).toBe(200);
+    const csp = page.headers.get("Content-Security-Policy")!;
+    expect(csp.split("; ")).toEqual(expect.arrayContaining(["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"]));
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
+    expect(page.headers.get("X-Frame-Options")).toBe("DENY");
+    expect(page.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    const html = await page.text();
+    const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    expect(scripts.map((m) => /src="([^"]+)"/.exec(m[1]!)?.[1])).toEqual([
+      "/docs/assets/swagger-ui-dist/swagger-ui-bundle.js",
+      "/docs/init.js",
+    ]);
+    expect(scripts.every((m) => m[2]!.trim() === "")).toBe(true);
+
+    const init = await call("/docs/init.js", { base: "https://gw.zgate.example", settings });
+    expect(init.headers.get("Content-Type")).toMatch(/^text\/javascript/);
+    expect(await init.text()).toContain('SwaggerUIBundle({ dom_id: "#swagger-ui", url: "/openapi.json"');
+  });
+
   it("outside development, a host that is neither answers no admin API", async () => {
     const response = await call("/admin/v1/keys", {
       base: "https://zgate.example.workers.dev",

@@ -28,7 +28,8 @@ describe("the OpenAPI document, served", () => {
     const response = await call("/docs");
     expect(response.status).toBe(200);
     const html = await response.text();
-    expect(html).toContain("url: '/openapi.json'");
+    expect(html).toContain('src="/docs/init.js"');
+    expect(await (await call("/docs/init.js")).text()).toContain('url: "/openapi.json"');
     expect(html).toContain('src="/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"');
     expect(html).toContain('href="/docs/assets/swagger-ui-dist/swagger-ui.css"');
     expect(html).not.toMatch(/https?:\/\//);

@@ -47,12 +47,13 @@ const signedIn: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
 export function createConsoleApp(gatewayFetch: GatewayFetch) {
   const app = new Hono<ConsoleEnv>();
   app.use("*", consoleSecurityHeaders);
+  // Before the session is read: a stylesheet needs no session, and reading one asks the admin guard.
+  app.get("/console.css", (c) => c.body(CONSOLE_CSS, 200, { "Content-Type": "text/css; charset=utf-8" }));
   app.use("*", async (c, next) => {
     c.set("gatewayFetch", gatewayFetch);
     c.set("session", await readSession(c));
     await next();
   });
-  app.get("/console.css", (c) => c.body(CONSOLE_CSS, 200, { "Content-Type": "text/css; charset=utf-8" }));
   app.use("*", csrfCheck);
   registerSignIn(app);
   app.use("*", signedIn);

@@ -2,7 +2,7 @@ import type { Child } from "hono/jsx";
 import type { ConsoleSession } from "./session";
 import { relativeAge, utc } from "./format";
 
-/** Every console page: the navigation, who is signed in, a sign-out form (with its CSRF token). */
+/** Every console page: the navigation, who is signed in, the sign-out forms (with their CSRF token). */
 export function Layout(props: { title: string; session: ConsoleSession | null; csrf?: string; children: Child }) {
   return (
     <html lang="en">
@@ -26,12 +26,20 @@ export function Layout(props: { title: string; session: ConsoleSession | null; c
             <span class="who">{props.session.kind === "access" ? "signed in by Cloudflare Access" : "admin:token"}</span>
           )}
           {props.session?.kind === "token" && props.session.signedIn && props.csrf && (
-            <form method="post" action="/admin/sign-out">
-              <input type="hidden" name="csrf" value={props.csrf} />
-              <button class="secondary" type="submit">
-                Sign out
-              </button>
-            </form>
+            <>
+              <form method="post" action="/admin/sign-out">
+                <input type="hidden" name="csrf" value={props.csrf} />
+                <button class="secondary" type="submit">
+                  Sign out
+                </button>
+              </form>
+              <form method="post" action="/admin/sign-out-everywhere">
+                <input type="hidden" name="csrf" value={props.csrf} />
+                <button class="secondary" type="submit" title="Ends every console session signed in with the admin token, in every browser">
+                  Sign out everywhere
+                </button>
+              </form>
+            </>
           )}
         </header>
         <main>{props.children}</main>

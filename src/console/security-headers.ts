@@ -1,5 +1,4 @@
-import type { MiddlewareHandler } from "hono";
-import { setResponseHeaders } from "../http/response";
+import { pageSecurityHeaders } from "../http/security-headers";
 
 /**
  * On every console response, errors included: no script at all (the console needs
@@ -10,13 +9,4 @@ import { setResponseHeaders } from "../http/response";
 export const CONSOLE_CSP =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-export const consoleSecurityHeaders: MiddlewareHandler = async (c, next) => {
-  await next();
-  setResponseHeaders(c, {
-    "Content-Security-Policy": CONSOLE_CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-  });
-};
+export const consoleSecurityHeaders = pageSecurityHeaders(CONSOLE_CSP, { "Cache-Control": "no-store" });

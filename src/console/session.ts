@@ -1,8 +1,11 @@
 import type { Context } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
 import type { Settings } from "../config/settings";
+import { adminGuardFor, guardUnavailable } from "../edge/guard-client";
+import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
 import { sameSecret } from "../keys/admin/admin-auth";
+import { TOKEN_CONSOLE_IDENTITY } from "../limits/guard-protocol";
 import { toHex } from "../util/hex";
 import { sha256Hex } from "../util/sha256";
 
@@ -12,7 +15,10 @@ import { sha256Hex } from "../util/sha256";
  * - Signed in with ADMIN_TOKEN: the browser holds a session cookie, never the token: a
  *   random session id, an expiry and whether sign-in succeeded, with an HMAC-SHA256 over
  *   them keyed by a key derived from ADMIN_TOKEN (so rotating the token ends every
- *   session). Its admin calls carry the deployment's ADMIN_TOKEN: actor `admin:token`.
+ *   session). A signed-in session is also kept in the admin guard (by its id's SHA-256,
+ *   guard/console-sessions.ts) and is good only while it is there: signing out, or out
+ *   everywhere, ends it for every copy of the cookie. Its admin calls carry the
+ *   deployment's ADMIN_TOKEN: actor `admin:token`.
  * - Behind Cloudflare Access: Access puts its JWT on every request; the console passes
  *   it on to the admin API, which verifies it and audits its email (`admin:<email>`).
  *
@@ -21,7 +27,7 @@ import { sha256Hex } from "../util/sha256";
  * console compares it in constant time on every POST.
  */
 export type ConsoleSession =
-  { kind: "token"; signedIn: boolean; binding: string } | { kind: "access"; signedIn: true; binding: string; jwt: string };
+  { kind: "token"; signedIn: boolean; binding: string; id: string } | { kind: "access"; signedIn: true; binding: string; jwt: string };
 
 /** `__Secure-`: browsers accept it only with Secure; the path keeps it off the product paths of a gateway host. */
 const SESSION_COOKIE = "__Secure-zgate_console";
@@ -42,19 +48,33 @@ async function mac(adminToken: string, payload: string): Promise<string> {
 }
 
 /** `v1.<session id>.<expiry, unix s>.<1 signed in | 0 pre-session>.<hmac>` */
-async function cookieValue(adminToken: string, signedIn: boolean, now: number): Promise<string> {
-  const sid = toHex(crypto.getRandomValues(new Uint8Array(16)));
+async function cookieValue(adminToken: string, signedIn: boolean, now: number): Promise<{ value: string; id: string; exp: number }> {
+  const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
   const exp = Math.floor(now / 1000) + (signedIn ? SESSION_SECONDS : PRE_SESSION_SECONDS);
-  const payload = `v1.${sid}.${exp}.${signedIn ? 1 : 0}`;
-  return `${payload}.${await mac(adminToken, payload)}`;
+  const payload = `v1.${id}.${exp}.${signedIn ? 1 : 0}`;
+  return { value: `${payload}.${await mac(adminToken, payload)}`, id, exp };
 }
 
-async function verifyCookie(adminToken: string, value: string, now: number): Promise<{ signedIn: boolean } | null> {
-  const match = /^(v1\.[0-9a-f]{32}\.(\d{1,12})\.([01]))\.([0-9a-f]{64})$/.exec(value);
+async function verifyCookie(adminToken: string, value: string, now: number): Promise<{ signedIn: boolean; id: string } | null> {
+  const match = /^(v1\.([0-9a-f]{32})\.(\d{1,12})\.([01]))\.([0-9a-f]{64})$/.exec(value);
   if (!match) return null;
-  if (!(await sameSecret(match[4]!, await mac(adminToken, match[1]!)))) return null;
-  if (Number(match[2]) * 1000 <= now) return null;
-  return { signedIn: match[3] === "1" };
+  if (!(await sameSecret(match[5]!, await mac(adminToken, match[1]!)))) return null;
+  if (Number(match[3]) * 1000 <= now) return null;
+  return { signedIn: match[4] === "1", id: match[2]! };
+}
+
+/**
+ * The admin guard's record of signed-in sessions, by the SHA-256 of the id (storage never
+ * holds a cookie's part). Unreachable: 503, never a session taken on trust.
+ */
+function sessionStore(env: Env) {
+  const guard = adminGuardFor(env);
+  return {
+    open: async (id: string, expiresAt: number) =>
+      guard.openConsoleSession(await sha256Hex(id), { identity: TOKEN_CONSOLE_IDENTITY, expiresAt }).catch(guardUnavailable),
+    live: async (id: string) => guard.consoleSessionLive(await sha256Hex(id)).catch(guardUnavailable),
+    close: async (id: string) => guard.closeConsoleSession(await sha256Hex(id)).catch(guardUnavailable),
+  };
 }
 
 function accessConfigured(settings: Settings): boolean {
@@ -69,12 +89,20 @@ export async function readSession<E extends AppEnv>(c: Context<E>): Promise<Cons
   const value = getCookie(c, SESSION_COOKIE);
   if (!value || !settings.ADMIN_TOKEN) return null;
   const verified = await verifyCookie(settings.ADMIN_TOKEN, value, Date.now());
-  return verified && { kind: "token", signedIn: verified.signedIn, binding: value };
+  if (!verified) return null;
+  // A signed-in session signed out (here or everywhere) is no session, whoever holds its cookie.
+  if (verified.signedIn && !(await sessionStore(c.env).live(verified.id))) return null;
+  return { kind: "token", signedIn: verified.signedIn, binding: value, id: verified.id };
 }
 
-/** Issues a fresh session (a new id on every sign-in: a pre-session id never becomes a signed-in one). */
+/**
+ * Issues a fresh session (a new id on every sign-in: a pre-session id never becomes a
+ * signed-in one). Only a signed-in session is recorded: a pre-session is the sign-in
+ * form's CSRF binding, which anyone may get.
+ */
 export async function startSession<E extends AppEnv>(c: Context<E>, signedIn: boolean): Promise<ConsoleSession> {
-  const value = await cookieValue(c.get("settings").ADMIN_TOKEN!, signedIn, Date.now());
+  const { value, id, exp } = await cookieValue(c.get("settings").ADMIN_TOKEN!, signedIn, Date.now());
+  if (signedIn) await sessionStore(c.env).open(id, exp * 1000);
   setCookie(c, SESSION_COOKIE, value, {
     path: CONSOLE_PATH,
     httpOnly: true,
@@ -82,10 +110,12 @@ export async function startSession<E extends AppEnv>(c: Context<E>, signedIn: bo
     sameSite: "Strict",
     maxAge: signedIn ? SESSION_SECONDS : PRE_SESSION_SECONDS,
   });
-  return { kind: "token", signedIn, binding: value };
+  return { kind: "token", signedIn, binding: value, id };
 }
 
-export function endSession<E extends AppEnv>(c: Context<E>): void {
+/** Signs this session out: its record goes (every copy of its cookie is refused from now on), then its cookie. */
+export async function endSession<E extends AppEnv>(c: Context<E>, session: ConsoleSession | null): Promise<void> {
+  if (session?.kind === "token" && session.signedIn) await sessionStore(c.env).close(session.id);
   deleteCookie(c, SESSION_COOKIE, { path: CONSOLE_PATH, secure: true, httpOnly: true, sameSite: "Strict" });
 }
 

@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
-import { ipGuardFor } from "./guard-client";
+import { guardUnavailable, ipGuardFor } from "./guard-client";
 import type { WindowPolicy } from "../limits/types";
 
 /**
@@ -14,7 +14,7 @@ import type { WindowPolicy } from "../limits/types";
  */
 export interface FailureSubject {
   /** `report`: calls of the public leaked-key report, limited per address the same way. */
-  guard: ProductId | "admin" | "report";
+  guard: ProductId | "report";
   /** From clientAddress(); a request without one is not counted (it did not come through Cloudflare). */
   address: string | undefined;
   policy: WindowPolicy;
@@ -22,17 +22,32 @@ export interface FailureSubject {
   message?: string;
 }
 
+/** Whose refusal an isolate remembers: a failure subject's, or `admin` for admin credentials (edge/admin-logins.ts). */
+type RefusedSubject = Pick<FailureSubject, "address" | "message"> & { guard: FailureSubject["guard"] | "admin" };
+
 // `<guard>|<address>` -> when the guard's refusal ends (ms). Bounded like every isolate cache.
 const refusedUntil = new Lru<string, number>(10_000);
 
 const TOO_MANY = "Too many failed authentication attempts, retry later";
 
+const tooMany = (subject: RefusedSubject, retryAfter: number) =>
+  new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(retryAfter) });
+
 /** 429 with Retry-After when this isolate knows the address is over its limit; else nothing. */
-export function refuseIfOverLimit(subject: FailureSubject): void {
+export function refuseIfOverLimit(subject: RefusedSubject): void {
   if (!subject.address) return;
   const until = refusedUntil.get(`${subject.guard}|${subject.address}`);
   const left = until === undefined ? 0 : until - Date.now();
-  if (left > 0) throw new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(Math.ceil(left / 1000)) });
+  if (left > 0) throw tooMany(subject, Math.ceil(left / 1000));
+}
+
+/**
+ * A guard refused the address for `retryAfter` seconds: only time ends such a refusal,
+ * so this isolate repeats it until then without asking. Returns the 429 to throw.
+ */
+export function rememberRefusal(subject: RefusedSubject, retryAfter: number): GatewayError {
+  refusedUntil.set(`${subject.guard}|${subject.address}`, Date.now() + retryAfter * 1000);
+  return tooMany(subject, retryAfter);
 }
 
 /**
@@ -46,17 +61,13 @@ export async function countFailure(env: Env, subject: FailureSubject): Promise<v
   refuseIfOverLimit(subject);
   const decision = await ipGuardFor(env, subject.guard, address)
     .admit({ product: subject.guard, route: { scope: "auth", sessionOnly: false }, ip: address, limits: { windows: [subject.policy] } })
-    .catch(() => {
-      throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
-    });
-  const key = `${subject.guard}|${address}`;
+    .catch(guardUnavailable);
   if (decision.allow) {
     // This failure filled the window: the next one is refused here, before its lookup.
     const window = decision.windows[0];
-    if (window && window.remaining === 0) refusedUntil.set(key, Date.now() + window.resetSeconds * 1000);
+    if (window && window.remaining === 0) rememberRefusal(subject, window.resetSeconds);
     return;
   }
   if (decision.refusal !== "rate_limited") return;
-  refusedUntil.set(key, Date.now() + decision.retryAfter * 1000);
-  throw new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(decision.retryAfter) });
+  throw rememberRefusal(subject, decision.retryAfter);
 }

@@ -1,6 +1,7 @@
 import type { Identity } from "../auth/identity";
 import type { Env } from "../env";
-import { ADDRESS_GUARD_PREFIX } from "../limits/guard-protocol";
+import { GatewayError } from "../http/errors";
+import { ADDRESS_GUARD_PREFIX, ADMIN_GUARD_NAME } from "../limits/guard-protocol";
 
 /** The guard object that owns an account's mutable state: one per `<product>:<account>`. */
 export function guardFor(env: Env, identity: Pick<Identity, "product" | "accountId">) {
@@ -14,6 +15,16 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
  */
 export function ipGuardFor(env: Env, scope: string, address: string) {
   return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${ADDRESS_GUARD_PREFIX}${scope}|${address}`));
+}
+
+/** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */
+export function guardUnavailable(): never {
+  throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+}
+
+/** The one guard of zgate's own admin surface: failed admin credentials, console sessions. */
+export function adminGuardFor(env: Env) {
+  return env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(ADMIN_GUARD_NAME));
 }
 
 /**

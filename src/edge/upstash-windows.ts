@@ -6,6 +6,7 @@ import type { Admission } from "./windows";
 import type { AdmitDecision, AdmitRequest, WindowReport } from "../limits/guard-protocol";
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { WindowPolicy } from "../limits/types";
+import { Lru } from "../util/lru";
 
 /**
  * Sliding windows counted in Upstash Redis (`LIMITER_BACKEND=upstash`), for teams that
@@ -23,12 +24,16 @@ import type { WindowPolicy } from "../limits/types";
  * Ephemeral cache: on. It only ever refuses, and only until the reset Redis itself
  * returned, so it cannot admit anything Redis would not; under abuse it spares Redis
  * a round trip per refused request. (A raised per-key limit applies after that reset.)
+ * It is an LRU of REFUSAL_CACHE_SIZE subjects like every per-isolate cache: refused
+ * subjects are what an abuser can make without end.
  * Timeouts and errors are ours, not the library's (its `timeout` admits on expiry):
  * after UPSTASH_TIMEOUT_MS or on an error the request fails closed (503) unless
  * UPSTASH_FAIL_OPEN is set, in which case it is admitted and the incident logged.
  */
 const limiters = new Map<string, Ratelimit>();
-const blocked = new Map<string, number>();
+const REFUSAL_CACHE_SIZE = 10_000;
+/** Refused subject -> when Redis said it resets (ms); shared by this isolate's limiters. */
+export const upstashRefusals = new Lru<string, number>(REFUSAL_CACHE_SIZE);
 
 function limiterFor(settings: Settings, policy: WindowPolicy): Ratelimit {
   const id = `${settings.UPSTASH_REDIS_REST_URL}|${policy.limit}|${policy.windowSeconds}`;
@@ -43,7 +48,7 @@ function limiterFor(settings: Settings, policy: WindowPolicy): Ratelimit {
       }),
       limiter: Ratelimit.slidingWindow(policy.limit, `${policy.windowSeconds} s`),
       prefix: "zgate:rl",
-      ephemeralCache: blocked,
+      ephemeralCache: upstashRefusals,
       timeout: 0,
       analytics: false,
     });

@@ -9,8 +9,11 @@ import {
   MAX_LEASE_TOKENS,
   ADDRESS_GUARD_PREFIX,
   type AcceptedJob,
+  type AdminBudgetTrip,
+  type AdminLoginVerdict,
   type AdmitDecision,
   type AdmitRequest,
+  type ConsoleSessionRecord,
   type GuardedKey,
   type JobView,
   type LeaseRequest,
@@ -21,6 +24,8 @@ import {
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { AccountPlanStore } from "./account-plan";
+import { AdminLogins } from "./admin-logins";
+import { ConsoleSessions } from "./console-sessions";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
@@ -692,6 +697,46 @@ export class AccountGuard extends DurableObject<Env> {
     const jobs = retiring.length === RETIRE_BATCH ? now : retirement === null ? Infinity : retireWakeAt(retirement);
     const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---------------------------------------------------------------- the admin guard (ADMIN_GUARD_NAME)
+  // Failed admin credentials and console sessions, in the object's synchronous KV. No
+  // admission reads them and no lease depends on them, so they change outside mutate().
+
+  private adminLogins?: AdminLogins;
+  private consoleSessions?: ConsoleSessions;
+  private get logins(): AdminLogins {
+    return (this.adminLogins ??= new AdminLogins(this.ctx.storage.kv));
+  }
+  private get sessions(): ConsoleSessions {
+    return (this.consoleSessions ??= new ConsoleSessions(this.ctx.storage.kv));
+  }
+
+  /** Whether admin credentials from `address` are refused now, before they are compared. */
+  adminLoginVerdict(address: string): AdminLoginVerdict {
+    return this.logins.verdict(address, this.clock());
+  }
+
+  /** Counts a failed admin credential from `address`; `tripped` only for the failure that tripped the global budget. */
+  countAdminFailure(address: string): { verdict: AdminLoginVerdict; tripped: AdminBudgetTrip | null } {
+    return this.logins.fail(address, this.clock());
+  }
+
+  openConsoleSession(id: string, record: ConsoleSessionRecord): void {
+    this.sessions.open(id, record, this.clock());
+  }
+
+  consoleSessionLive(id: string): boolean {
+    return this.sessions.live(id, this.clock());
+  }
+
+  closeConsoleSession(id: string): boolean {
+    return this.sessions.close(id);
+  }
+
+  /** Signs every console session of `identity` out; returns how many were live. */
+  closeConsoleSessions(identity: string): number {
+    return this.sessions.closeAll(identity, this.clock());
   }
 }
 

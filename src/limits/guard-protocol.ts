@@ -21,8 +21,8 @@ export const MIN_LEASE_MS = 50;
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
-  /** The product the request is for (a key may belong to another one); `admin` counts failed admin logins, `report` public key reports. */
-  product: ProductId | "admin" | "report";
+  /** The product the request is for (a key may belong to another one); `report` counts public key reports. */
+  product: ProductId | "report";
   /** What a key needs for this route: its module scope, and whether only sessions may call it. */
   route: { scope: string; sessionOnly: boolean };
   credential?: {
@@ -125,6 +125,36 @@ export interface UsageSnapshot {
 
 /** How the guards of client addresses are named (`ip|<scope>|<address>`); account guards are `<product>:<account>`. */
 export const ADDRESS_GUARD_PREFIX = "ip|";
+
+// ---------------------------------------------------------------- the admin guard
+
+/**
+ * The one guard of zgate's own admin surface: failed admin credentials of every client
+ * address (guard/admin-logins.ts) and the console's sessions (guard/console-sessions.ts).
+ * No `:` and no `ip|`, so it is never an account's guard nor an address's.
+ */
+export const ADMIN_GUARD_NAME = "admin";
+
+/** Whether admin credentials from a client address are refused before they are compared. */
+export type AdminLoginVerdict = { refused: false } | { refused: true; retryAfter: number };
+
+/** The global budget of failed admin credentials just tripped (told to the one failure that tripped it). */
+export interface AdminBudgetTrip {
+  /** Failures in the budget's window, and how many addresses they came from. */
+  failures: number;
+  addresses: number;
+  /** When the trip ends (ms). */
+  until: number;
+}
+
+/** A signed-in console session, by the SHA-256 of its id: whose it is and when it ends (ms). */
+export interface ConsoleSessionRecord {
+  identity: string;
+  expiresAt: number;
+}
+
+/** Whose a console session signed in with ADMIN_TOKEN is (the actor of its admin calls). */
+export const TOKEN_CONSOLE_IDENTITY = "admin:token";
 
 /** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
 export interface AcceptedJob {

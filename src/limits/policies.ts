@@ -50,8 +50,18 @@ export function failedKeyAuthPolicy(product: Product, settings: Settings): Windo
   return withOverride(FAILED_KEY_AUTH, settings.LIMIT_OVERRIDES[product.id]?.windows?.[FAILED_KEY_AUTH.name]);
 }
 
-/** Failed admin API authentications per client address (a wrong token or Access JWT). */
+/**
+ * Failed admin credentials (a wrong token or Access JWT, the console's sign-in) per client
+ * address: past it the address's admin credentials are refused before they are compared.
+ */
 export const FAILED_ADMIN_AUTH: WindowPolicy = { name: "admin_auth_failures", subject: "ip", limit: 10, windowSeconds: 300 };
+
+/**
+ * Failed admin credentials from all addresses together: reaching it trips the budget for
+ * one window, and meanwhile every address that failed in the window is refused (one
+ * guess each from addresses beyond it), while one that did not fail is still let in.
+ */
+export const ADMIN_AUTH_BUDGET: WindowPolicy = { name: "admin_auth_budget", subject: "ip", limit: 100, windowSeconds: 600 };
 
 /** Calls of the public leaked-key report per client address (each names up to 100 keys). */
 export const PUBLIC_REPORTS: WindowPolicy = { name: "key_reports", subject: "ip", limit: 10, windowSeconds: 3600 };

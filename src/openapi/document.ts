@@ -231,6 +231,14 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
     tags: ["zgate"],
     responses: { 200: { description: "HTML page", headers: REQUEST_ID, content: { "text/html": { schema: z.string() } } } },
   });
+  registry.registerPath({
+    method: "get",
+    path: "/docs/init.js",
+    operationId: "zgate.docs_init",
+    summary: "The script that starts Swagger UI on /docs (the page runs no inline script: its CSP allows only this origin's)",
+    tags: ["zgate"],
+    responses: { 200: { description: "JavaScript", headers: REQUEST_ID, content: { "text/javascript": { schema: z.string() } } } },
+  });
 
   return app.getOpenAPI31Document({
     openapi: "3.1.0",

@@ -1,28 +1,27 @@
 /**
  * A small least-recently-used map for per-isolate caches of facts that never change
  * (a key hash's owner, a verified token's claims). Bounded, so a flood of distinct
- * credentials cannot grow an isolate's memory without limit.
+ * credentials cannot grow an isolate's memory without limit. A Map, so a library that
+ * takes one for its cache (Upstash's refusal cache) is bounded the same way.
  */
-export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
+export class Lru<K, V> extends Map<K, V> {
+  constructor(private readonly capacity: number) {
+    super();
+  }
 
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
+  override get(key: K): V | undefined {
+    const value = super.get(key);
     if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
+      super.delete(key);
+      super.set(key, value);
     }
     return value;
   }
 
-  delete(key: K): void {
-    this.map.delete(key);
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  override set(key: K, value: V): this {
+    super.delete(key);
+    super.set(key, value);
+    if (this.size > this.capacity) super.delete(this.keys().next().value as K);
+    return this;
   }
 }

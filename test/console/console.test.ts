@@ -101,6 +101,45 @@ describe("security console: sign-in", () => {
     expect(out.status).toBe(303);
     expect(out.headers.get("set-cookie")).toMatch(/__Secure-zgate_console=;.*Max-Age=0/);
   });
+
+  it("sign-out ends the session on the server: a copy of its cookie taken before is refused, another session is not", async () => {
+    const browser = new Browser();
+    const other = new Browser();
+    await browser.signIn();
+    await other.signIn();
+    const copied = browser.cookie;
+    const page = await (await browser.get("/admin/")).text();
+    expect((await browser.post("/admin/sign-out", { csrf: Browser.csrf(page) })).status).toBe(303);
+
+    const replayed = await call("/admin/", { headers: { Cookie: copied }, redirect: "manual" });
+    expect(replayed.status).toBe(303);
+    expect(replayed.headers.get("location")).toBe("/admin/sign-in");
+    expect((await other.get("/admin/")).status).toBe(200);
+  });
+
+  it("sign out everywhere ends every token session, in every browser and every copy, audited; a new sign-in works", async () => {
+    const browsers = [new Browser(), new Browser(), new Browser()];
+    for (const browser of browsers) await browser.signIn();
+    const copies = browsers.map((b) => b.cookie);
+    const page = await (await browsers[0]!.get("/admin/")).text();
+    expect(page).toContain("Sign out everywhere");
+    const out = await browsers[0]!.post("/admin/sign-out-everywhere", { csrf: Browser.csrf(page) });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/admin/sign-in");
+    for (const cookie of copies) expect((await call("/admin/", { headers: { Cookie: cookie }, redirect: "manual" })).status).toBe(303);
+
+    const [entry] = (await json(await admin("/audit?action=console.sessions_revoke&limit=1"))).entries;
+    expect(entry).toMatchObject({ actor: "admin:token", action: "console.sessions_revoke" });
+    expect(entry.detail.sessions_revoked).toBeGreaterThanOrEqual(3);
+
+    const again = new Browser();
+    expect((await again.signIn()).status).toBe(303);
+    expect((await again.get("/admin/")).status).toBe(200);
+    // The admin API's own route does the same, for a session in any browser.
+    const revoked = await admin("/console-sessions/revoke", { method: "POST" });
+    expect(await json(revoked)).toEqual({ sessions_revoked: 1 });
+    expect((await again.get("/admin/")).status).toBe(303);
+  });
 });
 
 describe("security console: CSRF", () => {

@@ -151,6 +151,39 @@ describe("admin API: keys", () => {
     expect(notJson.status).toBe(400);
   });
 
+  it("account and user ids: 1 to 128 of [A-Za-z0-9_.:@-] on every route that takes one, 400 otherwise, in the OpenAPI document too", async () => {
+    const bad = ["acct\nx", "acct x", "acct/x", "acct%x", "ácct", "a".repeat(129)];
+    for (const account of bad) {
+      const created = await admin("/keys", { json: { product: "zsky", account } });
+      expect(created.status, JSON.stringify(account)).toBe(400);
+      expect((await json(created)).error.message).toMatch(/^account: 1 to 128 characters/);
+      const id = encodeURIComponent(account);
+      for (const [path, init] of [
+        [`/keys?account=${id}`, {}],
+        [`/accounts/zappway/${id}/plan`, { method: "PUT", json: { plan: "pro" } }],
+        [`/accounts/zsky/${id}/overage`, { method: "PUT", json: { enabled: false, monthly_cap_cents: 0 } }],
+        [`/users/${id}/revoke-sessions`, { json: {} }],
+      ] as const) {
+        const response = await admin(path, init);
+        expect(response.status, `${path} ${JSON.stringify(account)}`).toBe(400);
+        expect((await json(response)).error.message).toMatch(/^(account|user_id): 1 to 128 characters/);
+      }
+    }
+    // Every allowed character, at the longest: stored, and its key works through to the origin.
+    const account = `${freshAccount()}.Org:9@x-`.padEnd(128, "z");
+    const { key } = await createKey("zappway", { account });
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(200);
+    expect((await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: { plan: "pro" } })).status).toBe(200);
+
+    const document = await json(await call("/openapi.json"));
+    expect(document.components.schemas.AccountId).toMatchObject({ type: "string", pattern: "^[A-Za-z0-9_.:@-]{1,128}$" });
+    const idSchema = (path: string, method: string, name: string) =>
+      document.paths[path][method].parameters.find((p: { name: string }) => p.name === name).schema;
+    expect(idSchema("/admin/v1/users/{user_id}/revoke-sessions", "post", "user_id")).toEqual({ $ref: "#/components/schemas/AccountId" });
+    expect(idSchema("/admin/v1/accounts/{product}/{account}/plan", "put", "account")).toEqual({ $ref: "#/components/schemas/AccountId" });
+    expect(idSchema("/admin/v1/keys", "get", "account")).toEqual({ $ref: "#/components/schemas/AccountId" });
+  });
+
   it("lists and filters keys, newest first, with a cursor", async () => {
     const account = freshAccount();
     const made = [];

@@ -1,4 +1,5 @@
 import { inject, describe, expect, it } from "vitest";
+import { upstashRefusals } from "../../src/edge/upstash-windows";
 import { burst, call, createKey, json, keyHeaders } from "../helpers";
 import { limiterContract } from "./limiter-contract";
 
@@ -47,6 +48,26 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
     const refused = responses.find((r) => r.status === 429)!;
     expect(refused.headers.get("RateLimit-Policy")).toBeNull();
     expect(await json(refused)).toEqual({ error: "Concurrent job limit reached (3 per API key)" });
+  });
+
+  it("remembers a subject Redis refused until its reset, in an LRU of at most 10,000 subjects", async () => {
+    const { key } = await createKey("zappway", { limit_override: { windows: { plan_rate: { limit: 1, window_seconds: 60 } } } });
+    const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: backend() });
+    const before = new Set(upstashRefusals.keys());
+    expect((await agents()).status).toBe(200);
+    expect((await agents()).status).toBe(429);
+    const remembered = [...upstashRefusals.keys()].filter((subject) => !before.has(subject));
+    expect(remembered).toHaveLength(1);
+    expect(upstashRefusals.get(remembered[0]!)).toBeGreaterThan(Date.now());
+    expect((await agents()).status).toBe(429);
+
+    // A flood of distinct refused subjects: the oldest go, the cache stays at its size.
+    for (let i = 0; i < 10_001; i++) upstashRefusals.set(`zgate:rl:flood-${i}`, Date.now() + 60_000);
+    expect(upstashRefusals.size).toBe(10_000);
+    expect(upstashRefusals.has(remembered[0]!)).toBe(false);
+    for (let i = 0; i < 10_001; i++) upstashRefusals.delete(`zgate:rl:flood-${i}`);
+    // Forgotten, it is asked of Redis again, which still refuses it.
+    expect((await agents()).status).toBe(429);
   });
 
   it("a window refusal gives the ZSky reservation back", async () => {

@@ -148,13 +148,18 @@ describe("npm start", () => {
   );
 
   it.skipIf(noBrowser)(
-    "/docs renders the three products' operations in a real headless Chromium, Try it out aimed at this PORT (screenshot in test-results/)",
+    "/docs renders the three products' operations in a real headless Chromium under its CSP (no violation), Try it out aimed at this PORT (screenshot in test-results/)",
     async () => {
       const base = `http://127.0.0.1:${port}`;
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 2000 } });
-        await page.goto(`${base}/docs`);
+        // Every console message of the page: a CSP violation is reported there.
+        const messages: string[] = [];
+        page.on("console", (m) => messages.push(m.text()));
+        page.on("pageerror", (e) => messages.push(e.message));
+        const response = await page.goto(`${base}/docs`);
+        expect(response!.headers()["content-security-policy"]).toMatch(/script-src 'self'.*frame-ancestors 'none'/);
         await page.waitForSelector(".opblock", { timeout: 30_000 });
         // Past about 145 operations Swagger UI renders only those near the viewport: read them scrolling down.
         const paths = new Set<string>();
@@ -185,6 +190,7 @@ describe("npm start", () => {
         expect([...tags]).toEqual(expect.arrayContaining(["zakgt", "zsky", "zappway", "admin", "security"]));
         const servers = await page.$$eval(".servers option", (nodes) => nodes.map((n) => (n as HTMLOptionElement).value));
         expect(servers).toEqual([base]);
+        expect(messages.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
         mkdirSync(join(root, "test-results"), { recursive: true });
         const shot = join(root, "test-results", "docs.png");
         await page.screenshot({ path: shot });

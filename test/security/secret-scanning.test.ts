@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateKey, hashKey } from "../../src/keys/key-format";
 import { toHex } from "../../src/util/hex";
-import { admin, call, createKey, json, keyHeaders } from "../helpers";
+import { admin, burst, call, createKey, json, keyHeaders } from "../helpers";
 import { program, programKey, report, sign } from "./scanner-program";
 
 const WEBHOOK_SECRET = "leak-webhook-secret-0123456789abcdef";
@@ -172,6 +172,66 @@ describe("GitHub secret scanning", () => {
       const { t, v1 } = Object.fromEntries(d.headers["zgate-signature"]!.split(",").map((p) => p.split("=")));
       expect(v1).toBe(await hmacHex(WEBHOOK_SECRET, `${t}.${d.body}`));
     }
+  });
+});
+
+describe("the key document: fetches bounded whatever is sent", () => {
+  afterEach(() => vi.useRealTimers());
+  const foreign = githubBatch("ghp_0123456789abcdefghijklmnopqrstuvwxyz");
+
+  it("reports signed by made-up keys, all at once: one fetch of the document, and none more within the cooldown", async () => {
+    const { scanner, settings } = await setup();
+    const cooldown = { ...settings, JWKS_COOLDOWN_SECONDS: "30" };
+    const strangers = await Promise.all(Array.from({ length: 4 }, () => programKey()));
+    const responses = await burst(24, (i) => report("github", strangers[i % 4]!, foreign, cooldown));
+    expect(responses.map((r) => r.status)).toEqual(Array(24).fill(401));
+    for (const stranger of strangers) expect((await report("github", stranger, foreign, cooldown)).status).toBe(401);
+    expect(await scanner.fetches()).toBe(1);
+  });
+
+  it("a document that cannot be fetched: a flood of reports makes one fetch per minute, each report 503", async () => {
+    const scanner = program(); // nothing published: the document is a 404
+    const settings = { SECRET_SCANNING_GITHUB_KEYS_URL: scanner.keysUrl, JWKS_COOLDOWN_SECONDS: "0" };
+    const key = await programKey();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const flood = async () => {
+      const responses = await burst(20, () => report("github", key, foreign, settings));
+      expect(responses.map((r) => r.status)).toEqual(Array(20).fill(503));
+      expect(responses[0]!.headers.get("Retry-After")).toBe("60");
+      for (let i = 0; i < 5; i++) expect((await report("github", key, foreign, settings)).status).toBe(503);
+    };
+    await flood();
+    expect(await scanner.fetches()).toBe(1);
+    vi.setSystemTime(Date.now() + 59_000);
+    await flood();
+    expect(await scanner.fetches()).toBe(1);
+    vi.setSystemTime(Date.now() + 2_000);
+    await flood();
+    expect(await scanner.fetches()).toBe(2);
+    // Published at last: taken at the next fetch, a minute after the last failure.
+    await scanner.publish([key]);
+    expect((await report("github", key, foreign, settings)).status).toBe(503);
+    vi.setSystemTime(Date.now() + 60_000);
+    expect((await report("github", key, foreign, settings)).status).toBe(200);
+    expect(await scanner.fetches()).toBe(3);
+  });
+
+  it("past its hour, a document that cannot be fetched again is still used for 24 hours, fetched at most once a minute meanwhile", async () => {
+    const { scanner, key, settings } = await setup();
+    expect((await report("github", key, foreign, settings)).status).toBe(200);
+    const broken = await fetch(scanner.keysUrl, { method: "PUT", body: "not a key document" });
+    expect(broken.status).toBe(204);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const started = Date.now();
+    vi.setSystemTime(started + 61 * 60_000);
+    for (let i = 0; i < 5; i++) expect((await report("github", key, foreign, settings)).status).toBe(200);
+    expect(await scanner.fetches()).toBe(2);
+    vi.setSystemTime(started + 25 * 3_600_000 - 1_000);
+    expect((await report("github", key, foreign, settings)).status).toBe(200);
+    expect(await scanner.fetches()).toBe(3);
+    vi.setSystemTime(started + 25 * 3_600_000 + 60_000);
+    expect((await report("github", key, foreign, settings)).status).toBe(503);
+    expect(await scanner.fetches()).toBe(4);
   });
 });
 

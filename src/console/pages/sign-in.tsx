@@ -19,7 +19,8 @@ function SignInForm(props: { csrf: string; problem?: string }) {
           <button type="submit">Sign in</button>
         </p>
         <p class="muted">
-          The token is checked by the admin API and never stored: the browser keeps only a signed session cookie for 8 hours.
+          The token is checked by the admin API and never stored: the browser keeps only a signed session cookie for 8 hours, which signing
+          out ends on the server too.
         </p>
       </form>
     </>
@@ -28,7 +29,8 @@ function SignInForm(props: { csrf: string; problem?: string }) {
 
 /**
  * Sign-in with ADMIN_TOKEN, checked by the admin API itself (so a wrong token counts as
- * a failed admin login for the client address, with its 429), and sign-out. Behind
+ * a failed admin login for the client address, with its 429), sign-out, and sign-out
+ * everywhere (every token session, through the admin API so it is audited). Behind
  * Cloudflare Access there is nothing to sign in to: Access already did.
  */
 export function registerSignIn(app: Hono<ConsoleEnv>) {
@@ -63,8 +65,14 @@ export function registerSignIn(app: Hono<ConsoleEnv>) {
     return c.redirect("/admin/", 303);
   });
 
-  app.post("/sign-out", (c) => {
-    endSession(c);
+  app.post("/sign-out", async (c) => {
+    await endSession(c, c.get("session"));
+    return c.redirect("/admin/sign-in", 303);
+  });
+
+  app.post("/sign-out-everywhere", async (c) => {
+    await adminCall(c, "POST", "/console-sessions/revoke");
+    await endSession(c, c.get("session"));
     return c.redirect("/admin/sign-in", 303);
   });
 }

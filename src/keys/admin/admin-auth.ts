@@ -4,10 +4,11 @@ import { remoteKeySet } from "../../auth/jwt";
 import { requireFeature } from "../../config/settings";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
+import { countAdminFailure, refuseLimitedAdminAddress } from "../../edge/admin-logins";
 import { clientAddress } from "../../edge/client-address";
-import { countFailure } from "../../edge/failed-auth";
-import { FAILED_ADMIN_AUTH } from "../../limits/policies";
+import { ADMIN_AUTH_BUDGET } from "../../limits/policies";
 import { utf8 } from "../../util/utf8";
+import { writeAudit } from "../audit-log";
 
 export type AdminEnv = AppEnv & { Variables: { actor: string } };
 
@@ -34,9 +35,31 @@ function accessIdentity(payload: JWTPayload): string {
   return who;
 }
 
-/** A presented admin credential that failed: limited per client address, 429 past the limit (edge/failed-auth.ts). */
-function countAdminFailure(c: Context<AdminEnv>): Promise<void> {
-  return countFailure(c.env, { guard: "admin", address: clientAddress(c.req.raw.headers), policy: FAILED_ADMIN_AUTH });
+/**
+ * A presented admin credential that failed (edge/admin-logins.ts). The one failure that
+ * trips the global budget writes its one audit entry; the 401 stands even if that write fails.
+ */
+async function failedLogin(c: Context<AdminEnv>): Promise<never> {
+  const address = clientAddress(c.req.raw.headers);
+  const tripped = await countAdminFailure(c.env, address);
+  if (tripped) {
+    const entry = {
+      actor: "zgate",
+      action: "admin.auth_budget_tripped",
+      requestId: c.get("requestId"),
+      detail: {
+        failures: tripped.failures,
+        addresses: tripped.addresses,
+        window_seconds: ADMIN_AUTH_BUDGET.windowSeconds,
+        refused_until: new Date(tripped.until).toISOString(),
+        last_address: address,
+      },
+    };
+    await writeAudit(c.env, entry).catch((err: Error) =>
+      console.error(JSON.stringify({ msg: "audit_write_failed", action: entry.action, error: err.message })),
+    );
+  }
+  throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
 }
 
 /** The identity of a valid Cloudflare Access token; anything else is a failed login (counted, 401). */
@@ -53,8 +76,7 @@ async function accessActor(c: Context<AdminEnv>, token: string): Promise<string>
     });
     return accessIdentity(payload);
   } catch {
-    await countAdminFailure(c);
-    throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
+    return failedLogin(c);
   }
 }
 
@@ -62,12 +84,15 @@ async function accessActor(c: Context<AdminEnv>, token: string): Promise<string>
  * The admin API is for security and platform teams: `Authorization: Bearer <ADMIN_TOKEN>`
  * or, when ACCESS_TEAM_DOMAIN and ACCESS_AUD are set, a Cloudflare Access JWT in
  * `Cf-Access-Jwt-Assertion`. The actor (token or Access identity) goes into the audit log.
+ * A credential from a client address over its failure limit (or caught by the tripped
+ * global budget) is refused with 429 before it is compared, the right one too.
  */
 export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
   const settings = c.get("settings");
   requireFeature(settings, "admin");
   const accessJwt = c.req.header("cf-access-jwt-assertion");
   if (accessJwt && settings.ACCESS_TEAM_DOMAIN && settings.ACCESS_AUD) {
+    await refuseLimitedAdminAddress(c.env, clientAddress(c.req.raw.headers));
     c.set("actor", `admin:${await accessActor(c, accessJwt)}`);
     // Outside the verification: an error in the route is the route's, never a failed login.
     return next();
@@ -76,10 +101,10 @@ export const adminAuth: MiddlewareHandler<AdminEnv> = async (c, next) => {
   if (!settings.ADMIN_TOKEN && !settings.ACCESS_TEAM_DOMAIN) {
     throw new GatewayError("SERVICE_UNAVAILABLE", "Admin API is not configured: set ADMIN_TOKEN or Cloudflare Access");
   }
-  if (!match || !settings.ADMIN_TOKEN || !(await sameSecret(match[1]!, settings.ADMIN_TOKEN))) {
-    if (match) await countAdminFailure(c);
-    throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
-  }
+  // No credential at all: nothing to compare, nothing to count.
+  if (!match) throw new GatewayError("UNAUTHORIZED", "Invalid admin credentials");
+  await refuseLimitedAdminAddress(c.env, clientAddress(c.req.raw.headers));
+  if (!settings.ADMIN_TOKEN || !(await sameSecret(match[1]!, settings.ADMIN_TOKEN))) return failedLogin(c);
   c.set("actor", "admin:token");
   await next();
 };

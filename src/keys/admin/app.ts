@@ -12,6 +12,7 @@ import { registerListKeys } from "./routes/list-keys";
 import { registerLookupKey } from "./routes/lookup-key";
 import { registerRevokeKey } from "./routes/revoke-key";
 import { registerRevokeLeaked } from "./routes/revoke-leaked";
+import { registerRevokeConsoleSessions } from "./routes/revoke-console-sessions";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
 import { registerRollKey } from "./routes/roll-key";
 import { registerSetAccountPlan } from "./routes/set-account-plan";
@@ -47,6 +48,7 @@ export function createAdminApp() {
   registerSetOverage(admin);
   registerSetAccountPlan(admin);
   registerRevokeSessions(admin);
+  registerRevokeConsoleSessions(admin);
   registerListAudit(admin);
   admin.all("*", () => {
     throw new GatewayError("NOT_FOUND", "Not Found");

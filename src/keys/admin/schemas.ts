@@ -3,6 +3,20 @@ import { z } from "@hono/zod-openapi";
 /** Schemas shared by the admin routes; they validate requests and write the OpenAPI document. */
 export const ProductSchema = z.enum(["zakgt", "zsky", "zappway"]).openapi("Product");
 
+/**
+ * An account or user id (a ZSky account, a ZappWay organization, a ZakGT user), as every
+ * admin route takes one. It names the account's guard object, is stored in D1 and sent to
+ * origins in the signed `X-Zgate-Account` and `X-Zgate-User` headers, so it is held to a
+ * plain charset: a newline stored here would make every later call of the key a 502.
+ */
+export const AccountIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, "1 to 128 characters: letters, digits and _ . : @ -")
+  .openapi("AccountId", { example: "acct_demo", description: "1 to 128 characters: letters, digits and `_ . : @ -`" });
+
+/** AccountIdSchema as the path parameter `name`. */
+export const accountIdParam = (name: string) => AccountIdSchema.openapi({ param: { name, in: "path" } });
+
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
   .openapi("GatewayError", { example: { error: { code: "NOT_FOUND", message: "Key not found" } } });

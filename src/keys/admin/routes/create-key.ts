@@ -4,12 +4,12 @@ import { prefixFor } from "../../key-format";
 import { importKey, issueKey } from "../../key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../views";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
+import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
 const Body = z
   .object({
     product: ProductSchema,
-    account: z.string().min(1).max(200),
+    account: AccountIdSchema,
     label: z.string().trim().min(1).max(100).optional(),
     plan: z.string().min(1).max(50).optional(),
     scopes: scopesSchema.optional(),

@@ -7,6 +7,7 @@ import { route as listKeys } from "./list-keys";
 import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
+import { route as revokeConsoleSessions } from "./revoke-console-sessions";
 import { route as revokeSessions } from "./revoke-sessions";
 import { route as rollKey } from "./roll-key";
 import { route as setAccountPlan } from "./set-account-plan";
@@ -26,6 +27,7 @@ export const ADMIN_ROUTES = [
   revokeLeaked,
   liftSuspension,
   revokeSessions,
+  revokeConsoleSessions,
   setOverage,
   setAccountPlan,
   listAudit,

@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { listKeys } from "../../key-store";
 import { decodeCursor, keyCursor, keyView, limitParam, page } from "../../views";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
+import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
 const time = z.iso.datetime({ offset: true });
 
@@ -10,7 +10,7 @@ const time = z.iso.datetime({ offset: true });
 const Query = z
   .object({
     product: ProductSchema.optional(),
-    account: z.string().min(1).max(200).optional(),
+    account: AccountIdSchema.optional(),
     status: z.enum(["active", "revoked", "expired"]).optional(),
     last4: z
       .string()

@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { revokeUserCredentials } from "../../key-lifecycle";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json, RevokeContextSchema } from "../schemas";
+import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json, RevokeContextSchema } from "../schemas";
 
 export const route = createRoute({
   method: "post",
@@ -13,11 +13,7 @@ export const route = createRoute({
   security: ADMIN_SECURITY,
   request: {
     params: z.object({
-      user_id: z
-        .string()
-        .min(1)
-        .max(200)
-        .openapi({ param: { name: "user_id", in: "path" } }),
+      user_id: accountIdParam("user_id"),
     }),
     body: {
       required: false,

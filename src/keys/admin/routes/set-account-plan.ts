@@ -7,7 +7,7 @@ import type { Product } from "../../../products/types";
 import { writeAudit } from "../../audit-log";
 import { limitOverrideFromApi, limitOverrideSchema } from "../../views";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
+import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
 
 const AccountLimits = z.object({ windows: limitOverrideSchema.shape.windows }).strict();
 
@@ -37,11 +37,7 @@ export const route = createRoute({
   request: {
     params: z.object({
       product: ProductSchema.openapi({ param: { name: "product", in: "path" } }),
-      account: z
-        .string()
-        .min(1)
-        .max(200)
-        .openapi({ param: { name: "account", in: "path" } }),
+      account: accountIdParam("account"),
     }),
     body: { required: true, content: { "application/json": { schema: Body } } },
   },

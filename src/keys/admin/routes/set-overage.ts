@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { guardFor } from "../../../edge/guard-client";
 import { writeAudit } from "../../audit-log";
 import type { AdminEnv } from "../admin-auth";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
+import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
 const Overage = z
   .object({ enabled: z.boolean(), monthly_cap_cents: z.number().int().min(0).max(100_000_000) })
@@ -19,11 +19,7 @@ export const route = createRoute({
   security: ADMIN_SECURITY,
   request: {
     params: z.object({
-      account: z
-        .string()
-        .min(1)
-        .max(200)
-        .openapi({ param: { name: "account", in: "path" } }),
+      account: accountIdParam("account"),
     }),
     body: { required: true, content: { "application/json": { schema: Overage } } },
   },
