@@ -176,6 +176,11 @@ export async function rollKey(
 export interface RevokeOptions extends RevokeContext {
   /** Also refuse every ZSky result link issued so far for the jobs the key submitted. */
   revokeResultLinks?: boolean;
+  /**
+   * With revokeResultLinks: keys whose links go too, counted in this key's audit entry (a
+   * rolled key's kept successors, which its jobs and polls went to).
+   */
+  resultLinksAlsoOf?: string[];
   /** More for the audit entry (a report's source URL, why a chained key went too); never a secret. */
   detail?: Record<string, unknown>;
 }
@@ -190,10 +195,18 @@ export async function revokeKey(
   by: Actor,
   action = "key.revoke",
   options: RevokeOptions = {},
-): Promise<{ changed: boolean; resultLinksRevoked: number }> {
+): Promise<{ changed: boolean; resultLinksRevoked: number; resultLinksOf: Record<string, number> }> {
   const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
   await markRevoked(env, [record.keyId], by.actor, options);
-  const links = options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, record, [record.keyId]) : 0;
+  // One count per key, so the entry can say how many were cut under each other key.
+  const resultLinksOf: Record<string, number> = {};
+  if (options.revokeResultLinks && record.product === "zsky") {
+    for (const keyId of [record.keyId, ...(options.resultLinksAlsoOf ?? [])]) {
+      resultLinksOf[keyId] = await resultLinksRevoked(env, record, [keyId]);
+    }
+  }
+  const links = Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0);
+  const underOthers = Object.fromEntries(Object.entries(resultLinksOf).filter(([keyId]) => keyId !== record.keyId));
   await writeAudit(
     env,
     audited(record, action, by, {
@@ -201,10 +214,11 @@ export async function revokeKey(
       reason: options.reason ?? null,
       ticket: options.ticket ?? null,
       ...(options.revokeResultLinks ? { result_links_revoked: links } : {}),
+      ...(Object.keys(underOthers).length > 0 ? { result_links_revoked_under: underOthers } : {}),
       ...options.detail,
     }),
   );
-  return { changed, resultLinksRevoked: links };
+  return { changed, resultLinksRevoked: links, resultLinksOf };
 }
 
 /** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */

@@ -1,5 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, mintToken, sims, someIp, type CallOptions } from "../helpers";
+import {
+  ADMIN_TOKEN,
+  admin,
+  call,
+  createKey,
+  json,
+  keyHeaders,
+  limitOverrides,
+  mintToken,
+  sims,
+  someIp,
+  type CallOptions,
+} from "../helpers";
+import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
+
+/** A page's text as a person reads it: no tags, entities decoded. */
+const pageText = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, "&");
+
+const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
 
 /**
  * The security console through the Worker's own fetch handler: a small cookie jar
@@ -324,7 +347,9 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     expect(done.status).toBe(200);
     const html = await done.text();
     expect(html).not.toContain(old.key);
-    expect(html).toContain("already rotated to a successor");
+    const text = pageText(html);
+    expect(text).toContain(`Revoked now: ${rotated.key_id}.`);
+    expect(text).toContain(`${old.id} was already revoked before this (by key:${old.id})`);
     expect(html).toContain(`/admin/keys/${rotated.key_id}`);
     expect(html).toContain("successor_of_leaked");
     for (const key of [old.key, rotated.key]) expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(401);
@@ -335,6 +360,50 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     const page = await (await browser.get(`/admin/keys/${old.id}`)).text();
     expect(page).toContain("found in a public gist");
     expect(page).toContain("SEC-7");
+  });
+
+  it("revoke-leaked of a rolled key says exactly what happened: revoked now, the successor kept and working, the links cut under it", async () => {
+    const old = await createKey("zsky", { label: "rolled then leaked" });
+    const { response } = await finishedImage(zskyClient(old.key, roomy), "a lighthouse at dusk");
+    const url = (await json(response)).result_url as string;
+    const successor = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${old.id}/revoke-leaked`)).text());
+    const done = await browser.post(`/admin/keys/${old.id}/revoke-leaked`, {
+      csrf,
+      key: old.key,
+      reason: "pasted in a forum",
+      invalidate_result_links: "1",
+    });
+    expect(done.status).toBe(200);
+    const text = pageText(await done.text());
+    expect(text).toContain(`Revoked now: ${old.id}. Every request with it is refused (401) from now on.`);
+    expect(text).toContain(`Not revoked: ${successor.id} still works. An admin rolled ${old.id} to it`);
+    expect(text).toContain(
+      `Result links refused: 1 stored result (the very next download of each is 403); 1 under the kept key ${successor.id}, since the leaked key's jobs and polls went to it`,
+    );
+    expect(text).not.toMatch(/revoked too|issue a new key|Create replacement key/);
+    // What the page says is what the gateway does.
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", old.key) })).status).toBe(401);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", successor.key) })).status).toBe(200);
+    expect((await fetchUrl(url)).status).toBe(403);
+    const entry = (await json(await admin(`/audit?target=${old.id}&action=key.revoke_leaked`))).entries[0];
+    expect(entry.detail).toMatchObject({ result_links_revoked: 1, result_links_revoked_under: { [successor.id]: 1 } });
+  });
+
+  it("revoke-leaked of a plain key without cutting links says so, and offers a replacement", async () => {
+    const leaked = await createKey("zsky", { label: "alone" });
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${leaked.id}/revoke-leaked`)).text());
+    const done = await browser.post(`/admin/keys/${leaked.id}/revoke-leaked`, { csrf, key: leaked.key, reason: "gist" });
+    const html = await done.text();
+    const text = pageText(html);
+    expect(text).toContain(`Revoked now: ${leaked.id}.`);
+    expect(text).toContain("Result links were not refused (not asked)");
+    expect(text).toContain("No key of this chain works any more: the customer needs a new one.");
+    expect(html).toContain(`href="/admin/keys/${leaked.id}/replace"`);
   });
 
   it("behind Access: no sign-in, the CSRF token is bound to the Access JWT, and the audit names the Access email", async () => {
