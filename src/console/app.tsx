@@ -4,6 +4,7 @@ import { registerAudit } from "./pages/audit";
 import { registerKeyActions } from "./pages/key-actions";
 import { registerKeyDetail } from "./pages/key-detail";
 import { registerLeaks } from "./pages/leaks";
+import { registerNewKey } from "./pages/new-key";
 import { registerSearch } from "./pages/search";
 import { registerSignIn } from "./pages/sign-in";
 import { render, renderError } from "./render";
@@ -58,6 +59,8 @@ export function createConsoleApp(gatewayFetch: GatewayFetch) {
   registerSignIn(app);
   app.use("*", signedIn);
   registerSearch(app);
+  // Before the key pages: `/keys/new` is no key id.
+  registerNewKey(app);
   registerKeyDetail(app);
   registerKeyActions(app);
   registerAudit(app);

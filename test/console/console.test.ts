@@ -292,17 +292,17 @@ describe("security console: investigating a key", () => {
     const browser = new Browser();
     await browser.signIn();
     const first = await (await browser.get(`/admin/?account=${account}`)).text();
-    expect(first.match(/href="\/admin\/keys\//g)?.length).toBe(25);
+    expect(first.match(/href="\/admin\/keys\/key_/g)?.length).toBe(25);
     const next = /href="(\/admin\/\?account=[^"]+&amp;cursor=[^"]+)"/.exec(first)![1]!.replace(/&amp;/g, "&");
     const second = await (await browser.get(next)).text();
-    expect(second.match(/href="\/admin\/keys\//g)?.length).toBe(2);
+    expect(second.match(/href="\/admin\/keys\/key_/g)?.length).toBe(2);
     expect(second).toContain("End of list.");
 
     const byLast4 = await (await browser.get(`/admin/?account=${account}&last4=${encodeURIComponent(keys[3]!.key.slice(-4))}`)).text();
     expect(byLast4).toContain(`/admin/keys/${keys[3]!.id}`);
     const today = new Date().toISOString().slice(0, 10);
     expect(
-      (await (await browser.get(`/admin/?account=${account}&created_after=${today}`)).text()).match(/href="\/admin\/keys\//g)?.length,
+      (await (await browser.get(`/admin/?account=${account}&created_after=${today}`)).text()).match(/href="\/admin\/keys\/key_/g)?.length,
     ).toBe(25);
     expect(await (await browser.get(`/admin/?account=${account}&created_after=2999-01-01`)).text()).toContain("No key matches.");
     const refused = await browser.get("/admin/?last4=abc");
@@ -502,6 +502,86 @@ describe("security console: roll", () => {
     expect(await (await browser.get(`/admin/keys/${created.id}`)).text()).not.toContain(successor);
     const audit = (await json(await admin(`/audit?target=${old.id}`))).entries;
     expect(audit[0]).toMatchObject({ actor: "admin:token", detail: expect.objectContaining({ reason: "customer offboarding" }) });
+  });
+});
+
+describe("security console: whatever the key's state, revoke as leaked; once it cannot be rolled, a replacement", () => {
+  it("a key rolled with 0 s grace still offers revoke as leaked and a replacement; an active one rolls; a revoked one is not revoked again", async () => {
+    const key = await createKey("zsky", { label: "ci deploy" });
+    const browser = new Browser();
+    await browser.signIn();
+    const actionsOf = async (id: string) =>
+      [...(await (await browser.get(`/admin/keys/${id}`)).text()).matchAll(/href="\/admin\/keys\/[^/"]+\/([a-z-]+)"/g)].map((m) => m[1]);
+    expect(await actionsOf(key.id)).toEqual(["revoke", "revoke-leaked", "roll"]);
+    const rolled = await json(await admin(`/keys/${key.id}/roll`, { json: { expire_old_in_seconds: 0 } }));
+    expect(await actionsOf(key.id)).toEqual(["revoke", "revoke-leaked", "replace"]);
+    await admin(`/keys/${rolled.id}/revoke`, { json: { reason: "gone" } });
+    expect(await actionsOf(rolled.id)).toEqual(["revoke-leaked", "replace"]);
+    const confirm = await (await browser.get(`/admin/keys/${key.id}/revoke-leaked`)).text();
+    expect(confirm).toContain("This key is expired already: this still revokes every key rotated from it");
+  });
+
+  it("a replacement asks for a reason, then shows the new key once; a key still active is the admin API's 409 on the page", async () => {
+    const key = await createKey("zappway", { label: "nightly export", scopes: ["agents"] });
+    const browser = new Browser();
+    await browser.signIn();
+    const form = await browser.get(`/admin/keys/${key.id}/replace`);
+    expect(form.status).toBe(200);
+    const csrf = Browser.csrf(await form.text());
+    const active = await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: "customer asked" });
+    expect(active.status).toBe(409);
+    expect(await active.text()).toContain("This key is still active: roll it instead");
+
+    await admin(`/keys/${key.id}/revoke`, { json: { reason: "leaked" } });
+    expect((await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: " " })).status).toBe(400);
+    const done = await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: "leaked, customer needs a key", ticket: "SEC-3" });
+    expect(done.status).toBe(200);
+    const html = await done.text();
+    const secret = /class="mono secret">([^<]+)</.exec(html)![1]!;
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", secret) })).status).toBe(200);
+    const replacement = (await json(await admin(`/keys?account=${key.account}&status=active`))).keys[0];
+    expect(replacement).toMatchObject({ replaces: key.id, label: "nightly export", scopes: ["agents"] });
+    expect(html).toContain(`/admin/keys/${replacement.id}`);
+    expect(await (await browser.get(`/admin/keys/${replacement.id}`)).text()).not.toContain(secret);
+    expect((await json(await admin(`/audit?target=${key.id}&action=key.replace`))).entries[0]).toMatchObject({
+      actor: "admin:token",
+      detail: { replaced_by: replacement.id, reason: "leaked, customer needs a key", ticket: "SEC-3" },
+    });
+  });
+});
+
+describe("security console: create key", () => {
+  it("creates a key through the admin API, audited under who signed in, the plaintext shown once; a refusal keeps what was typed", async () => {
+    const account = `acct_console_new_${Date.now().toString(36)}`;
+    const browser = new Browser();
+    await browser.signIn();
+    const form = await browser.get(`/admin/keys/new?account=${account}`);
+    const page = await form.text();
+    expect(page).toContain(`name="account" required="" maxlength="200" value="${account}"`);
+    const csrf = Browser.csrf(page);
+    const refused = await browser.post("/admin/keys/new", { csrf, product: "zsky", account, label: "x".repeat(101) });
+    expect(refused.status).toBe(400);
+    const again = await refused.text();
+    expect(again).toContain("label");
+    expect(again).toContain(`value="${account}"`);
+    const testMode = await browser.post("/admin/keys/new", { csrf, product: "zsky", account, mode: "test" });
+    expect(testMode.status).toBe(400);
+
+    const created = await browser.post("/admin/keys/new", {
+      csrf,
+      product: "zsky",
+      account,
+      label: "render farm",
+      scopes: "images, usage",
+      plan: "",
+      expires_on: "",
+    });
+    expect(created.status).toBe(200);
+    const secret = /class="mono secret">([^<]+)</.exec(await created.text())![1]!;
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", secret) })).status).toBe(200);
+    const [key] = (await json(await admin(`/keys?account=${account}`))).keys;
+    expect(key).toMatchObject({ product: "zsky", label: "render farm", scopes: ["images", "usage"], expires_at: null });
+    expect((await json(await admin(`/audit?target=${key.id}`))).entries[0]).toMatchObject({ actor: "admin:token", action: "key.create" });
   });
 });
 

@@ -2,15 +2,18 @@ import type { Context, Hono } from "hono";
 import { MAX_ROLL_GRACE_SECONDS } from "../../keys/key-lifecycle";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import type { ApiKey } from "../api-types";
-import { Csrf, Notice, Status, Table, Time } from "../layout";
+import { Csrf, Notice, Status, Time } from "../layout";
 import { render } from "../render";
+import { LeakResult, type LeakOutcome } from "./leak-result";
+import { SecretOnce } from "./new-key";
 
-type Action = "revoke" | "revoke-leaked" | "roll";
+type Action = "revoke" | "revoke-leaked" | "roll" | "replace";
 
 const TITLES: Record<Action, string> = {
   revoke: "Revoke key",
   "revoke-leaked": "Revoke leaked key and its rotations",
   roll: "Roll key with a grace period",
+  replace: "Create replacement key",
 };
 
 const field = (form: Record<string, unknown>, name: string) => (typeof form[name] === "string" ? (form[name] as string).trim() : "");
@@ -39,6 +42,11 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
               Revokes this key and every key rotated from it by whoever held it. It cannot be undone. Paste the leaked key again to confirm
               it is this one.
             </p>
+            {k.status !== "active" && (
+              <p>
+                {`This key is ${k.status} already: this still revokes every key rotated from it and, if asked, refuses the result links it was handed.`}
+              </p>
+            )}
             <label>
               Leaked key
               <input type="password" name="key" autocomplete="off" required size={70} />
@@ -64,7 +72,13 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
             </label>
           </>
         )}
-        {props.action !== "roll" && k.product === "zsky" && (
+        {props.action === "replace" && (
+          <p>
+            Issues a new key for {k.product} / <span class="mono">{k.account}</span> with this key's label, scopes, plan and limits (and its
+            expiry, if still ahead), shown once. This key stays as it is; a later revocation of it never reaches the new one.
+          </p>
+        )}
+        {(props.action === "revoke" || props.action === "revoke-leaked") && k.product === "zsky" && (
           <label>
             <span>
               <input type="checkbox" name="invalidate_result_links" value="1" checked={props.action === "revoke-leaked"} /> Also refuse
@@ -73,7 +87,7 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
           </label>
         )}
         <label>
-          Reason (required, kept on the key and in the audit log)
+          {`Reason (required, kept ${props.action === "revoke" || props.action === "revoke-leaked" ? "on the key and " : ""}in the audit log)`}
           <textarea name="reason" required maxlength={500} rows={2} cols={70}>
             {v.reason ?? ""}
           </textarea>
@@ -83,7 +97,7 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
           <input name="ticket" maxlength={200} value={v.ticket ?? ""} />
         </label>
         <p class="actions">
-          <button class="danger" type="submit">
+          <button class={props.action === "replace" ? undefined : "danger"} type="submit">
             {`Confirm: ${TITLES[props.action].toLowerCase()}`}
           </button>
           <a class="button secondary" href={base}>
@@ -125,167 +139,51 @@ async function refuse(
   return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, status);
 }
 
-interface LeakOutcome {
-  revoked: {
-    id: string;
-    why: "leaked" | "successor_of_leaked";
-    replaces: string | null;
-    already_revoked: boolean;
-    previously_revoked_by: string | null;
-    result_links_revoked: number;
-  }[];
-  /** Successors an admin rolled to: left working. */
-  kept: { id: string; replaces: string; status: "active" | "revoked" | "expired"; result_links_revoked: number }[];
-  result_links_revoked: number;
-}
-
-function KeyLink(props: { id: string }) {
-  return (
-    <a class="mono" href={`/admin/keys/${encodeURIComponent(props.id)}`}>
-      {props.id}
-    </a>
-  );
-}
-
-/** A list of key links, "a, b and c". */
-function KeyList(props: { ids: string[] }) {
-  return (
-    <>
-      {props.ids.map((id, i) => (
-        <>
-          {i === 0 ? "" : i === props.ids.length - 1 ? " and " : ", "}
-          <KeyLink id={id} />
-        </>
-      ))}
-    </>
-  );
-}
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-/** What happened to result links, exactly: how many were refused, and under which key. */
-function LinksOutcome(props: { o: LeakOutcome; asked: boolean }) {
-  const { o, asked } = props;
-  if (!asked) return <p>Result links were not refused (not asked): links handed out so far keep working until they expire.</p>;
-  if (o.result_links_revoked === 0) return <p>Result links: no stored result had a link to refuse.</p>;
-  const own = o.revoked.reduce((sum, r) => sum + r.result_links_revoked, 0);
-  const underKept = o.kept.filter((k) => k.result_links_revoked > 0);
-  return (
-    <p>
-      {`Result links refused: ${plural(o.result_links_revoked, "stored result")} (the very next download of each is 403)`}
-      {own > 0 && `; ${own} of the revoked keys' own jobs`}
-      {underKept.map((k) => (
-        <>
-          {`; ${k.result_links_revoked} under the kept key `}
-          <KeyLink id={k.id} />
-          {", since the leaked key's jobs and polls went to it (a poll with it signs new links)"}
-        </>
-      ))}
-      .
-    </p>
-  );
-}
-
-/** What revoke-leaked did, exactly: which keys it revoked now, which were revoked before, which it kept working, and the links it cut. */
-function LeakResult(props: { k: ApiKey; outcome: LeakOutcome; linksAsked: boolean }) {
-  const o = props.outcome;
-  const now = o.revoked.filter((r) => !r.already_revoked);
-  const before = o.revoked.filter((r) => r.already_revoked);
-  // The newest key of the revoked chain (no other revoked key replaces it): what a replacement stands in for.
-  const tip = o.revoked.find((r) => !o.revoked.some((other) => other.replaces === r.id)) ?? o.revoked[0];
-  return (
-    <>
-      <h1>Leaked key revoked</h1>
-      <Notice>
-        {now.length > 0 && (
-          <p>
-            Revoked now: <KeyList ids={now.map((r) => r.id)} />
-            {". Every request with "}
-            {now.length === 1 ? "it" : "any of them"} is refused (401) from now on.
-          </p>
-        )}
-        {before.map((r) => (
-          <p>
-            <KeyLink id={r.id} />
-            {` was already revoked before this (by ${r.previously_revoked_by ?? "?"}): it stays refused; its first revocation's reason is kept.`}
-          </p>
-        ))}
-        {o.kept.map((k) => (
-          <p>
-            Not revoked: <KeyLink id={k.id} />
-            {k.status === "active" ? " still works" : ` is ${k.status} (as it was before this)`}
-            {". An admin rolled "}
-            <KeyLink id={k.replaces} />
-            {" to it, so its plaintext was never with the leaked key."}
-          </p>
-        ))}
-        {props.k.product === "zsky" && <LinksOutcome o={o} asked={props.linksAsked} />}
-      </Notice>
-      <Table head={["Key", "What it is", "Before this", "Now", "Result links refused"]} numeric={["Result links refused"]}>
-        {o.revoked.map((r) => (
-          <tr>
-            <td>
-              <KeyLink id={r.id} />
-            </td>
-            <td>
-              {r.why === "leaked" ? (
-                "leaked: the reported key"
-              ) : (
-                <>successor_of_leaked: rotated from {r.replaces ?? "?"} with the leaked key</>
-              )}
-            </td>
-            <td>{r.already_revoked ? `revoked by ${r.previously_revoked_by ?? "?"}` : "not revoked"}</td>
-            <td>revoked</td>
-            <td class="num">{r.result_links_revoked}</td>
-          </tr>
-        ))}
-        {o.kept.map((k) => (
-          <tr>
-            <td>
-              <KeyLink id={k.id} />
-            </td>
-            <td>rolled_by_admin: rolled from {k.replaces} by an admin</td>
-            <td>{k.status}</td>
-            <td>{k.status === "active" ? "kept: still works" : `kept: ${k.status}`}</td>
-            <td class="num">{k.result_links_revoked}</td>
-          </tr>
-        ))}
-      </Table>
-      {!o.kept.some((k) => k.status === "active") && tip && (
-        <p class="actions">
-          No key of this chain works any more: the customer needs a new one.
-          <a class="button" href={`/admin/keys/${encodeURIComponent(tip.id)}/replace`}>
-            Create replacement key…
-          </a>
-        </p>
-      )}
-    </>
-  );
-}
-
 type Rolled = ApiKey & { key: string; old_key_ends_at: string };
 
 function RollResult(props: { old: ApiKey; successor: Rolled }) {
   const s = props.successor;
+  const old = `/admin/keys/${encodeURIComponent(props.old.id)}`;
   return (
     <>
       <h1>Key rolled</h1>
-      <Notice kind="warn">
-        <p>The new key, shown this once (copy it now; it is not stored):</p>
-        <p class="mono secret">{s.key}</p>
-      </Notice>
+      <SecretOnce secret={s.key} />
       <p>
-        {`The old key ${props.old.prefix}…${props.old.last4} keeps working until `}
+        {`The old key ${props.old.prefix}…${props.old.last4} ${Date.parse(s.old_key_ends_at) <= Date.now() ? "stopped working at" : "keeps working until"} `}
         <Time iso={s.old_key_ends_at} />. <a href={`/admin/keys/${encodeURIComponent(s.id)}`}>New key's page</a> ·{" "}
+        <a href={old}>Old key's page</a>
+      </p>
+      <p class="actions">
+        If the old key leaked, revoke it as leaked too: that revokes the keys rotated from it and cuts its result links, and leaves the new
+        key working.
+        <a class="button danger" href={`${old}/revoke-leaked`}>
+          Revoke the old key as leaked…
+        </a>
+      </p>
+    </>
+  );
+}
+
+type Replacement = ApiKey & { key: string };
+
+function ReplaceResult(props: { old: ApiKey; replacement: Replacement }) {
+  const r = props.replacement;
+  return (
+    <>
+      <h1>Replacement key created</h1>
+      <SecretOnce secret={r.key} />
+      <p>
+        {`It replaces ${props.old.prefix}…${props.old.last4} (${props.old.status}) for ${r.product} / ${r.account}. `}
+        <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>New key's page</a> ·{" "}
         <a href={`/admin/keys/${encodeURIComponent(props.old.id)}`}>Old key's page</a>
       </p>
     </>
   );
 }
 
-/** Revoke, revoke-leaked and roll: a confirmation page (no script needed), then the admin API call. */
+/** Revoke, revoke-leaked, roll and replace: a confirmation page (no script needed), then the admin API call. */
 export function registerKeyActions(app: Hono<ConsoleEnv>) {
-  for (const action of ["revoke", "revoke-leaked", "roll"] as const) {
+  for (const action of ["revoke", "revoke-leaked", "roll", "replace"] as const) {
     app.get(`/keys/:id/${action}`, async (c) => {
       const k = await keyOf(c);
       return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} />);
@@ -335,6 +233,19 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
     });
     if (successor instanceof AdminApiError) return refuse(c, "roll", k, successor.message, form, successor.status as 400 | 409);
     return render(c, "Key rolled", () => <RollResult old={k} successor={successor} />);
+  });
+
+  app.post("/keys/:id/replace", async (c) => {
+    const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
+    const reason = field(form, "reason");
+    if (!reason) return refuse(c, "replace", k, "Give a reason.", form);
+    const body = { reason, ticket: field(form, "ticket") || undefined };
+    const replacement = await adminCall<Replacement>(c, "POST", `/keys/${encodeURIComponent(k.id)}/replace`, body).catch((err) => {
+      if (err instanceof AdminApiError && (err.status === 400 || err.status === 409)) return err;
+      throw err;
+    });
+    if (replacement instanceof AdminApiError) return refuse(c, "replace", k, replacement.message, form, replacement.status as 400 | 409);
+    return render(c, "Replacement key created", () => <ReplaceResult old={k} replacement={replacement} />);
   });
 
   app.post("/keys/:id/lift-suspension", async (c) => {

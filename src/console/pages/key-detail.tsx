@@ -87,22 +87,31 @@ function Facts(props: { k: ApiKey }) {
   );
 }
 
+/**
+ * What can be done to the key in its state. Revoke as leaked, whatever the state: for a key
+ * already rolled away, expired or revoked it still revokes the keys rotated from it and
+ * cuts its result links. A key that can no longer be rolled gets a replacement instead.
+ */
 function Actions(props: { k: ApiKey; csrf: string }) {
   const base = `/admin/keys/${encodeURIComponent(props.k.id)}`;
   return (
     <div class="actions panel">
-      {props.k.status === "active" && (
-        <>
-          <a class="button danger" href={`${base}/revoke`}>
-            Revoke…
-          </a>
-          <a class="button danger" href={`${base}/revoke-leaked`}>
-            Revoke as leaked…
-          </a>
-          <a class="button secondary" href={`${base}/roll`}>
-            Roll with grace period…
-          </a>
-        </>
+      {props.k.status !== "revoked" && (
+        <a class="button danger" href={`${base}/revoke`}>
+          Revoke…
+        </a>
+      )}
+      <a class="button danger" href={`${base}/revoke-leaked`}>
+        Revoke as leaked…
+      </a>
+      {props.k.status === "active" ? (
+        <a class="button secondary" href={`${base}/roll`}>
+          Roll with grace period…
+        </a>
+      ) : (
+        <a class="button" href={`${base}/replace`}>
+          Create replacement key…
+        </a>
       )}
       {props.k.product === "zsky" && (
         <form method="post" action={`${base}/lift-suspension`} class="inline">

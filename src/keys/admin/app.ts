@@ -13,6 +13,7 @@ import { registerLookupKey } from "./routes/lookup-key";
 import { registerRevokeKey } from "./routes/revoke-key";
 import { registerRevokeLeaked } from "./routes/revoke-leaked";
 import { registerRevokeConsoleSessions } from "./routes/revoke-console-sessions";
+import { registerReplaceKey } from "./routes/replace-key";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
 import { registerRollKey } from "./routes/roll-key";
 import { registerSetAccountPlan } from "./routes/set-account-plan";
@@ -43,6 +44,7 @@ export function createAdminApp() {
   registerKeyUsage(admin);
   registerRevokeKey(admin);
   registerRollKey(admin);
+  registerReplaceKey(admin);
   registerUpdateKeyLimits(admin);
   registerLiftSuspension(admin);
   registerSetOverage(admin);

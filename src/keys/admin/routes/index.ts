@@ -8,6 +8,7 @@ import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeConsoleSessions } from "./revoke-console-sessions";
+import { route as replaceKey } from "./replace-key";
 import { route as revokeSessions } from "./revoke-sessions";
 import { route as rollKey } from "./roll-key";
 import { route as setAccountPlan } from "./set-account-plan";
@@ -24,6 +25,7 @@ export const ADMIN_ROUTES = [
   updateKeyLimits,
   revokeKey,
   rollKey,
+  replaceKey,
   revokeLeaked,
   liftSuspension,
   revokeSessions,
