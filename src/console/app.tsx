@@ -1,6 +1,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ConsoleEnv, GatewayFetch } from "./admin-client";
 import { registerAudit } from "./pages/audit";
+import { registerCalls } from "./pages/calls";
 import { registerKeyActions } from "./pages/key-actions";
 import { registerKeyDetail } from "./pages/key-detail";
 import { registerLeaks } from "./pages/leaks";
@@ -63,6 +64,7 @@ export function createConsoleApp(gatewayFetch: GatewayFetch) {
   registerNewKey(app);
   registerKeyDetail(app);
   registerKeyActions(app);
+  registerCalls(app);
   registerAudit(app);
   registerLeaks(app);
   app.all("*", (c) => {

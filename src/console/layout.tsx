@@ -19,6 +19,7 @@ export function Layout(props: { title: string; session: ConsoleSession | null; c
             <nav class="actions">
               <a href="/admin/">Key search</a>
               <a href="/admin/keys/new">Create key</a>
+              <a href="/admin/calls">Calls</a>
               <a href="/admin/audit">Audit log</a>
               <a href="/admin/leaks">Leak intake</a>
             </nav>

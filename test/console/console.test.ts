@@ -585,6 +585,62 @@ describe("security console: create key", () => {
   });
 });
 
+describe("security console: calls by address and time, and a key's calls as a file", () => {
+  it("the calls page finds every key an address used across accounts, and an account's calls; a refused filter is a 400 beside the form", async () => {
+    const address = someIp();
+    const first = await createKey("zsky", { label: "first" });
+    const second = await createKey("zappway", { label: "second" });
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", first.key), "CF-Connecting-IP": address } })).status).toBe(200);
+    const agents = { headers: { ...keyHeaders("zappway", second.key), "CF-Connecting-IP": address } };
+    expect((await call("/zappway/api/v1/agents", agents)).status).toBe(200);
+    const browser = new Browser();
+    await browser.signIn();
+    // The key page links each of its addresses to the keys that address used.
+    const keyPage = await (await browser.get(`/admin/keys/${first.id}`)).text();
+    expect(keyPage).toContain(`href="/admin/calls?address=${address}"`);
+    const everywhere = await browser.get(`/admin/calls?address=${address}`);
+    expect(everywhere.status).toBe(200);
+    const html = await everywhere.text();
+    const keysTable = html.slice(html.indexOf("<h2>Keys</h2>"), html.indexOf("<h2>Calls</h2>"));
+    expect([...keysTable.matchAll(/href="\/admin\/keys\/(key_\w+)"/g)].map((m) => m[1])).toEqual([second.id, first.id]);
+    expect(pageText(keysTable)).toContain(`zappway / ${second.account}`);
+    const inAccount = await (await browser.get(`/admin/calls?product=zsky&account=${first.account}&since=2020-01-01T00:00`)).text();
+    expect(inAccount).toContain(`/admin/keys/${first.id}`);
+    expect(inAccount).not.toContain(`/admin/keys/${second.id}`);
+    const refused = await browser.get(`/admin/calls?address=${address}&since=2020-01-01T00:00`);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("at most 24 hours back");
+  });
+
+  it("a key's calls download as CSV through the console, formulas escaped, audited under who signed in", async () => {
+    const { id, key } = await createKey("zsky");
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), "User-Agent": "=cmd|' /C calc'!A0" } })).status).toBe(
+      200,
+    );
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), "User-Agent": "sdk/1.0" } })).status).toBe(200);
+    const browser = new Browser();
+    await browser.signIn();
+    expect(await (await browser.get(`/admin/keys/${id}`)).text()).toContain(`action="/admin/keys/${id}/export"`);
+    const download = await browser.get(`/admin/keys/${id}/export?format=csv&since=&until=`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(download.headers.get("content-disposition")).toBe(`attachment; filename="${id}-calls.csv"`);
+    expect(download.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const rows = (await download.text()).split("\r\n");
+    expect(rows).toHaveLength(4);
+    expect(rows[1]).toContain('"sdk/1.0"');
+    expect(rows[2]).toContain(`"'=cmd|' /C calc'!A0"`);
+    const refused = await browser.get(`/admin/keys/${id}/export?format=xml`);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("format");
+    expect((await json(await admin(`/audit?target=${id}&action=key.export_usage`))).entries[0]).toMatchObject({
+      actor: "admin:token",
+      detail: { format: "csv", calls: 2 },
+    });
+    expect((await browser.get("/admin/keys/no_such_key/export?format=csv")).status).toBe(404);
+  });
+});
+
 describe("security console: leak intake", () => {
   it("lists every key revoked as leaked, with who reported it and why, newest first", async () => {
     const old = await createKey("zsky", { label: "leak intake" });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -239,6 +239,40 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     expect(await zsky(replacement, "203.0.113.31")).toBe(200);
     const replaced = (await adminApi(`/keys?account=acct_runbook_revoke&status=active`)).body.keys;
     expect(replaced).toEqual([expect.objectContaining({ replaces: id, label: "ci deploy" })]);
+  });
+
+  it("from a key's page: every key its new address used, and the key's calls downloaded as CSV", async () => {
+    const created = await adminApi("/keys", { product: "zsky", account: "acct_investigate", label: "nightly" });
+    const { id, key } = created.body as { id: string; key: string };
+    const other = (await adminApi("/keys", { product: "zsky", account: "acct_elsewhere" })).body as { id: string; key: string };
+    for (const [k, address] of [
+      [key, "203.0.113.40"],
+      [key, "198.51.100.41"],
+      [other.key, "198.51.100.41"],
+    ] as const) {
+      expect(await zsky(k, address)).toBe(200);
+    }
+    await until("both keys' calls in the usage log", async () => {
+      const found = await adminApi("/calls?address=198.51.100.41");
+      return found.body.keys?.length === 2;
+    });
+    await browser.clearCookies();
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.click('button[type="submit"]');
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.click('a[href="/admin/calls?address=198.51.100.41"]');
+    const keys = await page.$$eval("h2 + table tbody tr td:first-child a", (links) => links.map((a) => a.getAttribute("href")));
+    expect(keys.sort()).toEqual([`/admin/keys/${id}`, `/admin/keys/${other.id}`].sort());
+    await page.goBack();
+    await page.selectOption('select[name="format"]', "csv");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click('form[action$="/export"] button')]);
+    expect(download.suggestedFilename()).toBe(`${id}-calls.csv`);
+    const text = readFileSync((await download.path())!, "utf8");
+    const rows = text.trimEnd().split("\r\n");
+    expect(rows[0]).toBe("time,key_id,method,path,status,outcome,client_address,country,asn,user_agent,request_id");
+    expect(rows.slice(1).map((row) => row.split(",")[6])).toEqual(['"198.51.100.41"', '"203.0.113.40"']);
+    expect(cspViolations).toEqual([]);
   });
 
   it("rolls a key with a short grace period: the old key works until it ends, the new one from the start", async () => {

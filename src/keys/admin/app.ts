@@ -4,6 +4,7 @@ import { errorResponse } from "../../http/on-error";
 import { describeIssue } from "../../http/validate";
 import { adminAuth, type AdminEnv } from "./admin-auth";
 import { registerCreateKey } from "./routes/create-key";
+import { registerExportUsage } from "./routes/export-usage";
 import { registerGetKey } from "./routes/get-key";
 import { registerKeyUsage } from "./routes/key-usage";
 import { registerLiftSuspension } from "./routes/lift-suspension";
@@ -16,6 +17,7 @@ import { registerRevokeConsoleSessions } from "./routes/revoke-console-sessions"
 import { registerReplaceKey } from "./routes/replace-key";
 import { registerRevokeSessions } from "./routes/revoke-sessions";
 import { registerRollKey } from "./routes/roll-key";
+import { registerSearchCalls } from "./routes/search-calls";
 import { registerSetAccountPlan } from "./routes/set-account-plan";
 import { registerSetOverage } from "./routes/set-overage";
 import { registerUpdateKeyLimits } from "./routes/update-key-limits";
@@ -42,6 +44,8 @@ export function createAdminApp() {
   registerLookupKey(admin);
   registerGetKey(admin);
   registerKeyUsage(admin);
+  registerExportUsage(admin);
+  registerSearchCalls(admin);
   registerRevokeKey(admin);
   registerRollKey(admin);
   registerReplaceKey(admin);
