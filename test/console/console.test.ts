@@ -557,7 +557,7 @@ describe("security console: create key", () => {
     await browser.signIn();
     const form = await browser.get(`/admin/keys/new?account=${account}`);
     const page = await form.text();
-    expect(page).toContain(`name="account" required="" maxlength="200" value="${account}"`);
+    expect(page).toContain(`name="account" required="" maxlength="128" value="${account}"`);
     const csrf = Browser.csrf(page);
     const refused = await browser.post("/admin/keys/new", { csrf, product: "zsky", account, label: "x".repeat(101) });
     expect(refused.status).toBe(400);

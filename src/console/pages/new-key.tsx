@@ -38,7 +38,7 @@ function CreateForm(props: { csrf: string; values: Values; problem?: string }) {
         </label>
         <label>
           Account (a ZakGT key's account is its user id)
-          <input name="account" required maxlength={200} value={v.account ?? ""} />
+          <input name="account" required maxlength={128} value={v.account ?? ""} />
         </label>
         <label>
           Label (optional)

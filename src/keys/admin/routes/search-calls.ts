@@ -5,12 +5,12 @@ import { decodeCursor, iso, limitParam, page } from "../../views";
 import type { AdminEnv } from "../admin-auth";
 import { CallSchema, callView } from "../call-view";
 import { timeRangeOf, timeRangeQuery } from "../time-range";
-import { ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
+import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
 
 const Query = z
   .object({
     product: ProductSchema.optional(),
-    account: z.string().min(1).max(200).optional().openapi({ description: "One account of `product`; without it, every account" }),
+    account: AccountIdSchema.optional().openapi({ description: "One account of `product`; without it, every account" }),
     address: z
       .union([z.ipv4(), z.ipv6()])
       .optional()
