@@ -25,14 +25,15 @@ export type ConsoleEnv = AppEnv & { Variables: { session: ConsoleSession | null;
  * own Access JWT behind Access (verified again by the admin API, actor `admin:<email>`),
  * or, to sign in, the token typed into the form. The client address and request id go
  * along, so failed-auth limits and the access log see the person, not the console.
+ * The answer as it is (a download streams on); a 2xx JSON answer: `adminCall`.
  */
-export async function adminCall<T>(
+export async function adminFetch(
   c: Context<ConsoleEnv>,
   method: "GET" | "POST",
   path: string,
   body?: unknown,
   credential: { token?: string } = {},
-): Promise<T> {
+): Promise<Response> {
   const session = c.get("session");
   const headers = new Headers({ "X-Request-Id": c.get("requestId") });
   if (credential.token === undefined && session?.kind === "access") headers.set("Cf-Access-Jwt-Assertion", session.jwt);
@@ -45,16 +46,30 @@ export async function adminCall<T>(
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const response = await c.get("gatewayFetch")(request, c.env, c.executionCtx);
+  return c.get("gatewayFetch")(request, c.env, c.executionCtx);
+}
+
+/** An admin API answer other than 2xx as the error it is, with its envelope's code and message. */
+export async function adminError(response: Response): Promise<AdminApiError> {
   const parsed = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-  if (!response.ok) {
-    throw new AdminApiError(
-      response.status,
-      parsed?.error?.code ?? "ERROR",
-      parsed?.error?.message ?? `admin API answered ${response.status}`,
-    );
-  }
-  return parsed as T;
+  return new AdminApiError(
+    response.status,
+    parsed?.error?.code ?? "ERROR",
+    parsed?.error?.message ?? `admin API answered ${response.status}`,
+  );
+}
+
+/** `adminFetch` for a JSON answer: the parsed body, or the AdminApiError of a refusal. */
+export async function adminCall<T>(
+  c: Context<ConsoleEnv>,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+  credential: { token?: string } = {},
+): Promise<T> {
+  const response = await adminFetch(c, method, path, body, credential);
+  if (!response.ok) throw await adminError(response);
+  return (await response.json().catch(() => null)) as T;
 }
 
 /** The query string of a GET, with empty fields left out. */

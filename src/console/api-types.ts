@@ -74,3 +74,31 @@ export interface AuditPage {
   entries: AuditEntry[];
   next_cursor: string | null;
 }
+
+export interface FoundCall extends UsageCall {
+  key_id: string;
+  product: string;
+  account: string;
+}
+
+export interface KeySeen {
+  key_id: string;
+  product: string;
+  account: string;
+  label: string | null;
+  prefix: string;
+  last4: string;
+  first_seen: string;
+  last_seen: string;
+  calls: number;
+  admitted: number;
+}
+
+export interface CallSearchPage {
+  since: string;
+  until: string;
+  calls: FoundCall[];
+  next_cursor: string | null;
+  keys: KeySeen[];
+  keys_complete: boolean;
+}

@@ -1,9 +1,11 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ConsoleEnv, GatewayFetch } from "./admin-client";
 import { registerAudit } from "./pages/audit";
+import { registerCalls } from "./pages/calls";
 import { registerKeyActions } from "./pages/key-actions";
 import { registerKeyDetail } from "./pages/key-detail";
 import { registerLeaks } from "./pages/leaks";
+import { registerNewKey } from "./pages/new-key";
 import { registerSearch } from "./pages/search";
 import { registerSignIn } from "./pages/sign-in";
 import { render, renderError } from "./render";
@@ -58,8 +60,11 @@ export function createConsoleApp(gatewayFetch: GatewayFetch) {
   registerSignIn(app);
   app.use("*", signedIn);
   registerSearch(app);
+  // Before the key pages: `/keys/new` is no key id.
+  registerNewKey(app);
   registerKeyDetail(app);
   registerKeyActions(app);
+  registerCalls(app);
   registerAudit(app);
   registerLeaks(app);
   app.all("*", (c) => {

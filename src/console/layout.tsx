@@ -18,6 +18,8 @@ export function Layout(props: { title: string; session: ConsoleSession | null; c
           {props.session?.signedIn && (
             <nav class="actions">
               <a href="/admin/">Key search</a>
+              <a href="/admin/keys/new">Create key</a>
+              <a href="/admin/calls">Calls</a>
               <a href="/admin/audit">Audit log</a>
               <a href="/admin/leaks">Leak intake</a>
             </nav>

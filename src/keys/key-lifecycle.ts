@@ -7,7 +7,7 @@ import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { resultLinksRevoked } from "../results/job-state";
-import { insertKey, markRevoked, setExpiry, type KeyRecord, type RevokeContext } from "./key-store";
+import { insertKey, keyStatus, markRevoked, setExpiry, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -75,7 +75,13 @@ function audited(record: KeyRecord, action: string, by: Actor, detail?: Record<s
     product: record.product,
     accountId: record.accountId,
     requestId: by.requestId,
-    detail: detail ?? { label: record.label, scopes: record.scopes, plan: record.plan, expires_at: record.expiresAt },
+    detail: detail ?? {
+      label: record.label,
+      scopes: record.scopes,
+      plan: record.plan,
+      expires_at: record.expiresAt,
+      ...(record.replacedVia === "replace" ? { replaces: record.rotatedFrom } : {}),
+    },
   };
 }
 
@@ -116,16 +122,22 @@ export async function importKey(env: Env, spec: KeySpec, key: { plaintext?: stri
   return record;
 }
 
+/** A new key (its record and plaintext) taking `current`'s place with its spec, `how` it was made, and `changes`. */
+function successorOf(current: KeyRecord, how: KeyRecord["replacedVia"], changes: Partial<KeySpec> = {}) {
+  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix), ...changes };
+  const prefix = newKeyPrefix(spec);
+  const secret = generateKey(prefix);
+  const record: KeyRecord = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId, replacedVia: how };
+  return { record, secret };
+}
+
 /**
  * Replaces `current` by a new key with the same account, label, scopes, plan, limits and
  * expiry (ZSky `POST /v1/keys/rotate`). The swap is one guard call, so of two racing
  * rotations one wins and the other gets null; the counters of the old key carry over.
  */
 export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promise<{ record: KeyRecord; secret: string } | null> {
-  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix) };
-  const prefix = newKeyPrefix(spec);
-  const secret = generateKey(prefix);
-  const record = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId };
+  const { record, secret } = successorOf(current, null);
   await insertRecord(env, record, await hashKey(secret));
   if (!(await retriedOnce(() => guardFor(env, current).rotateKey(current.keyId, record.keyId)))) {
     // Lost the race (or the key died meanwhile): the new record was never usable; say so in D1 too.
@@ -135,6 +147,28 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
   await markRevoked(env, [current.keyId], by.actor);
   await writeAudit(env, audited(record, "key.create", by, { rotated_from: current.keyId }));
   await writeAudit(env, audited(current, "key.rotate", by, { replaced_by: record.keyId }));
+  return { record, secret };
+}
+
+/**
+ * A new key for one that can no longer be rolled (revoked, e.g. as leaked, or expired):
+ * the same product, account, owner, label, scopes, plan and limits, and its expiry when
+ * that is still ahead; `replaces` the old key. Unlike a roll it shares no counters with
+ * it (the old key is gone) and counts against the account's active-key cap. A key still
+ * active is rolled instead (409).
+ */
+export async function replaceKey(
+  env: Env,
+  old: KeyRecord,
+  by: Actor,
+  context: RevokeContext = {},
+): Promise<{ record: KeyRecord; secret: string }> {
+  if (keyStatus(old) === "active") throw new GatewayError("CONFLICT", "This key is still active: roll it instead");
+  const expiresAt = old.expiresAt !== null && old.expiresAt > Date.now() ? old.expiresAt : null;
+  const { record, secret } = successorOf(old, "replace", { expiresAt });
+  await store(env, record, await hashKey(secret), "key.create", by);
+  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
+  await writeAudit(env, audited(old, "key.replace", by, { replaced_by: record.keyId, ...why }));
   return { record, secret };
 }
 
@@ -154,10 +188,7 @@ export async function rollKey(
   by: Actor,
   context: RevokeContext = {},
 ): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
-  const spec: KeySpec = { ...current, mode: keyModeOf(current.prefix) };
-  const prefix = newKeyPrefix(spec);
-  const secret = generateKey(prefix);
-  const record: KeyRecord = { ...newRecord(spec, prefix, secret.slice(-4), false), rotatedFrom: current.keyId, replacedVia: "roll" };
+  const { record, secret } = successorOf(current, "roll");
   await insertRecord(env, record, await hashKey(secret));
   const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000));
   if (!rolled) {
@@ -176,6 +207,11 @@ export async function rollKey(
 export interface RevokeOptions extends RevokeContext {
   /** Also refuse every ZSky result link issued so far for the jobs the key submitted. */
   revokeResultLinks?: boolean;
+  /**
+   * With revokeResultLinks: keys whose links go too, counted in this key's audit entry (a
+   * rolled key's kept successors, which its jobs and polls went to).
+   */
+  resultLinksAlsoOf?: string[];
   /** More for the audit entry (a report's source URL, why a chained key went too); never a secret. */
   detail?: Record<string, unknown>;
 }
@@ -190,10 +226,18 @@ export async function revokeKey(
   by: Actor,
   action = "key.revoke",
   options: RevokeOptions = {},
-): Promise<{ changed: boolean; resultLinksRevoked: number }> {
+): Promise<{ changed: boolean; resultLinksRevoked: number; resultLinksOf: Record<string, number> }> {
   const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
   await markRevoked(env, [record.keyId], by.actor, options);
-  const links = options.revokeResultLinks && record.product === "zsky" ? await resultLinksRevoked(env, record, [record.keyId]) : 0;
+  // One count per key, so the entry can say how many were cut under each other key.
+  const resultLinksOf: Record<string, number> = {};
+  if (options.revokeResultLinks && record.product === "zsky") {
+    for (const keyId of [record.keyId, ...(options.resultLinksAlsoOf ?? [])]) {
+      resultLinksOf[keyId] = await resultLinksRevoked(env, record, [keyId]);
+    }
+  }
+  const links = Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0);
+  const underOthers = Object.fromEntries(Object.entries(resultLinksOf).filter(([keyId]) => keyId !== record.keyId));
   await writeAudit(
     env,
     audited(record, action, by, {
@@ -201,10 +245,11 @@ export async function revokeKey(
       reason: options.reason ?? null,
       ticket: options.ticket ?? null,
       ...(options.revokeResultLinks ? { result_links_revoked: links } : {}),
+      ...(Object.keys(underOthers).length > 0 ? { result_links_revoked_under: underOthers } : {}),
       ...options.detail,
     }),
   );
-  return { changed, resultLinksRevoked: links };
+  return { changed, resultLinksRevoked: links, resultLinksOf };
 }
 
 /** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */

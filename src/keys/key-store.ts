@@ -29,8 +29,12 @@ export interface KeyRecord extends KeyRef {
   imported: boolean;
   /** The key this one replaced (rotation or roll). */
   rotatedFrom?: string | null;
-  /** `roll`: made by an admin roll (its plaintext shown only to the admin); null: a rotation made with the old key. */
-  replacedVia?: "roll" | null;
+  /**
+   * `roll`: made by an admin roll (its plaintext shown only to the admin); `replace`: issued
+   * by an admin for a key that could no longer be rolled (revoked or expired); null: a
+   * rotation made with the old key.
+   */
+  replacedVia?: "roll" | "replace" | null;
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
@@ -55,7 +59,7 @@ interface KeyRow {
   limit_override: string | null;
   imported: number;
   rotated_from: string | null;
-  replaced_via: "roll" | null;
+  replaced_via: "roll" | "replace" | null;
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
@@ -107,8 +111,9 @@ export function keyStatus(record: KeyRecord, now = Date.now()): "active" | "revo
  * Stores a new key record, then its hash -> owner mapping in KV. A key that would take its
  * account past MAX_ACTIVE_KEYS_PER_ACCOUNT (or a ZakGT user past MAX_ACTIVE_KEYS_PER_USER)
  * is refused with 409: the count and the insert are one statement, and D1 runs statements
- * one at a time, so racing creations cannot overshoot. A rotation adds no key (the old one
- * is revoked in the same step) and is not capped.
+ * one at a time, so racing creations cannot overshoot. A rotation or a roll adds no key
+ * for long (the old one stops now or after its grace period) and is not capped; a
+ * replacement of a dead key is a key more, and is.
  */
 export async function insertKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
   const values = [
@@ -132,7 +137,7 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
   const columns =
     "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from, replaced_via";
   const placeholders = values.map(() => "?").join(", ");
-  if (record.rotatedFrom) {
+  if (record.rotatedFrom && record.replacedVia !== "replace") {
     await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
       .bind(...values)
       .run();

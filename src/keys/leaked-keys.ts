@@ -1,7 +1,6 @@
 import type { Env } from "../env";
-import { resultLinksRevoked } from "../results/job-state";
 import { revokeKey, type Actor, type RevokeOptions } from "./key-lifecycle";
-import { rolledSuccessors, rotatedDescendants, type KeyRecord } from "./key-store";
+import { keyStatus, rolledSuccessors, rotatedDescendants, type KeyRecord } from "./key-store";
 
 /**
  * What revoking a leaked key does, for every way a leak is reported (admin
@@ -23,14 +22,26 @@ export interface LeakRevocation {
   alreadyRevoked: boolean;
   /** Who revoked it first, when that was before this report (e.g. `key:<id>` for a ZSky rotation). */
   previouslyRevokedBy: string | null;
+  /** Stored results of its own jobs whose links were refused. */
+  resultLinksRevoked: number;
+}
+
+/** A key an admin rolled a revoked one to: left working. */
+export interface KeptSuccessor {
+  keyId: string;
+  replaces: string;
+  /** Its status now, which this revocation left as it was: `active` means it still works. */
+  status: "active" | "revoked" | "expired";
+  /** Stored results of its jobs whose links were refused all the same: the leaked key's jobs and polls went to it. */
+  resultLinksRevoked: number;
 }
 
 export interface LeakOutcome {
   revoked: LeakRevocation[];
-  /** Keys an admin rolled the revoked ones to: left working. */
-  kept: { keyId: string; replaces: string }[];
+  kept: KeptSuccessor[];
   /** The leaked key had been rotated or rolled already (its customer moved on): its successors are listed in `revoked` or `kept`. */
   alreadyRotated: boolean;
+  /** Every link refused, the kept successors' included: the sum of the counts above. */
   resultLinksRevoked: number;
 }
 
@@ -44,15 +55,22 @@ export async function revokeLeakedKey(
 ): Promise<LeakOutcome> {
   const successors = followRotations ? await rotatedDescendants(env, leaked.keyId) : [];
   const rolled = await rolledSuccessors(env, [leaked.keyId, ...successors.map((k) => k.keyId)]);
-  const kept = rolled.map((k) => ({ keyId: k.keyId, replaces: k.rotatedFrom! }));
-  const outcome: LeakOutcome = { revoked: [], kept, alreadyRotated: successors.length + rolled.length > 0, resultLinksRevoked: 0 };
+  const outcome: LeakOutcome = { revoked: [], kept: [], alreadyRotated: successors.length + rolled.length > 0, resultLinksRevoked: 0 };
   const chain: [KeyRecord, LeakRevocation["why"]][] = [
     [leaked, "leaked"],
     ...successors.map((k): [KeyRecord, "successor_of_leaked"] => [k, "successor_of_leaked"]),
   ];
+  // A roll hands the old key's jobs to the successor (and the old key's later polls count
+  // as the successor's), so the leaked key's links may sit under a kept successor: those
+  // go with the leaked key's own, in its audit entry (an anonymous report changes nothing
+  // for another key). Their holder gets new links by polling again.
+  const keptIds = followRotations ? rolled.map((k) => k.keyId) : [];
+  let underKept: Record<string, number> = {};
   for (const [record, why] of chain) {
     const detail = { ...options.detail, why, ...(why === "successor_of_leaked" ? { leaked_key: leaked.keyId } : {}) };
-    const { changed, resultLinksRevoked } = await revokeKey(env, record, by, action, { ...options, detail });
+    const also = why === "leaked" ? { resultLinksAlsoOf: keptIds } : {};
+    const { changed, resultLinksRevoked, resultLinksOf } = await revokeKey(env, record, by, action, { ...options, ...also, detail });
+    if (why === "leaked") underKept = resultLinksOf;
     outcome.resultLinksRevoked += resultLinksRevoked;
     outcome.revoked.push({
       keyId: record.keyId,
@@ -60,18 +78,14 @@ export async function revokeLeakedKey(
       replaces: record.rotatedFrom ?? null,
       alreadyRevoked: !changed,
       previouslyRevokedBy: changed ? null : record.revokedBy,
+      resultLinksRevoked: resultLinksOf[record.keyId] ?? 0,
     });
   }
-  // A roll hands the old key's jobs to the successor (and the old key's later jobs count
-  // as the successor's), so the leaked key's links may sit under a kept successor: cut
-  // those too (an anonymous report changes nothing for another key). Its holder gets new
-  // links by polling again.
-  if (options.revokeResultLinks && followRotations && leaked.product === "zsky" && kept.length > 0) {
-    outcome.resultLinksRevoked += await resultLinksRevoked(
-      env,
-      leaked,
-      kept.map((k) => k.keyId),
-    );
-  }
+  outcome.kept = rolled.map((k) => ({
+    keyId: k.keyId,
+    replaces: k.rotatedFrom!,
+    status: keyStatus(k),
+    resultLinksRevoked: underKept[k.keyId] ?? 0,
+  }));
   return outcome;
 }

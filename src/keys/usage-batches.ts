@@ -43,7 +43,18 @@ export interface UsageCall {
 export const USER_AGENT_CHARS = 256;
 
 /** One call in a batch's `calls` array, positional to keep rows small; `at` is relative to the batch's first_at. */
-type StoredCall = [number, string, string, number, string, string | null, string | null, number | null, string | null, UsageOutcome | null];
+export type StoredCall = [
+  number,
+  string,
+  string,
+  number,
+  string,
+  string | null,
+  string | null,
+  number | null,
+  string | null,
+  UsageOutcome | null,
+];
 
 export interface UsageBatchRow {
   key_id: string;
@@ -82,21 +93,19 @@ export function encodeBatch(keyId: string, batch: string, calls: UsageCall[]): U
 }
 
 export function decodeCalls(firstAt: number, calls: string): UsageCall[] {
-  return (JSON.parse(calls) as StoredCall[]).map(
-    ([dt, method, path, status, requestId, clientAddress, country, asn, userAgent, outcome]) => ({
-      at: firstAt + dt,
-      method,
-      path,
-      status,
-      requestId,
-      clientAddress,
-      country,
-      asn,
-      userAgent,
-      outcome,
-    }),
-  );
+  return (JSON.parse(calls) as StoredCall[]).map((call) => decodeCall(firstAt, call));
 }
+
+/** One call of a batch, as its `calls` array holds it (JSON.parse of one element). */
+export function decodeCall(
+  firstAt: number,
+  [dt, method, path, status, requestId, clientAddress, country, asn, userAgent, outcome]: StoredCall,
+): UsageCall {
+  return { at: firstAt + dt, method, path, status, requestId, clientAddress, country, asn, userAgent, outcome };
+}
+
+/** Where a stored call holds its fields, for SQL reading a batch's `calls` with json_each (`$[n]`). */
+export const STORED_CALL_FIELD = { dt: 0, clientAddress: 5, outcome: 9 } as const;
 
 /**
  * SQL for a key's `last_used_at`: its last admitted call. `api_keys.last_used_at` keeps

@@ -1,5 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, admin, call, createKey, json, keyHeaders, mintToken, sims, someIp, type CallOptions } from "../helpers";
+import {
+  ADMIN_TOKEN,
+  admin,
+  call,
+  createKey,
+  json,
+  keyHeaders,
+  limitOverrides,
+  mintToken,
+  sims,
+  someIp,
+  type CallOptions,
+} from "../helpers";
+import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
+
+/** A page's text as a person reads it: no tags, entities decoded. */
+const pageText = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, "&");
+
+const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
 
 /**
  * The security console through the Worker's own fetch handler: a small cookie jar
@@ -269,17 +292,17 @@ describe("security console: investigating a key", () => {
     const browser = new Browser();
     await browser.signIn();
     const first = await (await browser.get(`/admin/?account=${account}`)).text();
-    expect(first.match(/href="\/admin\/keys\//g)?.length).toBe(25);
+    expect(first.match(/href="\/admin\/keys\/key_/g)?.length).toBe(25);
     const next = /href="(\/admin\/\?account=[^"]+&amp;cursor=[^"]+)"/.exec(first)![1]!.replace(/&amp;/g, "&");
     const second = await (await browser.get(next)).text();
-    expect(second.match(/href="\/admin\/keys\//g)?.length).toBe(2);
+    expect(second.match(/href="\/admin\/keys\/key_/g)?.length).toBe(2);
     expect(second).toContain("End of list.");
 
     const byLast4 = await (await browser.get(`/admin/?account=${account}&last4=${encodeURIComponent(keys[3]!.key.slice(-4))}`)).text();
     expect(byLast4).toContain(`/admin/keys/${keys[3]!.id}`);
     const today = new Date().toISOString().slice(0, 10);
     expect(
-      (await (await browser.get(`/admin/?account=${account}&created_after=${today}`)).text()).match(/href="\/admin\/keys\//g)?.length,
+      (await (await browser.get(`/admin/?account=${account}&created_after=${today}`)).text()).match(/href="\/admin\/keys\/key_/g)?.length,
     ).toBe(25);
     expect(await (await browser.get(`/admin/?account=${account}&created_after=2999-01-01`)).text()).toContain("No key matches.");
     const refused = await browser.get("/admin/?last4=abc");
@@ -324,7 +347,9 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     expect(done.status).toBe(200);
     const html = await done.text();
     expect(html).not.toContain(old.key);
-    expect(html).toContain("already rotated to a successor");
+    const text = pageText(html);
+    expect(text).toContain(`Revoked now: ${rotated.key_id}.`);
+    expect(text).toContain(`${old.id} was already revoked before this (by key:${old.id})`);
     expect(html).toContain(`/admin/keys/${rotated.key_id}`);
     expect(html).toContain("successor_of_leaked");
     for (const key of [old.key, rotated.key]) expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(401);
@@ -335,6 +360,50 @@ describe("security console: revoke-leaked and Cloudflare Access", () => {
     const page = await (await browser.get(`/admin/keys/${old.id}`)).text();
     expect(page).toContain("found in a public gist");
     expect(page).toContain("SEC-7");
+  });
+
+  it("revoke-leaked of a rolled key says exactly what happened: revoked now, the successor kept and working, the links cut under it", async () => {
+    const old = await createKey("zsky", { label: "rolled then leaked" });
+    const { response } = await finishedImage(zskyClient(old.key, roomy), "a lighthouse at dusk");
+    const url = (await json(response)).result_url as string;
+    const successor = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${old.id}/revoke-leaked`)).text());
+    const done = await browser.post(`/admin/keys/${old.id}/revoke-leaked`, {
+      csrf,
+      key: old.key,
+      reason: "pasted in a forum",
+      invalidate_result_links: "1",
+    });
+    expect(done.status).toBe(200);
+    const text = pageText(await done.text());
+    expect(text).toContain(`Revoked now: ${old.id}. Every request with it is refused (401) from now on.`);
+    expect(text).toContain(`Not revoked: ${successor.id} still works. An admin rolled ${old.id} to it`);
+    expect(text).toContain(
+      `Result links refused: 1 stored result (the very next download of each is 403); 1 under the kept key ${successor.id}, since the leaked key's jobs and polls went to it`,
+    );
+    expect(text).not.toMatch(/revoked too|issue a new key|Create replacement key/);
+    // What the page says is what the gateway does.
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", old.key) })).status).toBe(401);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", successor.key) })).status).toBe(200);
+    expect((await fetchUrl(url)).status).toBe(403);
+    const entry = (await json(await admin(`/audit?target=${old.id}&action=key.revoke_leaked`))).entries[0];
+    expect(entry.detail).toMatchObject({ result_links_revoked: 1, result_links_revoked_under: { [successor.id]: 1 } });
+  });
+
+  it("revoke-leaked of a plain key without cutting links says so, and offers a replacement", async () => {
+    const leaked = await createKey("zsky", { label: "alone" });
+    const browser = new Browser();
+    await browser.signIn();
+    const csrf = Browser.csrf(await (await browser.get(`/admin/keys/${leaked.id}/revoke-leaked`)).text());
+    const done = await browser.post(`/admin/keys/${leaked.id}/revoke-leaked`, { csrf, key: leaked.key, reason: "gist" });
+    const html = await done.text();
+    const text = pageText(html);
+    expect(text).toContain(`Revoked now: ${leaked.id}.`);
+    expect(text).toContain("Result links were not refused (not asked)");
+    expect(text).toContain("No key of this chain works any more: the customer needs a new one.");
+    expect(html).toContain(`href="/admin/keys/${leaked.id}/replace"`);
   });
 
   it("behind Access: no sign-in, the CSRF token is bound to the Access JWT, and the audit names the Access email", async () => {
@@ -433,6 +502,142 @@ describe("security console: roll", () => {
     expect(await (await browser.get(`/admin/keys/${created.id}`)).text()).not.toContain(successor);
     const audit = (await json(await admin(`/audit?target=${old.id}`))).entries;
     expect(audit[0]).toMatchObject({ actor: "admin:token", detail: expect.objectContaining({ reason: "customer offboarding" }) });
+  });
+});
+
+describe("security console: whatever the key's state, revoke as leaked; once it cannot be rolled, a replacement", () => {
+  it("a key rolled with 0 s grace still offers revoke as leaked and a replacement; an active one rolls; a revoked one is not revoked again", async () => {
+    const key = await createKey("zsky", { label: "ci deploy" });
+    const browser = new Browser();
+    await browser.signIn();
+    const actionsOf = async (id: string) =>
+      [...(await (await browser.get(`/admin/keys/${id}`)).text()).matchAll(/href="\/admin\/keys\/[^/"]+\/([a-z-]+)"/g)].map((m) => m[1]);
+    expect(await actionsOf(key.id)).toEqual(["revoke", "revoke-leaked", "roll"]);
+    const rolled = await json(await admin(`/keys/${key.id}/roll`, { json: { expire_old_in_seconds: 0 } }));
+    expect(await actionsOf(key.id)).toEqual(["revoke", "revoke-leaked", "replace"]);
+    await admin(`/keys/${rolled.id}/revoke`, { json: { reason: "gone" } });
+    expect(await actionsOf(rolled.id)).toEqual(["revoke-leaked", "replace"]);
+    const confirm = await (await browser.get(`/admin/keys/${key.id}/revoke-leaked`)).text();
+    expect(confirm).toContain("This key is expired already: this still revokes every key rotated from it");
+  });
+
+  it("a replacement asks for a reason, then shows the new key once; a key still active is the admin API's 409 on the page", async () => {
+    const key = await createKey("zappway", { label: "nightly export", scopes: ["agents"] });
+    const browser = new Browser();
+    await browser.signIn();
+    const form = await browser.get(`/admin/keys/${key.id}/replace`);
+    expect(form.status).toBe(200);
+    const csrf = Browser.csrf(await form.text());
+    const active = await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: "customer asked" });
+    expect(active.status).toBe(409);
+    expect(await active.text()).toContain("This key is still active: roll it instead");
+
+    await admin(`/keys/${key.id}/revoke`, { json: { reason: "leaked" } });
+    expect((await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: " " })).status).toBe(400);
+    const done = await browser.post(`/admin/keys/${key.id}/replace`, { csrf, reason: "leaked, customer needs a key", ticket: "SEC-3" });
+    expect(done.status).toBe(200);
+    const html = await done.text();
+    const secret = /class="mono secret">([^<]+)</.exec(html)![1]!;
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", secret) })).status).toBe(200);
+    const replacement = (await json(await admin(`/keys?account=${key.account}&status=active`))).keys[0];
+    expect(replacement).toMatchObject({ replaces: key.id, label: "nightly export", scopes: ["agents"] });
+    expect(html).toContain(`/admin/keys/${replacement.id}`);
+    expect(await (await browser.get(`/admin/keys/${replacement.id}`)).text()).not.toContain(secret);
+    expect((await json(await admin(`/audit?target=${key.id}&action=key.replace`))).entries[0]).toMatchObject({
+      actor: "admin:token",
+      detail: { replaced_by: replacement.id, reason: "leaked, customer needs a key", ticket: "SEC-3" },
+    });
+  });
+});
+
+describe("security console: create key", () => {
+  it("creates a key through the admin API, audited under who signed in, the plaintext shown once; a refusal keeps what was typed", async () => {
+    const account = `acct_console_new_${Date.now().toString(36)}`;
+    const browser = new Browser();
+    await browser.signIn();
+    const form = await browser.get(`/admin/keys/new?account=${account}`);
+    const page = await form.text();
+    expect(page).toContain(`name="account" required="" maxlength="128" value="${account}"`);
+    const csrf = Browser.csrf(page);
+    const refused = await browser.post("/admin/keys/new", { csrf, product: "zsky", account, label: "x".repeat(101) });
+    expect(refused.status).toBe(400);
+    const again = await refused.text();
+    expect(again).toContain("label");
+    expect(again).toContain(`value="${account}"`);
+    const testMode = await browser.post("/admin/keys/new", { csrf, product: "zsky", account, mode: "test" });
+    expect(testMode.status).toBe(400);
+
+    const created = await browser.post("/admin/keys/new", {
+      csrf,
+      product: "zsky",
+      account,
+      label: "render farm",
+      scopes: "images, usage",
+      plan: "",
+      expires_on: "",
+    });
+    expect(created.status).toBe(200);
+    const secret = /class="mono secret">([^<]+)</.exec(await created.text())![1]!;
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", secret) })).status).toBe(200);
+    const [key] = (await json(await admin(`/keys?account=${account}`))).keys;
+    expect(key).toMatchObject({ product: "zsky", label: "render farm", scopes: ["images", "usage"], expires_at: null });
+    expect((await json(await admin(`/audit?target=${key.id}`))).entries[0]).toMatchObject({ actor: "admin:token", action: "key.create" });
+  });
+});
+
+describe("security console: calls by address and time, and a key's calls as a file", () => {
+  it("the calls page finds every key an address used across accounts, and an account's calls; a refused filter is a 400 beside the form", async () => {
+    const address = someIp();
+    const first = await createKey("zsky", { label: "first" });
+    const second = await createKey("zappway", { label: "second" });
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", first.key), "CF-Connecting-IP": address } })).status).toBe(200);
+    const agents = { headers: { ...keyHeaders("zappway", second.key), "CF-Connecting-IP": address } };
+    expect((await call("/zappway/api/v1/agents", agents)).status).toBe(200);
+    const browser = new Browser();
+    await browser.signIn();
+    // The key page links each of its addresses to the keys that address used.
+    const keyPage = await (await browser.get(`/admin/keys/${first.id}`)).text();
+    expect(keyPage).toContain(`href="/admin/calls?address=${address}"`);
+    const everywhere = await browser.get(`/admin/calls?address=${address}`);
+    expect(everywhere.status).toBe(200);
+    const html = await everywhere.text();
+    const keysTable = html.slice(html.indexOf("<h2>Keys</h2>"), html.indexOf("<h2>Calls</h2>"));
+    expect([...keysTable.matchAll(/href="\/admin\/keys\/(key_\w+)"/g)].map((m) => m[1])).toEqual([second.id, first.id]);
+    expect(pageText(keysTable)).toContain(`zappway / ${second.account}`);
+    const inAccount = await (await browser.get(`/admin/calls?product=zsky&account=${first.account}&since=2020-01-01T00:00`)).text();
+    expect(inAccount).toContain(`/admin/keys/${first.id}`);
+    expect(inAccount).not.toContain(`/admin/keys/${second.id}`);
+    const refused = await browser.get(`/admin/calls?address=${address}&since=2020-01-01T00:00`);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("at most 24 hours back");
+  });
+
+  it("a key's calls download as CSV through the console, formulas escaped, audited under who signed in", async () => {
+    const { id, key } = await createKey("zsky");
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), "User-Agent": "=cmd|' /C calc'!A0" } })).status).toBe(
+      200,
+    );
+    expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), "User-Agent": "sdk/1.0" } })).status).toBe(200);
+    const browser = new Browser();
+    await browser.signIn();
+    expect(await (await browser.get(`/admin/keys/${id}`)).text()).toContain(`action="/admin/keys/${id}/export"`);
+    const download = await browser.get(`/admin/keys/${id}/export?format=csv&since=&until=`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(download.headers.get("content-disposition")).toBe(`attachment; filename="${id}-calls.csv"`);
+    expect(download.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const rows = (await download.text()).split("\r\n");
+    expect(rows).toHaveLength(4);
+    expect(rows[1]).toContain('"sdk/1.0"');
+    expect(rows[2]).toContain(`"'=cmd|' /C calc'!A0"`);
+    const refused = await browser.get(`/admin/keys/${id}/export?format=xml`);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("format");
+    expect((await json(await admin(`/audit?target=${id}&action=key.export_usage`))).entries[0]).toMatchObject({
+      actor: "admin:token",
+      detail: { format: "csv", calls: 2 },
+    });
+    expect((await browser.get("/admin/keys/no_such_key/export?format=csv")).status).toBe(404);
   });
 });
 

@@ -1,6 +1,8 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/key-format";
-import { admin, call, createKey, freshAccount, json, keyHeaders } from "../helpers";
+import { encodeBatch } from "../../src/keys/usage-batches";
+import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, someIp } from "../helpers";
 
 const zskyUsage = (key: string, from: Record<string, string> = {}, cf?: Record<string, unknown>) =>
   call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), ...from }, ...(cf ? { cf } : {}) } as RequestInit);
@@ -156,5 +158,197 @@ describe("GET /admin/v1/keys/{id}/usage", () => {
     const reversed = await admin(`/keys/${id}/usage?since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z`);
     expect(reversed.status).toBe(400);
     expect((await admin("/keys/key_doesnotexist/usage")).status).toBe(404);
+  });
+});
+
+/** A recorded time in a query string. */
+const q = (iso: string) => encodeURIComponent(iso);
+
+describe("GET /admin/v1/calls: search by client address and time", () => {
+  it("which keys an address used: across all accounts for the last 24 hours, and within one account", async () => {
+    const [x, y] = [someIp(), someIp()];
+    const account = freshAccount();
+    const a1 = await createKey("zsky", { account, label: "render farm" });
+    const a2 = await createKey("zsky", { account });
+    const b1 = await createKey("zappway");
+    const agents = (key: string, address: string, requestId: string) =>
+      call("/zappway/api/v1/agents", {
+        headers: { ...keyHeaders("zappway", key), "CF-Connecting-IP": address, "X-Request-Id": requestId },
+      });
+    expect((await zskyUsage(a1.key, { "CF-Connecting-IP": x, "X-Request-Id": "search-1" })).status).toBe(200);
+    expect((await zskyUsage(a2.key, { "CF-Connecting-IP": y, "X-Request-Id": "search-2" })).status).toBe(200);
+    expect((await agents(b1.key, x, "search-3")).status).toBe(200);
+    expect((await zskyUsage(a1.key, { "CF-Connecting-IP": y, "X-Request-Id": "search-4" })).status).toBe(200);
+
+    const everywhere = await json(await admin(`/calls?address=${x}`));
+    expect(everywhere.calls.map((c: { request_id: string; key_id: string }) => [c.request_id, c.key_id])).toEqual([
+      ["search-3", b1.id],
+      ["search-1", a1.id],
+    ]);
+    expect(everywhere.calls[0]).toMatchObject({ product: "zappway", account: b1.account, client_address: x, outcome: "admitted" });
+    expect(everywhere.keys).toEqual([
+      expect.objectContaining({ key_id: b1.id, product: "zappway", account: b1.account, calls: 1, admitted: 1 }),
+      expect.objectContaining({ key_id: a1.id, account, label: "render farm", last4: a1.key.slice(-4), calls: 1, admitted: 1 }),
+    ]);
+    expect(everywhere.keys_complete).toBe(true);
+    expect(Date.now() - Date.parse(everywhere.since)).toBeGreaterThanOrEqual(86_400_000);
+
+    const inAccount = await json(await admin(`/calls?product=zsky&account=${account}&address=${x}`));
+    expect(inAccount.keys.map((k: { key_id: string }) => k.key_id)).toEqual([a1.id]);
+    // Every call of the account, whichever key and address.
+    const all = await json(await admin(`/calls?product=zsky&account=${account}`));
+    expect(all.calls.map((c: { request_id: string }) => c.request_id)).toEqual(["search-4", "search-2", "search-1"]);
+    expect(all.keys.map((k: { key_id: string; calls: number }) => [k.key_id, k.calls])).toEqual([
+      [a1.id, 2],
+      [a2.id, 1],
+    ]);
+  });
+
+  it("every call of an account between two times, newest first, paged with a cursor", async () => {
+    const account = freshAccount();
+    const keys = [await createKey("zsky", { account }), await createKey("zsky", { account })];
+    for (let i = 0; i < 5; i++) {
+      await zskyUsage(keys[i % 2]!.key, { "X-Request-Id": `range-call-${i}` });
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const all = (await json(await admin(`/calls?product=zsky&account=${account}`))).calls;
+    expect(all.map((c: { request_id: string }) => c.request_id)).toEqual([
+      "range-call-4",
+      "range-call-3",
+      "range-call-2",
+      "range-call-1",
+      "range-call-0",
+    ]);
+    const seen: string[] = [];
+    let cursor = "";
+    do {
+      const page = await json(
+        await admin(
+          `/calls?product=zsky&account=${account}&since=${q(all[3].time)}&until=${q(all[1].time)}&limit=2${cursor && `&cursor=${cursor}`}`,
+        ),
+      );
+      expect(page.calls.length).toBeLessThanOrEqual(2);
+      seen.push(...page.calls.map((c: { request_id: string }) => c.request_id));
+      cursor = page.next_cursor ?? "";
+    } while (cursor);
+    expect(seen).toEqual(["range-call-3", "range-call-2", "range-call-1"]);
+  });
+
+  it("one account's calls from before the last 24 hours, never across all accounts", async () => {
+    const key = await createKey("zappway");
+    const address = someIp();
+    const twoDaysAgo = Date.now() - 2 * 86_400_000;
+    const old = { at: twoDaysAgo, method: "GET", path: "/api/v1/agents", status: 200, requestId: "old-call" };
+    const stored = encodeBatch(key.id, "oldbatch01", [
+      { ...old, clientAddress: address, country: "NL", asn: 64500, userAgent: "sdk/1", outcome: "admitted" },
+    ]);
+    await env.DB.prepare(
+      "INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+      .bind(stored.key_id, stored.first_at, stored.batch, stored.last_at, stored.last_admitted_at, stored.calls)
+      .run();
+    const since = q(new Date(twoDaysAgo - 60_000).toISOString());
+    const inAccount = await json(await admin(`/calls?product=zappway&account=${key.account}&address=${address}&since=${since}`));
+    expect(inAccount.calls.map((c: { request_id: string }) => c.request_id)).toEqual(["old-call"]);
+    expect((await json(await admin(`/calls?address=${address}`))).calls).toEqual([]);
+    const refused = await admin(`/calls?address=${address}&since=${since}`);
+    expect(refused.status).toBe(400);
+    expect((await json(refused)).error.message).toContain("at most 24 hours back");
+  });
+
+  it("400 on a bad filter or cursor, never a listing of everything", async () => {
+    for (const query of [
+      "account=acct_x",
+      "address=not-an-address",
+      "address=1.2.3.4&since=yesterday",
+      "cursor=notacursor",
+      "limit=101",
+      "addr=1.2.3.4",
+      "product=zsky&account=acct_x&since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z",
+    ]) {
+      const response = await admin(`/calls?${query}`);
+      expect(response.status, query).toBe(400);
+      expect((await json(response)).error.code).toBe("BAD_REQUEST");
+    }
+  });
+});
+
+describe("GET /admin/v1/keys/{id}/usage/export", () => {
+  /** Calls whose user agents a spreadsheet would run as formulas, and one with quotes and a comma. */
+  const AGENTS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", 'sdk "quoted", v2'];
+
+  async function keyWithCalls() {
+    const issued = await createKey("zsky");
+    for (const [i, agent] of AGENTS.entries()) {
+      await zskyUsage(issued.key, { "User-Agent": agent, "X-Request-Id": `export-${i}`, "CF-Connecting-IP": "203.0.113.10" });
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    return issued;
+  }
+
+  it("NDJSON: every call, newest first, with its key; audited as key.export_usage", async () => {
+    const { id } = await keyWithCalls();
+    const response = await admin(`/keys/${id}/usage/export?format=ndjson`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/x-ndjson");
+    expect(response.headers.get("content-disposition")).toBe(`attachment; filename="${id}-calls.ndjson"`);
+    expect(response.headers.get("zgate-export-calls")).toBe("5");
+    expect(response.headers.get("link")).toBeNull();
+    const lines = (await response.text())
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.map((l) => [l.request_id, l.user_agent])).toEqual(AGENTS.map((agent, i) => [`export-${i}`, agent]).reverse());
+    expect(lines[0]).toMatchObject({
+      key_id: id,
+      method: "GET",
+      path: "/v1/usage",
+      status: 200,
+      client_address: "203.0.113.10",
+      outcome: "admitted",
+    });
+    const [entry] = (await json(await admin(`/audit?target=${id}&action=key.export_usage`))).entries;
+    expect(entry).toMatchObject({ actor: "admin:token", detail: { format: "ndjson", since: null, until: null, calls: 5 } });
+  });
+
+  it("CSV: a header row, quoted text, and formulas escaped so a spreadsheet shows them; paged at limit with a Link to the rest", async () => {
+    const { id } = await keyWithCalls();
+    const first = await admin(`/keys/${id}/usage/export?format=csv&limit=3`);
+    expect(first.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    const rows = (await first.text()).split("\r\n");
+    expect(rows[0]).toBe("time,key_id,method,path,status,outcome,client_address,country,asn,user_agent,request_id");
+    expect(rows.slice(1, 4).map((row) => row.split(",").slice(9).join(","))).toEqual([
+      '"sdk ""quoted"", v2","export-4"',
+      `"'@SUM(A1)","export-3"`,
+      `"'-2+3","export-2"`,
+    ]);
+    expect(rows[1]).toMatch(new RegExp(`^"\\d{4}-[^"]+Z","${id}","GET","/v1/usage",200,"admitted","203\\.0\\.113\\.10",,,`));
+    expect(rows[4]).toBe("");
+    const link = first.headers.get("link")!;
+    expect(link).toMatch(/^<\/admin\/v1\/keys\/[^>]+&cursor=[^>]+>; rel="next"$/);
+    const next = await call(/^<([^>]+)>/.exec(link)![1]!, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(next.headers.get("link")).toBeNull();
+    const rest = (await next.text()).split("\r\n").slice(1, -1);
+    expect(rest.map((row) => row.split(",").slice(9).join(","))).toEqual([
+      `"'+1+1","export-1"`,
+      `"'=HYPERLINK(""http://evil.example"",""x"")","export-0"`,
+    ]);
+  });
+
+  it("400 on a bad format, limit, range or cursor; 404 for an unknown key", async () => {
+    const { id } = await createKey("zsky");
+    for (const query of [
+      "format=xml",
+      "limit=0",
+      "limit=10001",
+      "since=now",
+      "cursor=zzz",
+      "since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z",
+    ]) {
+      const response = await admin(`/keys/${id}/usage/export?${query}`);
+      expect(response.status, query).toBe(400);
+      expect((await json(response)).error.code).toBe("BAD_REQUEST");
+    }
+    expect((await admin("/keys/key_doesnotexist/usage/export")).status).toBe(404);
   });
 });

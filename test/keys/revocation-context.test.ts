@@ -95,8 +95,15 @@ describe("revoke-leaked answers with every key it revoked and why", () => {
     const body = await json(response);
     expect(body).toMatchObject({ id: old.id, status: "revoked", already_rotated: true });
     expect(body.revoked).toEqual([
-      { id: old.id, why: "leaked", replaces: null, already_revoked: true, previously_revoked_by: `key:${old.id}` },
-      { id: rotated.key_id, why: "successor_of_leaked", replaces: old.id, already_revoked: false, previously_revoked_by: null },
+      { id: old.id, why: "leaked", replaces: null, already_revoked: true, previously_revoked_by: `key:${old.id}`, result_links_revoked: 0 },
+      {
+        id: rotated.key_id,
+        why: "successor_of_leaked",
+        replaces: old.id,
+        already_revoked: false,
+        previously_revoked_by: null,
+        result_links_revoked: 0,
+      },
     ]);
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", rotated.key) })).status).toBe(401);
     expect(await json(await admin(`/keys/${rotated.key_id}`))).toMatchObject({ revoke_reason: "found on GitHub", revoke_ticket: "SEC-42" });
@@ -110,7 +117,9 @@ describe("revoke-leaked answers with every key it revoked and why", () => {
     const { id, key } = await createKey("zappway");
     const body = await json(await admin("/keys/revoke-leaked", { json: { key } }));
     expect(body.already_rotated).toBe(false);
-    expect(body.revoked).toEqual([{ id, why: "leaked", replaces: null, already_revoked: false, previously_revoked_by: null }]);
+    expect(body.revoked).toEqual([
+      { id, why: "leaked", replaces: null, already_revoked: false, previously_revoked_by: null, result_links_revoked: 0 },
+    ]);
   });
 });
 
@@ -150,8 +159,17 @@ describe("outstanding ZSky result links", () => {
     const { id, key, url } = await keyWithResult();
     const successor = await json(await admin(`/keys/${id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
     const leaked = await json(await admin("/keys/revoke-leaked", { json: { key } }));
-    expect(leaked.kept.map((k: { id: string }) => k.id)).toEqual([successor.id]);
+    // Exactly what happened: the leaked key revoked (its jobs had gone to the successor), the successor kept and
+    // working, the one link cut counted under it, in the answer and in the leaked key's audit entry alike.
+    expect(leaked.revoked).toEqual([expect.objectContaining({ id, already_revoked: false, result_links_revoked: 0 })]);
+    expect(leaked.kept).toEqual([{ id: successor.id, replaces: id, why: "rolled_by_admin", status: "active", result_links_revoked: 1 }]);
     expect(leaked.result_links_revoked).toBe(1);
+    expect((await auditOf(id)).find((e) => e.action === "key.revoke_leaked")!.detail).toMatchObject({
+      why: "leaked",
+      result_links_revoked: 1,
+      result_links_revoked_under: { [successor.id]: 1 },
+    });
+    expect((await zskyClient(successor.key, roomy).poll(new URL(url).pathname.split("/").pop()!)).status).toBe(200);
     expect((await fetchUrl(url)).status).toBe(403);
     await new Promise((r) => setTimeout(r, 1_100));
     const jobId = new URL(url).pathname.split("/").pop()!;

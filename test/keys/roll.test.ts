@@ -104,7 +104,7 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
     const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
     const leaked = await json(await admin("/keys/revoke-leaked", { json: { key: old.key } }));
     expect(leaked.revoked.map((r: { id: string }) => r.id)).toEqual([old.id]);
-    expect(leaked.kept).toEqual([{ id: rolled.id, replaces: old.id, why: "rolled_by_admin" }]);
+    expect(leaked.kept).toEqual([{ id: rolled.id, replaces: old.id, why: "rolled_by_admin", status: "active", result_links_revoked: 0 }]);
     expect(leaked.already_rotated).toBe(true);
     expect((await usage(old.key)).status).toBe(401);
     expect((await usage(rolled.key)).status).toBe(200);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -152,6 +152,126 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     // Pasting the key to find it is in the trail too (key.lookup), between its creation and its revocation.
     expect(rows.map((r) => r[2])).toEqual(["key.revoke", "key.lookup", "key.create"]);
     await shot("console-audit.png");
+    expect(cspViolations).toEqual([]);
+  });
+
+  /**
+   * The README's leaked-key runbook as a new operator would do it in the console, from the
+   * sign-in page with the leaked key in hand: every step after signing in is a link or a
+   * form on the page, never a typed URL, and at most 4 forms are sent (sign-in included).
+   */
+  const runbook = async (leakedKey: string, steps: () => Promise<void>) => {
+    const posts: string[] = [];
+    const navigations: { url: string; site: Promise<string | undefined> }[] = [];
+    const watch = (request: import("playwright-core").Request) => {
+      if (!request.isNavigationRequest()) return;
+      if (request.method() === "POST") posts.push(new URL(request.url()).pathname);
+      navigations.push({ url: request.url(), site: request.allHeaders().then((h) => h["sec-fetch-site"]) });
+    };
+    await browser.clearCookies();
+    await page.goto(`${base}/admin/`);
+    page.on("request", watch);
+    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.click('button[type="submit"]');
+    await page.fill('form[action="/admin/lookup"] input[name="key"]', leakedKey);
+    await page.click('form[action="/admin/lookup"] button');
+    await steps();
+    page.off("request", watch);
+    expect(posts.length, posts.join(", ")).toBeLessThanOrEqual(4);
+    // Every page after the first was reached from the one before it (a typed URL is `none`).
+    expect(await Promise.all(navigations.map((n) => n.site))).toEqual(navigations.map(() => "same-origin"));
+    expect(cspViolations).toEqual([]);
+    return posts;
+  };
+
+  it("leaked-key runbook, roll first: roll with 0 s grace, then revoke the old key as leaked; the successor keeps working", async () => {
+    const leaked = await adminApi("/keys", { product: "zsky", account: "acct_runbook_roll", label: "ci deploy" });
+    const { id, key } = leaked.body as { id: string; key: string };
+    let successor = "";
+    const posts = await runbook(key, async () => {
+      expect(new URL(page.url()).pathname).toBe(`/admin/keys/${id}`);
+      await page.click("text=Roll with grace period…");
+      await page.fill('input[name="expire_old_in_seconds"]', "0");
+      await page.fill('textarea[name="reason"]', "pushed to a public repo");
+      await page.fill('input[name="ticket"]', "SEC-1");
+      await page.click("button.danger");
+      successor = (await page.textContent(".secret"))!.trim();
+      expect(await page.textContent("main")).toContain("stopped working at");
+      // The old key has ended, and is still one click from being revoked as leaked.
+      await page.click("text=Revoke the old key as leaked…");
+      await page.fill('input[name="key"]', key);
+      await page.fill('textarea[name="reason"]', "pushed to a public repo");
+      await page.fill('input[name="ticket"]', "SEC-1");
+      await page.click("button.danger");
+      const text = (await page.textContent("main"))!;
+      expect(text).toContain(`Revoked now: ${id}.`);
+      expect(text).toMatch(/Not revoked: key_\w+ still works\. An admin rolled/);
+      expect(text).not.toContain("revoked too");
+    });
+    expect(posts).toEqual(["/admin/sign-in", "/admin/lookup", `/admin/keys/${id}/roll`, `/admin/keys/${id}/revoke-leaked`]);
+    expect(successor).toMatch(/^zsky_live_/);
+    expect(await zsky(key, "203.0.113.30")).toBe(401);
+    expect(await zsky(successor, "203.0.113.30")).toBe(200);
+    const audit = await adminApi(`/audit?target=${id}`);
+    const actions = audit.body.entries.map((e: { action: string }) => e.action).filter((a: string) => a !== "key.lookup");
+    expect(actions).toEqual(["key.revoke_leaked", "key.roll", "key.create"]);
+  });
+
+  it("leaked-key runbook, revoke first: revoke as leaked, then issue a replacement from the result page", async () => {
+    const leaked = await adminApi("/keys", { product: "zsky", account: "acct_runbook_revoke", label: "ci deploy" });
+    const { id, key } = leaked.body as { id: string; key: string };
+    let replacement = "";
+    const posts = await runbook(key, async () => {
+      await page.click("text=Revoke as leaked…");
+      await page.fill('input[name="key"]', key);
+      await page.fill('textarea[name="reason"]', "pushed to a public repo");
+      await page.click("button.danger");
+      expect(await page.textContent("main")).toContain("No key of this chain works any more: the customer needs a new one.");
+      await page.click("text=Create replacement key…");
+      await page.fill('textarea[name="reason"]', "replacement for the leaked key");
+      await page.click('button[type="submit"]:has-text("Confirm")');
+      replacement = (await page.textContent(".secret"))!.trim();
+      await page.click("text=New key's page");
+      expect(await page.textContent("dl.facts")).toContain(`Replaces${id}`);
+    });
+    expect(posts).toEqual(["/admin/sign-in", "/admin/lookup", `/admin/keys/${id}/revoke-leaked`, `/admin/keys/${id}/replace`]);
+    expect(await zsky(key, "203.0.113.31")).toBe(401);
+    expect(await zsky(replacement, "203.0.113.31")).toBe(200);
+    const replaced = (await adminApi(`/keys?account=acct_runbook_revoke&status=active`)).body.keys;
+    expect(replaced).toEqual([expect.objectContaining({ replaces: id, label: "ci deploy" })]);
+  });
+
+  it("from a key's page: every key its new address used, and the key's calls downloaded as CSV", async () => {
+    const created = await adminApi("/keys", { product: "zsky", account: "acct_investigate", label: "nightly" });
+    const { id, key } = created.body as { id: string; key: string };
+    const other = (await adminApi("/keys", { product: "zsky", account: "acct_elsewhere" })).body as { id: string; key: string };
+    for (const [k, address] of [
+      [key, "203.0.113.40"],
+      [key, "198.51.100.41"],
+      [other.key, "198.51.100.41"],
+    ] as const) {
+      expect(await zsky(k, address)).toBe(200);
+    }
+    await until("both keys' calls in the usage log", async () => {
+      const found = await adminApi("/calls?address=198.51.100.41");
+      return found.body.keys?.length === 2;
+    });
+    await browser.clearCookies();
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.click('button[type="submit"]');
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.click('a[href="/admin/calls?address=198.51.100.41"]');
+    const keys = await page.$$eval("h2 + table tbody tr td:first-child a", (links) => links.map((a) => a.getAttribute("href")));
+    expect(keys.sort()).toEqual([`/admin/keys/${id}`, `/admin/keys/${other.id}`].sort());
+    await page.goBack();
+    await page.selectOption('select[name="format"]', "csv");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click('form[action$="/export"] button')]);
+    expect(download.suggestedFilename()).toBe(`${id}-calls.csv`);
+    const text = readFileSync((await download.path())!, "utf8");
+    const rows = text.trimEnd().split("\r\n");
+    expect(rows[0]).toBe("time,key_id,method,path,status,outcome,client_address,country,asn,user_agent,request_id");
+    expect(rows.slice(1).map((row) => row.split(",")[6])).toEqual(['"198.51.100.41"', '"203.0.113.40"']);
     expect(cspViolations).toEqual([]);
   });
 

@@ -2,15 +2,18 @@ import type { Context, Hono } from "hono";
 import { MAX_ROLL_GRACE_SECONDS } from "../../keys/key-lifecycle";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import type { ApiKey } from "../api-types";
-import { Csrf, Notice, Status, Table, Time } from "../layout";
+import { Csrf, Notice, Status, Time } from "../layout";
 import { render } from "../render";
+import { LeakResult, type LeakOutcome } from "./leak-result";
+import { SecretOnce } from "./new-key";
 
-type Action = "revoke" | "revoke-leaked" | "roll";
+type Action = "revoke" | "revoke-leaked" | "roll" | "replace";
 
 const TITLES: Record<Action, string> = {
   revoke: "Revoke key",
   "revoke-leaked": "Revoke leaked key and its rotations",
   roll: "Roll key with a grace period",
+  replace: "Create replacement key",
 };
 
 const field = (form: Record<string, unknown>, name: string) => (typeof form[name] === "string" ? (form[name] as string).trim() : "");
@@ -39,6 +42,11 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
               Revokes this key and every key rotated from it by whoever held it. It cannot be undone. Paste the leaked key again to confirm
               it is this one.
             </p>
+            {k.status !== "active" && (
+              <p>
+                {`This key is ${k.status} already: this still revokes every key rotated from it and, if asked, refuses the result links it was handed.`}
+              </p>
+            )}
             <label>
               Leaked key
               <input type="password" name="key" autocomplete="off" required size={70} />
@@ -64,7 +72,13 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
             </label>
           </>
         )}
-        {props.action !== "roll" && k.product === "zsky" && (
+        {props.action === "replace" && (
+          <p>
+            Issues a new key for {k.product} / <span class="mono">{k.account}</span> with this key's label, scopes, plan and limits (and its
+            expiry, if still ahead), shown once. This key stays as it is; a later revocation of it never reaches the new one.
+          </p>
+        )}
+        {(props.action === "revoke" || props.action === "revoke-leaked") && k.product === "zsky" && (
           <label>
             <span>
               <input type="checkbox" name="invalidate_result_links" value="1" checked={props.action === "revoke-leaked"} /> Also refuse
@@ -73,7 +87,7 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
           </label>
         )}
         <label>
-          Reason (required, kept on the key and in the audit log)
+          {`Reason (required, kept ${props.action === "revoke" || props.action === "revoke-leaked" ? "on the key and " : ""}in the audit log)`}
           <textarea name="reason" required maxlength={500} rows={2} cols={70}>
             {v.reason ?? ""}
           </textarea>
@@ -83,7 +97,7 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
           <input name="ticket" maxlength={200} value={v.ticket ?? ""} />
         </label>
         <p class="actions">
-          <button class="danger" type="submit">
+          <button class={props.action === "replace" ? undefined : "danger"} type="submit">
             {`Confirm: ${TITLES[props.action].toLowerCase()}`}
           </button>
           <a class="button secondary" href={base}>
@@ -125,79 +139,51 @@ async function refuse(
   return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} problem={problem} values={values} />, status);
 }
 
-interface LeakOutcome {
-  revoked: { id: string; why: string; replaces: string | null; already_revoked: boolean; previously_revoked_by: string | null }[];
-  /** Successors an admin rolled to: left working. */
-  kept: { id: string; replaces: string }[];
-  already_rotated: boolean;
-  result_links_revoked: number;
-}
-
-/** What revoke-leaked did: every key of the rotation chain, and why. */
-function LeakResult(props: { k: ApiKey; outcome: LeakOutcome }) {
-  const o = props.outcome;
-  return (
-    <>
-      <h1>Leaked key revoked</h1>
-      <Notice>
-        {`Revoked ${props.k.prefix}…${props.k.last4} and every key made from it: no later request with any of them is admitted.`}
-        {o.already_rotated && " The customer had already rotated to a successor, which is revoked too: tell them to issue a new key."}
-        {o.result_links_revoked > 0 && ` Result links refused for ${o.result_links_revoked} ZSky results.`}
-      </Notice>
-      <Table head={["Key", "Why", "Replaces", "Before this report"]}>
-        {o.revoked.map((r) => (
-          <tr>
-            <td class="mono">
-              <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>{r.id}</a>
-            </td>
-            <td>{r.why}</td>
-            <td class="mono">{r.replaces ?? "—"}</td>
-            <td>{r.already_revoked ? `already revoked by ${r.previously_revoked_by ?? "?"}` : "active"}</td>
-          </tr>
-        ))}
-      </Table>
-      {o.kept.length > 0 && (
-        <>
-          <h2>Kept working</h2>
-          <p>Keys an admin rolled this one to: their plaintext was never with the leaked key.</p>
-          <ul>
-            {o.kept.map((k) => (
-              <li>
-                <a class="mono" href={`/admin/keys/${encodeURIComponent(k.id)}`}>
-                  {k.id}
-                </a>
-              </li>
-            ))}
-          </ul>
-        </>
-      )}
-    </>
-  );
-}
-
 type Rolled = ApiKey & { key: string; old_key_ends_at: string };
 
 function RollResult(props: { old: ApiKey; successor: Rolled }) {
   const s = props.successor;
+  const old = `/admin/keys/${encodeURIComponent(props.old.id)}`;
   return (
     <>
       <h1>Key rolled</h1>
-      <Notice kind="warn">
-        <p>The new key, shown this once (copy it now; it is not stored):</p>
-        <p class="mono secret">{s.key}</p>
-      </Notice>
+      <SecretOnce secret={s.key} />
       <p>
-        {`The old key ${props.old.prefix}…${props.old.last4} keeps working until `}
+        {`The old key ${props.old.prefix}…${props.old.last4} ${Date.parse(s.old_key_ends_at) <= Date.now() ? "stopped working at" : "keeps working until"} `}
         <Time iso={s.old_key_ends_at} />. <a href={`/admin/keys/${encodeURIComponent(s.id)}`}>New key's page</a> ·{" "}
+        <a href={old}>Old key's page</a>
+      </p>
+      <p class="actions">
+        If the old key leaked, revoke it as leaked too: that revokes the keys rotated from it and cuts its result links, and leaves the new
+        key working.
+        <a class="button danger" href={`${old}/revoke-leaked`}>
+          Revoke the old key as leaked…
+        </a>
+      </p>
+    </>
+  );
+}
+
+type Replacement = ApiKey & { key: string };
+
+function ReplaceResult(props: { old: ApiKey; replacement: Replacement }) {
+  const r = props.replacement;
+  return (
+    <>
+      <h1>Replacement key created</h1>
+      <SecretOnce secret={r.key} />
+      <p>
+        {`It replaces ${props.old.prefix}…${props.old.last4} (${props.old.status}) for ${r.product} / ${r.account}. `}
+        <a href={`/admin/keys/${encodeURIComponent(r.id)}`}>New key's page</a> ·{" "}
         <a href={`/admin/keys/${encodeURIComponent(props.old.id)}`}>Old key's page</a>
       </p>
     </>
   );
 }
 
-/** Revoke, revoke-leaked and roll: a confirmation page (no script needed), then the admin API call. */
+/** Revoke, revoke-leaked, roll and replace: a confirmation page (no script needed), then the admin API call. */
 export function registerKeyActions(app: Hono<ConsoleEnv>) {
-  for (const action of ["revoke", "revoke-leaked", "roll"] as const) {
+  for (const action of ["revoke", "revoke-leaked", "roll", "replace"] as const) {
     app.get(`/keys/:id/${action}`, async (c) => {
       const k = await keyOf(c);
       return render(c, TITLES[action], (csrf) => <ConfirmForm action={action} k={k} csrf={csrf} />);
@@ -223,8 +209,11 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
       throw err;
     });
     if (found?.id !== k.id) return refuse(c, "revoke-leaked", k, "The pasted key is not this key.", form);
-    const outcome = await adminCall<LeakOutcome>(c, "POST", "/keys/revoke-leaked", { key, ...revokeContext(k, form) });
-    return render(c, "Leaked key revoked", () => <LeakResult k={k} outcome={outcome} />);
+    const context = revokeContext(k, form);
+    const outcome = await adminCall<LeakOutcome>(c, "POST", "/keys/revoke-leaked", { key, ...context });
+    return render(c, "Leaked key revoked", () => (
+      <LeakResult k={k} outcome={outcome} linksAsked={context.invalidate_result_links === true} />
+    ));
   });
 
   app.post("/keys/:id/roll", async (c) => {
@@ -244,6 +233,19 @@ export function registerKeyActions(app: Hono<ConsoleEnv>) {
     });
     if (successor instanceof AdminApiError) return refuse(c, "roll", k, successor.message, form, successor.status as 400 | 409);
     return render(c, "Key rolled", () => <RollResult old={k} successor={successor} />);
+  });
+
+  app.post("/keys/:id/replace", async (c) => {
+    const [k, form] = await Promise.all([keyOf(c), c.req.parseBody()]);
+    const reason = field(form, "reason");
+    if (!reason) return refuse(c, "replace", k, "Give a reason.", form);
+    const body = { reason, ticket: field(form, "ticket") || undefined };
+    const replacement = await adminCall<Replacement>(c, "POST", `/keys/${encodeURIComponent(k.id)}/replace`, body).catch((err) => {
+      if (err instanceof AdminApiError && (err.status === 400 || err.status === 409)) return err;
+      throw err;
+    });
+    if (replacement instanceof AdminApiError) return refuse(c, "replace", k, replacement.message, form, replacement.status as 400 | 409);
+    return render(c, "Replacement key created", () => <ReplaceResult old={k} replacement={replacement} />);
   });
 
   app.post("/keys/:id/lift-suspension", async (c) => {

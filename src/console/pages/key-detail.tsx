@@ -1,4 +1,5 @@
 import type { Context, Hono } from "hono";
+import { EXPORT_MAX_CALLS } from "../../keys/admin/routes/export-usage";
 import { adminCall, query, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, AuditPage, UsageCall, UsagePage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
@@ -87,22 +88,31 @@ function Facts(props: { k: ApiKey }) {
   );
 }
 
+/**
+ * What can be done to the key in its state. Revoke as leaked, whatever the state: for a key
+ * already rolled away, expired or revoked it still revokes the keys rotated from it and
+ * cuts its result links. A key that can no longer be rolled gets a replacement instead.
+ */
 function Actions(props: { k: ApiKey; csrf: string }) {
   const base = `/admin/keys/${encodeURIComponent(props.k.id)}`;
   return (
     <div class="actions panel">
-      {props.k.status === "active" && (
-        <>
-          <a class="button danger" href={`${base}/revoke`}>
-            Revoke…
-          </a>
-          <a class="button danger" href={`${base}/revoke-leaked`}>
-            Revoke as leaked…
-          </a>
-          <a class="button secondary" href={`${base}/roll`}>
-            Roll with grace period…
-          </a>
-        </>
+      {props.k.status !== "revoked" && (
+        <a class="button danger" href={`${base}/revoke`}>
+          Revoke…
+        </a>
+      )}
+      <a class="button danger" href={`${base}/revoke-leaked`}>
+        Revoke as leaked…
+      </a>
+      {props.k.status === "active" ? (
+        <a class="button secondary" href={`${base}/roll`}>
+          Roll with grace period…
+        </a>
+      ) : (
+        <a class="button" href={`${base}/replace`}>
+          Create replacement key…
+        </a>
       )}
       {props.k.product === "zsky" && (
         <form method="post" action={`${base}/lift-suspension`} class="inline">
@@ -116,17 +126,58 @@ function Actions(props: { k: ApiKey; csrf: string }) {
   );
 }
 
-function UsageTables(props: { usage: UsagePage; path: string }) {
+/** The key's calls as a file: the admin API's export (at most EXPORT_MAX_CALLS a file, newest first). */
+function ExportForm(props: { k: ApiKey }) {
+  const k = props.k;
+  return (
+    <form method="get" action={`/admin/keys/${encodeURIComponent(k.id)}/export`} class="panel filters">
+      <label>
+        Export calls as
+        <select name="format">
+          <option value="csv">CSV</option>
+          <option value="ndjson">NDJSON</option>
+        </select>
+      </label>
+      <label>
+        From (UTC, optional)
+        <input type="datetime-local" name="since" />
+      </label>
+      <label>
+        To (UTC, optional)
+        <input type="datetime-local" name="until" />
+      </label>
+      <button class="secondary" type="submit">
+        Download
+      </button>
+      <span class="muted">
+        {`The newest ${EXPORT_MAX_CALLS.toLocaleString("en")} calls a file (the download's Link header names the next). `}
+        <a href={`/admin/calls${query({ product: k.product, account: k.account })}`}>Every call of this account →</a>
+      </span>
+    </form>
+  );
+}
+
+function UsageTables(props: { k: ApiKey; usage: UsagePage; path: string }) {
   const u = props.usage;
   const newest = u.addresses[0]?.client_address;
   return (
     <>
       <h2>Client addresses</h2>
-      <Table head={["Address", "First seen", "Last seen", "Calls", "Admitted", "Countries", "ASNs"]} numeric={["Calls", "Admitted"]}>
+      <Table
+        head={["Address", "Across accounts, 24 h", "First seen", "Last seen", "Calls", "Admitted", "Countries", "ASNs"]}
+        numeric={["Calls", "Admitted"]}
+      >
         {u.addresses.map((a) => (
           <tr>
             <td class={`mono${u.addresses.length > 1 && a.client_address === newest ? " new-address" : ""}`}>
               {a.client_address ?? "unknown"}
+            </td>
+            <td>
+              {a.client_address && (
+                <a href={`/admin/calls${query({ address: a.client_address })}`} title="Every key this address used in the last 24 hours">
+                  keys it used →
+                </a>
+              )}
             </td>
             <td>
               <Time iso={a.first_seen} />
@@ -143,6 +194,7 @@ function UsageTables(props: { usage: UsagePage; path: string }) {
       </Table>
       {!u.addresses_complete && <p class="muted">Summary of the newest calls only: the key has more history than one summary reads.</p>}
       <h2>Calls</h2>
+      <ExportForm k={props.k} />
       <Table head={["Time", "Call", "Status", "Outcome", "Address", "Country / ASN", "User agent", "Request id"]} numeric={["Status"]}>
         {u.calls.map((call) => (
           <tr>
@@ -188,7 +240,7 @@ export function registerKeyDetail(app: Hono<ConsoleEnv>) {
         <Actions k={key} csrf={csrf} />
         <h2>Calls per minute, last 24 h (UTC)</h2>
         <UsageChart calls={chart.calls} now={now} truncated={chart.truncated} />
-        <UsageTables usage={usage} path={path} />
+        <UsageTables k={key} usage={usage} path={path} />
         <h2>Audit trail</h2>
         <AuditTable entries={audit.entries} />
         <p>

@@ -1,4 +1,5 @@
 import { route as createKey } from "./create-key";
+import { route as exportUsage } from "./export-usage";
 import { route as getKey } from "./get-key";
 import { route as keyUsage } from "./key-usage";
 import { route as liftSuspension } from "./lift-suspension";
@@ -8,8 +9,10 @@ import { route as lookupKey } from "./lookup-key";
 import { route as revokeKey } from "./revoke-key";
 import { route as revokeLeaked } from "./revoke-leaked";
 import { route as revokeConsoleSessions } from "./revoke-console-sessions";
+import { route as replaceKey } from "./replace-key";
 import { route as revokeSessions } from "./revoke-sessions";
 import { route as rollKey } from "./roll-key";
+import { route as searchCalls } from "./search-calls";
 import { route as setAccountPlan } from "./set-account-plan";
 import { route as setOverage } from "./set-overage";
 import { route as updateKeyLimits } from "./update-key-limits";
@@ -21,9 +24,12 @@ export const ADMIN_ROUTES = [
   lookupKey,
   getKey,
   keyUsage,
+  exportUsage,
+  searchCalls,
   updateKeyLimits,
   revokeKey,
   rollKey,
+  replaceKey,
   revokeLeaked,
   liftSuspension,
   revokeSessions,

@@ -1,39 +1,19 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { GatewayError } from "../../../http/errors";
 import { listUsage, summariseAddresses, usagePosition } from "../../usage-history";
 import { decodeCursor, iso, limitParam, page } from "../../views";
 import type { AdminEnv } from "../admin-auth";
+import { CallSchema, callView } from "../call-view";
+import { timeRangeOf, timeRangeQuery } from "../time-range";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, NOT_FOUND } from "../schemas";
 
-const time = z.iso.datetime({ offset: true });
-
 const Query = z
   .object({
-    since: time.optional().openapi({ description: "Only calls at or after this time" }),
-    until: time.optional().openapi({ description: "Only calls at or before this time" }),
+    ...timeRangeQuery,
     limit: limitParam.openapi({ type: "integer", minimum: 1, maximum: 100, default: 50 }),
     cursor: z.string().max(300).optional().openapi({ description: "`next_cursor` of the previous page (same since/until)" }),
   })
   .strict();
-
-const Call = z
-  .object({
-    time: z.string(),
-    method: z.string(),
-    path: z.string().openapi({ description: "Without the query string" }),
-    status: z.number(),
-    request_id: z.string(),
-    client_address: z.string().nullable(),
-    country: z.string().nullable(),
-    asn: z.number().nullable(),
-    user_agent: z.string().nullable(),
-    outcome: z
-      .enum(["admitted", "invalid_credential", "forbidden", "rate_limited", "refused"])
-      .nullable()
-      .openapi({ description: "`invalid_credential`: refused as revoked, expired or unknown; null: recorded before outcomes were" }),
-  })
-  .openapi("KeyUsageCall");
 
 const Address = z
   .object({
@@ -61,7 +41,7 @@ export const route = createRoute({
       z
         .object({
           key_id: z.string(),
-          calls: z.array(Call),
+          calls: z.array(CallSchema),
           next_cursor: z.string().nullable(),
           addresses: z.array(Address),
           addresses_complete: z.boolean(),
@@ -78,10 +58,7 @@ export function registerKeyUsage(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const record = await requireKey(c.env, c.req.valid("param").id);
     const q = c.req.valid("query");
-    const since = q.since === undefined ? undefined : Date.parse(q.since);
-    const until = q.until === undefined ? undefined : Date.parse(q.until);
-    if (since !== undefined && until !== undefined && since > until)
-      throw new GatewayError("BAD_REQUEST", "since: must not be after until");
+    const { since, until } = timeRangeOf(q);
     const after = decodeCursor(q.cursor, usagePosition);
     const [rows, summary] = await Promise.all([
       listUsage(c.env, record.keyId, { limit: q.limit, after, since, until }),
@@ -91,18 +68,7 @@ export function registerKeyUsage(app: OpenAPIHono<AdminEnv>) {
     return c.json(
       {
         key_id: record.keyId,
-        calls: items.map((u) => ({
-          time: iso(u.at),
-          method: u.method,
-          path: u.path,
-          status: u.status,
-          request_id: u.requestId,
-          client_address: u.clientAddress,
-          country: u.country,
-          asn: u.asn,
-          user_agent: u.userAgent,
-          outcome: u.outcome,
-        })),
+        calls: items.map(callView),
         next_cursor,
         addresses: summary.addresses.map((a) => ({
           client_address: a.clientAddress,

@@ -26,8 +26,25 @@ export const LeakRevocationSchema = z
     replaces: z.string().nullable(),
     already_revoked: z.boolean().openapi({ description: "Already refused before this report (e.g. rotated away): nothing changed" }),
     previously_revoked_by: z.string().nullable(),
+    result_links_revoked: z.number().openapi({ description: "Stored results of this key's own jobs whose links were refused" }),
   })
   .openapi("LeakRevocation");
+
+/** An admin-rolled successor revoke-leaked left working. */
+const KeptSuccessorSchema = z
+  .object({
+    id: z.string(),
+    replaces: z.string(),
+    why: z.literal("rolled_by_admin"),
+    status: z
+      .enum(["active", "revoked", "expired"])
+      .openapi({ description: "Its status now, which this revocation left as it was: `active` means it still works" }),
+    result_links_revoked: z.number().openapi({
+      description:
+        "Stored results of its jobs whose links were refused all the same (the leaked key's jobs and polls went to it); a poll with it signs new ones",
+    }),
+  })
+  .openapi("KeptSuccessor");
 
 export const route = createRoute({
   method: "post",
@@ -43,10 +60,12 @@ export const route = createRoute({
       KeySchema.extend({
         revoked: z.array(LeakRevocationSchema),
         kept: z
-          .array(z.object({ id: z.string(), replaces: z.string(), why: z.literal("rolled_by_admin") }))
-          .openapi({ description: "Successors an admin rolled to: never exposed with the leaked key, left working" }),
+          .array(KeptSuccessorSchema)
+          .openapi({ description: "Successors an admin rolled to: never exposed with the leaked key, left working (they still answer)" }),
         already_rotated: z.boolean(),
-        result_links_revoked: z.number(),
+        result_links_revoked: z
+          .number()
+          .openapi({ description: "Every link refused: the sum of `revoked[].result_links_revoked` and `kept[].result_links_revoked`" }),
       }).openapi("LeakedKeyRevoked"),
       "The leaked key (its fields) and every key revoked with it",
     ),
@@ -79,8 +98,15 @@ export function leakView(outcome: Awaited<ReturnType<typeof revokeLeakedKey>>) {
       replaces: r.replaces,
       already_revoked: r.alreadyRevoked,
       previously_revoked_by: r.previouslyRevokedBy,
+      result_links_revoked: r.resultLinksRevoked,
     })),
-    kept: outcome.kept.map((k) => ({ id: k.keyId, replaces: k.replaces, why: "rolled_by_admin" as const })),
+    kept: outcome.kept.map((k) => ({
+      id: k.keyId,
+      replaces: k.replaces,
+      why: "rolled_by_admin" as const,
+      status: k.status,
+      result_links_revoked: k.resultLinksRevoked,
+    })),
     already_rotated: outcome.alreadyRotated,
     result_links_revoked: outcome.resultLinksRevoked,
   };
