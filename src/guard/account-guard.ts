@@ -28,7 +28,7 @@ import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
-import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
+import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 
 interface KeyRow {
@@ -118,9 +118,9 @@ export class AccountGuard extends DurableObject<Env> {
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
-   * A client address's guard, by its name (ctx.id.name, known inside objects made with
-   * idFromName): it has a schema of its own (schema.ts). Where the name is not known, the
-   * full schema serves an address guard too.
+   * A client address's guard: it has a schema of its own (schema.ts). Known by its name
+   * (ctx.id.name, given to objects reached through idFromName), or, where the name is
+   * missing (an alarm after a restart), by the schema its storage already has.
    */
   private readonly address: boolean;
   /**
@@ -136,7 +136,8 @@ export class AccountGuard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.address = ctx.id.name?.startsWith(ADDRESS_GUARD_PREFIX) === true;
+    const name = ctx.id.name;
+    this.address = name !== undefined ? name.startsWith(ADDRESS_GUARD_PREFIX) : hasAddressSchema(this.sql);
     this.open();
   }
 

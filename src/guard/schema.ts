@@ -129,6 +129,19 @@ export const ADDRESS_GUARD_MIGRATIONS: readonly Migration[] = [
 ];
 
 /**
+ * Whether the object's storage was made by ADDRESS_GUARD_MIGRATIONS (versioned, and no
+ * `keys` table, which every account guard's first step makes): how a guard whose name is
+ * not known (an alarm after a restart) tells it is an address guard. Empty storage is not.
+ */
+export function hasAddressSchema(sql: SqlStorage): boolean {
+  const tables = sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'keys')")
+    .toArray()
+    .map((t) => t.name);
+  return tables.length === 1 && tables[0] === "schema_version";
+}
+
+/**
  * Brings the object's storage to the latest version; returns the version it ends at.
  * Run when the guard opens its storage: in its constructor, and again after an address
  * guard's alarm deleted everything. A storage at a later version than `migrations` knows

@@ -121,4 +121,41 @@ describe("guard storage schema", () => {
     );
     expect(tables).toEqual(["lease_horizon", "schema_version", "windows"]);
   });
+
+  it("an address guard restarted and woken without its name keeps its own schema and deletes its storage once its windows pass", async () => {
+    const address = someIp();
+    const login = await call("/zakgt/api/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+      body: '{"email":"demo@zakgt.test","password":"guess"}',
+    });
+    expect(login.status).toBe(401);
+    const id = env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`);
+    await restart(env.ACCOUNT_GUARD.get(id));
+    // Reached by its id alone, as its alarm reaches it after a restart: the object has no name.
+    const nameless = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromString(id.toString()));
+    const tablesOf = (state: DurableObjectState) =>
+      state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+        )
+        .toArray()
+        .map((t) => t.name)
+        .sort();
+    const setClock = (offsetMs: number) =>
+      runInDurableObject(nameless, (guard, state) => {
+        (guard as unknown as { clock: () => number }).clock = () => Date.now() + offsetMs;
+        return { name: state.id.name, tables: tablesOf(state) };
+      });
+    expect(await setClock(0)).toEqual({ name: undefined, tables: ["lease_horizon", "schema_version", "windows"] });
+    // Its window has not passed: the alarm keeps the storage and comes back later.
+    expect(await runDurableObjectAlarm(nameless)).toBe(true);
+    expect(await runInDurableObject(nameless, (_guard, state) => tablesOf(state))).toEqual(["lease_horizon", "schema_version", "windows"]);
+
+    await setClock(3_600_000);
+    expect(await runDurableObjectAlarm(nameless)).toBe(true);
+    expect(
+      await runInDurableObject(nameless, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray()),
+    ).toEqual([]);
+  });
 });
