@@ -16,6 +16,8 @@ import {
   type ConsoleSessionRecord,
   type GuardedKey,
   type JobView,
+  type KeyOutboxEntry,
+  type KeyOutboxFacts,
   type LeaseRequest,
   type LeaseTag,
   type OverageSettings,
@@ -23,6 +25,7 @@ import {
 } from "../limits/guard-protocol";
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
+import { deliverKeyOutbox } from "../keys/key-outbox";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
@@ -71,6 +74,11 @@ const RETIRE_EVERY_MS = 3_600_000;
 const retireWakeAt = (retiresAt: number) => Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS;
 
 const systemClock = () => Date.now();
+
+// A key decision's outbox entry (KeyOutboxEntry) not acknowledged by its caller this long
+// after it was kept is delivered by the alarm: the caller is taken to have died. Well past
+// what a call takes to deliver it; a failed delivery is tried again as long after.
+const OUTBOX_GRACE_MS = 30_000;
 
 /** What a mutation changed, in the terms leases are granted on (guard-protocol.ts). */
 interface Affected {
@@ -132,6 +140,11 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly sessionTiers = new Map<string, string | null>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = systemClock;
+  /**
+   * Outbox entries this instance found when it started: kept by calls that may have died
+   * with the previous instance (a crash, a deploy), so the alarm delivers them at once.
+   */
+  private inheritedOutbox = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -139,6 +152,14 @@ export class AccountGuard extends DurableObject<Env> {
     const name = ctx.id.name;
     this.address = name !== undefined ? name.startsWith(ADDRESS_GUARD_PREFIX) : hasAddressSchema(this.sql);
     this.open();
+    if (!this.address) this.inheritOutbox();
+  }
+
+  private inheritOutbox(): void {
+    const ids = this.sql.exec<{ id: string }>("SELECT id FROM key_outbox").toArray();
+    if (ids.length === 0) return;
+    this.inheritedOutbox = new Set(ids.map((r) => r.id));
+    void this.ctx.storage.setAlarm(Date.now());
   }
 
   private open(): void {
@@ -482,7 +503,7 @@ export class AccountGuard extends DurableObject<Env> {
    * longer usable (so of two racing rotations only one wins). Asked again after a
    * restart cut its wait short, it finds the rotation done and waits again.
    */
-  rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
+  rotateKey(oldKeyId: string, newKeyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
@@ -490,6 +511,7 @@ export class AccountGuard extends DurableObject<Env> {
       const handed = this.handOver(oldKeyId, newKeyId, now);
       if (!handed) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+      this.keepOutbox(outbox, {});
       return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
@@ -565,7 +587,7 @@ export class AccountGuard extends DurableObject<Env> {
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
    */
-  rollKey(oldKeyId: string, newKeyId: string, graceMs: number): Promise<{ oldEndsAt: number } | null> {
+  rollKey(oldKeyId: string, newKeyId: string, graceMs: number, outbox?: KeyOutboxEntry): Promise<{ oldEndsAt: number } | null> {
     return this.mutate(() => {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
@@ -578,6 +600,7 @@ export class AccountGuard extends DurableObject<Env> {
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
       this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
+      this.keepOutbox(outbox, { endsAt });
       return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
@@ -603,24 +626,80 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => ({ result: this.plan.set(plan), affected: { account: true } }));
   }
 
-  /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
-  revokeKey(keyId: string): Promise<boolean> {
+  /**
+   * Refuses the key from now on. Returns false when it was already revoked or unknown
+   * (unless by this same outbox entry: a repeat after a restart cut the call short).
+   */
+  revokeKey(keyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
       const changed =
         this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
-      return { result: changed, affected: { keys: [keyId] } };
+      if (changed) this.keepOutbox(outbox, {});
+      const repeated =
+        !changed && outbox !== undefined && this.sql.exec("SELECT 1 FROM key_outbox WHERE id = ?", outbox.id).toArray().length > 0;
+      return { result: changed || repeated, affected: { keys: [keyId] } };
     });
   }
 
   /** Revokes every active key of the account. */
-  revokeAllKeys(): Promise<string[]> {
+  revokeAllKeys(outbox?: KeyOutboxEntry): Promise<string[]> {
     return this.mutate(() => {
       const keyIds = this.sql
         .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
         .toArray()
         .map((r) => r.key_id);
+      if (keyIds.length > 0) this.keepOutbox(outbox, { keysRevoked: keyIds });
       return { result: keyIds, affected: { keys: keyIds } };
     });
+  }
+
+  /**
+   * Keeps a key decision's outbox entry, in the decision's own turn, and makes sure the
+   * alarm comes (set in this turn too, so a crash right after cannot lose it; it may move
+   * an earlier alarm later by at most OUTBOX_GRACE_MS, and the alarm reschedules the rest).
+   */
+  private keepOutbox(entry: KeyOutboxEntry | undefined, facts: KeyOutboxFacts): void {
+    if (!entry) return;
+    const pending = this.sql.exec("SELECT 1 FROM key_outbox LIMIT 1").toArray().length > 0;
+    this.sql.exec(
+      "INSERT OR REPLACE INTO key_outbox (id, at, entry) VALUES (?, ?, ?)",
+      entry.id,
+      this.clock(),
+      JSON.stringify({ entry, facts }),
+    );
+    if (!pending) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
+  }
+
+  /** The caller delivered the entry (keys/key-outbox.ts): the alarm has nothing left to do for it. */
+  keyOutboxDelivered(id: string): void {
+    this.sql.exec("DELETE FROM key_outbox WHERE id = ?", id);
+  }
+
+  /**
+   * Delivers the outbox entries no caller acknowledged within OUTBOX_GRACE_MS (the caller
+   * died after the decision). Returns when the alarm should come back for the rest.
+   */
+  private async deliverOutbox(now: number): Promise<number> {
+    const due = this.sql
+      .exec<{ id: string; at: number; entry: string }>("SELECT id, at, entry FROM key_outbox")
+      .toArray()
+      .filter((row) => row.at <= now - OUTBOX_GRACE_MS || this.inheritedOutbox.has(row.id));
+    let failed = false;
+    for (const { id, entry } of due) {
+      const kept = JSON.parse(entry) as { entry: KeyOutboxEntry; facts: KeyOutboxFacts };
+      try {
+        await deliverKeyOutbox(this.env, kept.entry, kept.facts, (keyId) => this.refuseResultLinks([keyId]), true);
+        this.inheritedOutbox.delete(id);
+        this.keyOutboxDelivered(id);
+      } catch (err) {
+        failed = true;
+        console.error(JSON.stringify({ msg: "key_outbox_delivery_failed", id, error: String(err).slice(0, 200) }));
+      }
+    }
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM key_outbox").one().at;
+    // On the guard's clock, as the entries' times are; the alarm itself takes a delay from now.
+    if (oldest === null) return Infinity;
+    return Date.now() + Math.max(failed ? OUTBOX_GRACE_MS : 0, oldest + OUTBOX_GRACE_MS - now);
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
@@ -688,6 +767,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (this.address) return; // nothing else is an address guard's
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const now = this.clock();
+    const outbox = await this.deliverOutbox(now);
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
     const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
     if (results.length > 0) await this.env.RESULTS.delete(results);
@@ -696,7 +776,7 @@ export class AccountGuard extends DurableObject<Env> {
     // A full batch may have left more past retention: run again at once, not on the next hour.
     const retirement = this.ledger.nextRetirement();
     const jobs = retiring.length === RETIRE_BATCH ? now : retirement === null ? Infinity : retireWakeAt(retirement);
-    const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs);
+    const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs, outbox);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
   }
 

@@ -109,6 +109,10 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
     const columns = { store: "INTEGER", result_key: "TEXT", rejected: "INTEGER NOT NULL DEFAULT 0" };
     for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE owned_jobs ADD COLUMN ${name} ${type}`);
   },
+  // 5: the outbox of key decisions (a revoke, a rotation, a roll) whose record in D1 and
+  // the audit log has not been acknowledged yet: written in the decision's own turn,
+  // deleted once delivered (KeyOutboxEntry in guard-protocol.ts). A new table only.
+  (sql) => sql.exec("CREATE TABLE IF NOT EXISTS key_outbox (id TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID"),
 ];
 
 /**

@@ -330,7 +330,7 @@ export async function rolledSuccessors(env: Env, keyIds: string[]): Promise<KeyR
   return results.map(fromRow);
 }
 
-/** A rolled key's new end (its grace period), as the guard set it. */
+/** A rolled key's new end (its grace period), as the guard set it. Writes nothing when D1 has it already. */
 export async function setExpiry(env: Env, keyId: string, expiresAt: number | null): Promise<void> {
-  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(expiresAt, keyId).run();
+  await env.DB.prepare("UPDATE api_keys SET expires_at = ?1 WHERE id = ?2 AND expires_at IS NOT ?1").bind(expiresAt, keyId).run();
 }
