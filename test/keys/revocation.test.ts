@@ -78,18 +78,20 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
       },
     });
   }
-  /** An admin call through the Worker's fetch handler with that D1 (its 500 is no documented answer, so not through `admin`). */
-  async function dyingAdmin(path: string, DB: D1Database, body?: unknown): Promise<Response> {
+  /** A POST through the Worker's fetch handler with that D1 (its 500 is no documented answer, so not through `call`). */
+  async function dyingCall(path: string, DB: D1Database, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const ctx = createExecutionContext();
-    const request = new Request(`http://localhost/admin/v1${path}`, {
+    const request = new Request(`http://localhost${path}`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json", "CF-Connecting-IP": someIp() },
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": someIp(), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const response = await worker.fetch(request, { ...env, DB }, ctx);
     await waitOnExecutionContext(ctx);
     return response;
   }
+  const dyingAdmin = (path: string, DB: D1Database, body?: unknown) =>
+    dyingCall(`/admin/v1${path}`, DB, body, { Authorization: `Bearer ${ADMIN_TOKEN}` });
   /** Past the outbox's grace period on the guard's clock, its alarm runs. */
   async function guardAlarmLater(product: string, account: string) {
     await setGuardClock(product, account, Date.now() + 31_000);
@@ -140,5 +142,36 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
     expect(roll.detail).toMatchObject({ old_key_ends_at: endsAt });
     const created = await json(await admin(`/audit?target=${roll.detail.replaced_by}`));
     expect(created.entries.map((e: { action: string }) => e.action)).toEqual(["key.create"]);
+  });
+  it("a ZSky rotation: the old key is recorded revoked, with the rotation's audit entries", async () => {
+    const { id, key, account } = await createKey("zsky");
+    const dead = await dyingCall("/zsky/v1/keys/rotate", d1FailingOn(/UPDATE api_keys SET revoked_at/), undefined, keyHeaders("zsky", key));
+    expect(dead.status).toBe(500);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(401);
+    expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "active" });
+
+    await guardAlarmLater("zsky", account);
+    expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "revoked", revoked_by: `key:${id}` });
+    const rotate = (await auditOf(id)).find((e) => e.action === "key.rotate")!;
+    expect(rotate.detail).toMatchObject({ completed_by: "guard" });
+    const successor = await json(await admin(`/keys/${rotate.detail.replaced_by}`));
+    expect(successor).toMatchObject({ status: "active", replaces: id });
+    expect((await auditOf(successor.id)).map((e) => e.action)).toEqual(["key.create"]);
+  });
+
+  it("all of a user's keys: each recorded revoked, and the one audit entry names them", async () => {
+    const { id, account } = await createKey("zakgt");
+    const other = await createKey("zakgt", { account });
+    const dead = await dyingAdmin(`/users/${account}/revoke-sessions`, d1FailingOn(/UPDATE api_keys SET revoked_at/), {
+      revoke_keys: true,
+    });
+    expect(dead.status).toBe(500);
+    expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "active" });
+
+    await guardAlarmLater("zakgt", account);
+    for (const keyId of [id, other.id]) expect(await json(await admin(`/keys/${keyId}`))).toMatchObject({ status: "revoked" });
+    const entries = (await json(await admin(`/audit?target=${account}&action=user.revoke_all`))).entries;
+    expect(entries).toHaveLength(1);
+    expect(entries[0].detail.keys_revoked.sort()).toEqual([id, other.id].sort());
   });
 });
