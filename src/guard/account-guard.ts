@@ -29,6 +29,7 @@ import { deliverKeyOutbox } from "../keys/key-outbox";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
+import { DecisionOutbox, OUTBOX_GRACE_MS } from "./decision-outbox";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
@@ -74,11 +75,6 @@ const RETIRE_EVERY_MS = 3_600_000;
 const retireWakeAt = (retiresAt: number) => Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS;
 
 const systemClock = () => Date.now();
-
-// A key decision's outbox entry (KeyOutboxEntry) not acknowledged by its caller this long
-// after it was kept is delivered by the alarm: the caller is taken to have died. Well past
-// what a call takes to deliver it; a failed delivery is tried again as long after.
-const OUTBOX_GRACE_MS = 30_000;
 
 /** What a mutation changed, in the terms leases are granted on (guard-protocol.ts). */
 interface Affected {
@@ -140,11 +136,8 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly sessionTiers = new Map<string, string | null>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = systemClock;
-  /**
-   * Outbox entries this instance found when it started: kept by calls that may have died
-   * with the previous instance (a crash, a deploy), so the alarm delivers them at once.
-   */
-  private inheritedOutbox = new Set<string>();
+  /** Account guards: key decisions whose record in D1 and the audit log is not acknowledged yet. */
+  private readonly decisions?: DecisionOutbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -152,14 +145,11 @@ export class AccountGuard extends DurableObject<Env> {
     const name = ctx.id.name;
     this.address = name !== undefined ? name.startsWith(ADDRESS_GUARD_PREFIX) : hasAddressSchema(this.sql);
     this.open();
-    if (!this.address) this.inheritOutbox();
-  }
-
-  private inheritOutbox(): void {
-    const ids = this.sql.exec<{ id: string }>("SELECT id FROM key_outbox").toArray();
-    if (ids.length === 0) return;
-    this.inheritedOutbox = new Set(ids.map((r) => r.id));
-    void this.ctx.storage.setAlarm(Date.now());
+    if (!this.address) {
+      this.decisions = new DecisionOutbox(this.sql);
+      // Entries kept by calls that may have died with the previous instance: delivered at once.
+      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(Date.now());
+    }
   }
 
   private open(): void {
@@ -635,8 +625,7 @@ export class AccountGuard extends DurableObject<Env> {
       const changed =
         this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
       if (changed) this.keepOutbox(outbox, {});
-      const repeated =
-        !changed && outbox !== undefined && this.sql.exec("SELECT 1 FROM key_outbox WHERE id = ?", outbox.id).toArray().length > 0;
+      const repeated = !changed && outbox !== undefined && this.decisions!.has(outbox.id);
       return { result: changed || repeated, affected: { keys: [keyId] } };
     });
   }
@@ -659,47 +648,30 @@ export class AccountGuard extends DurableObject<Env> {
    * an earlier alarm later by at most OUTBOX_GRACE_MS, and the alarm reschedules the rest).
    */
   private keepOutbox(entry: KeyOutboxEntry | undefined, facts: KeyOutboxFacts): void {
-    if (!entry) return;
-    const pending = this.sql.exec("SELECT 1 FROM key_outbox LIMIT 1").toArray().length > 0;
-    this.sql.exec(
-      "INSERT OR REPLACE INTO key_outbox (id, at, entry) VALUES (?, ?, ?)",
-      entry.id,
-      this.clock(),
-      JSON.stringify({ entry, facts }),
-    );
-    if (!pending) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
+    if (entry && this.decisions!.keep(entry, facts, this.clock())) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
   }
 
   /** The caller delivered the entry (keys/key-outbox.ts): the alarm has nothing left to do for it. */
   keyOutboxDelivered(id: string): void {
-    this.sql.exec("DELETE FROM key_outbox WHERE id = ?", id);
+    this.decisions?.delivered(id);
   }
 
   /**
-   * Delivers the outbox entries no caller acknowledged within OUTBOX_GRACE_MS (the caller
-   * died after the decision). Returns when the alarm should come back for the rest.
+   * Delivers the outbox entries no caller acknowledged in time (the caller died after the
+   * decision), marked as the guard's. Returns when the alarm should come back for the rest.
    */
-  private async deliverOutbox(now: number): Promise<number> {
-    const due = this.sql
-      .exec<{ id: string; at: number; entry: string }>("SELECT id, at, entry FROM key_outbox")
-      .toArray()
-      .filter((row) => row.at <= now - OUTBOX_GRACE_MS || this.inheritedOutbox.has(row.id));
+  private async deliverOutbox(decisions: DecisionOutbox, now: number): Promise<number> {
     let failed = false;
-    for (const { id, entry } of due) {
-      const kept = JSON.parse(entry) as { entry: KeyOutboxEntry; facts: KeyOutboxFacts };
+    for (const { id, entry, facts } of decisions.due(now)) {
       try {
-        await deliverKeyOutbox(this.env, kept.entry, kept.facts, (keyId) => this.refuseResultLinks([keyId]), true);
-        this.inheritedOutbox.delete(id);
-        this.keyOutboxDelivered(id);
+        await deliverKeyOutbox(this.env, entry, facts, (keyId) => this.refuseResultLinks([keyId]), true);
+        decisions.delivered(id);
       } catch (err) {
         failed = true;
         console.error(JSON.stringify({ msg: "key_outbox_delivery_failed", id, error: String(err).slice(0, 200) }));
       }
     }
-    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM key_outbox").one().at;
-    // On the guard's clock, as the entries' times are; the alarm itself takes a delay from now.
-    if (oldest === null) return Infinity;
-    return Date.now() + Math.max(failed ? OUTBOX_GRACE_MS : 0, oldest + OUTBOX_GRACE_MS - now);
+    return decisions.next(now, failed);
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
@@ -767,7 +739,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (this.address) return; // nothing else is an address guard's
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const now = this.clock();
-    const outbox = await this.deliverOutbox(now);
+    const outbox = this.decisions ? await this.deliverOutbox(this.decisions, now) : Infinity;
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
     const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
     if (results.length > 0) await this.env.RESULTS.delete(results);
