@@ -77,7 +77,7 @@ describe("unknown-key floods", () => {
     expect(guards).toBe(1);
   });
 
-  it("failed key authentications are limited per client address: 429 with Retry-After, and no lookup past the limit", async () => {
+  it("failed key authentications are limited per client address: 429 with Retry-After, and past the limit a guess costs one KV read", async () => {
     const { seen, settings } = countingStorage();
     const address = someV4();
     const verified = await createKey("zsky");
@@ -85,14 +85,16 @@ describe("unknown-key floods", () => {
 
     for (let i = 0; i < 10; i++) expect((await usage(legacyKey(), address, settings)).status).toBe(401);
     const lookups = { ...seen };
-    for (const key of [legacyKey(), generateKey("zsky_live_")]) {
+    const guesses = [legacyKey(), generateKey("zsky_live_")];
+    for (const key of guesses) {
       const refused = await usage(key, address, settings);
       expect(refused.status).toBe(429);
       expect(await json(refused)).toEqual({ error: "Too many failed authentication attempts, retry later" });
       expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(50);
       expect(Number(refused.headers.get("Retry-After"))).toBeLessThanOrEqual(60);
     }
-    expect(seen).toEqual(lookups);
+    // Never a D1 query past the limit.
+    expect(seen).toEqual({ kv: lookups.kv + guesses.length, d1: lookups.d1 });
 
     // Successes are never counted: the key this address already uses keeps working.
     expect((await usage(verified.key, address, settings)).status).toBe(200);
@@ -102,6 +104,44 @@ describe("unknown-key floods", () => {
     });
     expect(zappway.status).toBe(401);
     expect((await usage(legacyKey(), someV4())).status).toBe(401);
+  });
+
+  it("a valid key is never refused for other callers' failures at its address: admitted on its first use there, while guesses stay 429", async () => {
+    let guardCalls = 0;
+    const { seen, settings } = countingStorage();
+    const counted = {
+      ...settings,
+      ACCOUNT_GUARD: new Proxy(env.ACCOUNT_GUARD, {
+        get(target, prop, receiver) {
+          if (prop === "get") guardCalls++;
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+    };
+    // An office behind one address: someone's script fails 12 times.
+    const office = someV4();
+    for (let i = 0; i < 12; i++) expect((await usage(generateKey("zsky_live_"), office, counted)).status).toBe(i < 10 ? 401 : 429);
+
+    // A colleague's keys of other accounts, used for the first time anywhere, from the same address.
+    const zsky = await createKey("zsky");
+    const first = await usage(zsky.key, office, counted);
+    expect(first.status).toBe(200);
+    const zappway = await createKey("zappway");
+    const agents = await call("/zappway/api/v1/agents", {
+      headers: { Authorization: `Bearer ${zappway.key}`, "CF-Connecting-IP": office },
+      settings: counted,
+    });
+    expect(agents.status).toBe(200);
+
+    // The flood goes on being refused, each new guess for one KV read: no D1 query, no guard call.
+    const before = { ...seen, guardCalls };
+    for (const key of [generateKey("zsky_live_"), legacyKey(), generateKey("zsky_live_")]) {
+      const refused = await usage(key, office, counted);
+      expect(refused.status).toBe(429);
+      expect(await json(refused)).toEqual({ error: "Too many failed authentication attempts, retry later" });
+    }
+    expect({ ...seen, guardCalls }).toEqual({ kv: before.kv + 3, d1: before.d1, guardCalls: before.guardCalls });
   });
 
   it("the limit is exact under concurrency, and counted per product in the product's envelope", async () => {

@@ -5,7 +5,7 @@ import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash, isKnownUnknown } from "../keys/key-store";
 import { clientAddress } from "../edge/client-address";
-import { countFailure, refuseIfOverLimit } from "../edge/failed-auth";
+import { countFailure, isOverLimit, refuseIfOverLimit } from "../edge/failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
@@ -70,13 +70,18 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   }
   const hash = await hashKey(secret);
   // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
-  // nothing to limit either (a new guess costs a lookup, and is counted).
-  if (isKnownUnknown(hash)) throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  // A key this isolate already knows is never held up; any other from an address over its
-  // failure limit is refused before it costs a KV read and a D1 query.
+  // nothing to count either (a new guess costs a lookup, and is counted).
+  if (isKnownUnknown(hash)) {
+    refuseIfOverLimit(failures);
+    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  }
+  // A key that exists is never refused for its address's failures: they may be other
+  // callers' behind the same address (an office, a CI runner). Only lookups that find
+  // nothing are counted and limited; past the limit a guess costs one KV read (no D1
+  // query, no guard call) before its 429.
   const ref = await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
     rememberUnknown: kind === "valid",
-    beforeLookup: () => refuseIfOverLimit(failures),
+    kvOnly: isOverLimit(failures),
   });
   // A key of another product is not a credential of this one: the same 401 as an unknown key.
   if (!ref || ref.product !== product.id) return refuse();

@@ -10,7 +10,8 @@ import type { WindowPolicy } from "../limits/types";
  * address's guard (`ip|<product or admin>|<address>`), which counts it in an exact
  * window; failures are the abnormal case, so successes cost nothing here. Once the
  * address's window is full, the isolate remembers it until the window has room again
- * (whole seconds, rounded up) and refuses it with no guard call and no lookup meanwhile.
+ * (whole seconds, rounded up) and refuses its failures with no guard call meanwhile (key
+ * identification also reads no more than KV for it: auth/identify.ts).
  */
 export interface FailureSubject {
   /** `report`: calls of the public leaked-key report, limited per address the same way. */
@@ -33,11 +34,18 @@ const TOO_MANY = "Too many failed authentication attempts, retry later";
 const tooMany = (subject: RefusedSubject, retryAfter: number) =>
   new GatewayError("RATE_LIMITED", subject.message ?? TOO_MANY, { "Retry-After": String(retryAfter) });
 
+/** How long this isolate knows the address is over its limit for (ms; 0: not known to be). */
+function refusalLeft(subject: RefusedSubject): number {
+  const until = subject.address ? refusedUntil.get(`${subject.guard}|${subject.address}`) : undefined;
+  return until === undefined ? 0 : Math.max(0, until - Date.now());
+}
+
+/** Whether this isolate knows the address is over its limit. */
+export const isOverLimit = (subject: RefusedSubject): boolean => refusalLeft(subject) > 0;
+
 /** 429 with Retry-After when this isolate knows the address is over its limit; else nothing. */
 export function refuseIfOverLimit(subject: RefusedSubject): void {
-  if (!subject.address) return;
-  const until = refusedUntil.get(`${subject.guard}|${subject.address}`);
-  const left = until === undefined ? 0 : until - Date.now();
+  const left = refusalLeft(subject);
   if (left > 0) throw tooMany(subject, Math.ceil(left / 1000));
 }
 
@@ -63,7 +71,7 @@ export async function countFailure(env: Env, subject: FailureSubject): Promise<v
     .admit({ product: subject.guard, route: { scope: "auth", sessionOnly: false }, ip: address, limits: { windows: [subject.policy] } })
     .catch(guardUnavailable);
   if (decision.allow) {
-    // This failure filled the window: the next one is refused here, before its lookup.
+    // This failure filled the window: the next one is refused here, with no guard call.
     const window = decision.windows[0];
     if (window && window.remaining === 0) rememberRefusal(subject, window.resetSeconds);
     return;

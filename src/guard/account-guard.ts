@@ -16,6 +16,8 @@ import {
   type ConsoleSessionRecord,
   type GuardedKey,
   type JobView,
+  type KeyOutboxEntry,
+  type KeyOutboxFacts,
   type LeaseRequest,
   type LeaseTag,
   type OverageSettings,
@@ -23,12 +25,14 @@ import {
 } from "../limits/guard-protocol";
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
+import { deliverKeyOutbox } from "../keys/key-outbox";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
+import { DecisionOutbox, OUTBOX_GRACE_MS } from "./decision-outbox";
 import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
-import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate } from "./schema";
+import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 
 interface KeyRow {
@@ -118,9 +122,9 @@ export class AccountGuard extends DurableObject<Env> {
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
-   * A client address's guard, by its name (ctx.id.name, known inside objects made with
-   * idFromName): it has a schema of its own (schema.ts). Where the name is not known, the
-   * full schema serves an address guard too.
+   * A client address's guard: it has a schema of its own (schema.ts). Known by its name
+   * (ctx.id.name, given to objects reached through idFromName), or, where the name is
+   * missing (an alarm after a restart), by the schema its storage already has.
    */
   private readonly address: boolean;
   /**
@@ -132,12 +136,20 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly sessionTiers = new Map<string, string | null>();
   /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
   clock: () => number = systemClock;
+  /** Account guards: key decisions whose record in D1 and the audit log is not acknowledged yet. */
+  private readonly decisions?: DecisionOutbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.address = ctx.id.name?.startsWith(ADDRESS_GUARD_PREFIX) === true;
+    const name = ctx.id.name;
+    this.address = name !== undefined ? name.startsWith(ADDRESS_GUARD_PREFIX) : hasAddressSchema(this.sql);
     this.open();
+    if (!this.address) {
+      this.decisions = new DecisionOutbox(this.sql);
+      // Entries kept by calls that may have died with the previous instance: delivered at once.
+      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(Date.now());
+    }
   }
 
   private open(): void {
@@ -481,7 +493,7 @@ export class AccountGuard extends DurableObject<Env> {
    * longer usable (so of two racing rotations only one wins). Asked again after a
    * restart cut its wait short, it finds the rotation done and waits again.
    */
-  rotateKey(oldKeyId: string, newKeyId: string): Promise<boolean> {
+  rotateKey(oldKeyId: string, newKeyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
@@ -489,6 +501,7 @@ export class AccountGuard extends DurableObject<Env> {
       const handed = this.handOver(oldKeyId, newKeyId, now);
       if (!handed) return { result: false, affected: {} };
       this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+      this.keepOutbox(outbox, {});
       return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
@@ -564,7 +577,7 @@ export class AccountGuard extends DurableObject<Env> {
    * later ones end by its new expiry. Null, changing nothing, if the old key was not
    * usable. Asked again after a restart cut its wait short, it finds the roll done.
    */
-  rollKey(oldKeyId: string, newKeyId: string, graceMs: number): Promise<{ oldEndsAt: number } | null> {
+  rollKey(oldKeyId: string, newKeyId: string, graceMs: number, outbox?: KeyOutboxEntry): Promise<{ oldEndsAt: number } | null> {
     return this.mutate(() => {
       const now = this.clock();
       const affected = { keys: [oldKeyId] };
@@ -577,6 +590,7 @@ export class AccountGuard extends DurableObject<Env> {
       const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
       this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
       this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
+      this.keepOutbox(outbox, { endsAt });
       return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
   }
@@ -602,24 +616,62 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => ({ result: this.plan.set(plan), affected: { account: true } }));
   }
 
-  /** Refuses the key from now on. Returns false when it was already revoked or unknown. */
-  revokeKey(keyId: string): Promise<boolean> {
+  /**
+   * Refuses the key from now on. Returns false when it was already revoked or unknown
+   * (unless by this same outbox entry: a repeat after a restart cut the call short).
+   */
+  revokeKey(keyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
       const changed =
         this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
-      return { result: changed, affected: { keys: [keyId] } };
+      if (changed) this.keepOutbox(outbox, {});
+      const repeated = !changed && outbox !== undefined && this.decisions!.has(outbox.id);
+      return { result: changed || repeated, affected: { keys: [keyId] } };
     });
   }
 
   /** Revokes every active key of the account. */
-  revokeAllKeys(): Promise<string[]> {
+  revokeAllKeys(outbox?: KeyOutboxEntry): Promise<string[]> {
     return this.mutate(() => {
       const keyIds = this.sql
         .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
         .toArray()
         .map((r) => r.key_id);
+      if (keyIds.length > 0) this.keepOutbox(outbox, { keysRevoked: keyIds });
       return { result: keyIds, affected: { keys: keyIds } };
     });
+  }
+
+  /**
+   * Keeps a key decision's outbox entry, in the decision's own turn, and makes sure the
+   * alarm comes (set in this turn too, so a crash right after cannot lose it; it may move
+   * an earlier alarm later by at most OUTBOX_GRACE_MS, and the alarm reschedules the rest).
+   */
+  private keepOutbox(entry: KeyOutboxEntry | undefined, facts: KeyOutboxFacts): void {
+    if (entry && this.decisions!.keep(entry, facts, this.clock())) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
+  }
+
+  /** The caller delivered the entry (keys/key-outbox.ts): the alarm has nothing left to do for it. */
+  keyOutboxDelivered(id: string): void {
+    this.decisions?.delivered(id);
+  }
+
+  /**
+   * Delivers the outbox entries no caller acknowledged in time (the caller died after the
+   * decision), marked as the guard's. Returns when the alarm should come back for the rest.
+   */
+  private async deliverOutbox(decisions: DecisionOutbox, now: number): Promise<number> {
+    let failed = false;
+    for (const { id, entry, facts } of decisions.due(now)) {
+      try {
+        await deliverKeyOutbox(this.env, entry, facts, (keyId) => this.refuseResultLinks([keyId]), true);
+        decisions.delivered(id);
+      } catch (err) {
+        failed = true;
+        console.error(JSON.stringify({ msg: "key_outbox_delivery_failed", id, error: String(err).slice(0, 200) }));
+      }
+    }
+    return decisions.next(now, failed);
   }
 
   /** Refuses one access token (by `jti`) until it would have expired anyway. */
@@ -687,6 +739,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (this.address) return; // nothing else is an address guard's
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
     const now = this.clock();
+    const outbox = this.decisions ? await this.deliverOutbox(this.decisions, now) : Infinity;
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
     const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
     if (results.length > 0) await this.env.RESULTS.delete(results);
@@ -695,7 +748,7 @@ export class AccountGuard extends DurableObject<Env> {
     // A full batch may have left more past retention: run again at once, not on the next hour.
     const retirement = this.ledger.nextRetirement();
     const jobs = retiring.length === RETIRE_BATCH ? now : retirement === null ? Infinity : retireWakeAt(retirement);
-    const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs);
+    const next = Math.min(tokens === null ? Infinity : (tokens + 1) * 1000, jobs, outbox);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
   }
 

@@ -16,10 +16,10 @@ import type { GenerationKind, GenerationLimits } from "../limits/types";
  * A generate call counts against its quota and takes a job slot at admission (so racing
  * calls can never overshoot) and settles once the origin has answered: accepted or
  * blocked keeps the count, anything else gives it back. The reservation itself lives in
- * memory only (no row written and deleted per job): losing it to a restart keeps the
- * count, so quotas can only under-admit, and its id carries what settling an accepted job
- * needs; the key's counter row lists it for its slot (lostHolders). Unsettled
- * reservations expire (their count stays).
+ * memory only (no row written and deleted per job): its id carries what settling needs,
+ * and the key's counter row lists it for its slot (lostHolders), so one lost to a restart
+ * still holds its count and slot until the origin's answer settles it (listedReservation).
+ * Unsettled reservations expire (their count stays).
  *
  * Rows written per job are what a job costs: the reservation's counter row, the job's row
  * and its retirement. A job's end is kept in memory only (`ended`): a restart forgets it,
@@ -65,12 +65,21 @@ interface Reservation {
 }
 
 // What settling needs from a reservation, in its id: a restart between admission and the
-// origin's answer must not lose the accepted job (its polls would answer 404).
-const reservationId = (r: Reservation) => JSON.stringify([r.uuid, r.keyId, r.kind]);
-function reservationOf(id: string): { uuid: string; keyId: string; kind: GenerationKind } | null {
+// origin's answer must not lose the accepted job (its polls would answer 404), nor keep
+// the count and slot of a call the origin refused (a guard evicted while a slow origin
+// thinks loses its memory). Ids made before they carried time and overage lack both.
+const reservationId = (r: Reservation) => JSON.stringify([r.uuid, r.keyId, r.kind, r.createdAt, r.overageCents]);
+function reservationOf(id: string): { uuid: string; keyId: string; kind: GenerationKind; createdAt?: number; overageCents: number } | null {
   try {
-    const [uuid, keyId, kind] = JSON.parse(id) as [string, string, GenerationKind];
-    return typeof uuid === "string" && typeof keyId === "string" && (kind === "image" || kind === "video") ? { uuid, keyId, kind } : null;
+    const [uuid, keyId, kind, createdAt, overageCents] = JSON.parse(id) as [string, string, GenerationKind, unknown, unknown];
+    if (typeof uuid !== "string" || typeof keyId !== "string" || (kind !== "image" && kind !== "video")) return null;
+    return {
+      uuid,
+      keyId,
+      kind,
+      createdAt: typeof createdAt === "number" ? createdAt : undefined,
+      overageCents: typeof overageCents === "number" ? overageCents : 0,
+    };
   } catch {
     return null;
   }
@@ -156,11 +165,11 @@ export class GenerationLedger {
     limits: GenerationLimits,
     now: number,
   ): string | null {
-    const r = this.reservations.get(reservationId);
+    const r = this.reservations.get(reservationId) ?? this.listedReservation(reservationId, now);
     this.reservations.delete(reservationId);
     if (!r) {
-      // Settled already, expired, or lost to a restart: its count stays (never over-admits),
-      // but an accepted job must still be the account's.
+      // Settled already or expired: its count stays (never over-admits), but an accepted
+      // job must still be the account's.
       const lost = reservationOf(reservationId);
       if (lost && outcome === "accepted" && job) this.recordJob(job, lost.keyId, lost.kind, lost.uuid, now);
       return null;
@@ -391,6 +400,20 @@ export class GenerationLedger {
         .filter(([uuid, at]) => at < this.startedAt! && at > now - RESERVATION_TTL_MS && !settled.has(uuid) && !known.has(uuid))
         .map(([, at]): SlotHolder => ({ job_id: null, kind, created_at: at })),
     );
+  }
+
+  /**
+   * A reservation this object's memory lost (a restart) that is still unsettled: its
+   * key's row lists it as pending and no job names it. Settled like one in memory, once
+   * (settling takes it off the list, or a job row names it).
+   */
+  private listedReservation(id: string, now: number): Reservation | null {
+    const lost = reservationOf(id);
+    if (lost?.createdAt === undefined || now - lost.createdAt >= RESERVATION_TTL_MS) return null;
+    const r: Reservation = { ...lost, createdAt: lost.createdAt, day: utcDay(lost.createdAt), month: utcMonth(lost.createdAt) };
+    if (!this.pendingOf(r).some(([uuid]) => uuid === r.uuid)) return null;
+    const settled = this.sql.exec("SELECT 1 FROM owned_jobs WHERE key_id = ? AND reservation = ?", r.keyId, r.uuid).toArray();
+    return settled.length === 0 ? r : null;
   }
 
   private recordJob(job: AcceptedJob, keyId: string, kind: GenerationKind, reservation: string, now: number): void {

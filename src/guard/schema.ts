@@ -109,6 +109,10 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
     const columns = { store: "INTEGER", result_key: "TEXT", rejected: "INTEGER NOT NULL DEFAULT 0" };
     for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE owned_jobs ADD COLUMN ${name} ${type}`);
   },
+  // 5: the outbox of key decisions (a revoke, a rotation, a roll) whose record in D1 and
+  // the audit log has not been acknowledged yet: written in the decision's own turn,
+  // deleted once delivered (KeyOutboxEntry in guard-protocol.ts). A new table only.
+  (sql) => sql.exec("CREATE TABLE IF NOT EXISTS key_outbox (id TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID"),
 ];
 
 /**
@@ -127,6 +131,19 @@ export const ADDRESS_GUARD_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL);
     `),
 ];
+
+/**
+ * Whether the object's storage was made by ADDRESS_GUARD_MIGRATIONS (versioned, and no
+ * `keys` table, which every account guard's first step makes): how a guard whose name is
+ * not known (an alarm after a restart) tells it is an address guard. Empty storage is not.
+ */
+export function hasAddressSchema(sql: SqlStorage): boolean {
+  const tables = sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'keys')")
+    .toArray()
+    .map((t) => t.name);
+  return tables.length === 1 && tables[0] === "schema_version";
+}
 
 /**
  * Brings the object's storage to the latest version; returns the version it ends at.

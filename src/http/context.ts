@@ -29,6 +29,12 @@ export type AppEnv = {
       usage?: UsageSnapshot;
       generation?: GenerationLimits;
     };
+    /**
+     * A call that timed out for its caller while its admission waits for the origin's
+     * answer (a ZSky generate's reservation): that answer, read whole, or null if none came
+     * (proxy/forward.ts, LATE_ANSWER_MS).
+     */
+    lateAnswer: Promise<Response | null>;
     /** How the request ended, for the access log (forwarded, cache_hit, rejected, ...). */
     outcome: string;
   };

@@ -13,20 +13,36 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
+const COLUMNS = "at, actor, action, target, product, account_id, request_id, detail";
+
+const columnValues = (entry: AuditEntry, at: number) => [
+  at,
+  entry.actor,
+  entry.action,
+  entry.target ?? null,
+  entry.product ?? null,
+  entry.accountId ?? null,
+  entry.requestId,
+  entry.detail ? JSON.stringify(entry.detail) : null,
+];
+
 export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): Promise<void> {
+  await env.DB.prepare(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+    .bind(...columnValues(entry, at))
+    .run();
+}
+
+/**
+ * Writes the entry unless the log has one of the same target, action and request already:
+ * for entries more than one writer may deliver (keys/key-outbox.ts). D1 runs statements
+ * one at a time, so two writers never both write it.
+ */
+export async function writeAuditOnce(env: Env, entry: AuditEntry, at: number): Promise<void> {
   await env.DB.prepare(
-    "INSERT INTO audit_log (at, actor, action, target, product, account_id, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    `INSERT INTO audit_log (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?
+     WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE target IS ? AND action = ? AND request_id = ?)`,
   )
-    .bind(
-      at,
-      entry.actor,
-      entry.action,
-      entry.target ?? null,
-      entry.product ?? null,
-      entry.accountId ?? null,
-      entry.requestId,
-      entry.detail ? JSON.stringify(entry.detail) : null,
-    )
+    .bind(...columnValues(entry, at), entry.target ?? null, entry.action, entry.requestId)
     .run();
 }
 

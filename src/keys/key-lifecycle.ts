@@ -7,7 +7,9 @@ import type { ProductId } from "../products/types";
 import { writeAudit } from "./audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { resultLinksRevoked } from "../results/job-state";
-import { insertKey, keyStatus, markRevoked, setExpiry, type KeyRecord, type RevokeContext } from "./key-store";
+import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
+import { deliverKeyOutbox } from "./key-outbox";
+import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -131,6 +133,26 @@ function successorOf(current: KeyRecord, how: KeyRecord["replacedVia"], changes:
   return { record, secret };
 }
 
+/** A new outbox entry for a key decision the guard is asked to make (KeyOutboxEntry). */
+const outboxEntry = (fields: Omit<KeyOutboxEntry, "id" | "at">): KeyOutboxEntry => ({ id: crypto.randomUUID(), at: Date.now(), ...fields });
+
+/**
+ * Records what the guard decided in D1 and the audit log, then tells the guard its outbox
+ * entry landed (`kept`: the guard kept it). Should this call die first, the guard's alarm
+ * delivers the entry itself. Returns how many stored results the refused result links could open, per key.
+ */
+async function recordDecision(
+  env: Env,
+  owner: Pick<KeyRecord, "product" | "accountId">,
+  entry: KeyOutboxEntry,
+  facts: KeyOutboxFacts = {},
+  kept = true,
+): Promise<Record<string, number>> {
+  const links = await deliverKeyOutbox(env, entry, facts, (keyId) => resultLinksRevoked(env, owner, [keyId]));
+  if (kept) await guardFor(env, owner).keyOutboxDelivered(entry.id);
+  return links;
+}
+
 /**
  * Replaces `current` by a new key with the same account, label, scopes, plan, limits and
  * expiry (ZSky `POST /v1/keys/rotate`). The swap is one guard call, so of two racing
@@ -139,14 +161,19 @@ function successorOf(current: KeyRecord, how: KeyRecord["replacedVia"], changes:
 export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promise<{ record: KeyRecord; secret: string } | null> {
   const { record, secret } = successorOf(current, null);
   await insertRecord(env, record, await hashKey(secret));
-  if (!(await retriedOnce(() => guardFor(env, current).rotateKey(current.keyId, record.keyId)))) {
+  const entry = outboxEntry({
+    revoked: { keyIds: [current.keyId], by: by.actor, reason: null, ticket: null },
+    audit: [
+      audited(record, "key.create", by, { rotated_from: current.keyId }),
+      audited(current, "key.rotate", by, { replaced_by: record.keyId }),
+    ],
+  });
+  if (!(await retriedOnce(() => guardFor(env, current).rotateKey(current.keyId, record.keyId, entry)))) {
     // Lost the race (or the key died meanwhile): the new record was never usable; say so in D1 too.
     await markRevoked(env, [record.keyId], by.actor);
     return null;
   }
-  await markRevoked(env, [current.keyId], by.actor);
-  await writeAudit(env, audited(record, "key.create", by, { rotated_from: current.keyId }));
-  await writeAudit(env, audited(current, "key.rotate", by, { replaced_by: record.keyId }));
+  await recordDecision(env, current, entry);
   return { record, secret };
 }
 
@@ -190,17 +217,23 @@ export async function rollKey(
 ): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
   const { record, secret } = successorOf(current, "roll");
   await insertRecord(env, record, await hashKey(secret));
-  const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000));
+  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
+  // The old key's end is the guard's to set: D1 and the `key.roll` entry take it from there (`old_key_ends_at`).
+  const entry = outboxEntry({
+    ended: current.keyId,
+    audit: [
+      audited(record, "key.create", by, { rolled_from: current.keyId, ...why }),
+      audited(current, "key.roll", by, { replaced_by: record.keyId, ...why }),
+    ],
+  });
+  const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000, entry));
   if (!rolled) {
     // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.
     await markRevoked(env, [record.keyId], by.actor);
     return null;
   }
   const { oldEndsAt } = rolled;
-  await setExpiry(env, current.keyId, oldEndsAt);
-  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
-  await writeAudit(env, audited(record, "key.create", by, { rolled_from: current.keyId, ...why }));
-  await writeAudit(env, audited(current, "key.roll", by, { replaced_by: record.keyId, old_key_ends_at: oldEndsAt, ...why }));
+  await recordDecision(env, current, entry, { endsAt: oldEndsAt });
   return { record, secret, oldEndsAt };
 }
 
@@ -218,7 +251,8 @@ export interface RevokeOptions extends RevokeContext {
 
 /**
  * Refused at the guard first (that is what makes it instant), then recorded with its
- * reason and ticket (a key revoked before keeps the first revocation's), then audited.
+ * reason and ticket (a key revoked before keeps the first revocation's), then audited:
+ * through the guard's outbox, so a revoke the guard applied is recorded even if this call dies.
  */
 export async function revokeKey(
   env: Env,
@@ -227,29 +261,21 @@ export async function revokeKey(
   action = "key.revoke",
   options: RevokeOptions = {},
 ): Promise<{ changed: boolean; resultLinksRevoked: number; resultLinksOf: Record<string, number> }> {
-  const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId));
-  await markRevoked(env, [record.keyId], by.actor, options);
-  // One count per key, so the entry can say how many were cut under each other key.
-  const resultLinksOf: Record<string, number> = {};
-  if (options.revokeResultLinks && record.product === "zsky") {
-    for (const keyId of [record.keyId, ...(options.resultLinksAlsoOf ?? [])]) {
-      resultLinksOf[keyId] = await resultLinksRevoked(env, record, [keyId]);
-    }
-  }
-  const links = Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0);
-  const underOthers = Object.fromEntries(Object.entries(resultLinksOf).filter(([keyId]) => keyId !== record.keyId));
-  await writeAudit(
-    env,
-    audited(record, action, by, {
-      already_revoked: !changed,
-      reason: options.reason ?? null,
-      ticket: options.ticket ?? null,
-      ...(options.revokeResultLinks ? { result_links_revoked: links } : {}),
-      ...(Object.keys(underOthers).length > 0 ? { result_links_revoked_under: underOthers } : {}),
-      ...options.detail,
-    }),
-  );
-  return { changed, resultLinksRevoked: links, resultLinksOf };
+  const why = { reason: options.reason ?? null, ticket: options.ticket ?? null };
+  const links = options.revokeResultLinks ? [record.keyId, ...(options.resultLinksAlsoOf ?? [])] : undefined;
+  const entry = outboxEntry({
+    revoked: { keyIds: [record.keyId], by: by.actor, ...why },
+    // ZSky keys only have result links; the entry still says none were cut.
+    refuseResultLinksOf: links && (record.product === "zsky" ? links : []),
+    audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
+  });
+  const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId, entry));
+  // Already refused: the guard kept nothing, and this call's entry says so.
+  const recorded = changed
+    ? entry
+    : { ...entry, audit: [audited(record, action, by, { already_revoked: true, ...why, ...options.detail })] };
+  const resultLinksOf = await recordDecision(env, record, recorded, {}, changed);
+  return { changed, resultLinksRevoked: Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0), resultLinksOf };
 }
 
 /** Every session and every key of a ZakGT user (account deactivation, or a security team's call). */
@@ -260,18 +286,18 @@ export async function revokeUserCredentials(
   keysToo: boolean,
   context: RevokeContext = {},
 ): Promise<string[]> {
-  const guard = guardFor(env, { product: "zakgt", accountId: userId });
+  const owner = { product: "zakgt", accountId: userId } as const;
+  const guard = guardFor(env, owner);
+  const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
+  const audit = { actor: by.actor, target: userId, product: "zakgt", accountId: userId, requestId: by.requestId };
   await guard.revokeSessions(userId, loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000);
-  const keyIds = keysToo ? await guard.revokeAllKeys() : [];
-  await markRevoked(env, keyIds, by.actor, context);
-  await writeAudit(env, {
-    actor: by.actor,
-    action: keysToo ? "user.revoke_all" : "sessions.revoke",
-    target: userId,
-    product: "zakgt",
-    accountId: userId,
-    requestId: by.requestId,
-    detail: { keys_revoked: keyIds, reason: context.reason ?? null, ticket: context.ticket ?? null },
-  });
+  if (!keysToo) {
+    await writeAudit(env, { ...audit, action: "sessions.revoke", detail: { keys_revoked: [], ...why } });
+    return [];
+  }
+  // The keys revoked are the guard's to say: D1 and the entry's `keys_revoked` take them from there.
+  const entry = outboxEntry({ revoked: { by: by.actor, ...why }, audit: [{ ...audit, action: "user.revoke_all", detail: why }] });
+  const keyIds = await guard.revokeAllKeys(entry);
+  await recordDecision(env, owner, entry, { keysRevoked: keyIds }, keyIds.length > 0);
   return keyIds;
 }

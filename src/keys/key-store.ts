@@ -196,8 +196,12 @@ export function isKnownUnknown(hash: string): boolean {
 export interface LookupOptions {
   /** The hash is of a checksum-valid zgate key: remember it if it is unknown (see `unknownHashes`). */
   rememberUnknown?: boolean;
-  /** Called when the isolate's caches cannot answer, before storage is read; may throw to refuse. */
-  beforeLookup?: () => void;
+  /**
+   * Read KV only, never D1 (a caller over its failed-authentication limit): every key is
+   * written to KV when it is made, so a flood of guesses costs a KV read each and never
+   * reaches D1. A miss is not remembered as unknown: only a full lookup says so.
+   */
+  kvOnly?: boolean;
 }
 
 /** Isolate caches, then KV (the mapping never changes), then D1, refilling KV in the background. */
@@ -210,16 +214,17 @@ export async function findKeyByHash(
   const known = refs.get(hash);
   if (known) return known;
   if (isKnownUnknown(hash)) return null;
-  options.beforeLookup?.();
-  const ref = await lookupKeyByHash(env, hash, waitUntil);
+  const ref = options.kvOnly ? await readKv(env, hash) : await lookupKeyByHash(env, hash, waitUntil);
   if (ref) refs.set(hash, ref);
-  else if (options.rememberUnknown) unknownHashes.set(hash, Date.now() + UNKNOWN_HASH_TTL_MS);
+  else if (options.rememberUnknown && !options.kvOnly) unknownHashes.set(hash, Date.now() + UNKNOWN_HASH_TTL_MS);
   return ref;
 }
 
+const readKv = (env: Env, hash: string) => env.KEYS_KV.get<KeyRef>(kvKey(hash), "json");
+
 /** KV, then D1 (refilling KV in the background), past the isolate caches: for admin lookups, which must see a key imported anywhere. */
 export async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Promise<unknown>) => void): Promise<KeyRef | null> {
-  const cached = await env.KEYS_KV.get<KeyRef>(kvKey(hash), "json");
+  const cached = await readKv(env, hash);
   if (cached) return cached;
   const row = await env.DB.prepare("SELECT id, product, account_id FROM api_keys WHERE key_hash = ?")
     .bind(hash)
@@ -325,7 +330,7 @@ export async function rolledSuccessors(env: Env, keyIds: string[]): Promise<KeyR
   return results.map(fromRow);
 }
 
-/** A rolled key's new end (its grace period), as the guard set it. */
+/** A rolled key's new end (its grace period), as the guard set it. Writes nothing when D1 has it already. */
 export async function setExpiry(env: Env, keyId: string, expiresAt: number | null): Promise<void> {
-  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(expiresAt, keyId).run();
+  await env.DB.prepare("UPDATE api_keys SET expires_at = ?1 WHERE id = ?2 AND expires_at IS NOT ?1").bind(expiresAt, keyId).run();
 }

@@ -1,3 +1,4 @@
+import type { AuditEntry } from "../keys/audit-log";
 import type { ProductId } from "../products/types";
 import type { RequestLimits } from "./policies";
 import type { AccountPlan, KeyLimitOverride } from "./types";
@@ -121,6 +122,32 @@ export interface UsageSnapshot {
   base_videos_allowance: number;
   base_images_allowance: number;
   month_start: string;
+}
+
+/**
+ * What D1 and the audit log must come to say about a decision the guard makes on keys (a
+ * revoke, a rotation, a roll): handed to the guard with the call that asks for it and kept
+ * in the guard's outbox in the same turn as the change, so it lands even if that call
+ * dies. The caller delivers it and acknowledges it by `id`; an entry not acknowledged
+ * within a grace period is delivered by the guard's alarm (keys/key-outbox.ts).
+ */
+export interface KeyOutboxEntry {
+  id: string;
+  /** When the decision was asked for (ms): D1's revoked_at, the audit entries' time. */
+  at: number;
+  /** Keys D1 marks revoked, by whom and why; without `keyIds`, the keys the guard revoked (revokeAllKeys). */
+  revoked?: { keyIds?: string[]; by: string; reason: string | null; ticket: string | null };
+  /** A key whose end the guard set (a roll's old key): D1 takes that end. */
+  ended?: string;
+  /** ZSky: keys whose result links are refused too, each counted in the audit entries (`result_links_revoked`). */
+  refuseResultLinksOf?: string[];
+  audit: AuditEntry[];
+}
+
+/** What the guard decided, kept with an outbox entry: the keys it revoked (revokeAllKeys), a rolled key's end. */
+export interface KeyOutboxFacts {
+  keysRevoked?: string[];
+  endsAt?: number;
 }
 
 /** How the guards of client addresses are named (`ip|<scope>|<address>`); account guards are `<product>:<account>`. */

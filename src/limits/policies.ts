@@ -40,8 +40,9 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
 }
 
 /**
- * Failed key authentications per client address, per product: each one costs the gateway
- * storage lookups, so past this an address is refused (429) before any lookup. A
+ * Failed key authentications per client address, per product (lookups that found no key):
+ * each one costs the gateway storage lookups and a guard call, so past this an address's
+ * unknown keys are refused (429) after a KV read alone; a key that exists still passes. A
  * deployment changes it as `LIMIT_OVERRIDES.<product>.windows.auth_failures`.
  */
 const FAILED_KEY_AUTH: WindowPolicy = { name: "auth_failures", subject: "ip", limit: 10, windowSeconds: 60 };

@@ -13,22 +13,61 @@ export function originFor(c: Context<AppEnv>): string {
   return identity?.testMode ? (settings.ORIGIN_ZAKGT_TEST ?? settings.ORIGIN_ZAKGT) : settings[target.product.originSetting];
 }
 
+/**
+ * How much longer than ORIGIN_TIMEOUT_MS an origin call whose admission reserved something
+ * (a ZSky generate: an allowance and a job slot) is waited for after the caller's 504,
+ * in the background: what the origin did decides the reservation. Within the 30 s
+ * Cloudflare gives a request's background work after its response.
+ */
+export const LATE_ANSWER_MS = 25_000;
+
 /** fetch() towards an origin, with the timeout and the 502/504 mapping every origin call shares. */
 export async function fetchOrigin(c: Context<AppEnv>, url: string, init: RequestInit): Promise<Response> {
+  const timeoutMs = c.get("settings").ORIGIN_TIMEOUT_MS;
+  if (c.get("admission")?.reservationId !== undefined) return fetchSettling(c, url, init, timeoutMs);
   try {
-    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(c.get("settings").ORIGIN_TIMEOUT_MS) });
+    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     throw upstreamFailure(err);
   }
 }
 
+/**
+ * An origin call whose answer settles a reservation: read whole (a generate's answer is a
+ * small JSON object) within ORIGIN_TIMEOUT_MS, or the caller gets its 504 and the same
+ * exchange goes on for up to LATE_ANSWER_MS more; its answer (null: none came, or the
+ * exchange failed) is left as `lateAnswer` for the stage that settles (results/zsky-jobs.ts).
+ */
+async function fetchSettling(c: Context<AppEnv>, url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  const exchange = fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs + LATE_ANSWER_MS) }).then(
+    async (response) => new Response(NULL_BODY.has(response.status) ? null : await response.arrayBuffer(), response),
+  );
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const deadline = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+  try {
+    const answer = await Promise.race([exchange, deadline]);
+    if (answer) return answer;
+  } catch (err) {
+    throw upstreamFailure(err);
+  } finally {
+    clearTimeout(timer);
+  }
+  c.set(
+    "lateAnswer",
+    exchange.catch(() => null),
+  );
+  throw timedOut();
+}
+
+const NULL_BODY = new Set([101, 204, 205, 304]);
+
 /** What a failed origin exchange (the call, or reading its body) tells the caller, never the underlying error: 504 or 502. */
 export function upstreamFailure(err: unknown): GatewayError {
-  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-    return new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
-  }
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) return timedOut();
   return new GatewayError("BAD_GATEWAY", "Upstream service unavailable");
 }
+
+const timedOut = () => new GatewayError("GATEWAY_TIMEOUT", "Upstream service timed out");
 
 /**
  * Sends the request to the product's origin and returns its response untouched

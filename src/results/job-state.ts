@@ -33,6 +33,18 @@ export function terminalStatus(body: Record<string, unknown> | null | undefined,
 export type SubmissionAnswer =
   { outcome: "accepted"; jobId: string; kind: GenerationKind; store: boolean } | { outcome: "blocked" | "refused" };
 
+/** What the origin's answer to a generate call (its status and JSON object body) says it did. */
+export function submissionAnswer(
+  status: number,
+  body: Record<string, unknown> | null,
+  kind: GenerationKind,
+  store: boolean,
+): SubmissionAnswer {
+  if (status === 451) return { outcome: "blocked" };
+  if (status !== 200 || typeof body?.job_id !== "string") return { outcome: "refused" };
+  return { outcome: "accepted", jobId: body.job_id, kind, store };
+}
+
 /**
  * The origin answered a generate call admitted with `reservationId`: the reservation is
  * settled (accepted and blocked count against the allowances, refused gives quota and

@@ -5,7 +5,7 @@ import { originJson } from "../http/origin-json";
 import { replaceResponse } from "../http/response";
 import type { JobView } from "../limits/guard-protocol";
 import { getJob, resultObjectKey } from "./job-store";
-import { jobEnded, purgedByOwner, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./job-state";
+import { jobEnded, purgedByOwner, submissionAnswer, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./job-state";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./origin-result";
 import { presignConfigured, presignResultUrl } from "./presign";
 import { putResult } from "./put-result";
@@ -49,7 +49,16 @@ async function settleSubmission(c: Context<AppEnv>) {
   const { reservationId, generation } = c.get("admission") ?? {};
   if (!reservationId || !generation) return;
   const identity = c.get("identity");
+  const kind = generation.routes[c.get("route").name]!;
+  const store = c.req.header("x-zsky-store")?.trim() !== "0";
   const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation);
+  const late = c.get("lateAnswer");
+  if (late) {
+    // The caller has its 504, and the origin may still make the job: the reservation keeps
+    // its slot and count until the origin's answer says (or LATE_ANSWER_MS passes: refused).
+    c.executionCtx.waitUntil(settleLate(c, late, (status, body) => settle(submissionAnswer(status, body, kind, store))));
+    return;
+  }
   // An answer that could not be read created no job the caller knows of: the reservation goes back.
   const body =
     c.res.status === 200
@@ -58,11 +67,23 @@ async function settleSubmission(c: Context<AppEnv>) {
           throw err;
         })
       : null;
-  if (c.res.status === 451) return settle({ outcome: "blocked" });
-  if (typeof body?.job_id !== "string") return settle({ outcome: "refused" });
-  const kind = generation.routes[c.get("route").name]!;
-  await settle({ outcome: "accepted", jobId: body.job_id, kind, store: c.req.header("x-zsky-store")?.trim() !== "0" });
-  prefixPollUrl(c, body);
+  const answer = submissionAnswer(c.res.status, body, kind, store);
+  await settle(answer);
+  if (answer.outcome === "accepted") prefixPollUrl(c, body!);
+}
+
+/** Settles from a late answer (null: none came, taken as no job made); a failure is logged, the reservation then expires. */
+async function settleLate(
+  c: Context<AppEnv>,
+  late: Promise<Response | null>,
+  settle: (status: number, body: Record<string, unknown> | null) => Promise<void>,
+): Promise<void> {
+  const response = await late;
+  const body = response?.status === 200 ? await response.json<unknown>().catch(() => null) : null;
+  const object = body && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
+  await settle(response?.status ?? 504, object).catch((err: unknown) =>
+    console.error(JSON.stringify({ msg: "late_settlement_failed", request_id: c.get("requestId"), error: String(err).slice(0, 200) })),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+import { call, callLive, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
 
 /**
  * ZSky's allowances and jobs in the guard's storage (generation-ledger.ts): an object
@@ -21,6 +21,7 @@ function zsky(key: string, concurrentJobsPerKey = 100) {
   });
   const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
   return {
+    settings,
     generate: () => call("/zsky/v1/images/generate", { method: "POST", headers, body: '{"prompt":"a lighthouse"}', settings }),
     poll: (jobId: string) => call(`/zsky/v1/jobs/${jobId}`, { headers, settings }),
     usage: () => call("/zsky/v1/usage", { headers, settings }),
@@ -102,6 +103,24 @@ describe("ZSky ledger storage upgrade", () => {
     });
     expect(owned).toBe(true);
     // Settling a lost reservation neither gives its count back nor counts it twice.
+    expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
+  });
+
+  it("a guard restarted (evicted) while the origin thinks: the origin's refusal still gives back the count and the slot", async () => {
+    const { key, account } = await createKey("zsky");
+    const api = zsky(key, 1);
+    const slow = callLive("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json", "X-Sim-Delay-Ms": "1000", "X-Sim-Fail": "503" },
+      body: '{"prompt":"a lighthouse"}',
+      settings: api.settings,
+    });
+    // Admitted at once; the origin answers a second later, to a guard that lost its memory meanwhile.
+    await new Promise((r) => setTimeout(r, 300));
+    await restart(guardOf(`zsky:${account}`));
+    expect((await slow).status).toBe(503);
+    expect(await json(await api.usage())).toMatchObject({ images_used: 0 });
+    expect((await api.generate()).status).toBe(200);
     expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
-import { admin, call, createKey, keyHeaders, someIp } from "../helpers";
+import { admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
 
 /**
  * Guard objects live forever and open their storage with whatever code runs now: each
@@ -49,6 +49,27 @@ describe("guard storage schema", () => {
       keys: countOf(state.storage, "keys"),
     }));
     expect(after).toEqual({ version: GUARD_MIGRATIONS.length, keys: before.keys });
+  });
+
+  it("a guard at version 4 gets the key outbox (step 5), and a revoke through it is recorded in D1 and the audit log", async () => {
+    const { id, key, account } = await createKey("zappway");
+    expect((await agents(key)).status).toBe(200);
+    const stub = guardOf(`zappway:${account}`);
+    await runInDurableObject(stub, (_guard, state) =>
+      state.storage.sql.exec("DROP TABLE key_outbox; UPDATE schema_version SET version = 4"),
+    );
+    await restart(stub);
+
+    expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+    expect((await agents(key)).status).toBe(401);
+    expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "revoked" });
+    expect((await json(await admin(`/audit?target=${id}&action=key.revoke`))).entries).toHaveLength(1);
+    const after = await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => ({
+      version: versionOf(state.storage),
+      outbox: countOf(state.storage, "key_outbox"),
+    }));
+    // Delivered by the call and acknowledged: nothing left for the alarm.
+    expect(after).toEqual({ version: GUARD_MIGRATIONS.length, outbox: 0 });
   });
 
   it("a new step applies once, in one transaction; a failed step leaves the version before it", async () => {
@@ -120,5 +141,42 @@ describe("guard storage schema", () => {
         .sort(),
     );
     expect(tables).toEqual(["lease_horizon", "schema_version", "windows"]);
+  });
+
+  it("an address guard restarted and woken without its name keeps its own schema and deletes its storage once its windows pass", async () => {
+    const address = someIp();
+    const login = await call("/zakgt/api/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+      body: '{"email":"demo@zakgt.test","password":"guess"}',
+    });
+    expect(login.status).toBe(401);
+    const id = env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`);
+    await restart(env.ACCOUNT_GUARD.get(id));
+    // Reached by its id alone, as its alarm reaches it after a restart: the object has no name.
+    const nameless = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromString(id.toString()));
+    const tablesOf = (state: DurableObjectState) =>
+      state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+        )
+        .toArray()
+        .map((t) => t.name)
+        .sort();
+    const setClock = (offsetMs: number) =>
+      runInDurableObject(nameless, (guard, state) => {
+        (guard as unknown as { clock: () => number }).clock = () => Date.now() + offsetMs;
+        return { name: state.id.name, tables: tablesOf(state) };
+      });
+    expect(await setClock(0)).toEqual({ name: undefined, tables: ["lease_horizon", "schema_version", "windows"] });
+    // Its window has not passed: the alarm keeps the storage and comes back later.
+    expect(await runDurableObjectAlarm(nameless)).toBe(true);
+    expect(await runInDurableObject(nameless, (_guard, state) => tablesOf(state))).toEqual(["lease_horizon", "schema_version", "windows"]);
+
+    await setClock(3_600_000);
+    expect(await runDurableObjectAlarm(nameless)).toBe(true);
+    expect(
+      await runInDurableObject(nameless, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray()),
+    ).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+import { admin, burst, call, callLive, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
 
 // A day in the middle of a month, 12:00 UTC.
 const NOON = Date.UTC(2026, 10, 18, 12, 0, 0);
@@ -174,17 +174,81 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
-  it("an origin refusal or timeout takes no slot and no allowance", async () => {
+  it("an origin refusal or failure takes no slot and no allowance", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key);
     await setGuardClock("zsky", account, NOON);
     for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "400" })).status).toBe(400);
     for (let i = 0; i < 2; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "503" })).status).toBe(503);
-    for (let i = 0; i < 4; i++)
-      expect((await api.generate("videos", "x", { "X-Sim-Delay-Ms": "800" }, { ORIGIN_TIMEOUT_MS: "100" })).status).toBe(504);
     // Still three free slots, and nothing counted.
     expect((await burst(3, () => api.generate("videos"))).map((r) => r.status)).toEqual([200, 200, 200]);
     expect(await json(await api.usage())).toMatchObject({ videos_used: 3, images_used: 0 });
+  });
+});
+
+describe("ZSky timeouts: a timed-out submit holds its slot until zgate knows whether the origin made the job", () => {
+  const oneSlot = { zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 1 } } };
+  /** A generate the origin answers after 1 s, past a 500 ms ORIGIN_TIMEOUT_MS; returns as soon as the caller has its answer. */
+  const slowGenerate = (key: string, prompt: string, extra: Record<string, string> = {}) =>
+    callLive("/zsky/v1/images/generate", {
+      method: "POST",
+      headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json", "X-Sim-Delay-Ms": "1000", ...extra },
+      body: JSON.stringify({ prompt }),
+      settings: { ...limitOverrides(oneSlot), ORIGIN_TIMEOUT_MS: "500" },
+    });
+  /** Calls `attempt` every 100 ms until `done` says so (at most 8 s): what the origin does takes real time. */
+  async function until<T>(attempt: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    for (let deadline = Date.now() + 8000; ; await new Promise((r) => setTimeout(r, 100))) {
+      const value = await attempt();
+      if (done(value) || Date.now() > deadline) return value;
+    }
+  }
+
+  it("the origin made the job: 504 at the timeout, then the job counts and holds the slot until the origin says it ended", async () => {
+    const { key } = await createKey("zsky");
+    const api = zsky(key, oneSlot);
+    const started = Date.now();
+    const timedOut = await slowGenerate(key, "a lighthouse render-ms:1500");
+    expect(timedOut.status).toBe(504);
+    expect(await json(timedOut)).toEqual({ error: "Upstream service timed out" });
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Until the origin answers, zgate cannot know whether a job runs: the slot is held.
+    const meanwhile = await api.generate("images");
+    expect(meanwhile.status).toBe(429);
+    expect(await json(meanwhile)).toEqual({ error: "Concurrent job limit reached (1 per API key)" });
+
+    // The origin's late answer says it made the job: it counts, and holds the slot while it runs there.
+    const counted = await until(
+      () => api.usage().then(json),
+      (usage) => usage.images_used === 1,
+    );
+    expect(counted).toMatchObject({ images_used: 1 });
+    expect((await api.generate("images")).status).toBe(429);
+    // Once it has ended at the origin, the full pool's re-check frees its slot.
+    const next = await until(
+      () => api.generate("images"),
+      (r) => r.status !== 429,
+    );
+    expect(next.status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThan(2000);
+    expect(await json(await api.usage())).toMatchObject({ images_used: 2 });
+  });
+
+  it("the origin made no job: 504 at the timeout, the slot held until the origin's answer says so, then given back with the allowance", async () => {
+    const { key } = await createKey("zsky");
+    const api = zsky(key, oneSlot);
+    const timedOut = await slowGenerate(key, "a lighthouse", { "X-Sim-Fail": "503" });
+    expect(timedOut.status).toBe(504);
+    const meanwhile = await api.generate("images");
+    expect(meanwhile.status).toBe(429);
+    expect(await json(meanwhile)).toEqual({ error: "Concurrent job limit reached (1 per API key)" });
+    // The origin answers 503 (no job): the slot is free again and nothing was counted but the next job.
+    const next = await until(
+      () => api.generate("images"),
+      (r) => r.status !== 429,
+    );
+    expect(next.status).toBe(200);
+    expect(await json(await api.usage())).toMatchObject({ images_used: 1 });
   });
 });
 

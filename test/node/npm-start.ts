@@ -9,7 +9,8 @@ const root = new URL("../..", import.meta.url).pathname;
 /**
  * `npm start` as a new engineer runs it, on free ports with its own local state: resolves
  * once its banner is printed. `output()` is everything it printed so far; `base` and
- * `adminToken` are read from the banner.
+ * `adminToken` are read from the banner; `group` is the id of its process group (the
+ * runtime, simulators and all).
  */
 export async function npmStart(env: Record<string, string> = {}) {
   const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
@@ -38,6 +39,7 @@ export async function npmStart(env: Record<string, string> = {}) {
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
+    group: child.pid!,
     output: () => output,
     base: /zgate listening on (\S+)/.exec(output)![1]!,
     adminToken: /admin token: (\S+)/.exec(output)![1]!,
