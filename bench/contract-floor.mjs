@@ -7,12 +7,12 @@
 // and the RateLimit fields, and writes the access-log line. `npm run bench` measures its CPU
 // per request against the bare Worker beside zgate's: what no implementation of the
 // contract on this runtime can go below, so a CPU target can be judged against it.
-import { readCredential } from "../src/auth/credentials";
-import { rateLimitHeaders } from "../src/edge/headers";
+import { readCredential } from "../src/identify/credentials";
+import { rateLimitHeaders } from "../src/admit/rate-limit-headers";
 import { hashKey } from "../src/keys/key-format";
-import { addIdentityHeaders } from "../src/proxy/identity-headers";
-import { zappway } from "../src/products/zappway";
-import { originRequestHeaders } from "../src/proxy/origin-headers";
+import { addIdentityHeaders } from "../src/forward/identity-headers";
+import { zappway } from "../src/products/zappway/index";
+import { originRequestHeaders } from "../src/forward/origin-headers";
 
 const NO_EXTRA_FIELDS = { names: new Set(), prefixes: [] };
 const WINDOWS = [{ name: "plan_rate", limit: 1_000_000, windowSeconds: 1, remaining: 999_999, resetSeconds: 1 }];

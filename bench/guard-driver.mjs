@@ -7,11 +7,11 @@
 //   `concurrency` loops run for `ms`; loop i calls admit for targets[i % targets.length]
 //   (an {account, keyId}), exactly as zgate's edge would for GET /zsky/v1/jobs/{id}.
 //
-// The request is built like src/edge/admit.ts builds it; when that contract changes,
+// The request is built like src/admit/admit.ts builds it; when that contract changes,
 // this file must follow (a run where nothing is admitted fails the bench, saying why).
-import { routeScope } from "../src/edge/admit.ts";
+import { routeScope } from "../src/admit/admit.ts";
 import { limitsForRequest } from "../src/limits/policies.ts";
-import { zsky } from "../src/products/zsky.ts";
+import { zsky } from "../src/products/zsky/index.ts";
 
 const jobsGet = zsky.routes.find((r) => r.name === "jobs.get");
 

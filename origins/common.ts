@@ -2,7 +2,7 @@
  * Helpers shared by the local origin simulators. The simulators stand in for the three
  * upstream platforms in development and tests; they are not part of the gateway.
  */
-import { MAX_SIGNATURE_AGE_SECONDS, verifySignedRequest } from "../src/proxy/identity-signature";
+import { MAX_SIGNATURE_AGE_SECONDS, verifySignedRequest } from "../src/forward/identity-signature";
 
 export type Handler = (request: Request) => Promise<Response>;
 

@@ -1,23 +1,23 @@
 import { Hono } from "hono";
 import { servesGatewaySurface } from "./config/gateway-hosts";
 import type { Env } from "./env";
-import { identify } from "./auth/identify";
-import { accessLog } from "./http/access-log";
+import { identify } from "./identify/identify";
+import { accessLog } from "./edge/access-log";
 import { bufferBody, validateBody } from "./http/buffer-body";
 import type { AppEnv } from "./http/context";
-import { edgeChecks } from "./http/edge-checks";
+import { edgeChecks } from "./edge/edge-checks";
 import { onError } from "./http/on-error";
-import { requestId } from "./http/request-id";
+import { requestId } from "./edge/request-id";
 import { createConsoleApp } from "./console/app";
-import { createAdminApp } from "./keys/admin/app";
+import { createAdminApp } from "./admin/app";
 import { createDocsApp } from "./openapi/routes";
 import { createSecurityApp } from "./security/app";
-import { serveAtGateway } from "./keys/gateway-routes";
-import { recordKeyUsage } from "./keys/usage-log";
-import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./edge/admit";
-import { routeRequest } from "./products/route-request";
-import { proxyHandler } from "./proxy/handler";
-import { zskyJobs } from "./results/zsky-jobs";
+import { serveAtGateway } from "./forward/serve-at-gateway";
+import { recordKeyUsage } from "./usage/usage-log";
+import { admit, rateLimitFields, revokeDeactivatedUser, revokePresentedSession } from "./admit/admit";
+import { routeRequest } from "./route/route-request";
+import { proxyHandler } from "./forward/handler";
+import { zskyJobs } from "./products/zsky/jobs";
 import { requestUrl } from "./http/request-url";
 
 /**

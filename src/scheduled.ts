@@ -1,7 +1,7 @@
 import { loadSettings } from "./config/settings";
 import type { Env } from "./env";
-import { pruneUsage } from "./keys/usage-batches";
-import { sweepResults } from "./results/retention";
+import { pruneUsage } from "./usage/usage-batches";
+import { sweepResults } from "./products/zsky/results/retention";
 
 /**
  * Cron trigger: retention. ZSky results older than 7 days leave R2; per-key usage

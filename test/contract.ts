@@ -68,7 +68,7 @@ export async function expectDocumented(request: Request, response: Response): Pr
   const found = findOperation(request.method, url);
   const label = `${request.method} ${url.pathname} -> ${response.status}`;
   if (!found) {
-    // 400: a path zgate refuses to read (src/products/path-hygiene.ts), such as one with `//`.
+    // 400: a path zgate refuses to read (src/route/path-hygiene.ts), such as one with `//`.
     expect([308, 400, 404, 405, 503], `${label}: no documented operation`).toContain(response.status);
     return;
   }

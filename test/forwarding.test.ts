@@ -6,7 +6,7 @@ import {
   verifyRequestSignature,
   verifySignedRequest,
   type SignedRequest,
-} from "../src/proxy/identity-signature";
+} from "../src/forward/identity-signature";
 import { bearer, call, createKey, json, login, sims, type CallOptions } from "./helpers";
 
 /** The origin simulators answer `X-Sim-Echo: 1` with the request exactly as they received it. */

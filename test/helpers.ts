@@ -1,6 +1,6 @@
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { inject, onTestFinished } from "vitest";
-import { forgetStandingRefusals } from "../src/edge/standing-refusals";
+import { forgetStandingRefusals } from "../src/admit/standing-refusals";
 import worker from "../src/index";
 import { expectDocumented } from "./contract";
 

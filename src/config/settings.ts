@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
 import { MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
-import { isNeverForwarded } from "../proxy/origin-headers";
+import { isNeverForwarded } from "../forward/origin-headers";
 
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
@@ -14,7 +14,7 @@ const hostList = z.string().transform((s) =>
     .map((h) => h.trim().toLowerCase())
     .filter(Boolean),
 );
-// Caller header fields an origin receives besides the standard ones (src/proxy/origin-headers.ts).
+// Caller header fields an origin receives besides the standard ones (src/forward/origin-headers.ts).
 // Exact names, or `prefix-*` for every name that starts so.
 const forwardHeaders = hostList
   .pipe(
@@ -97,7 +97,7 @@ const fields = z.object({
   // gives (0: no edge cache). Only answers the origin marks `public` are ever stored.
   EDGE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(300),
   USAGE_RETENTION_DAYS: positiveInt(90),
-  // How long an isolate gathers keyed calls before writing their usage (src/keys/usage-log.ts):
+  // How long an isolate gathers keyed calls before writing their usage (src/usage/usage-log.ts):
   // under the 30 s a request's waitUntil work may run after its response.
   USAGE_FLUSH_MS: z.coerce.number().int().min(0).max(20_000).default(10_000),
   // Most active (unrevoked, unexpired) keys a ZakGT user, and any account, may hold (src/keys/key-store.ts).

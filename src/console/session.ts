@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
 import type { Settings } from "../config/settings";
-import { adminGuardFor, guardUnavailable } from "../edge/guard-client";
+import { adminGuardFor, guardUnavailable } from "../admit/guard-client";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
-import { sameSecret } from "../keys/admin/admin-auth";
+import { sameSecret } from "../admin/admin-auth";
 import { TOKEN_CONSOLE_IDENTITY } from "../limits/guard-protocol";
 import { toHex } from "../util/hex";
 import { sha256Hex } from "../util/sha256";

@@ -1,6 +1,6 @@
 import type { Settings } from "../config/settings";
 import type { Env } from "../env";
-import type { Identity } from "../auth/identity";
+import type { Identity } from "../identify/identity";
 import type { UsageSnapshot, WindowReport } from "../limits/guard-protocol";
 import type { GenerationLimits } from "../limits/types";
 import type { ProductTarget } from "../products";

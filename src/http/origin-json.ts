@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { upstreamFailure } from "../proxy/forward";
+import { upstreamFailure } from "../forward/forward";
 import { replaceResponse } from "./response";
 
 const parsed = new WeakMap<Response, Record<string, unknown> | null>();

@@ -1,12 +1,12 @@
 import { loadSettings } from "../config/settings";
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
-import { guardFor, retriedOnce } from "../edge/guard-client";
+import { guardFor, retriedOnce } from "../admit/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
-import { writeAudit } from "./audit-log";
+import { writeAudit } from "../audit/audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
-import { resultLinksRevoked } from "../results/job-state";
+import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { deliverKeyOutbox } from "./key-outbox";
 import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";

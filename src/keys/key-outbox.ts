@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
-import { writeAuditOnce } from "./audit-log";
+import { writeAuditOnce } from "../audit/audit-log";
 import { markRevoked, setExpiry } from "./key-store";
 
 /**

@@ -5,7 +5,7 @@ import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
 import { whereBuilder } from "./sql-where";
-import { lastUsedAtSql } from "./usage-batches";
+import { lastUsedAtSql } from "../usage/usage-batches";
 
 /**
  * Key records in D1 (the source of truth for listings) and the hash -> key reference
@@ -42,7 +42,7 @@ export interface KeyRecord extends KeyRef {
   /** Why it was revoked and the ticket tracking it, as the revoking admin (or intake) gave them. */
   revokeReason?: string | null;
   revokeTicket?: string | null;
-  /** The key's last call the guard admitted, derived from its usage (src/keys/usage-batches.ts). */
+  /** The key's last call the guard admitted, derived from its usage (src/usage/usage-batches.ts). */
   lastUsedAt: number | null;
 }
 

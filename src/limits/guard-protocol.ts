@@ -1,4 +1,4 @@
-import type { AuditEntry } from "../keys/audit-log";
+import type { AuditEntry } from "../audit/audit-log";
 import type { ProductId } from "../products/types";
 import type { RequestLimits } from "./policies";
 import type { AccountPlan, KeyLimitOverride } from "./types";

@@ -1,5 +1,5 @@
 import { OpenAPIHono, z, type RouteConfig } from "@hono/zod-openapi";
-import { ADMIN_ROUTES } from "../keys/admin/routes";
+import { ADMIN_ROUTES } from "../admin/routes";
 import { SECURITY_ROUTES } from "../security/routes";
 import { PRODUCTS } from "../products";
 import type { Product, ProductId, RouteDef } from "../products/types";

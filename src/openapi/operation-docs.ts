@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { createBody as ZakgtKeyCreateRequest } from "../keys/developer-keys";
-import { ImageRequest, VideoRequest } from "../products/zsky";
+import { createBody as ZakgtKeyCreateRequest } from "../products/zakgt/developer-keys";
+import { ImageRequest, VideoRequest } from "../products/zsky/index";
 import type { ProductId } from "../products/types";
 import {
   ZakgtKeyCreated,

@@ -1,9 +1,9 @@
 import type { Settings } from "../config/settings";
-import { buildRouteTable, type RouteTable } from "./route-table";
+import { buildRouteTable, type RouteTable } from "../route/route-table";
 import type { Product } from "./types";
-import { zakgt } from "./zakgt";
-import { zappway } from "./zappway";
-import { zsky } from "./zsky";
+import { zakgt } from "./zakgt/index";
+import { zappway } from "./zappway/index";
+import { zsky } from "./zsky/index";
 
 export const PRODUCTS: readonly Product[] = [zakgt, zsky, zappway];
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { classifyKey, hashKey } from "../keys/key-format";
-import { hasAuditEntry } from "../keys/audit-log";
+import { hasAuditEntry } from "../audit/audit-log";
 import { findKeyByHash, getKey, keyStatus } from "../keys/key-store";
 import { revokeLeakedKey } from "../keys/leaked-keys";
 import { leakNotification, sendLeakNotification } from "./leak-notification";

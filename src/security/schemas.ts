@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { errorResponse } from "../keys/admin/schemas";
+import { errorResponse } from "../admin/schemas";
 
 /** Answers every signed partner endpoint can give besides its success. */
 export const SCANNER_ERRORS = {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/key-format";
-import { encodeBatch } from "../../src/keys/usage-batches";
+import { encodeBatch } from "../../src/usage/usage-batches";
 import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, someIp } from "../helpers";
 
 const zskyUsage = (key: string, from: Record<string, string> = {}, cf?: Record<string, unknown>) =>

@@ -1,9 +1,9 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { encodeBatch, type UsageCall } from "../../src/keys/usage-batches";
-import { listUsage } from "../../src/keys/usage-history";
-import { BATCH_CHARS, CALLS_PER_BATCH } from "../../src/keys/usage-log";
+import { encodeBatch, type UsageCall } from "../../src/usage/usage-batches";
+import { listUsage } from "../../src/usage/usage-history";
+import { BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
 import { admin, bearer, call, callLive, createKey, json, login } from "../helpers";
 
 const KEYS = "/zakgt/api/v1/developer/api-keys";

@@ -1,5 +1,5 @@
 import { inject, describe, expect, it } from "vitest";
-import { upstashRefusals } from "../../src/edge/upstash-windows";
+import { upstashRefusals } from "../../src/admit/upstash-windows";
 import { burst, call, createKey, json, keyHeaders } from "../helpers";
 import { limiterContract } from "./limiter-contract";
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
 
 /**
- * A refused request costs no guard call while its refusal stands (src/edge/standing-refusals.ts):
+ * A refused request costs no guard call while its refusal stands (src/admit/standing-refusals.ts):
  * a full window's 429 is repeated by the isolate for the same credential (or client
  * address) on the same route only: an address's until its Retry-After, a credential's for
  * at most a lease life, which a revoke or a limit change waits for.

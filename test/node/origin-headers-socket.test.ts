@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifySignedRequest } from "../../src/proxy/identity-signature";
+import { verifySignedRequest } from "../../src/forward/identity-signature";
 import { startDevGateway, startRecordingOrigin } from "./dev-gateway";
 
 /** One HTTP/1.1 request written by hand on a TCP socket, as a client would send it; the raw answer. */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
-import { signResultUrl } from "../../src/results/signed-url";
+import { signResultUrl } from "../../src/products/zsky/results/signed-url";
 import { createKey, json, limitOverrides, someIp, R2_S3_SETTINGS } from "../helpers";
 import { fetchUrl, finishedImage, zskyClient } from "./zsky-client";
 

@@ -8,7 +8,7 @@ import {
 } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
-import { signResultUrl } from "../../src/results/signed-url";
+import { signResultUrl } from "../../src/products/zsky/results/signed-url";
 import worker from "../../src/index";
 import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS, setGuardClock } from "../helpers";
 import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";

@@ -1,5 +1,5 @@
 import type { Context, Hono } from "hono";
-import { EXPORT_MAX_CALLS } from "../../keys/admin/routes/export-usage";
+import { EXPORT_MAX_CALLS } from "../../admin/routes/export-usage";
 import { adminCall, query, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, AuditPage, UsageCall, UsagePage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";

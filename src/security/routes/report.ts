@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Hono } from "hono";
-import { clientAddress } from "../../edge/client-address";
-import { countFailure } from "../../edge/failed-auth";
+import { clientAddress } from "../../http/client-address";
+import { countFailure } from "../../identify/failed-auth";
 import type { AppEnv } from "../../http/context";
 import { validate } from "../../http/validate";
 import { PUBLIC_REPORTS } from "../../limits/policies";
 import { takeLeakReports } from "../leak-intake";
-import { errorResponse } from "../../keys/admin/schemas";
+import { errorResponse } from "../../admin/schemas";
 
 const Body = z
   .object({

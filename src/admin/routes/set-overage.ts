@@ -1,0 +1,51 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { guardFor } from "../../admit/guard-client";
+import { writeAudit } from "../../audit/audit-log";
+import type { AdminEnv } from "../admin-auth";
+import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
+
+const Overage = z
+  .object({ enabled: z.boolean(), monthly_cap_cents: z.number().int().min(0).max(100_000_000) })
+  .strict()
+  .openapi("ZskyOverage");
+
+export const route = createRoute({
+  method: "put",
+  path: "/accounts/zsky/{account}/overage",
+  summary: "Opt a ZSky account in or out of overage, with its monthly budget cap",
+  description:
+    "Beyond the monthly base allowance, generations are a hard stop (429) unless overage is enabled; then they are priced ($0.50 per video, $0.05 per image) up to the budget. Unused budget rolls over to the next month.",
+  tags: ["admin"],
+  security: ADMIN_SECURITY,
+  request: {
+    params: z.object({
+      account: accountIdParam("account"),
+    }),
+    body: { required: true, content: { "application/json": { schema: Overage } } },
+  },
+  responses: {
+    200: json(z.object({ account: z.string(), enabled: z.boolean(), monthly_cap_cents: z.number() }).openapi("ZskyOverageSaved"), "Saved"),
+    ...ADMIN_ERRORS,
+  },
+});
+
+export function registerSetOverage(app: OpenAPIHono<AdminEnv>) {
+  app.openapi(route, async (c) => {
+    const account = c.req.valid("param").account;
+    const body = c.req.valid("json");
+    await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({
+      enabled: body.enabled,
+      monthlyCapCents: body.monthly_cap_cents,
+    });
+    await writeAudit(c.env, {
+      actor: c.get("actor"),
+      action: "account.set_overage",
+      target: account,
+      product: "zsky",
+      accountId: account,
+      requestId: c.get("requestId"),
+      detail: body,
+    });
+    return c.json({ account, ...body }, 200);
+  });
+}

@@ -1,0 +1,127 @@
+import type { MiddlewareHandler } from "hono";
+import { actorOf } from "../identify/identity";
+import type { AppEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { setResponseHeaders } from "../http/response";
+import { revokeUserCredentials } from "../keys/key-lifecycle";
+import type { RouteDef } from "../products/types";
+import { leaseBookKey, type AdmitDecision, type AdmitRequest, type WindowReport } from "../limits/guard-protocol";
+import { limitsForRequest } from "../limits/policies";
+import { clientAddress } from "../http/client-address";
+import { guardFor, ipGuardFor } from "./guard-client";
+import { rateLimitHeaders } from "./rate-limit-headers";
+import { releaseFinishedJobs } from "../products/zsky/job-recheck";
+import { standingRefusalsFor } from "./standing-refusals";
+import { admissionFor, type AdmissionLink } from "./windows";
+
+/** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
+export function routeScope(route: RouteDef): string {
+  return route.name.split(".")[0]!;
+}
+
+/**
+ * Asks one guard, once, whether the request may proceed: credential status, sliding
+ * windows, allowances, job slots and suspension, decided atomically. If the guard
+ * cannot be reached the request fails closed (503): admitting it could let a revoked
+ * key through or overrun a limit, which is worse than a retry.
+ */
+export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const identity = c.get("identity");
+  const { product } = c.get("target");
+  const route = c.get("route");
+  const settings = c.get("settings");
+  const limits = limitsForRequest(product, route, identity?.via, settings);
+  if (!identity && limits.windows.length === 0) return next();
+
+  const ip = clientAddress(c.req.raw.headers);
+  // Without an address these windows would be one bucket shared by every such request.
+  // Only in-process callers lack one: Cloudflare and `wrangler dev` always set it.
+  if (!identity && ip === undefined) throw new GatewayError("BAD_REQUEST", "Client address unknown");
+  const jobId = route.jobParam ? (c.get("params")[route.jobParam] ?? "") : undefined;
+  const request: AdmitRequest = {
+    product: product.id,
+    route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
+    credential: identity && {
+      via: identity.via,
+      product: identity.product,
+      keyId: identity.keyId,
+      userId: identity.userId,
+      tokenId: identity.tokenId,
+      issuedAt: identity.issuedAt,
+      tier: identity.tier,
+    },
+    accountId: identity?.accountId,
+    ip,
+    limits,
+    jobId,
+    wantUsage: route.readsAllowance === true,
+    stand: settings.GUARD_LEASE_MS,
+  };
+  const link: AdmissionLink = {
+    guard: () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!)),
+    bookKey: leaseBookKey(request, route.name),
+    waitUntil: (work) => c.executionCtx.waitUntil(work),
+  };
+  const admission = admissionFor(settings);
+  let decision: AdmitDecision;
+  try {
+    // A full window's refusal is repeated while the guard lets it stand: the same subject's next requests cost no guard call.
+    decision = await standingRefusalsFor(settings).admit(link.bookKey, () => admission.admit(request, link));
+    // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
+    if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {
+      decision = await admission.admit(request, link);
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+  }
+  // Unknown, revoked and expired credentials all get the same 401 body.
+  if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  if (!decision.allow && decision.refusal === "forbidden") throw new GatewayError("FORBIDDEN", decision.message);
+  if (!decision.allow && decision.refusal === "not_found") {
+    throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
+  }
+  if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
+  c.set("admission", {
+    windows: decision.windows,
+    reservationId: decision.reservationId,
+    usage: decision.usage,
+    generation: limits.generation,
+  });
+
+  if (identity && decision.key) {
+    c.set("identity", { ...identity, userId: decision.key.ownerUserId ?? undefined, scopes: decision.key.scopes, plan: decision.key.plan });
+  }
+  await next();
+};
+
+function refuse(refusal: string, message: string, windows: WindowReport[], retryAfter: number): never {
+  const headers = { ...rateLimitHeaders(windows), "Retry-After": String(retryAfter) };
+  throw new GatewayError(refusal === "suspended" ? "FORBIDDEN" : "RATE_LIMITED", message, headers);
+}
+
+/** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
+export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const windows = c.get("admission")?.windows;
+  if (!windows) return;
+  setResponseHeaders(c, rateLimitHeaders(windows));
+};
+
+/** Logout: the presented access token is refused from now on, before the origin hears of it. */
+export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const identity = c.get("identity");
+  if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
+    await guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
+  }
+  await next();
+};
+
+/** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
+export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const identity = c.get("identity");
+  if (c.get("route").deactivatesUser && c.res.ok && identity?.userId) {
+    await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);
+  }
+};

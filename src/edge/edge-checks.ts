@@ -1,0 +1,27 @@
+import type { MiddlewareHandler } from "hono";
+import { loadSettings } from "../config/settings";
+import type { AppEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { requestUrl } from "../http/request-url";
+
+/** Parses settings (503 naming the bad one), redirects plain HTTP, refuses oversized bodies early. */
+export const edgeChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const settings = loadSettings(c.env);
+  c.set("settings", settings);
+
+  const url = requestUrl(c.req.raw);
+  if (url.protocol === "http:" && settings.ENVIRONMENT !== "development") {
+    const secure = new URL(url);
+    secure.protocol = "https:";
+    c.set("outcome", "redirect");
+    return c.redirect(secure.toString(), 308);
+  }
+
+  // The declared length settles most oversized bodies before any work; bodies without
+  // one are counted while they are read (see `readBody`).
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > settings.MAX_BODY_BYTES) {
+    throw new GatewayError("PAYLOAD_TOO_LARGE", `Request body exceeds ${settings.MAX_BODY_BYTES} bytes`);
+  }
+  await next();
+};

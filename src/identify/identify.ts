@@ -1,0 +1,89 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { requireFeature } from "../config/settings";
+import type { AppEnv } from "../http/context";
+import { GatewayError } from "../http/errors";
+import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
+import { findKeyByHash, isKnownUnknown } from "../keys/key-store";
+import { clientAddress } from "../http/client-address";
+import { countFailure, isOverLimit, refuseIfOverLimit } from "./failed-auth";
+import { failedKeyAuthPolicy } from "../limits/policies";
+import { readCredential } from "./credentials";
+import { verifyAccessToken } from "./jwt";
+
+/**
+ * Turns the request's credential into an Identity, or refuses it with 401 in the
+ * product's envelope. Public and signed-URL routes skip this stage. An identity is only a claim until
+ * the account guard admits it (edge/admit.ts).
+ */
+export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const { product } = c.get("target");
+  if (c.get("route").auth !== "required") return next();
+
+  const credential = readCredential(c.req.raw.headers, product);
+  switch (credential.kind) {
+    case "none":
+      throw new GatewayError("UNAUTHORIZED", product.unauthorized.missing);
+    case "malformed":
+      throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+    case "jwt": {
+      const claims = await verifyAccessToken(credential.token, c.get("settings"), product.unauthorized.invalid);
+      c.set("identity", {
+        product: product.id,
+        accountId: claims.sub,
+        userId: claims.sub,
+        via: "jwt",
+        tokenId: claims.jti,
+        issuedAt: claims.iat,
+        expiresAt: claims.exp,
+        tier: claims.tier,
+      });
+      break;
+    }
+    case "key":
+      await identifyKey(c, credential.secret);
+      break;
+  }
+  await next();
+};
+
+async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
+  const { product } = c.get("target");
+  // Failed key authentications are limited per client address (edge/failed-auth.ts).
+  const failures = {
+    guard: product.id,
+    address: clientAddress(c.req.raw.headers),
+    policy: failedKeyAuthPolicy(product, c.get("settings")),
+  };
+  const refuse = async (): Promise<never> => {
+    await countFailure(c.env, failures);
+    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  };
+  const kind = classifyKey(secret);
+  // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read
+  // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
+  if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  const testMode = keyModeOf(secret) === "test";
+  // A bad ORIGIN_ZAKGT_TEST never sends test traffic to the live origin instead.
+  if (testMode) requireFeature(c.get("settings"), "test-keys");
+  if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
+    throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
+  }
+  const hash = await hashKey(secret);
+  // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
+  // nothing to count either (a new guess costs a lookup, and is counted).
+  if (isKnownUnknown(hash)) {
+    refuseIfOverLimit(failures);
+    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  }
+  // A key that exists is never refused for its address's failures: they may be other
+  // callers' behind the same address (an office, a CI runner). Only lookups that find
+  // nothing are counted and limited; past the limit a guess costs one KV read (no D1
+  // query, no guard call) before its 429.
+  const ref = await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
+    rememberUnknown: kind === "valid",
+    kvOnly: isOverLimit(failures),
+  });
+  // A key of another product is not a credential of this one: the same 401 as an unknown key.
+  if (!ref || ref.product !== product.id) return refuse();
+  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+}
