@@ -1,9 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { actorOf } from "../identify/identity";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
-import { revokeUserCredentials } from "../keys/key-lifecycle";
 import type { RouteDef } from "../products/types";
 import { leaseBookKey, type AdmitDecision, type AdmitRequest, type WindowReport } from "../limits/guard-protocol";
 import { limitsForRequest } from "../limits/policies";
@@ -106,22 +104,4 @@ export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
   const windows = c.get("admission")?.windows;
   if (!windows) return;
   setResponseHeaders(c, rateLimitHeaders(windows));
-};
-
-/** Logout: the presented access token is refused from now on, before the origin hears of it. */
-export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const identity = c.get("identity");
-  if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
-    await guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
-  }
-  await next();
-};
-
-/** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
-export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next();
-  const identity = c.get("identity");
-  if (c.get("route").deactivatesUser && c.res.ok && identity?.userId) {
-    await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);
-  }
 };

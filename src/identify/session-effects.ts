@@ -1,0 +1,28 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/context";
+import { revokeUserCredentials } from "../keys/key-lifecycle";
+import { guardFor } from "../admit/guard-client";
+import { actorOf } from "./identity";
+
+/**
+ * What a session's own calls do to sessions, after admission: ZakGT's logout and account
+ * deletion (`revokesSession`, `deactivatesUser` in the route table).
+ */
+
+/** Logout: the presented access token is refused from now on, before the origin hears of it. */
+export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const identity = c.get("identity");
+  if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
+    await guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
+  }
+  await next();
+};
+
+/** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
+export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const identity = c.get("identity");
+  if (c.get("route").deactivatesUser && c.res.ok && identity?.userId) {
+    await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);
+  }
+};
