@@ -1,7 +1,7 @@
 import { loadSettings } from "../config/settings";
 import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
-import { guardFor, retriedOnce } from "../admit/guard-client";
+import { guardFor } from "../admit/guard-client";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { writeAudit } from "../audit/audit-log";
@@ -168,7 +168,7 @@ export async function rotateKey(env: Env, current: KeyRecord, by: Actor): Promis
       audited(current, "key.rotate", by, { replaced_by: record.keyId }),
     ],
   });
-  if (!(await retriedOnce(() => guardFor(env, current).rotateKey(current.keyId, record.keyId, entry)))) {
+  if (!(await guardFor(env, current).rotateKey(current.keyId, record.keyId, entry))) {
     // Lost the race (or the key died meanwhile): the new record was never usable; say so in D1 too.
     await markRevoked(env, [record.keyId], by.actor);
     return null;
@@ -226,7 +226,7 @@ export async function rollKey(
       audited(current, "key.roll", by, { replaced_by: record.keyId, ...why }),
     ],
   });
-  const rolled = await retriedOnce(() => guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000, entry));
+  const rolled = await guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000, entry);
   if (!rolled) {
     // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.
     await markRevoked(env, [record.keyId], by.actor);
@@ -269,7 +269,7 @@ export async function revokeKey(
     refuseResultLinksOf: links && (record.product === "zsky" ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
-  const changed = await retriedOnce(() => guardFor(env, record).revokeKey(record.keyId, entry));
+  const changed = await guardFor(env, record).revokeKey(record.keyId, entry);
   // Already refused: the guard kept nothing, and this call's entry says so.
   const recorded = changed
     ? entry

@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
-import { guardFor, retriedOnce } from "../../admit/guard-client";
+import { guardFor } from "../../admit/guard-client";
 import { planNames } from "../../limits/policies";
 import { PRODUCTS } from "../../products";
 import type { Product } from "../../products/types";
@@ -70,7 +70,7 @@ export function registerSetAccountPlan(app: OpenAPIHono<AdminEnv>) {
     checkNames(product, body, planNames(product, c.get("settings")));
     const windows = body.limit_override?.windows ? limitOverrideFromApi({ windows: body.limit_override.windows }).windows! : null;
     // Waits for the account's outstanding leases: the next request is counted under the new plan.
-    await retriedOnce(() => guardFor(c.env, { product: productId, accountId: account }).setAccountPlan({ plan: body.plan, windows }));
+    await guardFor(c.env, { product: productId, accountId: account }).setAccountPlan({ plan: body.plan, windows });
     const saved = { plan: body.plan, limit_override: body.limit_override ?? null };
     await writeAudit(c.env, {
       actor: c.get("actor"),
