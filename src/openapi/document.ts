@@ -193,7 +193,7 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
 
   for (const product of PRODUCTS) for (const route of product.routes) for (const op of operation(product, route)) registry.registerPath(op);
   const zgateRoutes = [
-    ...ADMIN_ROUTES.map((route) => ({ route, prefix: "/admin/v1" })),
+    ...ADMIN_ROUTES.map(({ route }) => ({ route, prefix: "/admin/v1" })),
     ...SECURITY_ROUTES.map((route) => ({ route, prefix: "/security/v1" })),
   ];
   for (const { route, prefix } of zgateRoutes) {
