@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { prefixFor } from "../../keys/key-format";
+import { productById, products } from "../../products/index";
 import { importKey, issueKey } from "../../keys/key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../keys/views";
 import { adminRoute } from "../admin-route";
@@ -28,7 +29,11 @@ const Body = z
   .strict()
   .refine((b) => !(b.import_key && b.import_sha256), { message: "give import_key or import_sha256, not both", path: ["import_key"] })
   .refine((b) => prefixFor(b.product, b.mode) !== undefined, {
-    message: "test keys exist only for products with a test mode (zakgt)",
+    error: () =>
+      `test keys exist only for products with a test mode (${products()
+        .filter((p) => p.keyPrefixes.test)
+        .map((p) => p.id)
+        .join(", ")})`,
     path: ["mode"],
   });
 
@@ -60,7 +65,8 @@ export const createKeyRoute = adminRoute(route, async (c) => {
   const spec = {
     product: body.product,
     accountId: body.account,
-    ownerUserId: body.product === "zakgt" ? body.account : null,
+    // A ZakGT account is a user: the user owns the key.
+    ownerUserId: productById(body.product)?.accountIsUser ? body.account : null,
     label: body.label,
     plan: body.plan,
     scopes: body.scopes,

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { guardFor } from "../../admit/guard-client";
 import { planNames } from "../../limits/policies";
-import { PRODUCTS } from "../../products";
+import { productById } from "../../products/index";
 import type { Product } from "../../products/types";
 import { writeAudit } from "../../audit/audit-log";
 import { limitOverrideFromApi, limitOverrideSchema } from "../../keys/views";
@@ -65,7 +65,9 @@ function checkNames(product: Product, body: z.infer<typeof Body>, plans: string[
 export const setAccountPlanRoute = adminRoute(route, async (c) => {
   const { product: productId, account } = c.req.valid("param");
   const body = c.req.valid("json");
-  const product = PRODUCTS.find((p) => p.id === productId)!;
+  const product = productById(productId);
+  // The schema took only a registered product's id: this holds unless one left the registry since.
+  if (!product) throw new GatewayError("BAD_REQUEST", `product: no product '${productId}'`);
   checkNames(product, body, planNames(product, c.get("settings")));
   const windows = body.limit_override?.windows ? limitOverrideFromApi({ windows: body.limit_override.windows }).windows! : null;
   // Waits for the account's outstanding leases: the next request is counted under the new plan.
