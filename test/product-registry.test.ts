@@ -1,9 +1,12 @@
+import { z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
-import { loadSettings, productSettings } from "../src/config/settings";
+import { loadSettings, productSettings, settingNames } from "../src/config/settings";
 import { generateKey, keyModeOf, keyPrefixes } from "../src/keys/key-format";
 import { buildOpenApiDocument } from "../src/openapi/document";
 import { productProblems } from "../src/products/completeness";
-import { products } from "../src/products";
+import { products, registerProduct } from "../src/products";
+import type { Product } from "../src/products/types";
+import { zfour } from "./fixtures/products/zfour";
 import { sims } from "./helpers";
 
 /**
@@ -47,5 +50,35 @@ describe("every registered product is complete", () => {
         `${id} ${route.name} has no OpenAPI operation`,
       ).toBe(true);
     }
+  });
+});
+
+describe("registering a product", () => {
+  it("a product that lacks a piece, or takes another's, is refused, naming the product and the piece", () => {
+    const refused = (change: Partial<Product>) => () => registerProduct({ ...zfour, ...change });
+    expect(refused({ errorSchema: z.object({ message: z.string() }) })).toThrow(
+      "product zfour: its envelope does not match its error schema",
+    );
+    expect(refused({ keyPrefixes: { live: "zsky_live_" } })).toThrow("product zfour: key prefix zsky_live_ overlaps another product's");
+    expect(refused({ pathPrefix: "/zsky" })).toThrow("product zfour: path prefix /zsky is taken");
+    expect(refused({ defaultHosts: ["zsky.ai"] })).toThrow("product zfour: host zsky.ai is another product's");
+    expect(refused({ id: "zsky" })).toThrow("product zsky: the id zsky is taken");
+    expect(
+      refused({ limits: { windows: [{ name: "minute", subject: "key", limit: 3, windowSeconds: 60, routes: ["things.all"] }] } }),
+    ).toThrow("product zfour: window minute names route things.all, which it does not have");
+    expect(products().map((p) => p.id)).toEqual(["zakgt", "zsky", "zappway"]);
+  });
+
+  it("a product registered is in every list derived from the registry, and leaves them when it goes", () => {
+    const unregister = registerProduct(zfour);
+    try {
+      expect(settingNames()).toEqual(expect.arrayContaining(["ORIGIN_ZFOUR", "ZFOUR_HOSTS"]));
+      expect(keyPrefixes()["zf_live_"]).toEqual({ product: "zfour", mode: "live" });
+      expect(Object.keys(buildOpenApiDocument().paths ?? {})).toContain("/zfour/v2/things");
+    } finally {
+      unregister();
+    }
+    expect(settingNames()).not.toContain("ORIGIN_ZFOUR");
+    expect(keyPrefixes()["zf_live_"]).toBeUndefined();
   });
 });
