@@ -37,20 +37,15 @@ const BINDINGS = {
   ACCOUNT_GUARD: { kind: "durable_objects.bindings", name: "name", className: "AccountGuard" },
 };
 
-// Settings holding a URL zgate sends requests to (with signed identities, keys or tokens).
-const URL_SETTINGS = [
-  "ORIGIN_ZAKGT",
-  "ORIGIN_ZSKY",
-  "ORIGIN_ZAPPWAY",
-  "ORIGIN_ZAKGT_TEST",
-  "ZAKGT_JWKS_URL",
+// Settings holding a URL zgate sends requests to (with signed identities, keys or tokens):
+// the registered products' (settings.productUrlSettings()), then zgate's own.
+const OWN_URL_SETTINGS = [
   "UPSTASH_REDIS_REST_URL",
   "LEAK_WEBHOOK_URL",
   "ACCESS_JWKS_URL",
   "SECRET_SCANNING_GITHUB_KEYS_URL",
   "SECRET_SCANNING_GITLAB_KEYS_URL",
 ];
-const ORIGINS = ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ORIGIN_ZAKGT_TEST"];
 
 // Words that mark a value nobody filled in. Upper case only, so a real host or path that
 // happens to contain "replace" passes.
@@ -148,7 +143,7 @@ function servedHosts(config, products) {
     const pattern = typeof route === "string" ? route : route.pattern;
     hosts.add(canonicalHost(pattern.replace(/^\*\.?/, "").split("/")[0]));
   }
-  for (const product of products.PRODUCTS) for (const host of list(vars[product.hostsSetting])) hosts.add(host);
+  for (const product of products.products()) for (const host of list(vars[product.hostsSetting])) hosts.add(host);
   return (host) => {
     if (hosts.has(host)) return true;
     const product = products.resolveProductHost(host, undefined);
@@ -157,7 +152,7 @@ function servedHosts(config, products) {
 }
 
 /** Problems and warnings in the vars beyond the schema: loops, plain HTTP, the admin surface's host. */
-function varsProblems(config, env, products) {
+function varsProblems(config, env, products, settings) {
   const vars = config.vars ?? {};
   const problems = [];
   const warnings = [];
@@ -167,7 +162,8 @@ function varsProblems(config, env, products) {
     if (PLACEHOLDER.test(pattern)) problems.push(`route "${pattern}" is a placeholder`);
   }
   // An origin on a host the Worker serves would send every request back into the gateway.
-  for (const name of ORIGINS) {
+  const origins = products.products().flatMap((p) => [p.originSetting, ...(p.testOriginSetting ? [p.testOriginSetting] : [])]);
+  for (const name of origins) {
     if (!URL.canParse(vars[name] ?? "")) continue;
     const host = canonicalHost(new URL(vars[name]).hostname);
     if (served(host))
@@ -175,7 +171,7 @@ function varsProblems(config, env, products) {
         `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "What you need")`,
       );
   }
-  for (const name of URL_SETTINGS) {
+  for (const name of [...settings.productUrlSettings(), ...OWN_URL_SETTINGS]) {
     if (!URL.canParse(vars[name] ?? "") || new URL(vars[name]).protocol !== "http:") continue;
     const why = `${name} is http://: the identities, keys and tokens zgate sends there would cross the network readable and changeable`;
     if (env === "production") problems.push(`${why}; production takes https:// only`);
@@ -191,10 +187,11 @@ function varsProblems(config, env, products) {
 /** Problems in the vars by the Worker's own schema. */
 function settingsProblems(vars, env, settings) {
   const problems = [];
-  const secrets = new Set(settings.SECRET_SETTINGS);
+  const secrets = new Set(settings.secretSettings());
+  const names = settings.settingNames();
   for (const [name, value] of Object.entries(vars)) {
-    if (!settings.SETTING_NAMES.includes(name)) {
-      const near = settings.SETTING_NAMES.find((s) => distance(s, name) <= 2);
+    if (!names.includes(name)) {
+      const near = names.find((s) => distance(s, name) <= 2);
       problems.push(`${name} in [env.${env}.vars] is not a zgate setting${near ? `: did you mean ${near}?` : " (a typo?)"}`);
     }
     if (secrets.has(name)) problems.push(`${name} is a secret: remove it from wrangler.toml and put it with \`--put-secrets FILE\``);
@@ -314,7 +311,7 @@ async function check({ env, configPath, remote, offline }) {
       : `serves ${config.workers_dev ? "its workers.dev hostname only" : "no hostname (no routes, workers_dev off)"}: a deploy takes no product traffic`,
   );
   const vars = config.vars ?? {};
-  const checked = varsProblems(config, env, products);
+  const checked = varsProblems(config, env, products, settings);
   const problems = [
     ...bindingProblems(config, env),
     ...sharedProblems(config, other, env),

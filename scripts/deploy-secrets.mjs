@@ -40,7 +40,7 @@ export function neededSecrets(vars, settings) {
   const needed = new Set(["ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS"]);
   if (!(vars.ACCESS_TEAM_DOMAIN && vars.ACCESS_AUD)) needed.add("ADMIN_TOKEN");
   for (const { setting } of settings.settingsProblems(vars))
-    if (settings.SECRET_SETTINGS.includes(setting) && vars[setting] === undefined) needed.add(setting);
+    if (settings.secretSettings().includes(setting) && vars[setting] === undefined) needed.add(setting);
   return [...needed];
 }
 
@@ -71,11 +71,12 @@ function readSecretsFile(file) {
  */
 async function put({ env, configPath, vars, settings, values, source }) {
   const names = Object.keys(values);
-  const unknown = names.filter((n) => !settings.SECRET_SETTINGS.includes(n));
+  const secrets = settings.secretSettings();
+  const unknown = names.filter((n) => !secrets.includes(n));
   if (unknown.length)
     return {
       ok: false,
-      text: `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not a zgate secret (${settings.SECRET_SETTINGS.join(", ")}); vars go in wrangler.toml`,
+      text: `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not a zgate secret (${secrets.join(", ")}); vars go in wrangler.toml`,
     };
   const empty = names.filter((n) => !values[n]);
   if (empty.length) return { ok: false, text: `no value for ${empty.join(", ")} in ${source}` };

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: the gateway on local KV/D1/R2/Durable Objects (wrangler dev, no account,
-// no network) in front of the three origin simulators, then a "try it" block of curl
-// commands. PORT (default 8787) and ADMIN_TOKEN are read from the environment;
-// ZGATE_SIM_PORTS (default 8701,8702,8703) moves the simulators; ZGATE_STATE_DIR
+// no network) in front of an origin simulator for each registered product, then a "try it"
+// block of curl commands. PORT (default 8787) and ADMIN_TOKEN are read from the environment;
+// ZGATE_SIM_PORTS (default 8701,8702,8703: one per product, in the registry's order) moves
+// the simulators; ZGATE_STATE_DIR
 // (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
 // ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
 // The state directory also keeps the dev secrets (admin token, origin and result-link
@@ -14,12 +15,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
+import { importTs } from "./import-ts.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state");
 const port = Number(process.env.PORT ?? 8787);
 const host = "127.0.0.1";
-const [zakgtPort, zskyPort, zappwayPort] = (process.env.ZGATE_SIM_PORTS ?? "8701,8702,8703").split(",").map(Number);
+const registered = (await importTs("src/products/index.ts")).products();
+const simPorts = process.env.ZGATE_SIM_PORTS?.split(",").map(Number) ?? registered.map((_, i) => 8701 + i);
 const wranglerBin = join(root, "node_modules", ".bin", "wrangler");
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
 
@@ -75,11 +78,12 @@ const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")
 const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
 const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
 const sims = await startSimulators({
+  products: registered,
   signingSecrets: [signingSecret],
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,
-  ports: { zakgt: zakgtPort, zsky: zskyPort, zappway: zappwayPort },
+  ports: Object.fromEntries(registered.map((p, i) => [p.id, simPorts[i]])),
   zskyCompleteAfterMs: process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS ? Number(process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS) : undefined,
   zskyJobsFile: join(stateDir, "zsky-simulator-jobs.json"),
 }).catch((err) => {
@@ -95,9 +99,7 @@ const envFile = join(work, "dev.env");
 writeFileSync(
   envFile,
   [
-    `ORIGIN_ZAKGT=${sims.origins.zakgt}`,
-    `ORIGIN_ZSKY=${sims.origins.zsky}`,
-    `ORIGIN_ZAPPWAY=${sims.origins.zappway}`,
+    ...Object.entries(sims.originSettings).map(([setting, url]) => `${setting}=${url}`),
     `ZAKGT_JWKS_URL=${sims.jwksUrl}`,
     `ORIGIN_SIGNING_SECRET=${signingSecret}`,
     `RESULT_SIGNING_KEYS='${JSON.stringify({ dev: secrets.RESULT_SIGNING_SECRET })}'`,
@@ -175,7 +177,7 @@ dev.stderr.pipe(process.stderr);
 const json = "-H 'Content-Type: application/json'";
 console.log(`
 zgate listening on ${base}
-  origin simulators: ZakGT ${sims.origins.zakgt}  ZSky ${sims.origins.zsky}  ZappWay ${sims.origins.zappway}
+  origin simulators: ${registered.map((p) => `${p.name} ${sims.origins[p.id]}`).join("  ")}
   admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : adminToken}
   state: ${stateDir} (local data, dev secrets in ${secretsFile}, simulated jobs: all kept across restarts)
 

@@ -18,7 +18,7 @@ import { admit, rateLimitFields } from "./admit/admit";
 import { revokeDeactivatedUser, revokePresentedSession } from "./identify/session-effects";
 import { routeRequest } from "./route/route-request";
 import { proxyHandler } from "./forward/handler";
-import { zskyJobs } from "./products/zsky/jobs";
+import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 
 /**
@@ -26,8 +26,8 @@ import { requestUrl } from "./http/request-url";
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
  * (after the response) -> body read and validated -> admit (one guard call, or a token of
  * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects
- * -> ZSky jobs (once the origin has answered: settlement, then results) -> zgate's own
- * endpoints, or forward to the origin.
+ * -> the route's settle step (once the answer is made: ZSky's jobs, then results) -> the
+ * route's own handler at zgate, or forward to the origin.
  */
 function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
   app.all(
@@ -41,7 +41,7 @@ function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
     rateLimitFields,
     revokePresentedSession,
     revokeDeactivatedUser,
-    zskyJobs,
+    settle,
     serveAtGateway,
     proxyHandler,
   );

@@ -10,6 +10,7 @@ import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { deliverKeyOutbox } from "./key-outbox";
 import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
+import { productById } from "../products/index";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -265,8 +266,8 @@ export async function revokeKey(
   const links = options.revokeResultLinks ? [record.keyId, ...(options.resultLinksAlsoOf ?? [])] : undefined;
   const entry = outboxEntry({
     revoked: { keyIds: [record.keyId], by: by.actor, ...why },
-    // ZSky keys only have result links; the entry still says none were cut.
-    refuseResultLinksOf: links && (record.product === "zsky" ? links : []),
+    // Only a product's keys with result links (ZSky's) have any; the entry still says none were cut.
+    refuseResultLinksOf: links && (productById(record.product)?.resultLinks ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
   const changed = await guardFor(env, record).revokeKey(record.keyId, entry);

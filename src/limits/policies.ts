@@ -36,7 +36,7 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
     dailyPerKey: { ...generation.dailyPerKey, ...changed?.dailyPerKey },
     monthlyPerAccount: { ...generation.monthlyPerAccount, ...changed?.monthlyPerAccount },
   };
-  return { ...base, generation: limits, generates: generation.routes[route.name] };
+  return { ...base, generation: limits, generates: route.generates };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { originJson } from "../../http/origin-json";
@@ -16,6 +16,7 @@ import { requestUrl } from "../../http/request-url";
 /**
  * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
  * before the caller sees the answer (so a caller who reacts at once finds its slot free):
+ * each is the `settle` step of its route (src/products/zsky/index.ts).
  * - submit: the guard's reservation is settled from the origin's answer, and an
  *   accepted job becomes the submitting account's;
  * - poll: a terminal status frees the job's slot; then a completed result is pulled
@@ -28,28 +29,11 @@ import { requestUrl } from "../../http/request-url";
  * gateway fetches the origin's `result_url` with its signed identity headers
  * (docs/storage.md says why).
  */
-export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.get("target").product.id !== "zsky" || !c.get("identity")) return next();
-  switch (c.get("route").name) {
-    case "images.generate":
-    case "videos.generate":
-      await next();
-      return settleSubmission(c);
-    case "jobs.get":
-      await next();
-      return answerPoll(c);
-    case "jobs.purge":
-      return purge(c, next);
-    default:
-      return next();
-  }
-};
-
-async function settleSubmission(c: Context<AppEnv>) {
+export async function settleSubmission(c: Context<AppEnv>) {
   const { reservationId, generation } = c.get("admission") ?? {};
-  if (!reservationId || !generation) return;
+  const kind = c.get("route").generates;
+  if (!reservationId || !generation || !kind) return;
   const identity = c.get("identity");
-  const kind = generation.routes[c.get("route").name]!;
   const store = c.req.header("x-zsky-store")?.trim() !== "0";
   const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation);
   const late = c.get("lateAnswer");
@@ -106,7 +90,7 @@ function prefixPollUrl(c: Context<AppEnv>, body: Record<string, unknown>) {
  * then does (refused, failed), the job has ended. The same guard call hands back the
  * job's record, so a completed poll needs no other lookup.
  */
-async function answerPoll(c: Context<AppEnv>) {
+export async function settlePoll(c: Context<AppEnv>) {
   if (c.res.status !== 200) return;
   const jobId = c.get("params").id ?? "";
   const body = await originJson(c);
@@ -173,8 +157,7 @@ async function storeResult(c: Context<AppEnv>, key: string, jobId: string, origi
 }
 
 /** Admission refused (404) a job this account did not submit, has purged or has retired, before this runs. */
-async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
-  await next();
+export async function settlePurge(c: Context<AppEnv>) {
   // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
   if (!(c.res.ok || c.res.status === 404)) return;
   await purgedByOwner(c.env, c.get("identity"), c.get("params").id ?? "");
