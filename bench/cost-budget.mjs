@@ -17,6 +17,7 @@ export const COST_CASES = [
   "unknown_key",
   "zsky_job",
   "zsky_job_high_limit",
+  "default_key_1rps",
 ];
 
 /** The cases whose unit is a ZSky job (generate, 3 polls, download; cost-cases.mjs JOB_CASES), not a request. */

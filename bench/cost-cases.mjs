@@ -186,3 +186,32 @@ export async function runJob(base, key, pollGapMs) {
   await download.arrayBuffer();
   if (download.status !== 200) throw new Error(`job cycle: download answered ${download.status}`);
 }
+
+/**
+ * Issue 26's cost baseline: one ZappWay Free key at its real rate (1 req/s) for 300 s, at
+ * the products' default limits with their real 60 s windows, sent to two isolates in turn
+ * (request i to isolate i mod 2), from its first request until its guard calls stop
+ * (bench/cost-default-key.mjs runs it on zgates of its own: the other cases' settings
+ * raise every limit and shorten every window). A key at its plan's limit may meet it at
+ * 1 req/s (a window of exactly 60 s holds 60 calls): answers are 200 or 429.
+ */
+export const DEFAULT_KEY_CASE = {
+  id: "default_key_1rps",
+  title: "ZappWay GET agents, Free key at 1 req/s, two isolates, 60 s windows",
+  account: "cost_default_key",
+  expect: [200, 429],
+  /** @param {string} key */
+  request: (key) => ({ path: "/zappway/api/v1/agents", headers: bearer(key) }),
+};
+
+/**
+ * zgate's settings at the products' default limits and windows (no LIMIT_OVERRIDES), for
+ * DEFAULT_KEY_CASE and `npm run bench:distance`; key usage flushed every `usageFlushMs`
+ * (unset: zgate's default).
+ * @param {string} originUrl
+ * @param {number} [usageFlushMs]
+ */
+export function defaultLimitSettings(originUrl, usageFlushMs) {
+  const { LIMIT_OVERRIDES: _, ...settings } = zgateSettings(originUrl, 60);
+  return usageFlushMs === undefined ? settings : { ...settings, USAGE_FLUSH_MS: String(usageFlushMs) };
+}

@@ -25,10 +25,12 @@
 //   BENCH_COST_JOB_CLIENTS=10    keys running job cycles side by side (one job at a time each)
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
 //   BENCH_COST_USAGE_FLUSH_MS=10000 zgate's USAGE_FLUSH_MS here (its default; each stretch waits for it)
+//   BENCH_COST_DEFAULT_KEY_REQUESTS=300 requests of default_key_1rps per run, 1 a second (its runs go side by side)
+//   BENCH_COST_DEFAULT_KEY_ONLY=1  only default_key_1rps (about 6 minutes): the results file keeps the other cases as they are
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
 //   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { COST_CASES, isJobCase, KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
@@ -38,6 +40,7 @@ import {
   coldKeys,
   costSettings,
   JOB_CASES,
+  DEFAULT_KEY_CASE,
   jobAccounts,
   jobKeys,
   newAddressCase,
@@ -45,6 +48,7 @@ import {
   steadyCases,
   steadyCredentials,
 } from "./cost-cases.mjs";
+import { defaultKeyRuns } from "./cost-default-key.mjs";
 import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
 import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
@@ -70,6 +74,13 @@ const config = {
   // within the bench, and a warm-up longer than it reaches the steady state.
   windowSeconds: 1,
   storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
+  // default_key_1rps: a request a second (5 a second in smoke mode), counted until no guard call came for quietMs.
+  defaultKey: {
+    requests: Math.round(setting("BENCH_COST_DEFAULT_KEY_REQUESTS", 300, 5)),
+    intervalMs: smoke ? 200 : 1_000,
+    quietMs: smoke ? 1_000 : 5_000,
+    only: process.env.BENCH_COST_DEFAULT_KEY_ONLY === "1",
+  },
 };
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
 
@@ -447,6 +458,26 @@ function markdown(results) {
   return lines.join("\n");
 }
 
+/**
+ * default_key_1rps measured alone (BENCH_COST_DEFAULT_KEY_ONLY): the results file as it
+ * was, with this case put in (or replaced) and the machine, settings and time it was
+ * measured with beside it; every other case, and the file's own context, untouched.
+ * @template {{ smoke: boolean, machine: object, config: object, timing: object, cases: { id: string }[] }} R
+ * @param {string} file
+ * @param {R} results
+ * @returns {R}
+ */
+function withOtherCasesOf(file, results) {
+  if (!existsSync(file)) return results;
+  const earlier = JSON.parse(readFileSync(file, "utf8"));
+  const measuredApart = { machine: results.machine, config: results.config, timing: results.timing };
+  const fresh = results.cases.map((c) => ({ ...c, measuredApart }));
+  const ids = new Set(fresh.map((c) => c.id));
+  const cases = [...earlier.cases.filter((/** @type {{ id: string }} */ c) => !ids.has(c.id)), ...fresh];
+  cases.sort((a, b) => COST_CASES.indexOf(a.id) - COST_CASES.indexOf(b.id));
+  return { ...earlier, smoke: earlier.smoke || results.smoke, cases };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -476,7 +507,7 @@ async function main() {
     (runs[c.id] ??= []).push(result);
   };
   const bareRuns = [];
-  for (let run = 0; run < config.runs; run++) {
+  for (let run = 0; run < (config.defaultKey.only ? 0 : config.runs); run++) {
     bareRuns.push(await bareRun(bare));
     for (const c of steadyCases(credentials)) {
       record(c, await steadyRun(c));
@@ -492,6 +523,10 @@ async function main() {
     for (const c of coldCases(keys)) record(c, await coldRun(c, config.coldKeys));
     log(`run ${run + 1}/${config.runs}: cold keys done`);
   }
+  // After the others (its workerds would share the machine with them), every run at once.
+  const defaultKey = { ...config.defaultKey, scriptPath: built.counted, originUrl: origin.url, storage: config.storage, log };
+  for (const result of await defaultKeyRuns(config.runs, { ...defaultKey, usageFlushMs: config.usageFlushMs }))
+    record(DEFAULT_KEY_CASE, result);
 
   const prices = loadPrices();
   const cases = COST_CASES.filter((id) => runs[id]).map((id) => summarize(id, titles[id], runs[id], prices));
@@ -513,8 +548,9 @@ async function main() {
     outFile: outFile.startsWith(root) ? relative(root, outFile) : outFile,
   };
   results.overBudget = overBudget(results);
-  writeResults(outFile, results);
-  printReport(results);
+  const written = config.defaultKey.only ? withOtherCasesOf(outFile, results) : results;
+  writeResults(outFile, written);
+  printReport({ ...written, timing: results.timing, outFile: results.outFile });
 }
 
 // A stuck run must not hang CI.

@@ -63,6 +63,14 @@ export async function buildCost(workDir) {
   return { bare, counted: await bundle(join(benchDir, "cost-worker.mjs"), join(workDir, "cost-worker.mjs")) };
 }
 
+/**
+ * zgate behind guard stubs that wait a round trip (bench/distance-worker.mjs), for `npm run bench:distance`.
+ * @param {string} workDir
+ */
+export function buildDistance(workDir) {
+  return bundle(join(benchDir, "distance-worker.mjs"), join(workDir, "distance-worker.mjs"));
+}
+
 // The baseline: fetch the origin and return its response, nothing else.
 const BARE_WORKER = `export default {
   fetch(request, env) {
@@ -165,11 +173,62 @@ export function startZgate({ scriptPath, settings, compat, storage, inspectorPor
     ...compat,
     ...direct,
     bindings: settings,
-    kvNamespaces: { KEYS_KV: "zgate-keys-local" },
-    d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
-    r2Buckets: { RESULTS: "zgate-results" },
+    ...ZGATE_STORAGE,
     durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
   });
+}
+
+/** zgate's KV namespace, D1 database and R2 bucket: every zgate Worker of one Miniflare shares them. */
+const ZGATE_STORAGE = {
+  kvNamespaces: { KEYS_KV: "zgate-keys-local" },
+  d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
+  r2Buckets: { RESULTS: "zgate-results" },
+};
+
+/** The Worker that hosts the guard objects of startZgateIsolates(). */
+const GUARD_HOST = "guard-host";
+
+/**
+ * zgate in several isolates of one workerd, as Cloudflare runs it in many at once: each
+ * isolate a Worker of its own running `scriptPath` with `settings` and its own extra
+ * `bindings`, on its own direct socket (`urls`, by name; send `CF-Connecting-IP`, as
+ * Cloudflare's edge does), all on one KV namespace, D1 database and R2 bucket and bound
+ * to one guard namespace. The guard objects live in a further Worker of the same script
+ * (the script must export AccountGuard), so every isolate reaches them as it would a
+ * guard elsewhere; it has a direct socket too (`guardHostUrl`: the bench routes of its
+ * script). The entry URL (`url`) serves the first isolate.
+ * @param {{
+ *   scriptPath: string,
+ *   settings: Record<string, string>,
+ *   compat: ReturnType<typeof readCompatibility>,
+ *   storage: string,
+ *   isolates: { name: string, bindings?: Record<string, string> }[],
+ * }} options
+ */
+export async function startZgateIsolates({ scriptPath, settings, compat, storage, isolates }) {
+  const code = { ...script(scriptPath), ...compat, ...ZGATE_STORAGE };
+  const instance = await startInstance("zgate-isolates", storage, {
+    workers: [
+      ...isolates.map(({ name, bindings = {} }) => ({
+        name,
+        ...code,
+        ...direct,
+        bindings: { ...settings, ...bindings },
+        durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", scriptName: GUARD_HOST, useSQLite: true } },
+      })),
+      {
+        name: GUARD_HOST,
+        ...code,
+        ...direct,
+        bindings: settings,
+        durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
+      },
+    ],
+  });
+  /** @type {Record<string, string>} */
+  const urls = {};
+  for (const { name } of isolates) urls[name] = (await instance.mf.unsafeGetDirectURL(name)).origin;
+  return { ...instance, urls, guardHostUrl: (await instance.mf.unsafeGetDirectURL(GUARD_HOST)).origin };
 }
 
 /**

@@ -1,0 +1,167 @@
+// @ts-check
+// `npm run bench:cost`'s default_key_1rps case (cost-cases.mjs DEFAULT_KEY_CASE): one
+// ZappWay Free key at 1 req/s, two isolates alternating, at the default limits. Each run
+// has a workerd of its own: the counted Worker (cost-worker.mjs) in two zgate isolates
+// and the guard objects in a third (workers.mjs startZgateIsolates), on storage of its
+// own, so the runs can go side by side (at 1 req/s the machine is idle) and each one's
+// counters and CPU time are its alone. The counters of the three isolates are summed.
+import { rmSync } from "node:fs";
+import { createKey } from "./cases.mjs";
+import { DEFAULT_KEY_CASE, defaultLimitSettings } from "./cost-cases.mjs";
+import { counterDelta, perUnit } from "./cost-model.mjs";
+import { track } from "./harness.mjs";
+import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, storageRoot } from "./workers.mjs";
+
+/** @typedef {{ [name: string]: number | CounterTree }} CounterTree */
+/** @typedef {Parameters<typeof perUnit>[0]["delta"]} Counters What the counted Worker's `/__bench/counters` answers. */
+/**
+ * @typedef {{
+ *   scriptPath: string,
+ *   originUrl: string,
+ *   storage: "tmpfs" | "disk",
+ *   requests: number,
+ *   intervalMs: number,
+ *   usageFlushMs: number,
+ *   quietMs: number,
+ *   log: (msg: string) => void,
+ * }} DefaultKeyOptions
+ * `requests` at one every `intervalMs`; the stretch ends once no guard call was made for `quietMs`.
+ */
+
+// Later than every retention period (results 7 days, usage 90 days by default), as in cost.mjs.
+const RETENTION_OFFSET_MS = 91 * 86_400_000;
+/** Longest wait for the guard calls to stop after the last request. */
+const QUIET_DEADLINE_MS = 120_000;
+const ISOLATES = ["isolate-0", "isolate-1"];
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Numbers of two like-shaped trees added (a field one lacks counts as 0).
+ * @param {CounterTree} a
+ * @param {CounterTree} b
+ * @returns {CounterTree}
+ */
+function addTrees(a, b) {
+  /** @type {CounterTree} */
+  const out = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    const mine = a[key];
+    out[key] =
+      typeof value === "number" ? (typeof mine === "number" ? mine : 0) + value : addTrees(typeof mine === "object" ? mine : {}, value);
+  }
+  return out;
+}
+
+/**
+ * All runs side by side; resolves each run's measured stretch (cost.mjs `Measured`).
+ * @param {number} runs
+ * @param {DefaultKeyOptions} options
+ */
+export function defaultKeyRuns(runs, options) {
+  return Promise.all(Array.from({ length: runs }, (_, run) => defaultKeyRun(run, options)));
+}
+
+/**
+ * @param {number} run
+ * @param {DefaultKeyOptions} options
+ */
+async function defaultKeyRun(run, { scriptPath, originUrl, storage: storageKind, requests, intervalMs, usageFlushMs, quietMs, log }) {
+  const storage = storageRoot(storageKind);
+  const dropStorage = track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
+  const settings = defaultLimitSettings(originUrl, usageFlushMs);
+  const zgate = await startZgateIsolates({
+    scriptPath,
+    settings,
+    compat: readCompatibility(),
+    storage,
+    isolates: ISOLATES.map((name) => ({ name })),
+  });
+  const stop = track(zgate.stop, { pids: zgate.pids });
+  try {
+    await applyMigrations(zgate.mf);
+    const bases = ISOLATES.map((name) => `${zgate.urls[name]}`);
+    const all = [...bases, zgate.guardHostUrl];
+    /** @returns {Promise<Counters>} the three isolates' counters, summed */
+    const counters = async () => {
+      /** @type {CounterTree} */
+      let sum = {};
+      for (const base of all) {
+        const response = await fetch(`${base}/__bench/counters`);
+        if (!response.ok) throw new Error(`reading the counters: ${response.status} ${await response.text()}`);
+        sum = addTrees(sum, await response.json());
+      }
+      return /** @type {Counters} */ (/** @type {unknown} */ (sum));
+    };
+    const guardCalls = async () => (await counters()).guard.calls;
+    const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
+    // zgate's cron as if months later (what a stretch's usage rows cost to delete is inside it).
+    const retention = async () => {
+      const response = await fetch(`${bases[0]}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
+      if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
+    };
+
+    const key = await createKey(zgate.url, settings, { product: "zappway", account: DEFAULT_KEY_CASE.account });
+    // Every isolate starts with its first request (the bench route): that belongs to no case.
+    await counters();
+    await retention();
+    const before = await snapshot();
+
+    /** @type {Record<string, number>} */
+    const statuses = {};
+    const started = performance.now();
+    /** @type {Promise<void>[]} */
+    const pending = [];
+    for (let i = 0; i < requests; i++) {
+      const wait = started + i * intervalMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      const req = DEFAULT_KEY_CASE.request(key);
+      // Cloudflare's edge adds the client address; these sockets are the isolates' own.
+      const headers = { ...req.headers, "CF-Connecting-IP": "198.51.100.21" };
+      pending.push(
+        fetch(`${bases[i % bases.length]}${req.path}`, { headers }).then(
+          async (response) => {
+            await response.arrayBuffer();
+            statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+          },
+          () => {
+            statuses.error = (statuses.error ?? 0) + 1;
+          },
+        ),
+      );
+    }
+    await Promise.all(pending);
+    const seconds = Math.round((performance.now() - started) / 10) / 100;
+    const unexpected = Object.keys(statuses).filter((s) => !DEFAULT_KEY_CASE.expect.includes(Number(s)));
+    if (unexpected.length)
+      throw new Error(`${DEFAULT_KEY_CASE.id}: answers other than ${DEFAULT_KEY_CASE.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
+
+    // Counted until the key's guard calls stop (lease refunds; renewals, if zgate renews ahead).
+    const deadline = Date.now() + QUIET_DEADLINE_MS;
+    let calls = await guardCalls();
+    let quietSince = Date.now();
+    while (Date.now() - quietSince < quietMs) {
+      if (Date.now() > deadline)
+        throw new Error(`${DEFAULT_KEY_CASE.id}: guard calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
+      await sleep(Math.min(1_000, quietMs));
+      const now = await guardCalls();
+      if (now !== calls) [calls, quietSince] = [now, Date.now()];
+    }
+    // Then the usage batch it gathered is written (USAGE_FLUSH_MS), and the cron has run.
+    await sleep(usageFlushMs + 400);
+    await retention();
+    const after = await snapshot();
+    const delta = counterDelta(after.counters, before.counters);
+    log(`${DEFAULT_KEY_CASE.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
+    return {
+      units: requests,
+      statuses,
+      seconds,
+      counts: perUnit({ delta, units: requests, workerRequests: requests, cpuMs: after.cpuMs - before.cpuMs }),
+    };
+  } finally {
+    await stop();
+    await dropStorage();
+  }
+}

@@ -1,0 +1,133 @@
+// @ts-check
+// Bench-only Worker for `npm run bench:distance`: zgate itself, unchanged, handed a guard
+// namespace whose every stub call (an RPC method or `fetch`) first waits BENCH_DELAY_MS,
+// the round trip to a guard in another region. Bundled by bench/workers.mjs like zgate;
+// zgate's code is not changed, only the ACCOUNT_GUARD binding it is handed.
+//
+// The same script serves both roles of bench/workers.mjs startZgateIsolates(): each zgate
+// isolate (its ACCOUNT_GUARD bound to the guard host's class) and the guard host (which
+// only exports zgate's AccountGuard class; its objects run in their own isolate).
+//
+// Guard calls are counted per case, as the harness names it in X-Bench-Case on each
+// request, and split by whether zgate had answered the request when the call was made:
+// `before` (on the way to the answer) or `after` (work kept alive by waitUntil: lease
+// refunds, settlements). The request's case follows its calls through every await and
+// timer by AsyncLocalStorage (nodejs_compat).
+//
+// Bench routes, on this wrapper only (zgate never answers them):
+//   GET /__bench/calls   this isolate's counts: { <case>: { requests, before, after, byMethod } }
+import { AsyncLocalStorage } from "node:async_hooks";
+import zgate from "../src/index";
+
+export { AccountGuard } from "../src/index";
+
+/** @typedef {import("../src/env").Env} Env */
+/** @typedef {Env & { BENCH_DELAY_MS?: string }} BenchEnv */
+/**
+ * A case's guard calls in this isolate, `before` and `after` the answer, in all and by method.
+ * @typedef {{ requests: number, before: number, after: number, byMethod: Record<string, { before: number, after: number }> }} CaseCalls
+ */
+/** @typedef {{ name: string, answered: boolean }} RequestTag */
+
+/** The request header naming the bench case a request belongs to (zgate ignores it). */
+const CASE_HEADER = "x-bench-case";
+
+/** @type {Record<string, CaseCalls>} */
+const calls = {};
+/** @type {AsyncLocalStorage<RequestTag>} */
+const current = new AsyncLocalStorage();
+
+/** @param {string} name */
+const caseCalls = (name) => (calls[name] ??= { requests: 0, before: 0, after: 0, byMethod: {} });
+
+/**
+ * Counts one guard call under the request that made it (`untagged` outside any request).
+ * @param {string} method
+ */
+function countCall(method) {
+  const tag = current.getStore();
+  const counts = caseCalls(tag?.name ?? "untagged");
+  const when = tag?.answered ? "after" : "before";
+  counts[when]++;
+  (counts.byMethod[method] ??= { before: 0, after: 0 })[when]++;
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A guard stub whose every method call is counted and waits `delayMs` before it is made.
+ * @template {object} S
+ * @param {S} stub
+ * @param {number} delayMs
+ * @returns {S}
+ */
+function distantStub(stub, delayMs) {
+  return new Proxy(stub, {
+    get(target, prop) {
+      // Not calls: the stub's identity, and what `await` probes.
+      if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(target, prop);
+      return async (/** @type {unknown[]} */ ...args) => {
+        countCall(prop);
+        if (delayMs > 0) await sleep(delayMs);
+        // Reflect.apply, not method.apply: every property of an RPC method is itself a remote call.
+        return Reflect.apply(/** @type {(...a: unknown[]) => unknown} */ (Reflect.get(target, prop)), target, args);
+      };
+    },
+  });
+}
+
+/**
+ * The namespace zgate is handed: the same objects, reached through distant stubs.
+ * @param {Env["ACCOUNT_GUARD"]} namespace
+ * @param {number} delayMs
+ * @returns {Env["ACCOUNT_GUARD"]}
+ */
+function distantNamespace(namespace, delayMs) {
+  return new Proxy(namespace, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "get" || prop === "getByName")
+        return (/** @type {unknown[]} */ ...args) => distantStub(value.apply(target, args), delayMs);
+      return value.bind(target);
+    },
+  });
+}
+
+// One wrapped env per real env object: zgate keeps its parsed settings, and with them its
+// lease book, per env object (WeakMaps); a fresh wrapper per request would start both afresh.
+/** @type {WeakMap<BenchEnv, Env>} */
+const wrapped = new WeakMap();
+/** @param {BenchEnv} env */
+function distantEnv(env) {
+  let out = wrapped.get(env);
+  if (!out) {
+    const { BENCH_DELAY_MS, ...rest } = env;
+    const delayMs = Number(BENCH_DELAY_MS ?? 0);
+    if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`BENCH_DELAY_MS must be a number of ms, got ${BENCH_DELAY_MS}`);
+    out = { ...rest, ACCOUNT_GUARD: distantNamespace(env.ACCOUNT_GUARD, delayMs) };
+    wrapped.set(env, out);
+  }
+  return out;
+}
+
+export default {
+  /**
+   * @param {Request} request
+   * @param {BenchEnv} env
+   * @param {ExecutionContext} ctx
+   */
+  async fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/__bench/calls") return Response.json(calls);
+    const tag = { name: request.headers.get(CASE_HEADER) ?? "untagged", answered: false };
+    caseCalls(tag.name).requests++;
+    return current.run(tag, async () => {
+      try {
+        return await zgate.fetch(request, distantEnv(env), ctx);
+      } finally {
+        tag.answered = true;
+      }
+    });
+  },
+};
