@@ -207,6 +207,9 @@ runtime = watchRuntime(dev.pid, (why) => {
 const json = "-H 'Content-Type: application/json'";
 console.log(`
 zgate listening on ${base}
+  API reference:     ${base}/docs
+  security console:  ${base}/admin/ (sign in with the admin token)
+  health check:      ${base}/healthz
   origin simulators: ${registered.map((p) => `${p.name} ${sims.origins[p.id]}`).join("  ")}
   admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : adminToken}
   state: ${stateDir} (local data, dev secrets in ${secretsFile}, simulated jobs: all kept across restarts)

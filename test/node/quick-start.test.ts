@@ -110,6 +110,17 @@ describe("npm start", () => {
     expect(output).toContain(`state: ${state}`);
   });
 
+  it("its banner names the API reference, the console and the health check, and / at the printed address names them too", async () => {
+    const base = `http://127.0.0.1:${port}`;
+    expect(output).toMatch(new RegExp(`API reference: +${base}/docs\n`));
+    expect(output).toMatch(new RegExp(`security console: +${base}/admin/ `));
+    expect(output).toMatch(new RegExp(`health check: +${base}/healthz\n`));
+    const home = await fetch(`${base}/`);
+    expect(home.status).toBe(200);
+    expect(await home.json()).toMatchObject({ docs: `${base}/docs`, console: `${base}/admin/`, health: `${base}/healthz` });
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: "ok" });
+  });
+
   it.concurrent(
     "README's end-to-end example: key, job followed by its poll_url, signed download, usage, revocation",
     async () => {
