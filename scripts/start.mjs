@@ -197,7 +197,7 @@ dev.stdout.off("data", keepLog);
 dev.stderr.off("data", keepLog);
 dev.stdout.pipe(process.stdout);
 dev.stderr.pipe(process.stderr);
-runtime = watchRuntime(dev.pid, (why) => {
+runtime = await watchRuntime(dev.pid, (why) => {
   console.error(
     `\nnpm start: ${why}; zgate no longer answers on ${base}. Stopping wrangler dev and the origin simulators: run npm start again.`,
   );
