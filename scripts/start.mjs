@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { importTs } from "./import-ts.mjs";
+import { watchRuntime } from "./runtime-watch.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state");
@@ -140,22 +141,43 @@ const dev = run([
   stateDir,
   "--show-interactive-dev-session=false",
 ]);
+// wrangler's output is kept until the gateway answers (to show why it did not), then passed through.
 let devLog = "";
-dev.stdout.on("data", (d) => (devLog += d));
-dev.stderr.on("data", (d) => (devLog += d));
+const keepLog = (d) => (devLog += d);
+dev.stdout.on("data", keepLog);
+dev.stderr.on("data", keepLog);
+let runtime;
 
+let stopping = false;
 async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  runtime?.stop();
   dev.removeAllListeners("exit");
   dev.kill("SIGTERM");
+  // wrangler stops its runtime itself, unless wrangler is what died: then its workerd is
+  // left holding the port. It blocks SIGTERM; wrangler too ends it with SIGKILL.
+  for (const pid of runtime?.lastSeen() ?? []) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
   await sims.close();
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
-dev.on("exit", (code) => {
-  console.error(`wrangler dev exited (${code}).\n${devLog}`);
-  shutdown(code ?? 1);
+// The origin simulators run in this process: whatever stops it stops the runtime too, rather than leave it holding the port.
+process.on("uncaughtException", (err) => {
+  console.error(`npm start failed (the origin simulators run in its process): ${err.stack ?? err}\nStopping wrangler dev.`);
+  shutdown(1);
+});
+dev.on("exit", (code, signal) => {
+  console.error(
+    `wrangler dev exited (${signal ?? `code ${code}`}), so zgate no longer answers: stopping the origin simulators.${runtime ? "" : `\n${devLog}`}`,
+  );
+  shutdown(code || 1);
 });
 
 const base = `http://${host}:${port}`;
@@ -170,13 +192,24 @@ for (let i = 0; ; i++) {
   }
   await new Promise((r) => setTimeout(r, 250));
 }
-// From here on, wrangler's own request log is passed through.
+// From here on, wrangler's own request log is passed through, and its runtime watched.
+dev.stdout.off("data", keepLog);
+dev.stderr.off("data", keepLog);
 dev.stdout.pipe(process.stdout);
 dev.stderr.pipe(process.stderr);
+runtime = await watchRuntime(dev.pid, (why) => {
+  console.error(
+    `\nnpm start: ${why}; zgate no longer answers on ${base}. Stopping wrangler dev and the origin simulators: run npm start again.`,
+  );
+  shutdown(1);
+});
 
 const json = "-H 'Content-Type: application/json'";
 console.log(`
 zgate listening on ${base}
+  API reference:     ${base}/docs
+  security console:  ${base}/admin/ (sign in with the admin token)
+  health check:      ${base}/healthz
   origin simulators: ${registered.map((p) => `${p.name} ${sims.origins[p.id]}`).join("  ")}
   admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : adminToken}
   state: ${stateDir} (local data, dev secrets in ${secretsFile}, simulated jobs: all kept across restarts)

@@ -42,6 +42,8 @@ describe("a forbidden request costs nothing", () => {
     for (let i = 0; i < 5; i++) {
       const r = await submit(key);
       expect(r.status).toBe(403);
+      // Not a suspension (docs/contracts.md, "Deliberate differences"): waiting does not help.
+      expect(r.headers.get("Retry-After")).toBeNull();
       expect(await json(r)).toEqual({ error: "This key does not have the 'images' scope" });
     }
     expect((await burst(3, () => submit(key, "a lighthouse", "videos"))).map((r) => r.status)).toEqual([200, 200, 200]);
