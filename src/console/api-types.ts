@@ -38,7 +38,7 @@ export interface UsageCall {
   country: string | null;
   asn: number | null;
   user_agent: string | null;
-  outcome: string | null;
+  outcome: string;
 }
 
 export interface UsageAddress {
