@@ -19,7 +19,8 @@ const root = new URL("..", import.meta.url).pathname;
 const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state");
 const port = Number(process.env.PORT ?? 8787);
 const host = "127.0.0.1";
-const [zakgtPort, zskyPort, zappwayPort] = (process.env.ZGATE_SIM_PORTS ?? "8701,8702,8703").split(",").map(Number);
+// A port not given is 0: any free one.
+const [zakgtPort = 0, zskyPort = 0, zappwayPort = 0] = (process.env.ZGATE_SIM_PORTS ?? "8701,8702,8703").split(",").map(Number);
 const wranglerBin = join(root, "node_modules", ".bin", "wrangler");
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
 
@@ -28,16 +29,20 @@ const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.
  * local data they protect), so a restart keeps the admin token, the origins' trust and
  * every result link signed before. A value that is there but malformed stops the start:
  * silently replacing it would break what it signed.
+ * @param {string} file
  */
 function devSecrets(file) {
+  /** @type {Record<"ADMIN_TOKEN" | "ORIGIN_SIGNING_SECRET" | "RESULT_SIGNING_SECRET", [RegExp, () => string]>} */
   const shapes = {
     ADMIN_TOKEN: [/^dev_admin_[0-9a-f]{32}$/, () => `dev_admin_${randomBytes(16).toString("hex")}`],
     ORIGIN_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
     RESULT_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
   };
+  /** @type {Record<string, string>} */
   const kept = existsSync(file)
-    ? Object.fromEntries([...readFileSync(file, "utf8").matchAll(/^([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]))
+    ? Object.fromEntries([...readFileSync(file, "utf8").matchAll(/^([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], String(m[2]).trim()]))
     : {};
+  /** @type {Record<string, string>} */
   const secrets = {};
   for (const [name, [shape, make]] of Object.entries(shapes)) {
     if (kept[name] !== undefined && !shape.test(kept[name])) {
@@ -53,7 +58,7 @@ function devSecrets(file) {
       mode: 0o600,
     });
   }
-  return secrets;
+  return /** @type {Record<keyof typeof shapes, string>} */ (secrets);
 }
 const secretsFile = join(stateDir, "zgate-dev-secrets.env");
 const secrets = devSecrets(secretsFile);
@@ -70,7 +75,7 @@ await build({
   outfile: join(work, "origins.mjs"),
   logLevel: "error",
 });
-const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")).href);
+const { startSimulators } = /** @type {typeof import("../origins/serve")} */ (await import(pathToFileURL(join(work, "origins.mjs")).href));
 
 const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
 const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
@@ -108,8 +113,12 @@ writeFileSync(
   { mode: 0o600 },
 );
 
-function run(args, options = {}) {
-  return spawn(wranglerBin, args, { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"], ...options });
+/**
+ * `wrangler <args>` in the repository, its output piped.
+ * @param {string[]} args
+ */
+function run(args) {
+  return spawn(wranglerBin, args, { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 if (existsSync(join(root, "migrations")) && readdirSync(join(root, "migrations")).some((f) => f.endsWith(".sql"))) {
@@ -142,6 +151,7 @@ let devLog = "";
 dev.stdout.on("data", (d) => (devLog += d));
 dev.stderr.on("data", (d) => (devLog += d));
 
+/** @param {number} code */
 async function shutdown(code) {
   dev.removeAllListeners("exit");
   dev.kill("SIGTERM");
