@@ -281,7 +281,7 @@ function platformProblems(config, env) {
   /** @type {string[]} */
   const problems = [];
   if (!config.triggers?.crons?.length)
-    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (result and usage retention)`);
+    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (usage retention; results are retired by their guards)`);
   const rate = config.observability?.head_sampling_rate;
   if (!config.observability?.enabled)
     problems.push(`[env.${env}.observability] is not enabled: without it no request can be found in Workers Logs`);
