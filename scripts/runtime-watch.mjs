@@ -10,7 +10,11 @@ import { promisify } from "node:util";
 const GRACE_MS = 5000;
 const CHECK_MS = 1000;
 
-/** The workerd processes under `root` (its children, theirs, ...), by pid, read from `ps` (without blocking the simulators). */
+/**
+ * The workerd processes under `root` (its children, theirs, ...), by pid, read from `ps` (without blocking the simulators).
+ * @param {number} root
+ * @returns {Promise<Set<number>>}
+ */
 async function runtimeProcesses(root) {
   const { stdout } = await promisify(execFile)("ps", ["-A", "-o", "pid=,ppid=,comm="], { encoding: "utf8" });
   const children = new Map();
@@ -35,11 +39,15 @@ async function runtimeProcesses(root) {
  * watch began (once the gateway answered), and calls `died(message)` once when fewer have
  * run for GRACE_MS, naming the ones that went. `lastSeen()` is the runtime's processes at
  * the last check: a runtime whose wrangler died first is no longer under it.
+ * @param {number} wranglerPid
+ * @param {(message: string) => void} died
  */
 export async function watchRuntime(wranglerPid, died) {
   let seen = await runtimeProcesses(wranglerPid);
   const expected = seen.size;
+  /** @type {number | undefined} */
   let shortSince;
+  /** @type {NodeJS.Timeout | undefined} */
   let timer;
   let stopped = false;
   const check = async () => {

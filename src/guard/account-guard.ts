@@ -428,8 +428,8 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   /**
-   * Jobs purged (by their owner, or by retention: one call per account and batch) are
-   * refused from now on: no poll leased before the purge may still reach the origin.
+   * Jobs purged by their owner are refused from now on: no poll leased before the purge
+   * may still reach the origin.
    */
   purgeJobs(jobIds: string[]): Promise<void> {
     return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));

@@ -15,7 +15,7 @@ export interface KeptDecision {
 }
 
 /**
- * The account guard's outbox of key decisions (`key_outbox`, guard schema step 5) whose
+ * The account guard's outbox of key decisions (`key_outbox` in schema.ts) whose
  * record in D1 and the audit log no caller has acknowledged yet (KeyOutboxEntry in
  * guard-protocol.ts; keys/key-outbox.ts delivers them). Times are on the guard's clock.
  */

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
-import { getJob, resultObjectKey } from "./job-store";
+import { resultObjectKey } from "./job-state";
 import { resultDisposition } from "./result-media";
 import { guardFor } from "../../../admit/guard-client";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
@@ -30,12 +30,11 @@ export async function downloadResult(c: Context<AppEnv>) {
   // The object is the truth: a purged or retired job's result has left R2.
   const jobId = c.get("params").job_id ?? "";
   const { issuer } = url;
-  const account = issuer?.account ?? (await getJob(c.env, jobId))?.accountId;
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
   const [read, refusedSince] = await Promise.all([
-    account === undefined ? null : readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags),
-    issuer ? guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId) : null,
+    readResult(c.env.RESULTS, resultObjectKey(issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
+    guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId),
   ]);
   // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
   if (refusedSince !== null && linkIssuedAt(query) <= refusedSince) {
