@@ -20,6 +20,7 @@
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
 import zgate, { AccountGuard as ZgateGuard } from "../src/index.ts";
 import { generateKey, prefixFor } from "../src/keys/key-format.ts";
+import { useClock } from "../src/util/clock.ts";
 
 const counters = {
   kv: { reads: 0, writes: 0, deletes: 0, lists: 0 },
@@ -268,14 +269,17 @@ export class AccountGuard extends ZgateGuard {
     return super.alarm(...args);
   }
 
-  /** The alarm as it would run at `at` (retention: jobs past their 7 days), on the guard's clock. */
+  /**
+   * The alarm as it would run at `at` (retention: jobs past their 7 days), on zgate's clock
+   * (src/util/clock.ts) stood at `at` meanwhile: the benchmark sends nothing else then.
+   */
   async benchAlarmAt(at) {
-    const clock = this.clock;
-    this.clock = () => at;
+    const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    useClock({ now: () => at, sleep: wait, after: (ms, work) => wait(ms).then(work) });
     try {
       await this.alarm();
     } finally {
-      this.clock = clock;
+      useClock(null);
     }
   }
 }

@@ -34,6 +34,7 @@ import { GenerationLedger } from "./generation-ledger";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
+import * as clock from "../util/clock";
 
 interface KeyRow {
   key_id: string;
@@ -73,8 +74,6 @@ const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
 const RETIRE_BATCH = 1000;
 const RETIRE_EVERY_MS = 3_600_000;
 const retireWakeAt = (retiresAt: number) => Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS;
-
-const systemClock = () => Date.now();
 
 /** What a mutation changed, in the terms leases are granted on (guard-protocol.ts). */
 interface Affected {
@@ -134,8 +133,6 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
   /** The users' session tiers as stored (null: none), read once each: this object is their only writer. */
   private readonly sessionTiers = new Map<string, string | null>();
-  /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
-  clock: () => number = systemClock;
   /** Account guards: key decisions whose record in D1 and the audit log is not acknowledged yet. */
   private readonly decisions?: DecisionOutbox;
 
@@ -148,7 +145,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (!this.address) {
       this.decisions = new DecisionOutbox(this.sql);
       // Entries kept by calls that may have died with the previous instance: delivered at once.
-      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(Date.now());
+      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(clock.now());
     }
   }
 
@@ -165,7 +162,7 @@ export class AccountGuard extends DurableObject<Env> {
       this.disposed = false;
       this.open();
     }
-    const now = this.clock();
+    const now = clock.now();
     this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
     if (request.credential) {
@@ -257,9 +254,7 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   /**
-   * How big a lease this admission may become, or null for a single admission. A test
-   * clock moves in jumps that a lease's real-time life cannot follow, so leases need
-   * the system clock.
+   * How big a lease this admission may become, or null for a single admission.
    */
   private leaseTerms(
     request: AdmitRequest,
@@ -269,7 +264,7 @@ export class AccountGuard extends DurableObject<Env> {
     jobRetiresAt: number | undefined,
   ) {
     const asked = request.lease;
-    if (!asked || !leasable(request) || this.clock !== systemClock) return null;
+    if (!asked || !leasable(request)) return null;
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
     // Nothing a lease admits may outlive the key, or the job it polls.
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
@@ -292,7 +287,7 @@ export class AccountGuard extends DurableObject<Env> {
   private refusalStands(request: AdmitRequest, refusedForMs: number): number | undefined {
     if (!request.credential) return refusedForMs;
     const ms = Math.min(refusedForMs, request.stand ?? 0, MAX_LEASE_MS);
-    if (ms <= 0 || this.clock !== systemClock) return undefined;
+    if (ms <= 0) return undefined;
     this.leases.hold(leaseTagsOf(request), ms);
     return ms;
   }
@@ -402,7 +397,7 @@ export class AccountGuard extends DurableObject<Env> {
     job: AcceptedJob | null,
     limits: GenerationLimits,
   ): Promise<void> {
-    const now = this.clock();
+    const now = clock.now();
     await this.mutate(() => {
       const suspended = this.ledger.settle(reservationId, outcome, job, limits, now);
       return { result: undefined, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
@@ -422,7 +417,7 @@ export class AccountGuard extends DurableObject<Env> {
     limits: GenerationLimits,
   ): Promise<{ finished: boolean; job: JobView | null }> {
     return this.mutate(() => {
-      const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, this.clock());
+      const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, clock.now());
       return { result: { finished, job }, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
   }
@@ -432,7 +427,7 @@ export class AccountGuard extends DurableObject<Env> {
    * refused from now on: no poll leased before the purge may still reach the origin.
    */
   purgeJobs(jobIds: string[]): Promise<void> {
-    return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
+    return this.mutate(() => ({ result: this.ledger.purge(jobIds, clock.now()), affected: { jobs: jobIds } }));
   }
 
   /**
@@ -442,7 +437,7 @@ export class AccountGuard extends DurableObject<Env> {
    * stored results the keys' jobs hold.
    */
   refuseResultLinks(keyIds: string[]): number {
-    const now = this.clock();
+    const now = clock.now();
     for (const keyId of keyIds) this.ctx.storage.kv.put(`${LINKS_REFUSED}${keyId}`, now);
     return this.ledger.storedResultCount(keyIds, now);
   }
@@ -454,7 +449,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
   jobsToRecheck(keyId: string): string[] {
-    return this.ledger.jobsToRecheck(this.headOf(keyId), this.clock());
+    return this.ledger.jobsToRecheck(this.headOf(keyId), clock.now());
   }
 
   /** Lifts the suspension of the key's chain (a grace key's is its head's). */
@@ -464,7 +459,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Overage only changes what generate calls may spend, and those are never leased. */
   setOverage(settings: OverageSettings): Promise<void> {
-    return this.mutate(() => ({ result: this.ledger.setOverage(settings, this.clock()), affected: {} }));
+    return this.mutate(() => ({ result: this.ledger.setOverage(settings, clock.now()), affected: {} }));
   }
 
   // ---------------------------------------------------------------- keys and sessions
@@ -495,7 +490,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   rotateKey(oldKeyId: string, newKeyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
-      const now = this.clock();
+      const now = clock.now();
       const affected = { keys: [oldKeyId] };
       if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
       const handed = this.handOver(oldKeyId, newKeyId, now);
@@ -579,7 +574,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   rollKey(oldKeyId: string, newKeyId: string, graceMs: number, outbox?: KeyOutboxEntry): Promise<{ oldEndsAt: number } | null> {
     return this.mutate(() => {
-      const now = this.clock();
+      const now = clock.now();
       const affected = { keys: [oldKeyId] };
       const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
       if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
@@ -623,7 +618,7 @@ export class AccountGuard extends DurableObject<Env> {
   revokeKey(keyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
       const changed =
-        this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+        this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", clock.now(), keyId).rowsWritten > 0;
       if (changed) this.keepOutbox(outbox, {});
       const repeated = !changed && outbox !== undefined && this.decisions!.has(outbox.id);
       return { result: changed || repeated, affected: { keys: [keyId] } };
@@ -634,7 +629,7 @@ export class AccountGuard extends DurableObject<Env> {
   revokeAllKeys(outbox?: KeyOutboxEntry): Promise<string[]> {
     return this.mutate(() => {
       const keyIds = this.sql
-        .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
+        .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", clock.now())
         .toArray()
         .map((r) => r.key_id);
       if (keyIds.length > 0) this.keepOutbox(outbox, { keysRevoked: keyIds });
@@ -648,7 +643,8 @@ export class AccountGuard extends DurableObject<Env> {
    * an earlier alarm later by at most OUTBOX_GRACE_MS, and the alarm reschedules the rest).
    */
   private keepOutbox(entry: KeyOutboxEntry | undefined, facts: KeyOutboxFacts): void {
-    if (entry && this.decisions!.keep(entry, facts, this.clock())) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
+    const now = clock.now();
+    if (entry && this.decisions!.keep(entry, facts, now)) void this.ctx.storage.setAlarm(now + OUTBOX_GRACE_MS);
   }
 
   /** The caller delivered the entry (keys/key-outbox.ts): the alarm has nothing left to do for it. */
@@ -697,7 +693,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   revokeSessions(userId: string, clockSkewMs = 0): Promise<void> {
     return this.mutate(() => {
-      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock() + clockSkewMs);
+      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, clock.now() + clockSkewMs);
       return { result: undefined, affected: { users: [userId] } };
     });
   }
@@ -713,14 +709,14 @@ export class AccountGuard extends DurableObject<Env> {
     if (scheduled !== undefined && scheduled >= until) return;
     // Set a while past the need (one more window's length), so a steady address moves it
     // about once a window, not with every admission: every put is a row written.
-    kv.put(DISPOSE_AT, until + (until - this.clock()));
+    kv.put(DISPOSE_AT, until + (until - clock.now()));
     // The first admission sets the alarm; later ones only move DISPOSE_AT, which the alarm re-reads.
     if (scheduled === undefined) void this.ctx.storage.setAlarm(until);
   }
 
   /** Address guards: deletes everything once the last window has passed. */
   private async dispose(at: number): Promise<void> {
-    if (this.clock() < at) return this.ctx.storage.setAlarm(at);
+    if (clock.now() < at) return this.ctx.storage.setAlarm(at);
     await this.ctx.storage.deleteAll();
     // Its tables went with it: this instance recreates them if its address calls again.
     this.disposed = true;
@@ -737,8 +733,8 @@ export class AccountGuard extends DurableObject<Env> {
     const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
     if (disposeAt !== undefined) return this.dispose(disposeAt);
     if (this.address) return; // nothing else is an address guard's
-    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
-    const now = this.clock();
+    const now = clock.now();
+    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(now / 1000));
     const outbox = this.decisions ? await this.deliverOutbox(this.decisions, now) : Infinity;
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
     const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
@@ -767,20 +763,20 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Whether admin credentials from `address` are refused now, before they are compared. */
   adminLoginVerdict(address: string): AdminLoginVerdict {
-    return this.logins.verdict(address, this.clock());
+    return this.logins.verdict(address, clock.now());
   }
 
   /** Counts a failed admin credential from `address`; `tripped` only for the failure that tripped the global budget. */
   countAdminFailure(address: string): { verdict: AdminLoginVerdict; tripped: AdminBudgetTrip | null } {
-    return this.logins.fail(address, this.clock());
+    return this.logins.fail(address, clock.now());
   }
 
   openConsoleSession(id: string, record: ConsoleSessionRecord): void {
-    this.sessions.open(id, record, this.clock());
+    this.sessions.open(id, record, clock.now());
   }
 
   consoleSessionLive(id: string): boolean {
-    return this.sessions.live(id, this.clock());
+    return this.sessions.live(id, clock.now());
   }
 
   closeConsoleSession(id: string): boolean {
@@ -789,7 +785,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Signs every console session of `identity` out; returns how many were live. */
   closeConsoleSessions(identity: string): number {
-    return this.sessions.closeAll(identity, this.clock());
+    return this.sessions.closeAll(identity, clock.now());
   }
 }
 

@@ -3,6 +3,7 @@ import { GatewayError } from "../../http/errors";
 import { prefixFor } from "../../keys/key-format";
 import { importKey, issueKey } from "../../keys/key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../keys/views";
+import * as clock from "../../util/clock";
 import type { AdminEnv } from "../admin-auth";
 import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
@@ -57,7 +58,7 @@ export function registerCreateKey(app: OpenAPIHono<AdminEnv>) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
     const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
-    if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
+    if (expiresAt !== null && expiresAt <= clock.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
     const spec = {
       product: body.product,
       accountId: body.account,
