@@ -31,21 +31,11 @@ import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
 import { DecisionOutbox, OUTBOX_GRACE_MS } from "./decision-outbox";
 import { GenerationLedger } from "./generation-ledger";
+import { KeyTable, type StoredKey } from "./key-table";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 import * as clock from "../util/clock";
-
-interface KeyRow {
-  key_id: string;
-  scopes: string;
-  plan: string | null;
-  owner_user_id: string | null;
-  expires_at: number | null;
-  revoked_at: number | null;
-  limit_override: string | null;
-  [column: string]: SqlStorageValue;
-}
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
@@ -118,6 +108,7 @@ export class AccountGuard extends DurableObject<Env> {
   private ledger!: GenerationLedger;
   private leases!: LeaseRegistry;
   private plan!: AccountPlanStore;
+  private keys!: KeyTable;
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
@@ -130,7 +121,7 @@ export class AccountGuard extends DurableObject<Env> {
    * Parsed key rows, in memory: this object is the only writer of its storage, so the
    * map stays exact as long as every write below drops the entries it changes.
    */
-  private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
+  private readonly keyRows = new Map<string, StoredKey>();
   /** The users' session tiers as stored (null: none), read once each: this object is their only writer. */
   private readonly sessionTiers = new Map<string, string | null>();
   /** Account guards: key decisions whose record in D1 and the audit log is not acknowledged yet. */
@@ -155,6 +146,7 @@ export class AccountGuard extends DurableObject<Env> {
     this.ledger = new GenerationLedger(this.sql);
     this.leases = new LeaseRegistry(this.sql);
     this.plan = new AccountPlanStore(this.sql);
+    this.keys = new KeyTable(this.sql);
   }
 
   admit(request: AdmitRequest): AdmitDecision {
@@ -324,16 +316,15 @@ export class AccountGuard extends DurableObject<Env> {
     return undefined;
   }
 
-  private keyRow(keyId: string): (GuardedKey & { revokedAt: number | null }) | undefined {
+  private keyRow(keyId: string): StoredKey | undefined {
     let key = this.keyRows.get(keyId);
     if (!key) {
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
-      if (!row) return undefined;
+      const stored = this.keys.get(keyId);
+      if (!stored) return undefined;
       key = {
-        ...toGuardedKey(row),
+        ...stored,
         countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null,
-        ownerTier: row.owner_user_id === null ? null : this.sessionTier(row.owner_user_id),
-        revokedAt: row.revoked_at,
+        ownerTier: stored.ownerUserId === null ? null : this.sessionTier(stored.ownerUserId),
       };
       this.keyRows.set(keyId, key);
     }
@@ -363,8 +354,7 @@ export class AccountGuard extends DurableObject<Env> {
       if (tier === null) this.ctx.storage.kv.delete(entry);
       else this.ctx.storage.kv.put(entry, tier);
       this.sessionTiers.set(userId, tier);
-      const keys = this.sql.exec<{ key_id: string }>("SELECT key_id FROM keys WHERE owner_user_id = ?", userId).toArray();
-      return { result: undefined, affected: { keys: keys.map((k) => k.key_id) } };
+      return { result: undefined, affected: { keys: this.keys.ownedBy(userId) } };
     });
   }
 
@@ -466,18 +456,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Makes a new key usable. Called before its plaintext is handed to anyone. */
   registerKey(key: GuardedKey): Promise<void> {
-    return this.mutate(() => {
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        key.keyId,
-        JSON.stringify(key.scopes),
-        key.plan,
-        key.ownerUserId,
-        key.expiresAt,
-        key.limitOverride ? JSON.stringify(key.limitOverride) : null,
-      );
-      return { result: undefined, affected: {} };
-    });
+    return this.mutate(() => ({ result: this.keys.insert(key), affected: {} }));
   }
 
   /**
@@ -492,10 +471,10 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => {
       const now = clock.now();
       const affected = { keys: [oldKeyId] };
-      if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
+      if (this.keys.has(newKeyId)) return { result: true, affected };
       const handed = this.handOver(oldKeyId, newKeyId, now);
       if (!handed) return { result: false, affected: {} };
-      this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+      this.keys.revoke(oldKeyId, now);
       this.keepOutbox(outbox, {});
       return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
@@ -513,31 +492,23 @@ export class AccountGuard extends DurableObject<Env> {
    * which keeps the counters). The caller's mutation drops their parsed rows and waits
    * for their leases.
    */
-  private handOver(oldKeyId: string, newKeyId: string, now: number): { row: KeyRow; regrouped: string[] } | null {
-    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
-    this.sql.exec(
-      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-      newKeyId,
-      row.scopes,
-      row.plan,
-      row.owner_user_id,
-      row.expires_at,
-      row.limit_override,
-    );
+  private handOver(oldKeyId: string, newKeyId: string, now: number): { old: StoredKey; regrouped: string[] } | null {
+    const old = this.keys.get(oldKeyId);
+    if (!old || old.revokedAt !== null || (old.expiresAt !== null && now >= old.expiresAt)) return null;
+    this.keys.insert({ ...old, keyId: newKeyId });
     const kv = this.ctx.storage.kv;
     const head = kv.get<string>(countsAsEntry(oldKeyId));
     if (head !== undefined) {
       // A grace key's counters are its head's already, and stay there.
       kv.put(countsAsEntry(newKeyId), head);
-      return { row, regrouped: [] };
+      return { old, regrouped: [] };
     }
     this.windows.rename(oldKeyId, newKeyId);
     this.leases.renameSubjects(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
     const regrouped = this.graceKeysOf(oldKeyId);
     for (const keyId of regrouped) kv.put(countsAsEntry(keyId), newKeyId);
-    return { row, regrouped };
+    return { old, regrouped };
   }
 
   /**
@@ -576,14 +547,12 @@ export class AccountGuard extends DurableObject<Env> {
     return this.mutate(() => {
       const now = clock.now();
       const affected = { keys: [oldKeyId] };
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-      if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
-        return { result: { oldEndsAt: row.expires_at! }, affected };
-      }
-      const handed = row && this.handOver(oldKeyId, newKeyId, now);
-      if (!row || !handed) return { result: null, affected: {} };
-      const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
-      this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
+      const old = this.keys.get(oldKeyId);
+      if (old && this.keys.has(newKeyId)) return { result: { oldEndsAt: old.expiresAt! }, affected };
+      const handed = old && this.handOver(oldKeyId, newKeyId, now);
+      if (!old || !handed) return { result: null, affected: {} };
+      const endsAt = Math.min(old.expiresAt ?? Infinity, now + graceMs);
+      this.keys.setExpiry(oldKeyId, endsAt);
       this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
       this.keepOutbox(outbox, { endsAt });
       return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
@@ -592,15 +561,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Changes a key's plan and per-key limits; every request after it returns is counted under them. */
   setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
-    return this.mutate(() => {
-      const cursor = this.sql.exec(
-        "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
-        plan,
-        override ? JSON.stringify(override) : null,
-        keyId,
-      );
-      return { result: cursor.rowsWritten > 0, affected: { keys: [keyId] } };
-    });
+    return this.mutate(() => ({ result: this.keys.setLimits(keyId, plan, override), affected: { keys: [keyId] } }));
   }
 
   /**
@@ -617,8 +578,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   revokeKey(keyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
-      const changed =
-        this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", clock.now(), keyId).rowsWritten > 0;
+      const changed = this.keys.revoke(keyId, clock.now());
       if (changed) this.keepOutbox(outbox, {});
       const repeated = !changed && outbox !== undefined && this.decisions!.has(outbox.id);
       return { result: changed || repeated, affected: { keys: [keyId] } };
@@ -628,10 +588,7 @@ export class AccountGuard extends DurableObject<Env> {
   /** Revokes every active key of the account. */
   revokeAllKeys(outbox?: KeyOutboxEntry): Promise<string[]> {
     return this.mutate(() => {
-      const keyIds = this.sql
-        .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", clock.now())
-        .toArray()
-        .map((r) => r.key_id);
+      const keyIds = this.keys.revokeAll(clock.now());
       if (keyIds.length > 0) this.keepOutbox(outbox, { keysRevoked: keyIds });
       return { result: keyIds, affected: { keys: keyIds } };
     });
@@ -802,15 +759,4 @@ function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {
   if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope))
     return `This key does not have the '${request.route.scope}' scope`;
   return null;
-}
-
-function toGuardedKey(row: KeyRow): GuardedKey {
-  return {
-    keyId: row.key_id,
-    scopes: JSON.parse(row.scopes) as string[],
-    plan: row.plan,
-    ownerUserId: row.owner_user_id,
-    expiresAt: row.expires_at,
-    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
-  };
 }
