@@ -21,6 +21,8 @@ export interface TestClock {
   advanceTo(at: number): Promise<void>;
   /** Resolves with its end once the next sleep begins (a mutation waiting for leases): ask before starting it. */
   nextSleep(): Promise<number>;
+  /** Resolves with its time once the next work is scheduled on the clock (`after`): ask before starting what schedules it. */
+  nextWork(): Promise<number>;
   /** Moves the clock to the end of the earliest sleep (running what is due by then), and no further. */
   wake(): Promise<void>;
 }
@@ -42,6 +44,7 @@ class ManualClock implements Clock, TestClock {
   private readonly sleeps: number[] = [];
   private sleepsBegun = 0;
   private lastSleepEnd = 0;
+  private worksScheduled = 0;
   private ended = false;
 
   constructor(start: number) {
@@ -66,6 +69,7 @@ class ManualClock implements Clock, TestClock {
 
   after(ms: number, work: () => Promise<void>): Promise<void> {
     this.timers.push({ at: this.at + Math.max(0, ms), seq: this.seq++, work });
+    this.worksScheduled++;
     return Promise.resolve();
   }
 
@@ -74,6 +78,12 @@ class ManualClock implements Clock, TestClock {
     // Watched from the test's side, for the same reason.
     while (this.sleepsBegun === seen && !this.ended) await tick();
     return this.lastSleepEnd;
+  }
+
+  async nextWork(): Promise<number> {
+    const seen = this.worksScheduled;
+    while (this.worksScheduled === seen && !this.ended) await tick();
+    return this.timers[this.timers.length - 1]!.at;
   }
 
   async advance(ms: number): Promise<void> {

@@ -2,6 +2,7 @@
 // rotations, errors after the origin answered, rollover, header and cache hygiene.
 import { env } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
+import { LATE_ANSWER_MS } from "../src/forward/forward";
 import { useTestClock } from "./clock";
 import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, sims, R2_S3_SETTINGS } from "./helpers";
 
@@ -91,13 +92,20 @@ describe("errors after the origin answered", () => {
   });
 
   it("an origin that stalls mid-answer to a generate call is a 504, and the call costs no allowance or slot", async () => {
+    const clock = useTestClock();
     const { key } = await createKey("zsky");
     const stalled = {
       ...limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } }),
       ORIGIN_ZSKY: inject("stalledBody"),
       ORIGIN_TIMEOUT_MS: "300",
     };
-    const response = await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
+    // The caller has its 504 at ORIGIN_TIMEOUT_MS; the exchange goes on in the background
+    // (which `call` waits for) until LATE_ANSWER_MS later on the clock, which is moved there.
+    const givenUp = clock.nextWork();
+    const answered = zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
+    expect(await givenUp).toBe(clock.now() + 300 + LATE_ANSWER_MS);
+    await clock.advanceTo(await givenUp);
+    const response = await answered;
     expect(response.status).toBe(504);
     expect(await json(response)).toEqual({ error: "Upstream service timed out" });
     // The reservation was given back: the one slot is free and nothing was counted.
