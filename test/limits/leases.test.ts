@@ -60,11 +60,12 @@ describe("guard leases: happy path", () => {
   it("a hot key is admitted with far fewer guard calls than requests, and each response counts down its window", async () => {
     const { key } = await createKey("zappway");
     const { settings, admits } = countingAdmits(roomy);
-    const responses = await waves(400, 50, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings }));
+    const responses = await waves(200, 50, () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings }));
     expect(responses.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
-    expect(admits()).toBeLessThan(400 / 4);
-    // Every admission is counted: no response claims more room than 400 requests left.
-    expect(Math.min(...responses.map(remaining))).toBeGreaterThanOrEqual(100_000 - 400 - 64);
+    // Leases live a quarter of a second here in real time, so how many depends on the load: far fewer all the same.
+    expect(admits()).toBeLessThan(200 / 2);
+    // Every admission is counted: no response claims more room than 200 requests left.
+    expect(Math.min(...responses.map(remaining))).toBeGreaterThanOrEqual(100_000 - 200 - 64);
     expect(Math.max(...responses.map(remaining))).toBe(100_000 - 1);
   });
 
@@ -126,7 +127,7 @@ describe("guard leases: exact windows", () => {
     const tight = limitOverrides({ zappway: { windows: { plan_rate: { limit } } } });
     const { key } = await createKey("zappway");
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: tight });
-    const first = await waves(200, 40, send);
+    const first = await waves(150, 50, send);
     const admittedInBurst = first.filter((r) => r.status === 200).length;
     expect(admittedInBurst).toBeLessThanOrEqual(limit);
     for (const refused of first.filter((r) => r.status === 429)) {
@@ -172,7 +173,7 @@ describe("guard leases: exact windows", () => {
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: tight });
     // A hot key fills its window at t0: the requests admitted alone counted at t0, the
     // leased ones at their lease's end, t0 + a lease life.
-    const first = await waves(200, 40, send);
+    const first = await waves(100, 50, send);
     const refusals = first.filter((r) => r.status === 429);
     expect(refusals.map((r) => r.headers.get("Retry-After"))).toEqual(Array(refusals.length).fill("60"));
     await clock.advanceTo(t0 + 60_000 - 1);
@@ -233,11 +234,12 @@ describe("guard leases: revocation stays instant", () => {
     const { settings, admits } = countingAdmits(roomy);
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     // Hot first, so the race starts with leases out.
-    await waves(100, 50, send);
-    expect(admits()).toBeLessThan(25);
+    await waves(40, 20, send);
+    expect(admits()).toBeLessThan(10);
     const results = await race(
       send,
       drained(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" })),
+      150,
     );
     expect(results.filter((r) => r.startedAfterRevoke && r.status !== 401)).toEqual([]);
     expect(results.some((r) => !r.startedAfterRevoke && r.status === 200)).toBe(true);
@@ -247,9 +249,9 @@ describe("guard leases: revocation stays instant", () => {
     const clock = useTestClock();
     const { id, key } = await createKey("zappway");
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-    expect((await waves(100, 50, send)).every((r) => r.status === 200)).toBe(true);
+    expect((await waves(40, 20, send)).every((r) => r.status === 200)).toBe(true);
     expect((await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }))).status).toBe(200);
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(401));
   });
 
   it("no lease outlives its key: a hot key is refused from the moment it expires", async () => {
@@ -257,24 +259,24 @@ describe("guard leases: revocation stays instant", () => {
     const expiresAt = clock.now() + 1_500;
     const { key } = await createKey("zappway", { expires_at: new Date(expiresAt).toISOString() });
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-    expect((await waves(100, 50, send)).every((r) => r.status === 200)).toBe(true);
+    expect((await waves(40, 20, send)).every((r) => r.status === 200)).toBe(true);
     // A millisecond before: still admitted, leases or not (a lease granted now ends with the key).
     await clock.advanceTo(expiresAt - 1);
-    expect((await waves(100, 50, send)).every((r) => r.status === 200)).toBe(true);
+    expect((await waves(40, 20, send)).every((r) => r.status === 200)).toBe(true);
     await clock.advance(1);
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(401));
   });
 
   it("a guard restarted while leases were out still waits for them before a revoke returns", async () => {
     const clock = useTestClock();
     const { id, key, account } = await createKey("zappway");
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-    await waves(100, 50, send);
+    await waves(40, 20, send);
     const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
     await expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
     // The new instance does not know the leases, only when the last one ends at the latest: it waits for that.
     expect((await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }))).status).toBe(200);
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(401));
   });
 
   it("a revoke whose wait a guard restart cuts short is finished by its retry", async () => {
@@ -283,7 +285,7 @@ describe("guard leases: revocation stays instant", () => {
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
     const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
     // A lease out: the revoke below waits for it, and the restart comes while it does.
-    await burst(50, send);
+    await burst(20, send);
     const draining = clock.nextSleep();
     const revoking = admin(`/keys/${id}/revoke`, { method: "POST" });
     await draining;
@@ -294,19 +296,19 @@ describe("guard leases: revocation stays instant", () => {
     const revoked = await revoking;
     expect(revoked.status).toBe(200);
     expect((await json(revoked)).status).toBe("revoked");
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(401));
   });
 
   it("the very next request after logout is refused", async () => {
     const clock = useTestClock();
     const token = await (await newUser()).login();
     const send = () => call("/zakgt/api/v1/users/me", { headers: bearer(token), settings: roomy });
-    expect((await waves(100, 50, send)).every((r) => r.status === 200)).toBe(true);
+    expect((await waves(40, 20, send)).every((r) => r.status === 200)).toBe(true);
     const logout = await afterDrain(clock, () =>
       call("/zakgt/api/v1/auth/logout", { method: "POST", headers: bearer(token), settings: roomy }),
     );
     expect(logout.status).toBe(200);
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(401));
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(401));
   });
 
   it("logout of a hot, leased session", async () => {
@@ -315,6 +317,7 @@ describe("guard leases: revocation stays instant", () => {
     const results = await race(
       () => call("/zakgt/api/v1/users/me", { headers: bearer(token), settings: roomy }),
       drained(clock, () => call("/zakgt/api/v1/auth/logout", { method: "POST", headers: bearer(token), settings: roomy })),
+      150,
     );
     expect(results.filter((r) => r.startedAfterRevoke && r.status !== 401)).toEqual([]);
     expect(results.some((r) => !r.startedAfterRevoke && r.status === 200)).toBe(true);
@@ -324,13 +327,13 @@ describe("guard leases: revocation stays instant", () => {
     const clock = useTestClock();
     const { id, key } = await createKey("zappway");
     const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: roomy });
-    await waves(100, 50, send);
+    await waves(40, 20, send);
     const changed = await afterDrain(clock, () =>
       admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 1 } } } } }),
     );
     expect(changed.status).toBe(200);
-    // 100 already counted in the window, and a limit of 1: nothing more may pass.
-    expect((await waves(50, 50, send)).map((r) => r.status)).toEqual(Array(50).fill(429));
+    // 40 already counted in the window, and a limit of 1: nothing more may pass.
+    expect((await waves(20, 20, send)).map((r) => r.status)).toEqual(Array(20).fill(429));
   });
 
   it("a purged job is 404 for every poll that starts after the purge returns", async () => {
@@ -341,10 +344,11 @@ describe("guard leases: revocation stays instant", () => {
     const poll = () => call(`/zsky/v1/jobs/${jobId}`, { headers, settings: zskyRoomy });
     // Hot first, so the race starts with leases out. (Polls in flight during the purge may
     // meet the origin after it forgot the job: only those sent before it count as answered.)
-    expect((await waves(100, 50, poll)).map((r) => r.status)).toEqual(Array(100).fill(200));
+    expect((await burst(10, poll)).map((r) => r.status)).toEqual(Array(10).fill(200));
     const results = await race(
       poll,
       drained(clock, () => call(`/zsky/v1/jobs/${jobId}`, { method: "DELETE", headers, settings: zskyRoomy })),
+      150,
     );
     expect(results.filter((r) => r.startedAfterRevoke && r.status !== 404)).toEqual([]);
   });

@@ -72,11 +72,10 @@ describe("a full window's refusal stands in the isolate", () => {
     const { id, key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
+    // Refused: the isolate repeats it for up to a second (the first test shows it, on the test clock).
     expect((await agents()).status).toBe(429);
-    calls.length = 0;
-    expect((await agents()).status).toBe(429);
-    expect(calls).toEqual([]); // standing
     expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+    calls.length = 0;
     expect((await agents()).status).toBe(401);
     expect(calls).toEqual(["admit"]);
   });
