@@ -21,6 +21,7 @@
 import zgate, { AccountGuard as ZgateGuard } from "../src/index";
 import { generateKey, prefixFor } from "../src/keys/key-format";
 import { products } from "../src/products/index";
+import { useClock } from "../src/util/clock";
 
 /** @typedef {import("../src/env").Env} Env */
 /** @typedef {{ statements: number, rowsRead: number, rowsWritten: number }} StatementCounts */
@@ -366,16 +367,17 @@ export class AccountGuard extends ZgateGuard {
   }
 
   /**
-   * The alarm as it would run at `at` (retention: jobs past their 7 days), on the guard's clock.
+   * The alarm as it would run at `at` (retention: jobs past their 7 days), on zgate's clock
+   * (src/util/clock.ts) stood at `at` meanwhile: the benchmark sends nothing else then.
    * @param {number} at
    */
   async benchAlarmAt(at) {
-    const clock = this.clock;
-    this.clock = () => at;
+    const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    useClock({ now: () => at, sleep: wait, after: (ms, work) => wait(ms).then(work) });
     try {
       await this.alarm();
     } finally {
-      this.clock = clock;
+      useClock(null);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
+import { useTestClock } from "../clock";
 import { admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
 
 /**
@@ -94,6 +95,7 @@ describe("guard storage schema", () => {
   });
 
   it("an address guard whose alarm deleted its storage recreates it at the latest version", async () => {
+    const clock = useTestClock();
     const address = someIp();
     const login = () =>
       call("/zakgt/api/v1/auth/login", {
@@ -103,11 +105,7 @@ describe("guard storage schema", () => {
       });
     expect((await login()).status).toBe(401);
     const stub = guardOf(`ip|zakgt|${address}`);
-    const setClock = (offsetMs: number) =>
-      runInDurableObject(stub, (guard) => {
-        (guard as unknown as { clock: () => number }).clock = () => Date.now() + offsetMs;
-      });
-    await setClock(3_600_000);
+    await clock.advance(3_600_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(
       await runInDurableObject(
@@ -116,7 +114,6 @@ describe("guard storage schema", () => {
       ),
     ).toBe(0);
 
-    await setClock(0);
     const again = await login();
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
@@ -135,6 +132,7 @@ describe("guard storage schema", () => {
   });
 
   it("an address guard restarted and woken without its name keeps its own schema and deletes its storage once its windows pass", async () => {
+    const clock = useTestClock();
     const address = someIp();
     const login = await call("/zakgt/api/v1/auth/login", {
       method: "POST",
@@ -154,17 +152,15 @@ describe("guard storage schema", () => {
         .toArray()
         .map((t) => t.name)
         .sort();
-    const setClock = (offsetMs: number) =>
-      runInDurableObject(nameless, (guard, state) => {
-        (guard as unknown as { clock: () => number }).clock = () => Date.now() + offsetMs;
-        return { name: state.id.name, tables: tablesOf(state) };
-      });
-    expect(await setClock(0)).toEqual({ name: undefined, tables: ["lease_horizon", "schema_version", "windows"] });
+    expect(await runInDurableObject(nameless, (_guard, state) => ({ name: state.id.name, tables: tablesOf(state) }))).toEqual({
+      name: undefined,
+      tables: ["lease_horizon", "schema_version", "windows"],
+    });
     // Its window has not passed: the alarm keeps the storage and comes back later.
     expect(await runDurableObjectAlarm(nameless)).toBe(true);
     expect(await runInDurableObject(nameless, (_guard, state) => tablesOf(state))).toEqual(["lease_horizon", "schema_version", "windows"]);
 
-    await setClock(3_600_000);
+    await clock.advance(3_600_000);
     expect(await runDurableObjectAlarm(nameless)).toBe(true);
     expect(
       await runInDurableObject(nameless, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray()),

@@ -15,8 +15,9 @@ const unleased = (limit: number) => ({ ...limitOverrides({ zappway: { windows: {
 /** Counts the statements that write the `windows` table from now on, in one guard. */
 async function countWindowWrites(name: string): Promise<() => number> {
   let writes = 0;
-  await runInDurableObject(guardOf(name), (object) => {
-    const sql = (object as unknown as { windows: { sql: SqlStorage } }).windows.sql;
+  await runInDurableObject(guardOf(name), (_object, state) => {
+    // The object's one SQL handle, which the sliding log writes through.
+    const sql = state.storage.sql;
     const exec = sql.exec.bind(sql);
     sql.exec = ((query: string, ...bindings: unknown[]) => {
       if (/INTO windows/.test(query)) writes++;

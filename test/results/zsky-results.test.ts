@@ -2,7 +2,8 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings";
 import { signResultUrl } from "../../src/products/zsky/results/signed-url";
-import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS, setGuardClock } from "../helpers";
+import { useTestClock } from "../clock";
+import { call, callLive, createKey, json, keyHeaders, limitOverrides, R2_S3_SETTINGS } from "../helpers";
 import { fetchUrl, pollUntilDone, zskyClient, type ZskyClient } from "./zsky-client";
 
 const settings = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 50 } } });
@@ -295,27 +296,32 @@ describe("purge and retention", () => {
   const guardOf = (account: string) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zsky:${account}`));
 
   it("7 days after submission a job is a 404, and the guard's alarm deletes its result and its row", async () => {
-    const { key, account } = await createKey("zsky");
+    const clock = useTestClock();
+    const submitted = clock.now();
+    const { id, key, account } = await createKey("zsky");
     const api = client(key);
     const jobs = [await completedImage(api), await completedImage(api, "second")];
+    /** A link to the job's result signed now (the ones handed out at submission expired after a day). */
+    const linkNow = (jobId: string) =>
+      signResultUrl(loadSettings(env), "http://localhost/zsky", { account, keyId: id }, jobId, clock.now());
     const alarmAt = await runInDurableObject(guardOf(account), (_o, state) => state.storage.getAlarm());
     // Woken on the hour after the first job's 7 days.
-    expect(alarmAt).toBeGreaterThan(Date.now() + 7 * 86_400_000 - 60_000);
-    expect(alarmAt).toBeLessThanOrEqual(Date.now() + 7 * 86_400_000 + 3_600_000);
+    expect(alarmAt).toBeGreaterThan(submitted + 7 * 86_400_000);
+    expect(alarmAt).toBeLessThanOrEqual(submitted + 7 * 86_400_000 + 3_600_000);
 
-    await setGuardClock("zsky", account, Date.now() + 6 * 86_400_000);
+    await clock.advance(6 * 86_400_000);
     expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
-    expect((await fetchUrl(jobs[0]!.done.result_url)).status).toBe(200);
+    expect((await fetchUrl(await linkNow(jobs[0]!.jobId))).status).toBe(200);
     expect((await api.poll(jobs[0]!.jobId)).status).toBe(200);
 
-    await setGuardClock("zsky", account, Date.now() + 7 * 86_400_000 + 1000);
+    await clock.advanceTo(submitted + 7 * 86_400_000 + 1000);
     // Refused by age before the alarm has run.
     expect((await api.poll(jobs[0]!.jobId)).status).toBe(404);
     // The alarm the first run set again, for the end of the first job's 7 days.
     expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
     expect((await env.RESULTS.list({ prefix: `zsky/${account}/` })).objects).toEqual([]);
-    for (const { jobId, done } of jobs) {
-      expect((await fetchUrl(done.result_url)).status).toBe(404);
+    for (const { jobId } of jobs) {
+      expect((await fetchUrl(await linkNow(jobId))).status).toBe(404);
       expect((await api.poll(jobId)).status).toBe(404);
     }
     const rows = await runInDurableObject(guardOf(account), (_o, state) => state.storage.sql.exec("SELECT * FROM owned_jobs").toArray());
@@ -325,8 +331,10 @@ describe("purge and retention", () => {
   });
 
   it("more jobs past retention than one batch: the alarm runs again at once, not on the next hour", async () => {
+    // A day ahead of the real clock, so the alarm waits to be run here rather than coming by itself.
+    const clock = useTestClock(Date.now() + 86_400_000);
     const { id, account } = await createKey("zsky");
-    const old = Date.now() - 8 * 86_400_000;
+    const old = clock.now() - 8 * 86_400_000;
     await runInDurableObject(guardOf(account), (_o, state) => {
       for (let i = 0; i < 1001; i++)
         state.storage.sql.exec(
@@ -337,25 +345,27 @@ describe("purge and retention", () => {
           `reservation-${i}`,
         );
     });
-    await runInDurableObject(guardOf(account), (_o, state) => state.storage.setAlarm(Date.now() + 3_600_000));
+    await runInDurableObject(guardOf(account), (_o, state) => state.storage.setAlarm(clock.now() + 3_600_000));
     expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
-    // The first run took 1000; the last one goes by itself, within moments (the next hour's wake-up would be too late).
     const left = () =>
       runInDurableObject(
         guardOf(account),
         (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM owned_jobs").one().n,
       );
-    const deadline = Date.now() + 5000;
-    while ((await left()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // The first run took 1000, and set the alarm for the last one at once (not on the next hour).
+    expect(await left()).toBe(1);
+    expect(await runInDurableObject(guardOf(account), (_o, state) => state.storage.getAlarm())).toBe(clock.now());
+    expect(await runDurableObjectAlarm(guardOf(account))).toBe(true);
     expect(await left()).toBe(0);
   });
 
   it("a lease never admits a poll past the job's retirement", async () => {
     const { key, account } = await createKey("zsky");
     const { jobId } = await completedImage(client(key));
+    const clock = useTestClock();
     // The job retires 400 ms from now.
     await runInDurableObject(guardOf(account), (_o, state) =>
-      state.storage.sql.exec("UPDATE owned_jobs SET created_at = ? WHERE job_id = ?", Date.now() - 7 * 86_400_000 + 400, jobId),
+      state.storage.sql.exec("UPDATE owned_jobs SET created_at = ? WHERE job_id = ?", clock.now() - 7 * 86_400_000 + 400, jobId),
     );
     // Settings of their own: an isolate's lease book starts empty for them.
     const leased = { ...settings, GUARD_LEASE_MS: "1000" };
@@ -363,7 +373,7 @@ describe("purge and retention", () => {
       callLive(`/zsky/v1/jobs/${jobId}`, { headers: { ...keyHeaders("zsky", key), ...extra }, settings: leased });
     // Polled twice, the route is hot: the isolate holds a lease, cut to the job's last 400 ms.
     for (let i = 0; i < 2; i++) expect((await poll()).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await clock.advance(400);
     // The origin still knows the job: a poll that reached it would be answered by its echo hook (200).
     expect((await poll({ "X-Sim-Echo": "1" })).status).toBe(404);
   });

@@ -11,6 +11,7 @@ import { putResult } from "./results/put-result";
 import { resultDisposition } from "./results/result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./results/signed-url";
 import { requestUrl } from "../../http/request-url";
+import * as clock from "../../util/clock";
 
 /**
  * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
@@ -119,7 +120,7 @@ async function materializeResult(c: Context<AppEnv>, body: Record<string, unknow
     replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
     return;
   }
-  const now = Date.now();
+  const now = clock.now();
   const found = firstEnd ? null : await c.env.RESULTS.head(key);
   const contentType = found ? (found.httpMetadata?.contentType ?? "application/octet-stream") : await storeResult(c, key, jobId, originUrl);
   const url = presignConfigured(settings)

@@ -6,6 +6,7 @@ import { resultDisposition } from "./result-media";
 import { guardFor } from "../../../admit/guard-client";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
 import { requestUrl } from "../../../http/request-url";
+import * as clock from "../../../util/clock";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -23,7 +24,7 @@ import { requestUrl } from "../../../http/request-url";
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = requestUrl(c.req.raw).searchParams;
-  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
+  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, clock.now());
   if (url.check !== "valid")
     throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");
 
