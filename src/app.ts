@@ -11,6 +11,7 @@ import { requestId } from "./edge/request-id";
 import { createConsoleApp } from "./console/app";
 import { createAdminApp } from "./admin/app";
 import { createDocsApp } from "./openapi/routes";
+import { createHomeApp } from "./home/app";
 import { createSecurityApp } from "./security/app";
 import { serveAtGateway } from "./forward/serve-at-gateway";
 import { recordKeyUsage } from "./usage/usage-log";
@@ -57,8 +58,8 @@ function edgeApp(): Hono<AppEnv> {
 
 /**
  * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
- * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI)
- * and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
+ * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI,
+ * `/` and the health check) and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
  */
 export function createApp() {
   const onProductHost = productApp(edgeApp());
@@ -71,6 +72,7 @@ export function createApp() {
     createConsoleApp((request, env, ctx) => onGatewayHost.fetch(request, env, ctx)),
   );
   gateway.route("/", createDocsApp());
+  gateway.route("/", createHomeApp());
   const onGatewayHost = productApp(gateway);
   return {
     fetch: (request: Request, env: Env, ctx: ExecutionContext) =>

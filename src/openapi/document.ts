@@ -1,5 +1,6 @@
 import { OpenAPIHono, z, type RouteConfig } from "@hono/zod-openapi";
 import { ADMIN_ROUTES } from "../admin/routes";
+import { errorResponse } from "../admin/schemas";
 import { SECURITY_ROUTES } from "../security/routes";
 import { products } from "../products";
 import type { Product, RouteDef } from "../products/types";
@@ -226,6 +227,55 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
     tags: ["zgate"],
     responses: { 200: { description: "JavaScript", headers: REQUEST_ID, content: { "text/javascript": { schema: z.string() } } } },
   });
+  const url = z.string().url();
+  registry.registerPath({
+    method: "get",
+    path: "/",
+    operationId: "zgate.home",
+    summary: "Where things are on this gateway: API reference, OpenAPI document, security console, health check, each product's prefix",
+    description:
+      "JSON, or a page of links when the client accepts `text/html`. Gateway hosts only: on a product's own host `/` is the product's.",
+    tags: ["zgate"],
+    responses: {
+      200: {
+        description: "The gateway's own addresses, absolute",
+        headers: REQUEST_ID,
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                service: z.literal("zgate"),
+                docs: url,
+                openapi: url,
+                console: url,
+                health: url,
+                products: z.record(z.string(), url),
+              })
+              .strict(),
+          },
+          "text/html": { schema: z.string() },
+        },
+      },
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/healthz",
+    operationId: "zgate.health",
+    summary: "Health check: 200 when this Worker runs with valid settings (touches no storage)",
+    tags: ["zgate"],
+    responses: {
+      200: {
+        description: "Up",
+        headers: REQUEST_ID,
+        content: { "application/json": { schema: z.object({ status: z.literal("ok") }).strict() } },
+      },
+      503: {
+        ...errorResponse("The deployment's settings do not load (the log names the bad one)"),
+        headers: { ...REQUEST_ID, ...RETRY_AFTER },
+      },
+    },
+  });
 
   return app.getOpenAPI31Document({
     openapi: "3.1.0",
@@ -241,7 +291,7 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
       ...list.map((p) => ({ name: p.id, description: `${p.name}: ${p.describes}. Errors: ${envelopeShape(p.envelope("NOT_FOUND", ""))}` })),
       { name: "admin", description: "zgate's admin API for security and platform teams" },
       { name: "security", description: "Leaked-key intake: secret-scanning partner endpoints and the public report (gateway hosts only)" },
-      { name: "zgate", description: "This document and its interactive reference" },
+      { name: "zgate", description: "This document, its interactive reference, the gateway's front page and its health check" },
     ],
   });
 }

@@ -95,8 +95,6 @@ export interface ProductHooks {
    * jobs that ended unpolled), so admission is asked once more.
    */
   onConcurrencyRefusal?: (c: Context<AppEnv>, generation: GenerationLimits) => Promise<boolean>;
-  /** The hourly cron's retention work; the counts go into its log line. */
-  retention?: (env: AppEnv["Bindings"], now: number) => Promise<Record<string, number>>;
 }
 
 /** A product's definition, as its folder declares it (`defineProduct` derives the rest). */

@@ -5,6 +5,7 @@ import { productById, products } from "../../products/index";
 import { importKey, issueKey } from "../../keys/key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../keys/views";
 import { adminRoute } from "../admin-route";
+import * as clock from "../../util/clock";
 import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
 const Body = z
@@ -61,7 +62,7 @@ const route = createRoute({
 export const createKeyRoute = adminRoute(route, async (c) => {
   const body = c.req.valid("json");
   const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
-  if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
+  if (expiresAt !== null && expiresAt <= clock.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
   const spec = {
     product: body.product,
     accountId: body.account,

@@ -89,7 +89,7 @@ function CallsFound(props: { calls: FoundCall[] }) {
           <td class="mono">{`${call.product} / ${call.account}`}</td>
           <td class="mono">{`${call.method} ${call.path}`}</td>
           <td class="num">{call.status}</td>
-          <td>{call.outcome ?? "—"}</td>
+          <td>{call.outcome}</td>
           <td class="mono">{call.client_address ?? "—"}</td>
           <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
           <td>{call.user_agent ?? "—"}</td>

@@ -204,7 +204,7 @@ function UsageTables(props: { k: ApiKey; usage: UsagePage; path: string }) {
             </td>
             <td class="mono">{`${call.method} ${call.path}`}</td>
             <td class="num">{call.status}</td>
-            <td>{call.outcome ?? "—"}</td>
+            <td>{call.outcome}</td>
             <td class="mono">{call.client_address ?? "—"}</td>
             <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
             <td>{call.user_agent ?? "—"}</td>

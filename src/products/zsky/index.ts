@@ -6,7 +6,6 @@ import { releaseFinishedJobs } from "./job-recheck";
 import { settlePoll, settlePurge, settleSubmission } from "./jobs";
 import { ZskyError, ZskyJob, ZskyJobAccepted, ZskyRotated, ZskyUsage } from "./openapi";
 import { downloadResult } from "./results/download";
-import { sweepResults } from "./results/retention";
 import { rotateZskyKey } from "./rotate";
 import { zskySettings } from "./settings";
 import { zskyUsage } from "./usage";
@@ -157,6 +156,5 @@ export const zsky = defineProduct({
   settings: zskySettings,
   hooks: {
     onConcurrencyRefusal: releaseFinishedJobs,
-    retention: async (env, now) => ({ results_deleted: await sweepResults(env, now) }),
   },
 });

@@ -4,7 +4,6 @@ import { GatewayError } from "../../http/errors";
 import { originJson } from "../../http/origin-json";
 import { replaceResponse } from "../../http/response";
 import type { JobView } from "../../limits/guard-protocol";
-import { getJob, resultObjectKey } from "./results/job-store";
 import { jobEnded, purgedByOwner, submissionAnswer, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./results/job-state";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./results/origin-result";
 import { presignConfigured, presignResultUrl } from "./results/presign";
@@ -12,6 +11,7 @@ import { putResult } from "./results/put-result";
 import { resultDisposition } from "./results/result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./results/signed-url";
 import { requestUrl } from "../../http/request-url";
+import * as clock from "../../util/clock";
 
 /**
  * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
@@ -103,13 +103,6 @@ export async function settlePoll(c: Context<AppEnv>) {
   if (status === "completed") await materializeResult(c, body!, jobId, ended.job, ended.finished);
 }
 
-/** A job recorded before its guard knew store modes (guard schema step 4): D1 has it. */
-async function legacyStoreMode(c: Context<AppEnv>, jobId: string): Promise<boolean> {
-  const job = await getJob(c.env, jobId);
-  if (!job || job.accountId !== c.get("identity").accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
-  return job.store;
-}
-
 /**
  * `firstEnd`: this poll is the one that saw the job end, so its result is pulled; a later
  * poll (a re-fetch) finds it in R2, or pulls it again if that first pull failed.
@@ -118,15 +111,16 @@ async function materializeResult(c: Context<AppEnv>, body: Record<string, unknow
   const settings = c.get("settings");
   const { accountId, keyId } = c.get("identity");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
-  if (!(job.store ?? (await legacyStoreMode(c, jobId)))) {
+  const key = job.resultKey;
+  // `X-ZSky-Store: 0`: the bytes go back inline and are never persisted.
+  if (key === null) {
     const limit = Math.min(settings.MAX_RESULT_BYTES, MAX_BUFFERED_RESULT_BYTES);
     const result = await openResult(c, originUrl, limit);
     const data = toBase64(await bufferResult(result, limit));
     replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
     return;
   }
-  const now = Date.now();
-  const key = job.resultKey ?? resultObjectKey(accountId, jobId);
+  const now = clock.now();
   const found = firstEnd ? null : await c.env.RESULTS.head(key);
   const contentType = found ? (found.httpMetadata?.contentType ?? "application/octet-stream") : await storeResult(c, key, jobId, originUrl);
   const url = presignConfigured(settings)
