@@ -581,7 +581,9 @@ function summarizeChanges(changes, runs) {
  * @typedef {{
  *   schema: string,
  *   smoke: boolean,
- *   machine: ReturnType<typeof machineInfo> & { loadAverageBefore: number[], loadAverageAfter: number[] },
+ *   machine: ReturnType<typeof machineInfo> & {
+ *     loadAverageBefore: number[], loadAverageAfter: number[], loadAverageByRun: { before: number[], after: number[] }[],
+ *   },
  *   config: typeof config,
  *   timing: { totalSeconds: number, runSeconds: number[] },
  *   cases: ReturnType<typeof summarizeCase>[],
@@ -595,89 +597,135 @@ function summarizeChanges(changes, runs) {
 const n = (x, digits = 0) => (x === null || x === undefined ? "-" : x.toFixed(digits));
 /** @param {number | null | undefined} x */
 const signed = (x) => (x === null || x === undefined ? "-" : `${x >= 0 ? "+" : ""}${x.toFixed(0)}`);
-/** @param {Spread} s */
+/** A figure added over D = 0: its median over runs [lowest..highest run]. @param {Spread} s */
 const addedRange = (s) => `${signed(s.median)} [${signed(s.range[0])}..${signed(s.range[1])}]`;
 /** @param {Spread} s */
 const msRange = (s) => `${n(s.median)} [${n(s.range[0])}-${n(s.range[1])}]`;
+/** Guard calls per request: the median over runs, and the runs' range where they differ. @param {Spread} s */
+const callsRange = (s) => (s.range[0] === s.range[1] ? n(s.median, 2) : `${n(s.median, 2)} [${n(s.range[0], 2)}-${n(s.range[1], 2)}]`);
+/** @param {string[]} cells */
+const line = (cells) => `| ${cells.join(" | ")} |`;
+/** @param {string[]} head @param {string[][]} rows */
+const markdownTable = (head, rows) => [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+
+/** The columns of latencyRows() at a far D. @param {number} d */
+const latencyHead = (d) => [
+  "case",
+  "p50 at D = 0 (ms)",
+  `added p50 at D = ${d}`,
+  `added p90 at D = ${d}`,
+  `added p99 at D = ${d}`,
+  "guard calls / request before the answer",
+  "after it",
+  "answers other than 200",
+];
 
 /**
- * One row per case: p50 at D = 0, then per far D the added p50 (with its range over runs)
- * / p90 / p99 and the guard calls per request, then the answers that were not 200.
+ * One row per case at a far D: p50 at D = 0; what D adds to p50, p90 and p99 over D = 0
+ * of the same run (median over runs [lowest..highest run]); guard calls per request made
+ * before the answer and after it (waitUntil); the answers at this D that were not 200.
  * @param {DistanceResults} results
+ * @param {number} d
  */
-function latencyRows(results) {
-  const far = results.config.delays.filter((d) => d > 0);
+function latencyRows(results, d) {
   return results.cases.map((c) => {
-    const cells = [c.title, n(atDelay(c.byDelay, 0).p50.median, 1)];
-    for (const d of far) {
-      const at = atDelay(c.byDelay, d);
-      const added = at.added;
-      cells.push(added ? `${addedRange(added.p50)} / ${signed(added.p90.median)} / ${signed(added.p99.median)}` : "-");
-      cells.push(`${n(at.guardCallsBefore.median, 2)} + ${n(at.guardCallsAfter.median, 2)}`);
-    }
-    const others = results.config.delays.flatMap((d) =>
-      Object.entries(atDelay(c.byDelay, d).statuses)
-        .filter(([status]) => status !== "200")
-        .map(([status, count]) => `${count} x ${status} at ${d}`),
-    );
-    cells.push(others.length ? others.join(", ") : "none");
-    return cells;
+    const at = atDelay(c.byDelay, d);
+    const added = at.added;
+    const others = Object.entries(at.statuses)
+      .filter(([status]) => status !== "200")
+      .map(([status, count]) => `${count} x ${status}`);
+    return [
+      c.title,
+      n(atDelay(c.byDelay, 0).p50.median, 1),
+      added ? addedRange(added.p50) : "-",
+      added ? addedRange(added.p90) : "-",
+      added ? addedRange(added.p99) : "-",
+      callsRange(at.guardCallsBefore),
+      callsRange(at.guardCallsAfter),
+      others.length ? others.join(", ") : "none",
+    ];
   });
 }
 
 /**
- * The tables docs/benchmarks.md shows: latency per case, the changes under load, exactness.
+ * One row per change and D: when it returned (median [runs], ms), the guard calls it made
+ * on its way, the load's requests sent after it returned (median) and, over every run,
+ * how many of those were admitted.
+ * @param {DistanceResults} results
+ */
+function changeRows(results) {
+  return results.changes.flatMap((c) =>
+    results.config.delays.map((d) => {
+      const at = atDelay(c.byDelay, d);
+      return [c.title, String(d), msRange(at.returnMs), n(at.guardCalls.median), n(at.sentAfter.median), String(at.admittedAfter)];
+    }),
+  );
+}
+const CHANGE_HEAD = [
+  "change under load (50 req/s)",
+  "D (ms)",
+  "returns in (ms)",
+  "its guard calls",
+  "load requests sent after it returned",
+  "of those admitted (all runs)",
+];
+
+/** @param {DistanceResults} results */
+function exactnessRows(results) {
+  const e = results.exactness;
+  return results.config.delays.map((d) => {
+    const at = atDelay(e.byDelay, d);
+    return [
+      String(d),
+      `${at.mostInOneWindow} (${at.held ? "held" : "OVERSHOT"})`,
+      `${n(at.admitted.median)} / ${n(at.exactAdmits.median)}`,
+    ];
+  });
+}
+/** @param {DistanceResults} results */
+const exactnessHead = (results) => [
+  "D (ms)",
+  `most admitted in one ${results.exactness.windowSeconds} s window, all runs (limit ${results.exactness.limit})`,
+  "admitted / an exact limiter's (medians)",
+];
+
+/** The run count, D and each run's load average, for a table's caption. @param {DistanceResults} results */
+function caption(results) {
+  const { config: cfg, machine } = results;
+  const loads = machine.loadAverageByRun.map((l, i) => `run ${i + 1}: ${l.before[0]} -> ${l.after[0]}`).join(", ");
+  return `${cfg.runs} run(s), D = ${cfg.delays.join(", ")} ms, ${cfg.requests} requests per case, D and run (hot key ${cfg.hotRequests}, exactness ${cfg.exactRequests}), two isolates per D; ${machine.cores} cores, 1-minute load average ${loads}`;
+}
+
+/**
+ * The tables docs/benchmarks.md shows: latency per case at each far D, the changes under load, exactness.
  * @param {DistanceResults} results
  */
 function markdown(results) {
-  const { delays } = results.config;
-  const far = delays.filter((d) => d > 0);
-  const line = (/** @type {string[]} */ cells) => `| ${cells.join(" | ")} |`;
-  const head = [
-    "case",
-    "p50 at D = 0 (ms)",
-    ...far.flatMap((d) => [`added p50 [runs] / p90 / p99 at D = ${d} (ms)`, `guard calls per request at D = ${d} (before + after)`]),
-    "answers other than 200 (all runs)",
-  ];
-  const out = [line(head), line(head.map(() => "---")), ...latencyRows(results).map(line), ""];
-  const changeHead = ["change under load (50 req/s)", ...delays.map((d) => `D = ${d}: returns in ms [runs]; guard calls; admitted after`)];
-  out.push(line(changeHead), line(changeHead.map(() => "---")));
-  for (const c of results.changes) {
-    const cells = delays.map((d) => {
-      const at = atDelay(c.byDelay, d);
-      return `${msRange(at.returnMs)}; ${n(at.guardCalls.median)}; ${at.admittedAfter}`;
-    });
-    out.push(line([c.title, ...cells]));
-  }
-  out.push("");
-  const e = results.exactness;
-  const exactHead = ["exactness", ...delays.map((d) => `D = ${d}`)];
-  out.push(line(exactHead), line(exactHead.map(() => "---")));
-  const exact = delays.map((d) => {
-    const at = atDelay(e.byDelay, d);
-    return `${at.mostInOneWindow} (${at.held ? "held" : "OVERSHOT"}); ${n(at.admitted.median)} / ${n(at.exactAdmits.median)}`;
-  });
-  out.push(
-    line([
-      `most admitted in one ${e.windowSeconds} s window (limit ${e.limit}), all runs; admitted / an exact limiter's, medians`,
-      ...exact,
-    ]),
-  );
-  return out.join("\n");
+  const far = results.config.delays.filter((d) => d > 0);
+  return [
+    caption(results),
+    ...far.flatMap((d) => ["", markdownTable(latencyHead(d), latencyRows(results, d))]),
+    "",
+    markdownTable(CHANGE_HEAD, changeRows(results)),
+    "",
+    markdownTable(exactnessHead(results), exactnessRows(results)),
+  ].join("\n");
 }
 
 /** @param {DistanceResults} results */
 function printReport(results) {
-  const { machine, config: cfg } = results;
-  const far = cfg.delays.filter((d) => d > 0);
-  const headers = ["case", "p50 D=0", ...far.flatMap((d) => [`added p50/p90/p99 D=${d}`, `calls D=${d}`]), "not 200"];
+  const far = results.config.delays.filter((d) => d > 0);
+  const { machine } = results;
   console.log(
     [
       "",
-      `zgate distance bench — ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadAverageBefore.join(" ")}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`,
-      `${cfg.runs} run(s), D = ${cfg.delays.join(", ")} ms, ${cfg.requests} requests per case (hot key ${cfg.hotRequests}), two isolates per D`,
+      `zgate distance bench — ${machine.cpuModel}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`,
+      caption(results),
+      ...far.flatMap((d) => ["", table(latencyHead(d), latencyRows(results, d))]),
       "",
-      table(headers, latencyRows(results)),
+      table(CHANGE_HEAD, changeRows(results)),
+      "",
+      table(exactnessHead(results), exactnessRows(results)),
       "",
       "Markdown (docs/benchmarks.md):",
       markdown(results),
@@ -717,11 +765,17 @@ async function main() {
   /** @type {RunResult[]} */
   const runs = [];
   const runSeconds = [];
+  // The machine's load average (1, 5, 15 min) as each run starts and ends: the latencies are only as quiet as it was.
+  /** @type {{ before: number[], after: number[] }[]} */
+  const loadByRun = [];
+  const loadNow = () => loadavg().map((x) => round(x, 2));
   for (let run = 0; run < config.runs; run++) {
     const runStarted = performance.now();
+    const before = loadNow();
     runs.push(await oneRun(run, zgate.urls, zgate.url, settings));
+    loadByRun.push({ before, after: loadNow() });
     runSeconds.push(round((performance.now() - runStarted) / 1000, 1));
-    log(`run ${run + 1}/${config.runs} done in ${runSeconds.at(-1)} s`);
+    log(`run ${run + 1}/${config.runs} done in ${runSeconds.at(-1)} s, load ${before.join(" ")} -> ${loadByRun.at(-1)?.after.join(" ")}`);
   }
 
   /** @type {DistanceResults} */
@@ -731,7 +785,8 @@ async function main() {
     machine: {
       ...machineInfo(root),
       loadAverageBefore: loadBefore.map((x) => round(x, 2)),
-      loadAverageAfter: loadavg().map((x) => round(x, 2)),
+      loadAverageAfter: loadNow(),
+      loadAverageByRun: loadByRun,
     },
     config,
     timing: { totalSeconds: round((performance.now() - startedAt) / 1000, 1), runSeconds },
