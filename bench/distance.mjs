@@ -86,8 +86,8 @@ const config = {
   speed: setting("BENCH_DISTANCE_SPEED", 1, 10),
   // The load under a revoke, rotate or logout: 50 req/s, for this long before the change and after it returned.
   changeLoadIntervalMs: 20,
-  changeLeadMs: smoke ? 300 : 2_000,
-  changeTailMs: smoke ? 300 : 1_500,
+  changeLeadMs: smoke ? 200 : 2_000,
+  changeTailMs: smoke ? 200 : 1_500,
   storage: /** @type {"disk" | "tmpfs"} */ (process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs"),
 };
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "distance-smoke.json" : "distance.json"));
@@ -310,7 +310,11 @@ async function oneRun(run, urls, entry, settings) {
     const cases = {};
     for (const id of caseOrder) if (mine[id]) cases[id] = caseRun(mine[id], calls[tagOf(g, id)]);
     // The guard calls each change made on its way to its answer (the load's are its requests' own).
-    const made = Object.entries(changes[g.delayMs] ?? {}).map(([id, c]) => [id, { ...c, guardCalls: calls[tagOf(g, id)]?.before ?? 0 }]);
+    const made = Object.entries(changes[g.delayMs] ?? {}).map(([id, c]) => {
+      const own = calls[tagOf(g, id)];
+      const byMethod = Object.fromEntries(Object.entries(own?.byMethod ?? {}).map(([method, k]) => [method, k.before]));
+      return [id, { ...c, guardCalls: own?.before ?? 0, guardCallsByMethod: byMethod }];
+    });
     return { delayMs: g.delayMs, cases, exactness: judgeExactness(mine.exactness ?? []), changes: Object.fromEntries(made) };
   });
 }
@@ -759,8 +763,11 @@ async function main() {
   track(zgate.stop, { pids: zgate.pids });
   await applyMigrations(zgate.mf);
   log(`origin ${origin.url}, zgate isolates ${JSON.stringify(zgate.urls)}`);
-  await warmUp(zgate.urls, zgate.url, settings);
-  log("isolates warmed up");
+  // Smoke mode checks the harness only: its figures need no warm isolates.
+  if (!smoke) {
+    await warmUp(zgate.urls, zgate.url, settings);
+    log("isolates warmed up");
+  }
 
   /** @type {RunResult[]} */
   const runs = [];
