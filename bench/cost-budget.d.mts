@@ -1,6 +1,7 @@
 // The types of bench/cost-budget.mjs as its importers see them (the TypeScript tests,
 // bench/cost.mjs); the module itself is checked against them (tsconfig.scripts.json).
 export declare const COST_CASES: string[];
+export declare const DEFAULT_KEY_BASELINE: number;
 export declare const TARGETS: Record<string, number>;
 export declare const KEPT_PER_NEW_ADDRESS: number;
 export declare const HOT_KEYED: string[];

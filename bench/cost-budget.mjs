@@ -35,6 +35,15 @@ export const JOB_CASE_IDS = ["zsky_job", "zsky_job_high_limit"];
 export const isJobCase = (id) => JOB_CASE_IDS.includes(id);
 
 /**
+ * Issue 26's baseline, $ per million requests: default_key_1rps (one ZappWay Free key at
+ * 1 req/s, two isolates, 60 s windows) measured on main at b391fc3, before any change of
+ * the lease policy, medians of 3 runs ($1.80-$1.81). A lease policy that renews ahead of
+ * need may cost at most 1.25 times this, renewals included.
+ * @satisfies {Declared["DEFAULT_KEY_BASELINE"]}
+ */
+export const DEFAULT_KEY_BASELINE = 1.81;
+
+/**
  * Dollars per million units (requests; jobs for zsky_job, excluding result storage).
  * @satisfies {Declared["TARGETS"]}
  */
@@ -48,6 +57,7 @@ export const TARGETS = {
   unknown_key: 0.35,
   zsky_job: 8,
   zsky_job_high_limit: 8,
+  default_key_1rps: Math.round(1.25 * DEFAULT_KEY_BASELINE * 100) / 100,
 };
 
 /**

@@ -72,6 +72,8 @@ describe("npm run bench:cost (smoke)", () => {
       expect(byId(id).guardObjectsStarted, id).toBeCloseTo(1);
       expect(byId(id).doRowsRead, id).toBeGreaterThan(0);
     }
+    // A key at its plan's limits on two isolates is counted, guard calls and renewals included, until they stop.
+    expect(byId("default_key_1rps").guardCalls).toBeGreaterThan(0);
     // A hot credential's requests share guard calls (leases).
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
