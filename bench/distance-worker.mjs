@@ -15,7 +15,9 @@
 // timer by AsyncLocalStorage (nodejs_compat).
 //
 // Bench routes, on this wrapper only (zgate never answers them):
-//   GET /__bench/calls   this isolate's counts: { <case>: { requests, before, after, byMethod } }
+//   GET /__bench/calls        this isolate's counts: { <case>: { requests, before, after, byMethod } }
+//   GET /__bench/round-trip?calls=N   makes N guard calls one after the other, then answers 204 (the
+//                                     client times it: workerd's clock does not move while it waits)
 import { AsyncLocalStorage } from "node:async_hooks";
 import zgate from "../src/index";
 
@@ -50,6 +52,21 @@ function countCall(method) {
   const when = tag?.answered ? "after" : "before";
   counts[when]++;
   (counts.byMethod[method] ??= { before: 0, after: 0 })[when]++;
+}
+
+/** The round-trip probe: a guard of the bench's own, asked a question that reads one value and changes nothing. */
+const PROBE_GUARD = "bench:round-trip";
+
+/**
+ * `calls` guard calls one after the other through the namespace zgate is handed: what a
+ * call on zgate's critical path waits, `calls` times.
+ * @param {Env} env
+ * @param {number} calls
+ */
+async function probeGuard(env, calls) {
+  const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(PROBE_GUARD));
+  for (let i = 0; i < calls; i++) await guard.resultLinksRefusedSince("probe");
+  return new Response(null, { status: 204 });
 }
 
 /** @param {number} ms */
@@ -119,7 +136,9 @@ export default {
    * @param {ExecutionContext} ctx
    */
   async fetch(request, env, ctx) {
-    if (new URL(request.url).pathname === "/__bench/calls") return Response.json(calls);
+    const url = new URL(request.url);
+    if (url.pathname === "/__bench/calls") return Response.json(calls);
+    if (url.pathname === "/__bench/round-trip") return probeGuard(distantEnv(env), Number(url.searchParams.get("calls") ?? 0));
     const tag = { name: request.headers.get(CASE_HEADER) ?? "untagged", answered: false };
     caseCalls(tag.name).requests++;
     return current.run(tag, async () => {

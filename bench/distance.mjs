@@ -304,7 +304,10 @@ async function oneRun(run, urls, entry, settings) {
   await Promise.all([lowRate, oneAtATime]);
   await sleep(SETTLE_MS);
   const calls = await readCalls(urls);
-  return prepared.map(({ g }) => {
+  /** @type {number[]} */
+  const roundTrips = [];
+  for (const { g } of prepared) roundTrips.push(await roundTrip(g));
+  return prepared.map(({ g }, d) => {
     const mine = sent[g.delayMs] ?? {};
     /** @type {Record<string, CaseRun>} */
     const cases = {};
@@ -315,7 +318,13 @@ async function oneRun(run, urls, entry, settings) {
       const byMethod = Object.fromEntries(Object.entries(own?.byMethod ?? {}).map(([method, k]) => [method, k.before]));
       return [id, { ...c, guardCalls: own?.before ?? 0, guardCallsByMethod: byMethod }];
     });
-    return { delayMs: g.delayMs, cases, exactness: judgeExactness(mine.exactness ?? []), changes: Object.fromEntries(made) };
+    return {
+      delayMs: g.delayMs,
+      roundTripMs: roundTrips[d] ?? null,
+      cases,
+      exactness: judgeExactness(mine.exactness ?? []),
+      changes: Object.fromEntries(made),
+    };
   });
 }
 
@@ -365,6 +374,34 @@ async function prepare(g) {
     jobKeys: await jobKeys(g, config.jobKeys),
     changes: await changeCases(g),
   };
+}
+
+/** Guard calls a round-trip probe makes one after the other, and probes per isolate. */
+const PROBE = { calls: 5, times: 3 };
+
+/**
+ * The guard round trip a group's isolates meet, probed through the wrapper from outside
+ * (workerd's clock does not move while a Worker waits): a request that makes PROBE.calls
+ * guard calls one after the other, less one that makes none, over PROBE.calls; the
+ * median over both isolates' probes, in ms. The probe's guard is started first.
+ * @param {Group} g
+ */
+async function roundTrip(g) {
+  /** @param {string} url @param {number} calls */
+  const timed = async (url, calls) => {
+    const started = performance.now();
+    const response = await fetch(`${url}/__bench/round-trip?calls=${calls}`);
+    await response.arrayBuffer();
+    if (response.status !== 204) throw new Error(`probing the guard round trip: ${response.status}`);
+    return performance.now() - started;
+  };
+  /** @type {number[]} */
+  const trips = [];
+  for (const url of g.urls) {
+    await timed(url, 1);
+    for (let i = 0; i < PROBE.times; i++) trips.push(((await timed(url, PROBE.calls)) - (await timed(url, 0))) / PROBE.calls);
+  }
+  return round(median(trips), 1);
 }
 
 /**
@@ -591,6 +628,7 @@ function summarizeChanges(changes, runs) {
  *   config: typeof config,
  *   timing: { totalSeconds: number, runSeconds: number[] },
  *   cases: ReturnType<typeof summarizeCase>[],
+ *   roundTripMs: Record<number, Spread>,
  *   exactness: ReturnType<typeof summarizeExactness>,
  *   changes: ReturnType<typeof summarizeChanges>,
  *   outFile: string,
@@ -693,43 +731,46 @@ const exactnessHead = (results) => [
   "admitted / an exact limiter's (medians)",
 ];
 
-/** The run count, D and each run's load average, for a table's caption. @param {DistanceResults} results */
+/** The run count, D, the round trip probed at each D and each run's load average, for a table's caption. @param {DistanceResults} results */
 function caption(results) {
   const { config: cfg, machine } = results;
   const loads = machine.loadAverageByRun.map((l, i) => `run ${i + 1}: ${l.before[0]} -> ${l.after[0]}`).join(", ");
-  return `${cfg.runs} run(s), D = ${cfg.delays.join(", ")} ms, ${cfg.requests} requests per case, D and run (hot key ${cfg.hotRequests}, exactness ${cfg.exactRequests}), two isolates per D; ${machine.cores} cores, 1-minute load average ${loads}`;
+  const trips = cfg.delays.map((d) => `${n(atDelay(results.roundTripMs, d).median, 1)} at D = ${d}`).join(", ");
+  return [
+    `${cfg.runs} run(s), D = ${cfg.delays.join(", ")} ms, ${cfg.requests} requests per case, D and run (hot key ${cfg.hotRequests}, exactness ${cfg.exactRequests}), two isolates per D.`,
+    `Guard round trip probed through the wrapper (median ms): ${trips}. ${machine.cores} cores, 1-minute load average ${loads}.`,
+  ].join(" ");
 }
 
 /**
- * The tables docs/benchmarks.md shows: latency per case at each far D, the changes under load, exactness.
+ * The tables of a report, each drawn by `draw` (markdownTable, or report.mjs's text
+ * table): latency per case at each far D, the changes under load, exactness.
  * @param {DistanceResults} results
+ * @param {(head: string[], rows: string[][]) => string} draw
  */
-function markdown(results) {
+function tables(results, draw) {
   const far = results.config.delays.filter((d) => d > 0);
   return [
-    caption(results),
-    ...far.flatMap((d) => ["", markdownTable(latencyHead(d), latencyRows(results, d))]),
+    ...far.flatMap((d) => ["", draw(latencyHead(d), latencyRows(results, d))]),
     "",
-    markdownTable(CHANGE_HEAD, changeRows(results)),
+    draw(CHANGE_HEAD, changeRows(results)),
     "",
-    markdownTable(exactnessHead(results), exactnessRows(results)),
-  ].join("\n");
+    draw(exactnessHead(results), exactnessRows(results)),
+  ];
 }
+
+/** What docs/benchmarks.md shows. @param {DistanceResults} results */
+const markdown = (results) => [caption(results), ...tables(results, markdownTable)].join("\n");
 
 /** @param {DistanceResults} results */
 function printReport(results) {
-  const far = results.config.delays.filter((d) => d > 0);
   const { machine } = results;
   console.log(
     [
       "",
       `zgate distance bench — ${machine.cpuModel}${results.smoke ? "  [SMOKE: figures are not meaningful]" : ""}`,
       caption(results),
-      ...far.flatMap((d) => ["", table(latencyHead(d), latencyRows(results, d))]),
-      "",
-      table(CHANGE_HEAD, changeRows(results)),
-      "",
-      table(exactnessHead(results), exactnessRows(results)),
+      ...tables(results, table),
       "",
       "Markdown (docs/benchmarks.md):",
       markdown(results),
@@ -798,6 +839,8 @@ async function main() {
     config,
     timing: { totalSeconds: round((performance.now() - startedAt) / 1000, 1), runSeconds },
     cases: caseOrder.map((id) => summarizeCase(id, titles[id] ?? id, runs)),
+    // The round trip each D gave, as zgate's isolates met it: the wrapper works if it is about D.
+    roundTripMs: perDelay((d) => spread(runs.map((r) => r.find((x) => x.delayMs === d)?.roundTripMs ?? null))),
     exactness: summarizeExactness(runs),
     changes: summarizeChanges(
       Object.keys(runs[0]?.[0]?.changes ?? {}).map((id) => ({ id, title: titles[id] ?? id })),
