@@ -162,15 +162,33 @@ export function outputTail(limit = 8192) {
   };
 }
 
+// The instance starting now, if any: instances start one at a time, so that the new
+// workerd descendant each one finds is its own (bench:cost starts default_key_1rps's runs side by side).
+/** @type {Promise<unknown>} */
+let starting = Promise.resolve();
+
 /**
  * Starts one Miniflare instance and resolves its URL and the workerd process it spawned
- * (found as the new workerd descendant of this process, for the memory figures).
+ * (found as the new workerd descendant of this process, for the CPU and memory figures),
+ * once every instance asked for before it has started.
  * @param {string} name
  * @param {string} storage
  * @param {MiniflareOptions} options
  * @returns {Promise<Instance>}
  */
-async function startInstance(name, storage, options) {
+function startInstance(name, storage, options) {
+  const started = starting.then(() => launchInstance(name, storage, options));
+  starting = started.catch(() => {});
+  return started;
+}
+
+/**
+ * @param {string} name
+ * @param {string} storage
+ * @param {MiniflareOptions} options
+ * @returns {Promise<Instance>}
+ */
+async function launchInstance(name, storage, options) {
   const before = new Set(workerdPids());
   const stdio = outputTail();
   const mf = new Miniflare({ ...shared(name, stdio, storage), ...options });
