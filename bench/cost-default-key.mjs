@@ -23,9 +23,11 @@ import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, stor
  *   intervalMs: number,
  *   usageFlushMs: number,
  *   quietMs: number,
+ *   idleMs: number,
  *   log: (msg: string) => void,
  * }} DefaultKeyOptions
- * `requests` at one every `intervalMs`; the stretch ends once no guard call was made for `quietMs`.
+ * `requests` at one every `intervalMs`; the stretch ends once no guard call was made for
+ * `quietMs`. Beforehand the workerds' CPU is read over `idleMs` with no request at all.
  */
 
 // Later than every retention period (results 7 days, usage 90 days by default), as in cost.mjs.
@@ -67,7 +69,10 @@ export function defaultKeyRuns(runs, options) {
  * @param {number} run
  * @param {DefaultKeyOptions} options
  */
-async function defaultKeyRun(run, { scriptPath, originUrl, storage: storageKind, requests, intervalMs, usageFlushMs, quietMs, log }) {
+async function defaultKeyRun(
+  run,
+  { scriptPath, originUrl, storage: storageKind, requests, intervalMs, usageFlushMs, quietMs, idleMs, log },
+) {
   const storage = storageRoot(storageKind);
   const dropStorage = track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
   const settings = defaultLimitSettings(originUrl, usageFlushMs);
@@ -106,6 +111,11 @@ async function defaultKeyRun(run, { scriptPath, originUrl, storage: storageKind,
     // Every isolate starts with its first request (the bench route): that belongs to no case.
     await counters();
     await retention();
+    // What the workerds spend with nothing to do (timers, the runtime's own upkeep): at 1
+    // req/s it is much of the stretch's CPU, which Cloudflare would not bill. Shown, not subtracted.
+    const idleFrom = cpuTimeMs(zgate);
+    await sleep(idleMs);
+    const idleCpuMsPerSecond = Math.round(((cpuTimeMs(zgate) - idleFrom) / idleMs) * 1000 * 100) / 100;
     const before = await snapshot();
 
     /** @type {Record<string, number>} */
@@ -158,6 +168,7 @@ async function defaultKeyRun(run, { scriptPath, originUrl, storage: storageKind,
       units: requests,
       statuses,
       seconds,
+      idleCpuMsPerSecond,
       counts: perUnit({ delta, units: requests, workerRequests: requests, cpuMs: after.cpuMs - before.cpuMs }),
     };
   } finally {

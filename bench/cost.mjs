@@ -147,6 +147,7 @@ const config = {
     requests: Math.round(setting("BENCH_COST_DEFAULT_KEY_REQUESTS", 300, 5)),
     intervalMs: smoke ? 200 : 1_000,
     quietMs: smoke ? 1_000 : 5_000,
+    idleMs: smoke ? 500 : 10_000,
     only: process.env.BENCH_COST_DEFAULT_KEY_ONLY === "1",
   },
 };
