@@ -1,8 +1,7 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/key-format";
-import { encodeBatch } from "../../src/usage/usage-batches";
 import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, someIp } from "../helpers";
+import { appendBatch } from "../usage";
 
 const zskyUsage = (key: string, from: Record<string, string> = {}, cf?: Record<string, unknown>) =>
   call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), ...from }, ...(cf ? { cf } : {}) } as RequestInit);
@@ -239,14 +238,9 @@ describe("GET /admin/v1/calls: search by client address and time", () => {
     const address = someIp();
     const twoDaysAgo = Date.now() - 2 * 86_400_000;
     const old = { at: twoDaysAgo, method: "GET", path: "/api/v1/agents", status: 200, requestId: "old-call" };
-    const stored = encodeBatch(key.id, "oldbatch01", [
+    await appendBatch(key.id, "oldbatch01", [
       { ...old, clientAddress: address, country: "NL", asn: 64500, userAgent: "sdk/1", outcome: "admitted" },
     ]);
-    await env.DB.prepare(
-      "INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-      .bind(stored.key_id, stored.first_at, stored.batch, stored.last_at, stored.last_admitted_at, stored.calls)
-      .run();
     const since = q(new Date(twoDaysAgo - 60_000).toISOString());
     const inAccount = await json(await admin(`/calls?product=zappway&account=${key.account}&address=${address}&since=${since}`));
     expect(inAccount.calls.map((c: { request_id: string }) => c.request_id)).toEqual(["old-call"]);
