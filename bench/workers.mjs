@@ -225,7 +225,11 @@ export function startZgate({ scriptPath, settings, compat, storage, inspectorPor
     kvNamespaces: { KEYS_KV: "zgate-keys-local" },
     d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
     r2Buckets: { RESULTS: "zgate-results" },
-    durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
+    durableObjects: {
+      ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true },
+      USAGE_LOG: { className: "UsageLog", useSQLite: true },
+      USAGE_ADDRESSES: { className: "UsageAddressIndex", useSQLite: true },
+    },
   });
 }
 

@@ -1,10 +1,10 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { listUsage } from "../../src/usage/usage-history";
-import { BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
+import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
 import { usageLogFor } from "../../src/usage/usage-client";
 import { useTestClock } from "../clock";
-import { admin, bearer, call, callLive, createKey, json, login } from "../helpers";
+import { admin, bearer, call, callLive, createKey, json, keyHeaders, login, someIp } from "../helpers";
 import { appendBatch, countingUsageLogs, keyRef, usageBatches } from "../usage";
 
 const KEYS = "/zakgt/api/v1/developer/api-keys";
@@ -94,6 +94,45 @@ describe("key usage is written in batches", () => {
     }
     await vi.waitFor(async () => expect(await batchesOf(id)).toHaveLength(2), { timeout: 5_000, interval: 100 });
     for (const batch of await batchesOf(id)) expect(batch.last_at - batch.first_at).toBeLessThanOrEqual(60_000);
+  });
+});
+
+describe("appending to the account's usage log", () => {
+  const agents = (key: string, requestId: string, settings: Record<string, unknown>) =>
+    callLive("/zappway/api/v1/agents", { headers: { ...keyHeaders("zappway", key), "X-Request-Id": requestId }, settings });
+
+  it("an append that fails is tried again, so its calls are not lost", async () => {
+    const { id, key } = await createKey("zappway");
+    const appends: string[] = [];
+    const settings = { USAGE_LOG: countingUsageLogs(appends, 1) };
+    const clock = useTestClock();
+    const retry = clock.nextSleep();
+    expect((await agents(key, "usage-retried", settings)).status).toBe(200);
+    expect(await retry).toBe(clock.now() + APPEND_RETRIES_MS[0]!);
+    await clock.advance(APPEND_RETRIES_MS[0]!);
+    await vi.waitFor(async () => expect(await usageBatches(id)).toHaveLength(1), { timeout: 5_000, interval: 50 });
+    expect(appends).toHaveLength(2);
+    expect((await listUsage(env, await keyRef(id), { limit: 10 })).map((c) => c.requestId)).toEqual(["usage-retried"]);
+  });
+
+  it("an append that fails every try is logged with the calls it lost, never dropped silently", async () => {
+    const { id, key } = await createKey("zappway");
+    const errors = vi.spyOn(console, "error");
+    const settings = { USAGE_LOG: countingUsageLogs([], Infinity) };
+    const clock = useTestClock();
+    for (const wait of APPEND_RETRIES_MS) {
+      const retry = clock.nextSleep();
+      if (wait === APPEND_RETRIES_MS[0]) expect((await agents(key, "usage-lost", settings)).status).toBe(200);
+      await retry;
+      await clock.advance(wait);
+    }
+    await vi.waitFor(() =>
+      expect(errors.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining("usage_write_failed")),
+    );
+    const line = JSON.parse(errors.mock.calls.map((c) => String(c[0])).find((l) => l.includes("usage_write_failed"))!);
+    expect(line).toMatchObject({ msg: "usage_write_failed", product: "zappway", calls: 1 });
+    expect(line.lost_total).toBeGreaterThanOrEqual(1);
+    expect(await usageBatches(id)).toEqual([]);
   });
 });
 
