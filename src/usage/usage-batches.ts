@@ -39,14 +39,14 @@ export const USER_AGENT_CHARS = 256;
 /** One call in a batch's `calls` array, positional to keep rows small; `at` is relative to the batch's first_at. */
 export type StoredCall = [number, string, string, number, string, string | null, string | null, number | null, string | null, UsageOutcome];
 
-export interface UsageBatchRow {
+export type UsageBatchRow = {
   key_id: string;
   first_at: number;
   batch: string;
   last_at: number;
   last_admitted_at: number | null;
   calls: string;
-}
+};
 
 /** A batch row for calls of one key, oldest first, spanning at most MAX_BATCH_SPAN_MS. */
 export function encodeBatch(keyId: string, batch: string, calls: UsageCall[]): UsageBatchRow {

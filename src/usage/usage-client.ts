@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import type { UsageAccount, UsageLog } from "./usage-log-object";
+import type { CallPosition, UsageAccount, UsageLog } from "./usage-log-object";
 
 /**
  * How isolate code (and the usage objects themselves) name the usage objects: an account's
@@ -28,3 +28,8 @@ export const addressIndexes = () => Array.from({ length: ADDRESS_INDEXES }, (_, 
 
 /** The hour (since the epoch) a call at `at` counts in, in the address index. */
 export const usageHour = (at: number) => Math.floor(at / 3_600_000);
+
+/** Listing order of calls across keys (a search): positive when `a` comes after `b` (is older). */
+export function olderFirst(a: CallPosition, b: CallPosition): number {
+  return b.t - a.t || (a.k < b.k ? 1 : a.k > b.k ? -1 : 0) || b.f - a.f || (a.b < b.b ? 1 : a.b > b.b ? -1 : 0) || b.i - a.i;
+}

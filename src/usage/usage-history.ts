@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import type { ProductId } from "../products/types";
 import type { KeyRef } from "../keys/key-store";
 import { GatewayError } from "../http/errors";
-import { addressIndexes, addressIndexFor, usageLogFor } from "./usage-client";
+import { addressIndexes, addressIndexFor, olderFirst, usageLogFor } from "./usage-client";
 import { decodeCall, decodeCalls, MAX_BATCH_SPAN_MS, type StoredCall, type UsageCall } from "./usage-batches";
 import type { KeyCalls, MatchedCall, UsageAccount } from "./usage-log-object";
 
@@ -214,11 +214,6 @@ async function accountsOf(env: Env, search: CallSearch): Promise<UsageAccount[]>
     );
   }
   return [...found.values()];
-}
-
-/** Listing order across accounts: positive when `a` comes after `b` (is older). */
-function olderFirst(a: SearchPosition, b: SearchPosition): number {
-  return b.t - a.t || (a.k < b.k ? 1 : a.k > b.k ? -1 : 0) || b.f - a.f || (a.b < b.b ? 1 : a.b > b.b ? -1 : 0) || b.i - a.i;
 }
 
 /** Newest first (then by key, batch and index); returns one extra call when there are more, for the caller's cursor. */

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { listUsage } from "../../src/usage/usage-history";
 import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
 import { usageLogFor } from "../../src/usage/usage-client";
+import { COMPACT_AFTER_MS } from "../../src/usage/usage-log-object";
 import { useTestClock } from "../clock";
 import { admin, bearer, call, callLive, createKey, json, keyHeaders, login, someIp } from "../helpers";
 import { appendBatch, countingUsageLogs, keyRef, usageBatches } from "../usage";
@@ -232,6 +233,45 @@ describe("reading a key's history", () => {
     const response = await call(`${KEYS}/${id}/usage?cursor=${legacyCursor}`, { headers: bearer(token) });
     expect(response.status).toBe(400);
     expect(await json(response)).toEqual({ detail: "Invalid cursor" });
+  });
+});
+
+describe("compaction to R2", () => {
+  it("an hour after its first call an account's rows move to R2, and every read of its calls answers as before", async () => {
+    const { id, key, account } = await createKey("zsky", { label: "archived" });
+    const address = someIp();
+    for (let i = 0; i < 5; i++) {
+      const from = { "X-Request-Id": `archived-${i}`, "CF-Connecting-IP": i % 2 ? address : someIp(), "User-Agent": `sdk/${i}` };
+      expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), ...from } })).status).toBe(200);
+    }
+    const ref = await keyRef(id);
+    const pages = async () => {
+      const first = await json(await admin(`/keys/${id}/usage?limit=2`));
+      const second = await json(await admin(`/keys/${id}/usage?limit=2&cursor=${first.next_cursor}`));
+      return [first, second];
+    };
+    const reads = async () => {
+      const inAccount = await json(await admin(`/calls?product=zsky&account=${account}`));
+      const byAddress = await json(await admin(`/calls?product=zsky&account=${account}&address=${address}`));
+      return {
+        pages: await pages(),
+        exported: await (await admin(`/keys/${id}/usage/export?format=ndjson`)).text(),
+        inAccount: [inAccount.calls, inAccount.keys],
+        byAddress: [byAddress.calls, byAddress.keys],
+        acrossAccounts: (await json(await admin(`/calls?address=${address}`))).calls,
+        lastUsed: (await json(await admin(`/keys/${id}`))).last_used_at,
+      };
+    };
+    const before = await reads();
+    expect(before.pages[0].calls).toHaveLength(2);
+    expect(before.byAddress[0]).toHaveLength(2);
+
+    useTestClock(Date.now() + COMPACT_AFTER_MS + 1_000);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    expect(await usageBatches(id)).toEqual([]);
+    const archived = await env.RESULTS.list({ prefix: "usage/" });
+    expect(archived.objects.length).toBeGreaterThan(0);
+    expect(await reads()).toEqual(before);
   });
 });
 
