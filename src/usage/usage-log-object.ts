@@ -429,7 +429,7 @@ export class UsageLog extends DurableObject<Env> {
     const next = this.sql
       .exec<{ open: number | null; last: number | null }>(
         `SELECT (SELECT MIN(first_at) FROM key_usage_batches) AS open,
-                MIN((SELECT MIN(last_at) FROM key_usage_batches), (SELECT MIN(last_at) FROM segments)) AS last`,
+                (SELECT MIN(last_at) FROM (SELECT last_at FROM key_usage_batches UNION ALL SELECT last_at FROM segments)) AS last`,
       )
       .one();
     const lastDue = next.last === null ? Infinity : this.retentionEnd(next.last);

@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { listUsage } from "../../src/usage/usage-history";
 import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
@@ -276,6 +276,31 @@ describe("compaction to R2", () => {
 });
 
 describe("retention", () => {
+  it("archived calls past USAGE_RETENTION_DAYS leave the history and R2, by the object's alarm; the key's last use stays", async () => {
+    const { id } = await createKey("zakgt");
+    const t = Date.now();
+    await appendBatch(id, "archived", [{ at: t }, { at: t + 5_000, outcome: "rate_limited" }]);
+    const ref = await keyRef(id);
+    const clock = useTestClock(t + COMPACT_AFTER_MS + 1_000);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    const objects = (await env.RESULTS.list({ prefix: "usage/" })).objects.map((o) => o.key);
+    const ours = await runInDurableObject(usageLogFor(env, ref), (_log, state) =>
+      state.storage.sql
+        .exec<{ object: string }>("SELECT object FROM segments")
+        .toArray()
+        .map((r) => r.object),
+    );
+    expect(ours).toHaveLength(1);
+    expect(objects).toContain(ours[0]);
+    expect((await listUsage(env, ref, { limit: 10 })).map((c) => c.at)).toEqual([t + 5_000, t]);
+
+    await clock.advanceTo(t + 5_000 + 90 * 86_400_000 + 1);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    expect(await listUsage(env, ref, { limit: 10 })).toEqual([]);
+    expect(await env.RESULTS.head(ours[0]!)).toBeNull();
+    expect((await json(await admin(`/keys/${id}`))).last_used_at).toBe(new Date(t).toISOString());
+  });
+
   it("the account's usage log deletes whole batches whose last call is past USAGE_RETENTION_DAYS, by its alarm; the key's last use stays", async () => {
     const { id } = await createKey("zakgt");
     // Calls from now on, so the alarm they set is due only when the test moves the clock there.
