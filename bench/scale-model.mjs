@@ -230,11 +230,21 @@ function model(mix, m, x) {
   const usageTopAppends = top.usageAppends;
   const usageTopRows = top.usageRows;
   const topBytesPerHour = top.rps * BYTES_PER_CALL * 3600;
-  // Compaction when the object's open calls reach this, or hourly: keeps the object far below 10 GB.
+  // Compaction (src/usage/usage-log-object.ts): hourly, or once 1 GB is open, into R2 objects of at
+  // most 16 MB, with an index row per key per segment (written, and deleted by retention).
   const compactBytes = 1e9;
+  const segmentBytes = 16e6;
   const topCompactionsPerHour = Math.max(1, topBytesPerHour / compactBytes);
-  const compactionsPerSecond = sum((a) => Math.max(1, (a.rps * BYTES_PER_CALL * 3600) / compactBytes)) / 3600;
-  const segmentKeyRows = sum((a) => Math.max(1, (a.rps * BYTES_PER_CALL * 3600) / compactBytes) * Math.min(a.keys, a.rps * 3600)) / 3600;
+  const segmentsPerSecond = sum((a) => Math.max(1, (a.rps * BYTES_PER_CALL * 3600) / segmentBytes)) / 3600;
+  const compactionsPerSecond = segmentsPerSecond;
+  // Keys are sorted within a compaction, so a key's calls of an hour fall in about one segment
+  // (two where a segment boundary cuts them); a key with no call in the hour has none.
+  const segmentKeyRows =
+    sum((a) => {
+      const hourCalls = a.rps * 3600;
+      const activeKeys = a.keys * (1 - Math.exp(-hourCalls / a.keys));
+      return activeKeys + Math.max(1, (hourCalls * BYTES_PER_CALL) / segmentBytes);
+    }) / 3600;
 
   // Storage per month and DO duration, priced.
   const gbMonths = (/** @type {number} */ bytes) => bytes / 1e9;
@@ -387,7 +397,7 @@ function storeRows(r) {
     ],
     [
       "UsageLog (new, per account): storage",
-      `open calls until compacted to R2 (1 GB or an hour)`,
+      `open calls until compacted to R2 (an hour, or 1 GB)`,
       LIMITS.doBytes.text,
       `top account: ${fmt(r.usageLog.topBytesPerHour / 1e9, 1)} GB/h -> compacted ${fmt(r.usageLog.topCompactionsPerHour, 1)} times an hour`,
       "0.1x (1 GB open at most)",
@@ -395,7 +405,7 @@ function storeRows(r) {
     ],
     [
       "R2 usage segments (new)",
-      "one object per account per compaction",
+      "one object per 16 MB of an account's calls, at least one an hour",
       LIMITS.r2KeyWrites.text,
       `${fmt(r.usageLog.compactionsPerSecond, 1)} puts/s, each to a new key; ${fmt(r.d1.bytes / 1e12, 1)} TB`,
       "-",
