@@ -5,20 +5,22 @@
 // - DB (D1): statements and the rows D1 reports in each result's meta (`first()` and
 //   `raw()` are run as `all()`, which returns the same rows with their meta);
 // - RESULTS (R2): operations by billing class (A: put, list, multipart; B: get, head; delete is free);
-// - ACCOUNT_GUARD: every RPC method call on a stub (each one is a billed Durable Object request);
-// - AccountGuard: a subclass handed a storage whose SQL cursors are summed (rowsRead,
-//   rowsWritten: their final values are what SQLite-backed objects are billed), whose
-//   synchronous KV calls count a row each, `setAlarm` a row written, and `deleteAll` the
-//   rows it removes; alarm invocations count as requests.
+// - ACCOUNT_GUARD, USAGE_LOG, USAGE_ADDRESSES: every RPC method call on a stub (each one is a
+//   billed Durable Object request), all counted under `guard` (by method);
+// - AccountGuard, UsageLog, UsageAddressIndex: subclasses handed a storage whose SQL cursors
+//   are summed (rowsRead, rowsWritten: their final values are what SQLite-backed objects are
+//   billed), whose synchronous KV calls count a row each, `setAlarm` a row written, and
+//   `deleteAll` the rows it removes; alarm invocations count as requests.
 // The counters live in module scope: workerd runs a Worker's Durable Objects in the
 // Worker's own isolate, so the fetch handler and the guard objects share them.
 //
 // Bench routes, on this wrapper only (zgate never answers them):
 //   GET  /__bench/counters            the counters so far
-//   POST /__bench/retention?at=<ms>[&guards=<name>,…]  zgate's cron (retention) as if run at that
-//                                     time, and the named guards' alarms (job retirement), counted
+//   POST /__bench/retention?at=<ms>[&guards=<name>,…]  the alarms of every usage log used so far
+//                                     (usage retention) as if run at that time, and the named
+//                                     guards' alarms (job retirement), counted
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
-import zgate, { AccountGuard as ZgateGuard } from "../src/index";
+import zgate, { AccountGuard as ZgateGuard, UsageAddressIndex as ZgateAddressIndex, UsageLog as ZgateUsageLog } from "../src/index";
 import { generateKey, prefixFor } from "../src/keys/key-format";
 import { products } from "../src/products/index";
 import { useClock } from "../src/util/clock";
@@ -204,12 +206,25 @@ function countedStub(stub) {
   });
 }
 
-/** @type {(ns: Env["ACCOUNT_GUARD"]) => Env["ACCOUNT_GUARD"]} */
-const countedNamespace = (ns) =>
+/** Names of the usage logs the Worker has reached: the retention route runs their alarms. */
+/** @type {Set<string>} */
+const usageLogs = new Set();
+
+/**
+ * @template {DurableObjectNamespace<any>} N
+ * @param {N} ns
+ * @param {Set<string>} [names] where to note each name the Worker reaches
+ * @returns {N}
+ */
+const countedNamespace = (ns, names) =>
   new Proxy(ns, {
     get(t, prop) {
-      const value = Reflect.get(t, prop, t);
-      if (prop === "get" || prop === "getByName") return (/** @type {unknown[]} */ ...args) => countedStub(value.apply(t, args));
+      const value = /** @type {unknown} */ (Reflect.get(t, prop, t));
+      if (prop === "get" || prop === "getByName")
+        return (/** @type {unknown[]} */ ...args) => {
+          if (prop === "getByName" && typeof args[0] === "string") names?.add(args[0]);
+          return countedStub(/** @type {(...a: unknown[]) => object} */ (value).apply(t, args));
+        };
       return typeof value === "function" ? value.bind(t) : value;
     },
   });
@@ -231,6 +246,8 @@ function countedEnv(env) {
       DB: countedD1(env.DB),
       RESULTS: countedR2(env.RESULTS),
       ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD),
+      USAGE_LOG: countedNamespace(env.USAGE_LOG, usageLogs),
+      USAGE_ADDRESSES: countedNamespace(env.USAGE_ADDRESSES),
     };
     wrapped.set(env, out);
   }
@@ -349,6 +366,22 @@ function countedState(ctx) {
   return ctx;
 }
 
+/**
+ * An object's alarm as it would run at `at`, on zgate's clock (src/util/clock.ts) stood at
+ * `at` meanwhile: the benchmark sends nothing else then.
+ * @param {number} at
+ * @param {() => Promise<void>} alarm
+ */
+async function alarmAt(at, alarm) {
+  const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  useClock({ now: () => at, sleep: wait, after: (ms, work) => wait(ms).then(work) });
+  try {
+    await alarm();
+  } finally {
+    useClock(null);
+  }
+}
+
 /** zgate's guard, unchanged, on counted storage. */
 export class AccountGuard extends ZgateGuard {
   /**
@@ -372,13 +405,49 @@ export class AccountGuard extends ZgateGuard {
    * @param {number} at
    */
   async benchAlarmAt(at) {
-    const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
-    useClock({ now: () => at, sleep: wait, after: (ms, work) => wait(ms).then(work) });
-    try {
-      await this.alarm();
-    } finally {
-      useClock(null);
-    }
+    await alarmAt(at, () => this.alarm());
+  }
+}
+
+/** zgate's usage log, unchanged, on counted storage; the address index calls it makes are counted too. */
+export class UsageLog extends ZgateUsageLog {
+  /**
+   * @param {DurableObjectState} ctx
+   * @param {Env} env
+   */
+  constructor(ctx, env) {
+    super(countedState(ctx), countedEnv(env));
+  }
+
+  /** @override */
+  async alarm() {
+    counters.guard.alarms++;
+    return super.alarm();
+  }
+
+  /**
+   * The alarm as it would run at `at` (usage retention).
+   * @param {number} at
+   */
+  async benchAlarmAt(at) {
+    await alarmAt(at, () => this.alarm());
+  }
+}
+
+/** zgate's address index, unchanged, on counted storage. */
+export class UsageAddressIndex extends ZgateAddressIndex {
+  /**
+   * @param {DurableObjectState} ctx
+   * @param {Env} env
+   */
+  constructor(ctx, env) {
+    super(countedState(ctx), env);
+  }
+
+  /** @override */
+  async alarm() {
+    counters.guard.alarms++;
+    return super.alarm();
   }
 }
 
@@ -394,7 +463,9 @@ async function benchRoute(request, env, url) {
   if (url.pathname === "/__bench/retention" && request.method === "POST") {
     const at = Number(url.searchParams.get("at"));
     if (!Number.isFinite(at)) return new Response("at=<ms> required", { status: 400 });
-    await zgate.scheduled({ scheduledTime: at, cron: "bench", noRetry() {} }, countedEnv(env));
+    // Every usage log's retention alarm, as it would run then (this Worker's class is the counted one above).
+    const logs = /** @type {DurableObjectNamespace<UsageLog>} */ (/** @type {unknown} */ (env.USAGE_LOG));
+    await Promise.all([...usageLogs].map((name) => logs.getByName(name).benchAlarmAt(at)));
     // Each named account's guard alarm, as it would run then (it retires the account's ZSky jobs).
     const accounts = (url.searchParams.get("guards") ?? "").split(",").filter(Boolean);
     // This Worker's guard class is the counted one above.

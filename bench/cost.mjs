@@ -9,8 +9,8 @@
 // before and after, and the difference is divided by the requests (or jobs) served.
 // Deferred work each request causes is inside the difference: the measured stretch ends
 // only after a guard lease's life (unspent tokens handed back), the usage batch has been
-// written, and zgate's retention cron and the job accounts' guard alarms have run as if
-// months later (the usage rows and the jobs and stored results they delete). Window rows are deleted by later requests: the steady cases are
+// appended, and the usage logs' retention alarms and the job accounts' guard alarms have run
+// as if months later (the usage rows and the jobs and stored results they delete). Window rows are deleted by later requests: the steady cases are
 // measured after a warm-up at the same rate, so rows of the warm-up deleted inside the
 // stretch stand for the stretch's own, deleted after it.
 //
@@ -204,7 +204,7 @@ async function counters() {
 const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
 
 /**
- * The cron, and the alarms of the named guards (`<product>:<account>`), as if run past every retention period.
+ * The usage logs' alarms, and those of the named guards (`<product>:<account>`), as if run past every retention period.
  * @param {string[]} [guards]
  */
 async function retention(guards = []) {
@@ -565,7 +565,7 @@ const HEADERS = [
   "rows read (guard + D1)",
   "KV r / w",
   "R2 A / B",
-  "guard calls",
+  "DO calls",
   "CPU ms",
   "$/M",
   "runs",

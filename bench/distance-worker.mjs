@@ -5,8 +5,9 @@
 // zgate's code is not changed, only the ACCOUNT_GUARD binding it is handed.
 //
 // The same script serves both roles of bench/workers.mjs startZgateIsolates(): each zgate
-// isolate (its ACCOUNT_GUARD bound to the guard host's class) and the guard host (which
-// only exports zgate's AccountGuard class; its objects run in their own isolate).
+// isolate (its ACCOUNT_GUARD and usage log bindings bound to the host's classes) and the
+// host of zgate's Durable Object classes (its objects run in their own isolate). Only the
+// guards are far away: the usage logs are appended to off the request's path.
 //
 // Guard calls are counted per case, as the harness names it in X-Bench-Case on each
 // request, and split by whether zgate had answered the request when the call was made:
@@ -21,7 +22,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import zgate from "../src/index";
 
-export { AccountGuard } from "../src/index";
+export { AccountGuard, UsageAddressIndex, UsageLog } from "../src/index";
 
 /** @typedef {import("../src/env").Env} Env */
 /** @typedef {Env & { BENCH_DELAY_MS?: string }} BenchEnv */

@@ -249,7 +249,7 @@ export function startZgate({ scriptPath, settings, compat, storage, inspectorPor
     ...direct,
     bindings: settings,
     ...ZGATE_STORAGE,
-    durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
+    durableObjects: ZGATE_OBJECTS,
   });
 }
 
@@ -260,7 +260,14 @@ const ZGATE_STORAGE = {
   r2Buckets: { RESULTS: "zgate-results" },
 };
 
-/** The Worker that hosts the guard objects of startZgateIsolates(). */
+/** zgate's Durable Object classes, by binding: its guards and its usage logs. */
+const ZGATE_OBJECTS = {
+  ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true },
+  USAGE_LOG: { className: "UsageLog", useSQLite: true },
+  USAGE_ADDRESSES: { className: "UsageAddressIndex", useSQLite: true },
+};
+
+/** The Worker that hosts the Durable Objects of startZgateIsolates(). */
 const GUARD_HOST = "guard-host";
 
 /**
@@ -268,10 +275,10 @@ const GUARD_HOST = "guard-host";
  * isolate a Worker of its own running `scriptPath` with `settings` and its own extra
  * `bindings`, on its own direct socket (`urls`, by name; send `CF-Connecting-IP`, as
  * Cloudflare's edge does), all on one KV namespace, D1 database and R2 bucket and bound
- * to one guard namespace. The guard objects live in a further Worker of the same script
- * (the script must export AccountGuard), so every isolate reaches them as it would a
- * guard elsewhere; it has a direct socket too (`guardHostUrl`: the bench routes of its
- * script). The entry URL (`url`) serves the first isolate.
+ * to one guard namespace (and one of each usage log class). The objects live in a further
+ * Worker of the same script (the script must export zgate's Durable Object classes), so
+ * every isolate reaches them as it would objects elsewhere; it has a direct socket too
+ * (`guardHostUrl`: the bench routes of its script). The entry URL (`url`) serves the first isolate.
  * @param {{
  *   scriptPath: string,
  *   settings: Record<string, string>,
@@ -289,15 +296,11 @@ export async function startZgateIsolates({ scriptPath, settings, compat, storage
         ...code,
         ...direct,
         bindings: { ...settings, ...bindings },
-        durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", scriptName: GUARD_HOST, useSQLite: true } },
+        durableObjects: Object.fromEntries(
+          Object.entries(ZGATE_OBJECTS).map(([binding, object]) => [binding, { ...object, scriptName: GUARD_HOST }]),
+        ),
       })),
-      {
-        name: GUARD_HOST,
-        ...code,
-        ...direct,
-        bindings: settings,
-        durableObjects: { ACCOUNT_GUARD: { className: "AccountGuard", useSQLite: true } },
-      },
+      { name: GUARD_HOST, ...code, ...direct, bindings: settings, durableObjects: ZGATE_OBJECTS },
     ],
   });
   /** @type {Record<string, string>} */

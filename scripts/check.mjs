@@ -49,6 +49,8 @@ const BINDINGS = {
   DB: { kind: "d1_databases", name: "binding", field: "database_id", format: D1_ID, what: "a D1 database id (a UUID)" },
   RESULTS: { kind: "r2_buckets", name: "binding", field: "bucket_name" },
   ACCOUNT_GUARD: { kind: "durable_objects.bindings", name: "name", className: "AccountGuard" },
+  USAGE_LOG: { kind: "durable_objects.bindings", name: "name", className: "UsageLog" },
+  USAGE_ADDRESSES: { kind: "durable_objects.bindings", name: "name", className: "UsageAddressIndex" },
 };
 
 // Settings holding a URL zgate sends requests to (with signed identities, keys or tokens):
@@ -271,15 +273,13 @@ function settingsProblems(vars, env, settings) {
 }
 
 /**
- * Cron, Workers Logs and presigned links: what the rest of the configuration needs.
+ * Workers Logs and presigned links: what the rest of the configuration needs.
  * @param {Config} config
  * @param {string} env
  */
 function platformProblems(config, env) {
   /** @type {string[]} */
   const problems = [];
-  if (!config.triggers?.crons?.length)
-    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (usage retention; results are retired by their guards)`);
   const rate = config.observability?.head_sampling_rate;
   if (!config.observability?.enabled)
     problems.push(`[env.${env}.observability] is not enabled: without it no request can be found in Workers Logs`);

@@ -1,12 +1,12 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
-import { scheduled } from "./scheduled";
 
 export { AccountGuard } from "./guard/account-guard";
+export { UsageAddressIndex } from "./usage/address-index";
+export { UsageLog } from "./usage/usage-log-object";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
-  scheduled,
 } satisfies ExportedHandler<Env>;

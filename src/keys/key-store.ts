@@ -6,7 +6,7 @@ import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
 import * as clock from "../util/clock";
 import { whereBuilder } from "./sql-where";
-import { lastUsedAtSql } from "../usage/usage-batches";
+import { lastUses } from "../usage/usage-history";
 
 /**
  * Key records in D1 (the source of truth for listings) and the hash -> key reference
@@ -43,7 +43,7 @@ export interface KeyRecord extends KeyRef {
   /** Why it was revoked and the ticket tracking it, as the revoking admin (or intake) gave them. */
   revokeReason?: string | null;
   revokeTicket?: string | null;
-  /** The key's last call the guard admitted, derived from its usage (src/usage/usage-batches.ts). */
+  /** The key's last call the guard admitted, from its account's usage log (`withLastUse`). */
   lastUsedAt: number | null;
 }
 
@@ -75,7 +75,7 @@ const kvKey = (hash: string) => `key:${hash}`;
 /** The columns of a KeyRow, from `api_keys` named `keys`. */
 const KEY_COLUMNS = `keys.id, keys.product, keys.account_id, keys.owner_user_id, keys.label, keys.prefix, keys.last4, keys.scopes, keys.plan,
   keys.limit_override, keys.imported, keys.rotated_from, keys.replaced_via, keys.created_at, keys.expires_at, keys.revoked_at, keys.revoked_by,
-  keys.revoke_reason, keys.revoke_ticket, ${lastUsedAtSql("keys")} AS last_used_at`;
+  keys.revoke_reason, keys.revoke_ticket, keys.last_used_at`;
 
 function fromRow(row: KeyRow): KeyRecord {
   return {
@@ -238,7 +238,20 @@ export async function lookupKeyByHash(env: Env, hash: string, waitUntil: (p: Pro
 
 export async function getKey(env: Env, keyId: string): Promise<KeyRecord | null> {
   const row = await env.DB.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys keys WHERE keys.id = ?`).bind(keyId).first<KeyRow>();
-  return row ? fromRow(row) : null;
+  return row ? (await withLastUse(env, [fromRow(row)]))[0]! : null;
+}
+
+/**
+ * Records with their last use: the per-call history is in each account's usage log, not in
+ * D1, so a listing asks once per account it shows (`api_keys.last_used_at` stays for keys
+ * imported with one).
+ */
+async function withLastUse(env: Env, records: KeyRecord[]): Promise<KeyRecord[]> {
+  const used = await lastUses(env, records);
+  return records.map((r) => {
+    const at = Math.max(r.lastUsedAt ?? 0, used.get(r.keyId) ?? 0);
+    return { ...r, lastUsedAt: at > 0 ? at : null };
+  });
 }
 
 export interface KeyFilter {
@@ -275,13 +288,11 @@ export async function listKeys(env: Env, filter: KeyFilter, now = clock.now()): 
     const { createdAt, keyId } = filter.after;
     where.add("(created_at < ? OR (created_at = ? AND id < ?))", createdAt, createdAt, keyId);
   }
-  // The page is chosen first, so last use is derived for its keys only.
-  const sql = `WITH keys AS MATERIALIZED (SELECT * FROM api_keys ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?)
-    SELECT ${KEY_COLUMNS} FROM keys ORDER BY keys.created_at DESC, keys.id DESC`;
+  const sql = `SELECT ${KEY_COLUMNS} FROM api_keys keys ${where.sql} ORDER BY keys.created_at DESC, keys.id DESC LIMIT ?`;
   const { results } = await env.DB.prepare(sql)
     .bind(...where.args, filter.limit + 1)
     .all<KeyRow>();
-  return results.map(fromRow);
+  return withLastUse(env, results.map(fromRow));
 }
 
 /** Why a key was revoked, as the revoking admin (or intake) gave it. */

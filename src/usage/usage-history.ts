@@ -1,23 +1,19 @@
 import { z } from "zod";
 import type { Env } from "../env";
 import type { ProductId } from "../products/types";
-import { whereBuilder } from "../keys/sql-where";
-import {
-  decodeCall,
-  decodeCalls,
-  MAX_BATCH_SPAN_MS,
-  STORED_CALL_FIELD,
-  type StoredCall,
-  type UsageBatchRow,
-  type UsageCall,
-} from "./usage-batches";
+import type { KeyRef } from "../keys/key-store";
+import { GatewayError } from "../http/errors";
+import { addressIndexes, addressIndexFor, olderFirst, usageLogFor } from "./usage-client";
+import { decodeCall, decodeCalls, MAX_BATCH_SPAN_MS, type StoredCall, type UsageCall } from "./usage-batches";
+import type { KeyCalls, MatchedCall, UsageAccount } from "./usage-log-object";
 
 /**
- * Reading per-call usage (written by src/usage/usage-log.ts in the rows of
- * src/usage/usage-batches.ts): a key's calls, newest first, an address summary, and the
- * search across keys below. Everything that reads calls goes through this module.
- * Batches from different isolates overlap in time, so calls are merged by time across
- * batches, not listed batch after batch.
+ * Reading per-call usage (written by src/usage/usage-log.ts to each account's usage log
+ * object, src/usage/usage-log-object.ts, in the rows of src/usage/usage-batches.ts): a
+ * key's calls, newest first, an address summary, its last use, and the search across keys
+ * below. Everything that reads calls goes through this module. Batches from different
+ * isolates overlap in time, so calls are merged by time across batches, not listed batch
+ * after batch.
  */
 
 /** Where a call sits: its time, then its batch and index there (ties of time stay in a fixed order). */
@@ -43,10 +39,10 @@ export interface UsageQuery {
 }
 
 /** Newest first; returns one extra record when there are more, for the caller's cursor. */
-export async function listUsage(env: Env, keyId: string, query: UsageQuery): Promise<UsageRecord[]> {
+export async function listUsage(env: Env, key: KeyRef, query: UsageQuery): Promise<UsageRecord[]> {
   const found: UsageRecord[] = [];
   // `limit + 1` batches a read, as many as could each hold one wanted call.
-  for await (const record of callsNewestFirst(env, keyId, query, query.limit + 1)) {
+  for await (const record of callsNewestFirst(env, key, query, query.limit + 1)) {
     if (found.push(record) > query.limit) break;
   }
   return found;
@@ -59,22 +55,23 @@ export async function listUsage(env: Env, keyId: string, query: UsageQuery): Pro
  */
 export async function* callsNewestFirst(
   env: Env,
-  keyId: string,
+  key: KeyRef,
   query: Omit<UsageQuery, "limit">,
   batchesPerRead: number,
 ): AsyncGenerator<UsageRecord> {
   const { after, since = 0, until = Number.MAX_SAFE_INTEGER } = query;
   const newest = Math.min(until, after?.t ?? Number.MAX_SAFE_INTEGER);
+  const log = usageLogFor(env, key);
   let pending: UsageRecord[] = [];
   let read: { f: number; b: string } = { f: Number.MAX_SAFE_INTEGER, b: "" };
   for (;;) {
-    const { results } = await env.DB.prepare(
-      `SELECT first_at, batch, calls FROM key_usage_batches
-       WHERE key_id = ? AND first_at <= ? AND first_at >= ? AND last_at >= ? AND (first_at < ? OR (first_at = ? AND batch < ?))
-       ORDER BY first_at DESC, batch DESC LIMIT ?`,
-    )
-      .bind(keyId, newest, Math.max(0, since - MAX_BATCH_SPAN_MS), since, read.f, read.f, read.b, batchesPerRead)
-      .all<Pick<UsageBatchRow, "first_at" | "batch" | "calls">>();
+    const results = await log.keyBatches(key.keyId, {
+      newest,
+      oldest: Math.max(0, since - MAX_BATCH_SPAN_MS),
+      since,
+      read,
+      limit: batchesPerRead,
+    });
     for (const row of results) {
       decodeCalls(row.first_at, row.calls).forEach((call, i) => {
         const record = { ...call, position: { t: call.at, f: row.first_at, b: row.batch, i } };
@@ -122,16 +119,17 @@ export const SUMMARY_BATCHES = 1000;
  */
 export async function summariseAddresses(
   env: Env,
-  keyId: string,
+  key: KeyRef,
   range: { since?: number; until?: number },
 ): Promise<{ addresses: AddressSummary[]; complete: boolean }> {
   const { since = 0, until = Number.MAX_SAFE_INTEGER } = range;
-  const { results } = await env.DB.prepare(
-    `SELECT first_at, calls FROM key_usage_batches WHERE key_id = ? AND first_at <= ? AND first_at >= ? AND last_at >= ?
-     ORDER BY first_at DESC LIMIT ?`,
-  )
-    .bind(keyId, until, Math.max(0, since - MAX_BATCH_SPAN_MS), since, SUMMARY_BATCHES + 1)
-    .all<Pick<UsageBatchRow, "first_at" | "calls">>();
+  const results = await usageLogFor(env, key).keyBatches(key.keyId, {
+    newest: until,
+    oldest: Math.max(0, since - MAX_BATCH_SPAN_MS),
+    since,
+    read: { f: Number.MAX_SAFE_INTEGER, b: "" },
+    limit: SUMMARY_BATCHES + 1,
+  });
   const byAddress = new Map<string | null, AddressSummary>();
   for (const row of results.slice(0, SUMMARY_BATCHES)) {
     for (const call of decodeCalls(row.first_at, row.calls)) {
@@ -155,13 +153,17 @@ export async function summariseAddresses(
 
 /**
  * Searching calls across keys: one account's (any range the log still holds), or every
- * account's (ACROSS_ACCOUNTS_MS back at most), by client address and time. Nothing is
- * indexed for it, so writing a call costs no more: a search reads, inside D1, every batch
- * of the keys in scope that overlaps its range (a batch's text is scanned for the address
- * before its calls are parsed), and only the matching calls leave D1. Keys are walked
- * through their own table, so each key's batches are a primary-key range.
+ * account's (ACROSS_ACCOUNTS_MS back at most), by client address and time. Within an
+ * account the account's usage log reads, inside its object, every batch that overlaps the
+ * range (a batch's text is scanned for the address before its calls are parsed), and only
+ * the matching calls leave it. Across accounts, the address's index object
+ * (src/usage/address-index.ts) names the accounts that saw the address in the range, and
+ * each of their logs is asked; without an address every index object is asked for the
+ * accounts with calls in the range, at most SEARCH_ACCOUNTS of them.
  */
 export const ACROSS_ACCOUNTS_MS = 86_400_000;
+/** The most accounts one search reads (each is a call to its usage log): past it, a 400 asks for a narrower search. */
+export const SEARCH_ACCOUNTS = 100;
 
 /** Where a call sits among the calls of many keys: its time, key, batch and index there. */
 export const searchPosition = usagePosition.extend({ k: z.string().regex(/^[0-9A-Za-z_]{1,64}$/) });
@@ -197,52 +199,44 @@ export interface KeySeen {
   admitted: number;
 }
 
-/** The calls a search matches, one row each (`call` is its stored array as JSON), as a subquery with its bound values. */
-function matchingCalls(search: CallSearch, newest: number): { sql: string; args: (string | number)[] } {
-  const batches = whereBuilder();
-  if (search.product) batches.add("k.product = ?", search.product);
-  if (search.accountId !== undefined) batches.add("k.account_id = ?", search.accountId);
-  batches.add(
-    "b.key_id = k.id AND b.first_at <= ? AND b.first_at >= ? AND b.last_at >= ?",
-    newest,
-    Math.max(0, search.since - MAX_BATCH_SPAN_MS),
-    search.since,
-  );
-  if (search.address !== undefined) batches.add("instr(b.calls, ?) > 0", JSON.stringify(search.address));
-  const calls = whereBuilder();
-  calls.add("at >= ? AND at <= ?", search.since, search.until);
-  if (search.address !== undefined) calls.add(`json_extract(call, '$[${STORED_CALL_FIELD.clientAddress}]') = ?`, search.address);
-  return {
-    sql: `SELECT * FROM (
-        SELECT k.id AS key_id, k.product, k.account_id, k.label, k.prefix, k.last4, b.first_at, b.batch, j.key AS i,
-               b.first_at + json_extract(j.value, '$[${STORED_CALL_FIELD.dt}]') AS at, j.value AS call
-        FROM api_keys k CROSS JOIN key_usage_batches b CROSS JOIN json_each(b.calls) j ${batches.sql}
-      ) ${calls.sql}`,
-    args: [...batches.args, ...calls.args],
-  };
+/** The accounts a search reads: its own, or those the address index names. */
+async function accountsOf(env: Env, search: CallSearch): Promise<UsageAccount[]> {
+  if (search.product !== undefined && search.accountId !== undefined) return [{ product: search.product, accountId: search.accountId }];
+  const names = search.address !== undefined ? [addressIndexFor(search.address)] : addressIndexes();
+  const query = { address: search.address, product: search.product, since: search.since, until: search.until, limit: SEARCH_ACCOUNTS + 1 };
+  const found = new Map<string, UsageAccount>();
+  for (const accounts of await Promise.all(names.map((name) => env.USAGE_ADDRESSES.getByName(name).accounts(query))))
+    for (const a of accounts) found.set(`${a.product}:${a.accountId}`, a);
+  if (found.size > SEARCH_ACCOUNTS) {
+    throw new GatewayError(
+      "BAD_REQUEST",
+      `more than ${SEARCH_ACCOUNTS} accounts have calls in this range: give an address, an account, or a shorter range`,
+    );
+  }
+  return [...found.values()];
 }
 
 /** Newest first (then by key, batch and index); returns one extra call when there are more, for the caller's cursor. */
 export async function searchCalls(env: Env, search: CallSearch, page: { limit: number; after?: SearchPosition }): Promise<FoundCall[]> {
-  const { after } = page;
-  const { sql, args } = matchingCalls(search, Math.min(search.until, after?.t ?? Number.MAX_SAFE_INTEGER));
-  const { results } = await env.DB.prepare(
-    `SELECT key_id, product, account_id, first_at, batch, i, call FROM (${sql})
-     ${after ? "WHERE (at, key_id, first_at, batch, i) < (?, ?, ?, ?, ?)" : ""}
-     ORDER BY at DESC, key_id DESC, first_at DESC, batch DESC, i DESC LIMIT ?`,
-  )
-    .bind(...args, ...(after ? [after.t, after.k, after.f, after.b, after.i] : []), page.limit + 1)
-    .all<{ key_id: string; product: ProductId; account_id: string; first_at: number; batch: string; i: number; call: string }>();
-  return results.map((row) => {
-    const call = decodeCall(row.first_at, JSON.parse(row.call) as StoredCall);
-    return {
-      ...call,
-      keyId: row.key_id,
-      product: row.product,
-      accountId: row.account_id,
-      position: { t: call.at, k: row.key_id, f: row.first_at, b: row.batch, i: row.i },
-    };
-  });
+  const { address, since, until } = search;
+  const perAccount = await Promise.all(
+    (await accountsOf(env, search)).map(async (account) =>
+      (await usageLogFor(env, account).searchCalls({ address, since, until }, page.after, page.limit + 1)).map((row: MatchedCall) => {
+        const call = decodeCall(row.first_at, JSON.parse(row.call) as StoredCall);
+        return {
+          ...call,
+          keyId: row.key_id,
+          product: account.product,
+          accountId: account.accountId,
+          position: { t: call.at, k: row.key_id, f: row.first_at, b: row.batch, i: row.i },
+        };
+      }),
+    ),
+  );
+  return perAccount
+    .flat()
+    .sort((a, b) => olderFirst(a.position, b.position))
+    .slice(0, page.limit + 1);
 }
 
 /** At most this many keys in a search's summary (the most recently used first). */
@@ -250,36 +244,53 @@ export const SEARCH_SUMMARY_KEYS = 100;
 
 /** Per key, the search's calls: which keys an address used, and when. `complete` is false past SEARCH_SUMMARY_KEYS keys. */
 export async function summariseKeys(env: Env, search: CallSearch): Promise<{ keys: KeySeen[]; complete: boolean }> {
-  const { sql, args } = matchingCalls(search, search.until);
-  const { results } = await env.DB.prepare(
-    `SELECT key_id, product, account_id, label, prefix, last4, MIN(at) AS first_seen, MAX(at) AS last_seen, COUNT(*) AS calls,
-            SUM(json_extract(call, '$[${STORED_CALL_FIELD.outcome}]') = 'admitted') AS admitted
-     FROM (${sql}) GROUP BY key_id ORDER BY last_seen DESC, key_id DESC LIMIT ?`,
-  )
-    .bind(...args, SEARCH_SUMMARY_KEYS + 1)
-    .all<{
-      key_id: string;
-      product: ProductId;
-      account_id: string;
-      label: string | null;
-      prefix: string;
-      last4: string;
-      first_seen: number;
-      last_seen: number;
-      calls: number;
-      admitted: number;
-    }>();
-  const keys = results.slice(0, SEARCH_SUMMARY_KEYS).map((r) => ({
-    keyId: r.key_id,
-    product: r.product,
-    accountId: r.account_id,
-    label: r.label,
-    prefix: r.prefix,
-    last4: r.last4,
-    firstSeen: r.first_seen,
-    lastSeen: r.last_seen,
-    calls: r.calls,
-    admitted: r.admitted,
+  const { address, since, until } = search;
+  const perAccount = await Promise.all(
+    (await accountsOf(env, search)).map(async (account) =>
+      (await usageLogFor(env, account).summariseKeys({ address, since, until }, SEARCH_SUMMARY_KEYS + 1)).map((k: KeyCalls) => ({
+        ...k,
+        account,
+      })),
+    ),
+  );
+  const seen = perAccount
+    .flat()
+    .sort((a, b) => b.last_seen - a.last_seen || (a.key_id < b.key_id ? 1 : a.key_id > b.key_id ? -1 : 0))
+    .slice(0, SEARCH_SUMMARY_KEYS + 1);
+  const shown = seen.slice(0, SEARCH_SUMMARY_KEYS);
+  const labels = new Map<string, { label: string | null; prefix: string; last4: string }>();
+  if (shown.length > 0) {
+    const { results } = await env.DB.prepare(
+      `SELECT id, label, prefix, last4 FROM api_keys WHERE id IN (${shown.map(() => "?").join(", ")})`,
+    )
+      .bind(...shown.map((k) => k.key_id))
+      .all<{ id: string; label: string | null; prefix: string; last4: string }>();
+    for (const r of results) labels.set(r.id, r);
+  }
+  const keys = shown.map((k) => ({
+    keyId: k.key_id,
+    product: k.account.product,
+    accountId: k.account.accountId,
+    label: labels.get(k.key_id)?.label ?? null,
+    prefix: labels.get(k.key_id)?.prefix ?? "",
+    last4: labels.get(k.key_id)?.last4 ?? "",
+    firstSeen: k.first_seen,
+    lastSeen: k.last_seen,
+    calls: k.calls,
+    admitted: k.admitted,
   }));
-  return { keys, complete: results.length <= SEARCH_SUMMARY_KEYS };
+  return { keys, complete: seen.length <= SEARCH_SUMMARY_KEYS };
+}
+
+/** Each key's last admitted call, from its account's usage log: one call per account among the keys. */
+export async function lastUses(env: Env, keys: KeyRef[]): Promise<Map<string, number | null>> {
+  const byAccount = new Map<string, { account: UsageAccount; keyIds: string[] }>();
+  for (const key of keys) {
+    const name = `${key.product}:${key.accountId}`;
+    const entry = byAccount.get(name) ?? { account: key, keyIds: [] };
+    entry.keyIds.push(key.keyId);
+    byAccount.set(name, entry);
+  }
+  const found = await Promise.all([...byAccount.values()].map(({ account, keyIds }) => usageLogFor(env, account).lastUsed(keyIds)));
+  return new Map(found.flatMap((r) => Object.entries(r)));
 }

@@ -2,22 +2,28 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env";
 import type { AppEnv } from "../http/context";
 import { randomBase62 } from "../keys/key-format";
+import * as clock from "../util/clock";
 import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, type UsageCall, type UsageOutcome } from "./usage-batches";
+import { usageLogFor } from "./usage-client";
+import type { UsageAccount } from "./usage-log-object";
 
 /**
  * Per-call usage of API keys, recorded after the response is sent (`waitUntil`), so it
- * adds no latency. An isolate gathers calls per key and writes each key's calls as one
- * row (src/usage/usage-batches.ts): a key's row goes as soon as it holds CALLS_PER_BATCH
- * calls or BATCH_CHARS characters of them, the rest when USAGE_FLUSH_MS has passed since
- * the first call that found no flush scheduled. One D1 batch per flush, one row per key
- * in it. Calls still gathered when an isolate is evicted (at most USAGE_FLUSH_MS of them)
- * are lost, like a write that fails (logged): usage is a record, never what admits a call.
+ * adds no latency. An isolate gathers calls per account and key, and sends each account's
+ * calls as one append to the account's usage log object (src/usage/usage-log-object.ts),
+ * one row per key there (src/usage/usage-batches.ts): an account's calls go as soon as one
+ * of its keys holds CALLS_PER_BATCH calls or BATCH_CHARS characters of them, the rest when
+ * USAGE_FLUSH_MS has passed since the first call that found no flush scheduled. So no
+ * database or object takes every account's calls (docs/scale.md). A failed append is tried
+ * again (APPEND_RETRIES_MS), then logged with the calls it lost, never dropped silently.
+ * Calls still gathered when the isolate dies (at most USAGE_FLUSH_MS of them) are lost:
+ * usage is a record, never what admits a call.
  */
-// Each write is a D1 round trip whatever its size, and was the dearest part of a hot keyed
-// request (bench: 64 calls a row cost about 0.03 ms of CPU per request more than 256).
+// A row is written per key per append, so each costs what a row costs whatever its size
+// (bench: 64 calls a row cost about 0.03 ms of CPU per request more than 256).
 export const CALLS_PER_BATCH = 256;
 /**
- * A row stays far below D1's 2 MB row limit however long the calls' paths and user agents
+ * A row stays far below SQLite's 2 MB row limit however long the calls' paths and user agents
  * (256 calls of 8 KB paths would not): a key's calls go once their text passes this.
  */
 export const BATCH_CHARS = 256 * 1024;
@@ -27,31 +33,48 @@ const CALL_OVERHEAD_CHARS = 160;
 const ADDRESS_CHARS = 45;
 /** A flush later than this past its time was lost (its request's context ended): the next call schedules another. */
 const LOST_FLUSH_MARGIN_MS = 5_000;
+/** Waits before an append that failed is tried again; after the last, its calls are counted lost. */
+export const APPEND_RETRIES_MS = [100, 1_000];
+/** Appends of one flush under way at once (a request's simultaneous outgoing connections are 6). */
+const APPENDS_AT_ONCE = 6;
 
 interface Gathered {
   calls: UsageCall[];
   chars: number;
 }
 
-const pending = new Map<string, Gathered>();
+interface AccountCalls extends UsageAccount {
+  keys: Map<string, Gathered>;
+}
+
+/** By `<product>:<account>`. */
+const pending = new Map<string, AccountCalls>();
 /** The flush that will take `pending`: when it was scheduled, and how to run it now. */
 let scheduled: { at: number; delay: number; now: () => void } | null = null;
+/** Calls this isolate could not append after every try, since it started: in each `usage_write_failed` line. */
+let lostCalls = 0;
 
 export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
-  let gathered = pending.get(identity.keyId);
+  const name = `${identity.product}:${identity.accountId}`;
+  let account = pending.get(name);
+  if (!account) {
+    account = { product: identity.product, accountId: identity.accountId, keys: new Map() };
+    pending.set(name, account);
+  }
+  let gathered = account.keys.get(identity.keyId);
   if (!gathered) {
     gathered = { calls: [], chars: 0 };
-    pending.set(identity.keyId, gathered);
+    account.keys.set(identity.keyId, gathered);
   }
   const call = callOf(c);
   gathered.calls.push(call);
   gathered.chars += CALL_OVERHEAD_CHARS + call.path.length + (call.userAgent?.length ?? 0);
   if (gathered.calls.length >= CALLS_PER_BATCH || gathered.chars >= BATCH_CHARS) {
-    pending.delete(identity.keyId);
-    c.executionCtx.waitUntil(write(c.env, rowsOf(identity.keyId, gathered.calls)));
+    pending.delete(name);
+    c.executionCtx.waitUntil(append(c.env, account));
     // Nothing left for the scheduled flush: let its request finish now.
     if (pending.size === 0) scheduled?.now();
   }
@@ -92,9 +115,10 @@ async function flushAfter(env: Env, delay: number): Promise<void> {
   await due;
   clearTimeout(timer);
   if (scheduled === flush) scheduled = null;
-  const rows = [...pending].flatMap(([keyId, { calls }]) => rowsOf(keyId, calls));
+  const accounts = [...pending.values()];
   pending.clear();
-  await write(env, rows);
+  for (let i = 0; i < accounts.length; i += APPENDS_AT_ONCE)
+    await Promise.all(accounts.slice(i, i + APPENDS_AT_ONCE).map((a) => append(env, a)));
 }
 
 /** A key's calls as rows, a new row wherever the calls would span more than MAX_BATCH_SPAN_MS (a late flush). */
@@ -110,22 +134,30 @@ function rowsOf(keyId: string, calls: UsageCall[]): UsageBatchRow[] {
   return rows;
 }
 
-// D1 binds at most 100 parameters per statement: 16 rows of 6 per INSERT.
-const ROWS_PER_INSERT = 16;
-
-async function write(env: Env, rows: UsageBatchRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    const sql = `INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`;
-    statements.push(
-      env.DB.prepare(sql).bind(...chunk.flatMap((r) => [r.key_id, r.first_at, r.batch, r.last_at, r.last_admitted_at, r.calls])),
-    );
-  }
-  try {
-    await env.DB.batch(statements);
-  } catch {
-    console.error(JSON.stringify({ msg: "usage_write_failed", rows: rows.length }));
+/**
+ * One account's gathered calls to its usage log, tried again after each of APPEND_RETRIES_MS.
+ * A repeat writes nothing twice: the rows keep their batch ids, and the object ignores a
+ * row it has.
+ */
+async function append(env: Env, account: AccountCalls): Promise<void> {
+  const rows = [...account.keys].flatMap(([keyId, { calls }]) => rowsOf(keyId, calls));
+  const { product, accountId } = account;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await usageLogFor(env, account).append({ product, accountId }, rows);
+      return;
+    } catch (err) {
+      const wait = APPEND_RETRIES_MS[attempt];
+      if (wait !== undefined) {
+        await clock.sleep(wait);
+        continue;
+      }
+      const calls = rows.reduce((n, r) => n + (JSON.parse(r.calls) as unknown[]).length, 0);
+      lostCalls += calls;
+      console.error(
+        JSON.stringify({ msg: "usage_write_failed", product, account: accountId, calls, lost_total: lostCalls, error: String(err) }),
+      );
+      return;
+    }
   }
 }

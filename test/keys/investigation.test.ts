@@ -1,8 +1,11 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/key-format";
-import { encodeBatch } from "../../src/usage/usage-batches";
 import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, someIp } from "../helpers";
+import { appendBatch } from "../usage";
+import { encodeBatch } from "../../src/usage/usage-batches";
+import { usageLogFor } from "../../src/usage/usage-client";
+import { SEARCH_ACCOUNTS } from "../../src/usage/usage-history";
 
 const zskyUsage = (key: string, from: Record<string, string> = {}, cf?: Record<string, unknown>) =>
   call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), ...from }, ...(cf ? { cf } : {}) } as RequestInit);
@@ -239,14 +242,9 @@ describe("GET /admin/v1/calls: search by client address and time", () => {
     const address = someIp();
     const twoDaysAgo = Date.now() - 2 * 86_400_000;
     const old = { at: twoDaysAgo, method: "GET", path: "/api/v1/agents", status: 200, requestId: "old-call" };
-    const stored = encodeBatch(key.id, "oldbatch01", [
+    await appendBatch(key.id, "oldbatch01", [
       { ...old, clientAddress: address, country: "NL", asn: 64500, userAgent: "sdk/1", outcome: "admitted" },
     ]);
-    await env.DB.prepare(
-      "INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-      .bind(stored.key_id, stored.first_at, stored.batch, stored.last_at, stored.last_admitted_at, stored.calls)
-      .run();
     const since = q(new Date(twoDaysAgo - 60_000).toISOString());
     const inAccount = await json(await admin(`/calls?product=zappway&account=${key.account}&address=${address}&since=${since}`));
     expect(inAccount.calls.map((c: { request_id: string }) => c.request_id)).toEqual(["old-call"]);
@@ -254,6 +252,37 @@ describe("GET /admin/v1/calls: search by client address and time", () => {
     const refused = await admin(`/calls?address=${address}&since=${since}`);
     expect(refused.status).toBe(400);
     expect((await json(refused)).error.message).toContain("at most 24 hours back");
+  });
+
+  it("across accounts, more accounts with calls in the range than one search reads is a 400 asking for a narrower one, never a cut", async () => {
+    const address = someIp();
+    const now = Date.now();
+    // Calls of SEARCH_ACCOUNTS + 1 ZSky accounts, appended as their isolates would, one from `address`.
+    await Promise.all(
+      Array.from({ length: SEARCH_ACCOUNTS + 1 }, (_, n) => {
+        const ref = { product: "zsky" as const, accountId: freshAccount("many") };
+        const call = encodeBatch(`key_many${n}`, `many${n}`, [
+          {
+            at: now - n,
+            method: "GET",
+            path: "/v1/usage",
+            status: 200,
+            requestId: `many-${n}`,
+            clientAddress: n === 7 ? address : someIp(),
+            country: null,
+            asn: null,
+            userAgent: null,
+            outcome: "admitted",
+          },
+        ]);
+        return usageLogFor(env, ref).append(ref, [call]);
+      }),
+    );
+    const refused = await admin("/calls?product=zsky");
+    expect(refused.status).toBe(400);
+    expect((await json(refused)).error.message).toContain(`more than ${SEARCH_ACCOUNTS} accounts`);
+    const byAddress = await json(await admin(`/calls?product=zsky&address=${address}`));
+    expect(byAddress.calls.map((c: { request_id: string }) => c.request_id)).toEqual(["many-7"]);
   });
 
   it("400 on a bad filter or cursor, never a listing of everything", async () => {

@@ -1,5 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { ProductId } from "../../src/products/types";
+import { usageLogFor } from "../../src/usage/usage-client";
 import { admin, bearer, call, createKey, json, keyHeaders, login, someIp } from "../helpers";
 
 /**
@@ -80,7 +82,7 @@ describe("no plaintext secret is stored or logged", () => {
 
   it("D1: no table holds a plaintext key or token", async () => {
     const tables = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all<{ name: string }>();
-    expect(tables.results.map((t) => t.name)).toEqual(expect.arrayContaining(["api_keys", "key_usage_batches", "audit_log"]));
+    expect(tables.results.map((t) => t.name)).toEqual(expect.arrayContaining(["api_keys", "audit_log"]));
     for (const { name } of tables.results) {
       if (name.startsWith("_cf") || name === "sqlite_sequence") continue;
       const rows = await env.DB.prepare(`SELECT * FROM "${name}"`).all();
@@ -110,6 +112,21 @@ describe("no plaintext secret is stored or logged", () => {
           tables.map(({ name }) => (name.startsWith("_cf") ? [] : state.storage.sql.exec(`SELECT * FROM "${name}"`).toArray())),
         );
       });
+      expect(leaks(dump)).toEqual([]);
+    }
+  });
+
+  it("the accounts' usage logs: key ids, never a key", async () => {
+    for (const { product, account } of guards) {
+      const dump: string = await runInDurableObject(
+        usageLogFor(env, { product: product as ProductId, accountId: account }),
+        (_log, state) => {
+          const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray();
+          return JSON.stringify(
+            tables.map(({ name }) => (name.startsWith("_cf") ? [] : state.storage.sql.exec(`SELECT * FROM "${name}"`).toArray())),
+          );
+        },
+      );
       expect(leaks(dump)).toEqual([]);
     }
   });

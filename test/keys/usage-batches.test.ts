@@ -1,44 +1,14 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
-import { encodeBatch, type UsageCall } from "../../src/usage/usage-batches";
 import { listUsage } from "../../src/usage/usage-history";
-import { BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
-import { admin, bearer, call, callLive, createKey, json, login } from "../helpers";
+import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
+import { usageLogFor } from "../../src/usage/usage-client";
+import { COMPACT_AFTER_MS } from "../../src/usage/usage-log-object";
+import { useTestClock } from "../clock";
+import { admin, bearer, call, callLive, createKey, json, keyHeaders, login, someIp } from "../helpers";
+import { appendBatch, countingUsageLogs, keyRef, usageBatches } from "../usage";
 
 const KEYS = "/zakgt/api/v1/developer/api-keys";
-
-/** env.DB, adding up the D1 rows each statement it runs reports written (`meta.rows_written`). */
-function rowsWrittenBy(db: D1Database, total: { rows: number }): D1Database {
-  const unwrapped = new WeakMap<object, D1PreparedStatement>();
-  const count = (result: D1Result) => void (total.rows += result.meta.rows_written ?? 0);
-  const statement = (real: D1PreparedStatement): D1PreparedStatement => {
-    const wrapped = new Proxy(real, {
-      get(target, prop) {
-        if (prop === "bind") return (...values: unknown[]) => statement(target.bind(...values));
-        if (prop === "run" || prop === "all") return () => target[prop]().then((r: D1Result) => (count(r), r));
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    unwrapped.set(wrapped, real);
-    return wrapped;
-  };
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === "prepare") return (sql: string) => statement(target.prepare(sql));
-      if (prop === "batch") {
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements.map((s) => unwrapped.get(s) ?? s));
-          results.forEach(count);
-          return results;
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
 
 async function ownKey(token: string): Promise<{ id: string; key: string }> {
   const created = await call(KEYS, { method: "POST", headers: { ...bearer(token), "Content-Type": "application/json" }, body: "{}" });
@@ -59,26 +29,22 @@ async function listedRequestIds(token: string, keyId: string, limit: number): Pr
   return ids;
 }
 
-const batchesOf = async (keyId: string) =>
-  (
-    await env.DB.prepare("SELECT first_at, last_at, calls FROM key_usage_batches WHERE key_id = ?")
-      .bind(keyId)
-      .all<{ first_at: number; last_at: number; calls: string }>()
-  ).results;
+const batchesOf = usageBatches;
 
 describe("key usage is written in batches", () => {
-  it(`a hot key's ${CALLS_PER_BATCH} calls cost one D1 row written, and its per-call history is complete and in order`, async () => {
+  it(`a hot key's ${CALLS_PER_BATCH} calls cost one append of one row to its account's usage log, and its per-call history is complete and in order`, async () => {
     const token = await login();
     const { id, key } = await ownKey(token);
-    const written = { rows: 0 };
-    const settings = { USAGE_FLUSH_MS: "20000", DB: rowsWrittenBy(env.DB, written) };
+    const appends: string[] = [];
+    const settings = { USAGE_FLUSH_MS: "20000", USAGE_LOG: countingUsageLogs(appends) };
     const sent = Array.from({ length: CALLS_PER_BATCH }, (_, i) => `usage-hot-${String(i).padStart(4, "0")}`);
     // The last call's own waitUntil writes the key's batch; `call` waits for it.
     for (const requestId of sent.slice(0, -1))
       await callLive("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": requestId }, settings });
     await call("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": sent.at(-1)! }, settings });
 
-    expect(written.rows).toBe(1);
+    const { product, accountId } = await keyRef(id);
+    expect(appends).toEqual([`${product}:${accountId}`]);
     expect(await batchesOf(id)).toHaveLength(1);
     expect(await listedRequestIds(token, id, 100)).toEqual([...sent].reverse());
   });
@@ -106,12 +72,12 @@ describe("key usage is written in batches", () => {
   it("a key's calls within USAGE_FLUSH_MS share one row", async () => {
     const token = await login();
     const { id, key } = await ownKey(token);
-    const written = { rows: 0 };
-    const settings = { USAGE_FLUSH_MS: "300", DB: rowsWrittenBy(env.DB, written) };
+    const appends: string[] = [];
+    const settings = { USAGE_FLUSH_MS: "300", USAGE_LOG: countingUsageLogs(appends) };
     for (let i = 0; i < 3; i++)
       await callLive("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": `usage-cold-000${i}` }, settings });
     await vi.waitFor(async () => expect(await batchesOf(id)).toHaveLength(1), { timeout: 5_000, interval: 100 });
-    expect(written.rows).toBe(1);
+    expect(appends).toHaveLength(1);
     expect(await listedRequestIds(token, id, 2)).toEqual(["usage-cold-0002", "usage-cold-0001", "usage-cold-0000"]);
   });
 
@@ -129,6 +95,45 @@ describe("key usage is written in batches", () => {
     }
     await vi.waitFor(async () => expect(await batchesOf(id)).toHaveLength(2), { timeout: 5_000, interval: 100 });
     for (const batch of await batchesOf(id)) expect(batch.last_at - batch.first_at).toBeLessThanOrEqual(60_000);
+  });
+});
+
+describe("appending to the account's usage log", () => {
+  const agents = (key: string, requestId: string, settings: Record<string, unknown>) =>
+    callLive("/zappway/api/v1/agents", { headers: { ...keyHeaders("zappway", key), "X-Request-Id": requestId }, settings });
+
+  it("an append that fails is tried again, so its calls are not lost", async () => {
+    const { id, key } = await createKey("zappway");
+    const appends: string[] = [];
+    const settings = { USAGE_LOG: countingUsageLogs(appends, 1) };
+    const clock = useTestClock();
+    const retry = clock.nextSleep();
+    expect((await agents(key, "usage-retried", settings)).status).toBe(200);
+    expect(await retry).toBe(clock.now() + APPEND_RETRIES_MS[0]!);
+    await clock.advance(APPEND_RETRIES_MS[0]!);
+    await vi.waitFor(async () => expect(await usageBatches(id)).toHaveLength(1), { timeout: 5_000, interval: 50 });
+    expect(appends).toHaveLength(2);
+    expect((await listUsage(env, await keyRef(id), { limit: 10 })).map((c) => c.requestId)).toEqual(["usage-retried"]);
+  });
+
+  it("an append that fails every try is logged with the calls it lost, never dropped silently", async () => {
+    const { id, key } = await createKey("zappway");
+    const errors = vi.spyOn(console, "error");
+    const settings = { USAGE_LOG: countingUsageLogs([], Infinity) };
+    const clock = useTestClock();
+    for (const wait of APPEND_RETRIES_MS) {
+      const retry = clock.nextSleep();
+      if (wait === APPEND_RETRIES_MS[0]) expect((await agents(key, "usage-lost", settings)).status).toBe(200);
+      await retry;
+      await clock.advance(wait);
+    }
+    await vi.waitFor(() =>
+      expect(errors.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining("usage_write_failed")),
+    );
+    const line = JSON.parse(errors.mock.calls.map((c) => String(c[0])).find((l) => l.includes("usage_write_failed"))!);
+    expect(line).toMatchObject({ msg: "usage_write_failed", product: "zappway", calls: 1 });
+    expect(line.lost_total).toBeGreaterThanOrEqual(1);
+    expect(await usageBatches(id)).toEqual([]);
   });
 });
 
@@ -152,13 +157,15 @@ describe("what a call records", () => {
     await admin(`/keys/${revoked.id}/revoke`, { method: "POST" });
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(revoked.key) })).status).toBe(401);
 
-    const calls = await listUsage(env, id, { limit: 10 });
+    const calls = await listUsage(env, await keyRef(id), { limit: 10 });
     expect(calls.map((c) => [c.status, c.outcome])).toEqual([
       [429, "rate_limited"],
       [403, "forbidden"],
       [200, "admitted"],
     ]);
-    expect((await listUsage(env, revoked.id, { limit: 10 })).map((c) => [c.status, c.outcome])).toEqual([[401, "invalid_credential"]]);
+    expect((await listUsage(env, await keyRef(revoked.id), { limit: 10 })).map((c) => [c.status, c.outcome])).toEqual([
+      [401, "invalid_credential"],
+    ]);
     expect(calls[2]).toMatchObject({
       method: "GET",
       path: "/api/v1/users/me",
@@ -183,38 +190,12 @@ describe("last_used_at", () => {
     await new Promise((r) => setTimeout(r, 5));
     await admin(`/keys/${id}/revoke`, { method: "POST" });
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(key) })).status).toBe(401);
-    expect((await listUsage(env, id, { limit: 10 }))[0]!.outcome).toBe("invalid_credential");
+    expect((await listUsage(env, await keyRef(id), { limit: 10 }))[0]!.outcome).toBe("invalid_credential");
     expect((await json(await admin(`/keys/${id}`))).last_used_at).toBe(lastUse);
     const listed = (await json(await admin(`/keys?product=zakgt&account=${account}`))).keys;
     expect(listed.find((k: { id: string }) => k.id === id).last_used_at).toBe(lastUse);
   });
 });
-
-/** A batch as another isolate would have written it. */
-async function insertBatch(keyId: string, batch: string, calls: Partial<UsageCall>[]) {
-  const full = calls.map(
-    (c) =>
-      ({
-        method: "GET",
-        path: "/p",
-        status: 200,
-        requestId: "r",
-        clientAddress: null,
-        country: null,
-        asn: null,
-        userAgent: null,
-        outcome: "admitted",
-        at: 0,
-        ...c,
-      }) as UsageCall,
-  );
-  const row = encodeBatch(keyId, batch, full);
-  await env.DB.prepare(
-    "INSERT INTO key_usage_batches (key_id, first_at, batch, last_at, last_admitted_at, calls) VALUES (?, ?, ?, ?, ?, ?)",
-  )
-    .bind(row.key_id, row.first_at, row.batch, row.last_at, row.last_admitted_at, row.calls)
-    .run();
-}
 
 describe("reading a key's history", () => {
   it("calls from isolates whose batches overlap come out newest first, through every page", async () => {
@@ -222,26 +203,26 @@ describe("reading a key's history", () => {
     const { id } = await ownKey(token);
     const t = Date.UTC(2030, 0, 1);
     // Two isolates flushing the same key over the same seconds, and an older batch.
-    await insertBatch(
+    await appendBatch(
       id,
       "isolateA",
       [0, 2_000, 4_000, 9_000].map((dt) => ({ at: t + dt, requestId: `a+${dt}` })),
     );
-    await insertBatch(
+    await appendBatch(
       id,
       "isolateB",
       [1_000, 3_000, 3_000, 8_000].map((dt, i) => ({ at: t + dt, requestId: `b+${dt}.${i}` })),
     );
-    await insertBatch(id, "older", [{ at: t - 120_000, requestId: "old" }]);
+    await appendBatch(id, "older", [{ at: t - 120_000, requestId: "old" }]);
     const newestFirst = ["a+9000", "b+8000.3", "a+4000", "b+3000.2", "b+3000.1", "a+2000", "b+1000.0", "a+0", "old"];
     for (const limit of [1, 2, 3, 100]) expect(await listedRequestIds(token, id, limit), `limit ${limit}`).toEqual(newestFirst);
     // The batch that started last is not the one that ended last.
     const listed = (await json(await call(KEYS, { headers: bearer(token) }))).data.keys.find((k: { id: string }) => k.id === id);
     expect(listed.last_used_at).toBe(new Date(t + 9_000).toISOString());
 
-    const window = await listUsage(env, id, { limit: 10, since: t + 2_000, until: t + 8_000 });
+    const window = await listUsage(env, await keyRef(id), { limit: 10, since: t + 2_000, until: t + 8_000 });
     expect(window.map((c) => c.requestId)).toEqual(["b+8000.3", "a+4000", "b+3000.2", "b+3000.1", "a+2000"]);
-    const afterFirst = await listUsage(env, id, { limit: 2, since: t + 2_000, after: window[0]!.position });
+    const afterFirst = await listUsage(env, await keyRef(id), { limit: 2, since: t + 2_000, after: window[0]!.position });
     expect(afterFirst.map((c) => c.requestId)).toEqual(["a+4000", "b+3000.2", "b+3000.1"]);
   });
 
@@ -255,24 +236,85 @@ describe("reading a key's history", () => {
   });
 });
 
-describe("retention", () => {
-  async function runCron(at: number) {
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "17 * * * *" }), env, ctx);
-    await waitOnExecutionContext(ctx);
-  }
+describe("compaction to R2", () => {
+  it("an hour after its first call an account's rows move to R2, and every read of its calls answers as before", async () => {
+    const { id, key, account } = await createKey("zsky", { label: "archived" });
+    const address = someIp();
+    for (let i = 0; i < 5; i++) {
+      const from = { "X-Request-Id": `archived-${i}`, "CF-Connecting-IP": i % 2 ? address : someIp(), "User-Agent": `sdk/${i}` };
+      expect((await call("/zsky/v1/usage", { headers: { ...keyHeaders("zsky", key), ...from } })).status).toBe(200);
+    }
+    const ref = await keyRef(id);
+    const pages = async () => {
+      const first = await json(await admin(`/keys/${id}/usage?limit=2`));
+      const second = await json(await admin(`/keys/${id}/usage?limit=2&cursor=${first.next_cursor}`));
+      return [first, second];
+    };
+    const reads = async () => {
+      const inAccount = await json(await admin(`/calls?product=zsky&account=${account}`));
+      const byAddress = await json(await admin(`/calls?product=zsky&account=${account}&address=${address}`));
+      return {
+        pages: await pages(),
+        exported: await (await admin(`/keys/${id}/usage/export?format=ndjson`)).text(),
+        inAccount: [inAccount.calls, inAccount.keys],
+        byAddress: [byAddress.calls, byAddress.keys],
+        acrossAccounts: (await json(await admin(`/calls?address=${address}`))).calls,
+        lastUsed: (await json(await admin(`/keys/${id}`))).last_used_at,
+      };
+    };
+    const before = await reads();
+    expect(before.pages[0].calls).toHaveLength(2);
+    expect(before.byAddress[0]).toHaveLength(2);
 
-  it("the cron deletes whole batches whose last call is past USAGE_RETENTION_DAYS; the key's last use stays", async () => {
+    useTestClock(Date.now() + COMPACT_AFTER_MS + 1_000);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    expect(await usageBatches(id)).toEqual([]);
+    const archived = await env.RESULTS.list({ prefix: "usage/" });
+    expect(archived.objects.length).toBeGreaterThan(0);
+    expect(await reads()).toEqual(before);
+  });
+});
+
+describe("retention", () => {
+  it("archived calls past USAGE_RETENTION_DAYS leave the history and R2, by the object's alarm; the key's last use stays", async () => {
     const { id } = await createKey("zakgt");
-    const t = Date.UTC(2001, 0, 1);
+    const t = Date.now();
+    await appendBatch(id, "archived", [{ at: t }, { at: t + 5_000, outcome: "rate_limited" }]);
+    const ref = await keyRef(id);
+    const clock = useTestClock(t + COMPACT_AFTER_MS + 1_000);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    const objects = (await env.RESULTS.list({ prefix: "usage/" })).objects.map((o) => o.key);
+    const ours = await runInDurableObject(usageLogFor(env, ref), (_log, state) =>
+      state.storage.sql
+        .exec<{ object: string }>("SELECT object FROM segments")
+        .toArray()
+        .map((r) => r.object),
+    );
+    expect(ours).toHaveLength(1);
+    expect(objects).toContain(ours[0]);
+    expect((await listUsage(env, ref, { limit: 10 })).map((c) => c.at)).toEqual([t + 5_000, t]);
+
+    await clock.advanceTo(t + 5_000 + 90 * 86_400_000 + 1);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    expect(await listUsage(env, ref, { limit: 10 })).toEqual([]);
+    expect(await env.RESULTS.head(ours[0]!)).toBeNull();
+    expect((await json(await admin(`/keys/${id}`))).last_used_at).toBe(new Date(t).toISOString());
+  });
+
+  it("the account's usage log deletes whole batches whose last call is past USAGE_RETENTION_DAYS, by its alarm; the key's last use stays", async () => {
+    const { id } = await createKey("zakgt");
+    // Calls from now on, so the alarm they set is due only when the test moves the clock there.
+    const t = Date.now();
     const cutoff = t + 86_400_000;
-    await insertBatch(id, "expired", [{ at: t }, { at: t + 5_000, outcome: "rate_limited" }]);
-    await insertBatch(id, "straddles", [
+    await appendBatch(id, "expired", [{ at: t }, { at: t + 5_000, outcome: "rate_limited" }]);
+    await appendBatch(id, "straddles", [
       { at: cutoff - 10_000, outcome: "refused" },
       { at: cutoff + 10_000, outcome: "refused" },
     ]);
-    await runCron(cutoff + 90 * 86_400_000);
-    expect((await listUsage(env, id, { limit: 10 })).map((c) => c.at)).toEqual([cutoff + 10_000, cutoff - 10_000]);
+    const ref = await keyRef(id);
+    useTestClock(cutoff + 90 * 86_400_000);
+    expect(await runDurableObjectAlarm(usageLogFor(env, ref))).toBe(true);
+    expect((await listUsage(env, await keyRef(id), { limit: 10 })).map((c) => c.at)).toEqual([cutoff + 10_000, cutoff - 10_000]);
     expect((await json(await admin(`/keys/${id}`))).last_used_at).toBe(new Date(t).toISOString());
   });
 });

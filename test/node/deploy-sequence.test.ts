@@ -72,7 +72,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     expect([api.kv, api.d1, api.r2]).toEqual([[], [], []]);
 
     // The first deploy: wrangler creates the KV namespace, D1 database and R2 bucket named in
-    // the config (the namespace under the name it gives one), the AccountGuard class, and
+    // the config (the namespace under the name it gives one), the Durable Object classes, and
     // serves on workers.dev only: no route, no custom domain.
     const deployed = await wrangler("deploy");
     expect(deployed.code).toBe(0);
@@ -80,7 +80,10 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     expect(api.d1.map((db) => db.name)).toEqual(["zgate-staging"]);
     expect(api.r2.map((b) => b.name)).toEqual(["zgate-results-staging"]);
     const first = script().versions.at(-1)!;
-    expect(first.metadata.migrations).toMatchObject({ new_tag: "v1", steps: [{ new_sqlite_classes: ["AccountGuard"] }] });
+    expect(first.metadata.migrations).toMatchObject({
+      new_tag: "v2",
+      steps: [{ new_sqlite_classes: ["AccountGuard"] }, { new_sqlite_classes: ["UsageLog", "UsageAddressIndex"] }],
+    });
     expect(first.metadata.bindings).toEqual(
       expect.arrayContaining([
         { name: "KEYS_KV", type: "kv_namespace", namespace_id: api.kv[0]!.id },

@@ -12,7 +12,15 @@ describe("wrangler deploy --dry-run", () => {
   it.each(["", "staging", "production"])("env %j", async (env) => {
     const { text } = await dryRun(env, join(work, `dist-${env || "top"}`));
     expect(text).toContain("--dry-run: exiting now.");
-    for (const binding of ["env.ACCOUNT_GUARD (AccountGuard)", "env.KEYS_KV", "env.DB", "env.RESULTS"]) expect(text).toContain(binding);
+    for (const binding of [
+      "env.ACCOUNT_GUARD (AccountGuard)",
+      "env.USAGE_LOG (UsageLog)",
+      "env.USAGE_ADDRESSES (UsageAddressIndex)",
+      "env.KEYS_KV",
+      "env.DB",
+      "env.RESULTS",
+    ])
+      expect(text).toContain(binding);
     // wrangler 4.86 accepts every field, [observability] included: it warns about any it does not know.
     expect(text).not.toContain("WARNING");
   });

@@ -11,7 +11,7 @@ import { ADMIN_ERRORS, ADMIN_SECURITY, KeyIdParam, NOT_FOUND } from "../schemas"
 
 /** The most calls one export answers; the rest by its `Link: rel="next"`. Read before the first byte, so bounded. */
 export const EXPORT_MAX_CALLS = 10_000;
-/** Batches read from D1 at a time (up to 256 calls each). */
+/** Batches read from the usage log at a time (up to 256 calls each). */
 const BATCHES_PER_READ = 64;
 
 const Query = z
@@ -71,7 +71,7 @@ export const exportUsageRoute = adminRoute(route, async (c) => {
   const { since, until } = timeRangeOf(q);
   const after = decodeCursor(q.cursor, usagePosition);
   const read: UsageRecord[] = [];
-  for await (const call of callsNewestFirst(c.env, record.keyId, { since, until, after }, BATCHES_PER_READ)) {
+  for await (const call of callsNewestFirst(c.env, record, { since, until, after }, BATCHES_PER_READ)) {
     if (read.push(call) > q.limit) break;
   }
   const { items, next_cursor } = page(read, q.limit, (r) => r.position);

@@ -60,8 +60,8 @@ export const keyUsageRoute = adminRoute(route, async (c) => {
   const { since, until } = timeRangeOf(q);
   const after = decodeCursor(q.cursor, usagePosition);
   const [rows, summary] = await Promise.all([
-    listUsage(c.env, record.keyId, { limit: q.limit, after, since, until }),
-    summariseAddresses(c.env, record.keyId, { since, until }),
+    listUsage(c.env, record, { limit: q.limit, after, since, until }),
+    summariseAddresses(c.env, record, { since, until }),
   ]);
   const { items, next_cursor } = page(rows, q.limit, (r) => r.position);
   return c.json(

@@ -46,7 +46,7 @@ const route = createRoute({
   path: "/calls",
   summary: "Search calls by client address and time: within one account, or across all accounts for the last 24 hours",
   description:
-    "Every call made with a key (admitted or refused) that matches, newest first, with its key, and `keys`: per key, its matching calls over the whole range (which keys an address used, and when; the most recently used first, at most 100, `keys_complete` false past that). With `product` and `account`: that account's keys, over any range the usage log still holds (USAGE_RETENTION_DAYS). Without `account`: every account's (of `product`, if given), `since` at most 24 hours back. There is no index by address or time across keys: a search reads every stored call of the keys in scope in its range, so narrow the range.",
+    "Every call made with a key (admitted or refused) that matches, newest first, with its key, and `keys`: per key, its matching calls over the whole range (which keys an address used, and when; the most recently used first, at most 100, `keys_complete` false past that). With `product` and `account`: that account's keys, over any range the usage log still holds (USAGE_RETENTION_DAYS). Without `account`: every account's (of `product`, if given), `since` at most 24 hours back; the accounts an address called are found by the hour in an index of addresses, and a search that would read more than 100 accounts is refused (400): give an address, an account or a shorter range. Within an account a search reads every stored call of the account in its range, so narrow the range.",
   tags: ["admin"],
   security: ADMIN_SECURITY,
   request: { query: Query },

@@ -89,7 +89,7 @@ export async function developerKeyUsage(c: Context<AppEnv>) {
   const record = await ownKey(c);
   const query = validate(listQuery, c.req.query());
   const after = decodeCursor(query.cursor, usagePosition);
-  const rows = await listUsage(c.env, record.keyId, { limit: query.limit, after });
+  const rows = await listUsage(c.env, record, { limit: query.limit, after });
   const { items, next_cursor } = page(rows, query.limit, (r) => r.position);
   return ok(c, {
     key_id: record.keyId,

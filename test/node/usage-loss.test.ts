@@ -1,0 +1,116 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { npmStart, type NpmStart } from "./npm-start";
+
+/**
+ * The usage log's loss bound (docs/scale.md): an isolate holds at most USAGE_FLUSH_MS of
+ * calls before appending them to their account's usage log, so a runtime that stops loses
+ * only calls answered within that long (plus an append in flight) before it stopped. Here
+ * `npm start`'s runtime is stopped under load, by SIGTERM and by SIGKILL, started again on
+ * the same state, and every call the client saw answered 200 is looked for in the key's
+ * exported history.
+ */
+const root = new URL("../..", import.meta.url).pathname;
+/** npm start's USAGE_FLUSH_MS (wrangler.toml's development vars). */
+const FLUSH_MS = Number(/^USAGE_FLUSH_MS = "(\d+)"/m.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))![1]);
+/** An append under way when the runtime stops: its round trip to the usage log object. */
+const APPEND_IN_FLIGHT_MS = 1_000;
+const LOAD_MS = 3_000;
+const CLIENTS = 6;
+
+interface Answered {
+  requestId: string;
+  /** When the client had its 200 (ms). */
+  at: number;
+}
+
+describe("usage recorded across a stop of the runtime under load", () => {
+  const state = mkdtempSync(join(tmpdir(), "zgate-loss-"));
+  let gateway: NpmStart | undefined;
+  afterAll(async () => {
+    await gateway?.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  const admin = (gw: NpmStart, path: string, init: RequestInit = {}) =>
+    fetch(`${gw.base}/admin/v1${path}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${gw.adminToken}`, "Content-Type": "application/json", ...init.headers },
+    });
+  /** The runtime's processes (workerd) in npm start's process group. */
+  const runtimeOf = (gw: NpmStart) =>
+    execFileSync("ps", ["-o", "pid=,comm=", "-g", String(gw.group)], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.includes("workerd"))
+      .map((line) => Number(line.trim().split(/\s+/)[0]));
+
+  /** Every request id in the key's history, through the export (10,000 a file). */
+  async function recorded(gw: NpmStart, keyId: string): Promise<Set<string>> {
+    const ids = new Set<string>();
+    let path = `/keys/${keyId}/usage/export?format=ndjson`;
+    for (;;) {
+      const response = await admin(gw, path);
+      expect(response.status).toBe(200);
+      for (const line of (await response.text()).split("\n").filter(Boolean))
+        ids.add((JSON.parse(line) as { request_id: string }).request_id);
+      const next = response.headers.get("zgate-next-cursor");
+      if (!next) return ids;
+      path = `/keys/${keyId}/usage/export?format=ndjson&cursor=${next}`;
+    }
+  }
+
+  it.each(["SIGTERM", "SIGKILL"] as const)(
+    "%s: every call answered before the last USAGE_FLUSH_MS (and an append in flight) is in the key's history",
+    async (signal) => {
+      gateway ??= await npmStart({ ZGATE_STATE_DIR: state });
+      const gw = gateway;
+      const created = await admin(gw, "/keys", {
+        method: "POST",
+        body: JSON.stringify({ product: "zappway", account: `acct_loss_${signal}`, plan: "enterprise" }),
+      });
+      expect(created.status).toBe(201);
+      const { id, key } = (await created.json()) as { id: string; key: string };
+
+      const answered: Answered[] = [];
+      let sent = 0;
+      let running = true;
+      const clients = Array.from({ length: CLIENTS }, async () => {
+        while (running) {
+          const requestId = `loss-${signal}-${sent++}`;
+          const status = await fetch(`${gw.base}/zappway/api/v1/agents`, {
+            headers: { Authorization: `Bearer ${key}`, "X-Request-Id": requestId },
+          }).then(
+            async (r) => (await r.arrayBuffer(), r.status),
+            () => 0,
+          );
+          if (status === 200) answered.push({ requestId, at: Date.now() });
+          else if (status === 0) return;
+        }
+      });
+      await new Promise((r) => setTimeout(r, LOAD_MS));
+      const runtime = runtimeOf(gw);
+      expect(runtime.length).toBeGreaterThan(0);
+      const stoppedAt = Date.now();
+      for (const pid of runtime) process.kill(pid, signal);
+      await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 10_000))]);
+      running = false;
+      await gw.stop();
+      gateway = await npmStart({ ZGATE_STATE_DIR: state });
+
+      const history = await recorded(gateway, id);
+      const lost = answered.filter((a) => !history.has(a.requestId));
+      const perSecond = answered.filter((a) => a.at <= stoppedAt).length / (LOAD_MS / 1000);
+      console.log(
+        JSON.stringify({ signal, answered: answered.length, recorded: history.size, lost: lost.length, perSecond, flushMs: FLUSH_MS }),
+      );
+      expect(answered.length).toBeGreaterThan(100);
+      // Only the newest calls may be lost, and at most USAGE_FLUSH_MS (and an append in flight) of them.
+      for (const call of lost) expect(stoppedAt - call.at, call.requestId).toBeLessThanOrEqual(FLUSH_MS + APPEND_IN_FLIGHT_MS);
+      expect(lost.length).toBeLessThanOrEqual(Math.ceil((perSecond * (FLUSH_MS + APPEND_IN_FLIGHT_MS)) / 1000));
+    },
+    240_000,
+  );
+});
