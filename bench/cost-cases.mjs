@@ -251,7 +251,7 @@ export async function runJob(base, key, pollGapMs) {
 /**
  * Issue 26's cost baseline: one ZappWay Free key at its real rate (1 req/s) for 300 s, at
  * the products' default limits with their real 60 s windows, sent to two isolates in turn
- * (request i to isolate i mod 2), from its first request until its guard calls stop
+ * (request i to isolate i mod 2), from its first request until its Durable Object calls stop
  * (bench/cost-default-key.mjs runs it on zgates of its own: the other cases' settings
  * raise every limit and shorten every window). A key at its plan's limit may meet it at
  * 1 req/s (a window of exactly 60 s holds 60 calls): answers are 200 or 429.

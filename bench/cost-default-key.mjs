@@ -26,13 +26,14 @@ import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, stor
  *   idleMs: number,
  *   log: (msg: string) => void,
  * }} DefaultKeyOptions
- * `requests` at one every `intervalMs`; the stretch ends once no guard call was made for
- * `quietMs`. Beforehand the workerds' CPU is read over `idleMs` with no request at all.
+ * `requests` at one every `intervalMs`; the stretch ends once no Durable Object call (a
+ * guard's or a usage log's) was made for `quietMs`. Beforehand the workerds' CPU is read
+ * over `idleMs` with no request at all.
  */
 
 // Later than every retention period (results 7 days, usage 90 days by default), as in cost.mjs.
 const RETENTION_OFFSET_MS = 91 * 86_400_000;
-/** Longest wait for the guard calls to stop after the last request. */
+/** Longest wait for the Durable Object calls to stop after the last request. */
 const QUIET_DEADLINE_MS = 120_000;
 const ISOLATES = ["isolate-0", "isolate-1"];
 
@@ -99,9 +100,10 @@ async function defaultKeyRun(
       }
       return /** @type {Counters} */ (/** @type {unknown} */ (sum));
     };
-    const guardCalls = async () => (await counters()).guard.calls;
+    // Durable Object calls: the guards' and the usage logs' (cost-worker.mjs counts them together).
+    const objectCalls = async () => (await counters()).guard.calls;
     const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
-    // zgate's cron as if months later (what a stretch's usage rows cost to delete is inside it).
+    // The usage logs' retention alarms as if months later (what a stretch's usage rows cost to delete is inside it).
     const retention = async () => {
       const response = await fetch(`${bases[0]}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
       if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
@@ -147,18 +149,18 @@ async function defaultKeyRun(
     if (unexpected.length)
       throw new Error(`${DEFAULT_KEY_CASE.id}: answers other than ${DEFAULT_KEY_CASE.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
 
-    // Counted until the key's guard calls stop (lease refunds; renewals, if zgate renews ahead).
+    // Counted until the key's object calls stop (lease refunds; renewals, if zgate renews ahead).
     const deadline = Date.now() + QUIET_DEADLINE_MS;
-    let calls = await guardCalls();
+    let calls = await objectCalls();
     let quietSince = Date.now();
     while (Date.now() - quietSince < quietMs) {
       if (Date.now() > deadline)
-        throw new Error(`${DEFAULT_KEY_CASE.id}: guard calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
+        throw new Error(`${DEFAULT_KEY_CASE.id}: Durable Object calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
       await sleep(Math.min(1_000, quietMs));
-      const now = await guardCalls();
+      const now = await objectCalls();
       if (now !== calls) [calls, quietSince] = [now, Date.now()];
     }
-    // Then the usage batch it gathered is written (USAGE_FLUSH_MS), and the cron has run.
+    // Then the usage it gathered is appended (USAGE_FLUSH_MS), and the retention alarms have run.
     await sleep(usageFlushMs + 400);
     await retention();
     const after = await snapshot();

@@ -142,7 +142,7 @@ const config = {
   // within the bench, and a warm-up longer than it reaches the steady state.
   windowSeconds: 1,
   storage: /** @type {"disk" | "tmpfs"} */ (process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs"),
-  // default_key_1rps: a request a second (5 a second in smoke mode), counted until no guard call came for quietMs.
+  // default_key_1rps: a request a second (5 a second in smoke mode), counted until no Durable Object call came for quietMs.
   defaultKey: {
     requests: Math.round(setting("BENCH_COST_DEFAULT_KEY_REQUESTS", 300, 5)),
     intervalMs: smoke ? 200 : 1_000,
