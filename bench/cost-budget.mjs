@@ -36,12 +36,13 @@ export const isJobCase = (id) => JOB_CASE_IDS.includes(id);
 
 /**
  * Issue 26's baseline, $ per million requests: default_key_1rps (one ZappWay Free key at
- * 1 req/s, two isolates, 60 s windows) measured with zgate as on main at b391fc3, before
- * any change of the lease policy: the median of 3 runs ($1.69-$1.71). A lease policy that
- * renews ahead of need may cost at most 1.25 times this, renewals included.
+ * 1 req/s, two isolates, 60 s windows) measured with zgate as on main at 942e635 (usage
+ * in per-account usage logs), before any change of the lease policy: the median of 3 runs
+ * ($1.75-$1.77). A lease policy that renews ahead of need may cost at most 1.25 times
+ * this, renewals included.
  * @satisfies {Declared["DEFAULT_KEY_BASELINE"]}
  */
-export const DEFAULT_KEY_BASELINE = 1.697;
+export const DEFAULT_KEY_BASELINE = 1.759;
 
 /**
  * Dollars per million units (requests; jobs for zsky_job, excluding result storage).
