@@ -20,6 +20,9 @@ export default defineConfig({
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // scripts/ are plain Node modules: Node loads them (and the Worker modules they
+          // bundle with esbuild, scripts/import-ts.mjs) as `npm run` does, untransformed.
+          server: { deps: { external: [/\/scripts\//] } },
         },
       },
     ],
