@@ -79,6 +79,8 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     // serves on workers.dev only: no route, no custom domain.
     const deployed = await wrangler("deploy");
     expect(deployed.code).toBe(0);
+    // Staging's build (the one test/node/deploy.test.ts's dry run does for production): no warning.
+    expect(deployed.text).not.toContain("WARNING");
     expect(api.kv.map((n) => n.title)).toEqual(["zgate-staging-keys-kv"]);
     expect(api.d1.map((db) => db.name)).toEqual(["zgate-staging"]);
     expect(api.r2.map((b) => b.name)).toEqual(["zgate-results-staging"]);
