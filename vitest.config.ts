@@ -18,6 +18,7 @@ export default defineConfig({
           name: "node",
           include: ["test/node/**/*.test.ts"],
           environment: "node",
+          globalSetup: ["./test/node/gateway-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // scripts/ are plain Node modules: Node loads them (and the Worker modules they
