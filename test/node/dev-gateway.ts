@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -47,41 +47,52 @@ export async function startRecordingOrigin(): Promise<{ url: string; received: R
 export interface DevGateway {
   port: number;
   adminToken: string;
+  /** The process group of wrangler dev and its runtime (workerd). */
+  group: number;
   stop(): Promise<void>;
 }
 
 /**
  * The gateway under `wrangler dev` (the runtime as `npm start` runs it) with every origin
  * at `originUrl`, signing with `signingSecret`, D1 migrated, with an admin token of its
- * own. Secrets go through an env file, as in scripts/start.mjs; state lives in a
- * directory of its own, removed by `stop`.
+ * own. Secrets go through an env file, as in scripts/start.mjs. Its local data lives in a
+ * directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
+ * started before is a restart, with the same data, settings, admin token and keys.
+ * `settings` are more of the Worker's settings (vars).
  */
-export async function startDevGateway(originUrl: string, signingSecret: string): Promise<DevGateway> {
-  const adminToken = `test_admin_${randomBytes(16).toString("hex")}`;
-  const work = mkdtempSync(join(tmpdir(), "zgate-dev-"));
+export async function startDevGateway(
+  originUrl: string,
+  signingSecret: string,
+  { state, settings = {} }: { state?: string; settings?: Record<string, string> } = {},
+): Promise<DevGateway> {
+  const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
   const wrangler = join(root, "node_modules", ".bin", "wrangler");
   const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-  await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
-    cwd: root,
-    env: quiet,
-    timeout: 90_000,
-  });
   const envFile = join(work, "dev.env");
-  writeFileSync(
-    envFile,
-    [
-      `ORIGIN_ZAKGT=${originUrl}`,
-      `ORIGIN_ZSKY=${originUrl}`,
-      `ORIGIN_ZAPPWAY=${originUrl}`,
-      `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
-      `ORIGIN_SIGNING_SECRET=${signingSecret}`,
-      `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
-      "RESULT_SIGNING_KEY_ID=r1",
-      `ADMIN_TOKEN=${adminToken}`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
+  if (!existsSync(envFile)) {
+    await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
+      cwd: root,
+      env: quiet,
+      timeout: 90_000,
+    });
+    writeFileSync(
+      envFile,
+      [
+        `ORIGIN_ZAKGT=${originUrl}`,
+        `ORIGIN_ZSKY=${originUrl}`,
+        `ORIGIN_ZAPPWAY=${originUrl}`,
+        `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
+        `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+        `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
+        "RESULT_SIGNING_KEY_ID=r1",
+        `ADMIN_TOKEN=test_admin_${randomBytes(16).toString("hex")}`,
+        ...Object.entries(settings).map(([name, value]) => `${name}=${value}`),
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+  }
+  const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(envFile, "utf8"))![1]!;
   const port = await freePort();
   const gateway = spawn(
     wrangler,
@@ -110,7 +121,7 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       process.kill(-gateway.pid, "SIGTERM");
       await exited;
     }
-    rmSync(work, { recursive: true, force: true });
+    if (!state) rmSync(work, { recursive: true, force: true });
   };
   const deadline = Date.now() + 100_000;
   for (;;) {
@@ -118,7 +129,7 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       (r) => r.status === 401,
       () => false,
     );
-    if (up) return { port, adminToken, stop };
+    if (up) return { port, adminToken, group: gateway.pid!, stop };
     if (Date.now() > deadline || gateway.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev did not come up:\n${log}`);
