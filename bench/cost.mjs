@@ -26,7 +26,7 @@
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
 //   BENCH_COST_USAGE_FLUSH_MS=10000 zgate's USAGE_FLUSH_MS here (its default; each stretch waits for it)
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
-//   BENCH_COST_SMOKE=1           1 run, 150 requests at 300/s, few keys and jobs, short waits: checks the harness only
+//   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -56,7 +56,7 @@ const smoke = process.env.BENCH_COST_SMOKE === "1";
 const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
 const config = {
   runs: Math.round(setting("BENCH_COST_RUNS", 3, 1)),
-  rate: setting("BENCH_COST_RATE", 200, 300),
+  rate: setting("BENCH_COST_RATE", 200, 150),
   requests: Math.round(setting("BENCH_COST_REQUESTS", 1000, 150)),
   warmupSeconds: setting("BENCH_COST_WARMUP", 1.5, 0.3),
   coldKeys: Math.round(setting("BENCH_COST_COLD", 200, 10)),
