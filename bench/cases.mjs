@@ -8,6 +8,23 @@ const ZAKGT_AUDIENCE = "zakgt-api";
 // The largest window limit settings accept (src/limits/bounds.ts): far above any load a bench run sends.
 const HUGE = 1_000_000;
 
+/** @typedef {ReturnType<typeof zgateSettings>} BenchSettings */
+/**
+ * One request-level case: its request, which side A answers it (the origin itself, or
+ * zgate), and the status every answer should have (default 200).
+ * @typedef {{
+ *   id: string,
+ *   title: string,
+ *   target: "origin" | "zgate",
+ *   path: string,
+ *   method?: string,
+ *   headers?: Record<string, string>,
+ *   body?: string,
+ *   expect?: number,
+ * }} RequestCase
+ */
+/** @typedef {{ product: string, account: string, limit_override?: object }} KeyBody What POST /admin/v1/keys is sent. */
+
 /**
  * Deployment-wide limits raised so the admitted cases are never refused. The windows
  * are shortened too (BENCH_WINDOW_SECONDS, default 1 s): the guard keeps one row per
@@ -15,6 +32,7 @@ const HUGE = 1_000_000;
  * would grow for the whole bench and later runs would count more rows than earlier
  * ones (drift between pairs). A 1 s window holds about one second of traffic, which
  * is the size of a busy enterprise key's log at its real limit (3000/min).
+ * @param {number} windowSeconds
  */
 export function limitOverrides(windowSeconds) {
   const raised = { limit: HUGE, windowSeconds };
@@ -25,7 +43,11 @@ export function limitOverrides(windowSeconds) {
   };
 }
 
-/** Everything src/config/settings.ts needs, as bindings; secrets are fresh per run. */
+/**
+ * Everything src/config/settings.ts needs, as bindings; secrets are fresh per run.
+ * @param {string} originUrl
+ * @param {number} windowSeconds
+ */
 export function zgateSettings(originUrl, windowSeconds) {
   return {
     ENVIRONMENT: "development", // HS256 session tokens are only allowed in development
@@ -42,7 +64,13 @@ export function zgateSettings(originUrl, windowSeconds) {
   };
 }
 
-/** POST /admin/v1/keys; returns the plaintext key. */
+/**
+ * POST /admin/v1/keys; returns the plaintext key.
+ * @param {string} zgateUrl
+ * @param {Pick<BenchSettings, "ADMIN_TOKEN">} settings
+ * @param {KeyBody} body
+ * @returns {Promise<string>}
+ */
 export async function createKey(zgateUrl, settings, body) {
   const response = await fetch(`${zgateUrl}/admin/v1/keys`, {
     method: "POST",
@@ -53,8 +81,14 @@ export async function createKey(zgateUrl, settings, body) {
   return (await response.json()).key;
 }
 
-/** Many keys, a few at a time (each creation writes D1, KV and the account's guard). */
+/**
+ * Many keys, a few at a time (each creation writes D1, KV and the account's guard).
+ * @param {string} zgateUrl
+ * @param {Pick<BenchSettings, "ADMIN_TOKEN">} settings
+ * @param {KeyBody[]} bodies
+ */
 export async function createKeys(zgateUrl, settings, bodies, parallel = 8) {
+  /** @type {string[]} */
   const keys = [];
   for (let i = 0; i < bodies.length; i += parallel) {
     keys.push(...(await Promise.all(bodies.slice(i, i + parallel).map((b) => createKey(zgateUrl, settings, b)))));
@@ -66,6 +100,10 @@ export async function createKeys(zgateUrl, settings, bodies, parallel = 8) {
  * Submits one ZSky image job through zgate with `key` and returns its id: zgate records
  * the job's owner at submit, and a poll is only forwarded for the owner's own job. The
  * bench origin keeps a job `processing` unless `prompt` asks otherwise (origin.mjs).
+ * @param {string} zgateUrl
+ * @param {string} key
+ * @param {{ prompt?: string, headers?: Record<string, string> }} [options]
+ * @returns {Promise<string>}
  */
 export async function submitJob(zgateUrl, key, { prompt = "bench", headers = {} } = {}) {
   const response = await fetch(`${zgateUrl}/zsky/v1/images/generate`, {
@@ -78,7 +116,11 @@ export async function submitJob(zgateUrl, key, { prompt = "bench", headers = {} 
   return JSON.parse(body).job_id;
 }
 
-/** A ZakGT access token as ZakGT would issue it, signed with the development HS256 secret. */
+/**
+ * A ZakGT access token as ZakGT would issue it, signed with the development HS256 secret.
+ * @param {Pick<BenchSettings, "ZAKGT_JWT_SECRET">} settings
+ * @param {string} userId
+ */
 export function mintAccessToken(settings, userId) {
   return new SignJWT({})
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
@@ -95,6 +137,9 @@ export function mintAccessToken(settings, userId) {
  * The request-level cases, each run in pairs against the bare pass-through sent the very
  * same request (method, path, headers, body), so the only difference is the Worker.
  * `target` says who answers side A: the origin itself, or zgate.
+ * @param {string} zgateUrl
+ * @param {BenchSettings} settings
+ * @returns {Promise<RequestCase[]>}
  */
 export async function requestCases(zgateUrl, settings) {
   const zskyKey = await createKey(zgateUrl, settings, { product: "zsky", account: "bench_zsky" });
@@ -158,9 +203,12 @@ export async function requestCases(zgateUrl, settings) {
  * Keys for the hot-account comparison through zgate (ZappWay, the plain keyed forward):
  * `n` keys of one account (one guard object takes every call) versus one key in each
  * of `n` accounts (n objects).
+ * @param {string} zgateUrl
+ * @param {BenchSettings} settings
+ * @param {number} n
  */
 export async function hotAndSpreadKeys(zgateUrl, settings, n) {
-  const key = (account) => ({ product: "zappway", account });
+  const key = (/** @type {string} */ account) => ({ product: "zappway", account });
   const hot = await createKeys(
     zgateUrl,
     settings,

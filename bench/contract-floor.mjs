@@ -14,10 +14,15 @@ import { addIdentityHeaders } from "../src/forward/identity-headers";
 import { zappway } from "../src/products/zappway/index";
 import { originRequestHeaders } from "../src/forward/origin-headers";
 
+/** The bindings `startContractFloor` (workers.mjs) gives it. */
+/** @typedef {{ ORIGIN: string, ORIGIN_SIGNING_SECRET: string }} FloorEnv */
+
+/** @type {Parameters<typeof originRequestHeaders>[3]} */
 const NO_EXTRA_FIELDS = { names: new Set(), prefixes: [] };
 const WINDOWS = [{ name: "plan_rate", limit: 1_000_000, windowSeconds: 1, remaining: 999_999, resetSeconds: 1 }];
 const PREFIX = "/zappway";
 
+/** @type {ExportedHandler<FloorEnv>} */
 export default {
   async fetch(request, env) {
     const started = Date.now();
@@ -25,6 +30,7 @@ export default {
     const requestId = crypto.randomUUID();
     const credential = readCredential(request.headers, zappway);
     const secret = credential.kind === "key" ? credential.secret : "";
+    /** @type {import("../src/identify/identity").Identity} */
     const identity = { product: "zappway", accountId: "acct_floor", keyId: `key_${(await hashKey(secret)).slice(0, 16)}`, via: "key" };
     const originPath = url.pathname.startsWith(`${PREFIX}/`) ? url.pathname.slice(PREFIX.length) : url.pathname;
     const pathAndQuery = originPath + url.search;

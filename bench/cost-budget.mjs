@@ -3,7 +3,13 @@
 // bench/cost.mjs; the row budget is asserted by test/node/cost-smoke.test.ts.
 import { loadPrices } from "./cost-model.mjs";
 
-/** Every case of `npm run bench:cost`, in the order it reports them. */
+// Its types as importers see them: cost-budget.d.mts, which every export here satisfies.
+/** @typedef {typeof import("./cost-budget.mjs")} Declared */
+
+/**
+ * Every case of `npm run bench:cost`, in the order it reports them.
+ * @satisfies {Declared["COST_CASES"]}
+ */
 export const COST_CASES = [
   "zappway_key_hot",
   "zappway_key_cold",
@@ -19,11 +25,18 @@ export const COST_CASES = [
   "zsky_job_high_limit",
 ];
 
-/** The cases whose unit is a ZSky job (generate, 3 polls, download; cost-cases.mjs JOB_CASES), not a request. */
+/**
+ * The cases whose unit is a ZSky job (generate, 3 polls, download; cost-cases.mjs JOB_CASES), not a request.
+ * @satisfies {Declared["JOB_CASE_IDS"]}
+ */
 export const JOB_CASE_IDS = ["zsky_job", "zsky_job_high_limit"];
+/** @type {Declared["isJobCase"]} */
 export const isJobCase = (id) => JOB_CASE_IDS.includes(id);
 
-/** Dollars per million units (requests; jobs for zsky_job, excluding result storage). */
+/**
+ * Dollars per million units (requests; jobs for zsky_job, excluding result storage).
+ * @satisfies {Declared["TARGETS"]}
+ */
 export const TARGETS = {
   zappway_key_hot: 0.5,
   zakgt_key_hot: 0.5,
@@ -36,10 +49,16 @@ export const TARGETS = {
   zsky_job_high_limit: 8,
 };
 
-/** A new client address: nothing kept once its windows have passed (share of addresses whose guard still holds data). */
+/**
+ * A new client address: nothing kept once its windows have passed (share of addresses whose guard still holds data).
+ * @satisfies {Declared["KEPT_PER_NEW_ADDRESS"]}
+ */
 export const KEPT_PER_NEW_ADDRESS = 0;
 
-/** The hot keyed cases: one credential calling often enough for guard leases. */
+/**
+ * The hot keyed cases: one credential calling often enough for guard leases.
+ * @satisfies {Declared["HOT_KEYED"]}
+ */
 export const HOT_KEYED = ["zappway_key_hot", "zakgt_key_hot", "zsky_poll_hot"];
 
 const { cloudflare } = loadPrices();
@@ -49,12 +68,19 @@ const { cloudflare } = loadPrices();
  * The guard call, CPU and reads share those $0.20/M too, but are small once leases batch
  * the guard (one $0.15/M guard call per dozens of requests; CPU costs $0.02/M per ms).
  */
+/** @satisfies {Declared["ROWS_WRITTEN_PER_HOT_REQUEST"]} */
 export const ROWS_WRITTEN_PER_HOT_REQUEST = (TARGETS.zappway_key_hot - cloudflare.workers.requests) / cloudflare.durableObjects.rowsWritten;
 
-/** On since the redesign (window covers, batched usage) landed: `npm test` fails if hot keyed traffic writes more. */
+/**
+ * On since the redesign (window covers, batched usage) landed: `npm test` fails if hot keyed traffic writes more.
+ * @satisfies {Declared["ROW_BUDGET_ENFORCED"]}
+ */
 export const ROW_BUDGET_ENFORCED = true;
 
-/** Hot keyed cases of a bench:cost result that write more rows per request than the budget (empty: within it). */
+/**
+ * Hot keyed cases of a bench:cost result that write more rows per request than the budget (empty: within it).
+ * @type {Declared["overBudget"]}
+ */
 export function overBudget(result) {
   return result.cases
     .filter((c) => HOT_KEYED.includes(c.id))

@@ -9,6 +9,15 @@ const REPEAT_ADDRESS = "198.51.100.7";
 const UNKNOWN_KEY_ADDRESS = "198.51.100.9";
 const JOB_CLIENT_ADDRESS = "198.51.100.11";
 
+/** @typedef {import("./cases.mjs").BenchSettings} BenchSettings */
+/** @typedef {{ path: string, method?: string, headers?: Record<string, string>, body?: string }} CaseRequest */
+/**
+ * A case: its i-th request, relative to zgate's base URL, and the status every answer should have (default 200).
+ * @typedef {{ id: string, title: string, expect?: number, request: (i: number) => CaseRequest }} CostCase
+ */
+/** @typedef {Awaited<ReturnType<typeof steadyCredentials>>} SteadyCredentials */
+/** @typedef {(typeof JOB_CASES)[number]} JobCase */
+
 /**
  * The load bench's settings (every window raised far above the load, windows shortened
  * to `windowSeconds`), with ZappWay's failed-authentication window raised too: the
@@ -16,17 +25,30 @@ const JOB_CLIENT_ADDRESS = "198.51.100.11";
  * costs below an address's limit (past it the isolate refuses with no storage at all).
  * Key usage is flushed every `usageFlushMs` (USAGE_FLUSH_MS, default 10 s; a key's 64th
  * call is written at once), so what a stretch gathered is written within the bench.
+ * @param {string} originUrl
+ * @param {number} windowSeconds
+ * @param {number} usageFlushMs
  */
 export function costSettings(originUrl, windowSeconds, usageFlushMs) {
   const overrides = limitOverrides(windowSeconds);
-  overrides.zappway.windows.auth_failures = overrides.zappway.windows.plan_rate;
-  return { ...zgateSettings(originUrl, windowSeconds), LIMIT_OVERRIDES: JSON.stringify(overrides), USAGE_FLUSH_MS: String(usageFlushMs) };
+  const { plan_rate } = overrides.zappway.windows;
+  const zappway = { windows: { plan_rate, auth_failures: plan_rate } };
+  return {
+    ...zgateSettings(originUrl, windowSeconds),
+    LIMIT_OVERRIDES: JSON.stringify({ ...overrides, zappway }),
+    USAGE_FLUSH_MS: String(usageFlushMs),
+  };
 }
 
+/** @type {(secret: string) => Record<string, string>} */
 const bearer = (secret) => ({ Authorization: `Bearer ${secret}` });
 const REFRESH = { method: "POST", path: "/zakgt/api/v1/auth/refresh", body: JSON.stringify({ refresh_token: "bench-refresh-token" }) };
 
-/** The credentials of the steady cases, made once per zgate storage. */
+/**
+ * The credentials of the steady cases, made once per zgate storage.
+ * @param {string} base
+ * @param {BenchSettings} settings
+ */
 export async function steadyCredentials(base, settings) {
   const zsky = await createKey(base, settings, { product: "zsky", account: "cost_zsky" });
   // One call an hour, spent here: every later call is refused.
@@ -52,6 +74,8 @@ export async function steadyCredentials(base, settings) {
 /**
  * One credential (or one client address) calling at a steady rate: measured after a
  * warm-up, so guard leases, window cleanup and usage batches are in their steady state.
+ * @param {SteadyCredentials} c
+ * @returns {CostCase[]}
  */
 export function steadyCases(c) {
   return [
@@ -95,32 +119,56 @@ export function steadyCases(c) {
   ];
 }
 
-/** Keys for the cold cases: one per request, each in its own account, made before zgate restarts. */
+/**
+ * Keys for the cold cases: one per request, each in its own account, made before zgate restarts.
+ * @param {string} base
+ * @param {BenchSettings} settings
+ * @param {number} run
+ * @param {number} count
+ */
 export async function coldKeys(base, settings, run, count) {
-  const bodies = (product) => Array.from({ length: count }, (_, i) => ({ product, account: `cost_cold_${product}_${run}_${i}` }));
+  const bodies = (/** @type {string} */ product) =>
+    Array.from({ length: count }, (_, i) => ({ product, account: `cost_cold_${product}_${run}_${i}` }));
   return { zappway: await createKeys(base, settings, bodies("zappway")), zakgt: await createKeys(base, settings, bodies("zakgt")) };
 }
 
 /**
  * Each request with a key no isolate has seen, whose account's guard object is not
  * running (zgate restarted after the keys were made): a KV read, a guard start.
+ * @param {Awaited<ReturnType<typeof coldKeys>>} keys
+ * @returns {CostCase[]}
  */
 export function coldCases(keys) {
   return [
     {
       id: "zappway_key_cold",
       title: "ZappWay GET agents, API key, cold",
-      request: (i) => ({ path: "/zappway/api/v1/agents", headers: bearer(keys.zappway[i]) }),
+      request: (i) => ({ path: "/zappway/api/v1/agents", headers: bearer(keyAt(keys.zappway, i)) }),
     },
     {
       id: "zakgt_key_cold",
       title: "ZakGT GET users/me, API key, cold",
-      request: (i) => ({ path: "/zakgt/api/v1/users/me", headers: bearer(keys.zakgt[i]) }),
+      request: (i) => ({ path: "/zakgt/api/v1/users/me", headers: bearer(keyAt(keys.zakgt, i)) }),
     },
   ];
 }
 
-/** Each request from an address never seen before (a distinct one per run and request). */
+/**
+ * The i-th key of a cold case: it has exactly one per request.
+ * @param {string[]} keys
+ * @param {number} i
+ */
+function keyAt(keys, i) {
+  const key = keys[i];
+  if (key === undefined) throw new Error(`cold case: no key for request ${i} (${keys.length} made)`);
+  return key;
+}
+
+/**
+ * Each request from an address never seen before (a distinct one per run and request).
+ * @param {number} run
+ * @returns {CostCase}
+ */
 export function newAddressCase(run) {
   return {
     id: "public_new_address",
@@ -150,10 +198,20 @@ export const JOB_CASES = [
   },
 ];
 
-/** The accounts a job case's run uses: fresh per run, so no allowance runs out over runs. */
+/**
+ * The accounts a job case's run uses: fresh per run, so no allowance runs out over runs.
+ * @type {(jobCase: JobCase, run: number, count: number) => string[]}
+ */
 export const jobAccounts = (jobCase, run, count) => Array.from({ length: count }, (_, i) => `cost_${jobCase.id}_${run}_${i}`);
 
-/** One key per account of jobAccounts. */
+/**
+ * One key per account of jobAccounts.
+ * @param {string} base
+ * @param {BenchSettings} settings
+ * @param {JobCase} jobCase
+ * @param {number} run
+ * @param {number} count
+ */
 export function jobKeys(base, settings, jobCase, run, count) {
   return createKeys(
     base,
@@ -169,11 +227,14 @@ export const JOB_REQUESTS = 5;
  * client polling on a timer, so no two fall in one guard lease; the third answers
  * `completed`, and zgate pulls the result into R2), then the download from the signed
  * result URL. Throws on any answer but the expected one.
+ * @param {string} base
+ * @param {string} key
+ * @param {number} pollGapMs
  */
 export async function runJob(base, key, pollGapMs) {
   const client = { "CF-Connecting-IP": JOB_CLIENT_ADDRESS };
   const jobId = await submitJob(base, key, { prompt: "complete-after:3", headers: client });
-  let body;
+  let body = "";
   for (let poll = 1; poll <= 3; poll++) {
     await new Promise((resolve) => setTimeout(resolve, pollGapMs));
     const response = await fetch(`${base}/zsky/v1/jobs/${jobId}`, { headers: { ...client, "X-API-Key": key } });

@@ -5,27 +5,45 @@ import { readFileSync } from "node:fs";
 
 export const PRICES_FILE = new URL("./prices.json", import.meta.url).pathname;
 
+/** @typedef {typeof import("./prices.json")} Prices */
+/** @typedef {import("./cost-worker.mjs").Counters} Counters */
+/** @typedef {{ [name: string]: number | CounterTree }} CounterTree */
+/** @typedef {ReturnType<typeof perUnit>} Counts */
+
+/** @returns {Prices} */
 export function loadPrices() {
   return JSON.parse(readFileSync(PRICES_FILE, "utf8"));
 }
 
-/** `after - before` for every number in a counters tree (a method missing before counts from 0). */
+/**
+ * `after - before` for every number in a counters tree (a method missing before counts from 0).
+ * @template {CounterTree} T
+ * @param {T} after
+ * @param {CounterTree} [before]
+ * @returns {T}
+ */
 export function counterDelta(after, before = {}) {
+  /** @type {CounterTree} */
   const out = {};
   for (const [key, value] of Object.entries(after)) {
-    out[key] = typeof value === "number" ? value - (before[key] ?? 0) : counterDelta(value, before[key]);
+    const was = before[key];
+    out[key] =
+      typeof value === "number"
+        ? value - (typeof was === "number" ? was : 0)
+        : counterDelta(value, typeof was === "object" ? was : undefined);
   }
-  return out;
+  return /** @type {T} */ (out);
 }
 
 /**
  * Per-unit counts of one measured stretch: `delta` is the counters' difference over it,
  * `units` how many requests (or jobs) it served, `workerRequests` how many Worker
  * requests those were, `cpuMs` the workerd CPU time it took.
+ * @param {{ delta: Counters, units: number, workerRequests: number, cpuMs: number }} stretch
  */
 export function perUnit({ delta, units, workerRequests, cpuMs }) {
   const g = delta.guard;
-  const per = (x) => x / units;
+  const per = (/** @type {number} */ x) => x / units;
   const doRowsWritten = g.sqlRowsWritten + g.kvRowsWritten + g.alarmsSet + g.deleteAllRows;
   const doRowsRead = g.sqlRowsRead + g.kvRowsRead;
   return {
@@ -56,6 +74,10 @@ export function perUnit({ delta, units, workerRequests, cpuMs }) {
   };
 }
 
+/**
+ * @param {Counters["d1"]["bySql"]} bySql
+ * @param {(x: number) => number} per
+ */
 const perStatement = (bySql, per) =>
   Object.fromEntries(
     Object.entries(bySql)
@@ -63,7 +85,11 @@ const perStatement = (bySql, per) =>
       .map(([sql, e]) => [sql, { statements: per(e.statements), rowsRead: per(e.rowsRead), rowsWritten: per(e.rowsWritten) }]),
   );
 
-/** Dollars per million units, by product. KV deletes and lists cost what a write does. */
+/**
+ * Dollars per million units, by product. KV deletes and lists cost what a write does.
+ * @param {Counts} counts
+ * @param {Prices} prices
+ */
 export function dollarsPerMillion(counts, prices) {
   const cf = prices.cloudflare;
   const parts = {

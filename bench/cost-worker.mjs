@@ -18,16 +18,23 @@
 //   POST /__bench/retention?at=<ms>[&guards=<name>,…]  zgate's cron (retention) as if run at that
 //                                     time, and the named guards' alarms (job retirement), counted
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
-import zgate, { AccountGuard as ZgateGuard } from "../src/index.ts";
-import { generateKey, prefixFor } from "../src/keys/key-format.ts";
+import zgate, { AccountGuard as ZgateGuard } from "../src/index";
+import { generateKey, prefixFor } from "../src/keys/key-format";
+import { products } from "../src/products/index";
+import { useClock } from "../src/util/clock";
+
+/** @typedef {import("../src/env").Env} Env */
+/** @typedef {{ statements: number, rowsRead: number, rowsWritten: number }} StatementCounts */
+/** @typedef {typeof counters} Counters What `GET /__bench/counters` answers. */
 
 const counters = {
   kv: { reads: 0, writes: 0, deletes: 0, lists: 0 },
   // bySql: the same figures per statement (its text, shortened), to see where rows go.
-  d1: { statements: 0, rowsRead: 0, rowsWritten: 0, bySql: {} },
+  d1: { statements: 0, rowsRead: 0, rowsWritten: 0, bySql: /** @type {Record<string, StatementCounts>} */ ({}) },
   r2: { classA: 0, classB: 0, free: 0 },
   guard: {
     calls: 0,
+    /** @type {Record<string, number>} */
     byMethod: {},
     alarms: 0,
     constructed: 0,
@@ -38,11 +45,17 @@ const counters = {
     kvRowsWritten: 0,
     alarmsSet: 0,
     deleteAllRows: 0,
-    bySql: {},
+    bySql: /** @type {Record<string, StatementCounts>} */ ({}),
   },
 };
 
-/** Adds one statement's figures to `bySql`, under its text with spaces collapsed, cut short. */
+/**
+ * Adds one statement's figures to `bySql`, under its text with spaces collapsed, cut short.
+ * @param {Record<string, StatementCounts>} bySql
+ * @param {string} sql
+ * @param {number} rowsRead
+ * @param {number} rowsWritten
+ */
 function countStatement(bySql, sql, rowsRead, rowsWritten) {
   const key = sql.replace(/\s+/g, " ").trim().slice(0, 72);
   const entry = (bySql[key] ??= { statements: 0, rowsRead: 0, rowsWritten: 0 });
@@ -53,6 +66,12 @@ function countStatement(bySql, sql, rowsRead, rowsWritten) {
 
 // ---------------------------------------------------------------- D1
 
+/**
+ * @template {D1Result} R
+ * @param {string} sql
+ * @param {R} result
+ * @returns {R}
+ */
 function countMeta(sql, result) {
   const rowsRead = result?.meta?.rows_read ?? 0;
   const rowsWritten = result?.meta?.rows_written ?? 0;
@@ -65,47 +84,77 @@ function countMeta(sql, result) {
 
 const REAL = Symbol("real statement");
 
+/** @typedef {{ [REAL]: { sql: string, statement: D1PreparedStatement } }} Counted */
+
+/**
+ * A statement whose results are counted. It stands in for D1's own (zgate calls only
+ * these methods), with D1's own results: the generic result types D1 declares hold.
+ * @param {string} sql
+ * @param {D1PreparedStatement} statement
+ * @returns {D1PreparedStatement}
+ */
 function countedStatement(sql, statement) {
-  return {
+  const counted = {
     [REAL]: { sql, statement },
-    bind: (...values) => countedStatement(sql, statement.bind(...values)),
+    bind: (/** @type {unknown[]} */ ...values) => countedStatement(sql, statement.bind(...values)),
     run: async () => countMeta(sql, await statement.run()),
     all: async () => countMeta(sql, await statement.all()),
+    /** @param {string} [column] */
     async first(column) {
       const row = countMeta(sql, await statement.all()).results[0] ?? null;
       return row === null || column === undefined ? row : row[column];
     },
+    /** @param {{ columnNames?: boolean }} [options] */
     async raw(options) {
       const { results } = countMeta(sql, await statement.all());
       const rows = results.map((r) => Object.values(r));
       return options?.columnNames ? [Object.keys(results[0] ?? {}), ...rows] : rows;
     },
   };
+  return /** @type {D1PreparedStatement} */ (/** @type {unknown} */ (counted));
 }
 
+/**
+ * D1 with every statement counted (`dump`, deprecated, is not there).
+ * @param {D1Database} db
+ * @returns {D1Database}
+ */
 function countedD1(db) {
-  return {
+  /** @type {Omit<D1Database, "dump">} */
+  const counted = {
     prepare: (sql) => countedStatement(sql, db.prepare(sql)),
-    batch: async (statements) => {
-      const real = statements.map((s) => s[REAL]);
-      return (await db.batch(real.map((r) => r.statement))).map((result, i) => countMeta(real[i].sql, result));
+    /**
+     * @template [T=unknown]
+     * @param {D1PreparedStatement[]} statements
+     */
+    async batch(statements) {
+      const real = statements.map((s) => /** @type {D1PreparedStatement & Counted} */ (s)[REAL]);
+      const results = /** @type {D1Result<T>[]} */ (await db.batch(real.map((r) => r.statement)));
+      return results.map((result, i) => countMeta(/** @type {Counted[typeof REAL]} */ (real[i]).sql, result));
     },
     exec: (sql) => db.exec(sql), // migrations only; zgate does not use it per request
     withSession: () => {
       throw new Error("cost bench: D1 sessions are not counted");
     },
   };
+  return /** @type {D1Database} */ (counted);
 }
 
 // ---------------------------------------------------------------- KV, R2
 
-/** Proxies `target`, calling `count(name, args)` before each method call. */
+/**
+ * Proxies `target`, calling `count(name, args)` before each method call.
+ * @template {object} T
+ * @param {T} target
+ * @param {(name: string | symbol, args: unknown[]) => void} count
+ * @returns {T}
+ */
 function counting(target, count) {
   return new Proxy(target, {
     get(t, prop) {
       const value = Reflect.get(t, prop, t);
       if (typeof value !== "function") return value;
-      return (...args) => {
+      return (/** @type {unknown[]} */ ...args) => {
         count(prop, args);
         return value.apply(t, args);
       };
@@ -113,7 +162,9 @@ function counting(target, count) {
   });
 }
 
+/** @type {Record<string | symbol, keyof Counters["kv"]>} */
 const KV_KINDS = { get: "reads", getWithMetadata: "reads", put: "writes", delete: "deletes", list: "lists" };
+/** @type {(kv: KVNamespace) => KVNamespace} */
 const countedKv = (kv) =>
   counting(kv, (name, args) => {
     const kind = KV_KINDS[name];
@@ -121,41 +172,56 @@ const countedKv = (kv) =>
     if (kind) counters.kv[kind] += kind === "reads" && Array.isArray(args[0]) ? args[0].length : 1;
   });
 
+/** @type {Record<string | symbol, keyof Counters["r2"]>} */
 const R2_CLASS = { put: "classA", list: "classA", createMultipartUpload: "classA", get: "classB", head: "classB", delete: "free" };
+/** @type {(bucket: R2Bucket) => R2Bucket} */
 const countedR2 = (bucket) =>
   counting(bucket, (name) => {
     if (name === "resumeMultipartUpload") throw new Error("cost bench: R2 multipart parts are not counted");
-    if (R2_CLASS[name]) counters.r2[R2_CLASS[name]]++;
+    const billed = R2_CLASS[name];
+    if (billed) counters.r2[billed]++;
   });
 
 // ---------------------------------------------------------------- the guard's namespace
 
-/** Every method called on the stub is one RPC session, billed as one request to the object. */
+/**
+ * Every method called on the stub is one RPC session, billed as one request to the object.
+ * @template {object} S
+ * @param {S} stub
+ * @returns {S}
+ */
 function countedStub(stub) {
   return new Proxy(stub, {
     get(t, prop) {
       if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(t, prop);
-      return (...args) => {
+      return (/** @type {unknown[]} */ ...args) => {
         counters.guard.calls++;
         counters.guard.byMethod[prop] = (counters.guard.byMethod[prop] ?? 0) + 1;
-        return t[prop](...args);
+        // Not `method.apply(...)`: on an RPC stub that would be a remote property named "apply".
+        return Reflect.apply(/** @type {(...args: unknown[]) => unknown} */ (Reflect.get(t, prop)), t, args);
       };
     },
   });
 }
 
+/** @type {(ns: Env["ACCOUNT_GUARD"]) => Env["ACCOUNT_GUARD"]} */
 const countedNamespace = (ns) =>
   new Proxy(ns, {
     get(t, prop) {
       const value = Reflect.get(t, prop, t);
-      if (prop === "get" || prop === "getByName") return (...args) => countedStub(value.apply(t, args));
+      if (prop === "get" || prop === "getByName") return (/** @type {unknown[]} */ ...args) => countedStub(value.apply(t, args));
       return typeof value === "function" ? value.bind(t) : value;
     },
   });
 
 // One wrapped env per real env object: zgate caches parsed settings per env (a WeakMap),
 // so a fresh wrapper per request would re-parse them on every request.
+/** @type {WeakMap<Env, Env>} */
 const wrapped = new WeakMap();
+/**
+ * @param {Env} env
+ * @returns {Env}
+ */
 function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
@@ -178,6 +244,7 @@ function countedEnv(env) {
  * as the cursor is consumed; the guard consumes each cursor in the turn that opened it,
  * so the totals are read once that turn is over (a microtask) when they are final.
  */
+/** @type {{ query: string, cursor: SqlStorageCursor<Record<string, SqlStorageValue>> }[]} */
 let openCursors = [];
 function settleCursors() {
   for (const { query, cursor } of openCursors) {
@@ -188,9 +255,20 @@ function settleCursors() {
   openCursors = [];
 }
 
+/**
+ * @param {SqlStorage} sql
+ * @returns {SqlStorage}
+ */
 function countedSql(sql) {
   return {
+    /**
+     * @template {Record<string, SqlStorageValue>} T
+     * @param {string} query
+     * @param {...SqlStorageValue} bindings
+     * @returns {SqlStorageCursor<T>}
+     */
     exec(query, ...bindings) {
+      /** @type {SqlStorageCursor<T>} */
       const cursor = sql.exec(query, ...bindings);
       counters.guard.sqlStatements++;
       if (openCursors.length === 0) queueMicrotask(settleCursors);
@@ -200,27 +278,41 @@ function countedSql(sql) {
     get databaseSize() {
       return sql.databaseSize;
     },
+    Cursor: sql.Cursor,
+    Statement: sql.Statement,
   };
 }
 
-/** Synchronous KV of a SQLite-backed object: rows of a hidden table, billed as rows read and written. */
+/**
+ * Synchronous KV of a SQLite-backed object: rows of a hidden table, billed as rows read and written.
+ * @type {(kv: SyncKvStorage) => SyncKvStorage}
+ */
 const countedObjectKv = (kv) =>
   counting(kv, (name) => {
     if (name === "get") counters.guard.kvRowsRead++;
     if (name === "put" || name === "delete") counters.guard.kvRowsWritten++;
   });
 
-/** Rows `deleteAll` is about to remove: every row of every table, and every KV entry. */
+/**
+ * Rows `deleteAll` is about to remove: every row of every table, and every KV entry.
+ * @param {DurableObjectStorage} storage
+ */
 function rowsStored(storage) {
-  const tables = storage.sql
-    .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'")
-    .toArray();
+  const tables = /** @type {{ name: string }[]} */ (
+    storage.sql
+      .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'")
+      .toArray()
+  );
   let rows = 0;
-  for (const { name } of tables) rows += storage.sql.exec(`SELECT COUNT(*) AS n FROM "${name}"`).one().n;
+  for (const { name } of tables) rows += /** @type {number} */ (storage.sql.exec(`SELECT COUNT(*) AS n FROM "${name}"`).one().n);
   for (const _ of storage.kv.list()) rows++;
   return rows;
 }
 
+/**
+ * @param {DurableObjectStorage} storage
+ * @returns {DurableObjectStorage}
+ */
 function countedStorage(storage) {
   const sql = countedSql(storage.sql);
   const kv = countedObjectKv(storage.kv);
@@ -231,13 +323,13 @@ function countedStorage(storage) {
       const value = Reflect.get(t, prop, t);
       if (typeof value !== "function") return value;
       if (prop === "setAlarm") {
-        return (...args) => {
+        return (/** @type {unknown[]} */ ...args) => {
           counters.guard.alarmsSet++;
           return value.apply(t, args);
         };
       }
       if (prop === "deleteAll") {
-        return (...args) => {
+        return (/** @type {unknown[]} */ ...args) => {
           counters.guard.deleteAllRows += rowsStored(t);
           return value.apply(t, args);
         };
@@ -250,6 +342,7 @@ function countedStorage(storage) {
 /**
  * The object's own state, its `storage` shadowed by the counted one. The state itself is
  * handed on (not a Proxy of it): the Durable Object base class checks its type.
+ * @param {DurableObjectState} ctx
  */
 function countedState(ctx) {
   Object.defineProperty(ctx, "storage", { value: countedStorage(ctx.storage) });
@@ -258,30 +351,44 @@ function countedState(ctx) {
 
 /** zgate's guard, unchanged, on counted storage. */
 export class AccountGuard extends ZgateGuard {
+  /**
+   * @param {DurableObjectState} ctx
+   * @param {Env} env
+   */
   constructor(ctx, env) {
     super(countedState(ctx), env);
     counters.guard.constructed++;
   }
 
-  async alarm(...args) {
+  /** @override */
+  async alarm() {
     counters.guard.alarms++;
-    return super.alarm(...args);
+    return super.alarm();
   }
 
-  /** The alarm as it would run at `at` (retention: jobs past their 7 days), on the guard's clock. */
+  /**
+   * The alarm as it would run at `at` (retention: jobs past their 7 days), on zgate's clock
+   * (src/util/clock.ts) stood at `at` meanwhile: the benchmark sends nothing else then.
+   * @param {number} at
+   */
   async benchAlarmAt(at) {
-    const clock = this.clock;
-    this.clock = () => at;
+    const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    useClock({ now: () => at, sleep: wait, after: (ms, work) => wait(ms).then(work) });
     try {
       await this.alarm();
     } finally {
-      this.clock = clock;
+      useClock(null);
     }
   }
 }
 
 // ---------------------------------------------------------------- the Worker
 
+/**
+ * @param {Request} request
+ * @param {Env} env
+ * @param {URL} url
+ */
 async function benchRoute(request, env, url) {
   if (url.pathname === "/__bench/counters") return Response.json(counters);
   if (url.pathname === "/__bench/retention" && request.method === "POST") {
@@ -290,17 +397,21 @@ async function benchRoute(request, env, url) {
     await zgate.scheduled({ scheduledTime: at, cron: "bench", noRetry() {} }, countedEnv(env));
     // Each named account's guard alarm, as it would run then (it retires the account's ZSky jobs).
     const accounts = (url.searchParams.get("guards") ?? "").split(",").filter(Boolean);
-    await Promise.all(accounts.map((name) => env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name)).benchAlarmAt(at)));
+    // This Worker's guard class is the counted one above.
+    const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));
+    await Promise.all(accounts.map((name) => guards.get(guards.idFromName(name)).benchAlarmAt(at)));
     return Response.json({ ok: true });
   }
   if (url.pathname === "/__bench/unknown-key") {
-    const prefix = prefixFor(url.searchParams.get("product") ?? "");
+    const product = products().find((p) => p.id === url.searchParams.get("product"));
+    const prefix = product && prefixFor(product.id);
     if (!prefix) return new Response("product=<zakgt|zsky|zappway> required", { status: 400 });
     return Response.json({ key: generateKey(prefix) });
   }
   return new Response("no such bench route", { status: 404 });
 }
 
+/** @type {ExportedHandler<Env>} */
 export default {
   fetch(request, env, ctx) {
     const url = new URL(request.url);

@@ -9,8 +9,8 @@
 // before and after, and the difference is divided by the requests (or jobs) served.
 // Deferred work each request causes is inside the difference: the measured stretch ends
 // only after a guard lease's life (unspent tokens handed back), the usage batch has been
-// written, and zgate's retention cron has run as if months later (usage rows and stored
-// results it deletes). Window rows are deleted by later requests: the steady cases are
+// written, and zgate's retention cron and the job accounts' guard alarms have run as if
+// months later (the usage rows and the jobs and stored results they delete). Window rows are deleted by later requests: the steady cases are
 // measured after a warm-up at the same rate, so rows of the warm-up deleted inside the
 // stretch stand for the stretch's own, deleted after it.
 //
@@ -52,7 +52,75 @@ import { startOrigin } from "./origin.mjs";
 import { machineInfo, table, writeResults } from "./report.mjs";
 import { applyMigrations, buildCost, cpuTimeMs, readCompatibility, root, startBare, startZgate, storageRoot } from "./workers.mjs";
 
+/** @typedef {import("./cost-model.mjs").Counters} Counters */
+/** @typedef {import("./cost-model.mjs").Counts} Counts */
+/** @typedef {import("./cost-model.mjs").CounterTree} CounterTree */
+/** @typedef {import("./cost-model.mjs").Prices} Prices */
+/** @typedef {import("./cost-cases.mjs").CostCase} CostCase */
+/** @typedef {import("./cost-cases.mjs").JobCase} JobCase */
+/** @typedef {import("./workers.mjs").Instance} Instance */
+/**
+ * What a run of the counted zgate needs: its bundles, compatibility, storage and settings.
+ * @typedef {{
+ *   built: Awaited<ReturnType<typeof buildCost>>,
+ *   compat: import("./workers.mjs").Compatibility,
+ *   storage: string,
+ *   settings: ReturnType<typeof costSettings>,
+ * }} CostEnv
+ */
+/** @typedef {{ counters: Counters, cpuMs: number }} Snapshot */
+/**
+ * One measured stretch of a case: how many units it served, their per-unit counts, and
+ * what else the case reports (its load's statuses and seconds; a new-address case, the
+ * address objects it left).
+ * @typedef {{
+ *   units: number,
+ *   counts: Counts,
+ *   statuses?: Record<string, number>,
+ *   seconds?: number,
+ *   addressObjects?: number,
+ *   addressObjectsHoldingData?: number,
+ *   storageBytesPerAddress?: number,
+ * }} Measured
+ */
+/** @typedef {{ units: number, statuses: Record<string, number>, seconds: number, cpuMs: number }} BareRun */
+/** @typedef {ReturnType<typeof judged>["dollars"]} Dollars */
+/**
+ * A case of the results file: medians over runs and the spread of each run's own figures,
+ * with its target (when it has one) and, for new addresses, what they leave behind.
+ * @typedef {{
+ *   id: string,
+ *   title: string,
+ *   unit: "job" | "request",
+ *   median: { counts: Counts, dollars: Dollars },
+ *   spread: { dollars: number[], rowsWritten: number[], cpuMs: number[] },
+ *   runs: (Omit<Measured, "counts"> & { counts: Omit<Counts, "statements"> })[],
+ *   target?: { perMillion: number, measured: number, met: boolean },
+ *   kept?: { holdingDataShare: number, target: number, met: boolean, localBytesPerAddress: number },
+ * }} CostSummary
+ */
+/** @typedef {{ id: string, title: string, perMillion: number, cpuMs?: number, tier?: string, source: string }} Comparison */
+/** @typedef {import("./cost-budget.mjs").Overspend} Overspend */
+/**
+ * What bench/results/cost.json holds (schema "zgate-bench-cost/1").
+ * @typedef {{
+ *   schema: "zgate-bench-cost/1",
+ *   smoke: boolean,
+ *   machine: ReturnType<typeof machineInfo> & { loadAverageBefore: number[], loadAverageAfter: number[] },
+ *   config: typeof config,
+ *   prices: { file: string, compiled: string },
+ *   timing: { totalSeconds: number },
+ *   cases: CostSummary[],
+ *   comparison: Comparison[],
+ *   bare: { runs: BareRun[] },
+ *   rowBudget: { rowsWrittenPerHotRequest: number },
+ *   outFile: string,
+ *   overBudget?: Overspend[],
+ * }} CostResults
+ */
+
 const smoke = process.env.BENCH_COST_SMOKE === "1";
+/** @type {(name: string, fallback: number, smokeValue: number) => number} */
 const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
 const config = {
   runs: Math.round(setting("BENCH_COST_RUNS", 3, 1)),
@@ -69,7 +137,7 @@ const config = {
   // Window length of the raised limits (cost-cases.mjs): a window's rows are deleted
   // within the bench, and a warm-up longer than it reaches the steady state.
   windowSeconds: 1,
-  storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
+  storage: /** @type {"disk" | "tmpfs"} */ (process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs"),
 };
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
 
@@ -86,14 +154,17 @@ const MAX_IN_FLIGHT = 64;
 const RETENTION_OFFSET_MS = 91 * 86_400_000;
 
 const startedAt = performance.now();
-const log = (msg) => console.log(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (/** @type {string} */ msg) => console.log(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- zgate, counted
 
+/** @type {Instance} */
 let zgate;
+/** @type {() => Promise<void>} */
 let stopZgate;
 
+/** @param {CostEnv} env */
 async function startCounted(env) {
   zgate = await startZgate({ scriptPath: env.built.counted, settings: env.settings, compat: env.compat, storage: env.storage });
   stopZgate = track(zgate.stop, { pids: zgate.pids });
@@ -101,31 +172,43 @@ async function startCounted(env) {
   await counters();
 }
 
-/** A new workerd over the same storage: no isolate cache, no guard object running. */
+/**
+ * A new workerd over the same storage: no isolate cache, no guard object running.
+ * @param {CostEnv} env
+ */
 async function restart(env) {
   await stopZgate();
   await startCounted(env);
 }
 
+/** The counted zgate's counters so far (cost-worker.mjs answers with its Counters). */
 async function counters() {
   const response = await fetch(`${zgate.url}/__bench/counters`);
   if (!response.ok) throw new Error(`reading the counters: ${response.status} ${await response.text()}`);
-  return response.json();
+  return /** @type {Counters} */ (await response.json());
 }
 
+/** @type {() => Promise<Snapshot>} */
 const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
 
-/** The cron, and the alarms of the named guards (`<product>:<account>`), as if run past every retention period. */
+/**
+ * The cron, and the alarms of the named guards (`<product>:<account>`), as if run past every retention period.
+ * @param {string[]} [guards]
+ */
 async function retention(guards = []) {
   const query = `at=${Date.now() + RETENTION_OFFSET_MS}&guards=${guards.map(encodeURIComponent).join(",")}`;
   const response = await fetch(`${zgate.url}/__bench/retention?${query}`, { method: "POST" });
   if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
 }
 
-/** Each guard object's own database file (`<id>.sqlite`) under the local storage, with its size. */
+/**
+ * Each guard object's own database file (`<id>.sqlite`) under the local storage, with its size.
+ * @param {CostEnv} env
+ */
 function guardDatabases(env) {
+  /** @type {Map<string, number>} */
   const found = new Map();
-  const walk = (dir) => {
+  const walk = (/** @type {string} */ dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
@@ -136,8 +219,12 @@ function guardDatabases(env) {
   return found;
 }
 
-/** Bytes of everything under the guard objects' local storage (their files and the namespace's own). */
+/**
+ * Bytes of everything under the guard objects' local storage (their files and the namespace's own).
+ * @param {CostEnv} env
+ */
 function guardStorageBytes(env) {
+  /** @type {(dir: string) => number} */
   const walk = (dir) =>
     readdirSync(dir, { withFileTypes: true }).reduce(
       (sum, e) => sum + (e.isDirectory() ? walk(join(dir, e.name)) : statSync(join(dir, e.name)).size),
@@ -150,6 +237,7 @@ function guardStorageBytes(env) {
  * Whether an object's database still holds anything: more than its first page, or any
  * entry in its schema (page 1). workerd leaves an empty one-page file after deleteAll().
  * A write-ahead log not yet folded in counts as holding something.
+ * @param {string} path
  */
 function holdsData(path) {
   if (existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0) return true;
@@ -167,11 +255,20 @@ function holdsData(path) {
 
 // ---------------------------------------------------------------- load
 
-/** `count` requests of case `c` at `rate`/s, at most MAX_IN_FLIGHT at once; throws on any answer but the case's. */
+/**
+ * `count` requests of case `c` at `rate`/s, at most MAX_IN_FLIGHT at once; throws on any answer but the case's.
+ * @param {string} base
+ * @param {CostCase} c
+ * @param {number} count
+ * @param {{ rate?: number }} [options]
+ */
 async function drive(base, c, count, { rate = config.rate } = {}) {
   const expect = c.expect ?? 200;
+  /** @type {Record<string, number>} */
   const statuses = {};
+  /** @type {string | undefined} */
   let unexpected;
+  /** @type {Set<Promise<void>>} */
   const inFlight = new Set();
   const started = performance.now();
   for (let i = 0; i < count; i++) {
@@ -199,6 +296,12 @@ async function drive(base, c, count, { rate = config.rate } = {}) {
   return { statuses, seconds: round((performance.now() - started) / 1000, 2) };
 }
 
+/**
+ * @param {Snapshot} before
+ * @param {Snapshot} after
+ * @param {Omit<Measured, "counts"> & { workerRequests?: number }} stretch
+ * @returns {Measured}
+ */
 function measured(before, after, { units, workerRequests = units, ...extra }) {
   const delta = counterDelta(after.counters, before.counters);
   return { units, ...extra, counts: perUnit({ delta, units, workerRequests, cpuMs: after.cpuMs - before.cpuMs }) };
@@ -206,6 +309,7 @@ function measured(before, after, { units, workerRequests = units, ...extra }) {
 
 // ---------------------------------------------------------------- cases
 
+/** @param {CostCase} c */
 async function steadyRun(c) {
   await drive(zgate.url, c, Math.round(config.rate * config.warmupSeconds));
   await sleep(SETTLE_MS);
@@ -217,6 +321,10 @@ async function steadyRun(c) {
   return measured(before, await snapshot(), { units: config.requests, ...load });
 }
 
+/**
+ * @param {CostCase} c
+ * @param {number} count
+ */
 async function coldRun(c, count) {
   const before = await snapshot();
   const load = await drive(zgate.url, c, count);
@@ -225,7 +333,11 @@ async function coldRun(c, count) {
   return measured(before, await snapshot(), { units: count, ...load });
 }
 
-/** New addresses, then what their guards leave behind once their windows have passed (the alarm disposes of them). */
+/**
+ * New addresses, then what their guards leave behind once their windows have passed (the alarm disposes of them).
+ * @param {CostEnv} env
+ * @param {CostCase} c
+ */
 async function newAddressRun(env, c) {
   // Guards of addresses seen in earlier cases are disposed of first: their alarms are not this case's.
   await sleep(config.windowSeconds * 1000 + SETTLE_MS);
@@ -251,6 +363,11 @@ async function newAddressRun(env, c) {
   });
 }
 
+/**
+ * @param {CostEnv} env
+ * @param {JobCase} jobCase
+ * @param {number} run
+ */
 async function jobRun(env, jobCase, run) {
   const keys = await jobKeys(zgate.url, env.settings, jobCase, run, config.jobClients);
   const guards = jobAccounts(jobCase, run, config.jobClients).map((account) => `zsky:${account}`);
@@ -274,9 +391,14 @@ async function jobRun(env, jobCase, run) {
   return measured(before, await snapshot(), { units: config.jobs, workerRequests: config.jobs * JOB_REQUESTS, seconds });
 }
 
-/** The bare pass-through Worker: only its Workers request and CPU. */
+/**
+ * The bare pass-through Worker: only its Workers request and CPU.
+ * @param {Instance} bare
+ * @returns {Promise<BareRun>}
+ */
 async function bareRun(bare) {
-  const c = { id: "bare", request: () => ({ path: "/zappway/api/v1/agents" }) };
+  /** @type {CostCase} */
+  const c = { id: "bare", title: "bare", request: () => ({ path: "/zappway/api/v1/agents" }) };
   await drive(bare.url, c, Math.round(config.rate * config.warmupSeconds));
   const before = cpuTimeMs(bare);
   const load = await drive(bare.url, c, config.requests);
@@ -285,30 +407,62 @@ async function bareRun(bare) {
 
 // ---------------------------------------------------------------- summary
 
-/** Field-by-field medians of like-shaped trees of numbers (a field a run lacks counts as 0). */
+/**
+ * Field-by-field medians of like-shaped trees of numbers (a field a run lacks counts as 0).
+ * @template {CounterTree} T
+ * @param {T[]} trees
+ * @returns {T}
+ */
 function medianTree(trees) {
-  const keys = [...new Set(trees.flatMap((t) => Object.keys(t)))];
+  return /** @type {T} */ (medianOfTrees(trees));
+}
+
+/**
+ * @param {(CounterTree | undefined)[]} trees
+ * @returns {CounterTree}
+ */
+function medianOfTrees(trees) {
+  const keys = [...new Set(trees.flatMap((t) => Object.keys(t ?? {})))];
   return Object.fromEntries(
     keys.map((k) => {
-      const values = trees.map((t) => t[k]);
+      const values = trees.map((t) => t?.[k]);
       const nested = values.some((v) => typeof v === "object");
-      return [k, nested ? medianTree(values.map((v) => v ?? {})) : median(values.map((v) => v ?? 0))];
+      return [
+        k,
+        nested
+          ? medianOfTrees(values.map((v) => (typeof v === "object" ? v : {})))
+          : median(values.map((v) => (typeof v === "number" ? v : 0))),
+      ];
     }),
   );
 }
 
-/** What a case's target is judged on: $/M, and for the job cycle without the result's own storage (its R2 write). */
+/**
+ * What a case's target is judged on: $/M, and for the job cycle without the result's own storage (its R2 write).
+ * @param {string} id
+ * @param {Counts} counts
+ * @param {Prices} prices
+ */
 function judged(id, counts, prices) {
+  /** @type {ReturnType<typeof dollarsPerMillion> & { exclResultStorage?: number }} */
   const dollars = dollarsPerMillion(counts, prices);
   if (isJobCase(id)) dollars.exclResultStorage = dollars.total - counts.r2ClassA * prices.cloudflare.r2.classA;
   return { dollars, value: dollars.exclResultStorage ?? dollars.total };
 }
 
-/** Medians over runs; dollars from the median counts; the spread of each run's own figures. */
+/**
+ * Medians over runs; dollars from the median counts; the spread of each run's own figures.
+ * @param {string} id
+ * @param {string} title
+ * @param {Measured[]} runs
+ * @param {Prices} prices
+ * @returns {CostSummary}
+ */
 function summarize(id, title, runs, prices) {
   const counts = medianTree(runs.map((r) => r.counts));
   const { dollars, value } = judged(id, counts, prices);
-  const range = (xs) => [Math.min(...xs), Math.max(...xs)];
+  const range = (/** @type {number[]} */ xs) => [Math.min(...xs), Math.max(...xs)];
+  /** @type {CostSummary} */
   const summary = {
     id,
     title,
@@ -322,10 +476,11 @@ function summarize(id, title, runs, prices) {
     // Each run's figures; the per-statement breakdown only as the median above.
     runs: runs.map(({ counts: { statements: _, ...counts }, ...run }) => ({ ...run, counts })),
   };
-  if (TARGETS[id] !== undefined) summary.target = { perMillion: TARGETS[id], measured: value, met: value <= TARGETS[id] };
+  const target = TARGETS[id];
+  if (target !== undefined) summary.target = { perMillion: target, measured: value, met: value <= target };
   if (id === "public_new_address") {
-    const share = median(runs.map((r) => r.addressObjectsHoldingData / r.units));
-    const bytes = median(runs.map((r) => r.storageBytesPerAddress));
+    const share = median(runs.map((r) => (r.addressObjectsHoldingData ?? NaN) / r.units));
+    const bytes = median(runs.map((r) => r.storageBytesPerAddress ?? NaN));
     summary.kept = {
       // Share of the new addresses whose guard object still holds a table or a row once its windows have passed.
       holdingDataShare: share,
@@ -338,6 +493,12 @@ function summarize(id, title, runs, prices) {
   return summary;
 }
 
+/**
+ * The bare Worker measured here, and the managed gateways' list prices.
+ * @param {BareRun[]} bareRuns
+ * @param {Prices} prices
+ * @returns {Comparison[]}
+ */
 function comparison(bareRuns, prices) {
   const w = prices.cloudflare.workers;
   const cpuMs = median(bareRuns.map((r) => r.cpuMs));
@@ -355,9 +516,14 @@ function comparison(bareRuns, prices) {
 
 // ---------------------------------------------------------------- report
 
-const n = (x, digits = 2) => (x === null || x === undefined ? "-" : x.toFixed(digits));
-const usd = (x) => `$${n(x)}`;
+/** @type {(x: number | null | undefined, digits?: number) => string} */
+const n = (x, digits = 2) => (x === null || x === undefined || Number.isNaN(x) ? "-" : x.toFixed(digits));
+const usd = (/** @type {number | undefined} */ x) => `$${n(x)}`;
 
+/**
+ * @param {CostResults} results
+ * @returns {string[][]}
+ */
 function rowsOf(results) {
   return results.cases.map((c) => {
     const k = c.median.counts;
@@ -394,6 +560,7 @@ const HEADERS = [
   "target",
 ];
 
+/** @param {CostResults} results */
 function printReport(results) {
   const { config: cfg, machine } = results;
   const out = [
@@ -414,7 +581,7 @@ function printReport(results) {
   );
   out.push("runs: the lowest and highest run's $/M. Guard calls include alarm invocations. CPU: the whole workerd process (zgate, the");
   out.push("guard, and Miniflare's local KV/D1/R2 simulators), so an upper bound on the Worker's billed CPU.");
-  const over = results.overBudget;
+  const over = results.overBudget ?? [];
   out.push(
     `Row budget of hot keyed requests (${n(ROWS_WRITTEN_PER_HOT_REQUEST)} rows written): ` +
       (over.length ? `over in ${over.map((o) => `${o.id} (${n(o.rowsWritten)})`).join(", ")}` : "within"),
@@ -423,8 +590,10 @@ function printReport(results) {
   if (hot) {
     out.push("");
     out.push(`Where a hot keyed request's rows are written (${hot.title}, rows per request by statement):`);
-    const written = ["guard", "d1"].flatMap((store) =>
-      Object.entries(hot.median.counts.statements[store]).map(([sql, e]) => [store, sql, e.rowsWritten]),
+    const written = /** @type {const} */ (["guard", "d1"]).flatMap((store) =>
+      Object.entries(hot.median.counts.statements[store]).map(
+        ([sql, e]) => /** @type {[string, string, number]} */ ([store, sql, e.rowsWritten]),
+      ),
     );
     for (const [store, sql, rows] of written.filter((w) => w[2] >= 0.01).sort((a, b) => b[2] - a[2]))
       out.push(`  ${n(rows).padStart(5)}  ${store.padEnd(5)}  ${sql}`);
@@ -437,11 +606,12 @@ function printReport(results) {
   console.log(out.join("\n"));
 }
 
+/** @param {CostResults} results */
 function markdown(results) {
-  const line = (cells) => `| ${cells.join(" | ")} |`;
+  const line = (/** @type {string[]} */ cells) => `| ${cells.join(" | ")} |`;
   const lines = [line(HEADERS.filter((h) => h !== "runs")), line(HEADERS.filter((h) => h !== "runs").map(() => "---"))];
   for (const row of rowsOf(results))
-    lines.push(line([...row.slice(0, 8), row[9]].map((cell, i) => (i === 7 ? `${cell} (${row[8]})` : cell))));
+    lines.push(line([...row.slice(0, 8), row[9] ?? ""].map((cell, i) => (i === 7 ? `${cell} (${row[8]})` : cell))));
   for (const g of results.comparison)
     lines.push(line([g.title, "", "", "", "", "", g.cpuMs === undefined ? "" : n(g.cpuMs), usd(g.perMillion), g.tier ?? ""]));
   return lines.join("\n");
@@ -469,18 +639,20 @@ async function main() {
   const credentials = await steadyCredentials(zgate.url, env.settings);
   log(`origin ${origin.url}, bare ${bare.url}, zgate (counted) ${zgate.url}`);
 
-  const runs = {};
-  const titles = {};
+  /** @type {Record<string, { title: string, runs: Measured[] }>} */
+  const byCase = {};
+  /** @type {(c: { id: string, title: string }, result: Measured) => void} */
   const record = (c, result) => {
-    titles[c.id] = c.title;
-    (runs[c.id] ??= []).push(result);
+    (byCase[c.id] ??= { title: c.title, runs: [] }).runs.push(result);
   };
+  /** @type {BareRun[]} */
   const bareRuns = [];
   for (let run = 0; run < config.runs; run++) {
     bareRuns.push(await bareRun(bare));
     for (const c of steadyCases(credentials)) {
-      record(c, await steadyRun(c));
-      log(`run ${run + 1}/${config.runs} ${c.id}: ${n(runs[c.id].at(-1).counts.rowsWritten)} rows written per request`);
+      const result = await steadyRun(c);
+      record(c, result);
+      log(`run ${run + 1}/${config.runs} ${c.id}: ${n(result.counts.rowsWritten)} rows written per request`);
     }
     const fresh = newAddressCase(run);
     record(fresh, await newAddressRun(env, fresh));
@@ -494,7 +666,11 @@ async function main() {
   }
 
   const prices = loadPrices();
-  const cases = COST_CASES.filter((id) => runs[id]).map((id) => summarize(id, titles[id], runs[id], prices));
+  const cases = COST_CASES.flatMap((id) => {
+    const measuredCase = byCase[id];
+    return measuredCase ? [summarize(id, measuredCase.title, measuredCase.runs, prices)] : [];
+  });
+  /** @type {CostResults} */
   const results = {
     schema: "zgate-bench-cost/1",
     smoke,
@@ -529,7 +705,7 @@ try {
   await main();
   await cleanup();
 } catch (err) {
-  console.error(`bench:cost failed: ${err.stack ?? err}`);
+  console.error(`bench:cost failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
   await cleanup();
   process.exit(1);
 }

@@ -9,17 +9,33 @@
 //
 // The request is built like src/admit/admit.ts builds it; when that contract changes,
 // this file must follow (a run where nothing is admitted fails the bench, saying why).
-import { routeScope } from "../src/admit/admit.ts";
-import { limitsForRequest } from "../src/limits/policies.ts";
-import { zsky } from "../src/products/zsky/index.ts";
+import { routeScope } from "../src/admit/admit";
+import { limitsForRequest } from "../src/limits/policies";
+import { zsky } from "../src/products/zsky/index";
 
-const jobsGet = zsky.routes.find((r) => r.name === "jobs.get");
+/** @typedef {{ GUARD: DurableObjectNamespace<import("../src/guard/account-guard").AccountGuard> }} DriverEnv */
+/** @typedef {{ account: string, keyId: string }} Target */
+/** @typedef {Awaited<ReturnType<typeof run>>} RunAnswer What POST /run answers (bench/report.mjs). */
 
-// One object per account, named the way zgate names them (edge/guard-client.ts).
+/** The route every admission is for, as zgate's edge admits GET /zsky/v1/jobs/{id}. */
+const jobsGet = (() => {
+  const route = zsky.routes.find((r) => r.name === "jobs.get");
+  if (!route) throw new Error("ZSky has no jobs.get route: guard-driver.mjs must follow src/products/zsky");
+  return route;
+})();
+
+// One object per account, named the way zgate names them (admit/guard-client.ts).
+/** @type {(env: DriverEnv, account: string) => DurableObjectStub<import("../src/guard/account-guard").AccountGuard>} */
 const guardOf = (env, account) => env.GUARD.get(env.GUARD.idFromName(`zsky:${account}`));
+/** @type {(account: string, i: number) => string} */
 const keyIdOf = (account, i) => `key_${account}_${i}`;
 
+/**
+ * @param {DriverEnv} env
+ * @param {{ accounts: { account: string, keys: number }[] }} body
+ */
 async function setup(env, { accounts }) {
+  /** @type {Target[]} */
   const targets = [];
   for (const { account, keys } of accounts) {
     const guard = guardOf(env, account);
@@ -32,20 +48,33 @@ async function setup(env, { accounts }) {
   return { targets };
 }
 
+/**
+ * @param {DriverEnv} env
+ * @param {{
+ *   targets: Target[],
+ *   concurrency: number,
+ *   ms: number,
+ *   limitOverrides: import("../src/config/settings").Settings["LIMIT_OVERRIDES"],
+ * }} body
+ */
 async function run(env, { targets, concurrency, ms, limitOverrides }) {
   const limits = limitsForRequest(zsky, jobsGet, "key", { LIMIT_OVERRIDES: limitOverrides });
+  /** @type {number[]} */
   const latencies = [];
   let admitted = 0;
   let refused = 0;
   let failed = 0;
   // The first refusal and the first error, so a run that admits nothing can say why.
+  /** @type {import("../src/limits/guard-protocol").AdmitDecision | undefined} */
   let firstRefusal;
+  /** @type {string | undefined} */
   let firstError;
   const started = Date.now();
   const deadline = started + ms;
 
+  /** @param {number} i */
   async function loop(i) {
-    const { account, keyId } = targets[i % targets.length];
+    const { account, keyId } = /** @type {Target} */ (targets[i % targets.length]);
     while (Date.now() < deadline) {
       const t0 = performance.now();
       try {
@@ -67,7 +96,7 @@ async function run(env, { targets, concurrency, ms, limitOverrides }) {
         }
       } catch (err) {
         failed++;
-        firstError ??= String(err?.message ?? err);
+        firstError ??= String(err instanceof Error ? err.message : err);
       }
       // Workers clocks only advance across I/O: 1 ms resolution here, which is enough
       // for the queueing this measures (many callers on one single-threaded object).
@@ -78,7 +107,10 @@ async function run(env, { targets, concurrency, ms, limitOverrides }) {
   await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
   const elapsedMs = Date.now() - started;
   latencies.sort((a, b) => a - b);
-  const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : null);
+  // No latency without a call: NaN, which JSON carries as null.
+  /** @type {(p: number) => number} */
+  const pct = (p) =>
+    latencies.length ? /** @type {number} */ (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]) : NaN;
   return {
     admitted,
     refused,
@@ -92,13 +124,14 @@ async function run(env, { targets, concurrency, ms, limitOverrides }) {
   };
 }
 
+/** @type {ExportedHandler<DriverEnv>} */
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (request.method !== "POST") return new Response("POST /setup or /run", { status: 405 });
-    const body = await request.json();
-    if (pathname === "/setup") return Response.json(await setup(env, body));
-    if (pathname === "/run") return Response.json(await run(env, body));
+    // The bench's own requests (run.mjs guardPhase): their bodies are what each route takes.
+    if (pathname === "/setup") return Response.json(await setup(env, await request.json()));
+    if (pathname === "/run") return Response.json(await run(env, await request.json()));
     return new Response("not found", { status: 404 });
   },
 };

@@ -3,7 +3,13 @@
 // it ends: normally, on an error, on SIGINT/SIGTERM, or at process exit.
 import { rmSync } from "node:fs";
 
-/** A positive number from the environment; `smokeValue` when unset in a smoke run, else `fallback`. */
+/**
+ * A positive number from the environment; `smokeValue` when unset in a smoke run, else `fallback`.
+ * @param {string} name
+ * @param {number} fallback
+ * @param {number} smokeValue
+ * @param {boolean} smoke
+ */
 export function setting(name, fallback, smokeValue, smoke) {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return smoke ? smokeValue : fallback;
@@ -12,19 +18,28 @@ export function setting(name, fallback, smokeValue, smoke) {
   return value;
 }
 
+/** @typedef {() => unknown} Stop How to stop something started, synchronously or not. */
+
 // Everything started is registered here and stopped in reverse order, whatever happens.
+/** @type {(() => Promise<void>)[]} */
 const running = [];
 // Pids and directories still to get rid of, for the synchronous last resort below.
+/** @type {Set<number>} */
 const livePids = new Set();
+/** @type {Set<string>} */
 const liveDirs = new Set();
 
 /**
  * Registers something started: how to stop it, and the processes / directory it owns.
  * Returns its stop, to stop it early (once: cleanup will not stop it again).
+ * @param {Stop} stop
+ * @param {{ pids?: number[], dir?: string }} [owns]
+ * @returns {() => Promise<void>}
  */
 export function track(stop, { pids = [], dir } = {}) {
   pids.forEach((pid) => livePids.add(pid));
   if (dir) liveDirs.add(dir);
+  /** @type {Promise<void> | undefined} */
   let stopping;
   const stopOnce = () =>
     (stopping ??= (async () => {
@@ -41,14 +56,22 @@ export function track(stop, { pids = [], dir } = {}) {
 
 // The bundles being written, if any: removing their directory under esbuild's feet
 // would only have it recreated.
+/** @type {Promise<unknown> | undefined} */
 let building;
-/** Marks a build in progress (cleanup waits for it); returns it. */
+/**
+ * Marks a build in progress (cleanup waits for it); returns it.
+ * @template T
+ * @param {Promise<T>} promise
+ * @returns {Promise<T>}
+ */
 export function whileBuilding(promise) {
   building = promise;
   return promise;
 }
 
+/** @type {Promise<void> | undefined} */
 let cleaning;
+/** Stops everything tracked, newest first (each given 5 s); the same promise however often it is called. */
 export function cleanup() {
   cleaning ??= (async () => {
     await building?.catch(() => {});

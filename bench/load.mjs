@@ -5,6 +5,23 @@
 import autocannon from "autocannon";
 
 /**
+ * One run's figures: requests answered, over how long, their rate, latency percentiles
+ * (ms; NaN when nothing answered, null in JSON), answers by status, the share not of the
+ * expected status, and autocannon's own errors and timeouts.
+ * @typedef {{
+ *   requests: number,
+ *   seconds: number,
+ *   rps: number,
+ *   p50: number,
+ *   p99: number,
+ *   statuses: Record<number, number>,
+ *   unexpected: number,
+ *   errors: number,
+ *   timeouts: number,
+ * }} RunResult
+ */
+
+/**
  * @param {object} run
  * @param {string} run.url          full URL
  * @param {string} [run.method]
@@ -12,10 +29,11 @@ import autocannon from "autocannon";
  * @param {string} [run.body]
  * @param {Record<string,string>[]} [run.headerSets] one per connection, round-robin (many keys)
  * @param {number} run.connections
- * @param {number} run.duration     seconds (the hard stop's base when `amount` is given)
+ * @param {number} [run.duration]   seconds (default 30; the hard stop's base when `amount` is given)
  * @param {number} [run.amount]     a fixed request count instead of a duration (CPU per request)
  * @param {number} [run.expect]     the status every answer should have (default 200)
  * @param {number} [run.sampleMs]   autocannon's sampling tick: a run ends on the first tick after it is done (default 1000)
+ * @returns {Promise<RunResult>}
  */
 export function measure({
   url,
@@ -29,9 +47,12 @@ export function measure({
   expect = 200,
   sampleMs = 1000,
 }) {
+  /** @type {number[]} */
   const latencies = [];
+  /** @type {Record<number, number>} */
   const statuses = {};
   let next = 0;
+  /** @type {number | undefined} */
   let lastAnswer;
   const options = {
     url,
@@ -44,7 +65,9 @@ export function measure({
     sampleInt: sampleMs,
     timeout: 10,
     // Give each connection its own headers (e.g. its own API key) when asked to.
-    setupClient: headerSets ? (client) => client.setHeaders({ ...headers, ...headerSets[next++ % headerSets.length] }) : undefined,
+    setupClient: headerSets
+      ? (/** @type {import("autocannon").Client} */ client) => client.setHeaders({ ...headers, ...headerSets[next++ % headerSets.length] })
+      : undefined,
   };
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -65,6 +88,10 @@ export function measure({
   });
 }
 
+/**
+ * @param {{ latencies: number[], statuses: Record<number, number>, seconds: number, expect: number, errors: number, timeouts: number }} run
+ * @returns {RunResult}
+ */
 function summarize({ latencies, statuses, seconds, expect, errors, timeouts }) {
   const sorted = Float64Array.from(latencies).sort();
   const total = sorted.length;
@@ -83,17 +110,33 @@ function summarize({ latencies, statuses, seconds, expect, errors, timeouts }) {
   };
 }
 
-/** Nearest-rank percentile of an ascending array. */
+/**
+ * Nearest-rank percentile of an ascending array (NaN for an empty one: no figure, null in JSON).
+ * @param {ArrayLike<number>} sorted
+ * @param {number} p
+ * @returns {number}
+ */
 export function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  if (sorted.length === 0) return NaN;
+  return /** @type {number} */ (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
 }
 
-export const round = (x, digits) => (x === null || !Number.isFinite(x) ? x : Number(x.toFixed(digits)));
+/**
+ * `x` to `digits` decimals; NaN and the infinities as they are.
+ * @param {number} x
+ * @param {number} digits
+ */
+export const round = (x, digits) => (!Number.isFinite(x) ? x : Number(x.toFixed(digits)));
 
+/**
+ * The median (the mean of the middle two of an even count); NaN for no values (no figure, null in JSON).
+ * @param {readonly number[]} xs
+ * @returns {number}
+ */
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return null;
+  if (s.length === 0) return NaN;
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  const at = (/** @type {number} */ i) => /** @type {number} */ (s[i]);
+  return s.length % 2 ? at(mid) : (at(mid - 1) + at(mid)) / 2;
 };

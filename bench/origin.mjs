@@ -18,20 +18,28 @@ import { fileURLToPath } from "node:url";
 const BODY = Buffer.from(JSON.stringify({ id: "job_bench", status: "processing" }));
 let jobs = 0;
 // Jobs that complete: id -> { polls, completeAfter }.
+/** @type {Map<string, { polls: number, completeAfter: number }>} */
 const completing = new Map();
 // A 1x1 PNG: the smallest result zgate stores (it checks the media type, not the bytes).
 const RESULT = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=", "base64");
+/** @typedef {{ type: string, body: Buffer }} Answer */
+/** @type {(value: unknown) => Answer} */
 const json = (value) => ({ type: "application/json", body: Buffer.from(JSON.stringify(value)) });
 
-function answerFor(req, requestBody) {
-  if (req.method === "POST" && req.url.endsWith("/generate")) {
+/**
+ * @param {{ method?: string, url?: string }} req
+ * @param {string} requestBody
+ * @returns {Answer}
+ */
+function answerFor({ method, url = "/" }, requestBody) {
+  if (method === "POST" && url.endsWith("/generate")) {
     const jobId = `job_${process.pid}_${++jobs}`;
     const completeAfter = Number(/"complete-after:(\d+)"/.exec(requestBody)?.[1] ?? 0);
     if (completeAfter > 0) completing.set(jobId, { polls: 0, completeAfter });
     return json({ job_id: jobId, status: "queued" });
   }
-  if (req.url.startsWith("/v1/bench-results/")) return { type: "image/png", body: RESULT };
-  const polled = /^\/v1\/jobs\/([^/?]+)/.exec(req.url)?.[1];
+  if (url.startsWith("/v1/bench-results/")) return { type: "image/png", body: RESULT };
+  const polled = /^\/v1\/jobs\/([^/?]+)/.exec(url)?.[1];
   const job = polled && completing.get(polled);
   if (job && ++job.polls >= job.completeAfter)
     return json({ job_id: polled, status: "completed", result_url: `/v1/bench-results/${polled}` });
@@ -41,6 +49,7 @@ function answerFor(req, requestBody) {
 function serve() {
   const server = createServer((req, res) => {
     // Read the request body before answering so keep-alive connections stay usable.
+    /** @type {Buffer[]} */
     const chunks = [];
     req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
@@ -52,7 +61,8 @@ function serve() {
   server.keepAliveTimeout = 60_000;
   server.listen(0, "127.0.0.1", () => {
     // The parent reads this one line to learn the port.
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+    const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+    process.stdout.write(`${JSON.stringify({ port })}\n`);
   });
   const stop = () => server.close(() => process.exit(0));
   process.on("SIGTERM", stop);
@@ -61,24 +71,31 @@ function serve() {
   process.on("disconnect", stop);
 }
 
-/** Starts the origin in a child process; resolves once it listens. */
+/**
+ * Starts the origin in a child process; resolves once it listens.
+ * @returns {Promise<{ url: string, pid: number, stop: () => Promise<void> }>}
+ */
 export function startOrigin() {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { stdio: ["ignore", "pipe", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("origin did not start within 10 s")), 10_000);
     child.once("exit", (code) => reject(new Error(`origin exited early (${code})`)));
-    createInterface({ input: child.stdout }).once("line", (line) => {
+    createInterface({ input: /** @type {import("node:stream").Readable} */ (child.stdout) }).once("line", (line) => {
       clearTimeout(timer);
       const { port } = JSON.parse(line);
       resolve({
         url: `http://127.0.0.1:${port}`,
-        pid: child.pid,
+        pid: /** @type {number} */ (child.pid),
         stop: () => stopChild(child),
       });
     });
   });
 }
 
+/**
+ * @param {import("node:child_process").ChildProcess} child
+ * @returns {Promise<void>}
+ */
 function stopChild(child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {

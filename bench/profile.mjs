@@ -21,21 +21,38 @@ const caseId = process.env.BENCH_PROFILE_CASE ?? "zappway_key";
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 
-/** A Chrome DevTools Protocol session on the zgate isolate's inspector. */
+/** @typedef {{ title: string, url?: string, webSocketDebuggerUrl: string }} InspectorTarget One of /json's entries. */
+/**
+ * A V8 CPU profile (Profiler.stop): the call tree's nodes, and the node of each sample with the time before it (µs).
+ * @typedef {{
+ *   nodes: { id: number, callFrame: { functionName: string, url: string, lineNumber: number } }[],
+ *   samples: number[],
+ *   timeDeltas: number[],
+ * }} CpuProfile
+ */
+
+/**
+ * A Chrome DevTools Protocol session on the zgate isolate's inspector.
+ * @param {number} port
+ */
 async function inspect(port) {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const targets = /** @type {InspectorTarget[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
   const target = targets.find((t) => t.title === "zgate" || t.url?.includes("zgate")) ?? targets[0];
+  if (!target) throw new Error(`the inspector on port ${port} lists no target`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  await new Promise((resolve, reject) => ws.once("open", () => resolve(undefined)).once("error", reject));
   let id = 0;
+  /** @type {Map<number, (msg: { result?: unknown, error?: { message: string } }) => void>} */
   const pending = new Map();
   ws.on("message", (data) => {
     const msg = JSON.parse(data.toString());
-    if (msg.id && pending.has(msg.id)) {
-      pending.get(msg.id)(msg);
+    const answer = msg.id ? pending.get(msg.id) : undefined;
+    if (answer) {
+      answer(msg);
       pending.delete(msg.id);
     }
   });
+  /** @type {(method: string, params?: object) => Promise<unknown>} */
   const send = (method, params = {}) =>
     new Promise((resolve, reject) => {
       const n = ++id;
@@ -45,21 +62,30 @@ async function inspect(port) {
   return { send, close: () => ws.close(), title: target.title };
 }
 
-/** Self time per function and per file, from a V8 CPU profile. */
+/**
+ * Self time per function and per file, from a V8 CPU profile.
+ * @param {CpuProfile} profile
+ */
 function summarize(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  /** @type {Map<number, number>} */
   const self = new Map();
   profile.samples.forEach((nodeId, i) => self.set(nodeId, (self.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0)));
   const total = [...self.values()].reduce((a, b) => a + b, 0);
+  /** @type {Map<string, number>} */
   const fns = new Map();
+  /** @type {Map<string, number>} */
   const files = new Map();
   for (const [nodeId, us] of self) {
-    const { functionName, url, lineNumber } = byId.get(nodeId).callFrame;
-    const file = url ? url.split("/").slice(-1)[0] : "(native)";
+    const node = byId.get(nodeId);
+    if (!node) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url ? (url.split("/").at(-1) ?? url) : "(native)";
     const name = `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
     fns.set(name, (fns.get(name) ?? 0) + us);
     files.set(file, (files.get(file) ?? 0) + us);
   }
+  /** @type {(m: Map<string, number>, n: number) => string[]} */
   const top = (m, n) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
@@ -82,7 +108,7 @@ async function main() {
   await applyMigrations(zgate.mf);
   const c = (await requestCases(zgate.url, settings)).find((x) => x.id === caseId);
   if (!c) throw new Error(`no case ${caseId}`);
-  const load = (duration) =>
+  const load = (/** @type {number} */ duration) =>
     measure({
       url: zgate.directUrl + c.path,
       method: c.method,
@@ -98,7 +124,7 @@ async function main() {
   await session.send("Profiler.setSamplingInterval", { interval: 200 });
   await session.send("Profiler.start");
   const result = await load(seconds);
-  const { profile } = await session.send("Profiler.stop");
+  const { profile } = /** @type {{ profile: CpuProfile }} */ (await session.send("Profiler.stop"));
   session.close();
   if (process.env.BENCH_PROFILE_OUT) writeFileSync(process.env.BENCH_PROFILE_OUT, JSON.stringify(profile));
   const summary = summarize(profile);

@@ -4,7 +4,95 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { median, round } from "./load.mjs";
 
-/** Per-case figures: medians over the case's runs, ratios taken pair by pair. */
+// What bench/results/latest.json holds (schema "zgate-bench/1"); run.mjs builds it.
+/** @typedef {import("./load.mjs").RunResult} RunResult */
+/** @typedef {{ a: RunResult, b: RunResult }} Pair A run of the case (A), then of the bare Worker sent the same requests (B). */
+/** @typedef {{ median: number, range: [number, number] }} Spread A ratio's median over pairs, and its lowest and highest. */
+/**
+ * A run of a fixed request count: the workerd's CPU time over it and per request, and the throughput.
+ * @typedef {{ requests: number, rps: number, p50: number, cpuMs: number, cpuMsPerRequest: number, unexpected: number }} CpuRun
+ */
+/**
+ * Alternating fixed-count pairs, A then B: each side's CPU per request (medians), the CPU
+ * ratio and the throughput ratio taken pair by pair.
+ * @typedef {{
+ *   cpuMsPerRequest: number,
+ *   bareCpuMsPerRequest: number,
+ *   cpuRatio: Spread,
+ *   rpsRatio: Spread,
+ *   pairs: { a: CpuRun, b: CpuRun }[],
+ * }} CpuPairs
+ */
+/** @typedef {{ pairs: Pair[], p50: number, bareP50: number, p50AddedMs: number }} Probe Unloaded pairs (1 connection). */
+/**
+ * One request-level case: its runs, the unloaded pairs, CPU per request (zgate cases only,
+ * through the entry worker and past it), the summary, and workerd's peak memory.
+ * @typedef {{
+ *   id: string,
+ *   title: string,
+ *   target: "origin" | "zgate",
+ *   request: { method: string, path: string, expect: number },
+ *   runs: Pair[],
+ *   unloaded: Probe,
+ *   cpu: { entry: CpuPairs, direct: CpuPairs } | null,
+ *   summary: ReturnType<typeof summarizePairs> & { unloadedP50: number, unloadedP50AddedMs: number },
+ *   memory: { peakMiB: number | null, barePeakMiB: number | null },
+ * }} CaseResult
+ */
+/** @typedef {CpuPairs & { title: string }} ContractFloor */
+/** @typedef {{ rps: number, p50: number, p99: number, unexpected: number }} HotSide */
+/**
+ * Many keys of one account against one key in each of as many accounts, through zgate.
+ * @typedef {{ keys: number, hot: HotSide, spread: HotSide, hotOverSpread: number, p50AddedMs: number, runs: Pair[] }} HotAccount
+ */
+/** @typedef {import("./guard-driver.mjs").RunAnswer} GuardRun */
+/**
+ * One load on the guard alone: admissions per second and the latency of each (medians over rounds).
+ * @typedef {{ id: string, title: string, perSecond: number, p50: number, p99: number, refusedOrFailed: number, runs: GuardRun[] }} GuardMode
+ */
+/**
+ * The AccountGuard-alone measurement, or why it failed.
+ * @typedef {{ concurrency: number, duration: number, peakMiB: number | null, modes: GuardMode[], error?: undefined }
+ *   | { error: string, peakMiB?: undefined, modes?: undefined }} GuardResult
+ */
+/** @typedef {{ name: string, measured: string, met: boolean }} Target */
+/**
+ * What a run was told (run.mjs: the environment's BENCH_* settings).
+ * @typedef {{
+ *   duration: number,
+ *   warmup: number,
+ *   connections: number,
+ *   pairs: number,
+ *   probeDuration: number,
+ *   guardDuration: number,
+ *   cpuRequests: number,
+ *   sampleMs: number,
+ *   windowSeconds: number,
+ *   storage: "tmpfs" | "disk",
+ * }} BenchConfig
+ */
+/**
+ * @typedef {{
+ *   schema: "zgate-bench/1",
+ *   smoke: boolean,
+ *   machine: ReturnType<typeof machineInfo> & { loadAverageBefore: number[], loadAverageAfter: number[] },
+ *   config: BenchConfig,
+ *   timing: { totalSeconds: number, plannedMeasureSeconds: number },
+ *   baseline: { rps: number, p50: number, p99: number, unloadedP50: number },
+ *   cases: CaseResult[],
+ *   contractFloor: ContractFloor,
+ *   hotAccount: HotAccount,
+ *   guard: GuardResult,
+ *   memory: { bare: { peakMiB: number | null }, zgate: { peakMiB: number | null }, guard?: { peakMiB: number | null } },
+ *   targets: Target[],
+ *   outFile: string,
+ * }} Results
+ */
+
+/**
+ * Per-case figures: medians over the case's runs, ratios taken pair by pair.
+ * @param {Pair[]} pairs
+ */
 export function summarizePairs(pairs) {
   const a = pairs.map((p) => p.a);
   const ratios = pairs.map((p) => p.a.rps / p.b.rps);
@@ -14,7 +102,7 @@ export function summarizePairs(pairs) {
     p99: round(median(a.map((r) => r.p99)), 3),
     baselineRps: round(median(pairs.map((p) => p.b.rps)), 1),
     rpsRatio: round(median(ratios), 3),
-    rpsRatioRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
+    rpsRatioRange: /** @type {[number, number]} */ ([round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)]),
     p50AddedMs: round(median(pairs.map((p) => p.a.p50 - p.b.p50)), 3),
     p99AddedMs: round(median(pairs.map((p) => p.a.p99 - p.b.p99)), 3),
     unexpected: round(Math.max(...a.map((r) => r.unexpected)), 4),
@@ -22,14 +110,22 @@ export function summarizePairs(pairs) {
   };
 }
 
-/** The issue's targets, judged (reported, never asserted); `floor`: the contract floor's CPU pairs (run.mjs floorPhase). */
+/**
+ * The issue's targets, judged (reported, never asserted); `floor`: the contract floor's CPU pairs (run.mjs floorPhase).
+ * @param {CaseResult[]} cases
+ * @param {CpuPairs | undefined} floor
+ * @returns {Target[]}
+ */
 export function judgeTargets(cases, floor) {
+  /** @type {Partial<Record<string, CaseResult>>} */
   const byId = Object.fromEntries(cases.map((c) => [c.id, c]));
+  /** @type {Target[]} */
   const targets = [];
   // The full keyed path: the ZSky poll (key + guard + job ownership) and the plain keyed forward.
   for (const id of ["zsky_key", "zappway_key"]) {
-    const keyed = byId[id]?.summary;
-    if (!keyed) continue;
+    const keyedCase = byId[id];
+    if (!keyedCase) continue;
+    const keyed = keyedCase.summary;
     targets.push({
       name: `${id}: keeps >= 80% of bare pass-through throughput`,
       measured: `${pct(keyed.rpsRatio)} (pairs ${pct(keyed.rpsRatioRange[0])}..${pct(keyed.rpsRatioRange[1])})`,
@@ -38,7 +134,7 @@ export function judgeTargets(cases, floor) {
     // The steering figures: CPU per request of the workerd process, over a fixed request
     // count, with requests sent straight to the user Worker (Miniflare's entry worker's
     // fixed cost is on both sides and would flatter the ratios). Entry-route figure shown too.
-    const cpu = byId[id].cpu;
+    const cpu = keyedCase.cpu;
     if (cpu) {
       targets.push({
         name: `${id}: keeps >= 80% of bare throughput, past the entry worker (fixed request count)`,
@@ -63,9 +159,9 @@ export function judgeTargets(cases, floor) {
     });
   }
   // Same product, route and key path: only the guard's verdict differs.
-  const admitted = byId.zappway_key?.summary;
-  const refused = byId.refused_429?.summary;
-  if (admitted && refused) {
+  const [admittedCase, refusedCase] = [byId.zappway_key, byId.refused_429];
+  if (admittedCase && refusedCase) {
+    const [admitted, refused] = [admittedCase.summary, refusedCase.summary];
     targets.push({
       name: "429 path is cheaper than the admitted path (ZappWay agents, same route)",
       measured:
@@ -73,7 +169,7 @@ export function judgeTargets(cases, floor) {
         `admitted: ${pct(admitted.rpsRatio)} of bare, unloaded p50 ${admitted.unloadedP50.toFixed(2)} ms`,
       met: refused.rpsRatio > admitted.rpsRatio && refused.unloadedP50 < admitted.unloadedP50,
     });
-    const [rc, ac] = [byId.refused_429.cpu?.direct, byId.zappway_key.cpu?.direct];
+    const [rc, ac] = [refusedCase.cpu?.direct, admittedCase.cpu?.direct];
     if (rc && ac) {
       targets.push({
         name: "429 costs less CPU per request than an admit (ZappWay agents, past the entry worker)",
@@ -85,20 +181,36 @@ export function judgeTargets(cases, floor) {
   return targets;
 }
 
-const signed = (x) => (x === null || x === undefined ? "n/a" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
-const times = (x) => (x === null || x === undefined ? "n/a" : `${x.toFixed(2)}x`);
-const pct = (x) => (x === null || x === undefined ? "n/a" : `${(x * 100).toFixed(0)}%`);
-const fixed = (x, d = 2) => (x === null || x === undefined ? "-" : x.toFixed(d));
-const mib = (x) => (x === null || x === undefined ? "-" : x.toFixed(0));
+// A figure that is not there: none measured (null), or the median of nothing (NaN).
+/** @typedef {number | null | undefined} Figure */
+/** @type {(x: Figure) => x is number} */
+const present = (x) => x !== null && x !== undefined && !Number.isNaN(x);
+/** @type {(x: Figure) => string} */
+const signed = (x) => (!present(x) ? "n/a" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
+/** @type {(x: Figure) => string} */
+const times = (x) => (!present(x) ? "n/a" : `${x.toFixed(2)}x`);
+/** @type {(x: Figure) => string} */
+const pct = (x) => (!present(x) ? "n/a" : `${(x * 100).toFixed(0)}%`);
+/** @type {(x: Figure, d?: number) => string} */
+const fixed = (x, d = 2) => (!present(x) ? "-" : x.toFixed(d));
+/** @type {(x: Figure) => string} */
+const mib = (x) => (!present(x) ? "-" : x.toFixed(0));
 
-/** A plain-text table; every column left-aligned except numbers. */
+/**
+ * A plain-text table; every column left-aligned except numbers.
+ * @param {string[]} headers
+ * @param {(string | number)[][]} rows
+ */
 export function table(headers, rows) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
+  /** @type {(cells: (string | number)[]) => string} */
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] ?? 0) : String(c).padStart(widths[i] ?? 0))).join("  ");
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
+/** @param {Results} results */
 export function printReport(results) {
+  /** @type {string[]} */
   const out = [];
   const { machine, config } = results;
   out.push("");
@@ -155,8 +267,9 @@ export function printReport(results) {
   out.push(
     "pile up while memory is plentiful, so it tracks requests served more than the Worker's working set (the bare row: its process at the end).",
   );
-  const withCpu = results.cases.filter((c) => c.cpu);
+  const withCpu = results.cases.flatMap((c) => (c.cpu ? [{ title: c.title, cpu: c.cpu }] : []));
   if (withCpu.length) {
+    /** @type {(s: Spread, f: (x: Figure) => string) => string} */
     const range = (s, f) => `${f(s.range[0])}..${f(s.range[1])}`;
     out.push("");
     out.push(
@@ -166,7 +279,7 @@ export function printReport(results) {
       table(
         ["case", "route", "CPU ms/req", "bare ms/req", "CPU x bare", "pair range", "req/s vs bare", "pair range"],
         withCpu.flatMap((c) =>
-          ["direct", "entry"].map((route) => {
+          /** @type {const} */ (["direct", "entry"]).map((route) => {
             const x = c.cpu[route];
             return [
               c.title,
@@ -209,11 +322,11 @@ export function printReport(results) {
     out.push(`hot / spread throughput (median of pairs): ${pct(h.hotOverSpread)}; p50 hot - spread: ${fixed(h.p50AddedMs)} ms`);
   }
 
-  if (results.guard?.error) {
+  const g = results.guard;
+  if (g.error !== undefined) {
     out.push("");
-    out.push(`AccountGuard alone: FAILED (${results.guard.error})`);
-  } else if (results.guard) {
-    const g = results.guard;
+    out.push(`AccountGuard alone: FAILED (${g.error})`);
+  } else {
     out.push("");
     out.push(
       `AccountGuard alone (admit RPCs from a driver Worker, ${g.concurrency} concurrent callers, ${g.duration} s runs, 1 ms clock):`,
@@ -238,7 +351,11 @@ export function printReport(results) {
   console.log(out.join("\n"));
 }
 
-/** Writes the results file atomically (a half-written file is never seen as the result). */
+/**
+ * Writes the results file atomically (a half-written file is never seen as the result).
+ * @param {string} path
+ * @param {object} results
+ */
 export function writeResults(path, results) {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp`;
@@ -246,8 +363,13 @@ export function writeResults(path, results) {
   renameSync(tmp, path);
 }
 
+/**
+ * The machine and the versions a result was measured with.
+ * @param {string} root
+ */
 export function machineInfo(root) {
   const cpuinfo = safeRead("/proc/cpuinfo");
+  /** @type {(pkg: string) => string | null} */
   const version = (pkg) => JSON.parse(safeRead(join(root, "node_modules", pkg, "package.json")) || "{}").version ?? null;
   return {
     cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
@@ -261,6 +383,7 @@ export function machineInfo(root) {
   };
 }
 
+/** @param {string} path */
 function safeRead(path) {
   try {
     return readFileSync(path, "utf8");

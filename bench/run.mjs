@@ -45,10 +45,26 @@ import {
   storageRoot,
 } from "./workers.mjs";
 
+/** @typedef {import("./report.mjs").Pair} Pair */
+/** @typedef {import("./report.mjs").CpuPairs} CpuPairs */
+/** @typedef {import("./report.mjs").CaseResult} CaseResult */
+/** @typedef {import("./report.mjs").GuardResult} GuardResult */
+/** @typedef {import("./workers.mjs").Instance} Instance */
+/** @typedef {import("./cases.mjs").BenchSettings} BenchSettings */
+/** @typedef {Parameters<typeof measure>[0]} Load One side of a pair: a request and how to send it. */
+/** @typedef {Omit<Load, "duration">} LoadRequest The request and connections; each run adds its duration or count. */
+/**
+ * What `measure` needs of a request: a case of cases.mjs, or one of the hot-account and floor loads.
+ * @typedef {{ id: string, path: string, method?: string, headers?: Record<string, string>, body?: string, headerSets?: Record<string, string>[], expect?: number }} BenchRequest
+ */
+/** @typedef {Awaited<ReturnType<typeof startEverything>>} Everything */
+
 const smoke = process.env.BENCH_SMOKE === "1";
 
+/** @type {(name: string, fallback: number, smokeValue: number) => number} */
 const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
 
+/** @type {import("./report.mjs").BenchConfig} */
 const config = {
   duration: setting("BENCH_DURATION", 2, 0.3),
   warmup: setting("BENCH_WARMUP", 1, 0.2),
@@ -66,11 +82,14 @@ const config = {
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "smoke.json" : "latest.json"));
 const startedAt = performance.now();
 const elapsed = () => (performance.now() - startedAt) / 1000;
-const log = (msg) => console.log(`[${elapsed().toFixed(0).padStart(3)}s] ${msg}`);
+const log = (/** @type {string} */ msg) => console.log(`[${elapsed().toFixed(0).padStart(3)}s] ${msg}`);
 
-/** Roughly how long the measured part takes (autocannon adds ~0.3 s per run). */
+/**
+ * Roughly how long the measured part takes (autocannon adds ~0.3 s per run).
+ * @param {number} caseCount
+ */
 function plannedSeconds(caseCount) {
-  const run = (seconds) => seconds + 0.3;
+  const run = (/** @type {number} */ seconds) => seconds + 0.3;
   // CPU runs: a fixed request count, two routes (entry worker, direct), at roughly 1000 req/s, plus autocannon's closing tick.
   const cpuRun = run(config.cpuRequests / 1000 + 1);
   const perCase = run(config.warmup) + 2 * config.pairs * (run(config.duration) + run(config.probeDuration) + 2 * cpuRun);
@@ -82,6 +101,10 @@ function plannedSeconds(caseCount) {
 
 // ---------------------------------------------------------------- phases
 
+/**
+ * @param {string} work
+ * @param {string} storage
+ */
 async function startEverything(work, storage) {
   const built = await whileBuilding(buildAll(work));
   const compat = readCompatibility();
@@ -97,7 +120,11 @@ async function startEverything(work, storage) {
   return { built, compat, origin, bare, zgate, settings, storage };
 }
 
-/** One request of the case, to fail fast with a readable message instead of a table of 500s. */
+/**
+ * One request of the case, to fail fast with a readable message instead of a table of 500s.
+ * @param {string} url
+ * @param {Omit<BenchRequest, "path">} req
+ */
 async function preflight(url, req) {
   const init = { method: req.method ?? "GET", headers: req.headers, body: req.body };
   let response = await fetch(url, init);
@@ -112,6 +139,7 @@ async function preflight(url, req) {
   await response.arrayBuffer();
 }
 
+/** @type {(base: string, req: BenchRequest) => LoadRequest} */
 const loadOf = (base, req) => ({
   url: base + req.path,
   method: req.method,
@@ -123,9 +151,15 @@ const loadOf = (base, req) => ({
   sampleMs: config.sampleMs,
 });
 
-/** Warm-up of A, then `pairs` runs of A then B at full load. */
+/**
+ * Warm-up of A, then `pairs` runs of A then B at full load.
+ * @param {string} label
+ * @param {LoadRequest} a
+ * @param {LoadRequest} b
+ */
 async function runPairs(label, a, b) {
   await measure({ ...a, duration: config.warmup });
+  /** @type {Pair[]} */
   const pairs = [];
   for (let i = 0; i < config.pairs; i++) {
     const ra = await measure({ ...a, duration: config.duration });
@@ -142,8 +176,12 @@ async function runPairs(label, a, b) {
  * Short pairs at a single connection: what a request costs when nothing queues.
  * Alternated and taken as medians like the loaded pairs (one run alone is easily
  * thrown off by a GC pause or a neighbour's burst).
+ * @param {LoadRequest} a
+ * @param {LoadRequest} b
+ * @returns {Promise<import("./report.mjs").Probe>}
  */
 async function probe(a, b) {
+  /** @type {Pair[]} */
   const pairs = [];
   for (let i = 0; i < config.pairs; i++) {
     const ra = await measure({ ...a, connections: 1, duration: config.probeDuration });
@@ -158,7 +196,12 @@ async function probe(a, b) {
   };
 }
 
-/** One run of a fixed request count: the workerd's CPU time per request, and the throughput. */
+/**
+ * One run of a fixed request count: the workerd's CPU time per request, and the throughput.
+ * @param {LoadRequest} load
+ * @param {Pick<Instance, "pids">} instance
+ * @returns {Promise<import("./report.mjs").CpuRun>}
+ */
 async function cpuRun(load, instance) {
   const before = cpuTimeMs(instance);
   const r = await measure({ ...load, amount: config.cpuRequests });
@@ -169,10 +212,17 @@ async function cpuRun(load, instance) {
 /**
  * Alternating pairs of fixed-count runs, A (zgate) then B (bare Worker): CPU per request
  * of each side's workerd, its ratio, and the throughput ratio, pair by pair.
+ * @param {LoadRequest} a
+ * @param {Pick<Instance, "pids">} aInstance
+ * @param {LoadRequest} b
+ * @param {Pick<Instance, "pids">} bInstance
+ * @returns {Promise<CpuPairs>}
  */
 async function cpuPairs(a, aInstance, b, bInstance) {
+  /** @type {CpuPairs["pairs"]} */
   const pairs = [];
   for (let i = 0; i < config.pairs; i++) pairs.push({ a: await cpuRun(a, aInstance), b: await cpuRun(b, bInstance) });
+  /** @type {(xs: number[]) => import("./report.mjs").Spread} */
   const spread = (xs) => ({ median: round(median(xs), 3), range: [round(Math.min(...xs), 3), round(Math.max(...xs), 3)] });
   return {
     cpuMsPerRequest: round(median(pairs.map((p) => p.a.cpuMsPerRequest)), 4),
@@ -183,6 +233,10 @@ async function cpuPairs(a, aInstance, b, bInstance) {
   };
 }
 
+/**
+ * @param {string} label
+ * @param {CpuPairs} c
+ */
 function logCpuPairs(label, c) {
   log(
     `${label}: ${c.cpuMsPerRequest} ms vs bare ${c.bareCpuMsPerRequest} ms, ` +
@@ -190,10 +244,15 @@ function logCpuPairs(label, c) {
   );
 }
 
+/**
+ * @param {Everything} env
+ * @returns {Promise<CaseResult[]>}
+ */
 async function requestPhase({ origin, bare, zgate, settings }) {
   const cases = await requestCases(zgate.url, settings);
   // The bare Worker is side B of every case: warm it once.
   await measure({ url: `${bare.url}/warm-up`, connections: config.connections, duration: config.warmup, sampleMs: config.sampleMs });
+  /** @type {CaseResult[]} */
   const results = [];
   for (const req of cases) {
     const aBase = req.target === "origin" ? origin.url : zgate.url;
@@ -205,14 +264,16 @@ async function requestPhase({ origin, bare, zgate, settings }) {
     const unloaded = await probe(a, b);
     log(`${req.id} unloaded (1 connection): p50 ${unloaded.p50} ms vs bare ${unloaded.bareP50} ms`);
     // CPU per request needs a workerd on side A: not the origin-alone case.
+    /** @type {CaseResult["cpu"]} */
     let cpu = null;
     if (req.target === "zgate") {
       // Past the entry worker nothing adds the client's address; Cloudflare's edge does in production.
       const direct = { ...req, headers: { "CF-Connecting-IP": "127.0.0.1", ...req.headers } };
-      await preflight(zgate.directUrl + req.path, direct);
+      const [zgateDirect, bareDirect] = [directUrlOf(zgate), directUrlOf(bare)];
+      await preflight(zgateDirect + req.path, direct);
       cpu = {
         entry: await cpuPairs(a, zgate, b, bare),
-        direct: await cpuPairs(loadOf(zgate.directUrl, direct), zgate, loadOf(bare.directUrl, { ...direct, expect: 200 }), bare),
+        direct: await cpuPairs(loadOf(zgateDirect, direct), zgate, loadOf(bareDirect, { ...direct, expect: 200 }), bare),
       };
       for (const [route, c] of Object.entries(cpu)) logCpuPairs(`${req.id} CPU/request (${route})`, c);
     }
@@ -236,6 +297,8 @@ async function requestPhase({ origin, bare, zgate, settings }) {
  * The contract floor (contract-floor.mjs) against the bare Worker, past the entry worker,
  * on the ZappWay keyed request: the CPU per request below which no Worker keeping zgate's
  * contract can go here, beside zgate's own ratio for the same request.
+ * @param {Everything} env
+ * @returns {Promise<import("./report.mjs").ContractFloor>}
  */
 async function floorPhase({ built, compat, origin, bare, settings, storage }) {
   const floor = await startContractFloor({
@@ -251,26 +314,40 @@ async function floorPhase({ built, compat, origin, bare, settings, storage }) {
     path: "/zappway/api/v1/agents",
     headers: { "CF-Connecting-IP": "127.0.0.1", Authorization: "Bearer contract-floor-key" },
   };
-  await preflight(floor.directUrl + req.path, req);
-  const a = loadOf(floor.directUrl, req);
+  await preflight(directUrlOf(floor) + req.path, req);
+  const a = loadOf(directUrlOf(floor), req);
   await measure({ ...a, duration: config.warmup });
-  const result = await cpuPairs(a, floor, loadOf(bare.directUrl, req), bare);
+  const result = await cpuPairs(a, floor, loadOf(directUrlOf(bare), req), bare);
   logCpuPairs("contract floor CPU/request (direct)", result);
   await stop();
   return { title: "contract floor (contract-floor.mjs), ZappWay keyed GET, direct", ...result };
 }
 
-/** Many keys of one account (one guard object) vs one key per account (many objects). */
+/**
+ * The socket past Miniflare's entry worker: every Worker measured here is started with one (workers.mjs).
+ * @param {import("./workers.mjs").Instance} instance
+ */
+function directUrlOf(instance) {
+  if (!instance.directUrl) throw new Error(`${instance.name}: started without a direct socket`);
+  return instance.directUrl;
+}
+
+/**
+ * Many keys of one account (one guard object) vs one key per account (many objects).
+ * @param {Everything} env
+ * @returns {Promise<import("./report.mjs").HotAccount>}
+ */
 async function hotAccountPhase({ zgate, settings }) {
   const n = config.connections;
   const { hot, spread } = await hotAndSpreadKeys(zgate.url, settings, n);
   const base = { id: "hot", path: "/zappway/api/v1/agents" };
-  const auth = (key) => ({ Authorization: `Bearer ${key}` });
+  const auth = (/** @type {string} */ key) => ({ Authorization: `Bearer ${key}` });
   const a = loadOf(zgate.url, { ...base, headerSets: hot.map(auth) });
   const b = loadOf(zgate.url, { ...base, headerSets: spread.map(auth) });
-  await preflight(a.url, { id: "hot", headers: auth(hot[0]) });
+  await preflight(a.url, { id: "hot", headers: auth(hot[0] ?? "") });
   await measure({ ...b, duration: config.warmup }); // runPairs warms A only
   const pairs = await runPairs("hot-vs-spread", a, b);
+  /** @type {(pick: (pair: Pair) => import("./load.mjs").RunResult) => import("./report.mjs").HotSide} */
   const side = (pick) => {
     const runs = pairs.map(pick);
     return {
@@ -290,18 +367,24 @@ async function hotAccountPhase({ zgate, settings }) {
   };
 }
 
-/** The guard Durable Object alone, driven by admit RPCs from inside workerd. */
+/**
+ * The guard Durable Object alone, driven by admit RPCs from inside workerd.
+ * @param {Everything} env
+ * @returns {Promise<GuardResult>}
+ */
 async function guardPhase({ built, compat, storage }) {
   const guard = await startGuardBench({ hostPath: built.guardHost, driverPath: built.guardDriver, compat, storage });
   track(guard.stop, { pids: guard.pids });
   const driver = await guard.mf.getWorker("driver");
+  // Its answers are guard-driver.mjs's (its Target and RunAnswer types).
+  /** @type {(path: string, body: object) => Promise<unknown>} */
   const post = async (path, body) => {
     const response = await driver.fetch(`http://driver${path}`, { method: "POST", body: JSON.stringify(body) });
     if (!response.ok) throw new Error(`guard driver ${path}: ${response.status} ${await response.text()}`);
     return response.json();
   };
   const c = config.connections;
-  const modes = [
+  const loads = [
     { id: "one_key", title: `one key of one account (1 object)`, accounts: [{ account: "g_one", keys: 1 }] },
     { id: "hot", title: `${c} keys of one account (1 object)`, accounts: [{ account: "g_hot", keys: c }] },
     {
@@ -310,14 +393,25 @@ async function guardPhase({ built, compat, storage }) {
       accounts: Array.from({ length: c }, (_, i) => ({ account: `g_spread_${i}`, keys: 1 })),
     },
   ];
-  for (const mode of modes) mode.targets = (await post("/setup", { accounts: mode.accounts })).targets;
+  /** @typedef {(typeof loads)[number] & { targets: import("./guard-driver.mjs").Target[], runs: import("./report.mjs").GuardRun[] }} Mode */
+  /** @type {Mode[]} */
+  const modes = [];
+  for (const load of loads) {
+    const { targets } = /** @type {{ targets: import("./guard-driver.mjs").Target[] }} */ (
+      await post("/setup", { accounts: load.accounts })
+    );
+    modes.push({ ...load, targets, runs: [] });
+  }
+  /** @type {(mode: Mode, seconds: number) => Promise<import("./report.mjs").GuardRun>} */
   const run = async (mode, seconds) => {
-    const result = await post("/run", {
-      targets: mode.targets,
-      concurrency: c,
-      ms: Math.round(seconds * 1000),
-      limitOverrides: limitOverrides(config.windowSeconds),
-    });
+    const result = /** @type {import("./report.mjs").GuardRun} */ (
+      await post("/run", {
+        targets: mode.targets,
+        concurrency: c,
+        ms: Math.round(seconds * 1000),
+        limitOverrides: limitOverrides(config.windowSeconds),
+      })
+    );
     // Limits are raised, so every call should be admitted: anything else means the
     // driver no longer speaks the guard's contract (see guard-driver.mjs).
     if (result.refused + result.failed > 0) {
@@ -331,10 +425,9 @@ async function guardPhase({ built, compat, storage }) {
 
   for (const mode of modes) await run(mode, Math.min(0.5, config.guardDuration)); // warm-up
   // Rounds of every mode, so drift spreads over all of them.
-  const runs = Object.fromEntries(modes.map((m) => [m.id, []]));
   for (let i = 0; i < config.pairs; i++) {
-    for (const mode of modes) runs[mode.id].push(await run(mode, config.guardDuration));
-    log(`guard round ${i + 1}/${config.pairs}: ${modes.map((m) => `${m.id} ${runs[m.id].at(-1).perSecond.toFixed(0)}/s`).join(", ")}`);
+    for (const mode of modes) mode.runs.push(await run(mode, config.guardDuration));
+    log(`guard round ${i + 1}/${config.pairs}: ${modes.map((m) => `${m.id} ${m.runs.at(-1)?.perSecond.toFixed(0)}/s`).join(", ")}`);
   }
   const peakMiB = peakOf(guard);
   await guard.stop();
@@ -345,11 +438,11 @@ async function guardPhase({ built, compat, storage }) {
     modes: modes.map((m) => ({
       id: m.id,
       title: m.title,
-      perSecond: round(median(runs[m.id].map((r) => r.perSecond)), 1),
-      p50: median(runs[m.id].map((r) => r.p50)),
-      p99: median(runs[m.id].map((r) => r.p99)),
-      refusedOrFailed: runs[m.id].reduce((n, r) => n + r.refused + r.failed, 0),
-      runs: runs[m.id],
+      perSecond: round(median(m.runs.map((r) => r.perSecond)), 1),
+      p50: median(m.runs.map((r) => r.p50)),
+      p99: median(m.runs.map((r) => r.p99)),
+      refusedOrFailed: m.runs.reduce((n, r) => n + r.refused + r.failed, 0),
+      runs: m.runs,
     })),
   };
 }
@@ -382,17 +475,20 @@ async function main() {
   const cases = await requestPhase(env);
   const contractFloor = await floorPhase(env);
   const hotAccount = await hotAccountPhase(env);
+  /** @type {import("./report.mjs").Results["memory"]} */
   const memory = { bare: { peakMiB: peakOf(env.bare) }, zgate: { peakMiB: peakOf(env.zgate) } };
   // The request-level Workers are done: stop them before the guard runs alone.
   await env.zgate.stop();
   await env.bare.stop();
   // A broken guard measurement should not throw away the request-level figures:
   // the results are still written, and the run exits non-zero.
-  const guard = await guardPhase(env).catch((err) => ({ error: err.message }));
+  /** @type {GuardResult} */
+  const guard = await guardPhase(env).catch((err) => ({ error: err instanceof Error ? err.message : String(err) }));
   memory.guard = { peakMiB: guard.peakMiB ?? null };
   clearTimeout(watchdog);
 
   const baselineRuns = cases.flatMap((c) => c.runs.map((p) => p.b));
+  /** @type {import("./report.mjs").Results} */
   const results = {
     schema: "zgate-bench/1",
     smoke,
@@ -419,7 +515,7 @@ async function main() {
   };
   writeResults(outFile, results);
   printReport(results);
-  if (guard.error) {
+  if (guard.error !== undefined) {
     console.error(`\nbench: the AccountGuard-alone measurement failed: ${guard.error}`);
     process.exitCode = 1;
   }
@@ -429,7 +525,7 @@ try {
   await main();
   await cleanup();
 } catch (err) {
-  console.error(`bench failed: ${err.stack ?? err}`);
+  console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
   await cleanup();
   process.exit(1);
 }

@@ -12,21 +12,41 @@ import { Miniflare } from "miniflare";
 export const root = new URL("..", import.meta.url).pathname;
 const benchDir = new URL(".", import.meta.url).pathname;
 
+/**
+ * One Worker served by its own Miniflare instance (one workerd process): its URL, its
+ * direct socket past the entry worker (when asked for), and the workerd processes it spawned.
+ * @typedef {{
+ *   name: string,
+ *   mf: Miniflare,
+ *   url: string,
+ *   directUrl: string | null,
+ *   pids: number[],
+ *   output: ReturnType<typeof outputTail>,
+ *   stop: () => Promise<void>,
+ * }} Instance
+ */
+/** @typedef {ReturnType<typeof readCompatibility>} Compatibility */
+/** @typedef {import("miniflare").MiniflareOptions} MiniflareOptions */
+
 /** compatibility_date / compatibility_flags from the top level of wrangler.toml. */
 export function readCompatibility() {
   const text = readFileSync(join(root, "wrangler.toml"), "utf8");
   // Only the top level (before the first [section]) describes the local Worker.
-  const top = text.split(/^\[/m)[0];
+  const [top = ""] = text.split(/^\[/m);
   const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(top)?.[1];
   const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(top)?.[1];
   if (!date) throw new Error("wrangler.toml has no compatibility_date");
   return {
     compatibilityDate: date,
-    compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [],
+    compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => /** @type {string} */ (m[1])) : [],
   };
 }
 
-/** Bundles an entry the way wrangler does for workerd (ESM, worker/browser conditions). */
+/**
+ * Bundles an entry the way wrangler does for workerd (ESM, worker/browser conditions).
+ * @param {string} entry
+ * @param {string} outfile
+ */
 async function bundle(entry, outfile) {
   await build({
     entryPoints: [entry],
@@ -43,7 +63,10 @@ async function bundle(entry, outfile) {
   return outfile;
 }
 
-/** zgate, the contract floor (contract-floor.mjs), and the two bench-only scripts that measure its AccountGuard on its own. */
+/**
+ * zgate, the contract floor (contract-floor.mjs), and the two bench-only scripts that measure its AccountGuard on its own.
+ * @param {string} workDir
+ */
 export async function buildAll(workDir) {
   const bare = join(workDir, "bare.mjs");
   writeFileSync(bare, BARE_WORKER);
@@ -56,7 +79,10 @@ export async function buildAll(workDir) {
   return { bare, zgate, floor, guardHost, guardDriver };
 }
 
-/** The bare Worker and zgate with counted bindings (bench/cost-worker.mjs), for `npm run bench:cost`. */
+/**
+ * The bare Worker and zgate with counted bindings (bench/cost-worker.mjs), for `npm run bench:cost`.
+ * @param {string} workDir
+ */
 export async function buildCost(workDir) {
   const bare = join(workDir, "bare.mjs");
   writeFileSync(bare, BARE_WORKER);
@@ -72,22 +98,31 @@ const BARE_WORKER = `export default {
 };
 `;
 
-/** A worker's code: one bundled ES module (its directory is the modules root, so
- * workerd never sees a path that climbs out of it). */
-const script = (scriptPath) => ({ modules: true, scriptPath, modulesRoot: dirname(scriptPath) });
+/**
+ * A worker's code: one bundled ES module (its directory is the modules root, so
+ * workerd never sees a path that climbs out of it).
+ * @param {string} scriptPath
+ */
+const script = (scriptPath) => ({ modules: /** @type {const} */ (true), scriptPath, modulesRoot: dirname(scriptPath) });
 
 /**
  * Where the local KV/D1/R2/Durable Object data lives. workerd runs SQLite (the guard's
  * storage, and Miniflare's KV and D1 simulators) synchronously on its one request
  * thread, so on a disk every commit's fsync stalls all requests; production storage
  * does not. A tmpfs (/dev/shm) keeps that artefact out of the figures; "disk" puts it back.
+ * @param {"tmpfs" | "disk"} kind
  */
 export function storageRoot(kind) {
   if (kind === "tmpfs" && existsSync("/dev/shm")) return mkdtempSync(join("/dev/shm", "zgate-bench-"));
   return mkdtempSync(join(tmpdir(), "zgate-bench-storage-"));
 }
 
-/** Miniflare options every instance shares. */
+/**
+ * Miniflare options every instance shares.
+ * @param {string} name
+ * @param {ReturnType<typeof outputTail>} stdio
+ * @param {string} storage
+ */
 function shared(name, stdio, storage) {
   return {
     host: "127.0.0.1",
@@ -101,10 +136,14 @@ function shared(name, stdio, storage) {
 /** Keeps the last few KB of a workerd's output for error reports; drops the rest. */
 export function outputTail(limit = 8192) {
   let tail = "";
-  const keep = (chunk) => {
+  const keep = (/** @type {Buffer | string} */ chunk) => {
     tail = (tail + chunk).slice(-limit);
   };
   return {
+    /**
+     * @param {import("node:stream").Readable} stdout
+     * @param {import("node:stream").Readable} stderr
+     */
     attach(stdout, stderr) {
       stdout.on("data", keep);
       stderr.on("data", keep);
@@ -118,6 +157,10 @@ export function outputTail(limit = 8192) {
 /**
  * Starts one Miniflare instance and resolves its URL and the workerd process it spawned
  * (found as the new workerd descendant of this process, for the memory figures).
+ * @param {string} name
+ * @param {string} storage
+ * @param {MiniflareOptions} options
+ * @returns {Promise<Instance>}
  */
 async function startInstance(name, storage, options) {
   const before = new Set(workerdPids());
@@ -128,7 +171,7 @@ async function startInstance(name, storage, options) {
     url = await mf.ready;
   } catch (err) {
     await mf.dispose().catch(() => {});
-    throw new Error(`${name}: Miniflare did not start: ${err.message}\n${stdio.text}`);
+    throw new Error(`${name}: Miniflare did not start: ${err instanceof Error ? err.message : err}\n${stdio.text}`);
   }
   const pids = workerdPids().filter((pid) => !before.has(pid));
   // The user Worker's own socket, when asked for (see `direct` below).
@@ -143,21 +186,35 @@ async function startInstance(name, storage, options) {
  */
 const direct = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
 
-/** A Worker with plain bindings and no storage of its own, with its direct socket. */
+/**
+ * A Worker with plain bindings and no storage of its own, with its direct socket.
+ * @param {string} name
+ * @param {{ scriptPath: string, compat: Compatibility, storage: string, bindings: Record<string, string> }} worker
+ */
 function startPlain(name, { scriptPath, compat, storage, bindings }) {
   return startInstance(name, storage, { ...script(scriptPath), ...compat, ...direct, bindings });
 }
 
+/**
+ * The baseline: a Worker that only passes each request on to the origin.
+ * @param {{ scriptPath: string, originUrl: string, compat: Compatibility, storage: string }} worker
+ */
 export function startBare({ scriptPath, originUrl, compat, storage }) {
   return startPlain("bare", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl } });
 }
 
-/** The contract floor, served like the bare Worker; `signingSecret` signs its identity headers. */
+/**
+ * The contract floor, served like the bare Worker; `signingSecret` signs its identity headers.
+ * @param {{ scriptPath: string, originUrl: string, signingSecret: string, compat: Compatibility, storage: string }} worker
+ */
 export function startContractFloor({ scriptPath, originUrl, signingSecret, compat, storage }) {
   return startPlain("floor", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_SIGNING_SECRET: signingSecret } });
 }
 
-/** `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs). */
+/**
+ * zgate with its bindings, on local storage; `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs).
+ * @param {{ scriptPath: string, settings: Record<string, string>, compat: Compatibility, storage: string, inspectorPort?: number }} worker
+ */
 export function startZgate({ scriptPath, settings, compat, storage, inspectorPort }) {
   return startInstance("zgate", storage, {
     ...(inspectorPort ? { inspectorPort } : {}),
@@ -176,6 +233,7 @@ export function startZgate({ scriptPath, settings, compat, storage, inspectorPor
  * The guard on its own: a host script that only exports zgate's AccountGuard class, and
  * a driver script (a separate isolate, like zgate's fetch handler is from a remote
  * object in production) that calls `admit` on it in a loop.
+ * @param {{ hostPath: string, driverPath: string, compat: Compatibility, storage: string }} worker
  */
 export function startGuardBench({ hostPath, driverPath, compat, storage }) {
   return startInstance("guard", storage, {
@@ -196,7 +254,10 @@ export function startGuardBench({ hostPath, driverPath, compat, storage }) {
   });
 }
 
-/** Applies migrations/*.sql, in name order, to the instance's D1 database. */
+/**
+ * Applies migrations/*.sql, in name order, to the instance's D1 database.
+ * @param {Miniflare} mf
+ */
 export async function applyMigrations(mf) {
   const db = await mf.getD1Database("DB");
   const dir = join(root, "migrations");
@@ -209,7 +270,10 @@ export async function applyMigrations(mf) {
   }
 }
 
-/** Splits a migration file into statements: comments dropped, split on `;` at line ends. */
+/**
+ * Splits a migration file into statements: comments dropped, split on `;` at line ends.
+ * @param {string} text
+ */
 function sqlStatements(text) {
   return text
     .split("\n")
@@ -224,6 +288,7 @@ function sqlStatements(text) {
 
 /** Pids of every workerd process descended from this one (Miniflare spawns them). */
 export function workerdPids() {
+  /** @type {Map<number, { pid: number, comm: string }[]>} */
   const children = new Map();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -232,14 +297,16 @@ export function workerdPids() {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push({ pid: Number(entry), comm });
+      const siblings = children.get(ppid) ?? [];
+      siblings.push({ pid: Number(entry), comm });
+      children.set(ppid, siblings);
     } catch {
       // The process exited while we looked.
     }
   }
+  /** @type {number[]} */
   const found = [];
-  const walk = (pid) => {
+  const walk = (/** @type {number} */ pid) => {
     for (const child of children.get(pid) ?? []) {
       if (child.comm === "workerd") found.push(child.pid);
       walk(child.pid);
@@ -249,11 +316,14 @@ export function workerdPids() {
   return found;
 }
 
-/** Peak and current resident memory of a process, in MiB (null once it is gone). */
+/**
+ * Peak and current resident memory of a process, in MiB (null once it is gone).
+ * @param {number} pid
+ */
 export function memoryOf(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    const kb = (/** @type {string} */ field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return { peakMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
   } catch {
     return null;
@@ -263,7 +333,10 @@ export function memoryOf(pid) {
 // Clock ticks per second of /proc/<pid>/stat times: USER_HZ, 100 on every Linux port that matters.
 const CLOCK_TICKS = 100;
 
-/** CPU time (user + system) an instance's workerd processes have used so far, in ms. */
+/**
+ * CPU time (user + system) an instance's workerd processes have used so far, in ms.
+ * @param {Pick<Instance, "pids">} instance
+ */
 export function cpuTimeMs(instance) {
   let ticks = 0;
   for (const pid of instance.pids) {
@@ -275,8 +348,11 @@ export function cpuTimeMs(instance) {
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
-/** Sum of the peaks of an instance's workerd processes (usually exactly one). */
+/**
+ * Sum of the peaks of an instance's workerd processes (usually exactly one).
+ * @param {Pick<Instance, "pids">} instance
+ */
 export function peakOf(instance) {
-  const figures = instance.pids.map(memoryOf).filter(Boolean);
+  const figures = instance.pids.map(memoryOf).filter((m) => m !== null);
   return figures.length ? figures.reduce((sum, m) => sum + m.peakMiB, 0) : null;
 }

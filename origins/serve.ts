@@ -7,21 +7,33 @@ import { createZakgtSimulator } from "./zakgt";
 import { createZappwaySimulator } from "./zappway";
 import { createZskySimulator, type Job, type JobStore } from "./zsky";
 
-/** Serves the three origin simulators over loopback HTTP, each on its own port (0: any free port). */
+/** A registered product, as far as its simulator goes (src/products/index.ts `products()`). */
+export interface SimulatedProduct {
+  id: string;
+  originSetting: string;
+}
+
+/** Serves an origin simulator for every registered product over loopback HTTP, each on its own port (0: any free port). */
 export interface SimulatorSettings {
+  /** The registered products: each gets its simulator. */
+  products: readonly SimulatedProduct[];
   /** The gateway signing secrets the origin accepts: old and new during a rotation. */
   signingSecrets: readonly string[];
   issuer: string;
   audience: string;
   host?: string;
-  ports?: { zakgt: number; zsky: number; zappway: number };
+  /** By product id, in the registry's order when given as a list (`ZGATE_SIM_PORTS`); absent: any free port. */
+  ports?: Partial<Record<string, number>>;
   zskyCompleteAfterMs?: number;
   /** A JSON file the ZSky simulator keeps its jobs in, so they outlive a restart (npm start); none: memory only. */
   zskyJobsFile?: string;
 }
 
 export interface RunningSimulators {
-  origins: { zakgt: string; zsky: string; zappway: string };
+  /** Each product's simulator, by product id. */
+  origins: Record<string, string>;
+  /** The same, by the setting that names a product's origin (`ORIGIN_ZAKGT`, ...): what a gateway's env takes. */
+  originSettings: Record<string, string>;
   jwksUrl: string;
   close(): Promise<void>;
 }
@@ -81,33 +93,54 @@ function jobFile(path: string): JobStore {
   };
 }
 
-export async function startSimulators(settings: SimulatorSettings): Promise<RunningSimulators> {
-  const host = settings.host ?? "127.0.0.1";
-  const ports = settings.ports ?? { zakgt: 0, zsky: 0, zappway: 0 };
-  const zakgt = await listen(await createZakgtSimulator(settings), host, ports.zakgt);
-  const zsky = await listen(
+/**
+ * The simulator of each product's reference (origins/<id>.ts), by product id. Every
+ * registered product needs one: startSimulators refuses to start without it, and
+ * test/product-registry.test.ts fails naming the product.
+ */
+const SIMULATORS: Record<string, (settings: SimulatorSettings) => Handler | Promise<Handler>> = {
+  zakgt: (settings) => createZakgtSimulator(settings),
+  zsky: (settings) =>
     createZskySimulator({
       signingSecrets: settings.signingSecrets,
       completeAfterMs: settings.zskyCompleteAfterMs,
       jobStore: settings.zskyJobsFile ? jobFile(settings.zskyJobsFile) : undefined,
     }),
-    host,
-    ports.zsky,
-  );
-  const zappway = await listen(createZappwaySimulator(settings), host, ports.zappway);
-  const servers = [zakgt.server, zsky.server, zappway.server];
+  zappway: (settings) => createZappwaySimulator(settings),
+};
+
+export async function startSimulators(settings: SimulatorSettings): Promise<RunningSimulators> {
+  const host = settings.host ?? "127.0.0.1";
+  const running: { id: string; setting: string; server: Server; url: string }[] = [];
+  try {
+    for (const product of settings.products) {
+      const simulator = SIMULATORS[product.id];
+      if (!simulator)
+        throw new Error(`no origin simulator for ${product.id}: add origins/${product.id}.ts to SIMULATORS in origins/serve.ts`);
+      const { server, url } = await listen(await simulator(settings), host, settings.ports?.[product.id] ?? 0);
+      running.push({ id: product.id, setting: product.originSetting, server, url });
+    }
+  } catch (err) {
+    await closeAll(running.map((r) => r.server));
+    throw err;
+  }
+  const origins: Record<string, string> = Object.fromEntries(running.map((r) => [r.id, r.url]));
   return {
-    origins: { zakgt: zakgt.url, zsky: zsky.url, zappway: zappway.url },
-    jwksUrl: `${zakgt.url}/.well-known/jwks.json`,
-    close: () =>
-      Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((r) => {
-              s.closeAllConnections();
-              s.close(() => r());
-            }),
-        ),
-      ).then(() => undefined),
+    origins,
+    originSettings: Object.fromEntries(running.map((r) => [r.setting, r.url])),
+    jwksUrl: `${origins.zakgt}/.well-known/jwks.json`,
+    close: () => closeAll(running.map((r) => r.server)),
   };
+}
+
+function closeAll(servers: Server[]): Promise<void> {
+  return Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  ).then(() => undefined);
 }

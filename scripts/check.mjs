@@ -16,13 +16,25 @@
 import { spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, URL } from "node:url";
 import { parseArgs } from "node:util";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
 import { migrationFiles, provisionedKvTitle, remoteState } from "./cloudflare.mjs";
 import { describe, FEATURES, neededSecrets, newSecrets, putSecret, putSecrets, SECRETS } from "./deploy-secrets.mjs";
 import { importTs, root } from "./import-ts.mjs";
 import { writeIds } from "./wrangler-toml.mjs";
+
+/** @typedef {import("wrangler").Unstable_Config} Config An environment's configuration, as wrangler reads it. */
+/** @typedef {import("./deploy-secrets.mjs").SettingsModule} SettingsModule */
+/** @typedef {typeof import("../src/products/index")} ProductsModule The Worker's product registry (src/products/index.ts). */
+/** @typedef {import("./deploy-secrets.mjs").Outcome} Outcome */
+/** @typedef {"kv_namespaces" | "d1_databases" | "r2_buckets" | "durable_objects.bindings"} BindingKind */
+/**
+ * One binding the Worker needs: where wrangler.toml declares it, the field naming it, and
+ * what its resource field must look like (or, for the Durable Object, its class).
+ * @typedef {{ kind: BindingKind, name: string, field?: string, format?: RegExp, what?: string, className?: string }} BindingSpec
+ */
+/** @typedef {{ env: string, configPath: string, remote: boolean, offline: boolean | undefined }} CheckArgs */
 
 const ENVIRONMENTS = ["staging", "production"];
 const USAGE = `usage: npm run check -- --env ${ENVIRONMENTS.join("|")} [--remote | --offline] [--config FILE] (docs/deploy.md)`;
@@ -31,6 +43,7 @@ const D1_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // The bindings src/env.ts declares. KV and D1 may have no id: the first deploy creates them
 // (wrangler's provisioning) and `--write-ids` records the ids.
+/** @type {Record<string, BindingSpec>} */
 const BINDINGS = {
   KEYS_KV: { kind: "kv_namespaces", name: "binding", field: "id", format: KV_ID, what: "a KV namespace id (32 hex digits)" },
   DB: { kind: "d1_databases", name: "binding", field: "database_id", format: D1_ID, what: "a D1 database id (a UUID)" },
@@ -38,52 +51,63 @@ const BINDINGS = {
   ACCOUNT_GUARD: { kind: "durable_objects.bindings", name: "name", className: "AccountGuard" },
 };
 
-// Settings holding a URL zgate sends requests to (with signed identities, keys or tokens).
-const URL_SETTINGS = [
-  "ORIGIN_ZAKGT",
-  "ORIGIN_ZSKY",
-  "ORIGIN_ZAPPWAY",
-  "ORIGIN_ZAKGT_TEST",
-  "ZAKGT_JWKS_URL",
+// Settings holding a URL zgate sends requests to (with signed identities, keys or tokens):
+// the registered products' (settings.productUrlSettings()), then zgate's own.
+const OWN_URL_SETTINGS = [
   "UPSTASH_REDIS_REST_URL",
   "LEAK_WEBHOOK_URL",
   "ACCESS_JWKS_URL",
   "SECRET_SCANNING_GITHUB_KEYS_URL",
   "SECRET_SCANNING_GITLAB_KEYS_URL",
 ];
-const ORIGINS = ["ORIGIN_ZAKGT", "ORIGIN_ZSKY", "ORIGIN_ZAPPWAY", "ORIGIN_ZAKGT_TEST"];
 
 // Words that mark a value nobody filled in. Upper case only, so a real host or path that
 // happens to contain "replace" passes.
 const PLACEHOLDER = /REPLACE_WITH|PLACEHOLDER|CHANGE_?ME|\bTODO\b|\bFIXME\b|<[^>]*>/;
 
 /** A host name as DNS compares it: case and a final dot make no difference. */
-const canonicalHost = (host) => host.toLowerCase().replace(/\.+$/, "");
+const canonicalHost = (/** @type {string} */ host) => host.toLowerCase().replace(/\.+$/, "");
 
-/** Edit distance, for "did you mean". */
+/**
+ * Edit distance, for "did you mean".
+ * @param {string} a
+ * @param {string} b
+ */
 function distance(a, b) {
   let row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    // Every index read is in range (`?? 0` only satisfies the type).
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
     row = next;
   }
-  return row[b.length];
+  return row[b.length] ?? 0;
 }
 
-/** The entries of one binding kind (`durable_objects.bindings` is nested). */
+/**
+ * The entries of one binding kind (`durable_objects.bindings` is nested).
+ * @param {Config} config
+ * @param {BindingKind} kind
+ * @returns {Record<string, unknown>[]}
+ */
 const entries = (config, kind) => (kind === "durable_objects.bindings" ? config.durable_objects?.bindings : config[kind]) ?? [];
 
-/** Problems in the environment's bindings: a list of messages. */
+/**
+ * Problems in the environment's bindings: a list of messages.
+ * @param {Config} config
+ * @param {string} env
+ */
 function bindingProblems(config, env) {
+  /** @type {string[]} */
   const problems = [];
-  const table = (kind) => `[[env.${env}.${kind}]]`;
+  const table = (/** @type {BindingKind} */ kind) => `[[env.${env}.${kind}]]`;
   for (const [binding, spec] of Object.entries(BINDINGS)) {
     const bound = entries(config, spec.kind).find((b) => b[spec.name] === binding);
     if (!bound) {
       const near = entries(config, spec.kind)
         .map((b) => b[spec.name])
-        .filter((name) => !(name in BINDINGS) && distance(name, binding) <= Math.ceil(binding.length / 3));
+        .filter((name) => typeof name === "string" && !(name in BINDINGS) && distance(name, binding) <= Math.ceil(binding.length / 3));
       problems.push(
         near.length
           ? `binding ${binding} is missing: ${table(spec.kind)} has "${near[0]}": did you mean ${binding}? (the Worker reads env.${binding})`
@@ -91,13 +115,15 @@ function bindingProblems(config, env) {
       );
       continue;
     }
-    if (spec.className) {
-      if (bound.class_name !== spec.className) problems.push(`binding ${binding} must name class_name "${spec.className}"`);
-      if (!config.migrations?.some((m) => m.new_sqlite_classes?.includes(spec.className)))
-        problems.push(`no [[migrations]] step creates ${spec.className} as a SQLite Durable Object (new_sqlite_classes)`);
+    const { className } = spec;
+    if (className) {
+      if (bound.class_name !== className) problems.push(`binding ${binding} must name class_name "${className}"`);
+      if (!config.migrations?.some((m) => m.new_sqlite_classes?.includes(className)))
+        problems.push(`no [[migrations]] step creates ${className} as a SQLite Durable Object (new_sqlite_classes)`);
       continue;
     }
-    const value = bound[spec.field] === undefined ? undefined : String(bound[spec.field]);
+    const field = bound[spec.field ?? ""];
+    const value = field === undefined ? undefined : String(field);
     if (value !== undefined && PLACEHOLDER.test(value))
       problems.push(
         spec.kind === "r2_buckets"
@@ -114,14 +140,22 @@ function bindingProblems(config, env) {
   return problems;
 }
 
-/** Resources this environment shares with the other one: each would mix their data. */
+/**
+ * Resources this environment shares with the other one: each would mix their data.
+ * @param {Config} config
+ * @param {{ env: string, config: Config } | undefined} other
+ * @param {string} env
+ */
 function sharedProblems(config, other, env) {
   if (!other) return [];
+  /** @type {string[]} */
   const problems = [];
-  const same = (a, b) => a !== undefined && a === b;
+  const same = (/** @type {unknown} */ a, /** @type {unknown} */ b) => a !== undefined && a === b;
+  /** @type {(c: Config, kind: BindingKind, binding: string) => Record<string, unknown>} */
   const one = (c, kind, binding) => entries(c, kind).find((b) => b.binding === binding) ?? {};
   const theirs = `${other.env}'s`;
   if (same(config.name, other.config.name)) problems.push(`name "${config.name}" is also ${theirs}: one deploy would replace the other`);
+  /** @type {[string, BindingKind, string, string][]} */
   const checks = [
     ["KEYS_KV", "kv_namespaces", "id", "keys"],
     ["DB", "d1_databases", "database_id", "database"],
@@ -136,10 +170,16 @@ function sharedProblems(config, other, env) {
   return problems;
 }
 
-/** The hosts the Worker answers on or will: its routes, GATEWAY_HOSTS and every product host (listed, or the product's default). */
+/**
+ * The hosts the Worker answers on or will: its routes, GATEWAY_HOSTS and every product host (listed, or the product's default).
+ * @param {Config} config
+ * @param {ProductsModule} products
+ * @returns {(host: string) => boolean}
+ */
 function servedHosts(config, products) {
+  /** @type {Record<string, unknown>} */
   const vars = config.vars ?? {};
-  const list = (value) =>
+  const list = (/** @type {unknown} */ value) =>
     String(value ?? "")
       .split(",")
       .map((h) => canonicalHost(h.trim()))
@@ -147,20 +187,29 @@ function servedHosts(config, products) {
   const hosts = new Set(list(vars.GATEWAY_HOSTS));
   for (const route of config.routes ?? []) {
     const pattern = typeof route === "string" ? route : route.pattern;
-    hosts.add(canonicalHost(pattern.replace(/^\*\.?/, "").split("/")[0]));
+    hosts.add(canonicalHost(pattern.replace(/^\*\.?/, "").split("/")[0] ?? ""));
   }
-  for (const product of products.PRODUCTS) for (const host of list(vars[product.hostsSetting])) hosts.add(host);
+  for (const product of products.products()) for (const host of list(vars[product.hostsSetting])) hosts.add(host);
   return (host) => {
     if (hosts.has(host)) return true;
     const product = products.resolveProductHost(host, undefined);
-    return Boolean(product) && !vars[product.hostsSetting];
+    return product !== undefined && !vars[product.hostsSetting];
   };
 }
 
-/** Problems and warnings in the vars beyond the schema: loops, plain HTTP, the admin surface's host. */
-function varsProblems(config, env, products) {
+/**
+ * Problems and warnings in the vars beyond the schema: loops, plain HTTP, the admin surface's host.
+ * @param {Config} config
+ * @param {string} env
+ * @param {ProductsModule} products
+ * @param {SettingsModule} settings
+ */
+function varsProblems(config, env, products, settings) {
+  /** @type {Record<string, unknown>} */
   const vars = config.vars ?? {};
+  /** @type {string[]} */
   const problems = [];
+  /** @type {string[]} */
   const warnings = [];
   const served = servedHosts(config, products);
   for (const route of config.routes ?? []) {
@@ -168,16 +217,17 @@ function varsProblems(config, env, products) {
     if (PLACEHOLDER.test(pattern)) problems.push(`route "${pattern}" is a placeholder`);
   }
   // An origin on a host the Worker serves would send every request back into the gateway.
-  for (const name of ORIGINS) {
-    if (!URL.canParse(vars[name] ?? "")) continue;
-    const host = canonicalHost(new URL(vars[name]).hostname);
+  const origins = products.products().flatMap((p) => [p.originSetting, ...(p.testOriginSetting ? [p.testOriginSetting] : [])]);
+  for (const name of origins) {
+    if (!URL.canParse(String(vars[name] ?? ""))) continue;
+    const host = canonicalHost(new URL(String(vars[name])).hostname);
     if (served(host))
       problems.push(
         `${name} is on ${host}, a host this Worker serves: requests would loop back into the gateway (docs/deploy.md, "What you need")`,
       );
   }
-  for (const name of URL_SETTINGS) {
-    if (!URL.canParse(vars[name] ?? "") || new URL(vars[name]).protocol !== "http:") continue;
+  for (const name of [...settings.productUrlSettings(), ...OWN_URL_SETTINGS]) {
+    if (!URL.canParse(String(vars[name] ?? "")) || new URL(String(vars[name])).protocol !== "http:") continue;
     const why = `${name} is http://: the identities, keys and tokens zgate sends there would cross the network readable and changeable`;
     if (env === "production") problems.push(`${why}; production takes https:// only`);
     else warnings.push(why);
@@ -189,13 +239,21 @@ function varsProblems(config, env, products) {
   return { problems, warnings };
 }
 
-/** Problems in the vars by the Worker's own schema. */
+/**
+ * Problems in the vars by the Worker's own schema.
+ * @param {Record<string, unknown>} vars
+ * @param {string} env
+ * @param {SettingsModule} settings
+ */
 function settingsProblems(vars, env, settings) {
+  /** @type {string[]} */
   const problems = [];
-  const secrets = new Set(settings.SECRET_SETTINGS);
+  /** @type {Set<string>} */
+  const secrets = new Set(settings.secretSettings());
+  const names = settings.settingNames();
   for (const [name, value] of Object.entries(vars)) {
-    if (!settings.SETTING_NAMES.includes(name)) {
-      const near = settings.SETTING_NAMES.find((s) => distance(s, name) <= 2);
+    if (!names.includes(name)) {
+      const near = names.find((s) => distance(s, name) <= 2);
       problems.push(`${name} in [env.${env}.vars] is not a zgate setting${near ? `: did you mean ${near}?` : " (a typo?)"}`);
     }
     if (secrets.has(name)) problems.push(`${name} is a secret: remove it from wrangler.toml and put it with \`--put-secrets FILE\``);
@@ -212,11 +270,16 @@ function settingsProblems(vars, env, settings) {
   return problems;
 }
 
-/** Cron, Workers Logs and presigned links: what the rest of the configuration needs. */
+/**
+ * Cron, Workers Logs and presigned links: what the rest of the configuration needs.
+ * @param {Config} config
+ * @param {string} env
+ */
 function platformProblems(config, env) {
+  /** @type {string[]} */
   const problems = [];
   if (!config.triggers?.crons?.length)
-    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (result and usage retention)`);
+    problems.push(`no cron trigger: [env.${env}.triggers] crons = ["17 * * * *"] (usage retention; results are retired by their guards)`);
   const rate = config.observability?.head_sampling_rate;
   if (!config.observability?.enabled)
     problems.push(`[env.${env}.observability] is not enabled: without it no request can be found in Workers Logs`);
@@ -229,7 +292,13 @@ function platformProblems(config, env) {
   return problems;
 }
 
-/** One environment's configuration as wrangler reads it (and the other's, to compare), or why it cannot be read. */
+/**
+ * One environment's configuration as wrangler reads it (and the other's, to compare), or why it cannot be read.
+ * @param {string} env
+ * @param {string} configPath
+ * @returns {{ config: Config, other: { env: string, config: Config } | undefined, error?: undefined }
+ *   | { error: string, config?: undefined, other?: undefined }}
+ */
 function loadEnvironment(env, configPath) {
   if (!ENVIRONMENTS.includes(env)) return { error: USAGE };
   if (!existsSync(configPath)) return { error: `${configPath}: no such file` };
@@ -239,22 +308,32 @@ function loadEnvironment(env, configPath) {
     const otherEnv = ENVIRONMENTS.find((e) => e !== env && rawConfig.env?.[e]);
     return {
       config: unstable_readConfig({ config: configPath, env }),
-      other: otherEnv && { env: otherEnv, config: unstable_readConfig({ config: configPath, env: otherEnv }) },
+      other: otherEnv ? { env: otherEnv, config: unstable_readConfig({ config: configPath, env: otherEnv }) } : undefined,
     };
   } catch (err) {
-    return { error: `${configPath}: wrangler cannot read it: ${err.message}` };
+    return { error: `${configPath}: wrangler cannot read it: ${/** @type {Error} */ (err).message}` };
   }
 }
 
-/** What Cloudflare holds for the environment: lines to show and problems, from scripts/cloudflare.mjs. */
+/** @typedef {Awaited<ReturnType<typeof remoteState>>} RemoteState */
+
+/**
+ * What Cloudflare holds for the environment: lines to show and problems, from scripts/cloudflare.mjs.
+ * @param {Config} config
+ * @param {string} env
+ * @param {string[]} needed
+ */
 async function remoteReport(config, env, needed) {
+  /** @type {string[]} */
   const lines = [];
+  /** @type {string[]} */
   const problems = [];
+  /** @type {RemoteState} */
   let state;
   try {
     state = await remoteState(config, { kvBinding: "KEYS_KV", d1Binding: "DB", r2Binding: "RESULTS" });
   } catch (err) {
-    return { lines, problems: [`Cloudflare could not be asked: ${err.message}`], deployed: false };
+    return { lines, problems: [`Cloudflare could not be asked: ${/** @type {Error} */ (err).message}`], deployed: false };
   }
   const writeIds = `\`npm run check -- --env ${env} --write-ids\``;
   // `wrangler secret bulk` before the first deploy makes an empty draft Worker that holds only the secrets.
@@ -265,6 +344,7 @@ async function remoteReport(config, env, needed) {
   const kv = config.kv_namespaces.find((b) => b.binding === "KEYS_KV");
   const db = config.d1_databases.find((b) => b.binding === "DB");
   const bucket = config.r2_buckets.find((b) => b.binding === "RESULTS")?.bucket_name;
+  /** @type {(binding: string, kind: string, name: string | undefined, inToml: string | undefined, found: { id?: string, bound?: string }) => unknown} */
   const resource = (binding, kind, name, inToml, { id, bound }) => {
     const what = `${kind} ${name}`;
     if (inToml && bound && inToml !== bound) {
@@ -290,7 +370,8 @@ async function remoteReport(config, env, needed) {
   if (state.migrations === null) lines.push(`  D1 migrations: applied once the first deploy has created the database`);
   else {
     const files = migrationFiles();
-    const unapplied = files.filter((f) => !state.migrations.includes(f));
+    const applied = state.migrations;
+    const unapplied = files.filter((f) => !applied.includes(f));
     lines.push(`  D1 migrations: ${files.length - unapplied.length} of ${files.length} applied`);
     if (unapplied.length)
       problems.push(
@@ -302,11 +383,20 @@ async function remoteReport(config, env, needed) {
 
 const NOT_VERIFIED = "the secrets on Cloudflare, the resources the first deploy created, the D1 migrations applied";
 
+/**
+ * The check itself (no mode given).
+ * @param {CheckArgs} args
+ * @returns {Promise<Outcome>}
+ */
 async function check({ env, configPath, remote, offline }) {
+  /** @type {string[]} */
   const out = [];
   const { config, other, error } = loadEnvironment(env, configPath);
-  if (error) return { ok: false, text: error };
-  const [settings, products] = await Promise.all([importTs("src/config/settings.ts"), importTs("src/products/index.ts")]);
+  if (error !== undefined) return { ok: false, text: error };
+  const [settings, products] = await Promise.all([
+    /** @type {Promise<SettingsModule>} */ (importTs("src/config/settings.ts")),
+    /** @type {Promise<ProductsModule>} */ (importTs("src/products/index.ts")),
+  ]);
   out.push(`zgate check: env "${env}", Worker ${config.name} (${configPath})`);
   const domains = (config.routes ?? []).map((r) => (typeof r === "string" ? r : r.pattern));
   out.push(
@@ -315,7 +405,7 @@ async function check({ env, configPath, remote, offline }) {
       : `serves ${config.workers_dev ? "its workers.dev hostname only" : "no hostname (no routes, workers_dev off)"}: a deploy takes no product traffic`,
   );
   const vars = config.vars ?? {};
-  const checked = varsProblems(config, env, products);
+  const checked = varsProblems(config, env, products, settings);
   const problems = [
     ...bindingProblems(config, env),
     ...sharedProblems(config, other, env),
@@ -339,7 +429,7 @@ async function check({ env, configPath, remote, offline }) {
       `not verified (no Cloudflare credentials: set CLOUDFLARE_API_TOKEN, or pass --remote after \`npx wrangler login\`): ${NOT_VERIFIED}`,
     );
     if (kv && !kv.id)
-      out.push(`  (KEYS_KV has no id: the first deploy creates KV namespace ${provisionedKvTitle(config.name, "KEYS_KV")})`);
+      out.push(`  (KEYS_KV has no id: the first deploy creates KV namespace ${provisionedKvTitle(String(config.name), "KEYS_KV")})`);
   }
   if (checked.warnings.length) {
     out.push(`warnings:`);
@@ -366,20 +456,25 @@ async function check({ env, configPath, remote, offline }) {
   return { ok: true, text: out.join("\n") };
 }
 
-/** `--write-ids`: the ids of the resources wrangler created for the environment, into its tables of wrangler.toml. */
+/**
+ * `--write-ids`: the ids of the resources wrangler created for the environment, into its tables of wrangler.toml.
+ * @param {CheckArgs} args
+ * @returns {Promise<Outcome>}
+ */
 async function writeResourceIds({ env, configPath }) {
   const { config, error } = loadEnvironment(env, configPath);
-  if (error) return { ok: false, text: error };
+  if (error !== undefined) return { ok: false, text: error };
+  /** @type {RemoteState} */
   let state;
   try {
     state = await remoteState(config, { kvBinding: "KEYS_KV", d1Binding: "DB", r2Binding: "RESULTS" });
   } catch (err) {
-    return { ok: false, text: `Cloudflare could not be asked: ${err.message}` };
+    return { ok: false, text: `Cloudflare could not be asked: ${/** @type {Error} */ (err).message}` };
   }
   const ids = [
     state.kv.id && { table: "kv_namespaces", binding: "KEYS_KV", field: "id", value: state.kv.id },
     state.d1.id && { table: "d1_databases", binding: "DB", field: "database_id", value: state.d1.id },
-  ].filter(Boolean);
+  ].filter((id) => !!id);
   if (!ids.length)
     return {
       ok: false,
@@ -394,11 +489,16 @@ async function writeResourceIds({ env, configPath }) {
   };
 }
 
-/** `--dry-run`: the build `wrangler deploy` would upload, once the check passes. */
+/**
+ * `--dry-run`: the build `wrangler deploy` would upload, once the check passes.
+ * @param {CheckArgs} args
+ * @returns {Promise<Outcome>}
+ */
 async function dryRun(args) {
   const checked = await check(args);
   if (!checked.ok) return checked;
   console.log(checked.text);
+  /** @type {number | null} */
   const code = await new Promise((done) =>
     spawn(
       join(root, "node_modules", ".bin", "wrangler"),
@@ -424,23 +524,51 @@ async function readStdin() {
   return text.replace(/\r?\n$/, "");
 }
 
-/** The secrets modes: the vars and schema they check values against. */
+/**
+ * The secrets modes: the vars and schema they check values against.
+ * @param {Options} values
+ * @param {string} configPath
+ * @param {() => Promise<string>} readInput where `--put-secret` reads its value
+ * @returns {Promise<Outcome>}
+ */
 async function secretsMode(values, configPath, readInput) {
-  const { config, error } = loadEnvironment(values.env, configPath);
-  if (error) return { ok: false, text: error };
-  const args = { env: values.env, configPath, vars: config.vars ?? {}, settings: await importTs("src/config/settings.ts") };
+  // No --env: loadEnvironment answers with the usage.
+  const env = values.env ?? "";
+  const { config, error } = loadEnvironment(env, configPath);
+  if (error !== undefined) return { ok: false, text: error };
+  const settings = /** @type {SettingsModule} */ (await importTs("src/config/settings.ts"));
+  const args = { env, configPath, vars: config.vars ?? {}, settings };
   if (values["new-secrets"]) return newSecrets({ ...args, file: resolve(values["new-secrets"]) });
   if (values["put-secrets"]) return putSecrets({ ...args, file: resolve(values["put-secrets"]) });
-  return putSecret({ ...args, name: values["put-secret"], value: await readInput() });
+  return putSecret({ ...args, name: values["put-secret"] ?? "", value: await readInput() });
 }
+
+/**
+ * The command line's options (parseArgs below).
+ * @typedef {{
+ *   env?: string,
+ *   config?: string,
+ *   remote?: boolean,
+ *   offline?: boolean,
+ *   "put-secret"?: string,
+ *   "put-secrets"?: string,
+ *   "new-secrets"?: string,
+ *   "write-ids"?: boolean,
+ *   "dry-run"?: boolean,
+ * }} Options
+ */
 
 /**
  * `npm run check` with `argv` (the arguments after the script's name): what it prints and
  * whether the deployment passed. `readInput` is where `--put-secret` reads its value
  * (stdin). Tests call this in-process; `node scripts/check.mjs` prints the text and exits
  * 1 on any problem.
+ * @param {string[]} argv
+ * @param {{ readInput?: () => Promise<string> }} [io]
+ * @returns {Promise<Outcome>}
  */
 export async function main(argv, { readInput = readStdin } = {}) {
+  /** @type {Options} */
   let values;
   try {
     ({ values } = parseArgs({
@@ -458,11 +586,12 @@ export async function main(argv, { readInput = readStdin } = {}) {
       },
     }));
   } catch (err) {
-    return { ok: false, text: `${err.message}\n${USAGE}` };
+    return { ok: false, text: `${/** @type {Error} */ (err).message}\n${USAGE}` };
   }
   const configPath = resolve(values.config ?? join(root, "wrangler.toml"));
   const remote = !values.offline && (values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN));
-  const args = { env: values.env, configPath, remote, offline: values.offline };
+  // No --env: loadEnvironment answers with the usage.
+  const args = { env: values.env ?? "", configPath, remote, offline: values.offline };
   if (values["put-secret"] || values["put-secrets"] || values["new-secrets"]) return secretsMode(values, configPath, readInput);
   if (values["write-ids"]) return writeResourceIds(args);
   if (values["dry-run"]) return dryRun(args);

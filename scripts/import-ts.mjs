@@ -9,7 +9,13 @@ import { build } from "esbuild";
 
 export const root = new URL("..", import.meta.url).pathname;
 
-/** The module at `path` (relative to the repository root), bundled for Node. */
+/**
+ * The module at `path` (relative to the repository root), bundled for Node. The caller
+ * casts it to the module's own type, `typeof import("../src/…")`, so what it uses is
+ * checked against the Worker's code.
+ * @param {string} path
+ * @returns {Promise<unknown>}
+ */
 export async function importTs(path) {
   const dir = mkdtempSync(join(tmpdir(), "zgate-ts-"));
   try {

@@ -12,7 +12,14 @@ import { importTs, root } from "./import-ts.mjs";
 
 const committed = join(root, "openapi", "zgate.json");
 
-/** A server is an origin: the document's paths start at the host, prefixes included. */
+/** @typedef {typeof import("../src/openapi/document")} DocumentModule */
+/** @typedef {NonNullable<Parameters<DocumentModule["buildOpenApiDocument"]>[0]>[number]} Server */
+
+/**
+ * A server is an origin: the document's paths start at the host, prefixes included.
+ * @param {string} text
+ * @returns {Server}
+ */
 export function serverOf(text) {
   let url;
   try {
@@ -26,12 +33,16 @@ export function serverOf(text) {
   return { url: url.origin, description: "deployment" };
 }
 
+/**
+ * The document as `npm run openapi` writes it, naming `servers` (default: `npm start`'s gateway).
+ * @param {Server[]} [servers]
+ */
 export async function renderDocument(servers) {
-  const { buildOpenApiDocument } = await importTs("src/openapi/document.ts");
+  const { buildOpenApiDocument } = /** @type {DocumentModule} */ (await importTs("src/openapi/document.ts"));
   return `${JSON.stringify(buildOpenApiDocument(servers), null, 2)}\n`;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   let options;
   try {
     const { values } = parseArgs({
@@ -39,7 +50,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     });
     options = { ...values, servers: values.server?.map(serverOf) };
   } catch (err) {
-    console.error(`npm run openapi: ${err.message}`);
+    console.error(`npm run openapi: ${/** @type {Error} */ (err).message}`);
     process.exit(2);
   }
   const target = options.out ? resolve(options.out) : committed;

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: the gateway on local KV/D1/R2/Durable Objects (wrangler dev, no account,
-// no network) in front of the three origin simulators, then a "try it" block of curl
-// commands. PORT (default 8787) and ADMIN_TOKEN are read from the environment;
-// ZGATE_SIM_PORTS (default 8701,8702,8703) moves the simulators; ZGATE_STATE_DIR
+// no network) in front of an origin simulator for each registered product, then a "try it"
+// block of curl commands. PORT (default 8787) and ADMIN_TOKEN are read from the environment;
+// ZGATE_SIM_PORTS (default 8701,8702,8703: one per product, in the registry's order) moves
+// the simulators; ZGATE_STATE_DIR
 // (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
 // ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
 // The state directory also keeps the dev secrets (admin token, origin and result-link
@@ -14,12 +15,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
+import { importTs } from "./import-ts.mjs";
+import { watchRuntime } from "./runtime-watch.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state");
 const port = Number(process.env.PORT ?? 8787);
 const host = "127.0.0.1";
-const [zakgtPort, zskyPort, zappwayPort] = (process.env.ZGATE_SIM_PORTS ?? "8701,8702,8703").split(",").map(Number);
+const registered = /** @type {typeof import("../src/products/index")} */ (await importTs("src/products/index.ts")).products();
+const simPorts = process.env.ZGATE_SIM_PORTS?.split(",").map(Number) ?? registered.map((_, i) => 8701 + i);
 const wranglerBin = join(root, "node_modules", ".bin", "wrangler");
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
 
@@ -28,16 +32,20 @@ const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.
  * local data they protect), so a restart keeps the admin token, the origins' trust and
  * every result link signed before. A value that is there but malformed stops the start:
  * silently replacing it would break what it signed.
+ * @param {string} file
  */
 function devSecrets(file) {
+  /** @type {Record<"ADMIN_TOKEN" | "ORIGIN_SIGNING_SECRET" | "RESULT_SIGNING_SECRET", [RegExp, () => string]>} */
   const shapes = {
     ADMIN_TOKEN: [/^dev_admin_[0-9a-f]{32}$/, () => `dev_admin_${randomBytes(16).toString("hex")}`],
     ORIGIN_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
     RESULT_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
   };
+  /** @type {Record<string, string>} */
   const kept = existsSync(file)
-    ? Object.fromEntries([...readFileSync(file, "utf8").matchAll(/^([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]))
+    ? Object.fromEntries([...readFileSync(file, "utf8").matchAll(/^([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], String(m[2]).trim()]))
     : {};
+  /** @type {Record<string, string>} */
   const secrets = {};
   for (const [name, [shape, make]] of Object.entries(shapes)) {
     if (kept[name] !== undefined && !shape.test(kept[name])) {
@@ -53,7 +61,7 @@ function devSecrets(file) {
       mode: 0o600,
     });
   }
-  return secrets;
+  return /** @type {Record<keyof typeof shapes, string>} */ (secrets);
 }
 const secretsFile = join(stateDir, "zgate-dev-secrets.env");
 const secrets = devSecrets(secretsFile);
@@ -70,16 +78,17 @@ await build({
   outfile: join(work, "origins.mjs"),
   logLevel: "error",
 });
-const { startSimulators } = await import(pathToFileURL(join(work, "origins.mjs")).href);
+const { startSimulators } = /** @type {typeof import("../origins/serve")} */ (await import(pathToFileURL(join(work, "origins.mjs")).href));
 
 const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
 const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
 const sims = await startSimulators({
+  products: registered,
   signingSecrets: [signingSecret],
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,
-  ports: { zakgt: zakgtPort, zsky: zskyPort, zappway: zappwayPort },
+  ports: Object.fromEntries(registered.map((p, i) => [p.id, simPorts[i]])),
   zskyCompleteAfterMs: process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS ? Number(process.env.ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS) : undefined,
   zskyJobsFile: join(stateDir, "zsky-simulator-jobs.json"),
 }).catch((err) => {
@@ -95,9 +104,7 @@ const envFile = join(work, "dev.env");
 writeFileSync(
   envFile,
   [
-    `ORIGIN_ZAKGT=${sims.origins.zakgt}`,
-    `ORIGIN_ZSKY=${sims.origins.zsky}`,
-    `ORIGIN_ZAPPWAY=${sims.origins.zappway}`,
+    ...Object.entries(sims.originSettings).map(([setting, url]) => `${setting}=${url}`),
     `ZAKGT_JWKS_URL=${sims.jwksUrl}`,
     `ORIGIN_SIGNING_SECRET=${signingSecret}`,
     `RESULT_SIGNING_KEYS='${JSON.stringify({ dev: secrets.RESULT_SIGNING_SECRET })}'`,
@@ -108,8 +115,12 @@ writeFileSync(
   { mode: 0o600 },
 );
 
-function run(args, options = {}) {
-  return spawn(wranglerBin, args, { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"], ...options });
+/**
+ * `wrangler <args>` in the repository, its output piped.
+ * @param {string[]} args
+ */
+function run(args) {
+  return spawn(wranglerBin, args, { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 if (existsSync(join(root, "migrations")) && readdirSync(join(root, "migrations")).some((f) => f.endsWith(".sql"))) {
@@ -138,22 +149,45 @@ const dev = run([
   stateDir,
   "--show-interactive-dev-session=false",
 ]);
+// wrangler's output is kept until the gateway answers (to show why it did not), then passed through.
 let devLog = "";
-dev.stdout.on("data", (d) => (devLog += d));
-dev.stderr.on("data", (d) => (devLog += d));
+const keepLog = (/** @type {Buffer | string} */ d) => (devLog += d);
+dev.stdout.on("data", keepLog);
+dev.stderr.on("data", keepLog);
+/** @type {Awaited<ReturnType<typeof watchRuntime>> | undefined} */
+let runtime;
 
+let stopping = false;
+/** @param {number} code */
 async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  runtime?.stop();
   dev.removeAllListeners("exit");
   dev.kill("SIGTERM");
+  // wrangler stops its runtime itself, unless wrangler is what died: then its workerd is
+  // left holding the port. It blocks SIGTERM; wrangler too ends it with SIGKILL.
+  for (const pid of runtime?.lastSeen() ?? []) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
   await sims.close();
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
-dev.on("exit", (code) => {
-  console.error(`wrangler dev exited (${code}).\n${devLog}`);
-  shutdown(code ?? 1);
+// The origin simulators run in this process: whatever stops it stops the runtime too, rather than leave it holding the port.
+process.on("uncaughtException", (err) => {
+  console.error(`npm start failed (the origin simulators run in its process): ${err.stack ?? err}\nStopping wrangler dev.`);
+  shutdown(1);
+});
+dev.on("exit", (code, signal) => {
+  console.error(
+    `wrangler dev exited (${signal ?? `code ${code}`}), so zgate no longer answers: stopping the origin simulators.${runtime ? "" : `\n${devLog}`}`,
+  );
+  shutdown(code || 1);
 });
 
 const base = `http://${host}:${port}`;
@@ -168,14 +202,25 @@ for (let i = 0; ; i++) {
   }
   await new Promise((r) => setTimeout(r, 250));
 }
-// From here on, wrangler's own request log is passed through.
+// From here on, wrangler's own request log is passed through, and its runtime watched.
+dev.stdout.off("data", keepLog);
+dev.stderr.off("data", keepLog);
 dev.stdout.pipe(process.stdout);
 dev.stderr.pipe(process.stderr);
+runtime = await watchRuntime(/** @type {number} a spawned process that answered has a pid */ (dev.pid), (why) => {
+  console.error(
+    `\nnpm start: ${why}; zgate no longer answers on ${base}. Stopping wrangler dev and the origin simulators: run npm start again.`,
+  );
+  shutdown(1);
+});
 
 const json = "-H 'Content-Type: application/json'";
 console.log(`
 zgate listening on ${base}
-  origin simulators: ZakGT ${sims.origins.zakgt}  ZSky ${sims.origins.zsky}  ZappWay ${sims.origins.zappway}
+  API reference:     ${base}/docs
+  security console:  ${base}/admin/ (sign in with the admin token)
+  health check:      ${base}/healthz
+  origin simulators: ${registered.map((p) => `${p.name} ${sims.origins[p.id]}`).join("  ")}
   admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : adminToken}
   state: ${stateDir} (local data, dev secrets in ${secretsFile}, simulated jobs: all kept across restarts)
 

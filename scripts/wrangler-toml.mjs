@@ -7,12 +7,18 @@ import { readFileSync, writeFileSync } from "node:fs";
  * Sets `field = "value"` in the `[[env.<env>.<table>]]` whose `binding` is `binding`:
  * replaces the field's line if the table has one, or adds it below the binding line.
  * Whether the file changed.
+ * @param {string[]} lines
+ * @param {string} env
+ * @param {string} table
+ * @param {string} binding
+ * @param {string} field
+ * @param {string} value
  */
 function setField(lines, env, table, binding, field, value) {
   const header = `[[env.${env}.${table}]]`;
   for (let at = lines.indexOf(header); at !== -1; at = lines.indexOf(header, at + 1)) {
     let end = at + 1;
-    while (end < lines.length && !lines[end].trimStart().startsWith("[")) end++;
+    while (end < lines.length && !lines[end]?.trimStart().startsWith("[")) end++;
     const body = lines.slice(at + 1, end);
     const bindingLine = body.findIndex((l) => new RegExp(`^\\s*binding\\s*=\\s*"${binding}"`).test(l));
     if (bindingLine === -1) continue;
@@ -27,7 +33,14 @@ function setField(lines, env, table, binding, field, value) {
   throw new Error(`${header} with binding = "${binding}" is not in wrangler.toml`);
 }
 
-/** Writes each `{ table, binding, field, value }` into `[env.<env>]` of the file at `path`; the ones that changed it. */
+/** @typedef {{ table: string, binding: string, field: string, value: string }} ResourceId */
+
+/**
+ * Writes each `{ table, binding, field, value }` into `[env.<env>]` of the file at `path`; the ones that changed it.
+ * @param {string} path
+ * @param {string} env
+ * @param {ResourceId[]} ids
+ */
 export function writeIds(path, env, ids) {
   const lines = readFileSync(path, "utf8").split("\n");
   const written = ids.filter(({ table, binding, field, value }) => setField(lines, env, table, binding, field, value));

@@ -11,6 +11,7 @@ import { requestId } from "./edge/request-id";
 import { createConsoleApp } from "./console/app";
 import { createAdminApp } from "./admin/app";
 import { createDocsApp } from "./openapi/routes";
+import { createHomeApp } from "./home/app";
 import { createSecurityApp } from "./security/app";
 import { serveAtGateway } from "./forward/serve-at-gateway";
 import { recordKeyUsage } from "./usage/usage-log";
@@ -18,7 +19,7 @@ import { admit, rateLimitFields } from "./admit/admit";
 import { revokeDeactivatedUser, revokePresentedSession } from "./identify/session-effects";
 import { routeRequest } from "./route/route-request";
 import { proxyHandler } from "./forward/handler";
-import { zskyJobs } from "./products/zsky/jobs";
+import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 
 /**
@@ -26,8 +27,8 @@ import { requestUrl } from "./http/request-url";
  * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
  * (after the response) -> body read and validated -> admit (one guard call, or a token of
  * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects
- * -> ZSky jobs (once the origin has answered: settlement, then results) -> zgate's own
- * endpoints, or forward to the origin.
+ * -> the route's settle step (once the answer is made: ZSky's jobs, then results) -> the
+ * route's own handler at zgate, or forward to the origin.
  */
 function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
   app.all(
@@ -41,7 +42,7 @@ function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
     rateLimitFields,
     revokePresentedSession,
     revokeDeactivatedUser,
-    zskyJobs,
+    settle,
     serveAtGateway,
     proxyHandler,
   );
@@ -57,8 +58,8 @@ function edgeApp(): Hono<AppEnv> {
 
 /**
  * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
- * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI)
- * and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
+ * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI,
+ * `/` and the health check) and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
  */
 export function createApp() {
   const onProductHost = productApp(edgeApp());
@@ -71,6 +72,7 @@ export function createApp() {
     createConsoleApp((request, env, ctx) => onGatewayHost.fetch(request, env, ctx)),
   );
   gateway.route("/", createDocsApp());
+  gateway.route("/", createHomeApp());
   const onGatewayHost = productApp(gateway);
   return {
     fetch: (request: Request, env: Env, ctx: ExecutionContext) =>

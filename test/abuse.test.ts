@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../src/keys/key-format";
 import { sha256Hex } from "../src/util/sha256";
+import { useTestClock } from "./clock";
 import { ADMIN_TOKEN, admin, burst, call, createKey, freshAccount, json } from "./helpers";
 
 /**
@@ -230,6 +231,8 @@ describe("per-address windows", () => {
   });
 
   it("an address's guard deletes its storage once its windows have passed", async () => {
+    const clock = useTestClock();
+    const t0 = clock.now();
     const address = someV4();
     expect((await loginFrom(address)).status).toBe(401);
     const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`));
@@ -247,21 +250,14 @@ describe("per-address windows", () => {
     // time is set one window past the need, so a steady address moves it once a window.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stored()).tables).toBe(before.tables);
-    await runInDurableObject(stub, (guard) => {
-      (guard as unknown as { clock: () => number }).clock = () => Date.now() + 60_001;
-    });
+    await clock.advanceTo(t0 + 60_001);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stored()).tables).toBe(before.tables);
-    await runInDurableObject(stub, (guard) => {
-      (guard as unknown as { clock: () => number }).clock = () => Date.now() + 120_001;
-    });
+    await clock.advanceTo(t0 + 120_001);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stored()).toEqual({ tables: 0, keys: 0, alarm: null });
 
     // The address calling again starts from an empty window.
-    await runInDurableObject(stub, (guard) => {
-      (guard as unknown as { clock: () => number }).clock = () => Date.now();
-    });
     const again = await loginFrom(address);
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');

@@ -1,9 +1,12 @@
 import { Validator } from "@cfworker/json-schema";
 import { expect } from "vitest";
-import document from "../openapi/zgate.json";
+import committed from "../openapi/zgate.json";
+import { buildOpenApiDocument } from "../src/openapi/document";
+import { builtInProducts, fromRegistry } from "../src/products";
 
 /**
- * Holds every response the suite sees to openapi/zgate.json: `call()` (test/helpers.ts)
+ * Holds every response the suite sees to the OpenAPI document of the registered products
+ * (openapi/zgate.json, plus any product a test registers): `call()` (test/helpers.ts)
  * runs each one through `expectDocumented`. The status must be documented for the
  * operation, the JSON body must validate against its schema, and every header zgate
  * itself adds must be declared on that response. Responses shaped by the simulators'
@@ -11,26 +14,37 @@ import document from "../openapi/zgate.json";
  * operation (400/404/405/308) are exempt.
  */
 type Json = Record<string, any>;
-const doc = document as Json;
 const GATEWAY_HEADERS = ["x-request-id", "ratelimit-policy", "ratelimit", "retry-after"];
-const HOST_PREFIX: Record<string, string> = { "api.zakgt.net": "/zakgt", "zsky.ai": "/zsky", "app.zappway.ai": "/zappway" };
 
-const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
-  Object.entries(item as Json).map(([method, op]) => {
-    const source = path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{path\\\}$|\{path\}$/, "__REST__");
-    const pattern = source.replace(/\{\w+\}/g, "[^/]+").replace("/__REST__", "(?:/.*)?");
-    return {
-      method: method.toUpperCase(),
-      regex: new RegExp(`^${op["x-zgate-prefix"] ? pattern : pattern.replace("__REST__", "[^/]+")}/?$`),
-      op: op as Json,
-      path,
-    };
-  }),
-);
+/** The document, its operations, and each product's default host with its path prefix. */
+const contract = fromRegistry((products) => {
+  // The built-in products' document is the committed one (test/node/openapi.test.ts holds
+  // them equal), read rather than built in every test file; a product a test registers is
+  // documented by building the document again.
+  const builtIn = builtInProducts();
+  const doc = (
+    products.length === builtIn.length && products.every((p, i) => p === builtIn[i]) ? committed : buildOpenApiDocument()
+  ) as Json;
+  const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
+    Object.entries(item as Json).map(([method, op]) => {
+      const source = path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{path\\\}$|\{path\}$/, "__REST__");
+      const pattern = source.replace(/\{\w+\}/g, "[^/]+").replace("/__REST__", "(?:/.*)?");
+      return {
+        method: method.toUpperCase(),
+        regex: new RegExp(`^${op["x-zgate-prefix"] ? pattern : pattern.replace("__REST__", "[^/]+")}/?$`),
+        op: op as Json,
+        path,
+      };
+    }),
+  );
+  const hostPrefix: Record<string, string> = Object.fromEntries(products.flatMap((p) => p.defaultHosts.map((h) => [h, p.pathPrefix])));
+  return { doc, operations, hostPrefix, validators: new Map<unknown, Validator>() };
+});
 
 function findOperation(method: string, url: URL) {
+  const { operations, hostPrefix } = contract();
   // A product's host serves that product's paths only; elsewhere zgate's own endpoints and prefixed product paths.
-  const prefix = HOST_PREFIX[url.hostname.toLowerCase()];
+  const prefix = hostPrefix[url.hostname.toLowerCase()];
   const paths = prefix ? [prefix + url.pathname] : [url.pathname];
   const wanted = method === "HEAD" ? "GET" : method;
   // Literal paths before templated ones, as the gateway routes them, and a module's "any
@@ -40,8 +54,8 @@ function findOperation(method: string, url: URL) {
   return matches.sort((a, b) => rank(a) - rank(b))[0];
 }
 
-const validators = new Map<unknown, Validator>();
 function validatorFor(schema: Json): Validator {
+  const { doc, validators } = contract();
   let v = validators.get(schema);
   if (!v) {
     v = new Validator({ ...schema, components: doc.components }, "2020-12", false);
@@ -55,16 +69,17 @@ const resolve = (node: Json) =>
     ? node.$ref
         .split("/")
         .slice(1)
-        .reduce((n: Json, k: string) => n[k], doc)
+        .reduce((n: Json, k: string) => n[k], contract().doc)
     : node;
 
 export async function expectDocumented(request: Request, response: Response): Promise<void> {
   if ([...request.headers.keys()].some((h) => h.startsWith("x-sim-"))) return;
   const url = new URL(request.url);
   // Hosts configured only for one test cannot be mapped to a product here.
-  if (url.hostname !== "localhost" && !HOST_PREFIX[url.hostname.toLowerCase()]) return;
+  const { hostPrefix } = contract();
+  if (url.hostname !== "localhost" && !hostPrefix[url.hostname.toLowerCase()]) return;
   // The security console (/admin/ outside /admin/v1) is HTML for people, not an API: test/console/ checks it.
-  if (!HOST_PREFIX[url.hostname.toLowerCase()] && /^\/admin(\/(?!v1(\/|$))|$)/.test(url.pathname)) return;
+  if (!hostPrefix[url.hostname.toLowerCase()] && /^\/admin(\/(?!v1(\/|$))|$)/.test(url.pathname)) return;
   const found = findOperation(request.method, url);
   const label = `${request.method} ${url.pathname} -> ${response.status}`;
   if (!found) {
@@ -81,6 +96,9 @@ export async function expectDocumented(request: Request, response: Response): Pr
   }
   const schema = documented.content?.["application/json"]?.schema;
   if (!schema || request.method === "HEAD" || response.status === 204 || response.status === 304) return;
+  // Another representation the operation documents (`/` as a page for a browser).
+  const mediaType = response.headers.get("content-type")?.split(";")[0]!.trim() ?? "";
+  if (mediaType !== "application/json" && documented.content[mediaType]) return;
   const body = await response.clone().text();
   let value: unknown;
   try {

@@ -2,7 +2,9 @@
 // rotations, errors after the origin answered, rollover, header and cache hygiene.
 import { env } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, setGuardClock, sims, R2_S3_SETTINGS } from "./helpers";
+import { LATE_ANSWER_MS } from "../src/forward/forward";
+import { useTestClock } from "./clock";
+import { admin, burst, call, createKey, json, keyHeaders, limitOverrides, sims, R2_S3_SETTINGS } from "./helpers";
 
 const roomy = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } } } });
 const zskyCall = (key: string, path: string, init: RequestInit = {}, settings: Record<string, unknown> = roomy) =>
@@ -26,12 +28,11 @@ describe("job slots cannot leak", () => {
   });
 
   it("a job nobody polls stops holding its slot after 30 minutes", async () => {
-    const { key, account } = await createKey("zsky");
-    const t0 = Date.now();
-    await setGuardClock("zsky", account, t0);
+    const { key } = await createKey("zsky");
+    const clock = useTestClock();
     for (let i = 0; i < 3; i++) await submit(key, "a cat render-ms:600000");
     expect((await submit(key)).status).toBe(429);
-    await setGuardClock("zsky", account, t0 + 31 * 60_000);
+    await clock.advance(31 * 60_000);
     expect((await submit(key)).status).toBe(200);
   });
 });
@@ -42,6 +43,8 @@ describe("a forbidden request costs nothing", () => {
     for (let i = 0; i < 5; i++) {
       const r = await submit(key);
       expect(r.status).toBe(403);
+      // Not a suspension (docs/contracts.md, "Deliberate differences"): waiting does not help.
+      expect(r.headers.get("Retry-After")).toBeNull();
       expect(await json(r)).toEqual({ error: "This key does not have the 'images' scope" });
     }
     expect((await burst(3, () => submit(key, "a lighthouse", "videos"))).map((r) => r.status)).toEqual([200, 200, 200]);
@@ -91,13 +94,20 @@ describe("errors after the origin answered", () => {
   });
 
   it("an origin that stalls mid-answer to a generate call is a 504, and the call costs no allowance or slot", async () => {
+    const clock = useTestClock();
     const { key } = await createKey("zsky");
     const stalled = {
       ...limitOverrides({ zsky: { windows: { burst: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } } }),
       ORIGIN_ZSKY: inject("stalledBody"),
       ORIGIN_TIMEOUT_MS: "300",
     };
-    const response = await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
+    // The caller has its 504 at ORIGIN_TIMEOUT_MS; the exchange goes on in the background
+    // (which `call` waits for) until LATE_ANSWER_MS later on the clock, which is moved there.
+    const givenUp = clock.nextWork();
+    const answered = zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"a"}' }, stalled);
+    expect(await givenUp).toBe(clock.now() + 300 + LATE_ANSWER_MS);
+    await clock.advanceTo(await givenUp);
+    const response = await answered;
     expect(response.status).toBe(504);
     expect(await json(response)).toEqual({ error: "Upstream service timed out" });
     // The reservation was given back: the one slot is free and nothing was counted.
@@ -113,10 +123,12 @@ describe("overage budget rollover", () => {
     const small = limitOverrides({
       zsky: { windows: { burst: { limit: 100_000 } }, generation: { monthlyPerAccount: { image: 1 }, concurrentJobsPerKey: 100 } },
     });
-    await setGuardClock("zsky", account, Date.UTC(2026, 8, 10));
+    // On the test clock, next year (ahead of the real clock).
+    const year = new Date().getUTCFullYear() + 1;
+    const clock = useTestClock(Date.UTC(year, 8, 10));
     await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: true, monthly_cap_cents: 10 } });
     // September: nothing used. October: 10 (cap) + 10 (September's) = 20 cents = 4 overage images.
-    await setGuardClock("zsky", account, Date.UTC(2026, 9, 10));
+    await clock.advanceTo(Date.UTC(year, 9, 10));
     const statuses = [];
     for (let i = 0; i < 6; i++)
       statuses.push((await zskyCall(key, "/v1/images/generate", { method: "POST", body: '{"prompt":"x"}' }, small)).status);

@@ -1,7 +1,7 @@
-import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { inject, onTestFinished } from "vitest";
-import { forgetStandingRefusals } from "../src/admit/standing-refusals";
 import worker from "../src/index";
+import { runOutTestClock } from "./clock";
 import { expectDocumented } from "./contract";
 
 export const sims = inject("simulators");
@@ -46,8 +46,9 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
 /**
  * Like `call`, but returns as soon as the response is complete, as a real client does:
  * the request's waitUntil work goes on in the background. `call` waits for that work,
- * which includes each guard lease's refund at its end, so no lease is ever live when
- * `call` returns; a test of what a live lease may still admit needs this one. The test
+ * which on the system clock includes each guard lease's refund at its end, so no lease
+ * is ever live when `call` returns; a test of what a live lease may still admit needs
+ * this one (or a test clock, test/clock.ts, whose refunds wait for it to move). The test
  * ends only after that work has settled, and fails if any of it failed.
  */
 export async function callLive(path: string, options: CallOptions = {}): Promise<Response> {
@@ -55,7 +56,10 @@ export async function callLive(path: string, options: CallOptions = {}): Promise
   const background = waitOnExecutionContext(ctx);
   // Handled here so it never surfaces as an unhandled rejection; the hook reports it.
   background.catch(() => undefined);
-  onTestFinished(() => background);
+  onTestFinished(async () => {
+    await runOutTestClock(); // work waiting on a test clock ends only when it moves
+    await background;
+  });
   await expectDocumented(headersSent, response);
   return response;
 }
@@ -157,16 +161,34 @@ export async function newUser(): Promise<{ userId: string; email: string; passwo
   return { userId, email, password, login: () => login(email, password) };
 }
 
+type GuardNamespace = typeof env.ACCOUNT_GUARD;
+
 /**
- * Moves one account guard's clock (its injectable time source) to `at` (ms since epoch).
- * The isolate's remembered refusals end in its own time, which does not move: they are forgotten.
+ * The guard binding, noting every call the Worker makes on any of its stubs, by method
+ * name: given as `settings.ACCOUNT_GUARD`, it shows which requests cost a guard call.
  */
-export async function setGuardClock(product: string, account: string, at: number): Promise<void> {
-  const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`));
-  await runInDurableObject(stub, (guard) => {
-    (guard as unknown as { clock: () => number }).clock = () => at;
+export function countingGuards(calls: string[]): GuardNamespace {
+  return new Proxy(env.ACCOUNT_GUARD, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+      return (...args: Parameters<GuardNamespace["get"]>) => {
+        const stub = target.get(...args);
+        return new Proxy(stub, {
+          get(s, method) {
+            const rpc = Reflect.get(s, method);
+            if (typeof rpc !== "function") return rpc;
+            return (...a: unknown[]) => {
+              calls.push(String(method));
+              // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
+              return Reflect.apply(rpc, s, a);
+            };
+          },
+        });
+      };
+    },
   });
-  forgetStandingRefusals();
 }
 
 /** Fires `n` requests at once; returns their responses. */

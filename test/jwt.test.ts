@@ -1,6 +1,7 @@
 import { SignJWT, generateKeyPair } from "jose";
 import { describe, expect, it, vi } from "vitest";
-import { admin, bearer, call, json, login, mintToken, newUser, setGuardClock } from "./helpers";
+import { useTestClock } from "./clock";
+import { admin, bearer, call, json, login, mintToken, newUser } from "./helpers";
 
 const ME = "/zakgt/api/v1/users/me";
 const now = () => Math.floor(Date.now() / 1000);
@@ -57,22 +58,18 @@ describe("ZakGT access tokens at the edge", () => {
     // Verified once, well before exp: later calls are answered from the cache.
     expect((await meWith(token, noSkew)).status).toBe(200);
     expect((await meWith(skewed)).status).toBe(200);
-    vi.useFakeTimers({ toFake: ["Date"] });
-    try {
-      vi.setSystemTime(exp * 1000 - 1);
-      expect((await meWith(token, noSkew)).status).toBe(200);
-      vi.setSystemTime(exp * 1000);
-      const expired = await meWith(token, noSkew);
-      expect(expired.status).toBe(401);
-      expect(await json(expired)).toEqual({ detail: "Access token expired" });
-      // The default skew (30 s) moves the end by as much.
-      vi.setSystemTime((exp + 30) * 1000 - 1);
-      expect((await meWith(skewed)).status).toBe(200);
-      vi.setSystemTime((exp + 30) * 1000);
-      expect((await meWith(skewed)).status).toBe(401);
-    } finally {
-      vi.useRealTimers();
-    }
+    const clock = useTestClock();
+    await clock.advanceTo(exp * 1000 - 1);
+    expect((await meWith(token, noSkew)).status).toBe(200);
+    await clock.advanceTo(exp * 1000);
+    const expired = await meWith(token, noSkew);
+    expect(expired.status).toBe(401);
+    expect(await json(expired)).toEqual({ detail: "Access token expired" });
+    // The default skew (30 s) moves the end by as much.
+    await clock.advanceTo((exp + 30) * 1000 - 1);
+    expect((await meWith(skewed)).status).toBe(200);
+    await clock.advanceTo((exp + 30) * 1000);
+    expect((await meWith(skewed)).status).toBe(401);
   });
 
   it("refuses a token not valid yet (nbf) beyond the skew", async () => {
@@ -213,16 +210,16 @@ describe("revoke-sessions and the clock skew (JWT_CLOCK_SKEW_SECONDS, 30 s)", ()
 
   it("a login within the skew after the revocation is refused too; one after the skew has passed works", async () => {
     const user = await newUser();
-    // Revoked 5 s ago, on the guard's clock: a token from now may have been issued before it.
-    await setGuardClock("zakgt", user.userId, Date.now() - 5_000);
+    const clock = useTestClock();
     await revokeSessions(user.userId);
-    const tooSoon = await meWith(await user.login());
+    // 5 s later: a token issued now may have been issued before the revocation, on a clock 30 s behind.
+    await clock.advance(5_000);
+    const tooSoon = await meWith(await mintToken({ sub: user.userId, iat: Math.floor(clock.now() / 1000) }));
     expect(tooSoon.status).toBe(401);
     expect(await json(tooSoon)).toEqual({ detail: "Could not validate credentials" });
-    // Revoked 31 s ago: the skew has passed since, and a new login works.
-    await setGuardClock("zakgt", user.userId, Date.now() - 31_000);
-    await revokeSessions(user.userId);
-    expect((await meWith(await user.login())).status).toBe(200);
+    // 31 s later: the skew has passed since, and a new token works.
+    await clock.advance(26_000);
+    expect((await meWith(await mintToken({ sub: user.userId, iat: Math.floor(clock.now() / 1000) }))).status).toBe(200);
   });
 });
 

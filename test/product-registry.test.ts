@@ -1,44 +1,47 @@
+import { z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
-import { loadSettings } from "../src/config/settings";
-import { KEY_PREFIXES, generateKey, keyModeOf } from "../src/keys/key-format";
+import { loadSettings, productSettings, settingNames } from "../src/config/settings";
+import { generateKey, keyModeOf, keyPrefixes } from "../src/keys/key-format";
 import { buildOpenApiDocument } from "../src/openapi/document";
-import { PRODUCTS } from "../src/products";
+import { productProblems } from "../src/products/completeness";
+import { products, registerProduct } from "../src/products";
+import type { Product } from "../src/products/types";
+import { zfour } from "./fixtures/products/zfour";
 import { sims } from "./helpers";
 
 /**
- * A product is a module in src/products/ plus the pieces the rest of zgate derives from
- * it. This fails, naming the product, when one of them is missing: key prefixes, its
- * settings, a local origin simulator, or OpenAPI entries for every route.
+ * A product is its folder in src/products/ plus one line in the registry; the rest of
+ * zgate derives from it. This fails, naming the product, when a registered product lacks
+ * a piece the type checker cannot see (key prefixes of its own, an envelope matching its
+ * error schema, windows naming its routes, ...), a local origin simulator, its settings,
+ * or OpenAPI entries for every route.
  */
-describe("every product module is complete", () => {
-  it.each(PRODUCTS.map((p) => [p.id, p] as const))("%s: key prefixes, derived into the key format", (id, product) => {
-    expect(product.keyPrefixes.live).toMatch(/^[a-z]+_live_$/);
-    if (product.keyPrefixes.test) expect(product.keyPrefixes.test).toMatch(/^[a-z]+_test_$/);
+const registered = products().map((p) => [p.id, p] as const);
+
+describe("every registered product is complete", () => {
+  it.each(registered)("%s: nothing missing, nothing taken from another product", (id, product) => {
+    expect(productProblems(product, products()), id).toEqual([]);
+  });
+
+  it.each(registered)("%s: key prefixes, derived into the key format", (id, product) => {
     for (const [mode, prefix] of Object.entries(product.keyPrefixes)) {
-      expect(KEY_PREFIXES[prefix!]).toEqual({ product: id, mode });
+      expect(keyPrefixes()[prefix!]).toEqual({ product: id, mode });
       expect(keyModeOf(generateKey(prefix!))).toBe(mode);
     }
   });
 
-  it("no two products share a prefix, and no prefix starts another", () => {
-    const prefixes = PRODUCTS.flatMap((p) => Object.values(p.keyPrefixes));
-    for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a!), `${a} / ${b}`).toBe(false);
+  it.each(registered)("%s: its hosts and origin are settings, and a simulator serves it", async (id, product) => {
+    const origin = sims.originSettings[product.originSetting];
+    expect(origin, `${id}: no simulator in origins/serve.ts`).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const settings = loadSettings({ ...sims.originSettings, ORIGIN_SIGNING_SECRET: "x".repeat(32), ZAKGT_JWKS_URL: sims.jwksUrl });
+    expect(productSettings(settings, product).origin).toBe(origin);
+    expect(productSettings(settings, product).hosts).toEqual(product.defaultHosts);
+    // The simulator answers (an unsigned request is refused, as a real origin would).
+    const response = await fetch(`${origin}/__no_such_path__`);
+    expect(response.status).toBe(401);
   });
 
-  it.each(PRODUCTS.map((p) => [p.id, p] as const))(
-    "%s: its hosts and origin are settings, and a simulator serves it",
-    async (id, product) => {
-      const env = Object.fromEntries(PRODUCTS.map((p) => [p.originSetting, (sims.origins as Record<string, string | undefined>)[p.id]]));
-      const settings = loadSettings({ ...env, ORIGIN_SIGNING_SECRET: "x".repeat(32), ZAKGT_JWKS_URL: sims.jwksUrl });
-      expect(settings[product.originSetting], `${id}: no simulator in origins/serve.ts`).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(settings[product.hostsSetting].length).toBeGreaterThan(0);
-      // The simulator answers (an unsigned request is refused, as a real origin would).
-      const response = await fetch(`${settings[product.originSetting]}/__no_such_path__`);
-      expect(response.status).toBe(401);
-    },
-  );
-
-  it.each(PRODUCTS.map((p) => [p.id, p] as const))("%s: every route is in the OpenAPI document", (id, product) => {
+  it.each(registered)("%s: every route is in the OpenAPI document", (id, product) => {
     const document = buildOpenApiDocument() as unknown as { paths: Record<string, Record<string, { operationId?: string }>> };
     const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
     for (const route of product.routes) {
@@ -47,5 +50,35 @@ describe("every product module is complete", () => {
         `${id} ${route.name} has no OpenAPI operation`,
       ).toBe(true);
     }
+  });
+});
+
+describe("registering a product", () => {
+  it("a product that lacks a piece, or takes another's, is refused, naming the product and the piece", () => {
+    const refused = (change: Partial<Product>) => () => registerProduct({ ...zfour, ...change });
+    expect(refused({ errorSchema: z.object({ message: z.string() }) })).toThrow(
+      "product zfour: its envelope does not match its error schema",
+    );
+    expect(refused({ keyPrefixes: { live: "zsky_live_" } })).toThrow("product zfour: key prefix zsky_live_ overlaps another product's");
+    expect(refused({ pathPrefix: "/zsky" })).toThrow("product zfour: path prefix /zsky is taken");
+    expect(refused({ defaultHosts: ["zsky.ai"] })).toThrow("product zfour: host zsky.ai is another product's");
+    expect(refused({ id: "zsky" })).toThrow("product zsky: the id zsky is taken");
+    expect(
+      refused({ limits: { windows: [{ name: "minute", subject: "key", limit: 3, windowSeconds: 60, routes: ["things.all"] }] } }),
+    ).toThrow("product zfour: window minute names route things.all, which it does not have");
+    expect(products().map((p) => p.id)).toEqual(["zakgt", "zsky", "zappway"]);
+  });
+
+  it("a product registered is in every list derived from the registry, and leaves them when it goes", () => {
+    const unregister = registerProduct(zfour);
+    try {
+      expect(settingNames()).toEqual(expect.arrayContaining(["ORIGIN_ZFOUR", "ZFOUR_HOSTS"]));
+      expect(keyPrefixes()["zf_live_"]).toEqual({ product: "zfour", mode: "live" });
+      expect(Object.keys(buildOpenApiDocument().paths ?? {})).toContain("/zfour/v2/things");
+    } finally {
+      unregister();
+    }
+    expect(settingNames()).not.toContain("ORIGIN_ZFOUR");
+    expect(keyPrefixes()["zf_live_"]).toBeUndefined();
   });
 });

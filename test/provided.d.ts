@@ -4,7 +4,10 @@ export {};
 declare module "vitest" {
   export interface ProvidedContext {
     simulators: {
+      /** The simulators of the products the tests name. */
       origins: { zakgt: string; zsky: string; zappway: string };
+      /** Every registered product's simulator, by the setting that names its origin (`ORIGIN_ZAKGT`, ...). */
+      originSettings: Record<string, string>;
       jwksUrl: string;
       signingSecret: string;
       /** A second secret the simulators accept, as origins do during a rotation. */

@@ -16,8 +16,7 @@ export const CallSchema = z
     user_agent: z.string().nullable(),
     outcome: z
       .enum(["admitted", "invalid_credential", "forbidden", "rate_limited", "refused"])
-      .nullable()
-      .openapi({ description: "`invalid_credential`: refused as revoked, expired or unknown; null: recorded before outcomes were" }),
+      .openapi({ description: "`invalid_credential`: refused as revoked, expired or unknown" }),
   })
   .openapi("KeyUsageCall");
 

@@ -1,7 +1,21 @@
 import { z } from "@hono/zod-openapi";
+import { productById, products } from "../products/index";
 
 /** Schemas shared by the admin routes; they validate requests and write the OpenAPI document. */
-export const ProductSchema = z.enum(["zakgt", "zsky", "zappway"]).openapi("Product");
+
+/**
+ * A registered product's id, checked against the registry as each request is read; the
+ * OpenAPI document's `Product` lists the registered ids (openapi/document.ts).
+ */
+export const ProductSchema = z
+  .string()
+  .refine((id) => productById(id) !== undefined, {
+    error: () =>
+      `Invalid option: expected one of ${products()
+        .map((p) => JSON.stringify(p.id))
+        .join("|")}`,
+  })
+  .openapi("Product");
 
 /**
  * An account or user id (a ZSky account, a ZappWay organization, a ZakGT user), as every

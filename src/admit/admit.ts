@@ -8,7 +8,6 @@ import { limitsForRequest } from "../limits/policies";
 import { clientAddress } from "../http/client-address";
 import { guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./rate-limit-headers";
-import { releaseFinishedJobs } from "../products/zsky/job-recheck";
 import { standingRefusalsFor } from "./standing-refusals";
 import { admissionFor, type AdmissionLink } from "./windows";
 
@@ -65,8 +64,9 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   try {
     // A full window's refusal is repeated while the guard lets it stand: the same subject's next requests cost no guard call.
     decision = await standingRefusalsFor(settings).admit(link.bookKey, () => admission.admit(request, link));
-    // ZSky: a full job pool may hold jobs that ended unpolled; if any did, ask once more.
-    if (!decision.allow && decision.refusal === "concurrency" && limits.generation && (await releaseFinishedJobs(c, limits.generation))) {
+    // A full job pool may hold jobs that ended unpolled (ZSky): if the product freed any, ask once more.
+    const recheck = product.hooks?.onConcurrencyRefusal;
+    if (!decision.allow && decision.refusal === "concurrency" && recheck && limits.generation && (await recheck(c, limits.generation))) {
       decision = await admission.admit(request, link);
     }
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { Settings } from "../config/settings";
 import { Lru } from "../util/lru";
+import * as clock from "../util/clock";
 import { MAX_LEASE_TOKENS, type AdmitDecision, type LeaseRequest } from "../limits/guard-protocol";
 
 /**
@@ -91,7 +92,7 @@ export class LeaseBook {
     const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
     if (want === 0) return guard.ask(request);
 
-    const askedAt = Date.now();
+    const askedAt = clock.now();
     const answer = guard.ask(request);
     const leasing = entry;
     const pending: Pending = {
@@ -103,8 +104,10 @@ export class LeaseBook {
             const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
             leasing.held.push({ id, tokens, spent: 1, endsAt, decision });
             // What the lease did not spend goes back when it ends, not only with this
-            // isolate's next call for the credential (which may never come).
-            guard.waitUntil(this.refundAtEnd(leasing, endsAt, guard));
+            // isolate's next call for the credential (which may never come); never later
+            // than a lease life from now, whatever the clock did meanwhile.
+            const wait = Math.min(this.ttlMs, Math.max(0, endsAt - clock.now())) + 1;
+            guard.waitUntil(clock.after(wait, () => this.refundEnded(leasing, guard)));
           }
         },
         () => undefined, // the asker gets the error; its waiters go to the guard themselves
@@ -115,9 +118,8 @@ export class LeaseBook {
     return answer;
   }
 
-  private async refundAtEnd(entry: Entry, endsAt: number, guard: GuardLink): Promise<void> {
-    // Never longer than a lease life, whatever the clock did meanwhile.
-    await new Promise((resolve) => setTimeout(resolve, Math.min(this.ttlMs, Math.max(0, endsAt - Date.now())) + 1));
+  /** Hands back what the credential's ended leases did not spend. */
+  private async refundEnded(entry: Entry, guard: GuardLink): Promise<void> {
     this.retireEnded(entry);
     const returns = entry.returns.splice(0);
     if (returns.length > 0) await guard.refund(returns).catch(() => undefined); // best effort: they leave the window anyway
@@ -140,7 +142,7 @@ export class LeaseBook {
    * shortened a later one: that one waits behind the live one to be retired, unspent.
    */
   private retireEnded(entry: Entry): void {
-    const now = Date.now();
+    const now = clock.now();
     while (entry.held.length > 0) {
       const held = entry.held[0]!;
       if (held.spent < held.tokens && now < held.endsAt) return;
@@ -151,7 +153,7 @@ export class LeaseBook {
 
   /** Records an arrival, keeping those within one lease's life (at most MAX_LEASE_TOKENS). */
   private noteArrival(entry: Entry): void {
-    const now = Date.now();
+    const now = clock.now();
     const arrivals = entry.arrivals;
     arrivals.push(now);
     while (arrivals.length > MAX_LEASE_TOKENS || arrivals[0]! <= now - this.ttlMs) arrivals.shift();

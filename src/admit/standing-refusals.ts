@@ -2,6 +2,7 @@ import type { Settings } from "../config/settings";
 import { retryAfterSeconds } from "../limits/calendar";
 import type { AdmitDecision } from "../limits/guard-protocol";
 import { Lru } from "../util/lru";
+import * as clock from "../util/clock";
 
 /**
  * Refusals that stand. A sliding window the guard found full stays full until the time it
@@ -48,7 +49,7 @@ export class StandingRefusals {
     const decision = await ask();
     if (!decision.allow && decision.refusal === "rate_limited" && decision.standsMs) {
       // Counted from the answer's arrival, later than the guard's own count: never past its end.
-      const at = Date.now();
+      const at = clock.now();
       this.entries.set(key, { until: at + decision.retryAfter * 1000, standsUntil: at + decision.standsMs, at, decision });
     }
     return decision;
@@ -57,7 +58,7 @@ export class StandingRefusals {
   private standing(key: string): Refused | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    const now = Date.now();
+    const now = clock.now();
     if (now >= entry.standsUntil) {
       this.entries.delete(key);
       return undefined;
@@ -73,16 +74,7 @@ export class StandingRefusals {
 }
 
 // One per parsed settings, like the lease book: other limits start with nothing remembered.
-let caches = new WeakMap<Settings, StandingRefusals>();
-
-/**
- * Forgets every refusal this isolate remembers. For tests that move a guard's clock
- * (test/helpers.ts setGuardClock): the refusals' ends were counted in this isolate's
- * time, which did not move with it.
- */
-export function forgetStandingRefusals(): void {
-  caches = new WeakMap();
-}
+const caches = new WeakMap<Settings, StandingRefusals>();
 
 export function standingRefusalsFor(settings: Settings): StandingRefusals {
   let cache = caches.get(settings);

@@ -2,18 +2,17 @@ import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
 import { MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
 import { isNeverForwarded } from "../forward/origin-headers";
+import { fromRegistry, type builtInProducts } from "../products/index";
+import type { Product, ProductSettings } from "../products/types";
+import { hostList, jsonText, optionalString, originUrl, positiveInt } from "./setting-types";
 
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
  * not parse answers 503 naming the bad setting (never its value): see `loadSettings`.
- * docs/configuration.md's table mirrors this schema.
+ * The schema is built from the registered products (each one's `<ID>_HOSTS`,
+ * `ORIGIN_<ID>` and the settings its folder declares) and zgate's own settings below.
+ * docs/configuration.md's table mirrors it.
  */
-const hostList = z.string().transform((s) =>
-  s
-    .split(",")
-    .map((h) => h.trim().toLowerCase())
-    .filter(Boolean),
-);
 // Caller header fields an origin receives besides the standard ones (src/forward/origin-headers.ts).
 // Exact names, or `prefix-*` for every name that starts so.
 const forwardHeaders = hostList
@@ -29,67 +28,45 @@ const forwardHeaders = hostList
     names: new Set(names.filter((n) => !n.endsWith("*"))),
     prefixes: names.filter((n) => n.endsWith("*")).map((n) => n.slice(0, -1)),
   }));
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const originUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
-const optionalString = z
-  .string()
-  .optional()
-  .transform((s) => (s === undefined || s === "" ? undefined : s));
-
-/** A setting whose value is JSON text. */
-const jsonText = z.string().transform((text, ctx) => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    ctx.addIssue({ code: "custom", message: "is not valid JSON" });
-    return z.NEVER;
-  }
-});
 const windowOverride = z.object({ limit: windowLimit, windowSeconds: windowSeconds.optional() }).strict();
 const perKind = z.object({ image: allowance, video: allowance }).partial().strict();
+const productOverrides = z
+  .object({
+    windows: z.record(z.string(), windowOverride).optional(),
+    plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
+    generation: z
+      .object({
+        concurrentJobsPerKey: z.number().int().positive().max(MAX_CONCURRENT_JOBS),
+        dailyPerKey: perKind,
+        monthlyPerAccount: perKind,
+      })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict();
 // Deployment-wide limit changes, as JSON: {"<product>": {"windows": {"<policy>": {"limit": 60}},
 // "plans": {"<plan>": {"<policy>": {"limit": 600}}}, "generation": {"dailyPerKey": {"image": 500},
-// "concurrentJobsPerKey": 5}}}. See docs/limits.md.
-const limitOverrides = jsonText.pipe(
-  z.partialRecord(
-    z.enum(["zakgt", "zsky", "zappway"]),
-    z
-      .object({
-        windows: z.record(z.string(), windowOverride).optional(),
-        plans: z.record(z.string(), z.record(z.string(), windowOverride)).optional(),
-        generation: z
-          .object({
-            concurrentJobsPerKey: z.number().int().positive().max(MAX_CONCURRENT_JOBS),
-            dailyPerKey: perKind,
-            monthlyPerAccount: perKind,
-          })
-          .partial()
-          .strict()
-          .optional(),
-      })
-      .strict(),
-  ),
-);
+// "concurrentJobsPerKey": 5}}}, by registered product. See docs/limits.md.
+const limitOverrides = (ids: readonly string[]) =>
+  optionalString
+    .pipe(jsonText.pipe(z.partialRecord(z.enum(ids as [string, ...string[]]), productOverrides)).optional())
+    .transform((v): Partial<Record<string, z.output<typeof productOverrides>>> => v ?? {});
 
-const fields = z.object({
+/** zgate's own settings, before the products' (`ENVIRONMENT` first: the products' checks read it). */
+const ownFirst = {
   ENVIRONMENT: z.enum(["development", "staging", "production"]).default("production"),
-  ORIGIN_ZAKGT: originUrl,
-  ORIGIN_ZSKY: originUrl,
-  ORIGIN_ZAPPWAY: originUrl,
+};
+const ownOrigin = {
   ORIGIN_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters"),
   ORIGIN_TIMEOUT_MS: positiveInt(30_000),
   ORIGIN_FORWARD_HEADERS: forwardHeaders.default({ names: new Set<string>(), prefixes: [] }),
-  ZAKGT_HOSTS: hostList.default(["api.zakgt.net"]),
-  ZSKY_HOSTS: hostList.default(["zsky.ai"]),
-  ZAPPWAY_HOSTS: hostList.default(["app.zappway.ai"]),
+};
+const ownHosts = {
   // Hosts that serve zgate's own surface (admin API, docs, OpenAPI), never a product host.
   GATEWAY_HOSTS: hostList.default([]),
-  ZAKGT_JWKS_URL: optionalString.pipe(z.url().optional()),
-  ZAKGT_JWT_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
-  ZAKGT_JWT_ISSUER: z.string().min(1).default("https://api.zakgt.net"),
-  ZAKGT_JWT_AUDIENCE: z.string().min(1).default("zakgt-api"),
-  // The access-token claim naming the user's account tier, which picks a session's plan limits.
-  ZAKGT_TIER_CLAIM: z.string().min(1).max(100).default("tier"),
+};
+const ownRest = {
   JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   MAX_BODY_BYTES: positiveInt(1_048_576),
@@ -120,26 +97,6 @@ const fields = z.object({
     .enum(["true", "false"])
     .optional()
     .transform((v) => v === "true"),
-  LIMIT_OVERRIDES: optionalString.pipe(limitOverrides.optional()).transform((v) => v ?? {}),
-  // Signing keys for result download URLs, {"<kid>": "<secret>"}, and the kid to sign with.
-  // Old kids stay listed until their URLs have expired (24 h) so rotation breaks nothing.
-  RESULT_SIGNING_KEYS: optionalString.pipe(
-    jsonText
-      .pipe(z.record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), z.string().min(32, "each secret must be at least 32 characters")))
-      .optional(),
-  ),
-  RESULT_SIGNING_KEY_ID: optionalString,
-  // R2's S3 API, for presigned result URLs straight to the bucket (all four, or none).
-  R2_ACCOUNT_ID: optionalString,
-  R2_ACCESS_KEY_ID: optionalString,
-  R2_SECRET_ACCESS_KEY: optionalString,
-  R2_BUCKET_NAME: optionalString,
-  // ZSky results: the largest one zgate stores (streamed into R2, so memory stays flat
-  // whatever the size), and hosts besides ORIGIN_ZSKY a result may be pulled from
-  // (`host` or `host:port`, HTTPS only outside development).
-  MAX_RESULT_BYTES: positiveInt(104_857_600),
-  ZSKY_RESULT_HOSTS: hostList.default([]),
-  ORIGIN_ZAKGT_TEST: optionalString.pipe(originUrl.optional()),
   ADMIN_TOKEN: optionalString.pipe(z.string().min(24, "must be at least 24 characters").optional()),
   ACCESS_TEAM_DOMAIN: optionalString.pipe(
     z
@@ -158,24 +115,82 @@ const fields = z.object({
   // a POST signed with LEAK_WEBHOOK_SECRET (HMAC-SHA256), retried. Both or neither.
   LEAK_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   LEAK_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+};
+const own = { ...ownFirst, ...ownOrigin, ...ownHosts, ...ownRest };
+type OwnSettings = z.output<z.ZodObject<typeof own>> & { LIMIT_OVERRIDES: z.output<ReturnType<typeof limitOverrides>> };
+
+/** The hosts every product has, and the origin of its test keys where it has some, named from its id. */
+function productHostFields(product: Product): z.ZodRawShape {
+  return {
+    [product.hostsSetting]: hostList.default([...product.defaultHosts]),
+    ...(product.testOriginSetting ? { [product.testOriginSetting]: optionalString.pipe(originUrl.optional()) } : {}),
+  };
+}
+
+/** zgate's own settings' secrets. */
+const OWN_SECRETS = ["ORIGIN_SIGNING_SECRET", "ADMIN_TOKEN", "UPSTASH_REDIS_REST_TOKEN", "LEAK_WEBHOOK_SECRET"] as const;
+
+/**
+ * zgate's own optional features and the settings that belong to each; the products add
+ * theirs (and `test-keys`: every product's test origin). A bad value in one of them
+ * turns that feature off (the log says which setting) instead of taking the products
+ * down with it: a typo in `wrangler secret put ADMIN_TOKEN` must not be an outage. Every
+ * other setting is needed by the products themselves.
+ */
+const OWN_FEATURES: Record<string, readonly string[]> = {
+  admin: ["ADMIN_TOKEN", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "ACCESS_JWKS_URL"],
+  "secret-scanning": ["SECRET_SCANNING_GITHUB_KEYS_URL", "SECRET_SCANNING_GITLAB_KEYS_URL"],
+  "leak-webhook": ["LEAK_WEBHOOK_URL", "LEAK_WEBHOOK_SECRET"],
+};
+
+/** The whole schema, from the registered products and zgate's own settings. */
+const schemaOf = fromRegistry((products) => {
+  const declared = products.map((p): ProductSettings => p.settings ?? { fields: {} });
+  const fields = z.object({
+    ...ownFirst,
+    ...Object.fromEntries(products.map((p) => [p.originSetting, originUrl])),
+    ...ownOrigin,
+    ...Object.assign({}, ...products.map(productHostFields)),
+    ...ownHosts,
+    ...Object.assign({}, ...declared.map((d) => d.fields)),
+    ...ownRest,
+    LIMIT_OVERRIDES: limitOverrides(products.map((p) => p.id)),
+  });
+  const features: Record<string, readonly string[]> = { ...OWN_FEATURES };
+  const requires: Record<string, string> = {};
+  const testOrigins = products.flatMap((p) => (p.testOriginSetting ? [p.testOriginSetting] : []));
+  if (testOrigins.length > 0) features["test-keys"] = testOrigins;
+  for (const d of declared)
+    for (const [feature, spec] of Object.entries(d.features ?? {})) {
+      features[feature] = spec.settings;
+      if (spec.requires) requires[feature] = spec.requires;
+    }
+  const crossCheck = (s: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    for (const d of declared) d.crossCheck?.(s as never, ctx);
+    ownCrossCheck(s as OwnSettings, products, ctx);
+  };
+  return {
+    fields,
+    schema: fields.superRefine(crossCheck),
+    crossCheck,
+    features,
+    requires,
+    secrets: [...OWN_SECRETS, ...declared.flatMap((d) => d.secrets ?? [])],
+    urls: [...products.map((p) => p.originSetting), ...testOrigins, ...declared.flatMap((d) => d.urls ?? [])],
+  };
 });
 
-/** What no one setting shows: settings that go together or exclude each other. */
-function crossCheck(s: z.output<typeof fields>, ctx: z.RefinementCtx): void {
-  if (!s.ZAKGT_JWKS_URL && !s.ZAKGT_JWT_SECRET) {
-    ctx.addIssue({ code: "custom", path: ["ZAKGT_JWKS_URL"], message: "set ZAKGT_JWKS_URL (or ZAKGT_JWT_SECRET in development)" });
-  }
-  if (s.RESULT_SIGNING_KEYS && !(s.RESULT_SIGNING_KEY_ID && s.RESULT_SIGNING_KEYS[s.RESULT_SIGNING_KEY_ID])) {
-    ctx.addIssue({ code: "custom", path: ["RESULT_SIGNING_KEY_ID"], message: "must name one of RESULT_SIGNING_KEYS" });
-  }
-  const s3 = [s.R2_ACCOUNT_ID, s.R2_ACCESS_KEY_ID, s.R2_SECRET_ACCESS_KEY, s.R2_BUCKET_NAME].filter(Boolean).length;
-  if (s3 !== 0 && s3 !== 4) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["R2_ACCESS_KEY_ID"],
-      message: "R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY and R2_BUCKET_NAME go together",
-    });
-  }
+/** Every setting zgate reads; anything else in an environment's vars is a typo (`npm run check`). */
+export const settingNames = (): string[] => Object.keys(schemaOf().fields.shape);
+
+/** Settings that are secrets: put with `wrangler secret put`, never written in wrangler.toml. */
+export const secretSettings = (): string[] => schemaOf().secrets;
+
+/** Settings of the products holding a URL zgate sends requests to: their origins, their test origins, then the URLs their folders declare. */
+export const productUrlSettings = (): string[] => schemaOf().urls;
+
+/** What no one of zgate's own settings shows: settings that go together or exclude each other. */
+function ownCrossCheck(s: OwnSettings, products: readonly Product[], ctx: z.RefinementCtx): void {
   if (s.LIMITER_BACKEND === "upstash" && !(s.UPSTASH_REDIS_REST_URL && s.UPSTASH_REDIS_REST_TOKEN)) {
     ctx.addIssue({
       code: "custom",
@@ -197,62 +212,48 @@ function crossCheck(s: z.output<typeof fields>, ctx: z.RefinementCtx): void {
       message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together",
     });
   }
-  // A shared HS256 secret is a development convenience; deployed gateways verify
-  // against the platform's published keys so the gateway can never mint tokens.
-  const productHosts = new Set([...s.ZAKGT_HOSTS, ...s.ZSKY_HOSTS, ...s.ZAPPWAY_HOSTS]);
+  const productHosts = new Set(products.flatMap((p) => productHostsIn(s, p)));
   if (s.GATEWAY_HOSTS.some((h) => productHosts.has(h))) {
     ctx.addIssue({ code: "custom", path: ["GATEWAY_HOSTS"], message: "must not name a product host" });
   }
-  if (s.ZAKGT_JWT_SECRET && s.ENVIRONMENT !== "development") {
-    ctx.addIssue({ code: "custom", path: ["ZAKGT_JWT_SECRET"], message: "is only allowed when ENVIRONMENT is development" });
-  }
 }
 
-const schema = fields.superRefine(crossCheck);
+/** The product's own hosts in parsed settings. */
+function productHostsIn(settings: object, product: Product): readonly string[] {
+  return ((settings as Record<string, unknown>)[product.hostsSetting] as string[] | undefined) ?? [];
+}
 
-/** Every setting zgate reads; anything else in an environment's vars is a typo (`npm run check`). */
-export const SETTING_NAMES = Object.keys(fields.shape);
+/** A registered product's settings: its own hosts, its origin, and its test keys' origin (where it has test keys). */
+export function productSettings(settings: Settings, product: Product): { hosts: readonly string[]; origin: string; testOrigin?: string } {
+  const values = settings as unknown as Record<string, unknown>;
+  return {
+    hosts: productHostsIn(settings, product),
+    origin: values[product.originSetting] as string,
+    testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
+  };
+}
 
-/** Settings that are secrets: put with `wrangler secret put`, never written in wrangler.toml. */
-export const SECRET_SETTINGS = [
-  "ORIGIN_SIGNING_SECRET",
-  "RESULT_SIGNING_KEYS",
-  "ADMIN_TOKEN",
-  "ZAKGT_JWT_SECRET",
-  "UPSTASH_REDIS_REST_TOKEN",
-  "R2_ACCESS_KEY_ID",
-  "R2_SECRET_ACCESS_KEY",
-  "LEAK_WEBHOOK_SECRET",
-] as const satisfies readonly (keyof z.input<typeof fields>)[];
+/** The built-in products' settings (their hosts, origin and what their folders declare), typed for the code that reads them. */
+type DeclaredSettings<P> = P extends { settings?: ProductSettings<infer S> } ? z.output<z.ZodObject<S>> : never;
+type NamedSettings<P> = P extends { hostsSetting: infer H extends string; originSetting: infer O extends string }
+  ? Record<H, string[]> & Record<O, string>
+  : never;
+type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+type BuiltInSettings = Intersection<
+  DeclaredSettings<ReturnType<typeof builtInProducts>[number]> | NamedSettings<ReturnType<typeof builtInProducts>[number]>
+>;
 
-/**
- * Optional features and the settings that belong to each. A bad value in one of them
- * turns that feature off (the log says which setting) instead of taking the three
- * products down with it: a typo in `wrangler secret put ADMIN_TOKEN` must not be an
- * outage. Every other setting is needed by the products themselves.
- */
-const FEATURE_SETTINGS = {
-  admin: ["ADMIN_TOKEN", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "ACCESS_JWKS_URL"],
-  "test-keys": ["ORIGIN_ZAKGT_TEST"],
-  "presigned-results": ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"],
-  "result-links": ["RESULT_SIGNING_KEYS", "RESULT_SIGNING_KEY_ID"],
-  "secret-scanning": ["SECRET_SCANNING_GITHUB_KEYS_URL", "SECRET_SCANNING_GITLAB_KEYS_URL"],
-  "leak-webhook": ["LEAK_WEBHOOK_URL", "LEAK_WEBHOOK_SECRET"],
-} as const;
+/** An optional feature: zgate's own (`admin`, ...), `test-keys`, or one a product's folder declares. */
+export type Feature = string;
 
-export type Feature = keyof typeof FEATURE_SETTINGS;
+const featureOf = (setting: string): Feature | undefined =>
+  Object.entries(schemaOf().features).find(([, settings]) => settings.includes(setting))?.[0];
 
-// A feature that cannot run at all without a setting: unset, it is off as if the setting were bad.
-// Result links have keys of their own, so rotating ORIGIN_SIGNING_SECRET never breaks a live link.
-const FEATURE_REQUIRES: Partial<Record<Feature, keyof z.output<typeof fields>>> = { "result-links": "RESULT_SIGNING_KEYS" };
-
-const featureOf = (setting: string) =>
-  (Object.keys(FEATURE_SETTINGS) as Feature[]).find((f) => (FEATURE_SETTINGS[f] as readonly string[]).includes(setting));
-
-export type Settings = z.infer<typeof schema> & {
-  /** Features turned off by a bad setting, and why (for the log, never for callers). */
-  disabled: Partial<Record<Feature, SettingsError>>;
-};
+export type Settings = OwnSettings &
+  BuiltInSettings & {
+    /** Features turned off by a bad setting, and why (for the log, never for callers). */
+    disabled: Partial<Record<Feature, SettingsError>>;
+  };
 
 /** Settings the gateway cannot serve without. Its message names the setting: for the log only. */
 export class SettingsError extends Error {
@@ -265,8 +266,9 @@ export class SettingsError extends Error {
 }
 
 // Parsing is per env object: workerd hands the same env to every request of an isolate,
-// so in practice this runs once per isolate, yet a changed env is always re-read.
-const parsed = new WeakMap<object, Settings | SettingsError>();
+// so in practice this runs once per isolate, yet a changed env is always re-read (and
+// every env is, when the registered products change).
+const parsedEnvs = fromRegistry(() => new WeakMap<object, Settings | SettingsError>());
 
 function reasonFor(env: Record<string, unknown>, setting: string, message: string): string {
   // An empty string is how wrangler.toml leaves a var to fill in.
@@ -274,20 +276,22 @@ function reasonFor(env: Record<string, unknown>, setting: string, message: strin
 }
 
 function parse(env: Record<string, unknown>): Settings | SettingsError {
+  const { schema, features, requires } = schemaOf();
   const disabled: Settings["disabled"] = {};
   let input = env;
   for (;;) {
     const outcome = schema.safeParse(input);
     if (outcome.success) {
-      for (const [feature, setting] of Object.entries(FEATURE_REQUIRES) as [Feature, keyof z.output<typeof fields>][]) {
-        if (!disabled[feature] && outcome.data[setting] === undefined) {
+      const data = outcome.data as Record<string, unknown>;
+      for (const [feature, setting] of Object.entries(requires)) {
+        if (!disabled[feature] && data[setting] === undefined) {
           disabled[feature] = new SettingsError(setting, "is not set");
         }
       }
-      for (const [feature, error] of Object.entries(disabled)) {
+      for (const [feature, error] of Object.entries(disabled) as [Feature, SettingsError][]) {
         console.error(JSON.stringify({ msg: "settings_invalid", setting: error.setting, feature, effect: "feature disabled" }));
       }
-      return { ...outcome.data, disabled };
+      return { ...data, disabled } as Settings;
     }
     const issue = outcome.error.issues[0]!;
     const setting = String(issue.path[0] ?? "settings");
@@ -297,7 +301,7 @@ function parse(env: Record<string, unknown>): Settings | SettingsError {
     if (!feature || disabled[feature]) return error;
     disabled[feature] = error;
     input = { ...input };
-    for (const name of FEATURE_SETTINGS[feature]) delete input[name];
+    for (const name of features[feature]!) delete input[name];
   }
 }
 
@@ -315,6 +319,7 @@ export interface SettingsProblem {
  * checks across settings run even when some setting is bad.
  */
 export function settingsProblems(env: Record<string, unknown>): SettingsProblem[] {
+  const { fields, crossCheck, requires } = schemaOf();
   const problems = new Map<string, string>();
   const values: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(fields.shape) as [string, z.ZodType][]) {
@@ -326,17 +331,17 @@ export function settingsProblems(env: Record<string, unknown>): SettingsProblem[
       if (fallback.success) values[name] = fallback.data;
     }
   }
-  const crossed = z.custom<z.output<typeof fields>>().superRefine(crossCheck).safeParse(values);
+  const crossed = z.custom<Record<string, unknown>>().superRefine(crossCheck).safeParse(values);
   for (const issue of crossed.error?.issues ?? []) {
     const name = String(issue.path[0]);
     if (!problems.has(name)) problems.set(name, reasonFor(env, name, issue.message));
   }
-  for (const name of Object.values(FEATURE_REQUIRES))
-    if (values[name] === undefined && !problems.has(name)) problems.set(name, "is not set");
+  for (const name of Object.values(requires)) if (values[name] === undefined && !problems.has(name)) problems.set(name, "is not set");
   return [...problems].map(([setting, reason]) => ({ setting, reason, feature: featureOf(setting) }));
 }
 
 export function loadSettings(env: object): Settings {
+  const parsed = parsedEnvs();
   let result = parsed.get(env);
   if (!result) {
     result = parse(env as Record<string, unknown>);

@@ -21,7 +21,7 @@ const SIGNED_FIELDS = Object.entries(SIGNED_HEADERS) as [keyof typeof SIGNED_HEA
  */
 export async function addIdentityHeaders(
   headers: OutgoingHeaders,
-  settings: Settings,
+  settings: Pick<Settings, "ORIGIN_SIGNING_SECRET">,
   request: {
     method: string;
     pathAndQuery: string;

@@ -31,20 +31,11 @@ import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
 import { DecisionOutbox, OUTBOX_GRACE_MS } from "./decision-outbox";
 import { GenerationLedger } from "./generation-ledger";
+import { KeyTable, type StoredKey } from "./key-table";
 import { LeaseRegistry } from "./lease-registry";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
-
-interface KeyRow {
-  key_id: string;
-  scopes: string;
-  plan: string | null;
-  owner_user_id: string | null;
-  expires_at: number | null;
-  revoked_at: number | null;
-  limit_override: string | null;
-  [column: string]: SqlStorageValue;
-}
+import * as clock from "../util/clock";
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
 /** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
@@ -73,8 +64,6 @@ const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
 const RETIRE_BATCH = 1000;
 const RETIRE_EVERY_MS = 3_600_000;
 const retireWakeAt = (retiresAt: number) => Math.ceil(retiresAt / RETIRE_EVERY_MS) * RETIRE_EVERY_MS;
-
-const systemClock = () => Date.now();
 
 /** What a mutation changed, in the terms leases are granted on (guard-protocol.ts). */
 interface Affected {
@@ -119,6 +108,7 @@ export class AccountGuard extends DurableObject<Env> {
   private ledger!: GenerationLedger;
   private leases!: LeaseRegistry;
   private plan!: AccountPlanStore;
+  private keys!: KeyTable;
   /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
   private disposed = false;
   /**
@@ -131,11 +121,9 @@ export class AccountGuard extends DurableObject<Env> {
    * Parsed key rows, in memory: this object is the only writer of its storage, so the
    * map stays exact as long as every write below drops the entries it changes.
    */
-  private readonly keyRows = new Map<string, GuardedKey & { revokedAt: number | null }>();
+  private readonly keyRows = new Map<string, StoredKey>();
   /** The users' session tiers as stored (null: none), read once each: this object is their only writer. */
   private readonly sessionTiers = new Map<string, string | null>();
-  /** The guard's time source; tests replace it (via runInDurableObject) to cross UTC days, months and suspensions. */
-  clock: () => number = systemClock;
   /** Account guards: key decisions whose record in D1 and the audit log is not acknowledged yet. */
   private readonly decisions?: DecisionOutbox;
 
@@ -148,7 +136,7 @@ export class AccountGuard extends DurableObject<Env> {
     if (!this.address) {
       this.decisions = new DecisionOutbox(this.sql);
       // Entries kept by calls that may have died with the previous instance: delivered at once.
-      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(Date.now());
+      if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(clock.now());
     }
   }
 
@@ -158,6 +146,7 @@ export class AccountGuard extends DurableObject<Env> {
     this.ledger = new GenerationLedger(this.sql);
     this.leases = new LeaseRegistry(this.sql);
     this.plan = new AccountPlanStore(this.sql);
+    this.keys = new KeyTable(this.sql);
   }
 
   admit(request: AdmitRequest): AdmitDecision {
@@ -165,7 +154,7 @@ export class AccountGuard extends DurableObject<Env> {
       this.disposed = false;
       this.open();
     }
-    const now = this.clock();
+    const now = clock.now();
     this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
     if (request.credential) {
@@ -257,9 +246,7 @@ export class AccountGuard extends DurableObject<Env> {
   }
 
   /**
-   * How big a lease this admission may become, or null for a single admission. A test
-   * clock moves in jumps that a lease's real-time life cannot follow, so leases need
-   * the system clock.
+   * How big a lease this admission may become, or null for a single admission.
    */
   private leaseTerms(
     request: AdmitRequest,
@@ -269,7 +256,7 @@ export class AccountGuard extends DurableObject<Env> {
     jobRetiresAt: number | undefined,
   ) {
     const asked = request.lease;
-    if (!asked || !leasable(request) || this.clock !== systemClock) return null;
+    if (!asked || !leasable(request)) return null;
     let ttlMs = Math.min(Math.floor(asked.ttlMs), MAX_LEASE_MS);
     // Nothing a lease admits may outlive the key, or the job it polls.
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
@@ -292,7 +279,7 @@ export class AccountGuard extends DurableObject<Env> {
   private refusalStands(request: AdmitRequest, refusedForMs: number): number | undefined {
     if (!request.credential) return refusedForMs;
     const ms = Math.min(refusedForMs, request.stand ?? 0, MAX_LEASE_MS);
-    if (ms <= 0 || this.clock !== systemClock) return undefined;
+    if (ms <= 0) return undefined;
     this.leases.hold(leaseTagsOf(request), ms);
     return ms;
   }
@@ -329,16 +316,15 @@ export class AccountGuard extends DurableObject<Env> {
     return undefined;
   }
 
-  private keyRow(keyId: string): (GuardedKey & { revokedAt: number | null }) | undefined {
+  private keyRow(keyId: string): StoredKey | undefined {
     let key = this.keyRows.get(keyId);
     if (!key) {
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", keyId).toArray()[0];
-      if (!row) return undefined;
+      const stored = this.keys.get(keyId);
+      if (!stored) return undefined;
       key = {
-        ...toGuardedKey(row),
+        ...stored,
         countsAs: this.ctx.storage.kv.get<string>(countsAsEntry(keyId)) ?? null,
-        ownerTier: row.owner_user_id === null ? null : this.sessionTier(row.owner_user_id),
-        revokedAt: row.revoked_at,
+        ownerTier: stored.ownerUserId === null ? null : this.sessionTier(stored.ownerUserId),
       };
       this.keyRows.set(keyId, key);
     }
@@ -368,8 +354,7 @@ export class AccountGuard extends DurableObject<Env> {
       if (tier === null) this.ctx.storage.kv.delete(entry);
       else this.ctx.storage.kv.put(entry, tier);
       this.sessionTiers.set(userId, tier);
-      const keys = this.sql.exec<{ key_id: string }>("SELECT key_id FROM keys WHERE owner_user_id = ?", userId).toArray();
-      return { result: undefined, affected: { keys: keys.map((k) => k.key_id) } };
+      return { result: undefined, affected: { keys: this.keys.ownedBy(userId) } };
     });
   }
 
@@ -402,7 +387,7 @@ export class AccountGuard extends DurableObject<Env> {
     job: AcceptedJob | null,
     limits: GenerationLimits,
   ): Promise<void> {
-    const now = this.clock();
+    const now = clock.now();
     await this.mutate(() => {
       const suspended = this.ledger.settle(reservationId, outcome, job, limits, now);
       return { result: undefined, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
@@ -422,17 +407,17 @@ export class AccountGuard extends DurableObject<Env> {
     limits: GenerationLimits,
   ): Promise<{ finished: boolean; job: JobView | null }> {
     return this.mutate(() => {
-      const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, this.clock());
+      const { finished, suspended, job } = this.ledger.finishJob(jobId, status, limits, clock.now());
       return { result: { finished, job }, affected: { keys: suspended ? this.chainOf(suspended) : [] } };
     });
   }
 
   /**
-   * Jobs purged (by their owner, or by retention: one call per account and batch) are
-   * refused from now on: no poll leased before the purge may still reach the origin.
+   * Jobs purged by their owner are refused from now on: no poll leased before the purge
+   * may still reach the origin.
    */
   purgeJobs(jobIds: string[]): Promise<void> {
-    return this.mutate(() => ({ result: this.ledger.purge(jobIds, this.clock()), affected: { jobs: jobIds } }));
+    return this.mutate(() => ({ result: this.ledger.purge(jobIds, clock.now()), affected: { jobs: jobIds } }));
   }
 
   /**
@@ -442,7 +427,7 @@ export class AccountGuard extends DurableObject<Env> {
    * stored results the keys' jobs hold.
    */
   refuseResultLinks(keyIds: string[]): number {
-    const now = this.clock();
+    const now = clock.now();
     for (const keyId of keyIds) this.ctx.storage.kv.put(`${LINKS_REFUSED}${keyId}`, now);
     return this.ledger.storedResultCount(keyIds, now);
   }
@@ -454,7 +439,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** The key's running jobs, for the edge to re-check with the origin when its pool is full (see job-recheck.ts). */
   jobsToRecheck(keyId: string): string[] {
-    return this.ledger.jobsToRecheck(this.headOf(keyId), this.clock());
+    return this.ledger.jobsToRecheck(this.headOf(keyId), clock.now());
   }
 
   /** Lifts the suspension of the key's chain (a grace key's is its head's). */
@@ -464,25 +449,14 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Overage only changes what generate calls may spend, and those are never leased. */
   setOverage(settings: OverageSettings): Promise<void> {
-    return this.mutate(() => ({ result: this.ledger.setOverage(settings, this.clock()), affected: {} }));
+    return this.mutate(() => ({ result: this.ledger.setOverage(settings, clock.now()), affected: {} }));
   }
 
   // ---------------------------------------------------------------- keys and sessions
 
   /** Makes a new key usable. Called before its plaintext is handed to anyone. */
   registerKey(key: GuardedKey): Promise<void> {
-    return this.mutate(() => {
-      this.sql.exec(
-        "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-        key.keyId,
-        JSON.stringify(key.scopes),
-        key.plan,
-        key.ownerUserId,
-        key.expiresAt,
-        key.limitOverride ? JSON.stringify(key.limitOverride) : null,
-      );
-      return { result: undefined, affected: {} };
-    });
+    return this.mutate(() => ({ result: this.keys.insert(key), affected: {} }));
   }
 
   /**
@@ -495,12 +469,12 @@ export class AccountGuard extends DurableObject<Env> {
    */
   rotateKey(oldKeyId: string, newKeyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
-      const now = this.clock();
+      const now = clock.now();
       const affected = { keys: [oldKeyId] };
-      if (this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) return { result: true, affected };
+      if (this.keys.has(newKeyId)) return { result: true, affected };
       const handed = this.handOver(oldKeyId, newKeyId, now);
       if (!handed) return { result: false, affected: {} };
-      this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ?", now, oldKeyId);
+      this.keys.revoke(oldKeyId, now);
       this.keepOutbox(outbox, {});
       return { result: true, affected: { keys: [oldKeyId, ...handed.regrouped] } };
     });
@@ -518,31 +492,23 @@ export class AccountGuard extends DurableObject<Env> {
    * which keeps the counters). The caller's mutation drops their parsed rows and waits
    * for their leases.
    */
-  private handOver(oldKeyId: string, newKeyId: string, now: number): { row: KeyRow; regrouped: string[] } | null {
-    const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-    if (!row || row.revoked_at !== null || (row.expires_at !== null && now >= row.expires_at)) return null;
-    this.sql.exec(
-      "INSERT INTO keys (key_id, scopes, plan, owner_user_id, expires_at, revoked_at, limit_override) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-      newKeyId,
-      row.scopes,
-      row.plan,
-      row.owner_user_id,
-      row.expires_at,
-      row.limit_override,
-    );
+  private handOver(oldKeyId: string, newKeyId: string, now: number): { old: StoredKey; regrouped: string[] } | null {
+    const old = this.keys.get(oldKeyId);
+    if (!old || old.revokedAt !== null || (old.expiresAt !== null && now >= old.expiresAt)) return null;
+    this.keys.insert({ ...old, keyId: newKeyId });
     const kv = this.ctx.storage.kv;
     const head = kv.get<string>(countsAsEntry(oldKeyId));
     if (head !== undefined) {
       // A grace key's counters are its head's already, and stay there.
       kv.put(countsAsEntry(newKeyId), head);
-      return { row, regrouped: [] };
+      return { old, regrouped: [] };
     }
     this.windows.rename(oldKeyId, newKeyId);
     this.leases.renameSubjects(oldKeyId, newKeyId);
     this.ledger.transfer(oldKeyId, newKeyId);
     const regrouped = this.graceKeysOf(oldKeyId);
     for (const keyId of regrouped) kv.put(countsAsEntry(keyId), newKeyId);
-    return { row, regrouped };
+    return { old, regrouped };
   }
 
   /**
@@ -579,16 +545,14 @@ export class AccountGuard extends DurableObject<Env> {
    */
   rollKey(oldKeyId: string, newKeyId: string, graceMs: number, outbox?: KeyOutboxEntry): Promise<{ oldEndsAt: number } | null> {
     return this.mutate(() => {
-      const now = this.clock();
+      const now = clock.now();
       const affected = { keys: [oldKeyId] };
-      const row = this.sql.exec<KeyRow>("SELECT * FROM keys WHERE key_id = ?", oldKeyId).toArray()[0];
-      if (row && this.sql.exec("SELECT 1 FROM keys WHERE key_id = ?", newKeyId).toArray().length > 0) {
-        return { result: { oldEndsAt: row.expires_at! }, affected };
-      }
-      const handed = row && this.handOver(oldKeyId, newKeyId, now);
-      if (!row || !handed) return { result: null, affected: {} };
-      const endsAt = Math.min(row.expires_at ?? Infinity, now + graceMs);
-      this.sql.exec("UPDATE keys SET expires_at = ? WHERE key_id = ?", endsAt, oldKeyId);
+      const old = this.keys.get(oldKeyId);
+      if (old && this.keys.has(newKeyId)) return { result: { oldEndsAt: old.expiresAt! }, affected };
+      const handed = old && this.handOver(oldKeyId, newKeyId, now);
+      if (!old || !handed) return { result: null, affected: {} };
+      const endsAt = Math.min(old.expiresAt ?? Infinity, now + graceMs);
+      this.keys.setExpiry(oldKeyId, endsAt);
       this.ctx.storage.kv.put(countsAsEntry(oldKeyId), this.headOf(newKeyId));
       this.keepOutbox(outbox, { endsAt });
       return { result: { oldEndsAt: endsAt }, affected: { keys: [oldKeyId, ...handed.regrouped] } };
@@ -597,15 +561,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Changes a key's plan and per-key limits; every request after it returns is counted under them. */
   setKeyLimits(keyId: string, plan: string | null, override: KeyLimitOverride | null): Promise<boolean> {
-    return this.mutate(() => {
-      const cursor = this.sql.exec(
-        "UPDATE keys SET plan = ?, limit_override = ? WHERE key_id = ?",
-        plan,
-        override ? JSON.stringify(override) : null,
-        keyId,
-      );
-      return { result: cursor.rowsWritten > 0, affected: { keys: [keyId] } };
-    });
+    return this.mutate(() => ({ result: this.keys.setLimits(keyId, plan, override), affected: { keys: [keyId] } }));
   }
 
   /**
@@ -622,8 +578,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   revokeKey(keyId: string, outbox?: KeyOutboxEntry): Promise<boolean> {
     return this.mutate(() => {
-      const changed =
-        this.sql.exec("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", this.clock(), keyId).rowsWritten > 0;
+      const changed = this.keys.revoke(keyId, clock.now());
       if (changed) this.keepOutbox(outbox, {});
       const repeated = !changed && outbox !== undefined && this.decisions!.has(outbox.id);
       return { result: changed || repeated, affected: { keys: [keyId] } };
@@ -633,10 +588,7 @@ export class AccountGuard extends DurableObject<Env> {
   /** Revokes every active key of the account. */
   revokeAllKeys(outbox?: KeyOutboxEntry): Promise<string[]> {
     return this.mutate(() => {
-      const keyIds = this.sql
-        .exec<{ key_id: string }>("UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL RETURNING key_id", this.clock())
-        .toArray()
-        .map((r) => r.key_id);
+      const keyIds = this.keys.revokeAll(clock.now());
       if (keyIds.length > 0) this.keepOutbox(outbox, { keysRevoked: keyIds });
       return { result: keyIds, affected: { keys: keyIds } };
     });
@@ -648,7 +600,8 @@ export class AccountGuard extends DurableObject<Env> {
    * an earlier alarm later by at most OUTBOX_GRACE_MS, and the alarm reschedules the rest).
    */
   private keepOutbox(entry: KeyOutboxEntry | undefined, facts: KeyOutboxFacts): void {
-    if (entry && this.decisions!.keep(entry, facts, this.clock())) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_GRACE_MS);
+    const now = clock.now();
+    if (entry && this.decisions!.keep(entry, facts, now)) void this.ctx.storage.setAlarm(now + OUTBOX_GRACE_MS);
   }
 
   /** The caller delivered the entry (keys/key-outbox.ts): the alarm has nothing left to do for it. */
@@ -697,7 +650,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   revokeSessions(userId: string, clockSkewMs = 0): Promise<void> {
     return this.mutate(() => {
-      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, this.clock() + clockSkewMs);
+      this.sql.exec("INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)", userId, clock.now() + clockSkewMs);
       return { result: undefined, affected: { users: [userId] } };
     });
   }
@@ -713,14 +666,14 @@ export class AccountGuard extends DurableObject<Env> {
     if (scheduled !== undefined && scheduled >= until) return;
     // Set a while past the need (one more window's length), so a steady address moves it
     // about once a window, not with every admission: every put is a row written.
-    kv.put(DISPOSE_AT, until + (until - this.clock()));
+    kv.put(DISPOSE_AT, until + (until - clock.now()));
     // The first admission sets the alarm; later ones only move DISPOSE_AT, which the alarm re-reads.
     if (scheduled === undefined) void this.ctx.storage.setAlarm(until);
   }
 
   /** Address guards: deletes everything once the last window has passed. */
   private async dispose(at: number): Promise<void> {
-    if (this.clock() < at) return this.ctx.storage.setAlarm(at);
+    if (clock.now() < at) return this.ctx.storage.setAlarm(at);
     await this.ctx.storage.deleteAll();
     // Its tables went with it: this instance recreates them if its address calls again.
     this.disposed = true;
@@ -737,8 +690,8 @@ export class AccountGuard extends DurableObject<Env> {
     const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
     if (disposeAt !== undefined) return this.dispose(disposeAt);
     if (this.address) return; // nothing else is an address guard's
-    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(Date.now() / 1000));
-    const now = this.clock();
+    const now = clock.now();
+    this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(now / 1000));
     const outbox = this.decisions ? await this.deliverOutbox(this.decisions, now) : Infinity;
     const retiring = this.ledger.jobsToRetire(now, RETIRE_BATCH);
     const results = retiring.flatMap((j) => (j.resultKey === null ? [] : [j.resultKey]));
@@ -767,20 +720,20 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Whether admin credentials from `address` are refused now, before they are compared. */
   adminLoginVerdict(address: string): AdminLoginVerdict {
-    return this.logins.verdict(address, this.clock());
+    return this.logins.verdict(address, clock.now());
   }
 
   /** Counts a failed admin credential from `address`; `tripped` only for the failure that tripped the global budget. */
   countAdminFailure(address: string): { verdict: AdminLoginVerdict; tripped: AdminBudgetTrip | null } {
-    return this.logins.fail(address, this.clock());
+    return this.logins.fail(address, clock.now());
   }
 
   openConsoleSession(id: string, record: ConsoleSessionRecord): void {
-    this.sessions.open(id, record, this.clock());
+    this.sessions.open(id, record, clock.now());
   }
 
   consoleSessionLive(id: string): boolean {
-    return this.sessions.live(id, this.clock());
+    return this.sessions.live(id, clock.now());
   }
 
   closeConsoleSession(id: string): boolean {
@@ -789,7 +742,7 @@ export class AccountGuard extends DurableObject<Env> {
 
   /** Signs every console session of `identity` out; returns how many were live. */
   closeConsoleSessions(identity: string): number {
-    return this.sessions.closeAll(identity, this.clock());
+    return this.sessions.closeAll(identity, clock.now());
   }
 }
 
@@ -806,15 +759,4 @@ function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {
   if (!key.scopes.includes("*") && !key.scopes.includes(request.route.scope))
     return `This key does not have the '${request.route.scope}' scope`;
   return null;
-}
-
-function toGuardedKey(row: KeyRow): GuardedKey {
-  return {
-    keyId: row.key_id,
-    scopes: JSON.parse(row.scopes) as string[],
-    plan: row.plan,
-    ownerUserId: row.owner_user_id,
-    expiresAt: row.expires_at,
-    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
-  };
 }

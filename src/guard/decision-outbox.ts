@@ -15,7 +15,7 @@ export interface KeptDecision {
 }
 
 /**
- * The account guard's outbox of key decisions (`key_outbox`, guard schema step 5) whose
+ * The account guard's outbox of key decisions (`key_outbox` in schema.ts) whose
  * record in D1 and the audit log no caller has acknowledged yet (KeyOutboxEntry in
  * guard-protocol.ts; keys/key-outbox.ts delivers them). Times are on the guard's clock.
  */
@@ -58,12 +58,11 @@ export class DecisionOutbox {
       .map((row) => ({ id: row.id, ...(JSON.parse(row.entry) as Omit<KeptDecision, "id">) }));
   }
 
-  /** When (real time, ms) the alarm should come back for what is left, after `failed` deliveries; Infinity: nothing is left. */
+  /** When (ms) the alarm should come back for what is left, after `failed` deliveries; Infinity: nothing is left. */
   next(now: number, failed: boolean): number {
     const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM key_outbox").one().at;
     if (oldest === null) return Infinity;
-    // The entries' times are on the guard's clock; the alarm takes a delay from now.
-    return Date.now() + Math.max(failed ? OUTBOX_GRACE_MS : 0, oldest + OUTBOX_GRACE_MS - now);
+    return Math.max(failed ? now + OUTBOX_GRACE_MS : now, oldest + OUTBOX_GRACE_MS);
   }
 
   private ids(): string[] {

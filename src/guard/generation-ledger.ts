@@ -67,19 +67,14 @@ interface Reservation {
 // What settling needs from a reservation, in its id: a restart between admission and the
 // origin's answer must not lose the accepted job (its polls would answer 404), nor keep
 // the count and slot of a call the origin refused (a guard evicted while a slow origin
-// thinks loses its memory). Ids made before they carried time and overage lack both.
+// thinks loses its memory).
 const reservationId = (r: Reservation) => JSON.stringify([r.uuid, r.keyId, r.kind, r.createdAt, r.overageCents]);
-function reservationOf(id: string): { uuid: string; keyId: string; kind: GenerationKind; createdAt?: number; overageCents: number } | null {
+function reservationOf(id: string): Pick<Reservation, "uuid" | "keyId" | "kind" | "createdAt" | "overageCents"> | null {
   try {
-    const [uuid, keyId, kind, createdAt, overageCents] = JSON.parse(id) as [string, string, GenerationKind, unknown, unknown];
+    const [uuid, keyId, kind, createdAt, overageCents] = JSON.parse(id) as [unknown, unknown, unknown, unknown, unknown];
     if (typeof uuid !== "string" || typeof keyId !== "string" || (kind !== "image" && kind !== "video")) return null;
-    return {
-      uuid,
-      keyId,
-      kind,
-      createdAt: typeof createdAt === "number" ? createdAt : undefined,
-      overageCents: typeof overageCents === "number" ? overageCents : 0,
-    };
+    if (typeof createdAt !== "number" || typeof overageCents !== "number") return null;
+    return { uuid, keyId, kind, createdAt, overageCents };
   } catch {
     return null;
   }
@@ -186,7 +181,7 @@ export class GenerationLedger {
         r,
         this.pendingOf(r).filter(([uuid]) => uuid !== r.uuid),
       );
-      this.sql.exec("INSERT INTO safety_events (key_id, job_id, at, rejected) VALUES (?, NULL, ?, 1)", r.keyId, now);
+      this.sql.exec("INSERT INTO safety_events (key_id, at) VALUES (?, ?)", r.keyId, now);
     }
     // Every attempt moves the ratio, so the rule is checked after each one.
     return this.evaluateSuspension(r.keyId, limits, now) ? r.keyId : null;
@@ -207,7 +202,7 @@ export class GenerationLedger {
   ): { finished: boolean; suspended: string | null; job: JobView | null } {
     const row = this.liveJob(jobId, now);
     if (!row) return { finished: false, suspended: null, job: null };
-    const job: JobView = { store: row.store === null ? null : row.store === 1, resultKey: row.result_key };
+    const job: JobView = { resultKey: row.result_key };
     if (row.finished_at !== null || this.ended.has(jobId)) return { finished: false, suspended: null, job };
     if (status !== "blocked") {
       this.ended.set(jobId, now);
@@ -218,13 +213,11 @@ export class GenerationLedger {
       return { finished: true, suspended: null, job };
     }
     this.sql.exec("UPDATE owned_jobs SET finished_at = ?, rejected = 1 WHERE job_id = ?", now, jobId);
-    // A job recorded before guard schema step 4 has its attempt in safety_events.
-    if (row.store === null) this.sql.exec("UPDATE safety_events SET rejected = 1 WHERE job_id = ?", jobId);
     return { finished: true, suspended: this.evaluateSuspension(row.key_id, limits, now) ? row.key_id : null, job };
   }
 
   /**
-   * Jobs purged, by their owner or by retention: none is the account's any more
+   * Jobs purged by their owner: none is the account's any more
    * (jobRetiresAt), and one that still held a slot frees it. Safe to repeat.
    */
   purge(jobIds: string[], now: number): void {
@@ -387,7 +380,7 @@ export class GenerationLedger {
     const settled = new Set(
       this.sql
         .exec<{ reservation: string }>(
-          "SELECT reservation FROM owned_jobs WHERE key_id = ? AND created_at > ? AND reservation IS NOT NULL",
+          "SELECT reservation FROM owned_jobs WHERE key_id = ? AND created_at > ?",
           keyId,
           now - 2 * RESERVATION_TTL_MS,
         )
@@ -409,8 +402,8 @@ export class GenerationLedger {
    */
   private listedReservation(id: string, now: number): Reservation | null {
     const lost = reservationOf(id);
-    if (lost?.createdAt === undefined || now - lost.createdAt >= RESERVATION_TTL_MS) return null;
-    const r: Reservation = { ...lost, createdAt: lost.createdAt, day: utcDay(lost.createdAt), month: utcMonth(lost.createdAt) };
+    if (!lost || now - lost.createdAt >= RESERVATION_TTL_MS) return null;
+    const r: Reservation = { ...lost, day: utcDay(lost.createdAt), month: utcMonth(lost.createdAt) };
     if (!this.pendingOf(r).some(([uuid]) => uuid === r.uuid)) return null;
     const settled = this.sql.exec("SELECT 1 FROM owned_jobs WHERE key_id = ? AND reservation = ?", r.keyId, r.uuid).toArray();
     return settled.length === 0 ? r : null;
@@ -418,14 +411,13 @@ export class GenerationLedger {
 
   private recordJob(job: AcceptedJob, keyId: string, kind: GenerationKind, reservation: string, now: number): void {
     this.sql.exec(
-      "INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, reservation, store, result_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO owned_jobs (job_id, key_id, kind, created_at, reservation, result_key) VALUES (?, ?, ?, ?, ?, ?)",
       job.jobId,
       keyId,
       kind,
       now,
       reservation,
-      job.store ? 1 : 0,
-      job.store ? job.resultKey : null,
+      job.resultKey,
     );
   }
 
@@ -433,8 +425,8 @@ export class GenerationLedger {
   private liveJob(jobId: string, now: number) {
     return (
       this.sql
-        .exec<{ key_id: string; created_at: number; finished_at: number | null; store: number | null; result_key: string | null }>(
-          "SELECT key_id, created_at, finished_at, store, result_key FROM owned_jobs WHERE job_id = ? AND purged_at IS NULL AND created_at > ?",
+        .exec<{ key_id: string; created_at: number; finished_at: number | null; result_key: string | null }>(
+          "SELECT key_id, created_at, finished_at, result_key FROM owned_jobs WHERE job_id = ? AND purged_at IS NULL AND created_at > ?",
           jobId,
           now - JOB_RETENTION_MS,
         )
@@ -566,13 +558,12 @@ export class GenerationLedger {
   private evaluateSuspension(keyId: string, limits: GenerationLimits, now: number): boolean {
     const rule = limits.suspension;
     const since = now - rule.windowMinutes * 60_000;
-    // Attempts are blocked calls (safety_events) and accepted jobs (their own rows; those
-    // recorded before guard schema step 4, store NULL, still have a safety_events row).
+    // Attempts are blocked calls (safety_events, each a rejection) and accepted jobs (their own rows).
     const { attempts, rejected } = this.sql
       .exec<{ attempts: number; rejected: number }>(
         `SELECT COUNT(*) AS attempts, COALESCE(SUM(rejected), 0) AS rejected FROM (
-           SELECT rejected FROM safety_events WHERE key_id = ? AND at > ?
-           UNION ALL SELECT rejected FROM owned_jobs WHERE key_id = ? AND created_at > ? AND store IS NOT NULL)`,
+           SELECT 1 AS rejected FROM safety_events WHERE key_id = ? AND at > ?
+           UNION ALL SELECT rejected FROM owned_jobs WHERE key_id = ? AND created_at > ?)`,
         keyId,
         since,
         keyId,

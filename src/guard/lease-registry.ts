@@ -1,5 +1,6 @@
 import { MAX_LEASE_MS, type LeaseGrant, type LeaseTag } from "../limits/guard-protocol";
 import { renamedSubject } from "./sliding-log";
+import * as clock from "../util/clock";
 
 /**
  * Leases (docs/design.md, section 8): the guard may hand an isolate up to k admissions
@@ -37,7 +38,7 @@ export interface CountedLease {
 const MAX_TRACKED = 4_096;
 
 export class LeaseRegistry {
-  /** Per credential tag, the real time (ms) its last lease ends. */
+  /** Per credential tag, when (ms) its last lease ends. */
   private readonly endsByTag = new Map<LeaseTag, number>();
   private readonly counted = new Map<string, CountedLease>();
   /** When the previous instance's last lease ended (leases it granted are unknown to this one). */
@@ -69,7 +70,7 @@ export class LeaseRegistry {
    * repeat a refusal to a credential revoked meanwhile, which refuses it all the same.
    */
   hold(tags: LeaseTag[], ms: number): number {
-    const ends = Date.now() + ms;
+    const ends = clock.now() + ms;
     if (this.endsByTag.size >= MAX_TRACKED) this.forgetEnded();
     for (const tag of tags) this.endsByTag.set(tag, Math.max(ends, this.endsByTag.get(tag) ?? 0));
     return ends;
@@ -90,8 +91,8 @@ export class LeaseRegistry {
    */
   async drained(tags: LeaseTag[]): Promise<void> {
     const ends = Math.max(this.inheritedEnd, ...tags.map((tag) => this.endsByTag.get(tag) ?? 0));
-    const wait = ends - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const wait = ends - clock.now();
+    if (wait > 0) await clock.sleep(wait);
   }
 
   /** A rotated key's windows moved to the new key (SlidingLog.rename): so do its leases' refunds. */
@@ -102,7 +103,7 @@ export class LeaseRegistry {
   }
 
   private forgetEnded(): void {
-    const now = Date.now();
+    const now = clock.now();
     for (const [tag, ends] of this.endsByTag) if (ends <= now) this.endsByTag.delete(tag);
   }
 }

@@ -2,6 +2,7 @@ import type { Env } from "../env";
 import { GatewayError } from "../http/errors";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
+import * as clock from "../util/clock";
 import { guardUnavailable, ipGuardFor } from "../admit/guard-client";
 import type { WindowPolicy } from "../limits/types";
 
@@ -37,7 +38,7 @@ const tooMany = (subject: RefusedSubject, retryAfter: number) =>
 /** How long this isolate knows the address is over its limit for (ms; 0: not known to be). */
 function refusalLeft(subject: RefusedSubject): number {
   const until = subject.address ? refusedUntil.get(`${subject.guard}|${subject.address}`) : undefined;
-  return until === undefined ? 0 : Math.max(0, until - Date.now());
+  return until === undefined ? 0 : Math.max(0, until - clock.now());
 }
 
 /** Whether this isolate knows the address is over its limit. */
@@ -54,7 +55,7 @@ export function refuseIfOverLimit(subject: RefusedSubject): void {
  * so this isolate repeats it until then without asking. Returns the 429 to throw.
  */
 export function rememberRefusal(subject: RefusedSubject, retryAfter: number): GatewayError {
-  refusedUntil.set(`${subject.guard}|${subject.address}`, Date.now() + retryAfter * 1000);
+  refusedUntil.set(`${subject.guard}|${subject.address}`, clock.now() + retryAfter * 1000);
   return tooMany(subject, retryAfter);
 }
 

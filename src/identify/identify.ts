@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { requireFeature } from "../config/settings";
+import { productSettings, requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
@@ -63,9 +63,9 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
   if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   const testMode = keyModeOf(secret) === "test";
-  // A bad ORIGIN_ZAKGT_TEST never sends test traffic to the live origin instead.
+  // A bad test origin (ORIGIN_ZAKGT_TEST) never sends test traffic to the live origin instead.
   if (testMode) requireFeature(c.get("settings"), "test-keys");
-  if (testMode && !c.get("settings").ORIGIN_ZAKGT_TEST && c.get("settings").ENVIRONMENT !== "development") {
+  if (testMode && !productSettings(c.get("settings"), product).testOrigin && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
   const hash = await hashKey(secret);

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Settings } from "../config/settings";
 import { GatewayError } from "../http/errors";
 import { Lru } from "../util/lru";
+import * as clock from "../util/clock";
 import { sha256Hex } from "../util/sha256";
 
 /** Claims zgate relies on in a ZakGT access token. */
@@ -65,19 +66,19 @@ export async function verifyAccessToken(token: string, settings: Settings, inval
   let cache = verified.get(settings);
   if (!cache) verified.set(settings, (cache = new Lru(10_000)));
   const id = await sha256Hex(token);
-  const now = Date.now();
+  const now = clock.now();
   const hit = cache.get(id);
   if (hit && now < hit.reuseUntil) {
     if (now >= hit.expiresAt) throw new GatewayError("UNAUTHORIZED", "Access token expired");
     return hit.claims;
   }
-  const claims = await verifySignature(token, settings, invalidMessage);
+  const claims = await verifySignature(token, settings, invalidMessage, now);
   const expiresAt = (claims.exp + settings.JWT_CLOCK_SKEW_SECONDS) * 1000;
   cache.set(id, { claims, expiresAt, reuseUntil: Math.min(now + REUSE_MS, expiresAt) });
   return claims;
 }
 
-async function verifySignature(token: string, settings: Settings, invalidMessage: string): Promise<AccessClaims> {
+async function verifySignature(token: string, settings: Settings, invalidMessage: string, now: number): Promise<AccessClaims> {
   const source = keySource(settings);
   let payload: JWTPayload;
   try {
@@ -85,6 +86,7 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
       issuer: settings.ZAKGT_JWT_ISSUER,
       audience: settings.ZAKGT_JWT_AUDIENCE,
       clockTolerance: settings.JWT_CLOCK_SKEW_SECONDS,
+      currentDate: new Date(now),
       requiredClaims: ["sub", "exp", "iat", "jti"],
       algorithms: source instanceof Uint8Array ? ["HS256"] : ["ES256", "RS256", "EdDSA"],
     };
@@ -99,7 +101,7 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
     }
     throw new GatewayError("UNAUTHORIZED", invalidMessage);
   }
-  return usableClaims(payload, settings, invalidMessage);
+  return usableClaims(payload, settings, invalidMessage, now);
 }
 
 /**
@@ -107,9 +109,9 @@ async function verifySignature(token: string, settings: Settings, invalidMessage
  * that `sub`/`jti` are strings, and lets `iat` lie in the future. A token "issued" after
  * now would outlive a revoke-all-sessions epoch set today, so it is refused.
  */
-function usableClaims(payload: JWTPayload, settings: Settings, invalidMessage: string): AccessClaims {
+function usableClaims(payload: JWTPayload, settings: Settings, invalidMessage: string, now: number): AccessClaims {
   const { sub, jti, iat, exp } = payload;
-  const nowSeconds = Date.now() / 1000;
+  const nowSeconds = now / 1000;
   const typed =
     typeof sub === "string" && sub !== "" && typeof jti === "string" && jti !== "" && typeof iat === "number" && typeof exp === "number";
   if (!typed || !Number.isFinite(iat) || iat > nowSeconds + settings.JWT_CLOCK_SKEW_SECONDS) {

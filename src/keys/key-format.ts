@@ -1,4 +1,4 @@
-import { PRODUCTS } from "../products";
+import { fromRegistry, productById } from "../products/index";
 import type { ProductId } from "../products/types";
 import { crc32 } from "../util/crc32";
 import { sha256Hex } from "../util/sha256";
@@ -12,17 +12,19 @@ import { utf8 } from "../util/utf8";
  */
 export type KeyPrefix = string;
 
-/** Every prefix zgate issues, with its product and mode, from the product modules' `keyPrefixes`. */
-export const KEY_PREFIXES: Readonly<Record<KeyPrefix, { product: ProductId; mode: "live" | "test" }>> = Object.fromEntries(
-  PRODUCTS.flatMap((p) => [
-    [p.keyPrefixes.live, { product: p.id, mode: "live" as const }],
-    ...(p.keyPrefixes.test ? [[p.keyPrefixes.test, { product: p.id, mode: "test" as const }]] : []),
-  ]),
+/** Every prefix zgate issues, with its product and mode, from the registered products' `keyPrefixes`. */
+export const keyPrefixes = fromRegistry((products): Readonly<Record<KeyPrefix, { product: ProductId; mode: "live" | "test" }>> =>
+  Object.fromEntries(
+    products.flatMap((p) => [
+      [p.keyPrefixes.live, { product: p.id, mode: "live" as const }],
+      ...(p.keyPrefixes.test ? [[p.keyPrefixes.test, { product: p.id, mode: "test" as const }]] : []),
+    ]),
+  ),
 );
 
 /** The prefix of a new key of `product` in `mode`; undefined where the product has no such mode. */
 export function prefixFor(product: ProductId, mode: "live" | "test" = "live"): KeyPrefix | undefined {
-  return PRODUCTS.find((p) => p.id === product)?.keyPrefixes[mode];
+  return productById(product)?.keyPrefixes[mode];
 }
 
 const RANDOM_LENGTH = 30;
@@ -55,14 +57,12 @@ export function generateKey(prefix: KeyPrefix): string {
   return body + checksum(body);
 }
 
-const PREFIXES = Object.keys(KEY_PREFIXES);
-
 export function keyPrefixOf(secret: string): KeyPrefix | undefined {
-  return PREFIXES.find((p) => secret.startsWith(p));
+  return Object.keys(keyPrefixes()).find((p) => secret.startsWith(p));
 }
 
 /** `test` for a key of a platform's test mode (sent to its test origin), else `live`. */
-export const keyModeOf = (secret: string): "live" | "test" => KEY_PREFIXES[keyPrefixOf(secret) ?? ""]?.mode ?? "live";
+export const keyModeOf = (secret: string): "live" | "test" => keyPrefixes()[keyPrefixOf(secret) ?? ""]?.mode ?? "live";
 
 const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`);
 
@@ -70,9 +70,10 @@ const WELL_FORMED = new RegExp(`^[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}
  * The regular expression of each prefix's keys, for registering with secret-scanning
  * programs (README lists them): the prefix, then 30 random and 6 checksum base62 characters.
  */
-export const KEY_PATTERNS: Readonly<Record<KeyPrefix, string>> = Object.fromEntries(
-  Object.keys(KEY_PREFIXES).map((prefix) => [prefix, `\\b${prefix}[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}\\b`]),
-);
+export const keyPatterns = (): Readonly<Record<KeyPrefix, string>> =>
+  Object.fromEntries(
+    Object.keys(keyPrefixes()).map((prefix) => [prefix, `\\b${prefix}[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}\\b`]),
+  );
 
 /**
  * `valid`: a zgate key whose checksum holds. `malformed`: it has exactly the shape of a

@@ -9,7 +9,9 @@ import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { deliverKeyOutbox } from "./key-outbox";
+import * as clock from "../util/clock";
 import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
+import { productById } from "../products/index";
 
 /**
  * Creating, importing and revoking keys: the steps every caller (admin API, ZakGT
@@ -52,7 +54,7 @@ function newRecord(spec: KeySpec, prefix: string, last4: string, imported: boole
     plan: spec.plan ?? null,
     limitOverride: spec.limitOverride ?? null,
     imported,
-    createdAt: Date.now(),
+    createdAt: clock.now(),
     expiresAt: spec.expiresAt ?? null,
     revokedAt: null,
     revokedBy: null,
@@ -191,7 +193,7 @@ export async function replaceKey(
   context: RevokeContext = {},
 ): Promise<{ record: KeyRecord; secret: string }> {
   if (keyStatus(old) === "active") throw new GatewayError("CONFLICT", "This key is still active: roll it instead");
-  const expiresAt = old.expiresAt !== null && old.expiresAt > Date.now() ? old.expiresAt : null;
+  const expiresAt = old.expiresAt !== null && old.expiresAt > clock.now() ? old.expiresAt : null;
   const { record, secret } = successorOf(old, "replace", { expiresAt });
   await store(env, record, await hashKey(secret), "key.create", by);
   const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
@@ -265,8 +267,8 @@ export async function revokeKey(
   const links = options.revokeResultLinks ? [record.keyId, ...(options.resultLinksAlsoOf ?? [])] : undefined;
   const entry = outboxEntry({
     revoked: { keyIds: [record.keyId], by: by.actor, ...why },
-    // ZSky keys only have result links; the entry still says none were cut.
-    refuseResultLinksOf: links && (record.product === "zsky" ? links : []),
+    // Only a product's keys with result links (ZSky's) have any; the entry still says none were cut.
+    refuseResultLinksOf: links && (productById(record.product)?.resultLinks ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
   const changed = await guardFor(env, record).revokeKey(record.keyId, entry);

@@ -4,6 +4,7 @@ import { GatewayError } from "../http/errors";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { Lru } from "../util/lru";
+import * as clock from "../util/clock";
 import { whereBuilder } from "./sql-where";
 import { lastUsedAtSql } from "../usage/usage-batches";
 
@@ -101,7 +102,7 @@ function fromRow(row: KeyRow): KeyRecord {
   };
 }
 
-export function keyStatus(record: KeyRecord, now = Date.now()): "active" | "revoked" | "expired" {
+export function keyStatus(record: KeyRecord, now = clock.now()): "active" | "revoked" | "expired" {
   if (record.revokedAt !== null) return "revoked";
   if (record.expiresAt !== null && now >= record.expiresAt) return "expired";
   return "active";
@@ -190,7 +191,7 @@ const UNKNOWN_HASH_TTL_MS = 60_000;
 
 /** Whether this isolate found the hash in neither KV nor D1 within the last minute (checksum-valid zgate keys only). */
 export function isKnownUnknown(hash: string): boolean {
-  return (unknownHashes.get(hash) ?? 0) > Date.now();
+  return (unknownHashes.get(hash) ?? 0) > clock.now();
 }
 
 export interface LookupOptions {
@@ -216,7 +217,7 @@ export async function findKeyByHash(
   if (isKnownUnknown(hash)) return null;
   const ref = options.kvOnly ? await readKv(env, hash) : await lookupKeyByHash(env, hash, waitUntil);
   if (ref) refs.set(hash, ref);
-  else if (options.rememberUnknown && !options.kvOnly) unknownHashes.set(hash, Date.now() + UNKNOWN_HASH_TTL_MS);
+  else if (options.rememberUnknown && !options.kvOnly) unknownHashes.set(hash, clock.now() + UNKNOWN_HASH_TTL_MS);
   return ref;
 }
 
@@ -258,7 +259,7 @@ export interface KeyFilter {
 }
 
 /** Newest first. Returns one extra record when there are more, for the caller's cursor. */
-export async function listKeys(env: Env, filter: KeyFilter, now = Date.now()): Promise<KeyRecord[]> {
+export async function listKeys(env: Env, filter: KeyFilter, now = clock.now()): Promise<KeyRecord[]> {
   const where = whereBuilder();
   if (filter.product) where.add("product = ?", filter.product);
   if (filter.accountId) where.add("account_id = ?", filter.accountId);

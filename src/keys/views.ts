@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import { GatewayError } from "../http/errors";
 import { allowance, windowLimit, windowSeconds } from "../limits/bounds";
 import type { KeyLimitOverride } from "../limits/types";

@@ -183,19 +183,15 @@ export interface ConsoleSessionRecord {
 /** Whose a console session signed in with ADMIN_TOKEN is (the actor of its admin calls). */
 export const TOKEN_CONSOLE_IDENTITY = "admin:token";
 
-/** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
-export interface AcceptedJob {
-  jobId: string;
-  /** False for `X-ZSky-Store: 0`: the result is never persisted. */
-  store: boolean;
-  /** Where a stored result lives in R2 (null when `store` is false). */
+/** A job's record as a completed poll needs it. */
+export interface JobView {
+  /** Where its result is stored in R2; null for `X-ZSky-Store: 0` (never persisted). */
   resultKey: string | null;
 }
 
-/** A job's record as a completed poll needs it; `store` is null for jobs recorded before guard schema step 4 (their mode is in D1). */
-export interface JobView {
-  store: boolean | null;
-  resultKey: string | null;
+/** What a ZSky job's guard records once the origin accepted it (settleGeneration). */
+export interface AcceptedJob extends JobView {
+  jobId: string;
 }
 
 export interface OverageSettings {

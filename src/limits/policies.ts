@@ -18,7 +18,12 @@ export interface RequestLimits {
   generates?: GenerationKind;
 }
 
-export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" | "key" | undefined, settings: Settings): RequestLimits {
+export function limitsForRequest(
+  product: Product,
+  route: RouteDef,
+  via: "jwt" | "key" | undefined,
+  settings: Pick<Settings, "LIMIT_OVERRIDES">,
+): RequestLimits {
   const deployment = settings.LIMIT_OVERRIDES[product.id];
   const windows = product.limits.windows
     .filter((w) => (!w.routes || w.routes.includes(route.name)) && !w.exceptRoutes?.includes(route.name) && (!w.via || w.via === via))
@@ -36,7 +41,7 @@ export function limitsForRequest(product: Product, route: RouteDef, via: "jwt" |
     dailyPerKey: { ...generation.dailyPerKey, ...changed?.dailyPerKey },
     monthlyPerAccount: { ...generation.monthlyPerAccount, ...changed?.monthlyPerAccount },
   };
-  return { ...base, generation: limits, generates: generation.routes[route.name] };
+  return { ...base, generation: limits, generates: route.generates };
 }
 
 /**

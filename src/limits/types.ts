@@ -33,10 +33,11 @@ export type PlanOverrides = Record<string, WindowOverrides>;
 
 export type GenerationKind = "image" | "video";
 
-/** ZSky's generation allowances (zsky-api.txt "Rate Limits & Allowances" and "Safety"). */
+/**
+ * ZSky's generation allowances (zsky-api.txt "Rate Limits & Allowances" and "Safety"):
+ * what a route generates is the route's own (`RouteDef.generates`).
+ */
 export interface GenerationLimits {
-  /** Route name -> what it generates. */
-  routes: Readonly<Record<string, GenerationKind>>;
   concurrentJobsPerKey: number;
   dailyPerKey: Record<GenerationKind, number>;
   monthlyPerAccount: Record<GenerationKind, number>;

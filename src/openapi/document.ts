@@ -1,30 +1,19 @@
 import { OpenAPIHono, z, type RouteConfig } from "@hono/zod-openapi";
 import { ADMIN_ROUTES } from "../admin/routes";
+import { errorResponse } from "../admin/schemas";
 import { SECURITY_ROUTES } from "../security/routes";
-import { PRODUCTS } from "../products";
-import type { Product, ProductId, RouteDef } from "../products/types";
-import { OPERATION_DOCS } from "./operation-docs";
-import { ERROR_SCHEMAS } from "./schemas";
+import { products } from "../products";
+import type { Product, RouteDef } from "../products/types";
 
 /**
- * The OpenAPI 3.1 document of everything zgate serves: the three platforms as routed
- * through it (single-host form, under `/zakgt`, `/zsky`, `/zappway`; on a product's own
- * host the prefix is dropped), and zgate's own endpoints. Built from the same route
- * tables and zod schemas the gateway enforces, so the two cannot drift.
+ * The OpenAPI 3.1 document of everything zgate serves: the registered products as routed
+ * through it (single-host form, under their path prefix; on a product's own host the
+ * prefix is dropped), and zgate's own endpoints. Built from the same route tables and
+ * zod schemas the gateway enforces, so the two cannot drift: each product's folder
+ * gives its routes' documentation, its error schema, its security schemes and the
+ * statuses its reference answers with.
  * `npm run openapi` writes it to openapi/zgate.json; the gateway serves it at /openapi.json.
  */
-const SECURITY: Record<ProductId, Record<string, string[]>[]> = {
-  zakgt: [{ ZakgtAccessToken: [] }, { ZakgtAccessKey: [] }],
-  zsky: [{ ZskyApiKey: [] }],
-  zappway: [{ ZappwayApiKey: [] }],
-};
-
-const REFERENCE_STATUSES: Record<ProductId, number[]> = {
-  // The status codes each reference says its API answers with.
-  zakgt: [400, 401, 403, 404, 422, 429, 500],
-  zsky: [400, 401, 403, 404, 429, 451, 500, 503],
-  zappway: [400, 401, 403, 404, 429, 500],
-};
 
 // Response headers are components, referenced from every response that carries them.
 const HEADER_COMPONENTS = {
@@ -67,26 +56,27 @@ function errorStatuses(product: Product, route: RouteDef): number[] {
   if (product.limits.windows.some((w) => !w.routes || w.routes.includes(route.name))) statuses.add(429);
   if (route.json) [400, 413, product.wrongMediaType === "BAD_REQUEST" ? 400 : 415].forEach((s) => statuses.add(s));
   if (route.body) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
-  if (route.gateway && route.json) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
-  // ZakGT's key endpoints validate bodies and queries (422), cursors (400) and ownership (404).
-  if (route.gateway && route.name.startsWith("developer.")) [400, 404, 422].forEach((s) => statuses.add(s));
-  if (route.name === "developer.keys.create") statuses.add(409);
+  if (route.serve && route.json) statuses.add(product.invalidInput === "UNPROCESSABLE" ? 422 : 400);
+  route.doc.errors?.forEach((s) => statuses.add(s));
   // A route limited per client address refuses a request that has none.
   if (product.limits.windows.some((w) => w.subject === "ip" && w.routes?.includes(route.name))) statuses.add(400);
-  if (route.name.startsWith("jobs.")) statuses.add(404);
-  if (!route.gateway) {
+  // A job that is not the caller's is no job.
+  if (route.jobParam) statuses.add(404);
+  if (!route.serve) {
     [502, 504].forEach((s) => statuses.add(s));
-    REFERENCE_STATUSES[product.id].forEach((s) => statuses.add(s));
+    product.referenceStatuses.forEach((s) => statuses.add(s));
   }
   return [...statuses].sort();
 }
 
+/** A product's security requirement: any one of its schemes. */
+const securityOf = (product: Product) => Object.keys(product.securitySchemes).map((name) => ({ [name]: [] }));
+
 function operation(product: Product, route: RouteDef): RouteConfig[] {
-  const doc = OPERATION_DOCS[product.id][route.name];
-  if (!doc) throw new Error(`no OpenAPI entry for ${product.id} ${route.name}`);
+  const doc = route.doc;
   const limited = route.auth === "required" || product.limits.windows.some((w) => w.subject === "ip" && w.routes?.includes(route.name));
   const headers = { ...REQUEST_ID, ...(limited ? RATE_LIMIT : {}) };
-  const errorBody = { "application/json": { schema: ERROR_SCHEMAS[product.id] } };
+  const errorBody = { "application/json": { schema: product.errorSchema } };
   const responses: RouteConfig["responses"] = {};
   const success = doc.success;
   responses[success.status] = {
@@ -103,7 +93,8 @@ function operation(product: Product, route: RouteDef): RouteConfig[] {
     responses[304] = { description: "Not modified (If-None-Match)", headers };
   }
   for (const status of errorStatuses(product, route)) {
-    const retry = status === 429 || status === 503 || (status === 403 && product.id === "zsky");
+    // A product that suspends keys (ZSky) says when a suspension ends.
+    const retry = status === 429 || status === 503 || (status === 403 && product.limits.generation?.suspension !== undefined);
     responses[status] = {
       description: DESCRIPTIONS[status] ?? "Error",
       headers: { ...headers, ...(retry ? RETRY_AFTER : {}) },
@@ -111,7 +102,7 @@ function operation(product: Product, route: RouteDef): RouteConfig[] {
     };
   }
 
-  const common = { tags: [product.id], security: route.auth === "required" ? SECURITY[product.id] : [], responses };
+  const common = { tags: [product.id], security: route.auth === "required" ? securityOf(product) : [], responses };
   const methods = route.method === "ANY" ? (["get", "post", "put", "patch", "delete"] as const) : ([route.method.toLowerCase()] as const);
   const perMethod = (path: string, suffix: string, summary: string, body?: z.ZodType, extra = {}): RouteConfig[] =>
     methods.map((method) => ({
@@ -161,28 +152,23 @@ function requestOf(path: string, body?: z.ZodType): RouteConfig["request"] {
 export type OpenApiServer = { url: string; description: string };
 const LOCAL_SERVER: OpenApiServer = { url: "http://127.0.0.1:8787", description: "npm start" };
 
+/** An error envelope's shape in a line: `{"detail"}`, `{"error": {"code", "message"}}`. */
+function envelopeShape(envelope: unknown): string {
+  if (typeof envelope !== "object" || envelope === null) return "";
+  const fields = Object.entries(envelope).map(([k, v]) => (typeof v === "object" && v !== null ? `"${k}": ${envelopeShape(v)}` : `"${k}"`));
+  return `{${fields.join(", ")}}`;
+}
+
+/** "A, B and C". */
+const listed = (items: string[]) => (items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`);
+
 export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) {
+  const list = products();
   const app = new OpenAPIHono();
   const registry = app.openAPIRegistry;
   for (const [name, h] of Object.entries(HEADER_COMPONENTS)) registry.registerComponent("headers", name, h);
-  registry.registerComponent("securitySchemes", "ZakgtAccessToken", {
-    type: "http",
-    scheme: "bearer",
-    bearerFormat: "JWT",
-    description: "ZakGT access token from /auth/login",
-  });
-  registry.registerComponent("securitySchemes", "ZakgtAccessKey", {
-    type: "http",
-    scheme: "bearer",
-    description: "ZakGT personal access key `zak_live_…`",
-  });
-  registry.registerComponent("securitySchemes", "ZskyApiKey", {
-    type: "apiKey",
-    in: "header",
-    name: "X-API-Key",
-    description: "`zsky_live_…`",
-  });
-  registry.registerComponent("securitySchemes", "ZappwayApiKey", { type: "http", scheme: "bearer", description: "`zw_live_…`" });
+  for (const product of list)
+    for (const [name, scheme] of Object.entries(product.securitySchemes)) registry.registerComponent("securitySchemes", name, scheme);
   registry.registerComponent("securitySchemes", "AdminToken", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });
   registry.registerComponent("securitySchemes", "CloudflareAccess", {
     type: "apiKey",
@@ -191,9 +177,11 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
     description: "Cloudflare Access JWT",
   });
 
-  for (const product of PRODUCTS) for (const route of product.routes) for (const op of operation(product, route)) registry.registerPath(op);
+  for (const product of list) for (const route of product.routes) for (const op of operation(product, route)) registry.registerPath(op);
+  // The admin API's product names are the registry's: its schemas refer to this component by name.
+  registry.register("Product", z.enum(list.map((p) => p.id) as [string, ...string[]]).openapi("Product"));
   const zgateRoutes = [
-    ...ADMIN_ROUTES.map((route) => ({ route, prefix: "/admin/v1" })),
+    ...ADMIN_ROUTES.map(({ route }) => ({ route, prefix: "/admin/v1" })),
     ...SECURITY_ROUTES.map((route) => ({ route, prefix: "/security/v1" })),
   ];
   for (const { route, prefix } of zgateRoutes) {
@@ -239,23 +227,71 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
     tags: ["zgate"],
     responses: { 200: { description: "JavaScript", headers: REQUEST_ID, content: { "text/javascript": { schema: z.string() } } } },
   });
+  const url = z.string().url();
+  registry.registerPath({
+    method: "get",
+    path: "/",
+    operationId: "zgate.home",
+    summary: "Where things are on this gateway: API reference, OpenAPI document, security console, health check, each product's prefix",
+    description:
+      "JSON, or a page of links when the client accepts `text/html`. Gateway hosts only: on a product's own host `/` is the product's.",
+    tags: ["zgate"],
+    responses: {
+      200: {
+        description: "The gateway's own addresses, absolute",
+        headers: REQUEST_ID,
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                service: z.literal("zgate"),
+                docs: url,
+                openapi: url,
+                console: url,
+                health: url,
+                products: z.record(z.string(), url),
+              })
+              .strict(),
+          },
+          "text/html": { schema: z.string() },
+        },
+      },
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/healthz",
+    operationId: "zgate.health",
+    summary: "Health check: 200 when this Worker runs with valid settings (touches no storage)",
+    tags: ["zgate"],
+    responses: {
+      200: {
+        description: "Up",
+        headers: REQUEST_ID,
+        content: { "application/json": { schema: z.object({ status: z.literal("ok") }).strict() } },
+      },
+      503: {
+        ...errorResponse("The deployment's settings do not load (the log names the bad one)"),
+        headers: { ...REQUEST_ID, ...RETRY_AFTER },
+      },
+    },
+  });
 
   return app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "zgate",
       version: "1.0.0",
-      description:
-        "One edge gateway in front of ZakGT, ZSky and ZappWay. Paths are shown in single-host form: on `api.zakgt.net`, `zsky.ai` and `app.zappway.ai` drop the `/zakgt`, `/zsky`, `/zappway` prefix. Every response carries `X-Request-Id`; limited routes carry `RateLimit-Policy` and `RateLimit`.",
+      description: `One edge gateway in front of ${listed(list.map((p) => p.name))}. Paths are shown in single-host form: on ${listed(
+        list.map((p) => `\`${p.defaultHosts[0]}\``),
+      )} drop the ${list.map((p) => `\`${p.pathPrefix}\``).join(", ")} prefix. Every response carries \`X-Request-Id\`; limited routes carry \`RateLimit-Policy\` and \`RateLimit\`.`,
     },
     servers,
     tags: [
-      { name: "zakgt", description: 'ZakGT: auth, users, wallet, marketplace, live, tools, AI, developer keys. Errors: {"detail"}' },
-      { name: "zsky", description: 'ZSky: image and video jobs. Errors: {"error"}' },
-      { name: "zappway", description: 'ZappWay: agents, datastores, datasources, conversations. Errors: {"error": {"code", "message"}}' },
+      ...list.map((p) => ({ name: p.id, description: `${p.name}: ${p.describes}. Errors: ${envelopeShape(p.envelope("NOT_FOUND", ""))}` })),
       { name: "admin", description: "zgate's admin API for security and platform teams" },
       { name: "security", description: "Leaked-key intake: secret-scanning partner endpoints and the public report (gateway hosts only)" },
-      { name: "zgate", description: "This document and its interactive reference" },
+      { name: "zgate", description: "This document, its interactive reference, the gateway's front page and its health check" },
     ],
   });
 }

@@ -2,10 +2,11 @@ import { swaggerUI } from "@hono/swagger-ui";
 import { Hono } from "hono";
 import type { AppEnv } from "../http/context";
 import { pageSecurityHeaders } from "../http/security-headers";
+import { fromRegistry } from "../products/index";
 import { buildOpenApiDocument } from "./document";
 
 /**
- * `/openapi.json` (the document, built once per isolate from the same definitions as
+ * `/openapi.json` (the document, built once per isolate, and per registered products, from the same definitions as
  * openapi/zgate.json) and `/docs`, Swagger UI. Its script and stylesheet are served
  * from this deployment's static assets (`/docs/assets/`, copied from swagger-ui-dist
  * by `npm install`), never from a CDN, and the script that starts it is `/docs/init.js`,
@@ -14,7 +15,7 @@ import { buildOpenApiDocument } from "./document";
  * The served document's `servers` is the origin it was fetched from (scheme, host and
  * port), so "Try it out" calls the deployment the reader is on, whatever its host or PORT.
  */
-let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+const document = fromRegistry(() => buildOpenApiDocument());
 
 /** Script and data only from this origin ("Try it out" calls it too), images also inline (Swagger UI's icons), never framed. */
 const DOCS_CSP =
@@ -26,7 +27,7 @@ const INIT_SCRIPT = `window.ui = SwaggerUIBundle({ dom_id: "#swagger-ui", url: "
 export function createDocsApp() {
   const docs = new Hono<AppEnv>();
   docs.get("/openapi.json", (c) =>
-    c.json({ ...(document ??= buildOpenApiDocument()), servers: [{ url: new URL(c.req.url).origin, description: "this deployment" }] }),
+    c.json({ ...document(), servers: [{ url: new URL(c.req.url).origin, description: "this deployment" }] }),
   );
   docs.use("/docs", pageSecurityHeaders(DOCS_CSP));
   docs.get(

@@ -1,19 +1,72 @@
-import type { Settings } from "../config/settings";
+import { productSettings, type Settings } from "../config/settings";
 import { buildRouteTable, type RouteTable } from "../route/route-table";
-import type { Product } from "./types";
+import { productProblems } from "./completeness";
+import type { Product, ProductId } from "./types";
 import { zakgt } from "./zakgt/index";
 import { zappway } from "./zappway/index";
 import { zsky } from "./zsky/index";
 
-export const PRODUCTS: readonly Product[] = [zakgt, zsky, zappway];
+/**
+ * The registry: the products zgate serves, in the order every list shows them. Every
+ * list of products (settings, key prefixes, the admin API's product names, the OpenAPI
+ * document, the console's filters, `npm start`'s simulators, `npm run check`) is read
+ * from here, so a product is its folder plus its name below. A function, read on first
+ * use: a module of a product's folder may be loaded first, and the list must not be made
+ * before every product is.
+ */
+export const builtInProducts = () => [zakgt, zsky, zappway] as const;
 
-const tables = new Map<Product, RouteTable>(PRODUCTS.map((p) => [p, buildRouteTable(p.routes)]));
+let registered: Product[] | undefined;
+/** Bumped by every change of the list: what was derived from an older list is derived again. */
+let revision = 0;
 
-export function routeTable(product: Product): RouteTable {
-  return tables.get(product)!;
+export function products(): readonly Product[] {
+  return (registered ??= [...builtInProducts()]);
 }
 
-const DEFAULT_HOSTS = { ZAKGT_HOSTS: ["api.zakgt.net"], ZSKY_HOSTS: ["zsky.ai"], ZAPPWAY_HOSTS: ["app.zappway.ai"] };
+export function productById(id: ProductId): Product | undefined {
+  return products().find((p) => p.id === id);
+}
+
+/**
+ * Adds a product to the registry; returns how to take it away again. The built-in ones
+ * are listed above: this is how a test serves a fourth one (test/fixtures/products/).
+ * A product missing a piece, or clashing with one registered, is refused, naming it.
+ */
+export function registerProduct(product: Product): () => void {
+  const list = products() as Product[];
+  const problems = productProblems(product, list);
+  if (problems.length > 0) throw new Error(`product ${product.id}: ${problems.join("; ")}`);
+  list.push(product);
+  revision++;
+  return () => {
+    const at = list.indexOf(product);
+    if (at < 0) return;
+    list.splice(at, 1);
+    revision++;
+  };
+}
+
+/** A value derived from the registered products, computed on first use and again after the list changes. */
+export function fromRegistry<T>(derive: (products: readonly Product[]) => T): () => T {
+  let at = -1;
+  let value: T;
+  return () => {
+    if (at !== revision) {
+      value = derive(products());
+      at = revision;
+    }
+    return value;
+  };
+}
+
+const tables = fromRegistry((list) => new Map<Product, RouteTable>(list.map((p) => [p, buildRouteTable(p.routes)])));
+
+export function routeTable(product: Product): RouteTable {
+  const table = tables().get(product);
+  if (!table) throw new Error(`product ${product.id} is not registered`);
+  return table;
+}
 
 export interface ProductTarget {
   product: Product;
@@ -31,7 +84,7 @@ export interface ProductTarget {
 export function resolveProduct(url: URL, settings: Settings | undefined): ProductTarget | undefined {
   const byHost = resolveProductHost(url.hostname.toLowerCase(), settings);
   if (byHost) return { product: byHost, originPath: url.pathname, publicPrefix: "" };
-  for (const product of PRODUCTS) {
+  for (const product of products()) {
     const prefix = product.pathPrefix;
     if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
       return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
@@ -42,5 +95,5 @@ export function resolveProduct(url: URL, settings: Settings | undefined): Produc
 
 /** The product whose own host this is (lowercase hostname), if any. */
 export function resolveProductHost(host: string, settings: Settings | undefined): Product | undefined {
-  return PRODUCTS.find((product) => (settings ? settings[product.hostsSetting] : DEFAULT_HOSTS[product.hostsSetting]).includes(host));
+  return products().find((product) => (settings ? productSettings(settings, product).hosts : product.defaultHosts).includes(host));
 }

@@ -1,7 +1,7 @@
 import type { Env } from "../env";
 
 /**
- * The stored form of per-call key usage: D1 table `key_usage_batches` (migrations/0004),
+ * The stored form of per-call key usage: D1 table `key_usage_batches` (migrations/),
  * one row per key per flush of an isolate (src/usage/usage-log.ts) holding that key's
  * calls as one JSON array. D1 bills rows written, so a row per call (plus its indexes
  * and AUTOINCREMENT) cost about four writes per call; a batch costs one write per
@@ -11,16 +11,12 @@ import type { Env } from "../env";
 
 /**
  * No batch spans longer than this from its first call to its last: the flush splits a
- * key's calls to keep it so (and migration 0004 grouped older calls by minute). Reads
- * rely on it: a batch that starts before T holds no call after T + MAX_BATCH_SPAN_MS.
+ * key's calls to keep it so. Reads rely on it: a batch that starts before T holds no
+ * call after T + MAX_BATCH_SPAN_MS.
  */
 export const MAX_BATCH_SPAN_MS = 60_000;
 
-/**
- * How a call ended: `admitted` by the guard (whatever the origin answered), else the
- * refusal's kind from its status. Calls recorded before migration 0004 that got a 4xx or
- * 5xx have none (null): the old log did not say whether zgate or the origin refused them.
- */
+/** How a call ended: `admitted` by the guard (whatever the origin answered), else the refusal's kind from its status. */
 export type UsageOutcome = "admitted" | "invalid_credential" | "forbidden" | "rate_limited" | "refused";
 
 export interface UsageCall {
@@ -37,24 +33,13 @@ export interface UsageCall {
   asn: number | null;
   /** Truncated to USER_AGENT_CHARS. */
   userAgent: string | null;
-  outcome: UsageOutcome | null;
+  outcome: UsageOutcome;
 }
 
 export const USER_AGENT_CHARS = 256;
 
 /** One call in a batch's `calls` array, positional to keep rows small; `at` is relative to the batch's first_at. */
-export type StoredCall = [
-  number,
-  string,
-  string,
-  number,
-  string,
-  string | null,
-  string | null,
-  number | null,
-  string | null,
-  UsageOutcome | null,
-];
+export type StoredCall = [number, string, string, number, string, string | null, string | null, number | null, string | null, UsageOutcome];
 
 export interface UsageBatchRow {
   key_id: string;

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../../src/keys/key-format";
+import { useTestClock } from "../clock";
 import { admin, bearer, call, createKey, json, keyHeaders, login, sims } from "../helpers";
 
 const jsonHeaders = { "Content-Type": "application/json" };
@@ -64,9 +65,10 @@ describe("unknown, revoked and expired keys look the same", () => {
     const unknown = generateKey(({ zsky: "zsky_live_", zappway: "zw_live_", zakgt: "zak_live_" } as const)[product]);
     const revoked = await createKey(product);
     await admin(`/keys/${revoked.id}/revoke`, { method: "POST" });
-    const expiring = await createKey(product, { expires_at: new Date(Date.now() + 1500).toISOString() });
+    const clock = useTestClock();
+    const expiring = await createKey(product, { expires_at: new Date(clock.now() + 1500).toISOString() });
     expect((await call(path, { headers: keyHeaders(product, expiring.key) })).status).not.toBe(401);
-    await new Promise((r) => setTimeout(r, 1600));
+    await clock.advance(1500);
 
     const bodies = [];
     for (const key of [unknown, revoked.key, expiring.key]) {

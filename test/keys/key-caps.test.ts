@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { useTestClock } from "../clock";
 import { admin, bearer, burst, call, createKey, freshAccount, json, keyHeaders, newUser } from "../helpers";
 
 /** How many keys a user or an account may hold at once (MAX_ACTIVE_KEYS_PER_USER / _PER_ACCOUNT). */
@@ -26,12 +27,13 @@ describe("active key caps", () => {
   });
 
   it("admin creation and import obey the account cap (409 in the admin envelope); expired keys do not count", async () => {
+    const clock = useTestClock();
     const settings = { MAX_ACTIVE_KEYS_PER_ACCOUNT: "3" };
     const account = freshAccount();
     const create = (extra: Record<string, unknown> = {}) => admin("/keys", { json: { product: "zappway", account, ...extra }, settings });
     const first = await json(await create());
     expect((await create()).status).toBe(201);
-    expect((await create({ expires_at: new Date(Date.now() + 1000).toISOString() })).status).toBe(201);
+    expect((await create({ expires_at: new Date(clock.now() + 1000).toISOString() })).status).toBe(201);
     const refused = await create();
     expect(refused.status).toBe(409);
     expect(await json(refused)).toEqual({
@@ -41,7 +43,7 @@ describe("active key caps", () => {
     // The same account name under another product is another account.
     expect((await admin("/keys", { json: { product: "zsky", account }, settings })).status).toBe(201);
 
-    await new Promise((r) => setTimeout(r, 1100));
+    await clock.advance(1000);
     expect((await create()).status).toBe(201);
     expect((await admin(`/keys/${first.id}/revoke`, { method: "POST", settings })).status).toBe(200);
     expect((await create({ import_key: `legacy-${crypto.randomUUID()}` })).status).toBe(201);

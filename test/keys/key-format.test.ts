@@ -1,9 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { classifyKey, generateKey, KEY_PATTERNS, KEY_PREFIXES, type KeyPrefix } from "../../src/keys/key-format";
+import { classifyKey, generateKey, keyPatterns, keyPrefixes, type KeyPrefix } from "../../src/keys/key-format";
 import { call, json } from "../helpers";
 
-const prefixes = Object.keys(KEY_PREFIXES) as KeyPrefix[];
+const prefixes = Object.keys(keyPrefixes()) as KeyPrefix[];
 
 describe("key format", () => {
   it.each(prefixes)("%s keys: prefix + 30 base62 + 6-char checksum, valid", (prefix) => {
@@ -14,10 +14,10 @@ describe("key format", () => {
 
   it.each(prefixes)("the %s pattern for secret scanners finds the key in text, and nothing longer", (prefix) => {
     const key = generateKey(prefix);
-    const pattern = new RegExp(KEY_PATTERNS[prefix]!, "g");
+    const pattern = new RegExp(keyPatterns()[prefix]!, "g");
     expect(`ZSKY_API_KEY="${key}"\nother=${key}`.match(pattern)).toEqual([key, key]);
     expect(`${key}x`.match(pattern)).toBeNull();
-    expect(Object.keys(KEY_PATTERNS)).toEqual(prefixes);
+    expect(Object.keys(keyPatterns())).toEqual(prefixes);
   });
 
   it("carries at least 160 bits of randomness", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { useTestClock } from "../clock";
 import { admin, call, createKey, freshAccount, json, keyHeaders, limitOverrides, mintToken, sims } from "../helpers";
 import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
 
@@ -147,7 +148,7 @@ describe("outstanding ZSky result links", () => {
     expect((await auditOf(cut.id))[0]!.detail).toMatchObject({ result_links_revoked: 1 });
 
     // Links count in whole seconds: one signed in the revocation's second is refused too.
-    await new Promise((r) => setTimeout(r, 1_100));
+    await useTestClock().advance(1000);
     const other = await createKey("zsky", { account });
     const jobId = new URL(cut.url).pathname.split("/").pop()!;
     const repoll = await zskyClient(other.key, roomy).poll(jobId);
@@ -171,7 +172,7 @@ describe("outstanding ZSky result links", () => {
     });
     expect((await zskyClient(successor.key, roomy).poll(new URL(url).pathname.split("/").pop()!)).status).toBe(200);
     expect((await fetchUrl(url)).status).toBe(403);
-    await new Promise((r) => setTimeout(r, 1_100));
+    await useTestClock().advance(1000);
     const jobId = new URL(url).pathname.split("/").pop()!;
     const repoll = await zskyClient(successor.key, roomy).poll(jobId);
     expect(repoll.status).toBe(200);

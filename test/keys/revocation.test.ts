@@ -1,7 +1,8 @@
 import { createExecutionContext, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { ADMIN_TOKEN, admin, bearer, call, createKey, json, keyHeaders, newUser, race, setGuardClock, someIp } from "../helpers";
+import { useTestClock, type TestClock } from "../clock";
+import { ADMIN_TOKEN, admin, bearer, call, createKey, json, keyHeaders, newUser, race, someIp } from "../helpers";
 
 describe("instant revocation under concurrency", () => {
   it("admin revoke of a ZSky key: zero admitted after it returns", async () => {
@@ -58,6 +59,10 @@ describe("instant revocation under concurrency", () => {
 });
 
 describe("what the guard decided reaches D1 and the audit log even if the call that asked dies", () => {
+  let clock: TestClock;
+  beforeEach(() => {
+    clock = useTestClock();
+  });
   /** D1 failing every statement that matches `pattern`: the call that writes one dies there, after the guard decided. */
   function d1FailingOn(pattern: RegExp): D1Database {
     const failing = new Set<unknown>();
@@ -92,9 +97,9 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
   }
   const dyingAdmin = (path: string, DB: D1Database, body?: unknown) =>
     dyingCall(`/admin/v1${path}`, DB, body, { Authorization: `Bearer ${ADMIN_TOKEN}` });
-  /** Past the outbox's grace period on the guard's clock, its alarm runs. */
+  /** Past the outbox's grace period, its alarm runs. */
   async function guardAlarmLater(product: string, account: string) {
-    await setGuardClock(product, account, Date.now() + 31_000);
+    await clock.advance(31_000);
     expect(await runDurableObjectAlarm(env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`${product}:${account}`)))).toBe(true);
   }
   const auditOf = async (keyId: string) => (await json(await admin(`/audit?target=${keyId}`))).entries as Record<string, any>[];

@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+import { useTestClock } from "../clock";
+import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
 import { zskyClient } from "../results/zsky-client";
 
 const usage = (key: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) });
@@ -11,12 +12,13 @@ const restartGuard = (product: string, account: string) =>
       state.abort("restart"),
     ),
   ).rejects.toThrow("restart");
-// A day in the middle of a month, 12:00 UTC.
-const NOON = Date.UTC(2026, 10, 18, 12, 0, 0);
+// A day in the middle of a month, 12:00 UTC, next year: the test clock (test/clock.ts) runs ahead of the real one.
+const NOON = Date.UTC(new Date().getUTCFullYear() + 1, 10, 18, 12, 0, 0);
 const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) });
 
 describe("POST /admin/v1/keys/{id}/roll", () => {
   it("issues a successor that inherits the key, shown once; the old key works until the grace ends on the guard's clock", async () => {
+    const clock = useTestClock();
     const old = await createKey("zsky", {
       label: "render farm",
       plan: "pro",
@@ -40,14 +42,14 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
     });
     const endsAt = Date.parse(body.old_key_ends_at);
     expect(body.old_key.expires_at).toBe(body.old_key_ends_at);
-    expect(Math.abs(endsAt - (Date.now() + 3_600_000))).toBeLessThan(10_000);
+    expect(endsAt).toBe(clock.now() + 3_600_000);
     expect((await json(await admin(`/keys/${body.id}`))).key).toBeUndefined();
 
     expect((await usage(old.key)).status).toBe(200);
     expect((await usage(body.key)).status).toBe(200);
-    await setGuardClock("zsky", old.account, endsAt - 1);
+    await clock.advanceTo(endsAt - 1);
     expect((await usage(old.key)).status).toBe(200);
-    await setGuardClock("zsky", old.account, endsAt);
+    await clock.advanceTo(endsAt);
     expect((await usage(old.key)).status).toBe(401);
     expect((await usage(body.key)).status).toBe(200);
 
@@ -70,6 +72,7 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
   });
 
   it("the shared counting and the grace period's end survive a restart of the guard", async () => {
+    const clock = useTestClock();
     const old = await createKey("zsky", { limit_override: { windows: { burst: { limit: 4 } } } });
     expect((await usage(old.key)).status).toBe(200);
     const rolled = await json(await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 600 } }));
@@ -81,7 +84,7 @@ describe("POST /admin/v1/keys/{id}/roll", () => {
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(3);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
     expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
-    await setGuardClock("zsky", old.account, Date.parse(rolled.old_key_ends_at));
+    await clock.advanceTo(Date.parse(rolled.old_key_ends_at));
     expect((await usage(old.key)).status).toBe(401);
   });
 
@@ -193,7 +196,7 @@ describe("a chain of rolls and rotations shares one set of counters, however it 
 
   it("roll then rotate: the grace key and the rotated successor share one daily cap", async () => {
     const a = await createKey("zsky", { limit_override: { daily_per_key: { image: 2 } } });
-    await setGuardClock("zsky", a.account, NOON);
+    useTestClock(NOON);
     const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
     const c = (await json(await rotate(b.key))).key as string;
     const submit = (key: string) => zskyClient(key, {}).submit("images", { prompt: "a lighthouse" });
@@ -204,7 +207,7 @@ describe("a chain of rolls and rotations shares one set of counters, however it 
 
   it("roll then rotate: a suspension of the rotated successor refuses the grace key too, and lifting it on either key lifts both", async () => {
     const a = await createKey("zsky");
-    await setGuardClock("zsky", a.account, NOON);
+    useTestClock(NOON);
     const b = await json(await admin(`/keys/${a.id}/roll`, { json: { expire_old_in_seconds: 3600 } }));
     const rotated = await json(await rotate(b.key));
     const settings = limitOverrides({ zsky: { windows: { burst: { limit: 10_000 } }, generation: { concurrentJobsPerKey: 100 } } });

@@ -1,25 +1,57 @@
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useTestClock, type TestClock } from "../clock";
 import { admin, bearer, burst, call, createKey, json, keyHeaders, mintToken, newUser } from "../helpers";
 
 /**
- * What every sliding-window backend must do, run against each (limiter-*.test.ts).
- * Real time, a 4-second window of 5: bursts start early in a 4-second period, since
- * Upstash counts in fixed windows aligned to the epoch.
+ * What every sliding-window backend must do, run against each (limiter-*.test.ts), in a
+ * 4-second window of 5.
  */
 const LIMIT = 5;
 const WINDOW = 4;
 const override = { limit_override: { windows: { plan_rate: { limit: LIMIT, window_seconds: WINDOW } } } };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function earlyInWindow() {
-  const into = Date.now() % (WINDOW * 1000);
-  if (into > 1500) await sleep(WINDOW * 1000 - into + 50);
+/** How time passes for a backend's windows. */
+export interface ContractTime {
+  /** Called before each test. */
+  begin(): void;
+  /** Waits, if need be, until a burst fits in one of the backend's windows. */
+  earlyInWindow(): Promise<void>;
+  /** Lets `ms` pass. */
+  pass(ms: number): Promise<void>;
 }
 
-export function limiterContract(backend: string, settings: () => Record<string, unknown>) {
+/** The guard's windows: on the test clock (test/clock.ts), which the tests move. */
+export function testClockTime(): ContractTime {
+  let clock: TestClock;
+  return {
+    begin: () => {
+      clock = useTestClock();
+    },
+    earlyInWindow: async () => undefined,
+    pass: (ms) => clock.advance(ms),
+  };
+}
+
+/** Redis's windows: real time. Upstash counts in fixed windows aligned to the epoch, so bursts start early in a 4-second period. */
+export const realTime: ContractTime = {
+  begin: () => undefined,
+  earlyInWindow: async () => {
+    const into = Date.now() % (WINDOW * 1000);
+    if (into > 1500) await sleep(WINDOW * 1000 - into + 50);
+  },
+  pass: sleep,
+};
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function limiterContract(backend: string, settings: () => Record<string, unknown>, time: ContractTime) {
   const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: settings() });
+  const earlyInWindow = () => time.earlyInWindow();
 
   describe(`sliding windows on the ${backend} backend`, () => {
+    beforeEach(() => time.begin());
+
     it("a burst far over N admits exactly N; every refusal carries Retry-After and RateLimit fields", async () => {
       const { key } = await createKey("zappway", override);
       await earlyInWindow();
@@ -44,7 +76,7 @@ export function limiterContract(backend: string, settings: () => Record<string, 
       await burst(LIMIT, () => agents(key));
       const refused = await agents(key);
       expect(refused.status).toBe(429);
-      await sleep(Number(refused.headers.get("Retry-After")) * 1000);
+      await time.pass(Number(refused.headers.get("Retry-After")) * 1000);
       expect((await agents(key)).status).toBe(200);
     });
 

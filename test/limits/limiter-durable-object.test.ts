@@ -1,3 +1,3 @@
-import { limiterContract } from "./limiter-contract";
+import { limiterContract, testClockTime } from "./limiter-contract";
 
-limiterContract("durable-object", () => ({}));
+limiterContract("durable-object", () => ({}), testClockTime());

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+import { afterDrain, useTestClock } from "../clock";
+import { admin, call, countingGuards, createKey, json, keyHeaders, limitOverrides } from "../helpers";
 
 /**
  * A refused request costs no guard call while its refusal stands (src/admit/standing-refusals.ts):
@@ -9,42 +9,12 @@ import { admin, call, createKey, json, keyHeaders, limitOverrides } from "../hel
  * at most a lease life, which a revoke or a limit change waits for.
  */
 
-type Namespace = typeof env.ACCOUNT_GUARD;
-
-/** The guard namespace, noting every RPC made on any of its stubs by method name. */
-function countingGuards(calls: string[]): Namespace {
-  return new Proxy(env.ACCOUNT_GUARD, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
-      return (...args: Parameters<Namespace["get"]>) => {
-        const stub = target.get(...args);
-        return new Proxy(stub, {
-          get(s, method) {
-            const rpc = Reflect.get(s, method);
-            if (typeof rpc !== "function") return rpc;
-            return (...a: unknown[]) => {
-              calls.push(String(method));
-              // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
-              return Reflect.apply(rpc, s, a);
-            };
-          },
-        });
-      };
-    },
-  });
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Waits until `seconds` have passed since `since` (ms, this isolate's clock), and a little more. */
-const waitOut = (since: number, seconds: number) => sleep(Math.max(0, since + seconds * 1000 - Date.now()) + 50);
-
 describe("a full window's refusal stands in the isolate", () => {
   // A credential's refusal stands at most a lease life: one second here, so the checks fit in it.
   const stand = { GUARD_LEASE_MS: "1000" };
 
   it("a key's next requests make no guard call while it stands: 429 in the product's envelope, RateLimit r=0, Retry-After counting down; then the guard is asked again", async () => {
+    const clock = useTestClock();
     const calls: string[] = [];
     const settings = {
       ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 2, windowSeconds: 3 } } } }),
@@ -57,7 +27,7 @@ describe("a full window's refusal stands in the isolate", () => {
     expect((await agents()).status).toBe(200);
     expect((await agents()).status).toBe(200);
     const refused = await agents();
-    const refusedAt = Date.now();
+    const refusedAt = clock.now();
     expect(refused.status).toBe(429);
     expect(calls).toEqual(["admit", "admit", "admit"]); // admissions are never remembered
     const retryAfter = Number(refused.headers.get("Retry-After"));
@@ -65,25 +35,33 @@ describe("a full window's refusal stands in the isolate", () => {
     const body = await json(refused);
 
     calls.length = 0;
+    await clock.advance(900);
     const again = await Promise.all(Array.from({ length: 5 }, agents));
     for (const response of again) {
       expect(response.status).toBe(429);
       expect(await json(response)).toEqual(body);
       expect(response.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=2;w=3');
-      expect(response.headers.get("RateLimit")).toBe(`"plan_rate";r=0;t=${response.headers.get("Retry-After")}`);
-      expect(Number(response.headers.get("Retry-After"))).toBeLessThanOrEqual(retryAfter);
+      expect(response.headers.get("RateLimit")).toBe('"plan_rate";r=0;t=3');
+      expect(response.headers.get("Retry-After")).toBe("3"); // 2.1 s left, rounded up as the guard rounds
     }
+    await clock.advance(99);
+    expect((await agents()).headers.get("Retry-After")).toBe("3");
     expect(calls).toEqual([]);
 
-    // Past the stand, within the Retry-After: the guard is asked, and refuses.
-    await sleep(1_100);
-    expect((await agents()).status).toBe(429);
+    // Past the stand (a lease life), within the Retry-After: the guard is asked, and refuses.
+    await clock.advanceTo(refusedAt + 1_000);
+    const asked = await agents();
+    expect(asked.status).toBe(429);
+    expect(asked.headers.get("Retry-After")).toBe("2");
     expect(calls).toEqual(["admit"]);
 
-    await waitOut(refusedAt, retryAfter);
+    await clock.advanceTo(refusedAt + retryAfter * 1000 - 1);
+    expect((await agents()).status).toBe(429);
+    await clock.advance(1);
     expect((await agents()).status).toBe(200);
   });
 
+  // On the system clock: the one test of the hold in real time.
   it("a revoke waits for a standing refusal like for a lease: the key's very next request is 401", async () => {
     const calls: string[] = [];
     const settings = {
@@ -94,26 +72,28 @@ describe("a full window's refusal stands in the isolate", () => {
     const { id, key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
+    // Refused: the isolate repeats it for up to a second (the first test shows it, on the test clock).
     expect((await agents()).status).toBe(429);
-    calls.length = 0;
-    expect((await agents()).status).toBe(429);
-    expect(calls).toEqual([]); // standing
     expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+    calls.length = 0;
     expect((await agents()).status).toBe(401);
     expect(calls).toEqual(["admit"]);
   });
 
-  it("a raised limit applies to the very next request too", async () => {
+  it("a raised limit waits for the standing refusal, and applies to the very next request", async () => {
+    const clock = useTestClock();
     const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }), ...stand };
     const { id, key } = await createKey("zappway");
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
     expect((await agents()).status).toBe(200);
+    const refusedAt = clock.now();
     expect((await agents()).status).toBe(429);
-    const raised = await admin(`/keys/${id}`, {
-      method: "PATCH",
-      json: { limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 30 } } } },
-    });
+    const raised = await afterDrain(clock, () =>
+      admin(`/keys/${id}`, { method: "PATCH", json: { limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 30 } } } } }),
+    );
     expect(raised.status).toBe(200);
+    // It returned when the refusal stopped standing (a lease life), and not before.
+    expect(clock.now()).toBe(refusedAt + 1_000);
     expect((await agents()).status).toBe(200);
   });
 

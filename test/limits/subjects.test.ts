@@ -1,19 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import {
-  admin,
-  bearer,
-  burst,
-  call,
-  createKey,
-  json,
-  keyHeaders,
-  limitOverrides,
-  login,
-  mintToken,
-  newUser,
-  setGuardClock,
-} from "../helpers";
+import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, login, mintToken, newUser } from "../helpers";
+import { afterDrain, useTestClock } from "../clock";
 
 /**
  * Who each window counts (docs/limits.md): ZakGT keys each their own windows and
@@ -22,7 +10,6 @@ import {
  * organization's, shared by all its keys.
  */
 
-const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const jsonHeaders = { "Content-Type": "application/json" };
 const statuses = (responses: Response[]) => responses.map((r) => r.status);
 const ok = (responses: Response[]) => statuses(responses).filter((s) => s === 200).length;
@@ -209,13 +196,14 @@ describe("ZakGT: a user's keys follow the user's account tier", () => {
 });
 
 describe("ZappWay: the plan and its rate are the organization's", () => {
-  const agents = (key: string, settings?: Record<string, unknown>) =>
-    call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+  // On a test clock, without leases: a burst is one moment, counted exactly.
+  const single = { GUARD_LEASE_MS: "0" };
+  const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: single });
 
   it("Free: 60 per minute for the whole organization, however many keys it holds", async () => {
     const first = await createKey("zappway");
     const keys = [first, ...(await Promise.all([1, 2, 3, 4].map(() => createKey("zappway", { account: first.account }))))];
-    await setGuardClock("zappway", first.account, T0);
+    useTestClock();
     const responses = await burst(100, (i) => agents(keys[i % keys.length]!.key));
     expect(ok(responses)).toBe(60);
     expect(responses.find((r) => r.status === 200)!.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=60;w=60');
@@ -224,7 +212,7 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
   it("an admin-set plan is every key's, whatever plan a key was made with; one window for all of them", async () => {
     const first = await createKey("zappway", { plan: "free" });
     const second = await createKey("zappway", { account: first.account, plan: "enterprise" });
-    await setGuardClock("zappway", first.account, T0);
+    useTestClock();
     const set = await admin(`/accounts/zappway/${first.account}/plan`, { method: "PUT", json: { plan: "pro" } });
     expect(set.status).toBe(200);
     const a = await agents(first.key);
@@ -239,7 +227,7 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
   it("Enterprise: the agreed rate is set once for the organization", async () => {
     const first = await createKey("zappway");
     const second = await createKey("zappway", { account: first.account });
-    await setGuardClock("zappway", first.account, T0);
+    useTestClock();
     const body = { plan: "enterprise", limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 10 } } } };
     const set = await admin(`/accounts/zappway/${first.account}/plan`, { method: "PUT", json: body });
     expect(set.status).toBe(200);
@@ -253,13 +241,14 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
   it("a key's own override caps that key on the organization's window, leaving the rest to the others", async () => {
     const capped = await createKey("zappway", { limit_override: { windows: { plan_rate: { limit: 10 } } } });
     const other = await createKey("zappway", { account: capped.account });
-    await setGuardClock("zappway", capped.account, T0);
+    useTestClock();
     expect(ok(await burst(10, () => agents(other.key)))).toBe(10);
     expect((await agents(capped.key)).status).toBe(429);
     expect(ok(await burst(50, () => agents(other.key)))).toBe(50);
   });
 
   it("a plan change returns only once every lease out for the account has ended, and applies to the next request", async () => {
+    const clock = useTestClock();
     const { id, key, account } = await createKey("zappway", { plan: "pro" });
     // What an isolate asks for when the key is hot (lease-book.ts): a lease of a second.
     const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`));
@@ -272,10 +261,10 @@ describe("ZappWay: the plan and its rate are the organization's", () => {
       lease: { want: 10, ttlMs: 1000 },
     });
     expect(leased.allow && leased.lease!.tokens).toBe(10);
-    const started = Date.now();
+    const leaseEnds = clock.now() + 1000;
     const body = { plan: "pro", limit_override: { windows: { plan_rate: { limit: 1 } } } };
-    expect((await admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: body })).status).toBe(200);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect((await afterDrain(clock, () => admin(`/accounts/zappway/${account}/plan`, { method: "PUT", json: body }))).status).toBe(200);
+    expect(clock.now()).toBe(leaseEnds);
     expect((await agents(key)).status).toBe(429);
   });
 

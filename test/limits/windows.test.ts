@@ -1,16 +1,21 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, login, setGuardClock } from "../helpers";
+import { useTestClock } from "../clock";
+import { admin, bearer, burst, call, createKey, json, keyHeaders, limitOverrides, login } from "../helpers";
 
-const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
-const agents = (key: string, settings?: Record<string, unknown>) =>
-  call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+// On a test clock (test/clock.ts), which stands still unless a test moves it: a burst
+// arrives at one moment. Without leases, so every request is decided by the guard and
+// a burst is counted exactly to the request and the millisecond (leases.test.ts holds
+// the leased requests to the same limits).
+const single = { GUARD_LEASE_MS: "0" };
+const agents = (key: string, settings: Record<string, unknown> = {}) =>
+  call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: { ...single, ...settings } });
 const statuses = (responses: Response[]) => responses.map((r) => r.status);
 
 describe("exact sliding windows", () => {
   it("far more than N concurrent requests at one key: exactly N admitted, every refusal with a correct Retry-After", async () => {
-    const { key, account } = await createKey("zappway"); // Free plan: 60 per minute
-    await setGuardClock("zappway", account, T0);
+    useTestClock();
+    const { key } = await createKey("zappway"); // Free plan: 60 per minute
     const responses = await burst(150, () => agents(key));
     expect(statuses(responses).filter((s) => s === 200)).toHaveLength(60);
     const refused = responses.filter((r) => r.status === 429);
@@ -25,32 +30,33 @@ describe("exact sliding windows", () => {
   });
 
   it("waiting Retry-After seconds then admits, and not a moment before", async () => {
-    const { key, account } = await createKey("zappway", { plan: "free" });
-    await setGuardClock("zappway", account, T0);
+    const clock = useTestClock();
+    const T0 = clock.now();
+    const { key } = await createKey("zappway", { plan: "free" });
     for (let i = 0; i < 40; i++) expect((await agents(key)).status).toBe(200);
-    await setGuardClock("zappway", account, T0 + 20_000);
+    await clock.advanceTo(T0 + 20_000);
     for (let i = 0; i < 20; i++) expect((await agents(key)).status).toBe(200);
     const refused = await agents(key);
     expect(refused.status).toBe(429);
     expect(refused.headers.get("Retry-After")).toBe("40"); // the 40 from T0 leave at T0+60s
 
-    await setGuardClock("zappway", account, T0 + 59_999);
+    await clock.advanceTo(T0 + 59_999);
     const early = await agents(key);
     expect(early.status).toBe(429);
     expect(early.headers.get("Retry-After")).toBe("1");
-    await setGuardClock("zappway", account, T0 + 60_000);
+    await clock.advanceTo(T0 + 60_000);
     // 40 slots opened at once; the 20 from T0+20s still count.
     expect(statuses(await burst(45, () => agents(key))).filter((s) => s === 200)).toHaveLength(40);
   });
 
   it("every response to a limited route carries RateLimit-Policy and RateLimit", async () => {
-    const { key, account } = await createKey("zappway");
-    await setGuardClock("zappway", account, T0);
+    const clock = useTestClock();
+    const { key } = await createKey("zappway");
     const first = await agents(key);
     expect(first.status).toBe(200);
     expect(first.headers.get("RateLimit-Policy")).toBe('"plan_rate";q=60;w=60');
     expect(first.headers.get("RateLimit")).toBe('"plan_rate";r=59;t=60');
-    await setGuardClock("zappway", account, T0 + 15_000);
+    await clock.advance(15_000);
     const second = await agents(key);
     expect(second.headers.get("RateLimit")).toBe('"plan_rate";r=58;t=45');
     // Origin errors carry them too: the request was admitted and counted.
@@ -58,6 +64,7 @@ describe("exact sliding windows", () => {
       method: "POST",
       headers: { ...keyHeaders("zappway", key), "Content-Type": "application/json" },
       body: '{"query":"x"}',
+      settings: single,
     });
     expect(notFound.status).toBe(404);
     expect(notFound.headers.get("RateLimit")).toBe('"plan_rate";r=57;t=45');
@@ -67,8 +74,7 @@ describe("exact sliding windows", () => {
     const a = await createKey("zappway");
     const b = await createKey("zappway", { account: a.account });
     const other = await createKey("zappway");
-    await setGuardClock("zappway", a.account, T0);
-    await setGuardClock("zappway", other.account, T0);
+    useTestClock();
     expect(statuses(await burst(70, () => agents(a.key))).filter((s) => s === 200)).toHaveLength(60);
     expect((await agents(a.key)).status).toBe(429);
     expect((await agents(b.key)).status).toBe(429);
@@ -76,15 +82,14 @@ describe("exact sliding windows", () => {
   });
 
   it("plans and per-key overrides: Pro 300, Enterprise per key", async () => {
+    useTestClock();
     const pro = await createKey("zappway", { plan: "pro" });
-    await setGuardClock("zappway", pro.account, T0);
     expect(statuses(await burst(320, () => agents(pro.key))).filter((s) => s === 200)).toHaveLength(300);
 
     const ent = await createKey("zappway", {
       plan: "enterprise",
       limit_override: { windows: { plan_rate: { limit: 5, window_seconds: 10 } } },
     });
-    await setGuardClock("zappway", ent.account, T0);
     const r = await burst(8, () => agents(ent.key));
     expect(statuses(r).filter((s) => s === 200)).toHaveLength(5);
     expect(r.find((x) => x.status === 429)!.headers.get("Retry-After")).toBe("10");
@@ -104,12 +109,11 @@ describe("exact sliding windows", () => {
   });
 
   it("deployment-wide overrides (LIMIT_OVERRIDES) change the defaults", async () => {
-    const { key, account } = await createKey("zappway");
-    await setGuardClock("zappway", account, T0);
+    useTestClock();
+    const { key } = await createKey("zappway");
     const settings = limitOverrides({ zappway: { windows: { plan_rate: { limit: 3 } } } });
     expect(statuses(await burst(5, () => agents(key, settings))).filter((s) => s === 200)).toHaveLength(3);
     const pro = await createKey("zappway", { plan: "pro" });
-    await setGuardClock("zappway", pro.account, T0);
     const proSettings = limitOverrides({ zappway: { plans: { pro: { plan_rate: { limit: 4 } } } } });
     expect(statuses(await burst(6, () => agents(pro.key, proSettings))).filter((s) => s === 200)).toHaveLength(4);
     const bad = await agents(key, { LIMIT_OVERRIDES: "{not json" });
@@ -140,7 +144,7 @@ describe("ZakGT limits", () => {
     const owner = `usr_keys_${crypto.randomUUID().slice(0, 8)}`;
     const a = await createKey("zakgt", { account: owner });
     const b = await createKey("zakgt", { account: owner });
-    await setGuardClock("zakgt", owner, T0);
+    useTestClock();
     const first = await burst(40, () => chat(a.key));
     expect(statuses(first).filter((s) => s === 200)).toHaveLength(30);
     const refused = first.find((r) => r.status === 429)!;

@@ -1,13 +1,17 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, burst, call, callLive, createKey, json, keyHeaders, limitOverrides, setGuardClock } from "../helpers";
+import { useTestClock } from "../clock";
+import { admin, burst, call, callLive, createKey, json, keyHeaders, limitOverrides } from "../helpers";
 
+// Dates on the test clock (test/clock.ts) are next year's, ahead of the real clock: a
+// guard's alarm set for a moment the real clock has passed would fire by itself.
+const YEAR = new Date().getUTCFullYear() + 1;
 // A day in the middle of a month, 12:00 UTC.
-const NOON = Date.UTC(2026, 10, 18, 12, 0, 0);
+const NOON = Date.UTC(YEAR, 10, 18, 12, 0, 0);
 const roomy = { zsky: { windows: { burst: { limit: 10_000 } } } };
 
-function zsky(key: string, overrides: unknown = roomy) {
-  const settings = limitOverrides(overrides);
+function zsky(key: string, overrides: unknown = roomy, more: Record<string, unknown> = {}) {
+  const settings = { ...limitOverrides(overrides), ...more };
   const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
   return {
     generate: (
@@ -41,7 +45,7 @@ describe("ZSky burst: 20 requests per minute per key, submissions and account ca
   it("exactly 20 of 30, in ZSky's envelope, keys of one account independent", async () => {
     const a = await createKey("zsky");
     const b = await createKey("zsky", { account: a.account });
-    await setGuardClock("zsky", a.account, NOON);
+    useTestClock(NOON);
     const responses = await burst(30, () => call("/zsky/v1/usage", { headers: keyHeaders("zsky", a.key) }));
     expect(responses.filter((r) => r.status === 200)).toHaveLength(20);
     const refused = responses.filter((r) => r.status === 429);
@@ -64,7 +68,7 @@ describe("ZSky polls: their own window, 300 per minute per key", () => {
   it("the reference client's 2-second polling through a minute-long job: never refused, with the burst used up", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key, {});
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const jobId = (await json(await api.generate("videos", "a lighthouse render-ms:600000"))).job_id as string;
     for (let i = 0; i < 19; i++) expect((await api.usage()).status).toBe(200);
     expect((await api.usage()).status).toBe(429);
@@ -79,7 +83,7 @@ describe("ZSky polls: their own window, 300 per minute per key", () => {
 
   it("exactly 300 of 310, and polls never use up the burst", async () => {
     const { key, account } = await createKey("zsky");
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const headers = keyHeaders("zsky", key);
     const responses = await burst(310, () => call("/zsky/v1/jobs/nope", { headers }));
     expect(responses.filter((r) => r.status === 404)).toHaveLength(300);
@@ -96,7 +100,7 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
   it("a fourth submit waits; every terminal path releases the slot exactly once", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key);
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const jobs = [];
     for (const prompt of ["a cat", "forbidden thing", "will-fail please"]) {
       const r = await api.generate("images", `${prompt} render-ms:1500`);
@@ -122,8 +126,8 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     const { key } = await createKey("zsky");
     const api = zsky(key);
     const jobs = [];
-    for (let i = 0; i < 3; i++) jobs.push((await json(await api.generate("images", `cup ${i}`))).job_id as string);
-    await new Promise((r) => setTimeout(r, 400)); // the simulator finishes jobs after 100 ms
+    // Jobs the simulator finishes at once.
+    for (let i = 0; i < 3; i++) jobs.push((await json(await api.generate("images", `cup ${i} render-ms:0`))).job_id as string);
     const fourth = await api.generate("images");
     expect(fourth.status).toBe(200);
     // The rechecked jobs are still the caller's to poll, once each to completion.
@@ -148,15 +152,15 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
   it("jobs still running: 429 with Retry-After when the first should end (60 s for a video), then a short retry once it is overdue", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key);
-    await setGuardClock("zsky", account, NOON);
+    const clock = useTestClock(NOON);
     for (let i = 0; i < 3; i++) expect((await api.generate("videos", `sea ${i} render-ms:600000`)).status).toBe(200);
     const fourth = await api.generate("images");
     expect(fourth.status).toBe(429);
     expect(fourth.headers.get("Retry-After")).toBe("60");
-    await setGuardClock("zsky", account, NOON + 45_000);
+    await clock.advanceTo(NOON + 45_000);
     expect((await api.generate("images")).headers.get("Retry-After")).toBe("15");
     // Past a video's typical minute, and the origin says it still runs: retry shortly.
-    await setGuardClock("zsky", account, NOON + 90_000);
+    await clock.advanceTo(NOON + 90_000);
     const overdue = await api.generate("images");
     expect(overdue.status).toBe(429);
     expect(overdue.headers.get("Retry-After")).toBe("5");
@@ -177,7 +181,7 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
   it("an origin refusal or failure takes no slot and no allowance", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key);
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     for (let i = 0; i < 4; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "400" })).status).toBe(400);
     for (let i = 0; i < 2; i++) expect((await api.generate("videos", "x", { "X-Sim-Fail": "503" })).status).toBe(503);
     // Still three free slots, and nothing counted.
@@ -258,7 +262,7 @@ describe("ZSky daily soft caps per key (UTC day)", () => {
     const api = zsky(key, {
       zsky: { windows: { burst: { limit: 10_000 } }, generation: { dailyPerKey: { image: 2 }, concurrentJobsPerKey: 100 } },
     });
-    await setGuardClock("zsky", account, Date.UTC(2026, 10, 18, 23, 59, 30));
+    const clock = useTestClock(Date.UTC(YEAR, 10, 18, 23, 59, 30));
     expect((await api.generate("images")).status).toBe(200);
     expect((await api.generate("images", "blocked-at-submit")).status).toBe(451); // blocked ones count
     const capped = await api.generate("images");
@@ -268,7 +272,7 @@ describe("ZSky daily soft caps per key (UTC day)", () => {
     // Videos have their own cap.
     expect((await api.generate("videos")).status).toBe(200);
 
-    await setGuardClock("zsky", account, Date.UTC(2026, 10, 19, 0, 0, 0));
+    await clock.advanceTo(Date.UTC(YEAR, 10, 19, 0, 0, 0));
     expect((await api.generate("images")).status).toBe(200);
     expect((await api.generate("images")).status).toBe(200);
     expect((await api.generate("images")).status).toBe(429);
@@ -286,7 +290,7 @@ describe("ZSky monthly allowance per account (UTC calendar month, no rollover)",
   it("hard stop with 429 until the 1st at 00:00 UTC; two keys share the account's allowance", async () => {
     const a = await createKey("zsky");
     const b = await createKey("zsky", { account: a.account });
-    await setGuardClock("zsky", a.account, Date.UTC(2026, 10, 30, 23, 0, 0));
+    const clock = useTestClock(Date.UTC(YEAR, 10, 30, 23, 0, 0));
     expect((await zsky(a.key, small).generate("images")).status).toBe(200);
     expect((await zsky(b.key, small).generate("images")).status).toBe(200);
     expect((await zsky(a.key, small).generate("images", "blocked-at-submit")).status).toBe(451);
@@ -302,18 +306,18 @@ describe("ZSky monthly allowance per account (UTC calendar month, no rollover)",
       overage_charged_cents: 0,
       base_videos_allowance: 1,
       base_images_allowance: 3,
-      month_start: "2026-11-01",
+      month_start: `${YEAR}-11-01`,
     });
 
-    await setGuardClock("zsky", a.account, Date.UTC(2026, 11, 1, 0, 0, 0));
+    await clock.advanceTo(Date.UTC(YEAR, 11, 1, 0, 0, 0));
     expect((await zsky(b.key, small).generate("images")).status).toBe(200);
-    expect(await json(await zsky(b.key, small).usage())).toMatchObject({ images_used: 1, month_start: "2026-12-01" });
+    expect(await json(await zsky(b.key, small).usage())).toMatchObject({ images_used: 1, month_start: `${YEAR}-12-01` });
   });
 
   it("with overage opted in: counted and priced up to the budget, whose unused part rolls over", async () => {
     const { key, account } = await createKey("zsky");
     const api = zsky(key, small);
-    await setGuardClock("zsky", account, Date.UTC(2026, 9, 10));
+    const clock = useTestClock(Date.UTC(YEAR, 9, 10));
     const opt = await admin(`/accounts/zsky/${account}/overage`, { method: "PUT", json: { enabled: true, monthly_cap_cents: 110 } });
     expect(opt.status).toBe(200);
     expect((await api.generate("videos")).status).toBe(200); // base
@@ -329,12 +333,12 @@ describe("ZSky monthly allowance per account (UTC calendar month, no rollover)",
     expect((await api.generate("images")).status).toBe(429);
 
     // Next month: the base resets; the budget is the cap again (nothing was left to roll over).
-    await setGuardClock("zsky", account, Date.UTC(2026, 10, 3));
+    await clock.advanceTo(Date.UTC(YEAR, 10, 3));
     expect((await api.generate("videos")).status).toBe(200);
     expect(await json(await api.usage())).toMatchObject({ videos_used: 1, videos_overage: 0, overage_charged_cents: 0 });
     expect((await api.generate("videos")).status).toBe(200); // 50 of 110
     // The month after: 60 unspent rolls over, so 170 is available: three videos (150), not four.
-    await setGuardClock("zsky", account, Date.UTC(2026, 11, 3));
+    await clock.advanceTo(Date.UTC(YEAR, 11, 3));
     expect((await api.generate("videos")).status).toBe(200); // base
     const overage = [];
     for (let i = 0; i < 4; i++) overage.push((await api.generate("videos")).status);
@@ -358,7 +362,7 @@ describe("ZSky safety suspension", () => {
 
   it("9 attempts all blocked: not suspended", async () => {
     const { key, account } = await createKey("zsky");
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const api = zsky(key, many);
     await attempts(api, 9, 9);
     expect((await api.usage()).status).toBe(200);
@@ -366,7 +370,7 @@ describe("ZSky safety suspension", () => {
 
   it("10 attempts with 5 blocked: not suspended", async () => {
     const { key, account } = await createKey("zsky");
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const api = zsky(key, many);
     await attempts(api, 10, 5);
     expect((await api.usage()).status).toBe(200);
@@ -374,7 +378,7 @@ describe("ZSky safety suspension", () => {
 
   it("10 attempts with 6 blocked: 403 on every call for 24 hours, then lifted", async () => {
     const { key, account } = await createKey("zsky");
-    await setGuardClock("zsky", account, NOON);
+    const clock = useTestClock(NOON);
     const api = zsky(key, many);
     await attempts(api, 10, 6);
     const suspended = await api.usage();
@@ -384,18 +388,19 @@ describe("ZSky safety suspension", () => {
     expect((await api.generate("images")).status).toBe(403);
     expect((await api.poll("anything")).status).toBe(403);
 
-    await setGuardClock("zsky", account, NOON + 24 * 3_600_000 - 1000);
+    await clock.advanceTo(NOON + 24 * 3_600_000 - 1000);
     expect((await api.usage()).headers.get("Retry-After")).toBe("1");
-    await setGuardClock("zsky", account, NOON + 24 * 3_600_000);
+    await clock.advanceTo(NOON + 24 * 3_600_000);
     expect((await api.usage()).status).toBe(200);
   });
 
   it("jobs that end `blocked` count as rejections; attempts older than 30 minutes do not", async () => {
-    const { key, account } = await createKey("zsky");
-    const api = zsky(key, many);
-    await setGuardClock("zsky", account, NOON);
+    const { key } = await createKey("zsky");
+    // Polls unleased: the suspension a poll brings about would wait for their leases, on a clock that stands still.
+    const api = zsky(key, many, { GUARD_LEASE_MS: "0" });
+    const clock = useTestClock(NOON);
     await attempts(api, 4, 4); // at 12:00, soon outside the window
-    await setGuardClock("zsky", account, NOON + 31 * 60_000);
+    await clock.advanceTo(NOON + 31 * 60_000);
     const ids = [];
     for (let i = 0; i < 6; i++) ids.push((await json(await api.generate("images", "forbidden"))).job_id);
     await attempts(api, 4, 0);
@@ -407,7 +412,7 @@ describe("ZSky safety suspension", () => {
 
   it("an admin can lift a suspension", async () => {
     const { id, key, account } = await createKey("zsky");
-    await setGuardClock("zsky", account, NOON);
+    useTestClock(NOON);
     const api = zsky(key, many);
     await attempts(api, 10, 10);
     expect((await api.usage()).status).toBe(403);

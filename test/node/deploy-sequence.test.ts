@@ -103,7 +103,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     expect(problems(step.text)).toEqual([
       `  x KEYS_KV: KV namespace zgate-staging-keys-kv exists on Cloudflare (${api.kv[0]!.id}) but wrangler.toml has no id for it: \`npm run check -- --env staging --write-ids\``,
       `  x DB: D1 database zgate-staging exists on Cloudflare (${api.d1[0]!.uuid}) but wrangler.toml has no id for it: \`npm run check -- --env staging --write-ids\``,
-      `  x D1: ${migrations.length} migrations not applied (${migrations.join(", ")}): \`npx wrangler d1 migrations apply DB --remote --env staging\``,
+      `  x D1: ${migrations.length} migration${migrations.length > 1 ? "s" : ""} not applied (${migrations.join(", ")}): \`npx wrangler d1 migrations apply DB --remote --env staging\``,
     ]);
 
     // The ids into wrangler.toml (staging's tables only, comments kept): what `d1 migrations apply --remote` needs.

@@ -3,13 +3,15 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startSimulators } from "../../origins/serve";
+// @ts-expect-error plain ESM script without types
+import { importTs } from "../../scripts/import-ts.mjs";
 import { startRedis } from "./redis-server";
 import { startResultHost } from "./result-host";
 import { startScannerHost } from "./scanner-host";
 import { startUpstashRestServer } from "./upstash-rest-server";
 
 /**
- * Starts, for the whole run, the three origin simulators and (for the Upstash limiter
+ * Starts, for the whole run, an origin simulator for each registered product and (for the Upstash limiter
  * backend) a real redis-server behind an Upstash REST server, all on loopback. Without
  * redis-server the Upstash tests are skipped locally; in CI that is a failure.
  */
@@ -17,13 +19,21 @@ export default async function setup(project: TestProject) {
   const signingSecret = randomBytes(32).toString("hex");
   // The simulators also accept the secret a rotation would move to (test/rotation.test.ts).
   const nextSigningSecret = randomBytes(32).toString("hex");
+  const { products } = await importTs("src/products/index.ts");
   const sims = await startSimulators({
+    products: products(),
     signingSecrets: [signingSecret, nextSigningSecret],
     issuer: "https://api.zakgt.net",
     audience: "zakgt-api",
     zskyCompleteAfterMs: 100,
   });
-  project.provide("simulators", { origins: sims.origins, jwksUrl: sims.jwksUrl, signingSecret, nextSigningSecret });
+  project.provide("simulators", {
+    origins: sims.origins as { zakgt: string; zsky: string; zappway: string },
+    originSettings: sims.originSettings,
+    jwksUrl: sims.jwksUrl,
+    signingSecret,
+    nextSigningSecret,
+  });
 
   // A server that accepts requests and never answers: dependency timeouts.
   const blackhole = createServer(() => undefined);

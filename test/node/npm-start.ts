@@ -10,7 +10,7 @@ const root = new URL("../..", import.meta.url).pathname;
  * `npm start` as a new engineer runs it, on free ports with its own local state: resolves
  * once its banner is printed. `output()` is everything it printed so far; `base` and
  * `adminToken` are read from the banner; `group` is the id of its process group (the
- * runtime, simulators and all).
+ * runtime, simulators and all); `exited` resolves with its exit code when it ends.
  */
 export async function npmStart(env: Record<string, string> = {}) {
   const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
@@ -25,6 +25,7 @@ export async function npmStart(env: Record<string, string> = {}) {
   });
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const stop = async () => {
     if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
     await new Promise((r) => setTimeout(r, 1000));
@@ -41,6 +42,7 @@ export async function npmStart(env: Record<string, string> = {}) {
   return {
     group: child.pid!,
     output: () => output,
+    exited,
     base: /zgate listening on (\S+)/.exec(output)![1]!,
     adminToken: /admin token: (\S+)/.exec(output)![1]!,
     stop,

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -42,6 +42,17 @@ describe("npm start", () => {
   // The user's working directory: README's commands write their files here.
   const cwd = mkdtempSync(join(tmpdir(), "zgate-user-"));
   symlinkSync(join(root, "examples"), join(cwd, "examples"));
+  // The user's temporary directory (TMPDIR): README's commands write their files in one `mktemp -d` makes there.
+  const userTmp = join(cwd, "tmp");
+  mkdirSync(userTmp);
+  /** A file README's commands wrote, found by its name in the directories they made. */
+  const written = (name: string) => {
+    const found = readdirSync(userTmp)
+      .map((dir) => join(userTmp, dir, name))
+      .filter((path) => existsSync(path));
+    expect(found, name).toHaveLength(1);
+    return found[0]!;
+  };
 
   async function start() {
     output = "";
@@ -74,7 +85,7 @@ describe("npm start", () => {
   }
 
   /** Runs README commands in bash, in the user's directory, with the environment npm start was given. */
-  const shell = (script: string, timeout = 30_000) => run("bash", ["-c", script], { cwd, env, timeout });
+  const shell = (script: string, timeout = 30_000) => run("bash", ["-c", script], { cwd, env: { ...env, TMPDIR: userTmp }, timeout });
 
   beforeAll(async () => {
     while (port === 8787) port = await freePort();
@@ -110,16 +121,34 @@ describe("npm start", () => {
     expect(output).toContain(`state: ${state}`);
   });
 
+  it("its banner names the API reference, the console and the health check, and / at the printed address names them too", async () => {
+    const base = `http://127.0.0.1:${port}`;
+    expect(output).toMatch(new RegExp(`API reference: +${base}/docs\n`));
+    expect(output).toMatch(new RegExp(`security console: +${base}/admin/ `));
+    expect(output).toMatch(new RegExp(`health check: +${base}/healthz\n`));
+    const home = await fetch(`${base}/`);
+    expect(home.status).toBe(200);
+    expect(await home.json()).toMatchObject({ docs: `${base}/docs`, console: `${base}/admin/`, health: `${base}/healthz` });
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: "ok" });
+  });
+
+  it("README's ZakGT and ZappWay block: a zak_live_ key of usr_demo reads /users/me, a zw_live_ key lists agents", async () => {
+    const { stdout } = await shell(readmeBlock("A key for ZakGT and ZappWay"));
+    const [me, agents] = stdout.trim().split("\n");
+    expect(JSON.parse(me!)).toMatchObject({ status: "ok", data: { id: "usr_demo", email: "demo@zakgt.test" } });
+    expect(JSON.parse(agents!)).toMatchObject({ data: expect.arrayContaining([expect.objectContaining({ id: "agt_support" })]) });
+  });
+
   it.concurrent(
     "README's end-to-end example: key, job followed by its poll_url, signed download, usage, revocation",
     async () => {
       const { stdout } = await shell(readmeBlock("One example, end to end"), JOB_MS + 30_000);
-      const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
+      const job = JSON.parse(readFileSync(written("job.json"), "utf8"));
       expect(job).toMatchObject({ status: "completed", kind: "image", expires_in: 86400 });
       expect(job.result_url).toMatch(
         new RegExp(`^http://127\\.0\\.0\\.1:${port}/zsky/v1/results/${job.job_id}\\?account=acct_demo&key=key_\\w+&expires=`),
       );
-      expect([...readFileSync(join(cwd, "lighthouse.png")).subarray(0, 8)]).toEqual(PNG);
+      expect([...readFileSync(written("lighthouse.png")).subarray(0, 8)]).toEqual(PNG);
       // curl prints bodies without a newline: the usage, the revoked key, then the refusal with its headers.
       const usage = /\{"videos_used"[^}]*\}/.exec(stdout)?.[0];
       expect(JSON.parse(usage!)).toMatchObject({ images_used: 1, base_images_allowance: 1000 });
@@ -142,7 +171,7 @@ describe("npm start", () => {
           `^Result: http://127\\.0\\.0\\.1:${port}/zsky/v1/results/\\w+\\?account=acct_sample&key=key_\\w+&expires=\\d+&kid=\\w+&sig=[0-9a-f]{64}`,
         ),
       );
-      expect([...readFileSync(join(cwd, "out.webp")).subarray(0, 8)]).toEqual(PNG);
+      expect([...readFileSync(written("out.webp")).subarray(0, 8)]).toEqual(PNG);
     },
     JOB_MS + 40_000,
   );
@@ -258,9 +287,22 @@ describe("npm start", () => {
     expect((await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`, { headers: { "X-API-Key": successor.key } })).status).toBe(200);
   });
 
+  it("every sh block of README is run here but the deploy one (it needs Cloudflare), and none wrote a file where it ran", () => {
+    const headings = [...readme.matchAll(/```sh\n/g)].map((block) => [...readme.slice(0, block.index).matchAll(/^#+ (.+)$/gm)].pop()![1]);
+    expect(headings).toEqual([
+      "Quick start",
+      "One example, end to end",
+      "A key for ZakGT and ZappWay",
+      "ZSky's own sample client",
+      "Deploy",
+      "Leaked key runbook",
+    ]);
+    expect(readdirSync(cwd).sort()).toEqual(["examples", "tmp"]);
+  });
+
   it("restarted on the same state directory: same admin token, an old result link downloads, an old completed job polls", async () => {
     const adminBefore = /admin token: (\S+)/.exec(output)![1]!;
-    const job = JSON.parse(readFileSync(join(cwd, "job.json"), "utf8"));
+    const job = JSON.parse(readFileSync(written("job.json"), "utf8"));
     await stop();
     await start();
     const base = `http://127.0.0.1:${port}`;
@@ -269,7 +311,7 @@ describe("npm start", () => {
     // The link was signed before the restart.
     const download = await fetch(job.result_url);
     expect(download.status).toBe(200);
-    expect(Buffer.from(await download.arrayBuffer()).equals(readFileSync(join(cwd, "lighthouse.png")))).toBe(true);
+    expect(Buffer.from(await download.arrayBuffer()).equals(readFileSync(written("lighthouse.png")))).toBe(true);
 
     // The example revoked its key; another key of the same account polls the job it ran.
     const created = await fetch(`${base}/admin/v1/keys`, {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, normalize } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -24,5 +24,22 @@ describe("the repository is self-contained", () => {
       return OUTSIDE.filter((needle) => text.includes(needle)).map((needle) => `${path}: ${needle}`);
     });
     expect(offending).toEqual([]);
+  });
+
+  it("every relative link of README.md and docs/ names a file in the repository (the console screenshots are committed, not left to npm test)", () => {
+    const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: root, encoding: "utf8" }).split("\0").filter(Boolean);
+    const pages = tracked.filter((path) => path === "README.md" || /^docs\/[^/]+\.md$/.test(path));
+    const broken = pages.flatMap((page) =>
+      [...readFileSync(join(root, page), "utf8").matchAll(/\]\(([^)\s#]+)(?:#[^)\s]*)?\)/g)]
+        .map((m) => m[1]!)
+        .filter((link) => !/^[a-z]+:/.test(link))
+        .filter((link) => {
+          const target = normalize(join(dirname(page), link)).replace(/\/$/, "");
+          return !tracked.some((path) => path === target || path.startsWith(`${target}/`));
+        })
+        .map((link) => `${page}: ${link}`),
+    );
+    expect(pages.length).toBeGreaterThan(10);
+    expect(broken).toEqual([]);
   });
 });

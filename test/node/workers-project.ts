@@ -21,9 +21,7 @@ export function workersProject(
           wrangler: { configPath: "./wrangler.toml" },
           miniflare: {
             bindings: {
-              ORIGIN_ZAKGT: sims.origins.zakgt,
-              ORIGIN_ZSKY: sims.origins.zsky,
-              ORIGIN_ZAPPWAY: sims.origins.zappway,
+              ...sims.originSettings,
               ZAKGT_JWKS_URL: sims.jwksUrl,
               ORIGIN_SIGNING_SECRET: sims.signingSecret,
               RESULT_SIGNING_KEYS: JSON.stringify({ r1: "result-signing-secret-0123456789abcdef" }),

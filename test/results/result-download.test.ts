@@ -17,8 +17,8 @@ async function storedImage(settings: Record<string, unknown> = roomy) {
 
 const SVG_WITH_SCRIPT = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>';
 
-/** A result as zgate stored it before media types were checked: an SVG carrying script. */
-async function legacySvgResult(): Promise<string> {
+/** What zgate never stores, put in the bucket some other way: an SVG carrying script. */
+async function foreignSvgResult(): Promise<string> {
   const { id, account } = await createKey("zsky");
   const jobId = crypto.randomUUID().replaceAll("-", "");
   await env.RESULTS.put(`zsky/${account}/${jobId}`, SVG_WITH_SCRIPT, { httpMetadata: { contentType: "image/svg+xml" } });
@@ -36,7 +36,7 @@ describe("a download is never active content on zgate's host", () => {
   });
 
   it("anything else already stored (an SVG with script) is an attachment, sandboxed, on GET, HEAD and ranges", async () => {
-    const url = await legacySvgResult();
+    const url = await foreignSvgResult();
     for (const init of [{}, { method: "HEAD" }, { headers: { Range: "bytes=0-9" } }]) {
       const download = await fetchUrl(url, init);
       expect([200, 206]).toContain(download.status);
@@ -51,7 +51,7 @@ describe("a download is never active content on zgate's host", () => {
     const { key, account, jobId, url } = await storedImage(s3);
     expect(new URL(url).searchParams.get("response-content-disposition")).toBe("inline");
     expect((await env.RESULTS.head(`zsky/${account}/${jobId}`))?.httpMetadata?.contentDisposition).toBe("inline");
-    // A result stored before types were checked.
+    // An object zgate would not store, put there some other way.
     await env.RESULTS.put(`zsky/${account}/${jobId}`, SVG_WITH_SCRIPT, { httpMetadata: { contentType: "image/svg+xml" } });
     const again = await json(await zskyClient(key, s3).poll(jobId));
     expect(new URL(again.result_url).searchParams.get("response-content-disposition")).toBe("attachment");

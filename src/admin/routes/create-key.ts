@@ -1,9 +1,11 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { prefixFor } from "../../keys/key-format";
+import { productById, products } from "../../products/index";
 import { importKey, issueKey } from "../../keys/key-lifecycle";
 import { keyView, limitOverrideFromApi, limitOverrideSchema, scopesSchema } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
+import * as clock from "../../util/clock";
 import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
 const Body = z
@@ -28,11 +30,15 @@ const Body = z
   .strict()
   .refine((b) => !(b.import_key && b.import_sha256), { message: "give import_key or import_sha256, not both", path: ["import_key"] })
   .refine((b) => prefixFor(b.product, b.mode) !== undefined, {
-    message: "test keys exist only for products with a test mode (zakgt)",
+    error: () =>
+      `test keys exist only for products with a test mode (${products()
+        .filter((p) => p.keyPrefixes.test)
+        .map((p) => p.id)
+        .join(", ")})`,
     path: ["mode"],
   });
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys",
   summary: "Create a key (or register an existing one) for any product and account",
@@ -53,28 +59,27 @@ export const route = createRoute({
   },
 });
 
-export function registerCreateKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const body = c.req.valid("json");
-    const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
-    if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
-    const spec = {
-      product: body.product,
-      accountId: body.account,
-      ownerUserId: body.product === "zakgt" ? body.account : null,
-      label: body.label,
-      plan: body.plan,
-      scopes: body.scopes,
-      limitOverride: body.limit_override ? limitOverrideFromApi(body.limit_override) : null,
-      expiresAt,
-      mode: body.mode,
-    };
-    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
-    if (body.import_key !== undefined || body.import_sha256 !== undefined) {
-      const record = await importKey(c.env, spec, { plaintext: body.import_key, sha256: body.import_sha256 }, by);
-      return c.json(keyView(record), 201);
-    }
-    const { record, secret } = await issueKey(c.env, spec, by);
-    return c.json({ ...keyView(record), key: secret }, 201);
-  });
-}
+export const createKeyRoute = adminRoute(route, async (c) => {
+  const body = c.req.valid("json");
+  const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
+  if (expiresAt !== null && expiresAt <= clock.now()) throw new GatewayError("BAD_REQUEST", "expires_at: must be in the future");
+  const spec = {
+    product: body.product,
+    accountId: body.account,
+    // A ZakGT account is a user: the user owns the key.
+    ownerUserId: productById(body.product)?.accountIsUser ? body.account : null,
+    label: body.label,
+    plan: body.plan,
+    scopes: body.scopes,
+    limitOverride: body.limit_override ? limitOverrideFromApi(body.limit_override) : null,
+    expiresAt,
+    mode: body.mode,
+  };
+  const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+  if (body.import_key !== undefined || body.import_sha256 !== undefined) {
+    const record = await importKey(c.env, spec, { plaintext: body.import_key, sha256: body.import_sha256 }, by);
+    return c.json(keyView(record), 201);
+  }
+  const { record, secret } = await issueKey(c.env, spec, by);
+  return c.json({ ...keyView(record), key: secret }, 201);
+});

@@ -1,8 +1,8 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { writeAudit } from "../../audit/audit-log";
 import { callsNewestFirst, usagePosition, type UsageRecord } from "../../usage/usage-history";
 import { decodeCursor, page } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { EXPORT_MEDIA_TYPES, exportStream, type ExportFormat } from "../call-export";
 import { callView } from "../call-view";
 import { requireKey } from "../require-key";
@@ -31,7 +31,7 @@ const Query = z
 
 const header = (description: string) => ({ description, schema: { type: "string" as const } });
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/keys/{id}/usage/export",
   summary: "Export a key's calls as NDJSON or CSV, newest first",
@@ -65,39 +65,37 @@ export const route = createRoute({
   },
 });
 
-export function registerExportUsage(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const record = await requireKey(c.env, c.req.valid("param").id);
-    const q = c.req.valid("query");
-    const { since, until } = timeRangeOf(q);
-    const after = decodeCursor(q.cursor, usagePosition);
-    const read: UsageRecord[] = [];
-    for await (const call of callsNewestFirst(c.env, record.keyId, { since, until, after }, BATCHES_PER_READ)) {
-      if (read.push(call) > q.limit) break;
-    }
-    const { items, next_cursor } = page(read, q.limit, (r) => r.position);
-    const format: ExportFormat = q.format;
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "key.export_usage",
-      target: record.keyId,
-      product: record.product,
-      accountId: record.accountId,
-      requestId: c.get("requestId"),
-      detail: { format, since: q.since ?? null, until: q.until ?? null, calls: items.length },
-    });
-    const headers: Record<string, string> = {
-      "Content-Type": EXPORT_MEDIA_TYPES[format],
-      "Content-Disposition": `attachment; filename="${record.keyId}-calls.${format}"`,
-      "Zgate-Export-Calls": String(items.length),
-    };
-    if (next_cursor) {
-      const next = new URL(c.req.url);
-      next.searchParams.set("cursor", next_cursor);
-      headers["Zgate-Next-Cursor"] = next_cursor;
-      headers.Link = `<${next.pathname}${next.search}>; rel="next"`;
-    }
-    const calls = items.map((u) => ({ ...callView(u), key_id: record.keyId }));
-    return c.body(exportStream(format, calls), 200, headers);
+export const exportUsageRoute = adminRoute(route, async (c) => {
+  const record = await requireKey(c.env, c.req.valid("param").id);
+  const q = c.req.valid("query");
+  const { since, until } = timeRangeOf(q);
+  const after = decodeCursor(q.cursor, usagePosition);
+  const read: UsageRecord[] = [];
+  for await (const call of callsNewestFirst(c.env, record.keyId, { since, until, after }, BATCHES_PER_READ)) {
+    if (read.push(call) > q.limit) break;
+  }
+  const { items, next_cursor } = page(read, q.limit, (r) => r.position);
+  const format: ExportFormat = q.format;
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "key.export_usage",
+    target: record.keyId,
+    product: record.product,
+    accountId: record.accountId,
+    requestId: c.get("requestId"),
+    detail: { format, since: q.since ?? null, until: q.until ?? null, calls: items.length },
   });
-}
+  const headers: Record<string, string> = {
+    "Content-Type": EXPORT_MEDIA_TYPES[format],
+    "Content-Disposition": `attachment; filename="${record.keyId}-calls.${format}"`,
+    "Zgate-Export-Calls": String(items.length),
+  };
+  if (next_cursor) {
+    const next = new URL(c.req.url);
+    next.searchParams.set("cursor", next_cursor);
+    headers["Zgate-Next-Cursor"] = next_cursor;
+    headers.Link = `<${next.pathname}${next.search}>; rel="next"`;
+  }
+  const calls = items.map((u) => ({ ...callView(u), key_id: record.keyId }));
+  return c.body(exportStream(format, calls), 200, headers);
+});

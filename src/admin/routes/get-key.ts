@@ -1,10 +1,10 @@
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/keys/{id}",
   summary: "Get one key",
@@ -14,9 +14,7 @@ export const route = createRoute({
   responses: { 200: json(KeySchema, "The key"), ...NOT_FOUND, ...ADMIN_ERRORS },
 });
 
-export function registerGetKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const record = await requireKey(c.env, c.req.valid("param").id);
-    return c.json(keyView(record), 200);
-  });
-}
+export const getKeyRoute = adminRoute(route, async (c) => {
+  const record = await requireKey(c.env, c.req.valid("param").id);
+  return c.json(keyView(record), 200);
+});

@@ -1,40 +1,44 @@
-import { route as createKey } from "./create-key";
-import { route as exportUsage } from "./export-usage";
-import { route as getKey } from "./get-key";
-import { route as keyUsage } from "./key-usage";
-import { route as liftSuspension } from "./lift-suspension";
-import { route as listAudit } from "./list-audit";
-import { route as listKeys } from "./list-keys";
-import { route as lookupKey } from "./lookup-key";
-import { route as revokeKey } from "./revoke-key";
-import { route as revokeLeaked } from "./revoke-leaked";
-import { route as revokeConsoleSessions } from "./revoke-console-sessions";
-import { route as replaceKey } from "./replace-key";
-import { route as revokeSessions } from "./revoke-sessions";
-import { route as rollKey } from "./roll-key";
-import { route as searchCalls } from "./search-calls";
-import { route as setAccountPlan } from "./set-account-plan";
-import { route as setOverage } from "./set-overage";
-import { route as updateKeyLimits } from "./update-key-limits";
+import { createKeyRoute } from "./create-key";
+import { exportUsageRoute } from "./export-usage";
+import { getKeyRoute } from "./get-key";
+import { keyUsageRoute } from "./key-usage";
+import { liftSuspensionRoute } from "./lift-suspension";
+import { listAuditRoute } from "./list-audit";
+import { listKeysRoute } from "./list-keys";
+import { lookupKeyRoute } from "./lookup-key";
+import { revokeKeyRoute } from "./revoke-key";
+import { revokeLeakedRoute } from "./revoke-leaked";
+import { revokeConsoleSessionsRoute } from "./revoke-console-sessions";
+import { replaceKeyRoute } from "./replace-key";
+import { revokeSessionsRoute } from "./revoke-sessions";
+import { rollKeyRoute } from "./roll-key";
+import { searchCallsRoute } from "./search-calls";
+import { setAccountPlanRoute } from "./set-account-plan";
+import { setOverageRoute } from "./set-overage";
+import { updateKeyLimitsRoute } from "./update-key-limits";
 
-/** Every admin route definition: the admin app serves them and the OpenAPI document describes them. */
+/**
+ * Every admin route, once: the admin app serves this list (admin/app.ts) and the OpenAPI
+ * document describes it in this order (openapi/document.ts). No two routes match one
+ * request, so the order is the document's alone.
+ */
 export const ADMIN_ROUTES = [
-  createKey,
-  listKeys,
-  lookupKey,
-  getKey,
-  keyUsage,
-  exportUsage,
-  searchCalls,
-  updateKeyLimits,
-  revokeKey,
-  rollKey,
-  replaceKey,
-  revokeLeaked,
-  liftSuspension,
-  revokeSessions,
-  revokeConsoleSessions,
-  setOverage,
-  setAccountPlan,
-  listAudit,
-];
+  createKeyRoute,
+  listKeysRoute,
+  lookupKeyRoute,
+  getKeyRoute,
+  keyUsageRoute,
+  exportUsageRoute,
+  searchCallsRoute,
+  updateKeyLimitsRoute,
+  revokeKeyRoute,
+  rollKeyRoute,
+  replaceKeyRoute,
+  revokeLeakedRoute,
+  liftSuspensionRoute,
+  revokeSessionsRoute,
+  revokeConsoleSessionsRoute,
+  setOverageRoute,
+  setAccountPlanRoute,
+  listAuditRoute,
+] as const;

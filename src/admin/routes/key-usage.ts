@@ -1,7 +1,7 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { listUsage, summariseAddresses, usagePosition } from "../../usage/usage-history";
 import { decodeCursor, iso, limitParam, page } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { CallSchema, callView } from "../call-view";
 import { timeRangeOf, timeRangeQuery } from "../time-range";
 import { requireKey } from "../require-key";
@@ -27,7 +27,7 @@ const Address = z
   })
   .openapi("KeyUsageAddress");
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/keys/{id}/usage",
   summary: "A key's per-call history, newest first, and a summary per client address",
@@ -54,34 +54,32 @@ export const route = createRoute({
   },
 });
 
-export function registerKeyUsage(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const record = await requireKey(c.env, c.req.valid("param").id);
-    const q = c.req.valid("query");
-    const { since, until } = timeRangeOf(q);
-    const after = decodeCursor(q.cursor, usagePosition);
-    const [rows, summary] = await Promise.all([
-      listUsage(c.env, record.keyId, { limit: q.limit, after, since, until }),
-      summariseAddresses(c.env, record.keyId, { since, until }),
-    ]);
-    const { items, next_cursor } = page(rows, q.limit, (r) => r.position);
-    return c.json(
-      {
-        key_id: record.keyId,
-        calls: items.map(callView),
-        next_cursor,
-        addresses: summary.addresses.map((a) => ({
-          client_address: a.clientAddress,
-          first_seen: iso(a.firstSeen),
-          last_seen: iso(a.lastSeen),
-          calls: a.calls,
-          admitted: a.admitted,
-          countries: a.countries,
-          asns: a.asns,
-        })),
-        addresses_complete: summary.complete,
-      },
-      200,
-    );
-  });
-}
+export const keyUsageRoute = adminRoute(route, async (c) => {
+  const record = await requireKey(c.env, c.req.valid("param").id);
+  const q = c.req.valid("query");
+  const { since, until } = timeRangeOf(q);
+  const after = decodeCursor(q.cursor, usagePosition);
+  const [rows, summary] = await Promise.all([
+    listUsage(c.env, record.keyId, { limit: q.limit, after, since, until }),
+    summariseAddresses(c.env, record.keyId, { since, until }),
+  ]);
+  const { items, next_cursor } = page(rows, q.limit, (r) => r.position);
+  return c.json(
+    {
+      key_id: record.keyId,
+      calls: items.map(callView),
+      next_cursor,
+      addresses: summary.addresses.map((a) => ({
+        client_address: a.clientAddress,
+        first_seen: iso(a.firstSeen),
+        last_seen: iso(a.lastSeen),
+        calls: a.calls,
+        admitted: a.admitted,
+        countries: a.countries,
+        asns: a.asns,
+      })),
+      addresses_complete: summary.complete,
+    },
+    200,
+  );
+});

@@ -1,7 +1,7 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { listAudit } from "../../audit/audit-log";
 import { decodeCursor, idCursor, iso, limitParam, page } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
 const Entry = z
@@ -18,7 +18,7 @@ const Entry = z
   })
   .openapi("AuditEntry");
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/audit",
   summary: "Read the audit log, newest first",
@@ -40,13 +40,11 @@ export const route = createRoute({
   responses: { 200: json(z.object({ entries: z.array(Entry), next_cursor: z.string().nullable() }), "A page of entries"), ...ADMIN_ERRORS },
 });
 
-export function registerListAudit(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const q = c.req.valid("query");
-    const before = decodeCursor(q.cursor, idCursor);
-    const rows = await listAudit(c.env, { target: q.target, action: q.action, actor: q.actor, before: before?.i, limit: q.limit });
-    const { items, next_cursor } = page(rows, q.limit, (r) => ({ i: r.id }));
-    const entries = items.map(({ account_id, at, ...rest }) => ({ ...rest, at: iso(at), account: account_id }));
-    return c.json({ entries, next_cursor }, 200);
-  });
-}
+export const listAuditRoute = adminRoute(route, async (c) => {
+  const q = c.req.valid("query");
+  const before = decodeCursor(q.cursor, idCursor);
+  const rows = await listAudit(c.env, { target: q.target, action: q.action, actor: q.actor, before: before?.i, limit: q.limit });
+  const { items, next_cursor } = page(rows, q.limit, (r) => ({ i: r.id }));
+  const entries = items.map(({ account_id, at, ...rest }) => ({ ...rest, at: iso(at), account: account_id }));
+  return c.json({ entries, next_cursor }, 200);
+});

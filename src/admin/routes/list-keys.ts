@@ -1,7 +1,7 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { listKeys } from "../../keys/key-store";
 import { decodeCursor, keyCursor, keyView, limitParam, page } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, ProductSchema } from "../schemas";
 
 const time = z.iso.datetime({ offset: true });
@@ -25,7 +25,7 @@ const Query = z
   })
   .strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/keys",
   summary: "List keys, newest first, filtered by product, account, status, last 4 characters, label and creation time",
@@ -39,22 +39,20 @@ export const route = createRoute({
   },
 });
 
-export function registerListKeys(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const q = c.req.valid("query");
-    const after = decodeCursor(q.cursor, keyCursor);
-    const rows = await listKeys(c.env, {
-      product: q.product,
-      accountId: q.account,
-      status: q.status,
-      last4: q.last4,
-      label: q.label,
-      createdAfter: q.created_after === undefined ? undefined : Date.parse(q.created_after),
-      createdBefore: q.created_before === undefined ? undefined : Date.parse(q.created_before),
-      limit: q.limit,
-      after: after && { createdAt: after.c, keyId: after.k },
-    });
-    const { items, next_cursor } = page(rows, q.limit, (r) => ({ c: r.createdAt, k: r.keyId }));
-    return c.json({ keys: items.map(keyView), next_cursor }, 200);
+export const listKeysRoute = adminRoute(route, async (c) => {
+  const q = c.req.valid("query");
+  const after = decodeCursor(q.cursor, keyCursor);
+  const rows = await listKeys(c.env, {
+    product: q.product,
+    accountId: q.account,
+    status: q.status,
+    last4: q.last4,
+    label: q.label,
+    createdAfter: q.created_after === undefined ? undefined : Date.parse(q.created_after),
+    createdBefore: q.created_before === undefined ? undefined : Date.parse(q.created_before),
+    limit: q.limit,
+    after: after && { createdAt: after.c, keyId: after.k },
   });
-}
+  const { items, next_cursor } = page(rows, q.limit, (r) => ({ c: r.createdAt, k: r.keyId }));
+  return c.json({ keys: items.map(keyView), next_cursor }, 200);
+});

@@ -1,16 +1,16 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Env } from "../../env";
 import { GatewayError } from "../../http/errors";
 import { writeAudit } from "../../audit/audit-log";
 import { hashKey } from "../../keys/key-format";
 import { getKey, lookupKeyByHash, type KeyRecord } from "../../keys/key-store";
 import { keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND } from "../schemas";
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys/lookup",
   summary: "Find a key by its plaintext or its SHA-256, without revoking it",
@@ -37,24 +37,22 @@ export const route = createRoute({
   },
 });
 
-export function registerLookupKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const { key } = c.req.valid("json");
-    const found = await findByPlaintextOrHash(c.env, key, (p) => c.executionCtx.waitUntil(p));
-    // Who looked at which key, found or not: an investigation leaves a trail too. Never what was pasted.
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "key.lookup",
-      target: found?.record.keyId,
-      product: found?.record.product,
-      accountId: found?.record.accountId,
-      requestId: c.get("requestId"),
-      detail: found ? { matched_as: found.matchedAs } : { found: false },
-    });
-    if (!found) throw new GatewayError("NOT_FOUND", "Key not found");
-    return c.json({ ...keyView(found.record), matched_as: found.matchedAs }, 200);
+export const lookupKeyRoute = adminRoute(route, async (c) => {
+  const { key } = c.req.valid("json");
+  const found = await findByPlaintextOrHash(c.env, key, (p) => c.executionCtx.waitUntil(p));
+  // Who looked at which key, found or not: an investigation leaves a trail too. Never what was pasted.
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "key.lookup",
+    target: found?.record.keyId,
+    product: found?.record.product,
+    accountId: found?.record.accountId,
+    requestId: c.get("requestId"),
+    detail: found ? { matched_as: found.matchedAs } : { found: false },
   });
-}
+  if (!found) throw new GatewayError("NOT_FOUND", "Key not found");
+  return c.json({ ...keyView(found.record), matched_as: found.matchedAs }, 200);
+});
 
 async function findByPlaintextOrHash(
   env: Env,

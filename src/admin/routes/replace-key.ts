@@ -1,13 +1,13 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { replaceKey } from "../../keys/key-lifecycle";
 import { keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND, RevokeContextSchema } from "../schemas";
 
 const Body = RevokeContextSchema.strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys/{id}/replace",
   summary: "Issue a replacement for a key that can no longer be rolled (revoked, e.g. as leaked, or expired)",
@@ -34,12 +34,10 @@ export const route = createRoute({
   },
 });
 
-export function registerReplaceKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const old = await requireKey(c.env, c.req.valid("param").id);
-    const body = c.req.valid("json") ?? {};
-    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
-    const { record, secret } = await replaceKey(c.env, old, by, { reason: body.reason, ticket: body.ticket });
-    return c.json({ ...keyView(record), key: secret, old_key: keyView(old) }, 201);
-  });
-}
+export const replaceKeyRoute = adminRoute(route, async (c) => {
+  const old = await requireKey(c.env, c.req.valid("param").id);
+  const body = c.req.valid("json") ?? {};
+  const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+  const { record, secret } = await replaceKey(c.env, old, by, { reason: body.reason, ticket: body.ticket });
+  return c.json({ ...keyView(record), key: secret, old_key: keyView(old) }, 201);
+});

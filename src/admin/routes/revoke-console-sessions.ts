@@ -1,11 +1,11 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { adminGuardFor } from "../../admit/guard-client";
 import { TOKEN_CONSOLE_IDENTITY } from "../../limits/guard-protocol";
 import { writeAudit } from "../../audit/audit-log";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/console-sessions/revoke",
   summary: 'Sign every security console session out ("sign out everywhere")',
@@ -16,15 +16,13 @@ export const route = createRoute({
   responses: { 200: json(z.object({ sessions_revoked: z.number().int() }), "Signed out"), ...ADMIN_ERRORS },
 });
 
-export function registerRevokeConsoleSessions(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const revoked = await adminGuardFor(c.env).closeConsoleSessions(TOKEN_CONSOLE_IDENTITY);
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "console.sessions_revoke",
-      requestId: c.get("requestId"),
-      detail: { sessions_revoked: revoked },
-    });
-    return c.json({ sessions_revoked: revoked }, 200);
+export const revokeConsoleSessionsRoute = adminRoute(route, async (c) => {
+  const revoked = await adminGuardFor(c.env).closeConsoleSessions(TOKEN_CONSOLE_IDENTITY);
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "console.sessions_revoke",
+    requestId: c.get("requestId"),
+    detail: { sessions_revoked: revoked },
   });
-}
+  return c.json({ sessions_revoked: revoked }, 200);
+});

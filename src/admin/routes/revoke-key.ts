@@ -1,7 +1,7 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { revokeKey } from "../../keys/key-lifecycle";
 import { keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND, RevokeContextSchema } from "../schemas";
 
@@ -12,7 +12,7 @@ const Body = RevokeContextSchema.extend({
     .openapi({ description: "ZSky: also refuse every result link issued so far for the key's jobs (the next download is 403)" }),
 }).strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys/{id}/revoke",
   summary: "Revoke a key: when this returns, no later request with it is admitted",
@@ -30,15 +30,13 @@ export const route = createRoute({
   },
 });
 
-export function registerRevokeKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const record = await requireKey(c.env, c.req.valid("param").id);
-    const body = c.req.valid("json") ?? { invalidate_result_links: false };
-    const { resultLinksRevoked } = await revokeKey(c.env, record, { actor: c.get("actor"), requestId: c.get("requestId") }, "key.revoke", {
-      reason: body.reason,
-      ticket: body.ticket,
-      revokeResultLinks: body.invalidate_result_links,
-    });
-    return c.json({ ...keyView(await requireKey(c.env, record.keyId)), result_links_revoked: resultLinksRevoked }, 200);
+export const revokeKeyRoute = adminRoute(route, async (c) => {
+  const record = await requireKey(c.env, c.req.valid("param").id);
+  const body = c.req.valid("json") ?? { invalidate_result_links: false };
+  const { resultLinksRevoked } = await revokeKey(c.env, record, { actor: c.get("actor"), requestId: c.get("requestId") }, "key.revoke", {
+    reason: body.reason,
+    ticket: body.ticket,
+    revokeResultLinks: body.invalidate_result_links,
   });
-}
+  return c.json({ ...keyView(await requireKey(c.env, record.keyId)), result_links_revoked: resultLinksRevoked }, 200);
+});

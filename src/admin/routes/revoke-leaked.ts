@@ -1,10 +1,10 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { hashKey } from "../../keys/key-format";
 import { findKeyByHash, getKey } from "../../keys/key-store";
 import { revokeLeakedKey } from "../../keys/leaked-keys";
 import { keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeySchema, NOT_FOUND, RevokeContextSchema } from "../schemas";
 
@@ -46,7 +46,7 @@ const KeptSuccessorSchema = z
   })
   .openapi("KeptSuccessor");
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys/revoke-leaked",
   summary: "Revoke a key by its leaked plaintext (secret-scanning reports), with every key rotated or rolled from it",
@@ -74,21 +74,19 @@ export const route = createRoute({
   },
 });
 
-export function registerRevokeLeaked(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const body = c.req.valid("json");
-    const ref = await findKeyByHash(c.env, await hashKey(body.key), (p) => c.executionCtx.waitUntil(p));
-    const record = ref && (await getKey(c.env, ref.keyId));
-    if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
-    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
-    const outcome = await revokeLeakedKey(c.env, record, by, "key.revoke_leaked", {
-      reason: body.reason,
-      ticket: body.ticket,
-      revokeResultLinks: body.invalidate_result_links,
-    });
-    return c.json({ ...keyView(await requireKey(c.env, record.keyId)), ...leakView(outcome) }, 200);
+export const revokeLeakedRoute = adminRoute(route, async (c) => {
+  const body = c.req.valid("json");
+  const ref = await findKeyByHash(c.env, await hashKey(body.key), (p) => c.executionCtx.waitUntil(p));
+  const record = ref && (await getKey(c.env, ref.keyId));
+  if (!record) throw new GatewayError("NOT_FOUND", "Key not found");
+  const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+  const outcome = await revokeLeakedKey(c.env, record, by, "key.revoke_leaked", {
+    reason: body.reason,
+    ticket: body.ticket,
+    revokeResultLinks: body.invalidate_result_links,
   });
-}
+  return c.json({ ...keyView(await requireKey(c.env, record.keyId)), ...leakView(outcome) }, 200);
+});
 
 export function leakView(outcome: Awaited<ReturnType<typeof revokeLeakedKey>>) {
   return {

@@ -1,9 +1,9 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { revokeUserCredentials } from "../../keys/key-lifecycle";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json, RevokeContextSchema } from "../schemas";
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/users/{user_id}/revoke-sessions",
   summary: "Revoke every ZakGT session of a user (and optionally every key)",
@@ -26,12 +26,10 @@ export const route = createRoute({
   },
 });
 
-export function registerRevokeSessions(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const userId = c.req.valid("param").user_id;
-    const body = c.req.valid("json");
-    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
-    const keys = await revokeUserCredentials(c.env, userId, by, body?.revoke_keys ?? false, { reason: body?.reason, ticket: body?.ticket });
-    return c.json({ user_id: userId, sessions_revoked: true as const, keys_revoked: keys }, 200);
-  });
-}
+export const revokeSessionsRoute = adminRoute(route, async (c) => {
+  const userId = c.req.valid("param").user_id;
+  const body = c.req.valid("json");
+  const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+  const keys = await revokeUserCredentials(c.env, userId, by, body?.revoke_keys ?? false, { reason: body?.reason, ticket: body?.ticket });
+  return c.json({ user_id: userId, sessions_revoked: true as const, keys_revoked: keys }, 200);
+});

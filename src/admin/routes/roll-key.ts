@@ -1,8 +1,8 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { MAX_ROLL_GRACE_SECONDS, rollKey } from "../../keys/key-lifecycle";
 import { iso, keyView } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND, RevokeContextSchema } from "../schemas";
 
@@ -15,7 +15,7 @@ const Body = RevokeContextSchema.extend({
     .openapi({ description: "How long the old key keeps working (0: it stops now; at most 30 days, never past its own expiry)" }),
 }).strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "post",
   path: "/keys/{id}/roll",
   summary: "Roll a key: a successor now, the old key working until a grace period ends",
@@ -39,14 +39,12 @@ export const route = createRoute({
   },
 });
 
-export function registerRollKey(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const current = await requireKey(c.env, c.req.valid("param").id);
-    const body = c.req.valid("json");
-    const by = { actor: c.get("actor"), requestId: c.get("requestId") };
-    const rolled = await rollKey(c.env, current, body.expire_old_in_seconds, by, { reason: body.reason, ticket: body.ticket });
-    if (!rolled) throw new GatewayError("CONFLICT", "This key is revoked or expired; create a new key instead");
-    const old = await requireKey(c.env, current.keyId);
-    return c.json({ ...keyView(rolled.record), key: rolled.secret, old_key: keyView(old), old_key_ends_at: iso(rolled.oldEndsAt) }, 201);
-  });
-}
+export const rollKeyRoute = adminRoute(route, async (c) => {
+  const current = await requireKey(c.env, c.req.valid("param").id);
+  const body = c.req.valid("json");
+  const by = { actor: c.get("actor"), requestId: c.get("requestId") };
+  const rolled = await rollKey(c.env, current, body.expire_old_in_seconds, by, { reason: body.reason, ticket: body.ticket });
+  if (!rolled) throw new GatewayError("CONFLICT", "This key is revoked or expired; create a new key instead");
+  const old = await requireKey(c.env, current.keyId);
+  return c.json({ ...keyView(rolled.record), key: rolled.secret, old_key: keyView(old), old_key_ends_at: iso(rolled.oldEndsAt) }, 201);
+});

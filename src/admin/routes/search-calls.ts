@@ -1,8 +1,8 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { ACROSS_ACCOUNTS_MS, searchCalls, searchPosition, summariseKeys, type CallSearch } from "../../usage/usage-history";
 import { decodeCursor, iso, limitParam, page } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { CallSchema, callView } from "../call-view";
 import { timeRangeOf, timeRangeQuery } from "../time-range";
 import { AccountIdSchema, ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
@@ -41,7 +41,7 @@ const KeySeen = z
   })
   .openapi("KeySeen");
 
-export const route = createRoute({
+const route = createRoute({
   method: "get",
   path: "/calls",
   summary: "Search calls by client address and time: within one account, or across all accounts for the last 24 hours",
@@ -80,34 +80,32 @@ function searchOf(q: z.infer<typeof Query>, now: number): CallSearch {
   return { product: q.product, accountId: q.account, address: q.address?.toLowerCase(), since, until };
 }
 
-export function registerSearchCalls(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const q = c.req.valid("query");
-    const search = searchOf(q, Date.now());
-    const after = decodeCursor(q.cursor, searchPosition);
-    const [rows, summary] = await Promise.all([searchCalls(c.env, search, { limit: q.limit, after }), summariseKeys(c.env, search)]);
-    const { items, next_cursor } = page(rows, q.limit, (r) => r.position);
-    return c.json(
-      {
-        since: iso(search.since),
-        until: iso(search.until),
-        calls: items.map((u) => ({ ...callView(u), key_id: u.keyId, product: u.product, account: u.accountId })),
-        next_cursor,
-        keys: summary.keys.map((k) => ({
-          key_id: k.keyId,
-          product: k.product,
-          account: k.accountId,
-          label: k.label,
-          prefix: k.prefix,
-          last4: k.last4,
-          first_seen: iso(k.firstSeen),
-          last_seen: iso(k.lastSeen),
-          calls: k.calls,
-          admitted: k.admitted,
-        })),
-        keys_complete: summary.complete,
-      },
-      200,
-    );
-  });
-}
+export const searchCallsRoute = adminRoute(route, async (c) => {
+  const q = c.req.valid("query");
+  const search = searchOf(q, Date.now());
+  const after = decodeCursor(q.cursor, searchPosition);
+  const [rows, summary] = await Promise.all([searchCalls(c.env, search, { limit: q.limit, after }), summariseKeys(c.env, search)]);
+  const { items, next_cursor } = page(rows, q.limit, (r) => r.position);
+  return c.json(
+    {
+      since: iso(search.since),
+      until: iso(search.until),
+      calls: items.map((u) => ({ ...callView(u), key_id: u.keyId, product: u.product, account: u.accountId })),
+      next_cursor,
+      keys: summary.keys.map((k) => ({
+        key_id: k.keyId,
+        product: k.product,
+        account: k.accountId,
+        label: k.label,
+        prefix: k.prefix,
+        last4: k.last4,
+        first_seen: iso(k.firstSeen),
+        last_seen: iso(k.lastSeen),
+        calls: k.calls,
+        admitted: k.admitted,
+      })),
+      keys_complete: summary.complete,
+    },
+    200,
+  );
+});

@@ -1,12 +1,12 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { guardFor } from "../../admit/guard-client";
 import { planNames } from "../../limits/policies";
-import { PRODUCTS } from "../../products";
+import { productById } from "../../products/index";
 import type { Product } from "../../products/types";
 import { writeAudit } from "../../audit/audit-log";
 import { limitOverrideFromApi, limitOverrideSchema } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json, ProductSchema } from "../schemas";
 
 const AccountLimits = z.object({ windows: limitOverrideSchema.shape.windows }).strict();
@@ -26,7 +26,7 @@ const Body = z
   })
   .strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "put",
   path: "/accounts/{product}/{account}/plan",
   summary: "Set an account's plan and its own limits (a ZappWay organization, a ZakGT user)",
@@ -62,25 +62,25 @@ function checkNames(product: Product, body: z.infer<typeof Body>, plans: string[
   if (unknown !== undefined) throw new GatewayError("BAD_REQUEST", `limit_override.windows: ${product.id} has no window '${unknown}'`);
 }
 
-export function registerSetAccountPlan(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const { product: productId, account } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const product = PRODUCTS.find((p) => p.id === productId)!;
-    checkNames(product, body, planNames(product, c.get("settings")));
-    const windows = body.limit_override?.windows ? limitOverrideFromApi({ windows: body.limit_override.windows }).windows! : null;
-    // Waits for the account's outstanding leases: the next request is counted under the new plan.
-    await guardFor(c.env, { product: productId, accountId: account }).setAccountPlan({ plan: body.plan, windows });
-    const saved = { plan: body.plan, limit_override: body.limit_override ?? null };
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "account.set_plan",
-      target: account,
-      product: productId,
-      accountId: account,
-      requestId: c.get("requestId"),
-      detail: saved,
-    });
-    return c.json({ product: productId, account, ...saved }, 200);
+export const setAccountPlanRoute = adminRoute(route, async (c) => {
+  const { product: productId, account } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const product = productById(productId);
+  // The schema took only a registered product's id: this holds unless one left the registry since.
+  if (!product) throw new GatewayError("BAD_REQUEST", `product: no product '${productId}'`);
+  checkNames(product, body, planNames(product, c.get("settings")));
+  const windows = body.limit_override?.windows ? limitOverrideFromApi({ windows: body.limit_override.windows }).windows! : null;
+  // Waits for the account's outstanding leases: the next request is counted under the new plan.
+  await guardFor(c.env, { product: productId, accountId: account }).setAccountPlan({ plan: body.plan, windows });
+  const saved = { plan: body.plan, limit_override: body.limit_override ?? null };
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "account.set_plan",
+    target: account,
+    product: productId,
+    accountId: account,
+    requestId: c.get("requestId"),
+    detail: saved,
   });
-}
+  return c.json({ product: productId, account, ...saved }, 200);
+});

@@ -1,7 +1,7 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { guardFor } from "../../admit/guard-client";
 import { writeAudit } from "../../audit/audit-log";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
 
 const Overage = z
@@ -9,7 +9,7 @@ const Overage = z
   .strict()
   .openapi("ZskyOverage");
 
-export const route = createRoute({
+const route = createRoute({
   method: "put",
   path: "/accounts/zsky/{account}/overage",
   summary: "Opt a ZSky account in or out of overage, with its monthly budget cap",
@@ -29,23 +29,21 @@ export const route = createRoute({
   },
 });
 
-export function registerSetOverage(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const account = c.req.valid("param").account;
-    const body = c.req.valid("json");
-    await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({
-      enabled: body.enabled,
-      monthlyCapCents: body.monthly_cap_cents,
-    });
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "account.set_overage",
-      target: account,
-      product: "zsky",
-      accountId: account,
-      requestId: c.get("requestId"),
-      detail: body,
-    });
-    return c.json({ account, ...body }, 200);
+export const setOverageRoute = adminRoute(route, async (c) => {
+  const account = c.req.valid("param").account;
+  const body = c.req.valid("json");
+  await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({
+    enabled: body.enabled,
+    monthlyCapCents: body.monthly_cap_cents,
   });
-}
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "account.set_overage",
+    target: account,
+    product: "zsky",
+    accountId: account,
+    requestId: c.get("requestId"),
+    detail: body,
+  });
+  return c.json({ account, ...body }, 200);
+});

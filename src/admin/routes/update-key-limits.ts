@@ -1,9 +1,9 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { guardFor } from "../../admit/guard-client";
 import { writeAudit } from "../../audit/audit-log";
 import { updateKeyLimits } from "../../keys/key-store";
 import { keyView, limitOverrideFromApi, limitOverrideSchema } from "../../keys/views";
-import type { AdminEnv } from "../admin-auth";
+import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, KeySchema, NOT_FOUND } from "../schemas";
 
@@ -14,7 +14,7 @@ const Body = z
   })
   .strict();
 
-export const route = createRoute({
+const route = createRoute({
   method: "patch",
   path: "/keys/{id}",
   summary: "Change a key's plan or its own limits (e.g. a ZappWay Enterprise rate, a lifted ZSky daily cap)",
@@ -25,25 +25,23 @@ export const route = createRoute({
   responses: { 200: json(KeySchema, "The updated key"), ...NOT_FOUND, ...ADMIN_ERRORS },
 });
 
-export function registerUpdateKeyLimits(app: OpenAPIHono<AdminEnv>) {
-  app.openapi(route, async (c) => {
-    const record = await requireKey(c.env, c.req.valid("param").id);
-    const body = c.req.valid("json");
-    const plan = body.plan === undefined ? record.plan : body.plan;
-    const override =
-      body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
-    // The guard first: it is what enforces; D1 records.
-    await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
-    await updateKeyLimits(c.env, record.keyId, plan, override);
-    await writeAudit(c.env, {
-      actor: c.get("actor"),
-      action: "key.update_limits",
-      target: record.keyId,
-      product: record.product,
-      accountId: record.accountId,
-      requestId: c.get("requestId"),
-      detail: { plan, limit_override: body.limit_override ?? null },
-    });
-    return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
+export const updateKeyLimitsRoute = adminRoute(route, async (c) => {
+  const record = await requireKey(c.env, c.req.valid("param").id);
+  const body = c.req.valid("json");
+  const plan = body.plan === undefined ? record.plan : body.plan;
+  const override =
+    body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
+  // The guard first: it is what enforces; D1 records.
+  await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
+  await updateKeyLimits(c.env, record.keyId, plan, override);
+  await writeAudit(c.env, {
+    actor: c.get("actor"),
+    action: "key.update_limits",
+    target: record.keyId,
+    product: record.product,
+    accountId: record.accountId,
+    requestId: c.get("requestId"),
+    detail: { plan, limit_override: body.limit_override ?? null },
   });
-}
+  return c.json(keyView(await requireKey(c.env, record.keyId)), 200);
+});

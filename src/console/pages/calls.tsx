@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { PRODUCTS } from "../../products";
+import { products } from "../../products";
 import { adminError, adminFetch, adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { CallSearchPage, FoundCall, KeySeen } from "../api-types";
 import { NextPage, Notice, Table, Time } from "../layout";
@@ -17,7 +17,7 @@ function SearchForm(props: { fields: Record<string, string | undefined> }) {
       <label>
         Product
         <select name="product">
-          {["", ...PRODUCTS.map((p) => p.id)].map((id) => (
+          {["", ...products().map((p) => p.id)].map((id) => (
             <option value={id} selected={f.product === id}>
               {id || "any"}
             </option>
@@ -89,7 +89,7 @@ function CallsFound(props: { calls: FoundCall[] }) {
           <td class="mono">{`${call.product} / ${call.account}`}</td>
           <td class="mono">{`${call.method} ${call.path}`}</td>
           <td class="num">{call.status}</td>
-          <td>{call.outcome ?? "—"}</td>
+          <td>{call.outcome}</td>
           <td class="mono">{call.client_address ?? "—"}</td>
           <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
           <td>{call.user_agent ?? "—"}</td>

@@ -6,6 +6,7 @@ import { Csrf, Notice, Status, Time } from "../layout";
 import { render } from "../render";
 import { LeakResult, type LeakOutcome } from "./leak-result";
 import { SecretOnce } from "./new-key";
+import { productById } from "../../products";
 
 type Action = "revoke" | "revoke-leaked" | "roll" | "replace";
 
@@ -78,7 +79,7 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
             expiry, if still ahead), shown once. This key stays as it is; a later revocation of it never reaches the new one.
           </p>
         )}
-        {(props.action === "revoke" || props.action === "revoke-leaked") && k.product === "zsky" && (
+        {(props.action === "revoke" || props.action === "revoke-leaked") && productById(k.product)?.resultLinks && (
           <label>
             <span>
               <input type="checkbox" name="invalidate_result_links" value="1" checked={props.action === "revoke-leaked"} /> Also refuse
@@ -109,12 +110,12 @@ function ConfirmForm(props: { action: Action; k: ApiKey; csrf: string; problem?:
   );
 }
 
-/** The revoke fields a form gives, as the admin API takes them (result links only for ZSky keys, which have them). */
+/** The revoke fields a form gives, as the admin API takes them (result links only for keys that have them: ZSky's). */
 function revokeContext(k: ApiKey, form: Record<string, unknown>) {
   return {
     reason: field(form, "reason"),
     ticket: field(form, "ticket") || undefined,
-    invalidate_result_links: k.product === "zsky" ? form.invalidate_result_links === "1" : undefined,
+    invalidate_result_links: productById(k.product)?.resultLinks ? form.invalidate_result_links === "1" : undefined,
   };
 }
 

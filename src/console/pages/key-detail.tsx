@@ -6,6 +6,7 @@ import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
 import { render } from "../render";
 import { UsageChart } from "../usage-chart";
 import { AuditTable } from "./audit";
+import { productById } from "../../products";
 
 /** At most this many usage pages (100 calls each) are read to draw a key's 24 hours. */
 const CHART_PAGES = 10;
@@ -114,7 +115,7 @@ function Actions(props: { k: ApiKey; csrf: string }) {
           Create replacement key…
         </a>
       )}
-      {props.k.product === "zsky" && (
+      {productById(props.k.product)?.limits.generation?.suspension && (
         <form method="post" action={`${base}/lift-suspension`} class="inline">
           <Csrf token={props.csrf} />
           <button class="secondary" type="submit">
@@ -203,7 +204,7 @@ function UsageTables(props: { k: ApiKey; usage: UsagePage; path: string }) {
             </td>
             <td class="mono">{`${call.method} ${call.path}`}</td>
             <td class="num">{call.status}</td>
-            <td>{call.outcome ?? "—"}</td>
+            <td>{call.outcome}</td>
             <td class="mono">{call.client_address ?? "—"}</td>
             <td>{`${call.country ?? "—"} / ${call.asn ?? "—"}`}</td>
             <td>{call.user_agent ?? "—"}</td>

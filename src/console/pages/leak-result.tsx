@@ -1,5 +1,6 @@
 import type { ApiKey } from "../api-types";
 import { Notice, Table } from "../layout";
+import { productById } from "../../products";
 
 export interface LeakOutcome {
   revoked: {
@@ -95,7 +96,7 @@ export function LeakResult(props: { k: ApiKey; outcome: LeakOutcome; linksAsked:
             {" to it, so its plaintext was never with the leaked key."}
           </p>
         ))}
-        {props.k.product === "zsky" && <LinksOutcome o={o} asked={props.linksAsked} />}
+        {productById(props.k.product)?.resultLinks && <LinksOutcome o={o} asked={props.linksAsked} />}
       </Notice>
       <Table head={["Key", "What it is", "Before this", "Now", "Result links refused"]} numeric={["Result links refused"]}>
         {o.revoked.map((r) => (

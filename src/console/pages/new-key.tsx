@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { PRODUCTS } from "../../products";
+import { products } from "../../products";
 import { AdminApiError, adminCall, type ConsoleEnv } from "../admin-client";
 import type { ApiKey } from "../api-types";
 import { Csrf, Notice } from "../layout";
@@ -29,7 +29,7 @@ function CreateForm(props: { csrf: string; values: Values; problem?: string }) {
         <label>
           Product
           <select name="product" required>
-            {PRODUCTS.map((p) => (
+            {products().map((p) => (
               <option value={p.id} selected={v.product === p.id}>
                 {p.id}
               </option>

@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import { products } from "../../products";
 import { AdminApiError, adminCall, adminListing, query, queryFields, type ConsoleEnv } from "../admin-client";
 import type { ApiKey, KeyPage } from "../api-types";
 import { Csrf, NextPage, Notice, Status, Table, Time } from "../layout";
@@ -67,7 +68,7 @@ function SearchForms(props: { csrf: string; fields: Record<string, string | unde
         </p>
       </form>
       <form method="get" action="/admin/" class="panel filters">
-        <Choice label="Product" name="product" options={["", "zakgt", "zsky", "zappway"]} value={f.product} />
+        <Choice label="Product" name="product" options={["", ...products().map((p) => p.id)]} value={f.product} />
         <label>
           Account
           <input name="account" value={f.account ?? ""} />

@@ -1,4 +1,7 @@
-import type { Product, RouteDef } from "../types";
+import { ok } from "../../openapi/operation-doc";
+import { defineProduct } from "../define";
+import type { OperationDoc, Product, RouteDef } from "../types";
+import { ZappwayError, ZappwaySuccess, ZAPPWAY_ENDPOINTS } from "./openapi";
 
 /**
  * ZappWay (`zappway-api-keys.md`, docs/contracts.md): bearer keys,
@@ -8,10 +11,23 @@ import type { Product, RouteDef } from "../types";
  */
 const modules = ["agents", "datastores", "datasources", "conversations"] as const;
 
-const routes: RouteDef[] = modules.flatMap((m): RouteDef[] => [
-  { name: `${m}`, method: "ANY", path: `/api/v1/${m}/*`, auth: "required" },
-  { name: `${m}.unversioned`, method: "ANY", path: `/api/${m}/*`, auth: "required" },
-]);
+const routes: RouteDef[] = modules.flatMap((m): RouteDef[] => {
+  const doc: OperationDoc = {
+    ...ok(`The ${m} module (any method, any path under it).`, ZappwaySuccess),
+    collection: `The ${m} module itself (GET lists the organization's ${m}).`,
+    endpoints: ZAPPWAY_ENDPOINTS[m],
+  };
+  return [
+    { name: `${m}`, method: "ANY", path: `/api/v1/${m}/*`, auth: "required", doc },
+    {
+      name: `${m}.unversioned`,
+      method: "ANY",
+      path: `/api/${m}/*`,
+      auth: "required",
+      doc: { ...doc, summary: `The ${m} module on the unversioned /api base.` },
+    },
+  ];
+});
 
 // zappway-api-keys.md "Rate Limits": Free 60 (the base), Pro 300 per minute. A plan is
 // the organization's, so its rate is one window all the organization's keys share.
@@ -24,11 +40,12 @@ const limits: Product["limits"] = {
   defaultPlan: "free",
 };
 
-export const zappway: Product = {
+export const zappway = defineProduct({
   id: "zappway",
+  name: "ZappWay",
+  describes: "agents, datastores, datasources, conversations",
   pathPrefix: "/zappway",
-  hostsSetting: "ZAPPWAY_HOSTS",
-  originSetting: "ORIGIN_ZAPPWAY",
+  defaultHosts: ["app.zappway.ai"],
   keyPrefixes: { live: "zw_live_" },
   credential: "authorization-bearer",
   acceptsJwt: false,
@@ -36,6 +53,9 @@ export const zappway: Product = {
   wrongMediaType: "UNSUPPORTED_MEDIA_TYPE",
   unauthorized: { missing: "Missing API key.", invalid: "Invalid or expired API key." },
   envelope: (code, message) => ({ error: { code, message } }),
+  errorSchema: ZappwayError,
+  referenceStatuses: [400, 401, 403, 404, 429, 500],
+  securitySchemes: { ZappwayApiKey: { type: "http", scheme: "bearer", description: "`zw_live_…`" } },
   routes,
   limits,
-};
+});

@@ -1,5 +1,14 @@
 import { z } from "@hono/zod-openapi";
+import { ok } from "../../openapi/operation-doc";
+import { defineProduct } from "../define";
 import type { Product, RouteDef } from "../types";
+import { releaseFinishedJobs } from "./job-recheck";
+import { settlePoll, settlePurge, settleSubmission } from "./jobs";
+import { ZskyError, ZskyJob, ZskyJobAccepted, ZskyRotated, ZskyUsage } from "./openapi";
+import { downloadResult } from "./results/download";
+import { rotateZskyKey } from "./rotate";
+import { zskySettings } from "./settings";
+import { zskyUsage } from "./usage";
 
 /** ZSky (`zsky-api.txt`, docs/contracts.md): `X-API-Key` keys, `{"error"}` errors. */
 
@@ -28,14 +37,75 @@ export const VideoRequest = z
   .openapi("ZskyVideoRequest");
 
 const routes: RouteDef[] = [
-  { name: "images.generate", method: "POST", path: "/v1/images/generate", auth: "required", json: true, body: ImageRequest },
-  { name: "videos.generate", method: "POST", path: "/v1/videos/generate", auth: "required", json: true, body: VideoRequest },
-  { name: "jobs.get", method: "GET", path: "/v1/jobs/{id}", auth: "required", jobParam: "id" },
-  { name: "jobs.purge", method: "DELETE", path: "/v1/jobs/{id}", auth: "required", jobParam: "id" },
-  { name: "usage.get", method: "GET", path: "/v1/usage", auth: "required", gateway: true, readsAllowance: true },
-  { name: "keys.rotate", method: "POST", path: "/v1/keys/rotate", auth: "required", gateway: true },
-  // zgate's own: where a completed job's signed `result_url` points (see src/results/).
-  { name: "results.download", method: "GET", path: "/v1/results/{job_id}", auth: "signed-url", gateway: true },
+  {
+    name: "images.generate",
+    method: "POST",
+    path: "/v1/images/generate",
+    auth: "required",
+    json: true,
+    body: ImageRequest,
+    generates: "image",
+    settle: settleSubmission,
+    doc: ok("Create an image (text-to-image).", ZskyJobAccepted, ImageRequest),
+  },
+  {
+    name: "videos.generate",
+    method: "POST",
+    path: "/v1/videos/generate",
+    auth: "required",
+    json: true,
+    body: VideoRequest,
+    generates: "video",
+    settle: settleSubmission,
+    doc: ok("Create a video (text-to-video).", ZskyJobAccepted, VideoRequest),
+  },
+  {
+    name: "jobs.get",
+    method: "GET",
+    path: "/v1/jobs/{id}",
+    auth: "required",
+    jobParam: "id",
+    settle: settlePoll,
+    doc: ok("Poll job status; a completed job carries a signed result URL valid 24 hours.", ZskyJob),
+  },
+  {
+    name: "jobs.purge",
+    method: "DELETE",
+    path: "/v1/jobs/{id}",
+    auth: "required",
+    jobParam: "id",
+    settle: settlePurge,
+    doc: { summary: "Purge the result from storage.", success: { status: 204 } },
+  },
+  {
+    name: "usage.get",
+    method: "GET",
+    path: "/v1/usage",
+    auth: "required",
+    readsAllowance: true,
+    serve: zskyUsage,
+    doc: ok("Current-month allowance counters.", ZskyUsage),
+  },
+  {
+    name: "keys.rotate",
+    method: "POST",
+    path: "/v1/keys/rotate",
+    auth: "required",
+    serve: rotateZskyKey,
+    doc: ok("Issue a new key (shown once) and invalidate the current one.", ZskyRotated),
+  },
+  // zgate's own: where a completed job's signed `result_url` points (see results/).
+  {
+    name: "results.download",
+    method: "GET",
+    path: "/v1/results/{job_id}",
+    auth: "signed-url",
+    serve: downloadResult,
+    doc: {
+      summary: "Download a result through its signed URL (supports Range and If-None-Match).",
+      success: { status: 200, binary: "image/png or video/mp4" },
+    },
+  },
 ];
 
 // zsky-api.txt "Rate Limits & Allowances" and "Safety". The burst counts submissions and
@@ -52,7 +122,6 @@ const limits: Product["limits"] = {
     { name: "download_ip", subject: "ip", limit: 600, windowSeconds: 60, routes: ["results.download"] },
   ],
   generation: {
-    routes: { "images.generate": "image", "videos.generate": "video" },
     concurrentJobsPerKey: 3,
     dailyPerKey: { image: 200, video: 50 },
     monthlyPerAccount: { image: 1000, video: 300 },
@@ -64,19 +133,28 @@ const limits: Product["limits"] = {
   },
 };
 
-export const zsky: Product = {
+export const zsky = defineProduct({
   id: "zsky",
+  name: "ZSky",
+  describes: "image and video jobs",
   pathPrefix: "/zsky",
-  hostsSetting: "ZSKY_HOSTS",
-  originSetting: "ORIGIN_ZSKY",
+  defaultHosts: ["zsky.ai"],
   keyPrefixes: { live: "zsky_live_" },
   credential: "x-api-key",
   acceptsJwt: false,
+  resultLinks: true,
   invalidInput: "BAD_REQUEST",
   // ZSky's error table has no 415: a body that is not JSON is a "malformed request body".
   wrongMediaType: "BAD_REQUEST",
   unauthorized: { missing: "Missing API key", invalid: "Invalid API key" },
   envelope: (_code, message) => ({ error: message }),
+  errorSchema: ZskyError,
+  referenceStatuses: [400, 401, 403, 404, 429, 451, 500, 503],
+  securitySchemes: { ZskyApiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "`zsky_live_…`" } },
   routes,
   limits,
-};
+  settings: zskySettings,
+  hooks: {
+    onConcurrencyRefusal: releaseFinishedJobs,
+  },
+});

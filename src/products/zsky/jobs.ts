@@ -1,10 +1,9 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { originJson } from "../../http/origin-json";
 import { replaceResponse } from "../../http/response";
 import type { JobView } from "../../limits/guard-protocol";
-import { getJob, resultObjectKey } from "./results/job-store";
 import { jobEnded, purgedByOwner, submissionAnswer, submissionAnswered, terminalStatus, type SubmissionAnswer } from "./results/job-state";
 import { bufferResult, MAX_BUFFERED_RESULT_BYTES, openResult } from "./results/origin-result";
 import { presignConfigured, presignResultUrl } from "./results/presign";
@@ -12,10 +11,12 @@ import { putResult } from "./results/put-result";
 import { resultDisposition } from "./results/result-media";
 import { RESULT_URL_SECONDS, signResultUrl } from "./results/signed-url";
 import { requestUrl } from "../../http/request-url";
+import * as clock from "../../util/clock";
 
 /**
  * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
  * before the caller sees the answer (so a caller who reacts at once finds its slot free):
+ * each is the `settle` step of its route (src/products/zsky/index.ts).
  * - submit: the guard's reservation is settled from the origin's answer, and an
  *   accepted job becomes the submitting account's;
  * - poll: a terminal status frees the job's slot; then a completed result is pulled
@@ -28,28 +29,11 @@ import { requestUrl } from "../../http/request-url";
  * gateway fetches the origin's `result_url` with its signed identity headers
  * (docs/storage.md says why).
  */
-export const zskyJobs: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.get("target").product.id !== "zsky" || !c.get("identity")) return next();
-  switch (c.get("route").name) {
-    case "images.generate":
-    case "videos.generate":
-      await next();
-      return settleSubmission(c);
-    case "jobs.get":
-      await next();
-      return answerPoll(c);
-    case "jobs.purge":
-      return purge(c, next);
-    default:
-      return next();
-  }
-};
-
-async function settleSubmission(c: Context<AppEnv>) {
+export async function settleSubmission(c: Context<AppEnv>) {
   const { reservationId, generation } = c.get("admission") ?? {};
-  if (!reservationId || !generation) return;
+  const kind = c.get("route").generates;
+  if (!reservationId || !generation || !kind) return;
   const identity = c.get("identity");
-  const kind = generation.routes[c.get("route").name]!;
   const store = c.req.header("x-zsky-store")?.trim() !== "0";
   const settle = (answer: SubmissionAnswer) => submissionAnswered(c.env, identity, reservationId, answer, generation);
   const late = c.get("lateAnswer");
@@ -106,7 +90,7 @@ function prefixPollUrl(c: Context<AppEnv>, body: Record<string, unknown>) {
  * then does (refused, failed), the job has ended. The same guard call hands back the
  * job's record, so a completed poll needs no other lookup.
  */
-async function answerPoll(c: Context<AppEnv>) {
+export async function settlePoll(c: Context<AppEnv>) {
   if (c.res.status !== 200) return;
   const jobId = c.get("params").id ?? "";
   const body = await originJson(c);
@@ -119,13 +103,6 @@ async function answerPoll(c: Context<AppEnv>) {
   if (status === "completed") await materializeResult(c, body!, jobId, ended.job, ended.finished);
 }
 
-/** A job recorded before its guard knew store modes (guard schema step 4): D1 has it. */
-async function legacyStoreMode(c: Context<AppEnv>, jobId: string): Promise<boolean> {
-  const job = await getJob(c.env, jobId);
-  if (!job || job.accountId !== c.get("identity").accountId || job.purgedAt !== null) throw new GatewayError("NOT_FOUND", "Job not found");
-  return job.store;
-}
-
 /**
  * `firstEnd`: this poll is the one that saw the job end, so its result is pulled; a later
  * poll (a re-fetch) finds it in R2, or pulls it again if that first pull failed.
@@ -134,15 +111,16 @@ async function materializeResult(c: Context<AppEnv>, body: Record<string, unknow
   const settings = c.get("settings");
   const { accountId, keyId } = c.get("identity");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
-  if (!(job.store ?? (await legacyStoreMode(c, jobId)))) {
+  const key = job.resultKey;
+  // `X-ZSky-Store: 0`: the bytes go back inline and are never persisted.
+  if (key === null) {
     const limit = Math.min(settings.MAX_RESULT_BYTES, MAX_BUFFERED_RESULT_BYTES);
     const result = await openResult(c, originUrl, limit);
     const data = toBase64(await bufferResult(result, limit));
     replaceResponse(c, Response.json({ ...rest, result_inline: { content_type: result.contentType, encoding: "base64", data } }));
     return;
   }
-  const now = Date.now();
-  const key = job.resultKey ?? resultObjectKey(accountId, jobId);
+  const now = clock.now();
   const found = firstEnd ? null : await c.env.RESULTS.head(key);
   const contentType = found ? (found.httpMetadata?.contentType ?? "application/octet-stream") : await storeResult(c, key, jobId, originUrl);
   const url = presignConfigured(settings)
@@ -173,8 +151,7 @@ async function storeResult(c: Context<AppEnv>, key: string, jobId: string, origi
 }
 
 /** Admission refused (404) a job this account did not submit, has purged or has retired, before this runs. */
-async function purge(c: Context<AppEnv>, next: () => Promise<void>) {
-  await next();
+export async function settlePurge(c: Context<AppEnv>) {
   // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
   if (!(c.res.ok || c.res.status === 404)) return;
   await purgedByOwner(c.env, c.get("identity"), c.get("params").id ?? "");

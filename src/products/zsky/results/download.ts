@@ -1,11 +1,12 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
-import { getJob, resultObjectKey } from "./job-store";
+import { resultObjectKey } from "./job-state";
 import { resultDisposition } from "./result-media";
 import { guardFor } from "../../../admit/guard-client";
 import { checkResultUrl, linkIssuedAt } from "./signed-url";
 import { requestUrl } from "../../../http/request-url";
+import * as clock from "../../../util/clock";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -23,19 +24,18 @@ import { requestUrl } from "../../../http/request-url";
  */
 export async function downloadResult(c: Context<AppEnv>) {
   const query = requestUrl(c.req.raw).searchParams;
-  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, Date.now());
+  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, clock.now());
   if (url.check !== "valid")
     throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");
 
   // The object is the truth: a purged or retired job's result has left R2.
   const jobId = c.get("params").job_id ?? "";
   const { issuer } = url;
-  const account = issuer?.account ?? (await getJob(c.env, jobId))?.accountId;
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
   const [read, refusedSince] = await Promise.all([
-    account === undefined ? null : readResult(c.env.RESULTS, resultObjectKey(account, jobId), c.req.method === "HEAD", rangeHeader, tags),
-    issuer ? guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId) : null,
+    readResult(c.env.RESULTS, resultObjectKey(issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
+    guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId),
   ]);
   // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
   if (refusedSince !== null && linkIssuedAt(query) <= refusedSince) {

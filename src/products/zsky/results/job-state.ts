@@ -3,7 +3,6 @@ import type { Env } from "../../../env";
 import { guardFor } from "../../../admit/guard-client";
 import type { JobView } from "../../../limits/guard-protocol";
 import type { GenerationKind, GenerationLimits } from "../../../limits/types";
-import { markPurged, resultObjectKey } from "./job-store";
 
 /**
  * Every change to a ZSky job's state, one function per event. The job has one home, its
@@ -11,11 +10,13 @@ import { markPurged, resultObjectKey } from "./job-store";
  * unknown, a purged or a retired job before the origin is asked), its store mode and R2
  * key, and the key's job slot; the guard's alarm retires it 7 days after submission. R2
  * holds the result itself, and is the truth for "is it stored": a download reads the
- * object and nothing else. (D1 `zsky_jobs` is read only for jobs recorded before guard
- * schema step 4: job-store.ts.) Every guard change here is safe to repeat.
+ * object and nothing else. Every guard change here is safe to repeat.
  */
 
 type Owner = Pick<Identity, "product" | "accountId">;
+
+/** R2 object key of a job's result: the account and job id a signed link names are all a download needs. */
+export const resultObjectKey = (accountId: string, jobId: string) => `zsky/${encodeURIComponent(accountId)}/${encodeURIComponent(jobId)}`;
 
 /** A job status after which the job never runs again. */
 export type TerminalStatus = "completed" | "failed" | "blocked";
@@ -59,7 +60,7 @@ export async function submissionAnswered(
 ): Promise<void> {
   const job =
     answer.outcome === "accepted"
-      ? { jobId: answer.jobId, store: answer.store, resultKey: answer.store ? resultObjectKey(identity.accountId, answer.jobId) : null }
+      ? { jobId: answer.jobId, resultKey: answer.store ? resultObjectKey(identity.accountId, answer.jobId) : null }
       : null;
   await guardFor(env, identity).settleGeneration(reservationId, answer.outcome, job, limits);
 }
@@ -82,32 +83,6 @@ export function jobEnded(
 export async function purgedByOwner(env: Env, owner: Owner, jobId: string): Promise<void> {
   await env.RESULTS.delete(resultObjectKey(owner.accountId, jobId));
   await guardFor(env, owner).purgeJobs([jobId]);
-}
-
-/**
- * Jobs recorded in D1 before guard schema step 4, past retention: their results leave R2,
- * each account's guard refuses their jobs from now on (one call per account), then D1
- * marks them purged. If any guard cannot be reached the whole batch stays unmarked in D1
- * and the next run does it again. Returns how many guards were called. (Jobs recorded
- * since are retired by their guard's alarm; once D1 holds no live job this goes.)
- */
-export async function purgedByRetention(
-  env: Env,
-  expired: { jobId: string; accountId: string; resultKey: string }[],
-  now: number,
-): Promise<number> {
-  if (expired.length === 0) return 0;
-  await env.RESULTS.delete(expired.map((r) => r.resultKey));
-  const byAccount = new Map<string, string[]>();
-  for (const r of expired) byAccount.set(r.accountId, [...(byAccount.get(r.accountId) ?? []), r.jobId]);
-  await Promise.all([...byAccount].map(([accountId, jobIds]) => guardFor(env, { product: "zsky", accountId }).purgeJobs(jobIds)));
-  await markPurged(
-    env,
-    expired.map((r) => r.jobId),
-    "retention",
-    now,
-  );
-  return byAccount.size;
 }
 
 /**

@@ -12,7 +12,8 @@ export function resultMediaType(contentType: string | null): string | null {
 
 /**
  * Content-Disposition for a stored result: shown in the browser only when it is a raster
- * image or video; anything else (a result stored before types were checked) downloads.
+ * image or video. zgate stores nothing else, but the bucket is not only zgate's to write:
+ * anything else found there downloads.
  */
 export const resultDisposition = (contentType: string | null | undefined) =>
   resultMediaType(contentType ?? null) ? "inline" : "attachment";

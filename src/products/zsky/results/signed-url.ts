@@ -9,8 +9,8 @@ import { utf8 } from "../../../util/utf8";
  * sig = HMAC-SHA256(key[kid], "GET\n<path>\n<expires>\n<kid>\n<account>\n<api key id>"). The
  * account names where the result lives in R2, so a download needs no record of the job;
  * the API key is the one whose poll issued the link, so a security team can refuse every
- * link a key was handed (its account's guard keeps when; download.ts asks). A link signed
- * before links carried them has neither and no last two lines. The signing key id lets the
+ * link a key was handed (its account's guard keeps when; download.ts asks). A link that
+ * does not name both is invalid, whatever its signature. The signing key id lets the
  * signing key rotate without breaking live URLs (old keys stay listed for 24 h).
  * Verification is constant-time (`crypto.subtle.verify`). The path signed is the
  * product path (`/v1/results/<id>`), so a URL works on the product's host and under
@@ -37,8 +37,8 @@ export interface LinkIssuer {
   keyId: string;
 }
 
-const payload = (method: string, path: string, expires: number, kid: string, issuer: LinkIssuer | null) =>
-  utf8(`${method}\n${path}\n${expires}\n${kid}${issuer === null ? "" : `\n${issuer.account}\n${issuer.keyId}`}`);
+const payload = (method: string, path: string, expires: number, kid: string, issuer: LinkIssuer) =>
+  utf8(`${method}\n${path}\n${expires}\n${kid}\n${issuer.account}\n${issuer.keyId}`);
 
 export const resultPath = (jobId: string) => `/v1/results/${encodeURIComponent(jobId)}`;
 
@@ -56,8 +56,8 @@ export async function signResultUrl(settings: Settings, base: string, issuer: Li
 /** When a link was issued (ms, to the second): its expiry less its life. For a link checkResultUrl found valid. */
 export const linkIssuedAt = (query: URLSearchParams) => (Number(query.get("expires")) - RESULT_URL_SECONDS) * 1000;
 
-/** A valid link names its issuer (null for a link signed before links named it). */
-export type UrlCheck = { check: "valid"; issuer: LinkIssuer | null } | { check: "invalid" | "expired" };
+/** A valid link names its issuer. */
+export type UrlCheck = { check: "valid"; issuer: LinkIssuer } | { check: "invalid" | "expired" };
 
 /** Signature first (so an edited expiry or account reads as tampering), then expiry. HEAD is checked as GET. */
 export async function checkResultUrl(settings: Settings, path: string, query: URLSearchParams, now: number): Promise<UrlCheck> {
@@ -67,9 +67,8 @@ export async function checkResultUrl(settings: Settings, path: string, query: UR
   const sig = query.get("sig") ?? "";
   const account = query.get("account");
   const keyId = query.get("key");
-  // Both or neither: a link names its whole issuer, or is from before links did.
-  const issuer = account !== null && keyId !== null ? { account, keyId } : null;
-  if (issuer === null && (account !== null || keyId !== null)) return { check: "invalid" };
+  if (account === null || keyId === null) return { check: "invalid" };
+  const issuer = { account, keyId };
   const secret = Object.hasOwn(keys, kid) ? keys[kid] : undefined;
   if (!secret || !Number.isSafeInteger(expires) || !/^(?:[0-9a-f]{2}){32}$/.test(sig)) return { check: "invalid" };
   const mac = new Uint8Array(sig.match(/../g)!.map((h) => parseInt(h, 16)));
