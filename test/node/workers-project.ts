@@ -39,30 +39,6 @@ export function workersProject(
       }),
     ],
     test: {
-      // Each file runs in a workerd of its own, which loads every module it imports one by
-      // one from Vite: the Worker's dependencies, bundled once per run into a few modules,
-      // cost each file about 0.6 s less CPU. These are what src/ imports (hono/jsx's runtime
-      // stays as it is: one copy of it, and src/ only takes types from hono/jsx).
-      deps: {
-        optimizer: {
-          ssr: {
-            enabled: false,
-            include: [
-              "@hono/swagger-ui",
-              "@hono/zod-openapi",
-              "@upstash/ratelimit",
-              "@upstash/redis/cloudflare",
-              "aws4fetch",
-              "hono",
-              "hono/cookie",
-              "hono/http-exception",
-              "hono/utils/http-status",
-              "jose",
-              "zod",
-            ],
-          },
-        },
-      },
       name,
       include,
       exclude: extra.exclude,
