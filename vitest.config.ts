@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import { workersProject } from "./test/node/workers-project";
 
@@ -8,6 +9,11 @@ import { workersProject } from "./test/node/workers-project";
 export default defineConfig({
   test: {
     testTimeout: 20_000,
+    // Files of both projects share these workers (vitest's default is one fewer than the
+    // cores: one file at a time on 2 cores). Node files mostly wait (a gateway booting, a
+    // minute-long job, a browser) while workers files mostly compute, so twice as many
+    // files as cores keep the cores busy.
+    maxWorkers: 2 * availableParallelism(),
     // The gateway's access log is asserted where it matters (test/logging.test.ts);
     // elsewhere its lines would bury the test output.
     onConsoleLog: (log) => !log.startsWith('{"msg":"request"'),
@@ -18,8 +24,12 @@ export default defineConfig({
           name: "node",
           include: ["test/node/**/*.test.ts"],
           environment: "node",
+          globalSetup: ["./test/node/gateway-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // scripts/ are plain Node modules: Node loads them (and the Worker modules they
+          // bundle with esbuild, scripts/import-ts.mjs) as `npm run` does, untransformed.
+          server: { deps: { external: [/\/scripts\//] } },
         },
       },
     ],

@@ -32,9 +32,21 @@ import autocannon from "autocannon";
  * @param {number} [run.duration]   seconds (default 30; the hard stop's base when `amount` is given)
  * @param {number} [run.amount]     a fixed request count instead of a duration (CPU per request)
  * @param {number} [run.expect]     the status every answer should have (default 200)
+ * @param {number} [run.sampleMs]   autocannon's sampling tick: a run ends on the first tick after it is done (default 1000)
  * @returns {Promise<RunResult>}
  */
-export function measure({ url, method = "GET", headers = {}, body, headerSets, connections, duration = 30, amount, expect = 200 }) {
+export function measure({
+  url,
+  method = "GET",
+  headers = {},
+  body,
+  headerSets,
+  connections,
+  duration = 30,
+  amount,
+  expect = 200,
+  sampleMs = 1000,
+}) {
   /** @type {number[]} */
   const latencies = [];
   /** @type {Record<number, number>} */
@@ -50,6 +62,7 @@ export function measure({ url, method = "GET", headers = {}, body, headerSets, c
     connections,
     duration,
     ...(amount ? { amount } : {}),
+    sampleInt: sampleMs,
     timeout: 10,
     // Give each connection its own headers (e.g. its own API key) when asked to.
     setupClient: headerSets

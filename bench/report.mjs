@@ -66,6 +66,7 @@ import { median, round } from "./load.mjs";
  *   probeDuration: number,
  *   guardDuration: number,
  *   cpuRequests: number,
+ *   sampleMs: number,
  *   windowSeconds: number,
  *   storage: "tmpfs" | "disk",
  * }} BenchConfig

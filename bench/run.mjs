@@ -20,7 +20,8 @@
 //   BENCH_CPU_REQUESTS=2000   requests per CPU-per-request run (each side, each route)
 //   BENCH_WINDOW_SECONDS=1    window length of the raised limits (see cases.mjs)
 //   BENCH_STORAGE=tmpfs       where local KV/D1/R2/DO data lives: tmpfs or disk (workers.mjs)
-//   BENCH_SMOKE=1             1 s runs, 1 pair, 10 connections: checks the harness only
+//   BENCH_SAMPLE_MS=1000      autocannon's sampling tick (a run ends on the first tick after it is done)
+//   BENCH_SMOKE=1             0.3 s runs, 1 pair, 5 connections, 100 ms ticks: checks the harness only
 //   BENCH_OUT=path            results file (default bench/results/latest.json; smoke.json in smoke mode)
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -65,13 +66,15 @@ const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, sm
 
 /** @type {import("./report.mjs").BenchConfig} */
 const config = {
-  duration: setting("BENCH_DURATION", 2, 1),
-  warmup: setting("BENCH_WARMUP", 1, 0.5),
-  connections: Math.round(setting("BENCH_CONNECTIONS", 50, 10)),
+  duration: setting("BENCH_DURATION", 2, 0.3),
+  warmup: setting("BENCH_WARMUP", 1, 0.2),
+  connections: Math.round(setting("BENCH_CONNECTIONS", 50, 5)),
   pairs: Math.round(setting("BENCH_PAIRS", 3, 1)),
-  probeDuration: setting("BENCH_PROBE_DURATION", 0.5, 0.5),
-  guardDuration: setting("BENCH_GUARD_DURATION", 1, 0.5),
-  cpuRequests: Math.round(setting("BENCH_CPU_REQUESTS", 2000, 200)),
+  probeDuration: setting("BENCH_PROBE_DURATION", 0.5, 0.2),
+  guardDuration: setting("BENCH_GUARD_DURATION", 1, 0.2),
+  // Enough requests for workerd's CPU time (read in 10 ms clock ticks) to move on both sides.
+  cpuRequests: Math.round(setting("BENCH_CPU_REQUESTS", 2000, 100)),
+  sampleMs: setting("BENCH_SAMPLE_MS", 1000, 100),
   windowSeconds: Math.round(setting("BENCH_WINDOW_SECONDS", 1, 1)),
   storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
 };
@@ -145,6 +148,7 @@ const loadOf = (base, req) => ({
   headerSets: req.headerSets,
   expect: req.expect,
   connections: config.connections,
+  sampleMs: config.sampleMs,
 });
 
 /**
@@ -247,7 +251,7 @@ function logCpuPairs(label, c) {
 async function requestPhase({ origin, bare, zgate, settings }) {
   const cases = await requestCases(zgate.url, settings);
   // The bare Worker is side B of every case: warm it once.
-  await measure({ url: `${bare.url}/warm-up`, connections: config.connections, duration: config.warmup });
+  await measure({ url: `${bare.url}/warm-up`, connections: config.connections, duration: config.warmup, sampleMs: config.sampleMs });
   /** @type {CaseResult[]} */
   const results = [];
   for (const req of cases) {

@@ -14,9 +14,9 @@
 // resources the first deploy created; `--dry-run` builds with `wrangler deploy --dry-run`
 // once the check passes (`npm run deploy:dry`). Exit status 1 on any problem.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { URL } from "node:url";
+import { fileURLToPath, URL } from "node:url";
 import { parseArgs } from "node:util";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
 import { migrationFiles, provisionedKvTitle, remoteState } from "./cloudflare.mjs";
@@ -528,9 +528,10 @@ async function readStdin() {
  * The secrets modes: the vars and schema they check values against.
  * @param {Options} values
  * @param {string} configPath
+ * @param {() => Promise<string>} readInput where `--put-secret` reads its value
  * @returns {Promise<Outcome>}
  */
-async function secretsMode(values, configPath) {
+async function secretsMode(values, configPath, readInput) {
   // No --env: loadEnvironment answers with the usage.
   const env = values.env ?? "";
   const { config, error } = loadEnvironment(env, configPath);
@@ -539,7 +540,7 @@ async function secretsMode(values, configPath) {
   const args = { env, configPath, vars: config.vars ?? {}, settings };
   if (values["new-secrets"]) return newSecrets({ ...args, file: resolve(values["new-secrets"]) });
   if (values["put-secrets"]) return putSecrets({ ...args, file: resolve(values["put-secrets"]) });
-  return putSecret({ ...args, name: values["put-secret"] ?? "", value: await readStdin() });
+  return putSecret({ ...args, name: values["put-secret"] ?? "", value: await readInput() });
 }
 
 /**
@@ -556,37 +557,50 @@ async function secretsMode(values, configPath) {
  *   "dry-run"?: boolean,
  * }} Options
  */
-/** @type {Options} */
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      env: { type: "string" },
-      config: { type: "string" },
-      remote: { type: "boolean" },
-      offline: { type: "boolean" },
-      "put-secret": { type: "string" },
-      "put-secrets": { type: "string" },
-      "new-secrets": { type: "string" },
-      "write-ids": { type: "boolean" },
-      "dry-run": { type: "boolean" },
-    },
-  }));
-} catch (err) {
-  console.error(`${/** @type {Error} */ (err).message}\n${USAGE}`);
-  process.exit(1);
+
+/**
+ * `npm run check` with `argv` (the arguments after the script's name): what it prints and
+ * whether the deployment passed. `readInput` is where `--put-secret` reads its value
+ * (stdin). Tests call this in-process; `node scripts/check.mjs` prints the text and exits
+ * 1 on any problem.
+ * @param {string[]} argv
+ * @param {{ readInput?: () => Promise<string> }} [io]
+ * @returns {Promise<Outcome>}
+ */
+export async function main(argv, { readInput = readStdin } = {}) {
+  /** @type {Options} */
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        env: { type: "string" },
+        config: { type: "string" },
+        remote: { type: "boolean" },
+        offline: { type: "boolean" },
+        "put-secret": { type: "string" },
+        "put-secrets": { type: "string" },
+        "new-secrets": { type: "string" },
+        "write-ids": { type: "boolean" },
+        "dry-run": { type: "boolean" },
+      },
+    }));
+  } catch (err) {
+    return { ok: false, text: `${/** @type {Error} */ (err).message}\n${USAGE}` };
+  }
+  const configPath = resolve(values.config ?? join(root, "wrangler.toml"));
+  const remote = !values.offline && (values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN));
+  // No --env: loadEnvironment answers with the usage.
+  const args = { env: values.env ?? "", configPath, remote, offline: values.offline };
+  if (values["put-secret"] || values["put-secrets"] || values["new-secrets"]) return secretsMode(values, configPath, readInput);
+  if (values["write-ids"]) return writeResourceIds(args);
+  if (values["dry-run"]) return dryRun(args);
+  return check(args);
 }
-const configPath = resolve(values.config ?? join(root, "wrangler.toml"));
-const remote = !values.offline && (values.remote || Boolean(process.env.CLOUDFLARE_API_TOKEN));
-// No --env: loadEnvironment answers with the usage.
-const args = { env: values.env ?? "", configPath, remote, offline: values.offline };
-const result =
-  values["put-secret"] || values["put-secrets"] || values["new-secrets"]
-    ? await secretsMode(values, configPath)
-    : values["write-ids"]
-      ? await writeResourceIds(args)
-      : values["dry-run"]
-        ? await dryRun(args)
-        : await check(args);
-(result.ok ? console.log : console.error)(result.text);
-process.exit(result.ok ? 0 : 1);
+
+// Run as a script (not imported): print the outcome, exit 1 on any problem.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const result = await main(process.argv.slice(2));
+  (result.ok ? console.log : console.error)(result.text);
+  process.exit(result.ok ? 0 : 1);
+}

@@ -1,6 +1,6 @@
 import { Validator } from "@cfworker/json-schema";
 import { expect } from "vitest";
-import committed from "../openapi/zgate.json";
+import committedText from "../openapi/zgate.json?raw";
 import { buildOpenApiDocument } from "../src/openapi/document";
 import { builtInProducts, fromRegistry } from "../src/products";
 
@@ -20,10 +20,12 @@ const GATEWAY_HEADERS = ["x-request-id", "ratelimit-policy", "ratelimit", "retry
 const contract = fromRegistry((products) => {
   // The built-in products' document is the committed one (test/node/openapi.test.ts holds
   // them equal), read rather than built in every test file; a product a test registers is
-  // documented by building the document again.
+  // documented by building the document again. It is read as text: as a JSON module, each
+  // file's workerd would be sent a 4.5 MB module (every top-level field an export, and a
+  // source map) instead of 1.4 MB, about 0.3 s of CPU a file.
   const builtIn = builtInProducts();
   const doc = (
-    products.length === builtIn.length && products.every((p, i) => p === builtIn[i]) ? committed : buildOpenApiDocument()
+    products.length === builtIn.length && products.every((p, i) => p === builtIn[i]) ? JSON.parse(committedText) : buildOpenApiDocument()
   ) as Json;
   const operations = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
     Object.entries(item as Json).map(([method, op]) => {

@@ -166,8 +166,10 @@ type GuardNamespace = typeof env.ACCOUNT_GUARD;
 /**
  * The guard binding, noting every call the Worker makes on any of its stubs, by method
  * name: given as `settings.ACCOUNT_GUARD`, it shows which requests cost a guard call.
+ * `inTransit`, when given, runs between each answer and its arrival (a test clock moved
+ * there is an answer that took that long to come back).
  */
-export function countingGuards(calls: string[]): GuardNamespace {
+export function countingGuards(calls: string[], inTransit?: () => Promise<void>): GuardNamespace {
   return new Proxy(env.ACCOUNT_GUARD, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -182,7 +184,8 @@ export function countingGuards(calls: string[]): GuardNamespace {
             return (...a: unknown[]) => {
               calls.push(String(method));
               // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
-              return Reflect.apply(rpc, s, a);
+              const answer = Reflect.apply(rpc, s, a);
+              return inTransit ? Promise.resolve(answer).then(async (value) => (await inTransit(), value)) : answer;
             };
           },
         });

@@ -1,4 +1,4 @@
-/** Values the Node global setup hands to the tests inside workerd. */
+/** Values the global setups hand to the tests (inside workerd, and in the node project). */
 export {};
 
 declare module "vitest" {
@@ -23,5 +23,7 @@ declare module "vitest" {
     resultHost: string;
     /** Key documents of secret-scanning programs and a leak-webhook receiver (test/node/scanner-host.ts). */
     scannerHost: string;
+    /** The node project's: where its files ask for the run's shared dev gateway (test/node/gateway-setup.ts). */
+    devGatewayBroker: string;
   }
 }

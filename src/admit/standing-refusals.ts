@@ -46,11 +46,15 @@ export class StandingRefusals {
   async admit(key: string, ask: () => Promise<AdmitDecision>): Promise<AdmitDecision> {
     const standing = this.standing(key);
     if (standing) return standing;
+    const askedAt = clock.now();
     const decision = await ask();
     if (!decision.allow && decision.refusal === "rate_limited" && decision.standsMs) {
-      // Counted from the answer's arrival, later than the guard's own count: never past its end.
+      // The refusal's end counted from the answer's arrival, later than the guard's own
+      // count: never past its end. Its stand counted from before the ask, earlier than the
+      // guard's hold (which a mutation waits for): repeated past that hold, it would answer
+      // a credential revoked meanwhile with this 429 rather than a 401.
       const at = clock.now();
-      this.entries.set(key, { until: at + decision.retryAfter * 1000, standsUntil: at + decision.standsMs, at, decision });
+      this.entries.set(key, { until: at + decision.retryAfter * 1000, standsUntil: askedAt + decision.standsMs, at, decision });
     }
     return decision;
   }

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { useTestClock, type TestClock } from "../clock";
 import { admin, bearer, burst, call, createKey, json, keyHeaders, mintToken, newUser } from "../helpers";
 
@@ -10,12 +10,10 @@ const LIMIT = 5;
 const WINDOW = 4;
 const override = { limit_override: { windows: { plan_rate: { limit: LIMIT, window_seconds: WINDOW } } } };
 
-/** How time passes for a backend's windows. */
+/** How time passes for a backend's windows: it stands still in each test until the test moves it. */
 export interface ContractTime {
   /** Called before each test. */
   begin(): void;
-  /** Waits, if need be, until a burst fits in one of the backend's windows. */
-  earlyInWindow(): Promise<void>;
   /** Lets `ms` pass. */
   pass(ms: number): Promise<void>;
 }
@@ -27,34 +25,36 @@ export function testClockTime(): ContractTime {
     begin: () => {
       clock = useTestClock();
     },
-    earlyInWindow: async () => undefined,
     pass: (ms) => clock.advance(ms),
   };
 }
 
-/** Redis's windows: real time. Upstash counts in fixed windows aligned to the epoch, so bursts start early in a 4-second period. */
-export const realTime: ContractTime = {
-  begin: () => undefined,
-  earlyInWindow: async () => {
-    const into = Date.now() % (WINDOW * 1000);
-    if (into > 1500) await sleep(WINDOW * 1000 - into + 50);
+/**
+ * Redis's windows: @upstash/ratelimit counts them in fixed windows aligned to the epoch, on
+ * this isolate's Date.now(), which vi.setSystemTime moves (so a burst never straddles two
+ * windows, however loaded the machine). Each test starts 100 ms into a window.
+ */
+export const mockedDate: ContractTime = {
+  begin: () => {
+    const period = WINDOW * 1000;
+    vi.setSystemTime((Math.floor(Date.now() / period) + 1) * period + 100);
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
   },
-  pass: sleep,
+  pass: async (ms) => {
+    vi.setSystemTime(Date.now() + ms);
+  },
 };
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export function limiterContract(backend: string, settings: () => Record<string, unknown>, time: ContractTime) {
   const agents = (key: string) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: settings() });
-  const earlyInWindow = () => time.earlyInWindow();
 
   describe(`sliding windows on the ${backend} backend`, () => {
     beforeEach(() => time.begin());
 
     it("a burst far over N admits exactly N; every refusal carries Retry-After and RateLimit fields", async () => {
       const { key } = await createKey("zappway", override);
-      await earlyInWindow();
       const responses = await burst(20, () => agents(key));
       expect(responses.filter((r) => r.status === 200)).toHaveLength(LIMIT);
       const refused = responses.filter((r) => r.status === 429);
@@ -72,7 +72,6 @@ export function limiterContract(backend: string, settings: () => Record<string, 
 
     it("waiting Retry-After seconds then admits", async () => {
       const { key } = await createKey("zappway", override);
-      await earlyInWindow();
       await burst(LIMIT, () => agents(key));
       const refused = await agents(key);
       expect(refused.status).toBe(429);
@@ -82,7 +81,6 @@ export function limiterContract(backend: string, settings: () => Record<string, 
 
     it("admitted responses count down in RateLimit", async () => {
       const { key } = await createKey("zappway", override);
-      await earlyInWindow();
       const seen = [];
       for (let i = 0; i < 3; i++) seen.push((await agents(key)).headers.get("RateLimit"));
       expect(seen.map((h) => /r=(\d+)/.exec(h ?? "")?.[1])).toEqual(["4", "3", "2"]);
@@ -92,7 +90,6 @@ export function limiterContract(backend: string, settings: () => Record<string, 
       const a = await createKey("zappway", override);
       const b = await createKey("zappway", { ...override, account: a.account });
       const other = await createKey("zappway", override);
-      await earlyInWindow();
       await burst(LIMIT + 3, () => agents(a.key));
       expect((await agents(a.key)).status).toBe(429);
       expect((await agents(b.key)).status).toBe(429);

@@ -80,6 +80,27 @@ describe("a full window's refusal stands in the isolate", () => {
     expect(calls).toEqual(["admit"]);
   });
 
+  it("a refusal stands in the isolate no longer than its guard holds it, however late the answer arrived: a revoke the guard no longer waits for still refuses the very next request 401", async () => {
+    const clock = useTestClock();
+    // Each guard answer reaches the isolate 300 ms after the guard gave it.
+    const late = countingGuards([], () => clock.advance(300));
+    const settings = {
+      ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }),
+      ...stand,
+      ACCOUNT_GUARD: late,
+    };
+    const { id, key } = await createKey("zappway");
+    const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    expect((await agents()).status).toBe(200);
+    const refusedAt = clock.now();
+    expect((await agents()).status).toBe(429);
+    // The guard refused at refusedAt and holds the refusal a lease life from then: past
+    // that, the revoke returns at once.
+    await clock.advanceTo(refusedAt + 1_000);
+    expect((await admin(`/keys/${id}/revoke`, { method: "POST" })).status).toBe(200);
+    expect((await agents()).status).toBe(401);
+  });
+
   it("a raised limit waits for the standing refusal, and applies to the very next request", async () => {
     const clock = useTestClock();
     const settings = { ...limitOverrides({ zappway: { windows: { plan_rate: { limit: 1, windowSeconds: 30 } } } }), ...stand };

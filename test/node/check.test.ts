@@ -3,14 +3,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CloudflareApi, startCloudflareApi } from "./cloudflare-api";
-import { check as checkConfig, filledIn, root, run, writeConfig } from "./deploy-config";
+import { checkHere, filledIn, root, run, writeConfig } from "./deploy-config";
 
 const work = mkdtempSync(join(tmpdir(), "zgate-check-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+// As `run` does for the command: never the caller's Cloudflare credentials.
+delete process.env.CLOUDFLARE_API_TOKEN;
 
-/** `npm run check -- --offline` on the committed wrangler.toml, or on a copy with this text: what wrangler.toml alone shows. */
+/** The command itself: `node scripts/check.mjs <args>` (`npm run check -- <args>`). */
+const command = (args: string[], env: Record<string, string> = {}, input = "") =>
+  run(process.execPath, [join(root, "scripts", "check.mjs"), ...args], env, input);
+
+/**
+ * `npm run check -- --offline` on the committed wrangler.toml, or on a copy with this text:
+ * what wrangler.toml alone shows. In this process (checkHere); `command` runs the real one.
+ */
 const check = (env: string, text?: string, flags = ["--offline"]) =>
-  checkConfig(env, text === undefined ? undefined : writeConfig(work, text), {}, flags);
+  checkHere(["--env", env, ...(text === undefined ? [] : ["--config", writeConfig(work, text)]), ...flags]);
 
 /** `text` with the last `from` (the production environment's, the last section) made `to`. */
 function inProduction(text: string, from: string, to: string): string {
@@ -220,7 +229,10 @@ describe("npm run check", () => {
 
   it("refuses an environment it does not know, and none", async () => {
     expect((await check("qa")).text).toContain("usage: npm run check -- --env staging|production");
-    expect((await run(process.execPath, [join(root, "scripts", "check.mjs")])).code).toBe(1);
+    // The command itself: its usage, and exit status 1.
+    const none = await command([]);
+    expect(none.text).toContain("usage: npm run check -- --env staging|production");
+    expect(none.code).toBe(1);
   });
 });
 
@@ -229,18 +241,21 @@ describe("npm run check's secrets", () => {
   let api: CloudflareApi;
   beforeAll(async () => {
     api = await startCloudflareApi();
+    // In this process too: whatever checkHere would send goes to the stand-in, never to Cloudflare.
+    Object.assign(process.env, api.env);
   });
-  afterAll(() => api.close());
+  afterAll(() => {
+    for (const name of Object.keys(api.env)) delete process.env[name];
+    return api.close();
+  });
 
-  /** `<value> | npm run check -- --env production --put-secret <name>`. */
-  const putSecret = (name: string, value: string) =>
-    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", "--put-secret", name], api.env, value);
-  /** `npm run check -- --env production --put-secrets <file>` (or `--new-secrets`). */
-  const secretsFile = (flag: string, file: string) =>
-    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "production", flag, file], api.env);
+  /** `<value> | npm run check -- --env production --put-secret <name>`, in this process. */
+  const putSecret = (name: string, value: string) => checkHere(["--env", "production", "--put-secret", name], value);
+  /** `npm run check -- --env production --put-secrets <file>` (or `--new-secrets`), in this process. */
+  const secretsFile = (flag: string, file: string) => checkHere(["--env", "production", flag, file]);
 
   it("--put-secret refuses a value the Worker would refuse, before anything reaches Cloudflare", async () => {
-    const short = await putSecret("ADMIN_TOKEN", "only-twenty-chars-xx\n");
+    const short = await putSecret("ADMIN_TOKEN", "only-twenty-chars-xx");
     expect(short.code).toBe(1);
     expect(short.text).toContain("ADMIN_TOKEN not put: the value is refused (nothing was sent)");
     expect(short.text).toContain("x ADMIN_TOKEN is invalid: must be at least 24 characters (turns off the admin API)");
@@ -269,7 +284,8 @@ describe("npm run check's secrets", () => {
 
   it("--put-secret hands a good value to Cloudflare, without its trailing newline and without printing it", async () => {
     const value = "a-good-admin-token-0123456789abcdef";
-    const { code, text } = await putSecret("ADMIN_TOKEN", `${value}\n`);
+    // The command itself, the value on its stdin as `openssl rand -hex 32 | ...` gives it.
+    const { code, text } = await command(["--env", "production", "--put-secret", "ADMIN_TOKEN"], api.env, `${value}\n`);
     expect(code).toBe(0);
     expect(text).toContain("ADMIN_TOKEN put for production");
     expect(text).not.toContain(value);

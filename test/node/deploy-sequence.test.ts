@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CloudflareApi, startCloudflareApi } from "./cloudflare-api";
-import { committed, filledIn, root, run, type Outcome } from "./deploy-config";
+import { checkHere, committed, filledIn, root, run, type Outcome } from "./deploy-config";
 
 /**
  * docs/deploy.md's steps from a clone to a first staging deploy, each followed by the
@@ -22,15 +22,18 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
   const migrations = readdirSync(join(root, "migrations")).filter((f) => f.endsWith(".sql"));
   beforeAll(async () => {
     api = await startCloudflareApi();
+    // The checks run in this process (checkHere): its credentials are the stand-in's.
+    Object.assign(process.env, api.env);
     symlinkSync(join(root, "migrations"), join(work, "migrations"));
   });
   afterAll(async () => {
+    for (const name of Object.keys(api.env)) delete process.env[name];
     await api.close();
     rmSync(work, { recursive: true, force: true });
   });
 
-  const check = (...flags: string[]) =>
-    run(process.execPath, [join(root, "scripts", "check.mjs"), "--env", "staging", "--config", config, ...flags], api.env);
+  /** `npm run check -- --env staging` on the config, in this process. */
+  const check = (...flags: string[]) => checkHere(["--env", "staging", "--config", config, ...flags]);
   const wrangler = (...args: string[]): Promise<Outcome> =>
     run(join(root, "node_modules", ".bin", "wrangler"), [...args, "--env", "staging", "--config", config], api.env);
   const problems = (text: string) => text.split("\n").filter((l) => l.startsWith("  x "));
@@ -76,6 +79,8 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     // serves on workers.dev only: no route, no custom domain.
     const deployed = await wrangler("deploy");
     expect(deployed.code).toBe(0);
+    // Staging's build (the one test/node/deploy.test.ts's dry run does for production): no warning.
+    expect(deployed.text).not.toContain("WARNING");
     expect(api.kv.map((n) => n.title)).toEqual(["zgate-staging-keys-kv"]);
     expect(api.d1.map((db) => db.name)).toEqual(["zgate-staging"]);
     expect(api.r2.map((b) => b.name)).toEqual(["zgate-results-staging"]);

@@ -1,11 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { inject } from "vitest";
 import { freePort } from "./free-port";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -42,39 +43,56 @@ export async function startRecordingOrigin(): Promise<{ url: string; received: R
   };
 }
 
-/** The admin token of every gateway startDevGateway starts. */
-export const DEV_ADMIN_TOKEN = `test_admin_${randomBytes(16).toString("hex")}`;
+/** A gateway startDevGateway started. */
+export interface DevGateway {
+  port: number;
+  adminToken: string;
+  /** The process group of wrangler dev and its runtime (workerd). */
+  group: number;
+  stop(): Promise<void>;
+}
 
 /**
  * The gateway under `wrangler dev` (the runtime as `npm start` runs it) with every origin
- * at `originUrl`, signing with `signingSecret`, D1 migrated. Secrets go through an env
- * file, as in scripts/start.mjs; state lives in a directory of its own, removed by `stop`.
+ * at `originUrl`, signing with `signingSecret`, D1 migrated, with an admin token of its
+ * own. Secrets go through an env file, as in scripts/start.mjs. Its local data lives in a
+ * directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
+ * started before is a restart, with the same data, settings, admin token and keys.
+ * `settings` are more of the Worker's settings (vars).
  */
-export async function startDevGateway(originUrl: string, signingSecret: string): Promise<{ port: number; stop(): Promise<void> }> {
-  const work = mkdtempSync(join(tmpdir(), "zgate-dev-"));
+export async function startDevGateway(
+  originUrl: string,
+  signingSecret: string,
+  { state, settings = {} }: { state?: string; settings?: Record<string, string> } = {},
+): Promise<DevGateway> {
+  const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
   const wrangler = join(root, "node_modules", ".bin", "wrangler");
   const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-  await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
-    cwd: root,
-    env: quiet,
-    timeout: 90_000,
-  });
   const envFile = join(work, "dev.env");
-  writeFileSync(
-    envFile,
-    [
-      `ORIGIN_ZAKGT=${originUrl}`,
-      `ORIGIN_ZSKY=${originUrl}`,
-      `ORIGIN_ZAPPWAY=${originUrl}`,
-      `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
-      `ORIGIN_SIGNING_SECRET=${signingSecret}`,
-      `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
-      "RESULT_SIGNING_KEY_ID=r1",
-      `ADMIN_TOKEN=${DEV_ADMIN_TOKEN}`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
+  if (!existsSync(envFile)) {
+    await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
+      cwd: root,
+      env: quiet,
+      timeout: 90_000,
+    });
+    writeFileSync(
+      envFile,
+      [
+        `ORIGIN_ZAKGT=${originUrl}`,
+        `ORIGIN_ZSKY=${originUrl}`,
+        `ORIGIN_ZAPPWAY=${originUrl}`,
+        `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
+        `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+        `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
+        "RESULT_SIGNING_KEY_ID=r1",
+        `ADMIN_TOKEN=test_admin_${randomBytes(16).toString("hex")}`,
+        ...Object.entries(settings).map(([name, value]) => `${name}=${value}`),
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+  }
+  const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(envFile, "utf8"))![1]!;
   const port = await freePort();
   const gateway = spawn(
     wrangler,
@@ -103,7 +121,7 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       process.kill(-gateway.pid, "SIGTERM");
       await exited;
     }
-    rmSync(work, { recursive: true, force: true });
+    if (!state) rmSync(work, { recursive: true, force: true });
   };
   const deadline = Date.now() + 100_000;
   for (;;) {
@@ -111,11 +129,44 @@ export async function startDevGateway(originUrl: string, signingSecret: string):
       (r) => r.status === 401,
       () => false,
     );
-    if (up) return { port, stop };
+    if (up) return { port, adminToken, group: gateway.pid!, stop };
     if (Date.now() > deadline || gateway.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev did not come up:\n${log}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * The run's one shared dev gateway (test/node/gateway-setup.ts boots it on the first ask):
+ * a startDevGateway in front of a recording origin standing for the three origins, signing
+ * with `signingSecret`. `received(id)` is the request the origin received with that
+ * X-Request-Id (the caller's, when it sends a well-formed one), exactly as it arrived.
+ */
+export interface SharedDevGateway {
+  port: number;
+  base: string;
+  adminToken: string;
+  signingSecret: string;
+  received(requestId: string): Promise<Received>;
+}
+
+export async function sharedDevGateway(): Promise<SharedDevGateway> {
+  const broker = inject("devGatewayBroker");
+  const answer = await fetch(`${broker}/gateway`, { method: "POST" });
+  if (!answer.ok) throw new Error(`the shared dev gateway did not come up: ${await answer.text()}`);
+  const { port, adminToken, signingSecret } = (await answer.json()) as { port: number; adminToken: string; signingSecret: string };
+  return {
+    port,
+    base: `http://127.0.0.1:${port}`,
+    adminToken,
+    signingSecret,
+    async received(requestId) {
+      const found = await fetch(`${broker}/received/${encodeURIComponent(requestId)}`);
+      if (!found.ok) throw new Error(`the origin received no request ${requestId}: ${found.status}`);
+      const r = (await found.json()) as Omit<Received, "body"> & { body: string };
+      return { ...r, body: Buffer.from(r.body, "base64") };
+    },
+  };
 }

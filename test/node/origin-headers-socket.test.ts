@@ -1,15 +1,32 @@
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { verifySignedRequest } from "../../src/forward/identity-signature";
-import { startDevGateway, startRecordingOrigin } from "./dev-gateway";
+import { sharedDevGateway, type SharedDevGateway } from "./dev-gateway";
 
-/** One HTTP/1.1 request written by hand on a TCP socket, as a client would send it; the raw answer. */
+/**
+ * One HTTP/1.1 request written by hand on a TCP socket, as a client would send it; the raw
+ * answer, once it is whole (its Content-Length, or its last chunk): the runtime's front end
+ * keeps the connection open a while after answering, `Connection: close` or not.
+ */
 function rawRequest(port: number, head: string[], body: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     let answer = "";
-    socket.on("data", (d) => (answer += d));
+    const whole = () => {
+      const end = answer.indexOf("\r\n\r\n");
+      if (end < 0) return false;
+      const length = /^content-length: *(\d+)/im.exec(answer.slice(0, end))?.[1];
+      if (length !== undefined) return Buffer.byteLength(answer.slice(end + 4)) >= Number(length);
+      return /^transfer-encoding: *chunked/im.test(answer.slice(0, end)) && answer.endsWith("\r\n0\r\n\r\n");
+    };
+    socket.on("data", (d) => {
+      answer += d;
+      if (whole()) {
+        socket.destroy();
+        resolve(answer);
+      }
+    });
     socket.on("error", reject);
     socket.on("close", () => resolve(answer));
     socket.write(`${head.join("\r\n")}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -22,31 +39,25 @@ function rawRequest(port: number, head: string[], body: string): Promise<string>
  * sees the `Connection` field, while behind the runtime's own front end it does not.
  */
 describe("origin request headers over a real socket", () => {
-  const signingSecret = randomBytes(32).toString("hex");
-  let origin: Awaited<ReturnType<typeof startRecordingOrigin>>;
-  let gateway: Awaited<ReturnType<typeof startDevGateway>>;
+  // The run's dev gateway, in front of one server that records what reaches the three origins.
+  let gateway: SharedDevGateway;
   let port = 0;
 
   beforeAll(async () => {
-    // The three origins: one server that records what reaches it.
-    origin = await startRecordingOrigin();
-    gateway = await startDevGateway(origin.url, signingSecret);
+    gateway = await sharedDevGateway();
     port = gateway.port;
-  });
-
-  afterAll(async () => {
-    await gateway?.stop();
-    await origin?.close();
   });
 
   it("a field the client named in Connection, and a caller's forwarding or override field, never reach the origin", async () => {
     const body = '{"email":"demo@zakgt.test"}';
+    const requestId = randomUUID();
     const answer = await rawRequest(
       port,
       [
         "POST /zakgt/api/v1/auth/forgot-password HTTP/1.1",
         `Host: 127.0.0.1:${port}`,
         "Content-Type: application/json",
+        `X-Request-Id: ${requestId}`,
         "Connection: close, X-Secret-Hop",
         "X-Secret-Hop: v",
         "X-Forwarded-Host: evil.example",
@@ -55,7 +66,7 @@ describe("origin request headers over a real socket", () => {
       body,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
-    const seen = origin.received.at(-1)!;
+    const seen = await gateway.received(requestId);
     expect(seen.url).toBe("/api/v1/auth/forgot-password");
     expect(seen.headers["x-secret-hop"]).toBeUndefined();
     expect(seen.headers["x-http-method-override"]).toBeUndefined();
@@ -64,7 +75,7 @@ describe("origin request headers over a real socket", () => {
     // What the origin got is signed end to end: its body's digest, its path, zgate's own X-Forwarded-*.
     const headers = new Headers(Object.entries(seen.headers).map(([k, v]) => [k, String(v)] as [string, string]));
     const signed = await verifySignedRequest(
-      [signingSecret],
+      [gateway.signingSecret],
       { method: seen.method, url: `http://origin${seen.url}`, headers },
       new Uint8Array(seen.body),
     );

@@ -2,7 +2,14 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_ADMIN_TOKEN, startDevGateway, startRecordingOrigin, type Received } from "./dev-gateway";
+import {
+  sharedDevGateway,
+  startDevGateway,
+  startRecordingOrigin,
+  type DevGateway,
+  type Received,
+  type SharedDevGateway,
+} from "./dev-gateway";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -37,48 +44,55 @@ function asCheck(verifier: string, r: Received, change: Partial<Check> = {}): Ch
 
 /**
  * The Python verifier against requests the gateway really signed: two gateways under
- * `wrangler dev`, one signing with the old secret and one with the new (a rotation), in
- * front of one origin that records the raw requests.
+ * `wrangler dev`, one signing with the old secret (the run's shared dev gateway) and one
+ * with the new (a rotation), each in front of an origin that records the raw requests.
  */
 describe("examples/origin-verify (Python) on requests zgate signed", () => {
-  const oldSecret = randomBytes(32).toString("hex");
+  let oldSecret = "";
   const newSecret = randomBytes(32).toString("hex");
+  let shared: SharedDevGateway;
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>>;
-  let gateways: Awaited<ReturnType<typeof startDevGateway>>[] = [];
+  let rotated: DevGateway;
   const signed: Record<"old" | "new" | "keyed", { received: Received; requestId: string }> = {} as never;
   let keyId = "";
   const body = JSON.stringify({ email: "demo@zakgt.test", password: "demo-password" });
 
+  /** A login through the gateway at `port`, with a query that stays percent-encoded and a body: both are signed. */
+  const login = (port: number) =>
+    fetch(`http://127.0.0.1:${port}/zakgt/api/v1/auth/login?next=%2Fhome%20page&x=1`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+    });
+
   beforeAll(async () => {
     origin = await startRecordingOrigin();
-    gateways = await Promise.all([startDevGateway(origin.url, oldSecret), startDevGateway(origin.url, newSecret)]);
-    for (const [which, gateway] of [["old", gateways[0]!] as const, ["new", gateways[1]!] as const]) {
-      // A query that stays percent-encoded, and a body: both are signed.
-      const response = await fetch(`http://127.0.0.1:${gateway.port}/zakgt/api/v1/auth/login?next=%2Fhome%20page&x=1`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body,
-      });
-      expect(response.status).toBe(200);
-      signed[which] = { received: origin.received.at(-1)!, requestId: response.headers.get("X-Request-Id")! };
-    }
+    [shared, rotated] = await Promise.all([sharedDevGateway(), startDevGateway(origin.url, newSecret)]);
+    oldSecret = shared.signingSecret;
+    const before = await login(shared.port);
+    expect(before.status).toBe(200);
+    const beforeId = before.headers.get("X-Request-Id")!;
+    signed.old = { received: await shared.received(beforeId), requestId: beforeId };
+    const after = await login(rotated.port);
+    expect(after.status).toBe(200);
+    signed.new = { received: origin.received.at(-1)!, requestId: after.headers.get("X-Request-Id")! };
     // A keyed call: the signed identity carries the account and the key.
-    const base = `http://127.0.0.1:${gateways[0]!.port}`;
-    const created = await fetch(`${base}/admin/v1/keys`, {
+    const created = await fetch(`${shared.base}/admin/v1/keys`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${shared.adminToken}`, "Content-Type": "application/json" },
       body: JSON.stringify({ product: "zappway", account: "org_verify" }),
     });
     expect(created.status).toBe(201);
     const key = (await created.json()) as { id: string; key: string };
     keyId = key.id;
-    const response = await fetch(`${base}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key.key}` } });
+    const response = await fetch(`${shared.base}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key.key}` } });
     expect(response.status).toBe(200);
-    signed.keyed = { received: origin.received.at(-1)!, requestId: response.headers.get("X-Request-Id")! };
+    const requestId = response.headers.get("X-Request-Id")!;
+    signed.keyed = { received: await shared.received(requestId), requestId };
   });
 
   afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
+    await rotated?.stop();
     await origin?.close();
   });
 

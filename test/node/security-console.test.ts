@@ -5,23 +5,23 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
-import { npmStart, type NpmStart } from "./npm-start";
+import { sharedDevGateway } from "./dev-gateway";
 
 const root = new URL("../..", import.meta.url).pathname;
 if (noBrowser) console.warn("The security console browser test is skipped: install the Debian package chromium to run it.");
 
-const ADMIN_TOKEN = `console_test_${"0123456789abcdef".repeat(2)}`;
 const shots = join(root, "test-results");
 
 /**
- * The security console in a real headless Chromium, against `npm start`: sign-in, a
+ * The security console in a real headless Chromium, against the run's dev gateway
+ * (wrangler dev, as `npm start` runs the Worker; test/node/gateway-setup.ts): sign-in, a
  * forged cross-origin form refused, the leaked-key story end to end, a roll with a grace
  * period, the audit view. Screenshots of the search, key and audit pages go to test-results/
  * (docs/screenshots/ keeps copies, linked from README and docs/console.md).
  */
 describe.skipIf(noBrowser)("security console in a browser", () => {
-  let gateway: NpmStart;
   let base = "";
+  let adminToken = "";
   let browser: BrowserContext;
   let page: Page;
   let attacker: Server;
@@ -33,7 +33,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   const adminApi = async (path: string, body?: unknown) => {
     const response = await fetch(`${base}/admin/v1${path}`, {
       method: body === undefined ? "GET" : "POST",
-      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as any };
@@ -49,8 +49,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   };
 
   beforeAll(async () => {
-    gateway = await npmStart({ ADMIN_TOKEN });
-    base = gateway.base;
+    ({ base, adminToken } = await sharedDevGateway());
     // Another site's page with a form aimed at the console: what a CSRF attack sends.
     attacker = createServer((req, res) => {
       const target = new URL(req.url!, "http://x").searchParams.get("target")!;
@@ -79,7 +78,6 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     attacker?.close();
-    await gateway?.stop();
     rmSync(profile, { recursive: true, force: true });
   });
 
@@ -103,7 +101,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     await page.fill('input[name="token"]', "wrong-token-wrong-token-wrong");
     await page.click('button[type="submit"]');
     expect(await page.textContent("main")).toContain("not the admin token of this deployment");
-    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.fill('input[name="token"]', adminToken);
     await page.click('button[type="submit"]');
     expect(new URL(page.url()).pathname).toBe("/admin/");
     const cookies = await browser.cookies();
@@ -172,7 +170,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     await browser.clearCookies();
     await page.goto(`${base}/admin/`);
     page.on("request", watch);
-    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.fill('input[name="token"]', adminToken);
     await page.click('button[type="submit"]');
     await page.fill('form[action="/admin/lookup"] input[name="key"]', leakedKey);
     await page.click('form[action="/admin/lookup"] button');
@@ -259,7 +257,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     });
     await browser.clearCookies();
     await page.goto(`${base}/admin/keys/${id}`);
-    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.fill('input[name="token"]', adminToken);
     await page.click('button[type="submit"]');
     await page.goto(`${base}/admin/keys/${id}`);
     await page.click('a[href="/admin/calls?address=198.51.100.41"]');

@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { TestProject } from "vitest/node";
+import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+
+/**
+ * The node project's global setup: one dev gateway for the whole run (wrangler dev, the
+ * runtime as `npm start` runs it), shared by the files that need a running gateway
+ * (sharedDevGateway() in dev-gateway.ts), in front of one recording origin that stands
+ * for the three origins. It boots when the first file asks for it, so a run of files that
+ * need none does not pay for it. A broker on loopback hands it out, and what the origin
+ * received, by request id (the files run in processes of their own).
+ */
+export default async function setup(project: TestProject) {
+  const signingSecret = randomBytes(32).toString("hex");
+  let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
+  let gateway: Promise<DevGateway> | undefined;
+  const boot = async () => {
+    origin = await startRecordingOrigin();
+    return startDevGateway(origin.url, signingSecret);
+  };
+
+  const broker = createServer(async (req, res) => {
+    const answer = (status: number, body: unknown) => {
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      if (req.method === "POST" && req.url === "/gateway") {
+        const { port, adminToken } = await (gateway ??= boot());
+        return answer(200, { port, adminToken, signingSecret });
+      }
+      const id = /^\/received\/(.+)$/.exec(req.url ?? "")?.[1];
+      const seen = id && origin?.received.filter((r) => r.headers["x-request-id"] === decodeURIComponent(id)).at(-1);
+      if (!seen) return answer(404, { error: "no such request" });
+      return answer(200, { ...seen, body: seen.body.toString("base64") });
+    } catch (err) {
+      return answer(500, { error: (err as Error).message });
+    }
+  });
+  await new Promise<void>((r) => broker.listen(0, "127.0.0.1", r));
+  project.provide("devGatewayBroker", `http://127.0.0.1:${(broker.address() as AddressInfo).port}`);
+
+  return async () => {
+    broker.closeAllConnections();
+    await new Promise((r) => broker.close(r));
+    await (await gateway?.catch(() => undefined))?.stop();
+    await origin?.close();
+  };
+}
