@@ -4,10 +4,10 @@ import { admin, bearer, burst, call, createKey, json, keyHeaders, mintToken, new
 
 /**
  * What every sliding-window backend must do, run against each (limiter-*.test.ts), in a
- * 4-second window of 5.
+ * minute-long window of 5 (time is moved, never waited for).
  */
 const LIMIT = 5;
-const WINDOW = 4;
+const WINDOW = 60;
 const override = { limit_override: { windows: { plan_rate: { limit: LIMIT, window_seconds: WINDOW } } } };
 
 /** How time passes for a backend's windows: it stands still in each test until the test moves it. */
@@ -32,12 +32,14 @@ export function testClockTime(): ContractTime {
 /**
  * Redis's windows: @upstash/ratelimit counts them in fixed windows aligned to the epoch, on
  * this isolate's Date.now(), which vi.setSystemTime moves (so a burst never straddles two
- * windows, however loaded the machine). Each test starts 100 ms into a window.
+ * windows, however loaded the machine). Each test starts 100 ms into a window at least a
+ * window ahead of the real time: the simulators sign tokens in real time, and one signed
+ * after the stopped Date's "now" would be refused as issued in the future.
  */
 export const mockedDate: ContractTime = {
   begin: () => {
     const period = WINDOW * 1000;
-    vi.setSystemTime((Math.floor(Date.now() / period) + 1) * period + 100);
+    vi.setSystemTime((Math.floor(Date.now() / period) + 2) * period + 100);
     onTestFinished(() => {
       vi.useRealTimers();
     });

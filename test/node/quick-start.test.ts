@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +30,8 @@ function readmeBlock(title: string): string {
  * bash as a user would in a second terminal (same PORT and ZGATE_STATE_DIR, in a
  * directory of their own beside `examples/`). Its ZSky jobs take a minute, as the
  * reference's videos do, so the clients poll through a whole one. Then `npm start` is
- * stopped and started again on the same state directory.
+ * stopped and started again on the same state directory, and at last its runtime is
+ * killed: npm start must notice and exit.
  */
 const JOB_MS = 60_000;
 describe("npm start", () => {
@@ -326,6 +327,28 @@ describe("npm start", () => {
     const done = (await polled.json()) as { status: string; result_url: string };
     expect(done.status).toBe("completed");
     expect((await fetch(done.result_url)).status).toBe(200);
+  });
+
+  // The last test: it ends npm start.
+  it("when its runtime dies, npm start stops everything and exits non-zero naming it, rather than hold a port that answers nothing", async () => {
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const group = child.pid!;
+    // The workerd running the Worker, not the one holding the port: with it gone, the port still accepts and never answers.
+    const worker = execFileSync("ps", ["-o", "pid=,args=", "-g", String(group)], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => /\bworkerd serve\b/.test(line) && !line.includes(`entry=127.0.0.1:${port}`))
+      .map((line) => Number(line.trim().split(/\s+/)[0]));
+    expect(worker).toHaveLength(1);
+    process.kill(worker[0]!, "SIGKILL");
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 30_000))]);
+    expect(code).not.toBe("still running");
+    expect(code).not.toBe(0);
+    expect(output).toContain(`npm start: the runtime died: workerd (pid ${worker[0]}) under wrangler dev exited`);
+    // Nothing of it is left: no process of its group, the port closed.
+    const left = () => spawnSync("ps", ["-o", "pid=", "-g", String(group)], { encoding: "utf8" }).stdout.trim();
+    for (const deadline = Date.now() + 10_000; left() !== "" && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 250));
+    expect(left()).toBe("");
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 });
 

@@ -1,11 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
-import { npmStart, type NpmStart } from "./npm-start";
 
 /**
  * A revoke is applied by the key's guard first (that makes it instant), then recorded in
@@ -36,10 +35,8 @@ describe("revoking keys while the runtime is killed", () => {
   const signingSecret = randomBytes(32).toString("hex");
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
   let gateway: DevGateway | undefined;
-  let started: NpmStart | undefined;
   afterAll(async () => {
     await gateway?.stop();
-    await started?.stop();
     await origin?.close();
     rmSync(state, { recursive: true, force: true });
   });
@@ -140,25 +137,4 @@ describe("revoking keys while the runtime is killed", () => {
     }
     expect(interrupted).toBeGreaterThan(0);
   }, 480_000);
-
-  it("when its runtime dies, npm start stops everything and exits non-zero naming it, rather than hold a port that answers nothing", async () => {
-    started = await npmStart();
-    const gw = started;
-    // The workerd running the Worker, not the one holding the port: with it gone, the port still accepts and never answers.
-    const worker = execFileSync("ps", ["-o", "pid=,args=", "-g", String(gw.group)], { encoding: "utf8" })
-      .split("\n")
-      .filter((line) => /\bworkerd serve\b/.test(line) && !line.includes(`entry=${new URL(gw.base).host}`))
-      .map((line) => Number(line.trim().split(/\s+/)[0]));
-    expect(worker).toHaveLength(1);
-    process.kill(worker[0]!, "SIGKILL");
-    const code = await Promise.race([gw.exited, new Promise((r) => setTimeout(() => r("still running"), 30_000))]);
-    expect(code).not.toBe("still running");
-    expect(code).not.toBe(0);
-    expect(gw.output()).toContain(`npm start: the runtime died: workerd (pid ${worker[0]}) under wrangler dev exited`);
-    // Nothing of it is left: no process of its group, the port closed.
-    const left = () => spawnSync("ps", ["-o", "pid=", "-g", String(gw.group)], { encoding: "utf8" }).stdout.trim();
-    for (const deadline = Date.now() + 10_000; left() !== "" && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 250));
-    expect(left()).toBe("");
-    await expect(fetch(gw.base)).rejects.toThrow();
-  }, 150_000);
 });
