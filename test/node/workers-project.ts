@@ -14,6 +14,23 @@ export function workersProject(
 ): TestProjectInlineConfiguration {
   return {
     plugins: [
+      // Each test file runs in a workerd of its own, which is sent every module it imports
+      // with its source map inlined: for the dependencies (zod, hono, jose, ...) the maps
+      // were 8 of the 12 MB a file was sent, each a copy of the module's whole source, and
+      // a test's stack trace never needs them. Dropped, a file costs about 0.25 s less CPU.
+      {
+        name: "zgate:no-dependency-source-maps",
+        configureServer(server) {
+          for (const environment of Object.values(server.environments)) {
+            const transformRequest = environment.transformRequest.bind(environment);
+            environment.transformRequest = async (...args) => {
+              const result = await transformRequest(...args);
+              if (result && args[0].includes("/node_modules/")) result.map = null;
+              return result;
+            };
+          }
+        },
+      },
       cloudflareTest(async ({ inject }) => {
         const sims = inject("simulators");
         return {
