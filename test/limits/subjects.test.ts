@@ -181,8 +181,13 @@ describe("ZakGT: a user's keys follow the user's account tier", () => {
     ).rejects.toThrow("restart");
     const first = await me(key);
     expect(first.headers.get("RateLimit-Policy")).toBe('"standard";q=3000;w=60');
-    // Past the base 300 in one minute: every one admitted.
-    expect(ok(await burst(310, () => me(key)))).toBe(310);
+    // Past the base 300 in one minute: every one admitted. Sent in waves of 31, so that what
+    // is measured is the limit, not how many requests at once a loaded machine's origin
+    // simulator answers (one run of 310 at once under load 10 got 308 answers of 200).
+    const answers: Response[] = [];
+    for (let wave = 0; wave < 10; wave++) answers.push(...(await burst(31, () => me(key))));
+    expect(statuses(answers).filter((s) => s !== 200)).toEqual([]);
+    expect(answers).toHaveLength(310);
   });
 
   it("a session that presents no tier any more (a downgrade) takes its keys back to the base limit", async () => {
