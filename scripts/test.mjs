@@ -2,11 +2,11 @@
 // `npm test`: the type check (`npm run typecheck`) and the format check (`npm run
 // format:check`) run beside `vitest run` (both projects), not before it: on 2 cores they
 // take about 45 s of CPU, which the suite's waits (a minute-long job, gateways booting)
-// leave room for. They run at a lower priority, so the suite's own timing is disturbed
-// as little as possible, and their output is printed once vitest is done. Arguments go
-// to vitest (`npm test -- test/edge.test.ts`). Exit status 1 if any of the three failed.
+// leave room for. They share the cores with it from the start (at a lower priority they
+// were left to run on one core after it), and their output is printed once vitest is
+// done. Arguments go to vitest (`npm test -- test/edge.test.ts`). Exit status 1 if any of
+// the three failed.
 import { spawn } from "node:child_process";
-import { setPriority } from "node:os";
 
 /**
  * `npm run --silent <script>`, its output kept.
@@ -15,7 +15,6 @@ import { setPriority } from "node:os";
  */
 function check(script) {
   const child = spawn("npm", ["run", "--silent", script], { stdio: ["ignore", "pipe", "pipe"] });
-  if (child.pid) setPriority(child.pid, 10);
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
