@@ -52,6 +52,9 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
   });
 
   it("remembers a subject Redis refused until its reset, in an LRU of at most 10,000 subjects", async () => {
+    // Mid-window: Upstash's sliding window weighs the previous fixed window, so a limit of
+    // 1 lets a second call through just after a boundary (docs/limits.md, "Accuracy").
+    mockedDate.begin();
     const { key } = await createKey("zappway", { limit_override: { windows: { plan_rate: { limit: 1, window_seconds: 60 } } } });
     const agents = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: backend() });
     const before = new Set(upstashRefusals.keys());
@@ -72,6 +75,7 @@ describe.skipIf(!upstash)("Upstash Redis backend (real redis-server)", () => {
   });
 
   it("a window refusal gives the ZSky reservation back", async () => {
+    mockedDate.begin(); // mid-window, as above
     const { key } = await createKey("zsky", { limit_override: { windows: { burst: { limit: 1, window_seconds: 60 } } } });
     const submit = () => submitImage(key);
     expect((await submit()).status).toBe(200);

@@ -49,6 +49,8 @@ export interface DevGateway {
   adminToken: string;
   /** The process group of wrangler dev and its runtime (workerd). */
   group: number;
+  /** What wrangler dev has printed so far. */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -129,7 +131,7 @@ export async function startDevGateway(
       (r) => r.status === 401,
       () => false,
     );
-    if (up) return { port, adminToken, group: gateway.pid!, stop };
+    if (up) return { port, adminToken, group: gateway.pid!, log: () => log, stop };
     if (Date.now() > deadline || gateway.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev did not come up:\n${log}`);
