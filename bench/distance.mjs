@@ -48,7 +48,7 @@ import {
   steadyCases,
 } from "./distance-cases.mjs";
 import { judgeWindow, spread, statusCounts } from "./client-figures.mjs";
-import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
+import { runBench, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, percentile, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { machineInfo, table, writeResults } from "./report.mjs";
@@ -810,19 +810,4 @@ async function main() {
   printReport(results);
 }
 
-// A stuck run must not hang CI.
-const watchdog = setTimeout(async () => {
-  console.error("bench:distance took over 30 minutes; stopping");
-  await cleanup();
-  process.exit(1);
-}, 30 * 60_000);
-watchdog.unref();
-
-try {
-  await main();
-  await cleanup();
-} catch (err) {
-  console.error(`bench:distance failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("bench:distance", main);

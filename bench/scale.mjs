@@ -59,7 +59,7 @@ import { join, relative, resolve } from "node:path";
 import { createKeys, issueKey } from "./cases.mjs";
 import { judgeWindow, spread, statusCounts } from "./client-figures.mjs";
 import { defaultLimitSettings } from "./cost-cases.mjs";
-import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
+import { runBench, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, percentile, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { machineInfo, table, writeResults } from "./report.mjs";
@@ -879,19 +879,4 @@ async function main() {
   );
 }
 
-// A stuck run must not hang CI.
-const watchdog = setTimeout(async () => {
-  console.error("bench:scale took over 30 minutes; stopping");
-  await cleanup();
-  process.exit(1);
-}, 30 * 60_000);
-watchdog.unref();
-
-try {
-  await main();
-  await cleanup();
-} catch (err) {
-  console.error(`bench:scale failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("bench:scale", main);
