@@ -72,13 +72,24 @@ export function zgateSettings(originUrl, windowSeconds) {
  * @returns {Promise<string>}
  */
 export async function createKey(zgateUrl, settings, body) {
+  return (await issueKey(zgateUrl, settings, body)).key;
+}
+
+/**
+ * POST /admin/v1/keys; returns the key's id and its plaintext.
+ * @param {string} zgateUrl
+ * @param {Pick<BenchSettings, "ADMIN_TOKEN">} settings
+ * @param {KeyBody} body
+ * @returns {Promise<{ id: string, key: string }>}
+ */
+export async function issueKey(zgateUrl, settings, body) {
   const response = await fetch(`${zgateUrl}/admin/v1/keys`, {
     method: "POST",
     headers: { Authorization: `Bearer ${settings.ADMIN_TOKEN}`, "Content-Type": "application/json" },
     body: JSON.stringify(body),
   });
   if (response.status !== 201) throw new Error(`creating a ${body.product} key failed: ${response.status} ${await response.text()}`);
-  return (await response.json()).key;
+  return response.json();
 }
 
 /**

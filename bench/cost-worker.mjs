@@ -29,7 +29,7 @@ import { useClock } from "../src/util/clock";
 /** @typedef {{ statements: number, rowsRead: number, rowsWritten: number }} StatementCounts */
 /** @typedef {typeof counters} Counters What `GET /__bench/counters` answers. */
 
-const counters = {
+export const counters = {
   kv: { reads: 0, writes: 0, deletes: 0, lists: 0 },
   // bySql: the same figures per statement (its text, shortened), to see where rows go.
   d1: { statements: 0, rowsRead: 0, rowsWritten: 0, bySql: /** @type {Record<string, StatementCounts>} */ ({}) },
@@ -187,24 +187,38 @@ const countedR2 = (bucket) =>
 // ---------------------------------------------------------------- the guard's namespace
 
 /**
+ * `stub` with `onCall(method, result)` told of every method called on it (each one RPC
+ * session, billed as one request to the object), with the call's promise.
+ * @template {object} S
+ * @param {S} stub
+ * @param {(method: string, result: unknown) => void} onCall
+ * @returns {S}
+ */
+export function observedStub(stub, onCall) {
+  return new Proxy(stub, {
+    get(t, prop) {
+      if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(t, prop);
+      return (/** @type {unknown[]} */ ...args) => {
+        // Not `method.apply(...)`: on an RPC stub that would be a remote property named "apply".
+        const result = Reflect.apply(/** @type {(...args: unknown[]) => unknown} */ (Reflect.get(t, prop)), t, args);
+        onCall(prop, result);
+        return result;
+      };
+    },
+  });
+}
+
+/**
  * Every method called on the stub is one RPC session, billed as one request to the object.
  * @template {object} S
  * @param {S} stub
  * @returns {S}
  */
-function countedStub(stub) {
-  return new Proxy(stub, {
-    get(t, prop) {
-      if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(t, prop);
-      return (/** @type {unknown[]} */ ...args) => {
-        counters.guard.calls++;
-        counters.guard.byMethod[prop] = (counters.guard.byMethod[prop] ?? 0) + 1;
-        // Not `method.apply(...)`: on an RPC stub that would be a remote property named "apply".
-        return Reflect.apply(/** @type {(...args: unknown[]) => unknown} */ (Reflect.get(t, prop)), t, args);
-      };
-    },
+const countedStub = (stub) =>
+  observedStub(stub, (method) => {
+    counters.guard.calls++;
+    counters.guard.byMethod[method] = (counters.guard.byMethod[method] ?? 0) + 1;
   });
-}
 
 /** Names of the usage logs the Worker has reached: the retention route runs their alarms. */
 /** @type {Set<string>} */
@@ -237,7 +251,7 @@ const wrapped = new WeakMap();
  * @param {Env} env
  * @returns {Env}
  */
-function countedEnv(env) {
+export function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
     out = {

@@ -50,7 +50,7 @@ import {
 } from "./cost-cases.mjs";
 import { defaultKeyRuns } from "./cost-default-key.mjs";
 import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
-import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
+import { runBench, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { machineInfo, table, writeResults } from "./report.mjs";
@@ -730,19 +730,4 @@ async function main() {
   printReport({ ...written, timing: results.timing, outFile: results.outFile });
 }
 
-// A stuck run must not hang CI.
-const watchdog = setTimeout(async () => {
-  console.error("bench:cost took over 30 minutes; stopping");
-  await cleanup();
-  process.exit(1);
-}, 30 * 60_000);
-watchdog.unref();
-
-try {
-  await main();
-  await cleanup();
-} catch (err) {
-  console.error(`bench:cost failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("bench:cost", main);

@@ -47,7 +47,8 @@ import {
   changeCases,
   steadyCases,
 } from "./distance-cases.mjs";
-import { cleanup, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
+import { judgeWindow, spread, statusCounts } from "./client-figures.mjs";
+import { runBench, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, percentile, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { machineInfo, table, writeResults } from "./report.mjs";
@@ -71,7 +72,7 @@ import { applyMigrations, buildDistance, readCompatibility, root, startZgateIsol
  *   guardCalls: { before: number, after: number, byMethod: Record<string, { before: number, after: number }> },
  * }} CaseRun
  */
-/** @typedef {{ median: number | null, range: (number | null)[] }} Spread */
+/** @typedef {import("./client-figures.mjs").Spread} Spread */
 
 const smoke = process.env.BENCH_DISTANCE_SMOKE === "1";
 /** @type {(name: string, fallback: number, smokeValue: number) => number} */
@@ -432,14 +433,6 @@ async function readCalls(urls) {
   return sum;
 }
 
-/** @param {Sent[]} sent */
-function statusCounts(sent) {
-  /** @type {Record<string, number>} */
-  const out = {};
-  for (const r of sent) out[r.status] = (out[r.status] ?? 0) + 1;
-  return out;
-}
-
 /**
  * @param {Sent[]} sent
  * @param {CaseCalls | undefined} calls
@@ -462,50 +455,15 @@ function caseRun(sent, calls) {
 }
 
 /**
- * The exactness case, judged from the client's side. An admission happened between its
- * request's sending and its answer, so the admitted requests sent at or after one's
- * sending and answered within a window of it were all admitted inside one window: the
- * most of them is a lower bound on the most any window held, and above the limit it is
- * an overshoot for certain. `exactAdmits` is what an exact limiter deciding at each
- * sending would have admitted: fewer admitted than that are early 429s (or timing).
+ * The exactness case, judged from the client's side (client-figures.mjs judgeWindow).
  * @param {Sent[]} sent
  */
-function judgeExactness(sent) {
-  const windowMs = EXACT_LIMIT.windowSeconds * 1000;
-  const bySending = [...sent].sort((a, b) => a.sentAt - b.sentAt);
-  const admitted = bySending.filter((r) => r.status === 200);
-  let most = 0;
-  for (const first of admitted) {
-    const inside = admitted.filter((r) => r.sentAt >= first.sentAt && r.answeredAt < first.sentAt + windowMs).length;
-    most = Math.max(most, inside);
-  }
-  /** @type {number[]} */
-  const exact = [];
-  for (const r of bySending) if (exact.filter((t) => t > r.sentAt - windowMs).length < EXACT_LIMIT.limit) exact.push(r.sentAt);
-  return {
-    limit: EXACT_LIMIT.limit,
-    admitted: admitted.length,
-    exactAdmits: exact.length,
-    mostInOneWindow: most,
-    held: most <= EXACT_LIMIT.limit,
-  };
-}
+const judgeExactness = (sent) => judgeWindow(sent, EXACT_LIMIT.limit, EXACT_LIMIT.windowSeconds * 1000);
 
 // ---------------------------------------------------------------- summary
 
 /** @param {number} delayMs @param {number} i */
 const isolateName = (delayMs, i) => `d${delayMs}-${i}`;
-
-/**
- * The median and the lowest and highest of a figure over runs, to `digits` decimals.
- * @param {(number | null)[]} xs
- * @returns {Spread}
- */
-function spread(xs, digits = 1) {
-  const present = xs.filter((x) => x !== null && Number.isFinite(x)).map(Number);
-  if (present.length === 0) return { median: null, range: [null, null] };
-  return { median: round(median(present), digits), range: [round(Math.min(...present), digits), round(Math.max(...present), digits)] };
-}
 
 /** @param {Record<string, number>[]} counts */
 function sumCounts(counts) {
@@ -852,19 +810,4 @@ async function main() {
   printReport(results);
 }
 
-// A stuck run must not hang CI.
-const watchdog = setTimeout(async () => {
-  console.error("bench:distance took over 30 minutes; stopping");
-  await cleanup();
-  process.exit(1);
-}, 30 * 60_000);
-watchdog.unref();
-
-try {
-  await main();
-  await cleanup();
-} catch (err) {
-  console.error(`bench:distance failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("bench:distance", main);

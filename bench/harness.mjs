@@ -106,3 +106,26 @@ process.on("exit", () => {
   }
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * Runs a bench's `main`, then stops everything it started; on an error, or past 30
+ * minutes (a stuck run must not hang CI), says so, stops everything and exits 1.
+ * @param {string} name e.g. "bench:scale"
+ * @param {() => Promise<void>} main
+ */
+export async function runBench(name, main) {
+  const watchdog = setTimeout(async () => {
+    console.error(`${name} took over 30 minutes; stopping`);
+    await cleanup();
+    process.exit(1);
+  }, 30 * 60_000);
+  watchdog.unref();
+  try {
+    await main();
+    await cleanup();
+  } catch (err) {
+    console.error(`${name} failed: ${err instanceof Error ? (err.stack ?? err) : err}`);
+    await cleanup();
+    process.exit(1);
+  }
+}

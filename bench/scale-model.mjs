@@ -11,10 +11,16 @@
 // a lease life (src/guard/lease-registry.ts); below that every request is a guard call, as
 // the cold-key case measures. Everything else is a measured count or a cited limit.
 //
+// When bench/results/scale.json holds a full run of `npm run bench:scale`, the hot account
+// is modelled from it instead: the calls per second its guard object received per isolate,
+// measured with several isolates at once, times the isolates the top account spans; and an
+// object's active time per call (the share of time a call to it was under way, over its
+// calls per second) replaces the assumed ACTIVE_MS_PER_REQUEST for Durable Object duration.
+//
 // Environment: SCALE_RPS, SCALE_KEYS, SCALE_ACCOUNTS, SCALE_TOP_RPS, SCALE_TOP_KEYS,
 // SCALE_RETENTION_DAYS, SCALE_ISOLATE_RPS, SCALE_FLUSH_S; SCALE_OUT (default
 // bench/results/scale-model.json).
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { loadPrices } from "./cost-model.mjs";
 import { writeResults } from "./report.mjs";
@@ -130,6 +136,70 @@ function measuredCounts() {
   };
 }
 
+const SCALE_FILE = join(root, "bench", "results", "scale.json");
+/** The issue's target for one object: at most this many guard calls per second (RPC, fetch and alarms). */
+const OBJECT_TARGET = 500;
+
+/**
+ * What `npm run bench:scale` measured (bench/results/scale.json), or null when there is no
+ * full run of it: per load of the hot account, its guard's calls per second per isolate
+ * and the share of time a call to it was under way; the bytes its objects held.
+ */
+function measuredScale() {
+  if (!existsSync(SCALE_FILE)) return null;
+  /** @type {import("./scale.mjs").ScaleResults} */
+  const scale = JSON.parse(readFileSync(SCALE_FILE, "utf8"));
+  if (scale.smoke) return null;
+  const run = scale.runs[0];
+  if (!run) return null;
+  return {
+    commit: scale.commit,
+    isolates: scale.config.isolates,
+    isolateRps: scale.config.isolateRps,
+    loadAverage: [scale.machine.loadAverageBefore[0], scale.machine.loadAverageAfter[0]],
+    hot: scale.summary.hot.map((h) => ({
+      share: h.share ?? 0,
+      perIsolate: h.guardCallsPerIsolatePerSecond,
+      callsPerRequest: h.guardCallsPerRequest,
+      // The wall time a call to the guard was under way, per call, as its callers saw it (an upper bound on its active time).
+      activeMsPerCall: h.guardActiveMsPerCall.median,
+      usageAppendsPerIsolate: h.usageAppendsPerIsolatePerSecond.median ?? 0,
+      mostInOneWindow: h.mostInOneWindow,
+      exactnessHeld: h.exactnessHeld,
+      revokeReturnMs: h.revokeReturnMs,
+      admittedAfterRevoke: h.admittedAfterRevoke,
+      revokesFailed: h.revokesFailed ?? [],
+    })),
+    hotGuardBytes: Math.max(...run.hot.map((c) => c.bytes.guard)),
+    accountGuardBytes: run.accounts.bytes.guard,
+    // SQLite bytes of a usage log per call it holds open (rows, their index, SQLite's pages): the hot account's.
+    usageLogBytesPerCall: Math.max(...run.hot.map((c) => c.bytes.usageLog / Math.max(1, c.usageCalls.calls))),
+  };
+}
+
+/**
+ * bench:scale's hot account multiplied out to `isolates` isolates: each isolate's calls for
+ * the account are its own (its leases, refusals and flushes), so its guard's calls per
+ * second grow with the isolates sending it calls.
+ * @param {NonNullable<ReturnType<typeof measuredScale>>} scale
+ * @param {number} isolates
+ */
+function hotAtIsolates(scale, isolates) {
+  const times = (/** @type {number | null} */ x) => (x === null ? null : x * isolates);
+  return scale.hot.map((h) => {
+    const atIsolates = { median: times(h.perIsolate.median), range: h.perIsolate.range.map(times) };
+    const worst = Math.max(...atIsolates.range.map((x) => x ?? Infinity));
+    return {
+      ...h,
+      isolates,
+      atIsolates,
+      withinTarget: worst <= OBJECT_TARGET,
+      overSoftLimitBy: (atIsolates.median ?? 0) / LIMITS.doRequests.value,
+      usageAppendsAtIsolates: h.usageAppendsPerIsolate * isolates,
+    };
+  });
+}
+
 // ---------------------------------------------------------------- the mix
 
 /** Zipf weights k^-s over n accounts, with s solved so the first has `topShare` of the total. */
@@ -177,11 +247,12 @@ function mixOf(mix, m) {
       (1 - Math.exp(-perKeyIsolate * mix.flushSeconds)) / mix.flushSeconds,
     );
     const usageRows = rowsPerKeyIsolate * keys * isolates;
-    // The account's calls from one isolate in one flush: one usage-log RPC (the new design).
+    // The account's calls from one isolate in one flush: one usage-log RPC (the new design). A flush
+    // comes early when one of its keys holds CALLS_PER_BATCH calls (src/usage/usage-log.ts): per key,
+    // not per account, as bench:scale's hot account shows (0.1 appends/s per isolate at 2 calls/s per key).
     const perAccountIsolate = rps / isolates;
     const usageAppends =
-      isolates *
-      Math.max(perAccountIsolate / ZGATE.callsPerBatch, (1 - Math.exp(-perAccountIsolate * mix.flushSeconds)) / mix.flushSeconds);
+      isolates * Math.max(perKeyIsolate / ZGATE.callsPerBatch, (1 - Math.exp(-perAccountIsolate * mix.flushSeconds)) / mix.flushSeconds);
     accounts.push({ rank: k, rps, keys, isolates, leased, guardCallsPerSecond, guardRows, usageRows, usageAppends });
   }
   return { exponent: z.exponent, accounts };
@@ -193,17 +264,23 @@ function mixOf(mix, m) {
  * @param {typeof MIX} mix
  * @param {ReturnType<typeof measuredCounts>} m
  * @param {Mix} x
+ * @param {ReturnType<typeof measuredScale>} scale
  */
-function model(mix, m, x) {
+function model(mix, m, x, scale) {
   const prices = loadPrices().cloudflare;
   const top = /** @type {Mix["accounts"][number]} */ (x.accounts[0]);
+  // The top account's guard, where bench:scale measured it: calls per isolate (the worse of its loads) times its isolates.
+  const measuredTop = scale ? hotAtIsolates(scale, top.isolates) : null;
+  const topGuardCalls = measuredTop ? Math.max(...measuredTop.map((h) => h.atIsolates.median ?? 0)) : top.guardCallsPerSecond;
+  // The top account's own share in the sums below: measured, where it was.
+  const ofTop = (/** @type {(calls: number) => number} */ f) => f(topGuardCalls) - f(top.guardCallsPerSecond);
   const sum = (/** @type {(a: Mix["accounts"][number]) => number} */ f) => x.accounts.reduce((t, a) => t + f(a), 0);
   const retentionSeconds = mix.retentionDays * 86_400;
   const callBytes = mix.rps * BYTES_PER_CALL * retentionSeconds;
   // Isolates in all: the mix at PER_ISOLATE_RPS each (an account's own share is spread over ceil(rps / PER_ISOLATE_RPS) of them).
   const isolates = Math.ceil(mix.rps / mix.perIsolateRps);
   const leasedShare = sum((a) => (a.leased ? a.rps : 0)) / mix.rps;
-  const guardCalls = sum((a) => a.guardCallsPerSecond);
+  const guardCalls = sum((a) => a.guardCallsPerSecond) + ofTop((calls) => calls);
   const guardRows = sum((a) => a.guardRows);
   const usageRows = sum((a) => a.usageRows);
   const usageAppends = sum((a) => a.usageAppends);
@@ -221,7 +298,7 @@ function model(mix, m, x) {
   const d1RetentionDaysAtMix = LIMITS.d1Bytes.value / (BYTES_PER_CALL * mix.rps) / 86_400;
 
   // The account guard: the hottest object's calls per second.
-  const guardTopCalls = top.guardCallsPerSecond;
+  const guardTopCalls = topGuardCalls;
   // The per-account rate at which an unleased account (slow keys, spread over isolates) reaches the soft limit.
   const guardWallRpsUnleased = LIMITS.doRequests.value;
   const guardWallRpsLeased = (LIMITS.doRequests.value / m.guardCallsPerLease) * ZGATE.maxLeaseTokens;
@@ -250,15 +327,20 @@ function model(mix, m, x) {
   const gbMonths = (/** @type {number} */ bytes) => bytes / 1e9;
   const monthlyRequests = mix.rps * SECONDS_PER_MONTH;
   const perMillion = (/** @type {number} */ dollarsPerMonth) => (dollarsPerMonth / monthlyRequests) * 1e6;
+  // Active ms per call: measured on the hot guard where bench:scale ran (an upper bound), else assumed.
+  const activeMs = (scale && Math.max(...scale.hot.map((h) => h.activeMsPerCall ?? 0))) || ACTIVE_MS_PER_REQUEST;
   const activeObjectsGbS = (/** @type {number} */ requestsPerSecond) =>
-    Math.min(1, (requestsPerSecond * ACTIVE_MS_PER_REQUEST) / 1000) * ZGATE.doMemoryGb;
-  const guardGbS = sum((a) => activeObjectsGbS(a.guardCallsPerSecond));
+    Math.min(1, (requestsPerSecond * activeMs) / 1000) * ZGATE.doMemoryGb;
+  const guardGbS = sum((a) => activeObjectsGbS(a.guardCallsPerSecond)) + ofTop(activeObjectsGbS);
+  // The guards' own SQLite (keys, windows, plan), where measured: the hot account's, and a one-key account's for every other.
+  const guardBytes = scale ? scale.hotGuardBytes + (mix.accounts - 1) * scale.accountGuardBytes : 0;
   const usageGbS = sum((a) => activeObjectsGbS(a.usageAppends));
 
   const perRequest = {
     workers: prices.workers.requests + (leasedShare * m.hot.cpuMs + (1 - leasedShare) * m.cold.cpuMs) * prices.workers.cpuMs,
     guard: (guardCalls * prices.durableObjects.requests + guardRows * prices.durableObjects.rowsWritten) / mix.rps,
     guardDuration: perMillion(guardGbS * SECONDS_PER_MONTH * (prices.durableObjects.durationGbS / 1e6)),
+    guardStorage: perMillion(gbMonths(guardBytes) * prices.durableObjects.storedGbMonth),
     kv: (1 - leasedShare) * m.cold.kvReads * prices.kv.reads,
     usageToday: {
       d1Rows: (d1.rowsWrittenPerSecond * prices.d1.rowsWritten) / mix.rps,
@@ -270,8 +352,11 @@ function model(mix, m, x) {
       rows: ((2 * usageRows + 2 * segmentKeyRows) * prices.durableObjects.rowsWritten) / mix.rps,
       r2Puts: (compactionsPerSecond * prices.r2.classA) / mix.rps,
       r2Storage: perMillion(gbMonths(callBytes) * prices.r2.storedGbMonth),
-      // At most one compaction's worth of open calls per account sits in SQLite.
-      doStorage: perMillion(gbMonths(Math.min(callBytes, mix.rps * BYTES_PER_CALL * 3600)) * prices.durableObjects.storedGbMonth),
+      // At most one compaction's worth of open calls per account sits in SQLite (as bench:scale measured a call there, where it ran).
+      doStorage: perMillion(
+        gbMonths(Math.min(callBytes, mix.rps * (scale?.usageLogBytesPerCall ?? BYTES_PER_CALL) * 3600)) *
+          prices.durableObjects.storedGbMonth,
+      ),
       duration: perMillion(usageGbS * SECONDS_PER_MONTH * (prices.durableObjects.durationGbS / 1e6)),
     },
   };
@@ -279,11 +364,13 @@ function model(mix, m, x) {
     perRequest.workers +
     perRequest.guard +
     perRequest.guardDuration +
+    perRequest.guardStorage +
     perRequest.kv +
     perRequest.usageToday.d1Rows +
     perRequest.usageToday.d1Storage;
   const usageNewTotal = Object.values(perRequest.usageNew).reduce((a, b) => a + b, 0);
-  const totalNew = perRequest.workers + perRequest.guard + perRequest.guardDuration + perRequest.kv + usageNewTotal;
+  const totalNew =
+    perRequest.workers + perRequest.guard + perRequest.guardDuration + perRequest.guardStorage + perRequest.kv + usageNewTotal;
 
   return {
     mix: {
@@ -304,6 +391,9 @@ function model(mix, m, x) {
       callsPerSecond: guardCalls,
       rowsPerSecond: guardRows,
       topCallsPerSecond: guardTopCalls,
+      measured: measuredTop,
+      activeMsPerCall: activeMs,
+      bytes: guardBytes,
       topOverBy: guardTopCalls / LIMITS.doRequests.value,
       wallRpsPerAccountUnleased: guardWallRpsUnleased,
       wallRpsPerAccountLeased: guardWallRpsLeased,
@@ -333,7 +423,8 @@ const table = (/** @type {string[]} */ head, /** @type {string[][]} */ rows) =>
 
 const fmt = (/** @type {number} */ x, /** @type {number} */ digits = 0) =>
   x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const usd = (/** @type {number} */ x) => `$${x.toFixed(3)}`;
+/** Dollars: 3 decimals, 4 below a tenth of a cent (duration, storage). */
+const usd = (/** @type {number} */ x) => `$${x.toFixed(x > 0 && x < 0.001 ? 4 : 3)}`;
 
 /** @param {ReturnType<typeof model>} r */
 function storeRows(r) {
@@ -367,7 +458,9 @@ function storeRows(r) {
       "Account guard (hottest object)",
       `1 call/req unleased; ${fmt(r.guard.wallRpsPerAccountLeased / LIMITS.doRequests.value, 0)} req per call leased`,
       LIMITS.doRequests.text,
-      `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates, ${mix.topAccount.leased ? "leased" : "no leases: < 2 calls per key per isolate per lease life"})`,
+      r.guard.measured
+        ? `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates; bench:scale's calls per isolate times ${mix.topAccount.isolates})`
+        : `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates, ${mix.topAccount.leased ? "leased" : "no leases: < 2 calls per key per isolate per lease life"})`,
       `${fmt(r.guard.topOverBy, 1)}x`,
       `${fmt(r.guard.wallRpsPerAccountUnleased)} req/s per account when its keys are slow in each isolate; up to ${fmt(r.guard.wallRpsPerAccountLeased)} req/s when fully leased`,
     ],
@@ -421,6 +514,7 @@ function costRows(r) {
     ["Workers requests and CPU", usd(p.workers), usd(p.workers)],
     ["Account guards: calls and rows", usd(p.guard), usd(p.guard)],
     ["Account guards: duration (GB-s)", usd(p.guardDuration), usd(p.guardDuration)],
+    ["Account guards: storage ($0.20/GB-month)", usd(p.guardStorage), usd(p.guardStorage)],
     ["KV reads", usd(p.kv), usd(p.kv)],
     ["Usage: D1 rows (insert, prune, fold)", usd(p.usageToday.d1Rows), "-"],
     [`Usage: D1 storage ($0.75/GB-month)`, usd(p.usageToday.d1Storage), "-"],
@@ -434,14 +528,38 @@ function costRows(r) {
   ];
 }
 
+/**
+ * The hot account as bench:scale measured it, multiplied out to the isolates the issue's
+ * target spreads it over (one row per load of its limit).
+ * @param {ReturnType<typeof model>} r
+ * @param {NonNullable<ReturnType<typeof measuredScale>>} scale
+ */
+function hotRows(r, scale) {
+  /** @param {{ median: number | null, range: (number | null)[] }} s @param {number} digits */
+  const ranged = (s, digits) =>
+    s.range[0] === s.range[1]
+      ? fmt(s.median ?? NaN, digits)
+      : `${fmt(s.median ?? NaN, digits)} [${fmt(s.range[0] ?? NaN, digits)}-${fmt(s.range[1] ?? NaN, digits)}]`;
+  return (r.guard.measured ?? []).map((h) => [
+    `${Math.round(h.share * 100)}% of its limit`,
+    `${ranged(h.perIsolate, 1)} (${ranged(h.callsPerRequest, 3)} per request; ${scale.isolates} isolates x ${scale.isolateRps} req/s)`,
+    `${ranged(h.atIsolates, 0)} at ${h.isolates} isolates`,
+    `${h.withinTarget ? "within" : "over"} ${OBJECT_TARGET} (${fmt((h.atIsolates.median ?? 0) / OBJECT_TARGET, 1)}x); soft limit ${fmt(h.overSoftLimitBy, 1)}x`,
+    `${fmt(h.usageAppendsAtIsolates, 1)} appends/s`,
+    `${h.mostInOneWindow} in one window (${h.exactnessHeld ? "held" : "OVERSHOT"}); revoke ${ranged(h.revokeReturnMs, 0)} ms, ${h.admittedAfterRevoke} admitted after${h.revokesFailed.length ? `; revokes that failed: answered ${h.revokesFailed.join(", ")}` : ""}`,
+  ]);
+}
+
 function main() {
   const m = measuredCounts();
   const x = mixOf(MIX, m);
-  const r = model(MIX, m, x);
+  const scale = measuredScale();
+  const r = model(MIX, m, x, scale);
   const out = process.env.SCALE_OUT || join(root, "bench", "results", "scale-model.json");
   writeResults(out, {
     schema: "zgate-scale-model/1",
     measuredFrom: relative(root, COST_FILE),
+    hotAccountFrom: scale ? relative(root, SCALE_FILE) : null,
     bytesPerCall: BYTES_PER_CALL,
     limits: LIMITS,
     ...r,
@@ -456,6 +574,27 @@ function main() {
     "",
     table(["$ per million requests", "today (D1 usage log)", "new (UsageLog + R2)"], costRows(r)),
     "",
+    ...(scale
+      ? [
+          `The hot account, from bench:scale at ${scale.commit} (load ${scale.loadAverage.join(" -> ")}); active time per guard call ${fmt(r.guard.activeMsPerCall, 2)} ms (measured, an upper bound):`,
+          "",
+          table(
+            [
+              "hot account (issue 25)",
+              "its guard's calls/s per isolate (measured)",
+              "multiplied out",
+              `target: at most ${OBJECT_TARGET}/s on one object`,
+              "its usage log",
+              "exactness, revocation (measured)",
+            ],
+            hotRows(r, scale),
+          ),
+          "",
+        ]
+      : [
+          "bench/results/scale.json has no full run of `npm run bench:scale`: the hot account is modelled from bench:cost's counts alone.",
+          "",
+        ]),
     `Results: ${relative(root, out)}`,
   ];
   console.log(lines.join("\n"));

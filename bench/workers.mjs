@@ -97,6 +97,14 @@ export function buildDistance(workDir) {
   return bundle(join(benchDir, "distance-worker.mjs"), join(workDir, "distance-worker.mjs"));
 }
 
+/**
+ * zgate with its objects' calls counted per object and per second (bench/scale-worker.mjs), for `npm run bench:scale`.
+ * @param {string} workDir
+ */
+export function buildScale(workDir) {
+  return bundle(join(benchDir, "scale-worker.mjs"), join(workDir, "scale-worker.mjs"));
+}
+
 // The baseline: fetch the origin and return its response, nothing else.
 const BARE_WORKER = `export default {
   fetch(request, env) {
