@@ -20,7 +20,7 @@ import { median, round } from "./load.mjs";
  *   bareCpuMsPerRequest: number,
  *   cpuRatio: Spread,
  *   rpsRatio: Spread,
- *   pairs: { a: CpuRun, b: CpuRun }[],
+ *   pairs: { load: number, a: CpuRun, b: CpuRun }[],
  * }} CpuPairs
  */
 /** @typedef {{ pairs: Pair[], p50: number, bareP50: number, p50AddedMs: number }} Probe Unloaded pairs (1 connection). */
@@ -68,6 +68,8 @@ import { median, round } from "./load.mjs";
  *   cpuRequests: number,
  *   sampleMs: number,
  *   windowSeconds: number,
+ *   maxLoad: number,
+ *   loadWait: number,
  *   storage: "tmpfs" | "disk",
  * }} BenchConfig
  */
