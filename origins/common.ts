@@ -23,14 +23,16 @@ export interface GatewayTrust {
  * What a real origin does with zgate's assertion (examples/origin-verify/zgate_verify.ts,
  * the example origins copy): trusts it only when a key the gateway publishes signed it for
  * this origin (`aud`), for this very request (method, URL, query, body), within its 60 s,
- * and only once (`jti`). The origin's own URL is the one the request reached it at.
+ * and only once (`jti`). The origin's own URL is the name the request addressed it by (its
+ * Host): a simulator stands for an origin under every name a test gives it (a test origin).
  */
 export function gatewayTrust({ assertionKeys, audience }: GatewayTrust): (request: Request) => Promise<GatewayIdentity | null> {
   const verifiers = new Map<string, ReturnType<typeof zgateVerifier>>();
   return async (request) => {
     const url = new URL(request.url);
-    let verify = verifiers.get(url.origin);
-    if (!verify) verifiers.set(url.origin, (verify = zgateVerifier({ keys: assertionKeys, audience, origin: url.origin })));
+    const origin = `${url.protocol}//${request.headers.get("host") ?? url.host}`;
+    let verify = verifiers.get(origin);
+    if (!verify) verifiers.set(origin, (verify = zgateVerifier({ keys: assertionKeys, audience, origin })));
     const body = new Uint8Array(await request.clone().arrayBuffer());
     const target = url.pathname + url.search;
     return verify({ method: request.method, target, assertion: request.headers.get("x-zgate-assertion"), body }).catch(() => null);
