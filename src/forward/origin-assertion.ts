@@ -102,9 +102,9 @@ export interface OriginRequest {
  */
 export async function addOriginAssertion(headers: OutgoingHeaders, settings: Settings, request: OriginRequest): Promise<void> {
   const { identity } = request;
-  // Wall time, not zgate's clock: the origin judges `iat`/`exp` by its own, and a test that
-  // moves zgate's clock (to expire a key, a window) does not move the origins'.
-  const iat = Math.floor(Date.now() / 1000);
+  // The host's wall clock (HR-Time's), not zgate's: the origin judges `iat`/`exp` by its own,
+  // which a test that moves zgate's clock or stops Date (vi.setSystemTime) does not move.
+  const iat = Math.floor((performance.timeOrigin + performance.now()) / 1000);
   const [queryDigest, contentDigest] = await Promise.all([digest(request.query ? utf8(request.query) : null), digest(request.body)]);
   const claims: AssertionClaims = {
     iss: ASSERTION_ISSUER,
