@@ -168,7 +168,11 @@ describe("the origin assertion", () => {
     expect(await verdict(verifier(), received(seen, (exp! + 30) * 1000))).toBe("invalid assertion: ERR_JWT_EXPIRED (exp)");
   });
 
-  it("is served on gateway hosts only, never on a product's host", async () => {
+  it("its keys are served on gateway hosts, cacheable and public halves only, never on a product's host", async () => {
+    const response = await call("/.well-known/jwks.json");
+    expect(response.headers.get("cache-control")).toBe("public, max-age=300");
+    const [published] = (await json(response)).keys;
+    expect(Object.keys(published).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x"]);
     const onProduct = await call("/.well-known/jwks.json", { base: "https://zsky.ai" });
     expect(onProduct.status).toBe(404);
   });
