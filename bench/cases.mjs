@@ -54,7 +54,7 @@ export function zgateSettings(originUrl, windowSeconds) {
     ORIGIN_ZAKGT: originUrl,
     ORIGIN_ZSKY: originUrl,
     ORIGIN_ZAPPWAY: originUrl,
-    ORIGIN_SIGNING_SECRET: randomBytes(32).toString("hex"),
+    ORIGIN_ASSERTION_KEYS: JSON.stringify({ b1: randomBytes(32).toString("base64url") }),
     RESULT_SIGNING_KEYS: JSON.stringify({ b1: randomBytes(32).toString("hex") }),
     RESULT_SIGNING_KEY_ID: "b1",
     ZAKGT_JWT_SECRET: randomBytes(32).toString("hex"),

@@ -2,20 +2,37 @@
 // keeps towards callers and origins, with zgate's own code for each part, and nothing else:
 // no routing, no key lookup, no limits, no usage record. It reads the key as the platform
 // documents it (Authorization: Bearer) and hashes it, builds the
-// origin's header set (allowlisted caller fields, X-Forwarded-*, the signed identity
-// headers and their HMAC), fetches with a timeout, re-wraps the answer to add X-Request-Id
+// origin's header set (allowlisted caller fields, X-Forwarded-*, X-Request-Id and the signed
+// assertion: one Ed25519 signature), fetches with a timeout, re-wraps the answer to add X-Request-Id
 // and the RateLimit fields, and writes the access-log line. `npm run bench` measures its CPU
 // per request against the bare Worker beside zgate's: what no implementation of the
 // contract on this runtime can go below, so a CPU target can be judged against it.
 import { readCredential } from "../src/identify/credentials";
 import { rateLimitHeaders } from "../src/admit/rate-limit-headers";
 import { hashKey } from "../src/keys/key-format";
-import { addIdentityHeaders } from "../src/forward/identity-headers";
+import { addOriginAssertion } from "../src/forward/origin-assertion";
 import { zappway } from "../src/products/zappway/index";
 import { originRequestHeaders } from "../src/forward/origin-headers";
 
 /** The bindings `startContractFloor` (workers.mjs) gives it. */
-/** @typedef {{ ORIGIN: string, ORIGIN_SIGNING_SECRET: string }} FloorEnv */
+/** @typedef {{ ORIGIN: string, ORIGIN_ASSERTION_KEYS: string }} FloorEnv */
+
+/** @type {WeakMap<FloorEnv, import("../src/config/settings").Settings>} */
+const parsed = new WeakMap();
+/**
+ * The one setting the assertion reads, parsed once per isolate as zgate's settings are.
+ * @param {FloorEnv} env
+ */
+function settingsOf(env) {
+  let settings = parsed.get(env);
+  if (!settings) {
+    settings = /** @type {import("../src/config/settings").Settings} */ (
+      /** @type {unknown} */ ({ ORIGIN_ASSERTION_KEYS: JSON.parse(env.ORIGIN_ASSERTION_KEYS) })
+    );
+    parsed.set(env, settings);
+  }
+  return settings;
+}
 
 /** @type {Parameters<typeof originRequestHeaders>[3]} */
 const NO_EXTRA_FIELDS = { names: new Set(), prefixes: [] };
@@ -41,14 +58,15 @@ export default {
       prefix: PREFIX,
     };
     const headers = originRequestHeaders(request.headers, identity, from, NO_EXTRA_FIELDS);
-    const signing = { ORIGIN_SIGNING_SECRET: env.ORIGIN_SIGNING_SECRET };
-    await addIdentityHeaders(headers, signing, {
+    await addOriginAssertion(headers, settingsOf(env), {
       method: request.method,
-      pathAndQuery,
-      product: "zappway",
+      origin: env.ORIGIN,
+      path: originPath,
+      query: url.search.slice(1),
+      body: null,
+      product: zappway,
       identity,
       requestId,
-      body: null,
     });
     const origin = await fetch(env.ORIGIN + pathAndQuery, {
       method: request.method,

@@ -76,6 +76,10 @@ const config = {
   cpuRequests: Math.round(setting("BENCH_CPU_REQUESTS", 2000, 100)),
   sampleMs: setting("BENCH_SAMPLE_MS", 1000, 100),
   windowSeconds: Math.round(setting("BENCH_WINDOW_SECONDS", 1, 1)),
+  // CPU pairs start only once the 1-minute load average is below this (0: at once), waiting
+  // at most BENCH_LOAD_WAIT seconds a pair; each pair records the load it started at.
+  maxLoad: setting("BENCH_MAX_LOAD", 0, 0),
+  loadWait: setting("BENCH_LOAD_WAIT", 600, 0),
   storage: process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs",
 };
 // A smoke run never overwrites the real figures unless told to.
@@ -221,7 +225,10 @@ async function cpuRun(load, instance) {
 async function cpuPairs(a, aInstance, b, bInstance) {
   /** @type {CpuPairs["pairs"]} */
   const pairs = [];
-  for (let i = 0; i < config.pairs; i++) pairs.push({ a: await cpuRun(a, aInstance), b: await cpuRun(b, bInstance) });
+  for (let i = 0; i < config.pairs; i++) {
+    const load = await quietEnough();
+    pairs.push({ load, a: await cpuRun(a, aInstance), b: await cpuRun(b, bInstance) });
+  }
   /** @type {(xs: number[]) => import("./report.mjs").Spread} */
   const spread = (xs) => ({ median: round(median(xs), 3), range: [round(Math.min(...xs), 3), round(Math.max(...xs), 3)] });
   return {
@@ -234,13 +241,26 @@ async function cpuPairs(a, aInstance, b, bInstance) {
 }
 
 /**
+ * Waits (BENCH_MAX_LOAD) until the 1-minute load average is below the bound, or BENCH_LOAD_WAIT
+ * seconds passed; returns the load it starts at. On shared cores CPU figures are only as good as that.
+ * @returns {Promise<number>}
+ */
+async function quietEnough() {
+  const deadline = Date.now() + config.loadWait * 1000;
+  while (config.maxLoad > 0 && (loadavg()[0] ?? 0) >= config.maxLoad && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5000));
+  return round(loadavg()[0] ?? 0, 2);
+}
+
+/**
  * @param {string} label
  * @param {CpuPairs} c
  */
 function logCpuPairs(label, c) {
   log(
     `${label}: ${c.cpuMsPerRequest} ms vs bare ${c.bareCpuMsPerRequest} ms, ` +
-      `ratio ${c.cpuRatio.median} (${c.cpuRatio.range.join("..")}), req/s ratio ${c.rpsRatio.median} (${c.rpsRatio.range.join("..")})`,
+      `ratio ${c.cpuRatio.median} (${c.cpuRatio.range.join("..")}), req/s ratio ${c.rpsRatio.median} (${c.rpsRatio.range.join("..")}), ` +
+      `load at each pair ${c.pairs.map((p) => p.load).join(", ")}`,
   );
 }
 
@@ -304,7 +324,7 @@ async function floorPhase({ built, compat, origin, bare, settings, storage }) {
   const floor = await startContractFloor({
     scriptPath: built.floor,
     originUrl: origin.url,
-    signingSecret: settings.ORIGIN_SIGNING_SECRET,
+    assertionKeys: settings.ORIGIN_ASSERTION_KEYS,
     compat,
     storage,
   });

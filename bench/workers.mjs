@@ -238,11 +238,11 @@ export function startBare({ scriptPath, originUrl, compat, storage }) {
 }
 
 /**
- * The contract floor, served like the bare Worker; `signingSecret` signs its identity headers.
- * @param {{ scriptPath: string, originUrl: string, signingSecret: string, compat: Compatibility, storage: string }} worker
+ * The contract floor, served like the bare Worker; `assertionKeys` (ORIGIN_ASSERTION_KEYS) sign its origin assertions.
+ * @param {{ scriptPath: string, originUrl: string, assertionKeys: string, compat: Compatibility, storage: string }} worker
  */
-export function startContractFloor({ scriptPath, originUrl, signingSecret, compat, storage }) {
-  return startPlain("floor", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_SIGNING_SECRET: signingSecret } });
+export function startContractFloor({ scriptPath, originUrl, assertionKeys, compat, storage }) {
+  return startPlain("floor", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_ASSERTION_KEYS: assertionKeys } });
 }
 
 /**

@@ -2,7 +2,8 @@
  * Helpers shared by the local origin simulators. The simulators stand in for the three
  * upstream platforms in development and tests; they are not part of the gateway.
  */
-import { MAX_SIGNATURE_AGE_SECONDS, verifySignedRequest } from "../src/forward/identity-signature";
+import type { JSONWebKeySet } from "jose";
+import { zgateVerifier, type Identity } from "../examples/origin-verify/zgate_verify";
 
 export type Handler = (request: Request) => Promise<Response>;
 
@@ -10,39 +11,32 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
 }
 
-export interface GatewayIdentity {
-  product: string;
-  account: string;
-  user: string;
-  keyId: string;
-  requestId: string;
-}
+export type GatewayIdentity = Identity;
 
-// Nonces accepted in the last MAX_SIGNATURE_AGE_SECONDS (older ones fail the timestamp
-// check anyway), oldest first: nonce -> when it may be forgotten (ms).
-const acceptedNonces = new Map<string, number>();
-
-/** True the first time a nonce is presented within the signature window, false for a replay. */
-function firstUse(nonce: string): boolean {
-  const now = Date.now();
-  for (const [seen, until] of acceptedNonces) {
-    if (until > now) break;
-    acceptedNonces.delete(seen);
-  }
-  if (!nonce || acceptedNonces.has(nonce)) return false;
-  acceptedNonces.set(nonce, now + MAX_SIGNATURE_AGE_SECONDS * 1000);
-  return true;
+/** How a simulator trusts the gateway: its public keys (the JWK Set `/.well-known/jwks.json` serves) and its own product id. */
+export interface GatewayTrust {
+  assertionKeys: JSONWebKeySet;
+  audience: string;
 }
 
 /**
- * What a real origin does with zgate's identity headers: trusts them only when the body
- * matches its digest, the signature by one of the secrets it accepts (old and new during
- * a rotation) covers it all, and the nonce is new (a captured, replayed request is refused).
+ * What a real origin does with zgate's assertion (examples/origin-verify/zgate_verify.ts,
+ * the example origins copy): trusts it only when a key the gateway publishes signed it for
+ * this origin (`aud`), for this very request (method, URL, query, body), within its 60 s,
+ * and only once (`jti`). The origin's own URL is the name the request addressed it by (its
+ * Host): a simulator stands for an origin under every name a test gives it (a test origin).
  */
-export async function trustedIdentity(request: Request, secrets: readonly string[]): Promise<GatewayIdentity | null> {
-  const body = new Uint8Array(await request.clone().arrayBuffer());
-  const signed = await verifySignedRequest(secrets, request, body);
-  return signed && firstUse(signed.nonce) ? signed : null;
+export function gatewayTrust({ assertionKeys, audience }: GatewayTrust): (request: Request) => Promise<GatewayIdentity | null> {
+  const verifiers = new Map<string, ReturnType<typeof zgateVerifier>>();
+  return async (request) => {
+    const url = new URL(request.url);
+    const origin = `${url.protocol}//${request.headers.get("host") ?? url.host}`;
+    let verify = verifiers.get(origin);
+    if (!verify) verifiers.set(origin, (verify = zgateVerifier({ keys: assertionKeys, audience, origin })));
+    const body = new Uint8Array(await request.clone().arrayBuffer());
+    const target = url.pathname + url.search;
+    return verify({ method: request.method, target, assertion: request.headers.get("x-zgate-assertion"), body }).catch(() => null);
+  };
 }
 
 /**

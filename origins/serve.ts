@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { JSONWebKeySet } from "jose";
 import { dirname } from "node:path";
 import type { Handler } from "./common";
 import { createZakgtSimulator } from "./zakgt";
@@ -17,8 +18,8 @@ export interface SimulatedProduct {
 export interface SimulatorSettings {
   /** The registered products: each gets its simulator. */
   products: readonly SimulatedProduct[];
-  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
-  signingSecrets: readonly string[];
+  /** The gateway's published keys (its `/.well-known/jwks.json`): every simulator verifies assertions with them. */
+  assertionKeys: JSONWebKeySet;
   issuer: string;
   audience: string;
   host?: string;
@@ -102,7 +103,7 @@ const SIMULATORS: Record<string, (settings: SimulatorSettings) => Handler | Prom
   zakgt: (settings) => createZakgtSimulator(settings),
   zsky: (settings) =>
     createZskySimulator({
-      signingSecrets: settings.signingSecrets,
+      assertionKeys: settings.assertionKeys,
       completeAfterMs: settings.zskyCompleteAfterMs,
       jobStore: settings.zskyJobsFile ? jobFile(settings.zskyJobsFile) : undefined,
     }),

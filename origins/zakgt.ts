@@ -1,5 +1,5 @@
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
-import { json, readJson, trustedIdentity, withSimulatorHooks, type GatewayIdentity, type Handler } from "./common";
+import { exportJWK, generateKeyPair, SignJWT, type JSONWebKeySet, type JWK } from "jose";
+import { json, readJson, gatewayTrust, withSimulatorHooks, type GatewayIdentity, type Handler } from "./common";
 
 /**
  * ZakGT origin simulator: login/refresh/logout issuing real ES256 JWTs (JWKS at
@@ -7,8 +7,8 @@ import { json, readJson, trustedIdentity, withSimulatorHooks, type GatewayIdenti
  * Demo user: demo@zakgt.test / demo-password.
  */
 export interface ZakgtSimulatorOptions {
-  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
-  signingSecrets: readonly string[];
+  /** The gateway's published keys (its JWK Set): every one it may sign with, old and new during a rotation. */
+  assertionKeys: JSONWebKeySet;
   issuer: string;
   audience: string;
   accessTokenSeconds?: number;
@@ -87,6 +87,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
     return json({ status: "ok", data: { ...data, served: ++catalogueServed } }, 200, headers);
   };
 
+  const trusted = gatewayTrust({ assertionKeys: options.assertionKeys, audience: "zakgt" });
   return withSimulatorHooks(async (request) => {
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname.replace(/\/+$/, "") || "/"}`;
@@ -138,7 +139,7 @@ export async function createZakgtSimulator(options: ZakgtSimulatorOptions): Prom
       return json(await tokenPair(userId));
     }
 
-    const identity = await trustedIdentity(request, options.signingSecrets);
+    const identity = await trusted(request);
     if (!identity) return json({ detail: "Untrusted gateway identity" }, 401);
 
     switch (route) {

@@ -1,9 +1,10 @@
-import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+import type { JSONWebKeySet } from "jose";
+import { json, readJson, gatewayTrust, withSimulatorHooks, type Handler } from "./common";
 
 /** ZappWay origin simulator: agents list and agent query. */
 export interface ZappwaySimulatorOptions {
-  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
-  signingSecrets: readonly string[];
+  /** The gateway's published keys (its JWK Set): every one it may sign with, old and new during a rotation. */
+  assertionKeys: JSONWebKeySet;
 }
 
 const AGENTS = [
@@ -13,8 +14,9 @@ const AGENTS = [
 
 export function createZappwaySimulator(options: ZappwaySimulatorOptions): Handler {
   const error = (code: string, message: string, status: number) => json({ error: { code, message } }, status);
+  const trusted = gatewayTrust({ assertionKeys: options.assertionKeys, audience: "zappway" });
   return withSimulatorHooks(async (request) => {
-    const identity = await trustedIdentity(request, options.signingSecrets);
+    const identity = await trusted(request);
     if (!identity) return error("UNAUTHORIZED", "Untrusted gateway identity", 401);
     const url = new URL(request.url);
     const path = url.pathname.replace(/^\/api(?:\/v1)?/, "");

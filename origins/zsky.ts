@@ -1,4 +1,5 @@
-import { json, readJson, trustedIdentity, withSimulatorHooks, type Handler } from "./common";
+import { json, readJson, gatewayTrust, withSimulatorHooks, type Handler } from "./common";
+import type { JSONWebKeySet } from "jose";
 import { largePng, renderPng, renderVideo } from "./media";
 
 /**
@@ -6,7 +7,7 @@ import { largePng, renderPng, renderVideo } from "./media";
  * `completeAfterMs`. The safety filter is played by words in the prompt:
  * `blockedWord` -> the job ends `blocked`; `blocked-at-submit` -> 451 at submit;
  * `will-fail` -> the job ends `failed`; `no-result` -> completed, but its result is missing. A completed job's `result_url` is this origin's
- * `/results/<id>`, served only to zgate (signed identity headers) for the owning
+ * `/results/<id>`, served only to zgate (its assertion, as every route) for the owning
  * account, with its Content-Length: a generated PNG (deterministic for prompt and seed)
  * or a video-like MP4. Results that misbehave, also played by the prompt:
  * `result-from:<url>` -> that URL is the `result_url`; `result-bytes:<n>` -> an n-byte
@@ -16,8 +17,8 @@ import { largePng, renderPng, renderVideo } from "./media";
  * is answered n ms late.
  */
 export interface ZskySimulatorOptions {
-  /** The gateway signing secrets the origin accepts: old and new during a rotation. */
-  signingSecrets: readonly string[];
+  /** The gateway's published keys (its JWK Set): every one it may sign with, old and new during a rotation. */
+  assertionKeys: JSONWebKeySet;
   completeAfterMs?: number;
   blockedWord?: string;
   /** Where jobs outlive the process (`npm start`'s state directory); in memory only without it. */
@@ -64,8 +65,9 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
     return { ...base, status: "completed", result_url: resultUrl, expires_in: 86400 };
   }
 
+  const trusted = gatewayTrust({ assertionKeys: options.assertionKeys, audience: "zsky" });
   return withSimulatorHooks(async (request) => {
-    const identity = await trustedIdentity(request, options.signingSecrets);
+    const identity = await trusted(request);
     if (!identity) return json({ error: "Untrusted gateway identity" }, 401);
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname}`;
@@ -79,7 +81,7 @@ export function createZskySimulator(options: ZskySimulatorOptions): Handler {
       }
       const job: Job = {
         id: crypto.randomUUID().replaceAll("-", ""),
-        account: identity.account,
+        account: identity.account ?? "",
         kind: generate[1] === "images" ? "image" : "video",
         prompt: body.prompt,
         seed: typeof body.seed === "number" ? body.seed : 0,

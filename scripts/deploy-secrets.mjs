@@ -14,11 +14,22 @@ import { wrangler } from "./cloudflare.mjs";
 const hex32 = () => randomBytes(32).toString("hex");
 
 /**
+ * The kid a first assertion key gets: the one the vars already name (any product's
+ * `<ID>_ASSERTION_KID`), else `a1`.
+ * @param {Vars} vars
+ */
+const assertionKid = (vars) => String(Object.entries(vars).find(([name, value]) => name.endsWith("_ASSERTION_KID") && value)?.[1] ?? "a1");
+
+/**
  * How to make each secret; `make(vars)` where `--new-secrets` can make it itself.
  * @type {Record<string, { how: string, make?: (vars: Vars) => string }>}
  */
 export const SECRETS = {
-  ORIGIN_SIGNING_SECRET: { how: "openssl rand -hex 32 (the same value goes to every origin)", make: hex32 },
+  ORIGIN_ASSERTION_KEYS: {
+    how: `{"<kid>": "<Ed25519 private key>"} (\`npm run jwks -- --add-key FILE\`; origins get only the public keys)`,
+    // An Ed25519 private key is any 32 random bytes (src/forward/assertion-keys.ts).
+    make: (vars) => JSON.stringify({ [assertionKid(vars)]: randomBytes(32).toString("base64url") }),
+  },
   RESULT_SIGNING_KEYS: {
     how: `{"<RESULT_SIGNING_KEY_ID>": "<openssl rand -hex 32>"}`,
     make: (vars) => JSON.stringify({ [String(vars.RESULT_SIGNING_KEY_ID || "r1")]: hex32() }),
@@ -52,7 +63,7 @@ export const describe = ({ setting, reason, feature }) =>
  * @param {SettingsModule} settings
  */
 export function neededSecrets(vars, settings) {
-  const needed = new Set(["ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS"]);
+  const needed = new Set(["ORIGIN_ASSERTION_KEYS", "RESULT_SIGNING_KEYS"]);
   if (!(vars.ACCESS_TEAM_DOMAIN && vars.ACCESS_AUD)) needed.add("ADMIN_TOKEN");
   for (const { setting } of settings.settingsProblems(vars))
     if (settings.secretSettings().includes(setting) && vars[setting] === undefined) needed.add(setting);
@@ -167,7 +178,7 @@ export function newSecrets({ env, vars, settings, file }) {
     text: [
       `wrote ${file} (mode 0600): ${Object.keys(made).join(", ")}`,
       ...byHand.map((n) => `  add by hand: ${n} (${SECRETS[n]?.how ?? "see docs/configuration.md"})`),
-      `keep it in your secret manager (wrangler never shows a secret again); give ORIGIN_SIGNING_SECRET to every origin`,
+      `keep it in your secret manager (wrangler never shows a secret again); origins need only the public keys (\`npm run jwks -- --public ${file}\`, or /.well-known/jwks.json)`,
       `next: \`npm run check -- --env ${env} --put-secrets ${file}\``,
     ].join("\n"),
   };

@@ -6,8 +6,8 @@
 // the simulators; ZGATE_STATE_DIR
 // (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
 // ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
-// The state directory also keeps the dev secrets (admin token, origin and result-link
-// signing secrets) and the ZSky simulator's jobs, so a restart keeps tokens, links and jobs.
+// The state directory also keeps the dev secrets (admin token, origin-assertion key and
+// result-link signing secret) and the ZSky simulator's jobs, so a restart keeps tokens, links and jobs.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,6 +23,7 @@ const stateDir = process.env.ZGATE_STATE_DIR ?? join(root, ".wrangler", "state")
 const port = Number(process.env.PORT ?? 8787);
 const host = "127.0.0.1";
 const registered = /** @type {typeof import("../src/products/index")} */ (await importTs("src/products/index.ts")).products();
+const assertionKeys = /** @type {typeof import("../src/forward/assertion-keys")} */ (await importTs("src/forward/assertion-keys.ts"));
 const simPorts = process.env.ZGATE_SIM_PORTS?.split(",").map(Number) ?? registered.map((_, i) => 8701 + i);
 const wranglerBin = join(root, "node_modules", ".bin", "wrangler");
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
@@ -35,10 +36,10 @@ const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.
  * @param {string} file
  */
 function devSecrets(file) {
-  /** @type {Record<"ADMIN_TOKEN" | "ORIGIN_SIGNING_SECRET" | "RESULT_SIGNING_SECRET", [RegExp, () => string]>} */
+  /** @type {Record<"ADMIN_TOKEN" | "ORIGIN_ASSERTION_KEY" | "RESULT_SIGNING_SECRET", [RegExp, () => string]>} */
   const shapes = {
     ADMIN_TOKEN: [/^dev_admin_[0-9a-f]{32}$/, () => `dev_admin_${randomBytes(16).toString("hex")}`],
-    ORIGIN_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
+    ORIGIN_ASSERTION_KEY: [/^[A-Za-z0-9_-]{43}$/, assertionKeys.newAssertionKey],
     RESULT_SIGNING_SECRET: [/^[0-9a-f]{64}$/, () => randomBytes(32).toString("hex")],
   };
   /** @type {Record<string, string>} */
@@ -69,7 +70,7 @@ const secrets = devSecrets(secretsFile);
 // Per-run scratch (bundled simulators, the env file for wrangler), removed on exit.
 const work = mkdtempSync(join(tmpdir(), "zgate-start-"));
 
-// The simulators are TypeScript that shares the gateway's signing module: bundle them for Node.
+// The simulators are TypeScript (with the example origin verifier): bundle them for Node.
 await build({
   entryPoints: [join(root, "origins", "serve.ts")],
   bundle: true,
@@ -80,11 +81,12 @@ await build({
 });
 const { startSimulators } = /** @type {typeof import("../origins/serve")} */ (await import(pathToFileURL(join(work, "origins.mjs")).href));
 
-const signingSecret = secrets.ORIGIN_SIGNING_SECRET;
+// The gateway's one dev key, kid `dev`; the simulators trust its public half, as origins trust /.well-known/jwks.json.
+const gatewayKeys = { dev: secrets.ORIGIN_ASSERTION_KEY };
 const adminToken = process.env.ADMIN_TOKEN || secrets.ADMIN_TOKEN;
 const sims = await startSimulators({
   products: registered,
-  signingSecrets: [signingSecret],
+  assertionKeys: await assertionKeys.publishedKeys(gatewayKeys),
   issuer: "https://api.zakgt.net",
   audience: "zakgt-api",
   host,
@@ -106,7 +108,7 @@ writeFileSync(
   [
     ...Object.entries(sims.originSettings).map(([setting, url]) => `${setting}=${url}`),
     `ZAKGT_JWKS_URL=${sims.jwksUrl}`,
-    `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+    `ORIGIN_ASSERTION_KEYS='${JSON.stringify(gatewayKeys)}'`,
     `RESULT_SIGNING_KEYS='${JSON.stringify({ dev: secrets.RESULT_SIGNING_SECRET })}'`,
     "RESULT_SIGNING_KEY_ID=dev",
     `ADMIN_TOKEN=${adminToken}`,

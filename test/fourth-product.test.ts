@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { publishedKeys } from "../src/forward/assertion-keys";
 import { registerProduct } from "../src/products";
 import { Browser } from "./console/browser";
 import { zfour } from "./fixtures/products/zfour";
@@ -9,14 +10,14 @@ import { admin, bearer, call, freshAccount, json, sims } from "./helpers";
  * A product is its folder: ZFour (test/fixtures/products/zfour/), registered here and
  * nowhere else, is routed, authenticated, limited, documented and listed by the console.
  * Its origin is a simulator of its own (fixtures/products/zfour/origin.ts) that trusts
- * only zgate's signed identity, as the three products' simulators do; inside workerd a
+ * only zgate's assertion for it, as the three products' simulators do; inside workerd a
  * test cannot listen on a socket, so it answers the requests zgate sends to ORIGIN_ZFOUR
  * in-process, and every other request goes out as usual.
  */
 const ORIGIN = "http://origin.zfour.test";
 // A deployment that serves ZFour sets its origin like any product's: ORIGIN_<ID>.
 const settings = { ORIGIN_ZFOUR: ORIGIN };
-const origin = createZfourSimulator([sims.signingSecret]);
+const origin = createZfourSimulator(await publishedKeys(JSON.parse(sims.assertionKeys)));
 
 let unregister = () => {};
 beforeAll(() => {
@@ -42,7 +43,7 @@ async function keyOf(product = "zfour"): Promise<{ id: string; key: string; acco
 }
 
 describe("a fourth product, registered from its folder", () => {
-  it("is routed by its host and by its path prefix to its own origin, which sees zgate's signed identity", async () => {
+  it("is routed by its host and by its path prefix to its own origin, which sees zgate's assertion", async () => {
     const { key, account } = await keyOf();
     const byPrefix = await call("/zfour/v2/things", { headers: bearer(key), settings });
     expect(byPrefix.status).toBe(200);

@@ -1,5 +1,5 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { inject, onTestFinished } from "vitest";
+import { expect, inject, onTestFinished } from "vitest";
 import worker from "../src/index";
 import { runOutTestClock } from "./clock";
 import { expectDocumented } from "./contract";
@@ -41,6 +41,13 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
   await waitOnExecutionContext(ctx);
   await expectDocumented(headersSent, response);
   return response;
+}
+
+/** A call whose origin simulator answers `X-Sim-Echo: 1`: with the request exactly as it received it (`seen`). */
+export async function echo(path: string, init: CallOptions & { headers?: Record<string, string> } = {}) {
+  const response = await call(path, { ...init, headers: { "X-Sim-Echo": "1", ...init.headers } });
+  expect(response.status).toBe(200);
+  return { response, seen: await json(response) };
 }
 
 /**

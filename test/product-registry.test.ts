@@ -33,7 +33,7 @@ describe("every registered product is complete", () => {
   it.each(registered)("%s: its hosts and origin are settings, and a simulator serves it", async (id, product) => {
     const origin = sims.originSettings[product.originSetting];
     expect(origin, `${id}: no simulator in origins/serve.ts`).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const settings = loadSettings({ ...sims.originSettings, ORIGIN_SIGNING_SECRET: "x".repeat(32), ZAKGT_JWKS_URL: sims.jwksUrl });
+    const settings = loadSettings({ ...sims.originSettings, ORIGIN_ASSERTION_KEYS: sims.assertionKeys, ZAKGT_JWKS_URL: sims.jwksUrl });
     expect(productSettings(settings, product).origin).toBe(origin);
     expect(productSettings(settings, product).hosts).toEqual(product.defaultHosts);
     // The simulator answers (an unsigned request is refused, as a real origin would).

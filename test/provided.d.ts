@@ -8,10 +8,12 @@ declare module "vitest" {
       origins: { zakgt: string; zsky: string; zappway: string };
       /** Every registered product's simulator, by the setting that names its origin (`ORIGIN_ZAKGT`, ...). */
       originSettings: Record<string, string>;
+      /** ZakGT's JWKS (the simulator's session-token keys). */
       jwksUrl: string;
-      signingSecret: string;
-      /** A second secret the simulators accept, as origins do during a rotation. */
-      nextSigningSecret: string;
+      /** The gateway's ORIGIN_ASSERTION_KEYS (kid `t1`): the simulators trust its public key. */
+      assertionKeys: string;
+      /** Another key (a seed), which the simulators do not know: what a rotation publishes, then signs with. */
+      nextAssertionKey: string;
     };
     /** The Upstash REST server in front of a real redis-server, or null where redis-server is missing (never in CI). */
     upstash: { url: string; token: string } | null;

@@ -16,11 +16,11 @@ describe("a misconfigured deployment", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("answers callers a generic 503 in their product's envelope; the setting is named in the log only", async () => {
-    const { response, lines } = await logged(() => call("/zakgt/api/v1/users/me", { settings: { ORIGIN_SIGNING_SECRET: undefined } }));
+    const { response, lines } = await logged(() => call("/zakgt/api/v1/users/me", { settings: { ORIGIN_ASSERTION_KEYS: undefined } }));
     expect(response.status).toBe(503);
     expect(response.headers.get("Retry-After")).toBe("60");
     expect(await json(response)).toEqual({ detail: GENERIC });
-    expect(lines.some((l) => l.includes('"setting":"ORIGIN_SIGNING_SECRET"') && l.includes("is not set"))).toBe(true);
+    expect(lines.some((l) => l.includes('"setting":"ORIGIN_ASSERTION_KEYS"') && l.includes("is not set"))).toBe(true);
 
     const zsky = await logged(() => call("/zsky/v1/usage", { settings: { ORIGIN_ZSKY: "not a url" } }));
     expect(zsky.response.status).toBe(503);
@@ -30,13 +30,13 @@ describe("a misconfigured deployment", () => {
 
   it("never echoes a bad secret's value, to the caller or to the log", async () => {
     const { response, lines } = await logged(() =>
-      call("/zappway/api/v1/agents", { settings: { ORIGIN_SIGNING_SECRET: "tooShortSecretValue" } }),
+      call("/zappway/api/v1/agents", { settings: { ORIGIN_ASSERTION_KEYS: '{"k1": "tooShortSecretValue"}' } }),
     );
     expect(response.status).toBe(503);
     const text = await response.text();
     expect(JSON.parse(text)).toEqual({ error: { code: "SERVICE_UNAVAILABLE", message: GENERIC } });
-    expect(text).not.toContain("ORIGIN_SIGNING_SECRET");
-    expect(lines.join("\n")).toContain("must be at least 32 characters");
+    expect(text).not.toContain("ORIGIN_ASSERTION_KEYS");
+    expect(lines.join("\n")).toContain("each key must be an Ed25519 private key");
     expect(lines.join("\n")).not.toContain("tooShortSecretValue");
   });
 

@@ -1,157 +1,121 @@
-"""Verify zgate's signed identity headers at an origin. Python 3.9+, standard library only.
+"""Verifying zgate's assertion at an origin, with PyJWT (docs/origin-signature.md).
 
-What is signed and why each check exists: docs/origin-signature.md. In short, a request
-is trusted only when
-  1. its Content-Digest is the SHA-256 of the body received,
-  2. X-Zgate-Signature-Kid names one of the accepted secrets and X-Zgate-Signature is the
-     HMAC-SHA256 of the signed string under it (compared in constant time),
-  3. X-Zgate-Timestamp is at most 5 minutes from this clock,
-  4. X-Zgate-Nonce was not accepted in the last 5 minutes.
+    pip install "pyjwt[crypto]"     # Debian: apt install python3-jwt python3-cryptography
 
-    verifier = Verifier(["<ORIGIN_SIGNING_SECRET>"])          # new and old while rotating
-    identity = verifier.verify(method, raw_path_and_query, headers, body)  # or raises Refused
+    from zgate_verify import Refused, Verifier
 
-`raw_path_and_query` is the request target exactly as received (still percent-encoded),
-e.g. "/api/v1/users/me?view=full". fastapi_example.py shows it for FastAPI.
+    verifier = Verifier(
+        audience="zakgt",                                  # this origin's product id
+        origin="https://origin-api.zakgt.net",             # this origin's ORIGIN_<ID>, as zgate calls it
+        jwks_url="https://gateway.example.com/.well-known/jwks.json",  # or jwks=<the set `npm run jwks` exported>
+    )
+    identity = verifier.verify(method, raw_path_and_query, headers.get("x-zgate-assertion"), body)
+    # raises Refused: answer 401 in the platform's envelope and log .reason, never the assertion
 """
 
 import base64
+import dataclasses
 import hashlib
-import hmac
-import os
-import re
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Callable, Optional
 
-MAX_AGE_SECONDS = 300
+import jwt
 
-# The headers whose values follow method and path in the signed string, in its order.
-_SIGNED_HEADERS = (
-    "content-digest",
-    "x-zgate-product",
-    "x-zgate-account",
-    "x-zgate-user",
-    "x-zgate-key-id",
-    "x-request-id",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-prefix",
-)
-_SIGNATURE = re.compile(r"v2=([0-9a-f]{64})")
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SKEW_SECONDS = 30
+LIFETIME_SECONDS = 60
+CLAIMS = ["iss", "aud", "iat", "exp", "jti", "htm", "htu", "query_digest", "content_digest", "request_id"]
 
 
 class Refused(Exception):
-    """The request is not zgate's, or not as zgate sent it. `reason` is for logs only."""
-
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass
 class Identity:
-    """What zgate asserts about the caller (empty strings where it asserts nothing)."""
-
-    product: str
-    account: str
-    user: str
-    key_id: str
     request_id: str
-    nonce: str
-    timestamp: int
+    jti: str
+    subject: Optional[str] = None  # the key id for a key, the user id for a session
+    account: Optional[str] = None
+    user: Optional[str] = None
+    key_id: Optional[str] = None
 
 
-def key_id(secret: str) -> str:
-    """The id zgate sends in X-Zgate-Signature-Kid for a secret: 16 hex digits of its SHA-256."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
+def digest(data: bytes) -> str:
+    """RFC 9530 digest: sha-256=:<base64>:"""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ":"
 
 
-def content_digest(body: bytes) -> str:
-    """Content-Digest (RFC 9530) of a body: sha-256=:<base64>:."""
-    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
+class MemoryReplayGuard:
+    """Assertion ids seen and not yet expired, in this process. Several processes need one
+    shared store instead: Redis `SET <jti> 1 NX EXAT <exp + 30>` is the same check."""
 
-
-class NonceStore:
-    """Nonces accepted in the last MAX_AGE_SECONDS, in this process's memory.
-
-    An origin served by several processes or hosts needs one shared store instead, e.g.
-    Redis `SET zgate-nonce:<nonce> 1 NX EX 300` (accepted only when the SET succeeded).
-    """
-
-    def __init__(self) -> None:
-        self._until: "OrderedDict[str, float]" = OrderedDict()
+    def __init__(self):
+        self._seen = {}
         self._lock = threading.Lock()
 
-    def first_use(self, nonce: str, now: float) -> bool:
+    def first_use(self, jti: str, until: float, now: float) -> bool:
         with self._lock:
-            while self._until and next(iter(self._until.values())) <= now:
-                self._until.popitem(last=False)
-            if nonce in self._until:
+            for old in [j for j, t in self._seen.items() if t < now]:
+                del self._seen[old]
+            if jti in self._seen:
                 return False
-            self._until[nonce] = now + MAX_AGE_SECONDS
+            self._seen[jti] = until
             return True
 
 
 class Verifier:
-    """Checks requests against a set of secrets: the current one, plus the old one during a rotation."""
-
-    def __init__(self, secrets: Iterable[str], nonces: Optional[NonceStore] = None, clock: Callable[[], float] = time.time):
-        self._secrets = {key_id(s): s.encode("utf-8") for s in secrets if s}
-        if not self._secrets:
-            raise ValueError("no signing secret given")
-        self._nonces = nonces or NonceStore()
+    def __init__(self, audience: str, origin: str, jwks_url: Optional[str] = None, jwks: Optional[dict] = None,
+                 replay=None, clock: Callable[[], float] = time.time):
+        # A fetched set is cached as long as the gateway says (5 minutes) and refetched on an unknown kid.
+        self._client = jwt.PyJWKClient(jwks_url, lifespan=300) if jwks_url else None
+        self._keys = None if jwks_url else {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys}
+        self.audience, self.origin = audience, origin
+        self._replay = replay or MemoryReplayGuard()
         self._clock = clock
 
-    def verify(self, method: str, path_and_query: str, headers: Mapping[str, str], body: bytes) -> Identity:
-        h = {name.lower(): value for name, value in headers.items()}
-        field = lambda name: h.get(name, "")  # noqa: E731 - an absent header signs as empty
+    def _key(self, kid):
+        if self._client:
+            try:
+                return self._client.get_signing_key(kid).key
+            except jwt.PyJWKClientError:
+                raise Refused("unknown key") from None
+        if kid not in self._keys:
+            raise Refused("unknown key")
+        return self._keys[kid].key
 
-        # 1. The body is the one that was signed.
-        if not hmac.compare_digest(field("content-digest"), content_digest(body)):
-            raise Refused("content digest does not match the body")
-
-        # 2. The signature, by the secret the key id names.
-        secret = self._secrets.get(field("x-zgate-signature-kid"))
-        if secret is None:
-            raise Refused("unknown signing key id")
-        signature = _SIGNATURE.fullmatch(field("x-zgate-signature"))
-        timestamp = field("x-zgate-timestamp")
-        if not signature or not _TIMESTAMP.fullmatch(timestamp):
-            raise Refused("malformed signature or timestamp")
-        signed = "\n".join(
-            ["zgate-v2", str(int(timestamp)), field("x-zgate-nonce"), method.upper(), path_and_query]
-            + [field(n) for n in _SIGNED_HEADERS]
-        )
-        expected = hmac.new(secret, signed.encode("utf-8"), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature.group(1)):
-            raise Refused("bad signature")
-
-        # 3. Fresh.
-        now = self._clock()
-        if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
-            raise Refused("timestamp outside the 5 minute window")
-
-        # 4. Not a replay (recorded only once everything else holds).
-        nonce = field("x-zgate-nonce")
-        if not nonce or not self._nonces.first_use(nonce, now):
-            raise Refused("nonce already used")
-
-        return Identity(
-            product=field("x-zgate-product"),
-            account=field("x-zgate-account"),
-            user=field("x-zgate-user"),
-            key_id=field("x-zgate-key-id"),
-            request_id=field("x-request-id"),
-            nonce=nonce,
-            timestamp=int(timestamp),
-        )
-
-
-def secrets_from_env(name: str = "ZGATE_ORIGIN_SECRETS") -> list:
-    """The accepted secrets from a comma-separated variable: "new,old" during a rotation, "new" after."""
-    return [s.strip() for s in os.environ.get(name, "").split(",") if s.strip()]
+    def verify(self, method: str, target: str, assertion: Optional[str], body: bytes) -> Identity:
+        """`target`: the raw path and query of the request line (Starlette: scope["raw_path"] and scope["query_string"])."""
+        if not assertion:
+            raise Refused("no assertion")
+        try:
+            header = jwt.get_unverified_header(assertion)
+            if header.get("typ") != "zgate-assertion+jwt":
+                raise Refused("not a zgate assertion")
+            claims = jwt.decode(assertion, self._key(header.get("kid")), algorithms=["EdDSA"], audience=self.audience,
+                                issuer="zgate", leeway=SKEW_SECONDS, options={"require": CLAIMS})
+        except jwt.InvalidAudienceError:
+            raise Refused("minted for another audience") from None
+        except jwt.ExpiredSignatureError:
+            raise Refused("expired") from None
+        except jwt.InvalidSignatureError:
+            raise Refused("bad signature") from None
+        except jwt.InvalidTokenError as err:
+            raise Refused(f"invalid assertion: {type(err).__name__}") from None
+        if claims["exp"] - claims["iat"] > LIFETIME_SECONDS:
+            raise Refused("lives too long")
+        path, _, query = target.partition("?")
+        if claims["htm"] != method.upper():
+            raise Refused("method does not match")
+        if claims["htu"] != self.origin + path:
+            raise Refused("URL does not match")
+        if claims["query_digest"] != digest(query.encode()):
+            raise Refused("query does not match")
+        if claims["content_digest"] != digest(body):
+            raise Refused("body does not match")
+        if not self._replay.first_use(claims["jti"], claims["exp"] + SKEW_SECONDS, self._clock()):
+            raise Refused("replayed")
+        return Identity(request_id=claims["request_id"], jti=claims["jti"], subject=claims.get("sub"),
+                        account=claims.get("account"), user=claims.get("user"), key_id=claims.get("key_id"))

@@ -20,8 +20,8 @@ export const ProductSchema = z
 /**
  * An account or user id (a ZSky account, a ZappWay organization, a ZakGT user), as every
  * admin route takes one. It names the account's guard object, is stored in D1 and sent to
- * origins in the signed `X-Zgate-Account` and `X-Zgate-User` headers, so it is held to a
- * plain charset: a newline stored here would make every later call of the key a 502.
+ * origins in the `account` claim of zgate's assertion, so it is held to a plain charset
+ * that every log, key and origin takes as it is.
  */
 export const AccountIdSchema = z
   .string()

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
 import { MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
 import { isNeverForwarded } from "../forward/origin-headers";
+import { assertionKeysSetting } from "../forward/assertion-keys";
 import { fromRegistry, type builtInProducts } from "../products/index";
 import type { Product, ProductSettings } from "../products/types";
 import { hostList, jsonText, optionalString, originUrl, positiveInt } from "./setting-types";
@@ -58,7 +59,8 @@ const ownFirst = {
   ENVIRONMENT: z.enum(["development", "staging", "production"]).default("production"),
 };
 const ownOrigin = {
-  ORIGIN_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters"),
+  // The gateway's Ed25519 keys for origin assertions, {"<kid>": "<seed>"} (src/forward/assertion-keys.ts).
+  ORIGIN_ASSERTION_KEYS: assertionKeysSetting,
   ORIGIN_TIMEOUT_MS: positiveInt(30_000),
   ORIGIN_FORWARD_HEADERS: forwardHeaders.default({ names: new Set<string>(), prefixes: [] }),
 };
@@ -119,16 +121,17 @@ const ownRest = {
 const own = { ...ownFirst, ...ownOrigin, ...ownHosts, ...ownRest };
 type OwnSettings = z.output<z.ZodObject<typeof own>> & { LIMIT_OVERRIDES: z.output<ReturnType<typeof limitOverrides>> };
 
-/** The hosts every product has, and the origin of its test keys where it has some, named from its id. */
+/** The hosts every product has, the key its origin assertions are signed with, and the origin of its test keys where it has some, named from its id. */
 function productHostFields(product: Product): z.ZodRawShape {
   return {
     [product.hostsSetting]: hostList.default([...product.defaultHosts]),
+    [product.assertionKidSetting]: optionalString,
     ...(product.testOriginSetting ? { [product.testOriginSetting]: optionalString.pipe(originUrl.optional()) } : {}),
   };
 }
 
 /** zgate's own settings' secrets. */
-const OWN_SECRETS = ["ORIGIN_SIGNING_SECRET", "ADMIN_TOKEN", "UPSTASH_REDIS_REST_TOKEN", "LEAK_WEBHOOK_SECRET"] as const;
+const OWN_SECRETS = ["ORIGIN_ASSERTION_KEYS", "ADMIN_TOKEN", "UPSTASH_REDIS_REST_TOKEN", "LEAK_WEBHOOK_SECRET"] as const;
 
 /**
  * zgate's own optional features and the settings that belong to each; the products add
@@ -212,9 +215,30 @@ function ownCrossCheck(s: OwnSettings, products: readonly Product[], ctx: z.Refi
       message: "ACCESS_TEAM_DOMAIN and ACCESS_AUD go together",
     });
   }
+  assertionKidCheck(s, products, ctx);
   const productHosts = new Set(products.flatMap((p) => productHostsIn(s, p)));
   if (s.GATEWAY_HOSTS.some((h) => productHosts.has(h))) {
     ctx.addIssue({ code: "custom", path: ["GATEWAY_HOSTS"], message: "must not name a product host" });
+  }
+}
+
+/**
+ * Each product's assertions have one key to sign with: the one its `<ID>_ASSERTION_KID`
+ * names, or the only key there is. Several keys (a rotation) need every product's kid
+ * set, so publishing a new key never moves any product onto it.
+ */
+function assertionKidCheck(s: OwnSettings, products: readonly Product[], ctx: z.RefinementCtx): void {
+  const keys = s.ORIGIN_ASSERTION_KEYS;
+  if (!keys) return;
+  for (const product of products) {
+    const kid = (s as unknown as Record<string, string | undefined>)[product.assertionKidSetting];
+    if (kid ? !Object.hasOwn(keys, kid) : Object.keys(keys).length > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: [product.assertionKidSetting],
+        message: kid ? "must name a key of ORIGIN_ASSERTION_KEYS" : "must name the key that signs when ORIGIN_ASSERTION_KEYS holds several",
+      });
+    }
   }
 }
 

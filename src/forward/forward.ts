@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
-import { addIdentityHeaders } from "./identity-headers";
+import { addOriginAssertion } from "./origin-assertion";
 import { originRequestHeaders } from "./origin-headers";
 import { requestUrl } from "../http/request-url";
 import { productSettings } from "../config/settings";
@@ -85,6 +85,7 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
   const url = requestUrl(c.req.raw);
   // The path zgate matched and authorised, exactly (route-request.ts refused any other reading).
   const pathAndQuery = target.originPath + url.search;
+  const origin = originFor(c);
   const incoming = c.req.raw.headers;
   const headers = originRequestHeaders(
     incoming,
@@ -98,15 +99,17 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
     settings.ORIGIN_FORWARD_HEADERS,
   );
   const sent = body && body.byteLength > 0 ? body : null;
-  await addIdentityHeaders(headers, settings, {
+  await addOriginAssertion(headers, settings, {
     method: c.req.method,
-    pathAndQuery,
-    product: target.product.id,
+    origin,
+    path: target.originPath,
+    query: url.search.slice(1),
+    body: sent,
+    product: target.product,
     identity,
     requestId,
-    body: sent,
   });
-  const response = await fetchOrigin(c, originFor(c) + pathAndQuery, { method: c.req.method, headers, body: sent });
+  const response = await fetchOrigin(c, origin + pathAndQuery, { method: c.req.method, headers, body: sent });
   // Re-wrapped so later stages may add X-Request-Id; the origin's own fields stay as sent.
   return new Response(response.body, response);
 }

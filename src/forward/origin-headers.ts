@@ -1,5 +1,4 @@
 import type { Identity } from "../identify/identity";
-import { SIGNED_HEADERS } from "./identity-signature";
 
 /**
  * The caller's header fields an origin receives: end-to-end fields of an API call, and no
@@ -37,7 +36,7 @@ const FORWARDED = new Set([
  * taken from a caller even when a deployment lists them: RFC 9110 §7.6.1 connection fields,
  * proxy credentials, client-asserted addresses and hosts (password-reset links built from
  * X-Forwarded-Host), method overrides and rewritten URLs (a DELETE after zgate authorised a
- * GET), Host, the API-key header, the signed body digest.
+ * GET), Host, the API-key header, a body digest (the assertion carries zgate's own).
  */
 const NEVER_FORWARDED = new Set([
   "connection",
@@ -86,7 +85,12 @@ function isForwarded(name: string, extra: ExtraForwarded): boolean {
 /** Header fields being built for an origin request: lowercase names, values as sent. */
 export type OutgoingHeaders = Record<string, string>;
 
-/** Where the caller reached zgate: sent as zgate's own X-Forwarded-* (and signed, see identity-headers.ts). */
+/**
+ * Where the caller reached zgate: sent as zgate's own X-Forwarded-*, plain fields because
+ * the origins' frameworks read them as a proxy's (the client address for their logs and
+ * abuse checks, scheme, host and prefix for the absolute URLs and redirects they build).
+ * A caller's are never passed; the request they ride on is bound by the assertion.
+ */
 export interface PublicAddress {
   clientIp: string | undefined;
   host: string;
@@ -119,9 +123,9 @@ export function originRequestHeaders(
     const authorization = incoming.get("authorization");
     if (authorization) headers.authorization = authorization;
   }
-  if (from.clientIp) headers[SIGNED_HEADERS.forwardedFor] = from.clientIp;
-  headers[SIGNED_HEADERS.forwardedHost] = from.host;
-  headers[SIGNED_HEADERS.forwardedProto] = from.proto;
-  if (from.prefix) headers[SIGNED_HEADERS.forwardedPrefix] = from.prefix;
+  if (from.clientIp) headers["x-forwarded-for"] = from.clientIp;
+  headers["x-forwarded-host"] = from.host;
+  headers["x-forwarded-proto"] = from.proto;
+  if (from.prefix) headers["x-forwarded-prefix"] = from.prefix;
   return headers;
 }

@@ -3,6 +3,7 @@ import type { AppEnv } from "../http/context";
 import { requestUrl } from "../http/request-url";
 import { pageSecurityHeaders } from "../http/security-headers";
 import { fromRegistry, products } from "../products";
+import { JWKS_MAX_AGE_SECONDS, publishedKeys } from "../forward/assertion-keys";
 
 /**
  * `/` and `/healthz` on gateway hosts (never a product's own host, where `/` is the
@@ -11,7 +12,9 @@ import { fromRegistry, products } from "../products";
  * check and each product's prefix; as JSON, or as a page of links for a browser. `/healthz`
  * answers 200 from the isolate alone (settings loaded; no KV, D1, R2 or guard touched),
  * so an uptime monitor costs one Worker request per check; a deployment whose settings
- * do not load never reaches it and answers its generic 503.
+ * do not load never reaches it and answers its generic 503. `/.well-known/jwks.json` is
+ * the public half of the keys zgate signs origin assertions with (docs/origin-signature.md),
+ * cacheable for JWKS_MAX_AGE_SECONDS: the rotation steps in docs/deploy.md wait that out.
  */
 const PAGE_CSP = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -45,5 +48,10 @@ export function createHomeApp() {
     });
   });
   home.get("/healthz", (c) => c.json({ status: "ok" }, 200, { "Cache-Control": "no-store" }));
+  home.get("/.well-known/jwks.json", async (c) =>
+    c.json(await publishedKeys(c.get("settings").ORIGIN_ASSERTION_KEYS), 200, {
+      "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`,
+    }),
+  );
   return home;
 }

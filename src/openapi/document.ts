@@ -277,6 +277,44 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
     },
   });
 
+  registry.registerPath({
+    method: "get",
+    path: "/.well-known/jwks.json",
+    operationId: "zgate.jwks",
+    summary: "The public keys origins verify zgate's assertions with (X-Zgate-Assertion); cacheable for 5 minutes",
+    tags: ["zgate"],
+    responses: {
+      200: {
+        description: "A JWK Set: one Ed25519 public key per key of ORIGIN_ASSERTION_KEYS",
+        headers: REQUEST_ID,
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                keys: z.array(
+                  z
+                    .object({
+                      kty: z.literal("OKP"),
+                      crv: z.literal("Ed25519"),
+                      x: z.string(),
+                      kid: z.string(),
+                      alg: z.literal("EdDSA"),
+                      use: z.literal("sig"),
+                    })
+                    .strict(),
+                ),
+              })
+              .strict(),
+          },
+        },
+      },
+      503: {
+        ...errorResponse("The deployment's settings do not load (the log names the bad one)"),
+        headers: { ...REQUEST_ID, ...RETRY_AFTER },
+      },
+    },
+  });
+
   return app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
@@ -291,7 +329,10 @@ export function buildOpenApiDocument(servers: OpenApiServer[] = [LOCAL_SERVER]) 
       ...list.map((p) => ({ name: p.id, description: `${p.name}: ${p.describes}. Errors: ${envelopeShape(p.envelope("NOT_FOUND", ""))}` })),
       { name: "admin", description: "zgate's admin API for security and platform teams" },
       { name: "security", description: "Leaked-key intake: secret-scanning partner endpoints and the public report (gateway hosts only)" },
-      { name: "zgate", description: "This document, its interactive reference, the gateway's front page and its health check" },
+      {
+        name: "zgate",
+        description: "This document, its interactive reference, the gateway's front page, its health check and its assertion keys",
+      },
     ],
   });
 }

@@ -6,11 +6,12 @@ export type DefinedProduct<Id extends string, S extends z.ZodRawShape> = Product
   id: Id;
   hostsSetting: `${Uppercase<Id>}_HOSTS`;
   originSetting: `ORIGIN_${Uppercase<Id>}`;
+  assertionKidSetting: `${Uppercase<Id>}_ASSERTION_KID`;
 };
 
 /**
  * A product from what its folder declares: the names of its settings follow from its id
- * (`<ID>_HOSTS`, `ORIGIN_<ID>`, and `ORIGIN_<ID>_TEST` where it has test keys), so a new
+ * (`<ID>_HOSTS`, `ORIGIN_<ID>`, `<ID>_ASSERTION_KID`, and `ORIGIN_<ID>_TEST` where it has test keys), so a new
  * product's settings need no list of their own.
  */
 export function defineProduct<const Id extends string, S extends z.ZodRawShape = Record<never, never>>(
@@ -21,6 +22,7 @@ export function defineProduct<const Id extends string, S extends z.ZodRawShape =
     ...spec,
     hostsSetting: `${id}_HOSTS`,
     originSetting: `ORIGIN_${id}`,
+    assertionKidSetting: `${id}_ASSERTION_KID`,
     testOriginSetting: spec.keyPrefixes.test ? `ORIGIN_${id}_TEST` : undefined,
   };
 }

@@ -149,4 +149,6 @@ export interface Product<S extends z.ZodRawShape = z.ZodRawShape> extends Produc
   originSetting: string;
   /** `ORIGIN_<ID>_TEST`: where its test keys' requests go (products with test keys only). */
   testOriginSetting?: string;
+  /** `<ID>_ASSERTION_KID`: the gateway key (of ORIGIN_ASSERTION_KEYS) that signs its origin assertions, whose `aud` is its id. */
+  assertionKidSetting: string;
 }

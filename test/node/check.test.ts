@@ -52,7 +52,7 @@ describe("npm run check", () => {
       "ready (offline: the secrets on Cloudflare, the resources the first deploy created, the D1 migrations applied not verified): `npx wrangler deploy --env production`",
     );
     expect(code).toBe(0);
-    expect(text).toMatch(/ORIGIN_SIGNING_SECRET +openssl rand -hex 32/);
+    expect(text).toMatch(/ORIGIN_ASSERTION_KEYS +\{"<kid>": "<Ed25519 private key>"\}/);
     expect(text).toMatch(/RESULT_SIGNING_KEYS +\{"<RESULT_SIGNING_KEY_ID>"/);
     expect(text).toMatch(/ADMIN_TOKEN +openssl rand -hex 32/);
     // A warning, not a problem: GATEWAY_HOSTS is optional, but unset it leaves zgate's own surface on no host.
@@ -269,12 +269,28 @@ describe("npm run check's secrets", () => {
     expect(api.calls).toEqual([]);
   });
 
+  it("--put-secret ORIGIN_ASSERTION_KEYS refuses what is no Ed25519 key, and a second key while no product names its signing key", async () => {
+    const bad = await putSecret("ORIGIN_ASSERTION_KEYS", JSON.stringify({ a1: "not-an-ed25519-key" }));
+    expect(bad.code).toBe(1);
+    expect(bad.text).toContain("x ORIGIN_ASSERTION_KEYS is invalid: each key must be an Ed25519 private key");
+    expect(bad.text).not.toContain("not-an-ed25519-key");
+    // Publishing a second key (a rotation's first step) needs each product's <ID>_ASSERTION_KID first.
+    const two = await putSecret("ORIGIN_ASSERTION_KEYS", JSON.stringify({ a1: "A".repeat(43), a2: "B".repeat(43) }));
+    expect(two.code).toBe(1);
+    for (const kid of ["ZAKGT_ASSERTION_KID", "ZSKY_ASSERTION_KID", "ZAPPWAY_ASSERTION_KID"])
+      expect(two.text).toContain(`x ${kid} is not set`);
+    expect(api.calls).toEqual([]);
+  });
+
   it("--put-secrets refuses a file with one bad value, sending none of it, and never prints a value", async () => {
     const file = join(work, "bad.secrets.json");
-    writeFileSync(file, JSON.stringify({ ORIGIN_SIGNING_SECRET: "s".repeat(64), ADMIN_TOKEN: "short-token-value" }));
+    writeFileSync(
+      file,
+      JSON.stringify({ ORIGIN_ASSERTION_KEYS: JSON.stringify({ a1: "s".repeat(43) }), ADMIN_TOKEN: "short-token-value" }),
+    );
     const { code, text } = await secretsFile("--put-secrets", file);
     expect(code).toBe(1);
-    expect(text).toContain("ORIGIN_SIGNING_SECRET, ADMIN_TOKEN not put: the values are refused (nothing was sent)");
+    expect(text).toContain("ORIGIN_ASSERTION_KEYS, ADMIN_TOKEN not put: the values are refused (nothing was sent)");
     expect(text).toContain("x ADMIN_TOKEN is invalid: must be at least 24 characters");
     expect(text).not.toContain("short-token-value");
     writeFileSync(file, "ADMIN_TOKEN=abc");
@@ -297,10 +313,10 @@ describe("npm run check's secrets", () => {
     const file = join(work, "production.secrets.json");
     const { code, text } = await secretsFile("--new-secrets", file);
     expect(code).toBe(0);
-    expect(text).toContain(`wrote ${file} (mode 0600): ORIGIN_SIGNING_SECRET, RESULT_SIGNING_KEYS, ADMIN_TOKEN`);
+    expect(text).toContain(`wrote ${file} (mode 0600): ORIGIN_ASSERTION_KEYS, RESULT_SIGNING_KEYS, ADMIN_TOKEN`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const made = JSON.parse(readFileSync(file, "utf8"));
-    expect(made.ORIGIN_SIGNING_SECRET).toMatch(/^[0-9a-f]{64}$/);
+    expect(made.ORIGIN_ASSERTION_KEYS).toMatch(/^\{"a1":"[\w-]{43}"\}$/);
     expect(made.ADMIN_TOKEN).toMatch(/^[0-9a-f]{64}$/);
     expect(Object.keys(JSON.parse(made.RESULT_SIGNING_KEYS))).toEqual(["r1"]);
     for (const value of Object.values(made)) expect(text).not.toContain(value);

@@ -48,7 +48,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     let step = await check();
     expect(step.text).toContain("Cloudflare: Worker zgate-staging is not deployed yet");
     expect(step.text).toContain("x ORIGIN_ZAKGT is not set");
-    expect(step.text).toContain("x secret ORIGIN_SIGNING_SECRET is not set on Cloudflare");
+    expect(step.text).toContain("x secret ORIGIN_ASSERTION_KEYS is not set on Cloudflare");
     expect(step.code).toBe(1);
     expect(changes()).toEqual([]);
 
@@ -60,7 +60,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
     // Make the secrets (a local file: independent of the check, so beside it).
     const [afterVars, made] = await Promise.all([check(), check("--new-secrets", secretsFile)]);
     expect(problems(afterVars.text)).toEqual(
-      ["ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS", "ADMIN_TOKEN"].map(
+      ["ORIGIN_ASSERTION_KEYS", "RESULT_SIGNING_KEYS", "ADMIN_TOKEN"].map(
         (name) => `  x secret ${name} is not set on Cloudflare: \`npm run check -- --env staging --put-secrets FILE\``,
       ),
     );
@@ -68,7 +68,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
 
     // Put them in one step: ready for the first deploy, nothing created yet.
     const put = await check("--put-secrets", secretsFile);
-    expect(put.text).toContain("ORIGIN_SIGNING_SECRET, RESULT_SIGNING_KEYS, ADMIN_TOKEN put for staging");
+    expect(put.text).toContain("ORIGIN_ASSERTION_KEYS, RESULT_SIGNING_KEYS, ADMIN_TOKEN put for staging");
     step = await check();
     expect(step.text).toContain("ready: `npx wrangler deploy --env staging` (the first deploy creates the resources above");
     expect(step.code).toBe(0);
@@ -96,7 +96,7 @@ describe("docs/deploy.md, clone to a first staging deploy, against a stand-in Cl
         { name: "RESULTS", type: "r2_bucket", bucket_name: "zgate-results-staging" },
       ]),
     );
-    expect(Object.keys(first.secrets).sort()).toEqual(["ADMIN_TOKEN", "ORIGIN_SIGNING_SECRET", "RESULT_SIGNING_KEYS"]);
+    expect(Object.keys(first.secrets).sort()).toEqual(["ADMIN_TOKEN", "ORIGIN_ASSERTION_KEYS", "RESULT_SIGNING_KEYS"]);
     expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual(first.secrets);
     expect(serving()).toEqual([{ version_id: first.id, percentage: 100 }]);
     expect(script().subdomain.enabled).toBe(true);

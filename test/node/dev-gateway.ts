@@ -56,7 +56,7 @@ export interface DevGateway {
 
 /**
  * The gateway under `wrangler dev` (the runtime as `npm start` runs it) with every origin
- * at `originUrl`, signing with `signingSecret`, D1 migrated, with an admin token of its
+ * at `originUrl`, signing its assertions with `assertionKeys` (ORIGIN_ASSERTION_KEYS), D1 migrated, with an admin token of its
  * own. Secrets go through an env file, as in scripts/start.mjs. Its local data lives in a
  * directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
  * started before is a restart, with the same data, settings, admin token and keys.
@@ -64,7 +64,7 @@ export interface DevGateway {
  */
 export async function startDevGateway(
   originUrl: string,
-  signingSecret: string,
+  assertionKeys: Record<string, string>,
   { state, settings = {} }: { state?: string; settings?: Record<string, string> } = {},
 ): Promise<DevGateway> {
   const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
@@ -84,7 +84,7 @@ export async function startDevGateway(
         `ORIGIN_ZSKY=${originUrl}`,
         `ORIGIN_ZAPPWAY=${originUrl}`,
         `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
-        `ORIGIN_SIGNING_SECRET=${signingSecret}`,
+        `ORIGIN_ASSERTION_KEYS='${JSON.stringify(assertionKeys)}'`,
         `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
         "RESULT_SIGNING_KEY_ID=r1",
         `ADMIN_TOKEN=test_admin_${randomBytes(16).toString("hex")}`,
@@ -143,14 +143,17 @@ export async function startDevGateway(
 /**
  * The run's one shared dev gateway (test/node/gateway-setup.ts boots it on the first ask):
  * a startDevGateway in front of a recording origin standing for the three origins, signing
- * with `signingSecret`. `received(id)` is the request the origin received with that
+ * with a key of its own (published at `jwksUrl`). `received(id)` is the request the origin received with that
  * X-Request-Id (the caller's, when it sends a well-formed one), exactly as it arrived.
  */
 export interface SharedDevGateway {
   port: number;
   base: string;
   adminToken: string;
-  signingSecret: string;
+  /** Where it publishes its assertion keys. */
+  jwksUrl: string;
+  /** The recording origin's URL: ORIGIN_<ID> of every product. */
+  originUrl: string;
   received(requestId: string): Promise<Received>;
 }
 
@@ -158,12 +161,13 @@ export async function sharedDevGateway(): Promise<SharedDevGateway> {
   const broker = inject("devGatewayBroker");
   const answer = await fetch(`${broker}/gateway`, { method: "POST" });
   if (!answer.ok) throw new Error(`the shared dev gateway did not come up: ${await answer.text()}`);
-  const { port, adminToken, signingSecret } = (await answer.json()) as { port: number; adminToken: string; signingSecret: string };
+  const { port, adminToken, originUrl } = (await answer.json()) as { port: number; adminToken: string; originUrl: string };
   return {
     port,
     base: `http://127.0.0.1:${port}`,
     adminToken,
-    signingSecret,
+    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    originUrl,
     async received(requestId) {
       const found = await fetch(`${broker}/received/${encodeURIComponent(requestId)}`);
       if (!found.ok) throw new Error(`the origin received no request ${requestId}: ${found.status}`);

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
+import { newAssertionKey } from "../../src/forward/assertion-keys";
 import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
@@ -13,12 +13,12 @@ import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-ga
  * received, by request id (the files run in processes of their own).
  */
 export default async function setup(project: TestProject) {
-  const signingSecret = randomBytes(32).toString("hex");
+  const assertionKeys = { g1: newAssertionKey() };
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
   let gateway: Promise<DevGateway> | undefined;
   const boot = async () => {
     origin = await startRecordingOrigin();
-    return startDevGateway(origin.url, signingSecret);
+    return startDevGateway(origin.url, assertionKeys);
   };
 
   const broker = createServer(async (req, res) => {
@@ -29,7 +29,7 @@ export default async function setup(project: TestProject) {
     try {
       if (req.method === "POST" && req.url === "/gateway") {
         const { port, adminToken } = await (gateway ??= boot());
-        return answer(200, { port, adminToken, signingSecret });
+        return answer(200, { port, adminToken, originUrl: origin!.url });
       }
       const id = /^\/received\/(.+)$/.exec(req.url ?? "")?.[1];
       const seen = id && origin?.received.filter((r) => r.headers["x-request-id"] === decodeURIComponent(id)).at(-1);

@@ -16,13 +16,14 @@ import { startUpstashRestServer } from "./upstash-rest-server";
  * redis-server the Upstash tests are skipped locally; in CI that is a failure.
  */
 export default async function setup(project: TestProject) {
-  const signingSecret = randomBytes(32).toString("hex");
-  // The simulators also accept the secret a rotation would move to (test/rotation.test.ts).
-  const nextSigningSecret = randomBytes(32).toString("hex");
   const { products } = await importTs("src/products/index.ts");
+  const { newAssertionKey, publishedKeys } = await importTs("src/forward/assertion-keys.ts");
+  // The gateway's assertion key; a second one is what a rotation moves to (test/forwarding.test.ts).
+  const assertionKeys = { t1: newAssertionKey() };
+  const nextAssertionKey = newAssertionKey();
   const sims = await startSimulators({
     products: products(),
-    signingSecrets: [signingSecret, nextSigningSecret],
+    assertionKeys: await publishedKeys(assertionKeys),
     issuer: "https://api.zakgt.net",
     audience: "zakgt-api",
     zskyCompleteAfterMs: 100,
@@ -31,8 +32,8 @@ export default async function setup(project: TestProject) {
     origins: sims.origins as { zakgt: string; zsky: string; zappway: string },
     originSettings: sims.originSettings,
     jwksUrl: sims.jwksUrl,
-    signingSecret,
-    nextSigningSecret,
+    assertionKeys: JSON.stringify(assertionKeys),
+    nextAssertionKey,
   });
 
   // A server that accepts requests and never answers: dependency timeouts.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
-import { verifySignedRequest } from "../../src/forward/identity-signature";
+import { zgateVerifier } from "../../examples/origin-verify/zgate_verify";
 import { sharedDevGateway, type SharedDevGateway } from "./dev-gateway";
 
 /**
@@ -72,17 +72,13 @@ describe("origin request headers over a real socket", () => {
     expect(seen.headers["x-http-method-override"]).toBeUndefined();
     expect(seen.headers["x-forwarded-host"]).toBe(`127.0.0.1:${port}`);
 
-    // What the origin got is signed end to end: its body's digest, its path, zgate's own X-Forwarded-*.
-    const headers = new Headers(Object.entries(seen.headers).map(([k, v]) => [k, String(v)] as [string, string]));
-    const signed = await verifySignedRequest(
-      [gateway.signingSecret],
-      { method: seen.method, url: `http://origin${seen.url}`, headers },
-      new Uint8Array(seen.body),
-    );
-    expect(signed).toMatchObject({
-      pathAndQuery: "/api/v1/auth/forgot-password",
-      forwardedHost: `127.0.0.1:${port}`,
-      forwardedPrefix: "/zakgt",
+    expect(seen.headers["x-forwarded-prefix"]).toBe("/zakgt");
+
+    // What the origin got is bound by zgate's assertion: its method, path and body, as received over the socket.
+    const verify = zgateVerifier({ keys: new URL(gateway.jwksUrl), audience: "zakgt", origin: gateway.originUrl });
+    const assertion = String(seen.headers["x-zgate-assertion"]);
+    expect(await verify({ method: seen.method, target: seen.url, assertion, body: new Uint8Array(seen.body) })).toMatchObject({
+      requestId,
     });
   });
 

@@ -1,7 +1,8 @@
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { zgateVerifier } from "../../examples/origin-verify/zgate_verify";
+import { newAssertionKey } from "../../src/forward/assertion-keys";
 import {
   sharedDevGateway,
   startDevGateway,
@@ -13,70 +14,115 @@ import {
 
 const root = new URL("../..", import.meta.url).pathname;
 
+/** The first python3 with PyJWT: Debian's python3-jwt installs it for /usr/bin/python3 (.ci/run does, where it is missing). */
+const python3 = ["python3", "/usr/bin/python3"].find((bin) => {
+  try {
+    execFileSync(bin, ["-c", "import jwt, cryptography"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+interface VerifierOptions {
+  audience: string;
+  origin: string;
+  jwks_url: string;
+}
 interface Check {
   verifier: string;
   method: string;
   target: string;
-  headers: Record<string, string>;
+  assertion: string;
   body: string;
   now?: number;
 }
-type Verdict = { ok: true; identity: Record<string, string | number> } | { ok: false; reason: string };
+type Verdict = { ok: true; identity: Record<string, string | null> } | { ok: false; reason: string };
 
 /** Runs the checks through examples/origin-verify/zgate_verify.py (test/node/origin-verify-driver.py). */
-function python(verifiers: Record<string, string[]>, checks: Check[]): Promise<Verdict[]> {
+function python(verifiers: Record<string, VerifierOptions>, checks: Check[]): Promise<Verdict[]> {
+  if (!python3) throw new Error("no python3 with PyJWT: apt-get install python3-jwt python3-cryptography");
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      "python3",
-      [join(root, "test", "node", "origin-verify-driver.py")],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Verdict[])),
+    const child = execFile(python3, [join(root, "test", "node", "origin-verify-driver.py")], { timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Verdict[]),
     );
     child.stdin!.end(JSON.stringify({ verifiers, checks }));
   });
 }
 
-/** A recorded request as the driver takes it: the raw target, the headers as received, the body. */
+/** A recorded request as both verifiers take it: the raw target, the assertion, the body. */
 function asCheck(verifier: string, r: Received, change: Partial<Check> = {}): Check {
-  const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : String(v)]));
-  return { verifier, method: r.method, target: r.url, headers, body: r.body.toString("base64"), ...change };
+  return {
+    verifier,
+    method: r.method,
+    target: r.url,
+    assertion: String(r.headers["x-zgate-assertion"]),
+    body: r.body.toString("base64"),
+    ...change,
+  };
 }
 
+/** The same check through examples/origin-verify/zgate_verify.ts. */
+async function node(verify: ReturnType<typeof zgateVerifier>, check: Check): Promise<Verdict> {
+  try {
+    const identity = await verify({
+      method: check.method,
+      target: check.target,
+      assertion: check.assertion,
+      body: Buffer.from(check.body, "base64"),
+      now: check.now === undefined ? undefined : new Date(check.now * 1000),
+    });
+    return { ok: true, identity: identity as unknown as Record<string, string | null> };
+  } catch (err) {
+    return { ok: false, reason: (err as { reason: string }).reason };
+  }
+}
+
+const claims = (r: Received) =>
+  JSON.parse(Buffer.from(String(r.headers["x-zgate-assertion"]).split(".")[1]!, "base64url").toString()) as Record<string, number>;
+
 /**
- * The Python verifier against requests the gateway really signed: two gateways under
- * `wrangler dev`, one signing with the old secret (the run's shared dev gateway) and one
- * with the new (a rotation), each in front of an origin that records the raw requests.
+ * Both example verifiers against requests the gateway really signed: the run's shared
+ * dev gateway (`wrangler dev`) in front of an origin that records raw requests, its keys
+ * fetched from its own /.well-known/jwks.json; and a second gateway with a key the
+ * first never published (an unknown kid).
  */
-describe("examples/origin-verify (Python) on requests zgate signed", () => {
-  let oldSecret = "";
-  const newSecret = randomBytes(32).toString("hex");
+describe("examples/origin-verify (Python, PyJWT; Node, jose) on requests zgate signed", () => {
   let shared: SharedDevGateway;
-  let origin: Awaited<ReturnType<typeof startRecordingOrigin>>;
-  let rotated: DevGateway;
-  const signed: Record<"old" | "new" | "keyed", { received: Received; requestId: string }> = {} as never;
+  let foreign: DevGateway;
+  let foreignOrigin: Awaited<ReturnType<typeof startRecordingOrigin>>;
+  const signed = {} as Record<"login" | "keyed" | "foreign", { received: Received; requestId: string }>;
   let keyId = "";
   const body = JSON.stringify({ email: "demo@zakgt.test", password: "demo-password" });
+  const verifiers = () => ({
+    zakgt: { audience: "zakgt", origin: shared.originUrl, jwks_url: shared.jwksUrl },
+    zappway: { audience: "zappway", origin: shared.originUrl, jwks_url: shared.jwksUrl },
+    zsky: { audience: "zsky", origin: shared.originUrl, jwks_url: shared.jwksUrl },
+  });
+  const nodeVerifier = (name: keyof ReturnType<typeof verifiers>) => {
+    const { audience, origin, jwks_url } = verifiers()[name];
+    return zgateVerifier({ keys: new URL(jwks_url), audience, origin });
+  };
 
-  /** A login through the gateway at `port`, with a query that stays percent-encoded and a body: both are signed. */
-  const login = (port: number) =>
-    fetch(`http://127.0.0.1:${port}/zakgt/api/v1/auth/login?next=%2Fhome%20page&x=1`, {
+  /** A login through a gateway, with a query that stays percent-encoded and a body: both are bound. */
+  const login = (base: string) =>
+    fetch(`${base}/zakgt/api/v1/auth/login?next=%2Fhome%20page&x=1`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body,
     });
 
   beforeAll(async () => {
-    origin = await startRecordingOrigin();
-    [shared, rotated] = await Promise.all([sharedDevGateway(), startDevGateway(origin.url, newSecret)]);
-    oldSecret = shared.signingSecret;
-    const before = await login(shared.port);
+    foreignOrigin = await startRecordingOrigin();
+    [shared, foreign] = await Promise.all([sharedDevGateway(), startDevGateway(foreignOrigin.url, { x1: newAssertionKey() })]);
+    const before = await login(shared.base);
     expect(before.status).toBe(200);
-    const beforeId = before.headers.get("X-Request-Id")!;
-    signed.old = { received: await shared.received(beforeId), requestId: beforeId };
-    const after = await login(rotated.port);
-    expect(after.status).toBe(200);
-    signed.new = { received: origin.received.at(-1)!, requestId: after.headers.get("X-Request-Id")! };
-    // A keyed call: the signed identity carries the account and the key.
+    const loginId = before.headers.get("X-Request-Id")!;
+    signed.login = { received: await shared.received(loginId), requestId: loginId };
+    const other = await login(`http://127.0.0.1:${foreign.port}`);
+    expect(other.status).toBe(200);
+    signed.foreign = { received: foreignOrigin.received.at(-1)!, requestId: other.headers.get("X-Request-Id")! };
+    // A keyed call: the assertion names the account and the key.
     const created = await fetch(`${shared.base}/admin/v1/keys`, {
       method: "POST",
       headers: { Authorization: `Bearer ${shared.adminToken}`, "Content-Type": "application/json" },
@@ -85,103 +131,101 @@ describe("examples/origin-verify (Python) on requests zgate signed", () => {
     expect(created.status).toBe(201);
     const key = (await created.json()) as { id: string; key: string };
     keyId = key.id;
-    const response = await fetch(`${shared.base}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key.key}` } });
+    const response = await fetch(`${shared.base}/zappway/api/v1/agents?page=2`, { headers: { Authorization: `Bearer ${key.key}` } });
     expect(response.status).toBe(200);
     const requestId = response.headers.get("X-Request-Id")!;
     signed.keyed = { received: await shared.received(requestId), requestId };
   });
 
   afterAll(async () => {
-    await rotated?.stop();
-    await origin?.close();
+    await foreign?.stop();
+    await foreignOrigin?.close();
   });
 
-  it("accepts a signed request once and returns who zgate vouches for; refuses its replay", async () => {
-    const { received, requestId } = signed.old;
+  it("the gateway serves its public keys, cacheable, and nothing secret", async () => {
+    const response = await fetch(shared.jwksUrl);
+    expect(response.headers.get("cache-control")).toBe("public, max-age=300");
+    const { keys } = (await response.json()) as { keys: Record<string, string>[] };
+    expect(keys).toEqual([{ kty: "OKP", crv: "Ed25519", x: expect.stringMatching(/^[\w-]{43}$/), kid: "g1", alg: "EdDSA", use: "sig" }]);
+  });
+
+  it("accepts a request once and returns who zgate vouches for; refuses its replay", async () => {
+    const { received, requestId } = signed.login;
     expect(received.url).toBe("/api/v1/auth/login?next=%2Fhome%20page&x=1");
-    const [first, replay] = await python({ origin: [oldSecret] }, [asCheck("origin", received), asCheck("origin", received)]);
+    const [first, replay] = await python(verifiers(), [asCheck("zakgt", received), asCheck("zakgt", received)]);
     expect(first).toEqual({
       ok: true,
-      identity: expect.objectContaining({
-        product: "zakgt",
-        account: "",
-        user: "",
-        request_id: requestId,
-        nonce: received.headers["x-zgate-nonce"],
-      }),
+      identity: { request_id: requestId, jti: expect.any(String), subject: null, account: null, user: null, key_id: null },
     });
-    expect(replay).toEqual({ ok: false, reason: "nonce already used" });
+    expect(replay).toEqual({ ok: false, reason: "replayed" });
+    const verify = nodeVerifier("zakgt");
+    expect(await node(verify, asCheck("zakgt", received))).toEqual({ ok: true, identity: expect.objectContaining({ requestId }) });
+    expect(await node(verify, asCheck("zakgt", received))).toEqual({ ok: false, reason: "replayed" });
   });
 
-  it("returns the account and key a keyed call was made with; a forged account is refused", async () => {
+  it("returns the account and key of a keyed call; the key id is its subject", async () => {
     const { received, requestId } = signed.keyed;
-    expect(received.url).toBe("/api/v1/agents");
-    const forged = asCheck("origin", received);
-    forged.headers["x-zgate-account"] = "org_other";
-    const [verdict, refused] = await python({ origin: [oldSecret] }, [asCheck("origin", received), forged]);
+    expect(received.url).toBe("/api/v1/agents?page=2");
+    const [verdict] = await python(verifiers(), [asCheck("zappway", received)]);
     expect(verdict).toEqual({
       ok: true,
-      identity: expect.objectContaining({ product: "zappway", account: "org_verify", key_id: keyId, request_id: requestId }),
+      identity: { request_id: requestId, jti: expect.any(String), subject: keyId, account: "org_verify", user: null, key_id: keyId },
     });
-    expect(refused).toEqual({ ok: false, reason: "bad signature" });
+    expect(await node(nodeVerifier("zappway"), asCheck("zappway", received))).toEqual({
+      ok: true,
+      identity: expect.objectContaining({ subject: keyId, account: "org_verify", keyId, requestId }),
+    });
   });
 
-  it("refuses a tampered body, a tampered signed header or path, a forged signature, a stale or future timestamp", async () => {
-    const { received } = signed.old;
-    const timestamp = Number(received.headers["x-zgate-timestamp"]);
-    const forged = asCheck("a", received);
-    forged.headers["x-zgate-signature"] = `v2=${"0".repeat(64)}`;
-    const asAccount = asCheck("a", received);
-    asAccount.headers["x-zgate-account"] = "usr_admin";
-    const verdicts = await python({ a: [oldSecret] }, [
-      asCheck("a", received, { body: Buffer.from('{"email":"other@zakgt.test"}').toString("base64") }),
-      asAccount,
-      asCheck("a", received, { target: "/api/v1/auth/login?next=/home page&x=1" }),
-      asCheck("a", received, { method: "PUT" }),
-      forged,
-      asCheck("a", received, { now: timestamp + 301 }),
-      asCheck("a", received, { now: timestamp - 301 }),
-      // None of the refusals used up the nonce: the untouched request at the edge of the window passes.
-      asCheck("a", received, { now: timestamp + 299 }),
+  it("refuses another audience, a changed body, path, query or method, an expired one and an unknown kid", async () => {
+    const { received } = signed.login;
+    const iat = claims(received).iat!;
+    const checks = (verifier: "zakgt" | "zsky" | "zappway") => [
+      asCheck("zsky", received),
+      asCheck("zappway", received),
+      asCheck(verifier, received, { body: Buffer.from('{"email":"other@zakgt.test"}').toString("base64") }),
+      asCheck(verifier, received, { target: "/api/v1/auth/register?next=%2Fhome%20page&x=1" }),
+      asCheck(verifier, received, { target: "/api/v1/auth/login?next=%2Fadmin&x=1" }),
+      asCheck(verifier, received, { method: "PUT" }),
+      asCheck(verifier, received, { now: iat + 60 + 31 }),
+      asCheck(verifier, signed.foreign.received),
+      // None of the refusals used up the jti: the untouched request at the edge of its life passes.
+      asCheck(verifier, received, { now: iat + 60 + 29 }),
+    ];
+    expect((await python(verifiers(), checks("zakgt"))).map((v) => (v.ok ? "ok" : v.reason))).toEqual([
+      "minted for another audience",
+      "minted for another audience",
+      "body does not match",
+      "URL does not match",
+      "query does not match",
+      "method does not match",
+      "expired",
+      "unknown key",
+      "ok",
     ]);
-    expect(verdicts.map((v) => (v.ok ? "ok" : v.reason))).toEqual([
-      "content digest does not match the body",
-      "bad signature",
-      "bad signature",
-      "bad signature",
-      "bad signature",
-      "timestamp outside the 5 minute window",
-      "timestamp outside the 5 minute window",
+    const byNode = { zakgt: nodeVerifier("zakgt"), zsky: nodeVerifier("zsky"), zappway: nodeVerifier("zappway") };
+    const nodeVerdicts = [];
+    for (const check of checks("zakgt")) nodeVerdicts.push(await node(byNode[check.verifier as keyof typeof byNode], check));
+    expect(nodeVerdicts.map((v) => (v.ok ? "ok" : v.reason))).toEqual([
+      "invalid assertion: ERR_JWT_CLAIM_VALIDATION_FAILED (aud)",
+      "invalid assertion: ERR_JWT_CLAIM_VALIDATION_FAILED (aud)",
+      "body does not match",
+      "URL does not match",
+      "query does not match",
+      "method does not match",
+      "invalid assertion: ERR_JWT_EXPIRED (exp)",
+      "invalid assertion: ERR_JWKS_NO_MATCHING_KEY",
       "ok",
     ]);
   });
 
-  it("rotation: an origin holding new and old accepts both gateways; with the old removed, what it signed is refused", async () => {
-    const verdicts = await python({ both: [newSecret, oldSecret], newOnly: [newSecret], oldOnly: [oldSecret] }, [
-      asCheck("both", signed.old.received),
-      asCheck("both", signed.new.received),
-      asCheck("newOnly", signed.old.received),
-      asCheck("newOnly", signed.new.received),
-      // An origin not given the new secret yet refuses the rotated gateway: origins move first.
-      asCheck("oldOnly", signed.new.received),
-    ]);
-    expect(verdicts.map((v) => (v.ok ? "ok" : v.reason))).toEqual(["ok", "ok", "unknown signing key id", "ok", "unknown signing key id"]);
-  });
-
   it("the FastAPI example is valid Python (run only where FastAPI is installed: it is never required)", async () => {
     const source = join(root, "examples", "origin-verify", "fastapi_example.py");
-    const parsed = await new Promise<string>((resolve, reject) =>
-      execFile("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read()); print('parsed')", source], (err, stdout) =>
-        err ? reject(err) : resolve(stdout.trim()),
-      ),
-    );
-    expect(parsed).toBe("parsed");
-  });
-
-  it("the key id only picks the secret: naming the other one does not help a forged request", async () => {
-    const swapped = asCheck("both", signed.old.received);
-    swapped.headers["x-zgate-signature-kid"] = signed.new.received.headers["x-zgate-signature-kid"] as string;
-    const [verdict] = await python({ both: [newSecret, oldSecret] }, [swapped]);
-    expect(verdict).toEqual({ ok: false, reason: "bad signature" });
+    const parsed = execFileSync(python3 ?? "python3", [
+      "-c",
+      "import ast, sys; ast.parse(open(sys.argv[1]).read()); print('parsed')",
+      source,
+    ]);
+    expect(parsed.toString().trim()).toBe("parsed");
   });
 });

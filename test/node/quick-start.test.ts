@@ -370,7 +370,7 @@ describe("npm start with a damaged state directory", () => {
   };
 
   it("a malformed dev secret stops the start, naming the file and the secret, and is left as it was", async () => {
-    const damaged = "ADMIN_TOKEN=short\nORIGIN_SIGNING_SECRET=" + "a".repeat(64) + "\n";
+    const damaged = "ADMIN_TOKEN=short\nORIGIN_ASSERTION_KEY=" + "a".repeat(43) + "\n";
     const { failed, secrets } = await startWith({ "zgate-dev-secrets.env": damaged });
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toContain("zgate-dev-secrets.env: ADMIN_TOKEN is not what npm start writes");

@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { newAssertionKey } from "../../src/forward/assertion-keys";
 import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
@@ -32,7 +32,7 @@ interface Verdict {
 
 describe("revoking keys while the runtime is killed", () => {
   const state = mkdtempSync(join(tmpdir(), "zgate-kill-"));
-  const signingSecret = randomBytes(32).toString("hex");
+  const assertionKeys = { k1: newAssertionKey() };
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
   let gateway: DevGateway | undefined;
   afterAll(async () => {
@@ -44,7 +44,7 @@ describe("revoking keys while the runtime is killed", () => {
   const start = async () => {
     origin ??= await startRecordingOrigin();
     // Leases as long as they go (MAX_LEASE_MS): a revoke waits up to a second after its guard applied it.
-    gateway = await startDevGateway(origin.url, signingSecret, { state, settings: { GUARD_LEASE_MS: "1000" } });
+    gateway = await startDevGateway(origin.url, assertionKeys, { state, settings: { GUARD_LEASE_MS: "1000" } });
   };
 
   const admin = (gw: DevGateway, path: string, method = "GET", body?: unknown) =>

@@ -40,7 +40,7 @@ export function workersProject(
             bindings: {
               ...sims.originSettings,
               ZAKGT_JWKS_URL: sims.jwksUrl,
-              ORIGIN_SIGNING_SECRET: sims.signingSecret,
+              ORIGIN_ASSERTION_KEYS: sims.assertionKeys,
               RESULT_SIGNING_KEYS: JSON.stringify({ r1: "result-signing-secret-0123456789abcdef" }),
               RESULT_SIGNING_KEY_ID: "r1",
               // The simulators' test hooks (origins/common.ts) must reach them.

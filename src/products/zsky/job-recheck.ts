@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../http/context";
-import { addIdentityHeaders } from "../../forward/identity-headers";
+import { addOriginAssertion } from "../../forward/origin-assertion";
 import { originFor } from "../../forward/forward";
 import type { OutgoingHeaders } from "../../forward/origin-headers";
 import { jobEnded, terminalStatus, type TerminalStatus } from "./results/job-state";
@@ -35,18 +35,21 @@ export async function releaseFinishedJobs(c: Context<AppEnv>, generation: Genera
 
 /** The job's terminal status at the origin (`GET /v1/jobs/{id}`, as zgate forwards a poll); null if it runs or the origin did not say. */
 async function originStatus(c: Context<AppEnv>, jobId: string, signal: AbortSignal): Promise<TerminalStatus | null> {
-  const pathAndQuery = `/v1/jobs/${encodeURIComponent(jobId)}`;
+  const path = `/v1/jobs/${encodeURIComponent(jobId)}`;
+  const origin = originFor(c);
   const headers: OutgoingHeaders = {};
-  await addIdentityHeaders(headers, c.get("settings"), {
+  await addOriginAssertion(headers, c.get("settings"), {
     method: "GET",
-    pathAndQuery,
-    product: c.get("target").product.id,
+    origin,
+    path,
+    query: "",
+    product: c.get("target").product,
     identity: c.get("identity"),
     requestId: c.get("requestId"),
   });
   try {
     // Not fetchOrigin(): this call has the re-check's budget, not ORIGIN_TIMEOUT_MS, and its failure is no error.
-    const response = await fetch(originFor(c) + pathAndQuery, { headers, redirect: "manual", signal });
+    const response = await fetch(origin + path, { headers, redirect: "manual", signal });
     if (!response.ok) {
       await response.body?.cancel();
       return null;

@@ -29,7 +29,7 @@ export const zskySettings: ProductSettings<typeof fields> = {
   secrets: ["RESULT_SIGNING_KEYS", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"],
   features: {
     "presigned-results": { settings: ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"] },
-    // Result links have keys of their own, so rotating ORIGIN_SIGNING_SECRET never breaks a live link.
+    // Result links have keys of their own, so rotating the origin assertion keys never breaks a live link.
     "result-links": { settings: ["RESULT_SIGNING_KEYS", "RESULT_SIGNING_KEY_ID"], requires: "RESULT_SIGNING_KEYS" },
   },
   crossCheck(s, ctx) {

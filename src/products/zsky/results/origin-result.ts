@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { readBody } from "../../../http/body";
 import type { AppEnv } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
-import { addIdentityHeaders } from "../../../forward/identity-headers";
+import { addOriginAssertion } from "../../../forward/origin-assertion";
 import { fetchOrigin, upstreamFailure } from "../../../forward/forward";
 import type { OutgoingHeaders } from "../../../forward/origin-headers";
 import { resultMediaType } from "./result-media";
@@ -24,7 +24,7 @@ export interface OriginResult {
 
 /**
  * Opens the origin's result: only from where `resultSource` allows (the ZSky origin
- * itself gets the signed identity headers), only a stored media type, and never one
+ * itself gets zgate's assertion, as every origin request does), only a stored media type, and never one
  * that declares more than `maxBytes`. Every refusal is a 502 and leaves nothing behind.
  */
 export async function openResult(c: Context<AppEnv>, resultUrl: unknown, maxBytes: number): Promise<OriginResult> {
@@ -32,12 +32,13 @@ export async function openResult(c: Context<AppEnv>, resultUrl: unknown, maxByte
   const { url, onOrigin } = resultSource(settings, resultUrl);
   const headers: OutgoingHeaders = {};
   if (onOrigin) {
-    const identity = c.get("identity");
-    await addIdentityHeaders(headers, settings, {
+    await addOriginAssertion(headers, settings, {
       method: "GET",
-      pathAndQuery: url.pathname + url.search,
-      product: "zsky",
-      identity,
+      origin: url.origin,
+      path: url.pathname,
+      query: url.search.slice(1),
+      product: c.get("target").product,
+      identity: c.get("identity"),
       requestId: c.get("requestId"),
     });
   }
