@@ -1,0 +1,203 @@
+// Churn against a running gateway, and the memory of the runtime serving it: what
+// `npm run bench:memory` (bench/memory.mjs) and test/node/memory-churn.test.ts share.
+// Churn is what an abuser makes without end: every request from a client address never
+// seen before, with a made-up key of the right shape (its checksum holds, so zgate looks
+// it up), to each of the three products in turn.
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { importTs, root } from "../scripts/import-ts.mjs";
+import { runtimeProcesses } from "../scripts/runtime-watch.mjs";
+
+/** @typedef {typeof import("../src/keys/key-format")} KeyFormat */
+// Its types as importers see them: churn.d.mts, which every export here satisfies.
+/** @typedef {typeof import("./churn.mjs")} Declared */
+/** @typedef {import("./churn.mjs").ChurnRequest} ChurnRequest */
+/** @typedef {import("./churn.mjs").Sample} Sample */
+
+/** @type {Declared["GROWTH_LIMIT_MB"]} */
+export const GROWTH_LIMIT_MB = 10;
+/** @type {Declared["RUNTIME_CEILING_MB"]} */
+export const RUNTIME_CEILING_MB = 400;
+
+/**
+ * One authenticated route per product, and how its credential is presented.
+ * @type {{ prefix: string, path: string, header: (key: string) => Record<string, string> }[]}
+ */
+const PRODUCTS = [
+  { prefix: "zsky_live_", path: "/zsky/v1/usage", header: (key) => ({ "X-API-Key": key }) },
+  { prefix: "zw_live_", path: "/zappway/api/v1/agents", header: (key) => ({ Authorization: `Bearer ${key}` }) },
+  { prefix: "zak_live_", path: "/zakgt/api/v1/users/me", header: (key) => ({ Authorization: `Bearer ${key}` }) },
+];
+
+/** A loopback port nothing listens on now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * `npm start` (scripts/start.mjs) on free ports with a state directory of its own, once
+ * its banner is printed: where it listens, its admin token, the pid above its runtime,
+ * and how to stop it (its whole process group, then its state).
+ * @type {Declared["startGateway"]}
+ */
+export const startGateway = async () => {
+  const state = mkdtempSync(join(tmpdir(), "zgate-memory-"));
+  const port = await freePort();
+  const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+  const child = spawn(process.execPath, [join(root, "scripts", "start.mjs")], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const pid = /** @type {number} a spawned process has one */ (child.pid);
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(-pid, "SIGTERM");
+      await exited;
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
+  for (const deadline = Date.now() + 120_000; !output.includes("Stop with Ctrl-C.");) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stop();
+      throw new Error(`npm start did not come up:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const adminToken = /** @type {string} */ (/admin token: (\S+)/.exec(output)?.[1]);
+  return { base: `http://127.0.0.1:${port}`, port, adminToken, pid, output: () => output, stop };
+};
+
+/**
+ * The product's authenticated route with `key`, the way the product presents it.
+ * @type {Declared["keyedRequest"]}
+ */
+export const keyedRequest = (key) => {
+  const product = PRODUCTS.find((p) => key.startsWith(p.prefix));
+  if (!product) throw new Error(`no product takes keys like ${key.slice(0, 10)}…`);
+  return { path: product.path, headers: product.header(key) };
+};
+
+/**
+ * Request `i` of a churn: a new address (10.x.y.z, distinct for 2^24 requests from
+ * `first`) and a made-up key with a valid checksum, for the products in turn.
+ * @type {Declared["churnRequests"]}
+ */
+export const churnRequests = async (first = Math.floor(Math.random() * 2 ** 24)) => {
+  const { generateKey } = /** @type {KeyFormat} */ (await importTs("src/keys/key-format.ts"));
+  return (i) => {
+    const product = /** @type {(typeof PRODUCTS)[number]} */ (PRODUCTS[i % PRODUCTS.length]);
+    const { path, headers } = keyedRequest(generateKey(product.prefix));
+    return { path, headers: { ...headers, "CF-Connecting-IP": addressOf(first + i) } };
+  };
+};
+
+/** @type {Declared["addressOf"]} */
+export const addressOf = (n) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+
+/**
+ * The resident memory (MB) of the workerd processes `wrangler dev` runs under `root`:
+ * `worker`, the runtime that runs zgate (its Durable Objects, KV, D1 and R2 too), and
+ * `proxy`, wrangler's own entry process on the port callers use, which only passes
+ * requests on (wrangler's, not zgate's; reported apart).
+ * `root` is a process above wrangler dev (npm start's, or wrangler's own), `port` the port callers use.
+ * @type {Declared["runtimeMemory"]}
+ */
+export const runtimeMemory = async (root, port) => {
+  const pids = [...(await runtimeProcesses(root))];
+  if (pids.length === 0) throw new Error(`no workerd under pid ${root}`);
+  const { stdout } = await promisify(execFile)("ps", ["-o", "rss=,args=", "-p", pids.join(",")], { encoding: "utf8" });
+  let worker = 0;
+  let proxy = 0;
+  for (const line of stdout.trim().split("\n")) {
+    const [, rss = "0", args = ""] = /^\s*(\d+)\s+(.*)$/.exec(line) ?? [];
+    const mb = Number(rss) / 1024;
+    if (args.includes(`entry=127.0.0.1:${port} `)) proxy += mb;
+    else worker += mb;
+  }
+  return { worker, proxy };
+};
+
+/**
+ * Sends `request(i)` at `rate` a second for `seconds`, whatever the answers (an abuser
+ * does not wait), reading the runtime's memory every `every` seconds. Resolves once every
+ * request sent was answered (or failed); the last reading is taken when sending stops.
+ * @type {Declared["drive"]}
+ */
+export const drive = async ({ base, request, seconds, rate, memory, every = 2 }) => {
+  /** @type {Record<string, number>} */
+  const statuses = {};
+  /** @type {Sample[]} */
+  const samples = [];
+  let sent = 0;
+  let answered = 0;
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const read = async () => {
+    samples.push({ t: elapsed(), sent, answered, ...(await memory()) });
+  };
+  await read();
+  let reading = Promise.resolve();
+  const timer = setInterval(() => (reading = reading.then(read, read)), every * 1000);
+  /** @type {Set<Promise<void>>} */
+  const inFlight = new Set();
+  while (elapsed() < seconds) {
+    const due = sent / rate;
+    if (due > elapsed()) await new Promise((r) => setTimeout(r, (due - elapsed()) * 1000));
+    const { path, headers } = request(sent++);
+    const call = fetch(base + path, { headers, signal: AbortSignal.timeout(60_000) })
+      .then(async (response) => {
+        await response.arrayBuffer();
+        statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+      })
+      .catch((err) => {
+        const name = err instanceof Error ? err.name : "error";
+        statuses[name] = (statuses[name] ?? 0) + 1;
+      });
+    const tracked = call.finally(() => {
+      answered++;
+      inFlight.delete(tracked);
+    });
+    inFlight.add(tracked);
+  }
+  const unansweredAtEnd = inFlight.size;
+  clearInterval(timer);
+  await reading;
+  await read();
+  await Promise.all(inFlight);
+  return { seconds, rate, sent, statuses, unansweredAtEnd, samples };
+};
+
+/**
+ * How much `field` grew over the run's last `span` seconds: the least-squares slope of
+ * the readings in it times `span` (one reading's noise moves it little), and the plain
+ * difference between the last reading and the one at the span's start.
+ * @type {Declared["growthOverLast"]}
+ */
+export const growthOverLast = (samples, span, field = "worker") => {
+  const end = samples.at(-1)?.t ?? 0;
+  const window = samples.filter((s) => s.t >= end - span - 0.5);
+  const n = window.length;
+  const meanT = window.reduce((a, s) => a + s.t, 0) / n;
+  const meanY = window.reduce((a, s) => a + s[field], 0) / n;
+  const slope = window.reduce((a, s) => a + (s.t - meanT) * (s[field] - meanY), 0) / window.reduce((a, s) => a + (s.t - meanT) ** 2, 0);
+  const first = /** @type {Sample} */ (window[0]);
+  const last = /** @type {Sample} */ (window.at(-1));
+  return { fitted: slope * span, difference: last[field] - first[field], readings: n };
+};
