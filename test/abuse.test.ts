@@ -1,6 +1,7 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../src/keys/key-format";
+import { ADDRESS_GUARD_SHARDS, addressGuardName } from "../src/limits/guard-protocol";
 import { sha256Hex } from "../src/util/sha256";
 import { useTestClock } from "./clock";
 import { ADMIN_TOKEN, admin, burst, call, createKey, freshAccount, json } from "./helpers";
@@ -174,6 +175,22 @@ describe("unknown-key floods", () => {
     expect((await usage(moved, someV4())).status).toBe(200);
   });
 
+  it("a flood of made-up keys from ever new addresses starts no guard object per address, and each address keeps an exact window of its own", async () => {
+    const before = (await listDurableObjectIds(env.ACCOUNT_GUARD)).length;
+    const addresses = Array.from({ length: 3 * ADDRESS_GUARD_SHARDS }, (_, i) => `198.51.100.${i}`);
+    for (const address of addresses) expect((await usage(generateKey("zsky_live_"), address)).status).toBe(401);
+    expect((await listDurableObjectIds(env.ACCOUNT_GUARD)).length - before).toBeLessThanOrEqual(ADDRESS_GUARD_SHARDS);
+
+    // Two of them counted in one guard: one fills its window, the other's is untouched.
+    const byGuard = new Map<string, string[]>();
+    for (const address of addresses)
+      byGuard.set(addressGuardName("zsky", address), [...(byGuard.get(addressGuardName("zsky", address)) ?? []), address]);
+    const [full, other] = [...byGuard.values()].find((group) => group.length >= 2)!;
+    for (let i = 1; i < 10; i++) expect((await usage(legacyKey(), full!)).status).toBe(401);
+    expect((await usage(legacyKey(), full!)).status).toBe(429);
+    expect((await usage(legacyKey(), other!)).status).toBe(401);
+  });
+
   it("a failure without a client address is answered 401 and counted in no bucket", async () => {
     for (let i = 0; i < 12; i++) expect((await usage(legacyKey(), "")).status).toBe(401);
   });
@@ -232,35 +249,41 @@ describe("per-address windows", () => {
     expect((await loginFrom(address)).status).toBe(401);
   });
 
-  it("an address's guard deletes its storage once its windows have passed", async () => {
+  it("an address's row is deleted once its windows have passed, while its guard goes on counting other addresses", async () => {
     const clock = useTestClock();
     const t0 = clock.now();
-    const address = someV4();
-    expect((await loginFrom(address)).status).toBe(401);
-    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`));
+    const gone = someV4();
+    let staying = someV4();
+    while (addressGuardName("zakgt", staying) !== addressGuardName("zakgt", gone) || staying === gone) staying = someV4();
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(addressGuardName("zakgt", gone)));
     const stored = () =>
       runInDurableObject(stub, async (_guard, state) => ({
-        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length,
-        keys: [...state.storage.kv.list()].length,
+        subjects: state.storage.sql
+          .exec<{ subject: string }>("SELECT subject FROM windows")
+          .toArray()
+          .map((r) => r.subject)
+          .filter((subject) => subject.endsWith(`:${gone}`) || subject.endsWith(`:${staying}`)),
         alarm: await state.storage.getAlarm(),
       }));
-    const before = await stored();
-    expect(before.tables).toBeGreaterThan(0);
-    expect(before.alarm).not.toBeNull();
+    expect((await loginFrom(gone)).status).toBe(401);
+    expect(await stored()).toEqual({ subjects: [`auth_ip:${gone}`], alarm: expect.any(Number) });
 
-    // Within the window the alarm keeps everything (and comes back later). The disposal
-    // time is set one window past the need, so a steady address moves it once a window.
+    // Within its window the alarm keeps the row, and comes back later.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stored()).tables).toBe(before.tables);
-    await clock.advanceTo(t0 + 60_001);
+    expect((await stored()).subjects).toEqual([`auth_ip:${gone}`]);
+    // Past it (its row counts ahead by at most one cover, 7.5 s of a 60 s window), another
+    // address of the same guard calls: the alarm deletes the row that passed, keeps the other.
+    await clock.advanceTo(t0 + 70_000);
+    expect((await loginFrom(staying)).status).toBe(401);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stored()).tables).toBe(before.tables);
-    await clock.advanceTo(t0 + 120_001);
+    expect(await stored()).toEqual({ subjects: [`auth_ip:${staying}`], alarm: expect.any(Number) });
+    // Once every window has passed, nothing is left and no alarm is set.
+    await clock.advanceTo(t0 + 200_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await stored()).toEqual({ tables: 0, keys: 0, alarm: null });
+    expect(await stored()).toEqual({ subjects: [], alarm: null });
 
     // The address calling again starts from an empty window.
-    const again = await loginFrom(address);
+    const again = await loginFrom(gone);
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
   });

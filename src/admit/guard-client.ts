@@ -1,7 +1,7 @@
 import type { Env } from "../env";
 import type { Identity } from "../identify/identity";
 import { GatewayError } from "../http/errors";
-import { ADDRESS_GUARD_PREFIX, ADMIN_GUARD_NAME } from "../limits/guard-protocol";
+import { addressGuardName, ADMIN_GUARD_NAME } from "../limits/guard-protocol";
 
 /**
  * The one way isolate code reaches a guard (account, client address, admin surface): the
@@ -60,12 +60,13 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
 }
 
 /**
- * The guard that counts one client address's windows (unauthenticated routes, failed
+ * The guard that counts a client address's windows (unauthenticated routes, failed
  * authentications): `address` is from clientAddress(), an IPv4 address or an IPv6 /64.
- * It deletes its own storage once its windows have passed. `|` never occurs in the names above.
+ * One of ADDRESS_GUARD_SHARDS per scope, shared with other addresses; it deletes each
+ * address's row once its windows have passed. `|` never occurs in the names above.
  */
 export function ipGuardFor(env: Env, scope: string, address: string): GuardClient {
-  return guardNamed(env, `${ADDRESS_GUARD_PREFIX}${scope}|${address}`);
+  return guardNamed(env, addressGuardName(scope, address));
 }
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */

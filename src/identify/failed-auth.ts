@@ -8,8 +8,8 @@ import type { WindowPolicy } from "../limits/types";
 
 /**
  * Failed authentications, limited per client address. Each failure is one call to the
- * address's guard (`ip|<product or admin>|<address>`), which counts it in an exact
- * window; failures are the abnormal case, so successes cost nothing here. Once the
+ * guard that counts the address's windows (`ip|<product or report>|<shard>`, shared with
+ * other addresses: guard-client.ts `ipGuardFor`), which counts it in an exact window; failures are the abnormal case, so successes cost nothing here. Once the
  * address's window is full, the isolate remembers it until the window has room again
  * (whole seconds, rounded up) and refuses its failures with no guard call meanwhile (key
  * identification also reads no more than KV for it: auth/identify.ts).

@@ -2,6 +2,8 @@ import type { AuditEntry } from "../audit/audit-log";
 import type { ProductId } from "../products/types";
 import type { RequestLimits } from "./policies";
 import type { AccountPlan, KeyLimitOverride } from "./types";
+import { crc32 } from "../util/crc32";
+import { utf8 } from "../util/utf8";
 
 /**
  * The protocol between the isolates and the account guard (src/guard/account-guard.ts):
@@ -150,8 +152,22 @@ export interface KeyOutboxFacts {
   endsAt?: number;
 }
 
-/** How the guards of client addresses are named (`ip|<scope>|<address>`); account guards are `<product>:<account>`. */
+/** How the guards of client addresses are named (`ip|<scope>|<shard>`); account guards are `<product>:<account>`. */
 export const ADDRESS_GUARD_PREFIX = "ip|";
+
+/**
+ * Client addresses' windows are counted in this many guards per scope (a product, or the
+ * public leak report), each address always in the same one, in rows of its own: exact per
+ * address, while an address never seen before (a flood from ever new addresses) starts
+ * no object. Each guard takes about 1/16 of its scope's requests limited per address.
+ * Changing it moves addresses to other guards, where their windows start empty.
+ */
+export const ADDRESS_GUARD_SHARDS = 16;
+
+/** The guard that counts `address`'s windows in `scope` (`address` as clientAddress() gives it). */
+export function addressGuardName(scope: string, address: string): string {
+  return `${ADDRESS_GUARD_PREFIX}${scope}|${crc32(utf8(address)) % ADDRESS_GUARD_SHARDS}`;
+}
 
 // ---------------------------------------------------------------- the admin guard
 
