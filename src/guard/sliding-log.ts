@@ -1,3 +1,5 @@
+import { Lru } from "../util/lru";
+
 /**
  * Exact sliding windows, kept in the guard's memory and covered in its SQLite storage.
  *
@@ -20,6 +22,10 @@
  * rounded up) is counted until it leaves the window. That is the price of not writing a
  * row per request, paid only after a restart. Each row also says when nothing in it
  * counts any more (`expires_at`), so the rows of subjects gone quiet can be deleted (`sweep`).
+ *
+ * Memory holds at most MAX_SUBJECTS subjects (an address guard serves many addresses):
+ * past that, the least recently used is forgotten and read back from its row when asked
+ * again, which counts as after a restart (it can only count more, never less).
  */
 export interface WindowState {
   used: number;
@@ -41,6 +47,8 @@ interface SubjectLog {
 /** A stored entry: `count` admissions counted at `at` (ms). */
 type Entry = [at: number, count: number];
 
+/** Most subjects whose admission times are kept in memory. */
+export const MAX_SUBJECTS = 4_096;
 /** Most tokens one cover stores ahead. */
 const MAX_COVER = 4_096;
 /** Stored times are rounded up to 1/64 of the window, so a row holds at most ~64 entries (plus the cover). */
@@ -52,7 +60,7 @@ export function coverMs(windowMs: number): number {
 }
 
 export class SlidingLog {
-  private readonly logs = new Map<string, SubjectLog>();
+  private readonly logs = new Lru<string, SubjectLog>(MAX_SUBJECTS);
 
   // Its table is created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}

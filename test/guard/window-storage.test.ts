@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, createKey, keyHeaders, limitOverrides } from "../helpers";
+import { MAX_SUBJECTS, SlidingLog } from "../../src/guard/sliding-log";
+import { call, createKey, freshAccount, keyHeaders, limitOverrides } from "../helpers";
 
 /**
  * Sliding windows decide from the guard's memory and write their storage per cover, not
@@ -51,5 +52,34 @@ describe("sliding window storage", () => {
     // Exact on the safe side: a live cover's unspent tokens (at most half the room) stay counted.
     expect(6 + after).toBeLessThanOrEqual(10);
     expect(6 + after).toBeGreaterThanOrEqual(8);
+  });
+
+  it(`a guard keeps at most ${MAX_SUBJECTS} subjects in memory: one it forgot is read back from its row, its admissions still counted`, async () => {
+    const stub = guardOf(`zappway:${freshAccount()}`);
+    const counted = await runInDurableObject(stub, (_guard, state) => {
+      const reads: string[] = [];
+      const sql = state.storage.sql;
+      const spied = {
+        exec: (query: string, ...bindings: SqlStorageValue[]) => {
+          if (query.startsWith("SELECT entries FROM windows")) reads.push(String(bindings[0]));
+          return sql.exec(query, ...bindings);
+        },
+      } as SqlStorage;
+      const log = new SlidingLog(spied);
+      const now = Date.now();
+      for (let i = 0; i <= MAX_SUBJECTS; i++) {
+        log.inspect(`plan_rate:s${i}`, 10, 60_000, now);
+        log.record(`plan_rate:s${i}`, 10, 60_000, now);
+      }
+      reads.length = 0;
+      // The most recent ones are still in memory; the first was forgotten, and is read back.
+      const recent = log.inspect(`plan_rate:s${MAX_SUBJECTS}`, 10, 60_000, now);
+      const forgotten = log.inspect("plan_rate:s0", 10, 60_000, now);
+      return { reads, recent: recent.used, forgotten: forgotten.used };
+    });
+    expect(counted.reads).toEqual(["plan_rate:s0"]);
+    expect(counted.recent).toBe(1);
+    // Read back as after a restart: its admission, and its cover's tokens stored ahead.
+    expect(counted.forgotten).toBeGreaterThanOrEqual(1);
   });
 });
