@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_SUBJECTS, SlidingLog } from "../../src/guard/sliding-log";
+import { useTestClock } from "../clock";
 import { call, createKey, freshAccount, keyHeaders, limitOverrides } from "../helpers";
 
 /**
@@ -52,6 +53,20 @@ describe("sliding window storage", () => {
     // Exact on the safe side: a live cover's unspent tokens (at most half the room) stay counted.
     expect(6 + after).toBeLessThanOrEqual(10);
     expect(6 + after).toBeGreaterThanOrEqual(8);
+  });
+
+  it("a restart takes at most half of a window's remaining room: 15 of 20 used, 3 more are admitted", async () => {
+    useTestClock(); // all 15 within one cover's time
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(20);
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    for (let i = 0; i < 15; i++) expect((await send()).status).toBe(200);
+    await restart(guardOf(`zappway:${account}`));
+    let after = 0;
+    for (let i = 0; i < 10; i++) if ((await send()).status === 200) after++;
+    // The row counted 15 and a cover of floor((20 - 15) / 2) = 2 tokens stored ahead, none
+    // spent yet: after the restart they count as admissions until they leave the window.
+    expect(after).toBe(3);
   });
 
   it(`a guard keeps at most ${MAX_SUBJECTS} subjects in memory: one it forgot is read back from its row, its admissions still counted`, async () => {
