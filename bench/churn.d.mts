@@ -53,6 +53,8 @@ export interface DriveResult {
   /** Requests sent but not answered when sending stopped. */
   unansweredAtEnd: number;
   samples: Sample[];
+  /** Why the run ended early: the runtime could no longer be read (it died). */
+  died?: string;
 }
 export declare function drive(run: {
   base: string;

@@ -21,7 +21,7 @@ import { runtimeProcesses } from "../scripts/runtime-watch.mjs";
 /** @type {Declared["GROWTH_LIMIT_MB"]} */
 export const GROWTH_LIMIT_MB = 10;
 /** @type {Declared["RUNTIME_CEILING_MB"]} */
-export const RUNTIME_CEILING_MB = 400;
+export const RUNTIME_CEILING_MB = 640;
 
 /**
  * One authenticated route per product, and how its credential is presented.
@@ -149,15 +149,23 @@ export const drive = async ({ base, request, seconds, rate, memory, every = 2 })
   let answered = 0;
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
+  /** @type {string | undefined} */
+  let died;
+  // A reading that fails (the runtime is gone) ends the run.
   const read = async () => {
-    samples.push({ t: elapsed(), sent, answered, ...(await memory()) });
+    if (died) return;
+    const at = { t: elapsed(), sent, answered };
+    await memory().then(
+      (mb) => void samples.push({ ...at, ...mb }),
+      (err) => void (died = `${err instanceof Error ? err.message : err} (${at.t.toFixed(0)} s in)`),
+    );
   };
   await read();
   let reading = Promise.resolve();
-  const timer = setInterval(() => (reading = reading.then(read, read)), every * 1000);
+  const timer = setInterval(() => (reading = reading.then(read)), every * 1000);
   /** @type {Set<Promise<void>>} */
   const inFlight = new Set();
-  while (elapsed() < seconds) {
+  while (elapsed() < seconds && !died) {
     const due = sent / rate;
     if (due > elapsed()) await new Promise((r) => setTimeout(r, (due - elapsed()) * 1000));
     const { path, headers } = request(sent++);
@@ -181,7 +189,7 @@ export const drive = async ({ base, request, seconds, rate, memory, every = 2 })
   await reading;
   await read();
   await Promise.all(inFlight);
-  return { seconds, rate, sent, statuses, unansweredAtEnd, samples };
+  return { seconds, rate, sent, statuses, unansweredAtEnd, samples, died };
 };
 
 /**

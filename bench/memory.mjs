@@ -83,6 +83,7 @@ function figures(phase) {
   const tail = growthOverLast(samples, TAIL_SECONDS);
   return {
     sent: phase.sent,
+    died: phase.died,
     statuses: phase.statuses,
     unansweredAtEnd: phase.unansweredAtEnd,
     startMb: round(first.worker),
@@ -120,6 +121,7 @@ async function oneRun(run) {
       console.log(`  churn, ${rate}/s for ${seconds} s...`);
       const churn = (result.churn = figures(await drive({ base: gateway.base, request: await churnRequests(), seconds, rate, memory })));
       console.log(`  churn: ${churn.startMb} -> ${churn.endMb} MB (peak ${churn.peakMb}), last ${TAIL_SECONDS} s ${churn.tailGrowthMb} MB`);
+      if (churn.died) throw new Error(`the runtime died: ${churn.died}`);
     }
     if (!phases.includes("keys")) return result;
     const keys = await makeKeys(gateway.base, gateway.adminToken, keyCount, run);
@@ -139,6 +141,7 @@ async function oneRun(run) {
       }),
     ));
     console.log(`  keys: ${keyed.startMb} -> ${keyed.endMb} MB (peak ${keyed.peakMb}), last ${TAIL_SECONDS} s ${keyed.tailGrowthMb} MB`);
+    if (keyed.died) throw new Error(`the runtime died: ${keyed.died}`);
   } catch (err) {
     result.error = `${err instanceof Error ? err.message : err}\n${gateway.output().slice(-2000)}`;
     console.log(`  run ${run + 1} ended: ${String(err).slice(0, 300)}`);
