@@ -495,7 +495,7 @@ async function benchRoute(request, env, url) {
     /** @type {Map<string, string[]>} */
     const byGuard = new Map();
     for (const address of (url.searchParams.get("addresses") ?? "").split(",").filter(Boolean)) {
-      const name = addressGuardName(scope, address);
+      const name = await addressGuardName(String(env.ORIGIN_SIGNING_SECRET), scope, address);
       byGuard.set(name, [...(byGuard.get(name) ?? []), address]);
     }
     const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));

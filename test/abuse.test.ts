@@ -1,10 +1,9 @@
 import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateKey } from "../src/keys/key-format";
-import { ADDRESS_GUARD_SHARDS, addressGuardName } from "../src/limits/guard-protocol";
 import { sha256Hex } from "../src/util/sha256";
 import { useTestClock } from "./clock";
-import { ADMIN_TOKEN, admin, burst, call, createKey, freshAccount, json } from "./helpers";
+import { ADMIN_TOKEN, addressGuardOf, addressesByGuard, admin, burst, call, createKey, freshAccount, json } from "./helpers";
 
 /**
  * Abuse that costs zgate more than it costs the caller: floods of made-up keys, rotating
@@ -176,19 +175,41 @@ describe("unknown-key floods", () => {
   });
 
   it("a flood of made-up keys from ever new addresses starts no guard object per address, and each address keeps an exact window of its own", async () => {
+    // Eight addresses the deployment counts in two guards (its keyed hash picks them; a
+    // caller could not), each failing once with a made-up key.
+    const byGuard = await addressesByGuard("zsky", 600);
+    const [first, second] = [...byGuard.values()].filter((group) => group.length >= 4);
+    const addresses = [...first!.slice(0, 4), ...second!.slice(0, 4)];
     const before = (await listDurableObjectIds(env.ACCOUNT_GUARD)).length;
-    const addresses = Array.from({ length: 3 * ADDRESS_GUARD_SHARDS }, (_, i) => `198.51.100.${i}`);
     for (const address of addresses) expect((await usage(generateKey("zsky_live_"), address)).status).toBe(401);
-    expect((await listDurableObjectIds(env.ACCOUNT_GUARD)).length - before).toBeLessThanOrEqual(ADDRESS_GUARD_SHARDS);
+    expect((await listDurableObjectIds(env.ACCOUNT_GUARD)).length - before).toBeLessThanOrEqual(2);
 
     // Two of them counted in one guard: one fills its window, the other's is untouched.
-    const byGuard = new Map<string, string[]>();
-    for (const address of addresses)
-      byGuard.set(addressGuardName("zsky", address), [...(byGuard.get(addressGuardName("zsky", address)) ?? []), address]);
-    const [full, other] = [...byGuard.values()].find((group) => group.length >= 2)!;
+    const [full, other] = first!;
     for (let i = 1; i < 10; i++) expect((await usage(legacyKey(), full!)).status).toBe(401);
     expect((await usage(legacyKey(), full!)).status).toBe(429);
     expect((await usage(legacyKey(), other!)).status).toBe(401);
+  });
+
+  it("which guard counts an address is a keyed hash: under another ORIGIN_SIGNING_SECRET the same address is counted in another guard", async () => {
+    const other = { ORIGIN_SIGNING_SECRET: "another-deployment-secret-0123456789abcdef" };
+    let address = someV4();
+    for (
+      let tries = 0;
+      (await addressGuardOf("zsky", address)) === (await addressGuardOf("zsky", address, other.ORIGIN_SIGNING_SECRET));
+      tries++
+    ) {
+      expect(tries).toBeLessThan(50);
+      address = someV4();
+    }
+    const rowsIn = async (name: string) =>
+      runInDurableObject(
+        env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name)),
+        (_guard, state) => state.storage.sql.exec("SELECT 1 FROM windows WHERE subject = ?", `auth_failures:${address}`).toArray().length,
+      );
+    expect((await usage(legacyKey(), address, other)).status).toBe(401);
+    expect(await rowsIn(await addressGuardOf("zsky", address, other.ORIGIN_SIGNING_SECRET))).toBe(1);
+    expect(await rowsIn(await addressGuardOf("zsky", address))).toBe(0);
   });
 
   it("a failure without a client address is answered 401 and counted in no bucket", async () => {
@@ -253,9 +274,10 @@ describe("per-address windows", () => {
     const clock = useTestClock();
     const t0 = clock.now();
     const gone = someV4();
+    const shard = await addressGuardOf("zakgt", gone);
     let staying = someV4();
-    while (addressGuardName("zakgt", staying) !== addressGuardName("zakgt", gone) || staying === gone) staying = someV4();
-    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(addressGuardName("zakgt", gone)));
+    while ((await addressGuardOf("zakgt", staying)) !== shard || staying === gone) staying = someV4();
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(shard));
     const stored = () =>
       runInDurableObject(stub, async (_guard, state) => ({
         subjects: state.storage.sql

@@ -1,3 +1,4 @@
+import { loadSettings } from "../config/settings";
 import type { Env } from "../env";
 import type { Identity } from "../identify/identity";
 import { GatewayError } from "../http/errors";
@@ -62,11 +63,12 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
 /**
  * The guard that counts a client address's windows (unauthenticated routes, failed
  * authentications): `address` is from clientAddress(), an IPv4 address or an IPv6 /64.
- * One of ADDRESS_GUARD_SHARDS per scope, shared with other addresses; it deletes each
- * address's row once its windows have passed. `|` never occurs in the names above.
+ * One of ADDRESS_GUARD_SHARDS per scope, shared with other addresses and picked by a keyed
+ * hash (addressGuardName); it deletes each address's row once its windows have passed.
+ * `|` never occurs in the names above.
  */
-export function ipGuardFor(env: Env, scope: string, address: string): GuardClient {
-  return guardNamed(env, addressGuardName(scope, address));
+export async function ipGuardFor(env: Env, scope: string, address: string): Promise<GuardClient> {
+  return guardNamed(env, await addressGuardName(loadSettings(env).ORIGIN_SIGNING_SECRET, scope, address));
 }
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */

@@ -95,7 +95,7 @@ const LEASE_SHARE_OF_LIMIT = 1 / 16;
 
 /**
  * One SQLite-backed Durable Object per account (`<product>:<account>`; client addresses'
- * windows are counted in a few shared ones, `ip|<product>|<shard>`). Everything mutable
+ * windows are counted in 256 shared ones per scope, `ip|<product>|<shard>`). Everything mutable
  * about the account lives here: its keys' status, revoked sessions, sliding windows, ZSky
  * allowances, job slots and suspensions. So "may this request proceed?" is answered by
  * one single-threaded object in one synchronous turn: a revocation applies to the very

@@ -2,7 +2,7 @@ import type { AuditEntry } from "../audit/audit-log";
 import type { ProductId } from "../products/types";
 import type { RequestLimits } from "./policies";
 import type { AccountPlan, KeyLimitOverride } from "./types";
-import { crc32 } from "../util/crc32";
+import { hmacKey } from "../util/hmac";
 import { utf8 } from "../util/utf8";
 
 /**
@@ -159,14 +159,24 @@ export const ADDRESS_GUARD_PREFIX = "ip|";
  * Client addresses' windows are counted in this many guards per scope (a product, or the
  * public leak report), each address always in the same one, in rows of its own: exact per
  * address, while an address never seen before (a flood from ever new addresses) starts
- * no object. Each guard takes about 1/16 of its scope's requests limited per address.
- * Changing it moves addresses to other guards, where their windows start empty.
+ * no object. A scope's per-address traffic spreads evenly over them (addressGuardName), so
+ * it meets a guard's soft limit of about 1,000 requests/s at 256 times that: 256 takes a
+ * flood as large as the whole of docs/scale.md's target traffic (100,000 req/s) at under
+ * half the limit. Changing it moves addresses to other guards, where their windows start empty.
  */
-export const ADDRESS_GUARD_SHARDS = 16;
+export const ADDRESS_GUARD_SHARDS = 256;
 
-/** The guard that counts `address`'s windows in `scope` (`address` as clientAddress() gives it). */
-export function addressGuardName(scope: string, address: string): string {
-  return `${ADDRESS_GUARD_PREFIX}${scope}|${crc32(utf8(address)) % ADDRESS_GUARD_SHARDS}`;
+/**
+ * The guard that counts `address`'s windows in `scope` (`address` as clientAddress() gives
+ * it): the shard is an HMAC of the address under the deployment's ORIGIN_SIGNING_SECRET
+ * (`secret`), so no caller can tell which addresses share a guard, nor aim a flood at one
+ * (a public hash would let them pick addresses of one shard). Rotating the secret moves
+ * addresses to other guards (docs/limits.md).
+ */
+export async function addressGuardName(secret: string, scope: string, address: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(`address-shard|${address}`));
+  // 256 divides 2^32: every shard equally likely.
+  return `${ADDRESS_GUARD_PREFIX}${scope}|${new DataView(mac).getUint32(0) % ADDRESS_GUARD_SHARDS}`;
 }
 
 // ---------------------------------------------------------------- the admin guard

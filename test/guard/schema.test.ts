@@ -1,9 +1,8 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
-import { addressGuardName } from "../../src/limits/guard-protocol";
 import { useTestClock } from "../clock";
-import { admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
+import { addressGuardOf, admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
 
 /**
  * Guard objects live forever and open their storage with whatever code runs now: each
@@ -105,7 +104,7 @@ describe("guard storage schema", () => {
         body: '{"email":"demo@zakgt.test","password":"guess"}',
       });
     expect((await login()).status).toBe(401);
-    const stub = guardOf(addressGuardName("zakgt", address));
+    const stub = guardOf(await addressGuardOf("zakgt", address));
     expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(ADDRESS_GUARD_MIGRATIONS.length);
     // Its own schema: windows and the lease horizon, nothing an account keeps.
     const tables = () =>
@@ -138,7 +137,7 @@ describe("guard storage schema", () => {
       body: '{"email":"demo@zakgt.test","password":"guess"}',
     });
     expect(login.status).toBe(401);
-    const id = env.ACCOUNT_GUARD.idFromName(addressGuardName("zakgt", address));
+    const id = env.ACCOUNT_GUARD.idFromName(await addressGuardOf("zakgt", address));
     await restart(env.ACCOUNT_GUARD.get(id));
     // Reached by its id alone, as its alarm reaches it after a restart: the object has no name.
     const nameless = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromString(id.toString()));
