@@ -23,6 +23,7 @@
 //   GET  /__bench/address-rows?scope=<scope>&addresses=<a>,<b>,…  how many window rows of those
 //                                     client addresses their guards still hold (read uncounted)
 import zgate, { AccountGuard as ZgateGuard, UsageAddressIndex as ZgateAddressIndex, UsageLog as ZgateUsageLog } from "../src/index";
+import { loadSettings } from "../src/config/settings";
 import { generateKey, prefixFor } from "../src/keys/key-format";
 import { addressGuardName } from "../src/limits/guard-protocol";
 import { products } from "../src/products/index";
@@ -495,7 +496,8 @@ async function benchRoute(request, env, url) {
     /** @type {Map<string, string[]>} */
     const byGuard = new Map();
     for (const address of (url.searchParams.get("addresses") ?? "").split(",").filter(Boolean)) {
-      const name = await addressGuardName(String(env.ORIGIN_SIGNING_SECRET), scope, address);
+      const { ORIGIN_SIGNING_SECRET, ADDRESS_GUARD_SHARDS } = loadSettings(env);
+      const name = await addressGuardName(ORIGIN_SIGNING_SECRET, ADDRESS_GUARD_SHARDS, scope, address);
       byGuard.set(name, [...(byGuard.get(name) ?? []), address]);
     }
     const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));

@@ -1,6 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { inject, onTestFinished } from "vitest";
 import worker from "../src/index";
+import { loadSettings } from "../src/config/settings";
 import { addressGuardName } from "../src/limits/guard-protocol";
 import { runOutTestClock } from "./clock";
 import { expectDocumented } from "./contract";
@@ -94,7 +95,7 @@ export const someIp = () => {
  * ORIGIN_SIGNING_SECRET is `secret` (the test env's by default) names it.
  */
 export const addressGuardOf = (scope: string, address: string, secret = env.ORIGIN_SIGNING_SECRET as string) =>
-  addressGuardName(secret, scope, address);
+  addressGuardName(secret, loadSettings(env).ADDRESS_GUARD_SHARDS, scope, address);
 
 /** `count` addresses of their own (someIp), grouped by the guard that counts them in `scope`. */
 export async function addressesByGuard(scope: string, count: number): Promise<Map<string, string[]>> {

@@ -63,12 +63,13 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
 /**
  * The guard that counts a client address's windows (unauthenticated routes, failed
  * authentications): `address` is from clientAddress(), an IPv4 address or an IPv6 /64.
- * One of ADDRESS_GUARD_SHARDS per scope, shared with other addresses and picked by a keyed
+ * One of ADDRESS_GUARD_SHARDS (the setting) per scope, shared with other addresses and picked by a keyed
  * hash (addressGuardName); it deletes each address's row once its windows have passed.
  * `|` never occurs in the names above.
  */
 export async function ipGuardFor(env: Env, scope: string, address: string): Promise<GuardClient> {
-  return guardNamed(env, await addressGuardName(loadSettings(env).ORIGIN_SIGNING_SECRET, scope, address));
+  const { ORIGIN_SIGNING_SECRET, ADDRESS_GUARD_SHARDS } = loadSettings(env);
+  return guardNamed(env, await addressGuardName(ORIGIN_SIGNING_SECRET, ADDRESS_GUARD_SHARDS, scope, address));
 }
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */

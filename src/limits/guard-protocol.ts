@@ -157,26 +157,27 @@ export const ADDRESS_GUARD_PREFIX = "ip|";
 
 /**
  * Client addresses' windows are counted in this many guards per scope (a product, or the
- * public leak report), each address always in the same one, in rows of its own: exact per
- * address, while an address never seen before (a flood from ever new addresses) starts
- * no object. A scope's per-address traffic spreads evenly over them (addressGuardName), so
- * it meets a guard's soft limit of about 1,000 requests/s at 256 times that: 256 takes a
- * flood as large as the whole of docs/scale.md's target traffic (100,000 req/s) at under
- * half the limit. Changing it moves addresses to other guards, where their windows start empty.
+ * public leak report) by default (setting ADDRESS_GUARD_SHARDS), each address always in the
+ * same one, in rows of its own: exact per address, while an address never seen before (a
+ * flood from ever new addresses) starts no object. A scope's per-address traffic spreads
+ * evenly over them (addressGuardName), so it meets a guard's soft limit of about 1,000
+ * requests/s at 256 times that: 256 takes a flood as large as the whole of docs/scale.md's
+ * target traffic (100,000 req/s) at under half the limit. `npm start` runs 16: its one
+ * process holds every object, at about 0.8 MB each (docs/limits.md, "Memory").
  */
 export const ADDRESS_GUARD_SHARDS = 256;
 
 /**
  * The guard that counts `address`'s windows in `scope` (`address` as clientAddress() gives
- * it): the shard is an HMAC of the address under the deployment's ORIGIN_SIGNING_SECRET
- * (`secret`), so no caller can tell which addresses share a guard, nor aim a flood at one
- * (a public hash would let them pick addresses of one shard). Rotating the secret moves
- * addresses to other guards (docs/limits.md).
+ * it), one of `shards`: the shard is an HMAC of the address under the deployment's
+ * ORIGIN_SIGNING_SECRET (`secret`), so no caller can tell which addresses share a guard,
+ * nor aim a flood at one (a public hash would let them pick addresses of one shard).
+ * Rotating the secret moves addresses to other guards (docs/limits.md).
  */
-export async function addressGuardName(secret: string, scope: string, address: string): Promise<string> {
+export async function addressGuardName(secret: string, shards: number, scope: string, address: string): Promise<string> {
   const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(`address-shard|${address}`));
-  // 256 divides 2^32: every shard equally likely.
-  return `${ADDRESS_GUARD_PREFIX}${scope}|${new DataView(mac).getUint32(0) % ADDRESS_GUARD_SHARDS}`;
+  // At most 4,096 shards of 2^32: each as likely as the next, to one part in a million.
+  return `${ADDRESS_GUARD_PREFIX}${scope}|${new DataView(mac).getUint32(0) % shards}`;
 }
 
 // ---------------------------------------------------------------- the admin guard
