@@ -1,7 +1,7 @@
-// The types of bench/churn.mjs as its importers see them (test/node/memory-churn.test.ts,
-// bench/memory.mjs); the module itself is checked against them (tsconfig.scripts.json).
+// The types of bench/churn.mjs as its importers see them (bench/memory.mjs); the module
+// itself is checked against them (tsconfig.scripts.json).
 
-/** docs/limits.md: the most the runtime running zgate may grow over a churn run's last 30 s (MB). */
+/** docs/limits.md: the most the runtime running zgate may grow over the warm churn's last 30 s beyond the control's (MB). */
 export declare const GROWTH_LIMIT_MB: number;
 /** docs/limits.md: the most resident memory the runtime running zgate may reach under churn and many keys (MB). */
 export declare const RUNTIME_CEILING_MB: number;
@@ -12,10 +12,13 @@ export interface ChurnRequest {
   headers: Record<string, string>;
 }
 
-/** `npm start` on free ports with a state directory of its own, once its banner is printed. */
+/** A runtime under churn: `npm start` (zgate), or the bare control, on free ports with a state directory of its own. */
 export interface Gateway {
+  /** The Worker's name (its isolate's, on the runtime's inspector): `zgate` or `bare`. */
+  name: string;
   base: string;
   port: number;
+  /** zgate's admin token (the control has none: ""). */
   adminToken: string;
   /** The pid above its runtime (and the id of its process group). */
   pid: number;
@@ -24,6 +27,8 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 export declare function startGateway(): Promise<Gateway>;
+/** The control: wrangler dev running a Worker that only passes requests on to an origin. */
+export declare function startBareGateway(): Promise<Gateway>;
 
 /** The product's authenticated route with `key`, presented the way the product documents. */
 export declare function keyedRequest(key: string): ChurnRequest;
@@ -38,6 +43,8 @@ export interface RuntimeMemory {
   proxy: number;
 }
 export declare function runtimeMemory(root: number, port: number): Promise<RuntimeMemory>;
+/** The port of the V8 inspector of the runtime running the Worker (its isolate: `gateway.name`). */
+export declare function runtimeInspector(gateway: Gateway): Promise<number>;
 
 /** One reading, `t` seconds into a run: requests sent and answered so far, memory (MB). */
 export interface Sample extends RuntimeMemory {

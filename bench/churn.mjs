@@ -1,16 +1,19 @@
-// Churn against a running gateway, and the memory of the runtime serving it: what
-// `npm run bench:memory` (bench/memory.mjs) and test/node/memory-churn.test.ts share.
+// Churn against a running gateway (zgate under npm start, or the bare control), and the
+// memory of the runtime serving it, for `npm run bench:memory` (bench/memory.mjs).
 // Churn is what an abuser makes without end: every request from a client address never
 // seen before, with a made-up key of the right shape (its checksum holds, so zgate looks
 // it up), to each of the three products in turn.
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { importTs, root } from "../scripts/import-ts.mjs";
 import { runtimeProcesses } from "../scripts/runtime-watch.mjs";
+import { inspectorPort } from "./inspector.mjs";
+import { startOrigin } from "./origin.mjs";
+import { BARE_WORKER, readCompatibility } from "./workers.mjs";
 
 /** @typedef {typeof import("../src/keys/key-format")} KeyFormat */
 // Its types as importers see them: churn.d.mts, which every export here satisfies.
@@ -46,21 +49,13 @@ function freePort() {
 }
 
 /**
- * `npm start` (scripts/start.mjs) on free ports with a state directory of its own, once
- * its banner is printed: where it listens, its admin token, the pid above its runtime,
- * and how to stop it (its whole process group, then its state).
- * @type {Declared["startGateway"]}
+ * Starts `command` in a process group of its own and resolves once `ready(output)`: where
+ * it listens, the pid above its runtime, and how to stop it (its whole group, then `dir`).
+ * @param {{ what: string, command: string[], env: Record<string, string | undefined>, port: number, dir: string, ready: (output: string) => boolean }} run
  */
-export const startGateway = async () => {
-  const state = mkdtempSync(join(tmpdir(), "zgate-memory-"));
-  const port = await freePort();
-  const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
-  const child = spawn(process.execPath, [join(root, "scripts", "start.mjs")], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+async function launch({ what, command, env, port, dir, ready }) {
+  const [bin = "", ...args] = command;
+  const child = spawn(bin, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -71,17 +66,84 @@ export const startGateway = async () => {
       process.kill(-pid, "SIGTERM");
       await exited;
     }
-    rmSync(state, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   };
-  for (const deadline = Date.now() + 120_000; !output.includes("Stop with Ctrl-C.");) {
+  for (const deadline = Date.now() + 120_000; !ready(output);) {
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop();
-      throw new Error(`npm start did not come up:\n${output}`);
+      throw new Error(`${what} did not come up:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const adminToken = /** @type {string} */ (/admin token: (\S+)/.exec(output)?.[1]);
-  return { base: `http://127.0.0.1:${port}`, port, adminToken, pid, output: () => output, stop };
+  return { base: `http://127.0.0.1:${port}`, port, pid, output: () => output, stop };
+}
+
+/**
+ * `npm start` (scripts/start.mjs) on free ports with a state directory of its own, once
+ * its banner is printed, with its admin token.
+ * @type {Declared["startGateway"]}
+ */
+export const startGateway = async () => {
+  const state = mkdtempSync(join(tmpdir(), "zgate-memory-"));
+  const port = await freePort();
+  const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+  const gateway = await launch({
+    what: "npm start",
+    command: [process.execPath, join(root, "scripts", "start.mjs")],
+    env: { PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "" },
+    port,
+    dir: state,
+    ready: (output) => output.includes("Stop with Ctrl-C."),
+  });
+  const adminToken = /** @type {string} */ (/admin token: (\S+)/.exec(gateway.output())?.[1]);
+  return { ...gateway, name: "zgate", adminToken };
+};
+
+/**
+ * The control: `wrangler dev` as npm start runs it (the same wrangler and workerd, the
+ * compatibility date and flags of wrangler.toml, zgate's static assets), but running a
+ * Worker that only passes each request on to bench/origin.mjs (a process of its own), with
+ * no bindings. What its runtime grows by under the same churn is the runtime's own.
+ * @type {Declared["startBareGateway"]}
+ */
+export const startBareGateway = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "zgate-bare-"));
+  const origin = await startOrigin();
+  const port = await freePort();
+  const { compatibilityDate, compatibilityFlags } = readCompatibility();
+  writeFileSync(join(dir, "bare.mjs"), BARE_WORKER);
+  writeFileSync(
+    join(dir, "wrangler.toml"),
+    [
+      'name = "bare"',
+      'main = "bare.mjs"',
+      `compatibility_date = "${compatibilityDate}"`,
+      `compatibility_flags = ${JSON.stringify(compatibilityFlags)}`,
+      "[assets]",
+      `directory = ${JSON.stringify(join(root, ".docs-assets"))}`,
+      "[vars]",
+      `ORIGIN = "${origin.url}"`,
+      "",
+    ].join("\n"),
+  );
+  const wrangler = join(root, "node_modules", ".bin", "wrangler");
+  const args = ["dev", "--config", join(dir, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port)];
+  const gateway = await launch({
+    what: "the bare Worker's wrangler dev",
+    command: [wrangler, ...args, "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false"],
+    env: { WRANGLER_SEND_METRICS: "false" },
+    port,
+    dir,
+    ready: (output) => output.includes("Ready on"),
+  }).catch(async (err) => {
+    await origin.stop();
+    throw err;
+  });
+  const stop = async () => {
+    await gateway.stop();
+    await origin.stop();
+  };
+  return { ...gateway, name: "bare", adminToken: "", stop };
 };
 
 /**
@@ -112,26 +174,52 @@ export const churnRequests = async (first = Math.floor(Math.random() * 2 ** 24))
 export const addressOf = (n) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
 /**
- * The resident memory (MB) of the workerd processes `wrangler dev` runs under `root`:
- * `worker`, the runtime that runs zgate (its Durable Objects, KV, D1 and R2 too), and
- * `proxy`, wrangler's own entry process on the port callers use, which only passes
- * requests on (wrangler's, not zgate's; reported apart).
- * `root` is a process above wrangler dev (npm start's, or wrangler's own), `port` the port callers use.
+ * The workerd processes `wrangler dev` runs under `root` (a process above it: npm start's,
+ * or wrangler's own), each as `worker`, the runtime that runs the Worker (zgate's, with
+ * its Durable Objects, KV, D1 and R2 too), or `proxy`, wrangler's own entry process on the
+ * port callers use (`port`), which only passes requests on.
+ * @param {number} root
+ * @param {number} port
+ */
+async function runtimeParts(root, port) {
+  const pids = [...(await runtimeProcesses(root))];
+  if (pids.length === 0) throw new Error(`no workerd under pid ${root}`);
+  const { stdout } = await promisify(execFile)("ps", ["-o", "pid=,rss=,args=", "-p", pids.join(",")], { encoding: "utf8" });
+  return stdout
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [, pid = "0", rss = "0", args = ""] = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line) ?? [];
+      return { pid: Number(pid), mb: Number(rss) / 1024, part: args.includes(`entry=127.0.0.1:${port} `) ? "proxy" : "worker" };
+    });
+}
+
+/**
+ * The resident memory (MB) of the runtime running the Worker and of wrangler's proxy
+ * (wrangler's, not the Worker's; reported apart).
  * @type {Declared["runtimeMemory"]}
  */
 export const runtimeMemory = async (root, port) => {
-  const pids = [...(await runtimeProcesses(root))];
-  if (pids.length === 0) throw new Error(`no workerd under pid ${root}`);
-  const { stdout } = await promisify(execFile)("ps", ["-o", "rss=,args=", "-p", pids.join(",")], { encoding: "utf8" });
   let worker = 0;
   let proxy = 0;
-  for (const line of stdout.trim().split("\n")) {
-    const [, rss = "0", args = ""] = /^\s*(\d+)\s+(.*)$/.exec(line) ?? [];
-    const mb = Number(rss) / 1024;
-    if (args.includes(`entry=127.0.0.1:${port} `)) proxy += mb;
+  for (const { mb, part } of await runtimeParts(root, port)) {
+    if (part === "proxy") proxy += mb;
     else worker += mb;
   }
   return { worker, proxy };
+};
+
+/**
+ * The port of the V8 inspector of the runtime running the Worker (its isolate is
+ * `gateway.name` there; locally zgate's Durable Objects run in the same isolate).
+ * @type {Declared["runtimeInspector"]}
+ */
+export const runtimeInspector = async (gateway) => {
+  for (const { pid, part } of await runtimeParts(gateway.pid, gateway.port)) {
+    const port = part === "worker" ? await inspectorPort(pid, gateway.name) : null;
+    if (port !== null) return port;
+  }
+  throw new Error(`no inspector in the runtime under pid ${gateway.pid}`);
 };
 
 /**
