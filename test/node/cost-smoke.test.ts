@@ -78,7 +78,7 @@ describe("npm run bench:cost (smoke)", () => {
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
     // A new address starts no guard object of its own: its window is a row in one of the
-    // 16 address guards its product shares, whose alarm deletes it with the others'.
+    // address guards its product shares (4 in the smoke run), whose alarm deletes it with the others'.
     expect(byId("public_new_address").guardObjectsStarted).toBeLessThan(1);
     expect(byId("public_new_address").guardAlarms).toBeGreaterThan(0);
     // A job is recorded by its account's guard (none in D1), stores its result in R2 and
