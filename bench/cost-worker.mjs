@@ -20,8 +20,12 @@
 //                                     (usage retention) as if run at that time, and the named
 //                                     guards' alarms (job retirement), counted
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
+//   GET  /__bench/address-rows?scope=<scope>&addresses=<a>,<b>,…  how many window rows of those
+//                                     client addresses their guards still hold (read uncounted)
 import zgate, { AccountGuard as ZgateGuard, UsageAddressIndex as ZgateAddressIndex, UsageLog as ZgateUsageLog } from "../src/index";
+import { loadSettings } from "../src/config/settings";
 import { generateKey, prefixFor } from "../src/keys/key-format";
+import { addressGuardName, addressShardSecret } from "../src/limits/guard-protocol";
 import { products } from "../src/products/index";
 import { useClock } from "../src/util/clock";
 
@@ -370,12 +374,16 @@ function countedStorage(storage) {
   });
 }
 
+/** Each object's own storage, before countedState shadows it: what bench routes read uncounted. */
+const ownStorage = /** @type {WeakMap<DurableObjectState, DurableObjectStorage>} */ (new WeakMap());
+
 /**
  * The object's own state, its `storage` shadowed by the counted one. The state itself is
  * handed on (not a Proxy of it): the Durable Object base class checks its type.
  * @param {DurableObjectState} ctx
  */
 function countedState(ctx) {
+  ownStorage.set(ctx, ctx.storage);
   Object.defineProperty(ctx, "storage", { value: countedStorage(ctx.storage) });
   return ctx;
 }
@@ -411,6 +419,16 @@ export class AccountGuard extends ZgateGuard {
   async alarm() {
     counters.guard.alarms++;
     return super.alarm();
+  }
+
+  /**
+   * How many of `addresses` still have a window row here, read past the counters.
+   * @param {string[]} addresses
+   */
+  benchAddressRows(addresses) {
+    const { sql } = /** @type {DurableObjectStorage} */ (ownStorage.get(this.ctx));
+    const held = (/** @type {string} */ address) => sql.exec("SELECT 1 FROM windows WHERE subject LIKE ?", `%:${address}`).toArray().length;
+    return addresses.reduce((rows, address) => rows + held(address), 0);
   }
 
   /**
@@ -486,6 +504,21 @@ async function benchRoute(request, env, url) {
     const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));
     await Promise.all(accounts.map((name) => guards.get(guards.idFromName(name)).benchAlarmAt(at)));
     return Response.json({ ok: true });
+  }
+  if (url.pathname === "/__bench/address-rows") {
+    const scope = url.searchParams.get("scope") ?? "";
+    /** @type {Map<string, string[]>} */
+    const byGuard = new Map();
+    for (const address of (url.searchParams.get("addresses") ?? "").split(",").filter(Boolean)) {
+      const { ORIGIN_ASSERTION_KEYS, ADDRESS_GUARD_SHARDS } = loadSettings(env);
+      const name = await addressGuardName(addressShardSecret(ORIGIN_ASSERTION_KEYS), ADDRESS_GUARD_SHARDS, scope, address);
+      byGuard.set(name, [...(byGuard.get(name) ?? []), address]);
+    }
+    const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));
+    const rows = await Promise.all(
+      [...byGuard].map(([name, addresses]) => guards.get(guards.idFromName(name)).benchAddressRows(addresses)),
+    );
+    return Response.json({ rows: rows.reduce((a, b) => a + b, 0) });
   }
   if (url.pathname === "/__bench/unknown-key") {
     const product = products().find((p) => p.id === url.searchParams.get("product"));

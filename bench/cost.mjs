@@ -30,7 +30,7 @@
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
 //   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { COST_CASES, isJobCase, KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
@@ -76,14 +76,13 @@ import { applyMigrations, buildCost, cpuTimeMs, readCompatibility, root, startBa
 /**
  * One measured stretch of a case: how many units it served, their per-unit counts, and
  * what else the case reports (its load's statuses and seconds; a new-address case, the
- * address objects it left).
+ * window rows its addresses left).
  * @typedef {{
  *   units: number,
  *   counts: Counts,
  *   statuses?: Record<string, number>,
  *   seconds?: number,
- *   addressObjects?: number,
- *   addressObjectsHoldingData?: number,
+ *   addressRowsKept?: number,
  *   storageBytesPerAddress?: number,
  * }} Measured
  */
@@ -156,11 +155,12 @@ const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", 
 /**
  * Wait after a stretch before reading the counters: longer than a guard lease (250 ms by
  * default; the isolate then hands back the unspent tokens) and the usage flush. An
- * address's guard may be disposed of meanwhile (its window is shorter): the rows its
- * deleteAll removes before a stretch stand for those it removes after, and what the
- * stretch adds is one guard start and one disposal per address.
+ * address guard's alarm may delete rows meanwhile (its windows are shorter): the rows it
+ * deletes before a stretch stand for those it deletes after.
  */
 const SETTLE_MS = config.usageFlushMs + 400;
+/** How long an address guard's alarm may wait past a row's end before deleting it (src/guard/account-guard.ts SWEEP_EVERY_MS). */
+const SWEEP_MS = 10_000;
 const MAX_IN_FLIGHT = 64;
 // Later than every retention period (results 7 days, usage 90 days by default).
 const RETENTION_OFFSET_MS = 91 * 86_400_000;
@@ -214,24 +214,6 @@ async function retention(guards = []) {
 }
 
 /**
- * Each guard object's own database file (`<id>.sqlite`) under the local storage, with its size.
- * @param {CostEnv} env
- */
-function guardDatabases(env) {
-  /** @type {Map<string, number>} */
-  const found = new Map();
-  const walk = (/** @type {string} */ dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".sqlite") && entry.name !== "metadata.sqlite") found.set(path, statSync(path).size);
-    }
-  };
-  if (existsSync(join(env.storage, "zgate", "do"))) walk(join(env.storage, "zgate", "do"));
-  return found;
-}
-
-/**
  * Bytes of everything under the guard objects' local storage (their files and the namespace's own).
  * @param {CostEnv} env
  */
@@ -243,26 +225,6 @@ function guardStorageBytes(env) {
       0,
     );
   return existsSync(join(env.storage, "zgate", "do")) ? walk(join(env.storage, "zgate", "do")) : 0;
-}
-
-/**
- * Whether an object's database still holds anything: more than its first page, or any
- * entry in its schema (page 1). workerd leaves an empty one-page file after deleteAll().
- * A write-ahead log not yet folded in counts as holding something.
- * @param {string} path
- */
-function holdsData(path) {
-  if (existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0) return true;
-  const header = Buffer.alloc(108);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, header, 0, header.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  // SQLite file header: the database size in pages at offset 28; page 1's b-tree header
-  // (sqlite_master) starts at 100, its cell count at 103.
-  return header.readUInt32BE(28) > 1 || header.readUInt16BE(103) > 0;
 }
 
 // ---------------------------------------------------------------- load
@@ -346,31 +308,43 @@ async function coldRun(c, count) {
 }
 
 /**
- * New addresses, then what their guards leave behind once their windows have passed (the alarm disposes of them).
+ * How many window rows of `addresses` (of `scope`) their address guards still hold (read uncounted).
+ * @param {string} scope
+ * @param {string[]} addresses
+ */
+async function addressRows(scope, addresses) {
+  const response = await fetch(`${zgate.url}/__bench/address-rows?scope=${scope}&addresses=${addresses.join(",")}`);
+  if (!response.ok) throw new Error(`address rows: ${response.status} ${await response.text()}`);
+  return /** @type {{ rows: number }} */ (await response.json()).rows;
+}
+
+/**
+ * New addresses, then what they leave behind once their windows have passed: each one's
+ * window is a row in one of the address guards its product shares, which that guard's
+ * alarm deletes (within SWEEP_MS of its passing).
  * @param {CostEnv} env
  * @param {CostCase} c
  */
 async function newAddressRun(env, c) {
-  // Guards of addresses seen in earlier cases are disposed of first: their alarms are not this case's.
-  await sleep(config.windowSeconds * 1000 + SETTLE_MS);
+  // Rows of addresses seen in earlier cases are deleted first: their alarms are not this case's.
+  await sleep(2 * config.windowSeconds * 1000 + SWEEP_MS + SETTLE_MS);
   await retention();
   const before = await snapshot();
   const bytesBefore = guardStorageBytes(env);
-  const existing = new Set(guardDatabases(env).keys());
   const load = await drive(zgate.url, c, config.newAddresses);
-  const deadline = Date.now() + config.windowSeconds * 1000 + 15_000;
-  while ((await counters()).guard.alarms - before.counters.guard.alarms < config.newAddresses) {
-    if (Date.now() > deadline) throw new Error(`${c.id}: the address guards' alarms did not all run`);
-    await sleep(250);
+  const addresses = Array.from({ length: config.newAddresses }, (_, i) => c.request(i).headers?.["CF-Connecting-IP"] ?? "");
+  // A row passes a window and a cover after its last admission (at most a window more).
+  const deadline = Date.now() + 2 * config.windowSeconds * 1000 + SWEEP_MS + 15_000;
+  let kept = await addressRows("zakgt", addresses);
+  while (kept > 0 && Date.now() < deadline) {
+    await sleep(1000);
+    kept = await addressRows("zakgt", addresses);
   }
   await sleep(SETTLE_MS);
-  const after = await snapshot();
-  const created = [...guardDatabases(env).keys()].filter((path) => !existing.has(path));
-  return measured(before, after, {
+  return measured(before, await snapshot(), {
     units: config.newAddresses,
     ...load,
-    addressObjects: created.length,
-    addressObjectsHoldingData: created.filter(holdsData).length,
+    addressRowsKept: kept,
     storageBytesPerAddress: (guardStorageBytes(env) - bytesBefore) / config.newAddresses,
   });
 }
@@ -491,14 +465,14 @@ function summarize(id, title, runs, prices) {
   const target = TARGETS[id];
   if (target !== undefined) summary.target = { perMillion: target, measured: value, met: value <= target };
   if (id === "public_new_address") {
-    const share = median(runs.map((r) => (r.addressObjectsHoldingData ?? NaN) / r.units));
+    const share = median(runs.map((r) => (r.addressRowsKept ?? NaN) / r.units));
     const bytes = median(runs.map((r) => r.storageBytesPerAddress ?? NaN));
     summary.kept = {
-      // Share of the new addresses whose guard object still holds a table or a row once its windows have passed.
+      // Share of the new addresses whose window row is still stored once their windows have passed.
       holdingDataShare: share,
       target: KEPT_PER_NEW_ADDRESS,
       met: share <= KEPT_PER_NEW_ADDRESS,
-      // Growth of the local guard storage on disk per address: workerd's empty file per object and its alarm bookkeeping.
+      // Growth of the local guard storage on disk per address (the shared address guards' files).
       localBytesPerAddress: bytes,
     };
   }
@@ -665,7 +639,9 @@ async function main() {
   track(origin.stop, { pids: [origin.pid] });
   const bare = await startBare({ scriptPath: built.bare, originUrl: origin.url, compat, storage });
   track(bare.stop, { pids: bare.pids });
-  const env = { built, compat, storage, settings: costSettings(origin.url, config.windowSeconds, config.usageFlushMs) };
+  const settings = costSettings(origin.url, config.windowSeconds, config.usageFlushMs);
+  // The smoke's 10 new addresses would mostly land in 10 of 256 address guards: 4 show that they share them.
+  const env = { built, compat, storage, settings: smoke ? { ...settings, ADDRESS_GUARD_SHARDS: "4" } : settings };
   await startCounted(env);
   await applyMigrations(zgate.mf);
   const credentials = await steadyCredentials(zgate.url, env.settings);

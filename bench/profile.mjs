@@ -10,9 +10,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import WebSocket from "ws";
 import { requestCases, zgateSettings } from "./cases.mjs";
 import { cleanup, track, whileBuilding } from "./harness.mjs";
+import { inspect } from "./inspector.mjs";
 import { measure } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { applyMigrations, buildAll, readCompatibility, startZgate, storageRoot } from "./workers.mjs";
@@ -21,7 +21,6 @@ const caseId = process.env.BENCH_PROFILE_CASE ?? "zappway_key";
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 
-/** @typedef {{ title: string, url?: string, webSocketDebuggerUrl: string }} InspectorTarget One of /json's entries. */
 /**
  * A V8 CPU profile (Profiler.stop): the call tree's nodes, and the node of each sample with the time before it (µs).
  * @typedef {{
@@ -30,37 +29,6 @@ const inspectorPort = 9300 + Math.floor(Math.random() * 500);
  *   timeDeltas: number[],
  * }} CpuProfile
  */
-
-/**
- * A Chrome DevTools Protocol session on the zgate isolate's inspector.
- * @param {number} port
- */
-async function inspect(port) {
-  const targets = /** @type {InspectorTarget[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
-  const target = targets.find((t) => t.title === "zgate" || t.url?.includes("zgate")) ?? targets[0];
-  if (!target) throw new Error(`the inspector on port ${port} lists no target`);
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => ws.once("open", () => resolve(undefined)).once("error", reject));
-  let id = 0;
-  /** @type {Map<number, (msg: { result?: unknown, error?: { message: string } }) => void>} */
-  const pending = new Map();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(data.toString());
-    const answer = msg.id ? pending.get(msg.id) : undefined;
-    if (answer) {
-      answer(msg);
-      pending.delete(msg.id);
-    }
-  });
-  /** @type {(method: string, params?: object) => Promise<unknown>} */
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const n = ++id;
-      pending.set(n, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)));
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
-  return { send, close: () => ws.close(), title: target.title };
-}
 
 /**
  * Self time per function and per file, from a V8 CPU profile.

@@ -18,10 +18,11 @@
 // calls per second) replaces the assumed ACTIVE_MS_PER_REQUEST for Durable Object duration.
 //
 // Environment: SCALE_RPS, SCALE_KEYS, SCALE_ACCOUNTS, SCALE_TOP_RPS, SCALE_TOP_KEYS,
-// SCALE_RETENTION_DAYS, SCALE_ISOLATE_RPS, SCALE_FLUSH_S; SCALE_OUT (default
-// bench/results/scale-model.json).
+// SCALE_RETENTION_DAYS, SCALE_ISOLATE_RPS, SCALE_FLUSH_S, SCALE_FLOOD_RPS; SCALE_OUT
+// (default bench/results/scale-model.json).
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { importTs } from "../scripts/import-ts.mjs";
 import { loadPrices } from "./cost-model.mjs";
 import { writeResults } from "./report.mjs";
 import { root } from "./workers.mjs";
@@ -46,7 +47,18 @@ const MIX = {
   perIsolateRps: num("SCALE_ISOLATE_RPS", 100),
   /** USAGE_FLUSH_MS, in seconds. */
   flushSeconds: num("SCALE_FLUSH_S", 10),
+  /**
+   * Requests limited per client address (unauthenticated, or failed authentications) that
+   * reach one scope's address guards each second: a flood from ever new addresses, none
+   * yet over its own limit, as large as the whole target traffic.
+   */
+  floodRps: num("SCALE_FLOOD_RPS", 100_000),
 };
+
+/** How many address guards each scope has (src/limits/guard-protocol.ts). */
+const { ADDRESS_GUARD_SHARDS } = /** @type {typeof import("../src/limits/guard-protocol")} */ (
+  await importTs("src/limits/guard-protocol.ts")
+);
 
 /** zgate's constants the model needs (src/: GUARD_LEASE_MS default, MAX_LEASE_TOKENS, CALLS_PER_BATCH). */
 const ZGATE = { leaseSeconds: 0.25, maxLeaseTokens: 64, callsPerBatch: 256, doMemoryGb: 0.128 };
@@ -465,10 +477,18 @@ function storeRows(r) {
       `${fmt(r.guard.wallRpsPerAccountUnleased)} req/s per account when its keys are slow in each isolate; up to ${fmt(r.guard.wallRpsPerAccountLeased)} req/s when fully leased`,
     ],
     [
-      "Address guards (one per client address), admin guard",
-      "per client address / admin credential, not per call volume",
+      `Address guards \`ip\\|<scope>\\|<shard>\` (${ADDRESS_GUARD_SHARDS} per scope)`,
+      "1 call per request limited per address (unauthenticated, or a failed authentication) of an address within its limit; 0 past it (refused in the isolate)",
       LIMITS.doRequests.text,
-      "one address's unauthenticated calls",
+      `${fmt(mix.floodRps / ADDRESS_GUARD_SHARDS)} calls/s per guard (a flood of ${fmt(mix.floodRps)} req/s from new addresses at one scope, spread by a keyed hash)`,
+      `${fmt(mix.floodRps / ADDRESS_GUARD_SHARDS / LIMITS.doRequests.value, 2)}x`,
+      `${fmt(ADDRESS_GUARD_SHARDS * LIMITS.doRequests.value)} req/s per scope (${fmt((ADDRESS_GUARD_SHARDS * LIMITS.doRequests.value) / HEADROOM)} with 2x headroom)`,
+    ],
+    [
+      "Admin guard (one)",
+      "per admin credential checked, not per call volume",
+      LIMITS.doRequests.text,
+      "admin and console traffic",
       "-",
       "an address past its own limit is refused in the isolate (limits.md)",
     ],

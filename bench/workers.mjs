@@ -106,7 +106,7 @@ export function buildScale(workDir) {
 }
 
 // The baseline: fetch the origin and return its response, nothing else.
-const BARE_WORKER = `export default {
+export const BARE_WORKER = `export default {
   fetch(request, env) {
     const url = new URL(request.url);
     return fetch(env.ORIGIN + url.pathname + url.search, request);

@@ -15,7 +15,7 @@ const CHECK_MS = 1000;
  * @param {number} root
  * @returns {Promise<Set<number>>}
  */
-async function runtimeProcesses(root) {
+export async function runtimeProcesses(root) {
   const { stdout } = await promisify(execFile)("ps", ["-A", "-o", "pid=,ppid=,comm="], { encoding: "utf8" });
   const children = new Map();
   const workerd = new Set();

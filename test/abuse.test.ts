@@ -1,9 +1,10 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { newAssertionKey } from "../src/forward/assertion-keys";
 import { generateKey } from "../src/keys/key-format";
 import { sha256Hex } from "../src/util/sha256";
 import { useTestClock } from "./clock";
-import { ADMIN_TOKEN, admin, burst, call, createKey, freshAccount, json } from "./helpers";
+import { ADMIN_TOKEN, addressGuardOf, addressesByGuard, admin, burst, call, createKey, freshAccount, json } from "./helpers";
 
 /**
  * Abuse that costs zgate more than it costs the caller: floods of made-up keys, rotating
@@ -174,6 +175,46 @@ describe("unknown-key floods", () => {
     expect((await usage(moved, someV4())).status).toBe(200);
   });
 
+  it("a flood of made-up keys from ever new addresses starts no guard object per address, and each address keeps an exact window of its own", async () => {
+    // Eight addresses the deployment counts in two guards (its keyed hash picks them; a
+    // caller could not), each failing once with a made-up key.
+    const byGuard = await addressesByGuard("zsky", 600);
+    const [first, second] = [...byGuard.values()].filter((group) => group.length >= 4);
+    const addresses = [...first!.slice(0, 4), ...second!.slice(0, 4)];
+    const before = (await listDurableObjectIds(env.ACCOUNT_GUARD)).length;
+    for (const address of addresses) expect((await usage(generateKey("zsky_live_"), address)).status).toBe(401);
+    expect((await listDurableObjectIds(env.ACCOUNT_GUARD)).length - before).toBeLessThanOrEqual(2);
+
+    // Two of them counted in one guard: one fills its window, the other's is untouched.
+    const [full, other] = first!;
+    for (let i = 1; i < 10; i++) expect((await usage(legacyKey(), full!)).status).toBe(401);
+    expect((await usage(legacyKey(), full!)).status).toBe(429);
+    expect((await usage(legacyKey(), other!)).status).toBe(401);
+  });
+
+  it("which guard counts an address is a keyed hash: under other ORIGIN_ASSERTION_KEYS the same address is counted in another guard", async () => {
+    // The same kids, other keys: another deployment.
+    const kids = Object.keys(JSON.parse(env.ORIGIN_ASSERTION_KEYS as string) as Record<string, string>);
+    const other = { ORIGIN_ASSERTION_KEYS: JSON.stringify(Object.fromEntries(kids.map((kid) => [kid, newAssertionKey()]))) };
+    let address = someV4();
+    for (
+      let tries = 0;
+      (await addressGuardOf("zsky", address)) === (await addressGuardOf("zsky", address, other.ORIGIN_ASSERTION_KEYS));
+      tries++
+    ) {
+      expect(tries).toBeLessThan(50);
+      address = someV4();
+    }
+    const rowsIn = async (name: string) =>
+      runInDurableObject(
+        env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(name)),
+        (_guard, state) => state.storage.sql.exec("SELECT 1 FROM windows WHERE subject = ?", `auth_failures:${address}`).toArray().length,
+      );
+    expect((await usage(legacyKey(), address, other)).status).toBe(401);
+    expect(await rowsIn(await addressGuardOf("zsky", address, other.ORIGIN_ASSERTION_KEYS))).toBe(1);
+    expect(await rowsIn(await addressGuardOf("zsky", address))).toBe(0);
+  });
+
   it("a failure without a client address is answered 401 and counted in no bucket", async () => {
     for (let i = 0; i < 12; i++) expect((await usage(legacyKey(), "")).status).toBe(401);
   });
@@ -232,35 +273,42 @@ describe("per-address windows", () => {
     expect((await loginFrom(address)).status).toBe(401);
   });
 
-  it("an address's guard deletes its storage once its windows have passed", async () => {
+  it("an address's row is deleted once its windows have passed, while its guard goes on counting other addresses", async () => {
     const clock = useTestClock();
     const t0 = clock.now();
-    const address = someV4();
-    expect((await loginFrom(address)).status).toBe(401);
-    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`));
+    const gone = someV4();
+    const shard = await addressGuardOf("zakgt", gone);
+    let staying = someV4();
+    while ((await addressGuardOf("zakgt", staying)) !== shard || staying === gone) staying = someV4();
+    const stub = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(shard));
     const stored = () =>
       runInDurableObject(stub, async (_guard, state) => ({
-        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length,
-        keys: [...state.storage.kv.list()].length,
+        subjects: state.storage.sql
+          .exec<{ subject: string }>("SELECT subject FROM windows")
+          .toArray()
+          .map((r) => r.subject)
+          .filter((subject) => subject.endsWith(`:${gone}`) || subject.endsWith(`:${staying}`)),
         alarm: await state.storage.getAlarm(),
       }));
-    const before = await stored();
-    expect(before.tables).toBeGreaterThan(0);
-    expect(before.alarm).not.toBeNull();
+    expect((await loginFrom(gone)).status).toBe(401);
+    expect(await stored()).toEqual({ subjects: [`auth_ip:${gone}`], alarm: expect.any(Number) });
 
-    // Within the window the alarm keeps everything (and comes back later). The disposal
-    // time is set one window past the need, so a steady address moves it once a window.
+    // Within its window the alarm keeps the row, and comes back later.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stored()).tables).toBe(before.tables);
-    await clock.advanceTo(t0 + 60_001);
+    expect((await stored()).subjects).toEqual([`auth_ip:${gone}`]);
+    // Past it (its row counts ahead by at most one cover, 7.5 s of a 60 s window), another
+    // address of the same guard calls: the alarm deletes the row that passed, keeps the other.
+    await clock.advanceTo(t0 + 70_000);
+    expect((await loginFrom(staying)).status).toBe(401);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stored()).tables).toBe(before.tables);
-    await clock.advanceTo(t0 + 120_001);
+    expect(await stored()).toEqual({ subjects: [`auth_ip:${staying}`], alarm: expect.any(Number) });
+    // Once every window has passed, nothing is left and no alarm is set.
+    await clock.advanceTo(t0 + 200_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await stored()).toEqual({ tables: 0, keys: 0, alarm: null });
+    expect(await stored()).toEqual({ subjects: [], alarm: null });
 
     // The address calling again starts from an empty window.
-    const again = await loginFrom(address);
+    const again = await loginFrom(gone);
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
   });

@@ -1,6 +1,8 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { expect, inject, onTestFinished } from "vitest";
 import worker from "../src/index";
+import { loadSettings } from "../src/config/settings";
+import { addressGuardName, addressShardSecret } from "../src/limits/guard-protocol";
 import { runOutTestClock } from "./clock";
 import { expectDocumented } from "./contract";
 
@@ -94,6 +96,24 @@ export const someIp = () => {
   const n = Math.floor(Math.random() * 131_070) + 1;
   return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
 };
+
+/**
+ * The name of the guard that counts `address`'s windows in `scope`, as a deployment whose
+ * ORIGIN_ASSERTION_KEYS is `keys` (the test env's by default) names it.
+ */
+export const addressGuardOf = (scope: string, address: string, keys = env.ORIGIN_ASSERTION_KEYS as string) =>
+  addressGuardName(addressShardSecret(JSON.parse(keys) as Record<string, string>), loadSettings(env).ADDRESS_GUARD_SHARDS, scope, address);
+
+/** `count` addresses of their own (someIp), grouped by the guard that counts them in `scope`. */
+export async function addressesByGuard(scope: string, count: number): Promise<Map<string, string[]>> {
+  const groups = new Map<string, string[]>();
+  for (let i = 0; i < count; i++) {
+    const address = someIp();
+    const name = await addressGuardOf(scope, address);
+    groups.set(name, [...(groups.get(name) ?? []), address]);
+  }
+  return groups;
+}
 
 /** Logs in to the ZakGT simulator through the gateway; returns the access token. */
 export async function login(email = "demo@zakgt.test", password = "demo-password"): Promise<string> {

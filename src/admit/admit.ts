@@ -54,8 +54,9 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     wantUsage: route.readsAllowance === true,
     stand: settings.GUARD_LEASE_MS,
   };
+  const addressGuard = identity ? undefined : await ipGuardFor(c.env, product.id, ip!);
   const link: AdmissionLink = {
-    guard: () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!)),
+    guard: () => addressGuard ?? guardFor(c.env, identity!),
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
   };

@@ -1,7 +1,8 @@
+import { loadSettings } from "../config/settings";
 import type { Env } from "../env";
 import type { Identity } from "../identify/identity";
 import { GatewayError } from "../http/errors";
-import { ADDRESS_GUARD_PREFIX, ADMIN_GUARD_NAME } from "../limits/guard-protocol";
+import { addressGuardName, addressShardSecret, ADMIN_GUARD_NAME } from "../limits/guard-protocol";
 
 /**
  * The one way isolate code reaches a guard (account, client address, admin surface): the
@@ -60,12 +61,15 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
 }
 
 /**
- * The guard that counts one client address's windows (unauthenticated routes, failed
+ * The guard that counts a client address's windows (unauthenticated routes, failed
  * authentications): `address` is from clientAddress(), an IPv4 address or an IPv6 /64.
- * It deletes its own storage once its windows have passed. `|` never occurs in the names above.
+ * One of ADDRESS_GUARD_SHARDS (the setting) per scope, shared with other addresses and picked by a keyed
+ * hash (addressGuardName); it deletes each address's row once its windows have passed.
+ * `|` never occurs in the names above.
  */
-export function ipGuardFor(env: Env, scope: string, address: string): GuardClient {
-  return guardNamed(env, `${ADDRESS_GUARD_PREFIX}${scope}|${address}`);
+export async function ipGuardFor(env: Env, scope: string, address: string): Promise<GuardClient> {
+  const { ORIGIN_ASSERTION_KEYS, ADDRESS_GUARD_SHARDS } = loadSettings(env);
+  return guardNamed(env, await addressGuardName(addressShardSecret(ORIGIN_ASSERTION_KEYS), ADDRESS_GUARD_SHARDS, scope, address));
 }
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { allowance, MAX_CONCURRENT_JOBS, windowLimit, windowSeconds } from "../limits/bounds";
-import { MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
+import { ADDRESS_GUARD_SHARDS, MAX_LEASE_MS, MIN_LEASE_MS } from "../limits/guard-protocol";
 import { isNeverForwarded } from "../forward/origin-headers";
 import { assertionKeysSetting } from "../forward/assertion-keys";
 import { fromRegistry, type builtInProducts } from "../products/index";
@@ -82,6 +82,9 @@ const ownRest = {
   // Most active (unrevoked, unexpired) keys a ZakGT user, and any account, may hold (src/keys/key-store.ts).
   MAX_ACTIVE_KEYS_PER_USER: positiveInt(20),
   MAX_ACTIVE_KEYS_PER_ACCOUNT: positiveInt(100),
+  // How many guards count client addresses' windows, per scope (src/limits/guard-protocol.ts):
+  // changing it moves addresses to other guards, where their windows start afresh once.
+  ADDRESS_GUARD_SHARDS: z.coerce.number().int().min(1).max(4096).default(ADDRESS_GUARD_SHARDS),
   // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
   LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
   // How long a guard lease lives (0: no leases, every request asks the guard). A revoke

@@ -38,8 +38,11 @@ import { SlidingLog } from "./sliding-log";
 import * as clock from "../util/clock";
 
 const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
-/** Address guards: when their last window passes (ms since epoch), in the object's synchronous KV. */
-const DISPOSE_AT = "dispose_at";
+/**
+ * An address guard's alarm deletes the rows of windows that passed, then comes back for
+ * the rest no sooner than this: a busy one runs every 10 s or so, not once per address.
+ */
+const SWEEP_EVERY_MS = 10_000;
 /**
  * Guard KV: `session_tier:<user id>` -> the tier the user's sessions last presented (their
  * verified tier claim; absent: none), for the user's keys, whose calls carry no claim.
@@ -52,8 +55,7 @@ const LINKS_REFUSED = "links_refused:";
  * is no grace key), whose counters it counts in until it expires (rollKey), in the
  * object's synchronous KV. Always the head, never a key between: a hand-over re-points
  * every entry naming the old head (handOver). Beside the `keys` row rather than a column
- * of it: a schema step is run by every new guard, one per client address too, and only
- * rolled keys ever have this.
+ * of it: a schema step is run by every guard, and only rolled keys ever have this.
  */
 const COUNTS_AS = "counts_as:";
 const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
@@ -92,25 +94,24 @@ function tagsOf(affected: Affected): LeaseTag[] {
 const LEASE_SHARE_OF_LIMIT = 1 / 16;
 
 /**
- * One SQLite-backed Durable Object per account (`<product>:<account>`, or `ip|<product>|<ip>`
- * for unauthenticated windows). Everything mutable about the account lives here: its
- * keys' status, revoked sessions, sliding windows, ZSky allowances, job slots and
- * suspensions. So "may this request proceed?" is answered by one single-threaded
- * object in one synchronous turn: a revocation applies to the very next request
- * wherever it lands, and no race can admit more than a limit allows. Every request
- * that needs a decision makes one `admit` call, or spends a token of a lease an
+ * One SQLite-backed Durable Object per account (`<product>:<account>`; client addresses'
+ * windows are counted in 256 shared ones per scope, `ip|<product>|<shard>`). Everything mutable
+ * about the account lives here: its keys' status, revoked sessions, sliding windows, ZSky
+ * allowances, job slots and suspensions. So "may this request proceed?" is answered by
+ * one single-threaded object in one synchronous turn: a revocation applies to the very
+ * next request wherever it lands, and no race can admit more than a limit allows. Every
+ * request that needs a decision makes one `admit` call, or spends a token of a lease an
  * earlier call granted (lease-registry.ts: still exact, revocation still instant).
  */
 export class AccountGuard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  // Made by open(), again after an address guard deleted its storage (see dispose).
-  private windows!: SlidingLog;
-  private ledger!: GenerationLedger;
-  private leases!: LeaseRegistry;
-  private plan!: AccountPlanStore;
-  private keys!: KeyTable;
-  /** An address guard whose storage the alarm deleted: the next call recreates its tables. */
-  private disposed = false;
+  private readonly windows: SlidingLog;
+  private readonly ledger: GenerationLedger;
+  private readonly leases: LeaseRegistry;
+  private readonly plan: AccountPlanStore;
+  private readonly keys: KeyTable;
+  /** Address guards: when the alarm this instance set will sweep (null: none set, or it found nothing left). */
+  private sweepAt: number | null = null;
   /**
    * A client address's guard: it has a schema of its own (schema.ts). Known by its name
    * (ctx.id.name, given to objects reached through idFromName), or, where the name is
@@ -132,7 +133,12 @@ export class AccountGuard extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     const name = ctx.id.name;
     this.address = name !== undefined ? name.startsWith(ADDRESS_GUARD_PREFIX) : hasAddressSchema(this.sql);
-    this.open();
+    migrate(ctx.storage, this.address ? ADDRESS_GUARD_MIGRATIONS : GUARD_MIGRATIONS);
+    this.windows = new SlidingLog(this.sql);
+    this.ledger = new GenerationLedger(this.sql);
+    this.leases = new LeaseRegistry(this.sql);
+    this.plan = new AccountPlanStore(this.sql);
+    this.keys = new KeyTable(this.sql);
     if (!this.address) {
       this.decisions = new DecisionOutbox(this.sql);
       // Entries kept by calls that may have died with the previous instance: delivered at once.
@@ -140,20 +146,7 @@ export class AccountGuard extends DurableObject<Env> {
     }
   }
 
-  private open(): void {
-    migrate(this.ctx.storage, this.address ? ADDRESS_GUARD_MIGRATIONS : GUARD_MIGRATIONS);
-    this.windows = new SlidingLog(this.sql);
-    this.ledger = new GenerationLedger(this.sql);
-    this.leases = new LeaseRegistry(this.sql);
-    this.plan = new AccountPlanStore(this.sql);
-    this.keys = new KeyTable(this.sql);
-  }
-
   admit(request: AdmitRequest): AdmitDecision {
-    if (this.disposed) {
-      this.disposed = false;
-      this.open();
-    }
     const now = clock.now();
     this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
@@ -234,7 +227,7 @@ export class AccountGuard extends DurableObject<Env> {
     const at = lease ? now + lease.ttlMs : now;
     for (const { policy, subject } of counted)
       this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
-    if (!request.credential && counted.length > 0) this.disposeAfter(at + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
+    if (this.address && counted.length > 0) this.sweepBy(at + Math.max(...counted.map((c) => c.policy.windowSeconds * 1000)));
     // Counted like any call, then refused: another account's job looks exactly like no job.
     if (!owned) return { allow: false, refusal: "not_found", windows: report(true) };
     const reservationId = generation && kind && ledgerKey ? this.ledger.reserve(ledgerKey, kind, generation, now) : undefined;
@@ -657,39 +650,32 @@ export class AccountGuard extends DurableObject<Env> {
 
   /**
    * Address guards (`ip|…`, the only ones asked without a credential) hold nothing but
-   * windows, and there is one per client address that ever called: each admission moves
-   * the moment its last window passes, and the alarm deletes the object's storage then.
+   * windows, of every address that called within the last window or so: an alarm by the
+   * time this admission's windows pass deletes the rows that passed by then (sweep). Set
+   * once; later admissions leave it, and the alarm comes back for what remains.
    */
-  private disposeAfter(until: number): void {
-    const kv = this.ctx.storage.kv;
-    const scheduled = kv.get<number>(DISPOSE_AT);
-    if (scheduled !== undefined && scheduled >= until) return;
-    // Set a while past the need (one more window's length), so a steady address moves it
-    // about once a window, not with every admission: every put is a row written.
-    kv.put(DISPOSE_AT, until + (until - clock.now()));
-    // The first admission sets the alarm; later ones only move DISPOSE_AT, which the alarm re-reads.
-    if (scheduled === undefined) void this.ctx.storage.setAlarm(until);
+  private sweepBy(until: number): void {
+    if (this.sweepAt !== null) return;
+    this.sweepAt = until;
+    void this.ctx.storage.setAlarm(until);
   }
 
-  /** Address guards: deletes everything once the last window has passed. */
-  private async dispose(at: number): Promise<void> {
-    if (clock.now() < at) return this.ctx.storage.setAlarm(at);
-    await this.ctx.storage.deleteAll();
-    // Its tables went with it: this instance recreates them if its address calls again.
-    this.disposed = true;
+  /** Address guards: deletes the rows of windows that passed, and comes back for the rest. */
+  private async sweep(): Promise<void> {
+    const now = clock.now();
+    const next = this.windows.sweep(now);
+    this.sweepAt = next === null ? null : Math.max(next, now + SWEEP_EVERY_MS);
+    if (this.sweepAt !== null) await this.ctx.storage.setAlarm(this.sweepAt);
   }
 
   /**
-   * Disposes of an idle address guard. An account's guard drops revoked token ids once
+   * Sweeps an address guard's passed windows. An account's guard drops revoked token ids once
    * their tokens have expired (they can no longer verify) and retires ZSky jobs past
    * retention: their results leave R2 first, then their rows, so a failure (the alarm is
    * retried) never leaves an object nothing points to. Then it sleeps until the next of those.
    */
   override async alarm(): Promise<void> {
-    if (this.disposed) return;
-    const disposeAt = this.ctx.storage.kv.get<number>(DISPOSE_AT);
-    if (disposeAt !== undefined) return this.dispose(disposeAt);
-    if (this.address) return; // nothing else is an address guard's
+    if (this.address) return this.sweep();
     const now = clock.now();
     this.sql.exec("DELETE FROM revoked_tokens WHERE expires_at < ?", Math.floor(now / 1000));
     const outbox = this.decisions ? await this.deliverOutbox(this.decisions, now) : Infinity;

@@ -15,6 +15,9 @@ export type Migration = (sql: SqlStorage) => void;
 // The two tables every guard has, an address guard's too (sliding-log.ts, lease-registry.ts).
 const WINDOWS = "CREATE TABLE windows (subject TEXT PRIMARY KEY, entries TEXT NOT NULL) WITHOUT ROWID";
 const LEASE_HORIZON = "CREATE TABLE lease_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), ends_at INTEGER NOT NULL)";
+// When nothing in a window row counts any more (ms), so the rows of subjects gone quiet can
+// be found and deleted (an address guard's alarm: many addresses share one guard).
+const WINDOW_EXPIRY = "ALTER TABLE windows ADD COLUMN expires_at INTEGER; CREATE INDEX windows_by_expiry ON windows (expires_at)";
 
 /** An account guard's steps (and the `admin` object's). Every table is described in docs/storage.md. */
 export const GUARD_MIGRATIONS: readonly Migration[] = [
@@ -47,18 +50,22 @@ export const GUARD_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE suspensions (key_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
       CREATE TABLE key_outbox (id TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID;
     `),
+  // 2: window rows say when they expire.
+  (sql) => sql.exec(WINDOW_EXPIRY),
 ];
 
 /**
- * An address guard's steps (`ip|…`, one object per client address that ever called): it
- * keeps only sliding windows and its lease horizon, and deletes all its storage once its
- * windows have passed, so every other table would only cost rows written to create, in
- * each of many objects. Its versions count in the same `schema_version` row, separately
- * from GUARD_MIGRATIONS.
+ * An address guard's steps (`ip|…`, ADDRESS_GUARD_SHARDS objects per scope, each holding
+ * the windows of many client addresses): it keeps only sliding windows and its lease
+ * horizon, and deletes each address's row once its windows have passed, so every other
+ * table would only cost rows written to create. Its versions count in the same
+ * `schema_version` row, separately from GUARD_MIGRATIONS.
  */
 export const ADDRESS_GUARD_MIGRATIONS: readonly Migration[] = [
   // 1: the starting schema.
   (sql) => sql.exec(`${WINDOWS}; ${LEASE_HORIZON};`),
+  // 2: window rows say when they expire.
+  (sql) => sql.exec(WINDOW_EXPIRY),
 ];
 
 /**
@@ -76,8 +83,7 @@ export function hasAddressSchema(sql: SqlStorage): boolean {
 
 /**
  * Brings the object's storage to the latest version; returns the version it ends at.
- * Run when the guard opens its storage: in its constructor, and again after an address
- * guard's alarm deleted everything. A storage at a later version than `migrations` knows
+ * Run when the guard opens its storage, in its constructor. A storage at a later version than `migrations` knows
  * (code rolled back) is left as it is: steps must keep the previous release working.
  */
 export function migrate(storage: DurableObjectStorage, migrations: readonly Migration[] = GUARD_MIGRATIONS): number {

@@ -1,3 +1,5 @@
+import { Lru } from "../util/lru";
+
 /**
  * Exact sliding windows, kept in the guard's memory and covered in its SQLite storage.
  *
@@ -18,7 +20,12 @@
  * or after its real time, so nothing can be over-admitted; what it over-counts (a
  * cover's unspent tokens, at most half the window's room when it was stored, and times
  * rounded up) is counted until it leaves the window. That is the price of not writing a
- * row per request, paid only after a restart.
+ * row per request, paid only after a restart. Each row also says when nothing in it
+ * counts any more (`expires_at`), so the rows of subjects gone quiet can be deleted (`sweep`).
+ *
+ * Memory holds at most MAX_SUBJECTS subjects (an address guard serves many addresses):
+ * past that, the least recently used is forgotten and read back from its row when asked
+ * again, which counts as after a restart (it can only count more, never less).
  */
 export interface WindowState {
   used: number;
@@ -40,6 +47,8 @@ interface SubjectLog {
 /** A stored entry: `count` admissions counted at `at` (ms). */
 type Entry = [at: number, count: number];
 
+/** Most subjects whose admission times are kept in memory. */
+export const MAX_SUBJECTS = 4_096;
 /** Most tokens one cover stores ahead. */
 const MAX_COVER = 4_096;
 /** Stored times are rounded up to 1/64 of the window, so a row holds at most ~64 entries (plus the cover). */
@@ -51,7 +60,7 @@ export function coverMs(windowMs: number): number {
 }
 
 export class SlidingLog {
-  private readonly logs = new Map<string, SubjectLog>();
+  private readonly logs = new Lru<string, SubjectLog>(MAX_SUBJECTS);
 
   // Its table is created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}
@@ -138,7 +147,20 @@ export class SlidingLog {
     }
   }
 
-  /** The subject's row, rewritten from memory: admissions within the window rounded up to the grid, and the cover. */
+  /**
+   * Deletes the rows (and memory) of subjects nothing is counted for any more; returns when
+   * the next remaining row expires (ms), or null when none is left. Every admission in
+   * memory is in its row at or after its real time, so a row that expired leaves nothing
+   * in memory to count either.
+   */
+  sweep(now: number): number | null {
+    for (const { subject } of this.sql.exec<{ subject: string }>("DELETE FROM windows WHERE expires_at <= ? RETURNING subject", now)) {
+      this.logs.delete(subject);
+    }
+    return this.sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM windows").one().next;
+  }
+
+  /** The subject's row, rewritten from memory: admissions within the window rounded up to the grid, the cover, and when the last of them leaves the window. */
   private store(subject: string, log: SubjectLog, now: number): void {
     const grid = Math.max(1, Math.floor(log.windowMs / GRID_PARTS));
     const counts = new Map<number, number>();
@@ -150,9 +172,11 @@ export class SlidingLog {
     if (log.cover && log.cover.left > 0) counts.set(log.cover.at, (counts.get(log.cover.at) ?? 0) + log.cover.left);
     const entries: Entry[] = [...counts].sort((a, b) => a[0] - b[0]);
     this.sql.exec(
-      "INSERT INTO windows (subject, entries) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET entries = excluded.entries",
+      `INSERT INTO windows (subject, entries, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (subject) DO UPDATE SET entries = excluded.entries, expires_at = excluded.expires_at`,
       subject,
       JSON.stringify(entries),
+      (entries.at(-1)?.[0] ?? now) + log.windowMs,
     );
   }
 }

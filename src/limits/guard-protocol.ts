@@ -2,6 +2,8 @@ import type { AuditEntry } from "../audit/audit-log";
 import type { ProductId } from "../products/types";
 import type { RequestLimits } from "./policies";
 import type { AccountPlan, KeyLimitOverride } from "./types";
+import { hmacKey } from "../util/hmac";
+import { utf8 } from "../util/utf8";
 
 /**
  * The protocol between the isolates and the account guard (src/guard/account-guard.ts):
@@ -150,8 +152,44 @@ export interface KeyOutboxFacts {
   endsAt?: number;
 }
 
-/** How the guards of client addresses are named (`ip|<scope>|<address>`); account guards are `<product>:<account>`. */
+/** How the guards of client addresses are named (`ip|<scope>|<shard>`); account guards are `<product>:<account>`. */
 export const ADDRESS_GUARD_PREFIX = "ip|";
+
+/**
+ * Client addresses' windows are counted in this many guards per scope (a product, or the
+ * public leak report) by default (setting ADDRESS_GUARD_SHARDS), each address always in the
+ * same one, in rows of its own: exact per address, while an address never seen before (a
+ * flood from ever new addresses) starts no object. A scope's per-address traffic spreads
+ * evenly over them (addressGuardName), so it meets a guard's soft limit of about 1,000
+ * requests/s at 256 times that: 256 takes a flood as large as the whole of docs/scale.md's
+ * target traffic (100,000 req/s) at under half the limit. `npm start` runs 16: its one
+ * process holds every object, at about 0.8 MB each (docs/limits.md, "Memory").
+ */
+export const ADDRESS_GUARD_SHARDS = 256;
+
+/**
+ * The guard that counts `address`'s windows in `scope` (`address` as clientAddress() gives
+ * it), one of `shards`: the shard is an HMAC of the address under a secret of the
+ * deployment (addressShardSecret), so no caller can tell which addresses share a guard,
+ * nor aim a flood at one (a public hash would let them pick addresses of one shard).
+ * A new secret moves addresses to other guards (docs/limits.md).
+ */
+/**
+ * The secret addressGuardName keys its hash with: the origin-assertion key of the smallest
+ * kid in ORIGIN_ASSERTION_KEYS (the one secret every deployment has; the HMAC's
+ * `address-shard|` label keeps the two uses apart, and the hash reveals nothing of the
+ * key). A rotation whose new kid sorts after the old one (a1, a2, ...) moves addresses
+ * once, when the old key is retired.
+ */
+export function addressShardSecret(assertionKeys: Record<string, string>): string {
+  return assertionKeys[Object.keys(assertionKeys).sort()[0]!]!;
+}
+
+export async function addressGuardName(secret: string, shards: number, scope: string, address: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(`address-shard|${address}`));
+  // At most 4,096 shards of 2^32: each as likely as the next, to one part in a million.
+  return `${ADDRESS_GUARD_PREFIX}${scope}|${new DataView(mac).getUint32(0) % shards}`;
+}
 
 // ---------------------------------------------------------------- the admin guard
 

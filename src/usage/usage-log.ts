@@ -13,9 +13,11 @@ import type { UsageAccount } from "./usage-log-object";
  * calls as one append to the account's usage log object (src/usage/usage-log-object.ts),
  * one row per key there (src/usage/usage-batches.ts): an account's calls go as soon as one
  * of its keys holds CALLS_PER_BATCH calls or BATCH_CHARS characters of them, the rest when
- * USAGE_FLUSH_MS has passed since the first call that found no flush scheduled. So no
- * database or object takes every account's calls (docs/scale.md). A failed append is tried
- * again (APPEND_RETRIES_MS), then logged with the calls it lost, never dropped silently.
+ * USAGE_FLUSH_MS has passed since the first call that found no flush scheduled, or at once
+ * when all accounts' calls together reach PENDING_CHARS (so an isolate never holds more,
+ * however many accounts and keys call it). So no database or object takes every
+ * account's calls (docs/scale.md). A failed append is tried again (APPEND_RETRIES_MS),
+ * then logged with the calls it lost, never dropped silently.
  * Calls still gathered when the isolate dies (at most USAGE_FLUSH_MS of them) are lost:
  * usage is a record, never what admits a call.
  */
@@ -27,6 +29,8 @@ export const CALLS_PER_BATCH = 256;
  * (256 calls of 8 KB paths would not): a key's calls go once their text passes this.
  */
 export const BATCH_CHARS = 256 * 1024;
+/** The most call text an isolate holds for all accounts together before it appends every account's calls. */
+export const PENDING_CHARS = 4 * BATCH_CHARS;
 /** What a call adds to its row beside its path and user agent (the other fields, the JSON around them), generously. */
 const CALL_OVERHEAD_CHARS = 160;
 /** The longest text form of an IPv6 address (with an IPv4 tail). */
@@ -45,10 +49,14 @@ interface Gathered {
 
 interface AccountCalls extends UsageAccount {
   keys: Map<string, Gathered>;
+  /** The characters of all its keys' calls. */
+  chars: number;
 }
 
 /** By `<product>:<account>`. */
 const pending = new Map<string, AccountCalls>();
+/** The characters of every call in `pending`. */
+let pendingChars = 0;
 /** The flush that will take `pending`: when it was scheduled, and how to run it now. */
 let scheduled: { at: number; delay: number; now: () => void } | null = null;
 /** Calls this isolate could not append after every try, since it started: in each `usage_write_failed` line. */
@@ -61,7 +69,7 @@ export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   const name = `${identity.product}:${identity.accountId}`;
   let account = pending.get(name);
   if (!account) {
-    account = { product: identity.product, accountId: identity.accountId, keys: new Map() };
+    account = { product: identity.product, accountId: identity.accountId, keys: new Map(), chars: 0 };
     pending.set(name, account);
   }
   let gathered = account.keys.get(identity.keyId);
@@ -70,13 +78,20 @@ export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
     account.keys.set(identity.keyId, gathered);
   }
   const call = callOf(c);
+  const chars = CALL_OVERHEAD_CHARS + call.path.length + (call.userAgent?.length ?? 0);
   gathered.calls.push(call);
-  gathered.chars += CALL_OVERHEAD_CHARS + call.path.length + (call.userAgent?.length ?? 0);
+  gathered.chars += chars;
+  account.chars += chars;
+  pendingChars += chars;
   if (gathered.calls.length >= CALLS_PER_BATCH || gathered.chars >= BATCH_CHARS) {
     pending.delete(name);
+    pendingChars -= account.chars;
     c.executionCtx.waitUntil(append(c.env, account));
     // Nothing left for the scheduled flush: let its request finish now.
     if (pending.size === 0) scheduled?.now();
+  } else if (pendingChars >= PENDING_CHARS) {
+    c.executionCtx.waitUntil(appendAll(c.env, takeAll()));
+    scheduled?.now();
   }
   if (pending.size > 0 && (!scheduled || Date.now() - scheduled.at > scheduled.delay + LOST_FLUSH_MARGIN_MS)) {
     c.executionCtx.waitUntil(flushAfter(c.env, c.get("settings").USAGE_FLUSH_MS));
@@ -115,8 +130,18 @@ async function flushAfter(env: Env, delay: number): Promise<void> {
   await due;
   clearTimeout(timer);
   if (scheduled === flush) scheduled = null;
+  await appendAll(env, takeAll());
+}
+
+/** Every account's gathered calls, leaving none gathered. */
+function takeAll(): AccountCalls[] {
   const accounts = [...pending.values()];
   pending.clear();
+  pendingChars = 0;
+  return accounts;
+}
+
+async function appendAll(env: Env, accounts: AccountCalls[]): Promise<void> {
   for (let i = 0; i < accounts.length; i += APPENDS_AT_ONCE)
     await Promise.all(accounts.slice(i, i + APPENDS_AT_ONCE).map((a) => append(env, a)));
 }

@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, migrate, type Migration } from "../../src/guard/schema";
 import { useTestClock } from "../clock";
-import { admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
+import { addressGuardOf, admin, call, createKey, json, keyHeaders, someIp } from "../helpers";
 
 /**
  * Guard objects live forever and open their storage with whatever code runs now: each
@@ -94,7 +94,7 @@ describe("guard storage schema", () => {
     expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(latest + 1);
   });
 
-  it("an address guard whose alarm deleted its storage recreates it at the latest version", async () => {
+  it("an address guard has a schema of its own at its latest version, which its alarm keeps", async () => {
     const clock = useTestClock();
     const address = someIp();
     const login = () =>
@@ -104,34 +104,31 @@ describe("guard storage schema", () => {
         body: '{"email":"demo@zakgt.test","password":"guess"}',
       });
     expect((await login()).status).toBe(401);
-    const stub = guardOf(`ip|zakgt|${address}`);
+    const stub = guardOf(await addressGuardOf("zakgt", address));
+    expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(ADDRESS_GUARD_MIGRATIONS.length);
+    // Its own schema: windows and the lease horizon, nothing an account keeps.
+    const tables = () =>
+      runInDurableObject(stub, (_guard, state) =>
+        state.storage.sql
+          .exec<{ name: string }>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+          )
+          .toArray()
+          .map((t) => t.name)
+          .sort(),
+      );
+    expect(await tables()).toEqual(["lease_horizon", "schema_version", "windows"]);
+
+    // Its alarm, once the window has passed, deletes the address's row and keeps the schema.
     await clock.advance(3_600_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(
-      await runInDurableObject(
-        stub,
-        (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").toArray().length,
-      ),
-    ).toBe(0);
-
+    expect(await tables()).toEqual(["lease_horizon", "schema_version", "windows"]);
     const again = await login();
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
-    expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(ADDRESS_GUARD_MIGRATIONS.length);
-    // Its own schema: windows and the lease horizon, nothing an account keeps.
-    const tables = await runInDurableObject(stub, (_guard, state) =>
-      state.storage.sql
-        .exec<{ name: string }>(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-        )
-        .toArray()
-        .map((t) => t.name)
-        .sort(),
-    );
-    expect(tables).toEqual(["lease_horizon", "schema_version", "windows"]);
   });
 
-  it("an address guard restarted and woken without its name keeps its own schema and deletes its storage once its windows pass", async () => {
+  it("an address guard restarted and woken without its name keeps its own schema and deletes an address's row once its windows pass", async () => {
     const clock = useTestClock();
     const address = someIp();
     const login = await call("/zakgt/api/v1/auth/login", {
@@ -140,7 +137,7 @@ describe("guard storage schema", () => {
       body: '{"email":"demo@zakgt.test","password":"guess"}',
     });
     expect(login.status).toBe(401);
-    const id = env.ACCOUNT_GUARD.idFromName(`ip|zakgt|${address}`);
+    const id = env.ACCOUNT_GUARD.idFromName(await addressGuardOf("zakgt", address));
     await restart(env.ACCOUNT_GUARD.get(id));
     // Reached by its id alone, as its alarm reaches it after a restart: the object has no name.
     const nameless = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromString(id.toString()));
@@ -156,14 +153,20 @@ describe("guard storage schema", () => {
       name: undefined,
       tables: ["lease_horizon", "schema_version", "windows"],
     });
-    // Its window has not passed: the alarm keeps the storage and comes back later.
+    const rowOf = (state: DurableObjectState) =>
+      state.storage.sql.exec("SELECT subject FROM windows WHERE subject = ?", `auth_ip:${address}`).toArray().length;
+    // Its window has not passed: the alarm keeps the row and comes back later.
     expect(await runDurableObjectAlarm(nameless)).toBe(true);
-    expect(await runInDurableObject(nameless, (_guard, state) => tablesOf(state))).toEqual(["lease_horizon", "schema_version", "windows"]);
+    expect(await runInDurableObject(nameless, (_guard, state) => ({ tables: tablesOf(state), row: rowOf(state) }))).toEqual({
+      tables: ["lease_horizon", "schema_version", "windows"],
+      row: 1,
+    });
 
     await clock.advance(3_600_000);
     expect(await runDurableObjectAlarm(nameless)).toBe(true);
-    expect(
-      await runInDurableObject(nameless, (_guard, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray()),
-    ).toEqual([]);
+    expect(await runInDurableObject(nameless, (_guard, state) => ({ tables: tablesOf(state), row: rowOf(state) }))).toEqual({
+      tables: ["lease_horizon", "schema_version", "windows"],
+      row: 0,
+    });
   });
 });

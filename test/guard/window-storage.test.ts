@@ -1,6 +1,8 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, createKey, keyHeaders, limitOverrides } from "../helpers";
+import { MAX_SUBJECTS, SlidingLog } from "../../src/guard/sliding-log";
+import { useTestClock } from "../clock";
+import { call, createKey, freshAccount, keyHeaders, limitOverrides } from "../helpers";
 
 /**
  * Sliding windows decide from the guard's memory and write their storage per cover, not
@@ -51,5 +53,48 @@ describe("sliding window storage", () => {
     // Exact on the safe side: a live cover's unspent tokens (at most half the room) stay counted.
     expect(6 + after).toBeLessThanOrEqual(10);
     expect(6 + after).toBeGreaterThanOrEqual(8);
+  });
+
+  it("a restart takes at most half of a window's remaining room: 15 of 20 used, 3 more are admitted", async () => {
+    useTestClock(); // all 15 within one cover's time
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(20);
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings });
+    for (let i = 0; i < 15; i++) expect((await send()).status).toBe(200);
+    await restart(guardOf(`zappway:${account}`));
+    let after = 0;
+    for (let i = 0; i < 10; i++) if ((await send()).status === 200) after++;
+    // The row counted 15 and a cover of floor((20 - 15) / 2) = 2 tokens stored ahead, none
+    // spent yet: after the restart they count as admissions until they leave the window.
+    expect(after).toBe(3);
+  });
+
+  it(`a guard keeps at most ${MAX_SUBJECTS} subjects in memory: one it forgot is read back from its row, its admissions still counted`, async () => {
+    const stub = guardOf(`zappway:${freshAccount()}`);
+    const counted = await runInDurableObject(stub, (_guard, state) => {
+      const reads: string[] = [];
+      const sql = state.storage.sql;
+      const spied = {
+        exec: (query: string, ...bindings: SqlStorageValue[]) => {
+          if (query.startsWith("SELECT entries FROM windows")) reads.push(String(bindings[0]));
+          return sql.exec(query, ...bindings);
+        },
+      } as SqlStorage;
+      const log = new SlidingLog(spied);
+      const now = Date.now();
+      for (let i = 0; i <= MAX_SUBJECTS; i++) {
+        log.inspect(`plan_rate:s${i}`, 10, 60_000, now);
+        log.record(`plan_rate:s${i}`, 10, 60_000, now);
+      }
+      reads.length = 0;
+      // The most recent ones are still in memory; the first was forgotten, and is read back.
+      const recent = log.inspect(`plan_rate:s${MAX_SUBJECTS}`, 10, 60_000, now);
+      const forgotten = log.inspect("plan_rate:s0", 10, 60_000, now);
+      return { reads, recent: recent.used, forgotten: forgotten.used };
+    });
+    expect(counted.reads).toEqual(["plan_rate:s0"]);
+    expect(counted.recent).toBe(1);
+    // Read back as after a restart: its admission, and its cover's tokens stored ahead.
+    expect(counted.forgotten).toBeGreaterThanOrEqual(1);
   });
 });

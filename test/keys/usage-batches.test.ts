@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { listUsage } from "../../src/usage/usage-history";
-import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH } from "../../src/usage/usage-log";
+import { APPEND_RETRIES_MS, BATCH_CHARS, CALLS_PER_BATCH, PENDING_CHARS } from "../../src/usage/usage-log";
 import { usageLogFor } from "../../src/usage/usage-client";
 import { COMPACT_AFTER_MS } from "../../src/usage/usage-log-object";
 import { useTestClock } from "../clock";
@@ -67,6 +67,26 @@ describe("key usage is written in batches", () => {
     expect(batches).toHaveLength(1);
     expect(JSON.parse(batches[0]!.calls)).toHaveLength(fill);
     expect(batches[0]!.calls.length).toBeLessThan(2_000_000);
+  });
+
+  it("an isolate holds at most PENDING_CHARS of calls for all accounts together: past it, every account's calls are appended at once", async () => {
+    const keys = await Promise.all(Array.from({ length: 5 }, () => createKey("zakgt")));
+    const appends: string[] = [];
+    const settings = { USAGE_FLUSH_MS: "20000", USAGE_LOG: countingUsageLogs(appends) };
+    const path = `/zakgt/api/v1/users/${"u".repeat(4_000)}`;
+    const perCall = path.length - "/zakgt".length + 160;
+    const total = Math.ceil(PENDING_CHARS / perCall);
+    // No key alone reaches its own row's limits: only the isolate's bound appends them.
+    expect(Math.ceil(total / keys.length) * perCall).toBeLessThan(BATCH_CHARS);
+    const send = (i: number) => ({ headers: bearer(keys[i % keys.length]!.key), settings });
+    for (let i = 0; i < total - 1; i++) await callLive(path, send(i));
+    expect(appends).toEqual([]);
+    await call(path, send(total - 1));
+
+    expect(appends).toHaveLength(keys.length);
+    const written = await Promise.all(keys.map(({ id }) => batchesOf(id)));
+    expect(written.map((batches) => batches.length)).toEqual(keys.map(() => 1));
+    expect(written.flat().reduce((n, b) => n + JSON.parse(b.calls).length, 0)).toBe(total);
   });
 
   it("a key's calls within USAGE_FLUSH_MS share one row", async () => {

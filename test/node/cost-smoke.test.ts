@@ -77,9 +77,10 @@ describe("npm run bench:cost (smoke)", () => {
     // A hot credential's requests share guard calls (leases).
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
-    // Every new address starts a guard object, whose alarm later disposes of it.
-    expect(byId("public_new_address").guardObjectsStarted).toBeCloseTo(1);
-    expect(byId("public_new_address").guardAlarms).toBeGreaterThanOrEqual(1);
+    // A new address starts no guard object of its own: its window is a row in one of the
+    // address guards its product shares (4 in the smoke run), whose alarm deletes it with the others'.
+    expect(byId("public_new_address").guardObjectsStarted).toBeLessThan(1);
+    expect(byId("public_new_address").guardAlarms).toBeGreaterThan(0);
     // A job is recorded by its account's guard (none in D1), stores its result in R2 and
     // serves it from there, and is retired by the guard's alarm.
     for (const id of ["zsky_job", "zsky_job_high_limit"]) {
