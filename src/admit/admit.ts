@@ -6,7 +6,7 @@ import type { RouteDef } from "../products/types";
 import { leaseBookKey, type AdmitDecision, type AdmitRequest, type WindowReport } from "../limits/guard-protocol";
 import { limitsForRequest } from "../limits/policies";
 import { clientAddress } from "../http/client-address";
-import { guardFor, ipGuardFor } from "./guard-client";
+import { accountGuardName, addressGuardName, guardFor, ipGuardFor } from "./guard-client";
 import { rateLimitHeaders } from "./rate-limit-headers";
 import { standingRefusalsFor } from "./standing-refusals";
 import { admissionFor, type AdmissionLink } from "./windows";
@@ -56,6 +56,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   };
   const link: AdmissionLink = {
     guard: () => (identity ? guardFor(c.env, identity) : ipGuardFor(c.env, product.id, ip!)),
+    guardName: identity ? accountGuardName(identity) : addressGuardName(product.id, ip!),
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
   };
@@ -85,6 +86,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     reservationId: decision.reservationId,
     usage: decision.usage,
     generation: limits.generation,
+    job: decision.job,
   });
 
   if (identity && decision.key) {

@@ -56,8 +56,10 @@ function guardNamed(env: Env, name: string): GuardClient {
 
 /** The guard object that owns an account's mutable state: one per `<product>:<account>`. */
 export function guardFor(env: Env, identity: Pick<Identity, "product" | "accountId">): GuardClient {
-  return guardNamed(env, `${identity.product}:${identity.accountId}`);
+  return guardNamed(env, accountGuardName(identity));
 }
+
+export const accountGuardName = (identity: Pick<Identity, "product" | "accountId">) => `${identity.product}:${identity.accountId}`;
 
 /**
  * The guard that counts one client address's windows (unauthenticated routes, failed
@@ -65,8 +67,10 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
  * It deletes its own storage once its windows have passed. `|` never occurs in the names above.
  */
 export function ipGuardFor(env: Env, scope: string, address: string): GuardClient {
-  return guardNamed(env, `${ADDRESS_GUARD_PREFIX}${scope}|${address}`);
+  return guardNamed(env, addressGuardName(scope, address));
 }
+
+export const addressGuardName = (scope: string, address: string) => `${ADDRESS_GUARD_PREFIX}${scope}|${address}`;
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */
 export function guardUnavailable(): never {

@@ -32,6 +32,8 @@ export interface CountedLease {
   at: number;
   tokens: number;
   subjects: string[];
+  /** Tokens spent at the grant: 1 for an admission's lease (its own request), 0 for a renewal's. */
+  spentAtGrant: number;
 }
 
 /** Bounds the in-memory bookkeeping; a lease dropped from it only loses its refund. */
@@ -81,7 +83,7 @@ export class LeaseRegistry {
     const lease = this.counted.get(id);
     if (!lease) return undefined;
     this.counted.delete(id);
-    return { ...lease, tokens: Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - 1) };
+    return { ...lease, tokens: Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - lease.spentAtGrant) };
   }
 
   /**
