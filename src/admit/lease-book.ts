@@ -46,6 +46,9 @@ interface Held {
   id: string;
   tokens: number;
   spent: number;
+  /** Local time it was asked for, and of its last spend. */
+  askedAt: number;
+  lastSpentAt: number;
   /** Local time after which no token is spent. */
   endsAt: number;
   /** The guard's answer that granted it (its windows, the key's facts). */
@@ -98,7 +101,7 @@ interface Group {
  */
 const SAFETY_MARGIN_MS = 25;
 /** A renewal is asked this long (beyond one round trip) before the lease ends: the round trip's jitter. */
-const RENEW_MARGIN_MS = 50;
+const RENEW_MARGIN_MS = 100;
 /** A guard at least this far (round trip, ms) is renewed between requests too. */
 export const FAR_RTT_MS = 10;
 /**
@@ -117,6 +120,8 @@ const IDLE_GAPS = 2;
 /** Spare tokens a far lease asks beyond the observed rate: a quarter more. */
 const RATE_MARGIN = 1.25;
 const MAX_SUBJECTS = 1_024;
+/** Ended leases kept to hand back per guard; past it, one all spent is dropped (its tokens stay counted at its end). */
+const MAX_RETURNS = 256;
 const MAX_GROUPS = 1_024;
 
 export class LeaseBook {
@@ -285,7 +290,7 @@ export class LeaseBook {
   private hold(subject: Subject, decision: Allowed, askedAt: number, spent: number, link: GuardLink): void {
     const { id, tokens, ttlMs } = decision.lease!;
     const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
-    subject.held.push({ id, tokens, spent, endsAt, decision });
+    subject.held.push({ id, tokens, spent, askedAt, lastSpentAt: askedAt, endsAt, decision });
     // Never later than a lease life from now, whatever the clock did meanwhile.
     const wait = Math.min(ttlMs, Math.max(0, endsAt - clock.now())) + 1;
     keep(
@@ -302,8 +307,17 @@ export class LeaseBook {
     this.retireEnded(subject);
     const group = subject.group;
     if (group.stepOwner !== undefined || group.renewing) return;
+    await this.handBack(group, link);
+  }
+
+  /**
+   * A call of its own for unspent tokens; leases all spent wait for the next call to this
+   * guard to ride along (best effort: unspent tokens leave the window anyway).
+   */
+  private async handBack(group: Group, link: GuardLink): Promise<void> {
+    if (!group.returns.some((r) => r.unspent > 0)) return;
     const returns = group.returns.splice(0);
-    if (returns.length > 0) await link.refund(returns).catch(() => undefined); // best effort: they leave the window anyway
+    await link.refund(returns).catch(() => undefined);
   }
 
   /** One admission from a held lease with tokens and time left; retires the others. */
@@ -312,6 +326,7 @@ export class LeaseBook {
     const held = subject.held[0];
     if (!held) return undefined;
     const earlier = held.spent++;
+    held.lastSpentAt = clock.now();
     // Each request reports the windows as if counted one by one.
     return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
   }
@@ -327,7 +342,10 @@ export class LeaseBook {
     while (subject.held.length > 0) {
       const held = subject.held[0]!;
       if (held.spent < held.tokens && now < held.endsAt) return;
-      if (held.spent < held.tokens) subject.group.returns.push({ id: held.id, unspent: held.tokens - held.spent });
+      // Handed back even when all were spent (with the next call): the guard then counts them from their last spend, not the lease's end.
+      const returns = subject.group.returns;
+      returns.push({ id: held.id, unspent: held.tokens - held.spent, lastSpentMs: held.lastSpentAt - held.askedAt });
+      if (returns.length > MAX_RETURNS) returns.splice(returns.findIndex((r) => r.unspent === 0) >>> 0, 1);
       subject.held.shift();
     }
   }
@@ -427,9 +445,7 @@ export class LeaseBook {
       if (next === undefined) {
         // Nothing left to keep alive: what ended leases did not spend goes back now.
         group.stepOwner = undefined;
-        const returns = group.returns.splice(0);
-        if (returns.length > 0) await group.link.refund(returns).catch(() => undefined);
-        return;
+        return this.handBack(group, group.link);
       }
       const wait = next - clock.now();
       if (wait > 0) return clock.after(wait, step);

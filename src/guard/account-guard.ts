@@ -299,6 +299,7 @@ export class AccountGuard extends DurableObject<Env> {
           tokens: lease.tokens,
           subjects: counted.map((c) => c.subject),
           spentAtGrant: renewal ? 0 : 1,
+          grantedAt: now,
         })
       : undefined;
     const jobStatus = job ? { resultKey: job.resultKey, ended: job.ended } : undefined;
@@ -346,12 +347,18 @@ export class AccountGuard extends DurableObject<Env> {
     return ms;
   }
 
-  /** Un-counts the tokens an isolate did not spend from its leases (each lease once). */
+  /**
+   * Un-counts the tokens an isolate did not spend from its leases (each lease once), and
+   * counts the spent ones from when the last was spent rather than from the lease's end.
+   */
   refundLeases(returns: NonNullable<LeaseRequest["returns"]>): void {
-    for (const { id, unspent } of returns) {
-      const lease = this.leases.takeBack(id, unspent);
-      if (!lease || lease.tokens === 0) continue;
-      for (const subject of lease.subjects) this.windows.unrecord(subject, lease.at, lease.tokens);
+    for (const { id, unspent, lastSpentMs } of returns) {
+      const lease = this.leases.takeBack(id, unspent, lastSpentMs);
+      if (!lease) continue;
+      for (const subject of lease.subjects) {
+        if (lease.unspent > 0) this.windows.unrecord(subject, lease.at, lease.unspent);
+        if (lease.spent > 0) this.windows.move(subject, lease.at, lease.spentBy, lease.spent);
+      }
     }
   }
 

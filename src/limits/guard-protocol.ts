@@ -66,7 +66,18 @@ export interface AdmitRequest {
 export interface LeaseRequest {
   want: number;
   ttlMs: number;
-  returns?: { id: string; unspent: number }[];
+  returns?: LeaseReturn[];
+}
+
+/**
+ * An ended lease handed back: its unspent tokens, and when (ms after the isolate asked for
+ * it) its last token was spent, so the spent ones count from then rather than from the
+ * lease's end (never earlier than they were spent: the isolate asked before the grant).
+ */
+export interface LeaseReturn {
+  id: string;
+  unspent: number;
+  lastSpentMs?: number;
 }
 
 /** The mutable facts about a key that only the guard holds. */

@@ -64,6 +64,9 @@ describe("leases renewed ahead of need, far from the guard", () => {
     const made = calls.length;
     await clock.advance(10_000);
     expect(calls.length).toBe(made);
+    // Every token renewed and not spent came back: the window holds the 4 requests, and this one.
+    const probe = await call("/zappway/api/v1/datastores", { headers: keyHeaders("zappway", key), settings: isolates[1] });
+    expect(probe.headers.get("RateLimit")).toMatch(/^"plan_rate";r=55;/);
   });
 
   it("one renewal call renews every lease an isolate holds on one guard: 6 keys on 2 routes of one account", async () => {
