@@ -89,6 +89,8 @@ interface Group {
   returns: Returned;
   /** Measured guard round trip (ms, moving average), once one call was timed. */
   rtt?: number;
+  /** The latest round trips (a few): the guard is far only if even the quickest of them was slow. */
+  trips: number[];
   renewing?: Promise<void>;
   /** The request whose background step keeps renewing (between requests, far guards only). */
   stepOwner?: object;
@@ -103,7 +105,8 @@ const SAFETY_MARGIN_MS = 25;
 /** A renewal is asked this long (beyond one round trip) before the lease ends: the round trip's jitter. */
 const RENEW_MARGIN_MS = 100;
 /** A guard at least this far (round trip, ms) is renewed between requests too. */
-export const FAR_RTT_MS = 10;
+export const FAR_RTT_MS = 20;
+const TRIPS_KEPT = 8;
 /**
  * What a revoke (or rotate, logout) may take in all: it waits for the last lease it affects
  * to end, after its own guard calls (up to three round trips: the admin check, the change,
@@ -162,11 +165,13 @@ export class LeaseBook {
     const spare = promised ? 0 : this.spareWanted(subject, group, life, true);
     const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
     const askedAt = clock.now();
-    const answer = link.ask({ ...request, lease });
-    void answer.then(
-      () => this.timed(group, askedAt),
-      () => undefined,
-    );
+    const answer = link.ask({ ...request, lease }).then((decision) => {
+      this.timed(group, askedAt);
+      // Refused for a window this isolate's own lease holds room in (a renewal that landed
+      // meanwhile): that room is this request's, not an early 429.
+      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? decision;
+      return decision;
+    });
     if (lease.want === 0) return answer;
     const pending: Pending = {
       slots: spare,
@@ -186,7 +191,7 @@ export class LeaseBook {
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
     let group = this.groups.get(link.name);
     if (!group) {
-      group = { name: link.name, link, subjects: new Set(), returns: [] };
+      group = { name: link.name, link, subjects: new Set(), returns: [], trips: [] };
       this.groups.set(link.name, group);
     }
     group.link = link;
@@ -265,8 +270,14 @@ export class LeaseBook {
     return Math.min(spare, MAX_LEASE_TOKENS - 1);
   }
 
+  /**
+   * Far: the quickest of the last few round trips took FAR_RTT_MS or more. The quickest,
+   * not the average: a loaded isolate's call to a guard next door is sometimes slow (a
+   * step started on one such call ends at the next quick one), a guard in another region
+   * never quick.
+   */
   private isFar(group: Group): boolean {
-    return group.rtt !== undefined && group.rtt >= FAR_RTT_MS;
+    return group.trips.length > 0 && Math.min(...group.trips) >= FAR_RTT_MS;
   }
 
   /** The lease life to ask for from this guard: longer the farther it is, within a revoke's budget. */
@@ -284,6 +295,8 @@ export class LeaseBook {
   private timed(group: Group, askedAt: number): void {
     const rtt = clock.now() - askedAt;
     group.rtt = group.rtt === undefined ? rtt : 0.75 * group.rtt + 0.25 * rtt;
+    group.trips.push(rtt);
+    if (group.trips.length > TRIPS_KEPT) group.trips.shift();
   }
 
   /** Keeps a granted lease; what it does not spend goes back when it ends (or with the next renewal). */
@@ -441,7 +454,7 @@ export class LeaseBook {
     group.stepOwner = owner;
     const step = async (): Promise<void> => {
       if (group.stepOwner !== owner) return;
-      const next = this.nextRenewal(group);
+      const next = this.isFar(group) ? this.nextRenewal(group) : undefined;
       if (next === undefined) {
         // Nothing left to keep alive: what ended leases did not spend goes back now.
         group.stepOwner = undefined;
