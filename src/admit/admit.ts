@@ -6,7 +6,7 @@ import type { RouteDef } from "../products/types";
 import { leaseBookKey, type AdmitDecision, type AdmitRequest, type WindowReport } from "../limits/guard-protocol";
 import { limitsForRequest } from "../limits/policies";
 import { clientAddress } from "../http/client-address";
-import { guardFor, ipGuardFor } from "./guard-client";
+import { accountGuardName, addressGuardNameOf, guardNamed } from "./guard-client";
 import { rateLimitHeaders } from "./rate-limit-headers";
 import { standingRefusalsFor } from "./standing-refusals";
 import { admissionFor, type AdmissionLink } from "./windows";
@@ -54,9 +54,10 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     wantUsage: route.readsAllowance === true,
     stand: settings.GUARD_LEASE_MS,
   };
-  const addressGuard = identity ? undefined : await ipGuardFor(c.env, product.id, ip!);
+  const guardName = identity ? accountGuardName(identity) : await addressGuardNameOf(c.env, product.id, ip!);
   const link: AdmissionLink = {
-    guard: () => addressGuard ?? guardFor(c.env, identity!),
+    guard: () => guardNamed(c.env, guardName),
+    guardName,
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
   };
@@ -86,6 +87,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     reservationId: decision.reservationId,
     usage: decision.usage,
     generation: limits.generation,
+    job: decision.job,
   });
 
   if (identity && decision.key) {

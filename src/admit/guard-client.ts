@@ -38,7 +38,7 @@ const REPEATED_AFTER_RESTART: ReadonlySet<string> = new Set<keyof GuardClient>([
 
 type Methods = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
-function guardNamed(env: Env, name: string): GuardClient {
+export function guardNamed(env: Env, name: string): GuardClient {
   const id = env.ACCOUNT_GUARD.idFromName(name);
   return new Proxy(env.ACCOUNT_GUARD.get(id), {
     get(stub, method) {
@@ -57,8 +57,10 @@ function guardNamed(env: Env, name: string): GuardClient {
 
 /** The guard object that owns an account's mutable state: one per `<product>:<account>`. */
 export function guardFor(env: Env, identity: Pick<Identity, "product" | "accountId">): GuardClient {
-  return guardNamed(env, `${identity.product}:${identity.accountId}`);
+  return guardNamed(env, accountGuardName(identity));
 }
+
+export const accountGuardName = (identity: Pick<Identity, "product" | "accountId">) => `${identity.product}:${identity.accountId}`;
 
 /**
  * The guard that counts a client address's windows (unauthenticated routes, failed
@@ -68,8 +70,13 @@ export function guardFor(env: Env, identity: Pick<Identity, "product" | "account
  * `|` never occurs in the names above.
  */
 export async function ipGuardFor(env: Env, scope: string, address: string): Promise<GuardClient> {
+  return guardNamed(env, await addressGuardNameOf(env, scope, address));
+}
+
+/** The name of that guard (ipGuardFor's), under this deployment's settings. */
+export async function addressGuardNameOf(env: Env, scope: string, address: string): Promise<string> {
   const { ORIGIN_ASSERTION_KEYS, ADDRESS_GUARD_SHARDS } = loadSettings(env);
-  return guardNamed(env, await addressGuardName(addressShardSecret(ORIGIN_ASSERTION_KEYS), ADDRESS_GUARD_SHARDS, scope, address));
+  return addressGuardName(addressShardSecret(ORIGIN_ASSERTION_KEYS), ADDRESS_GUARD_SHARDS, scope, address);
 }
 
 /** A guard that cannot be reached: fail closed with a 503 to retry in a second, never an answer taken on trust. */

@@ -1,22 +1,42 @@
 import type { Settings } from "../config/settings";
 import { Lru } from "../util/lru";
 import * as clock from "../util/clock";
-import { MAX_LEASE_TOKENS, type AdmitDecision, type LeaseRequest } from "../limits/guard-protocol";
+import { MAX_LEASE_MS, MAX_LEASE_TOKENS, type AdmitDecision, type AdmitRequest, type LeaseRequest } from "../limits/guard-protocol";
 
 /**
  * The isolate's side of guard leases (guard/lease-registry.ts has the guard's side and why
- * they keep windows exact and revocation instant). A credential calling one route at a
- * high rate gets up to k admissions per guard call; the other requests of the lease are
- * admitted here, without a call, until its tokens or its time run out. A quiet
- * credential asks for nothing and every request is decided by the guard as before.
+ * they keep windows exact and revocation instant). A subject (one credential on one route,
+ * or one client address on one route) that calls again is granted a lease: tokens for as
+ * many requests as it made here in the last lease life, spent here without a guard call
+ * until they or their time run out. A lease is renewed ahead of need, in the background
+ * (waitUntil), never on a request's path:
+ * - on a request: one admitted from a lease that is nearly out of tokens or time asks for
+ *   the next lease after its answer;
+ * - while the guard is far (its measured round trip at least FAR_RTT_MS), also between
+ *   requests: for a while after a subject's last request (twice its usual gap, at most
+ *   MAX_IDLE_MS), a step scheduled one round trip before its lease ends renews it, so a
+ *   subject calling every few seconds finds a live token every time.
+ * Renewals are batched per guard object: one call renews every lease this isolate holds
+ * on it (all its keys and routes) that is due within half a lease life, and hands back
+ * the unspent tokens of leases that ended (take, then give: the old lease is spent until
+ * the new one arrives). So one account's guard sees at most one renewal call per isolate
+ * per half lease life, however many of its keys and routes are busy.
+ *
+ * Lease life grows with the measured round trip (a lease must outlive its own journey):
+ * GUARD_LEASE_MS near the guard, up to MAX_LEASE_MS far from it, never longer than a
+ * revoke's budget allows (REVOKE_BUDGET_MS less the revoke's own round trips).
  */
 
 type Allowed = Extract<AdmitDecision, { allow: true }>;
 type Returned = NonNullable<LeaseRequest["returns"]>;
 
-/** How the book reaches the credential's guard, and keeps work alive after a response. */
+/** How the book reaches one guard object, and keeps work alive after a response. */
 export interface GuardLink {
-  ask(lease: LeaseRequest): Promise<AdmitDecision>;
+  /** The guard object's name: leases on one object are renewed together. */
+  name: string;
+  ask(request: AdmitRequest): Promise<AdmitDecision>;
+  /** One call for many subjects: each request asks for a lease of spare tokens only. */
+  renew(requests: AdmitRequest[], returns: Returned): Promise<AdmitDecision[]>;
   /** Hands unspent tokens back without asking for anything. */
   refund(returns: Returned): Promise<void>;
   waitUntil(work: Promise<unknown>): void;
@@ -26,9 +46,12 @@ interface Held {
   id: string;
   tokens: number;
   spent: number;
+  /** Local time it was asked for, and of its last spend. */
+  askedAt: number;
+  lastSpentAt: number;
   /** Local time after which no token is spent. */
   endsAt: number;
-  /** The guard's answer to the request that asked for the lease. */
+  /** The guard's answer that granted it (its windows, the key's facts). */
   decision: Allowed;
 }
 
@@ -38,14 +61,39 @@ interface Pending {
   slots: number;
 }
 
-interface Entry {
+interface Subject {
+  key: string;
+  group: Group;
+  /** The subject's latest request, without a lease: what a renewal asks about. */
+  request: AdmitRequest;
   held: Held[];
   /** Leases being asked for: a request arriving meanwhile waits for one of them, once. */
   pending: Pending[];
-  /** Recent arrival times (bounded), to size the next lease to the demand. */
-  arrivals: number[];
-  /** Unspent tokens of ended leases, handed back with the next guard call or when the lease ends. */
+  /** Arrivals counted in two buckets of one lease life each: the rate, in constant memory. */
+  bucketStart: number;
+  current: number;
+  previous: number;
+  lastArrival: number;
+  /** Mean gap between arrivals (ms), once there were two. */
+  gap?: number;
+  /** When a renewal last asked for this subject (0: never). */
+  renewedAt: number;
+}
+
+interface Group {
+  name: string;
+  /** The latest request's link to the guard object. */
+  link: GuardLink;
+  subjects: Set<Subject>;
+  /** Unspent tokens of ended leases, handed back with the next call to this guard. */
   returns: Returned;
+  /** Measured guard round trip (ms, moving average), once one call was timed. */
+  rtt?: number;
+  /** The latest round trips (a few): the guard is far only if even the quickest of them was slow. */
+  trips: number[];
+  renewing?: Promise<void>;
+  /** The request whose background step keeps renewing (between requests, far guards only). */
+  stepOwner?: object;
 }
 
 /**
@@ -54,83 +102,248 @@ interface Entry {
  * clock, which only advances between I/O events.
  */
 const SAFETY_MARGIN_MS = 25;
-const MAX_ENTRIES = 1_024;
+/** A renewal is asked this long (beyond one round trip) before the lease ends: the round trip's jitter. */
+const RENEW_MARGIN_MS = 100;
+/** A guard at least this far (round trip, ms) is renewed between requests too. */
+export const FAR_RTT_MS = 20;
+const TRIPS_KEPT = 8;
+/**
+ * What a revoke (or rotate, logout) may take in all: it waits for the last lease it affects
+ * to end, after its own guard calls (up to three round trips: the admin check, the change,
+ * its record's acknowledgement). A far guard's leases live at most this less those trips.
+ */
+export const REVOKE_BUDGET_MS = 1_300;
+const REVOKE_ROUND_TRIPS = 3;
+/** Lease life per ms of round trip, above GUARD_LEASE_MS. */
+const LIFE_PER_RTT = 10;
+/** How long after its last request a subject's lease is kept alive between requests, at most. */
+export const MAX_IDLE_MS = 5_000;
+/** Idle horizon in units of the subject's usual gap between requests. */
+const IDLE_GAPS = 2;
+/** Spare tokens a far lease asks beyond the observed rate: a quarter more. */
+const RATE_MARGIN = 1.25;
+const MAX_SUBJECTS = 1_024;
+/** Ended leases kept to hand back per guard; past it, one all spent is dropped (its tokens stay counted at its end). */
+const MAX_RETURNS = 256;
+const MAX_GROUPS = 1_024;
 
 export class LeaseBook {
-  private readonly entries = new Lru<string, Entry>(MAX_ENTRIES);
+  private readonly subjects = new Lru<string, Subject>(MAX_SUBJECTS);
+  private readonly groups = new Lru<string, Group>(MAX_GROUPS);
 
-  constructor(private readonly ttlMs: number) {}
+  /** `baseMs`: the lease life near the guard (GUARD_LEASE_MS). */
+  constructor(private readonly baseMs: number) {}
 
   /**
-   * Admits from a held lease, or asks the guard: for a lease sized to the recent demand
-   * (as many as arrived within one lease life) when the credential is hot, for this
-   * request alone otherwise. A request waits at most once, for a lease already asked
-   * for that has a token promised to it, and then makes at most one guard call of its own.
+   * Admits from a held lease, or asks the guard (for a lease when the subject called here
+   * before, for this request alone otherwise). A request waits at most once, for a lease
+   * already asked for that has a token promised to it, and then makes at most one guard
+   * call of its own.
    */
-  async admit(key: string, guard: GuardLink): Promise<AdmitDecision> {
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = { held: [], pending: [], arrivals: [], returns: [] };
-      this.entries.set(key, entry);
+  async admit(key: string, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
+    const subject = this.subjectFor(key, request, link);
+    const group = subject.group;
+    this.noteArrival(subject, group);
+    const spent = this.spend(subject);
+    if (spent) {
+      this.renewIfDue(subject, link);
+      this.keepAlive(group, link);
+      return spent;
     }
-    this.noteArrival(entry);
-    const spent = this.spend(entry);
-    if (spent) return spent;
-    const promised = entry.pending.find((p) => p.slots > 0);
+    const promised = subject.pending.find((p) => p.slots > 0);
     if (promised) {
       promised.slots--;
       await promised.done;
-      const after = this.spend(entry);
+      const after = this.spend(subject);
       if (after) return after;
     }
     // Only a request that found no token promised asks for a lease (which promises the
     // next arrivals theirs). One that waited and found none (the lease was smaller than
     // asked, or refused) goes to the guard alone: a crowd of such waiters each asking for
     // a lease would hold many tokens idle.
-    const demand = entry.arrivals.length;
-    const want = !promised && demand >= 2 ? Math.min(MAX_LEASE_TOKENS, demand) : 0;
-    const request: LeaseRequest = { want, ttlMs: this.ttlMs, returns: entry.returns.splice(0) };
-    if (want === 0) return guard.ask(request);
-
+    const life = this.lifeOf(group);
+    const spare = promised ? 0 : this.spareWanted(subject, group, life, true);
+    const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
     const askedAt = clock.now();
-    const answer = guard.ask(request);
-    const leasing = entry;
+    const answer = link.ask({ ...request, lease }).then((decision) => {
+      this.timed(group, askedAt);
+      // Refused for a window this isolate's own lease holds room in (a renewal that landed
+      // meanwhile): that room is this request's, not an early 429.
+      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? decision;
+      return decision;
+    });
+    if (lease.want === 0) return answer;
     const pending: Pending = {
-      slots: want - 1,
+      slots: spare,
       done: answer.then(
         (decision) => {
-          if (decision.allow && decision.lease) {
-            const { id, tokens, ttlMs } = decision.lease;
-            const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
-            leasing.held.push({ id, tokens, spent: 1, endsAt, decision });
-            // What the lease did not spend goes back when it ends, not only with this
-            // isolate's next call for the credential (which may never come); never later
-            // than a lease life from now, whatever the clock did meanwhile.
-            const wait = Math.min(this.ttlMs, Math.max(0, endsAt - clock.now())) + 1;
-            guard.waitUntil(clock.after(wait, () => this.refundEnded(leasing, guard)));
-          }
+          if (decision.allow && decision.lease) this.hold(subject, decision, askedAt, 1, link);
+          this.keepAlive(group, link);
         },
         () => undefined, // the asker gets the error; its waiters go to the guard themselves
       ),
     };
-    entry.pending.push(pending);
-    void pending.done.then(() => leasing.pending.splice(leasing.pending.indexOf(pending), 1));
+    subject.pending.push(pending);
+    void pending.done.then(() => subject.pending.splice(subject.pending.indexOf(pending), 1));
     return answer;
   }
 
-  /** Hands back what the credential's ended leases did not spend. */
-  private async refundEnded(entry: Entry, guard: GuardLink): Promise<void> {
-    this.retireEnded(entry);
-    const returns = entry.returns.splice(0);
-    if (returns.length > 0) await guard.refund(returns).catch(() => undefined); // best effort: they leave the window anyway
+  private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
+    let group = this.groups.get(link.name);
+    if (!group) {
+      group = { name: link.name, link, subjects: new Set(), returns: [], trips: [] };
+      this.groups.set(link.name, group);
+    }
+    group.link = link;
+    let subject = this.subjects.get(key);
+    if (!subject || subject.group !== group) {
+      const now = clock.now();
+      if (group.subjects.size >= MAX_SUBJECTS) this.forgetEvicted(group);
+      subject = {
+        key,
+        group,
+        request,
+        held: [],
+        pending: [],
+        bucketStart: now,
+        current: 0,
+        previous: 0,
+        lastArrival: -Infinity,
+        renewedAt: 0,
+      };
+      this.subjects.set(key, subject);
+      group.subjects.add(subject);
+    }
+    subject.request = request;
+    return subject;
+  }
+
+  /** Drops from a guard's set the subjects the book no longer holds (evicted as least recently used). */
+  private forgetEvicted(group: Group): void {
+    for (const subject of group.subjects) {
+      // Map's own get: the book's would count as a use.
+      if (Map.prototype.get.call(this.subjects, subject.key) !== subject) group.subjects.delete(subject);
+    }
+  }
+
+  /** Counts an arrival in the rate buckets and the gap average. */
+  private noteArrival(subject: Subject, group: Group): void {
+    const now = clock.now();
+    const life = this.lifeOf(group);
+    const elapsed = now - subject.bucketStart;
+    if (elapsed >= 2 * life) {
+      subject.previous = 0;
+      subject.current = 0;
+      subject.bucketStart = now;
+    } else if (elapsed >= life) {
+      subject.previous = subject.current;
+      subject.current = 0;
+      subject.bucketStart += life;
+    }
+    if (subject.lastArrival > -Infinity) {
+      const gap = now - subject.lastArrival;
+      subject.gap = subject.gap === undefined ? gap : 0.7 * subject.gap + 0.3 * gap;
+    }
+    subject.current++;
+    subject.lastArrival = now;
+  }
+
+  /** Requests the subject made here in about the last lease life, this one excluded. */
+  private recent(subject: Subject, life: number): number {
+    const into = Math.min(1, Math.max(0, (clock.now() - subject.bucketStart) / life));
+    return Math.max(0, Math.round(subject.current + subject.previous * (1 - into)) - 1);
+  }
+
+  /**
+   * Spare tokens to ask for: as many as the subject's requests in the last lease life (its
+   * rate times the life); far from the guard, at least one and a quarter more, so a
+   * subject calling every few seconds finds one when it comes. None for a subject's first
+   * request near the guard.
+   */
+  private spareWanted(subject: Subject, group: Group, life: number, asking: boolean): number {
+    const recent = this.recent(subject, life);
+    const far = this.isFar(group) && subject.gap !== undefined;
+    // Near the guard, a subject slower than a lease life would only park tokens.
+    if (!far && subject.gap !== undefined && subject.gap >= life) return 0;
+    // Asking with a request of its own, the lease holds that one too; a renewal's tokens are all spare.
+    const spare = far ? Math.max(1, Math.ceil(recent * RATE_MARGIN)) : asking ? recent : recent + 1;
+    return Math.min(spare, MAX_LEASE_TOKENS - 1);
+  }
+
+  /**
+   * Far: the quickest of the last few round trips took FAR_RTT_MS or more. The quickest,
+   * not the average: a loaded isolate's call to a guard next door is sometimes slow (a
+   * step started on one such call ends at the next quick one), a guard in another region
+   * never quick.
+   */
+  private isFar(group: Group): boolean {
+    return group.trips.length > 0 && Math.min(...group.trips) >= FAR_RTT_MS;
+  }
+
+  /** The lease life to ask for from this guard: longer the farther it is, within a revoke's budget. */
+  private lifeOf(group: Group): number {
+    const rtt = group.rtt ?? 0;
+    const budget = REVOKE_BUDGET_MS - REVOKE_ROUND_TRIPS * rtt;
+    return Math.max(this.baseMs, Math.min(MAX_LEASE_MS, this.baseMs + LIFE_PER_RTT * rtt, budget));
+  }
+
+  /**
+   * How long before a lease ends its renewal is asked: one round trip, and a margin for
+   * its jitter (far), or a quarter of it near the guard, where a lease is short and a
+   * renewal arriving late costs a request a call next door.
+   */
+  private aheadOf(group: Group): number {
+    return (group.rtt ?? 0) + (this.isFar(group) ? RENEW_MARGIN_MS : RENEW_MARGIN_MS / 4);
+  }
+
+  private timed(group: Group, askedAt: number): void {
+    const rtt = clock.now() - askedAt;
+    group.rtt = group.rtt === undefined ? rtt : 0.75 * group.rtt + 0.25 * rtt;
+    group.trips.push(rtt);
+    if (group.trips.length > TRIPS_KEPT) group.trips.shift();
+  }
+
+  /** Keeps a granted lease; what it does not spend goes back when it ends (or with the next renewal). */
+  private hold(subject: Subject, decision: Allowed, askedAt: number, spent: number, link: GuardLink): void {
+    const { id, tokens, ttlMs } = decision.lease!;
+    const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
+    subject.held.push({ id, tokens, spent, askedAt, lastSpentAt: askedAt, endsAt, decision });
+    // Never later than a lease life from now, whatever the clock did meanwhile.
+    const wait = Math.min(ttlMs, Math.max(0, endsAt - clock.now())) + 1;
+    keep(
+      link,
+      clock.after(wait, () => this.refundEnded(subject, link)),
+    );
+  }
+
+  /**
+   * Hands back what the subject's ended leases did not spend, unless a background step
+   * will renew on this guard soon: it takes them along.
+   */
+  private async refundEnded(subject: Subject, link: GuardLink): Promise<void> {
+    this.retireEnded(subject);
+    const group = subject.group;
+    if (group.stepOwner !== undefined || group.renewing) return;
+    await this.handBack(group, link);
+  }
+
+  /**
+   * A call of its own for unspent tokens; leases all spent wait for the next call to this
+   * guard to ride along (best effort: unspent tokens leave the window anyway).
+   */
+  private async handBack(group: Group, link: GuardLink): Promise<void> {
+    if (!group.returns.some((r) => r.unspent > 0)) return;
+    const returns = group.returns.splice(0);
+    await link.refund(returns).catch(() => undefined);
   }
 
   /** One admission from a held lease with tokens and time left; retires the others. */
-  private spend(entry: Entry): AdmitDecision | undefined {
-    this.retireEnded(entry);
-    const held = entry.held[0];
+  private spend(subject: Subject): AdmitDecision | undefined {
+    this.retireEnded(subject);
+    const held = subject.held[0];
     if (!held) return undefined;
     const earlier = held.spent++;
+    held.lastSpentAt = clock.now();
     // Each request reports the windows as if counted one by one.
     return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
   }
@@ -141,22 +354,157 @@ export class LeaseBook {
    * front needs to be live. Leases end in the order asked, except when a key's expiry
    * shortened a later one: that one waits behind the live one to be retired, unspent.
    */
-  private retireEnded(entry: Entry): void {
+  private retireEnded(subject: Subject): void {
     const now = clock.now();
-    while (entry.held.length > 0) {
-      const held = entry.held[0]!;
+    while (subject.held.length > 0) {
+      const held = subject.held[0]!;
       if (held.spent < held.tokens && now < held.endsAt) return;
-      if (held.spent < held.tokens) entry.returns.push({ id: held.id, unspent: held.tokens - held.spent });
-      entry.held.shift();
+      // Handed back even when all were spent (with the next call): the guard then counts them from their last spend, not the lease's end.
+      const returns = subject.group.returns;
+      returns.push({ id: held.id, unspent: held.tokens - held.spent, lastSpentMs: held.lastSpentAt - held.askedAt });
+      if (returns.length > MAX_RETURNS) returns.splice(returns.findIndex((r) => r.unspent === 0) >>> 0, 1);
+      subject.held.shift();
     }
   }
 
-  /** Records an arrival, keeping those within one lease's life (at most MAX_LEASE_TOKENS). */
-  private noteArrival(entry: Entry): void {
+  /** Whether the subject's leases run out, of time or of tokens at its usual pace, within `within` ms. */
+  private due(subject: Subject, within: number): boolean {
     const now = clock.now();
-    const arrivals = entry.arrivals;
-    arrivals.push(now);
-    while (arrivals.length > MAX_LEASE_TOKENS || arrivals[0]! <= now - this.ttlMs) arrivals.shift();
+    const live = subject.held.filter((h) => h.spent < h.tokens && now < h.endsAt);
+    const last = live[live.length - 1];
+    if (!last) return true;
+    const left = live.reduce((sum, h) => sum + h.tokens - h.spent, 0);
+    // At its usual pace, never more than it made in a lease life (a burst: once its tokens are out).
+    const pace = subject.gap !== undefined && subject.gap > 0 ? Math.ceil(within / subject.gap) : 1;
+    const needed = Math.max(1, Math.min(pace, this.recent(subject, this.lifeOf(subject.group)) + 1));
+    return last.endsAt - now <= within || left < needed;
+  }
+
+  /** After a request spent a token: the next lease is asked now if this one will not last the journey. */
+  private renewIfDue(subject: Subject, link: GuardLink): void {
+    const group = subject.group;
+    if (group.renewing || !this.due(subject, this.aheadOf(group))) return;
+    keep(link, this.renew(group));
+  }
+
+  /**
+   * One call renews every lease on this guard that is due within half a lease life, for
+   * subjects still calling, and hands back what ended leases did not spend.
+   */
+  private renew(group: Group): Promise<void> {
+    if (group.renewing) return group.renewing;
+    const now = clock.now();
+    const life = this.lifeOf(group);
+    const within = this.aheadOf(group) + life / 2;
+    const chosen: Subject[] = [];
+    const requests: AdmitRequest[] = [];
+    for (const subject of group.subjects) {
+      this.retireEnded(subject);
+      if (!this.active(subject, group, now)) {
+        if (now - subject.lastArrival > MAX_IDLE_MS + life) group.subjects.delete(subject);
+        continue;
+      }
+      const want = this.renewalWant(subject, group, life);
+      if (want === 0 || !this.due(subject, within)) continue;
+      subject.renewedAt = now;
+      chosen.push(subject);
+      requests.push({ ...subject.request, lease: { want, ttlMs: life } });
+    }
+    if (chosen.length === 0) return Promise.resolve();
+    const returns = group.returns.splice(0);
+    const link = group.link;
+    const renewing = link.renew(requests, returns).then(
+      (decisions) => {
+        this.timed(group, now);
+        decisions.forEach((decision, i) => {
+          if (decision.allow && decision.lease) this.hold(chosen[i]!, decision, now, 0, link);
+          // None granted (a full window, a revoked key): not asked again for a lease life more.
+          else chosen[i]!.renewedAt = now + life;
+        });
+      },
+      // Handed back with the next call instead (a guard takes each lease's return once).
+      () => void group.returns.push(...returns),
+    );
+    const waiting: Pending = { done: renewing, slots: Infinity };
+    for (const subject of chosen) subject.pending.push(waiting);
+    group.renewing = renewing.finally(() => {
+      group.renewing = undefined;
+      for (const subject of chosen) subject.pending.splice(subject.pending.indexOf(waiting), 1);
+    });
+    return group.renewing;
+  }
+
+  /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown). */
+  private renewalWant(subject: Subject, group: Group, life: number): number {
+    return subject.gap === undefined ? 0 : this.spareWanted(subject, group, life, false);
+  }
+
+  /** A subject still calling: within twice its usual gap of its last request (at most MAX_IDLE_MS), or within a lease life. */
+  private active(subject: Subject, group: Group, now: number): boolean {
+    const idle = subject.gap === undefined ? 0 : Math.min(MAX_IDLE_MS, IDLE_GAPS * subject.gap);
+    return now - subject.lastArrival <= Math.max(idle, this.lifeOf(group));
+  }
+
+  /**
+   * Far from the guard, a subject's lease is renewed between its requests too: this
+   * request's background work (waitUntil) takes over the guard's renewal step, which wakes
+   * one renewal journey before the next lease ends and stops once no subject on the guard
+   * is still calling. Each request's step lives a few seconds at most (MAX_IDLE_MS and a
+   * lease life), so none outlives what waitUntil allows.
+   */
+  private keepAlive(group: Group, link: GuardLink): void {
+    if (!this.isFar(group)) return;
+    const owner = {};
+    group.stepOwner = owner;
+    const step = async (): Promise<void> => {
+      if (group.stepOwner !== owner) return;
+      const next = this.isFar(group) ? this.nextRenewal(group) : undefined;
+      if (next === undefined) {
+        // Nothing left to keep alive: what ended leases did not spend goes back now.
+        group.stepOwner = undefined;
+        return this.handBack(group, group.link);
+      }
+      const wait = next - clock.now();
+      if (wait > 0) return clock.after(wait, step);
+      // One in flight (a request's): look again once it has had time to land, never waiting on it here.
+      if (group.renewing) return clock.after(RENEW_MARGIN_MS, step);
+      await this.renew(group);
+      // Whatever the renewal found, the next step is at least a moment away (never a busy loop).
+      return clock.after(Math.max(1, this.nextRenewal(group)! - clock.now() || 1), step);
+    };
+    keep(link, step());
+  }
+
+  /** When the next background renewal is due (undefined: no subject on this guard is still calling). */
+  private nextRenewal(group: Group): number | undefined {
+    const now = clock.now();
+    const life = this.lifeOf(group);
+    const ahead = this.aheadOf(group);
+    let next: number | undefined;
+    for (const subject of group.subjects) {
+      if (!this.active(subject, group, now) || this.renewalWant(subject, group, life) === 0) continue;
+      const ends = Math.max(now, ...subject.held.map((h) => h.endsAt));
+      // Not sooner than a quarter life after the last ask: a refused renewal is not repeated at once.
+      const at = Math.max(ends - ahead, subject.renewedAt + life / 4);
+      // Past the subject's idle horizon there is nothing to keep alive.
+      if (at > subject.lastArrival + Math.min(MAX_IDLE_MS, IDLE_GAPS * (subject.gap ?? 0))) continue;
+      next = next === undefined ? at : Math.min(next, at);
+    }
+    return next;
+  }
+}
+
+/**
+ * Work kept alive by a request's waitUntil. Renewals may schedule work through the link
+ * of a request that has already ended (the guard's latest): its work then runs unkept
+ * rather than failing the renewal.
+ */
+function keep(link: GuardLink, work: Promise<unknown>): void {
+  void work.catch(() => undefined);
+  try {
+    link.waitUntil(work);
+  } catch {
+    // the request has ended: nothing to keep it alive with
   }
 }
 

@@ -11,6 +11,8 @@ export type GuardStub = ReturnType<Env["ACCOUNT_GUARD"]["get"]>;
 export interface AdmissionLink {
   /** Resolved only when called: a request admitted from a lease never needs the stub. */
   guard(): GuardStub;
+  /** The guard object's name: the lease book renews the leases it holds on one object together. */
+  guardName: string;
   /** Where the isolate's lease book keeps this request's leases (guard-protocol.ts leaseBookKey). */
   bookKey: string;
   waitUntil(work: Promise<unknown>): void;
@@ -35,8 +37,10 @@ function guardAdmission(settings: Settings): Admission {
     admit(request, link) {
       const book = leasable(request) ? leaseBookFor(settings) : undefined;
       if (!book) return link.guard().admit(request);
-      return book.admit(link.bookKey, {
-        ask: (lease) => link.guard().admit({ ...request, lease }),
+      return book.admit(link.bookKey, request, {
+        name: link.guardName,
+        ask: (leased) => link.guard().admit(leased),
+        renew: (requests, returns) => link.guard().renewLeases(requests, returns),
         refund: (returns) => link.guard().refundLeases(returns),
         waitUntil: link.waitUntil,
       });

@@ -87,9 +87,10 @@ const ownRest = {
   ADDRESS_GUARD_SHARDS: z.coerce.number().int().min(1).max(4096).default(ADDRESS_GUARD_SHARDS),
   // Where sliding windows are counted: the account guard (exact) or Upstash Redis (shared with other services).
   LIMITER_BACKEND: z.enum(["durable-object", "upstash"]).default("durable-object"),
-  // How long a guard lease lives (0: no leases, every request asks the guard). A revoke
-  // waits at most this long for leases of the revoked key to run out. See guard/lease-registry.ts;
-  // the bounds are the guard protocol's (guard-protocol.ts).
+  // How long a guard lease lives near its guard (0: no leases, every request asks the
+  // guard); a far guard's leases live longer, from the measured round trip, within a
+  // revoke's budget (admit/lease-book.ts). A revoke waits for leases of the revoked key to
+  // run out. See guard/lease-registry.ts; the bounds are the guard protocol's (guard-protocol.ts).
   GUARD_LEASE_MS: z.coerce
     .number()
     .int()

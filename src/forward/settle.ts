@@ -3,8 +3,9 @@ import type { AppEnv } from "../http/context";
 
 /**
  * The route's own bookkeeping of the exchange (its `settle` step: ZSky's jobs), once the
- * answer is made and before the caller sees it, so a caller who reacts at once finds
- * its effects (a freed job slot) already there.
+ * answer is made and before the caller sees it. A step may send what no caller can
+ * outrun after the answer instead (waitUntil): ZSky's accepted submissions and completed
+ * jobs, whose polls and submits the guard orders itself (products/zsky/jobs.ts).
  */
 export const settle: MiddlewareHandler<AppEnv> = async (c, next) => {
   const step = c.get("route").settle;

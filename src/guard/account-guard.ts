@@ -44,6 +44,12 @@ const REFUSED: AdmitDecision = { allow: false, refusal: "credential" };
  */
 const SWEEP_EVERY_MS = 10_000;
 /**
+ * Longest a poll of a job not (yet) the account's waits for a generate call's settlement:
+ * the edge sends it as it answers the submitter, so it arrives within a round trip of
+ * that answer; a poll that still finds no job is counted and answered 404 as before.
+ */
+const SETTLEMENT_WAIT_MS = 2_000;
+/**
  * Guard KV: `session_tier:<user id>` -> the tier the user's sessions last presented (their
  * verified tier claim; absent: none), for the user's keys, whose calls carry no claim.
  */
@@ -87,11 +93,10 @@ function tagsOf(affected: Affected): LeaseTag[] {
   ];
 }
 /**
- * A lease takes at most this share of any window it counts in, so leases only ever
- * batch limits far above one isolate's burst; small limits are admitted one by one
- * and their refusals and Retry-After stay exact to the request.
+ * A lease takes at most this share (rounded up) of any window it counts in: what one
+ * isolate may hold idle while another is refused (docs/limits.md, "early 429").
  */
-const LEASE_SHARE_OF_LIMIT = 1 / 16;
+const LEASE_SHARE_OF_LIMIT = 1 / 8;
 
 /**
  * One SQLite-backed Durable Object per account (`<product>:<account>`; client addresses'
@@ -146,7 +151,44 @@ export class AccountGuard extends DurableObject<Env> {
     }
   }
 
-  admit(request: AdmitRequest): AdmitDecision {
+  /**
+   * One request's decision. A poll of a job that is not the account's while one of its
+   * generate calls awaits settlement waits for that (at most SETTLEMENT_WAIT_MS): the
+   * edge settles an accepted submission after answering its caller (off the answer's
+   * path), so a caller polling at once may get here first.
+   */
+  admit(request: AdmitRequest): AdmitDecision | Promise<AdmitDecision> {
+    const now = clock.now();
+    const jobId = request.jobId;
+    if (jobId !== undefined && this.ledger.awaitsSettlement(now) && this.ledger.liveJobStatus(jobId, now) === null) {
+      return this.afterSettlements(jobId, now + SETTLEMENT_WAIT_MS).then(() => this.decide(request, false));
+    }
+    return this.decide(request, false);
+  }
+
+  /** Until the job is the account's, no settlement is in flight, or `deadline` (guard clock). */
+  private async afterSettlements(jobId: string, deadline: number): Promise<void> {
+    const timeout = new Promise<void>((resolve) => void clock.after(Math.max(0, deadline - clock.now()), async () => resolve()));
+    let timedOut = false;
+    void timeout.then(() => (timedOut = true));
+    while (!timedOut && this.ledger.awaitsSettlement(clock.now()) && this.ledger.liveJobStatus(jobId, clock.now()) === null) {
+      await Promise.race([this.ledger.nextSettlement(), timeout]);
+    }
+  }
+
+  /**
+   * Renews an isolate's leases on this guard in one call (lease-book.ts batches them per
+   * guard object): each request is decided as an admission with no request of its own,
+   * so its lease is all spare tokens, granted only with room for all of them; a request
+   * refused, or granted none, gets no lease and nothing is counted. `returns` are the
+   * unspent tokens of the isolate's ended leases.
+   */
+  renewLeases(requests: AdmitRequest[], returns: NonNullable<LeaseRequest["returns"]>): AdmitDecision[] {
+    this.refundLeases(returns);
+    return requests.map((request) => this.decide(request, true));
+  }
+
+  private decide(request: AdmitRequest, renewal: boolean): AdmitDecision {
     const now = clock.now();
     this.refundLeases(request.lease?.returns ?? []);
     let key: GuardedKey | undefined;
@@ -217,13 +259,19 @@ export class AccountGuard extends DurableObject<Env> {
     if (refusals.length > 0) {
       const latest = refusals.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
       const retryAfter = retryAfterSeconds(latest.retryAt, now);
-      const standsMs = latest.refusal === "rate_limited" ? this.refusalStands(request, latest.retryAt - now) : undefined;
+      // A renewal refused holds nothing: the isolate only goes without a lease.
+      const standsMs = !renewal && latest.refusal === "rate_limited" ? this.refusalStands(request, latest.retryAt - now) : undefined;
       return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter, windows: report(false), standsMs };
     }
 
-    const retiresAt = request.jobId === undefined ? undefined : this.ledger.jobRetiresAt(request.jobId, now);
+    const job = request.jobId === undefined ? undefined : this.ledger.liveJobStatus(request.jobId, now);
+    const retiresAt = job === undefined ? undefined : (job?.retiresAt ?? null);
     const owned = retiresAt !== null;
-    const lease = owned ? this.leaseTerms(request, counted, key, now, retiresAt) : null;
+    const lease = owned ? this.leaseTerms(request, counted, key, now, retiresAt, renewal) : null;
+    if (renewal && !lease)
+      return owned
+        ? { allow: true, key, accountPlan, windows: report(false) }
+        : { allow: false, refusal: "not_found", windows: report(false) };
     const at = lease ? now + lease.ttlMs : now;
     for (const { policy, subject } of counted)
       this.windows.record(subject, policy.limit, policy.windowSeconds * 1000, now, lease?.tokens ?? 1, at);
@@ -233,9 +281,16 @@ export class AccountGuard extends DurableObject<Env> {
     const reservationId = generation && kind && ledgerKey ? this.ledger.reserve(ledgerKey, kind, generation, now) : undefined;
     const usage = request.wantUsage && generation ? this.ledger.usage(generation, now) : undefined;
     const grant = lease
-      ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, { at, tokens: lease.tokens, subjects: counted.map((c) => c.subject) })
+      ? this.leases.grant(leaseTagsOf(request), lease.ttlMs, {
+          at,
+          tokens: lease.tokens,
+          subjects: counted.map((c) => c.subject),
+          spentAtGrant: renewal ? 0 : 1,
+          grantedAt: now,
+        })
       : undefined;
-    return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant };
+    const jobStatus = job ? { resultKey: job.resultKey, ended: job.ended } : undefined;
+    return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant, job: jobStatus };
   }
 
   /**
@@ -247,6 +302,7 @@ export class AccountGuard extends DurableObject<Env> {
     key: GuardedKey | undefined,
     now: number,
     jobRetiresAt: number | undefined,
+    renewal: boolean,
   ) {
     const asked = request.lease;
     if (!asked || !leasable(request)) return null;
@@ -255,12 +311,13 @@ export class AccountGuard extends DurableObject<Env> {
     if (key?.expiresAt != null) ttlMs = Math.min(ttlMs, key.expiresAt - now);
     if (jobRetiresAt !== undefined) ttlMs = Math.min(ttlMs, jobRetiresAt - now);
     let tokens = Math.min(Math.floor(asked.want), MAX_LEASE_TOKENS);
-    // At most half of what is left: tokens an isolate holds idle must never fill a window
-    // that single requests (another route, another isolate) still have room in.
+    // Never more than the window has room for, and at most a share of its limit: tokens
+    // an isolate holds idle refuse other isolates early (never more than that share each).
     for (const { policy, state } of counted) {
-      tokens = Math.min(tokens, Math.floor(policy.limit * LEASE_SHARE_OF_LIMIT), Math.floor((policy.limit - state.used) / 2));
+      tokens = Math.min(tokens, Math.ceil(policy.limit * LEASE_SHARE_OF_LIMIT), policy.limit - state.used);
     }
-    return tokens >= 2 && ttlMs > 0 ? { tokens, ttlMs } : null;
+    // An admission's lease holds its own request and at least one spare token; a renewal's are all spare.
+    return tokens >= (renewal ? 1 : 2) && ttlMs > 0 ? { tokens, ttlMs } : null;
   }
 
   /**
@@ -277,12 +334,18 @@ export class AccountGuard extends DurableObject<Env> {
     return ms;
   }
 
-  /** Un-counts the tokens an isolate did not spend from its leases (each lease once). */
+  /**
+   * Un-counts the tokens an isolate did not spend from its leases (each lease once), and
+   * counts the spent ones from when the last was spent rather than from the lease's end.
+   */
   refundLeases(returns: NonNullable<LeaseRequest["returns"]>): void {
-    for (const { id, unspent } of returns) {
-      const lease = this.leases.takeBack(id, unspent);
-      if (!lease || lease.tokens === 0) continue;
-      for (const subject of lease.subjects) this.windows.unrecord(subject, lease.at, lease.tokens);
+    for (const { id, unspent, lastSpentMs } of returns) {
+      const lease = this.leases.takeBack(id, unspent, lastSpentMs);
+      if (!lease) continue;
+      for (const subject of lease.subjects) {
+        if (lease.unspent > 0) this.windows.unrecord(subject, lease.at, lease.unspent);
+        if (lease.spent > 0) this.windows.move(subject, lease.at, lease.spentBy, lease.spent);
+      }
     }
   }
 

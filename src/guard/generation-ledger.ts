@@ -1,6 +1,6 @@
 import { JOB_RETENTION_MS } from "../limits/bounds";
 import { nextUtcDay, nextUtcMonth, previousUtcMonth, utcDay, utcMonth } from "../limits/calendar";
-import type { AcceptedJob, JobView, OverageSettings, UsageSnapshot } from "../limits/guard-protocol";
+import type { AcceptedJob, JobStatus, JobView, OverageSettings, UsageSnapshot } from "../limits/guard-protocol";
 import type { GenerationKind, GenerationLimits } from "../limits/types";
 
 /**
@@ -91,6 +91,8 @@ export class GenerationLedger {
   private startedAt: number | null = null;
   /** Job id -> when zgate saw it end (completed or failed), oldest first; entries older than MAX_JOB_RUNTIME_MS are dropped. */
   private readonly ended = new Map<string, number>();
+  /** Polls of a job not yet the account's, waiting for the settlements in flight (nextSettlement). */
+  private settlementWaiters: (() => void)[] = [];
 
   // Its tables are created by the guard's migrations (schema.ts).
   constructor(private readonly sql: SqlStorage) {}
@@ -162,6 +164,9 @@ export class GenerationLedger {
   ): string | null {
     const r = this.reservations.get(reservationId) ?? this.listedReservation(reservationId, now);
     this.reservations.delete(reservationId);
+    // Run after this turn, once the job below is recorded.
+    const waiters = this.settlementWaiters.splice(0);
+    if (waiters.length > 0) queueMicrotask(() => waiters.forEach((resolve) => resolve()));
     if (!r) {
       // Settled already or expired: its count stays (never over-admits), but an accepted
       // job must still be the account's.
@@ -248,8 +253,29 @@ export class GenerationLedger {
    * being the account's (7 days after submission, JOB_RETENTION_MS). Null otherwise.
    */
   jobRetiresAt(jobId: string, now: number): number | null {
+    return this.liveJobStatus(jobId, now)?.retiresAt ?? null;
+  }
+
+  /** A live job of the account's: when it retires, its record, and whether zgate saw it end. Null otherwise. */
+  liveJobStatus(jobId: string, now: number): (JobStatus & { retiresAt: number }) | null {
     const row = this.liveJob(jobId, now);
-    return row ? row.created_at + JOB_RETENTION_MS : null;
+    if (!row) return null;
+    return {
+      retiresAt: row.created_at + JOB_RETENTION_MS,
+      resultKey: row.result_key,
+      ended: row.finished_at !== null || this.ended.has(jobId),
+    };
+  }
+
+  /** Whether a generate call admitted here awaits its settlement (its job, if the origin made one, is not the account's yet). */
+  awaitsSettlement(now: number): boolean {
+    for (const [id, r] of this.reservations) if (r.createdAt < now - RESERVATION_TTL_MS) this.reservations.delete(id);
+    return this.reservations.size > 0;
+  }
+
+  /** Resolves at the next settlement (of any reservation). */
+  nextSettlement(): Promise<void> {
+    return new Promise((resolve) => this.settlementWaiters.push(resolve));
   }
 
   /** How many of the keys' live jobs store their results (whether or not stored yet). */

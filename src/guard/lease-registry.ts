@@ -32,6 +32,10 @@ export interface CountedLease {
   at: number;
   tokens: number;
   subjects: string[];
+  /** Tokens spent at the grant: 1 for an admission's lease (its own request), 0 for a renewal's. */
+  spentAtGrant: number;
+  /** Guard-clock time it was granted. */
+  grantedAt: number;
 }
 
 /** Bounds the in-memory bookkeeping; a lease dropped from it only loses its refund. */
@@ -76,12 +80,22 @@ export class LeaseRegistry {
     return ends;
   }
 
-  /** A lease's unspent tokens, handed back once: what to un-count, or undefined. */
-  takeBack(id: string, unspent: number): CountedLease | undefined {
+  /**
+   * A lease handed back, once: how many of its tokens to un-count (`unspent`), how many
+   * were spent, and when the last was at the latest (`spentBy`, guard clock, never past
+   * its end); undefined if unknown or handed back already.
+   */
+  takeBack(
+    id: string,
+    unspent: number,
+    lastSpentMs?: number,
+  ): (CountedLease & { unspent: number; spent: number; spentBy: number }) | undefined {
     const lease = this.counted.get(id);
     if (!lease) return undefined;
     this.counted.delete(id);
-    return { ...lease, tokens: Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - 1) };
+    const back = Math.min(Math.max(0, Math.floor(unspent)), lease.tokens - lease.spentAtGrant);
+    const by = lastSpentMs === undefined || !(lastSpentMs >= 0) ? lease.at : Math.min(lease.at, lease.grantedAt + Math.ceil(lastSpentMs));
+    return { ...lease, unspent: back, spent: lease.tokens - back, spentBy: by };
   }
 
   /**

@@ -131,6 +131,24 @@ export class SlidingLog {
     log.times.splice(first, n);
   }
 
+  /**
+   * Moves up to `count` admissions counted at `from` to the earlier `to` (a lease's spent
+   * tokens, to when they were spent at the latest): in memory; the stored row keeps them
+   * at `from`, still an upper bound.
+   */
+  move(subject: string, from: number, to: number, count: number): void {
+    const log = this.logs.get(subject);
+    if (!log || to >= from) return;
+    const first = log.times.indexOf(from);
+    if (first < 0) return;
+    let n = 0;
+    while (n < count && log.times[first + n] === from) n++;
+    log.times.splice(first, n);
+    let index = log.times.length;
+    while (index > 0 && log.times[index - 1]! > to) index--;
+    log.times.splice(index, 0, ...Array<number>(n).fill(to));
+  }
+
   /** Moves the windows counted for one subject id (`<policy>:<from>`) to another (a rotated key). */
   rename(from: string, to: string): void {
     this.sql.exec(

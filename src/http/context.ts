@@ -1,7 +1,7 @@
 import type { Settings } from "../config/settings";
 import type { Env } from "../env";
 import type { Identity } from "../identify/identity";
-import type { UsageSnapshot, WindowReport } from "../limits/guard-protocol";
+import type { JobStatus, UsageSnapshot, WindowReport } from "../limits/guard-protocol";
 import type { GenerationLimits } from "../limits/types";
 import type { ProductTarget } from "../products";
 import type { RouteDef } from "../products/types";
@@ -28,6 +28,8 @@ export type AppEnv = {
       reservationId?: string;
       usage?: UsageSnapshot;
       generation?: GenerationLimits;
+      /** A poll of the account's job: the job as the guard saw it at admission. */
+      job?: JobStatus;
     };
     /**
      * A call that timed out for its caller while its admission waits for the origin's

@@ -15,8 +15,12 @@ import { utf8 } from "../util/utf8";
 
 // ---------------------------------------------------------------- leases: shared bounds
 
-/** Most admissions in one lease: what an isolate asks for at most and the guard grants at most. */
-export const MAX_LEASE_TOKENS = 64;
+/**
+ * Most admissions in one lease: what an isolate asks for at most and the guard grants at
+ * most. Leases are sized to the subject's rate in the isolate times the lease life; this
+ * only bounds one grant (issue 25's busiest account: 100 requests a second per isolate).
+ */
+export const MAX_LEASE_TOKENS = 10_000;
 /** The longest lease the guard grants, whatever an isolate asks: it bounds how long a revoke may wait. */
 export const MAX_LEASE_MS = 1_000;
 /** The shortest lease life a deployment may set (GUARD_LEASE_MS): shorter would end inside the isolate's safety margin. */
@@ -64,7 +68,18 @@ export interface AdmitRequest {
 export interface LeaseRequest {
   want: number;
   ttlMs: number;
-  returns?: { id: string; unspent: number }[];
+  returns?: LeaseReturn[];
+}
+
+/**
+ * An ended lease handed back: its unspent tokens, and when (ms after the isolate asked for
+ * it) its last token was spent, so the spent ones count from then rather than from the
+ * lease's end (never earlier than they were spent: the isolate asked before the grant).
+ */
+export interface LeaseReturn {
+  id: string;
+  unspent: number;
+  lastSpentMs?: number;
 }
 
 /** The mutable facts about a key that only the guard holds. */
@@ -100,6 +115,8 @@ export type AdmitDecision =
       reservationId?: string;
       usage?: UsageSnapshot;
       lease?: LeaseGrant;
+      /** A request naming a job of the account's (a poll): the job, so its end needs no second guard call on the way. */
+      job?: JobStatus;
     }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
@@ -225,6 +242,11 @@ export const TOKEN_CONSOLE_IDENTITY = "admin:token";
 export interface JobView {
   /** Where its result is stored in R2; null for `X-ZSky-Store: 0` (never persisted). */
   resultKey: string | null;
+}
+
+/** A job as its poll's admission saw it: its record, and whether zgate had already seen it end. */
+export interface JobStatus extends JobView {
+  ended: boolean;
 }
 
 /** What a ZSky job's guard records once the origin accepted it (settleGeneration). */

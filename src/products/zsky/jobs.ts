@@ -14,12 +14,16 @@ import { requestUrl } from "../../http/request-url";
 import * as clock from "../../util/clock";
 
 /**
- * What zgate does around ZSky's asynchronous jobs, once the origin has answered and
- * before the caller sees the answer (so a caller who reacts at once finds its slot free):
- * each is the `settle` step of its route (src/products/zsky/index.ts).
+ * What zgate does around ZSky's asynchronous jobs, once the origin has answered: each is
+ * the `settle` step of its route (src/products/zsky/index.ts). One guard round trip is on
+ * an answer's path at most (its admission): what can follow the answer does.
  * - submit: the guard's reservation is settled from the origin's answer, and an
- *   accepted job becomes the submitting account's;
- * - poll: a terminal status frees the job's slot; then a completed result is pulled
+ *   accepted job becomes the submitting account's (after the answer: a poll that reaches
+ *   the guard first waits there for it; a refused or blocked call before, so a caller
+ *   retrying at once finds its slot back, or its suspension in force);
+ * - poll: a terminal status frees the job's slot (after the answer, from the job's record
+ *   the poll's admission brought; a blocked job before, as it may suspend the key;
+ *   a submit meeting the slot still held has the pool re-checked); then a completed result is pulled
  *   once from the origin into R2 and handed out as a signed URL valid 24 h, or, for
  *   `X-ZSky-Store: 0` jobs, returned inline and never persisted. Another account's (or
  *   an unknown, or a purged) job never gets here: its guard refuses it (404);
@@ -52,8 +56,20 @@ export async function settleSubmission(c: Context<AppEnv>) {
         })
       : null;
   const answer = submissionAnswer(c.res.status, body, kind, store);
-  await settle(answer);
-  if (answer.outcome === "accepted") prefixPollUrl(c, body!);
+  if (answer.outcome !== "accepted") return settle(answer);
+  // An accepted job is settled after the answer, off its path (one guard round trip less):
+  // a poll that reaches the guard first waits there for it (AccountGuard.admit). A refused
+  // or blocked call is settled before, so a caller retrying at once finds its slot and
+  // allowance back, and a suspension in force.
+  c.executionCtx.waitUntil(settleAfterAnswer(c, () => settle(answer)));
+  prefixPollUrl(c, body!);
+}
+
+/** A settlement made after the answer: a failure is logged (the reservation then expires with its count kept). */
+async function settleAfterAnswer(c: Context<AppEnv>, settle: () => Promise<void>): Promise<void> {
+  await settle().catch((err: unknown) =>
+    console.error(JSON.stringify({ msg: "settlement_failed", request_id: c.get("requestId"), error: String(err).slice(0, 200) })),
+  );
 }
 
 /** Settles from a late answer (null: none came, taken as no job made); a failure is logged, the reservation then expires. */
@@ -95,8 +111,16 @@ export async function settlePoll(c: Context<AppEnv>) {
   const jobId = c.get("params").id ?? "";
   const body = await originJson(c);
   const status = terminalStatus(body, jobId);
-  const generation = c.get("admission")?.generation;
+  const { generation, job } = c.get("admission") ?? {};
   if (!status || !generation) return;
+  if (job && status !== "blocked") {
+    // The admission named the job: its slot is freed after the answer, off its path. A
+    // blocked job is settled before it, since it may suspend the key.
+    const ending = jobEnded(c.env, c.get("identity"), jobId, status, generation);
+    c.executionCtx.waitUntil(settleAfterAnswer(c, async () => void (await ending)));
+    if (status === "completed") await materializeResult(c, body!, jobId, job, !job.ended);
+    return;
+  }
   const ended = await jobEnded(c.env, c.get("identity"), jobId, status, generation);
   // The guard admitted the poll; a purge or retirement since is a 404 too.
   if (!ended.job) throw new GatewayError("NOT_FOUND", "Job not found");

@@ -1,0 +1,192 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { afterDrain, useTestClock, type TestClock } from "../clock";
+import { REVOKE_BUDGET_MS } from "../../src/admit/lease-book";
+import { admin, call, callLive, countingGuards, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+
+/**
+ * Leases renewed ahead of need (src/admit/lease-book.ts), far from the guard: every guard
+ * call's answer reaches the isolate RTT_MS after the guard gave it, on the test clock
+ * (countingGuards' inTransit), so the isolate measures its guard as far and renews its
+ * leases in the background, between requests too. Two isolates are two settings objects:
+ * each is parsed apart, and so has a lease book of its own.
+ */
+
+const RTT_MS = 150;
+const roomy = limitOverrides({ zappway: { windows: { plan_rate: { limit: 100_000 } } } });
+
+/** Two isolates of one deployment whose guard is RTT_MS away; `calls` names every guard call they make, in order. */
+function farIsolates(clock: TestClock, settings: Record<string, unknown> = {}) {
+  const calls: string[] = [];
+  const guards = countingGuards(calls, () => clock.advance(RTT_MS));
+  return { calls, isolates: [0, 1].map(() => ({ ...settings, ACCOUNT_GUARD: guards })) };
+}
+
+const count = (calls: string[], method: string) => calls.filter((m) => m === method).length;
+
+describe("leases renewed ahead of need, far from the guard", () => {
+  it("a ZappWay Free key at 1 req/s over two isolates, at its plan's limit: after each isolate's first two requests, no request waits for the guard", async () => {
+    const clock = useTestClock();
+    const { calls, isolates } = farIsolates(clock);
+    const { key } = await createKey("zappway");
+    const start = clock.now();
+    const statuses: number[] = [];
+    const onPath: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const before = count(calls, "admit");
+      const response = await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
+      statuses.push(response.status);
+      onPath.push(count(calls, "admit") - before);
+      await clock.advanceTo(start + (i + 1) * 1000);
+    }
+    expect(statuses).toEqual(Array(30).fill(200));
+    // Each isolate's first request (no lease) and second (its rate now known: a lease) ask the guard.
+    expect(onPath.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    expect(onPath.slice(4)).toEqual(Array(26).fill(0));
+    // What it costs: the renewals in the background, a few per request, one per lease each.
+    const renewals = count(calls, "renewLeases");
+    expect(renewals).toBeGreaterThan(0);
+    expect(renewals / 30).toBeLessThan(4);
+  });
+
+  it("a subject that stops calling is renewed no more: its lease is handed back, and the guard hears nothing after", async () => {
+    const clock = useTestClock();
+    const { calls, isolates } = farIsolates(clock);
+    const { key } = await createKey("zappway");
+    const send = () => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[0] });
+    for (let i = 0; i < 4; i++) {
+      expect((await send()).status).toBe(200);
+      await clock.advance(1000);
+    }
+    // Twice its usual gap, a lease life and a few round trips later, nothing is left to keep alive.
+    await clock.advance(2 * 1000 + 1000 + 4 * RTT_MS);
+    expect(calls).toContain("refundLeases");
+    const made = calls.length;
+    await clock.advance(10_000);
+    expect(calls.length).toBe(made);
+    // Every token renewed and not spent came back: the window holds the 4 requests, and this one.
+    const probe = await call("/zappway/api/v1/datastores", { headers: keyHeaders("zappway", key), settings: isolates[1] });
+    expect(probe.headers.get("RateLimit")).toMatch(/^"plan_rate";r=55;/);
+  });
+
+  it("one renewal call renews every lease an isolate holds on one guard: 6 keys on 2 routes of one account", async () => {
+    const clock = useTestClock();
+    const { calls, isolates } = farIsolates(clock, roomy);
+    const first = await createKey("zappway");
+    const keys = [
+      first.key,
+      ...(await Promise.all(Array.from({ length: 5 }, async () => (await createKey("zappway", { account: first.account })).key))),
+    ];
+    const routes = ["/zappway/api/v1/agents", "/zappway/api/v1/datastores"];
+    const start = clock.now();
+    // Every subject (key and route) at 2 req/s for 4 s, all in one isolate.
+    for (let tick = 0; tick < 8; tick++) {
+      for (const key of keys)
+        for (const route of routes)
+          expect((await call(route, { headers: keyHeaders("zappway", key), settings: isolates[0] })).status).not.toBe(429);
+      // Guard calls on the way moved the clock too (a round trip each).
+      await clock.advanceTo(Math.max(clock.now(), start + (tick + 1) * 500));
+    }
+    const seconds = (clock.now() - start) / 1000;
+    // Renewed one subject at a time, 12 subjects would need about 12 calls per lease life.
+    // Together: a few calls a second for the whole account.
+    expect(count(calls, "renewLeases") / seconds).toBeLessThan(4);
+    // And the subjects were admitted from those leases: most requests asked nothing.
+    expect(count(calls, "admit")).toBeLessThan(keys.length * routes.length * 3);
+  });
+
+  it("a revoke waits for the renewed leases, within the revoke budget, and nothing is admitted after it returns", async () => {
+    const clock = useTestClock();
+    const { isolates } = farIsolates(clock);
+    const { id, key } = await createKey("zappway");
+    const send = (i: number) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
+    const start = clock.now();
+    for (let i = 0; i < 8; i++) {
+      expect((await send(i)).status).toBe(200);
+      await clock.advanceTo(start + (i + 1) * 1000);
+    }
+    const revokedAt = clock.now();
+    expect((await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }))).status).toBe(200);
+    // The longest lease a far guard's isolate asks for: the revoke's budget less its own round trips.
+    expect(clock.now() - revokedAt).toBeLessThanOrEqual(REVOKE_BUDGET_MS);
+    for (let i = 0; i < 4; i++) expect((await send(i)).status).toBe(401);
+  });
+});
+
+/** Guard stubs whose `method` calls are held until `release` resolves (as if slow to arrive); other calls go at once. */
+function holding(method: string, release: Promise<void>): typeof env.ACCOUNT_GUARD {
+  return new Proxy(env.ACCOUNT_GUARD, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+      return (...args: Parameters<typeof env.ACCOUNT_GUARD.get>) => {
+        const stub = target.get(...args);
+        return new Proxy(stub, {
+          get(s, name) {
+            const rpc = Reflect.get(s, name);
+            if (typeof rpc !== "function" || name !== method) return rpc;
+            // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
+            return async (...a: unknown[]) => (await release, Reflect.apply(rpc, s, a));
+          },
+        });
+      };
+    },
+  });
+}
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+describe("ZSky: one guard round trip on the answer's path", () => {
+  const zsky = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 }, poll: { limit: 100_000 } } } });
+
+  it("a generate call is answered before its settlement reaches the guard, and a poll that gets there first waits for it", async () => {
+    const settlement = gate();
+    const settings = { ...zsky, ACCOUNT_GUARD: holding("settleGeneration", settlement.opened) };
+    const { key } = await createKey("zsky");
+    const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
+    const submitted = await callLive("/zsky/v1/images/generate", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ prompt: "render-ms:0 a harbour" }),
+      settings,
+    });
+    expect(submitted.status).toBe(200);
+    const jobId = (await json(submitted)).job_id as string;
+    // The settlement is still held: the job is not the account's yet when the poll reaches
+    // the guard (real I/O, which no test clock orders: a moment for the poll to get there).
+    const polling = call(`/zsky/v1/jobs/${jobId}`, { headers, settings });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    settlement.open();
+    const polled = await polling;
+    expect(polled.status).toBe(200);
+    expect((await json(polled)).status).toBe("completed");
+  });
+
+  it("the poll that completes a job is answered before the guard frees its slot, which it then does", async () => {
+    const ending = gate();
+    const settings = {
+      ...limitOverrides({
+        zsky: { windows: { burst: { limit: 100_000 }, poll: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } },
+      }),
+      ACCOUNT_GUARD: holding("finishJob", ending.opened),
+    };
+    const { key } = await createKey("zsky");
+    const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
+    const generate = () =>
+      call("/zsky/v1/images/generate", { method: "POST", headers, body: JSON.stringify({ prompt: "render-ms:0 a quay" }), settings });
+    const jobId = (await json(await generate())).job_id as string;
+    const polled = await callLive(`/zsky/v1/jobs/${jobId}`, { headers, settings });
+    expect(polled.status).toBe(200);
+    const done = await json(polled);
+    expect(done.status).toBe("completed");
+    expect(done.result_url).toMatch(new RegExp(`/zsky/v1/results/${jobId}\\?`));
+    // Once it lands the one slot is free (a submit meeting it still held would have the pool re-checked).
+    ending.open();
+    expect((await generate()).status).toBe(200);
+  });
+});
