@@ -55,8 +55,19 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     stand: settings.GUARD_LEASE_MS,
   };
   const guardName = identity ? accountGuardName(identity) : await addressGuardNameOf(c.env, product.id, ip!);
+  // The route's own guard question goes out with admission's call, or right after a lease admits.
+  let alongsideStarted = route.alongsideAdmission === undefined;
+  const startAlongside = () => {
+    if (alongsideStarted) return;
+    alongsideStarted = true;
+    route.alongsideAdmission!(c);
+  };
+  let deciding = true;
   const link: AdmissionLink = {
-    guard: () => guardNamed(c.env, guardName),
+    guard: () => {
+      if (deciding) startAlongside();
+      return guardNamed(c.env, guardName);
+    },
     guardName,
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
@@ -74,6 +85,9 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
+  } finally {
+    // Renewals this request leaves running use its link too, after its decision: they start nothing.
+    deciding = false;
   }
   // Unknown, revoked and expired credentials all get the same 401 body.
   if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
@@ -82,6 +96,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
   }
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
+  startAlongside();
   c.set("admission", {
     windows: decision.windows,
     reservationId: decision.reservationId,
