@@ -62,15 +62,12 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     alongsideStarted = true;
     route.alongsideAdmission!(c);
   };
-  let deciding = true;
   const link: AdmissionLink = {
-    guard: () => {
-      if (deciding) startAlongside();
-      return guardNamed(c.env, guardName);
-    },
+    guard: () => guardNamed(c.env, guardName),
     guardName,
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
+    asking: startAlongside,
   };
   const admission = admissionFor(settings);
   let decision: AdmitDecision;
@@ -85,9 +82,6 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
-  } finally {
-    // Renewals this request leaves running use its link too, after its decision: they start nothing.
-    deciding = false;
   }
   // Unknown, revoked and expired credentials all get the same 401 body.
   if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
