@@ -9,6 +9,7 @@ import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { deliverKeyOutbox } from "./key-outbox";
+import { guardExists, revokeBeforeGuard } from "./guard-birth";
 import * as clock from "../util/clock";
 import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
 import { productById } from "../products/index";
@@ -91,10 +92,19 @@ function audited(record: KeyRecord, action: string, by: Actor, detail?: Record<s
 
 /**
  * Stores the hash, registers the key with its guard (only then can it be used), audits.
- * If registration fails the key is never shown, so a half-made key is inert.
+ * If registration fails the key is never shown, so a half-made key is inert. An account
+ * whose guard does not exist yet is not called (that would place its guard here, near the
+ * operator): the guard reads the key from D1 when its first request creates it
+ * (guard-birth.ts; the record is stored before the guard is looked for, so one born
+ * meanwhile either read it or is told here).
  */
 async function store(env: Env, record: KeyRecord, hash: string, action: string, by: Actor): Promise<void> {
   await insertRecord(env, record, hash);
+  if (await guardExists(env, record)) await registerWithGuard(env, record);
+  await writeAudit(env, audited(record, action, by));
+}
+
+async function registerWithGuard(env: Env, record: KeyRecord): Promise<void> {
   await guardFor(env, record).registerKey({
     keyId: record.keyId,
     scopes: record.scopes,
@@ -103,7 +113,6 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
     expiresAt: record.expiresAt,
     limitOverride: record.limitOverride,
   });
-  await writeAudit(env, audited(record, action, by));
 }
 
 /** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
@@ -255,6 +264,9 @@ export interface RevokeOptions extends RevokeContext {
  * Refused at the guard first (that is what makes it instant), then recorded with its
  * reason and ticket (a key revoked before keeps the first revocation's), then audited:
  * through the guard's outbox, so a revoke the guard applied is recorded even if this call dies.
+ * A key whose account's guard does not exist yet is revoked in D1 alone (guard-birth.ts:
+ * the guard, once a request creates it, reads it revoked); it never made a job, so it has
+ * no result links.
  */
 export async function revokeKey(
   env: Env,
@@ -271,12 +283,14 @@ export async function revokeKey(
     refuseResultLinksOf: links && (productById(record.product)?.resultLinks ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
-  const changed = await guardFor(env, record).revokeKey(record.keyId, entry);
+  const beforeGuard = await revokeBeforeGuard(env, record, by.actor, why, entry.at);
+  const changed = beforeGuard ?? (await guardFor(env, record).revokeKey(record.keyId, entry));
   // Already refused: the guard kept nothing, and this call's entry says so.
   const recorded = changed
     ? entry
     : { ...entry, audit: [audited(record, action, by, { already_revoked: true, ...why, ...options.detail })] };
-  const resultLinksOf = await recordDecision(env, record, recorded, {}, changed);
+  const resultLinksOf =
+    beforeGuard === null ? await recordDecision(env, record, recorded, {}, changed) : await deliverKeyOutbox(env, recorded, {}, () => 0);
   return { changed, resultLinksRevoked: Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0), resultLinksOf };
 }
 

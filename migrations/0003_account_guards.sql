@@ -1,0 +1,11 @@
+-- The account guards that exist (src/keys/guard-birth.ts, docs/architecture.md "Where a
+-- guard lives"): a Durable Object is placed near its first caller, so admin actions on an
+-- account whose guard does not exist yet are decided here, not by calling (and so
+-- creating) the guard near the operator; the guard's first call, a request of the
+-- account's own traffic, inserts its row and reads the account's keys in one batch.
+CREATE TABLE account_guards (
+  name TEXT PRIMARY KEY,                  -- the guard's name, <product>:<account>
+  born_at INTEGER NOT NULL                -- when its first call created it (0: before this table)
+);
+-- Until now a key's registration created its account's guard: every account with a key has one.
+INSERT OR IGNORE INTO account_guards (name, born_at) SELECT DISTINCT product || ':' || account_id, 0 FROM api_keys;

@@ -1,0 +1,110 @@
+import type { Env } from "../env";
+import type { GuardedKey } from "../limits/guard-protocol";
+import type { KeyLimitOverride } from "../limits/types";
+import type { ProductId } from "../products/types";
+import { accountGuardName } from "../admit/guard-client";
+import type { KeyRecord, RevokeContext } from "./key-store";
+
+/**
+ * Where an account's guard lives. A Durable Object is placed near its first caller, and
+ * for most accounts that used to be the admin call registering their first key: the guard
+ * lived near the operator, and every request paid the round trip to it. So admin actions
+ * on an account whose guard does not exist yet never call it (calling would create it):
+ * they are decided in D1, which holds every key record already, and the guard reads them
+ * when its first call creates it, a request of the account's own traffic near its callers
+ * (its *birth*, AccountGuard's constructor).
+ *
+ * D1 orders the two. `account_guards` names the guards that exist: a birth inserts the
+ * guard's row and reads the account's keys in one batch (one transaction), and each
+ * decision below is one statement that applies only while that row is absent. So a
+ * decision either lands before the birth, and the guard reads it, or finds the guard
+ * born and goes to the guard as for any account. A key revoked here has never been
+ * admitted by any guard, so no lease of it exists anywhere: it is refused from the moment
+ * the revoke returns, as one the guard revoked.
+ */
+
+/** What a guard reads of a key at its birth. */
+export type KeyAtBirth = GuardedKey & { revokedAt: number | null };
+
+interface BirthRow {
+  id: string;
+  scopes: string;
+  plan: string | null;
+  owner_user_id: string | null;
+  expires_at: number | null;
+  limit_override: string | null;
+  revoked_at: number | null;
+}
+
+const UNBORN = "NOT EXISTS (SELECT 1 FROM account_guards WHERE name = ?)";
+
+type Owner = Pick<KeyRecord, "product" | "accountId">;
+
+/** Whether the account's guard exists (was ever called since account_guards began, or had a key before). */
+export async function guardExists(env: Env, owner: Owner): Promise<boolean> {
+  const row = await env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(accountGuardName(owner)).first();
+  return row !== null;
+}
+
+/**
+ * The guard's birth, in one transaction: its row in account_guards, and the account's
+ * keys as D1 has them. Not the successors of rotations and rolls: their guard makes those
+ * (a rotation or roll is a guard call on an existing key, so its guard is born before
+ * they exist), and one being made right now must not look made.
+ */
+export async function bornWithKeys(env: Env, name: string, product: ProductId, accountId: string, now: number): Promise<KeyAtBirth[]> {
+  const [, keys] = await env.DB.batch([
+    env.DB.prepare("INSERT OR IGNORE INTO account_guards (name, born_at) VALUES (?, ?)").bind(name, now),
+    env.DB.prepare(
+      `SELECT id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at FROM api_keys
+       WHERE product = ? AND account_id = ? AND (rotated_from IS NULL OR replaced_via = 'replace')`,
+    ).bind(product, accountId),
+  ]);
+  return (keys!.results as BirthRow[]).map((row) => ({
+    keyId: row.id,
+    scopes: JSON.parse(row.scopes) as string[],
+    plan: row.plan,
+    ownerUserId: row.owner_user_id,
+    expiresAt: row.expires_at,
+    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
+    revokedAt: row.revoked_at,
+  }));
+}
+
+/**
+ * Revokes a key in D1 if its account's guard does not exist: true when this revoked it,
+ * false when it was revoked already, null when the guard exists (the guard decides).
+ */
+export async function revokeBeforeGuard(
+  env: Env,
+  record: KeyRecord,
+  by: string,
+  context: RevokeContext,
+  at: number,
+): Promise<boolean | null> {
+  // Most revoked keys were used: their guard exists, and D1 is only read.
+  if (await guardExists(env, record)) return null;
+  const name = accountGuardName(record);
+  const [revoked, born] = await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE api_keys SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoke_ticket = ?
+       WHERE id = ? AND revoked_at IS NULL AND ${UNBORN}`,
+    ).bind(at, by, context.reason ?? null, context.ticket ?? null, record.keyId, name),
+    env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(name),
+  ]);
+  if (born!.results.length > 0) return null;
+  return revoked!.meta.changes > 0;
+}
+
+/** Sets a key's plan and own limits in D1 if its account's guard does not exist; false when it exists (the guard first). */
+export async function setLimitsBeforeGuard(
+  env: Env,
+  record: KeyRecord,
+  plan: string | null,
+  override: KeyLimitOverride | null,
+): Promise<boolean> {
+  const changed = await env.DB.prepare(`UPDATE api_keys SET plan = ?, limit_override = ? WHERE id = ? AND ${UNBORN}`)
+    .bind(plan, override ? JSON.stringify(override) : null, record.keyId, accountGuardName(record))
+    .run();
+  return changed.meta.changes > 0;
+}
