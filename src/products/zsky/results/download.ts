@@ -23,17 +23,17 @@ import * as clock from "../../../util/clock";
  * revocations are, so the very next download after one is refused at every location.
  */
 export async function downloadResult(c: Context<AppEnv>) {
-  const { url, refusedSince } = await checkLink(c);
-  if (url.check !== "valid")
-    throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");
+  const link = await checkLink(c);
+  if (link.check !== "valid")
+    throw new GatewayError("FORBIDDEN", link.check === "expired" ? "Download link expired" : "Invalid download signature");
 
   // The object is the truth: a purged or retired job's result has left R2.
   const jobId = c.get("params").job_id ?? "";
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
   const [read, refused] = await Promise.all([
-    readResult(c.env.RESULTS, resultObjectKey(url.issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
-    refusedSince!,
+    readResult(c.env.RESULTS, resultObjectKey(link.issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
+    link.refusedSince,
   ]);
   // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
   if (refused !== null && linkIssuedAt(requestUrl(c.req.raw).searchParams) <= refused) {
@@ -74,10 +74,7 @@ export async function downloadResult(c: Context<AppEnv>) {
 }
 
 /** A link's signature check and, for a valid one, its issuing key's guard asked when its links were refused. */
-interface LinkCheck {
-  url: UrlCheck;
-  refusedSince?: Promise<number | null>;
-}
+type LinkCheck = Exclude<UrlCheck, { check: "valid" }> | (Extract<UrlCheck, { check: "valid" }> & { refusedSince: Promise<number | null> });
 
 const linkChecks = new WeakMap<Request, Promise<LinkCheck>>();
 
@@ -93,12 +90,12 @@ export function checkLink(c: Context<AppEnv>): Promise<LinkCheck> {
     check = (async () => {
       const query = requestUrl(c.req.raw).searchParams;
       const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, clock.now());
-      if (url.check !== "valid") return { url };
+      if (url.check !== "valid") return url;
       const guard = guardFor(c.env, { product: "zsky", accountId: url.issuer.account });
       const refusedSince = Promise.resolve(guard.resultLinksRefusedSince(url.issuer.keyId));
       // Read by downloadResult, unless admission refused the request first.
       refusedSince.catch(() => undefined);
-      return { url, refusedSince };
+      return { ...url, refusedSince };
     })();
     check.catch(() => undefined);
     linkChecks.set(c.req.raw, check);
