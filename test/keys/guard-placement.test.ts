@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, createKey, freshAccount, json, keyHeaders, race } from "../helpers";
+import { admin, call, createKey, freshAccount, json, keyHeaders, race, someIp } from "../helpers";
 
 /**
  * Where an account's guard lives (src/keys/guard-birth.ts): a Durable Object is placed near
@@ -96,5 +96,29 @@ describe("admin actions never decide where an account's guard lives", () => {
     const after = results.filter((r) => r.startedAfterRevoke);
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((r) => r.status === 200)).toEqual([]);
+  });
+
+  it("the security team's revokes of a key never used (revoke-leaked, a public leak report) call no account guard, and it is refused at once", async () => {
+    const calls: string[] = [];
+    const settings = { ACCOUNT_GUARD: namingGuards(calls) };
+    const leaked = await createKey("zsky");
+    const answer = await json(await admin("/keys/revoke-leaked", { json: { key: leaked.key, reason: "in a gist" }, settings }));
+    expect(answer.revoked).toEqual([expect.objectContaining({ id: leaked.id, already_revoked: false, result_links_revoked: 0 })]);
+    const reported = await createKey("zappway");
+    const report = await call("/security/v1/keys/report", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": someIp() },
+      body: JSON.stringify({ keys: [reported.key] }),
+      settings,
+    });
+    expect(report.status).toBe(202);
+    expect(callsOn(calls, `zsky:${leaked.account}`)).toEqual([]);
+    expect(callsOn(calls, `zappway:${reported.account}`)).toEqual([]);
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", leaked.key) })).status).toBe(401);
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", reported.key) })).status).toBe(401);
+    expect((await json(await admin(`/audit?target=${reported.id}`))).entries[0]).toMatchObject({
+      actor: "report:public",
+      action: "key.revoke_leaked",
+    });
   });
 });
