@@ -9,3 +9,9 @@ CREATE TABLE account_guards (
 );
 -- Until now a key's registration created its account's guard: every account with a key has one.
 INSERT OR IGNORE INTO account_guards (name, born_at) SELECT DISTINCT product || ':' || account_id, 0 FROM api_keys;
+-- Keys an admin rolled to while their account had no guard: the guard's birth reads them
+-- (and counts the old key as its successor); every other rolled or rotated key is made by
+-- the guard itself, and one being made as the guard is born must not look made.
+CREATE TABLE rolls_before_guard (
+  key_id TEXT PRIMARY KEY                 -- the successor's id (api_keys.id)
+);

@@ -160,18 +160,23 @@ export class AccountGuard extends DurableObject<Env> {
    * An account guard's birth (keys/guard-birth.ts): registered as existing in D1, it takes
    * the account's keys from there, as admin actions left them while it did not exist. A
    * key it knows already (a guard from before account_guards) keeps its row; a revocation
-   * D1 has and it lacks is applied, never undone. No isolate holds a lease of a key this
-   * guard never had, so the change waits for nothing.
+   * D1 has and it lacks is applied, never undone; a key an admin rolled meanwhile counts as
+   * the head of its chain of rolls (as rollKey leaves it). No isolate holds a lease of a key
+   * this guard never had, so the change waits for nothing.
    */
   private async beBorn(name: string): Promise<void> {
     const split = name.indexOf(":");
     const keys = await bornWithKeys(this.env, name, name.slice(0, split), name.slice(split + 1), clock.now());
+    const rolledTo = new Map(keys.flatMap((k) => (k.rolledFrom === null ? [] : [[k.rolledFrom, k.keyId] as const])));
+    const headOf = (keyId: string): string => (rolledTo.has(keyId) ? headOf(rolledTo.get(keyId)!) : keyId);
     await this.mutate(() => {
-      for (const { revokedAt, ...key } of keys) {
+      const kv = this.ctx.storage.kv;
+      for (const key of keys) {
         if (!this.keys.has(key.keyId)) this.keys.insert(key);
-        if (revokedAt !== null) this.keys.revoke(key.keyId, revokedAt);
+        if (key.revokedAt !== null) this.keys.revoke(key.keyId, key.revokedAt);
       }
-      this.ctx.storage.kv.put(BORN, clock.now());
+      for (const [old, successor] of rolledTo) if (kv.get(countsAsEntry(old)) === undefined) kv.put(countsAsEntry(old), headOf(successor));
+      kv.put(BORN, clock.now());
       return { result: undefined, affected: { keys: keys.map((k) => k.keyId) } };
     });
   }

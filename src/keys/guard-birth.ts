@@ -3,7 +3,7 @@ import type { GuardedKey } from "../limits/guard-protocol";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { accountGuardName } from "../admit/guard-client";
-import type { KeyRecord, RevokeContext } from "./key-store";
+import { successorInsertAfterChange, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
  * Where an account's guard lives. A Durable Object is placed near its first caller, and
@@ -23,8 +23,8 @@ import type { KeyRecord, RevokeContext } from "./key-store";
  * the revoke returns, as one the guard revoked.
  */
 
-/** What a guard reads of a key at its birth. */
-export type KeyAtBirth = GuardedKey & { revokedAt: number | null };
+/** What a guard reads of a key at its birth; `rolledFrom`: the key an admin rolled to it before the guard existed. */
+export type KeyAtBirth = GuardedKey & { revokedAt: number | null; rolledFrom: string | null };
 
 interface BirthRow {
   id: string;
@@ -34,6 +34,8 @@ interface BirthRow {
   expires_at: number | null;
   limit_override: string | null;
   revoked_at: number | null;
+  rotated_from: string | null;
+  replaced_via: string | null;
 }
 
 const UNBORN = "NOT EXISTS (SELECT 1 FROM account_guards WHERE name = ?)";
@@ -48,16 +50,17 @@ export async function guardExists(env: Env, owner: Owner): Promise<boolean> {
 
 /**
  * The guard's birth, in one transaction: its row in account_guards, and the account's
- * keys as D1 has them. Not the successors of rotations and rolls: their guard makes those
- * (a rotation or roll is a guard call on an existing key, so its guard is born before
- * they exist), and one being made right now must not look made.
+ * keys as D1 has them. Not the successors of rotations and rolls, which their guard makes
+ * (handOver) and one being made right now must not look made, except the rolls decided
+ * here before the guard existed (`rolls_before_guard`, rollBeforeGuard).
  */
 export async function bornWithKeys(env: Env, name: string, product: ProductId, accountId: string, now: number): Promise<KeyAtBirth[]> {
   const [, keys] = await env.DB.batch([
     env.DB.prepare("INSERT OR IGNORE INTO account_guards (name, born_at) VALUES (?, ?)").bind(name, now),
     env.DB.prepare(
-      `SELECT id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at FROM api_keys
-       WHERE product = ? AND account_id = ? AND (rotated_from IS NULL OR replaced_via = 'replace')`,
+      `SELECT id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at, rotated_from, replaced_via FROM api_keys
+       WHERE product = ? AND account_id = ?
+         AND (rotated_from IS NULL OR replaced_via = 'replace' OR id IN (SELECT key_id FROM rolls_before_guard))`,
     ).bind(product, accountId),
   ]);
   return (keys!.results as BirthRow[]).map((row) => ({
@@ -68,6 +71,7 @@ export async function bornWithKeys(env: Env, name: string, product: ProductId, a
     expiresAt: row.expires_at,
     limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
     revokedAt: row.revoked_at,
+    rolledFrom: row.replaced_via === "roll" ? row.rotated_from : null,
   }));
 }
 
@@ -107,4 +111,32 @@ export async function setLimitsBeforeGuard(
     .bind(plan, override ? JSON.stringify(override) : null, record.keyId, accountGuardName(record))
     .run();
   return changed.meta.changes > 0;
+}
+
+/**
+ * An admin roll decided in D1 if the key's account has no guard: the old key ends at
+ * `endsAt` and its successor is inserted in one batch, both only while the old key is
+ * usable and the guard does not exist. True: rolled here (the guard reads the successor,
+ * and counts the old key as it, at its birth); false: the old key was not usable, nothing
+ * made; null: the guard exists (it rolls).
+ */
+export async function rollBeforeGuard(
+  env: Env,
+  current: KeyRecord,
+  successor: KeyRecord,
+  hash: string,
+  endsAt: number,
+  now: number,
+): Promise<boolean | null> {
+  const name = accountGuardName(current);
+  const [ended, , , born] = await env.DB.batch([
+    env.DB.prepare(
+      `UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND ${UNBORN}`,
+    ).bind(endsAt, current.keyId, now, name),
+    successorInsertAfterChange(env, successor, hash),
+    env.DB.prepare("INSERT INTO rolls_before_guard (key_id) SELECT ? WHERE changes() > 0").bind(successor.keyId),
+    env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(name),
+  ]);
+  if (born!.results.length > 0) return null;
+  return ended!.meta.changes > 0;
 }

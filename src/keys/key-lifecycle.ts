@@ -9,9 +9,9 @@ import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { deliverKeyOutbox } from "./key-outbox";
-import { guardExists, revokeBeforeGuard } from "./guard-birth";
+import { guardExists, revokeBeforeGuard, rollBeforeGuard } from "./guard-birth";
 import * as clock from "../util/clock";
-import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
+import { insertKey, keyStatus, markRevoked, publishKey, type KeyRecord, type RevokeContext } from "./key-store";
 import { productById } from "../products/index";
 
 /**
@@ -227,7 +227,7 @@ export async function rollKey(
   context: RevokeContext = {},
 ): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
   const { record, secret } = successorOf(current, "roll");
-  await insertRecord(env, record, await hashKey(secret));
+  const hash = await hashKey(secret);
   const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
   // The old key's end is the guard's to set: D1 and the `key.roll` entry take it from there (`old_key_ends_at`).
   const entry = outboxEntry({
@@ -237,6 +237,17 @@ export async function rollKey(
       audited(current, "key.roll", by, { replaced_by: record.keyId, ...why }),
     ],
   });
+  // No guard yet: decided in D1 (guard-birth.ts), the old key's end on this clock, as the guard would set it.
+  const now = clock.now();
+  const endsAt = Math.min(current.expiresAt ?? Infinity, now + graceSeconds * 1000);
+  const beforeGuard = (await guardExists(env, current)) ? null : await rollBeforeGuard(env, current, record, hash, endsAt, now);
+  if (beforeGuard === false) return null;
+  if (beforeGuard) {
+    await publishKey(env, record, hash);
+    await deliverKeyOutbox(env, entry, { endsAt }, () => 0);
+    return { record, secret, oldEndsAt: endsAt };
+  }
+  await insertRecord(env, record, hash);
   const rolled = await guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000, entry);
   if (!rolled) {
     // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.

@@ -65,6 +65,23 @@ describe("admin actions never decide where an account's guard lives", () => {
     expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", (await json(second)).key), settings })).status).toBe(200);
   });
 
+  it("rolling a key never used calls no guard; the guard its first request creates counts the old key as its successor until the grace ends", async () => {
+    const calls: string[] = [];
+    const settings = { ACCOUNT_GUARD: namingGuards(calls) };
+    const old = await createKey("zsky", { limit_override: { windows: { burst: { limit: 3 } } } });
+    const rolled = await admin(`/keys/${old.id}/roll`, { json: { expire_old_in_seconds: 600 }, settings });
+    expect(rolled.status).toBe(201);
+    const successor = await json(rolled);
+    expect(callsOn(calls, `zsky:${old.account}`)).toEqual([]);
+    const usage = (key: string) => call("/zsky/v1/usage", { headers: keyHeaders("zsky", key), settings });
+    // One window of 3 for the two: the successor's limits, the old key counted as it.
+    expect([(await usage(old.key)).status, (await usage(successor.key)).status, (await usage(old.key)).status]).toEqual([200, 200, 200]);
+    expect((await usage(successor.key)).status).toBe(429);
+    expect((await usage(old.key)).status).toBe(429);
+    const record = await json(await admin(`/keys/${old.id}`));
+    expect(Date.parse(record.expires_at) - Date.now()).toBeGreaterThan(590_000);
+  });
+
   it("a key revoked before its guard exists is refused from the moment the revoke returns, recorded as any revoke, and a revoke racing a key's first requests admits nothing sent after it returned", async () => {
     const calls: string[] = [];
     const settings = { ACCOUNT_GUARD: namingGuards(calls) };

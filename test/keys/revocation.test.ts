@@ -134,7 +134,9 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
   });
 
   it("a roll: the old key's end set by the guard reaches D1, with both audit entries", async () => {
-    const { id, account } = await createKey("zsky");
+    const { id, key, account } = await createKey("zsky");
+    // Used once: its guard exists, so the roll is the guard's (before, D1 decides it: guard-placement.test.ts).
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(200);
     const dead = await dyingAdmin(`/keys/${id}/roll`, d1FailingOn(/UPDATE api_keys SET expires_at/), { expire_old_in_seconds: 3600 });
     expect(dead.status).toBe(500);
     expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "active", expires_at: null });
