@@ -3,6 +3,7 @@ import type { GuardedKey } from "../limits/guard-protocol";
 import type { KeyLimitOverride } from "../limits/types";
 import type { ProductId } from "../products/types";
 import { accountGuardName } from "../admit/guard-client";
+import { auditOnceAfterChange, type AuditEntry } from "../audit/audit-log";
 import { successorInsertAfterChange, type KeyRecord, type RevokeContext } from "./key-store";
 
 /**
@@ -76,8 +77,10 @@ export async function bornWithKeys(env: Env, name: string, product: ProductId, a
 }
 
 /**
- * Revokes a key in D1 if its account's guard does not exist: true when this revoked it,
- * false when it was revoked already, null when the guard exists (the guard decides).
+ * Revokes a key in D1 if its account's guard does not exist, with its `audit` entries in
+ * the same transaction (what the guard's outbox does for its own decisions): true when
+ * this revoked it, false when it was revoked already, null when the guard exists (the
+ * guard decides).
  */
 export async function revokeBeforeGuard(
   env: Env,
@@ -85,19 +88,28 @@ export async function revokeBeforeGuard(
   by: string,
   context: RevokeContext,
   at: number,
+  audit: AuditEntry[],
 ): Promise<boolean | null> {
   // Most revoked keys were used: their guard exists, and D1 is only read.
   if (await guardExists(env, record)) return null;
   const name = accountGuardName(record);
-  const [revoked, born] = await env.DB.batch([
+  const results = await env.DB.batch([
     env.DB.prepare(
       `UPDATE api_keys SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoke_ticket = ?
        WHERE id = ? AND revoked_at IS NULL AND ${UNBORN}`,
     ).bind(at, by, context.reason ?? null, context.ticket ?? null, record.keyId, name),
-    env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(name),
+    ...audit.map((entry) => auditOnceAfterChange(env, entry, at)),
+    bornStatement(env, name),
   ]);
-  if (born!.results.length > 0) return null;
-  return revoked!.meta.changes > 0;
+  return decidedBeforeGuard(results);
+}
+
+const bornStatement = (env: Env, name: string) => env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(name);
+
+/** A batch's verdict: null when its last statement found the guard born, else whether its first changed a row. */
+function decidedBeforeGuard(results: D1Result[]): boolean | null {
+  if (results[results.length - 1]!.results.length > 0) return null;
+  return results[0]!.meta.changes > 0;
 }
 
 /** Sets a key's plan and own limits in D1 if its account's guard does not exist; false when it exists (the guard first). */
@@ -115,28 +127,28 @@ export async function setLimitsBeforeGuard(
 
 /**
  * An admin roll decided in D1 if the key's account has no guard: the old key ends at
- * `endsAt` and its successor is inserted in one batch, both only while the old key is
- * usable and the guard does not exist. True: rolled here (the guard reads the successor,
- * and counts the old key as it, at its birth); false: the old key was not usable, nothing
- * made; null: the guard exists (it rolls).
+ * `endsAt`, its successor is inserted and its `audit` entries written in one batch, all
+ * only while the old key is usable and the guard does not exist. True: rolled here (the
+ * guard reads the successor, and counts the old key as it, at its birth); false: the old
+ * key was not usable, nothing made; null: the guard exists (it rolls).
  */
 export async function rollBeforeGuard(
   env: Env,
   current: KeyRecord,
-  successor: KeyRecord,
-  hash: string,
+  successor: { record: KeyRecord; hash: string },
   endsAt: number,
   now: number,
+  audit: { entries: AuditEntry[]; at: number },
 ): Promise<boolean | null> {
   const name = accountGuardName(current);
-  const [ended, , , born] = await env.DB.batch([
+  const results = await env.DB.batch([
     env.DB.prepare(
       `UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND ${UNBORN}`,
     ).bind(endsAt, current.keyId, now, name),
-    successorInsertAfterChange(env, successor, hash),
-    env.DB.prepare("INSERT INTO rolls_before_guard (key_id) SELECT ? WHERE changes() > 0").bind(successor.keyId),
-    env.DB.prepare("SELECT 1 AS born FROM account_guards WHERE name = ?").bind(name),
+    successorInsertAfterChange(env, successor.record, successor.hash),
+    env.DB.prepare("INSERT INTO rolls_before_guard (key_id) SELECT ? WHERE changes() > 0").bind(successor.record.keyId),
+    ...audit.entries.map((entry) => auditOnceAfterChange(env, entry, audit.at)),
+    bornStatement(env, name),
   ]);
-  if (born!.results.length > 0) return null;
-  return ended!.meta.changes > 0;
+  return decidedBeforeGuard(results);
 }

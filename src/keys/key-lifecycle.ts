@@ -8,7 +8,7 @@ import { writeAudit } from "../audit/audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
-import { deliverKeyOutbox } from "./key-outbox";
+import { auditOf, deliverKeyOutbox } from "./key-outbox";
 import { guardExists, revokeBeforeGuard, rollBeforeGuard } from "./guard-birth";
 import * as clock from "../util/clock";
 import { insertKey, keyStatus, markRevoked, publishKey, type KeyRecord, type RevokeContext } from "./key-store";
@@ -240,11 +240,11 @@ export async function rollKey(
   // No guard yet: decided in D1 (guard-birth.ts), the old key's end on this clock, as the guard would set it.
   const now = clock.now();
   const endsAt = Math.min(current.expiresAt ?? Infinity, now + graceSeconds * 1000);
-  const beforeGuard = (await guardExists(env, current)) ? null : await rollBeforeGuard(env, current, record, hash, endsAt, now);
+  const audit = { entries: auditOf(entry, { endsAt }, {}), at: entry.at };
+  const beforeGuard = (await guardExists(env, current)) ? null : await rollBeforeGuard(env, current, { record, hash }, endsAt, now, audit);
   if (beforeGuard === false) return null;
   if (beforeGuard) {
     await publishKey(env, record, hash);
-    await deliverKeyOutbox(env, entry, { endsAt }, () => 0);
     return { record, secret, oldEndsAt: endsAt };
   }
   await insertRecord(env, record, hash);
@@ -294,14 +294,17 @@ export async function revokeKey(
     refuseResultLinksOf: links && (productById(record.product)?.resultLinks ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
-  const beforeGuard = await revokeBeforeGuard(env, record, by.actor, why, entry.at);
+  // Before its guard exists the key made no job: no result links to cut.
+  const noLinks = Object.fromEntries((entry.refuseResultLinksOf ?? []).map((keyId) => [keyId, 0]));
+  const beforeGuard = await revokeBeforeGuard(env, record, by.actor, why, entry.at, auditOf(entry, {}, noLinks));
   const changed = beforeGuard ?? (await guardFor(env, record).revokeKey(record.keyId, entry));
   // Already refused: the guard kept nothing, and this call's entry says so.
   const recorded = changed
     ? entry
     : { ...entry, audit: [audited(record, action, by, { already_revoked: true, ...why, ...options.detail })] };
-  const resultLinksOf =
-    beforeGuard === null ? await recordDecision(env, record, recorded, {}, changed) : await deliverKeyOutbox(env, recorded, {}, () => 0);
+  let resultLinksOf = noLinks;
+  if (beforeGuard === null) resultLinksOf = await recordDecision(env, record, recorded, {}, changed);
+  else if (!changed) await deliverKeyOutbox(env, recorded, {}, () => 0);
   return { changed, resultLinksRevoked: Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0), resultLinksOf };
 }
 
