@@ -2,7 +2,8 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { afterDrain, useTestClock, type TestClock } from "../clock";
 import { REVOKE_BUDGET_MS } from "../../src/admit/lease-book";
-import { admin, call, callLive, countingGuards, createKey, json, keyHeaders, limitOverrides } from "../helpers";
+import { admin, call, callLive, countingGuards, createKey, json, keyHeaders, limitOverrides, someIp } from "../helpers";
+import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
 
 /**
  * Leases renewed ahead of need (src/admit/lease-book.ts), far from the guard: every guard
@@ -135,6 +136,36 @@ function holding(method: string, release: Promise<void>): typeof env.ACCOUNT_GUA
   });
 }
 
+/**
+ * Guard stubs that note each call as it is asked and as it is answered (`<method> asked`,
+ * `<method> answered`); `admit` answers are held `admitMs` of real time, as if far away.
+ */
+function tracing(events: string[], admitMs: number): typeof env.ACCOUNT_GUARD {
+  return new Proxy(env.ACCOUNT_GUARD, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+      return (...args: Parameters<typeof env.ACCOUNT_GUARD.get>) => {
+        const stub = target.get(...args);
+        return new Proxy(stub, {
+          get(s, name) {
+            const rpc = Reflect.get(s, name);
+            if (typeof rpc !== "function") return rpc;
+            return async (...a: unknown[]) => {
+              events.push(`${String(name)} asked`);
+              const answer = await Reflect.apply(rpc, s, a);
+              if (name === "admit") await new Promise((resolve) => setTimeout(resolve, admitMs));
+              events.push(`${String(name)} answered`);
+              return answer;
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
 function gate() {
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
@@ -188,5 +219,22 @@ describe("ZSky: one guard round trip on the answer's path", () => {
     // Once it lands the one slot is free (a submit meeting it still held would have the pool re-checked).
     ending.open();
     expect((await generate()).status).toBe(200);
+  });
+
+  it("a result download asks whether its link was refused while its admission is on its way; one its address's standing refusal answers asks no guard at all", async () => {
+    const { key } = await createKey("zsky");
+    const url = (await json((await finishedImage(zskyClient(key, zsky), "a tide table")).response)).result_url as string;
+    const events: string[] = [];
+    const tight = limitOverrides({ zsky: { windows: { burst: { limit: 100_000 }, download_ip: { limit: 1 } } } });
+    const settings = { ...tight, ACCOUNT_GUARD: tracing(events, 50) };
+    const from = { "CF-Connecting-IP": someIp() };
+    expect((await fetchUrl(url, { settings, headers: from })).status).toBe(200);
+    // The first download from an address: admission asks its address's guard (no lease yet).
+    expect(events).toContain("resultLinksRefusedSince asked");
+    expect(events.indexOf("resultLinksRefusedSince asked")).toBeLessThan(events.indexOf("admit answered"));
+    expect((await fetchUrl(url, { settings, headers: from })).status).toBe(429);
+    const before = events.length;
+    expect((await fetchUrl(url, { settings, headers: from })).status).toBe(429);
+    expect(events.slice(before)).toEqual([]);
   });
 });
