@@ -15,3 +15,14 @@ INSERT OR IGNORE INTO account_guards (name, born_at) SELECT DISTINCT product || 
 CREATE TABLE rolls_before_guard (
   key_id TEXT PRIMARY KEY                 -- the successor's id (api_keys.id)
 );
+-- Account settings an admin made while the account had no guard (guard-birth.ts,
+-- settingBeforeGuard): its plan, ZSky overage, and a ZakGT user's "sessions revoked
+-- before"; the guard applies them at its birth. Kept afterwards (one row per setting
+-- and account): a birth cut short is repeated by the guard's next instance and reads
+-- them again.
+CREATE TABLE guard_settings_before_birth (
+  name TEXT NOT NULL,                     -- the guard's name, <product>:<account>
+  setting TEXT NOT NULL,                  -- 'plan', 'overage' or 'sessions'
+  value TEXT NOT NULL,                    -- its JSON (SettingBeforeGuard)
+  PRIMARY KEY (name, setting)
+);

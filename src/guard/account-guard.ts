@@ -26,7 +26,7 @@ import {
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { deliverKeyOutbox } from "../keys/key-outbox";
-import { bornWithKeys } from "../keys/guard-birth";
+import { born } from "../keys/guard-birth";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
@@ -158,7 +158,8 @@ export class AccountGuard extends DurableObject<Env> {
 
   /**
    * An account guard's birth (keys/guard-birth.ts): registered as existing in D1, it takes
-   * the account's keys from there, as admin actions left them while it did not exist. A
+   * the account's keys and settings (plan, overage, a user's sessions revoked) from there,
+   * as admin actions left them while it did not exist. A
    * key it knows already (a guard from before account_guards) keeps its row; a revocation
    * D1 has and it lacks is applied, never undone; a key an admin rolled meanwhile counts as
    * the head of its chain of rolls (as rollKey leaves it). No isolate holds a lease of a key
@@ -166,7 +167,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   private async beBorn(name: string): Promise<void> {
     const split = name.indexOf(":");
-    const keys = await bornWithKeys(this.env, name, name.slice(0, split), name.slice(split + 1), clock.now());
+    const { keys, settings } = await born(this.env, name, name.slice(0, split), name.slice(split + 1), clock.now());
     const rolledTo = new Map(keys.flatMap((k) => (k.rolledFrom === null ? [] : [[k.rolledFrom, k.keyId] as const])));
     const headOf = (keyId: string): string => (rolledTo.has(keyId) ? headOf(rolledTo.get(keyId)!) : keyId);
     await this.mutate(() => {
@@ -176,6 +177,17 @@ export class AccountGuard extends DurableObject<Env> {
         if (key.revokedAt !== null) this.keys.revoke(key.keyId, key.revokedAt);
       }
       for (const [old, successor] of rolledTo) if (kv.get(countsAsEntry(old)) === undefined) kv.put(countsAsEntry(old), headOf(successor));
+      for (const { setting, value } of settings) {
+        if (setting === "plan") this.plan.set(value);
+        else if (setting === "overage")
+          this.ledger.setOverage({ enabled: value.enabled, monthlyCapCents: value.monthlyCapCents }, value.at);
+        else
+          this.sql.exec(
+            "INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)",
+            name.slice(split + 1),
+            value.revokedBeforeMs,
+          );
+      }
       kv.put(BORN, clock.now());
       return { result: undefined, affected: { keys: keys.map((k) => k.keyId) } };
     });

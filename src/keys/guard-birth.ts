@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import type { GuardedKey } from "../limits/guard-protocol";
-import type { KeyLimitOverride } from "../limits/types";
+import type { AccountPlan, KeyLimitOverride } from "../limits/types";
+import type { OverageSettings } from "../limits/guard-protocol";
 import type { ProductId } from "../products/types";
 import { accountGuardName } from "../admit/guard-client";
 import { auditOnceAfterChange, type AuditEntry } from "../audit/audit-log";
@@ -50,21 +51,38 @@ export async function guardExists(env: Env, owner: Owner): Promise<boolean> {
 }
 
 /**
- * The guard's birth, in one transaction: its row in account_guards, and the account's
- * keys as D1 has them. Not the successors of rotations and rolls, which their guard makes
+ * An account setting an admin made while the account had no guard, applied by the guard
+ * at its birth: its plan (setAccountPlan), ZSky overage (setOverage, with when it was set:
+ * the month overage began), and a ZakGT user's sessions revoked before a time (revokeSessions).
+ */
+export type SettingBeforeGuard =
+  | { setting: "plan"; value: AccountPlan }
+  | { setting: "overage"; value: OverageSettings & { at: number } }
+  | { setting: "sessions"; value: { revokedBeforeMs: number } };
+
+/** What a guard reads at its birth. */
+export interface Birth {
+  keys: KeyAtBirth[];
+  settings: SettingBeforeGuard[];
+}
+
+/**
+ * The guard's birth, in one transaction: its row in account_guards, the settings made
+ * before it (settingBeforeGuard), and the account's keys as D1 has them. Not the successors of rotations and rolls, which their guard makes
  * (handOver) and one being made right now must not look made, except the rolls decided
  * here before the guard existed (`rolls_before_guard`, rollBeforeGuard).
  */
-export async function bornWithKeys(env: Env, name: string, product: ProductId, accountId: string, now: number): Promise<KeyAtBirth[]> {
-  const [, keys] = await env.DB.batch([
+export async function born(env: Env, name: string, product: ProductId, accountId: string, now: number): Promise<Birth> {
+  const [, settings, keys] = await env.DB.batch([
     env.DB.prepare("INSERT OR IGNORE INTO account_guards (name, born_at) VALUES (?, ?)").bind(name, now),
+    env.DB.prepare("SELECT setting, value FROM guard_settings_before_birth WHERE name = ?").bind(name),
     env.DB.prepare(
       `SELECT id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at, rotated_from, replaced_via FROM api_keys
        WHERE product = ? AND account_id = ?
          AND (rotated_from IS NULL OR replaced_via = 'replace' OR id IN (SELECT key_id FROM rolls_before_guard))`,
     ).bind(product, accountId),
   ]);
-  return (keys!.results as BirthRow[]).map((row) => ({
+  const keysAtBirth = (keys!.results as BirthRow[]).map((row) => ({
     keyId: row.id,
     scopes: JSON.parse(row.scopes) as string[],
     plan: row.plan,
@@ -74,7 +92,31 @@ export async function bornWithKeys(env: Env, name: string, product: ProductId, a
     revokedAt: row.revoked_at,
     rolledFrom: row.replaced_via === "roll" ? row.rotated_from : null,
   }));
+  const settingsAtBirth = (settings!.results as { setting: string; value: string }[]).map(
+    (row) => ({ setting: row.setting, value: JSON.parse(row.value) }) as SettingBeforeGuard,
+  );
+  return { keys: keysAtBirth, settings: settingsAtBirth };
 }
+
+/**
+ * Keeps an account setting in D1 if the account's guard does not exist (the guard applies
+ * it at its birth): true when kept, false when the guard exists (the guard decides). A
+ * later setting of the same kind replaces an earlier one, as on the guard.
+ */
+export async function settingBeforeGuard(env: Env, owner: Owner, setting: SettingBeforeGuard): Promise<boolean> {
+  const name = accountGuardName(owner);
+  const results = await env.DB.batch([keepSetting(env, name, setting), bornStatement(env, name)]);
+  return decidedBeforeGuard(results) !== null;
+}
+
+/** The setting kept, changing a row only while the guard `name` does not exist. */
+const keepSetting = (env: Env, name: string, setting: SettingBeforeGuard) =>
+  env.DB.prepare(`INSERT OR REPLACE INTO guard_settings_before_birth (name, setting, value) SELECT ?, ?, ? WHERE ${UNBORN}`).bind(
+    name,
+    setting.setting,
+    JSON.stringify(setting.value),
+    name,
+  );
 
 /**
  * Revokes a key in D1 if its account's guard does not exist, with its `audit` entries in
@@ -151,4 +193,44 @@ export async function rollBeforeGuard(
     bornStatement(env, name),
   ]);
   return decidedBeforeGuard(results);
+}
+
+/**
+ * A ZakGT user's sessions and keys revoked in D1 if the user's guard does not exist (the
+ * security team's revoke-all of a user no request has reached yet): the sessions setting
+ * (`sessionsBefore`), the account's active keys and the `audit` entries (of the keys to
+ * revoke) in one transaction. The keys revoked here, or null when the guard
+ * exists (it revokes them, revokeSessions and revokeAllKeys).
+ */
+export async function revokeUserBeforeGuard(
+  env: Env,
+  owner: Owner,
+  sessionsBefore: number,
+  revoked: { by: string; at: number } & RevokeContext,
+  audit: (keyIds: string[]) => AuditEntry[],
+): Promise<string[] | null> {
+  if (await guardExists(env, owner)) return null;
+  const name = accountGuardName(owner);
+  const { results: active } = await env.DB.prepare(
+    "SELECT id FROM api_keys WHERE product = ? AND account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+  )
+    .bind(owner.product, owner.accountId, revoked.at)
+    .all<{ id: string }>();
+  const keyIds = active.map((row) => row.id);
+  const entries = audit(keyIds);
+  const results = await env.DB.batch([
+    // Changes a row only while the guard does not exist: the audit entries follow it.
+    keepSetting(env, name, { setting: "sessions", value: { revokedBeforeMs: sessionsBefore } }),
+    ...entries.map((entry) => auditOnceAfterChange(env, entry, revoked.at)),
+    ...keyIds.map((keyId) =>
+      env.DB.prepare(
+        `UPDATE api_keys SET revoked_at = ?, revoked_by = ?, revoke_reason = ?, revoke_ticket = ?
+         WHERE id = ? AND revoked_at IS NULL AND ${UNBORN}`,
+      ).bind(revoked.at, revoked.by, revoked.reason ?? null, revoked.ticket ?? null, keyId, name),
+    ),
+    bornStatement(env, name),
+  ]);
+  if (results[results.length - 1]!.results.length > 0) return null;
+  const updates = results.slice(1 + entries.length, -1);
+  return keyIds.filter((_, i) => updates[i]!.meta.changes > 0);
 }

@@ -9,7 +9,7 @@ import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
 import { auditOf, deliverKeyOutbox } from "./key-outbox";
-import { guardExists, revokeBeforeGuard, rollBeforeGuard } from "./guard-birth";
+import { guardExists, revokeBeforeGuard, revokeUserBeforeGuard, rollBeforeGuard, settingBeforeGuard } from "./guard-birth";
 import * as clock from "../util/clock";
 import { insertKey, keyStatus, markRevoked, publishKey, type KeyRecord, type RevokeContext } from "./key-store";
 import { productById } from "../products/index";
@@ -320,13 +320,22 @@ export async function revokeUserCredentials(
   const guard = guardFor(env, owner);
   const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
   const audit = { actor: by.actor, target: userId, product: "zakgt", accountId: userId, requestId: by.requestId };
-  await guard.revokeSessions(userId, loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000);
+  // The edge accepts an `iat` up to the clock skew ahead: every token issued up to now may claim up to then.
+  const skewMs = loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000;
+  const at = clock.now();
   if (!keysToo) {
+    const kept = await settingBeforeGuard(env, owner, { setting: "sessions", value: { revokedBeforeMs: at + skewMs } });
+    if (!kept) await guard.revokeSessions(userId, skewMs);
     await writeAudit(env, { ...audit, action: "sessions.revoke", detail: { keys_revoked: [], ...why } });
     return [];
   }
-  // The keys revoked are the guard's to say: D1 and the entry's `keys_revoked` take them from there.
+  // The keys revoked are the guard's to say (or D1's, before the guard exists): the entry's `keys_revoked` takes them from there.
   const entry = outboxEntry({ revoked: { by: by.actor, ...why }, audit: [{ ...audit, action: "user.revoke_all", detail: why }] });
+  const beforeGuard = await revokeUserBeforeGuard(env, owner, at + skewMs, { by: by.actor, at: entry.at, ...why }, (keyIds) =>
+    auditOf(entry, { keysRevoked: keyIds }, {}),
+  );
+  if (beforeGuard !== null) return beforeGuard;
+  await guard.revokeSessions(userId, skewMs);
   const keyIds = await guard.revokeAllKeys(entry);
   await recordDecision(env, owner, entry, { keysRevoked: keyIds }, keyIds.length > 0);
   return keyIds;

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, createKey, freshAccount, json, keyHeaders, race, someIp } from "../helpers";
+import { admin, bearer, call, createKey, freshAccount, json, keyHeaders, limitOverrides, newUser, race, someIp } from "../helpers";
 
 /**
  * Where an account's guard lives (src/keys/guard-birth.ts): a Durable Object is placed near
@@ -137,5 +137,73 @@ describe("admin actions never decide where an account's guard lives", () => {
       actor: "report:public",
       action: "key.revoke_leaked",
     });
+  });
+
+  it("an account's plan and ZSky overage set before its guard exists call no guard; its first requests are counted under them", async () => {
+    const calls: string[] = [];
+    const settings = { ACCOUNT_GUARD: namingGuards(calls) };
+    const { key, account } = await createKey("zsky");
+    const plan = await admin(`/accounts/zsky/${account}/plan`, {
+      method: "PUT",
+      json: { plan: null, limit_override: { windows: { burst: { limit: 5, window_seconds: 60 } } } },
+      settings,
+    });
+    expect(plan.status).toBe(200);
+    const overage = await admin(`/accounts/zsky/${account}/overage`, {
+      method: "PUT",
+      json: { enabled: true, monthly_cap_cents: 10 },
+      settings,
+    });
+    expect(overage.status).toBe(200);
+    expect(callsOn(calls, `zsky:${account}`)).toEqual([]);
+
+    // One image a month included: the next ones are overage, within its 10 cents.
+    const oneImage = {
+      ...limitOverrides({ zsky: { generation: { monthlyPerAccount: { image: 1 }, concurrentJobsPerKey: 100 } } }),
+      ...settings,
+    };
+    const generate = () =>
+      call("/zsky/v1/images/generate", {
+        method: "POST",
+        headers: { ...keyHeaders("zsky", key), "Content-Type": "application/json" },
+        body: '{"prompt":"a lighthouse"}',
+        settings: oneImage,
+      });
+    const first = await generate();
+    expect(first.status).toBe(200);
+    expect(first.headers.get("RateLimit-Policy")).toBe('"burst";q=5;w=60');
+    expect((await generate()).status).toBe(200);
+    expect(callsOn(calls, `zsky:${account}`)[0]).toBe("admit");
+  });
+
+  it("a ZakGT user's sessions and keys revoked before the user's guard exists call no guard, and are refused from its first request", async () => {
+    const calls: string[] = [];
+    const settings = { ACCOUNT_GUARD: namingGuards(calls) };
+    const user = await newUser();
+    const token = await user.login();
+    const { id, key } = await createKey("zakgt", { account: user.userId });
+    const revoked = await admin(`/users/${user.userId}/revoke-sessions`, {
+      json: { revoke_keys: true, reason: "account takeover" },
+      settings,
+    });
+    expect(await json(revoked)).toEqual({ user_id: user.userId, sessions_revoked: true, keys_revoked: [id] });
+    expect(callsOn(calls, `zakgt:${user.userId}`)).toEqual([]);
+
+    expect((await call("/zakgt/api/v1/users/me", { headers: bearer(token), settings })).status).toBe(401);
+    expect((await call("/zakgt/api/v1/users/me", { headers: bearer(key), settings })).status).toBe(401);
+    expect(callsOn(calls, `zakgt:${user.userId}`)[0]).toBe("admit");
+    expect((await json(await admin(`/keys/${id}`))).status).toBe("revoked");
+    const audit = (await json(await admin(`/audit?target=${user.userId}`))).entries as {
+      action: string;
+      detail: Record<string, unknown>;
+    }[];
+    expect(audit.find((e) => e.action === "user.revoke_all")?.detail).toMatchObject({ reason: "account takeover", keys_revoked: [id] });
+
+    // Sessions alone (the admin's revoke-sessions without keys), before the user's guard exists.
+    const other = await newUser();
+    const otherToken = await other.login();
+    expect((await admin(`/users/${other.userId}/revoke-sessions`, { json: {}, settings })).status).toBe(200);
+    expect(callsOn(calls, `zakgt:${other.userId}`)).toEqual([]);
+    expect((await call("/zakgt/api/v1/users/me", { headers: bearer(otherToken), settings })).status).toBe(401);
   });
 });

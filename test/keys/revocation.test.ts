@@ -177,8 +177,11 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
   });
 
   it("all of a user's keys: each recorded revoked, and the one audit entry names them", async () => {
-    const { id, account } = await createKey("zakgt");
+    const { id, key, account } = await createKey("zakgt");
     const other = await createKey("zakgt", { account });
+    // Used once, so its guard exists and decides (before that, D1 does, in one batch: guard-placement.test.ts).
+    // (admitted: the origin has no such user)
+    expect((await call("/zakgt/api/v1/users/me", { headers: keyHeaders("zakgt", key) })).status).toBe(404);
     const dead = await dyingAdmin(`/users/${account}/revoke-sessions`, d1FailingOn(/UPDATE api_keys SET revoked_at/), {
       revoke_keys: true,
     });
