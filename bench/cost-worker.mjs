@@ -370,8 +370,9 @@ function countedStorage(ctx) {
       if (prop === "setAlarm") {
         return (/** @type {unknown[]} */ ...args) => {
           counters.guard.alarmsSet++;
-          if (!armedAt.has(ctx)) armedAt.set(ctx, Date.now());
-          armedSinceDrain.add(ctx);
+          const id = ctx.id.toString();
+          if (!armedAt.has(id)) armedAt.set(id, Date.now());
+          armedSinceDrain.add(id);
           return value.apply(t, args);
         };
       }
@@ -416,17 +417,18 @@ async function alarmAt(at, alarm) {
   }
 }
 
+// Both by object id: an object idle for seconds is evicted, and its next instance has a new state.
 /**
- * When each object's pending alarm was first set (the object's own time), since its last
- * alarm ran: the drain reports it, so the alarm's period (from then to when it comes) is known.
- * @type {WeakMap<DurableObjectState, number>}
+ * When each object's pending alarm was first set (real time), since its last alarm ran:
+ * the drain reports it, so the alarm's period (from then to when it comes) is known.
+ * @type {Map<string, number>}
  */
-const armedAt = new WeakMap();
+const armedAt = new Map();
 /**
  * The objects (of this isolate) that set an alarm since the last drain: only theirs are
  * drained. An alarm set before (by the credentials' setup: a job's retirement) is not
  * what a later stretch caused, and running it would end what the stretch uses.
- * @type {Set<DurableObjectState>}
+ * @type {Set<string>}
  */
 const armedSinceDrain = new Set();
 
@@ -439,7 +441,7 @@ const armedSinceDrain = new Set();
 function countAlarm(kind, ctx) {
   counters.guard.alarms++;
   counters.guard.alarmsByKind[kind] = (counters.guard.alarmsByKind[kind] ?? 0) + 1;
-  armedAt.delete(ctx);
+  armedAt.delete(ctx.id.toString());
 }
 
 /** More alarms than this in one object's drain: one that keeps coming back (a cost without end). */
@@ -459,9 +461,9 @@ const MAX_DRAINED_ALARMS = 100;
 async function drainAlarms(kind, ctx, alarm) {
   const storage = /** @type {DurableObjectStorage} */ (ownStorage.get(ctx));
   const before = structuredClone(counters);
-  const first = armedSinceDrain.has(ctx) ? await storage.getAlarm() : null;
+  const first = armedSinceDrain.has(ctx.id.toString()) ? await storage.getAlarm() : null;
   if (first === null) return null;
-  const armed = armedAt.get(ctx) ?? 0;
+  const armed = armedAt.get(ctx.id.toString()) ?? 0;
   let alarms = 0;
   // The runtime runs an alarm after the time it is set for (a millisecond here), and time moves on between two.
   let ranAt = Date.now();
