@@ -59,6 +59,8 @@ const LONGEST_ALARM_PERIOD_MS = 3_600_000;
  * of steady traffic `seconds` long is that share of a period's traffic. Its deletions of
  * rows requests wrote (PER_REQUEST_ROWS) are all its own: charged in full. A stretch of
  * one-off subjects (`seconds` undefined: each object sees it once) is charged everything.
+ * The setting of the alarm that started an object's chain, a row written in the stretch,
+ * is charged like the chain.
  * @param {Drained[]} drained
  * @param {number} [seconds]
  * @returns {{ raw: CounterTree, charged: CounterTree }}
@@ -85,6 +87,8 @@ export function drainedCharge(drained, seconds) {
     const g = /** @type {CounterTree} */ (scaled.guard);
     g.sqlRowsWritten = /** @type {number} */ (g.sqlRowsWritten) + perRequestRows * (1 - share);
     g.bySql = { .../** @type {CounterTree} */ (g.bySql), ...full };
+    // The setAlarm that started the chain (a row the stretch wrote) recurs with it too.
+    if (d.armedAt > 0) g.alarmsSet = /** @type {number} */ (g.alarmsSet) - (1 - share);
     charged = addTrees(charged, scaled);
   }
   return { raw, charged };
