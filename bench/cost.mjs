@@ -21,7 +21,7 @@
 // warm-up at the same rate, so rows of the warm-up deleted inside the stretch stand for
 // the stretch's own, deleted after it.
 //
-// Environment (defaults take about 6 minutes on 2 cores, and 6 more for default_key_1rps):
+// Environment (defaults take about 16 minutes on 2 cores, 5.4 a run, and 6 more for default_key_1rps):
 //   BENCH_COST_RUNS=3            runs of every case (the spread is over runs)
 //   BENCH_COST_RATE=200          requests per second of a steady case (one credential or address)
 //   BENCH_COST_REQUESTS=1000     measured requests per steady case and run
