@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { createKey } from "./cases.mjs";
 import { DEFAULT_KEY_CASE, defaultLimitSettings } from "./cost-cases.mjs";
-import { counterDelta, perUnit } from "./cost-model.mjs";
+import { addTrees, counterDelta, drainedCharge, perUnit, scaleBy } from "./cost-model.mjs";
 import { track } from "./harness.mjs";
 import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, storageRoot } from "./workers.mjs";
 
@@ -31,31 +31,12 @@ import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, stor
  * over `idleMs` with no request at all.
  */
 
-// Later than every retention period (results 7 days, usage 90 days by default), as in cost.mjs.
-const RETENTION_OFFSET_MS = 91 * 86_400_000;
 /** Longest wait for the Durable Object calls to stop after the last request. */
 const QUIET_DEADLINE_MS = 120_000;
 const ISOLATES = ["isolate-0", "isolate-1"];
 
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Numbers of two like-shaped trees added (a field one lacks counts as 0).
- * @param {CounterTree} a
- * @param {CounterTree} b
- * @returns {CounterTree}
- */
-function addTrees(a, b) {
-  /** @type {CounterTree} */
-  const out = { ...a };
-  for (const [key, value] of Object.entries(b)) {
-    const mine = a[key];
-    out[key] =
-      typeof value === "number" ? (typeof mine === "number" ? mine : 0) + value : addTrees(typeof mine === "object" ? mine : {}, value);
-  }
-  return out;
-}
 
 /**
  * All runs side by side; resolves each run's measured stretch (cost.mjs `Measured`).
@@ -103,16 +84,24 @@ async function defaultKeyRun(
     // Durable Object calls: the guards' and the usage logs' (cost-worker.mjs counts them together).
     const objectCalls = async () => (await counters()).guard.calls;
     const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
-    // The usage logs' retention alarms as if months later (what a stretch's usage rows cost to delete is inside it).
-    const retention = async () => {
-      const response = await fetch(`${bases[0]}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
-      if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
+    // The alarms pending in the objects each isolate reached, run when they are due, down to
+    // retention months later (cost.mjs drain()): one isolate after the other, as each stands
+    // the objects' clock where their alarms are due.
+    const drain = async () => {
+      /** @type {import("./cost-model.mjs").Drained[]} */
+      const drained = [];
+      for (const base of all) {
+        const response = await fetch(`${base}/__bench/drain`, { method: "POST" });
+        if (!response.ok) throw new Error(`drain: ${response.status} ${await response.text()}`);
+        drained.push(...(await response.json()));
+      }
+      return drained;
     };
 
     const key = await createKey(zgate.url, settings, { product: "zappway", account: DEFAULT_KEY_CASE.account });
     // Every isolate starts with its first request (the bench route): that belongs to no case.
     await counters();
-    await retention();
+    await drain();
     // What the workerds spend with nothing to do (timers, the runtime's own upkeep): at 1
     // req/s it is much of the stretch's CPU, which Cloudflare would not bill. Shown, not subtracted.
     const idleFrom = cpuTimeMs(zgate);
@@ -160,11 +149,13 @@ async function defaultKeyRun(
       const now = await objectCalls();
       if (now !== calls) [calls, quietSince] = [now, Date.now()];
     }
-    // Then the usage it gathered is appended (USAGE_FLUSH_MS), and the retention alarms have run.
+    // Then the usage it gathered is appended (USAGE_FLUSH_MS), and every alarm it set has run.
     await sleep(usageFlushMs + 400);
-    await retention();
+    const drained = await drain();
     const after = await snapshot();
-    const delta = counterDelta(after.counters, before.counters);
+    // The key calls on: its objects' alarms charged by their period (cost-model.mjs drainedCharge).
+    const { raw, charged } = drainedCharge(drained, seconds);
+    const delta = /** @type {Counters} */ (addTrees(addTrees(counterDelta(after.counters, before.counters), scaleBy(raw, -1)), charged));
     log(`${DEFAULT_KEY_CASE.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
     return {
       units: requests,

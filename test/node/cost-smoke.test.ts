@@ -92,6 +92,14 @@ describe("npm run bench:cost (smoke)", () => {
     }
   });
 
+  it("charges a case only its own objects' alarms: none of an earlier case's falls into a later one", () => {
+    // An unknown key reaches no object, so no alarm is its own, whatever earlier cases left pending.
+    expect(byId("unknown_key").guardCalls).toBe(0);
+    expect(byId("unknown_key").guardAlarms).toBe(0);
+    // A hot key's usage log compacts within the hour whatever it holds: a stretch of a few seconds is a sliver of that alarm.
+    for (const id of HOT_KEYED) expect(byId(id).guardAlarms, id).toBeLessThan(0.001);
+  });
+
   it.runIf(ROW_BUDGET_ENFORCED)(`hot keyed requests write at most ${ROWS_WRITTEN_PER_HOT_REQUEST} rows each (guard and D1)`, () => {
     expect(overBudget(result)).toEqual([]);
   });
