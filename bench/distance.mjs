@@ -70,8 +70,11 @@ import { applyMigrations, buildDistance, readCompatibility, root, startZgateIsol
  *   p50: number | null, p90: number | null, p99: number | null,
  *   statuses: Record<string, number>,
  *   guardCalls: { before: number, after: number, byMethod: Record<string, { before: number, after: number }> },
+ *   slowest: number[][],
  * }} CaseRun
  */
+/** How many of a case's slowest requests each run names (CaseRun `slowest`). */
+const SLOWEST_KEPT = 8;
 /** @typedef {import("./client-figures.mjs").Spread} Spread */
 
 const smoke = process.env.BENCH_DISTANCE_SMOKE === "1";
@@ -451,6 +454,11 @@ function caseRun(sent, calls) {
     p99: round(percentile(sorted, 99), 1),
     statuses: statusCounts(sent),
     guardCalls: { before: per(calls?.before ?? 0), after: per(calls?.after ?? 0), byMethod },
+    // Which requests waited (the first of a subject in each isolate, or a later one?): [request i, ms, status].
+    slowest: [...sent]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, SLOWEST_KEPT)
+      .map((r) => [r.i, round(r.ms, 1), r.status]),
   };
 }
 
