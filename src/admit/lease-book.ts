@@ -78,8 +78,8 @@ interface Subject {
   lastArrival: number;
   /** Mean gap between arrivals (ms), once there were two. */
   gap?: number;
-  /** How far gaps stray from that mean (ms, a moving average of the difference; half the first gap at first). */
-  spread: number;
+  /** How much earlier than expected (its last arrival and usual gap) requests came (ms, a moving average; late ones count 0). */
+  early: number;
   /** When a renewal last asked for this subject (0: never). */
   renewedAt: number;
 }
@@ -108,6 +108,8 @@ interface Group {
 const SAFETY_MARGIN_MS = 25;
 /** A renewal is asked this long (beyond one round trip) before the lease ends: the round trip's jitter. */
 const RENEW_MARGIN_MS = 100;
+/** Far, a subject's request this much later than expected still finds the lease renewed for it (one later costs a renewal more). */
+const LATE_MS = 200;
 /** A guard at least this far (round trip, ms) is renewed between requests too. */
 export const FAR_RTT_MS = 20;
 const TRIPS_KEPT = 8;
@@ -215,7 +217,7 @@ export class LeaseBook {
         current: 0,
         previous: 0,
         lastArrival: -Infinity,
-        spread: 0,
+        early: 0,
         renewedAt: 0,
       };
       this.subjects.set(key, subject);
@@ -252,8 +254,7 @@ export class LeaseBook {
       // Quicker to shorten than to lengthen: a far subject's renewal is timed by it, and a
       // request earlier than expected waits for the guard, a later one only costs a renewal more.
       const weight = subject.gap !== undefined && gap < subject.gap ? 0.7 : 0.3;
-      // Uncertain until measured: a gap seen once may stray by half of it.
-      subject.spread = subject.gap === undefined ? gap / 2 : 0.7 * subject.spread + 0.3 * Math.abs(gap - subject.gap);
+      if (subject.gap !== undefined) subject.early = 0.5 * subject.early + 0.5 * Math.max(0, subject.gap - gap);
       subject.gap = subject.gap === undefined ? gap : (1 - weight) * subject.gap + weight * gap;
     }
     subject.current++;
@@ -417,17 +418,18 @@ export class LeaseBook {
 
   /**
    * How long before a far subject's expected request its renewal is asked: so that the
-   * lease it brings ends (less one journey, when the next would be asked) RENEW_MARGIN_MS
-   * after the request is expected. A request a little late still finds it; one later than
-   * that finds the next lease, asked only then (a renewal more). The lease is live from
-   * lead less one round trip before the request is expected, for one that comes early;
-   * earlier for a subject whose gaps vary (twice their spread, up to half a life more),
-   * whose later requests then cost that renewal more instead of a wait.
+   * lease it brings ends (less one journey, when the next would be asked) LATE_MS after
+   * the request is expected. A request up to that late still finds it; a later one finds
+   * the next lease, asked only then (a renewal more). The lease is live from the lead
+   * less one round trip before the request is expected (225 ms at a 150 ms round trip),
+   * for one that comes early; earlier for a subject whose requests came early (twice as
+   * early as they came, up to half a life more), whose late ones then cost a renewal more
+   * instead of an early one a wait.
    */
   private leadOf(subject: Subject, group: Group): number {
     const life = this.lifeOf(group);
     const ahead = this.aheadOf(group);
-    return Math.min(life - SAFETY_MARGIN_MS - ahead - RENEW_MARGIN_MS + 2 * subject.spread, life / 2 + ahead);
+    return Math.min(life - SAFETY_MARGIN_MS - ahead - LATE_MS + 2 * subject.early, life / 2 + ahead);
   }
 
   /**
