@@ -405,11 +405,10 @@ export class LeaseBook {
 
   /**
    * Whether a lease asked now would be live when the subject is next expected (its last
-   * request and its usual gap): that is at most half a lease life and one journey away, as
-   * when the background step asks (nextRenewal). Near the guard always (a subject slower
-   * than a lease life gets none there); far, one that calls every few seconds is renewed
-   * by that step shortly before it is expected rather than now, for a lease that would
-   * end unspent.
+   * request and its usual gap): that is at most its lead away (leadOf), as when the
+   * background step asks (nextRenewal). Near the guard always (a subject slower than a
+   * lease life gets none there); far, one that calls every few seconds is renewed by that
+   * step shortly before it is expected rather than now, for a lease that would end unspent.
    */
   private soonEnough(subject: Subject, group: Group, now: number): boolean {
     if (!this.isFar(group) || subject.gap === undefined) return true;
@@ -423,8 +422,8 @@ export class LeaseBook {
    * the next lease, asked only then (a renewal more). The lease is live from the lead
    * less one round trip before the request is expected (225 ms at a 150 ms round trip),
    * for one that comes early; earlier for a subject whose requests came early (twice as
-   * early as they came, up to half a life more), whose late ones then cost a renewal more
-   * instead of an early one a wait.
+   * early as they came, at most half a life and one journey ahead), whose late ones then
+   * cost a renewal more instead of an early one a wait.
    */
   private leadOf(subject: Subject, group: Group): number {
     const life = this.lifeOf(group);
