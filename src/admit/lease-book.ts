@@ -409,10 +409,14 @@ export class LeaseBook {
    * background step asks (nextRenewal). Near the guard always (a subject slower than a
    * lease life gets none there); far, one that calls every few seconds is renewed by that
    * step shortly before it is expected rather than now, for a lease that would end unspent.
+   * `batch`: how much later it may be expected when a renewal goes anyway (for another
+   * subject): one call then renews an account's slow subjects for the next half lease
+   * life, so the guard sees a call per half life per isolate, not one per subject (one
+   * expected near the end of it may need the next lease too, renewed with the next batch).
    */
-  private soonEnough(subject: Subject, group: Group, now: number): boolean {
+  private soonEnough(subject: Subject, group: Group, now: number, batch = 0): boolean {
     if (!this.isFar(group) || subject.gap === undefined) return true;
-    return subject.lastArrival + subject.gap - now <= this.leadOf(subject, group);
+    return subject.lastArrival + subject.gap - now <= this.leadOf(subject, group) + batch;
   }
 
   /**
@@ -449,7 +453,7 @@ export class LeaseBook {
         continue;
       }
       const want = this.renewalWant(subject, group, life);
-      if (want === 0 || !this.due(subject, within) || !this.soonEnough(subject, group, now)) continue;
+      if (want === 0 || !this.due(subject, within) || !this.soonEnough(subject, group, now, life / 2)) continue;
       subject.renewedAt = now;
       chosen.push(subject);
       requests.push({ ...subject.request, lease: { want, ttlMs: life } });
