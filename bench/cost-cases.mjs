@@ -17,6 +17,7 @@ const JOB_CLIENT_ADDRESS = "198.51.100.11";
  */
 /** @typedef {Awaited<ReturnType<typeof steadyCredentials>>} SteadyCredentials */
 /** @typedef {(typeof JOB_CASES)[number]} JobCase */
+/** @typedef {typeof DEFAULT_KEY_CASE} DefaultKeyCase */
 
 /**
  * The load bench's settings (every window raised far above the load, windows shortened
@@ -276,7 +277,22 @@ export const DEFAULT_KEY_CASE = {
   expect: [200, 429],
   /** @param {string} key */
   request: (key) => ({ path: "/zappway/api/v1/agents", headers: bearer(key) }),
+  /** How far away its isolates' account guard is (ms of round trip; bench/guard-distance.mjs). */
+  guardDelayMs: 0,
 };
+
+/**
+ * The same key with its account's guard a region away (every guard call waits
+ * BENCH_COST_FAR_MS, 150 by default): what keeping its leases alive between requests
+ * costs, renewals and hand-backs included (issue 26's cost target holds here too).
+ * @param {number} guardDelayMs
+ */
+export const defaultKeyFarCase = (guardDelayMs) => ({
+  ...DEFAULT_KEY_CASE,
+  id: "default_key_1rps_far",
+  title: `ZappWay GET agents, Free key at 1 req/s, two isolates, 60 s windows, guard ${guardDelayMs} ms away`,
+  guardDelayMs,
+});
 
 /**
  * zgate's settings at the products' default limits and windows (no LIMIT_OVERRIDES), for

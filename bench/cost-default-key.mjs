@@ -1,13 +1,15 @@
 // @ts-check
-// `npm run bench:cost`'s default_key_1rps case (cost-cases.mjs DEFAULT_KEY_CASE): one
-// ZappWay Free key at 1 req/s, two isolates alternating, at the default limits. Each run
+// `npm run bench:cost`'s default_key_1rps cases (cost-cases.mjs DEFAULT_KEY_CASE): one
+// ZappWay Free key at 1 req/s, two isolates alternating, at the default limits, with its
+// account's guard next door or a region away (default_key_1rps_far: each guard call waits
+// the case's guardDelayMs, bench/guard-distance.mjs). Each run
 // has a workerd of its own: the counted Worker (cost-worker.mjs) in two zgate isolates
 // and the guard objects in a third (workers.mjs startZgateIsolates), on storage of its
 // own, so the runs can go side by side (at 1 req/s the machine is idle) and each one's
 // counters and CPU time are its alone. The counters of the three isolates are summed.
 import { rmSync } from "node:fs";
 import { createKey } from "./cases.mjs";
-import { DEFAULT_KEY_CASE, defaultLimitSettings } from "./cost-cases.mjs";
+import { defaultLimitSettings } from "./cost-cases.mjs";
 import { addTrees, counterDelta, drainedCharge, perUnit, scaleBy } from "./cost-model.mjs";
 import { track } from "./harness.mjs";
 import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, storageRoot } from "./workers.mjs";
@@ -39,19 +41,25 @@ const ISOLATES = ["isolate-0", "isolate-1"];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+/** @typedef {import("./cost-cases.mjs").DefaultKeyCase} DefaultKeyCase */
+
+/**
  * All runs side by side; resolves each run's measured stretch (cost.mjs `Measured`).
+ * @param {DefaultKeyCase} keyCase
  * @param {number} runs
  * @param {DefaultKeyOptions} options
  */
-export function defaultKeyRuns(runs, options) {
-  return Promise.all(Array.from({ length: runs }, (_, run) => defaultKeyRun(run, options)));
+export function defaultKeyRuns(keyCase, runs, options) {
+  return Promise.all(Array.from({ length: runs }, (_, run) => defaultKeyRun(keyCase, run, options)));
 }
 
 /**
+ * @param {DefaultKeyCase} keyCase
  * @param {number} run
  * @param {DefaultKeyOptions} options
  */
 async function defaultKeyRun(
+  keyCase,
   run,
   { scriptPath, originUrl, storage: storageKind, requests, intervalMs, usageFlushMs, quietMs, idleMs, log },
 ) {
@@ -63,7 +71,7 @@ async function defaultKeyRun(
     settings,
     compat: readCompatibility(),
     storage,
-    isolates: ISOLATES.map((name) => ({ name })),
+    isolates: ISOLATES.map((name) => ({ name, bindings: { BENCH_DELAY_MS: String(keyCase.guardDelayMs) } })),
   });
   const stop = track(zgate.stop, { pids: zgate.pids });
   try {
@@ -98,7 +106,7 @@ async function defaultKeyRun(
       return drained;
     };
 
-    const key = await createKey(zgate.url, settings, { product: "zappway", account: DEFAULT_KEY_CASE.account });
+    const key = await createKey(zgate.url, settings, { product: "zappway", account: keyCase.account });
     // Every isolate starts with its first request (the bench route): that belongs to no case.
     await counters();
     await drain();
@@ -117,7 +125,7 @@ async function defaultKeyRun(
     for (let i = 0; i < requests; i++) {
       const wait = started + i * intervalMs - performance.now();
       if (wait > 0) await sleep(wait);
-      const req = DEFAULT_KEY_CASE.request(key);
+      const req = keyCase.request(key);
       // Cloudflare's edge adds the client address; these sockets are the isolates' own.
       const headers = { ...req.headers, "CF-Connecting-IP": "198.51.100.21" };
       pending.push(
@@ -134,9 +142,8 @@ async function defaultKeyRun(
     }
     await Promise.all(pending);
     const seconds = Math.round((performance.now() - started) / 10) / 100;
-    const unexpected = Object.keys(statuses).filter((s) => !DEFAULT_KEY_CASE.expect.includes(Number(s)));
-    if (unexpected.length)
-      throw new Error(`${DEFAULT_KEY_CASE.id}: answers other than ${DEFAULT_KEY_CASE.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
+    const unexpected = Object.keys(statuses).filter((s) => !keyCase.expect.includes(Number(s)));
+    if (unexpected.length) throw new Error(`${keyCase.id}: answers other than ${keyCase.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
 
     // Counted until the key's object calls stop (lease refunds; renewals, if zgate renews ahead).
     const deadline = Date.now() + QUIET_DEADLINE_MS;
@@ -144,7 +151,7 @@ async function defaultKeyRun(
     let quietSince = Date.now();
     while (Date.now() - quietSince < quietMs) {
       if (Date.now() > deadline)
-        throw new Error(`${DEFAULT_KEY_CASE.id}: Durable Object calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
+        throw new Error(`${keyCase.id}: Durable Object calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
       await sleep(Math.min(1_000, quietMs));
       const now = await objectCalls();
       if (now !== calls) [calls, quietSince] = [now, Date.now()];
@@ -156,7 +163,7 @@ async function defaultKeyRun(
     // The key calls on: its objects' alarms charged by their period (cost-model.mjs drainedCharge).
     const { raw, charged } = drainedCharge(drained, seconds);
     const delta = /** @type {Counters} */ (addTrees(addTrees(counterDelta(after.counters, before.counters), scaleBy(raw, -1)), charged));
-    log(`${DEFAULT_KEY_CASE.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
+    log(`${keyCase.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
     return {
       units: requests,
       statuses,

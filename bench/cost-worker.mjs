@@ -6,7 +6,8 @@
 //   `raw()` are run as `all()`, which returns the same rows with their meta);
 // - RESULTS (R2): operations by billing class (A: put, list, multipart; B: get, head; delete is free);
 // - ACCOUNT_GUARD, USAGE_LOG, USAGE_ADDRESSES: every RPC method call on a stub (each one is a
-//   billed Durable Object request), all counted under `guard` (by method);
+//   billed Durable Object request), all counted under `guard` (by method); an isolate bound
+//   with BENCH_DELAY_MS reaches its guards that many ms away (bench/guard-distance.mjs);
 // - AccountGuard, UsageLog, UsageAddressIndex: subclasses handed a storage whose SQL cursors
 //   are summed (rowsRead, rowsWritten: their final values are what SQLite-backed objects are
 //   billed), whose synchronous KV calls count a row each, `setAlarm` a row written, and
@@ -30,6 +31,7 @@ import { generateKey, prefixFor } from "../src/keys/key-format";
 import { ADDRESS_GUARD_PREFIX, addressGuardName, addressShardSecret } from "../src/limits/guard-protocol";
 import { products } from "../src/products/index";
 import { useClock } from "../src/util/clock";
+import { delayOf, distantNamespace } from "./guard-distance.mjs";
 
 /** @typedef {import("../src/env").Env} Env */
 /** @typedef {{ statements: number, rowsRead: number, rowsWritten: number }} StatementCounts */
@@ -261,18 +263,19 @@ const countedNamespace = (ns, ids) =>
 /** @type {WeakMap<Env, Env>} */
 const wrapped = new WeakMap();
 /**
- * @param {Env} env
+ * @param {Env & { BENCH_DELAY_MS?: string }} env `BENCH_DELAY_MS` (an isolate's binding): its account guards that far away
  * @returns {Env}
  */
 export function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
+    const { BENCH_DELAY_MS, ...rest } = env;
     out = {
-      ...env,
+      ...rest,
       KEYS_KV: countedKv(env.KEYS_KV),
       DB: countedD1(env.DB),
       RESULTS: countedR2(env.RESULTS),
-      ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD, reached.ACCOUNT_GUARD),
+      ACCOUNT_GUARD: countedNamespace(distantNamespace(env.ACCOUNT_GUARD, delayOf(BENCH_DELAY_MS)), reached.ACCOUNT_GUARD),
       USAGE_LOG: countedNamespace(env.USAGE_LOG, reached.USAGE_LOG),
       USAGE_ADDRESSES: countedNamespace(env.USAGE_ADDRESSES, reached.USAGE_ADDRESSES),
     };

@@ -33,7 +33,8 @@
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
 //   BENCH_COST_USAGE_FLUSH_MS=10000 zgate's USAGE_FLUSH_MS here (its default; each stretch waits for it)
 //   BENCH_COST_DEFAULT_KEY_REQUESTS=300 requests of default_key_1rps per run, 1 a second (its runs go side by side)
-//   BENCH_COST_DEFAULT_KEY_ONLY=1  only default_key_1rps (about 6 minutes): the results file keeps the other cases as they are
+//   BENCH_COST_DEFAULT_KEY_ONLY=1  only default_key_1rps and its far twin (about 6 minutes): the results file keeps the other cases as they are
+//   BENCH_COST_FAR_MS=150        default_key_1rps_far: every guard call of its isolates waits this long (a guard a region away)
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
 //   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
@@ -49,6 +50,7 @@ import {
   costSettings,
   JOB_CASES,
   DEFAULT_KEY_CASE,
+  defaultKeyFarCase,
   jobAccounts,
   jobKeys,
   newAddressCase,
@@ -163,6 +165,8 @@ const config = {
     quietMs: smoke ? 1_000 : 5_000,
     idleMs: smoke ? 500 : 10_000,
     only: process.env.BENCH_COST_DEFAULT_KEY_ONLY === "1",
+    // default_key_1rps_far: its guard's round trip (ms).
+    farMs: setting("BENCH_COST_FAR_MS", 150, 150),
   },
 };
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
@@ -720,10 +724,14 @@ async function main() {
     await stopZgate();
     await dropStorage();
   }
-  // After the others (its workerds would share the machine with them), every run at once.
+  // After the others (its workerds would share the machine with them), every run, near and far, at once.
   const defaultKey = { ...config.defaultKey, scriptPath: built.counted, originUrl: origin.url, storage: config.storage, log };
-  for (const result of await defaultKeyRuns(config.runs, { ...defaultKey, usageFlushMs: config.usageFlushMs }))
-    record(DEFAULT_KEY_CASE, result);
+  const farCase = defaultKeyFarCase(config.defaultKey.farMs);
+  const runsOf = (/** @type {import("./cost-cases.mjs").DefaultKeyCase} */ c) =>
+    defaultKeyRuns(c, config.runs, { ...defaultKey, usageFlushMs: config.usageFlushMs });
+  const [near, far] = await Promise.all([runsOf(DEFAULT_KEY_CASE), runsOf(farCase)]);
+  for (const result of near) record(DEFAULT_KEY_CASE, result);
+  for (const result of far) record(farCase, result);
 
   const prices = loadPrices();
   const cases = COST_CASES.flatMap((id) => {

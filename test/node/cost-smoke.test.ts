@@ -17,7 +17,11 @@ const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
 
 /** Per-unit counts (two nested breakdowns among them, skipped where numbers are checked). */
-type Counts = Record<string, number> & { rowsWritten: number };
+type Counts = Record<string, number> & {
+  rowsWritten: number;
+  /** Per statement text: statements run, rows read and written per unit (bench/cost-model.mjs perUnit). */
+  statements: { guard: Record<string, { statements: number; rowsWritten: number }> };
+};
 interface CostCase {
   id: string;
   unit: string;
@@ -74,6 +78,13 @@ describe("npm run bench:cost (smoke)", () => {
     }
     // A key at its plan's limits on two isolates is counted, guard calls and renewals included, until they stop.
     expect(byId("default_key_1rps").guardCalls).toBeGreaterThan(0);
+    // Its window rows are in its account's guard, which never sweeps them: a row rewritten
+    // is one row written, no index entry beside it (which doubled the case's window rows).
+    const windowWrites = Object.entries(byId("default_key_1rps").statements.guard).filter(([sql]) => sql.startsWith("INSERT INTO windows"));
+    expect(windowWrites.length).toBe(1);
+    const [, written] = windowWrites[0]!;
+    expect(written.statements).toBeGreaterThan(0);
+    expect(written.rowsWritten / written.statements).toBe(1);
     // A hot credential's requests share guard calls (leases).
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
