@@ -156,7 +156,11 @@ async function oneRuntime(start, run) {
   const collected = async (tries = 1) => {
     for (let attempt = 1; ; attempt++) {
       try {
-        const { usedMb } = await heapAfterGc(inspector, gateway.name, poke);
+        // heapAfterGc gives up on the collection after 20 s, but not on opening the session or reading the heap.
+        const { usedMb } = await Promise.race([
+          heapAfterGc(inspector, gateway.name, poke),
+          new Promise((_, reject) => setTimeout(() => reject(new Error("no answer within 30 s")), 30_000).unref()),
+        ]);
         return { heapMb: usedMb, rssMb: (await memory()).worker };
       } catch (err) {
         console.log(`  (no reading after a full collection, attempt ${attempt}: ${err instanceof Error ? err.message : err})`);
