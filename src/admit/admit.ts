@@ -73,7 +73,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   let decision: AdmitDecision;
   try {
     // A full window's refusal is repeated while the guard lets it stand: the same subject's next requests cost no guard call.
-    decision = await standingRefusalsFor(settings).admit(link.bookKey, () => admission.admit(request, link), admission.leased);
+    decision = await standingRefusalsFor(settings).admit(link.bookKey, () => admission.admit(request, link));
     // A full job pool may hold jobs that ended unpolled (ZSky): if the product freed any, ask once more.
     const recheck = product.hooks?.onConcurrencyRefusal;
     if (!decision.allow && decision.refusal === "concurrency" && recheck && limits.generation && (await recheck(c, limits.generation))) {

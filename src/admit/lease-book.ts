@@ -171,56 +171,29 @@ export class LeaseBook {
     const spare = promised ? 0 : this.spareWanted(subject, group, life, true);
     const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
     const askedAt = clock.now();
-    let pending: Pending | undefined;
-    // The guard's answer, and the lease it grants kept at once: `landed` waits for nothing
-    // but this call, so requests refused below can wait for each other's without a cycle.
-    const landed = link.ask({ ...request, lease }).then((decision) => {
+    const answer = link.ask({ ...request, lease }).then((decision) => {
       this.timed(group, askedAt);
-      if (lease.want > 0 && decision.allow && decision.lease) this.hold(subject, decision, askedAt, 1, link);
-      return decision;
-    });
-    const answer = landed.then(async (decision) => {
       // Far, the next token is renewed for ahead of the subject's next request.
       if (lease.want === 0) this.keepAlive(group, link);
-      if (decision.allow || decision.refusal !== "rate_limited") return decision;
-      // Refused for a window this isolate's own leases hold room in: a lease that landed
-      // meanwhile, or one asked (by a renewal or another request) that the guard granted
-      // before it saw this request and is still on its way. That room is this request's,
-      // not an early 429 (nor, at the edge, a standing refusal).
-      const others = subject.pending.filter((p) => p !== pending);
-      if (others.length > 0) await Promise.all(others.map((p) => p.done));
-      const spent = this.spend(subject);
-      if (spent) return spent;
-      // Or room its ended leases left unspent, which the guard counts until they are handed
-      // back (a lease that arrived past its end, on a loaded isolate): handed back now, with
-      // this request asked again.
-      if (!group.returns.some((r) => r.unspent > 0)) return decision;
-      const returns = group.returns.splice(0);
-      return link.ask({ ...request, lease: { want: 0, ttlMs: life, returns } }).catch((err: unknown) => {
-        group.returns.push(...returns);
-        throw err;
-      });
+      // Refused for a window this isolate's own lease holds room in (a renewal that landed
+      // meanwhile): that room is this request's, not an early 429.
+      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? decision;
+      return decision;
     });
     if (lease.want === 0) return answer;
-    pending = {
+    const pending: Pending = {
       slots: spare,
-      done: landed.then(
-        () => this.keepAlive(group, link),
+      done: answer.then(
+        (decision) => {
+          if (decision.allow && decision.lease) this.hold(subject, decision, askedAt, 1, link);
+          this.keepAlive(group, link);
+        },
         () => undefined, // the asker gets the error; its waiters go to the guard themselves
       ),
     };
-    const mine = pending;
-    subject.pending.push(mine);
-    void mine.done.then(() => subject.pending.splice(subject.pending.indexOf(mine), 1));
+    subject.pending.push(pending);
+    void pending.done.then(() => subject.pending.splice(subject.pending.indexOf(pending), 1));
     return answer;
-  }
-
-  /** Whether a request under `key` would be admitted from a lease this isolate holds, with no guard call. */
-  holdsTokens(key: string): boolean {
-    const subject = this.subjects.get(key);
-    if (!subject) return false;
-    this.retireEnded(subject);
-    return subject.held.length > 0;
   }
 
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {

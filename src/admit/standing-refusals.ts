@@ -42,15 +42,9 @@ const MAX_ENTRIES = 4_096;
 export class StandingRefusals {
   private readonly entries = new Lru<string, Standing>(MAX_ENTRIES);
 
-  /**
-   * The refusal standing for `key`, worded as of now; else the guard's answer (`ask`),
-   * remembered when it is a full window. Not while the isolate holds a lease for `key`
-   * (`leased`): its tokens are room the guard counted as this isolate's, so a request the
-   * lease can admit is not refused early (a lease granted after the refusal, or one whose
-   * room the refused request did not see).
-   */
-  async admit(key: string, ask: () => Promise<AdmitDecision>, leased: (key: string) => boolean = () => false): Promise<AdmitDecision> {
-    const standing = leased(key) ? undefined : this.standing(key);
+  /** The refusal standing for `key`, worded as of now; else the guard's answer (`ask`), remembered when it is a full window. */
+  async admit(key: string, ask: () => Promise<AdmitDecision>): Promise<AdmitDecision> {
+    const standing = this.standing(key);
     if (standing) return standing;
     const askedAt = clock.now();
     const decision = await ask();

@@ -71,8 +71,6 @@ export interface WindowVerdict {
  */
 export function upstashAdmission(settings: Settings): Admission {
   return {
-    // Redis counts the windows: no leases.
-    leased: () => false,
     async admit(request, link) {
       const decision: AdmitDecision = request.credential
         ? await link.guard().admit({ ...request, windowsElsewhere: true })

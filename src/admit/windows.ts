@@ -34,14 +34,11 @@ export interface AdmissionLink {
  */
 export interface Admission {
   admit(request: AdmitRequest, link: AdmissionLink): Promise<AdmitDecision>;
-  /** Whether this isolate holds a lease that admits the next request under `bookKey` without a guard call. */
-  leased(bookKey: string): boolean;
 }
 
 /** The guard counts the windows too: one call, or a token of a lease when the request may be leased. */
 function guardAdmission(settings: Settings): Admission {
   return {
-    leased: (bookKey) => leaseBookFor(settings)?.holdsTokens(bookKey) ?? false,
     admit(request, link) {
       const ask = (asked: AdmitRequest) => {
         link.asking?.();
