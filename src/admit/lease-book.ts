@@ -576,7 +576,11 @@ export class LeaseBook {
     const all = recentOf(subject.group.arrivals, life);
     // Its own requests a share life, at its usual pace (a burst's gaps are 0: all of it).
     const own = life / Math.max(1, subject.gap);
-    return all >= SHARE_MIN && 2 * own < all;
+    if (all < SHARE_MIN || 2 * own >= all) return false;
+    // And another subject called this guard within the life: one alone keeps its own leases.
+    const now = clock.now();
+    for (const other of subject.group.subjects) if (other !== subject && now - other.lastArrival <= life) return true;
+    return false;
   }
 
   /** A vouched subject becomes (or stays) a member of its share. */
