@@ -1,7 +1,7 @@
 // The types of bench/churn.mjs as its importers see them (bench/memory.mjs); the module
 // itself is checked against them (tsconfig.scripts.json).
 
-/** docs/limits.md: the most the runtime running zgate may grow over the warm churn's last 30 s beyond the control's (MB). */
+/** docs/limits.md: the most the runtime running zgate may keep over the warm churn's last 30 s, read after full collections (MB). */
 export declare const GROWTH_LIMIT_MB: number;
 /** docs/limits.md: the most resident memory the runtime running zgate may reach under churn and many keys (MB). */
 export declare const RUNTIME_CEILING_MB: number;

@@ -24,6 +24,7 @@ export const COST_CASES = [
   "zsky_job",
   "zsky_job_high_limit",
   "default_key_1rps",
+  "default_key_1rps_far",
 ];
 
 /**
@@ -59,6 +60,8 @@ export const TARGETS = {
   zsky_job: 8,
   zsky_job_high_limit: 8,
   default_key_1rps: Math.round(1.25 * DEFAULT_KEY_BASELINE * 100) / 100,
+  // The same key far from its guard: renewals included, within the same 1.25 times.
+  default_key_1rps_far: Math.round(1.25 * DEFAULT_KEY_BASELINE * 100) / 100,
 };
 
 /**

@@ -17,6 +17,7 @@ const JOB_CLIENT_ADDRESS = "198.51.100.11";
  */
 /** @typedef {Awaited<ReturnType<typeof steadyCredentials>>} SteadyCredentials */
 /** @typedef {(typeof JOB_CASES)[number]} JobCase */
+/** @typedef {typeof DEFAULT_KEY_CASE} DefaultKeyCase */
 
 /**
  * The load bench's settings (every window raised far above the load, windows shortened
@@ -40,12 +41,25 @@ export function costSettings(originUrl, windowSeconds, usageFlushMs) {
   };
 }
 
+/**
+ * One of the counted Worker's bench routes (bench/cost-worker.mjs).
+ * @param {string} base
+ * @param {string} route
+ */
+export async function benchPost(base, route) {
+  const response = await fetch(`${base}/__bench/${route}`, { method: "POST" });
+  if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
 /** @type {(secret: string) => Record<string, string>} */
 const bearer = (secret) => ({ Authorization: `Bearer ${secret}` });
 const REFRESH = { method: "POST", path: "/zakgt/api/v1/auth/refresh", body: JSON.stringify({ refresh_token: "bench-refresh-token" }) };
 
 /**
- * The credentials of the steady cases, made once per zgate storage.
+ * The credentials of the steady cases, made once per zgate storage. What their
+ * registration left for later is run first (the counted Worker's drain, cost.mjs); the
+ * polled job's retirement, 7 days on, is never run (the Worker forgets it was set).
  * @param {string} base
  * @param {BenchSettings} settings
  */
@@ -59,16 +73,16 @@ export async function steadyCredentials(base, settings) {
   });
   await fetch(`${base}/zappway/api/v1/agents`, { headers: bearer(tiny) }).then((r) => r.arrayBuffer());
   const unknown = await fetch(`${base}/__bench/unknown-key?product=zappway`).then((r) => r.json());
-  return {
-    zappway: await createKey(base, settings, { product: "zappway", account: "cost_zappway" }),
-    zakgt: await createKey(base, settings, { product: "zakgt", account: "cost_zakgt_user" }),
-    zsky,
-    // Stays `processing`: polled for ever.
-    jobId: await submitJob(base, zsky),
-    tiny,
-    token: await mintAccessToken(settings, "cost_jwt_user"),
-    unknown: unknown.key,
-  };
+  const zappway = await createKey(base, settings, { product: "zappway", account: "cost_zappway" });
+  const zakgt = await createKey(base, settings, { product: "zakgt", account: "cost_zakgt_user" });
+  await benchPost(base, "drain");
+  // Stays `processing`: polled for ever.
+  const jobId = await submitJob(base, zsky);
+  // Its settlement comes after the answer: a poll waits for it at the guard.
+  const poll = await fetch(`${base}/zsky/v1/jobs/${jobId}`, { headers: { "X-API-Key": zsky } });
+  if (poll.status !== 200) throw new Error(`the polled job: ${poll.status} ${await poll.text()}`);
+  await benchPost(base, "forget");
+  return { zappway, zakgt, zsky, jobId, tiny, token: await mintAccessToken(settings, "cost_jwt_user"), unknown: unknown.key };
 }
 
 /**
@@ -263,7 +277,22 @@ export const DEFAULT_KEY_CASE = {
   expect: [200, 429],
   /** @param {string} key */
   request: (key) => ({ path: "/zappway/api/v1/agents", headers: bearer(key) }),
+  /** How far away its isolates' account guard is (ms of round trip; bench/guard-distance.mjs). */
+  guardDelayMs: 0,
 };
+
+/**
+ * The same key with its account's guard a region away (every guard call waits
+ * BENCH_COST_FAR_MS, 150 by default): what keeping its leases alive between requests
+ * costs, renewals and hand-backs included (issue 26's cost target holds here too).
+ * @param {number} guardDelayMs
+ */
+export const defaultKeyFarCase = (guardDelayMs) => ({
+  ...DEFAULT_KEY_CASE,
+  id: "default_key_1rps_far",
+  title: `ZappWay GET agents, Free key at 1 req/s, two isolates, 60 s windows, guard ${guardDelayMs} ms away`,
+  guardDelayMs,
+});
 
 /**
  * zgate's settings at the products' default limits and windows (no LIMIT_OVERRIDES), for

@@ -1,14 +1,16 @@
 // @ts-check
-// `npm run bench:cost`'s default_key_1rps case (cost-cases.mjs DEFAULT_KEY_CASE): one
-// ZappWay Free key at 1 req/s, two isolates alternating, at the default limits. Each run
+// `npm run bench:cost`'s default_key_1rps cases (cost-cases.mjs DEFAULT_KEY_CASE): one
+// ZappWay Free key at 1 req/s, two isolates alternating, at the default limits, with its
+// account's guard next door or a region away (default_key_1rps_far: each guard call waits
+// the case's guardDelayMs, bench/guard-distance.mjs). Each run
 // has a workerd of its own: the counted Worker (cost-worker.mjs) in two zgate isolates
 // and the guard objects in a third (workers.mjs startZgateIsolates), on storage of its
 // own, so the runs can go side by side (at 1 req/s the machine is idle) and each one's
 // counters and CPU time are its alone. The counters of the three isolates are summed.
 import { rmSync } from "node:fs";
 import { createKey } from "./cases.mjs";
-import { DEFAULT_KEY_CASE, defaultLimitSettings } from "./cost-cases.mjs";
-import { counterDelta, perUnit } from "./cost-model.mjs";
+import { defaultLimitSettings } from "./cost-cases.mjs";
+import { addTrees, counterDelta, drainedCharge, perUnit, scaleBy } from "./cost-model.mjs";
 import { track } from "./harness.mjs";
 import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, storageRoot } from "./workers.mjs";
 
@@ -31,8 +33,6 @@ import { applyMigrations, cpuTimeMs, readCompatibility, startZgateIsolates, stor
  * over `idleMs` with no request at all.
  */
 
-// Later than every retention period (results 7 days, usage 90 days by default), as in cost.mjs.
-const RETENTION_OFFSET_MS = 91 * 86_400_000;
 /** Longest wait for the Durable Object calls to stop after the last request. */
 const QUIET_DEADLINE_MS = 120_000;
 const ISOLATES = ["isolate-0", "isolate-1"];
@@ -41,36 +41,25 @@ const ISOLATES = ["isolate-0", "isolate-1"];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Numbers of two like-shaped trees added (a field one lacks counts as 0).
- * @param {CounterTree} a
- * @param {CounterTree} b
- * @returns {CounterTree}
- */
-function addTrees(a, b) {
-  /** @type {CounterTree} */
-  const out = { ...a };
-  for (const [key, value] of Object.entries(b)) {
-    const mine = a[key];
-    out[key] =
-      typeof value === "number" ? (typeof mine === "number" ? mine : 0) + value : addTrees(typeof mine === "object" ? mine : {}, value);
-  }
-  return out;
-}
+/** @typedef {import("./cost-cases.mjs").DefaultKeyCase} DefaultKeyCase */
 
 /**
  * All runs side by side; resolves each run's measured stretch (cost.mjs `Measured`).
+ * @param {DefaultKeyCase} keyCase
  * @param {number} runs
  * @param {DefaultKeyOptions} options
  */
-export function defaultKeyRuns(runs, options) {
-  return Promise.all(Array.from({ length: runs }, (_, run) => defaultKeyRun(run, options)));
+export function defaultKeyRuns(keyCase, runs, options) {
+  return Promise.all(Array.from({ length: runs }, (_, run) => defaultKeyRun(keyCase, run, options)));
 }
 
 /**
+ * @param {DefaultKeyCase} keyCase
  * @param {number} run
  * @param {DefaultKeyOptions} options
  */
 async function defaultKeyRun(
+  keyCase,
   run,
   { scriptPath, originUrl, storage: storageKind, requests, intervalMs, usageFlushMs, quietMs, idleMs, log },
 ) {
@@ -82,7 +71,7 @@ async function defaultKeyRun(
     settings,
     compat: readCompatibility(),
     storage,
-    isolates: ISOLATES.map((name) => ({ name })),
+    isolates: ISOLATES.map((name) => ({ name, bindings: { BENCH_DELAY_MS: String(keyCase.guardDelayMs) } })),
   });
   const stop = track(zgate.stop, { pids: zgate.pids });
   try {
@@ -103,16 +92,24 @@ async function defaultKeyRun(
     // Durable Object calls: the guards' and the usage logs' (cost-worker.mjs counts them together).
     const objectCalls = async () => (await counters()).guard.calls;
     const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
-    // The usage logs' retention alarms as if months later (what a stretch's usage rows cost to delete is inside it).
-    const retention = async () => {
-      const response = await fetch(`${bases[0]}/__bench/retention?at=${Date.now() + RETENTION_OFFSET_MS}`, { method: "POST" });
-      if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
+    // The alarms pending in the objects each isolate reached, run when they are due, down to
+    // retention months later (cost.mjs drain()): one isolate after the other, as each stands
+    // the objects' clock where their alarms are due.
+    const drain = async () => {
+      /** @type {import("./cost-model.mjs").Drained[]} */
+      const drained = [];
+      for (const base of all) {
+        const response = await fetch(`${base}/__bench/drain`, { method: "POST" });
+        if (!response.ok) throw new Error(`drain: ${response.status} ${await response.text()}`);
+        drained.push(...(await response.json()));
+      }
+      return drained;
     };
 
-    const key = await createKey(zgate.url, settings, { product: "zappway", account: DEFAULT_KEY_CASE.account });
+    const key = await createKey(zgate.url, settings, { product: "zappway", account: keyCase.account });
     // Every isolate starts with its first request (the bench route): that belongs to no case.
     await counters();
-    await retention();
+    await drain();
     // What the workerds spend with nothing to do (timers, the runtime's own upkeep): at 1
     // req/s it is much of the stretch's CPU, which Cloudflare would not bill. Shown, not subtracted.
     const idleFrom = cpuTimeMs(zgate);
@@ -128,7 +125,7 @@ async function defaultKeyRun(
     for (let i = 0; i < requests; i++) {
       const wait = started + i * intervalMs - performance.now();
       if (wait > 0) await sleep(wait);
-      const req = DEFAULT_KEY_CASE.request(key);
+      const req = keyCase.request(key);
       // Cloudflare's edge adds the client address; these sockets are the isolates' own.
       const headers = { ...req.headers, "CF-Connecting-IP": "198.51.100.21" };
       pending.push(
@@ -145,9 +142,8 @@ async function defaultKeyRun(
     }
     await Promise.all(pending);
     const seconds = Math.round((performance.now() - started) / 10) / 100;
-    const unexpected = Object.keys(statuses).filter((s) => !DEFAULT_KEY_CASE.expect.includes(Number(s)));
-    if (unexpected.length)
-      throw new Error(`${DEFAULT_KEY_CASE.id}: answers other than ${DEFAULT_KEY_CASE.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
+    const unexpected = Object.keys(statuses).filter((s) => !keyCase.expect.includes(Number(s)));
+    if (unexpected.length) throw new Error(`${keyCase.id}: answers other than ${keyCase.expect.join(" or ")}: ${JSON.stringify(statuses)}`);
 
     // Counted until the key's object calls stop (lease refunds; renewals, if zgate renews ahead).
     const deadline = Date.now() + QUIET_DEADLINE_MS;
@@ -155,17 +151,19 @@ async function defaultKeyRun(
     let quietSince = Date.now();
     while (Date.now() - quietSince < quietMs) {
       if (Date.now() > deadline)
-        throw new Error(`${DEFAULT_KEY_CASE.id}: Durable Object calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
+        throw new Error(`${keyCase.id}: Durable Object calls went on ${QUIET_DEADLINE_MS / 1000} s after the last request`);
       await sleep(Math.min(1_000, quietMs));
       const now = await objectCalls();
       if (now !== calls) [calls, quietSince] = [now, Date.now()];
     }
-    // Then the usage it gathered is appended (USAGE_FLUSH_MS), and the retention alarms have run.
+    // Then the usage it gathered is appended (USAGE_FLUSH_MS), and every alarm it set has run.
     await sleep(usageFlushMs + 400);
-    await retention();
+    const drained = await drain();
     const after = await snapshot();
-    const delta = counterDelta(after.counters, before.counters);
-    log(`${DEFAULT_KEY_CASE.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
+    // The key calls on: its objects' alarms charged by their period (cost-model.mjs drainedCharge).
+    const { raw, charged } = drainedCharge(drained, seconds);
+    const delta = /** @type {Counters} */ (addTrees(addTrees(counterDelta(after.counters, before.counters), scaleBy(raw, -1)), charged));
+    log(`${keyCase.id} run ${run + 1}: ${requests} requests in ${seconds} s, answers ${JSON.stringify(statuses)}`);
     return {
       units: requests,
       statuses,

@@ -36,6 +36,92 @@ export function counterDelta(after, before = {}) {
 }
 
 /**
+ * What one object's alarms counted when the bench ran them ahead of time (cost-worker.mjs
+ * drainAlarms): when its first alarm was set and is due (ms), and the counters' difference.
+ * @typedef {{ kind: string, armedAt: number, dueAt: number, alarms: number, counters: Counters }} Drained
+ */
+
+/**
+ * Tables of rows that requests write, one per usage batch, job or window: the alarms that
+ * delete them do so for every such row, so those deletions grow with the traffic served.
+ */
+const PER_REQUEST_ROWS = /^DELETE FROM (key_usage_batches|owned_jobs|windows)\b/;
+/**
+ * In steady traffic an object runs its alarm at most this often apart, whatever it has to
+ * do: usage logs compact by the hour (COMPACT_AFTER_MS) and do their retention in the same
+ * alarm, address indexes forget by the hour, guards retire jobs by the hour (RETIRE_EVERY_MS).
+ */
+const LONGEST_ALARM_PERIOD_MS = 3_600_000;
+
+/**
+ * The part of the drained alarms' counts a stretch is charged: their work is run once per
+ * alarm period (from the alarm's setting to its coming, at most an hour), and a stretch
+ * of steady traffic `seconds` long is that share of a period's traffic. Its deletions of
+ * rows requests wrote (PER_REQUEST_ROWS) are all its own: charged in full. A stretch of
+ * one-off subjects (`seconds` undefined: each object sees it once) is charged everything.
+ * The setting of the alarm that started an object's chain, a row written in the stretch,
+ * is charged like the chain.
+ * @param {Drained[]} drained
+ * @param {number} [seconds]
+ * @returns {{ raw: CounterTree, charged: CounterTree }}
+ */
+export function drainedCharge(drained, seconds) {
+  /** @type {CounterTree} */
+  let raw = {};
+  /** @type {CounterTree} */
+  let charged = {};
+  for (const d of drained) {
+    raw = addTrees(raw, d.counters);
+    const period = d.armedAt > 0 ? Math.min(LONGEST_ALARM_PERIOD_MS, d.dueAt - d.armedAt) : LONGEST_ALARM_PERIOD_MS;
+    const share = seconds === undefined ? 1 : Math.min(1, (seconds * 1000) / Math.max(1, period));
+    /** @type {CounterTree} */
+    const full = {};
+    let perRequestRows = 0;
+    for (const [sql, e] of Object.entries(d.counters.guard.bySql))
+      if (PER_REQUEST_ROWS.test(sql)) {
+        full[sql] = e;
+        perRequestRows += e.rowsWritten;
+      }
+    const scaled = scaleBy(d.counters, share);
+    // The rows of PER_REQUEST_ROWS back at their full count, in the totals and by statement.
+    const g = /** @type {CounterTree} */ (scaled.guard);
+    g.sqlRowsWritten = /** @type {number} */ (g.sqlRowsWritten) + perRequestRows * (1 - share);
+    g.bySql = { .../** @type {CounterTree} */ (g.bySql), ...full };
+    // The setAlarm that started the chain (a row the stretch wrote) recurs with it too.
+    if (d.armedAt > 0) g.alarmsSet = /** @type {number} */ (g.alarmsSet) - (1 - share);
+    charged = addTrees(charged, scaled);
+  }
+  return { raw, charged };
+}
+
+/**
+ * Numbers of two like-shaped trees added (a field one lacks counts as 0).
+ * @param {CounterTree} a
+ * @param {CounterTree} b
+ * @returns {CounterTree}
+ */
+export function addTrees(a, b) {
+  /** @type {CounterTree} */
+  const out = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    const mine = a[key];
+    out[key] =
+      typeof value === "number" ? (typeof mine === "number" ? mine : 0) + value : addTrees(typeof mine === "object" ? mine : {}, value);
+  }
+  return out;
+}
+
+/**
+ * Every number of a tree times `factor`.
+ * @param {CounterTree} tree
+ * @param {number} factor
+ * @returns {CounterTree}
+ */
+export function scaleBy(tree, factor) {
+  return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, typeof v === "number" ? v * factor : scaleBy(v, factor)]));
+}
+
+/**
  * Per-unit counts of one measured stretch: `delta` is the counters' difference over it,
  * `units` how many requests (or jobs) it served, `workerRequests` how many Worker
  * requests those were, `cpuMs` the workerd CPU time it took.
@@ -69,6 +155,7 @@ export function perUnit({ delta, units, workerRequests, cpuMs }) {
     rowsWritten: per(doRowsWritten + delta.d1.rowsWritten),
     rowsRead: per(doRowsRead + delta.d1.rowsRead),
     guardCallsByMethod: Object.fromEntries(Object.entries(g.byMethod).map(([name, n]) => [name, per(n)])),
+    guardAlarmsByKind: Object.fromEntries(Object.entries(g.alarmsByKind ?? {}).map(([kind, n]) => [kind, per(n)])),
     // Where the rows go: per statement text, the statements run and rows read and written per unit.
     statements: { guard: perStatement(g.bySql, per), d1: perStatement(delta.d1.bySql, per) },
   };

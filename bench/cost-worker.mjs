@@ -6,7 +6,8 @@
 //   `raw()` are run as `all()`, which returns the same rows with their meta);
 // - RESULTS (R2): operations by billing class (A: put, list, multipart; B: get, head; delete is free);
 // - ACCOUNT_GUARD, USAGE_LOG, USAGE_ADDRESSES: every RPC method call on a stub (each one is a
-//   billed Durable Object request), all counted under `guard` (by method);
+//   billed Durable Object request), all counted under `guard` (by method); an isolate bound
+//   with BENCH_DELAY_MS reaches its guards that many ms away (bench/guard-distance.mjs);
 // - AccountGuard, UsageLog, UsageAddressIndex: subclasses handed a storage whose SQL cursors
 //   are summed (rowsRead, rowsWritten: their final values are what SQLite-backed objects are
 //   billed), whose synchronous KV calls count a row each, `setAlarm` a row written, and
@@ -16,18 +17,21 @@
 //
 // Bench routes, on this wrapper only (zgate never answers them):
 //   GET  /__bench/counters            the counters so far
-//   POST /__bench/retention?at=<ms>[&guards=<name>,…]  the alarms of every usage log used so far
-//                                     (usage retention) as if run at that time, and the named
-//                                     guards' alarms (job retirement), counted
+//   POST /__bench/drain               the alarm of every object reached and set since the last drain,
+//                                     run at the time it is set for (and those it sets, until none
+//                                     is left), counted; answers what each object's drain counted
+//   POST /__bench/forget              the objects reached and the alarms set since the last drain
+//                                     are left as they are (the setup's: a polled job's retirement)
 //   GET  /__bench/unknown-key?product= a checksum-valid key of the product that was never issued
 //   GET  /__bench/address-rows?scope=<scope>&addresses=<a>,<b>,…  how many window rows of those
 //                                     client addresses their guards still hold (read uncounted)
 import zgate, { AccountGuard as ZgateGuard, UsageAddressIndex as ZgateAddressIndex, UsageLog as ZgateUsageLog } from "../src/index";
 import { loadSettings } from "../src/config/settings";
 import { generateKey, prefixFor } from "../src/keys/key-format";
-import { addressGuardName, addressShardSecret } from "../src/limits/guard-protocol";
+import { ADDRESS_GUARD_PREFIX, addressGuardName, addressShardSecret } from "../src/limits/guard-protocol";
 import { products } from "../src/products/index";
 import { useClock } from "../src/util/clock";
+import { delayOf, distantNamespace } from "./guard-distance.mjs";
 
 /** @typedef {import("../src/env").Env} Env */
 /** @typedef {{ statements: number, rowsRead: number, rowsWritten: number }} StatementCounts */
@@ -43,6 +47,8 @@ export const counters = {
     /** @type {Record<string, number>} */
     byMethod: {},
     alarms: 0,
+    /** @type {Record<string, number>} alarm invocations by kind of object (account guard, address guard, usage log, address index) */
+    alarmsByKind: {},
     constructed: 0,
     sqlStatements: 0,
     sqlRowsRead: 0,
@@ -224,23 +230,28 @@ const countedStub = (stub) =>
     counters.guard.byMethod[method] = (counters.guard.byMethod[method] ?? 0) + 1;
   });
 
-/** Names of the usage logs the Worker has reached: the retention route runs their alarms. */
-/** @type {Set<string>} */
-const usageLogs = new Set();
+/**
+ * The objects reached since the last drain (by binding, their ids): the drain runs their
+ * pending alarms. Objects reached by other objects (a usage log noting addresses) are
+ * noted too when they run in this isolate.
+ * @type {Record<"ACCOUNT_GUARD" | "USAGE_LOG" | "USAGE_ADDRESSES", Set<string>>}
+ */
+const reached = { ACCOUNT_GUARD: new Set(), USAGE_LOG: new Set(), USAGE_ADDRESSES: new Set() };
 
 /**
  * @template {DurableObjectNamespace<any>} N
  * @param {N} ns
- * @param {Set<string>} [names] where to note each name the Worker reaches
+ * @param {Set<string>} ids where to note the id of each object reached
  * @returns {N}
  */
-const countedNamespace = (ns, names) =>
+const countedNamespace = (ns, ids) =>
   new Proxy(ns, {
     get(t, prop) {
       const value = /** @type {unknown} */ (Reflect.get(t, prop, t));
       if (prop === "get" || prop === "getByName")
         return (/** @type {unknown[]} */ ...args) => {
-          if (prop === "getByName" && typeof args[0] === "string") names?.add(args[0]);
+          const id = prop === "getByName" ? t.idFromName(/** @type {string} */ (args[0])) : /** @type {DurableObjectId} */ (args[0]);
+          ids.add(id.toString());
           return countedStub(/** @type {(...a: unknown[]) => object} */ (value).apply(t, args));
         };
       return typeof value === "function" ? value.bind(t) : value;
@@ -252,20 +263,21 @@ const countedNamespace = (ns, names) =>
 /** @type {WeakMap<Env, Env>} */
 const wrapped = new WeakMap();
 /**
- * @param {Env} env
+ * @param {Env & { BENCH_DELAY_MS?: string }} env `BENCH_DELAY_MS` (an isolate's binding): its account guards that far away
  * @returns {Env}
  */
 export function countedEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
+    const { BENCH_DELAY_MS, ...rest } = env;
     out = {
-      ...env,
+      ...rest,
       KEYS_KV: countedKv(env.KEYS_KV),
       DB: countedD1(env.DB),
       RESULTS: countedR2(env.RESULTS),
-      ACCOUNT_GUARD: countedNamespace(env.ACCOUNT_GUARD),
-      USAGE_LOG: countedNamespace(env.USAGE_LOG, usageLogs),
-      USAGE_ADDRESSES: countedNamespace(env.USAGE_ADDRESSES),
+      ACCOUNT_GUARD: countedNamespace(distantNamespace(env.ACCOUNT_GUARD, delayOf(BENCH_DELAY_MS)), reached.ACCOUNT_GUARD),
+      USAGE_LOG: countedNamespace(env.USAGE_LOG, reached.USAGE_LOG),
+      USAGE_ADDRESSES: countedNamespace(env.USAGE_ADDRESSES, reached.USAGE_ADDRESSES),
     };
     wrapped.set(env, out);
   }
@@ -345,10 +357,11 @@ function rowsStored(storage) {
 }
 
 /**
- * @param {DurableObjectStorage} storage
+ * @param {DurableObjectState} ctx
  * @returns {DurableObjectStorage}
  */
-function countedStorage(storage) {
+function countedStorage(ctx) {
+  const { storage } = ctx;
   const sql = countedSql(storage.sql);
   const kv = countedObjectKv(storage.kv);
   return new Proxy(storage, {
@@ -360,6 +373,9 @@ function countedStorage(storage) {
       if (prop === "setAlarm") {
         return (/** @type {unknown[]} */ ...args) => {
           counters.guard.alarmsSet++;
+          const id = ctx.id.toString();
+          if (!armedAt.has(id)) armedAt.set(id, Date.now());
+          armedSinceDrain.add(id);
           return value.apply(t, args);
         };
       }
@@ -384,7 +400,7 @@ const ownStorage = /** @type {WeakMap<DurableObjectState, DurableObjectStorage>}
  */
 function countedState(ctx) {
   ownStorage.set(ctx, ctx.storage);
-  Object.defineProperty(ctx, "storage", { value: countedStorage(ctx.storage) });
+  Object.defineProperty(ctx, "storage", { value: countedStorage(ctx) });
   return ctx;
 }
 
@@ -404,6 +420,77 @@ async function alarmAt(at, alarm) {
   }
 }
 
+// Both by object id: an object idle for seconds is evicted, and its next instance has a new state.
+/**
+ * When each object's pending alarm was first set (real time), since its last alarm ran:
+ * the drain reports it, so the alarm's period (from then to when it comes) is known.
+ * @type {Map<string, number>}
+ */
+const armedAt = new Map();
+/**
+ * The objects (of this isolate) that set an alarm since the last drain: only theirs are
+ * drained. An alarm set before (by the credentials' setup: a job's retirement) is not
+ * what a later stretch caused, and running it would end what the stretch uses.
+ * @type {Set<string>}
+ */
+const armedSinceDrain = new Set();
+
+/**
+ * Counts one alarm invocation, under the kind of object that runs it; the alarm it sets
+ * from here on is a new one.
+ * @param {string} kind
+ * @param {DurableObjectState} ctx
+ */
+function countAlarm(kind, ctx) {
+  counters.guard.alarms++;
+  counters.guard.alarmsByKind[kind] = (counters.guard.alarmsByKind[kind] ?? 0) + 1;
+  armedAt.delete(ctx.id.toString());
+}
+
+/** More alarms than this in one object's drain: one that keeps coming back (a cost without end). */
+const MAX_DRAINED_ALARMS = 100;
+
+/** @typedef {import("./cost-model.mjs").Drained} Drained One object's drain (its Counters' difference). */
+
+/**
+ * Runs the object's pending alarm at the time it is set for, on zgate's clock stood there
+ * (alarmAt), then the one that alarm set, and so on until none is left. The alarm is
+ * deleted first, as the runtime does when it runs one, and uncounted.
+ * @param {string} kind
+ * @param {DurableObjectState} ctx
+ * @param {() => Promise<void>} alarm
+ * @returns {Promise<Drained | null>} null if no alarm was pending, or it was set before the last drain
+ */
+async function drainAlarms(kind, ctx, alarm) {
+  const storage = /** @type {DurableObjectStorage} */ (ownStorage.get(ctx));
+  const before = structuredClone(counters);
+  const first = armedSinceDrain.has(ctx.id.toString()) ? await storage.getAlarm() : null;
+  if (first === null) return null;
+  const armed = armedAt.get(ctx.id.toString()) ?? 0;
+  let alarms = 0;
+  // The runtime runs an alarm after the time it is set for (a millisecond here), and time moves on between two.
+  let ranAt = Date.now();
+  for (let /** @type {number | null} */ at = first; at !== null; at = await storage.getAlarm()) {
+    if (++alarms > MAX_DRAINED_ALARMS) throw new Error(`${kind} ${ctx.id}: its alarm came back ${MAX_DRAINED_ALARMS} times`);
+    await storage.deleteAlarm();
+    ranAt = Math.max(at + 1, ranAt + 1);
+    await alarmAt(ranAt, alarm);
+  }
+  return { kind, armedAt: armed, dueAt: first, alarms, counters: /** @type {Counters} */ (difference(counters, before)) };
+}
+
+/**
+ * `after - before`, number by number, of two counter trees.
+ * @param {Record<string, any>} after
+ * @param {Record<string, any>} before
+ * @returns {Record<string, any>}
+ */
+function difference(after, before) {
+  return Object.fromEntries(
+    Object.entries(after).map(([k, v]) => [k, typeof v === "number" ? v - (before?.[k] ?? 0) : difference(v, before?.[k] ?? {})]),
+  );
+}
+
 /** zgate's guard, unchanged, on counted storage. */
 export class AccountGuard extends ZgateGuard {
   /**
@@ -415,9 +502,13 @@ export class AccountGuard extends ZgateGuard {
     counters.guard.constructed++;
   }
 
+  get #kind() {
+    return this.ctx.id.name?.startsWith(ADDRESS_GUARD_PREFIX) ? "addressGuard" : "accountGuard";
+  }
+
   /** @override */
   async alarm() {
-    counters.guard.alarms++;
+    countAlarm(this.#kind, this.ctx);
     return super.alarm();
   }
 
@@ -431,13 +522,8 @@ export class AccountGuard extends ZgateGuard {
     return addresses.reduce((rows, address) => rows + held(address), 0);
   }
 
-  /**
-   * The alarm as it would run at `at` (retention: jobs past their 7 days), on zgate's clock
-   * (src/util/clock.ts) stood at `at` meanwhile: the benchmark sends nothing else then.
-   * @param {number} at
-   */
-  async benchAlarmAt(at) {
-    await alarmAt(at, () => this.alarm());
+  benchDrainAlarms() {
+    return drainAlarms(this.#kind, this.ctx, () => this.alarm());
   }
 }
 
@@ -453,16 +539,12 @@ export class UsageLog extends ZgateUsageLog {
 
   /** @override */
   async alarm() {
-    counters.guard.alarms++;
+    countAlarm("usageLog", this.ctx);
     return super.alarm();
   }
 
-  /**
-   * The alarm as it would run at `at` (usage retention).
-   * @param {number} at
-   */
-  async benchAlarmAt(at) {
-    await alarmAt(at, () => this.alarm());
+  benchDrainAlarms() {
+    return drainAlarms("usageLog", this.ctx, () => this.alarm());
   }
 }
 
@@ -478,8 +560,12 @@ export class UsageAddressIndex extends ZgateAddressIndex {
 
   /** @override */
   async alarm() {
-    counters.guard.alarms++;
+    countAlarm("addressIndex", this.ctx);
     return super.alarm();
+  }
+
+  benchDrainAlarms() {
+    return drainAlarms("addressIndex", this.ctx, () => this.alarm());
   }
 }
 
@@ -492,17 +578,33 @@ export class UsageAddressIndex extends ZgateAddressIndex {
  */
 async function benchRoute(request, env, url) {
   if (url.pathname === "/__bench/counters") return Response.json(counters);
-  if (url.pathname === "/__bench/retention" && request.method === "POST") {
-    const at = Number(url.searchParams.get("at"));
-    if (!Number.isFinite(at)) return new Response("at=<ms> required", { status: 400 });
-    // Every usage log's retention alarm, as it would run then (this Worker's class is the counted one above).
-    const logs = /** @type {DurableObjectNamespace<UsageLog>} */ (/** @type {unknown} */ (env.USAGE_LOG));
-    await Promise.all([...usageLogs].map((name) => logs.getByName(name).benchAlarmAt(at)));
-    // Each named account's guard alarm, as it would run then (it retires the account's ZSky jobs).
-    const accounts = (url.searchParams.get("guards") ?? "").split(",").filter(Boolean);
-    // This Worker's guard class is the counted one above.
-    const guards = /** @type {DurableObjectNamespace<AccountGuard>} */ (/** @type {unknown} */ (env.ACCOUNT_GUARD));
-    await Promise.all(accounts.map((name) => guards.get(guards.idFromName(name)).benchAlarmAt(at)));
+  if (url.pathname === "/__bench/drain" && request.method === "POST") {
+    /** @type {Drained[]} */
+    const drained = [];
+    // One object at a time (each stands zgate's clock where its alarm is due), until no
+    // object an alarm reached is left undrained. This Worker's classes are the counted ones above.
+    for (let round = 0; Object.values(reached).some((ids) => ids.size > 0); round++) {
+      if (round > 10) throw new Error("drain: alarms keep reaching other objects");
+      for (const [binding, ids] of Object.entries(reached)) {
+        const ns = /** @type {DurableObjectNamespace<AccountGuard | UsageLog | UsageAddressIndex>} */ (
+          /** @type {unknown} */ (env[/** @type {keyof typeof reached} */ (binding)])
+        );
+        const list = [...ids];
+        ids.clear();
+        for (const id of list) {
+          const one = await ns.get(ns.idFromString(id)).benchDrainAlarms();
+          if (one) drained.push(one);
+        }
+      }
+    }
+    // Alarms set from now on are the next stretch's (this isolate's objects; the objects'
+    // isolate is drained last where it is not this one: bench/cost-default-key.mjs).
+    armedSinceDrain.clear();
+    return Response.json(drained);
+  }
+  if (url.pathname === "/__bench/forget" && request.method === "POST") {
+    for (const ids of Object.values(reached)) ids.clear();
+    armedSinceDrain.clear();
     return Response.json({ ok: true });
   }
   if (url.pathname === "/__bench/address-rows") {

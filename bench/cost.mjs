@@ -8,13 +8,20 @@
 // driven at a steady rate from Node; the counters and workerd's CPU time (/proc) are read
 // before and after, and the difference is divided by the requests (or jobs) served.
 // Deferred work each request causes is inside the difference: the measured stretch ends
-// only after a guard lease's life (unspent tokens handed back), the usage batch has been
-// appended, and the usage logs' retention alarms and the job accounts' guard alarms have run
-// as if months later (the usage rows and the jobs and stored results they delete). Window rows are deleted by later requests: the steady cases are
-// measured after a warm-up at the same rate, so rows of the warm-up deleted inside the
-// stretch stand for the stretch's own, deleted after it.
+// only after a guard lease's life (unspent tokens handed back) and the usage batch has been
+// appended; then every alarm the stretch set in the objects it reached is run at the time
+// it is set for, and those it sets in turn, down to retention months later (the usage
+// rows, jobs and stored results they delete): a drain (cost-worker.mjs). Nothing is left
+// pending to fall into a later case, and each run has a zgate and storage of its own, so a
+// case is charged for its own requests' work only. An alarm's work recurs once per period
+// (from its setting to its coming, at most an hour: cost-model.mjs drainedCharge): a
+// steady stretch is charged its share of a period, and in full for the rows it wrote that
+// the alarm deletes; one-off subjects (cold keys, new addresses) are charged all of it.
+// Window rows are deleted by later requests: the steady cases are measured after a
+// warm-up at the same rate, so rows of the warm-up deleted inside the stretch stand for
+// the stretch's own, deleted after it.
 //
-// Environment (defaults take about 6 minutes on 2 cores, and 6 more for default_key_1rps):
+// Environment (defaults take about 16 minutes on 2 cores, 5.4 a run, and 6 more for default_key_1rps):
 //   BENCH_COST_RUNS=3            runs of every case (the spread is over runs)
 //   BENCH_COST_RATE=200          requests per second of a steady case (one credential or address)
 //   BENCH_COST_REQUESTS=1000     measured requests per steady case and run
@@ -26,7 +33,8 @@
 //   BENCH_COST_POLL_GAP_MS=300   time between a job's polls (more than a guard lease's life)
 //   BENCH_COST_USAGE_FLUSH_MS=10000 zgate's USAGE_FLUSH_MS here (its default; each stretch waits for it)
 //   BENCH_COST_DEFAULT_KEY_REQUESTS=300 requests of default_key_1rps per run, 1 a second (its runs go side by side)
-//   BENCH_COST_DEFAULT_KEY_ONLY=1  only default_key_1rps (about 6 minutes): the results file keeps the other cases as they are
+//   BENCH_COST_DEFAULT_KEY_ONLY=1  only default_key_1rps and its far twin (about 6 minutes): the results file keeps the other cases as they are
+//   BENCH_COST_FAR_MS=150        default_key_1rps_far: every guard call of its isolates waits this long (a guard a region away)
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
 //   BENCH_COST_SMOKE=1           1 run, 150 requests, few keys and jobs, short waits: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/cost.json; cost-smoke.json in smoke mode)
@@ -35,12 +43,14 @@ import { loadavg, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { COST_CASES, isJobCase, KEPT_PER_NEW_ADDRESS, ROWS_WRITTEN_PER_HOT_REQUEST, TARGETS, overBudget } from "./cost-budget.mjs";
 import {
+  benchPost,
   JOB_REQUESTS,
   coldCases,
   coldKeys,
   costSettings,
   JOB_CASES,
   DEFAULT_KEY_CASE,
+  defaultKeyFarCase,
   jobAccounts,
   jobKeys,
   newAddressCase,
@@ -49,7 +59,7 @@ import {
   steadyCredentials,
 } from "./cost-cases.mjs";
 import { defaultKeyRuns } from "./cost-default-key.mjs";
-import { PRICES_FILE, counterDelta, dollarsPerMillion, loadPrices, perUnit } from "./cost-model.mjs";
+import { PRICES_FILE, addTrees, counterDelta, dollarsPerMillion, drainedCharge, loadPrices, perUnit, scaleBy } from "./cost-model.mjs";
 import { runBench, setting as numberSetting, track, whileBuilding } from "./harness.mjs";
 import { median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
@@ -73,15 +83,22 @@ import { applyMigrations, buildCost, cpuTimeMs, readCompatibility, root, startBa
  * }} CostEnv
  */
 /** @typedef {{ counters: Counters, cpuMs: number }} Snapshot */
+/** @typedef {import("./cost-model.mjs").Drained} Drained */
+/**
+ * What a stretch's drain ran, by kind of object: how many objects had an alarm pending,
+ * how many alarms ran, and the longest time from an alarm's setting to its coming (s).
+ * @typedef {Record<string, { objects: number, alarms: number, longestPeriodSeconds: number }>} DrainedSummary
+ */
 /**
  * One measured stretch of a case: how many units it served, their per-unit counts, and
- * what else the case reports (its load's statuses and seconds; a new-address case, the
- * window rows its addresses left).
+ * what else the case reports (its load's statuses and seconds; the alarms its drain ran;
+ * a new-address case, the window rows its addresses left).
  * @typedef {{
  *   units: number,
  *   counts: Counts,
  *   statuses?: Record<string, number>,
  *   seconds?: number,
+ *   drained?: DrainedSummary,
  *   addressRowsKept?: number,
  *   storageBytesPerAddress?: number,
  * }} Measured
@@ -148,6 +165,8 @@ const config = {
     quietMs: smoke ? 1_000 : 5_000,
     idleMs: smoke ? 500 : 10_000,
     only: process.env.BENCH_COST_DEFAULT_KEY_ONLY === "1",
+    // default_key_1rps_far: its guard's round trip (ms).
+    farMs: setting("BENCH_COST_FAR_MS", 150, 150),
   },
 };
 const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", smoke ? "cost-smoke.json" : "cost.json"));
@@ -159,14 +178,11 @@ const outFile = resolve(process.env.BENCH_OUT || join(root, "bench", "results", 
  * deletes before a stretch stand for those it deletes after.
  */
 const SETTLE_MS = config.usageFlushMs + 400;
-/** How long an address guard's alarm may wait past a row's end before deleting it (src/guard/account-guard.ts SWEEP_EVERY_MS). */
-const SWEEP_MS = 10_000;
 const MAX_IN_FLIGHT = 64;
-// Later than every retention period (results 7 days, usage 90 days by default).
-const RETENTION_OFFSET_MS = 91 * 86_400_000;
 
 const startedAt = performance.now();
-const log = (/** @type {string} */ msg) => console.log(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
+const log = (/** @type {string} */ msg) =>
+  console.log(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)}s ${Date.now()}] ${msg}`);
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- zgate, counted
@@ -182,6 +198,22 @@ async function startCounted(env) {
   stopZgate = track(zgate.stop, { pids: zgate.pids });
   // The isolate starts with its first request: that belongs to no case.
   await counters();
+}
+
+/**
+ * @param {Drained[]} drained
+ * @returns {DrainedSummary}
+ */
+function drainedSummary(drained) {
+  /** @type {DrainedSummary} */
+  const out = {};
+  for (const d of drained) {
+    const kind = (out[d.kind] ??= { objects: 0, alarms: 0, longestPeriodSeconds: 0 });
+    kind.objects++;
+    kind.alarms += d.alarms;
+    if (d.armedAt > 0) kind.longestPeriodSeconds = Math.max(kind.longestPeriodSeconds, round((d.dueAt - d.armedAt) / 1000, 1));
+  }
+  return out;
 }
 
 /**
@@ -204,13 +236,14 @@ async function counters() {
 const snapshot = async () => ({ counters: await counters(), cpuMs: cpuTimeMs(zgate) });
 
 /**
- * The usage logs' alarms, and those of the named guards (`<product>:<account>`), as if run past every retention period.
- * @param {string[]} [guards]
+ * Every alarm still pending in the objects reached since the last drain, run at the time
+ * it is set for, and those it sets in turn until none is left (cost-worker.mjs): what
+ * happened since then, down to the rows retention deletes months later, is then counted,
+ * and no alarm of it is left to fall into a later stretch.
+ * @returns {Promise<Drained[]>}
  */
-async function retention(guards = []) {
-  const query = `at=${Date.now() + RETENTION_OFFSET_MS}&guards=${guards.map(encodeURIComponent).join(",")}`;
-  const response = await fetch(`${zgate.url}/__bench/retention?${query}`, { method: "POST" });
-  if (!response.ok) throw new Error(`retention: ${response.status} ${await response.text()}`);
+function drain() {
+  return benchPost(zgate.url, "drain");
 }
 
 /**
@@ -271,14 +304,28 @@ async function drive(base, c, count, { rate = config.rate } = {}) {
 }
 
 /**
+ * The stretch's counts, with what its drain ran charged by drainedCharge: `steadySeconds`
+ * for traffic that goes on (a share of each alarm period), none for one-off subjects.
  * @param {Snapshot} before
  * @param {Snapshot} after
- * @param {Omit<Measured, "counts"> & { workerRequests?: number }} stretch
+ * @param {Drained[]} drained
+ * @param {Omit<Measured, "counts" | "drained"> & { workerRequests?: number, steadySeconds?: number }} stretch
  * @returns {Measured}
  */
-function measured(before, after, { units, workerRequests = units, ...extra }) {
-  const delta = counterDelta(after.counters, before.counters);
-  return { units, ...extra, counts: perUnit({ delta, units, workerRequests, cpuMs: after.cpuMs - before.cpuMs }) };
+function measured(before, after, drained, { units, workerRequests = units, steadySeconds, ...extra }) {
+  const { raw, charged } = drainedCharge(drained, steadySeconds);
+  const delta = /** @type {Counters} */ (addTrees(counterDelta(after.counters, before.counters), scaleBy(raw, -1)));
+  return {
+    units,
+    ...extra,
+    drained: drainedSummary(drained),
+    counts: perUnit({
+      delta: /** @type {Counters} */ (addTrees(delta, charged)),
+      units,
+      workerRequests,
+      cpuMs: after.cpuMs - before.cpuMs,
+    }),
+  };
 }
 
 // ---------------------------------------------------------------- cases
@@ -287,12 +334,12 @@ function measured(before, after, { units, workerRequests = units, ...extra }) {
 async function steadyRun(c) {
   await drive(zgate.url, c, Math.round(config.rate * config.warmupSeconds));
   await sleep(SETTLE_MS);
-  await retention();
+  await drain();
   const before = await snapshot();
   const load = await drive(zgate.url, c, config.requests);
   await sleep(SETTLE_MS);
-  await retention();
-  return measured(before, await snapshot(), { units: config.requests, ...load });
+  const drained = await drain();
+  return measured(before, await snapshot(), drained, { units: config.requests, ...load, steadySeconds: load.seconds });
 }
 
 /**
@@ -303,8 +350,8 @@ async function coldRun(c, count) {
   const before = await snapshot();
   const load = await drive(zgate.url, c, count);
   await sleep(SETTLE_MS);
-  await retention();
-  return measured(before, await snapshot(), { units: count, ...load });
+  const drained = await drain();
+  return measured(before, await snapshot(), drained, { units: count, ...load });
 }
 
 /**
@@ -321,30 +368,22 @@ async function addressRows(scope, addresses) {
 /**
  * New addresses, then what they leave behind once their windows have passed: each one's
  * window is a row in one of the address guards its product shares, which that guard's
- * alarm deletes (within SWEEP_MS of its passing).
+ * alarm deletes (the drain runs those alarms when they are due). Earlier cases' alarms
+ * were drained with them, so the address guards' alarms counted here are this case's.
  * @param {CostEnv} env
  * @param {CostCase} c
  */
 async function newAddressRun(env, c) {
-  // Rows of addresses seen in earlier cases are deleted first: their alarms are not this case's.
-  await sleep(2 * config.windowSeconds * 1000 + SWEEP_MS + SETTLE_MS);
-  await retention();
   const before = await snapshot();
   const bytesBefore = guardStorageBytes(env);
   const load = await drive(zgate.url, c, config.newAddresses);
   const addresses = Array.from({ length: config.newAddresses }, (_, i) => c.request(i).headers?.["CF-Connecting-IP"] ?? "");
-  // A row passes a window and a cover after its last admission (at most a window more).
-  const deadline = Date.now() + 2 * config.windowSeconds * 1000 + SWEEP_MS + 15_000;
-  let kept = await addressRows("zakgt", addresses);
-  while (kept > 0 && Date.now() < deadline) {
-    await sleep(1000);
-    kept = await addressRows("zakgt", addresses);
-  }
   await sleep(SETTLE_MS);
-  return measured(before, await snapshot(), {
+  const drained = await drain();
+  return measured(before, await snapshot(), drained, {
     units: config.newAddresses,
     ...load,
-    addressRowsKept: kept,
+    addressRowsKept: await addressRows("zakgt", addresses),
     storageBytesPerAddress: (guardStorageBytes(env) - bytesBefore) / config.newAddresses,
   });
 }
@@ -356,10 +395,9 @@ async function newAddressRun(env, c) {
  */
 async function jobRun(env, jobCase, run) {
   const keys = await jobKeys(zgate.url, env.settings, jobCase, run, config.jobClients);
-  const guards = jobAccounts(jobCase, run, config.jobClients).map((account) => `zsky:${account}`);
   await Promise.all(keys.map((key) => runJob(zgate.url, key, config.pollGapMs))); // warm-up: one job per key
   await sleep(SETTLE_MS);
-  await retention(guards);
+  await drain(); // the keys' registration and the warm-up's
   const before = await snapshot();
   const started = performance.now();
   let next = 0;
@@ -373,8 +411,13 @@ async function jobRun(env, jobCase, run) {
   );
   const seconds = round((performance.now() - started) / 1000, 2);
   await sleep(SETTLE_MS);
-  await retention(guards);
-  return measured(before, await snapshot(), { units: config.jobs, workerRequests: config.jobs * JOB_REQUESTS, seconds });
+  const drained = await drain();
+  return measured(before, await snapshot(), drained, {
+    units: config.jobs,
+    workerRequests: config.jobs * JOB_REQUESTS,
+    seconds,
+    steadySeconds: seconds,
+  });
 }
 
 /**
@@ -432,7 +475,8 @@ function medianOfTrees(trees) {
 function judged(id, counts, prices) {
   /** @type {ReturnType<typeof dollarsPerMillion> & { exclResultStorage?: number }} */
   const dollars = dollarsPerMillion(counts, prices);
-  if (isJobCase(id)) dollars.exclResultStorage = dollars.total - counts.r2ClassA * prices.cloudflare.r2.classA;
+  // A job stores one result (one class A write); other writes (usage segments) are the job's cost.
+  if (isJobCase(id)) dollars.exclResultStorage = dollars.total - Math.min(1, counts.r2ClassA) * prices.cloudflare.r2.classA;
   return { dollars, value: dollars.exclResultStorage ?? dollars.total };
 }
 
@@ -641,11 +685,8 @@ async function main() {
   track(bare.stop, { pids: bare.pids });
   const settings = costSettings(origin.url, config.windowSeconds, config.usageFlushMs);
   // The smoke's 10 new addresses would mostly land in 10 of 256 address guards: 4 show that they share them.
-  const env = { built, compat, storage, settings: smoke ? { ...settings, ADDRESS_GUARD_SHARDS: "4" } : settings };
-  await startCounted(env);
-  await applyMigrations(zgate.mf);
-  const credentials = await steadyCredentials(zgate.url, env.settings);
-  log(`origin ${origin.url}, bare ${bare.url}, zgate (counted) ${zgate.url}`);
+  const shared = { built, compat, settings: smoke ? { ...settings, ADDRESS_GUARD_SHARDS: "4" } : settings };
+  log(`origin ${origin.url}, bare ${bare.url}`);
 
   /** @type {Record<string, { title: string, runs: Measured[] }>} */
   const byCase = {};
@@ -657,25 +698,40 @@ async function main() {
   const bareRuns = [];
   for (let run = 0; run < (config.defaultKey.only ? 0 : config.runs); run++) {
     bareRuns.push(await bareRun(bare));
+    // Each run on a zgate of its own, over storage of its own: nothing an earlier run
+    // made (objects, their alarms) is in this one's counts.
+    const env = { ...shared, storage: storageRoot(config.storage) };
+    const dropStorage = track(() => rmSync(env.storage, { recursive: true, force: true }), { dir: env.storage });
+    await startCounted(env);
+    await applyMigrations(zgate.mf);
+    const credentials = await steadyCredentials(zgate.url, env.settings);
     for (const c of steadyCases(credentials)) {
       const result = await steadyRun(c);
       record(c, result);
-      log(`run ${run + 1}/${config.runs} ${c.id}: ${n(result.counts.rowsWritten)} rows written per request`);
+      log(
+        `run ${run + 1}/${config.runs} ${c.id}: ${n(result.counts.rowsWritten)} rows written, ${n(result.counts.guardCalls + result.counts.guardAlarms, 3)} DO calls per request`,
+      );
     }
     const fresh = newAddressCase(run);
     record(fresh, await newAddressRun(env, fresh));
     for (const jobCase of JOB_CASES) record(jobCase, await jobRun(env, jobCase, run));
     log(`run ${run + 1}/${config.runs}: new addresses and jobs done`);
     const keys = await coldKeys(zgate.url, env.settings, run, config.coldKeys);
-    await retention();
+    await drain(); // the keys' registration
     await restart(env);
     for (const c of coldCases(keys)) record(c, await coldRun(c, config.coldKeys));
     log(`run ${run + 1}/${config.runs}: cold keys done`);
+    await stopZgate();
+    await dropStorage();
   }
-  // After the others (its workerds would share the machine with them), every run at once.
+  // After the others (its workerds would share the machine with them), every run, near and far, at once.
   const defaultKey = { ...config.defaultKey, scriptPath: built.counted, originUrl: origin.url, storage: config.storage, log };
-  for (const result of await defaultKeyRuns(config.runs, { ...defaultKey, usageFlushMs: config.usageFlushMs }))
-    record(DEFAULT_KEY_CASE, result);
+  const farCase = defaultKeyFarCase(config.defaultKey.farMs);
+  const runsOf = (/** @type {import("./cost-cases.mjs").DefaultKeyCase} */ c) =>
+    defaultKeyRuns(c, config.runs, { ...defaultKey, usageFlushMs: config.usageFlushMs });
+  const [near, far] = await Promise.all([runsOf(DEFAULT_KEY_CASE), runsOf(farCase)]);
+  for (const result of near) record(DEFAULT_KEY_CASE, result);
+  for (const result of far) record(farCase, result);
 
   const prices = loadPrices();
   const cases = COST_CASES.flatMap((id) => {

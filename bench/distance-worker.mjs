@@ -21,6 +21,7 @@
 //                                     client times it: workerd's clock does not move while it waits)
 import { AsyncLocalStorage } from "node:async_hooks";
 import zgate from "../src/index";
+import { delayOf, distantNamespace } from "./guard-distance.mjs";
 
 export { AccountGuard, UsageAddressIndex, UsageLog } from "../src/index";
 
@@ -70,49 +71,6 @@ async function probeGuard(env, calls) {
   return new Response(null, { status: 204 });
 }
 
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A guard stub whose every method call is counted and waits `delayMs` before it is made.
- * @template {object} S
- * @param {S} stub
- * @param {number} delayMs
- * @returns {S}
- */
-function distantStub(stub, delayMs) {
-  return new Proxy(stub, {
-    get(target, prop) {
-      // Not calls: the stub's identity, and what `await` probes.
-      if (prop === "then" || typeof prop === "symbol" || prop === "id" || prop === "name") return Reflect.get(target, prop);
-      return async (/** @type {unknown[]} */ ...args) => {
-        countCall(prop);
-        if (delayMs > 0) await sleep(delayMs);
-        // Reflect.apply, not method.apply: every property of an RPC method is itself a remote call.
-        return Reflect.apply(/** @type {(...a: unknown[]) => unknown} */ (Reflect.get(target, prop)), target, args);
-      };
-    },
-  });
-}
-
-/**
- * The namespace zgate is handed: the same objects, reached through distant stubs.
- * @param {Env["ACCOUNT_GUARD"]} namespace
- * @param {number} delayMs
- * @returns {Env["ACCOUNT_GUARD"]}
- */
-function distantNamespace(namespace, delayMs) {
-  return new Proxy(namespace, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (typeof value !== "function") return value;
-      if (prop === "get" || prop === "getByName")
-        return (/** @type {unknown[]} */ ...args) => distantStub(value.apply(target, args), delayMs);
-      return value.bind(target);
-    },
-  });
-}
-
 // One wrapped env per real env object: zgate keeps its parsed settings, and with them its
 // lease book, per env object (WeakMaps); a fresh wrapper per request would start both afresh.
 /** @type {WeakMap<BenchEnv, Env>} */
@@ -122,9 +80,7 @@ function distantEnv(env) {
   let out = wrapped.get(env);
   if (!out) {
     const { BENCH_DELAY_MS, ...rest } = env;
-    const delayMs = Number(BENCH_DELAY_MS ?? 0);
-    if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`BENCH_DELAY_MS must be a number of ms, got ${BENCH_DELAY_MS}`);
-    out = { ...rest, ACCOUNT_GUARD: distantNamespace(env.ACCOUNT_GUARD, delayMs) };
+    out = { ...rest, ACCOUNT_GUARD: distantNamespace(env.ACCOUNT_GUARD, delayOf(BENCH_DELAY_MS), countCall) };
     wrapped.set(env, out);
   }
   return out;

@@ -68,10 +68,20 @@ import { applyMigrations, buildDistance, readCompatibility, root, startZgateIsol
  * @typedef {{
  *   n: number,
  *   p50: number | null, p90: number | null, p99: number | null,
+ *   p90Warm: number | null,
  *   statuses: Record<string, number>,
  *   guardCalls: { before: number, after: number, byMethod: Record<string, { before: number, after: number }> },
+ *   slowest: number[][],
  * }} CaseRun
  */
+/**
+ * A subject's requests before it is warm: each of the two isolates' first two (the first
+ * of a subject in an isolate asks the guard, and so does the second far from it: its gap
+ * is unknown until then). CaseRun `p90Warm` is the p90 of the requests after them.
+ */
+const COLD_REQUESTS = 4;
+/** How many of a case's slowest requests each run names (CaseRun `slowest`). */
+const SLOWEST_KEPT = 8;
 /** @typedef {import("./client-figures.mjs").Spread} Spread */
 
 const smoke = process.env.BENCH_DISTANCE_SMOKE === "1";
@@ -449,8 +459,14 @@ function caseRun(sent, calls) {
     p50: round(percentile(sorted, 50), 1),
     p90: round(percentile(sorted, 90), 1),
     p99: round(percentile(sorted, 99), 1),
+    p90Warm: round(percentile(Float64Array.from(sent.filter((r) => r.i >= COLD_REQUESTS).map((r) => r.ms)).sort(), 90), 1),
     statuses: statusCounts(sent),
     guardCalls: { before: per(calls?.before ?? 0), after: per(calls?.after ?? 0), byMethod },
+    // Which requests waited (the first of a subject in each isolate, or a later one?): [request i, ms, status].
+    slowest: [...sent]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, SLOWEST_KEPT)
+      .map((r) => [r.i, round(r.ms, 1), r.status]),
   };
 }
 
@@ -507,7 +523,7 @@ function summarizeCase(id, title, runs) {
   const base = runs.map((r) => r.find((d) => d.delayMs === 0)?.cases[id]);
   const byDelay = perDelay((delayMs) => {
     const at = runs.map((r) => r.find((d) => d.delayMs === delayMs)?.cases[id]);
-    /** @param {"p50" | "p90" | "p99"} p */
+    /** @param {"p50" | "p90" | "p99" | "p90Warm"} p */
     const added = (p) =>
       spread(
         at.map((c, i) => {
@@ -519,7 +535,7 @@ function summarizeCase(id, title, runs) {
       p50: spread(at.map((c) => c?.p50 ?? null)),
       p90: spread(at.map((c) => c?.p90 ?? null)),
       p99: spread(at.map((c) => c?.p99 ?? null)),
-      added: delayMs > 0 ? { p50: added("p50"), p90: added("p90"), p99: added("p99") } : null,
+      added: delayMs > 0 ? { p50: added("p50"), p90: added("p90"), p99: added("p99"), p90Warm: added("p90Warm") } : null,
       guardCallsBefore: spread(
         at.map((c) => c?.guardCalls.before ?? null),
         3,
@@ -615,6 +631,7 @@ const latencyHead = (d) => [
   `added p50 at D = ${d}`,
   `added p90 at D = ${d}`,
   `added p99 at D = ${d}`,
+  `added p90 after each isolate's first two`,
   "guard calls / request before the answer",
   "after it",
   "answers other than 200",
@@ -640,6 +657,7 @@ function latencyRows(results, d) {
       added ? addedRange(added.p50) : "-",
       added ? addedRange(added.p90) : "-",
       added ? addedRange(added.p99) : "-",
+      added ? addedRange(added.p90Warm) : "-",
       callsRange(at.guardCallsBefore),
       callsRange(at.guardCallsAfter),
       others.length ? others.join(", ") : "none",

@@ -395,6 +395,7 @@ async function hotAccountPhase({ zgate, settings }) {
 async function guardPhase({ built, compat, storage }) {
   const guard = await startGuardBench({ hostPath: built.guardHost, driverPath: built.guardDriver, compat, storage });
   track(guard.stop, { pids: guard.pids });
+  await applyMigrations(guard.mf);
   const driver = await guard.mf.getWorker("driver");
   // Its answers are guard-driver.mjs's (its Target and RunAnswer types).
   /** @type {(path: string, body: object) => Promise<unknown>} */

@@ -320,7 +320,9 @@ export async function startZgateIsolates({ scriptPath, settings, compat, storage
 /**
  * The guard on its own: a host script that only exports zgate's AccountGuard class, and
  * a driver script (a separate isolate, like zgate's fetch handler is from a remote
- * object in production) that calls `admit` on it in a loop.
+ * object in production) that calls `admit` on it in a loop. Both bind zgate's D1
+ * database, which an account guard reads its keys from when it is first called
+ * (src/keys/guard-birth.ts): apply the migrations (applyMigrations) before driving it.
  * @param {{ hostPath: string, driverPath: string, compat: Compatibility, storage: string }} worker
  */
 export function startGuardBench({ hostPath, driverPath, compat, storage }) {
@@ -330,12 +332,14 @@ export function startGuardBench({ hostPath, driverPath, compat, storage }) {
         name: "driver",
         ...script(driverPath),
         ...compat,
+        d1Databases: ZGATE_STORAGE.d1Databases,
         durableObjects: { GUARD: { className: "AccountGuard", scriptName: "guard-host", useSQLite: true } },
       },
       {
         name: "guard-host",
         ...script(hostPath),
         ...compat,
+        d1Databases: ZGATE_STORAGE.d1Databases,
         durableObjects: { GUARD: { className: "AccountGuard", useSQLite: true } },
       },
     ],

@@ -296,9 +296,9 @@ describe("per-address windows", () => {
     // Within its window the alarm keeps the row, and comes back later.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stored()).subjects).toEqual([`auth_ip:${gone}`]);
-    // Past it (its row counts ahead by at most one cover, 7.5 s of a 60 s window), another
+    // Past it (its row counts ahead by at most one cover, 15 s of a 60 s window), another
     // address of the same guard calls: the alarm deletes the row that passed, keeps the other.
-    await clock.advanceTo(t0 + 70_000);
+    await clock.advanceTo(t0 + 80_000);
     expect((await loginFrom(staying)).status).toBe(401);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stored()).toEqual({ subjects: [`auth_ip:${staying}`], alarm: expect.any(Number) });

@@ -55,11 +55,19 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     stand: settings.GUARD_LEASE_MS,
   };
   const guardName = identity ? accountGuardName(identity) : await addressGuardNameOf(c.env, product.id, ip!);
+  // The route's own guard question goes out with admission's call, or right after a lease admits.
+  let alongsideStarted = route.alongsideAdmission === undefined;
+  const startAlongside = () => {
+    if (alongsideStarted) return;
+    alongsideStarted = true;
+    route.alongsideAdmission!(c);
+  };
   const link: AdmissionLink = {
     guard: () => guardNamed(c.env, guardName),
     guardName,
     bookKey: leaseBookKey(request, route.name),
     waitUntil: (work) => c.executionCtx.waitUntil(work),
+    asking: startAlongside,
   };
   const admission = admissionFor(settings);
   let decision: AdmitDecision;
@@ -82,6 +90,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
   }
   if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
+  startAlongside();
   c.set("admission", {
     windows: decision.windows,
     reservationId: decision.reservationId,

@@ -17,7 +17,7 @@ export type GuardClient = ReturnType<Env["ACCOUNT_GUARD"]["get"]>;
  * a limit or plan set again is the same, a settled reservation or a purged job stays so)
  * and the repeat waits for the leases again, so the client makes it once more. Not
  * repeated: `admit` (a repeat would count the request twice: its caller fails closed with
- * a 503 instead), `registerKey` (it waits for nothing, and a repeat would be a duplicate),
+ * a 503 instead), `registerKey` (it waits for nothing),
  * `revokeAllKeys` (a repeat finds no key left to name: the guard's outbox delivers the
  * first call's result, keys/key-outbox.ts), and the calls that change nothing.
  */

@@ -24,9 +24,11 @@ import {
  * - on a request: one admitted from a lease that is nearly out of tokens or time asks for
  *   the next lease after its answer;
  * - while the guard is far (its measured round trip at least FAR_RTT_MS), also between
- *   requests: for a while after a subject's last request (twice its usual gap, at most
- *   MAX_IDLE_MS), a step scheduled one round trip before its lease ends renews it, so a
- *   subject calling every few seconds finds a live token every time.
+ *   requests, timed to the subject's next request: a subject slower than a lease life is
+ *   renewed once per request, one round trip before its usual gap has passed, so a
+ *   subject calling every few seconds finds a live token every time at the price of one
+ *   guard call per request (what it cost before any lease). One that comes late is kept
+ *   alive lease after lease until twice its usual gap has passed (at most MAX_IDLE_MS).
  * Renewals are batched per guard object: one call renews every lease this isolate holds
  * on it (all its keys and routes) that is due within half a lease life, and hands back
  * the unspent tokens of leases that ended (take, then give: the old lease is spent until
@@ -101,6 +103,8 @@ interface Subject {
   lastArrival: number;
   /** Mean gap between arrivals (ms), once there were two. */
   gap?: number;
+  /** How much earlier than expected (its last arrival and usual gap) requests came (ms, a moving average; late ones count 0). */
+  early: number;
   /** When a renewal last asked for this subject (0: never). */
   renewedAt: number;
   /** The share it spends while the guard vouches for it. */
@@ -157,6 +161,8 @@ interface Group {
 const SAFETY_MARGIN_MS = 25;
 /** A renewal is asked this long (beyond one round trip) before the lease ends: the round trip's jitter. */
 const RENEW_MARGIN_MS = 100;
+/** Far, a subject's request this much later than expected still finds the lease renewed for it (one later costs a renewal more). */
+const LATE_MS = 200;
 /** A guard at least this far (round trip, ms) is renewed between requests too. */
 export const FAR_RTT_MS = 20;
 const TRIPS_KEPT = 8;
@@ -229,6 +235,8 @@ export class LeaseBook {
       this.timed(group, askedAt);
       if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
       if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
+      // Far, the next token is renewed for ahead of the subject's next request (a share member's with its share).
+      if (lease.want === 0) this.keepAlive(group, link);
       // Refused for a window this isolate's own lease holds room in (a renewal that landed
       // meanwhile): that room is this request's, not an early 429.
       if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? this.spendOwnShare(subject) ?? decision;
@@ -271,6 +279,7 @@ export class LeaseBook {
         current: 0,
         previous: 0,
         lastArrival: -Infinity,
+        early: 0,
         renewedAt: 0,
       };
       this.subjects.set(key, subject);
@@ -304,7 +313,11 @@ export class LeaseBook {
     }
     if (subject.lastArrival > -Infinity) {
       const gap = now - subject.lastArrival;
-      subject.gap = subject.gap === undefined ? gap : 0.7 * subject.gap + 0.3 * gap;
+      // Quicker to shorten than to lengthen: a far subject's renewal is timed by it, and a
+      // request earlier than expected waits for the guard, a later one only costs a renewal more.
+      const weight = subject.gap !== undefined && gap < subject.gap ? 0.7 : 0.3;
+      if (subject.gap !== undefined) subject.early = 0.5 * subject.early + 0.5 * Math.max(0, subject.gap - gap);
+      subject.gap = subject.gap === undefined ? gap : (1 - weight) * subject.gap + weight * gap;
     }
     subject.current++;
     subject.lastArrival = now;
@@ -327,6 +340,9 @@ export class LeaseBook {
     const far = this.isFar(group) && subject.gap !== undefined;
     // Near the guard, a subject slower than a lease life would only park tokens.
     if (!far && subject.gap !== undefined && subject.gap >= life) return 0;
+    // Far, a subject slower than a lease life would not spend a spare token before it ends:
+    // its next token comes from a renewal timed to its next request.
+    if (far && asking && subject.gap! >= life) return 0;
     // Asking with a request of its own, the lease holds that one too; a renewal's tokens are all spare.
     const spare = far ? Math.max(1, Math.ceil(recent * RATE_MARGIN)) : asking ? recent : recent + 1;
     return Math.min(spare, MAX_LEASE_TOKENS - 1);
@@ -445,8 +461,40 @@ export class LeaseBook {
   /** After a request spent a token: the next lease is asked now if this one will not last the journey. */
   private renewIfDue(subject: Subject, link: GuardLink): void {
     const group = subject.group;
-    if (group.renewing || !this.due(subject, this.aheadOf(group))) return;
+    if (group.renewing || !this.due(subject, this.aheadOf(group)) || !this.soonEnough(subject, group, clock.now())) return;
     keep(link, this.renew(group));
+  }
+
+  /**
+   * Whether a lease asked now would be live when the subject is next expected (its last
+   * request and its usual gap): that is at most its lead away (leadOf), as when the
+   * background step asks (nextRenewal). Near the guard always (a subject slower than a
+   * lease life gets none there); far, one that calls every few seconds is renewed by that
+   * step shortly before it is expected rather than now, for a lease that would end unspent.
+   * `batch`: how much later it may be expected when a renewal goes anyway (for another
+   * subject): one call then renews an account's slow subjects for the next half lease
+   * life, so the guard sees a call per half life per isolate, not one per subject (one
+   * expected near the end of it may need the next lease too, renewed with the next batch).
+   */
+  private soonEnough(subject: Subject, group: Group, now: number, batch = 0): boolean {
+    if (!this.isFar(group) || subject.gap === undefined) return true;
+    return subject.lastArrival + subject.gap - now <= this.leadOf(subject, group) + batch;
+  }
+
+  /**
+   * How long before a far subject's expected request its renewal is asked: so that the
+   * lease it brings ends (less one journey, when the next would be asked) LATE_MS after
+   * the request is expected. A request up to that late still finds it; a later one finds
+   * the next lease, asked only then (a renewal more). The lease is live from the lead
+   * less one round trip before the request is expected (225 ms at a 150 ms round trip),
+   * for one that comes early; earlier for a subject whose requests came early (twice as
+   * early as they came, at most half a life and one journey ahead), whose late ones then
+   * cost a renewal more instead of an early one a wait.
+   */
+  private leadOf(subject: Subject, group: Group): number {
+    const life = this.lifeOf(group);
+    const ahead = this.aheadOf(group);
+    return Math.min(life - SAFETY_MARGIN_MS - ahead - LATE_MS + 2 * subject.early, life / 2 + ahead);
   }
 
   /**
@@ -467,7 +515,7 @@ export class LeaseBook {
         continue;
       }
       const want = this.renewalWant(subject, group, life);
-      if (want === 0 || !this.due(subject, within)) continue;
+      if (want === 0 || !this.due(subject, within) || !this.soonEnough(subject, group, now, life / 2)) continue;
       subject.renewedAt = now;
       chosen.push(subject);
       requests.push({ ...subject.request, lease: { want, ttlMs: life } });
@@ -546,9 +594,12 @@ export class LeaseBook {
     let next: number | undefined;
     for (const subject of group.subjects) {
       if (!this.active(subject, group, now) || this.renewalWant(subject, group, life) === 0) continue;
-      const ends = Math.max(now, ...subject.held.map((h) => h.endsAt));
+      const ends = Math.max(now, ...subject.held.filter((h) => h.spent < h.tokens).map((h) => h.endsAt));
+      // The next lease is asked one journey before this one is out, and not before its
+      // lead on the subject's next request (expected at its last and its usual gap).
+      const expected = subject.lastArrival + (subject.gap ?? 0);
       // Not sooner than a quarter life after the last ask: a refused renewal is not repeated at once.
-      const at = Math.max(ends - ahead, subject.renewedAt + life / 4);
+      const at = Math.max(ends - ahead, expected - this.leadOf(subject, group), subject.renewedAt + life / 4);
       // Past the subject's idle horizon there is nothing to keep alive.
       if (at > subject.lastArrival + Math.min(MAX_IDLE_MS, IDLE_GAPS * (subject.gap ?? 0))) continue;
       next = next === undefined ? at : Math.min(next, at);

@@ -16,6 +16,11 @@ export interface AdmissionLink {
   /** Where the isolate's lease book keeps this request's leases (guard-protocol.ts leaseBookKey). */
   bookKey: string;
   waitUntil(work: Promise<unknown>): void;
+  /**
+   * Told as admission asks the guard about this request, in the request's own context
+   * (never for a renewal: the lease book renews through the latest request's link, for others too).
+   */
+  asking?(): void;
 }
 
 /**
@@ -35,11 +40,15 @@ export interface Admission {
 function guardAdmission(settings: Settings): Admission {
   return {
     admit(request, link) {
+      const ask = (asked: AdmitRequest) => {
+        link.asking?.();
+        return link.guard().admit(asked);
+      };
       const book = leasable(request) ? leaseBookFor(settings) : undefined;
-      if (!book) return link.guard().admit(request);
+      if (!book) return ask(request);
       return book.admit(link.bookKey, request, {
         name: link.guardName,
-        ask: (leased) => link.guard().admit(leased),
+        ask,
         renew: (requests, returns) => link.guard().renewLeases(requests, returns),
         renewShares: (shares, returns) => link.guard().renewShares(shares, returns),
         refund: (returns) => link.guard().refundLeases(returns),

@@ -38,12 +38,23 @@ export async function writeAudit(env: Env, entry: AuditEntry, at = Date.now()): 
  * one at a time, so two writers never both write it.
  */
 export async function writeAuditOnce(env: Env, entry: AuditEntry, at: number): Promise<void> {
-  await env.DB.prepare(
+  await auditOnce(env, entry, at, "").run();
+}
+
+/**
+ * writeAuditOnce as a statement for a batch that writes it only if the statement before it
+ * changed a row: a decision and its audit entry in one transaction (keys/guard-birth.ts).
+ * Several in a row all follow the decision (each one's insert is the next one's change).
+ */
+export function auditOnceAfterChange(env: Env, entry: AuditEntry, at: number): D1PreparedStatement {
+  return auditOnce(env, entry, at, "changes() > 0 AND");
+}
+
+function auditOnce(env: Env, entry: AuditEntry, at: number, condition: string): D1PreparedStatement {
+  return env.DB.prepare(
     `INSERT INTO audit_log (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?
-     WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE target IS ? AND action = ? AND request_id = ?)`,
-  )
-    .bind(...columnValues(entry, at), entry.target ?? null, entry.action, entry.requestId)
-    .run();
+     WHERE ${condition} NOT EXISTS (SELECT 1 FROM audit_log WHERE target IS ? AND action = ? AND request_id = ?)`,
+  ).bind(...columnValues(entry, at), entry.target ?? null, entry.action, entry.requestId);
 }
 
 /** Whether `actor` has an entry of `action` on `target` (one indexed read: the log is indexed by target). */

@@ -30,6 +30,7 @@ import {
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
 import type { AccountPlan, GenerationLimits, KeyLimitOverride } from "../limits/types";
 import { deliverKeyOutbox } from "../keys/key-outbox";
+import { born } from "../keys/guard-birth";
 import { AccountPlanStore } from "./account-plan";
 import { AdminLogins } from "./admin-logins";
 import { ConsoleSessions } from "./console-sessions";
@@ -68,6 +69,8 @@ const LINKS_REFUSED = "links_refused:";
  * of it: a schema step is run by every guard, and only rolled keys ever have this.
  */
 const COUNTS_AS = "counts_as:";
+/** Guard KV: when this account guard's birth read its keys from D1 (keys/guard-birth.ts); absent: not yet. */
+const BORN = "born";
 const countsAsEntry = (keyId: string) => `${COUNTS_AS}${keyId}`;
 // Jobs past retention are retired by the alarm in batches of this many (one R2 delete
 // call takes at most 1000 keys), woken on the hour: admission already refuses them by age
@@ -152,7 +155,46 @@ export class AccountGuard extends DurableObject<Env> {
       this.decisions = new DecisionOutbox(this.sql);
       // Entries kept by calls that may have died with the previous instance: delivered at once.
       if (this.decisions.inheritedAny) void this.ctx.storage.setAlarm(clock.now());
+      // Its first call ever: nothing runs here before the account's keys are read (a failure resets the object: fail closed).
+      if (name?.includes(":") && ctx.storage.kv.get(BORN) === undefined) void ctx.blockConcurrencyWhile(() => this.beBorn(name));
     }
+  }
+
+  /**
+   * An account guard's birth (keys/guard-birth.ts): registered as existing in D1, it takes
+   * the account's keys and settings (plan, overage, a user's sessions revoked) from there,
+   * as admin actions left them while it did not exist. A
+   * key it knows already (a guard from before account_guards) keeps its row; a revocation
+   * D1 has and it lacks is applied, never undone; a key an admin rolled meanwhile counts as
+   * the head of its chain of rolls (as rollKey leaves it). No isolate holds a lease of a key
+   * this guard never had, so the change waits for nothing.
+   */
+  private async beBorn(name: string): Promise<void> {
+    const split = name.indexOf(":");
+    const { keys, settings } = await born(this.env, name, name.slice(0, split), name.slice(split + 1), clock.now());
+    const rolledTo = new Map(keys.flatMap((k) => (k.rolledFrom === null ? [] : [[k.rolledFrom, k.keyId] as const])));
+    const headOf = (keyId: string): string => (rolledTo.has(keyId) ? headOf(rolledTo.get(keyId)!) : keyId);
+    await this.mutate(() => {
+      const kv = this.ctx.storage.kv;
+      for (const key of keys) {
+        if (!this.keys.has(key.keyId)) this.keys.insert(key);
+        if (key.revokedAt !== null) this.keys.revoke(key.keyId, key.revokedAt);
+      }
+      for (const [old, successor] of rolledTo) if (kv.get(countsAsEntry(old)) === undefined) kv.put(countsAsEntry(old), headOf(successor));
+      for (const { setting, value } of settings) {
+        if (setting === "plan") this.plan.set(value);
+        else if (setting === "overage")
+          this.ledger.setOverage({ enabled: value.enabled, monthlyCapCents: value.monthlyCapCents }, value.at);
+        else
+          this.sql.exec(
+            "INSERT OR REPLACE INTO session_epochs (user_id, revoked_before_ms) VALUES (?, ?)",
+            name.slice(split + 1),
+            value.revokedBeforeMs,
+          );
+      }
+      kv.put(BORN, clock.now());
+      return { result: undefined, affected: { keys: keys.map((k) => k.keyId) } };
+    });
   }
 
   /**
@@ -570,9 +612,12 @@ export class AccountGuard extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- keys and sessions
 
-  /** Makes a new key usable. Called before its plaintext is handed to anyone. */
+  /**
+   * Makes a new key usable. Called before its plaintext is handed to anyone, only once the
+   * guard exists (keys/guard-birth.ts): its birth may have read the key from D1 already.
+   */
   registerKey(key: GuardedKey): Promise<void> {
-    return this.mutate(() => ({ result: this.keys.insert(key), affected: {} }));
+    return this.mutate(() => ({ result: this.keys.has(key.keyId) ? undefined : this.keys.insert(key), affected: {} }));
   }
 
   /**

@@ -38,6 +38,8 @@ export interface CountedLease {
   grantedAt: number;
 }
 
+/** How far past a lease's end the stored horizon is put (grant): what a restarted guard may wait beyond the leases it granted. */
+export const HORIZON_LEAD_MS = 3 * MAX_LEASE_MS;
 /** Bounds the in-memory bookkeeping; a lease dropped from it only loses its refund. */
 const MAX_TRACKED = 4_096;
 
@@ -71,9 +73,10 @@ export class LeaseRegistry {
   vouch(tags: LeaseTag[], ms: number): void {
     const ends = this.hold(tags, ms);
     if (ends > this.storedEnd) {
-      // Stored a lease life ahead, so a busy guard writes the horizon about once a lease
-      // life rather than once a grant; a restart then waits at most that much longer.
-      this.storedEnd = ends + MAX_LEASE_MS;
+      // Stored HORIZON_LEAD_MS ahead, so a guard granting writes the horizon about once
+      // that long rather than once a grant (a slow key far from its guard is granted a
+      // lease a request, and every write is a row); a restart then waits at most that much longer.
+      this.storedEnd = ends + HORIZON_LEAD_MS;
       this.sql.exec("INSERT OR REPLACE INTO lease_horizon (id, ends_at) VALUES (1, ?)", this.storedEnd);
     }
   }

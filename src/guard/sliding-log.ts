@@ -54,9 +54,13 @@ const MAX_COVER = 4_096;
 /** Stored times are rounded up to 1/64 of the window, so a row holds at most ~64 entries (plus the cover). */
 const GRID_PARTS = 64;
 
-/** How long a cover lasts: long enough to spare writes, short enough that a restart over-counts briefly. */
+/**
+ * How long a cover lasts: long enough to spare writes (a quarter of the window: a minute
+ * window's subject at a request every few seconds writes its row every 15 s, not 7.5),
+ * short enough that a restart over-counts briefly.
+ */
 export function coverMs(windowMs: number): number {
-  return Math.min(15_000, Math.max(1_000, Math.floor(windowMs / 8)));
+  return Math.min(15_000, Math.max(1_000, Math.floor(windowMs / 4)));
 }
 
 export class SlidingLog {

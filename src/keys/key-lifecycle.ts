@@ -8,9 +8,10 @@ import { writeAudit } from "../audit/audit-log";
 import { generateKey, hashKey, importRefusal, keyModeOf, prefixFor, randomBase62, type KeyPrefix } from "./key-format";
 import { resultLinksRevoked } from "../products/zsky/results/job-state";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
-import { deliverKeyOutbox } from "./key-outbox";
+import { auditOf, deliverKeyOutbox } from "./key-outbox";
+import { guardExists, revokeBeforeGuard, revokeUserBeforeGuard, rollBeforeGuard, settingBeforeGuard } from "./guard-birth";
 import * as clock from "../util/clock";
-import { insertKey, keyStatus, markRevoked, type KeyRecord, type RevokeContext } from "./key-store";
+import { insertKey, keyStatus, markRevoked, publishKey, type KeyRecord, type RevokeContext } from "./key-store";
 import { productById } from "../products/index";
 
 /**
@@ -91,10 +92,19 @@ function audited(record: KeyRecord, action: string, by: Actor, detail?: Record<s
 
 /**
  * Stores the hash, registers the key with its guard (only then can it be used), audits.
- * If registration fails the key is never shown, so a half-made key is inert.
+ * If registration fails the key is never shown, so a half-made key is inert. An account
+ * whose guard does not exist yet is not called (that would place its guard here, near the
+ * operator): the guard reads the key from D1 when its first request creates it
+ * (guard-birth.ts; the record is stored before the guard is looked for, so one born
+ * meanwhile either read it or is told here).
  */
 async function store(env: Env, record: KeyRecord, hash: string, action: string, by: Actor): Promise<void> {
   await insertRecord(env, record, hash);
+  if (await guardExists(env, record)) await registerWithGuard(env, record);
+  await writeAudit(env, audited(record, action, by));
+}
+
+async function registerWithGuard(env: Env, record: KeyRecord): Promise<void> {
   await guardFor(env, record).registerKey({
     keyId: record.keyId,
     scopes: record.scopes,
@@ -103,7 +113,6 @@ async function store(env: Env, record: KeyRecord, hash: string, action: string, 
     expiresAt: record.expiresAt,
     limitOverride: record.limitOverride,
   });
-  await writeAudit(env, audited(record, action, by));
 }
 
 /** A new key. The plaintext is returned here once and exists nowhere else afterwards. */
@@ -218,7 +227,7 @@ export async function rollKey(
   context: RevokeContext = {},
 ): Promise<{ record: KeyRecord; secret: string; oldEndsAt: number } | null> {
   const { record, secret } = successorOf(current, "roll");
-  await insertRecord(env, record, await hashKey(secret));
+  const hash = await hashKey(secret);
   const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
   // The old key's end is the guard's to set: D1 and the `key.roll` entry take it from there (`old_key_ends_at`).
   const entry = outboxEntry({
@@ -228,6 +237,17 @@ export async function rollKey(
       audited(current, "key.roll", by, { replaced_by: record.keyId, ...why }),
     ],
   });
+  // No guard yet: decided in D1 (guard-birth.ts), the old key's end on this clock, as the guard would set it.
+  const now = clock.now();
+  const endsAt = Math.min(current.expiresAt ?? Infinity, now + graceSeconds * 1000);
+  const audit = { entries: auditOf(entry, { endsAt }, {}), at: entry.at };
+  const beforeGuard = (await guardExists(env, current)) ? null : await rollBeforeGuard(env, current, { record, hash }, endsAt, now, audit);
+  if (beforeGuard === false) return null;
+  if (beforeGuard) {
+    await publishKey(env, record, hash);
+    return { record, secret, oldEndsAt: endsAt };
+  }
+  await insertRecord(env, record, hash);
   const rolled = await guardFor(env, current).rollKey(current.keyId, record.keyId, graceSeconds * 1000, entry);
   if (!rolled) {
     // Revoked or expired meanwhile: the new record was never usable; say so in D1 too.
@@ -255,6 +275,9 @@ export interface RevokeOptions extends RevokeContext {
  * Refused at the guard first (that is what makes it instant), then recorded with its
  * reason and ticket (a key revoked before keeps the first revocation's), then audited:
  * through the guard's outbox, so a revoke the guard applied is recorded even if this call dies.
+ * A key whose account's guard does not exist yet is revoked in D1 alone (guard-birth.ts:
+ * the guard, once a request creates it, reads it revoked); it never made a job, so it has
+ * no result links.
  */
 export async function revokeKey(
   env: Env,
@@ -271,12 +294,17 @@ export async function revokeKey(
     refuseResultLinksOf: links && (productById(record.product)?.resultLinks ? links : []),
     audit: [audited(record, action, by, { already_revoked: false, ...why, ...options.detail })],
   });
-  const changed = await guardFor(env, record).revokeKey(record.keyId, entry);
+  // Before its guard exists the key made no job: no result links to cut.
+  const noLinks = Object.fromEntries((entry.refuseResultLinksOf ?? []).map((keyId) => [keyId, 0]));
+  const beforeGuard = await revokeBeforeGuard(env, record, by.actor, why, entry.at, auditOf(entry, {}, noLinks));
+  const changed = beforeGuard ?? (await guardFor(env, record).revokeKey(record.keyId, entry));
   // Already refused: the guard kept nothing, and this call's entry says so.
   const recorded = changed
     ? entry
     : { ...entry, audit: [audited(record, action, by, { already_revoked: true, ...why, ...options.detail })] };
-  const resultLinksOf = await recordDecision(env, record, recorded, {}, changed);
+  let resultLinksOf = noLinks;
+  if (beforeGuard === null) resultLinksOf = await recordDecision(env, record, recorded, {}, changed);
+  else if (!changed) await deliverKeyOutbox(env, recorded, {}, () => 0);
   return { changed, resultLinksRevoked: Object.values(resultLinksOf).reduce((sum, n) => sum + n, 0), resultLinksOf };
 }
 
@@ -292,13 +320,22 @@ export async function revokeUserCredentials(
   const guard = guardFor(env, owner);
   const why = { reason: context.reason ?? null, ticket: context.ticket ?? null };
   const audit = { actor: by.actor, target: userId, product: "zakgt", accountId: userId, requestId: by.requestId };
-  await guard.revokeSessions(userId, loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000);
+  // The edge accepts an `iat` up to the clock skew ahead: every token issued up to now may claim up to then.
+  const skewMs = loadSettings(env).JWT_CLOCK_SKEW_SECONDS * 1000;
+  const at = clock.now();
   if (!keysToo) {
+    const kept = await settingBeforeGuard(env, owner, { setting: "sessions", value: { revokedBeforeMs: at + skewMs } });
+    if (!kept) await guard.revokeSessions(userId, skewMs);
     await writeAudit(env, { ...audit, action: "sessions.revoke", detail: { keys_revoked: [], ...why } });
     return [];
   }
-  // The keys revoked are the guard's to say: D1 and the entry's `keys_revoked` take them from there.
+  // The keys revoked are the guard's to say (or D1's, before the guard exists): the entry's `keys_revoked` takes them from there.
   const entry = outboxEntry({ revoked: { by: by.actor, ...why }, audit: [{ ...audit, action: "user.revoke_all", detail: why }] });
+  const beforeGuard = await revokeUserBeforeGuard(env, owner, at + skewMs, { by: by.actor, at: entry.at, ...why }, (keyIds) =>
+    auditOf(entry, { keysRevoked: keyIds }, {}),
+  );
+  if (beforeGuard !== null) return beforeGuard;
+  await guard.revokeSessions(userId, skewMs);
   const keyIds = await guard.revokeAllKeys(entry);
   await recordDecision(env, owner, entry, { keysRevoked: keyIds }, keyIds.length > 0);
   return keyIds;

@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import type { KeyOutboxEntry, KeyOutboxFacts } from "../limits/guard-protocol";
-import { writeAuditOnce } from "../audit/audit-log";
+import { writeAuditOnce, type AuditEntry } from "../audit/audit-log";
 import { markRevoked, setExpiry } from "./key-store";
 
 /**
@@ -26,11 +26,19 @@ export async function deliverKeyOutbox(
   if (entry.ended !== undefined && facts.endsAt !== undefined) await setExpiry(env, entry.ended, facts.endsAt);
   const linksOf: Record<string, number> = {};
   for (const keyId of entry.refuseResultLinksOf ?? []) linksOf[keyId] = await refuseResultLinks(keyId);
+  for (const audit of auditOf(entry, facts, linksOf, byGuard)) await writeAuditOnce(env, audit, entry.at);
+  return linksOf;
+}
+
+/**
+ * The entry's audit entries with the guard's facts in the ones they concern: the keys an
+ * account-wide revoke took, a rolled key's end, the result links cut (`linksOf`, per key).
+ */
+export function auditOf(entry: KeyOutboxEntry, facts: KeyOutboxFacts, linksOf: Record<string, number>, byGuard = false): AuditEntry[] {
+  const revoked = entry.revoked?.keyIds ?? facts.keysRevoked ?? [];
   // Links cut under keys other than the revoked ones (a leaked key's kept successors).
   const under = Object.fromEntries(Object.entries(linksOf).filter(([keyId]) => !revoked.includes(keyId)));
-  for (const audit of entry.audit) {
-    // The guard's facts, in the entries they concern: the keys an account-wide revoke took,
-    // a rolled key's end, the result links cut.
+  return entry.audit.map((audit) => {
     const decided = {
       ...(entry.revoked && !entry.revoked.keyIds ? { keys_revoked: revoked } : {}),
       ...(audit.target === entry.ended && facts.endsAt !== undefined ? { old_key_ends_at: facts.endsAt } : {}),
@@ -38,7 +46,6 @@ export async function deliverKeyOutbox(
       ...(Object.keys(under).length > 0 ? { result_links_revoked_under: under } : {}),
       ...(byGuard ? { completed_by: "guard" } : {}),
     };
-    await writeAuditOnce(env, { ...audit, detail: { ...audit.detail, ...decided } }, entry.at);
-  }
-  return linksOf;
+    return { ...audit, detail: { ...audit.detail, ...decided } };
+  });
 }

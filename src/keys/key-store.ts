@@ -117,6 +117,47 @@ export function keyStatus(record: KeyRecord, now = clock.now()): "active" | "rev
  * replacement of a dead key is a key more, and is.
  */
 export async function insertKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
+  const { columns, values, placeholders } = keyRow(record, hash);
+  if (record.rotatedFrom && record.replacedVia !== "replace") {
+    await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
+      .bind(...values)
+      .run();
+  } else {
+    const cap = activeKeyCap(loadSettings(env), record);
+    const inserted = await env.DB.prepare(
+      `INSERT INTO api_keys (${columns}) SELECT ${placeholders}
+       WHERE (SELECT COUNT(*) FROM api_keys WHERE product = ? AND account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)) < ?`,
+    )
+      .bind(...values, record.product, record.accountId, record.createdAt, cap.limit)
+      .run();
+    if (inserted.meta.changes === 0) {
+      throw new GatewayError(
+        "CONFLICT",
+        `This ${cap.of} already has ${cap.limit} active keys, the most allowed; revoke one to create another`,
+      );
+    }
+  }
+  await publishKey(env, record, hash);
+}
+
+/**
+ * A rotated or rolled key's record, inserted only if the statement just before it in the
+ * same batch changed a row (guard-birth.ts: a roll decided in D1). Published with publishKey once inserted.
+ */
+export function successorInsertAfterChange(env: Env, record: KeyRecord, hash: string): D1PreparedStatement {
+  const { columns, values, placeholders } = keyRow(record, hash);
+  return env.DB.prepare(`INSERT INTO api_keys (${columns}) SELECT ${placeholders} WHERE changes() > 0`).bind(...values);
+}
+
+/** The hash -> owner mapping in KV, once the record is in D1. */
+export async function publishKey(env: Env, record: KeyRecord, hash: string): Promise<void> {
+  // This isolate may have seen the hash as unknown (see `unknownHashes`).
+  unknownHashes.delete(hash);
+  const ref: KeyRef = { keyId: record.keyId, product: record.product, accountId: record.accountId };
+  await env.KEYS_KV.put(kvKey(hash), JSON.stringify(ref));
+}
+
+function keyRow(record: KeyRecord, hash: string) {
   const values = [
     record.keyId,
     hash,
@@ -137,30 +178,7 @@ export async function insertKey(env: Env, record: KeyRecord, hash: string): Prom
   ];
   const columns =
     "id, key_hash, product, account_id, owner_user_id, label, prefix, last4, scopes, plan, limit_override, imported, created_at, expires_at, rotated_from, replaced_via";
-  const placeholders = values.map(() => "?").join(", ");
-  if (record.rotatedFrom && record.replacedVia !== "replace") {
-    await env.DB.prepare(`INSERT INTO api_keys (${columns}) VALUES (${placeholders})`)
-      .bind(...values)
-      .run();
-  } else {
-    const cap = activeKeyCap(loadSettings(env), record);
-    const inserted = await env.DB.prepare(
-      `INSERT INTO api_keys (${columns}) SELECT ${placeholders}
-       WHERE (SELECT COUNT(*) FROM api_keys WHERE product = ? AND account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)) < ?`,
-    )
-      .bind(...values, record.product, record.accountId, record.createdAt, cap.limit)
-      .run();
-    if (inserted.meta.changes === 0) {
-      throw new GatewayError(
-        "CONFLICT",
-        `This ${cap.of} already has ${cap.limit} active keys, the most allowed; revoke one to create another`,
-      );
-    }
-  }
-  // This isolate may have seen the hash as unknown (see `unknownHashes`).
-  unknownHashes.delete(hash);
-  const ref: KeyRef = { keyId: record.keyId, product: record.product, accountId: record.accountId };
-  await env.KEYS_KV.put(kvKey(hash), JSON.stringify(ref));
+  return { columns, values, placeholders: values.map(() => "?").join(", ") };
 }
 
 /**

@@ -48,6 +48,13 @@ export interface RouteDef {
   /** Answered by zgate itself with this handler (key management, results), never forwarded. */
   serve?: Handler<AppEnv>;
   /**
+   * What `serve` will ask a guard that depends on the request alone, started beside its
+   * admission so the two round trips overlap (ZSky's download: whether its link was
+   * refused): when admission asks a guard, or once an admission decided in the isolate
+   * (a lease token) lets the request through. Never for a request the isolate refuses alone.
+   */
+  alongsideAdmission?: (c: Context<AppEnv>) => void;
+  /**
    * Runs once the answer is made (by the origin or by `serve`), before the caller sees it:
    * the product's own bookkeeping of the exchange (ZSky: a submission settles its
    * reservation, a poll frees its job's slot, a purge forgets the job).

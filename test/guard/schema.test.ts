@@ -94,6 +94,28 @@ describe("guard storage schema", () => {
     expect(await runInDurableObject(guardOf(`zappway:${account}`), (_guard, state) => versionOf(state.storage))).toBe(latest + 1);
   });
 
+  it("an account guard's window rows have no expiry index (a row written more per window write); an address guard's, whose alarm deletes by it, do", async () => {
+    const { key, account } = await createKey("zappway");
+    expect((await agents(key)).status).toBe(200);
+    const address = someIp();
+    const login = await call("/zakgt/api/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+      body: '{"email":"demo@zakgt.test","password":"guess"}',
+    });
+    expect(login.status).toBe(401);
+    const indexes = (stub: DurableObjectStub) =>
+      runInDurableObject(stub, (_guard, state) => ({
+        windows: countOf(state.storage, "windows"),
+        indexes: state.storage.sql
+          .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows' AND sql IS NOT NULL")
+          .toArray()
+          .map((i) => i.name),
+      }));
+    expect(await indexes(guardOf(`zappway:${account}`))).toEqual({ windows: 1, indexes: [] });
+    expect(await indexes(guardOf(await addressGuardOf("zakgt", address)))).toEqual({ windows: 1, indexes: ["windows_by_expiry"] });
+  });
+
   it("an address guard has a schema of its own at its latest version, which its alarm keeps", async () => {
     const clock = useTestClock();
     const address = someIp();

@@ -42,6 +42,24 @@ describe("sliding window storage", () => {
     expect(writes()).toBeLessThanOrEqual(8);
   });
 
+  it("a subject at a slow steady rate writes its minute window's row once per quarter of the window (15 s), not per admission", async () => {
+    const clock = useTestClock();
+    const { key, account } = await createKey("zappway");
+    const settings = unleased(100_000);
+    const send = async () =>
+      expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings })).status).toBe(200);
+    await send();
+    const writes = await countWindowWrites(`zappway:${account}`);
+    // One request every 2 s for two minutes: 60 admissions on ZappWay's 60 s plan window.
+    for (let i = 0; i < 60; i++) {
+      await clock.advance(2_000);
+      await send();
+    }
+    // A cover lasts W/4 = 15 s: 120 s take about 8 writes (W/8 took 16).
+    expect(writes()).toBeGreaterThanOrEqual(7);
+    expect(writes()).toBeLessThanOrEqual(9);
+  });
+
   it("a restart never forgets an admission: at most the limit is admitted across it", async () => {
     const { key, account } = await createKey("zappway");
     const settings = unleased(10);

@@ -133,8 +133,20 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
     expect(await runDurableObjectAlarm(env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName(`zappway:${account}`)))).toBe(false);
   });
 
+  it("before its account's guard exists, a revoke and its audit entry are one D1 transaction: a call dying on the audit write changed nothing", async () => {
+    const { id, key } = await createKey("zappway");
+    const dead = await dyingAdmin(`/keys/${id}/revoke`, d1FailingOn(/INSERT INTO audit_log/), { reason: "leaked in a gist" });
+    expect(dead.status).toBe(500);
+    expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "active" });
+    expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key) })).status).toBe(200);
+    // Asked again (its guard exists now: the guard's way), it is revoked and recorded once.
+    expect((await admin(`/keys/${id}/revoke`, { method: "POST", json: { reason: "leaked in a gist" } })).status).toBe(200);
+    expect((await auditOf(id)).filter((e) => e.action === "key.revoke")).toHaveLength(1);
+  });
   it("a roll: the old key's end set by the guard reaches D1, with both audit entries", async () => {
-    const { id, account } = await createKey("zsky");
+    const { id, key, account } = await createKey("zsky");
+    // Used once: its guard exists, so the roll is the guard's (before, D1 decides it: guard-placement.test.ts).
+    expect((await call("/zsky/v1/usage", { headers: keyHeaders("zsky", key) })).status).toBe(200);
     const dead = await dyingAdmin(`/keys/${id}/roll`, d1FailingOn(/UPDATE api_keys SET expires_at/), { expire_old_in_seconds: 3600 });
     expect(dead.status).toBe(500);
     expect(await json(await admin(`/keys/${id}`))).toMatchObject({ status: "active", expires_at: null });
@@ -165,8 +177,11 @@ describe("what the guard decided reaches D1 and the audit log even if the call t
   });
 
   it("all of a user's keys: each recorded revoked, and the one audit entry names them", async () => {
-    const { id, account } = await createKey("zakgt");
+    const { id, key, account } = await createKey("zakgt");
     const other = await createKey("zakgt", { account });
+    // Used once, so its guard exists and decides (before that, D1 does, in one batch: guard-placement.test.ts).
+    // (admitted: the origin has no such user)
+    expect((await call("/zakgt/api/v1/users/me", { headers: keyHeaders("zakgt", key) })).status).toBe(404);
     const dead = await dyingAdmin(`/users/${account}/revoke-sessions`, d1FailingOn(/UPDATE api_keys SET revoked_at/), {
       revoke_keys: true,
     });

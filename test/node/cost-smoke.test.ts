@@ -17,7 +17,11 @@ const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
 
 /** Per-unit counts (two nested breakdowns among them, skipped where numbers are checked). */
-type Counts = Record<string, number> & { rowsWritten: number };
+type Counts = Record<string, number> & {
+  rowsWritten: number;
+  /** Per statement text: statements run, rows read and written per unit (bench/cost-model.mjs perUnit). */
+  statements: { guard: Record<string, { statements: number; rowsWritten: number }> };
+};
 interface CostCase {
   id: string;
   unit: string;
@@ -74,6 +78,13 @@ describe("npm run bench:cost (smoke)", () => {
     }
     // A key at its plan's limits on two isolates is counted, guard calls and renewals included, until they stop.
     expect(byId("default_key_1rps").guardCalls).toBeGreaterThan(0);
+    // Its window rows are in its account's guard, which never sweeps them: a row rewritten
+    // is one row written, no index entry beside it (which doubled the case's window rows).
+    const windowWrites = Object.entries(byId("default_key_1rps").statements.guard).filter(([sql]) => sql.startsWith("INSERT INTO windows"));
+    expect(windowWrites.length).toBe(1);
+    const [, written] = windowWrites[0]!;
+    expect(written.statements).toBeGreaterThan(0);
+    expect(written.rowsWritten / written.statements).toBe(1);
     // A hot credential's requests share guard calls (leases).
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeGreaterThan(0);
     for (const id of HOT_KEYED) expect(byId(id).guardCalls, id).toBeLessThan(1);
@@ -90,6 +101,14 @@ describe("npm run bench:cost (smoke)", () => {
       expect(job.r2ClassB, id).toBeGreaterThanOrEqual(1);
       expect(job.guardAlarms, id).toBeGreaterThan(0);
     }
+  });
+
+  it("charges a case only its own objects' alarms: none of an earlier case's falls into a later one", () => {
+    // An unknown key reaches no object, so no alarm is its own, whatever earlier cases left pending.
+    expect(byId("unknown_key").guardCalls).toBe(0);
+    expect(byId("unknown_key").guardAlarms).toBe(0);
+    // A hot key's usage log compacts within the hour whatever it holds: a stretch of a few seconds is a sliver of that alarm.
+    for (const id of HOT_KEYED) expect(byId(id).guardAlarms, id).toBeLessThan(0.001);
   });
 
   it.runIf(ROW_BUDGET_ENFORCED)(`hot keyed requests write at most ${ROWS_WRITTEN_PER_HOT_REQUEST} rows each (guard and D1)`, () => {

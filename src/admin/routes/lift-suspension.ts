@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { guardFor } from "../../admit/guard-client";
 import { writeAudit } from "../../audit/audit-log";
+import { guardExists } from "../../keys/guard-birth";
 import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
 import { ADMIN_ERRORS, ADMIN_SECURITY, json, KeyIdParam, NOT_FOUND } from "../schemas";
@@ -17,7 +18,8 @@ const route = createRoute({
 
 export const liftSuspensionRoute = adminRoute(route, async (c) => {
   const record = await requireKey(c.env, c.req.valid("param").id);
-  const wasSuspended = await guardFor(c.env, record).liftSuspension(record.keyId);
+  // Suspensions live in the guard: an account without one has none (and asking would create it here, guard-birth.ts).
+  const wasSuspended = (await guardExists(c.env, record)) && (await guardFor(c.env, record).liftSuspension(record.keyId));
   await writeAudit(c.env, {
     actor: c.get("actor"),
     action: "key.lift_suspension",

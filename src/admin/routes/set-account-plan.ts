@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { GatewayError } from "../../http/errors";
 import { guardFor } from "../../admit/guard-client";
+import { settingBeforeGuard } from "../../keys/guard-birth";
 import { planNames } from "../../limits/policies";
 import { productById } from "../../products/index";
 import type { Product } from "../../products/types";
@@ -70,8 +71,12 @@ export const setAccountPlanRoute = adminRoute(route, async (c) => {
   if (!product) throw new GatewayError("BAD_REQUEST", `product: no product '${productId}'`);
   checkNames(product, body, planNames(product, c.get("settings")));
   const windows = body.limit_override?.windows ? limitOverrideFromApi({ windows: body.limit_override.windows }).windows! : null;
-  // Waits for the account's outstanding leases: the next request is counted under the new plan.
-  await guardFor(c.env, { product: productId, accountId: account }).setAccountPlan({ plan: body.plan, windows });
+  // Before the account's guard exists, kept in D1 for its birth (keys/guard-birth.ts: an
+  // admin call must not place the guard). Else the guard waits for the account's
+  // outstanding leases: the next request is counted under the new plan.
+  const owner = { product: productId, accountId: account };
+  const plan = { plan: body.plan, windows };
+  if (!(await settingBeforeGuard(c.env, owner, { setting: "plan", value: plan }))) await guardFor(c.env, owner).setAccountPlan(plan);
   const saved = { plan: body.plan, limit_override: body.limit_override ?? null };
   await writeAudit(c.env, {
     actor: c.get("actor"),

@@ -1,5 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { guardFor } from "../../admit/guard-client";
+import { settingBeforeGuard } from "../../keys/guard-birth";
+import * as clock from "../../util/clock";
 import { writeAudit } from "../../audit/audit-log";
 import { adminRoute } from "../admin-route";
 import { accountIdParam, ADMIN_ERRORS, ADMIN_SECURITY, json } from "../schemas";
@@ -32,10 +34,11 @@ const route = createRoute({
 export const setOverageRoute = adminRoute(route, async (c) => {
   const account = c.req.valid("param").account;
   const body = c.req.valid("json");
-  await guardFor(c.env, { product: "zsky", accountId: account }).setOverage({
-    enabled: body.enabled,
-    monthlyCapCents: body.monthly_cap_cents,
-  });
+  const owner = { product: "zsky", accountId: account } as const;
+  const overage = { enabled: body.enabled, monthlyCapCents: body.monthly_cap_cents };
+  // Before the account's guard exists, kept in D1 for its birth (keys/guard-birth.ts: an admin call must not place the guard).
+  const kept = await settingBeforeGuard(c.env, owner, { setting: "overage", value: { ...overage, at: clock.now() } });
+  if (!kept) await guardFor(c.env, owner).setOverage(overage);
   await writeAudit(c.env, {
     actor: c.get("actor"),
     action: "account.set_overage",

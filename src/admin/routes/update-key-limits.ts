@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { guardFor } from "../../admit/guard-client";
 import { writeAudit } from "../../audit/audit-log";
 import { updateKeyLimits } from "../../keys/key-store";
+import { setLimitsBeforeGuard } from "../../keys/guard-birth";
 import { keyView, limitOverrideFromApi, limitOverrideSchema } from "../../keys/views";
 import { adminRoute } from "../admin-route";
 import { requireKey } from "../require-key";
@@ -31,9 +32,11 @@ export const updateKeyLimitsRoute = adminRoute(route, async (c) => {
   const plan = body.plan === undefined ? record.plan : body.plan;
   const override =
     body.limit_override === undefined ? record.limitOverride : body.limit_override && limitOverrideFromApi(body.limit_override);
-  // The guard first: it is what enforces; D1 records.
-  await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
-  await updateKeyLimits(c.env, record.keyId, plan, override);
+  // The guard first: it is what enforces; D1 records. Before the guard exists D1 alone (it reads them at its birth).
+  if (!(await setLimitsBeforeGuard(c.env, record, plan, override))) {
+    await guardFor(c.env, record).setKeyLimits(record.keyId, plan, override);
+    await updateKeyLimits(c.env, record.keyId, plan, override);
+  }
   await writeAudit(c.env, {
     actor: c.get("actor"),
     action: "key.update_limits",

@@ -5,7 +5,7 @@ import type { Product, RouteDef } from "../types";
 import { releaseFinishedJobs } from "./job-recheck";
 import { settlePoll, settlePurge, settleSubmission } from "./jobs";
 import { ZskyError, ZskyJob, ZskyJobAccepted, ZskyRotated, ZskyUsage } from "./openapi";
-import { downloadResult } from "./results/download";
+import { checkLink, downloadResult } from "./results/download";
 import { rotateZskyKey } from "./rotate";
 import { zskySettings } from "./settings";
 import { zskyUsage } from "./usage";
@@ -101,6 +101,7 @@ const routes: RouteDef[] = [
     path: "/v1/results/{job_id}",
     auth: "signed-url",
     serve: downloadResult,
+    alongsideAdmission: (c) => void checkLink(c),
     doc: {
       summary: "Download a result through its signed URL (supports Range and If-None-Match).",
       success: { status: 200, binary: "image/png or video/mp4" },

@@ -4,7 +4,7 @@ import { GatewayError } from "../../../http/errors";
 import { resultObjectKey } from "./job-state";
 import { resultDisposition } from "./result-media";
 import { guardFor } from "../../../admit/guard-client";
-import { checkResultUrl, linkIssuedAt } from "./signed-url";
+import { checkResultUrl, linkIssuedAt, type UrlCheck } from "./signed-url";
 import { requestUrl } from "../../../http/request-url";
 import * as clock from "../../../util/clock";
 
@@ -18,27 +18,25 @@ import * as clock from "../../../util/clock";
  * One R2 operation per download (readResult), and no record of the job (the signed link
  * names the account, and so the object): R2 is asked for the range only if no
  * If-None-Match tag matches, and answers with those bytes or with the metadata alone.
- * Beside it, one call to the account's guard: whether links the issuing key was handed
- * have been refused since (a security team's revoke), decided where revocations are, so
- * the very next download after one is refused at every location.
+ * Beside it, one call to the account's guard (checkLink): whether links the issuing key
+ * was handed have been refused since (a security team's revoke), decided where
+ * revocations are, so the very next download after one is refused at every location.
  */
 export async function downloadResult(c: Context<AppEnv>) {
-  const query = requestUrl(c.req.raw).searchParams;
-  const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, clock.now());
-  if (url.check !== "valid")
-    throw new GatewayError("FORBIDDEN", url.check === "expired" ? "Download link expired" : "Invalid download signature");
+  const link = await checkLink(c);
+  if (link.check !== "valid")
+    throw new GatewayError("FORBIDDEN", link.check === "expired" ? "Download link expired" : "Invalid download signature");
 
   // The object is the truth: a purged or retired job's result has left R2.
   const jobId = c.get("params").job_id ?? "";
-  const { issuer } = url;
   const rangeHeader = c.req.header("range");
   const tags = entityTags(c.req.header("if-none-match"));
-  const [read, refusedSince] = await Promise.all([
-    readResult(c.env.RESULTS, resultObjectKey(issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
-    guardFor(c.env, { product: "zsky", accountId: issuer.account }).resultLinksRefusedSince(issuer.keyId),
+  const [read, refused] = await Promise.all([
+    readResult(c.env.RESULTS, resultObjectKey(link.issuer.account, jobId), c.req.method === "HEAD", rangeHeader, tags),
+    link.refusedSince,
   ]);
   // Whole seconds: a link from the second of the revocation is refused, erring on the side of the revocation.
-  if (refusedSince !== null && linkIssuedAt(query) <= refusedSince) {
+  if (refused !== null && linkIssuedAt(requestUrl(c.req.raw).searchParams) <= refused) {
     await read?.body?.cancel();
     throw new GatewayError("FORBIDDEN", "Download link revoked");
   }
@@ -73,6 +71,36 @@ export async function downloadResult(c: Context<AppEnv>) {
   }
   headers.set("Content-Length", String(object.size));
   return new Response(body, { status: 200, headers });
+}
+
+/** A link's signature check and, for a valid one, its issuing key's guard asked when its links were refused. */
+type LinkCheck = Exclude<UrlCheck, { check: "valid" }> | (Extract<UrlCheck, { check: "valid" }> & { refusedSince: Promise<number | null> });
+
+const linkChecks = new WeakMap<Request, Promise<LinkCheck>>();
+
+/**
+ * The download's link check, made once per request: the route starts it beside admission
+ * (alongsideAdmission), so the guard's answer on refused links is on its way while the
+ * request is admitted, and downloadResult reads the same one. The guard is asked only
+ * about a link whose signature holds: a forged account starts no guard object.
+ */
+export function checkLink(c: Context<AppEnv>): Promise<LinkCheck> {
+  let check = linkChecks.get(c.req.raw);
+  if (!check) {
+    check = (async () => {
+      const query = requestUrl(c.req.raw).searchParams;
+      const url = await checkResultUrl(c.get("settings"), c.get("target").originPath, query, clock.now());
+      if (url.check !== "valid") return url;
+      const guard = guardFor(c.env, { product: "zsky", accountId: url.issuer.account });
+      const refusedSince = Promise.resolve(guard.resultLinksRefusedSince(url.issuer.keyId));
+      // Read by downloadResult, unless admission refused the request first.
+      refusedSince.catch(() => undefined);
+      return { ...url, refusedSince };
+    })();
+    check.catch(() => undefined);
+    linkChecks.set(c.req.raw, check);
+  }
+  return check;
 }
 
 interface Read {
