@@ -7,9 +7,12 @@
 // The mix (defaults: issue 25's target) is Zipf over accounts, with the exponent solved so
 // the top account has its share; each account's traffic is spread evenly over its keys and
 // over the isolates that serve it (PER_ISOLATE_RPS each, as in the issue's "200 isolates,
-// 100 each"). A credential's calls in one isolate are leased when two or more arrive within
-// a lease life (src/guard/lease-registry.ts); below that every request is a guard call, as
-// the cold-key case measures. Everything else is a measured count or a cited limit.
+// 100 each"). An account whose keys in one isolate make SHARE_MIN requests a share life,
+// none of them most of it, spends shares (src/admit/lease-book.ts): its guard takes the
+// calls per isolate bench:scale measured for the hot account, whatever its rate. Otherwise
+// a credential's calls in one isolate are leased when two or more arrive within a lease
+// life (src/guard/lease-registry.ts); below that every request is a guard call, as the
+// cold-key case measures. Everything else is a measured count or a cited limit.
 //
 // When bench/results/scale.json holds a full run of `npm run bench:scale`, the hot account
 // is modelled from it instead: the calls per second its guard object received per isolate,
@@ -23,6 +26,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { importTs } from "../scripts/import-ts.mjs";
+import { spread } from "./client-figures.mjs";
 import { loadPrices } from "./cost-model.mjs";
 import { writeResults } from "./report.mjs";
 import { root } from "./workers.mjs";
@@ -55,13 +59,22 @@ const MIX = {
   floodRps: num("SCALE_FLOOD_RPS", 100_000),
 };
 
-/** How many address guards each scope has (src/limits/guard-protocol.ts). */
-const { ADDRESS_GUARD_SHARDS } = /** @type {typeof import("../src/limits/guard-protocol")} */ (
+/** How many address guards each scope has, the most tokens a lease holds, a share's life (src/limits/guard-protocol.ts). */
+const { ADDRESS_GUARD_SHARDS, MAX_LEASE_TOKENS, MAX_LEASE_MS } = /** @type {typeof import("../src/limits/guard-protocol")} */ (
   await importTs("src/limits/guard-protocol.ts")
 );
+/** The requests a share life a guard's subjects in one isolate make before they join shares (src/admit/lease-book.ts). */
+const { SHARE_MIN } = /** @type {typeof import("../src/admit/lease-book")} */ (await importTs("src/admit/lease-book.ts"));
 
-/** zgate's constants the model needs (src/: GUARD_LEASE_MS default, MAX_LEASE_TOKENS, CALLS_PER_BATCH). */
-const ZGATE = { leaseSeconds: 0.25, maxLeaseTokens: 64, callsPerBatch: 256, doMemoryGb: 0.128 };
+/** zgate's constants the model needs (src/: GUARD_LEASE_MS default, MAX_LEASE_TOKENS, a share's life, SHARE_MIN, CALLS_PER_BATCH). */
+const ZGATE = {
+  leaseSeconds: 0.25,
+  maxLeaseTokens: MAX_LEASE_TOKENS,
+  shareSeconds: MAX_LEASE_MS / 1000,
+  shareMin: SHARE_MIN,
+  callsPerBatch: 256,
+  doMemoryGb: 0.128,
+};
 
 /**
  * Call data stored per call: measured black box against `npm start` (issue 25: 800 keyed calls
@@ -149,6 +162,7 @@ function measuredCounts() {
 }
 
 const SCALE_FILE = join(root, "bench", "results", "scale.json");
+
 /** The issue's target for one object: at most this many guard calls per second (RPC, fetch and alarms). */
 const OBJECT_TARGET = 500;
 
@@ -169,7 +183,7 @@ function measuredScale() {
     isolates: scale.config.isolates,
     isolateRps: scale.config.isolateRps,
     loadAverage: [scale.machine.loadAverageBefore[0], scale.machine.loadAverageAfter[0]],
-    hot: scale.summary.hot.map((h) => ({
+    hot: scale.summary.hot.map((h, i) => ({
       share: h.share ?? 0,
       perIsolate: h.guardCallsPerIsolatePerSecond,
       callsPerRequest: h.guardCallsPerRequest,
@@ -178,10 +192,19 @@ function measuredScale() {
       usageAppendsPerIsolate: h.usageAppendsPerIsolatePerSecond.median ?? 0,
       mostInOneWindow: h.mostInOneWindow,
       exactnessHeld: h.exactnessHeld,
-      revokeReturnMs: h.revokeReturnMs,
+      // On zgate's clock (the harness may run it slower than real time): what a caller of zgate would wait.
+      revokeReturnMs: spread(
+        scale.runs.map((r) => (r.hot[i]?.revoke.status === 200 ? r.hot[i].revoke.returnZgateMs : null)),
+        0,
+      ),
       admittedAfterRevoke: h.admittedAfterRevoke,
       revokesFailed: h.revokesFailed ?? [],
     })),
+    // A share's cost, as the hot account measured it (the worse of its loads): guard calls per isolate per second, guard rows per request.
+    share: {
+      callsPerIsolate: Math.max(...scale.summary.hot.map((h) => h.guardCallsPerIsolatePerSecond.median ?? 0)),
+      rowsPerRequest: Math.max(...run.hot.map((c) => c.perRequest.doRowsWrittenGuard)),
+    },
     hotGuardBytes: Math.max(...run.hot.map((c) => c.bytes.guard)),
     accountGuardBytes: run.accounts.bytes.guard,
     // SQLite bytes of a usage log per call it holds open (rows, their index, SQLite's pages): the hot account's.
@@ -237,8 +260,9 @@ function zipf(/** @type {number} */ n, /** @type {number} */ topShare) {
  * Each account: its rate, keys, isolates, and what its requests cost the guard and the usage log.
  * @param {typeof MIX} mix
  * @param {ReturnType<typeof measuredCounts>} m
+ * @param {{ callsPerIsolate: number, rowsPerRequest: number }} share what a share costs (bench:scale)
  */
-function mixOf(mix, m) {
+function mixOf(mix, m, share) {
   const z = zipf(mix.accounts, mix.topRps / mix.rps);
   const otherKeys = (mix.keys - mix.topKeys) / (mix.accounts - 1);
   const accounts = [];
@@ -246,14 +270,20 @@ function mixOf(mix, m) {
     const rps = mix.rps * z.share(k);
     const keys = k === 1 ? mix.topKeys : otherKeys;
     const isolates = Math.max(1, Math.ceil(rps / mix.perIsolateRps));
-    // One key's calls in one isolate within a lease life.
-    const perLease = (rps / keys / isolates) * ZGATE.leaseSeconds;
-    const leased = perLease >= 2;
-    const tokens = Math.min(ZGATE.maxLeaseTokens, perLease);
-    const guardCallsPerSecond = leased ? (rps / tokens) * m.guardCallsPerLease : rps;
-    const guardRows = leased ? (rps / tokens) * m.guardRowsPerLease : rps * m.guardRowsPerCall;
-    // Usage rows: one per key per isolate per flush that holds a call, or per CALLS_PER_BATCH calls.
     const perKeyIsolate = rps / keys / isolates;
+    // Its keys in one isolate busy enough for shares, none of them most of it: the share's calls per isolate.
+    const shared = keys >= 2 && (rps / isolates) * ZGATE.shareSeconds >= ZGATE.shareMin && 2 * perKeyIsolate < rps / isolates;
+    // One key's calls in one isolate within a lease life.
+    const perLease = perKeyIsolate * ZGATE.leaseSeconds;
+    const leased = shared || perLease >= 2;
+    const tokens = Math.min(ZGATE.maxLeaseTokens, perLease);
+    const guardCallsPerSecond = shared
+      ? Math.min(rps, isolates * share.callsPerIsolate)
+      : leased
+        ? (rps / tokens) * m.guardCallsPerLease
+        : rps;
+    const guardRows = shared ? rps * share.rowsPerRequest : leased ? (rps / tokens) * m.guardRowsPerLease : rps * m.guardRowsPerCall;
+    // Usage rows: one per key per isolate per flush that holds a call, or per CALLS_PER_BATCH calls.
     const rowsPerKeyIsolate = Math.max(
       perKeyIsolate / ZGATE.callsPerBatch,
       (1 - Math.exp(-perKeyIsolate * mix.flushSeconds)) / mix.flushSeconds,
@@ -265,9 +295,9 @@ function mixOf(mix, m) {
     const perAccountIsolate = rps / isolates;
     const usageAppends =
       isolates * Math.max(perKeyIsolate / ZGATE.callsPerBatch, (1 - Math.exp(-perAccountIsolate * mix.flushSeconds)) / mix.flushSeconds);
-    accounts.push({ rank: k, rps, keys, isolates, leased, guardCallsPerSecond, guardRows, usageRows, usageAppends });
+    accounts.push({ rank: k, rps, keys, isolates, shared, leased, guardCallsPerSecond, guardRows, usageRows, usageAppends });
   }
-  return { exponent: z.exponent, accounts };
+  return { exponent: z.exponent, accounts, share };
 }
 
 // ---------------------------------------------------------------- stores
@@ -292,6 +322,7 @@ function model(mix, m, x, scale) {
   // Isolates in all: the mix at PER_ISOLATE_RPS each (an account's own share is spread over ceil(rps / PER_ISOLATE_RPS) of them).
   const isolates = Math.ceil(mix.rps / mix.perIsolateRps);
   const leasedShare = sum((a) => (a.leased ? a.rps : 0)) / mix.rps;
+  const sharedShare = sum((a) => (a.shared ? a.rps : 0)) / mix.rps;
   const guardCalls = sum((a) => a.guardCallsPerSecond) + ofTop((calls) => calls);
   const guardRows = sum((a) => a.guardRows);
   const usageRows = sum((a) => a.usageRows);
@@ -311,9 +342,11 @@ function model(mix, m, x, scale) {
 
   // The account guard: the hottest object's calls per second.
   const guardTopCalls = topGuardCalls;
-  // The per-account rate at which an unleased account (slow keys, spread over isolates) reaches the soft limit.
+  // The per-account rate at which an account whose requests each ask the guard (slow keys, spread over isolates) reaches the soft limit.
   const guardWallRpsUnleased = LIMITS.doRequests.value;
-  const guardWallRpsLeased = (LIMITS.doRequests.value / m.guardCallsPerLease) * ZGATE.maxLeaseTokens;
+  // A sharing account's guard takes a share's calls per isolate whatever its rate: it meets the limit (with 2x headroom) at so many isolates.
+  const guardWallIsolatesShared = LIMITS.doRequests.value / x.share.callsPerIsolate;
+  const guardWallIsolatesSharedHeadroom = guardWallIsolatesShared / HEADROOM;
 
   // The new usage log (docs/scale.md): one UsageLog object per account, compacted to R2.
   const usageTopAppends = top.usageAppends;
@@ -390,7 +423,9 @@ function model(mix, m, x, scale) {
       zipfExponent: x.exponent,
       isolates,
       leasedShare,
-      topAccount: { rps: top.rps, keys: top.keys, isolates: top.isolates, leased: top.leased },
+      sharedShare,
+      sharedAccounts: x.accounts.filter((a) => a.shared).length,
+      topAccount: { rps: top.rps, keys: top.keys, isolates: top.isolates, leased: top.leased, shared: top.shared },
     },
     d1: {
       ...d1,
@@ -408,7 +443,9 @@ function model(mix, m, x, scale) {
       bytes: guardBytes,
       topOverBy: guardTopCalls / LIMITS.doRequests.value,
       wallRpsPerAccountUnleased: guardWallRpsUnleased,
-      wallRpsPerAccountLeased: guardWallRpsLeased,
+      shareCallsPerIsolate: x.share.callsPerIsolate,
+      wallIsolatesShared: guardWallIsolatesShared,
+      wallIsolatesSharedHeadroom: guardWallIsolatesSharedHeadroom,
       gbSPerSecond: guardGbS,
     },
     usageLog: {
@@ -468,13 +505,13 @@ function storeRows(r) {
     ],
     [
       "Account guard (hottest object)",
-      `1 call/req unleased; ${fmt(r.guard.wallRpsPerAccountLeased / LIMITS.doRequests.value, 0)} req per call leased`,
+      `1 call/req unleased; a busy account's shares ${fmt(r.guard.shareCallsPerIsolate, 1)} calls/s per isolate`,
       LIMITS.doRequests.text,
       r.guard.measured
         ? `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates; bench:scale's calls per isolate times ${mix.topAccount.isolates})`
-        : `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates, ${mix.topAccount.leased ? "leased" : "no leases: < 2 calls per key per isolate per lease life"})`,
-      `${fmt(r.guard.topOverBy, 1)}x`,
-      `${fmt(r.guard.wallRpsPerAccountUnleased)} req/s per account when its keys are slow in each isolate; up to ${fmt(r.guard.wallRpsPerAccountLeased)} req/s when fully leased`,
+        : `${fmt(r.guard.topCallsPerSecond)} calls/s (top account: ${fmt(mix.topAccount.rps)} req/s, ${mix.topAccount.keys} keys, ${mix.topAccount.isolates} isolates, ${mix.topAccount.shared ? "shares" : mix.topAccount.leased ? "leased" : "no leases: < 2 calls per key per isolate per lease life"})`,
+      `${fmt(r.guard.topOverBy, 2)}x`,
+      `${fmt(r.guard.wallRpsPerAccountUnleased)} req/s per account under ${ZGATE.shareMin} req/s per isolate with slow keys; a busy account at ${fmt(r.guard.wallIsolatesShared)} isolates (${fmt(r.guard.wallIsolatesSharedHeadroom)} with 2x headroom: ${fmt(r.guard.wallIsolatesSharedHeadroom * mix.perIsolateRps)} req/s at ${mix.perIsolateRps} each)`,
     ],
     [
       `Address guards \`ip\\|<scope>\\|<shard>\` (${ADDRESS_GUARD_SHARDS} per scope)`,
@@ -572,8 +609,10 @@ function hotRows(r, scale) {
 
 function main() {
   const m = measuredCounts();
-  const x = mixOf(MIX, m);
   const scale = measuredScale();
+  // Without a bench:scale run, a share is taken at one renewal per share life per isolate, its rows as a hot lease's.
+  const share = scale?.share ?? { callsPerIsolate: 1 / ZGATE.shareSeconds, rowsPerRequest: m.hot.doRowsWritten };
+  const x = mixOf(MIX, m, share);
   const r = model(MIX, m, x, scale);
   const out = process.env.SCALE_OUT || join(root, "bench", "results", "scale-model.json");
   writeResults(out, {
@@ -585,7 +624,7 @@ function main() {
     ...r,
   });
   const lines = [
-    `zgate capacity model: ${fmt(MIX.rps)} req/s, ${fmt(MIX.keys)} keys, ${fmt(MIX.accounts)} accounts (Zipf s=${r.mix.zipfExponent.toFixed(3)}, top ${fmt(MIX.topRps)} req/s), ${MIX.retentionDays} d retention, ${fmt(r.mix.isolates)} isolates at ${MIX.perIsolateRps} req/s, ${Math.round(r.mix.leasedShare * 100)}% of requests leased`,
+    `zgate capacity model: ${fmt(MIX.rps)} req/s, ${fmt(MIX.keys)} keys, ${fmt(MIX.accounts)} accounts (Zipf s=${r.mix.zipfExponent.toFixed(3)}, top ${fmt(MIX.topRps)} req/s), ${MIX.retentionDays} d retention, ${fmt(r.mix.isolates)} isolates at ${MIX.perIsolateRps} req/s, ${Math.round(r.mix.leasedShare * 100)}% of requests leased (${Math.round(r.mix.sharedShare * 100)}% in the shares of ${fmt(r.mix.sharedAccounts)} accounts)`,
     "",
     table(
       ["store / object", "per request (measured)", "documented limit", "at this mix", "over the limit", "zgate meets it at"],

@@ -50,7 +50,7 @@
 //   BENCH_SCALE_SLOWDOWN=2       zgate's clock runs this many times slower than real time (scale-worker.mjs), and
 //                                the harness sends this many times fewer requests per real second
 //   BENCH_STORAGE=tmpfs          where local KV/D1/R2/DO data lives: tmpfs or disk
-//   BENCH_SCALE_SMOKE=1          2 isolates at 20 req/s, 2 s cases, 3 keys, 6 accounts, a 0.3 s flush: checks the harness only
+//   BENCH_SCALE_SMOKE=1          2 isolates at 20 req/s, 3 s cases, 3 keys, 6 accounts, a 0.3 s flush: checks the harness only
 //   BENCH_OUT=path               results file (default bench/results/scale.json; scale-smoke.json in smoke mode)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -82,7 +82,7 @@ const config = {
   isolates: Math.round(setting("BENCH_SCALE_ISOLATES", 4, 2)),
   isolateRps: setting("BENCH_SCALE_ISOLATE_RPS", 100, 20),
   keys: Math.round(setting("BENCH_SCALE_KEYS", 50, 3)),
-  caseSeconds: setting("BENCH_SCALE_SECONDS", 20, 2),
+  caseSeconds: setting("BENCH_SCALE_SECONDS", 20, 3),
   /** zgate's clock runs this many times slower than real time; the harness sends this many times fewer requests per real second. */
   slowdown: setting("BENCH_SCALE_SLOWDOWN", 2, 2),
   windowSeconds: Math.round(setting("BENCH_SCALE_WINDOW_S", 10, 2)),
@@ -91,8 +91,12 @@ const config = {
   delayMs: delaySetting(),
   /** Offered load as a share of the hot account's limit. */
   loads: [0.8, 1.25],
-  /** Where in a hot case the revoke is sent (share of its length). */
-  revokeAt: 2 / 3,
+  /**
+   * Where in a hot case the revoke is sent (share of its length). It waits for the key's
+   * leases and its share's vouching (up to a second on zgate's clock): a smoke case sends
+   * it early enough for its key to call again after it returns.
+   */
+  revokeAt: smoke ? 1 / 3 : 2 / 3,
   /** Seconds at a case's start left out of its per-second figures (isolates meeting the account). */
   rampSeconds: smoke ? 0 : 2,
   storage: /** @type {"disk" | "tmpfs"} */ (process.env.BENCH_STORAGE === "disk" ? "disk" : "tmpfs"),
@@ -106,8 +110,11 @@ function delaySetting() {
 }
 /** USAGE_FLUSH_MS: config.flushMs on zgate's clock, in real ms (settings allow at most 20 s). */
 const flushRealMs = Math.min(20_000, config.flushMs * config.slowdown);
-/** After a case (real ms): its last usage flush (USAGE_FLUSH_MS after its last calls), its lease refunds, and a margin. */
-const settleMs = flushRealMs + (smoke ? 500 : 2_000);
+/**
+ * After a case (real ms): its last usage flush (USAGE_FLUSH_MS after its last calls), its lease refunds (a share's lease
+ * lives up to a second on zgate's clock: its refund must not land in the next case), and a margin.
+ */
+const settleMs = flushRealMs + Math.max(smoke ? 500 : 2_000, 1_000 * config.slowdown + 500);
 /** zgate's clock starts at this real time and runs config.slowdown times slower (scale-worker.mjs). */
 const clockT0 = Date.now();
 /** A real time (ms since the epoch) on zgate's clock. @param {number} real */

@@ -1,7 +1,18 @@
 import type { Settings } from "../config/settings";
 import { Lru } from "../util/lru";
 import * as clock from "../util/clock";
-import { MAX_LEASE_MS, MAX_LEASE_TOKENS, type AdmitDecision, type AdmitRequest, type LeaseRequest } from "../limits/guard-protocol";
+import { retryAfterSeconds } from "../limits/calendar";
+import {
+  MAX_LEASE_MS,
+  MAX_LEASE_TOKENS,
+  shareable,
+  type AdmitDecision,
+  type AdmitRequest,
+  type LeaseRequest,
+  type ShareAnswer,
+  type ShareRenewal,
+  type Vouched,
+} from "../limits/guard-protocol";
 
 /**
  * The isolate's side of guard leases (guard/lease-registry.ts has the guard's side and why
@@ -27,9 +38,21 @@ import { MAX_LEASE_MS, MAX_LEASE_TOKENS, type AdmitDecision, type AdmitRequest, 
  * Lease life grows with the measured round trip (a lease must outlive its own journey):
  * GUARD_LEASE_MS near the guard, up to MAX_LEASE_MS far from it, never longer than a
  * revoke's budget allows (REVOKE_BUDGET_MS less the revoke's own round trips).
+ *
+ * Shares: a busy account's traffic in one isolate is spread over many subjects (issue 25's:
+ * 50 keys x 2 routes, each a request a second or so), too slow each for a lease of its own,
+ * yet all counted in the same windows. So once a guard's subjects here make SHARE_MIN
+ * requests a share life and none of them most of it, a subject asking the guard also asks
+ * to join its share: the guard vouches for its credential (held like a lease) and names its
+ * window set, and from then on it spends the share, one lease of that window set which every
+ * member spends (guard-protocol.ts Vouched). One call per share life renews the share's
+ * lease and vouches for its members again, at most once per half a life: a bounded rate per
+ * isolate, however many keys and routes. A share whose last answer left its windows no room
+ * refuses its members here, once its tokens are out, until its next renewal lands.
  */
 
 type Allowed = Extract<AdmitDecision, { allow: true }>;
+type Refused = Extract<AdmitDecision, { retryAfter: number }>;
 type Returned = NonNullable<LeaseRequest["returns"]>;
 
 /** How the book reaches one guard object, and keeps work alive after a response. */
@@ -39,6 +62,8 @@ export interface GuardLink {
   ask(request: AdmitRequest): Promise<AdmitDecision>;
   /** One call for many subjects: each request asks for a lease of spare tokens only. */
   renew(requests: AdmitRequest[], returns: Returned): Promise<AdmitDecision[]>;
+  /** One call for a guard's shares: their members vouched for again, their next leases. */
+  renewShares(shares: ShareRenewal[], returns: Returned): Promise<ShareAnswer[]>;
   /** Hands unspent tokens back without asking for anything. */
   refund(returns: Returned): Promise<void>;
   waitUntil(work: Promise<unknown>): void;
@@ -82,6 +107,30 @@ interface Subject {
   early: number;
   /** When a renewal last asked for this subject (0: never). */
   renewedAt: number;
+  /** The share it spends while the guard vouches for it. */
+  share?: Share;
+}
+
+/** Arrivals counted in two buckets of one life each: a rate in constant memory. */
+interface Arrivals {
+  start: number;
+  current: number;
+  previous: number;
+}
+
+/** An isolate's share of one window set on one guard (see the header). */
+interface Share {
+  name: string;
+  group: Group;
+  /** Members, until when (local time) the guard vouches for each, and the facts their admissions report. */
+  members: Map<Subject, { until: number; vouched: Vouched }>;
+  /** Its leases: tokens any member spends. */
+  held: Held[];
+  arrivals: Arrivals;
+  renewing?: Promise<void>;
+  renewedAt: number;
+  /** The last answer left its windows no room: members out of tokens are refused until `until` (its next renewal). */
+  full?: { until: number; retryAt: number; decision: Refused };
 }
 
 interface Group {
@@ -98,6 +147,10 @@ interface Group {
   renewing?: Promise<void>;
   /** The request whose background step keeps renewing (between requests, far guards only). */
   stepOwner?: object;
+  /** Its shares, by the guard's name for their window set; their arrivals, together. */
+  shares: Map<string, Share>;
+  arrivals: Arrivals;
+  sharesRenewing?: Promise<void>;
 }
 
 /**
@@ -132,6 +185,8 @@ const MAX_SUBJECTS = 1_024;
 /** Ended leases kept to hand back per guard; past it, one all spent is dropped (its tokens stay counted at its end). */
 const MAX_RETURNS = 256;
 const MAX_GROUPS = 1_024;
+/** A guard's subjects here join shares once they make this many requests a share life (a renewal then serves at least this many). */
+export const SHARE_MIN = 8;
 
 export class LeaseBook {
   private readonly subjects = new Lru<string, Subject>(MAX_SUBJECTS);
@@ -150,6 +205,9 @@ export class LeaseBook {
     const subject = this.subjectFor(key, request, link);
     const group = subject.group;
     this.noteArrival(subject, group);
+    countArrival(group.arrivals, this.shareLife(group));
+    const shared = subject.share && (await this.fromShare(subject, link));
+    if (shared) return shared;
     const spent = this.spend(subject);
     if (spent) {
       this.renewIfDue(subject, link);
@@ -168,16 +226,20 @@ export class LeaseBook {
     // asked, or refused) goes to the guard alone: a crowd of such waiters each asking for
     // a lease would hold many tokens idle.
     const life = this.lifeOf(group);
-    const spare = promised ? 0 : this.spareWanted(subject, group, life, true);
+    // A member of a busy share asks to be vouched for (again) rather than for a lease of its own.
+    const join = this.joinWanted(subject, request) ? { ttlMs: this.shareLife(group) } : undefined;
+    const spare = promised || join ? 0 : this.spareWanted(subject, group, life, true);
     const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
     const askedAt = clock.now();
-    const answer = link.ask({ ...request, lease }).then((decision) => {
+    const answer = link.ask({ ...request, lease, join }).then((decision) => {
       this.timed(group, askedAt);
-      // Far, the next token is renewed for ahead of the subject's next request.
+      if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
+      if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
+      // Far, the next token is renewed for ahead of the subject's next request (a share member's with its share).
       if (lease.want === 0) this.keepAlive(group, link);
       // Refused for a window this isolate's own lease holds room in (a renewal that landed
       // meanwhile): that room is this request's, not an early 429.
-      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? decision;
+      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? this.spendOwnShare(subject) ?? decision;
       return decision;
     });
     if (lease.want === 0) return answer;
@@ -199,7 +261,7 @@ export class LeaseBook {
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
     let group = this.groups.get(link.name);
     if (!group) {
-      group = { name: link.name, link, subjects: new Set(), returns: [], trips: [] };
+      group = { name: link.name, link, subjects: new Set(), returns: [], trips: [], shares: new Map(), arrivals: arrivals(clock.now()) };
       this.groups.set(link.name, group);
     }
     group.link = link;
@@ -370,7 +432,7 @@ export class LeaseBook {
    * front needs to be live. Leases end in the order asked, except when a key's expiry
    * shortened a later one: that one waits behind the live one to be retired, unspent.
    */
-  private retireEnded(subject: Subject): void {
+  private retireEnded(subject: { held: Held[]; group: Group }): void {
     const now = clock.now();
     while (subject.held.length > 0) {
       const held = subject.held[0]!;
@@ -484,7 +546,8 @@ export class LeaseBook {
 
   /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown). */
   private renewalWant(subject: Subject, group: Group, life: number): number {
-    return subject.gap === undefined ? 0 : this.spareWanted(subject, group, life, false);
+    // A share member is renewed with its share.
+    return subject.gap === undefined || subject.share ? 0 : this.spareWanted(subject, group, life, false);
   }
 
   /** A subject still calling: within twice its usual gap of its last request (at most MAX_IDLE_MS), or within a lease life. */
@@ -543,6 +606,284 @@ export class LeaseBook {
     }
     return next;
   }
+  // ---------------------------------------------------------------- shares
+
+  /**
+   * A share's lease life: as long as a revoke's budget allows wherever the guard is (1 s
+   * near it), since a share's renewal is what a busy account's guard sees per isolate.
+   */
+  private shareLife(group: Group): number {
+    const budget = REVOKE_BUDGET_MS - REVOKE_ROUND_TRIPS * (group.rtt ?? 0);
+    return Math.max(this.baseMs, Math.min(MAX_LEASE_MS, budget));
+  }
+
+  /**
+   * Asking the guard: join (again) a share when the guard's subjects here are busy and
+   * this one, which called here before (as for a lease), is not most of it.
+   */
+  private joinWanted(subject: Subject, request: AdmitRequest): boolean {
+    if (!shareable(request) || subject.gap === undefined) return false;
+    const life = this.shareLife(subject.group);
+    const all = recentOf(subject.group.arrivals, life);
+    // Its own requests a share life, at its usual pace (a burst's gaps are 0: all of it).
+    const own = life / Math.max(1, subject.gap);
+    if (all < SHARE_MIN || 2 * own >= all) return false;
+    // And another subject called this guard within the life: one alone keeps its own leases.
+    const now = clock.now();
+    for (const other of subject.group.subjects) if (other !== subject && now - other.lastArrival <= life) return true;
+    return false;
+  }
+
+  /** A vouched subject becomes (or stays) a member of its share. */
+  private enrol(subject: Subject, vouched: Vouched, askedAt: number, link: GuardLink): void {
+    const group = subject.group;
+    let share = group.shares.get(vouched.share);
+    if (!share) {
+      share = { name: vouched.share, group, members: new Map(), held: [], arrivals: arrivals(askedAt), renewedAt: -Infinity };
+      group.shares.set(share.name, share);
+    }
+    if (subject.share && subject.share !== share) subject.share.members.delete(subject);
+    subject.share = share;
+    share.members.set(subject, { until: askedAt + vouched.ms - SAFETY_MARGIN_MS, vouched });
+    this.renewShareIfDue(share, link);
+  }
+
+  /**
+   * A member's admission from its share: a token; while the share's windows are full and
+   * its tokens out, their refusal; else undefined (it asks the guard, as a subject does).
+   * A request waits at most once, for a renewal under way.
+   */
+  private async fromShare(subject: Subject, link: GuardLink): Promise<AdmitDecision | undefined> {
+    const share = subject.share;
+    if (!share) return undefined;
+    const member = share.members.get(subject);
+    if (!member) {
+      subject.share = undefined;
+      return undefined;
+    }
+    // A member whose vouching ran out stays one (its next renewal vouches for it again), but spends nothing meanwhile.
+    countArrival(share.arrivals, this.shareLife(share.group));
+    let decision = this.spendShare(share, member) ?? this.shareRefusal(share, member);
+    if (!decision && share.renewing) {
+      await share.renewing;
+      const still = share.members.get(subject);
+      decision = still && (this.spendShare(share, still) ?? this.shareRefusal(share, still));
+    }
+    this.renewShareIfDue(share, link);
+    return decision;
+  }
+
+  /** One admission from the subject's share, if it is a member vouched for and the share holds a token. */
+  private spendOwnShare(subject: Subject): AdmitDecision | undefined {
+    const member = subject.share?.members.get(subject);
+    return member && this.spendShare(subject.share!, member);
+  }
+
+  /** One admission from the share's live lease, reporting the member's own facts. */
+  private spendShare(share: Share, member: { until: number; vouched: Vouched }): AdmitDecision | undefined {
+    this.retireEnded(share);
+    const held = share.held[0];
+    const now = clock.now();
+    if (!held || now >= member.until) return undefined;
+    const earlier = held.spent++;
+    held.lastSpentAt = now;
+    const { key, accountPlan } = member.vouched;
+    return {
+      allow: true,
+      key,
+      accountPlan,
+      windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })),
+    };
+  }
+
+  /** The full windows' refusal, while it stands (until the share's next renewal, and while its member is vouched for). */
+  private shareRefusal(share: Share, member: { until: number }): AdmitDecision | undefined {
+    const full = share.full;
+    const now = clock.now();
+    if (!full || now >= full.until || now >= member.until) return undefined;
+    return { ...full.decision, retryAfter: retryAfterSeconds(Math.max(full.until, full.retryAt), now) };
+  }
+
+  /**
+   * Renews the guard's shares when this one's lease or its members' vouching ends within a
+   * round trip and a margin, or its tokens will not last that long at its pace; never
+   * sooner than half a life after its last renewal (the bounded rate per isolate), nor,
+   * when its windows were full, before its refusal ends.
+   */
+  private renewShareIfDue(share: Share, link: GuardLink): void {
+    const group = share.group;
+    if (share.renewing || group.sharesRenewing) return;
+    if (!this.shareDue(share, this.shareAhead(share))) return;
+    keep(link, this.renewShares(group));
+  }
+
+  /**
+   * How long before its lease or vouching ends a share is renewed: a round trip and a
+   * margin, and two of its members' usual gaps, so some member's request comes in time to
+   * ask (renewals are asked on requests).
+   */
+  private shareAhead(share: Share): number {
+    const life = this.shareLife(share.group);
+    return this.aheadOf(share.group) + (2 * life) / Math.max(1, recentOf(share.arrivals, life));
+  }
+
+  private shareDue(share: Share, within: number): boolean {
+    const now = clock.now();
+    const life = this.shareLife(share.group);
+    if (now < share.renewedAt + life / 2 || now < (share.full?.until ?? 0) - this.shareAhead(share)) return false;
+    this.retireEnded(share);
+    const left = this.tokensLeft(share);
+    const ends = Math.min(share.held.at(-1)?.endsAt ?? now, ...[...share.members.values()].map((m) => m.until));
+    // Its pace: the members' requests in the last life, spread over it.
+    const needed = Math.ceil((recentOf(share.arrivals, life) * within) / life) + 1;
+    return ends - now <= within || left < needed;
+  }
+
+  /**
+   * One call renews every share of this guard that is due within half a life: its members
+   * still calling are vouched for again, its next lease is asked for (its members' requests
+   * in the last life, a quarter more), and what ended leases did not spend goes back.
+   */
+  private renewShares(group: Group): Promise<void> {
+    if (group.sharesRenewing) return group.sharesRenewing;
+    const now = clock.now();
+    const life = this.shareLife(group);
+    const chosen: { share: Share; members: Subject[] }[] = [];
+    const asks: ShareRenewal[] = [];
+    for (const share of group.shares.values()) {
+      // Members still calling: within twice their usual gap, at least two lives (at most MAX_IDLE_MS).
+      for (const subject of share.members.keys()) {
+        const idle = Math.min(MAX_IDLE_MS, Math.max(2 * life, IDLE_GAPS * (subject.gap ?? 0)));
+        if (now - subject.lastArrival > idle) {
+          share.members.delete(subject);
+          if (subject.share === share) subject.share = undefined;
+        }
+      }
+      if (share.members.size === 0) {
+        this.retireEnded(share);
+        group.shares.delete(share.name);
+        continue;
+      }
+      if (!this.shareDue(share, this.shareAhead(share) + life / 2)) continue;
+      const members = [...share.members.keys()];
+      // Its members' pace over a life, less what its live lease still holds (spent first, while the next one is on its
+      // way): a share holds about a life of tokens, not two. A guard's one share (the usual case) counts every
+      // subject's pace, the ones about to join too.
+      const recent = recentOf(group.shares.size === 1 ? group.arrivals : share.arrivals, life);
+      const want = Math.min(MAX_LEASE_TOKENS, Math.max(1, Math.ceil(recent * RATE_MARGIN) + 1 - this.tokensLeft(share)));
+      share.renewedAt = now;
+      chosen.push({ share, members });
+      asks.push({
+        share: share.name,
+        members: members.map((m) => ({ ...m.request, lease: undefined, join: undefined })),
+        want,
+        ttlMs: life,
+      });
+    }
+    if (chosen.length === 0) return Promise.resolve();
+    const returns = group.returns.splice(0);
+    const link = group.link;
+    const renewing = link.renewShares(asks, returns).then(
+      (answers) => {
+        this.timed(group, now);
+        answers.forEach((answer, i) => this.renewed(chosen[i]!.share, chosen[i]!.members, answer, now, link));
+      },
+      // Handed back with the next call instead (a guard takes each lease's return once).
+      () => void group.returns.push(...returns),
+    );
+    const settled = renewing.finally(() => {
+      group.sharesRenewing = undefined;
+      for (const { share } of chosen) share.renewing = undefined;
+    });
+    group.sharesRenewing = settled;
+    for (const { share } of chosen) share.renewing = settled;
+    return settled;
+  }
+
+  /** A share's renewal answered: its members vouched for again (or out), its next lease held, or its windows' refusal. */
+  private renewed(share: Share, members: Subject[], answer: ShareAnswer, askedAt: number, link: GuardLink): void {
+    answer.members.forEach((vouched, i) => {
+      const subject = members[i]!;
+      if (vouched) {
+        share.members.set(subject, { until: askedAt + vouched.ms - SAFETY_MARGIN_MS, vouched });
+        return;
+      }
+      share.members.delete(subject);
+      if (subject.share === share) subject.share = undefined;
+    });
+    const decision = answer.decision;
+    share.full = undefined;
+    if (decision?.allow && decision.lease) {
+      const { id, tokens, ttlMs } = decision.lease;
+      const endsAt = askedAt + ttlMs - SAFETY_MARGIN_MS;
+      share.held.push({ id, tokens, spent: 0, askedAt, lastSpentAt: askedAt, endsAt, decision });
+      keep(
+        link,
+        clock.after(Math.min(ttlMs, Math.max(0, endsAt - clock.now())) + 1, () => this.shareLeaseEnded(share, link)),
+      );
+      // It took the last of a window's room: once spent, its members are refused until the next renewal.
+      if (decision.windows.some((w) => w.remaining + 1 - tokens <= 0)) {
+        const windows = decision.windows.map((w) => ({ ...w, remaining: 0 }));
+        const refusal: Refused = { allow: false, refusal: "rate_limited", message: "Rate limit exceeded", retryAfter: 1, windows };
+        share.full = { until: endsAt, retryAt: endsAt, decision: refusal };
+      }
+    } else if (decision && !decision.allow && decision.refusal === "rate_limited") {
+      this.shareFull(share, decision, askedAt);
+    }
+  }
+
+  /** Tokens the share's live leases still hold (after retireEnded: every lease held is live). */
+  private tokensLeft(share: Share): number {
+    return share.held.reduce((sum, h) => sum + h.tokens - h.spent, 0);
+  }
+
+  /**
+   * A member's own request found its windows full: so does every member's, and the share
+   * refuses them here until its next renewal (or a share life from the ask, with no lease
+   * held), as a refused renewal does: one guard call tells the isolate, not one per member.
+   */
+  private shareFull(share: Share, decision: Refused, askedAt: number): void {
+    const until = Math.max(askedAt + this.shareLife(share.group) - SAFETY_MARGIN_MS, ...share.held.map((h) => h.endsAt));
+    share.full = { until, retryAt: clock.now() + decision.retryAfter * 1000, decision };
+  }
+
+  /**
+   * A share's lease ended: what it did not spend goes back with the share's next renewal
+   * (it holds the next lease already), or now, in a call of its own, once nothing will
+   * renew it (its members stopped calling).
+   */
+  private async shareLeaseEnded(share: Share, link: GuardLink): Promise<void> {
+    this.retireEnded(share);
+    const group = share.group;
+    if (share.held.length > 0 || group.sharesRenewing || group.renewing || group.stepOwner !== undefined) return;
+    await this.handBack(group, link);
+  }
+}
+
+/** Empty arrival buckets from `now`. */
+function arrivals(now: number): Arrivals {
+  return { start: now, current: 0, previous: 0 };
+}
+
+/** Counts an arrival now in buckets of `life`. */
+function countArrival(a: Arrivals, life: number): void {
+  const elapsed = clock.now() - a.start;
+  if (elapsed >= 2 * life) {
+    a.previous = 0;
+    a.current = 0;
+    a.start = clock.now();
+  } else if (elapsed >= life) {
+    a.previous = a.current;
+    a.current = 0;
+    a.start += life;
+  }
+  a.current++;
+}
+
+/** Arrivals in about the last `life`. */
+function recentOf(a: Arrivals, life: number): number {
+  const into = Math.min(1, Math.max(0, (clock.now() - a.start) / life));
+  return Math.round(a.current + a.previous * (1 - into));
 }
 
 /**

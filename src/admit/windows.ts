@@ -50,6 +50,7 @@ function guardAdmission(settings: Settings): Admission {
         name: link.guardName,
         ask,
         renew: (requests, returns) => link.guard().renewLeases(requests, returns),
+        renewShares: (shares, returns) => link.guard().renewShares(shares, returns),
         refund: (returns) => link.guard().refundLeases(returns),
         waitUntil: link.waitUntil,
       });

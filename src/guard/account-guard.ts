@@ -4,6 +4,7 @@ import { retryAfterSeconds } from "../limits/calendar";
 import {
   leasable,
   leaseTag,
+  shareable,
   leaseTagsOf,
   MAX_LEASE_MS,
   MAX_LEASE_TOKENS,
@@ -21,6 +22,9 @@ import {
   type LeaseRequest,
   type LeaseTag,
   type OverageSettings,
+  type ShareAnswer,
+  type ShareRenewal,
+  type Vouched,
   type WindowReport,
 } from "../limits/guard-protocol";
 import { countedWindows, subjectIds, type CountedWindow } from "../limits/policies";
@@ -230,33 +234,86 @@ export class AccountGuard extends DurableObject<Env> {
     return requests.map((request) => this.decide(request, true));
   }
 
-  private decide(request: AdmitRequest, renewal: boolean): AdmitDecision {
+  /**
+   * Renews an isolate's shares on this guard (lease-book.ts): each member is vouched for
+   * again if its credential may still make its request and counts in the same windows,
+   * and the share's next lease is decided like a renewal, on the first member's request
+   * (every member's windows are the same). `returns` as for renewLeases.
+   */
+  renewShares(shares: ShareRenewal[], returns: NonNullable<LeaseRequest["returns"]>): ShareAnswer[] {
+    this.refundLeases(returns);
+    return shares.map((s) => this.renewShare(s));
+  }
+
+  private renewShare({ share, members, want, ttlMs }: ShareRenewal): ShareAnswer {
     const now = clock.now();
-    this.refundLeases(request.lease?.returns ?? []);
+    const vouched = members.map((member) => {
+      const assessed = this.assess(member, now);
+      if ("refused" in assessed || shareOf(member, assessed.windows) !== share) return null;
+      return this.vouch({ ...member, join: { ttlMs } }, assessed, now) ?? null;
+    });
+    const first = vouched.findIndex((v) => v !== null);
+    if (first < 0) return { members: vouched };
+    return { members: vouched, decision: this.decide({ ...members[first]!, lease: { want, ttlMs } }, true) };
+  }
+
+  /**
+   * What admission reads before anything is counted: whether the credential may make this
+   * request (refused: why not), its key, the account's plan, and the windows it counts in.
+   */
+  private assess(
+    request: AdmitRequest,
+    now: number,
+  ): { refused: AdmitDecision } | { key?: GuardedKey; accountPlan?: AccountPlan; windows: CountedWindow[] } {
     let key: GuardedKey | undefined;
     if (request.credential) {
       const checked = this.checkCredential(request.credential, now);
       // A key of another product is no credential here: the edge refuses it first (identify), this is the backstop.
-      if (checked === null || request.credential.product !== request.product) return REFUSED;
+      if (checked === null || request.credential.product !== request.product) return { refused: REFUSED };
       key = checked;
       // Decided before anything is counted: a refused request must cost no window, allowance or slot.
       const forbidden = key && forbiddenUse(request, key);
-      if (forbidden) return { allow: false, refusal: "forbidden", message: forbidden };
-      const { via, userId, tier } = request.credential;
-      if (via === "jwt" && userId !== undefined) this.noteSessionTier(userId, tier ?? null);
+      if (forbidden) return { refused: { allow: false, refusal: "forbidden", message: forbidden } };
     }
-
-    const { limits } = request;
     const accountPlan = request.credential ? (this.plan.get() ?? undefined) : undefined;
-    const counted = (
-      request.windowsElsewhere
-        ? []
-        : countedWindows(
-            limits,
-            { account: accountPlan, key, tier: request.credential?.tier },
-            subjectIds(request.credential, key, request.accountId, request.ip),
-          )
-    ).map(({ policy, subject }) => ({
+    const windows = request.windowsElsewhere
+      ? []
+      : countedWindows(
+          request.limits,
+          { account: accountPlan, key, tier: request.credential?.tier },
+          subjectIds(request.credential, key, request.accountId, request.ip),
+        );
+    return { key, accountPlan, windows };
+  }
+
+  /**
+   * Vouches for a credential's use of its isolate's share of these windows, for a request
+   * that asked to join one (guard-protocol.ts Vouched): its tags are held for the share's
+   * life (never past its key's expiry), so every change to it waits as for a lease.
+   */
+  private vouch(
+    request: AdmitRequest,
+    { key, accountPlan, windows }: { key?: GuardedKey; accountPlan?: AccountPlan; windows: CountedWindow[] },
+    now: number,
+  ): Vouched | undefined {
+    const share = request.join && shareOf(request, windows);
+    if (!share) return undefined;
+    const ms = Math.min(Math.floor(request.join!.ttlMs), MAX_LEASE_MS, key?.expiresAt != null ? key.expiresAt - now : Infinity);
+    if (!(ms > 0)) return undefined;
+    this.leases.vouch(leaseTagsOf(request), ms);
+    return { share, ms, key, accountPlan };
+  }
+
+  private decide(request: AdmitRequest, renewal: boolean): AdmitDecision {
+    const now = clock.now();
+    this.refundLeases(request.lease?.returns ?? []);
+    const assessed = this.assess(request, now);
+    if ("refused" in assessed) return assessed.refused;
+    const { key, accountPlan } = assessed;
+    if (request.credential?.via === "jwt" && request.credential.userId !== undefined)
+      this.noteSessionTier(request.credential.userId, request.credential.tier ?? null);
+    const { limits } = request;
+    const counted = assessed.windows.map(({ policy, subject }) => ({
       policy,
       subject,
       state: this.windows.inspect(subject, policy.limit, policy.windowSeconds * 1000, now),
@@ -302,8 +359,10 @@ export class AccountGuard extends DurableObject<Env> {
       const latest = refusals.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
       const retryAfter = retryAfterSeconds(latest.retryAt, now);
       // A renewal refused holds nothing: the isolate only goes without a lease.
-      const standsMs = !renewal && latest.refusal === "rate_limited" ? this.refusalStands(request, latest.retryAt - now) : undefined;
-      return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter, windows: report(false), standsMs };
+      const full = !renewal && latest.refusal === "rate_limited";
+      const standsMs = full ? this.refusalStands(request, latest.retryAt - now) : undefined;
+      const vouched = full ? this.vouch(request, assessed, now) : undefined;
+      return { allow: false, refusal: latest.refusal, message: latest.message, retryAfter, windows: report(false), standsMs, vouched };
     }
 
     const job = request.jobId === undefined ? undefined : this.ledger.liveJobStatus(request.jobId, now);
@@ -332,7 +391,8 @@ export class AccountGuard extends DurableObject<Env> {
         })
       : undefined;
     const jobStatus = job ? { resultKey: job.resultKey, ended: job.ended } : undefined;
-    return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant, job: jobStatus };
+    const vouched = renewal ? undefined : this.vouch(request, assessed, now);
+    return { allow: true, key, accountPlan, windows: report(true), reservationId, usage, lease: grant, job: jobStatus, vouched };
   }
 
   /**
@@ -846,6 +906,16 @@ export class AccountGuard extends DurableObject<Env> {
  * reserves allowance per job, a usage read must be current, and with Upstash the
  * windows are counted there per request.
  */
+
+/**
+ * The name of the share a request's admissions may spend: its windows exactly (subjects,
+ * limits, lengths), so every token of it was counted in each window any member counts in.
+ * Undefined for a request that cannot share (guard-protocol.ts shareable) or counts in no window.
+ */
+function shareOf(request: AdmitRequest, windows: CountedWindow[]): string | undefined {
+  if (!shareable(request) || windows.length === 0) return undefined;
+  return windows.map(({ policy, subject }) => `${subject}/${policy.limit}/${policy.windowSeconds}`).join(" ");
+}
 
 /** Why a valid key may not make this request, if it may not. */
 function forbiddenUse(request: AdmitRequest, key: GuardedKey): string | null {

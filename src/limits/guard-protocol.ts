@@ -63,6 +63,43 @@ export interface AdmitRequest {
    * raised limit still applies to the very next request.
    */
   stand?: number;
+  /**
+   * The isolate would have this credential spend its share of the request's windows (a
+   * lease many credentials spend, see Vouched): decided on its windows (admitted, or
+   * refused for a full one), the guard vouches for it for `ttlMs`.
+   */
+  join?: { ttlMs: number };
+}
+
+/**
+ * A credential the guard vouched for: for `ms` (from before the isolate asked) it may
+ * spend the isolate's share of the window set `share` names, a lease of tokens counted in
+ * those windows that every credential counted in exactly them (same subjects, limits and
+ * lengths) spends. Held like a lease under the credential's tags, so a revoke, a rotation
+ * or a limit change waits for it. `key` and `accountPlan` are the facts an admission from
+ * the share reports, as the credential's own admission would.
+ */
+export interface Vouched {
+  share: string;
+  ms: number;
+  key?: GuardedKey;
+  accountPlan?: AccountPlan;
+}
+
+/** One share renewed: its members vouched for again, and its next lease asked for (`want` tokens, `ttlMs`). */
+export interface ShareRenewal {
+  share: string;
+  /** The members' latest requests (without a lease). */
+  members: AdmitRequest[];
+  want: number;
+  ttlMs: number;
+}
+
+export interface ShareAnswer {
+  /** Per member: vouched for again, or null (refused, or counted in other windows now): it leaves the share. */
+  members: (Vouched | null)[];
+  /** The share's next lease (a renewal's decision: all spare tokens), or its window's refusal; absent when no member is left. */
+  decision?: AdmitDecision;
 }
 
 export interface LeaseRequest {
@@ -117,6 +154,8 @@ export type AdmitDecision =
       lease?: LeaseGrant;
       /** A request naming a job of the account's (a poll): the job, so its end needs no second guard call on the way. */
       job?: JobStatus;
+      /** Asked to join its share (`join`): vouched for. */
+      vouched?: Vouched;
     }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }
@@ -130,6 +169,8 @@ export type AdmitDecision =
       windows: WindowReport[];
       /** A full window's refusal only: how long (ms) the isolate may repeat it without asking (see `stand`). */
       standsMs?: number;
+      /** A full window's refusal, asked to join its share (`join`): vouched for, to spend the share once it has room. */
+      vouched?: Vouched;
     };
 
 export interface UsageSnapshot {
@@ -271,6 +312,14 @@ export interface LeaseGrant {
 /** Leases only batch plain admissions: never a generate call, a usage read or windows counted elsewhere. */
 export function leasable(request: Pick<AdmitRequest, "limits" | "wantUsage" | "windowsElsewhere">): boolean {
   return !request.limits.generates && !request.wantUsage && !request.windowsElsewhere;
+}
+
+/**
+ * Shares (Vouched) only pool plain credentialed admissions: leasable ones that name no job
+ * and count no allowance (a suspension of a ZSky key is read per request).
+ */
+export function shareable(request: Pick<AdmitRequest, "limits" | "wantUsage" | "windowsElsewhere" | "credential" | "jobId">): boolean {
+  return leasable(request) && request.credential !== undefined && request.jobId === undefined && !request.limits.generation;
 }
 
 // ---------------------------------------------------------------- what a lease depends on
