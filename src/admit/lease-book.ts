@@ -109,6 +109,8 @@ interface Subject {
   renewedAt: number;
   /** The share it spends while the guard vouches for it. */
   share?: Share;
+  /** Its credential was refused (revoked, expired): never renewed again, however long it keeps calling. */
+  refused?: boolean;
 }
 
 /** Arrivals counted in two buckets of one life each: a rate in constant memory. */
@@ -235,6 +237,7 @@ export class LeaseBook {
       this.timed(group, askedAt);
       if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
       if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
+      if (!decision.allow && decision.refusal === "credential") subject.refused = true;
       // Far, the next token is renewed for ahead of the subject's next request (a share member's with its share).
       if (lease.want === 0) this.keepAlive(group, link);
       // Refused for a window this isolate's own lease holds room in (a renewal that landed
@@ -528,7 +531,8 @@ export class LeaseBook {
         this.timed(group, now);
         decisions.forEach((decision, i) => {
           if (decision.allow && decision.lease) this.hold(chosen[i]!, decision, now, 0, link);
-          // None granted (a full window, a revoked key): not asked again for a lease life more.
+          else if (!decision.allow && decision.refusal === "credential") chosen[i]!.refused = true;
+          // None granted (a full window): not asked again for a lease life more.
           else chosen[i]!.renewedAt = now + life;
         });
       },
@@ -546,8 +550,8 @@ export class LeaseBook {
 
   /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown). */
   private renewalWant(subject: Subject, group: Group, life: number): number {
-    // A share member is renewed with its share.
-    return subject.gap === undefined || subject.share ? 0 : this.spareWanted(subject, group, life, false);
+    // A share member is renewed with its share; a refused credential not at all.
+    return subject.gap === undefined || subject.share || subject.refused ? 0 : this.spareWanted(subject, group, life, false);
   }
 
   /** A subject still calling: within twice its usual gap of its last request (at most MAX_IDLE_MS), or within a lease life. */

@@ -167,6 +167,30 @@ describe("leases renewed ahead of need, far from the guard", () => {
     expect(clock.now() - revokedAt).toBeLessThanOrEqual(REVOKE_BUDGET_MS);
     for (let i = 0; i < 4; i++) expect((await send(i)).status).toBe(401);
   });
+
+  it("a revoked key that keeps calling is never renewed: one guard call per refused request, no renewal beside it", async () => {
+    const clock = useTestClock();
+    const { calls, isolates } = farIsolates(clock);
+    const { id, key } = await createKey("zappway");
+    const send = (i: number) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
+    const start = clock.now();
+    for (let i = 0; i < 8; i++) {
+      expect((await send(i)).status).toBe(200);
+      await clock.advanceTo(start + (i + 1) * 1000);
+    }
+    await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }));
+    // Each isolate's next request may still find a renewal of before the revoke refused.
+    for (let i = 0; i < 2; i++) {
+      expect((await send(i)).status).toBe(401);
+      await clock.advance(1000);
+    }
+    const before = calls.length;
+    for (let i = 0; i < 10; i++) {
+      expect((await send(i)).status).toBe(401);
+      await clock.advance(1000);
+    }
+    expect(calls.slice(before).filter((m) => m !== "admit")).toEqual([]);
+  });
 });
 
 /** Guard stubs whose `method` calls are held until `release` resolves (as if slow to arrive); other calls go at once. */
