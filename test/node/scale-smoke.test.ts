@@ -124,8 +124,11 @@ describe("npm run bench:scale (smoke)", () => {
       expect(c.revoke.admittedAfter).toBe(0);
       expect(c.revoke.statusesAfter["401"]).toBe(c.revoke.sentAfter);
     }
-    // Below its limit nothing is refused; past it, some are.
-    expect(at80!.statuses["429"] ?? 0).toBe(0);
+    // Below its limit a 429 comes only while the other isolates hold room in leases and
+    // shares (limits.md, "An early 429": at most (I - 1) x 2 x ceil(N/8) of it; on a loaded
+    // machine a smoke case's requests bunch, and one was refused 3 times); past it, some are.
+    const parked = (result.config.isolates - 1) * 2 * Math.ceil(at80!.limit / 8);
+    expect(at80!.statuses["429"] ?? 0).toBeLessThanOrEqual(parked);
     expect(at125!.statuses["429"]).toBeGreaterThan(0);
   });
 });
