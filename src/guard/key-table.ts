@@ -1,7 +1,8 @@
 import type { GuardedKey } from "../limits/guard-protocol";
 import type { KeyLimitOverride } from "../limits/types";
 
-interface KeyRow {
+/** A key's stored columns (the guard's `keys` table; D1's `api_keys` read with `id AS key_id`). */
+export interface KeyRow {
   key_id: string;
   scopes: string;
   plan: string | null;
@@ -83,7 +84,7 @@ export class KeyTable {
   }
 }
 
-function storedKey(row: KeyRow): StoredKey {
+export function storedKey(row: KeyRow): StoredKey {
   return {
     keyId: row.key_id,
     scopes: JSON.parse(row.scopes) as string[],

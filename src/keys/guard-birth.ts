@@ -1,9 +1,9 @@
 import type { Env } from "../env";
-import type { GuardedKey } from "../limits/guard-protocol";
 import type { AccountPlan, KeyLimitOverride } from "../limits/types";
 import type { OverageSettings } from "../limits/guard-protocol";
 import type { ProductId } from "../products/types";
 import { accountGuardName } from "../admit/guard-client";
+import { storedKey, type KeyRow, type StoredKey } from "../guard/key-table";
 import { auditOnceAfterChange, type AuditEntry } from "../audit/audit-log";
 import { successorInsertAfterChange, type KeyRecord, type RevokeContext } from "./key-store";
 
@@ -26,19 +26,9 @@ import { successorInsertAfterChange, type KeyRecord, type RevokeContext } from "
  */
 
 /** What a guard reads of a key at its birth; `rolledFrom`: the key an admin rolled to it before the guard existed. */
-export type KeyAtBirth = GuardedKey & { revokedAt: number | null; rolledFrom: string | null };
+export type KeyAtBirth = StoredKey & { rolledFrom: string | null };
 
-interface BirthRow {
-  id: string;
-  scopes: string;
-  plan: string | null;
-  owner_user_id: string | null;
-  expires_at: number | null;
-  limit_override: string | null;
-  revoked_at: number | null;
-  rotated_from: string | null;
-  replaced_via: string | null;
-}
+type BirthRow = KeyRow & { rotated_from: string | null; replaced_via: string | null };
 
 const UNBORN = "NOT EXISTS (SELECT 1 FROM account_guards WHERE name = ?)";
 
@@ -77,19 +67,13 @@ export async function born(env: Env, name: string, product: ProductId, accountId
     env.DB.prepare("INSERT OR IGNORE INTO account_guards (name, born_at) VALUES (?, ?)").bind(name, now),
     env.DB.prepare("SELECT setting, value FROM guard_settings_before_birth WHERE name = ?").bind(name),
     env.DB.prepare(
-      `SELECT id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at, rotated_from, replaced_via FROM api_keys
+      `SELECT id AS key_id, scopes, plan, owner_user_id, expires_at, limit_override, revoked_at, rotated_from, replaced_via FROM api_keys
        WHERE product = ? AND account_id = ?
          AND (rotated_from IS NULL OR replaced_via = 'replace' OR id IN (SELECT key_id FROM rolls_before_guard))`,
     ).bind(product, accountId),
   ]);
   const keysAtBirth = (keys!.results as BirthRow[]).map((row) => ({
-    keyId: row.id,
-    scopes: JSON.parse(row.scopes) as string[],
-    plan: row.plan,
-    ownerUserId: row.owner_user_id,
-    expiresAt: row.expires_at,
-    limitOverride: row.limit_override ? (JSON.parse(row.limit_override) as KeyLimitOverride) : null,
-    revokedAt: row.revoked_at,
+    ...storedKey(row),
     rolledFrom: row.replaced_via === "roll" ? row.rotated_from : null,
   }));
   const settingsAtBirth = (settings!.results as { setting: string; value: string }[]).map(
