@@ -191,12 +191,11 @@ export async function newUser(): Promise<{ userId: string; email: string; passwo
 type GuardNamespace = typeof env.ACCOUNT_GUARD;
 
 /**
- * The guard binding, noting every call the Worker makes on any of its stubs, by method
- * name: given as `settings.ACCOUNT_GUARD`, it shows which requests cost a guard call.
- * `inTransit`, when given, runs between each answer and its arrival (a test clock moved
- * there is an answer that took that long to come back).
+ * The guard binding with every call the Worker makes on any of its stubs passed through
+ * `around`: `name` is the object's name, `call()` makes the real call. Given as
+ * `settings.ACCOUNT_GUARD`, it can note, delay or hold guard calls.
  */
-export function countingGuards(calls: string[], inTransit?: () => Promise<void>): GuardNamespace {
+export function aroundGuards(around: (name: string | undefined, method: string, call: () => unknown) => unknown): GuardNamespace {
   return new Proxy(env.ACCOUNT_GUARD, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -208,16 +207,26 @@ export function countingGuards(calls: string[], inTransit?: () => Promise<void>)
           get(s, method) {
             const rpc = Reflect.get(s, method);
             if (typeof rpc !== "function") return rpc;
-            return (...a: unknown[]) => {
-              calls.push(String(method));
-              // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
-              const answer = Reflect.apply(rpc, s, a);
-              return inTransit ? Promise.resolve(answer).then(async (value) => (await inTransit(), value)) : answer;
-            };
+            // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
+            return (...a: unknown[]) => around(args[0].name, String(method), () => Reflect.apply(rpc, s, a));
           },
         });
       };
     },
+  });
+}
+
+/**
+ * The guard binding, noting every call the Worker makes on any of its stubs, by method
+ * name: given as `settings.ACCOUNT_GUARD`, it shows which requests cost a guard call.
+ * `inTransit`, when given, runs between each answer and its arrival (a test clock moved
+ * there is an answer that took that long to come back).
+ */
+export function countingGuards(calls: string[], inTransit?: () => Promise<void>): GuardNamespace {
+  return aroundGuards((_name, method, call) => {
+    calls.push(method);
+    const answer = call();
+    return inTransit ? Promise.resolve(answer).then(async (value) => (await inTransit(), value)) : answer;
   });
 }
 

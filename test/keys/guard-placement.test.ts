@@ -1,6 +1,18 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, bearer, call, createKey, freshAccount, json, keyHeaders, limitOverrides, newUser, race, someIp } from "../helpers";
+import {
+  admin,
+  aroundGuards,
+  bearer,
+  call,
+  createKey,
+  freshAccount,
+  json,
+  keyHeaders,
+  limitOverrides,
+  newUser,
+  race,
+  someIp,
+} from "../helpers";
 
 /**
  * Where an account's guard lives (src/keys/guard-birth.ts): a Durable Object is placed near
@@ -10,29 +22,7 @@ import { admin, bearer, call, createKey, freshAccount, json, keyHeaders, limitOv
  */
 
 /** Guard stubs that note `<object name> <method>` for every call made on them. */
-function namingGuards(calls: string[]): typeof env.ACCOUNT_GUARD {
-  return new Proxy(env.ACCOUNT_GUARD, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
-      return (...args: Parameters<typeof env.ACCOUNT_GUARD.get>) => {
-        const stub = target.get(...args);
-        return new Proxy(stub, {
-          get(s, method) {
-            const rpc = Reflect.get(s, method);
-            if (typeof rpc !== "function") return rpc;
-            return (...a: unknown[]) => {
-              calls.push(`${args[0].name} ${String(method)}`);
-              // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
-              return Reflect.apply(rpc, s, a);
-            };
-          },
-        });
-      };
-    },
-  });
-}
+const namingGuards = (calls: string[]) => aroundGuards((name, method, call) => (calls.push(`${name} ${method}`), call()));
 
 const callsOn = (calls: string[], guard: string) => calls.filter((c) => c.startsWith(`${guard} `)).map((c) => c.slice(guard.length + 1));
 

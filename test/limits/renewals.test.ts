@@ -1,8 +1,7 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { afterDrain, useTestClock, type TestClock } from "../clock";
 import { REVOKE_BUDGET_MS } from "../../src/admit/lease-book";
-import { admin, call, callLive, countingGuards, createKey, json, keyHeaders, limitOverrides, someIp } from "../helpers";
+import { admin, aroundGuards, call, callLive, countingGuards, createKey, json, keyHeaders, limitOverrides, someIp } from "../helpers";
 import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
 
 /**
@@ -194,56 +193,21 @@ describe("leases renewed ahead of need, far from the guard", () => {
 });
 
 /** Guard stubs whose `method` calls are held until `release` resolves (as if slow to arrive); other calls go at once. */
-function holding(method: string, release: Promise<void>): typeof env.ACCOUNT_GUARD {
-  return new Proxy(env.ACCOUNT_GUARD, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
-      return (...args: Parameters<typeof env.ACCOUNT_GUARD.get>) => {
-        const stub = target.get(...args);
-        return new Proxy(stub, {
-          get(s, name) {
-            const rpc = Reflect.get(s, name);
-            if (typeof rpc !== "function" || name !== method) return rpc;
-            // Reflect.apply: on an RPC stub `.apply` would itself be a remote call.
-            return async (...a: unknown[]) => (await release, Reflect.apply(rpc, s, a));
-          },
-        });
-      };
-    },
-  });
-}
+const holding = (method: string, release: Promise<void>) =>
+  aroundGuards((_name, called, call) => (called === method ? release.then(call) : call()));
 
 /**
  * Guard stubs that note each call as it is asked and as it is answered (`<method> asked`,
  * `<method> answered`); `admit` answers are held `admitMs` of real time, as if far away.
  */
-function tracing(events: string[], admitMs: number): typeof env.ACCOUNT_GUARD {
-  return new Proxy(env.ACCOUNT_GUARD, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      if (prop !== "get") return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
-      return (...args: Parameters<typeof env.ACCOUNT_GUARD.get>) => {
-        const stub = target.get(...args);
-        return new Proxy(stub, {
-          get(s, name) {
-            const rpc = Reflect.get(s, name);
-            if (typeof rpc !== "function") return rpc;
-            return async (...a: unknown[]) => {
-              events.push(`${String(name)} asked`);
-              const answer = await Reflect.apply(rpc, s, a);
-              if (name === "admit") await new Promise((resolve) => setTimeout(resolve, admitMs));
-              events.push(`${String(name)} answered`);
-              return answer;
-            };
-          },
-        });
-      };
-    },
+const tracing = (events: string[], admitMs: number) =>
+  aroundGuards(async (_name, method, call) => {
+    events.push(`${method} asked`);
+    const answer = await call();
+    if (method === "admit") await new Promise((resolve) => setTimeout(resolve, admitMs));
+    events.push(`${method} answered`);
+    return answer;
   });
-}
 
 function gate() {
   let open!: () => void;
