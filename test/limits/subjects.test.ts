@@ -40,14 +40,18 @@ describe("ZakGT: ending a credential is never refused by a window that credentia
     const user = await newUser();
     const token = await user.login();
     const { id, key } = await ownKey(token);
-    const used = await burst(310, () => me(key));
+    // On a test clock, without leases: the burst is one moment, counted exactly (early
+    // 429s of leases under load are limits.md's, not this test's).
+    const single = { GUARD_LEASE_MS: "0" };
+    useTestClock();
+    const used = await burst(310, () => me(key, single));
     expect(ok(used)).toBeLessThanOrEqual(300);
-    expect((await me(key)).status).toBe(429);
+    expect((await me(key, single)).status).toBe(429);
 
-    const revoked = await revokeOwnKey(token, id);
+    const revoked = await revokeOwnKey(token, id, single);
     expect(revoked.status).toBe(200);
     expect((await json(revoked)).data).toEqual({ id, status: "revoked" });
-    expect((await me(key)).status).toBe(401);
+    expect((await me(key, single)).status).toBe(401);
   });
 
   it("a leaked session that used up the user's standard window: it can still log out, and the owner's other session revokes keys", async () => {
