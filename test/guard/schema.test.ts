@@ -17,6 +17,20 @@ const countOf = (storage: DurableObjectStorage, table: string) =>
 /** Drops the object's in-memory state, as a deploy or eviction does; its storage stays. */
 const restart = (stub: DurableObjectStub) =>
   expect(runInDurableObject(stub, (_guard, state) => state.abort("restart"))).rejects.toThrow("restart");
+/** A failed ZakGT login from the address: it writes the address's `auth_ip` window in its address guard. */
+const failedLogin = (address: string) =>
+  call("/zakgt/api/v1/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+    body: '{"email":"demo@zakgt.test","password":"guess"}',
+  });
+/** The object's own tables (SQLite's and the runtime's left out). */
+const tablesOf = (state: DurableObjectState) =>
+  state.storage.sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
+    .toArray()
+    .map((t) => t.name)
+    .sort();
 
 describe("guard storage schema", () => {
   it("a new guard's storage is at the latest version", async () => {
@@ -98,11 +112,7 @@ describe("guard storage schema", () => {
     const { key, account } = await createKey("zappway");
     expect((await agents(key)).status).toBe(200);
     const address = someIp();
-    const login = await call("/zakgt/api/v1/auth/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
-      body: '{"email":"demo@zakgt.test","password":"guess"}',
-    });
+    const login = await failedLogin(address);
     expect(login.status).toBe(401);
     const indexes = (stub: DurableObjectStub) =>
       runInDurableObject(stub, (_guard, state) => ({
@@ -119,33 +129,18 @@ describe("guard storage schema", () => {
   it("an address guard has a schema of its own at its latest version, which its alarm keeps", async () => {
     const clock = useTestClock();
     const address = someIp();
-    const login = () =>
-      call("/zakgt/api/v1/auth/login", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
-        body: '{"email":"demo@zakgt.test","password":"guess"}',
-      });
-    expect((await login()).status).toBe(401);
+    expect((await failedLogin(address)).status).toBe(401);
     const stub = guardOf(await addressGuardOf("zakgt", address));
     expect(await runInDurableObject(stub, (_guard, state) => versionOf(state.storage))).toBe(ADDRESS_GUARD_MIGRATIONS.length);
     // Its own schema: windows and the lease horizon, nothing an account keeps.
-    const tables = () =>
-      runInDurableObject(stub, (_guard, state) =>
-        state.storage.sql
-          .exec<{ name: string }>(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-          )
-          .toArray()
-          .map((t) => t.name)
-          .sort(),
-      );
+    const tables = () => runInDurableObject(stub, (_guard, state) => tablesOf(state));
     expect(await tables()).toEqual(["lease_horizon", "schema_version", "windows"]);
 
     // Its alarm, once the window has passed, deletes the address's row and keeps the schema.
     await clock.advance(3_600_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await tables()).toEqual(["lease_horizon", "schema_version", "windows"]);
-    const again = await login();
+    const again = await failedLogin(address);
     expect(again.status).toBe(401);
     expect(again.headers.get("RateLimit")).toBe('"auth_ip";r=19;t=60');
   });
@@ -153,24 +148,12 @@ describe("guard storage schema", () => {
   it("an address guard restarted and woken without its name keeps its own schema and deletes an address's row once its windows pass", async () => {
     const clock = useTestClock();
     const address = someIp();
-    const login = await call("/zakgt/api/v1/auth/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
-      body: '{"email":"demo@zakgt.test","password":"guess"}',
-    });
+    const login = await failedLogin(address);
     expect(login.status).toBe(401);
     const id = env.ACCOUNT_GUARD.idFromName(await addressGuardOf("zakgt", address));
     await restart(env.ACCOUNT_GUARD.get(id));
     // Reached by its id alone, as its alarm reaches it after a restart: the object has no name.
     const nameless = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromString(id.toString()));
-    const tablesOf = (state: DurableObjectState) =>
-      state.storage.sql
-        .exec<{ name: string }>(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-        )
-        .toArray()
-        .map((t) => t.name)
-        .sort();
     expect(await runInDurableObject(nameless, (_guard, state) => ({ name: state.id.name, tables: tablesOf(state) }))).toEqual({
       name: undefined,
       tables: ["lease_horizon", "schema_version", "windows"],
