@@ -567,10 +567,15 @@ export class LeaseBook {
     return group.renewing;
   }
 
-  /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown). */
+  /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown), unless the guard hinted its gap. */
   private renewalWant(subject: Subject, group: Group, life: number): number {
     // A share member is renewed with its share; a refused credential not at all.
-    return subject.gap === undefined || subject.share || subject.refused ? 0 : this.spareWanted(subject, group, life, false);
+    if (subject.gap === undefined || subject.share || subject.refused) return 0;
+    // Nor a subject the guard's hint would renew before its second request here, when that
+    // request would join its share (a busy guard here): a lease of its own would serve it
+    // and keep it out of the share for good.
+    if (subject.hinted && this.joinWanted(subject, subject.request)) return 0;
+    return this.spareWanted(subject, group, life, false);
   }
 
   /** A subject still calling: within twice its usual gap of its last request (at most MAX_IDLE_MS), or within a lease life. */

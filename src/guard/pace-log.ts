@@ -20,10 +20,10 @@ import { Lru } from "../util/lru";
  * A hint only times renewals: one too short costs renewals the isolate did not need (it
  * keeps the lease alive until twice the hinted gap has passed, at most MAX_IDLE_MS), one
  * too long a wait for the guard, as without a hint; never an admission. A slow subject
- * whose every request lands in an isolate new to it is hinted at least ASKS_KEPT + 1 of
- * its gaps once the guard has heard it from that many isolates: at a request a second,
- * longer than an isolate keeps anything alive. Memory only: a restarted guard hints
- * nothing until it has heard of the subject again.
+ * whose every request lands in an isolate new to it is hinted its gap times the isolates
+ * of its last requests plus one: at a request a second, from five isolates on, longer
+ * than an isolate keeps anything alive (MAX_IDLE_MS), so no hint at all. Memory only: a
+ * restarted guard hints nothing until it has heard of the subject again.
  */
 
 /** Requests kept per subject (isolate and time). */

@@ -107,7 +107,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
     expect(third).toEqual([1, 0, 0, 0]);
   });
 
-  it("a slow key whose every request lands in an isolate new to it is hinted no pace once the guard has heard it from six: no renewal is asked for it", async () => {
+  it("a slow key whose every request lands in an isolate new to it is hinted no pace once the guard has heard it from five: no renewal is asked for it", async () => {
     const clock = useTestClock();
     const requests = 30;
     const { calls, isolates } = farIsolates(clock, {}, requests);
@@ -117,15 +117,15 @@ describe("leases renewed ahead of need, far from the guard", () => {
     for (let i = 0; i < requests; i++) {
       await clock.advanceTo(Math.max(clock.now(), start + i * 1000));
       // By then the renewals the first few isolates were hinted into (the guard had heard
-      // the key from fewer than six, which two isolates alternating would look like) are over.
+      // the key from fewer than five, which two isolates alternating would look like) are over.
       if (i === 12) settled = calls.length;
       const before = count(calls, "admit");
       expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i] })).status).toBe(200);
       expect(count(calls, "admit") - before).toBe(1);
     }
     await clock.advance(10_000);
-    // From six isolates on, the hint is six of its gaps or more, longer than an isolate keeps
-    // a lease alive (5 s): one call a request, as without leases, and nothing beside it.
+    // From five isolates on, the hint would be six of its gaps or more, longer than an
+    // isolate keeps a lease alive (5 s): none is given, one call a request, nothing beside it.
     expect(calls.slice(settled).filter((m) => m !== "admit")).toEqual([]);
   });
 
