@@ -72,12 +72,14 @@ import { applyMigrations, buildDistance, readCompatibility, root, startZgateIsol
  *   statuses: Record<string, number>,
  *   guardCalls: { before: number, after: number, byMethod: Record<string, { before: number, after: number }> },
  *   slowest: number[][],
+ *   others: number[][],
  * }} CaseRun
  */
 /**
  * A subject's requests before it is warm: each of the two isolates' first two (the first
- * of a subject in an isolate asks the guard, and so does the second far from it: its gap
- * is unknown until then). CaseRun `p90Warm` is the p90 of the requests after them.
+ * of a subject in an isolate asks the guard; far from it, so does the second in the
+ * isolate the subject reached first, whose first request the guard could tell nothing of
+ * its pace). CaseRun `p90Warm` is the p90 of the requests after them.
  */
 const COLD_REQUESTS = 4;
 /** How many of a case's slowest requests each run names (CaseRun `slowest`). */
@@ -467,6 +469,8 @@ function caseRun(sent, calls) {
       .sort((a, b) => b.ms - a.ms)
       .slice(0, SLOWEST_KEPT)
       .map((r) => [r.i, round(r.ms, 1), r.status]),
+    // Which requests were answered other than 200 (at exactly a limit: the ones meeting a full window): [request i, ms, status].
+    others: sent.filter((r) => r.status !== 200).map((r) => [r.i, round(r.ms, 1), r.status]),
   };
 }
 

@@ -3,12 +3,14 @@ import { Lru } from "../util/lru";
 import * as clock from "../util/clock";
 import { retryAfterSeconds } from "../limits/calendar";
 import {
+  MAX_IDLE_MS,
   MAX_LEASE_MS,
   MAX_LEASE_TOKENS,
   shareable,
   type AdmitDecision,
   type AdmitRequest,
   type LeaseRequest,
+  type Pace,
   type ShareAnswer,
   type ShareRenewal,
   type Vouched,
@@ -101,8 +103,10 @@ interface Subject {
   current: number;
   previous: number;
   lastArrival: number;
-  /** Mean gap between arrivals (ms), once there were two. */
+  /** Mean gap between arrivals (ms), once there were two, or as the guard hinted it after the first. */
   gap?: number;
+  /** `gap` is the guard's hint (guard/pace-log.ts): the subject's first gap here replaces it. */
+  hinted?: boolean;
   /** How much earlier than expected (its last arrival and usual gap) requests came (ms, a moving average; late ones count 0). */
   early: number;
   /** When a renewal last asked for this subject (0: never). */
@@ -177,8 +181,6 @@ export const REVOKE_BUDGET_MS = 1_300;
 const REVOKE_ROUND_TRIPS = 3;
 /** Lease life per ms of round trip, above GUARD_LEASE_MS. */
 const LIFE_PER_RTT = 10;
-/** How long after its last request a subject's lease is kept alive between requests, at most. */
-export const MAX_IDLE_MS = 5_000;
 /** Idle horizon in units of the subject's usual gap between requests. */
 const IDLE_GAPS = 2;
 /** Spare tokens a far lease asks beyond the observed rate: a quarter more. */
@@ -193,6 +195,8 @@ export const SHARE_MIN = 8;
 export class LeaseBook {
   private readonly subjects = new Lru<string, Subject>(MAX_SUBJECTS);
   private readonly groups = new Lru<string, Group>(MAX_GROUPS);
+  /** This book's name in the guards' pace logs (guard-protocol.ts Pace). */
+  private readonly isolate = crypto.getRandomValues(new Uint32Array(1))[0]!;
 
   /** `baseMs`: the lease life near the guard (GUARD_LEASE_MS). */
   constructor(private readonly baseMs: number) {}
@@ -233,8 +237,15 @@ export class LeaseBook {
     const spare = promised || join ? 0 : this.spareWanted(subject, group, life, true);
     const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
     const askedAt = clock.now();
-    const answer = link.ask({ ...request, lease, join }).then((decision) => {
+    const pace = { ...this.paceOf(subject), ask: subject.gap === undefined || undefined };
+    const answer = link.ask({ ...request, lease, join, pace }).then((decision) => {
       this.timed(group, askedAt);
+      // A subject new here, far from the guard: the guard's hint of its gap times its first
+      // renewal (keepAlive, below), for its second request here, until its own gap is known.
+      if (decision.allow && decision.gapHint !== undefined && subject.gap === undefined && this.isFar(group)) {
+        subject.gap = decision.gapHint;
+        subject.hinted = true;
+      }
       if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
       if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
       if (!decision.allow && decision.refusal === "credential") subject.refused = true;
@@ -259,6 +270,11 @@ export class LeaseBook {
     subject.pending.push(pending);
     void pending.done.then(() => subject.pending.splice(subject.pending.indexOf(pending), 1));
     return answer;
+  }
+
+  /** What the guard's pace log hears of this subject with each ask and renewal: its gap here, once measured. */
+  private paceOf(subject: Subject): Pace {
+    return { subject: subject.key, isolate: this.isolate, gap: subject.hinted ? undefined : subject.gap };
   }
 
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
@@ -314,7 +330,10 @@ export class LeaseBook {
       subject.current = 0;
       subject.bucketStart += life;
     }
-    if (subject.lastArrival > -Infinity) {
+    if (subject.hinted) {
+      subject.gap = now - subject.lastArrival;
+      subject.hinted = false;
+    } else if (subject.lastArrival > -Infinity) {
       const gap = now - subject.lastArrival;
       // Quicker to shorten than to lengthen: a far subject's renewal is timed by it, and a
       // request earlier than expected waits for the guard, a later one only costs a renewal more.
@@ -521,7 +540,7 @@ export class LeaseBook {
       if (want === 0 || !this.due(subject, within) || !this.soonEnough(subject, group, now, life / 2)) continue;
       subject.renewedAt = now;
       chosen.push(subject);
-      requests.push({ ...subject.request, lease: { want, ttlMs: life } });
+      requests.push({ ...subject.request, lease: { want, ttlMs: life }, pace: this.paceOf(subject) });
     }
     if (chosen.length === 0) return Promise.resolve();
     const returns = group.returns.splice(0);
@@ -548,10 +567,15 @@ export class LeaseBook {
     return group.renewing;
   }
 
-  /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown). */
+  /** Spare tokens a renewal asks for the subject: none for one that called here only once (its rate unknown), unless the guard hinted its gap. */
   private renewalWant(subject: Subject, group: Group, life: number): number {
     // A share member is renewed with its share; a refused credential not at all.
-    return subject.gap === undefined || subject.share || subject.refused ? 0 : this.spareWanted(subject, group, life, false);
+    if (subject.gap === undefined || subject.share || subject.refused) return 0;
+    // Nor a subject the guard's hint would renew before its second request here, when that
+    // request would join its share (a busy guard here): a lease of its own would serve it
+    // and keep it out of the share for good.
+    if (subject.hinted && this.joinWanted(subject, subject.request)) return 0;
+    return this.spareWanted(subject, group, life, false);
   }
 
   /** A subject still calling: within twice its usual gap of its last request (at most MAX_IDLE_MS), or within a lease life. */

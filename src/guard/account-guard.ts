@@ -38,6 +38,7 @@ import { DecisionOutbox, OUTBOX_GRACE_MS } from "./decision-outbox";
 import { GenerationLedger } from "./generation-ledger";
 import { KeyTable, type StoredKey } from "./key-table";
 import { LeaseRegistry } from "./lease-registry";
+import { PaceLog } from "./pace-log";
 import { ADDRESS_GUARD_MIGRATIONS, GUARD_MIGRATIONS, hasAddressSchema, migrate } from "./schema";
 import { SlidingLog } from "./sliding-log";
 import * as clock from "../util/clock";
@@ -120,6 +121,8 @@ export class AccountGuard extends DurableObject<Env> {
   private readonly windows: SlidingLog;
   private readonly ledger: GenerationLedger;
   private readonly leases: LeaseRegistry;
+  /** How often each subject's isolates ask about it: the gap hinted to an isolate new to it. */
+  private readonly paces = new PaceLog();
   private readonly plan: AccountPlanStore;
   private readonly keys: KeyTable;
   /** Address guards: when the alarm this instance set will sweep (null: none set, or it found nothing left). */
@@ -205,11 +208,12 @@ export class AccountGuard extends DurableObject<Env> {
    */
   admit(request: AdmitRequest): AdmitDecision | Promise<AdmitDecision> {
     const now = clock.now();
+    const gapHint = request.pace && this.paces.note(request.pace, now, true);
     const jobId = request.jobId;
     if (jobId !== undefined && this.ledger.awaitsSettlement(now) && this.ledger.liveJobStatus(jobId, now) === null) {
-      return this.afterSettlements(jobId, now + SETTLEMENT_WAIT_MS).then(() => this.decide(request, false));
+      return this.afterSettlements(jobId, now + SETTLEMENT_WAIT_MS).then(() => hinted(this.decide(request, false), gapHint));
     }
-    return this.decide(request, false);
+    return hinted(this.decide(request, false), gapHint);
   }
 
   /** Until the job is the account's, no settlement is in flight, or `deadline` (guard clock). */
@@ -231,6 +235,7 @@ export class AccountGuard extends DurableObject<Env> {
    */
   renewLeases(requests: AdmitRequest[], returns: NonNullable<LeaseRequest["returns"]>): AdmitDecision[] {
     this.refundLeases(returns);
+    for (const { pace } of requests) if (pace) this.paces.note(pace, clock.now(), false);
     return requests.map((request) => this.decide(request, true));
   }
 
@@ -915,6 +920,11 @@ export class AccountGuard extends DurableObject<Env> {
 function shareOf(request: AdmitRequest, windows: CountedWindow[]): string | undefined {
   if (!shareable(request) || windows.length === 0) return undefined;
   return windows.map(({ policy, subject }) => `${subject}/${policy.limit}/${policy.windowSeconds}`).join(" ");
+}
+
+/** An admission with the pace hint its isolate asked for; a refusal tells nothing more (a refused credential least of all). */
+function hinted(decision: AdmitDecision, gapHint: number | undefined): AdmitDecision {
+  return decision.allow && gapHint !== undefined ? { ...decision, gapHint } : decision;
 }
 
 /** Why a valid key may not make this request, if it may not. */

@@ -25,6 +25,11 @@ export const MAX_LEASE_TOKENS = 10_000;
 export const MAX_LEASE_MS = 1_000;
 /** The shortest lease life a deployment may set (GUARD_LEASE_MS): shorter would end inside the isolate's safety margin. */
 export const MIN_LEASE_MS = 50;
+/**
+ * How long after a subject's last request an isolate keeps its lease alive between
+ * requests, at most (src/admit/lease-book.ts); the guard's pace hints look back as far.
+ */
+export const MAX_IDLE_MS = 5_000;
 
 /** What the edge tells the guard about one request. */
 export interface AdmitRequest {
@@ -69,6 +74,25 @@ export interface AdmitRequest {
    * refused for a full one), the guard vouches for it for `ttlMs`.
    */
   join?: { ttlMs: number };
+  /** Which isolate asks about which subject: what the guard's pace hints are learned from (Pace). */
+  pace?: Pace;
+}
+
+/**
+ * An isolate's ask about one subject (a request of its own, or a renewal of its lease),
+ * told to the guard so it can hint a subject's pace to an isolate that does not know it
+ * yet (src/guard/pace-log.ts): far from the guard, an isolate times a slow subject's
+ * renewals to its next request, which it could only foresee after two requests of its own.
+ */
+export interface Pace {
+  /** The isolate's name for the subject (leaseBookKey). */
+  subject: string;
+  /** The asking isolate's lease book, by a random number. */
+  isolate: number;
+  /** The isolate knows no gap between the subject's requests yet: an admission may carry `gapHint`. */
+  ask?: boolean;
+  /** The gap (ms) the isolate measured between its own requests of the subject (never a hint passed on). */
+  gap?: number;
 }
 
 /**
@@ -156,6 +180,8 @@ export type AdmitDecision =
       job?: JobStatus;
       /** Asked to join its share (`join`): vouched for. */
       vouched?: Vouched;
+      /** Asked for a subject's pace (`pace.ask`): the gap (ms) the isolate may expect between its requests. */
+      gapHint?: number;
     }
   // One reason for every refused credential: callers must not learn which it was.
   | { allow: false; refusal: "credential" }

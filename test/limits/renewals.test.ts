@@ -15,17 +15,17 @@ import { fetchUrl, finishedImage, zskyClient } from "../results/zsky-client";
 const RTT_MS = 150;
 const roomy = limitOverrides({ zappway: { windows: { plan_rate: { limit: 100_000 } } } });
 
-/** Two isolates of one deployment whose guard is RTT_MS away; `calls` names every guard call they make, in order. */
-function farIsolates(clock: TestClock, settings: Record<string, unknown> = {}) {
+/** `count` isolates (two unless told) of one deployment whose guard is RTT_MS away; `calls` names every guard call they make, in order. */
+function farIsolates(clock: TestClock, settings: Record<string, unknown> = {}, count = 2) {
   const calls: string[] = [];
   const guards = countingGuards(calls, () => clock.advance(RTT_MS));
-  return { calls, isolates: [0, 1].map(() => ({ ...settings, ACCOUNT_GUARD: guards })) };
+  return { calls, isolates: Array.from({ length: count }, () => ({ ...settings, ACCOUNT_GUARD: guards })) };
 }
 
 const count = (calls: string[], method: string) => calls.filter((m) => m === method).length;
 
 describe("leases renewed ahead of need, far from the guard", () => {
-  it("a ZappWay Free key at 1 req/s over two isolates, at its plan's limit: after each isolate's first two requests, no request waits for the guard", async () => {
+  it("a ZappWay Free key at 1 req/s over two isolates, at its plan's limit: after each isolate's first request and the first isolate's second, no request waits for the guard", async () => {
     const clock = useTestClock();
     const { calls, isolates } = farIsolates(clock);
     const { key } = await createKey("zappway");
@@ -40,8 +40,11 @@ describe("leases renewed ahead of need, far from the guard", () => {
       await clock.advanceTo(start + (i + 1) * 1000);
     }
     expect(statuses).toEqual(Array(30).fill(200));
-    // Each isolate's first request (no lease) and second (its rate now known: a lease) ask the guard.
-    expect(onPath.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    // Each isolate's first request asks the guard (no lease), and so does the first
+    // isolate's second (the key's first request told the guard nothing of its pace). The
+    // second isolate's first answer carried the guard's hint of the key's gap there (two
+    // isolates, a request a second: 2 s), so its second request finds a renewal timed to it.
+    expect(onPath.slice(0, 4)).toEqual([1, 1, 1, 0]);
     expect(onPath.slice(4)).toEqual(Array(26).fill(0));
     // What it costs: the renewals in the background, a few per request, one per lease each.
     const renewals = count(calls, "renewLeases");
@@ -53,7 +56,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
     ["1 req/s", 1000],
     ["0.5 req/s", 2000],
   ])(
-    "a ZappWay Free key at %s over two isolates costs about one guard call a request, renewals and hand-backs included, and none waits after each isolate's first two",
+    "a ZappWay Free key at %s over two isolates costs about one guard call a request, renewals and hand-backs included, and none waits after each isolate's first but the first isolate's second",
     async (_rate, intervalMs) => {
       const clock = useTestClock();
       const { calls, isolates } = farIsolates(clock);
@@ -67,15 +70,64 @@ describe("leases renewed ahead of need, far from the guard", () => {
         onPath.push(count(calls, "admit") - before);
         await clock.advanceTo(start + (i + 1) * intervalMs);
       }
+      expect(onPath.slice(0, 4)).toEqual([1, 1, 1, 0]);
       expect(onPath.slice(4)).toEqual(Array(requests - 4).fill(0));
       // Until the renewals stop: each isolate's idle horizon (twice its gap, at most 5 s) and a lease life.
       await clock.advance(10_000);
       // One renewal timed to each request (not one per lease life while the key is idle
       // between its requests: 3 to 7 calls a request), a few more for requests this test's
-      // round trips made late, each isolate's first two asks, and the hand-backs at the end.
+      // round trips made late, the first three asks, and the hand-backs at the end.
       expect(calls.length / requests).toBeLessThan(1.6);
     },
   );
+
+  it("an isolate new to a warm key is told its pace by the guard: its second request is served from a renewal, without waiting", async () => {
+    const clock = useTestClock();
+    const { calls, isolates } = farIsolates(clock, {}, 3);
+    const { key } = await createKey("zappway");
+    const start = clock.now();
+    let sent = 0;
+    /** The key's next request, at 1 req/s, through isolate `i`; how many guard calls it waited for. */
+    const send = async (i: number) => {
+      await clock.advanceTo(Math.max(clock.now(), start + sent++ * 1000));
+      const before = count(calls, "admit");
+      expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i] })).status).toBe(200);
+      return count(calls, "admit") - before;
+    };
+    // Warm in two isolates, alternating.
+    for (let i = 0; i < 10; i++) await send(i % 2);
+    // A third isolate takes every third request: its first asks the guard, its second (3 s
+    // later) finds a renewal the guard's hint timed (the key's gap across isolates times the
+    // three isolates it came through).
+    const third: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const waited = await send(i % 3);
+      if (i % 3 === 2) third.push(waited);
+    }
+    expect(third).toEqual([1, 0, 0, 0]);
+  });
+
+  it("a slow key whose every request lands in an isolate new to it is hinted no pace once the guard has heard it from five: no renewal is asked for it", async () => {
+    const clock = useTestClock();
+    const requests = 30;
+    const { calls, isolates } = farIsolates(clock, {}, requests);
+    const { key } = await createKey("zappway");
+    const start = clock.now();
+    let settled = 0;
+    for (let i = 0; i < requests; i++) {
+      await clock.advanceTo(Math.max(clock.now(), start + i * 1000));
+      // By then the renewals the first few isolates were hinted into (the guard had heard
+      // the key from fewer than five, which two isolates alternating would look like) are over.
+      if (i === 12) settled = calls.length;
+      const before = count(calls, "admit");
+      expect((await call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i] })).status).toBe(200);
+      expect(count(calls, "admit") - before).toBe(1);
+    }
+    await clock.advance(10_000);
+    // From five isolates on, the hint would be six of its gaps or more, longer than an
+    // isolate keeps a lease alive (5 s): none is given, one call a request, nothing beside it.
+    expect(calls.slice(settled).filter((m) => m !== "admit")).toEqual([]);
+  });
 
   it("a subject that stops calling is renewed no more: its lease is handed back, and the guard hears nothing after", async () => {
     const clock = useTestClock();
