@@ -84,13 +84,15 @@ export interface ProductTarget {
 export function resolveProduct(url: URL, settings: Settings | undefined): ProductTarget | undefined {
   const byHost = resolveProductHost(url.hostname.toLowerCase(), settings);
   if (byHost) return { product: byHost, originPath: url.pathname, publicPrefix: "" };
-  for (const product of products()) {
-    const prefix = product.pathPrefix;
-    if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
-      return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
-    }
-  }
-  return undefined;
+  const product = productOfPrefix(url.pathname);
+  if (!product) return undefined;
+  const prefix = product.pathPrefix;
+  return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
+}
+
+/** The product whose path prefix (`/zakgt`, ...) the path is under, if any. */
+export function productOfPrefix(pathname: string): Product | undefined {
+  return products().find((p) => pathname === p.pathPrefix || pathname.startsWith(`${p.pathPrefix}/`));
 }
 
 /** The product whose own host this is (lowercase hostname), if any. */
