@@ -31,10 +31,10 @@ import { cleanup, setting as numberSetting, track, whileBuilding } from "./harne
 import { measure, median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } from "./report.mjs";
+import { cpuPairs as cpuPairsOf, secondsWaitedForQuiet } from "./cpu-pairs.mjs";
 import {
   applyMigrations,
   buildAll,
-  cpuTimeMs,
   peakOf,
   readCompatibility,
   root,
@@ -201,56 +201,19 @@ async function probe(a, b) {
 }
 
 /**
- * One run of a fixed request count: the workerd's CPU time per request, and the throughput.
- * @param {LoadRequest} load
- * @param {Pick<Instance, "pids">} instance
- * @returns {Promise<import("./report.mjs").CpuRun>}
- */
-async function cpuRun(load, instance) {
-  const before = cpuTimeMs(instance);
-  const r = await measure({ ...load, amount: config.cpuRequests });
-  const cpuMs = cpuTimeMs(instance) - before;
-  return { requests: r.requests, rps: r.rps, p50: r.p50, cpuMs, cpuMsPerRequest: round(cpuMs / r.requests, 4), unexpected: r.unexpected };
-}
-
-/**
- * Alternating pairs of fixed-count runs, A (zgate) then B (bare Worker): CPU per request
- * of each side's workerd, its ratio, and the throughput ratio, pair by pair.
+ * Alternating pairs of fixed-count runs, A (zgate) then B (bare Worker), as configured (cpu-pairs.mjs).
  * @param {LoadRequest} a
  * @param {Pick<Instance, "pids">} aInstance
  * @param {LoadRequest} b
  * @param {Pick<Instance, "pids">} bInstance
- * @returns {Promise<CpuPairs>}
  */
-async function cpuPairs(a, aInstance, b, bInstance) {
-  /** @type {CpuPairs["pairs"]} */
-  const pairs = [];
-  for (let i = 0; i < config.pairs; i++) {
-    const load = await quietEnough();
-    pairs.push({ load, a: await cpuRun(a, aInstance), b: await cpuRun(b, bInstance) });
-  }
-  /** @type {(xs: number[]) => import("./report.mjs").Spread} */
-  const spread = (xs) => ({ median: round(median(xs), 3), range: [round(Math.min(...xs), 3), round(Math.max(...xs), 3)] });
-  return {
-    cpuMsPerRequest: round(median(pairs.map((p) => p.a.cpuMsPerRequest)), 4),
-    bareCpuMsPerRequest: round(median(pairs.map((p) => p.b.cpuMsPerRequest)), 4),
-    cpuRatio: spread(pairs.map((p) => p.a.cpuMsPerRequest / p.b.cpuMsPerRequest)),
-    rpsRatio: spread(pairs.map((p) => p.a.rps / p.b.rps)),
-    pairs,
-  };
-}
-
-/**
- * Waits (BENCH_MAX_LOAD) until the 1-minute load average is below the bound, or BENCH_LOAD_WAIT
- * seconds passed; returns the load it starts at. On shared cores CPU figures are only as good as that.
- * @returns {Promise<number>}
- */
-async function quietEnough() {
-  const deadline = Date.now() + config.loadWait * 1000;
-  while (config.maxLoad > 0 && (loadavg()[0] ?? 0) >= config.maxLoad && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 5000));
-  return round(loadavg()[0] ?? 0, 2);
-}
+const cpuPairs = (a, aInstance, b, bInstance) =>
+  cpuPairsOf(a, aInstance, b, bInstance, {
+    requests: config.cpuRequests,
+    pairs: config.pairs,
+    maxLoad: config.maxLoad,
+    loadWait: config.loadWait,
+  });
 
 /**
  * @param {string} label
@@ -470,6 +433,34 @@ async function guardPhase({ built, compat, storage }) {
 
 // ---------------------------------------------------------------- main
 
+/**
+ * A stuck run must not hang CI: gives up well after the plan, not counting the time CPU
+ * pairs waited for a quiet machine (BENCH_MAX_LOAD), which the plan cannot know. (Counting
+ * it stopped a quiet-window run in its last phase, the guard's, whose workerd it stopped:
+ * "AccountGuard alone: FAILED (fetch failed)".)
+ * @param {number} planned seconds of measuring
+ */
+function startWatchdog(planned) {
+  const startedAt = elapsed();
+  const limit = () => planned + 120 + secondsWaitedForQuiet();
+  /** @type {ReturnType<typeof setTimeout>} */
+  let timer;
+  const arm = () => {
+    timer = setTimeout(check, Math.max(0, limit() - (elapsed() - startedAt)) * 1000);
+    timer.unref();
+  };
+  const check = async () => {
+    if (elapsed() - startedAt < limit()) return arm();
+    console.error(
+      `bench exceeded ${limit().toFixed(0)} s of measuring (${secondsWaitedForQuiet().toFixed(0)} s of it waiting for a quiet machine); stopping`,
+    );
+    await cleanup();
+    process.exit(1);
+  };
+  arm();
+  return { stop: () => clearTimeout(timer) };
+}
+
 async function main() {
   const loadBefore = loadavg();
   const work = mkdtempSync(join(tmpdir(), "zgate-bench-"));
@@ -482,16 +473,7 @@ async function main() {
   const planned = plannedSeconds(6);
   log(`direct sockets (past Miniflare's entry worker): bare ${env.bare.directUrl}, zgate ${env.zgate.directUrl}`);
   log(`measuring: about ${planned.toFixed(0)} s planned`);
-  // A stuck run must not hang CI: give up well after the plan.
-  const watchdog = setTimeout(
-    async () => {
-      console.error(`bench exceeded ${(planned + 120).toFixed(0)} s of measuring; stopping`);
-      await cleanup();
-      process.exit(1);
-    },
-    (planned + 120) * 1000,
-  );
-  watchdog.unref();
+  const watchdog = startWatchdog(planned);
 
   const cases = await requestPhase(env);
   const contractFloor = await floorPhase(env);
@@ -506,7 +488,7 @@ async function main() {
   /** @type {GuardResult} */
   const guard = await guardPhase(env).catch((err) => ({ error: err instanceof Error ? err.message : String(err) }));
   memory.guard = { peakMiB: guard.peakMiB ?? null };
-  clearTimeout(watchdog);
+  watchdog.stop();
 
   const baselineRuns = cases.flatMap((c) => c.runs.map((p) => p.b));
   /** @type {import("./report.mjs").Results} */

@@ -43,7 +43,8 @@ export function readCompatibility() {
 }
 
 /**
- * Bundles an entry the way wrangler does for workerd (ESM, worker/browser conditions).
+ * Bundles an entry the way wrangler does for workerd (ESM, worker/browser conditions);
+ * packages that the entry's own tree lacks are found in this one's node_modules.
  * @param {string} entry
  * @param {string} outfile
  */
@@ -51,6 +52,7 @@ async function bundle(entry, outfile) {
   await build({
     entryPoints: [entry],
     outfile,
+    nodePaths: [join(root, "node_modules")],
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -77,6 +79,20 @@ export async function buildAll(workDir) {
     bundle(join(benchDir, "guard-driver.mjs"), join(workDir, "guard-driver.mjs")),
   ]);
   return { bare, zgate, floor, guardHost, guardDriver };
+}
+
+/**
+ * zgate and its contract floor from another source tree (bench/ab.mjs: a git ref's files),
+ * bundled with this tree's packages.
+ * @param {string} sourceRoot
+ * @param {string} workDir
+ */
+export async function buildTree(sourceRoot, workDir) {
+  const [zgate, floor] = await Promise.all([
+    bundle(join(sourceRoot, "src", "index.ts"), join(workDir, "zgate.mjs")),
+    bundle(join(sourceRoot, "bench", "contract-floor.mjs"), join(workDir, "contract-floor.mjs")),
+  ]);
+  return { zgate, floor };
 }
 
 /**
@@ -239,18 +255,18 @@ export function startBare({ scriptPath, originUrl, compat, storage }) {
 
 /**
  * The contract floor, served like the bare Worker; `assertionKeys` (ORIGIN_ASSERTION_KEYS) sign its origin assertions.
- * @param {{ scriptPath: string, originUrl: string, assertionKeys: string, compat: Compatibility, storage: string }} worker
+ * @param {{ scriptPath: string, originUrl: string, assertionKeys: string, compat: Compatibility, storage: string, name?: string }} worker
  */
-export function startContractFloor({ scriptPath, originUrl, assertionKeys, compat, storage }) {
-  return startPlain("floor", { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_ASSERTION_KEYS: assertionKeys } });
+export function startContractFloor({ scriptPath, originUrl, assertionKeys, compat, storage, name = "floor" }) {
+  return startPlain(name, { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_ASSERTION_KEYS: assertionKeys } });
 }
 
 /**
- * zgate with its bindings, on local storage; `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs).
- * @param {{ scriptPath: string, settings: Record<string, string>, compat: Compatibility, storage: string, inspectorPort?: number }} worker
+ * zgate with its bindings, on local storage (under `storage`/`name`); `inspectorPort`: workerd's V8 inspector on that port (bench/profile.mjs).
+ * @param {{ scriptPath: string, settings: Record<string, string>, compat: Compatibility, storage: string, inspectorPort?: number, name?: string }} worker
  */
-export function startZgate({ scriptPath, settings, compat, storage, inspectorPort }) {
-  return startInstance("zgate", storage, {
+export function startZgate({ scriptPath, settings, compat, storage, inspectorPort, name = "zgate" }) {
+  return startInstance(name, storage, {
     ...(inspectorPort ? { inspectorPort } : {}),
     ...script(scriptPath),
     ...compat,
@@ -347,12 +363,12 @@ export function startGuardBench({ hostPath, driverPath, compat, storage }) {
 }
 
 /**
- * Applies migrations/*.sql, in name order, to the instance's D1 database.
+ * Applies migrations/*.sql (this tree's, or those in `dir`), in name order, to the instance's D1 database.
  * @param {Miniflare} mf
+ * @param {string} [dir]
  */
-export async function applyMigrations(mf) {
+export async function applyMigrations(mf, dir = join(root, "migrations")) {
   const db = await mf.getD1Database("DB");
-  const dir = join(root, "migrations");
   for (const file of readdirSync(dir)
     .filter((f) => f.endsWith(".sql"))
     .sort()) {

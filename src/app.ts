@@ -21,6 +21,7 @@ import { routeRequest } from "./route/route-request";
 import { proxyHandler } from "./forward/handler";
 import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
+import { productOfPrefix } from "./products";
 
 /**
  * The request pipeline, in order (why it is shaped so: docs/design.md, section 1):
@@ -75,7 +76,14 @@ export function createApp() {
   gateway.route("/", createHomeApp());
   const onGatewayHost = productApp(gateway);
   return {
-    fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
-      (servesGatewaySurface(requestUrl(request), env) ? onGatewayHost : onProductHost).fetch(request, env, ctx),
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) => {
+      const url = requestUrl(request);
+      // A path under a product's prefix is that product's on a gateway host too (no path of
+      // zgate's own lies under one: products/completeness.ts), and the product app runs the
+      // same pipeline for it without the gateway app's router, which would match it against
+      // every route of zgate's own surface first.
+      const own = servesGatewaySurface(url, env) && !productOfPrefix(url.pathname);
+      return (own ? onGatewayHost : onProductHost).fetch(request, env, ctx);
+    },
   };
 }

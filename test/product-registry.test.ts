@@ -61,6 +61,8 @@ describe("registering a product", () => {
     );
     expect(refused({ keyPrefixes: { live: "zsky_live_" } })).toThrow("product zfour: key prefix zsky_live_ overlaps another product's");
     expect(refused({ pathPrefix: "/zsky" })).toThrow("product zfour: path prefix /zsky is taken");
+    // zgate's own paths on a gateway host: a product under one would shadow it, or be shadowed.
+    expect(refused({ pathPrefix: "/healthz" })).toThrow("product zfour: path prefix /healthz is not a path of its own");
     expect(refused({ defaultHosts: ["zsky.ai"] })).toThrow("product zfour: host zsky.ai is another product's");
     expect(refused({ id: "zsky" })).toThrow("product zsky: the id zsky is taken");
     expect(

@@ -251,14 +251,35 @@ function productHostsIn(settings: object, product: Product): readonly string[] {
   return ((settings as Record<string, unknown>)[product.hostsSetting] as string[] | undefined) ?? [];
 }
 
-/** A registered product's settings: its own hosts, its origin, and its test keys' origin (where it has test keys). */
-export function productSettings(settings: Settings, product: Product): { hosts: readonly string[]; origin: string; testOrigin?: string } {
-  const values = settings as unknown as Record<string, unknown>;
-  return {
-    hosts: productHostsIn(settings, product),
-    origin: values[product.originSetting] as string,
-    testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
-  };
+/** What productSettings() tells of one product. */
+export interface ProductSettingsView {
+  hosts: readonly string[];
+  origin: string;
+  testOrigin?: string;
+}
+
+// Read on every forwarded request (its origin): each product's, once per parsed settings,
+// rather than looked up in the settings by the setting's name each time.
+const productViews = new WeakMap<Settings, Map<Product, ProductSettingsView>>();
+
+/** A registered product's settings: its own hosts, its origin, and its test keys' origin (where it has test keys). Shared: never changed. */
+export function productSettings(settings: Settings, product: Product): ProductSettingsView {
+  let views = productViews.get(settings);
+  if (!views) {
+    views = new Map();
+    productViews.set(settings, views);
+  }
+  let view = views.get(product);
+  if (!view) {
+    const values = settings as unknown as Record<string, unknown>;
+    view = {
+      hosts: productHostsIn(settings, product),
+      origin: values[product.originSetting] as string,
+      testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
+    };
+    views.set(product, view);
+  }
+  return view;
 }
 
 /** The built-in products' settings (their hosts, origin and what their folders declare), typed for the code that reads them. */

@@ -5,7 +5,7 @@ import { GatewayError } from "../http/errors";
 import { requestUrl } from "../http/request-url";
 
 /** Parses settings (503 naming the bad one), redirects plain HTTP, refuses oversized bodies early. */
-export const edgeChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const edgeChecks: MiddlewareHandler<AppEnv> = (c, next) => {
   const settings = loadSettings(c.env);
   c.set("settings", settings);
 
@@ -14,7 +14,7 @@ export const edgeChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
     const secure = new URL(url);
     secure.protocol = "https:";
     c.set("outcome", "redirect");
-    return c.redirect(secure.toString(), 308);
+    return Promise.resolve(c.redirect(secure.toString(), 308));
   }
 
   // The declared length settles most oversized bodies before any work; bodies without
@@ -23,5 +23,5 @@ export const edgeChecks: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (declared > settings.MAX_BODY_BYTES) {
     throw new GatewayError("PAYLOAD_TOO_LARGE", `Request body exceeds ${settings.MAX_BODY_BYTES} bytes`);
   }
-  await next();
+  return next();
 };

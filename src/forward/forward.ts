@@ -110,6 +110,9 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
     requestId,
   });
   const response = await fetchOrigin(c, origin + pathAndQuery, { method: c.req.method, headers, body: sent });
-  // Re-wrapped so later stages may add X-Request-Id; the origin's own fields stay as sent.
-  return new Response(response.body, response);
+  // A route that settles from the answer (ZSky's jobs) reads it whole and rebuilds it from
+  // its bytes (http/origin-json.ts): a re-wrap here would be one more Response and copy of
+  // its fields a poll. Any other answer is re-wrapped so later stages may add X-Request-Id
+  // in place; the origin's own fields stay as sent.
+  return c.get("route").settle ? response : new Response(response.body, response);
 }

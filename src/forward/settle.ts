@@ -7,8 +7,7 @@ import type { AppEnv } from "../http/context";
  * outrun after the answer instead (waitUntil): ZSky's accepted submissions and completed
  * jobs, whose polls and submits the guard orders itself (products/zsky/jobs.ts).
  */
-export const settle: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const settle: MiddlewareHandler<AppEnv> = (c, next) => {
   const step = c.get("route").settle;
-  await next();
-  if (step) await step(c);
+  return step ? next().then(() => step(c)) : next();
 };

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { readBody, requireJsonBody } from "./body";
 import type { AppEnv } from "./context";
 import { GatewayError } from "./errors";
@@ -6,10 +6,22 @@ import { validate } from "./validate";
 
 /**
  * Reads the body once (bounded by MAX_BODY_BYTES) for the JSON check, zgate's own
- * handlers and the forward; on JSON routes the parsed value is kept too.
+ * handlers and the forward; on JSON routes the parsed value is kept too. Stages that do
+ * nothing for a request return `next()` without an async step of their own (here: a
+ * request without a body, as every GET): each such step is runtime work on every request.
  */
-export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const body = await readBody(c.req.raw, c.get("settings").MAX_BODY_BYTES);
+export const bufferBody: MiddlewareHandler<AppEnv> = (c, next) => {
+  if (c.req.raw.body === null) {
+    keepBody(c, null);
+    return next();
+  }
+  return readBody(c.req.raw, c.get("settings").MAX_BODY_BYTES).then((body) => {
+    keepBody(c, body);
+    return next();
+  });
+};
+
+function keepBody(c: Context<AppEnv>, body: Uint8Array | null): void {
   // fetch() cannot send a GET or HEAD with a body, so the origin would never see it:
   // refused here, before anything is counted, rather than admitted and then a 502.
   if (body && body.byteLength > 0 && (c.req.method === "GET" || c.req.method === "HEAD")) {
@@ -18,12 +30,11 @@ export const bufferBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set("body", body);
   if (c.get("route").json)
     c.set("json", requireJsonBody(body, c.req.header("content-type") ?? null, c.get("target").product.wrongMediaType));
-  await next();
-};
+}
 
 /** Routes with a declared body schema are validated here, before any quota or origin is touched. */
-export const validateBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const validateBody: MiddlewareHandler<AppEnv> = (c, next) => {
   const schema = c.get("route").body;
   if (schema) validate(schema, c.get("json") ?? {}, c.get("target").product.invalidInput);
-  await next();
+  return next();
 };

@@ -3,6 +3,8 @@ import { upstreamFailure } from "../forward/forward";
 import { replaceResponse } from "./response";
 
 const parsed = new WeakMap<Response, Record<string, unknown> | null>();
+// One decoder for the isolate (a decode without `stream` keeps no state): each is a runtime object.
+const decoder = new TextDecoder();
 
 /**
  * The origin response's JSON object body (null when it is not one), read once per
@@ -23,7 +25,7 @@ export async function originJson(c: Context): Promise<Record<string, unknown> | 
   const rebuilt = new Response(bytes, c.res);
   let body: Record<string, unknown> | null = null;
   try {
-    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const value: unknown = JSON.parse(decoder.decode(bytes));
     if (value && typeof value === "object" && !Array.isArray(value)) body = value as Record<string, unknown>;
   } catch {
     // Not JSON: nothing to read, the caller gets the bytes as they were.

@@ -15,10 +15,11 @@ import { verifyAccessToken } from "./jwt";
  * product's envelope. Public and signed-URL routes skip this stage. An identity is only a claim until
  * the account guard admits it (edge/admit.ts).
  */
-export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const { product } = c.get("target");
-  if (c.get("route").auth !== "required") return next();
+export const identify: MiddlewareHandler<AppEnv> = (c, next) =>
+  c.get("route").auth === "required" ? identifyCaller(c).then(() => next()) : next();
 
+async function identifyCaller(c: Context<AppEnv>): Promise<void> {
+  const { product } = c.get("target");
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {
     case "none":
@@ -43,8 +44,7 @@ export const identify: MiddlewareHandler<AppEnv> = async (c, next) => {
       await identifyKey(c, credential.secret);
       break;
   }
-  await next();
-};
+}
 
 async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   const { product } = c.get("target");

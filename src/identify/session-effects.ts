@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import { guardFor } from "../admit/guard-client";
@@ -10,19 +10,23 @@ import { actorOf } from "./identity";
  */
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */
-export const revokePresentedSession: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const revokePresentedSession: MiddlewareHandler<AppEnv> = (c, next) => {
   const identity = c.get("identity");
   if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
-    await guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
+    return guardFor(c.env, identity)
+      .revokeToken(identity.tokenId, identity.expiresAt)
+      .then(() => next());
   }
-  await next();
+  return next();
 };
 
 /** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
-export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next();
+export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = (c, next) =>
+  c.get("route").deactivatesUser ? next().then(() => revokeIfDeactivated(c)) : next();
+
+async function revokeIfDeactivated(c: Context<AppEnv>): Promise<void> {
   const identity = c.get("identity");
-  if (c.get("route").deactivatesUser && c.res.ok && identity?.userId) {
+  if (c.res.ok && identity?.userId) {
     await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);
   }
-};
+}

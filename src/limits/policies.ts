@@ -18,7 +18,37 @@ export interface RequestLimits {
   generates?: GenerationKind;
 }
 
+// The same for every request of one product, route and kind of credential under one parsed
+// settings: made once each (filters, overrides, plans), not on every request.
+const madeLimits = new WeakMap<Pick<Settings, "LIMIT_OVERRIDES">, WeakMap<RouteDef, Map<string, RequestLimits>>>();
+
+/** The limits of a request (shared between requests: never changed). */
 export function limitsForRequest(
+  product: Product,
+  route: RouteDef,
+  via: "jwt" | "key" | undefined,
+  settings: Pick<Settings, "LIMIT_OVERRIDES">,
+): RequestLimits {
+  let byRoute = madeLimits.get(settings);
+  if (!byRoute) {
+    byRoute = new WeakMap();
+    madeLimits.set(settings, byRoute);
+  }
+  // A route belongs to one product: its object names both.
+  let byVia = byRoute.get(route);
+  if (!byVia) {
+    byVia = new Map();
+    byRoute.set(route, byVia);
+  }
+  let limits = byVia.get(via ?? "");
+  if (!limits) {
+    limits = makeLimits(product, route, via, settings);
+    byVia.set(via ?? "", limits);
+  }
+  return limits;
+}
+
+function makeLimits(
   product: Product,
   route: RouteDef,
   via: "jwt" | "key" | undefined,

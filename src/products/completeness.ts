@@ -1,7 +1,10 @@
 import type { Product } from "./types";
 
-/** Paths zgate keeps for its own surface on gateway hosts: no product prefix may take them. */
-const OWN_PREFIXES = ["/admin", "/security", "/docs", "/openapi.json"];
+/**
+ * Paths zgate keeps for its own surface on gateway hosts: no product prefix may take them,
+ * so a path under a product's prefix is always that product's (app.ts relies on it).
+ */
+const OWN_PREFIXES = ["/admin", "/security", "/docs", "/openapi.json", "/healthz"];
 
 /**
  * What a product lacks, or takes from another registered one, as sentences naming the

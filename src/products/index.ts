@@ -84,16 +84,38 @@ export interface ProductTarget {
 export function resolveProduct(url: URL, settings: Settings | undefined): ProductTarget | undefined {
   const byHost = resolveProductHost(url.hostname.toLowerCase(), settings);
   if (byHost) return { product: byHost, originPath: url.pathname, publicPrefix: "" };
-  for (const product of products()) {
-    const prefix = product.pathPrefix;
-    if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
-      return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
-    }
-  }
-  return undefined;
+  const product = productOfPrefix(url.pathname);
+  if (!product) return undefined;
+  const prefix = product.pathPrefix;
+  return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
+}
+
+/** The product whose path prefix (`/zakgt`, ...) the path is under, if any. */
+export function productOfPrefix(pathname: string): Product | undefined {
+  return products().find((p) => pathname === p.pathPrefix || pathname.startsWith(`${p.pathPrefix}/`));
 }
 
 /** The product whose own host this is (lowercase hostname), if any. */
 export function resolveProductHost(host: string, settings: Settings | undefined): Product | undefined {
-  return products().find((product) => (settings ? productSettings(settings, product).hosts : product.defaultHosts).includes(host));
+  if (!settings) return products().find((product) => product.defaultHosts.includes(host));
+  return hostIndex(settings).get(host);
+}
+
+// Every request asks twice (zgate's own surface, then the product) which product a host
+// is: one map per parsed settings and list of products, instead of each product's hosts
+// read by their setting's name each time.
+const hostIndexes = new WeakMap<Settings, { revision: number; byHost: Map<string, Product> }>();
+
+function hostIndex(settings: Settings): Map<string, Product> {
+  let index = hostIndexes.get(settings);
+  if (!index || index.revision !== revision) {
+    const byHost = new Map<string, Product>();
+    for (const product of products()) {
+      // The first product listing a host has it, as a search in registry order would find.
+      for (const host of productSettings(settings, product).hosts) if (!byHost.has(host)) byHost.set(host, product);
+    }
+    index = { revision, byHost };
+    hostIndexes.set(settings, index);
+  }
+  return index.byHost;
 }

@@ -9,7 +9,7 @@ import { requestUrl } from "../http/request-url";
  * Picks the product and the route; a path an origin could read otherwise 400 (see
  * path-hygiene.ts), unknown path 404, known path with another method 405 + Allow.
  */
-export const routeRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const routeRequest: MiddlewareHandler<AppEnv> = (c, next) => {
   const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
   if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
   c.set("target", target);
@@ -22,5 +22,5 @@ export const routeRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   c.set("route", match.def);
   c.set("params", match.params);
-  await next();
+  return next();
 };

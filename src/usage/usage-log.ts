@@ -62,8 +62,11 @@ let scheduled: { at: number; delay: number; now: () => void } | null = null;
 /** Calls this isolate could not append after every try, since it started: in each `usage_write_failed` line. */
 let lostCalls = 0;
 
-export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next();
+export const recordKeyUsage: MiddlewareHandler<AppEnv> = (c, next) =>
+  // Only calls made with a key are recorded (identify ran): any other passes with no step of its own.
+  c.get("identity")?.via === "key" ? next().then(() => record(c)) : next();
+
+function record(c: Context<AppEnv>): void {
   const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
   const name = `${identity.product}:${identity.accountId}`;
@@ -96,7 +99,7 @@ export const recordKeyUsage: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (pending.size > 0 && (!scheduled || Date.now() - scheduled.at > scheduled.delay + LOST_FLUSH_MARGIN_MS)) {
     c.executionCtx.waitUntil(flushAfter(c.env, c.get("settings").USAGE_FLUSH_MS));
   }
-};
+}
 
 function callOf(c: Context<AppEnv>): UsageCall {
   const cf = c.req.raw.cf as IncomingRequestCfProperties | undefined;
