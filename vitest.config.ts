@@ -9,10 +9,11 @@ import { workersProject } from "./test/node/workers-project";
 export default defineConfig({
   test: {
     testTimeout: 20_000,
-    // Files of both projects share these workers (vitest's default is one fewer than the
-    // cores: one file at a time on 2 cores). Node files mostly wait (a gateway booting, a
-    // minute-long job, a browser) while workers files mostly compute, so twice as many
-    // files as cores keep the cores busy.
+    // vitest's default is one fewer than the cores: one file at a time on 2 cores. Files
+    // wait a good part of their time (the origin simulators, a gateway booting, a job), so
+    // twice as many as cores keep the cores busy. `npm test` runs each project in a vitest
+    // of its own (scripts/test.mjs), the node project with more workers; run together here
+    // (`npx vitest run`, `npm test -- <files>`), both share these.
     maxWorkers: 2 * availableParallelism(),
     // The gateway's access log is asserted where it matters (test/logging.test.ts);
     // elsewhere its lines would bury the test output.

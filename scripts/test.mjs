@@ -1,38 +1,66 @@
 #!/usr/bin/env node
-// `npm test`: the type check (`npm run typecheck`) and the format check (`npm run
-// format:check`) run beside `vitest run` (both projects), not before it: on 2 cores they
-// take about 45 s of CPU, which the suite's waits (a minute-long job, gateways booting)
-// leave room for. They share the cores with it from the start (at a lower priority they
-// were left to run on one core after it), and their output is printed once vitest is
-// done. Arguments go to vitest (`npm test -- test/edge.test.ts`). Exit status 1 if any of
-// the three failed.
+// `npm test`: the type check (`npm run typecheck`), the format check (`npm run
+// format:check`) and vitest's two projects, all at once. The projects run in vitest
+// processes of their own, side by side: in one process they shared one set of workers, the
+// `node` files first, and those mostly wait (a gateway booting, a minute-long job, a
+// benchmark's settle), so for the first minutes the `workers` files, which compute, could
+// not start. Each process has its own workers now: NODE_WORKERS node files at once (their
+// waits overlap), and the workers project at vitest.config.ts's count. The checks take
+// about 45 s of CPU beside them (at a lower priority they were left to run on one core
+// after the tests). The `workers` output is shown as it comes; the `node` project's and the
+// checks' once the tests are done. Arguments go to one vitest over both projects, as
+// before (`npm test -- test/edge.test.ts`). Exit status 1 if any part failed.
 import { spawn } from "node:child_process";
 
+/** Node files at once: the longest (README's quick start, about 100 s) is mostly waiting. */
+const NODE_WORKERS = 6;
+
 /**
- * `npm run --silent <script>`, its output kept.
- * @param {string} script
- * @returns {Promise<{ script: string, ok: boolean, output: string }>}
+ * A command whose output is kept to be printed later.
+ * @param {string} command
+ * @param {string[]} args
+ * @returns {Promise<{ name: string, ok: boolean, output: string }>}
  */
-function check(script) {
-  const child = spawn("npm", ["run", "--silent", script], { stdio: ["ignore", "pipe", "pipe"] });
+function quiet(command, args) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
+  const name = [command, ...args].join(" ");
   return new Promise((resolve) => {
-    child.once("error", (err) => resolve({ script, ok: false, output: err.message }));
-    child.once("close", (code) => resolve({ script, ok: code === 0, output }));
+    child.once("error", (err) => resolve({ name, ok: false, output: err.message }));
+    child.once("close", (code) => resolve({ name, ok: code === 0, output }));
   });
 }
 
-const checks = [check("typecheck"), check("format:check")];
-const vitest = spawn("npx", ["vitest", "run", ...process.argv.slice(2)], { stdio: "inherit" });
-const testsPassed = await new Promise((resolve) => {
-  vitest.once("error", () => resolve(false));
-  vitest.once("close", (code) => resolve(code === 0));
-});
-let ok = testsPassed;
-for (const { script, ok: passed, output } of await Promise.all(checks)) {
-  console.log(`\nnpm run ${script}: ${passed ? "passed" : "FAILED"}`);
+/**
+ * A command whose output goes straight to this one's.
+ * @param {string} command
+ * @param {string[]} args
+ * @returns {Promise<boolean>}
+ */
+function shown(command, args) {
+  const child = spawn(command, args, { stdio: "inherit" });
+  return new Promise((resolve) => {
+    child.once("error", () => resolve(false));
+    child.once("close", (code) => resolve(code === 0));
+  });
+}
+
+const checks = [quiet("npm", ["run", "--silent", "typecheck"]), quiet("npm", ["run", "--silent", "format:check"])];
+const args = process.argv.slice(2);
+let ok;
+if (args.length > 0) {
+  ok = await shown("npx", ["vitest", "run", ...args]);
+} else {
+  const node = quiet("npx", ["vitest", "run", "--project", "node", `--maxWorkers=${NODE_WORKERS}`]);
+  const workersPassed = await shown("npx", ["vitest", "run", "--project", "workers"]);
+  const nodeRun = await node;
+  console.log(`\nvitest, project node:\n${nodeRun.output.trimEnd()}`);
+  ok = workersPassed && nodeRun.ok;
+}
+for (const { name, ok: passed, output } of await Promise.all(checks)) {
+  console.log(`\n${name.replace(/^npm run --silent /, "npm run ")}: ${passed ? "passed" : "FAILED"}`);
   if (output.trim()) console.log(output.trimEnd());
   ok &&= passed;
 }
