@@ -146,6 +146,10 @@ interface Group {
   subjects: Set<Subject>;
   /** Unspent tokens of ended leases, handed back with the next call to this guard. */
   returns: Returned;
+  /** How many leases ended here with tokens unspent (a count only ever raised): room the guard counted that comes back. */
+  freed: number;
+  /** Calls on their way to the guard that hand unspent tokens back. */
+  handingBack: Set<Promise<unknown>>;
   /** Measured guard round trip (ms, moving average), once one call was timed. */
   rtt?: number;
   /** The latest round trips (a few): the guard is far only if even the quickest of them was slow. */
@@ -235,10 +239,14 @@ export class LeaseBook {
     // A member of a busy share asks to be vouched for (again) rather than for a lease of its own.
     const join = this.joinWanted(subject, request) ? { ttlMs: this.shareLife(group) } : undefined;
     const spare = promised || join ? 0 : this.spareWanted(subject, group, life, true);
-    const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns: group.returns.splice(0) };
+    const returns = group.returns.splice(0);
+    const lease: LeaseRequest = { want: spare > 0 ? spare + 1 : 0, ttlMs: life, returns };
     const askedAt = clock.now();
     const pace = { ...this.paceOf(subject), ask: subject.gap === undefined || undefined };
-    const answer = link.ask({ ...request, lease, join, pace }).then((decision) => {
+    const seen = this.returnsSeen(group);
+    // The answer and the lease it grants, held at once: a refused request (below) waits for
+    // this, never for another request's refusal, so refused requests can wait for each other's leases.
+    const landed = link.ask({ ...request, lease, join, pace }).then((decision) => {
       this.timed(group, askedAt);
       // A subject new here, far from the guard: the guard's hint of its gap times its first
       // renewal (keepAlive, below), for its second request here, until its own gap is known.
@@ -247,23 +255,26 @@ export class LeaseBook {
         subject.hinted = true;
       }
       if ((decision.allow || decision.refusal === "rate_limited") && decision.vouched) this.enrol(subject, decision.vouched, askedAt, link);
-      if (!decision.allow && decision.refusal === "rate_limited" && decision.vouched) this.shareFull(subject.share!, decision, askedAt);
       if (!decision.allow && decision.refusal === "credential") subject.refused = true;
+      if (lease.want > 0 && decision.allow && decision.lease) this.hold(subject, decision, askedAt, 1, link);
+      return decision;
+    });
+    this.handsBack(group, returns, landed);
+    const answer = landed.then(async (decision) => {
       // Far, the next token is renewed for ahead of the subject's next request (a share member's with its share).
       if (lease.want === 0) this.keepAlive(group, link);
-      // Refused for a window this isolate's own lease holds room in (a renewal that landed
-      // meanwhile): that room is this request's, not an early 429.
-      if (!decision.allow && decision.refusal === "rate_limited") return this.spend(subject) ?? this.spendOwnShare(subject) ?? decision;
-      return decision;
+      if (decision.allow || decision.refusal !== "rate_limited") return decision;
+      const refused = await this.unlessRoomHere(subject, request, decision, link, seen);
+      // Its windows are full: so are every member's of its share, refused here until its next renewal.
+      if (!refused.allow && refused.refusal === "rate_limited" && decision.vouched && subject.share)
+        this.shareFull(subject.share, refused, askedAt);
+      return refused;
     });
     if (lease.want === 0) return answer;
     const pending: Pending = {
       slots: spare,
-      done: answer.then(
-        (decision) => {
-          if (decision.allow && decision.lease) this.hold(subject, decision, askedAt, 1, link);
-          this.keepAlive(group, link);
-        },
+      done: landed.then(
+        () => this.keepAlive(group, link),
         () => undefined, // the asker gets the error; its waiters go to the guard themselves
       ),
     };
@@ -280,7 +291,17 @@ export class LeaseBook {
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
     let group = this.groups.get(link.name);
     if (!group) {
-      group = { name: link.name, link, subjects: new Set(), returns: [], trips: [], shares: new Map(), arrivals: arrivals(clock.now()) };
+      group = {
+        name: link.name,
+        link,
+        subjects: new Set(),
+        returns: [],
+        freed: 0,
+        handingBack: new Set(),
+        trips: [],
+        shares: new Map(),
+        arrivals: arrivals(clock.now()),
+      };
       this.groups.set(link.name, group);
     }
     group.link = link;
@@ -434,7 +455,57 @@ export class LeaseBook {
   private async handBack(group: Group, link: GuardLink): Promise<void> {
     if (!group.returns.some((r) => r.unspent > 0)) return;
     const returns = group.returns.splice(0);
-    await link.refund(returns).catch(() => undefined);
+    await this.handsBack(group, returns, link.refund(returns)).catch(() => undefined);
+  }
+
+  /**
+   * A full window's refusal is the request's answer only once this isolate holds none of
+   * the room the guard counted when it refused. Under load a guard's answers come late:
+   * requests asked one by one (a lease promised them fewer tokens than it brought them)
+   * are decided after a lease granted before them, whose tokens land here when every
+   * request has already gone to the guard, end unspent, and go back only after the guard
+   * refused them (a 310-request burst on a 300 window: 251 admitted). So the refused
+   * request waits for the subject's leases already asked (and its share's renewal) and
+   * spends their room; and if unspent tokens of ended leases went back (or were on their
+   * way back) since it asked, it asks again once they are back, until no more did.
+   */
+  private async unlessRoomHere(
+    subject: Subject,
+    request: AdmitRequest,
+    refusal: Refused,
+    link: GuardLink,
+    seen: { freed: number; handingBack: boolean },
+  ): Promise<AdmitDecision> {
+    const group = subject.group;
+    for (let decision: AdmitDecision = refusal; ;) {
+      await Promise.all([...subject.pending.map((p) => p.done), subject.share?.renewing]);
+      const spent = this.spend(subject) ?? this.spendOwnShare(subject);
+      if (spent) return spent;
+      await Promise.allSettled(group.handingBack);
+      if (group.freed === seen.freed && !seen.handingBack) return decision;
+      seen = this.returnsSeen(group);
+      const returns = group.returns.splice(0);
+      decision = await this.handsBack(group, returns, link.ask({ ...request, lease: { want: 0, ttlMs: this.lifeOf(group), returns } }));
+      if (decision.allow || decision.refusal !== "rate_limited") return decision;
+    }
+  }
+
+  /**
+   * Where this isolate's hand-backs stand as a request asks: how many leases had ended
+   * unspent (any ending later is room the guard may have counted against it), and whether
+   * one was on its way (the guard may take it after deciding the request).
+   */
+  private returnsSeen(group: Group): { freed: number; handingBack: boolean } {
+    return { freed: group.freed, handingBack: group.handingBack.size > 0 };
+  }
+
+  /** `call`, noted while on its way if it hands unspent tokens back (`returns`). */
+  private handsBack<T>(group: Group, returns: Returned, call: Promise<T>): Promise<T> {
+    if (!returns.some((r) => r.unspent > 0)) return call;
+    group.handingBack.add(call);
+    const done = () => void group.handingBack.delete(call);
+    call.then(done, done);
+    return call;
   }
 
   /** One admission from a held lease with tokens and time left; retires the others. */
@@ -462,6 +533,7 @@ export class LeaseBook {
       // Handed back even when all were spent (with the next call): the guard then counts them from their last spend, not the lease's end.
       const returns = subject.group.returns;
       returns.push({ id: held.id, unspent: held.tokens - held.spent, lastSpentMs: held.lastSpentAt - held.askedAt });
+      if (held.spent < held.tokens) subject.group.freed++;
       if (returns.length > MAX_RETURNS) returns.splice(returns.findIndex((r) => r.unspent === 0) >>> 0, 1);
       subject.held.shift();
     }
@@ -545,7 +617,7 @@ export class LeaseBook {
     if (chosen.length === 0) return Promise.resolve();
     const returns = group.returns.splice(0);
     const link = group.link;
-    const renewing = link.renew(requests, returns).then(
+    const renewing = this.handsBack(group, returns, link.renew(requests, returns)).then(
       (decisions) => {
         this.timed(group, now);
         decisions.forEach((decision, i) => {
@@ -811,7 +883,7 @@ export class LeaseBook {
     if (chosen.length === 0) return Promise.resolve();
     const returns = group.returns.splice(0);
     const link = group.link;
-    const renewing = link.renewShares(asks, returns).then(
+    const renewing = this.handsBack(group, returns, link.renewShares(asks, returns)).then(
       (answers) => {
         this.timed(group, now);
         answers.forEach((answer, i) => this.renewed(chosen[i]!.share, chosen[i]!.members, answer, now, link));
