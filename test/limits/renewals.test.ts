@@ -245,8 +245,8 @@ describe("leases renewed ahead of need, far from the guard", () => {
 });
 
 /** Guard stubs whose `method` calls are held until `release` resolves (as if slow to arrive); other calls go at once. */
-const holding = (method: string, release: Promise<void>) =>
-  aroundGuards((_name, called, call) => (called === method ? release.then(call) : call()));
+const holding = (method: string, release: Promise<void>, landed?: () => void) =>
+  aroundGuards((_name, called, call) => (called === method ? release.then(call).finally(landed) : call()));
 
 /**
  * Guard stubs that note each call as it is asked and as it is answered (`<method> asked`,
@@ -295,11 +295,12 @@ describe("ZSky: one guard round trip on the answer's path", () => {
 
   it("the poll that completes a job is answered before the guard frees its slot, which it then does", async () => {
     const ending = gate();
+    const finished = gate();
     const settings = {
       ...limitOverrides({
         zsky: { windows: { burst: { limit: 100_000 }, poll: { limit: 100_000 } }, generation: { concurrentJobsPerKey: 1 } },
       }),
-      ACCOUNT_GUARD: holding("finishJob", ending.opened),
+      ACCOUNT_GUARD: holding("finishJob", ending.opened, finished.open),
     };
     const { key } = await createKey("zsky");
     const headers = { ...keyHeaders("zsky", key), "Content-Type": "application/json" };
@@ -311,8 +312,10 @@ describe("ZSky: one guard round trip on the answer's path", () => {
     const done = await json(polled);
     expect(done.status).toBe("completed");
     expect(done.result_url).toMatch(new RegExp(`/zsky/v1/results/${jobId}\\?`));
-    // Once it lands the one slot is free (a submit meeting it still held would have the pool re-checked).
+    // Once it lands the one slot is free. (A submit sent while it was still on its way, which
+    // a loaded machine lets overtake it, was refused 429 in a full run: wait for it to land.)
     ending.open();
+    await finished.opened;
     expect((await generate()).status).toBe(200);
   });
 
