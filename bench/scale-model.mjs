@@ -12,7 +12,7 @@
 // calls per isolate bench:scale measured for the hot account, whatever its rate. Otherwise
 // a credential's calls in one isolate are leased when two or more arrive within a lease
 // life (src/guard/lease-registry.ts); below that every request is a guard call, as the
-// cold-key case measures. Everything else is a measured count or a cited limit.
+// steady slow key (default_key_1rps) measures. Everything else is a measured count or a cited limit.
 //
 // When bench/results/scale.json holds a full run of `npm run bench:scale`, the hot account
 // is modelled from it instead: the calls per second its guard object received per isolate,
@@ -136,6 +136,7 @@ function measuredCounts() {
   const byId = Object.fromEntries(cost.cases.map((c) => [c.id, c.median.counts]));
   const hot = byId.zappway_key_hot;
   const cold = byId.zappway_key_cold;
+  const slow = byId.default_key_1rps;
   if (!hot || !cold) throw new Error(`${COST_FILE}: no zappway_key_hot / zappway_key_cold case`);
   /** @type {(c: Counts, sql: string) => number} */
   const d1Written = (c, sql) =>
@@ -150,8 +151,13 @@ function measuredCounts() {
     /** Guard calls (grant, hand-back) and guard rows written per lease, from the hot case. */
     guardCallsPerLease: hot.guardCalls * benchTokens,
     guardRowsPerLease: hot.doRowsWritten * benchTokens,
-    /** A request decided alone (a slow credential): one guard call and its rows, from the cold case. */
-    guardRowsPerCall: cold.doRowsWritten / cold.guardCalls,
+    /**
+     * A request decided alone (a slow credential): one guard call and its rows, from the
+     * steady slow key (default_key_1rps) when measured. Not from the cold case: its three
+     * calls include the guard's birth (schema, keys and settings: 28 rows), once per account
+     * ever, which counted per slow request made every slow call nine rows instead of one.
+     */
+    guardRowsPerCall: slow ? slow.doRowsWritten / slow.guardCalls : cold.doRowsWritten / cold.guardCalls,
     /** D1 rows per usage row: the flush's INSERT, the cron's DELETE, and `last_used_at` folded in. */
     usageRowWrites: {
       insert: d1Written(cold, "INSERT INTO key_usage_batches"),
