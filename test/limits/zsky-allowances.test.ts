@@ -102,8 +102,11 @@ describe("ZSky concurrency: 3 running jobs per key", () => {
     const api = zsky(key);
     useTestClock(NOON);
     const jobs = [];
+    // The origin renders for real time: long enough that none has ended when the fourth is
+    // submitted, however loaded the machine (at 1.5 s a full npm test once saw the first end
+    // first, and the fourth's re-check with the origin rightly freed its slot).
     for (const prompt of ["a cat", "forbidden thing", "will-fail please"]) {
-      const r = await api.generate("images", `${prompt} render-ms:1500`);
+      const r = await api.generate("images", `${prompt} render-ms:5000`);
       expect(r.status).toBe(200);
       jobs.push((await json(r)).job_id as string);
     }
