@@ -145,6 +145,9 @@ const dev = run([
   host,
   "--port",
   String(port),
+  // wrangler's default debugger port (9229) is one per machine: two npm starts side by side
+  // (the node tests) need their own.
+  ...(process.env.ZGATE_INSPECTOR_PORT ? ["--inspector-port", process.env.ZGATE_INSPECTOR_PORT] : []),
   "--env-file",
   envFile,
   "--persist-to",

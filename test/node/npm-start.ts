@@ -16,10 +16,19 @@ export async function npmStart(env: Record<string, string> = {}) {
   const state = mkdtempSync(join(tmpdir(), "zgate-state-"));
   const port = await freePort();
   const simPorts = [await freePort(), await freePort(), await freePort()].join(",");
+  const inspectorPort = await freePort();
   let output = "";
   const child: ChildProcess = spawn("npm", ["start", "--silent"], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), ZGATE_SIM_PORTS: simPorts, ZGATE_STATE_DIR: state, ADMIN_TOKEN: "", ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      ZGATE_SIM_PORTS: simPorts,
+      ZGATE_INSPECTOR_PORT: String(inspectorPort),
+      ZGATE_STATE_DIR: state,
+      ADMIN_TOKEN: "",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
