@@ -152,11 +152,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
   it("one renewal call renews every lease an isolate holds on one guard: 6 keys on 2 routes of one account", async () => {
     const clock = useTestClock();
     const { calls, isolates } = farIsolates(clock, roomy);
-    const first = await createKey("zappway");
-    const keys = [
-      first.key,
-      ...(await Promise.all(Array.from({ length: 5 }, async () => (await createKey("zappway", { account: first.account })).key))),
-    ];
+    const keys = await keysOfOneAccount(6);
     const routes = ["/zappway/api/v1/agents", "/zappway/api/v1/datastores"];
     const start = clock.now();
     // Every subject (key and route) at 2 req/s for 4 s, all in one isolate.
@@ -181,11 +177,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
   it("slow subjects of one account whose requests are spread in time still share renewal calls: 6 keys on 2 routes, each every 2 s", async () => {
     const clock = useTestClock();
     const { calls, isolates } = farIsolates(clock, roomy);
-    const first = await createKey("zappway");
-    const keys = [
-      first.key,
-      ...(await Promise.all(Array.from({ length: 5 }, async () => (await createKey("zappway", { account: first.account })).key))),
-    ];
+    const keys = await keysOfOneAccount(6);
     const subjects = keys.flatMap((key) => ["/zappway/api/v1/agents", "/zappway/api/v1/datastores"].map((route) => ({ key, route })));
     const gapMs = 2000;
     const start = clock.now();
@@ -260,6 +252,13 @@ const tracing = (events: string[], admitMs: number) =>
     events.push(`${method} answered`);
     return answer;
   });
+
+/** `n` ZappWay keys of one new account. */
+async function keysOfOneAccount(n: number): Promise<string[]> {
+  const first = await createKey("zappway");
+  const others = await Promise.all(Array.from({ length: n - 1 }, async () => (await createKey("zappway", { account: first.account })).key));
+  return [first.key, ...others];
+}
 
 function gate() {
   let open!: () => void;
