@@ -197,13 +197,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
   it("a revoke waits for the renewed leases, within the revoke budget, and nothing is admitted after it returns", async () => {
     const clock = useTestClock();
     const { isolates } = farIsolates(clock);
-    const { id, key } = await createKey("zappway");
-    const send = (i: number) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
-    const start = clock.now();
-    for (let i = 0; i < 8; i++) {
-      expect((await send(i)).status).toBe(200);
-      await clock.advanceTo(start + (i + 1) * 1000);
-    }
+    const { id, send } = await warmKeyAcross(clock, isolates);
     const revokedAt = clock.now();
     expect((await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }))).status).toBe(200);
     // The longest lease a far guard's isolate asks for: the revoke's budget less its own round trips.
@@ -214,13 +208,7 @@ describe("leases renewed ahead of need, far from the guard", () => {
   it("a revoked key that keeps calling is never renewed: one guard call per refused request, no renewal beside it", async () => {
     const clock = useTestClock();
     const { calls, isolates } = farIsolates(clock);
-    const { id, key } = await createKey("zappway");
-    const send = (i: number) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
-    const start = clock.now();
-    for (let i = 0; i < 8; i++) {
-      expect((await send(i)).status).toBe(200);
-      await clock.advanceTo(start + (i + 1) * 1000);
-    }
+    const { id, send } = await warmKeyAcross(clock, isolates);
     await afterDrain(clock, () => admin(`/keys/${id}/revoke`, { method: "POST" }));
     // Each isolate's next request may still find a renewal of before the revoke refused.
     for (let i = 0; i < 2; i++) {
@@ -252,6 +240,18 @@ const tracing = (events: string[], admitMs: number) =>
     events.push(`${method} answered`);
     return answer;
   });
+
+/** A new ZappWay key called once a second, 8 times, through two isolates in turn; `send(i)` calls it through isolate i mod 2. */
+async function warmKeyAcross(clock: TestClock, isolates: ReturnType<typeof farIsolates>["isolates"]) {
+  const { id, key } = await createKey("zappway");
+  const send = (i: number) => call("/zappway/api/v1/agents", { headers: keyHeaders("zappway", key), settings: isolates[i % 2] });
+  const start = clock.now();
+  for (let i = 0; i < 8; i++) {
+    expect((await send(i)).status).toBe(200);
+    await clock.advanceTo(start + (i + 1) * 1000);
+  }
+  return { id, send };
+}
 
 /** `n` ZappWay keys of one new account. */
 async function keysOfOneAccount(n: number): Promise<string[]> {
