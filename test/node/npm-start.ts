@@ -36,7 +36,12 @@ export async function npmStart(env: Record<string, string> = {}) {
   child.stderr!.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const stop = async () => {
-    if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
+    try {
+      if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
+    } catch (err) {
+      // Gone already (its exit not yet seen here): nothing left to stop.
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
     await new Promise((r) => setTimeout(r, 1000));
     rmSync(state, { recursive: true, force: true });
   };
