@@ -87,12 +87,12 @@ describe("usage recorded across a stop of the runtime under load", () => {
       const clients = Array.from({ length: CLIENTS }, async () => {
         while (running) {
           const requestId = `loss-${signal}-${sent++}`;
+          // A call cut by the stop (its connection or its body) counts as unanswered.
           const status = await fetch(`${gw.base}/zappway/api/v1/agents`, {
             headers: { Authorization: `Bearer ${key}`, "X-Request-Id": requestId },
-          }).then(
-            async (r) => (await r.arrayBuffer(), r.status),
-            () => 0,
-          );
+          })
+            .then(async (r) => (await r.arrayBuffer(), r.status))
+            .catch(() => 0);
           if (status === 200) answered.push({ requestId, at: Date.now() });
           else if (status === 0) return;
         }
