@@ -3,7 +3,7 @@ import { productSettings, requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
-import { findKeyByHash, isKnownUnknown, knownKeyRef, type KeyRef } from "../keys/key-store";
+import { findKeyByHash, isKnownUnknown, knownKeyRef } from "../keys/key-store";
 import { clientAddress } from "../http/client-address";
 import { countFailure, isOverLimit, refuseIfOverLimit } from "./failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
@@ -49,7 +49,7 @@ async function identifySession(c: Context<AppEnv>, token: string): Promise<void>
   });
 }
 
-function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
+async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
   const { product } = c.get("target");
   // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
   // this isolate knows never needs the address, so it is read only when one is looked up.
@@ -72,28 +72,27 @@ function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<vo
   if (testMode && !productSettings(c.get("settings"), product).testOrigin && c.get("settings").ENVIRONMENT !== "development") {
     throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
   }
-  const accept = (ref: KeyRef | null): Promise<void> => {
-    // A key of another product is not a credential of this one: the same 401 as an unknown key.
-    if (!ref || ref.product !== product.id) return refuse();
-    c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
-    return next();
-  };
-  return hashKey(secret).then((hash) => {
-    // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
-    // nothing to count either (a new guess costs a lookup, and is counted).
-    if (isKnownUnknown(hash)) {
-      refuseIfOverLimit(failures());
-      throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-    }
-    const known = knownKeyRef(hash);
-    if (known) return accept(known);
-    // A key that exists is never refused for its address's failures: they may be other
-    // callers' behind the same address (an office, a CI runner). Only lookups that find
-    // nothing are counted and limited; past the limit a guess costs one KV read (no D1
-    // query, no guard call) before its 429.
-    return findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
+  const hash = await hashKey(secret);
+  // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
+  // nothing to count either (a new guess costs a lookup, and is counted).
+  if (isKnownUnknown(hash)) {
+    refuseIfOverLimit(failures());
+    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  }
+  // A key that exists is never refused for its address's failures: they may be other
+  // callers' behind the same address (an office, a CI runner). Only lookups that find
+  // nothing are counted and limited; past the limit a guess costs one KV read (no D1
+  // query, no guard call) before its 429.
+  const ref =
+    knownKeyRef(hash) ??
+    (await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
       rememberUnknown: kind === "valid",
       kvOnly: isOverLimit(failures()),
-    }).then(accept);
-  });
+    }));
+  // A key of another product is not a credential of this one: the same 401 as an unknown key.
+  if (!ref || ref.product !== product.id) return refuse();
+  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+  // Awaited rather than returned from a callback: a promise handed back from a `.then`
+  // takes two more steps to pass on once the later stages are done.
+  await next();
 }
