@@ -22,40 +22,33 @@ import { proxyHandler } from "./forward/handler";
 import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 import { productOfPrefix } from "./products";
+import { pipeline } from "./http/pipeline";
+
+/** Every request's first stages: request id, access log, settings, HTTPS, body size. */
+const EDGE_STAGES = [requestId, accessLog, edgeChecks];
 
 /**
- * The request pipeline, in order (why it is shaped so: docs/design.md, section 1):
- * edge (request id, log, settings, HTTPS, body size) -> route -> identify -> usage record
- * (after the response) -> body read and validated -> admit (one guard call, or a token of
- * the guard's lease: credential, limits, allowances) -> RateLimit fields -> session effects
- * -> the route's settle step (once the answer is made: ZSky's jobs, then results) -> the
- * route's own handler at zgate, or forward to the origin.
+ * The request pipeline past the edge, in order (why it is shaped so: docs/design.md,
+ * section 1): route -> identify -> usage record (after the response) -> body read and
+ * validated -> admit (one guard call, or a token of the guard's lease: credential, limits,
+ * allowances) -> RateLimit fields -> session effects -> the route's settle step (once the
+ * answer is made: ZSky's jobs, then results) -> the route's own handler at zgate, or
+ * forward to the origin.
  */
-function productApp(app: Hono<AppEnv>): Hono<AppEnv> {
-  app.all(
-    "*",
-    routeRequest,
-    identify,
-    recordKeyUsage,
-    bufferBody,
-    validateBody,
-    admit,
-    rateLimitFields,
-    revokePresentedSession,
-    revokeDeactivatedUser,
-    settle,
-    serveAtGateway,
-    proxyHandler,
-  );
-  app.onError(onError);
-  return app;
-}
-
-function edgeApp(): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  app.use("*", requestId, accessLog, edgeChecks);
-  return app;
-}
+const PRODUCT_STAGES = [
+  routeRequest,
+  identify,
+  recordKeyUsage,
+  bufferBody,
+  validateBody,
+  admit,
+  rateLimitFields,
+  revokePresentedSession,
+  revokeDeactivatedUser,
+  settle,
+  serveAtGateway,
+  proxyHandler,
+];
 
 /**
  * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
@@ -63,18 +56,24 @@ function edgeApp(): Hono<AppEnv> {
  * `/` and the health check) and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
  */
 export function createApp() {
-  const onProductHost = productApp(edgeApp());
-  const gateway = edgeApp();
+  // A product's calls run every stage in one pipeline (http/pipeline.ts: no async step per stage).
+  const onProductHost = new Hono<AppEnv>();
+  onProductHost.all("*", pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES));
+  onProductHost.onError(onError);
+  // zgate's own surface runs the edge stages as Hono middleware before its sub-apps' routes.
+  const gateway = new Hono<AppEnv>();
+  gateway.use("*", ...EDGE_STAGES);
   gateway.route("/admin/v1", createAdminApp());
   gateway.route("/security/v1", createSecurityApp());
   // The console's own admin calls go through this same app, as any client's would.
   gateway.route(
     "/admin/",
-    createConsoleApp((request, env, ctx) => onGatewayHost.fetch(request, env, ctx)),
+    createConsoleApp((request, env, ctx) => gateway.fetch(request, env, ctx)),
   );
   gateway.route("/", createDocsApp());
   gateway.route("/", createHomeApp());
-  const onGatewayHost = productApp(gateway);
+  gateway.all("*", pipeline(onError, ...PRODUCT_STAGES));
+  gateway.onError(onError);
   return {
     fetch: (request: Request, env: Env, ctx: ExecutionContext) => {
       const url = requestUrl(request);
@@ -83,7 +82,7 @@ export function createApp() {
       // same pipeline for it without the gateway app's router, which would match it against
       // every route of zgate's own surface first.
       const own = servesGatewaySurface(url, env) && !productOfPrefix(url.pathname);
-      return (own ? onGatewayHost : onProductHost).fetch(request, env, ctx);
+      return (own ? gateway : onProductHost).fetch(request, env, ctx);
     },
   };
 }

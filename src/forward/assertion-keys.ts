@@ -62,17 +62,26 @@ async function importKey(kid: string, seed: string): Promise<AssertionKey> {
 
 // Imported once per isolate and key set (the parsed setting's object).
 const imported = new WeakMap<Record<string, string>, Promise<Map<string, AssertionKey>>>();
+// The same keys once imported, for the signing path to take with no async step (assertionKeysNow).
+const ready = new WeakMap<Record<string, string>, Map<string, AssertionKey>>();
 
 /** Every key of a parsed `ORIGIN_ASSERTION_KEYS`, by kid, imported once. */
 export function assertionKeys(keys: Record<string, string>): Promise<Map<string, AssertionKey>> {
   let found = imported.get(keys);
   if (!found) {
-    found = Promise.all(Object.entries(keys).map(([kid, seed]) => importKey(kid, seed))).then(
-      (list) => new Map(list.map((k) => [k.kid, k])),
-    );
+    found = Promise.all(Object.entries(keys).map(([kid, seed]) => importKey(kid, seed))).then((list) => {
+      const byKid = new Map(list.map((k) => [k.kid, k]));
+      ready.set(keys, byKid);
+      return byKid;
+    });
     imported.set(keys, found);
   }
   return found;
+}
+
+/** assertionKeys' answer when it is already there (every origin request after the isolate's first), else undefined. */
+export function assertionKeysNow(keys: Record<string, string>): Map<string, AssertionKey> | undefined {
+  return ready.get(keys);
 }
 
 /** The JWK Set origins verify with: every listed key's public half, nothing secret. */

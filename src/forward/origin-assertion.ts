@@ -3,7 +3,7 @@ import type { Identity } from "../identify/identity";
 import type { Settings } from "../config/settings";
 import type { Product } from "../products/types";
 import { utf8 } from "../util/utf8";
-import { assertionKeys, type AssertionKey } from "./assertion-keys";
+import { assertionKeys, assertionKeysNow, type AssertionKey } from "./assertion-keys";
 import type { OutgoingHeaders } from "./origin-headers";
 
 /**
@@ -66,18 +66,23 @@ function protectedHeader(key: AssertionKey): string {
 }
 
 /** The key a product's assertions are signed with: its `<ID>_ASSERTION_KID`, else the only key (settings.ts checks that one is named). */
-async function signingKey(settings: Settings, product: Product): Promise<AssertionKey> {
-  const keys = await assertionKeys(settings.ORIGIN_ASSERTION_KEYS);
+function signingKey(keys: Map<string, AssertionKey>, settings: Settings, product: Product): AssertionKey {
   const kid = (settings as unknown as Record<string, string | undefined>)[product.assertionKidSetting];
   return (kid ? keys.get(kid) : keys.values().next().value)!;
 }
 
-/** Signs `claims` as a compact JWS with the product's key. */
-export async function signAssertion(settings: Settings, product: Product, claims: AssertionClaims): Promise<string> {
-  const key = await signingKey(settings, product);
+/**
+ * Signs `claims` as a compact JWS with the product's key. Once the isolate has imported
+ * the keys, the signature is the one async step: this runs on every origin request.
+ */
+export function signAssertion(settings: Settings, product: Product, claims: AssertionClaims): Promise<string> {
+  const keys = assertionKeysNow(settings.ORIGIN_ASSERTION_KEYS);
+  if (!keys) return assertionKeys(settings.ORIGIN_ASSERTION_KEYS).then(() => signAssertion(settings, product, claims));
+  const key = signingKey(keys, settings, product);
   const input = `${protectedHeader(key)}.${base64url.encode(JSON.stringify(claims))}`;
-  const signature = await crypto.subtle.sign("Ed25519", key.privateKey, utf8(input));
-  return `${input}.${base64url.encode(new Uint8Array(signature))}`;
+  return crypto.subtle
+    .sign("Ed25519", key.privateKey, utf8(input))
+    .then((signature) => `${input}.${base64url.encode(new Uint8Array(signature))}`);
 }
 
 /** What one origin request is: where it goes (`origin` + `path` + `query`, as sent), how, with which body, for whom. */
@@ -100,28 +105,36 @@ export interface OriginRequest {
  * request's id in plain `X-Request-Id` beside it: what an origin's logs and tracing key on
  * without reading a JWT (also a claim, so a verified assertion names it too).
  */
-export async function addOriginAssertion(headers: OutgoingHeaders, settings: Settings, request: OriginRequest): Promise<void> {
-  const { identity } = request;
+export function addOriginAssertion(headers: OutgoingHeaders, settings: Settings, request: OriginRequest): Promise<void> {
   // The host's wall clock (HR-Time's), not zgate's: the origin judges `iat`/`exp` by its own,
   // which a test that moves zgate's clock or stops Date (vi.setSystemTime) does not move.
   const iat = Math.floor((performance.timeOrigin + performance.now()) / 1000);
-  const [queryDigest, contentDigest] = await Promise.all([digest(request.query ? utf8(request.query) : null), digest(request.body)]);
-  const claims: AssertionClaims = {
-    iss: ASSERTION_ISSUER,
-    aud: request.product.id,
-    sub: identity ? (identity.keyId ?? identity.userId) : undefined,
-    account: identity?.accountId,
-    user: identity?.userId,
-    key_id: identity?.keyId,
-    request_id: request.requestId,
-    iat,
-    exp: iat + ASSERTION_LIFETIME_SECONDS,
-    jti: crypto.randomUUID(),
-    htm: request.method.toUpperCase(),
-    htu: request.origin + request.path,
-    query_digest: queryDigest,
-    content_digest: contentDigest,
+  const sign = (queryDigest: string, contentDigest: string) => {
+    const { identity } = request;
+    const claims: AssertionClaims = {
+      iss: ASSERTION_ISSUER,
+      aud: request.product.id,
+      sub: identity ? (identity.keyId ?? identity.userId) : undefined,
+      account: identity?.accountId,
+      user: identity?.userId,
+      key_id: identity?.keyId,
+      request_id: request.requestId,
+      iat,
+      exp: iat + ASSERTION_LIFETIME_SECONDS,
+      jti: crypto.randomUUID(),
+      htm: request.method.toUpperCase(),
+      htu: request.origin + request.path,
+      query_digest: queryDigest,
+      content_digest: contentDigest,
+    };
+    headers["x-request-id"] = request.requestId;
+    return signAssertion(settings, request.product, claims).then((assertion) => {
+      headers[ASSERTION_HEADER] = assertion;
+    });
   };
-  headers["x-request-id"] = request.requestId;
-  headers[ASSERTION_HEADER] = await signAssertion(settings, request.product, claims);
+  // No query and no body (every plain GET): both digests are the constant, with no step to wait for.
+  if (!request.query && !request.body?.byteLength) return sign(EMPTY_DIGEST, EMPTY_DIGEST);
+  return Promise.all([digest(request.query ? utf8(request.query) : null), digest(request.body)]).then(([query, content]) =>
+    sign(query, content),
+  );
 }

@@ -1,9 +1,9 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { productSettings, requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
-import { findKeyByHash, isKnownUnknown } from "../keys/key-store";
+import { findKeyByHash, isKnownUnknown, knownKeyRef } from "../keys/key-store";
 import { clientAddress } from "../http/client-address";
 import { countFailure, isOverLimit, refuseIfOverLimit } from "./failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
@@ -13,12 +13,13 @@ import { verifyAccessToken } from "./jwt";
 /**
  * Turns the request's credential into an Identity, or refuses it with 401 in the
  * product's envelope. Public and signed-URL routes skip this stage. An identity is only a claim until
- * the account guard admits it (edge/admit.ts).
+ * the account guard admits it (edge/admit.ts). A key already known to this isolate costs
+ * one continuation here, its hash's: this runs on every keyed request, and each async step
+ * is runtime work (docs/benchmarks.md).
  */
-export const identify: MiddlewareHandler<AppEnv> = (c, next) =>
-  c.get("route").auth === "required" ? identifyCaller(c).then(() => next()) : next();
+export const identify: MiddlewareHandler<AppEnv> = (c, next) => (c.get("route").auth === "required" ? identifyCaller(c, next) : next());
 
-async function identifyCaller(c: Context<AppEnv>): Promise<void> {
+function identifyCaller(c: Context<AppEnv>, next: Next): Promise<void> {
   const { product } = c.get("target");
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {
@@ -26,36 +27,39 @@ async function identifyCaller(c: Context<AppEnv>): Promise<void> {
       throw new GatewayError("UNAUTHORIZED", product.unauthorized.missing);
     case "malformed":
       throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-    case "jwt": {
-      const claims = await verifyAccessToken(credential.token, c.get("settings"), product.unauthorized.invalid);
-      c.set("identity", {
-        product: product.id,
-        accountId: claims.sub,
-        userId: claims.sub,
-        via: "jwt",
-        tokenId: claims.jti,
-        issuedAt: claims.iat,
-        expiresAt: claims.exp,
-        tier: claims.tier,
-      });
-      break;
-    }
+    case "jwt":
+      return identifySession(c, credential.token).then(() => next());
     case "key":
-      await identifyKey(c, credential.secret);
-      break;
+      return identifyKey(c, credential.secret, next);
   }
 }
 
-async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
+async function identifySession(c: Context<AppEnv>, token: string): Promise<void> {
   const { product } = c.get("target");
-  // Failed key authentications are limited per client address (edge/failed-auth.ts).
-  const failures = {
+  const claims = await verifyAccessToken(token, c.get("settings"), product.unauthorized.invalid);
+  c.set("identity", {
+    product: product.id,
+    accountId: claims.sub,
+    userId: claims.sub,
+    via: "jwt",
+    tokenId: claims.jti,
+    issuedAt: claims.iat,
+    expiresAt: claims.exp,
+    tier: claims.tier,
+  });
+}
+
+async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
+  const { product } = c.get("target");
+  // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
+  // this isolate knows never needs the address, so it is read only when one is looked up.
+  const failures = () => ({
     guard: product.id,
     address: clientAddress(c.req.raw.headers),
     policy: failedKeyAuthPolicy(product, c.get("settings")),
-  };
+  });
   const refuse = async (): Promise<never> => {
-    await countFailure(c.env, failures);
+    await countFailure(c.env, failures());
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   };
   const kind = classifyKey(secret);
@@ -72,18 +76,23 @@ async function identifyKey(c: Context<AppEnv>, secret: string): Promise<void> {
   // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
   // nothing to count either (a new guess costs a lookup, and is counted).
   if (isKnownUnknown(hash)) {
-    refuseIfOverLimit(failures);
+    refuseIfOverLimit(failures());
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   }
   // A key that exists is never refused for its address's failures: they may be other
   // callers' behind the same address (an office, a CI runner). Only lookups that find
   // nothing are counted and limited; past the limit a guess costs one KV read (no D1
   // query, no guard call) before its 429.
-  const ref = await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
-    rememberUnknown: kind === "valid",
-    kvOnly: isOverLimit(failures),
-  });
+  const ref =
+    knownKeyRef(hash) ??
+    (await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
+      rememberUnknown: kind === "valid",
+      kvOnly: isOverLimit(failures()),
+    }));
   // A key of another product is not a credential of this one: the same 401 as an unknown key.
   if (!ref || ref.product !== product.id) return refuse();
   c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+  // Awaited rather than returned from a callback: a promise handed back from a `.then`
+  // takes two more steps to pass on once the later stages are done.
+  await next();
 }

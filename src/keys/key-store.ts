@@ -212,6 +212,11 @@ export function isKnownUnknown(hash: string): boolean {
   return (unknownHashes.get(hash) ?? 0) > clock.now();
 }
 
+/** The owner of a hash this isolate has already found (no storage read): what identification asks first. */
+export function knownKeyRef(hash: string): KeyRef | undefined {
+  return refs.get(hash);
+}
+
 export interface LookupOptions {
   /** The hash is of a checksum-valid zgate key: remember it if it is unknown (see `unknownHashes`). */
   rememberUnknown?: boolean;
@@ -230,7 +235,7 @@ export async function findKeyByHash(
   waitUntil: (p: Promise<unknown>) => void,
   options: LookupOptions = {},
 ): Promise<KeyRef | null> {
-  const known = refs.get(hash);
+  const known = knownKeyRef(hash);
   if (known) return known;
   if (isKnownUnknown(hash)) return null;
   const ref = options.kvOnly ? await readKv(env, hash) : await lookupKeyByHash(env, hash, waitUntil);

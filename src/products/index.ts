@@ -90,9 +90,12 @@ export function resolveProduct(url: URL, settings: Settings | undefined): Produc
   return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
 }
 
+// Asked twice a request (the app's host choice, then the route): each prefix with its `/` made once.
+const prefixes = fromRegistry((list) => list.map((product) => ({ product, prefix: product.pathPrefix, under: `${product.pathPrefix}/` })));
+
 /** The product whose path prefix (`/zakgt`, ...) the path is under, if any. */
 export function productOfPrefix(pathname: string): Product | undefined {
-  return products().find((p) => pathname === p.pathPrefix || pathname.startsWith(`${p.pathPrefix}/`));
+  return prefixes().find((p) => pathname === p.prefix || pathname.startsWith(p.under))?.product;
 }
 
 /** The product whose own host this is (lowercase hostname), if any. */

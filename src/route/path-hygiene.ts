@@ -16,11 +16,14 @@ export function pathProblem(path: string): string | undefined {
       if (i === segments.length - 1) continue;
       return "Empty path segment";
     }
-    let segment: string;
-    try {
-      segment = decodeURIComponent(raw);
-    } catch {
-      return "Malformed percent-encoding in path";
+    // Most segments have no escape to decode: the segment is then itself (no decode, no copy).
+    let segment = raw;
+    if (raw.includes("%")) {
+      try {
+        segment = decodeURIComponent(raw);
+      } catch {
+        return "Malformed percent-encoding in path";
+      }
     }
     if (/[/\\]/.test(segment)) return "Encoded slash or backslash in path";
     if (/^\.\.?(?:;|$)/.test(segment)) return "Dot segment in path";
