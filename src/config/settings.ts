@@ -6,6 +6,7 @@ import { assertionKeysSetting } from "../forward/assertion-keys";
 import { fromRegistry, type builtInProducts } from "../products/index";
 import type { Product, ProductSettings } from "../products/types";
 import { hostList, jsonText, optionalString, originUrl, positiveInt } from "./setting-types";
+import { madeOnce } from "../util/made-once";
 
 /**
  * Every var and secret zgate reads, validated with zod. A deployment whose settings do
@@ -264,22 +265,15 @@ const productViews = new WeakMap<Settings, Map<Product, ProductSettingsView>>();
 
 /** A registered product's settings: its own hosts, its origin, and its test keys' origin (where it has test keys). Shared: never changed. */
 export function productSettings(settings: Settings, product: Product): ProductSettingsView {
-  let views = productViews.get(settings);
-  if (!views) {
-    views = new Map();
-    productViews.set(settings, views);
-  }
-  let view = views.get(product);
-  if (!view) {
+  const views = madeOnce(productViews, settings, () => new Map<Product, ProductSettingsView>());
+  return madeOnce(views, product, () => {
     const values = settings as unknown as Record<string, unknown>;
-    view = {
+    return {
       hosts: productHostsIn(settings, product),
       origin: values[product.originSetting] as string,
       testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
     };
-    views.set(product, view);
-  }
-  return view;
+  });
 }
 
 /** The built-in products' settings (their hosts, origin and what their folders declare), typed for the code that reads them. */

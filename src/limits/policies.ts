@@ -1,6 +1,7 @@
 import type { Settings } from "../config/settings";
 import type { Product, RouteDef } from "../products/types";
 import type { AccountPlan, GenerationKind, GenerationLimits, KeyLimitOverride, PlanOverrides, Subject, WindowPolicy } from "./types";
+import { madeOnce } from "../util/made-once";
 
 /**
  * Which limits apply to a request. The edge picks the product's policies for the route
@@ -29,23 +30,10 @@ export function limitsForRequest(
   via: "jwt" | "key" | undefined,
   settings: Pick<Settings, "LIMIT_OVERRIDES">,
 ): RequestLimits {
-  let byRoute = madeLimits.get(settings);
-  if (!byRoute) {
-    byRoute = new WeakMap();
-    madeLimits.set(settings, byRoute);
-  }
+  const byRoute = madeOnce(madeLimits, settings, () => new WeakMap<RouteDef, Map<string, RequestLimits>>());
   // A route belongs to one product: its object names both.
-  let byVia = byRoute.get(route);
-  if (!byVia) {
-    byVia = new Map();
-    byRoute.set(route, byVia);
-  }
-  let limits = byVia.get(via ?? "");
-  if (!limits) {
-    limits = makeLimits(product, route, via, settings);
-    byVia.set(via ?? "", limits);
-  }
-  return limits;
+  const byVia = madeOnce(byRoute, route, () => new Map<string, RequestLimits>());
+  return madeOnce(byVia, via ?? "", () => makeLimits(product, route, via, settings));
 }
 
 function makeLimits(
