@@ -93,10 +93,12 @@ describe("key usage is written in batches", () => {
     const token = await login();
     const { id, key } = await ownKey(token);
     const appends: string[] = [];
-    const settings = { USAGE_FLUSH_MS: "300", USAGE_LOG: countingUsageLogs(appends) };
+    // Long enough for three calls in a row on a loaded machine (at 300 ms a full npm test once
+    // flushed the first two before the third came).
+    const settings = { USAGE_FLUSH_MS: "2000", USAGE_LOG: countingUsageLogs(appends) };
     for (let i = 0; i < 3; i++)
       await callLive("/zakgt/api/v1/users/me", { headers: { ...bearer(key), "X-Request-Id": `usage-cold-000${i}` }, settings });
-    await vi.waitFor(async () => expect(await batchesOf(id)).toHaveLength(1), { timeout: 5_000, interval: 100 });
+    await vi.waitFor(async () => expect(await batchesOf(id)).toHaveLength(1), { timeout: 10_000, interval: 100 });
     expect(appends).toHaveLength(1);
     expect(await listedRequestIds(token, id, 2)).toEqual(["usage-cold-0002", "usage-cold-0001", "usage-cold-0000"]);
   });

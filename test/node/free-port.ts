@@ -1,13 +1,27 @@
 import { createServer } from "node:net";
 
-/** A loopback port nothing is listening on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to a process that binds them later (npm start, wrangler dev, redis-server)
+ * come from below the kernel's ephemeral range (32768-60999 here): a port the kernel picks
+ * for `listen(0)` is one it may give any outbound connection's local end meanwhile, and in a
+ * full npm test one was taken in the seconds before wrangler dev bound it ("Address already
+ * in use"). Nothing here picks from this range by itself, so only another test could take it.
+ */
+const FIRST = 20_000;
+const COUNT = 12_000;
+
+/** A loopback port nothing is listening on right now, outside the kernel's ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIRST + Math.floor(Math.random() * COUNT);
+    if (await listens(port)) return port;
+  }
+}
+
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
