@@ -5,7 +5,7 @@ import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash, isKnownUnknown, knownKeyRef } from "../keys/key-store";
 import { clientAddress } from "../http/client-address";
-import { countFailure, isOverLimit, refuseIfOverLimit } from "./failed-auth";
+import { countFailure, isOverLimit, refuseIfOverLimit, type FailureSubject } from "./failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
@@ -52,12 +52,11 @@ async function identifySession(c: Context<AppEnv>, token: string): Promise<void>
 async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
   const { product } = c.get("target");
   // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
-  // this isolate knows never needs the address, so it is read only when one is looked up.
-  const failures = () => ({
-    guard: product.id,
-    address: clientAddress(c.req.raw.headers),
-    policy: failedKeyAuthPolicy(product, c.get("settings")),
-  });
+  // this isolate knows never needs the address, so it is read only when one is looked up
+  // (and once, however many of the checks below ask for it).
+  let subject: FailureSubject | undefined;
+  const failures = () =>
+    (subject ??= { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) });
   const refuse = async (): Promise<never> => {
     await countFailure(c.env, failures());
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
