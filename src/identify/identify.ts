@@ -61,17 +61,35 @@ async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Prom
     await countFailure(c.env, failures());
     throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
   };
+  const testMode = keyModeOf(secret) === "test";
+  if (testMode) {
+    // A mistyped test key is refused as any mistyped key is (below), before its mode is judged.
+    if (classifyKey(secret) === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+    // A bad test origin (ORIGIN_ZAKGT_TEST) never sends test traffic to the live origin instead.
+    requireFeature(c.get("settings"), "test-keys");
+    if (!productSettings(c.get("settings"), product).testOrigin && c.get("settings").ENVIRONMENT !== "development") {
+      throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
+    }
+  }
+  const hash = await hashKey(secret);
+  // A key this isolate found before needs no checksum: no key with a bad one is ever
+  // issued or imported (key-format.ts importRefusal), so it cannot be among them.
+  const ref = knownKeyRef(hash) ?? (await lookUpKey(c, secret, hash, failures));
+  // A key of another product is not a credential of this one: the same 401 as an unknown key.
+  if (!ref || ref.product !== product.id) return refuse();
+  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+  // Awaited rather than returned from a callback: a promise handed back from a `.then`
+  // takes two more steps to pass on once the later stages are done.
+  await next();
+}
+
+/** A key this isolate does not know yet: its checksum, then storage (counted as a failed authentication when absent). */
+async function lookUpKey(c: Context<AppEnv>, secret: string, hash: string, failures: () => FailureSubject) {
+  const { product } = c.get("target");
   const kind = classifyKey(secret);
   // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read
   // and no guard call. Refusing it costs nothing, so it is not counted as a failure either.
   if (kind === "malformed") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  const testMode = keyModeOf(secret) === "test";
-  // A bad test origin (ORIGIN_ZAKGT_TEST) never sends test traffic to the live origin instead.
-  if (testMode) requireFeature(c.get("settings"), "test-keys");
-  if (testMode && !productSettings(c.get("settings"), product).testOrigin && c.get("settings").ENVIRONMENT !== "development") {
-    throw new GatewayError("FORBIDDEN", "Test keys are not accepted by this deployment");
-  }
-  const hash = await hashKey(secret);
   // Seen and found unknown in the last minute: refusing it again reads nothing, so there is
   // nothing to count either (a new guess costs a lookup, and is counted).
   if (isKnownUnknown(hash)) {
@@ -82,16 +100,8 @@ async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Prom
   // callers' behind the same address (an office, a CI runner). Only lookups that find
   // nothing are counted and limited; past the limit a guess costs one KV read (no D1
   // query, no guard call) before its 429.
-  const ref =
-    knownKeyRef(hash) ??
-    (await findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
-      rememberUnknown: kind === "valid",
-      kvOnly: isOverLimit(failures()),
-    }));
-  // A key of another product is not a credential of this one: the same 401 as an unknown key.
-  if (!ref || ref.product !== product.id) return refuse();
-  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
-  // Awaited rather than returned from a callback: a promise handed back from a `.then`
-  // takes two more steps to pass on once the later stages are done.
-  await next();
+  return findKeyByHash(c.env, hash, (p) => c.executionCtx.waitUntil(p), {
+    rememberUnknown: kind === "valid",
+    kvOnly: isOverLimit(failures()),
+  });
 }

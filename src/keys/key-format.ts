@@ -57,8 +57,11 @@ export function generateKey(prefix: KeyPrefix): string {
   return body + checksum(body);
 }
 
+/** The prefixes alone, listed once per registry: a keyed request looks its key's up. */
+const prefixList = fromRegistry((): readonly KeyPrefix[] => Object.keys(keyPrefixes()));
+
 export function keyPrefixOf(secret: string): KeyPrefix | undefined {
-  return Object.keys(keyPrefixes()).find((p) => secret.startsWith(p));
+  return prefixList().find((p) => secret.startsWith(p));
 }
 
 /** `test` for a key of a platform's test mode (sent to its test origin), else `live`. */
