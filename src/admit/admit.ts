@@ -13,7 +13,8 @@ import { admissionFor, type AdmissionLink } from "./windows";
 
 /** A route's scope is its module, the first part of its name (`ai.chat` -> `ai`). */
 export function routeScope(route: RouteDef): string {
-  return route.name.split(".")[0]!;
+  const dot = route.name.indexOf(".");
+  return dot < 0 ? route.name : route.name.slice(0, dot);
 }
 
 /**
@@ -30,7 +31,9 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const limits = limitsForRequest(product, route, identity?.via, settings);
   if (!identity && limits.windows.length === 0) return next();
 
-  const ip = clientAddress(c.req.raw.headers);
+  // Only a request without a credential is counted by its address (limits/policies.ts: a
+  // credential's windows are never per address), so only its address is parsed.
+  const ip = identity ? undefined : clientAddress(c.req.raw.headers);
   // Without an address these windows would be one bucket shared by every such request.
   // Only in-process callers lack one: Cloudflare and `wrangler dev` always set it.
   if (!identity && ip === undefined) throw new GatewayError("BAD_REQUEST", "Client address unknown");
