@@ -25,9 +25,19 @@ export function pathProblem(path: string): string | undefined {
         return "Malformed percent-encoding in path";
       }
     }
-    if (/[/\\]/.test(segment)) return "Encoded slash or backslash in path";
-    if (/^\.\.?(?:;|$)/.test(segment)) return "Dot segment in path";
-    if (/[\u0000-\u001f\u007f]/.test(segment)) return "Control character in path";
+    // One test per segment (this runs on every request); which problem it is, only when there is one.
+    if (ANY_PROBLEM.test(segment)) return segmentProblem(segment);
   }
   return undefined;
+}
+
+const SEPARATOR = /[/\\]/;
+const DOT_SEGMENT = /^\.\.?(?:;|$)/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const ANY_PROBLEM = new RegExp([SEPARATOR, DOT_SEGMENT, CONTROL].map((r) => r.source).join("|"));
+
+function segmentProblem(segment: string): string {
+  if (SEPARATOR.test(segment)) return "Encoded slash or backslash in path";
+  if (DOT_SEGMENT.test(segment)) return "Dot segment in path";
+  return "Control character in path";
 }
