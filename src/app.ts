@@ -23,6 +23,7 @@ import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 import { productOfPrefix } from "./products";
 import { pipeline } from "./http/pipeline";
+import { OneHandlerRouter } from "./http/one-handler-router";
 
 /** Every request's first stages: request id, access log, settings, HTTPS, body size. */
 const EDGE_STAGES = [requestId, accessLog, edgeChecks];
@@ -57,7 +58,7 @@ const PRODUCT_STAGES = [
  */
 export function createApp() {
   // A product's calls run every stage in one pipeline (http/pipeline.ts: no async step per stage).
-  const onProductHost = new Hono<AppEnv>();
+  const onProductHost = new Hono<AppEnv>({ router: new OneHandlerRouter() });
   onProductHost.all("*", pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES));
   onProductHost.onError(onError);
   // zgate's own surface runs the edge stages as Hono middleware before its sub-apps' routes.
@@ -81,7 +82,7 @@ export function createApp() {
       // zgate's own lies under one: products/completeness.ts), and the product app runs the
       // same pipeline for it without the gateway app's router, which would match it against
       // every route of zgate's own surface first.
-      const own = servesGatewaySurface(url, env) && !productOfPrefix(url.pathname);
+      const own = !productOfPrefix(url.pathname) && servesGatewaySurface(url, env);
       return (own ? gateway : onProductHost).fetch(request, env, ctx);
     },
   };
