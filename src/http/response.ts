@@ -15,8 +15,9 @@ export function replaceResponse(c: Context, response: Response): void {
 export function setResponseHeaders(c: Context, fields: Record<string, string>): void {
   const entries = Object.entries(fields);
   if (entries.length === 0) return;
+  const headers = c.res.headers;
   try {
-    for (const [name, value] of entries) c.res.headers.set(name, value);
+    for (const [name, value] of entries) headers.set(name, value);
   } catch {
     // Immutable headers: the first `set` threw, so nothing was set yet.
     const copy = new Response(c.res.body, c.res);
