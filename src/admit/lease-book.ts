@@ -154,6 +154,8 @@ interface Group {
   rtt?: number;
   /** The latest round trips (a few): the guard is far only if even the quickest of them was slow. */
   trips: number[];
+  /** The quickest of `trips` took FAR_RTT_MS or more (isFar): kept as they change, as it is asked on every request. */
+  far: boolean;
   renewing?: Promise<void>;
   /** The request whose background step keeps renewing (between requests, far guards only). */
   stepOwner?: object;
@@ -299,6 +301,7 @@ export class LeaseBook {
         freed: 0,
         handingBack: new Set(),
         trips: [],
+        far: false,
         shares: new Map(),
         arrivals: arrivals(clock.now()),
       };
@@ -398,7 +401,7 @@ export class LeaseBook {
    * never quick.
    */
   private isFar(group: Group): boolean {
-    return group.trips.length > 0 && Math.min(...group.trips) >= FAR_RTT_MS;
+    return group.far;
   }
 
   /** The lease life to ask for from this guard: longer the farther it is, within a revoke's budget. */
@@ -422,6 +425,7 @@ export class LeaseBook {
     group.rtt = group.rtt === undefined ? rtt : 0.75 * group.rtt + 0.25 * rtt;
     group.trips.push(rtt);
     if (group.trips.length > TRIPS_KEPT) group.trips.shift();
+    group.far = Math.min(...group.trips) >= FAR_RTT_MS;
   }
 
   /** Keeps a granted lease; what it does not spend goes back when it ends (or with the next renewal). */
@@ -542,10 +546,15 @@ export class LeaseBook {
   /** Whether the subject's leases run out, of time or of tokens at its usual pace, within `within` ms. */
   private due(subject: Subject, within: number): boolean {
     const now = clock.now();
-    const live = subject.held.filter((h) => h.spent < h.tokens && now < h.endsAt);
-    const last = live[live.length - 1];
+    // One pass, no arrays: this runs after every request a lease admits.
+    let last: Held | undefined;
+    let left = 0;
+    for (const h of subject.held) {
+      if (h.spent >= h.tokens || now >= h.endsAt) continue;
+      last = h;
+      left += h.tokens - h.spent;
+    }
     if (!last) return true;
-    const left = live.reduce((sum, h) => sum + h.tokens - h.spent, 0);
     // At its usual pace, never more than it made in a lease life (a burst: once its tokens are out).
     const pace = subject.gap !== undefined && subject.gap > 0 ? Math.ceil(within / subject.gap) : 1;
     const needed = Math.max(1, Math.min(pace, this.recent(subject, this.lifeOf(subject.group)) + 1));

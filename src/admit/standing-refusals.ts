@@ -43,11 +43,15 @@ export class StandingRefusals {
   private readonly entries = new Lru<string, Standing>(MAX_ENTRIES);
 
   /** The refusal standing for `key`, worded as of now; else the guard's answer (`ask`), remembered when it is a full window. */
-  async admit(key: string, ask: () => Promise<AdmitDecision>): Promise<AdmitDecision> {
+  admit(key: string, ask: () => Promise<AdmitDecision>): Promise<AdmitDecision> {
     const standing = this.standing(key);
-    if (standing) return standing;
+    if (standing) return Promise.resolve(standing);
     const askedAt = clock.now();
-    const decision = await ask();
+    // No async step of its own: every admission passes through here.
+    return ask().then((decision) => this.remember(key, decision, askedAt));
+  }
+
+  private remember(key: string, decision: AdmitDecision, askedAt: number): AdmitDecision {
     if (!decision.allow && decision.refusal === "rate_limited" && decision.standsMs) {
       // The refusal's end counted from the answer's arrival, later than the guard's own
       // count: never past its end. Its stand counted from before the ask, earlier than the

@@ -3,6 +3,7 @@ import type { Env } from "../env";
 import { leasable, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
 import { leaseBookFor } from "./lease-book";
 import { upstashAdmission } from "./upstash-windows";
+import { madeOnce } from "../util/made-once";
 
 /** The guard of one request's credential (or client address). */
 export type GuardStub = ReturnType<Env["ACCOUNT_GUARD"]["get"]>;
@@ -58,6 +59,11 @@ function guardAdmission(settings: Settings): Admission {
   };
 }
 
+const admissions = new WeakMap<Settings, Admission>();
+
+/** The admission of these settings, made once per parsed settings (it is asked for on every request). */
 export function admissionFor(settings: Settings): Admission {
-  return settings.LIMITER_BACKEND === "upstash" ? upstashAdmission(settings) : guardAdmission(settings);
+  return madeOnce(admissions, settings, () =>
+    settings.LIMITER_BACKEND === "upstash" ? upstashAdmission(settings) : guardAdmission(settings),
+  );
 }

@@ -392,6 +392,6 @@ export function leaseTagsOf(request: AdmitRequest): LeaseTag[] {
 export function leaseBookKey(request: AdmitRequest, routeName: string): string {
   const credential = request.credential;
   // A product is never `ip`, so the two forms cannot meet.
-  if (!credential) return ["ip", request.product, request.ip, routeName].join("|");
-  return [request.product, request.accountId, credential.keyId ?? `jwt:${credential.tokenId}`, routeName, request.jobId ?? ""].join("|");
+  if (!credential) return `ip|${request.product}|${request.ip ?? ""}|${routeName}`;
+  return `${request.product}|${request.accountId ?? ""}|${credential.keyId ?? `jwt:${credential.tokenId}`}|${routeName}|${request.jobId ?? ""}`;
 }
