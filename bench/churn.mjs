@@ -5,12 +5,12 @@
 // it up), to each of the three products in turn.
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { importTs, root } from "../scripts/import-ts.mjs";
 import { runtimeProcesses } from "../scripts/runtime-watch.mjs";
+import { freePort } from "./free-port.mjs";
 import { inspectorPort } from "./inspector.mjs";
 import { startOrigin } from "./origin.mjs";
 import { BARE_WORKER, readCompatibility } from "./workers.mjs";
@@ -35,18 +35,6 @@ const PRODUCTS = [
   { prefix: "zw_live_", path: "/zappway/api/v1/agents", header: (key) => ({ Authorization: `Bearer ${key}` }) },
   { prefix: "zak_live_", path: "/zakgt/api/v1/users/me", header: (key) => ({ Authorization: `Bearer ${key}` }) },
 ];
-
-/** A loopback port nothing listens on now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts `command` in a process group of its own and resolves once `ready(output)`: where

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { inject } from "vitest";
-import { freePort } from "./free-port";
+import { freePort } from "../../bench/free-port.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 

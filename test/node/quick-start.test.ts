@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM, CHROMIUM_ARGS, noBrowser } from "./chromium";
-import { freePort } from "./free-port";
+import { freePort } from "../../bench/free-port.mjs";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./free-port";
+import { freePort } from "../../bench/free-port.mjs";
 import { RespClient } from "./resp-client";
 
 export interface RunningRedis {
