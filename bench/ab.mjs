@@ -15,6 +15,12 @@
 // to the bare Worker's (medians over rounds), and this tree's difference from the ref's,
 // round by round (median, lowest and highest), with the load each round started at.
 //
+// With BENCH_AB_TOGETHER=1 the three sides of a case are driven at the same time instead
+// (cpu-together.mjs), and each figure is taken per window of BENCH_AB_WINDOW_MS over
+// BENCH_AB_WINDOWS windows: the sides meet the same moments of the machine, so a ratio
+// moves far less from window to window than from one alternating round to the next. The
+// sides share the cores, so read ratios and differences, not each side's own figure.
+//
 // Environment:
 //   BENCH_AB_BASE=main        the git ref to measure against
 //   BENCH_AB_CASES=zappway_key,zsky_key,floor   ids of bench/cases.mjs cases, and `floor` (contract-floor.mjs)
@@ -22,6 +28,7 @@
 //   BENCH_CPU_REQUESTS=2000   requests per run
 //   BENCH_CONNECTIONS=50      autocannon connections
 //   BENCH_MAX_LOAD, BENCH_LOAD_WAIT  as for `npm run bench`: each round waits for a load below it
+//   BENCH_AB_TOGETHER=1       drive a case's sides at once (below); BENCH_AB_WINDOWS=20, BENCH_AB_WINDOW_MS=5000
 //   BENCH_AB_OUT=path         results file (default bench/results/ab.json)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -29,6 +36,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { requestCases, zgateSettings } from "./cases.mjs";
 import { cpuRun, quietEnough, spread } from "./cpu-pairs.mjs";
+import { cpuTogether } from "./cpu-together.mjs";
 import { runBench, setting, track, whileBuilding } from "./harness.mjs";
 import { measure, median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
@@ -59,6 +67,9 @@ const config = {
   connections: Math.round(setting("BENCH_CONNECTIONS", 50, 50, false)),
   maxLoad: Number(process.env.BENCH_MAX_LOAD || 0),
   loadWait: setting("BENCH_LOAD_WAIT", 600, 600, false),
+  together: process.env.BENCH_AB_TOGETHER === "1",
+  windows: Math.round(setting("BENCH_AB_WINDOWS", 20, 20, false)),
+  windowMs: Math.round(setting("BENCH_AB_WINDOW_MS", 5000, 5000, false)),
 };
 const outFile = resolve(process.env.BENCH_AB_OUT || join(root, "bench", "results", "ab.json"));
 const SIDES = /** @type {const} */ (["base", "head", "bare"]);
@@ -183,24 +194,43 @@ async function main() {
     }
   }
   console.log(
-    `bench:ab: ${base} (${commit}) against this tree (${head}${dirty ? ", with uncommitted changes" : ""}), ${config.rounds} rounds`,
+    `bench:ab: ${base} (${commit}) against this tree (${head}${dirty ? ", with uncommitted changes" : ""}), ` +
+      (config.together ? `${config.windows} windows of ${config.windowMs} ms, the sides at once` : `${config.rounds} rounds`),
   );
 
-  /** @type {Record<string, { load: number, order: Side[], runs: Record<Side, CpuRun> }[]>} */
+  /** @typedef {Pick<CpuRun, "cpuMsPerRequest" | "unexpected">} SideFigure */
+  /** @type {Record<string, { load: number, order?: Side[], runs: Record<Side, SideFigure> }[]>} */
   const rounds = Object.fromEntries(cases.map((c) => [c.id, []]));
-  for (let r = 0; r < config.rounds; r++) {
-    const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]);
+  if (config.together) {
     for (const c of cases) {
-      const load = await quietEnough(config);
-      /** @type {Partial<Record<Side, CpuRun>>} */
-      const runs = {};
-      for (const side of /** @type {Side[]} */ (order))
-        runs[side] = await cpuRun(loadOf(c.sides[side]), c.sides[side].instance, config.requests);
-      const done = /** @type {Record<Side, CpuRun>} */ (runs);
-      rounds[c.id]?.push({ load, order: /** @type {Side[]} */ (order), runs: done });
-      console.log(
-        `round ${r + 1}/${config.rounds} ${c.id}: ${SIDES.map((s) => `${s} ${done[s].cpuMsPerRequest.toFixed(3)}`).join(", ")} ms/req (load ${load})`,
+      await quietEnough(config);
+      const windows = await cpuTogether(
+        SIDES.map((side) => ({ name: side, load: loadOf(c.sides[side]), instance: c.sides[side].instance })),
+        { windows: config.windows, windowMs: config.windowMs, warmupMs: 2000, loadNow: () => round(loadavg()[0] ?? 0, 2) },
       );
+      for (const [w, { load, sides }] of windows.entries()) {
+        const runs = /** @type {Record<Side, SideFigure>} */ (sides);
+        rounds[c.id]?.push({ load, runs });
+        console.log(
+          `window ${w + 1}/${config.windows} ${c.id}: ${SIDES.map((s) => `${s} ${runs[s].cpuMsPerRequest.toFixed(3)}`).join(", ")} ms/req (load ${load})`,
+        );
+      }
+    }
+  } else {
+    for (let r = 0; r < config.rounds; r++) {
+      const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]);
+      for (const c of cases) {
+        const load = await quietEnough(config);
+        /** @type {Partial<Record<Side, CpuRun>>} */
+        const runs = {};
+        for (const side of /** @type {Side[]} */ (order))
+          runs[side] = await cpuRun(loadOf(c.sides[side]), c.sides[side].instance, config.requests);
+        const done = /** @type {Record<Side, CpuRun>} */ (runs);
+        rounds[c.id]?.push({ load, order: /** @type {Side[]} */ (order), runs: done });
+        console.log(
+          `round ${r + 1}/${config.rounds} ${c.id}: ${SIDES.map((s) => `${s} ${done[s].cpuMsPerRequest.toFixed(3)}`).join(", ")} ms/req (load ${load})`,
+        );
+      }
     }
   }
 
@@ -217,6 +247,7 @@ async function main() {
         head: spread(rs.map((r) => r.runs.head.cpuMsPerRequest / r.runs.bare.cpuMsPerRequest)),
       },
       headMinusBaseMs: spread(rs.map((r) => r.runs.head.cpuMsPerRequest - r.runs.base.cpuMsPerRequest)),
+      headOverBase: spread(rs.map((r) => r.runs.head.cpuMsPerRequest / r.runs.base.cpuMsPerRequest)),
       loads: rs.map((r) => r.load),
       unexpected,
       rounds: rs,
@@ -231,7 +262,10 @@ async function main() {
     cases: results,
   });
 
-  console.log(`\nCPU ms/request past the entry worker, medians of ${config.rounds} rounds (in brackets: lowest..highest round):`);
+  const unit = config.together ? "window" : "round";
+  console.log(
+    `\nCPU ms/request past the entry worker, medians of ${config.together ? config.windows : config.rounds} ${unit}s (in brackets: lowest..highest ${unit}):`,
+  );
   for (const c of results) {
     const x = (/** @type {import("./report.mjs").Spread} */ s) =>
       `${s.median.toFixed(2)}x [${s.range[0].toFixed(2)}..${s.range[1].toFixed(2)}]`;
@@ -239,7 +273,7 @@ async function main() {
     console.log(
       `${c.id.padEnd(12)} ${base} ${c.cpuMsPerRequest.base.toFixed(3)} (${x(c.xBare.base)} bare) | this ${c.cpuMsPerRequest.head.toFixed(3)} ` +
         `(${x(c.xBare.head)} bare) | bare ${c.cpuMsPerRequest.bare.toFixed(3)} | this - ${base}: ${d.median >= 0 ? "+" : ""}${d.median.toFixed(3)} ms ` +
-        `[${d.range[0].toFixed(3)}..${d.range[1].toFixed(3)}] | load ${Math.min(...c.loads)}-${Math.max(...c.loads)}` +
+        `[${d.range[0].toFixed(3)}..${d.range[1].toFixed(3)}] (${x(c.headOverBase)}) | load ${Math.min(...c.loads)}-${Math.max(...c.loads)}` +
         (c.unexpected > 0 ? ` | ${(100 * c.unexpected).toFixed(1)}% unexpected statuses` : ""),
     );
   }
