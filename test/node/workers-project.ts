@@ -51,6 +51,11 @@ export function workersProject(
               // from 39 s to 14 s (800 calls one at a time). Tests of batching set a longer
               // flush themselves.
               USAGE_FLUSH_MS: "1",
+              // Files share a runtime's storage (isolate: false, below), and every ZakGT test
+              // that reads /users/me needs a key of the simulator's one demo user (usr_demo):
+              // at the default of 20 the files that happened to share a runtime filled it
+              // (settings.test: 409 making its key). key-caps.test.ts tests the default cap.
+              MAX_ACTIVE_KEYS_PER_USER: "1000",
               TEST_MIGRATIONS: await readD1Migrations("./migrations"),
             },
           },
