@@ -152,6 +152,15 @@ describe("zak_test_ keys never reach production origins", () => {
     });
     expect(prod.status).toBe(403);
     expect(await json(prod)).toEqual({ detail: "Test keys are not accepted by this deployment" });
+    // A mistyped test key is refused as any mistyped key is, before its mode is judged: 401, not 403.
+    const mistyped = key.replace(/.$/, (c: string) => (c === "0" ? "1" : "0"));
+    const refused = await call("/api/v1/users/me", {
+      base: "https://api.zakgt.net",
+      headers: bearer(mistyped),
+      settings: { ENVIRONMENT: "production" },
+    });
+    expect(refused.status).toBe(401);
+    expect(await json(refused)).toEqual({ detail: "Could not validate credentials" });
   });
 
   it("go to ORIGIN_ZAKGT_TEST when it is set", async () => {
