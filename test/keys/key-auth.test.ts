@@ -139,26 +139,23 @@ describe("valid key, missing scope or session-only route: 403", () => {
   });
 });
 
+const PRODUCTION = { ENVIRONMENT: "production" };
+
 describe("zak_test_ keys never reach production origins", () => {
   it("work in development (one origin) and are refused where no test origin is set", async () => {
     const created = await admin("/keys", { json: { product: "zakgt", account: "usr_demo", mode: "test" } });
     const { key } = await json(created);
     expect(key.startsWith("zak_test_")).toBe(true);
     expect((await call("/zakgt/api/v1/users/me", { headers: bearer(key) })).status).toBe(200);
-    const prod = await call("/api/v1/users/me", {
-      base: "https://api.zakgt.net",
-      headers: bearer(key),
-      settings: { ENVIRONMENT: "production" },
-    });
+    // users/me on ZakGT's own host of a production deployment with no test origin.
+    const inProduction = (presented: string) =>
+      call("/api/v1/users/me", { base: "https://api.zakgt.net", headers: bearer(presented), settings: PRODUCTION });
+    const prod = await inProduction(key);
     expect(prod.status).toBe(403);
     expect(await json(prod)).toEqual({ detail: "Test keys are not accepted by this deployment" });
     // A mistyped test key is refused as any mistyped key is, before its mode is judged: 401, not 403.
     const mistyped = key.replace(/.$/, (c: string) => (c === "0" ? "1" : "0"));
-    const refused = await call("/api/v1/users/me", {
-      base: "https://api.zakgt.net",
-      headers: bearer(mistyped),
-      settings: { ENVIRONMENT: "production" },
-    });
+    const refused = await inProduction(mistyped);
     expect(refused.status).toBe(401);
     expect(await json(refused)).toEqual({ detail: "Could not validate credentials" });
   });
