@@ -23,7 +23,7 @@ import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 import { productOfPrefix } from "./products";
 import { pipeline } from "./http/pipeline";
-import { OneHandlerRouter } from "./http/one-handler-router";
+import { NO_PATH, OneHandlerRouter } from "./http/one-handler-router";
 
 /** Every request's first stages: request id, access log, settings, HTTPS, body size. */
 const EDGE_STAGES = [requestId, accessLog, edgeChecks];
@@ -58,7 +58,7 @@ const PRODUCT_STAGES = [
  */
 export function createApp() {
   // A product's calls run every stage in one pipeline (http/pipeline.ts: no async step per stage).
-  const onProductHost = new Hono<AppEnv>({ router: new OneHandlerRouter() });
+  const onProductHost = new Hono<AppEnv>({ router: new OneHandlerRouter(), getPath: NO_PATH });
   onProductHost.all("*", pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES));
   onProductHost.onError(onError);
   // zgate's own surface runs the edge stages as Hono middleware before its sub-apps' routes.

@@ -22,3 +22,10 @@ export class OneHandlerRouter<T> implements Router<T> {
     return this.#result ?? [[]];
   }
 }
+
+/**
+ * The path Hono is given for an app on a OneHandlerRouter: none is read. Hono would otherwise
+ * scan each request's URL for its path before asking the router (it runs on every product
+ * call), so on such an app `c.req.path` is "/": its stages read the URL (http/request-url.ts).
+ */
+export const NO_PATH = () => "/";

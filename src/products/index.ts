@@ -82,20 +82,24 @@ export interface ProductTarget {
  * (a misconfigured deployment) the default hosts still pick the error envelope.
  */
 export function resolveProduct(url: URL, settings: Settings | undefined): ProductTarget | undefined {
+  // Read once each: a URL's fields are the runtime's, and each read makes a new string.
+  const path = url.pathname;
   const byHost = resolveProductHost(url.hostname.toLowerCase(), settings);
-  if (byHost) return { product: byHost, originPath: url.pathname, publicPrefix: "" };
-  const product = productOfPrefix(url.pathname);
+  if (byHost) return { product: byHost, originPath: path, publicPrefix: "" };
+  const product = productOfPrefix(path);
   if (!product) return undefined;
   const prefix = product.pathPrefix;
-  return { product, originPath: url.pathname.slice(prefix.length) || "/", publicPrefix: prefix };
+  return { product, originPath: path.slice(prefix.length) || "/", publicPrefix: prefix };
 }
 
-// Asked twice a request (the app's host choice, then the route): each prefix with its `/` made once.
-const prefixes = fromRegistry((list) => list.map((product) => ({ product, prefix: product.pathPrefix, under: `${product.pathPrefix}/` })));
+// Asked twice a request (the app's host choice, then the route). A prefix is one path
+// segment (completeness.ts), so the path's first segment is looked up, not each prefix tried.
+const byPrefix = fromRegistry((list) => new Map(list.map((product) => [product.pathPrefix, product])));
 
 /** The product whose path prefix (`/zakgt`, ...) the path is under, if any. */
 export function productOfPrefix(pathname: string): Product | undefined {
-  return prefixes().find((p) => pathname === p.prefix || pathname.startsWith(p.under))?.product;
+  const end = pathname.indexOf("/", 1);
+  return byPrefix().get(end < 0 ? pathname : pathname.slice(0, end));
 }
 
 /** The product whose own host this is (lowercase hostname), if any. */

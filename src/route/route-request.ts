@@ -2,8 +2,11 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { resolveProduct, routeTable } from "../products/index";
+import type { Product } from "../products/types";
 import { pathProblem } from "./path-hygiene";
+import type { RouteMatch } from "./route-table";
 import { requestUrl } from "../http/request-url";
+import { Lru } from "../util/lru";
 
 /**
  * Picks the product and the route; a path an origin could read otherwise 400 (see
@@ -13,14 +16,45 @@ export const routeRequest: MiddlewareHandler<AppEnv> = (c, next) => {
   const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
   if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
   c.set("target", target);
-  const problem = pathProblem(target.originPath);
-  if (problem) throw new GatewayError("BAD_REQUEST", problem);
-  const match = routeTable(target.product).match(c.req.method, target.originPath);
-  if (match.kind === "not-found") throw new GatewayError("NOT_FOUND", "Not Found");
-  if (match.kind === "method-not-allowed") {
-    throw new GatewayError("METHOD_NOT_ALLOWED", "Method Not Allowed", { Allow: match.allow.join(", ") });
+  const routed = routedPath(target.product, c.req.method, target.originPath);
+  if (typeof routed === "string") throw new GatewayError("BAD_REQUEST", routed);
+  if (routed.kind === "not-found") throw new GatewayError("NOT_FOUND", "Not Found");
+  if (routed.kind === "method-not-allowed") {
+    throw new GatewayError("METHOD_NOT_ALLOWED", "Method Not Allowed", { Allow: routed.allow.join(", ") });
   }
-  c.set("route", match.def);
-  c.set("params", match.params);
+  c.set("route", routed.def);
+  c.set("params", routed.params);
   return next();
 };
+
+/** A path's problem (path-hygiene.ts), or what the product's route table makes of the method and path. */
+type Routed = string | RouteMatch;
+
+// Callers repeat their calls: a method and path routed before are answered from here (the
+// hygiene check and the table's scan run on every request otherwise). Bounded per product,
+// and long paths are not kept, so a flood of distinct paths costs no more than routing them.
+const MEMO_PATHS = 512;
+const MEMO_PATH_CHARS = 256;
+const memos = new WeakMap<Product, Lru<string, Routed>>();
+
+function routedPath(product: Product, method: string, path: string): Routed {
+  if (path.length > MEMO_PATH_CHARS) return route(product, method, path);
+  let memo = memos.get(product);
+  if (!memo) memos.set(product, (memo = new Lru<string, Routed>(MEMO_PATHS)));
+  const key = `${method} ${path}`;
+  let routed = memo.get(key);
+  if (routed === undefined) {
+    routed = route(product, method, path);
+    memo.set(key, routed);
+  }
+  return routed;
+}
+
+function route(product: Product, method: string, path: string): Routed {
+  const problem = pathProblem(path);
+  if (problem) return problem;
+  const match = routeTable(product).match(method, path);
+  // Shared by every request of this method and path: never changed.
+  if (match.kind === "route") Object.freeze(match.params);
+  return match;
+}
