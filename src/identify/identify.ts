@@ -3,7 +3,7 @@ import { productSettings, requireFeature } from "../config/settings";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
-import { findKeyByHash, isKnownUnknown, knownKeyRef } from "../keys/key-store";
+import { findKeyByHash, isKnownUnknown, knownKeyRef, type KeyRef } from "../keys/key-store";
 import { clientAddress } from "../http/client-address";
 import { countFailure, isOverLimit, refuseIfOverLimit, type FailureSubject } from "./failed-auth";
 import { failedKeyAuthPolicy } from "../limits/policies";
@@ -51,16 +51,6 @@ async function identifySession(c: Context<AppEnv>, token: string): Promise<void>
 
 async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
   const { product } = c.get("target");
-  // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
-  // this isolate knows never needs the address, so it is read only when one is looked up
-  // (and once, however many of the checks below ask for it).
-  let subject: FailureSubject | undefined;
-  const failures = () =>
-    (subject ??= { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) });
-  const refuse = async (): Promise<never> => {
-    await countFailure(c.env, failures());
-    throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  };
   const testMode = keyModeOf(secret) === "test";
   if (testMode) {
     // A mistyped test key is refused as any mistyped key is (below), before its mode is judged.
@@ -73,14 +63,33 @@ async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Prom
   }
   const hash = await hashKey(secret);
   // A key this isolate found before needs no checksum: no key with a bad one is ever
-  // issued or imported (key-format.ts importRefusal), so it cannot be among them.
-  const ref = knownKeyRef(hash) ?? (await lookUpKey(c, secret, hash, failures));
-  // A key of another product is not a credential of this one: the same 401 as an unknown key.
-  if (!ref || ref.product !== product.id) return refuse();
+  // issued or imported (key-format.ts importRefusal), so it cannot be among them. Such a key
+  // of this product (a busy key's every request) takes no other step here.
+  const known = knownKeyRef(hash);
+  const ref = known?.product === product.id ? known : await checkedKey(c, secret, hash, known);
   c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
   // Awaited rather than returned from a callback: a promise handed back from a `.then`
   // takes two more steps to pass on once the later stages are done.
   await next();
+}
+
+/**
+ * A key of this product, looked up when the isolate does not know it; a key of another
+ * product (known or found: not a credential of this one) and a key not found get the same
+ * 401, counted as a failed authentication.
+ */
+async function checkedKey(c: Context<AppEnv>, secret: string, hash: string, known: KeyRef | undefined): Promise<KeyRef> {
+  const { product } = c.get("target");
+  // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
+  // this isolate knows never needs the address, so it is read only when one is looked up
+  // (and once, however many of the checks below ask for it).
+  let subject: FailureSubject | undefined;
+  const failures = () =>
+    (subject ??= { guard: product.id, address: clientAddress(c.req.raw.headers), policy: failedKeyAuthPolicy(product, c.get("settings")) });
+  const ref = known ?? (await lookUpKey(c, secret, hash, failures));
+  if (ref && ref.product === product.id) return ref;
+  await countFailure(c.env, failures());
+  throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
 }
 
 /** A key this isolate does not know yet: its checksum, then storage (counted as a failed authentication when absent). */
