@@ -1,10 +1,11 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
-import type { RouteDef } from "../products/types";
-import { leaseBookKey, type AdmitDecision, type AdmitRequest, type WindowReport } from "../limits/guard-protocol";
-import { limitsForRequest } from "../limits/policies";
+import type { Product, RouteDef } from "../products/types";
+import type { Identity } from "../identify/identity";
+import { leaseBookKey, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
+import { limitsForRequest, type RequestLimits } from "../limits/policies";
 import { clientAddress } from "../http/client-address";
 import { accountGuardName, addressGuardNameOf, guardNamed } from "./guard-client";
 import { rateLimitHeaders } from "./rate-limit-headers";
@@ -37,26 +38,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   // Without an address these windows would be one bucket shared by every such request.
   // Only in-process callers lack one: Cloudflare and `wrangler dev` always set it.
   if (!identity && ip === undefined) throw new GatewayError("BAD_REQUEST", "Client address unknown");
-  const jobId = route.jobParam ? (c.get("params")[route.jobParam] ?? "") : undefined;
-  const request: AdmitRequest = {
-    product: product.id,
-    route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
-    credential: identity && {
-      via: identity.via,
-      product: identity.product,
-      keyId: identity.keyId,
-      userId: identity.userId,
-      tokenId: identity.tokenId,
-      issuedAt: identity.issuedAt,
-      tier: identity.tier,
-    },
-    accountId: identity?.accountId,
-    ip,
-    limits,
-    jobId,
-    wantUsage: route.readsAllowance === true,
-    stand: settings.GUARD_LEASE_MS,
-  };
+  const request = admitRequest(c, identity, route, limits, ip);
   const guardName = identity ? accountGuardName(identity) : await addressGuardNameOf(c.env, product.id, ip!);
   // The route's own guard question goes out with admission's call, or right after a lease admits.
   let alongsideStarted = route.alongsideAdmission === undefined;
@@ -86,13 +68,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("SERVICE_UNAVAILABLE", "Service temporarily unavailable, please retry", { "Retry-After": "1" });
   }
-  // Unknown, revoked and expired credentials all get the same 401 body.
-  if (!decision.allow && decision.refusal === "credential") throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
-  if (!decision.allow && decision.refusal === "forbidden") throw new GatewayError("FORBIDDEN", decision.message);
-  if (!decision.allow && decision.refusal === "not_found") {
-    throw new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
-  }
-  if (!decision.allow) refuse(decision.refusal, decision.message, decision.windows, decision.retryAfter);
+  if (!decision.allow) throw refusal(decision, product);
   startAlongside();
   c.set("admission", {
     windows: decision.windows,
@@ -108,9 +84,43 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-function refuse(refusal: string, message: string, windows: WindowReport[], retryAfter: number): never {
-  const headers = { ...rateLimitHeaders(windows), "Retry-After": String(retryAfter) };
-  throw new GatewayError(refusal === "suspended" ? "FORBIDDEN" : "RATE_LIMITED", message, headers);
+/** What the guard is asked about this request. */
+function admitRequest(
+  c: Context<AppEnv>,
+  identity: Identity | undefined,
+  route: RouteDef,
+  limits: RequestLimits,
+  ip: string | undefined,
+): AdmitRequest {
+  return {
+    product: c.get("target").product.id,
+    route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
+    credential: identity && {
+      via: identity.via,
+      product: identity.product,
+      keyId: identity.keyId,
+      userId: identity.userId,
+      tokenId: identity.tokenId,
+      issuedAt: identity.issuedAt,
+      tier: identity.tier,
+    },
+    accountId: identity?.accountId,
+    ip,
+    limits,
+    jobId: route.jobParam ? (c.get("params")[route.jobParam] ?? "") : undefined,
+    wantUsage: route.readsAllowance === true,
+    stand: c.get("settings").GUARD_LEASE_MS,
+  };
+}
+
+/** The error a refused request is answered with. */
+function refusal(decision: Extract<AdmitDecision, { allow: false }>, product: Product): GatewayError {
+  // Unknown, revoked and expired credentials all get the same 401 body.
+  if (decision.refusal === "credential") return new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
+  if (decision.refusal === "forbidden") return new GatewayError("FORBIDDEN", decision.message);
+  if (decision.refusal === "not_found") return new GatewayError("NOT_FOUND", "Job not found", rateLimitHeaders(decision.windows));
+  const headers = { ...rateLimitHeaders(decision.windows), "Retry-After": String(decision.retryAfter) };
+  return new GatewayError(decision.refusal === "suspended" ? "FORBIDDEN" : "RATE_LIMITED", decision.message, headers);
 }
 
 /** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */

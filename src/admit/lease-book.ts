@@ -14,6 +14,7 @@ import {
   type ShareAnswer,
   type ShareRenewal,
   type Vouched,
+  type WindowReport,
 } from "../limits/guard-protocol";
 
 /**
@@ -213,19 +214,34 @@ export class LeaseBook {
    * already asked for that has a token promised to it, and then makes at most one guard
    * call of its own.
    */
-  async admit(key: string, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
+  admit(key: string, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
     const subject = this.subjectFor(key, request, link);
     const group = subject.group;
     this.noteArrival(subject, group);
     countArrival(group.arrivals, this.shareLife(group));
-    const shared = subject.share && (await this.fromShare(subject, link));
-    if (shared) return shared;
+    return subject.share ? this.admitShared(subject, request, link) : this.admitHeld(subject, request, link);
+  }
+
+  /** A share's member: from its share, else as any subject. */
+  private async admitShared(subject: Subject, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
+    return (await this.fromShare(subject, link)) ?? this.admitHeld(subject, request, link);
+  }
+
+  /**
+   * From a lease the subject holds, with no async step of its own: most requests of a busy
+   * subject end here, so this is kept small (the runtime optimizes a small function sooner).
+   */
+  private admitHeld(subject: Subject, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
     const spent = this.spend(subject);
-    if (spent) {
-      this.renewIfDue(subject, link);
-      this.keepAlive(group, link);
-      return spent;
-    }
+    if (!spent) return this.admitAsking(subject, request, link);
+    this.renewIfDue(subject, link);
+    this.keepAlive(subject.group, link);
+    return Promise.resolve(spent);
+  }
+
+  /** No token held: one promised to it by a lease under way, else the guard's answer. */
+  private async admitAsking(subject: Subject, request: AdmitRequest, link: GuardLink): Promise<AdmitDecision> {
+    const group = subject.group;
     const promised = subject.pending.find((p) => p.slots > 0);
     if (promised) {
       promised.slots--;
@@ -519,8 +535,11 @@ export class LeaseBook {
     if (!held) return undefined;
     const earlier = held.spent++;
     held.lastSpentAt = clock.now();
-    // Each request reports the windows as if counted one by one.
-    return { ...held.decision, windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })) };
+    // The facts a token carries, not the lease's own terms (`lease`, `vouched`, `gapHint`),
+    // field by field: the decision came through RPC, and spreading such an object is the
+    // runtime's slow copy, on every request a lease admits.
+    const { key, accountPlan, job } = held.decision;
+    return { allow: true, key, accountPlan, job, windows: spentWindows(held.decision.windows, earlier) };
   }
 
   /**
@@ -797,12 +816,7 @@ export class LeaseBook {
     const earlier = held.spent++;
     held.lastSpentAt = now;
     const { key, accountPlan } = member.vouched;
-    return {
-      allow: true,
-      key,
-      accountPlan,
-      windows: held.decision.windows.map((w) => ({ ...w, remaining: Math.max(0, w.remaining - earlier) })),
-    };
+    return { allow: true, key, accountPlan, windows: spentWindows(held.decision.windows, earlier) };
   }
 
   /** The full windows' refusal, while it stands (until the share's next renewal, and while its member is vouched for). */
@@ -967,6 +981,17 @@ export class LeaseBook {
     if (share.held.length > 0 || group.sharesRenewing || group.renewing || group.stepOwner !== undefined) return;
     await this.handBack(group, link);
   }
+}
+
+/** A lease's windows as the request that spends its token after `earlier` others sees them: counted one by one. */
+function spentWindows(windows: WindowReport[], earlier: number): WindowReport[] {
+  return windows.map((w) => ({
+    name: w.name,
+    limit: w.limit,
+    windowSeconds: w.windowSeconds,
+    remaining: Math.max(0, w.remaining - earlier),
+    resetSeconds: w.resetSeconds,
+  }));
 }
 
 /** Empty arrival buckets from `now`. */
