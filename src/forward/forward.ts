@@ -99,8 +99,9 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
     settings.ORIGIN_FORWARD_HEADERS,
   );
   const sent = body && body.byteLength > 0 ? body : null;
+  const method = c.req.method;
   await addOriginAssertion(headers, settings, {
-    method: c.req.method,
+    method,
     origin,
     path: target.originPath,
     query: url.search.slice(1),
@@ -109,7 +110,7 @@ export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | nul
     identity,
     requestId,
   });
-  const response = await fetchOrigin(c, origin + pathAndQuery, { method: c.req.method, headers, body: sent });
+  const response = await fetchOrigin(c, origin + pathAndQuery, { method, headers, body: sent });
   // A route that settles from the answer (ZSky's jobs) reads it whole and rebuilds it from
   // its bytes (http/origin-json.ts): a re-wrap here would be one more Response and copy of
   // its fields a poll. Any other answer is re-wrapped so later stages may add X-Request-Id
