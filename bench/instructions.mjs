@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// `npm run bench:instructions`: the machine instructions one request costs, counted by
+// valgrind's callgrind in each side's workerd, for zgate (this tree), its contract floor and
+// the bare Worker on one case; with BENCH_INSTR_BASE=<git ref>, for zgate against that
+// build's zgate instead. CPU time on these shared cores moves by tens of per cent from run
+// to run; instructions retired do not move with the machine's load, so a change of one or
+// two per cent shows in one run (docs/benchmarks.md, "Instructions per request").
+//
+// Only the isolate's own thread is counted: the runtime's other threads (V8's concurrent
+// compiler and GC helpers) vary with timing, not with the path. Each side is warmed (its
+// code optimized), then rounds of BENCH_INSTR_REQUESTS requests alternate between the
+// sides. A round that met a full GC or the V8 compiler is dearer than the path itself, so
+// each side reports its lowest round beside the median. Under callgrind a request takes
+// some 7 ms: time, latency and anything paced by the clock (lease renewals, usage flushes
+// per request) are not production's; only the path's instructions are.
+//
+// Needs valgrind (`apt-get install valgrind`). Environment:
+//   BENCH_INSTR_CASE=zappway_key     a zgate case of bench/cases.mjs
+//   BENCH_INSTR_BASE=<ref>           zgate of that git ref against this tree's (else: floor and bare)
+//   BENCH_INSTR_WARM=6000            requests before counting (per side)
+//   BENCH_INSTR_REQUESTS=1500        requests a round
+//   BENCH_INSTR_ROUNDS=5             rounds (each side once a round)
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requestCases, zgateSettings } from "./cases.mjs";
+import { runBench, setting, track, whileBuilding } from "./harness.mjs";
+import { median } from "./load.mjs";
+import { startOrigin } from "./origin.mjs";
+import {
+  applyMigrations,
+  buildAll,
+  buildTree,
+  readCompatibility,
+  root,
+  startBare,
+  startContractFloor,
+  startZgate,
+  storageRoot,
+} from "./workers.mjs";
+
+const caseId = process.env.BENCH_INSTR_CASE || "zappway_key";
+const base = process.env.BENCH_INSTR_BASE || "";
+const warm = Math.round(setting("BENCH_INSTR_WARM", 6000, 6000, false));
+const requests = Math.round(setting("BENCH_INSTR_REQUESTS", 1500, 1500, false));
+const rounds = Math.round(setting("BENCH_INSTR_ROUNDS", 5, 5, false));
+// The floor's own request, as bench:ab sends it.
+const FLOOR_REQUEST = { path: "/zappway/api/v1/agents", headers: { Authorization: "Bearer contract-floor-key" } };
+
+/** @typedef {{ path: string, method?: string, headers?: Record<string, string>, body?: string, expect?: number }} Sent */
+/** @typedef {{ name: string, url: string, request: Sent, pids: number[], rounds: number[] }} Side */
+
+/** Processes running callgrind: its processes are named after the tool, not workerd. */
+function callgrindPids() {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/stat`, "utf8").includes("(callgrind");
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * The instructions of the isolate's thread (callgrind's thread 1) in a process's latest dump.
+ * @param {string} dumps
+ * @param {number} pid
+ */
+function isolateInstructions(dumps, pid) {
+  const files = readdirSync(dumps).filter((f) => f.startsWith(`cg.${pid}.out.`) && f.endsWith("-01"));
+  const latest = files.sort((a, b) => Number(/\.out\.(\d+)-/.exec(a)?.[1]) - Number(/\.out\.(\d+)-/.exec(b)?.[1])).at(-1);
+  if (!latest) throw new Error(`no callgrind dump of process ${pid} in ${dumps}`);
+  const text = readFileSync(join(dumps, latest), "utf8");
+  return Number((/^summary:\s+(\d+)/m.exec(text) ?? /^totals:\s+(\d+)/m.exec(text) ?? [])[1]);
+}
+
+/**
+ * `count` requests of the side's case, four at a time; the answers not as expected.
+ * @param {Side} side
+ * @param {number} count
+ */
+async function drive(side, count) {
+  let left = count;
+  let unexpected = 0;
+  const { path, method = "GET", headers = {}, body, expect = 200 } = side.request;
+  const one = async () => {
+    while (left-- > 0) {
+      const response = await fetch(side.url + path, { method, headers: { "CF-Connecting-IP": "127.0.0.1", ...headers }, body });
+      await response.arrayBuffer();
+      if (response.status !== expect) unexpected++;
+    }
+  };
+  await Promise.all([one(), one(), one(), one()]);
+  return unexpected;
+}
+
+async function main() {
+  try {
+    execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error("valgrind is not installed: apt-get install valgrind");
+  }
+  const work = mkdtempSync(join(tmpdir(), "zgate-instructions-"));
+  track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
+  const dumps = join(work, "dumps");
+  mkdirSync(dumps);
+  // Miniflare starts this in place of workerd: callgrind, counting nothing until told to.
+  const wrapper = join(work, "workerd-under-callgrind.sh");
+  const workerd = execFileSync(process.execPath, ["-e", "import('workerd').then((m) => console.log(m.default.default ?? m.default))"], {
+    cwd: root,
+    encoding: "utf8",
+  }).trim();
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec valgrind --tool=callgrind --smc-check=all-non-file --instr-atstart=no --separate-threads=yes --dump-instr=no ` +
+      `--callgrind-out-file=${dumps}/cg.%p.out -q --log-file=${dumps}/valgrind.%p.log ${workerd} "$@"\n`,
+  );
+  chmodSync(wrapper, 0o755);
+
+  let baseTree = "";
+  if (base) {
+    baseTree = join(work, "base-tree");
+    mkdirSync(baseTree);
+    const tar = execFileSync("git", ["-C", root, "archive", "--format=tar", base, "src", "bench", "migrations"], { maxBuffer: 1 << 28 });
+    execFileSync("tar", ["-x", "-C", baseTree], { input: tar });
+    mkdirSync(join(work, "base"));
+  }
+  const [built, builtBase] = await whileBuilding(Promise.all([buildAll(work), base ? buildTree(baseTree, join(work, "base")) : null]));
+  const compat = readCompatibility();
+  const storage = storageRoot("tmpfs");
+  track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
+  const origin = await startOrigin();
+  track(origin.stop, { pids: [origin.pid] });
+  const settings = zgateSettings(origin.url, 1);
+  process.env.MINIFLARE_WORKERD_PATH = wrapper;
+
+  /**
+   * Starts one side under callgrind and finds its process.
+   * @param {string} name
+   * @param {() => Promise<import("./workers.mjs").Instance>} start
+   * @param {(instance: import("./workers.mjs").Instance) => Promise<Sent>} request
+   * @returns {Promise<Side>}
+   */
+  const side = async (name, start, request) => {
+    const before = new Set(callgrindPids());
+    const instance = await start();
+    track(instance.stop, { pids: instance.pids });
+    const pids = callgrindPids().filter((pid) => !before.has(pid));
+    return { name, url: instance.directUrl ?? instance.url, request: await request(instance), pids, rounds: [] };
+  };
+  /** @type {(instance: import("./workers.mjs").Instance, migrations: string) => Promise<Sent>} */
+  const zgateCase = async (instance, migrations) => {
+    await applyMigrations(instance.mf, migrations);
+    const found = (await requestCases(instance.url, settings)).find((c) => c.id === caseId && c.target === "zgate");
+    if (!found) throw new Error(`bench:instructions: no zgate case "${caseId}" in bench/cases.mjs`);
+    return found;
+  };
+  /** @type {Side[]} */
+  const sides = [
+    await side(
+      "zgate",
+      () => startZgate({ scriptPath: built.zgate, settings, compat, storage }),
+      (z) => zgateCase(z, join(root, "migrations")),
+    ),
+  ];
+  if (builtBase) {
+    sides.unshift(
+      await side(
+        `zgate ${base}`,
+        () => startZgate({ name: "zgate-base", scriptPath: builtBase.zgate, settings, compat, storage }),
+        (z) => zgateCase(z, join(baseTree, "migrations")),
+      ),
+    );
+  } else {
+    const floorAssertionKeys = settings.ORIGIN_ASSERTION_KEYS;
+    const zgateRequest = sides[0]?.request;
+    sides.push(
+      await side(
+        "floor",
+        () => startContractFloor({ scriptPath: built.floor, originUrl: origin.url, assertionKeys: floorAssertionKeys, compat, storage }),
+        async () => FLOOR_REQUEST,
+      ),
+      await side(
+        "bare",
+        () => startBare({ scriptPath: built.bare, originUrl: origin.url, compat, storage }),
+        async () => ({
+          ...zgateRequest,
+          path: zgateRequest?.path ?? "/",
+          expect: 200,
+        }),
+      ),
+    );
+  }
+  for (const s of sides) if (s.pids.length === 0) throw new Error(`${s.name}: no callgrind process found`);
+
+  const control = (/** @type {string[]} */ args, /** @type {number} */ pid) =>
+    execFileSync("callgrind_control", [...args, String(pid)], { stdio: "ignore" });
+  console.log(`bench:instructions: case ${caseId}, ${warm} requests of warm-up a side, ${rounds} rounds of ${requests}`);
+  for (const s of sides) {
+    const unexpected = await drive(s, warm);
+    if (unexpected > 0) throw new Error(`${s.name}: ${unexpected} of ${warm} warm-up answers were not as expected`);
+    for (const pid of s.pids) control(["--instr=on"], pid);
+  }
+  for (let round = 0; round < rounds; round++) {
+    // Alternating which side goes first, so neither always meets the other's aftermath.
+    for (const s of round % 2 ? [...sides].reverse() : sides) {
+      for (const pid of s.pids) control(["--zero"], pid);
+      const unexpected = await drive(s, requests);
+      let instructions = 0;
+      for (const pid of s.pids) {
+        control(["--dump"], pid);
+        instructions += isolateInstructions(dumps, pid);
+      }
+      s.rounds.push(Math.round(instructions / requests));
+      if (unexpected > 0) console.log(`${s.name}: ${unexpected} answers not as expected in round ${round + 1}`);
+    }
+    console.log(`round ${round + 1}: ${sides.map((s) => `${s.name} ${s.rounds[round]}`).join(", ")} instructions a request`);
+  }
+  const reference = sides.at(-1);
+  console.log("\ninstructions a request: median of rounds (lowest round)" + (base ? "" : ", and as a multiple of the bare Worker's"));
+  for (const s of sides) {
+    const ratio = base || !reference ? "" : ` = ${(median(s.rounds) / median(reference.rounds)).toFixed(3)}x bare`;
+    console.log(`  ${s.name.padEnd(18)} ${Math.round(median(s.rounds))} (${Math.min(...s.rounds)})${ratio}`);
+  }
+  if (base && sides[0] && sides[1]) {
+    const [before, after] = [sides[0], sides[1]];
+    const differences = after.rounds.map((n, i) => n - (before.rounds[i] ?? n));
+    console.log(
+      `  this tree - ${base}: ${Math.round(median(differences))} a request, median of the rounds' differences ` +
+        `[${Math.min(...differences)}..${Math.max(...differences)}]; lowest rounds ${Math.min(...after.rounds) - Math.min(...before.rounds)}`,
+    );
+  }
+}
+
+await runBench("bench:instructions", main);
