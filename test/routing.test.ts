@@ -158,6 +158,23 @@ describe("unknown paths and wrong methods", () => {
     expect(response.headers.get("Allow")).toBe("GET, HEAD");
   });
 
+  it("a path asked before is routed as the first time, per method: a 405 keeps its Allow, a refused path stays refused", async () => {
+    // The edge keeps what it made of a method and path (route/route-request.ts): the second
+    // answer of each comes from there.
+    const { key } = await createKey("zsky");
+    const headers = { "X-API-Key": key, "X-Sim-Echo": "1" };
+    for (let round = 0; round < 2; round++) {
+      const put = await call("/zsky/v1/jobs/job_memo", { method: "PUT", headers });
+      expect(put.status).toBe(405);
+      expect(put.headers.get("Allow")).toBe("DELETE, GET, HEAD");
+      const get = await call("/zsky/v1/jobs/job_memo", { headers });
+      expect(get.status).toBe(404); // routed as a poll: a job this account never submitted
+      const refused = await call("/zsky/v1/jobs/job_memo%2F..%2Fusage", { headers });
+      expect(refused.status).toBe(400);
+      expect(await json(refused)).toEqual({ error: "Encoded slash or backslash in path" });
+    }
+  });
+
   it("405 is decided before authentication", async () => {
     const response = await call("/zsky/v1/usage", { method: "DELETE", headers: { "X-API-Key": "zsky_live_whatever" } });
     expect(response.status).toBe(405);
