@@ -28,7 +28,38 @@ function splitPath(path: string): string[] {
   return path.split("/").filter((s) => s !== "");
 }
 
-function compile(def: RouteDef): CompiledRoute {
+/**
+ * A route with every field, in one order. Routes are declared with the fields each needs,
+ * and to the runtime each set of fields is an object shape of its own; the pipeline reads a
+ * route's fields in every stage of every request, and a read that has met many shapes is
+ * a lookup each time. One shape keeps those reads direct. (The type lists every field, so
+ * a field added to RouteDef cannot be left out here.)
+ */
+function uniform(def: RouteDef): RouteDef {
+  const all: Record<keyof RouteDef, unknown> = {
+    name: def.name,
+    method: def.method,
+    path: def.path,
+    auth: def.auth,
+    json: def.json,
+    body: def.body,
+    catalogue: def.catalogue,
+    revokesSession: def.revokesSession,
+    deactivatesUser: def.deactivatesUser,
+    serve: def.serve,
+    alongsideAdmission: def.alongsideAdmission,
+    settle: def.settle,
+    generates: def.generates,
+    jobParam: def.jobParam,
+    readsAllowance: def.readsAllowance,
+    sessionOnly: def.sessionOnly,
+    doc: def.doc,
+  };
+  return all as RouteDef;
+}
+
+function compile(declared: RouteDef): CompiledRoute {
+  const def = uniform(declared);
   const prefix = def.path.endsWith("/*");
   const segments = splitPath(prefix ? def.path.slice(0, -2) : def.path).map((s): Segment => {
     const param = /^\{(\w+)\}$/.exec(s);
