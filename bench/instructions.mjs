@@ -49,7 +49,7 @@ const rounds = Math.round(setting("BENCH_INSTR_ROUNDS", 5, 5, false));
 const FLOOR_REQUEST = { path: "/zappway/api/v1/agents", headers: { Authorization: "Bearer contract-floor-key" } };
 
 /** @typedef {{ path: string, method?: string, headers?: Record<string, string>, body?: string, expect?: number }} Sent */
-/** @typedef {{ name: string, url: string, request: Sent, pids: number[], rounds: number[] }} Side */
+/** @typedef {{ name: string, url: string, request: Sent, pids: number[], rounds: number[], output: () => string }} Side */
 
 /** Processes running callgrind: its processes are named after the tool, not workerd. */
 function callgrindPids() {
@@ -94,7 +94,17 @@ async function drive(side, count) {
       if (response.status !== expect) unexpected++;
     }
   };
-  await Promise.all([one(), one(), one(), one()]);
+  try {
+    await Promise.all([one(), one(), one(), one()]);
+  } catch (err) {
+    // The runtime under callgrind sometimes exits: what it said last, then the error.
+    const said = side
+      .output()
+      .split("\n")
+      .filter((line) => !line.includes('"msg":"request"'));
+    console.error(`${side.name}: its runtime's last output:\n${said.slice(-20).join("\n")}`);
+    throw err;
+  }
   return unexpected;
 }
 
@@ -150,7 +160,8 @@ async function main() {
     const instance = await start();
     track(instance.stop, { pids: instance.pids });
     const pids = callgrindPids().filter((pid) => !before.has(pid));
-    return { name, url: instance.directUrl ?? instance.url, request: await request(instance), pids, rounds: [] };
+    const output = () => instance.output.text;
+    return { name, url: instance.directUrl ?? instance.url, request: await request(instance), pids, rounds: [], output };
   };
   /** @type {(instance: import("./workers.mjs").Instance, migrations: string) => Promise<Sent>} */
   const zgateCase = async (instance, migrations) => {
