@@ -90,8 +90,10 @@ async function drive(side, count) {
   const one = async () => {
     while (left-- > 0) {
       const response = await fetch(side.url + path, { method, headers: { "CF-Connecting-IP": "127.0.0.1", ...headers }, body });
+      if (response.status !== expect && unexpected++ === 0) {
+        console.log(`${side.name}: answered ${response.status} (expected ${expect}): ${(await response.clone().text()).slice(0, 200)}`);
+      }
       await response.arrayBuffer();
-      if (response.status !== expect) unexpected++;
     }
   };
   try {
