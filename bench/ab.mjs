@@ -45,6 +45,7 @@ import {
   applyMigrations,
   buildAll,
   buildTree,
+  checkOutRef,
   readCompatibility,
   root,
   startBare,
@@ -78,19 +79,6 @@ const SIDES = /** @type {const} */ (["base", "head", "bare"]);
 const git = (args) => execFileSync("git", ["-C", root, ...args], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 }).trim();
 
 /**
- * The ref's files that make a zgate and its floor, unpacked into `dir`.
- * @param {string} ref
- * @param {string} dir
- */
-function checkOut(ref, dir) {
-  mkdirSync(dir, { recursive: true });
-  const tar = execFileSync("git", ["-C", root, "archive", "--format=tar", ref, "src", "bench", "migrations"], {
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  execFileSync("tar", ["-x", "-C", dir], { input: tar });
-}
-
-/**
  * One request, to fail fast with a readable message instead of a run of errors.
  * @param {LoadRequest} load
  */
@@ -112,7 +100,7 @@ async function main() {
   track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
   const storage = storageRoot("tmpfs");
   track(() => rmSync(storage, { recursive: true, force: true }), { dir: storage });
-  checkOut(base, join(work, "base-tree"));
+  checkOutRef(base, join(work, "base-tree"));
   mkdirSync(join(work, "base"));
   const [built, builtBase] = await whileBuilding(Promise.all([buildAll(work), buildTree(join(work, "base-tree"), join(work, "base"))]));
 

@@ -32,6 +32,7 @@ import {
   applyMigrations,
   buildAll,
   buildTree,
+  checkOutRef,
   readCompatibility,
   root,
   startBare,
@@ -136,9 +137,7 @@ async function main() {
   let baseTree = "";
   if (base) {
     baseTree = join(work, "base-tree");
-    mkdirSync(baseTree);
-    const tar = execFileSync("git", ["-C", root, "archive", "--format=tar", base, "src", "bench", "migrations"], { maxBuffer: 1 << 28 });
-    execFileSync("tar", ["-x", "-C", baseTree], { input: tar });
+    checkOutRef(base, baseTree);
     mkdirSync(join(work, "base"));
   }
   const [built, builtBase] = await whileBuilding(Promise.all([buildAll(work), base ? buildTree(baseTree, join(work, "base")) : null]));

@@ -3,7 +3,8 @@
 // on loopback, the compatibility date and flags from wrangler.toml, request logging
 // off, and the Worker's console output drained instead of printed (zgate writes one
 // access-log line per request; printing them would measure the terminal).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { build } from "esbuild";
@@ -79,6 +80,20 @@ export async function buildAll(workDir) {
     bundle(join(benchDir, "guard-driver.mjs"), join(workDir, "guard-driver.mjs")),
   ]);
   return { bare, zgate, floor, guardHost, guardDriver };
+}
+
+/**
+ * A git ref's files that make a zgate and its floor (`src/`, `bench/`, `migrations/`),
+ * unpacked into `dir` for buildTree (bench:ab and bench:instructions measure this tree against it).
+ * @param {string} ref
+ * @param {string} dir
+ */
+export function checkOutRef(ref, dir) {
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync("git", ["-C", root, "archive", "--format=tar", ref, "src", "bench", "migrations"], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
 }
 
 /**
