@@ -3,6 +3,7 @@ import type { AppEnv } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
 import type { Product, RouteDef } from "../products/types";
+import type { Settings } from "../config/settings";
 import type { Identity } from "../identify/identity";
 import { leaseBookKey, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
 import { limitsForRequest, type RequestLimits } from "../limits/policies";
@@ -38,7 +39,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   // Without an address these windows would be one bucket shared by every such request.
   // Only in-process callers lack one: Cloudflare and `wrangler dev` always set it.
   if (!identity && ip === undefined) throw new GatewayError("BAD_REQUEST", "Client address unknown");
-  const request = admitRequest(c, identity, route, limits, ip);
+  const request = admitRequest(c, product, route, settings, identity, limits, ip);
   const guardName = identity ? accountGuardName(identity) : await addressGuardNameOf(c.env, product.id, ip!);
   // The route's own guard question goes out with admission's call, or right after a lease admits.
   let alongsideStarted = route.alongsideAdmission === undefined;
@@ -87,13 +88,15 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
 /** What the guard is asked about this request. */
 function admitRequest(
   c: Context<AppEnv>,
-  identity: Identity | undefined,
+  product: Product,
   route: RouteDef,
+  settings: Settings,
+  identity: Identity | undefined,
   limits: RequestLimits,
   ip: string | undefined,
 ): AdmitRequest {
   return {
-    product: c.get("target").product.id,
+    product: product.id,
     route: { scope: routeScope(route), sessionOnly: route.sessionOnly === true },
     credential: identity && {
       via: identity.via,
@@ -109,7 +112,7 @@ function admitRequest(
     limits,
     jobId: route.jobParam ? (c.get("params")[route.jobParam] ?? "") : undefined,
     wantUsage: route.readsAllowance === true,
-    stand: c.get("settings").GUARD_LEASE_MS,
+    stand: settings.GUARD_LEASE_MS,
   };
 }
 

@@ -7,6 +7,7 @@ import { pathProblem } from "./path-hygiene";
 import type { RouteMatch } from "./route-table";
 import { requestUrl } from "../http/request-url";
 import { Lru } from "../util/lru";
+import { madeOnce } from "../util/made-once";
 
 /**
  * Picks the product and the route; a path an origin could read otherwise 400 (see
@@ -36,11 +37,11 @@ type Routed = string | RouteMatch;
 const MEMO_PATHS = 512;
 const MEMO_PATH_CHARS = 256;
 const memos = new WeakMap<Product, Lru<string, Routed>>();
+const newMemo = () => new Lru<string, Routed>(MEMO_PATHS);
 
 function routedPath(product: Product, method: string, path: string): Routed {
   if (path.length > MEMO_PATH_CHARS) return route(product, method, path);
-  let memo = memos.get(product);
-  if (!memo) memos.set(product, (memo = new Lru<string, Routed>(MEMO_PATHS)));
+  const memo = madeOnce(memos, product, newMemo);
   const key = `${method} ${path}`;
   let routed = memo.get(key);
   if (routed === undefined) {
