@@ -4,7 +4,7 @@ import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
 import type { Product, RouteDef } from "../products/types";
 import type { Settings } from "../config/settings";
-import type { Identity } from "../identify/identity";
+import { identityOf, type Identity } from "../identify/identity";
 import { leaseBookKey, type AdmitDecision, type AdmitRequest } from "../limits/guard-protocol";
 import { limitsForRequest, type RequestLimits } from "../limits/policies";
 import { clientAddress } from "../http/client-address";
@@ -80,7 +80,12 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
   });
 
   if (identity && decision.key) {
-    c.set("identity", { ...identity, userId: decision.key.ownerUserId ?? undefined, scopes: decision.key.scopes, plan: decision.key.plan });
+    // A copy in the one shape every identity has (identity.ts), with what the guard knows of the key.
+    const admitted = identityOf(identity);
+    admitted.userId = decision.key.ownerUserId ?? undefined;
+    admitted.scopes = decision.key.scopes;
+    admitted.plan = decision.key.plan;
+    c.set("identity", admitted);
   }
   await next();
 };

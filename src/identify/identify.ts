@@ -9,6 +9,7 @@ import { countFailure, isOverLimit, refuseIfOverLimit, type FailureSubject } fro
 import { failedKeyAuthPolicy } from "../limits/policies";
 import { readCredential } from "./credentials";
 import { verifyAccessToken } from "./jwt";
+import { identityOf } from "./identity";
 
 /**
  * Turns the request's credential into an Identity, or refuses it with 401 in the
@@ -37,16 +38,19 @@ function identifyCaller(c: Context<AppEnv>, next: Next): Promise<void> {
 async function identifySession(c: Context<AppEnv>, token: string): Promise<void> {
   const { product } = c.get("target");
   const claims = await verifyAccessToken(token, c.get("settings"), product.unauthorized.invalid);
-  c.set("identity", {
-    product: product.id,
-    accountId: claims.sub,
-    userId: claims.sub,
-    via: "jwt",
-    tokenId: claims.jti,
-    issuedAt: claims.iat,
-    expiresAt: claims.exp,
-    tier: claims.tier,
-  });
+  c.set(
+    "identity",
+    identityOf({
+      product: product.id,
+      accountId: claims.sub,
+      userId: claims.sub,
+      via: "jwt",
+      tokenId: claims.jti,
+      issuedAt: claims.iat,
+      expiresAt: claims.exp,
+      tier: claims.tier,
+    }),
+  );
 }
 
 async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
@@ -67,7 +71,7 @@ async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Prom
   // of this product (a busy key's every request) takes no other step here.
   const known = knownKeyRef(hash);
   const ref = known?.product === product.id ? known : await checkedKey(c, secret, hash, known);
-  c.set("identity", { product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode });
+  c.set("identity", identityOf({ product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode }));
   // Awaited rather than returned from a callback: a promise handed back from a `.then`
   // takes two more steps to pass on once the later stages are done.
   await next();

@@ -20,6 +20,30 @@ export interface Identity {
   expiresAt?: number;
 }
 
+/**
+ * An identity with every field of `Identity`, in one order, whatever the credential: the
+ * stages read the identities of all three products' callers (keys, sessions, enriched by
+ * admission), and a property read that meets one object layout is V8's quickest, where
+ * one that has met several (a key's identity, a session's, an admitted key's) looks each
+ * layout up on every request.
+ */
+export function identityOf(fields: Identity): Identity {
+  return {
+    product: fields.product,
+    accountId: fields.accountId,
+    userId: fields.userId,
+    keyId: fields.keyId,
+    via: fields.via,
+    scopes: fields.scopes,
+    plan: fields.plan,
+    testMode: fields.testMode,
+    tier: fields.tier,
+    tokenId: fields.tokenId,
+    issuedAt: fields.issuedAt,
+    expiresAt: fields.expiresAt,
+  };
+}
+
 /** How an identity is named in the audit log. */
 export function actorOf(identity: Identity): string {
   return identity.via === "key" ? `key:${identity.keyId}` : `user:${identity.userId}`;
