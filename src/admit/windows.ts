@@ -63,7 +63,8 @@ const admissions = new WeakMap<Settings, Admission>();
 
 /** The admission of these settings, made once per parsed settings (it is asked for on every request). */
 export function admissionFor(settings: Settings): Admission {
-  return madeOnce(admissions, settings, () =>
-    settings.LIMITER_BACKEND === "upstash" ? upstashAdmission(settings) : guardAdmission(settings),
+  return (
+    admissions.get(settings) ??
+    madeOnce(admissions, settings, () => (settings.LIMITER_BACKEND === "upstash" ? upstashAdmission(settings) : guardAdmission(settings)))
   );
 }

@@ -265,15 +265,19 @@ const productViews = new WeakMap<Settings, Map<Product, ProductSettingsView>>();
 
 /** A registered product's settings: its own hosts, its origin, and its test keys' origin (where it has test keys). Shared: never changed. */
 export function productSettings(settings: Settings, product: Product): ProductSettingsView {
-  const views = madeOnce(productViews, settings, () => new Map<Product, ProductSettingsView>());
-  return madeOnce(views, product, () => {
-    const values = settings as unknown as Record<string, unknown>;
-    return {
-      hosts: productHostsIn(settings, product),
-      origin: values[product.originSetting] as string,
-      testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
-    };
-  });
+  // Read twice a forwarded request (made-once.ts: the factories made only when nothing is kept).
+  const views = productViews.get(settings) ?? madeOnce(productViews, settings, () => new Map<Product, ProductSettingsView>());
+  return (
+    views.get(product) ??
+    madeOnce(views, product, () => {
+      const values = settings as unknown as Record<string, unknown>;
+      return {
+        hosts: productHostsIn(settings, product),
+        origin: values[product.originSetting] as string,
+        testOrigin: product.testOriginSetting ? (values[product.testOriginSetting] as string | undefined) : undefined,
+      };
+    })
+  );
 }
 
 /** The built-in products' settings (their hosts, origin and what their folders declare), typed for the code that reads them. */

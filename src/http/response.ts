@@ -13,15 +13,19 @@ export function replaceResponse(c: Context, response: Response): void {
  * are immutable (those of fetch() and the cache are), then edited in place.
  */
 export function setResponseHeaders(c: Context, fields: Record<string, string>): void {
-  const entries = Object.entries(fields);
-  if (entries.length === 0) return;
-  const headers = c.res.headers;
-  try {
-    for (const [name, value] of entries) headers.set(name, value);
-  } catch {
-    // Immutable headers: the first `set` threw, so nothing was set yet.
-    const copy = new Response(c.res.body, c.res);
-    for (const [name, value] of entries) copy.headers.set(name, value);
-    replaceResponse(c, copy);
+  let headers: Headers | undefined;
+  // for-in rather than Object.entries: no arrays made (this runs twice on every answer).
+  for (const name in fields) {
+    const value = fields[name]!;
+    headers ??= c.res.headers;
+    try {
+      headers.set(name, value);
+    } catch {
+      // Immutable headers: only the first `set` can throw, so nothing was set yet.
+      const copy = new Response(c.res.body, c.res);
+      replaceResponse(c, copy);
+      headers = copy.headers;
+      headers.set(name, value);
+    }
   }
 }

@@ -30,10 +30,11 @@ export function limitsForRequest(
   via: "jwt" | "key" | undefined,
   settings: Pick<Settings, "LIMIT_OVERRIDES">,
 ): RequestLimits {
-  const byRoute = madeOnce(madeLimits, settings, () => new WeakMap<RouteDef, Map<string, RequestLimits>>());
+  // Asked on every request (made-once.ts: the factories made only when nothing is kept).
+  const byRoute = madeLimits.get(settings) ?? madeOnce(madeLimits, settings, () => new WeakMap<RouteDef, Map<string, RequestLimits>>());
   // A route belongs to one product: its object names both.
-  const byVia = madeOnce(byRoute, route, () => new Map<string, RequestLimits>());
-  return madeOnce(byVia, via ?? "", () => makeLimits(product, route, via, settings));
+  const byVia = byRoute.get(route) ?? madeOnce(byRoute, route, () => new Map<string, RequestLimits>());
+  return byVia.get(via ?? "") ?? madeOnce(byVia, via ?? "", () => makeLimits(product, route, via, settings));
 }
 
 function makeLimits(
