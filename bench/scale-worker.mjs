@@ -240,12 +240,13 @@ export class UsageLog extends CountedUsageLog {
    * @override
    * @param {import("../src/usage/usage-log-object").UsageAccount} account
    * @param {UsageBatchRow[]} rows
+   * @param {import("../src/usage/usage-client").SeenAddress[]} seen
    */
-  async append(account, rows) {
+  async append(account, rows, seen) {
     usageCalls.appends++;
     usageCalls.rows += rows.length;
     for (const row of rows) usageCalls.calls += /** @type {unknown[]} */ (JSON.parse(row.calls)).length;
-    return super.append(account, rows);
+    return super.append(account, rows, seen);
   }
 
   /** @override */

@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ProductId } from "../src/products/types";
 import { encodeBatch, type UsageCall } from "../src/usage/usage-batches";
-import { usageLogFor } from "../src/usage/usage-client";
+import { seenAddresses, usageLogFor } from "../src/usage/usage-client";
 import { admin, json } from "./helpers";
 
 /** A key's product and account, as the admin API has them. */
@@ -42,7 +42,7 @@ export async function appendBatch(keyId: string, batch: string, calls: Partial<U
       }) as UsageCall,
   );
   const ref = await keyRef(keyId);
-  await usageLogFor(env, ref).append(ref, [encodeBatch(keyId, batch, full)]);
+  await usageLogFor(env, ref).append(ref, [encodeBatch(keyId, batch, full)], seenAddresses(full));
 }
 
 /**

@@ -29,6 +29,29 @@ export const addressIndexes = () => Array.from({ length: ADDRESS_INDEXES }, (_, 
 /** The hour (since the epoch) a call at `at` counts in, in the address index. */
 export const usageHour = (at: number) => Math.floor(at / 3_600_000);
 
+/** A client address and an hour it called in: what the address index is told. */
+export type SeenAddress = [address: string, hour: number];
+
+/**
+ * The distinct addresses and hours of an append's calls, for its usage log object to tell
+ * the address index (`UsageLog.append`). Taken by the sender from the calls it holds: the
+ * object would otherwise parse every call of every row again to find them.
+ */
+export function seenAddresses(calls: Iterable<{ at: number; clientAddress: string | null }>): SeenAddress[] {
+  const seen = new Map<string, SeenAddress>();
+  let last: SeenAddress | undefined;
+  for (const { at, clientAddress } of calls) {
+    if (clientAddress === null) continue;
+    const hour = usageHour(at);
+    // A caller's calls mostly come from one address: the same as the last costs no lookup.
+    if (last && last[0] === clientAddress && last[1] === hour) continue;
+    const key = `${hour}|${clientAddress}`;
+    last = seen.get(key);
+    if (!last) seen.set(key, (last = [clientAddress, hour]));
+  }
+  return [...seen.values()];
+}
+
 /** Listing order of calls across keys (a search): positive when `a` comes after `b` (is older). */
 export function olderFirst(a: CallPosition, b: CallPosition): number {
   return b.t - a.t || (a.k < b.k ? 1 : a.k > b.k ? -1 : 0) || b.f - a.f || (a.b < b.b ? 1 : a.b > b.b ? -1 : 0) || b.i - a.i;

@@ -5,7 +5,7 @@ import { migrate, type Migration } from "../guard/schema";
 import type { ProductId } from "../products/types";
 import * as clock from "../util/clock";
 import { rowsOfSlice, segmentOf, type Slice, type SliceIndex } from "./usage-archive";
-import { addressIndexFor, olderFirst, usageHour } from "./usage-client";
+import { addressIndexFor, olderFirst, usageHour, type SeenAddress } from "./usage-client";
 import { decodeCall, MAX_BATCH_SPAN_MS, STORED_CALL_FIELD, type StoredCall, type UsageBatchRow } from "./usage-batches";
 
 /**
@@ -125,10 +125,11 @@ export class UsageLog extends DurableObject<Env> {
   /**
    * An isolate's flush of this account's calls: one row per key, written before the answer
    * leaves (so an acknowledged append survives this object's restarts). Then each client
-   * address not yet told this hour goes to its address index object, for the search across
-   * accounts; a failure there is logged and told again with the address's next call.
+   * address of the calls (`seen`, usage-client.ts seenAddresses) not yet told this hour goes
+   * to its address index object, for the search across accounts; a failure there is logged
+   * and told again with the address's next call.
    */
-  async append(account: UsageAccount, rows: UsageBatchRow[]): Promise<void> {
+  async append(account: UsageAccount, rows: UsageBatchRow[], seen: SeenAddress[]): Promise<void> {
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
       const chunk = rows.slice(i, i + ROWS_PER_INSERT);
       this.sql.exec(
@@ -140,7 +141,7 @@ export class UsageLog extends DurableObject<Env> {
     this.openBytes += rows.reduce((n, r) => n + r.calls.length, 0);
     if (rows.length > 0)
       await this.wakeBy(this.openBytes > COMPACT_BYTES ? clock.now() : Math.min(...rows.map((r) => r.first_at)) + COMPACT_AFTER_MS);
-    await this.noteAddresses(account, rows);
+    await this.noteAddresses(account, seen);
   }
 
   /** Sets the alarm for `at` unless it is set for earlier. */
@@ -155,16 +156,11 @@ export class UsageLog extends DurableObject<Env> {
     return lastAt + loadSettings(this.env).USAGE_RETENTION_DAYS * 86_400_000;
   }
 
-  private async noteAddresses(account: UsageAccount, rows: UsageBatchRow[]): Promise<void> {
-    const fresh = new Map<string, [string, number]>();
-    for (const row of rows) {
-      for (const call of JSON.parse(row.calls) as StoredCall[]) {
-        const address = call[STORED_CALL_FIELD.clientAddress];
-        if (address === null) continue;
-        const hour = usageHour(row.first_at + call[STORED_CALL_FIELD.dt]);
-        const key = `${hour}|${address}`;
-        if (!this.noted.has(key)) fresh.set(key, [address, hour]);
-      }
+  private async noteAddresses(account: UsageAccount, seen: SeenAddress[]): Promise<void> {
+    const fresh = new Map<string, SeenAddress>();
+    for (const [address, hour] of seen) {
+      const key = `${hour}|${address}`;
+      if (!this.noted.has(key)) fresh.set(key, [address, hour]);
     }
     if (fresh.size === 0) return;
     if (this.noted.size + fresh.size > NOTED_MAX) this.noted.clear();

@@ -4,7 +4,7 @@ import type { AppEnv } from "../http/context";
 import { randomBase62 } from "../keys/key-format";
 import * as clock from "../util/clock";
 import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, type UsageCall, type UsageOutcome } from "./usage-batches";
-import { usageLogFor } from "./usage-client";
+import { seenAddresses, usageLogFor } from "./usage-client";
 import type { UsageAccount } from "./usage-log-object";
 
 /**
@@ -169,10 +169,11 @@ function rowsOf(keyId: string, calls: UsageCall[]): UsageBatchRow[] {
  */
 async function append(env: Env, account: AccountCalls): Promise<void> {
   const rows = [...account.keys].flatMap(([keyId, { calls }]) => rowsOf(keyId, calls));
+  const seen = seenAddresses([...account.keys.values()].flatMap(({ calls }) => calls));
   const { product, accountId } = account;
   for (let attempt = 0; ; attempt++) {
     try {
-      await usageLogFor(env, account).append({ product, accountId }, rows);
+      await usageLogFor(env, account).append({ product, accountId }, rows, seen);
       return;
     } catch (err) {
       const wait = APPEND_RETRIES_MS[attempt];

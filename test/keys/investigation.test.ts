@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/key-format";
 import { ADMIN_TOKEN, admin, call, createKey, freshAccount, json, keyHeaders, someIp } from "../helpers";
 import { appendBatch } from "../usage";
-import { encodeBatch } from "../../src/usage/usage-batches";
-import { usageLogFor } from "../../src/usage/usage-client";
+import { encodeBatch, type UsageCall } from "../../src/usage/usage-batches";
+import { seenAddresses, usageLogFor } from "../../src/usage/usage-client";
 import { SEARCH_ACCOUNTS } from "../../src/usage/usage-history";
 
 const zskyUsage = (key: string, from: Record<string, string> = {}, cf?: Record<string, unknown>) =>
@@ -261,7 +261,7 @@ describe("GET /admin/v1/calls: search by client address and time", () => {
     await Promise.all(
       Array.from({ length: SEARCH_ACCOUNTS + 1 }, (_, n) => {
         const ref = { product: "zsky" as const, accountId: freshAccount("many") };
-        const call = encodeBatch(`key_many${n}`, `many${n}`, [
+        const calls: UsageCall[] = [
           {
             at: now - n,
             method: "GET",
@@ -274,8 +274,8 @@ describe("GET /admin/v1/calls: search by client address and time", () => {
             userAgent: null,
             outcome: "admitted",
           },
-        ]);
-        return usageLogFor(env, ref).append(ref, [call]);
+        ];
+        return usageLogFor(env, ref).append(ref, [encodeBatch(`key_many${n}`, `many${n}`, calls)], seenAddresses(calls));
       }),
     );
     const refused = await admin("/calls?product=zsky");
