@@ -7,6 +7,12 @@
 //   BENCH_PROFILE_CASE=zappway_key   the case of bench/cases.mjs requestCases()
 //   BENCH_PROFILE_SECONDS=10         how long the load runs while profiling
 //   BENCH_PROFILE_OUT=<file>         also write the raw .cpuprofile there (open it in DevTools)
+//   BENCH_PROFILE_ALLOC=1            the JS heap's allocations instead (V8's sampling heap
+//                                    profiler, objects the GC took counted too): bytes a
+//                                    request by function. A count, not a time: it does not
+//                                    move with the machine's load, and every byte is the
+//                                    garbage collector's work later (zgate's keyed request
+//                                    allocated some 19 KB against the floor's 10 KB).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +25,7 @@ import { applyMigrations, buildAll, readCompatibility, startZgate, storageRoot }
 
 const caseId = process.env.BENCH_PROFILE_CASE ?? "zappway_key";
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
+const allocations = process.env.BENCH_PROFILE_ALLOC === "1";
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 
 /**
@@ -62,6 +69,36 @@ function summarize(profile) {
   return { total, functions: top(fns, 40), files: top(files, 15) };
 }
 
+/**
+ * A sampling heap profile (HeapProfiler.stopSampling): a tree of call frames, each with the
+ * bytes allocated in it.
+ * @typedef {{ callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: HeapNode[] }} HeapNode
+ */
+
+/**
+ * Bytes a request by function, from a sampling heap profile over `requests` requests.
+ * @param {{ head: HeapNode }} profile
+ * @param {number} requests
+ */
+function allocationsOf(profile, requests) {
+  /** @type {Map<string, number>} */
+  const fns = new Map();
+  /** @type {HeapNode[]} */
+  const stack = [profile.head];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = `${functionName || "(anonymous)"} ${url ? (url.split("/").at(-1) ?? url) : "(native)"}:${lineNumber + 1}`;
+    if (node.selfSize > 0) fns.set(name, (fns.get(name) ?? 0) + node.selfSize);
+    stack.push(...node.children);
+  }
+  const total = [...fns.values()].reduce((a, b) => a + b, 0);
+  const lines = [...fns]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 40)
+    .map(([name, bytes]) => `${(bytes / requests).toFixed(0).padStart(6)} B  ${name}`);
+  return { perRequest: total / requests, lines };
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), "zgate-profile-"));
   track(() => rmSync(work, { recursive: true, force: true }), { dir: work });
@@ -88,6 +125,24 @@ async function main() {
     });
   await load(2); // warm-up: leases, caches, JIT
   const session = await inspect(inspectorPort);
+  if (allocations) {
+    // Every object sampled at one in 128 bytes on average, those the GC took since included.
+    await session.send("HeapProfiler.enable");
+    await session.send("HeapProfiler.startSampling", {
+      samplingInterval: 128,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    const result = await load(seconds);
+    const { profile } = /** @type {{ profile: { head: HeapNode } }} */ (await session.send("HeapProfiler.stopSampling"));
+    session.close();
+    if (process.env.BENCH_PROFILE_OUT) writeFileSync(process.env.BENCH_PROFILE_OUT, JSON.stringify(profile));
+    const { perRequest, lines } = allocationsOf(profile, result.requests);
+    console.log(`case ${caseId} (${c.title}), inspector target "${session.title}": ${result.requests} requests in ${seconds} s`);
+    console.log(`JS heap allocated: ${perRequest.toFixed(0)} bytes a request (sampled)\n\nby function (bytes a request):`);
+    for (const line of lines) console.log(line);
+    return;
+  }
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: 200 });
   await session.send("Profiler.start");
