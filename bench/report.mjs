@@ -43,7 +43,11 @@ import { median, round } from "./load.mjs";
 /**
  * The floor against the bare Worker, and zgate's ZappWay keyed request against the floor
  * (side A zgate, side B the floor), pair by pair.
- * @typedef {CpuPairs & { title: string, zgateOverFloor: CpuPairs | null }} ContractFloor
+ * @typedef {CpuPairs & { title: string, zgateOverFloor: CpuPairs | null, atOnce: AtOnce | null }} ContractFloor
+ */
+/**
+ * zgate's keyed request, the floor and the bare Worker driven at the same time (run.mjs floorAtOnce): ratios of CPU a request per window.
+ * @typedef {{ load: number, windows: number, zgateOverBare: Spread, floorOverBare: Spread, zgateOverFloor: Spread, unexpected: number, runs: import("./cpu-together.mjs").TogetherWindow[] }} AtOnce
  */
 /** @typedef {{ rps: number, p50: number, p99: number, unexpected: number }} HotSide */
 /**
@@ -71,6 +75,7 @@ import { median, round } from "./load.mjs";
  *   probeDuration: number,
  *   guardDuration: number,
  *   cpuRequests: number,
+ *   togetherWindows: number,
  *   sampleMs: number,
  *   windowSeconds: number,
  *   maxLoad: number,
@@ -340,6 +345,14 @@ export function printReport(results) {
         out.push(
           `zgate's ZappWay keyed GET against the floor, direct, in pairs of their own: ${fixed(z.cpuMsPerRequest, 3)} ms vs ` +
             `${fixed(z.bareCpuMsPerRequest, 3)} ms, ${times(z.cpuRatio.median)} (${range(z.cpuRatio, times)})`,
+        );
+      }
+      const t = f.atOnce;
+      if (t) {
+        out.push(
+          `driven at once, ${t.windows} windows (ratios of CPU a request per window, median (lowest..highest)): zgate ${times(t.zgateOverBare.median)} ` +
+            `the bare Worker's (${range(t.zgateOverBare, times)}), the floor ${times(t.floorOverBare.median)} (${range(t.floorOverBare, times)}), ` +
+            `zgate ${times(t.zgateOverFloor.median)} the floor's (${range(t.zgateOverFloor, times)})`,
         );
       }
     }

@@ -18,6 +18,7 @@
 //   BENCH_PROBE_DURATION=0.5  seconds of each side of the unloaded (1 connection) pairs
 //   BENCH_GUARD_DURATION=1    seconds per AccountGuard-alone run
 //   BENCH_CPU_REQUESTS=2000   requests per CPU-per-request run (each side, each route)
+//   BENCH_TOGETHER_WINDOWS=8  windows of 4 s in which zgate, the floor and the bare Worker are driven at once (floor phase)
 //   BENCH_WINDOW_SECONDS=1    window length of the raised limits (see cases.mjs)
 //   BENCH_STORAGE=tmpfs       where local KV/D1/R2/DO data lives: tmpfs or disk (workers.mjs)
 //   BENCH_SAMPLE_MS=1000      autocannon's sampling tick (a run ends on the first tick after it is done)
@@ -31,7 +32,8 @@ import { cleanup, setting as numberSetting, track, whileBuilding } from "./harne
 import { measure, median, round } from "./load.mjs";
 import { startOrigin } from "./origin.mjs";
 import { judgeTargets, machineInfo, printReport, summarizePairs, writeResults } from "./report.mjs";
-import { cpuPairs as cpuPairsOf, secondsWaitedForQuiet } from "./cpu-pairs.mjs";
+import { cpuPairs as cpuPairsOf, quietEnough, secondsWaitedForQuiet, spread } from "./cpu-pairs.mjs";
+import { cpuTogether } from "./cpu-together.mjs";
 import {
   applyMigrations,
   buildAll,
@@ -74,6 +76,7 @@ const config = {
   guardDuration: setting("BENCH_GUARD_DURATION", 1, 0.2),
   // Enough requests for workerd's CPU time (read in 10 ms clock ticks) to move on both sides.
   cpuRequests: Math.round(setting("BENCH_CPU_REQUESTS", 2000, 100)),
+  togetherWindows: Math.round(setting("BENCH_TOGETHER_WINDOWS", 8, 1)),
   sampleMs: setting("BENCH_SAMPLE_MS", 1000, 100),
   windowSeconds: Math.round(setting("BENCH_WINDOW_SECONDS", 1, 1)),
   // CPU pairs start only once the 1-minute load average is below this (0: at once), waiting
@@ -100,7 +103,9 @@ function plannedSeconds(caseCount) {
   const hot = 2 * run(config.warmup) + 2 * config.pairs * run(config.duration);
   const guard = 3 * (Math.min(0.5, config.guardDuration) + config.pairs * config.guardDuration);
   // The floor against the bare Worker, then zgate against the floor.
-  const floor = run(config.warmup) + 4 * config.pairs * cpuRun;
+  // The floor's pairs, then the three sides at once (floorAtOnce: a warm-up, the windows, autocannon's closing).
+  const floor =
+    run(config.warmup) + 4 * config.pairs * cpuRun + (smoke ? 0.2 + 0.5 * config.togetherWindows : 2 + 4 * config.togetherWindows) + 5;
   return run(config.warmup) + caseCount * perCase + hot + floor + guard;
 }
 
@@ -315,8 +320,58 @@ async function floorPhase({ built, compat, origin, bare, zgate, settings, storag
   logCpuPairs("contract floor CPU/request (direct)", result);
   const zgateOverFloor = keyedDirect ? await cpuPairs(keyedDirect, zgate, a, floor) : null;
   if (zgateOverFloor) logCpuPairs("zgate ZappWay keyed against the contract floor (direct)", zgateOverFloor);
+  const atOnce = keyedDirect ? await floorAtOnce(keyedDirect, zgate, a, floor, loadOf(directUrlOf(bare), req), bare) : null;
   await stop();
-  return { title: "contract floor (contract-floor.mjs), ZappWay keyed GET, direct", ...result, zgateOverFloor };
+  return { title: "contract floor (contract-floor.mjs), ZappWay keyed GET, direct", ...result, zgateOverFloor, atOnce };
+}
+
+/**
+ * zgate's keyed request, the floor and the bare Worker driven at the same time
+ * (cpu-together.mjs), each side's CPU read per window: every side meets the same moments of
+ * the machine, where the pairs above meet it one after the other (the bare Worker alone
+ * cost 0.175-0.375 ms a request from one pair to the next in one quiet run). The sides
+ * share the cores, so each one's CPU a request is higher than alone: the ratios are the
+ * figures, and zgate's excess over the floor is given as a share of the floor's.
+ * @param {LoadRequest} zgateLoad
+ * @param {import("./workers.mjs").Instance} zgate
+ * @param {LoadRequest} floorLoad
+ * @param {import("./workers.mjs").Instance} floor
+ * @param {LoadRequest} bareLoad
+ * @param {import("./workers.mjs").Instance} bare
+ * @returns {Promise<import("./report.mjs").AtOnce>}
+ */
+async function floorAtOnce(zgateLoad, zgate, floorLoad, floor, bareLoad, bare) {
+  const load = await quietEnough(config);
+  const windows = await cpuTogether(
+    [
+      { name: "zgate", load: zgateLoad, instance: zgate },
+      { name: "floor", load: floorLoad, instance: floor },
+      { name: "bare", load: bareLoad, instance: bare },
+    ],
+    {
+      windows: config.togetherWindows,
+      windowMs: smoke ? 500 : 4000,
+      warmupMs: smoke ? 200 : 2000,
+      loadNow: () => round(loadavg()[0] ?? 0, 2),
+    },
+  );
+  const ratio = (/** @type {string} */ a, /** @type {string} */ b) =>
+    spread(windows.map((w) => (w.sides[a]?.cpuMsPerRequest ?? NaN) / (w.sides[b]?.cpuMsPerRequest ?? NaN)));
+  const atOnce = {
+    load,
+    windows: windows.length,
+    zgateOverBare: ratio("zgate", "bare"),
+    floorOverBare: ratio("floor", "bare"),
+    zgateOverFloor: ratio("zgate", "floor"),
+    unexpected: Math.max(...windows.flatMap((w) => Object.values(w.sides).map((s) => s.unexpected))),
+    runs: windows,
+  };
+  log(
+    `zgate, floor and bare at once (${atOnce.windows} windows, load ${load}): zgate ${atOnce.zgateOverBare.median}x bare ` +
+      `(${atOnce.zgateOverBare.range.join("..")}), floor ${atOnce.floorOverBare.median}x (${atOnce.floorOverBare.range.join("..")}), ` +
+      `zgate ${atOnce.zgateOverFloor.median}x the floor (${atOnce.zgateOverFloor.range.join("..")})`,
+  );
+  return atOnce;
 }
 
 /**
