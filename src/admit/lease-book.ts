@@ -309,6 +309,9 @@ export class LeaseBook {
   private subjectFor(key: string, request: AdmitRequest, link: GuardLink): Subject {
     let group = this.groups.get(link.name);
     if (!group) {
+      // Every field from the start, the optional ones too: fields added as events come (a
+      // timed call, a renewal, a share) gave groups many layouts, and the reads of every
+      // request (lifeOf, isFar) met so many that V8 looked each up (megamorphic, --log-ic).
       group = {
         name: link.name,
         link,
@@ -316,10 +319,14 @@ export class LeaseBook {
         returns: [],
         freed: 0,
         handingBack: new Set(),
+        rtt: undefined,
         trips: [],
         far: false,
+        renewing: undefined,
+        stepOwner: undefined,
         shares: new Map(),
         arrivals: arrivals(clock.now()),
+        sharesRenewing: undefined,
       };
       this.groups.set(link.name, group);
     }
@@ -328,6 +335,7 @@ export class LeaseBook {
     if (!subject || subject.group !== group) {
       const now = clock.now();
       if (group.subjects.size >= MAX_SUBJECTS) this.forgetEvicted(group);
+      // Every field from the start, as for groups: one layout for every subject.
       subject = {
         key,
         group,
@@ -338,8 +346,12 @@ export class LeaseBook {
         current: 0,
         previous: 0,
         lastArrival: -Infinity,
+        gap: undefined,
+        hinted: undefined,
         early: 0,
         renewedAt: 0,
+        share: undefined,
+        refused: undefined,
       };
       this.subjects.set(key, subject);
       group.subjects.add(subject);
@@ -767,7 +779,16 @@ export class LeaseBook {
     const group = subject.group;
     let share = group.shares.get(vouched.share);
     if (!share) {
-      share = { name: vouched.share, group, members: new Map(), held: [], arrivals: arrivals(askedAt), renewedAt: -Infinity };
+      share = {
+        name: vouched.share,
+        group,
+        members: new Map(),
+        held: [],
+        arrivals: arrivals(askedAt),
+        renewedAt: -Infinity,
+        renewing: undefined,
+        full: undefined,
+      };
       group.shares.set(share.name, share);
     }
     if (subject.share && subject.share !== share) subject.share.members.delete(subject);
