@@ -37,6 +37,17 @@ const inspectorPort = 9300 + Math.floor(Math.random() * 500);
  * }} CpuProfile
  */
 
+/** @typedef {{ functionName: string, url: string, lineNumber: number }} CallFrame */
+
+/**
+ * A call frame's file (the last part of its URL) and its function named with file and line, as both profiles print them.
+ * @param {CallFrame} frame
+ */
+function frameName({ functionName, url, lineNumber }) {
+  const file = url ? (url.split("/").at(-1) ?? url) : "(native)";
+  return { file, name: `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}` };
+}
+
 /**
  * Self time per function and per file, from a V8 CPU profile.
  * @param {CpuProfile} profile
@@ -54,9 +65,7 @@ function summarize(profile) {
   for (const [nodeId, us] of self) {
     const node = byId.get(nodeId);
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const file = url ? (url.split("/").at(-1) ?? url) : "(native)";
-    const name = `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
+    const { file, name } = frameName(node.callFrame);
     fns.set(name, (fns.get(name) ?? 0) + us);
     files.set(file, (files.get(file) ?? 0) + us);
   }
@@ -72,7 +81,7 @@ function summarize(profile) {
 /**
  * A sampling heap profile (HeapProfiler.stopSampling): a tree of call frames, each with the
  * bytes allocated in it.
- * @typedef {{ callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: HeapNode[] }} HeapNode
+ * @typedef {{ callFrame: CallFrame, selfSize: number, children: HeapNode[] }} HeapNode
  */
 
 /**
@@ -86,8 +95,7 @@ function allocationsOf(profile, requests) {
   /** @type {HeapNode[]} */
   const stack = [profile.head];
   for (let node = stack.pop(); node; node = stack.pop()) {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const name = `${functionName || "(anonymous)"} ${url ? (url.split("/").at(-1) ?? url) : "(native)"}:${lineNumber + 1}`;
+    const { name } = frameName(node.callFrame);
     if (node.selfSize > 0) fns.set(name, (fns.get(name) ?? 0) + node.selfSize);
     stack.push(...node.children);
   }

@@ -66,6 +66,9 @@ const smoke = process.env.BENCH_SMOKE === "1";
 /** @type {(name: string, fallback: number, smokeValue: number) => number} */
 const setting = (name, fallback, smokeValue) => numberSetting(name, fallback, smokeValue, smoke);
 
+/** floorAtOnce's window and warm-up (ms): BENCH_TOGETHER_WINDOWS windows of this length. */
+const AT_ONCE = smoke ? { windowMs: 500, warmupMs: 200 } : { windowMs: 4000, warmupMs: 2000 };
+
 /** @type {import("./report.mjs").BenchConfig} */
 const config = {
   duration: setting("BENCH_DURATION", 2, 0.3),
@@ -104,8 +107,7 @@ function plannedSeconds(caseCount) {
   const guard = 3 * (Math.min(0.5, config.guardDuration) + config.pairs * config.guardDuration);
   // The floor against the bare Worker, then zgate against the floor.
   // The floor's pairs, then the three sides at once (floorAtOnce: a warm-up, the windows, autocannon's closing).
-  const floor =
-    run(config.warmup) + 4 * config.pairs * cpuRun + (smoke ? 0.2 + 0.5 * config.togetherWindows : 2 + 4 * config.togetherWindows) + 5;
+  const floor = run(config.warmup) + 4 * config.pairs * cpuRun + (AT_ONCE.warmupMs + AT_ONCE.windowMs * config.togetherWindows) / 1000 + 5;
   return run(config.warmup) + caseCount * perCase + hot + floor + guard;
 }
 
@@ -331,7 +333,7 @@ async function floorPhase({ built, compat, origin, bare, zgate, settings, storag
  * the machine, where the pairs above meet it one after the other (the bare Worker alone
  * cost 0.175-0.375 ms a request from one pair to the next in one quiet run). The sides
  * share the cores, so each one's CPU a request is higher than alone: the ratios are the
- * figures, and zgate's excess over the floor is given as a share of the floor's.
+ * figures, zgate's to the floor's among them.
  * @param {LoadRequest} zgateLoad
  * @param {import("./workers.mjs").Instance} zgate
  * @param {LoadRequest} floorLoad
@@ -348,12 +350,7 @@ async function floorAtOnce(zgateLoad, zgate, floorLoad, floor, bareLoad, bare) {
       { name: "floor", load: floorLoad, instance: floor },
       { name: "bare", load: bareLoad, instance: bare },
     ],
-    {
-      windows: config.togetherWindows,
-      windowMs: smoke ? 500 : 4000,
-      warmupMs: smoke ? 200 : 2000,
-      loadNow: () => round(loadavg()[0] ?? 0, 2),
-    },
+    { windows: config.togetherWindows, ...AT_ONCE, loadNow: () => round(loadavg()[0] ?? 0, 2) },
   );
   const ratio = (/** @type {string} */ a, /** @type {string} */ b) =>
     spread(windows.map((w) => (w.sides[a]?.cpuMsPerRequest ?? NaN) / (w.sides[b]?.cpuMsPerRequest ?? NaN)));
