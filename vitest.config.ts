@@ -28,6 +28,11 @@ export default defineConfig({
           globalSetup: ["./test/node/gateway-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // A worker process runs its files one after another rather than a process each:
+          // a fresh one (vitest, the file's imports) cost some 1.6 s of CPU a file, and npm
+          // test's length is its CPU (it keeps both cores busy throughout). The files keep
+          // no state between them but the shared dev gateway's, which is meant to be shared.
+          isolate: false,
           // scripts/ are plain Node modules: Node loads them (and the Worker modules they
           // bundle with esbuild, scripts/import-ts.mjs) as `npm run` does, untransformed.
           server: { deps: { external: [/\/scripts\//] } },

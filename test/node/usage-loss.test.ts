@@ -3,15 +3,18 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { npmStart, type NpmStart } from "./npm-start";
+import { newAssertionKey } from "../../src/forward/assertion-keys";
+import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
  * The usage log's loss bound (docs/scale.md): an isolate holds at most USAGE_FLUSH_MS of
  * calls before appending them to their account's usage log, so a runtime that stops loses
  * only calls answered within that long (plus an append in flight) before it stopped. Here
- * `npm start`'s runtime is stopped under load, by SIGTERM and by SIGKILL, started again on
- * the same state, and every call the client saw answered 200 is looked for in the key's
- * exported history.
+ * the runtime (`wrangler dev`'s workerd, as `npm start` runs it, with its settings) is
+ * stopped under load, by SIGTERM and by SIGKILL, started again on the same state, and every
+ * call the client saw answered 200 is looked for in the key's exported history. (A restart
+ * of startDevGateway on kept state skips the D1 migrations `npm start` applies at every
+ * start: some 4 s of CPU each, in a suite whose length is its CPU.)
  */
 const root = new URL("../..", import.meta.url).pathname;
 /** npm start's USAGE_FLUSH_MS (wrangler.toml's development vars). */
@@ -36,26 +39,35 @@ interface Answered {
 
 describe("usage recorded across a stop of the runtime under load", () => {
   const state = mkdtempSync(join(tmpdir(), "zgate-loss-"));
-  let gateway: NpmStart | undefined;
+  const assertionKeys = { l1: newAssertionKey() };
+  let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
+  let gateway: DevGateway | undefined;
   afterAll(async () => {
     await gateway?.stop();
+    await origin?.close();
     rmSync(state, { recursive: true, force: true });
   });
+  /** The gateway on the kept state directory: a restart after the first. */
+  const start = async () => {
+    origin ??= await startRecordingOrigin();
+    return startDevGateway(origin.url, assertionKeys, { state });
+  };
+  const base = (gw: DevGateway) => `http://127.0.0.1:${gw.port}`;
 
-  const admin = (gw: NpmStart, path: string, init: RequestInit = {}) =>
-    fetch(`${gw.base}/admin/v1${path}`, {
+  const admin = (gw: DevGateway, path: string, init: RequestInit = {}) =>
+    fetch(`${base(gw)}/admin/v1${path}`, {
       ...init,
       headers: { Authorization: `Bearer ${gw.adminToken}`, "Content-Type": "application/json", ...init.headers },
     });
-  /** The runtime's processes (workerd) in npm start's process group. */
-  const runtimeOf = (gw: NpmStart) =>
+  /** The runtime's processes (workerd) in wrangler dev's process group. */
+  const runtimeOf = (gw: DevGateway) =>
     execFileSync("ps", ["-o", "pid=,comm=", "-g", String(gw.group)], { encoding: "utf8" })
       .split("\n")
       .filter((line) => line.includes("workerd"))
       .map((line) => Number(line.trim().split(/\s+/)[0]));
 
   /** Every request id in the key's history, through the export (10,000 a file). */
-  async function recorded(gw: NpmStart, keyId: string): Promise<Set<string>> {
+  async function recorded(gw: DevGateway, keyId: string): Promise<Set<string>> {
     const ids = new Set<string>();
     let path = `/keys/${keyId}/usage/export?format=ndjson`;
     for (;;) {
@@ -72,7 +84,7 @@ describe("usage recorded across a stop of the runtime under load", () => {
   it.each(["SIGTERM", "SIGKILL"] as const)(
     "%s: every call answered before the last USAGE_FLUSH_MS (and an append in flight) is in the key's history",
     async (signal) => {
-      gateway ??= await npmStart({ ZGATE_STATE_DIR: state });
+      gateway ??= await start();
       const gw = gateway;
       const created = await admin(gw, "/keys", {
         method: "POST",
@@ -88,7 +100,7 @@ describe("usage recorded across a stop of the runtime under load", () => {
         while (running) {
           const requestId = `loss-${signal}-${sent++}`;
           // A call cut by the stop (its connection or its body) counts as unanswered.
-          const status = await fetch(`${gw.base}/zappway/api/v1/agents`, {
+          const status = await fetch(`${base(gw)}/zappway/api/v1/agents`, {
             headers: { Authorization: `Bearer ${key}`, "X-Request-Id": requestId },
           })
             .then(async (r) => (await r.arrayBuffer(), r.status))
@@ -107,7 +119,7 @@ describe("usage recorded across a stop of the runtime under load", () => {
       await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 10_000))]);
       running = false;
       await gw.stop();
-      gateway = await npmStart({ ZGATE_STATE_DIR: state });
+      gateway = await start();
 
       const history = await recorded(gateway, id);
       const lost = answered.filter((a) => !history.has(a.requestId));
