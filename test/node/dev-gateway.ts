@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -43,6 +43,33 @@ export async function startRecordingOrigin(): Promise<{ url: string; received: R
   };
 }
 
+const WRANGLER = join(root, "node_modules", ".bin", "wrangler");
+const QUIET = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+
+/**
+ * A new local state directory (wrangler's `--persist-to`) with the D1 migrations applied,
+ * by wrangler's own command. The node project's global setup makes one for the run
+ * (test/node/gateway-setup.ts) and each new gateway starts on a copy of it: applying them
+ * runs a wrangler and a workerd of their own, some 4.5 s of CPU a gateway, in a suite
+ * whose length is its CPU.
+ */
+export async function makeMigratedState(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "zgate-migrated-"));
+  await promisify(execFile)(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], {
+    cwd: root,
+    env: QUIET,
+    timeout: 90_000,
+  });
+  return dir;
+}
+
+/** The run's migrated state directory (makeMigratedState), from the global setup's broker. */
+async function runMigratedState(): Promise<string> {
+  const answer = await fetch(`${inject("devGatewayBroker")}/migrated-state`, { method: "POST" });
+  if (!answer.ok) throw new Error(`no migrated state directory: ${await answer.text()}`);
+  return ((await answer.json()) as { dir: string }).dir;
+}
+
 /** A gateway startDevGateway started. */
 export interface DevGateway {
   port: number;
@@ -65,18 +92,12 @@ export interface DevGateway {
 export async function startDevGateway(
   originUrl: string,
   assertionKeys: Record<string, string>,
-  { state, settings = {} }: { state?: string; settings?: Record<string, string> } = {},
+  { state, settings = {}, migrated }: { state?: string; settings?: Record<string, string>; migrated?: string } = {},
 ): Promise<DevGateway> {
   const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
-  const wrangler = join(root, "node_modules", ".bin", "wrangler");
-  const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false" };
   const envFile = join(work, "dev.env");
   if (!existsSync(envFile)) {
-    await promisify(execFile)(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(work, "state")], {
-      cwd: root,
-      env: quiet,
-      timeout: 90_000,
-    });
+    cpSync(migrated ?? (await runMigratedState()), join(work, "state"), { recursive: true });
     writeFileSync(
       envFile,
       [
@@ -97,7 +118,7 @@ export async function startDevGateway(
   const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(envFile, "utf8"))![1]!;
   const port = await freePort();
   const gateway = spawn(
-    wrangler,
+    WRANGLER,
     [
       "dev",
       "--ip",
@@ -112,7 +133,7 @@ export async function startDevGateway(
       join(work, "state"),
       "--show-interactive-dev-session=false",
     ],
-    { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    { cwd: root, env: QUIET, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let log = "";
   gateway.stdout!.on("data", (d) => (log += d));

@@ -1,24 +1,28 @@
+import { rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
-import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
  * The node project's global setup: one dev gateway for the whole run (wrangler dev, the
  * runtime as `npm start` runs it), shared by the files that need a running gateway
  * (sharedDevGateway() in dev-gateway.ts), in front of one recording origin that stands
  * for the three origins. It boots when the first file asks for it, so a run of files that
- * need none does not pay for it. A broker on loopback hands it out, and what the origin
- * received, by request id (the files run in processes of their own).
+ * need none does not pay for it. A broker on loopback hands it out, what the origin
+ * received, by request id (the files run in processes of their own), and the run's state
+ * directory with the D1 migrations applied, which every new dev gateway starts on a copy of.
  */
 export default async function setup(project: TestProject) {
   const assertionKeys = { g1: newAssertionKey() };
   let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
   let gateway: Promise<DevGateway> | undefined;
+  let migratedState: Promise<string> | undefined;
+  const migrated = () => (migratedState ??= makeMigratedState());
   const boot = async () => {
     origin = await startRecordingOrigin();
-    return startDevGateway(origin.url, assertionKeys);
+    return startDevGateway(origin.url, assertionKeys, { migrated: await migrated() });
   };
 
   const broker = createServer(async (req, res) => {
@@ -27,6 +31,7 @@ export default async function setup(project: TestProject) {
       res.end(JSON.stringify(body));
     };
     try {
+      if (req.method === "POST" && req.url === "/migrated-state") return answer(200, { dir: await migrated() });
       if (req.method === "POST" && req.url === "/gateway") {
         const { port, adminToken } = await (gateway ??= boot());
         return answer(200, { port, adminToken, originUrl: origin!.url });
@@ -51,5 +56,7 @@ export default async function setup(project: TestProject) {
     if (started?.log().includes("Reloading local server")) console.error(`the run's dev gateway reloaded:\n${started.log()}`);
     await started?.stop();
     await origin?.close();
+    const dir = await migratedState?.catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
   };
 }
