@@ -1,5 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ADMIN_TOKEN, call, json, mintToken, sims, someIp } from "../helpers";
 
 /**
@@ -38,6 +38,21 @@ const budgetTrips = async () =>
 const keysAudit = () => call("/admin/v1/audit?action=admin.auth_budget_tripped", { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
 
 afterEach(() => vi.useRealTimers());
+
+// The budget's test trips it on a Date some 20 minutes ahead, so back on the real clock the
+// admin guard stays tripped for that long: every address with a new failure refused. The
+// files run after this one in the same runtime share that guard (isolate: false in
+// test/node/workers-project.ts), and abuse.test's per-address limit saw 429 where it counts
+// its 401s. Clear what this file's failures left, as that much time would.
+afterAll(async () => {
+  const guard = env.ACCOUNT_GUARD.get(env.ACCOUNT_GUARD.idFromName("admin"));
+  await runInDurableObject(guard, (_guard, state) => {
+    for (const [key] of state.storage.kv.list({ prefix: "admin_failures:" })) state.storage.kv.delete(key);
+    state.storage.kv.delete("admin_budget_tripped_until");
+  });
+  // The object keeps its failures in memory too: a restart reads them from the rows.
+  await expect(runInDurableObject(guard, (_guard, state) => state.abort("cleared"))).rejects.toThrow("cleared");
+});
 
 describe("admin credentials from one address past its limit", () => {
   it("10 wrong tokens, then the right one is refused before it is compared: API 429 with Retry-After, console 429 and no session", async () => {
