@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { afterDrain, useTestClock, type TestClock } from "../clock";
 import { MAX_LEASE_MS } from "../../src/limits/guard-protocol";
-import { admin, bearer, burst, call, countingGuards, createKey, json, keyHeaders, limitOverrides, newUser, race } from "../helpers";
+import { admin, bearer, burst, call, countingGuards, createKey, json, keyHeaders, limitOverrides, newUser, race, someIp } from "../helpers";
 
 /**
  * Guard leases (src/guard/lease-registry.ts): a hot credential is admitted from leases
@@ -76,7 +76,7 @@ describe("guard leases: happy path", () => {
 
   it("a hot client address on a public route is leased too, and every admission is still counted", async () => {
     useTestClock();
-    const address = `198.18.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
+    const address = someIp();
     const { settings, admits } = countingAdmits(limitOverrides({ zakgt: { windows: { auth_refresh_ip: { limit: 100_000 } } } }));
     const refresh = () =>
       call("/zakgt/api/v1/auth/refresh", {
