@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
@@ -160,6 +160,13 @@ export async function startDevGateway(
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** The runtime's processes (workerd) in a dev gateway's process group: what a test kills. */
+export const runtimeOf = (gw: DevGateway): number[] =>
+  execFileSync("ps", ["-o", "pid=,comm=", "-g", String(gw.group)], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.includes("workerd"))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
 
 /**
  * The run's one shared dev gateway (test/node/gateway-setup.ts boots it on the first ask):

@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
-import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+import { runtimeOf, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
  * A revoke is applied by the key's guard first (that makes it instant), then recorded in
@@ -57,13 +56,6 @@ describe("revoking keys while the runtime is killed", () => {
     });
   const edge = (gw: DevGateway, key: string) =>
     fetch(`http://127.0.0.1:${gw.port}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key}` } }).then((r) => r.status);
-  /** The runtime's processes (workerd) in wrangler dev's process group. */
-  const runtimeOf = (gw: DevGateway) =>
-    execFileSync("ps", ["-o", "pid=,comm=", "-g", String(gw.group)], { encoding: "utf8" })
-      .split("\n")
-      .filter((line) => line.includes("workerd"))
-      .map((line) => Number(line.trim().split(/\s+/)[0]));
-
   /**
    * Revokes every key at once while each is busy, kills the runtime as the first revoke
    * returns, and starts the gateway again.

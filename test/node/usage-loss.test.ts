@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
-import { startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+import { runtimeOf, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
  * The usage log's loss bound (docs/scale.md): an isolate holds at most USAGE_FLUSH_MS of
@@ -59,13 +58,6 @@ describe("usage recorded across a stop of the runtime under load", () => {
       ...init,
       headers: { Authorization: `Bearer ${gw.adminToken}`, "Content-Type": "application/json", ...init.headers },
     });
-  /** The runtime's processes (workerd) in wrangler dev's process group. */
-  const runtimeOf = (gw: DevGateway) =>
-    execFileSync("ps", ["-o", "pid=,comm=", "-g", String(gw.group)], { encoding: "utf8" })
-      .split("\n")
-      .filter((line) => line.includes("workerd"))
-      .map((line) => Number(line.trim().split(/\s+/)[0]));
-
   /** Every request id in the key's history, through the export (10,000 a file). */
   async function recorded(gw: DevGateway, keyId: string): Promise<Set<string>> {
     const ids = new Set<string>();
