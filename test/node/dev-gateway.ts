@@ -73,6 +73,8 @@ async function runMigratedState(): Promise<string> {
 /** A gateway startDevGateway started. */
 export interface DevGateway {
   port: number;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
   adminToken: string;
   /** The process group of wrangler dev and its runtime (workerd). */
   group: number;
@@ -152,7 +154,7 @@ export async function startDevGateway(
       (r) => r.status === 401,
       () => false,
     );
-    if (up) return { port, adminToken, group: gateway.pid!, log: () => log, stop };
+    if (up) return { port, base: `http://127.0.0.1:${port}`, adminToken, group: gateway.pid!, log: () => log, stop };
     if (Date.now() > deadline || gateway.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev did not come up:\n${log}`);

@@ -119,7 +119,7 @@ describe("examples/origin-verify (Python, PyJWT; Node, jose) on requests zgate s
     expect(before.status).toBe(200);
     const loginId = before.headers.get("X-Request-Id")!;
     signed.login = { received: await shared.received(loginId), requestId: loginId };
-    const other = await login(`http://127.0.0.1:${foreign.port}`);
+    const other = await login(foreign.base);
     expect(other.status).toBe(200);
     signed.foreign = { received: foreignOrigin.received.at(-1)!, requestId: other.headers.get("X-Request-Id")! };
     // A keyed call: the assertion names the account and the key.

@@ -49,13 +49,13 @@ describe("revoking keys while the runtime is killed", () => {
   };
 
   const admin = (gw: DevGateway, path: string, method = "GET", body?: unknown) =>
-    fetch(`http://127.0.0.1:${gw.port}/admin/v1${path}`, {
+    fetch(`${gw.base}/admin/v1${path}`, {
       method,
       headers: { Authorization: `Bearer ${gw.adminToken}`, "Content-Type": "application/json" },
       body: method === "POST" ? JSON.stringify(body ?? {}) : undefined,
     });
   const edge = (gw: DevGateway, key: string) =>
-    fetch(`http://127.0.0.1:${gw.port}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key}` } }).then((r) => r.status);
+    fetch(`${gw.base}/zappway/api/v1/agents`, { headers: { Authorization: `Bearer ${key}` } }).then((r) => r.status);
   /**
    * Revokes every key at once while each is busy, kills the runtime as the first revoke
    * returns, and starts the gateway again.

@@ -51,10 +51,9 @@ describe("usage recorded across a stop of the runtime under load", () => {
     origin ??= await startRecordingOrigin();
     return startDevGateway(origin.url, assertionKeys, { state });
   };
-  const base = (gw: DevGateway) => `http://127.0.0.1:${gw.port}`;
 
   const admin = (gw: DevGateway, path: string, init: RequestInit = {}) =>
-    fetch(`${base(gw)}/admin/v1${path}`, {
+    fetch(`${gw.base}/admin/v1${path}`, {
       ...init,
       headers: { Authorization: `Bearer ${gw.adminToken}`, "Content-Type": "application/json", ...init.headers },
     });
@@ -92,7 +91,7 @@ describe("usage recorded across a stop of the runtime under load", () => {
         while (running) {
           const requestId = `loss-${signal}-${sent++}`;
           // A call cut by the stop (its connection or its body) counts as unanswered.
-          const status = await fetch(`${base(gw)}/zappway/api/v1/agents`, {
+          const status = await fetch(`${gw.base}/zappway/api/v1/agents`, {
             headers: { Authorization: `Bearer ${key}`, "X-Request-Id": requestId },
           })
             .then(async (r) => (await r.arrayBuffer(), r.status))
