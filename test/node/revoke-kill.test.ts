@@ -86,7 +86,12 @@ describe("revoking keys while the runtime is killed", () => {
     const served = keys.map(() => 0);
     const traffic = keys.map(async ({ key }, i) => {
       await new Promise((r) => setTimeout(r, (i * LEASE_MS) / KEYS));
-      while (!killed && (await edge(gw, key).catch(() => 0)) === 200) served[i]!++;
+      // A key stops at its revoke (401) or the kill (no answer); anything else (a 503 when
+      // a dependency outlasted its budget on a loaded machine) is not what is tested here.
+      for (let status = 200; !killed && status !== 401 && status !== 0;) {
+        status = await edge(gw, key).catch(() => 0);
+        if (status === 200) served[i]!++;
+      }
     });
     // A lease needs requests coming faster than one a lease life: under a full npm test's
     // load the first requests of 28 new keys (their guards' births) took a second each, and
