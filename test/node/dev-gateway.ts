@@ -185,6 +185,8 @@ export interface SharedDevGateway {
   /** The recording origin's URL: ORIGIN_<ID> of every product. */
   originUrl: string;
   received(requestId: string): Promise<Received>;
+  /** What its wrangler dev has printed so far. */
+  log(): Promise<string>;
 }
 
 export async function sharedDevGateway(): Promise<SharedDevGateway> {
@@ -203,6 +205,9 @@ export async function sharedDevGateway(): Promise<SharedDevGateway> {
       if (!found.ok) throw new Error(`the origin received no request ${requestId}: ${found.status}`);
       const r = (await found.json()) as Omit<Received, "body"> & { body: string };
       return { ...r, body: Buffer.from(r.body, "base64") };
+    },
+    async log() {
+      return ((await (await fetch(`${broker}/log`)).json()) as { log: string }).log;
     },
   };
 }

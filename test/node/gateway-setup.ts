@@ -11,7 +11,8 @@ import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGatew
  * (sharedDevGateway() in dev-gateway.ts), in front of one recording origin that stands
  * for the three origins. It boots when the first file asks for it, so a run of files that
  * need none does not pay for it. A broker on loopback hands it out, what the origin
- * received, by request id (the files run in processes of their own), and the run's state
+ * received, by request id (the files run in processes of their own), what wrangler dev has
+ * printed (for a test's failure message), and the run's state
  * directory with the D1 migrations applied, which every new dev gateway starts on a copy of.
  */
 export default async function setup(project: TestProject) {
@@ -36,6 +37,7 @@ export default async function setup(project: TestProject) {
         const { port, adminToken } = await (gateway ??= boot());
         return answer(200, { port, adminToken, originUrl: origin!.url });
       }
+      if (req.method === "GET" && req.url === "/log") return answer(200, { log: gateway ? (await gateway).log() : "" });
       const id = /^\/received\/(.+)$/.exec(req.url ?? "")?.[1];
       const seen = id && origin?.received.filter((r) => r.headers["x-request-id"] === decodeURIComponent(id)).at(-1);
       if (!seen) return answer(404, { error: "no such request" });

@@ -30,8 +30,24 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   const cspViolations: string[] = [];
   const profile = mkdtempSync(join(tmpdir(), "zgate-console-chromium-"));
 
+  let gatewayLog: () => Promise<string>;
+  /**
+   * A request to the gateway that fails, naming itself and with what wrangler dev printed,
+   * if it has no answer within 30 s: a fetch has no deadline of its own, and a request that
+   * hung once in CI ran the test into its timeout with nothing said of which one.
+   */
+  const request = async (path: string, init: RequestInit): Promise<Response> => {
+    try {
+      return await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      if ((err as Error).name !== "TimeoutError") throw err;
+      throw new Error(
+        `no answer to ${init.method ?? "GET"} ${path} within 30 s; wrangler dev printed:\n${(await gatewayLog()).slice(-4000)}`,
+      );
+    }
+  };
   const adminApi = async (path: string, body?: unknown) => {
-    const response = await fetch(`${base}/admin/v1${path}`, {
+    const response = await request(`/admin/v1${path}`, {
       method: body === undefined ? "GET" : "POST",
       headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -39,7 +55,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     return { status: response.status, body: (await response.json()) as any };
   };
   const zsky = (key: string, address: string) =>
-    fetch(`${base}/zsky/v1/usage`, { headers: { "X-API-Key": key, "CF-Connecting-IP": address } }).then((r) => r.status);
+    request("/zsky/v1/usage", { headers: { "X-API-Key": key, "CF-Connecting-IP": address } }).then((r) => r.status);
   const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
     const deadline = Date.now() + ms;
     while (!(await check())) {
@@ -49,7 +65,9 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
   };
 
   beforeAll(async () => {
-    ({ base, adminToken } = await sharedDevGateway());
+    const gateway = await sharedDevGateway();
+    ({ base, adminToken } = gateway);
+    gatewayLog = () => gateway.log();
     // Another site's page with a form aimed at the console: what a CSRF attack sends.
     attacker = createServer((req, res) => {
       const target = new URL(req.url!, "http://x").searchParams.get("target")!;
