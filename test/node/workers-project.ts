@@ -11,7 +11,7 @@ import "./uncompressed-runner-socket";
 export function workersProject(
   name: string,
   include: string[],
-  extra: { testTimeout?: number; exclude?: string[] } = {},
+  extra: { testTimeout?: number; exclude?: string[]; retry?: number } = {},
 ): TestProjectInlineConfiguration {
   return {
     plugins: [
@@ -68,6 +68,7 @@ export function workersProject(
       include,
       exclude: extra.exclude,
       testTimeout: extra.testTimeout ?? 30_000,
+      retry: extra.retry,
       // One workerd per vitest worker, running its files one after another, instead of one
       // per file: starting a runtime and sending it the Worker's modules cost about 1.5 s of
       // CPU a file (21 files: 66 s of CPU isolated, 34 s not). Files share that runtime's
