@@ -42,9 +42,10 @@ describe("revoking keys while the runtime is killed", () => {
     await origin?.close();
     rmSync(state, { recursive: true, force: true });
   });
-  /** The gateway on the kept state directory: a restart after the first. */
+  /** The gateway on the kept state directory: a restart after the first (a retry's start stops the one its failed try left). */
   const start = async () => {
     origin ??= await startRecordingOrigin();
+    await gateway?.stop();
     gateway = await startDevGateway(origin.url, assertionKeys, { state, settings: { GUARD_LEASE_MS: String(LEASE_MS) } });
   };
 

@@ -110,6 +110,8 @@ describe("usage recorded across a stop of the runtime under load", () => {
       await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 10_000))]);
       running = false;
       await gw.stop();
+      // Not reused by a retry if the restart fails: that one starts its own.
+      gateway = undefined;
       gateway = await start();
 
       const history = await recorded(gateway, id);
