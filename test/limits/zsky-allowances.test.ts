@@ -31,10 +31,17 @@ function zsky(key: string, overrides: unknown = roomy, more: Record<string, unkn
   };
 }
 
-/** Polls until the job reaches a terminal state (the simulator finishes jobs after ~100 ms). */
+/**
+ * Polls until the job reaches a terminal state (the simulator finishes jobs after the
+ * prompt's render-ms), for up to 20 s: a count of polls was a budget that shrank with
+ * each call's speed (100 polls, 50 ms apart, are about the 5 s render of the test below).
+ * A poll refused (not 200) ends it at once: a refusal does not turn into the job's end.
+ */
 async function waitForEnd(api: ReturnType<typeof zsky>, jobId: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 100; i++) {
-    const body = await json(await api.poll(jobId));
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+    const polled = await api.poll(jobId);
+    if (polled.status !== 200) throw new Error(`the poll was answered ${polled.status}`);
+    const body = await json(polled);
     if (["completed", "failed", "blocked"].includes(body.status)) return body;
     await new Promise((r) => setTimeout(r, 50));
   }
