@@ -11,9 +11,9 @@ import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGatew
  * (sharedDevGateway() in dev-gateway.ts), in front of one recording origin that stands
  * for the three origins. It boots when the first file asks for it, so a run of files that
  * need none does not pay for it. A broker on loopback hands it out, what the origin
- * received, by request id (the files run in processes of their own), what wrangler dev has
- * printed (for a test's failure message), and the run's state
- * directory with the D1 migrations applied, which every new dev gateway starts on a copy of.
+ * received, by request id (the files run in processes of their own), what its wrangler dev
+ * has printed (for a test's failure message), and the run's state directory with the D1
+ * migrations applied, which every new dev gateway starts on a copy of.
  */
 export default async function setup(project: TestProject) {
   const assertionKeys = { g1: newAssertionKey() };
