@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { inject } from "vitest";
 import { freePort } from "../../bench/free-port.mjs";
+import { newAssertionKey } from "../../src/forward/assertion-keys";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -169,6 +170,33 @@ export const runtimeOf = (gw: DevGateway): number[] =>
     .split("\n")
     .filter((line) => line.includes("workerd"))
     .map((line) => Number(line.trim().split(/\s+/)[0]));
+
+/**
+ * A dev gateway for a test that stops its runtime and starts it again: each `start` is a
+ * restart on the same kept state (data, settings, admin token, keys), in front of one
+ * recording origin, and stops the gateway it started before, if any (a test's retry finds
+ * the one its failed try left running). `close` stops it and removes the state.
+ */
+export function restartableGateway(settings: Record<string, string> = {}) {
+  const state = mkdtempSync(join(tmpdir(), "zgate-kept-"));
+  const assertionKeys = { k1: newAssertionKey() };
+  let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
+  let current: DevGateway | undefined;
+  return {
+    async start(): Promise<DevGateway> {
+      origin ??= await startRecordingOrigin();
+      await current?.stop();
+      current = undefined;
+      current = await startDevGateway(origin.url, assertionKeys, { state, settings });
+      return current;
+    },
+    async close(): Promise<void> {
+      await current?.stop();
+      await origin?.close();
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
 
 /**
  * The run's one shared dev gateway (test/node/gateway-setup.ts boots it on the first ask):

@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { newAssertionKey } from "../../src/forward/assertion-keys";
-import { runtimeOf, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+import { restartableGateway, runtimeOf, type DevGateway } from "./dev-gateway";
 
 /**
  * A revoke is applied by the key's guard first (that makes it instant), then recorded in
@@ -33,20 +29,12 @@ interface Verdict {
 }
 
 describe("revoking keys while the runtime is killed", () => {
-  const state = mkdtempSync(join(tmpdir(), "zgate-kill-"));
-  const assertionKeys = { k1: newAssertionKey() };
-  let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
+  const kept = restartableGateway({ GUARD_LEASE_MS: String(LEASE_MS) });
   let gateway: DevGateway | undefined;
-  afterAll(async () => {
-    await gateway?.stop();
-    await origin?.close();
-    rmSync(state, { recursive: true, force: true });
-  });
-  /** The gateway on the kept state directory: a restart after the first (a retry's start stops the one its failed try left). */
+  afterAll(() => kept.close());
+  /** The gateway on its kept state: a restart after the first. */
   const start = async () => {
-    origin ??= await startRecordingOrigin();
-    await gateway?.stop();
-    gateway = await startDevGateway(origin.url, assertionKeys, { state, settings: { GUARD_LEASE_MS: String(LEASE_MS) } });
+    gateway = await kept.start();
   };
 
   const admin = (gw: DevGateway, path: string, method = "GET", body?: unknown) =>
@@ -104,8 +92,7 @@ describe("revoking keys while the runtime is killed", () => {
     // All at once: sent one after another, most had not reached their guard when the first returned.
     await Promise.all(keys.map(({ id }) => admin(gw, `/keys/${id}/revoke`, "POST").then(kill, () => "killed")));
     await Promise.all(traffic);
-    await gw.stop();
-    await start();
+    await start(); // stops what is left of the killed one first
     return keys;
   }
 

@@ -1,9 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { newAssertionKey } from "../../src/forward/assertion-keys";
-import { runtimeOf, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
+import { restartableGateway, runtimeOf, type DevGateway } from "./dev-gateway";
 
 /**
  * The usage log's loss bound (docs/scale.md): an isolate holds at most USAGE_FLUSH_MS of
@@ -12,7 +10,7 @@ import { runtimeOf, startDevGateway, startRecordingOrigin, type DevGateway } fro
  * the runtime (`wrangler dev`'s workerd, as `npm start` runs it, with its settings) is
  * stopped under load, by SIGTERM and by SIGKILL, started again on the same state, and every
  * call the client saw answered 200 is looked for in the key's exported history. (A restart
- * of startDevGateway on kept state skips the D1 migrations `npm start` applies at every
+ * on kept state (restartableGateway) skips the D1 migrations `npm start` applies at every
  * start: some 4 s of CPU each, in a suite whose length is its CPU.)
  */
 const root = new URL("../..", import.meta.url).pathname;
@@ -37,20 +35,9 @@ interface Answered {
 }
 
 describe("usage recorded across a stop of the runtime under load", () => {
-  const state = mkdtempSync(join(tmpdir(), "zgate-loss-"));
-  const assertionKeys = { l1: newAssertionKey() };
-  let origin: Awaited<ReturnType<typeof startRecordingOrigin>> | undefined;
+  const kept = restartableGateway();
   let gateway: DevGateway | undefined;
-  afterAll(async () => {
-    await gateway?.stop();
-    await origin?.close();
-    rmSync(state, { recursive: true, force: true });
-  });
-  /** The gateway on the kept state directory: a restart after the first. */
-  const start = async () => {
-    origin ??= await startRecordingOrigin();
-    return startDevGateway(origin.url, assertionKeys, { state });
-  };
+  afterAll(() => kept.close());
 
   const admin = (gw: DevGateway, path: string, init: RequestInit = {}) =>
     fetch(`${gw.base}/admin/v1${path}`, {
@@ -75,7 +62,7 @@ describe("usage recorded across a stop of the runtime under load", () => {
   it.each(["SIGTERM", "SIGKILL"] as const)(
     "%s: every call answered before the last USAGE_FLUSH_MS (and an append in flight) is in the key's history",
     async (signal) => {
-      gateway ??= await start();
+      gateway ??= await kept.start();
       const gw = gateway;
       const created = await admin(gw, "/keys", {
         method: "POST",
@@ -109,10 +96,9 @@ describe("usage recorded across a stop of the runtime under load", () => {
       for (const pid of runtime) process.kill(pid, signal);
       await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 10_000))]);
       running = false;
-      await gw.stop();
       // Not reused by a retry if the restart fails: that one starts its own.
       gateway = undefined;
-      gateway = await start();
+      gateway = await kept.start(); // stops what is left of the stopped one first
 
       const history = await recorded(gateway, id);
       const lost = answered.filter((a) => !history.has(a.requestId));
