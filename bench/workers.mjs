@@ -67,6 +67,14 @@ async function bundle(entry, outfile) {
 }
 
 /**
+ * zgate alone, bundled as the benches bundle it (test/node/gateway-runtime.mjs serves it to the node tests).
+ * @param {string} workDir
+ */
+export function buildZgate(workDir) {
+  return bundle(join(root, "src", "index.ts"), join(workDir, "zgate.mjs"));
+}
+
+/**
  * zgate, the contract floor (contract-floor.mjs), and the two bench-only scripts that measure its AccountGuard on its own.
  * @param {string} workDir
  */
@@ -74,7 +82,7 @@ export async function buildAll(workDir) {
   const bare = join(workDir, "bare.mjs");
   writeFileSync(bare, BARE_WORKER);
   const [zgate, floor, guardHost, guardDriver] = await Promise.all([
-    bundle(join(root, "src", "index.ts"), join(workDir, "zgate.mjs")),
+    buildZgate(workDir),
     bundle(join(benchDir, "contract-floor.mjs"), join(workDir, "contract-floor.mjs")),
     bundle(join(benchDir, "guard-host.mjs"), join(workDir, "guard-host.mjs")),
     bundle(join(benchDir, "guard-driver.mjs"), join(workDir, "guard-driver.mjs")),

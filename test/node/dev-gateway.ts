@@ -46,6 +46,7 @@ export async function startRecordingOrigin(): Promise<{ url: string; received: R
 
 const WRANGLER = join(root, "node_modules", ".bin", "wrangler");
 const QUIET = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+const RUNTIME = join(root, "test", "node", "gateway-runtime.mjs");
 
 /**
  * A new local state directory (wrangler's `--persist-to`) with the D1 migrations applied,
@@ -71,97 +72,92 @@ async function runMigratedState(): Promise<string> {
   return ((await answer.json()) as { dir: string }).dir;
 }
 
+/** The run's one bundle of zgate (bench/workers.mjs buildZgate), from the global setup's broker: every gateway of the run serves it. */
+async function runBundle(): Promise<string> {
+  const answer = await fetch(`${inject("devGatewayBroker")}/bundle`, { method: "POST" });
+  if (!answer.ok) throw new Error(`no bundle: ${await answer.text()}`);
+  return ((await answer.json()) as { path: string }).path;
+}
+
 /** A gateway startDevGateway started. */
 export interface DevGateway {
   port: number;
   /** `http://127.0.0.1:<port>` */
   base: string;
   adminToken: string;
-  /** The process group of wrangler dev and its runtime (workerd). */
+  /** The process group of the gateway's process and its runtime (workerd). */
   group: number;
-  /** What wrangler dev has printed so far. */
+  /** What the gateway has printed so far (the Worker's console among it). */
   log(): string;
   stop(): Promise<void>;
 }
 
 /**
- * The gateway under `wrangler dev` (the runtime as `npm start` runs it) with every origin
- * at `originUrl`, signing its assertions with `assertionKeys` (ORIGIN_ASSERTION_KEYS), D1 migrated, with an admin token of its
- * own. Secrets go through an env file, as in scripts/start.mjs. Its local data lives in a
- * directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
+ * The gateway in workerd as wrangler dev configures it (test/node/gateway-runtime.mjs:
+ * wrangler.toml's bindings and development vars, without wrangler's proxy in front), with
+ * every origin at `originUrl`, signing its assertions with `assertionKeys`
+ * (ORIGIN_ASSERTION_KEYS), D1 migrated, with an admin token of its own. Its local data lives
+ * in a directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
  * started before is a restart, with the same data, settings, admin token and keys.
- * `settings` are more of the Worker's settings (vars).
+ * `settings` are more of the Worker's settings (vars). `bundle` and `migrated`: the run's
+ * (from the global setup's broker) unless given.
  */
 export async function startDevGateway(
   originUrl: string,
   assertionKeys: Record<string, string>,
-  { state, settings = {}, migrated }: { state?: string; settings?: Record<string, string>; migrated?: string } = {},
+  {
+    state,
+    settings = {},
+    migrated,
+    bundle,
+  }: { state?: string; settings?: Record<string, string>; migrated?: string; bundle?: string } = {},
 ): Promise<DevGateway> {
   const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
-  const envFile = join(work, "dev.env");
-  if (!existsSync(envFile)) {
+  const settingsFile = join(work, "settings.json");
+  if (!existsSync(settingsFile)) {
     cpSync(migrated ?? (await runMigratedState()), join(work, "state"), { recursive: true });
-    writeFileSync(
-      envFile,
-      [
-        `ORIGIN_ZAKGT=${originUrl}`,
-        `ORIGIN_ZSKY=${originUrl}`,
-        `ORIGIN_ZAPPWAY=${originUrl}`,
-        `ZAKGT_JWKS_URL=${originUrl}/.well-known/jwks.json`,
-        `ORIGIN_ASSERTION_KEYS='${JSON.stringify(assertionKeys)}'`,
-        `RESULT_SIGNING_KEYS='{"r1":"${randomBytes(32).toString("hex")}"}'`,
-        "RESULT_SIGNING_KEY_ID=r1",
-        `ADMIN_TOKEN=test_admin_${randomBytes(16).toString("hex")}`,
-        ...Object.entries(settings).map(([name, value]) => `${name}=${value}`),
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
+    const all: Record<string, string> = {
+      ORIGIN_ZAKGT: originUrl,
+      ORIGIN_ZSKY: originUrl,
+      ORIGIN_ZAPPWAY: originUrl,
+      ZAKGT_JWKS_URL: `${originUrl}/.well-known/jwks.json`,
+      ORIGIN_ASSERTION_KEYS: JSON.stringify(assertionKeys),
+      RESULT_SIGNING_KEYS: JSON.stringify({ r1: randomBytes(32).toString("hex") }),
+      RESULT_SIGNING_KEY_ID: "r1",
+      ADMIN_TOKEN: `test_admin_${randomBytes(16).toString("hex")}`,
+      ...settings,
+    };
+    writeFileSync(settingsFile, JSON.stringify(all), { mode: 0o600 });
   }
-  const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(envFile, "utf8"))![1]!;
+  const { ADMIN_TOKEN: adminToken } = JSON.parse(readFileSync(settingsFile, "utf8")) as { ADMIN_TOKEN: string };
   const port = await freePort();
-  const gateway = spawn(
-    WRANGLER,
-    [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(await freePort()),
-      "--env-file",
-      envFile,
-      "--persist-to",
-      join(work, "state"),
-      "--show-interactive-dev-session=false",
-    ],
-    { cwd: root, env: QUIET, stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
+  const gateway = spawn(process.execPath, [RUNTIME, bundle ?? (await runBundle()), join(work, "state"), String(port), settingsFile], {
+    cwd: root,
+    env: QUIET,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   let log = "";
   gateway.stdout!.on("data", (d) => (log += d));
   gateway.stderr!.on("data", (d) => (log += d));
   const stop = async () => {
     if (gateway.pid && gateway.exitCode === null) {
       const exited = new Promise((r) => gateway.once("exit", r));
+      // The whole group: a runtime whose gateway process was killed is left behind otherwise.
       process.kill(-gateway.pid, "SIGTERM");
       await exited;
     }
     if (!state) rmSync(work, { recursive: true, force: true });
   };
   const deadline = Date.now() + 100_000;
-  for (;;) {
-    const up = await fetch(`http://127.0.0.1:${port}/zsky/v1/usage`).then(
-      (r) => r.status === 401,
-      () => false,
-    );
-    if (up) return { port, base: `http://127.0.0.1:${port}`, adminToken, group: gateway.pid!, log: () => log, stop };
+  while (!log.includes(`ready on http://127.0.0.1:${port}`)) {
     if (Date.now() > deadline || gateway.exitCode !== null) {
       await stop();
-      throw new Error(`wrangler dev did not come up:\n${log}`);
+      throw new Error(`the gateway did not come up:\n${log}`);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 100));
   }
+  return { port, base: `http://127.0.0.1:${port}`, adminToken, group: gateway.pid!, log: () => log, stop };
 }
 
 /** The runtime's processes (workerd) in a dev gateway's process group: what a test kills. */
@@ -213,7 +209,7 @@ export interface SharedDevGateway {
   /** The recording origin's URL: ORIGIN_<ID> of every product. */
   originUrl: string;
   received(requestId: string): Promise<Received>;
-  /** What its wrangler dev has printed so far. */
+  /** What it has printed so far. */
   log(): Promise<string>;
 }
 

@@ -1,19 +1,24 @@
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+// @ts-expect-error plain ESM script without types
+import { buildZgate } from "../../bench/workers.mjs";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
 import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
 /**
- * The node project's global setup: one dev gateway for the whole run (wrangler dev, the
- * runtime as `npm start` runs it), shared by the files that need a running gateway
+ * The node project's global setup: one gateway for the whole run (test/node/gateway-runtime.mjs:
+ * zgate in workerd with wrangler dev's bindings), shared by the files that need a running gateway
  * (sharedDevGateway() in dev-gateway.ts), in front of one recording origin that stands
  * for the three origins. It boots when the first file asks for it, so a run of files that
  * need none does not pay for it. A broker on loopback hands it out, what the origin
- * received, by request id (the files run in processes of their own), what its wrangler dev
- * has printed (for a test's failure message), and the run's state directory with the D1
- * migrations applied, which every new dev gateway starts on a copy of.
+ * received, by request id (the files run in processes of their own), what the gateway has
+ * printed (for a test's failure message), the run's state directory with the D1
+ * migrations applied, which every new gateway starts on a copy of, and the run's one
+ * bundle of zgate, which every gateway serves.
  */
 export default async function setup(project: TestProject) {
   const assertionKeys = { g1: newAssertionKey() };
@@ -21,9 +26,12 @@ export default async function setup(project: TestProject) {
   let gateway: Promise<DevGateway> | undefined;
   let migratedState: Promise<string> | undefined;
   const migrated = () => (migratedState ??= makeMigratedState());
+  const bundleDir = mkdtempSync(join(tmpdir(), "zgate-bundle-"));
+  let bundlePath: Promise<string> | undefined;
+  const bundled = () => (bundlePath ??= buildZgate(bundleDir) as Promise<string>);
   const boot = async () => {
     origin = await startRecordingOrigin();
-    return startDevGateway(origin.url, assertionKeys, { migrated: await migrated() });
+    return startDevGateway(origin.url, assertionKeys, { migrated: await migrated(), bundle: await bundled() });
   };
 
   const broker = createServer(async (req, res) => {
@@ -33,6 +41,7 @@ export default async function setup(project: TestProject) {
     };
     try {
       if (req.method === "POST" && req.url === "/migrated-state") return answer(200, { dir: await migrated() });
+      if (req.method === "POST" && req.url === "/bundle") return answer(200, { path: await bundled() });
       if (req.method === "POST" && req.url === "/gateway") {
         const { port, adminToken } = await (gateway ??= boot());
         return answer(200, { port, adminToken, originUrl: origin!.url });
@@ -52,13 +61,10 @@ export default async function setup(project: TestProject) {
   return async () => {
     broker.closeAllConnections();
     await new Promise((r) => broker.close(r));
-    const started = await gateway?.catch(() => undefined);
-    // A reload of the shared runtime answers a request in flight with wrangler's own 503
-    // ("Your worker restarted mid-request"); seen once in a run, cause unknown: say so.
-    if (started?.log().includes("Reloading local server")) console.error(`the run's dev gateway reloaded:\n${started.log()}`);
-    await started?.stop();
+    await (await gateway?.catch(() => undefined))?.stop();
     await origin?.close();
     const dir = await migratedState?.catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(bundleDir, { recursive: true, force: true });
   };
 }

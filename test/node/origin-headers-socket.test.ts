@@ -34,12 +34,12 @@ function rawRequest(port: number, head: string[], body: string): Promise<string>
 }
 
 /**
- * What an origin receives over real HTTP, with the gateway under `wrangler dev` (the
- * runtime as `npm start` runs it). In-process tests cannot show this: there the Worker
- * sees the `Connection` field, while behind the runtime's own front end it does not.
+ * What an origin receives over real HTTP, with the gateway in workerd behind its own front
+ * end (the run's gateway, test/node/gateway-runtime.mjs). In-process tests cannot show this:
+ * there the Worker sees the `Connection` field, while behind the runtime's front end it does not.
  */
 describe("origin request headers over a real socket", () => {
-  // The run's dev gateway, in front of one server that records what reaches the three origins.
+  // The run's gateway, in front of one server that records what reaches the three origins.
   let gateway: SharedDevGateway;
   let port = 0;
 

@@ -83,7 +83,7 @@ const claims = (r: Received) =>
 
 /**
  * Both example verifiers against requests the gateway really signed: the run's shared
- * dev gateway (`wrangler dev`) in front of an origin that records raw requests, its keys
+ * gateway (test/node/gateway-runtime.mjs) in front of an origin that records raw requests, its keys
  * fetched from its own /.well-known/jwks.json; and a second gateway with a key the
  * first never published (an unknown kid).
  */

@@ -3,13 +3,13 @@ import { restartableGateway, runtimeOf, type DevGateway } from "./dev-gateway";
 
 /**
  * A revoke is applied by the key's guard first (that makes it instant), then recorded in
- * D1 and the audit log. Here the runtime (`wrangler dev`'s workerd, as `npm start` runs
- * it) is killed (kill -9) while revokes are under way, and started again on the same
- * state directory: every key must end up with the same verdict at the edge and in the
- * admin API, and every key the edge refuses must have its `key.revoke` audit entry (the
- * guard's outbox delivers what the killed calls could not). A kill that cut no revoke
- * after its guard applied it proves nothing, so rounds are repeated (new keys each time)
- * until one does.
+ * D1 and the audit log. Here the runtime (workerd, with wrangler dev's bindings and
+ * settings: test/node/gateway-runtime.mjs) is killed (kill -9) while revokes are under
+ * way, and started again on the same state directory: every key must end up with the same
+ * verdict at the edge and in the admin API, and every key the edge refuses must have its
+ * `key.revoke` audit entry (the guard's outbox delivers what the killed calls could not).
+ * A kill that cut no revoke after its guard applied it proves nothing, so rounds are
+ * repeated (new keys each time) until one does.
  */
 const KEYS = 28;
 // Alone a round catches 5-25 of 28; rounds are cheap, and a round that caught none is repeated.

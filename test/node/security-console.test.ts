@@ -13,10 +13,9 @@ if (noBrowser) console.warn("The security console browser test is skipped: insta
 const shots = join(root, "test-results");
 
 /**
- * The security console in a real headless Chromium, against the run's dev gateway
- * (wrangler dev, as `npm start` runs the Worker; test/node/gateway-setup.ts): sign-in, a
- * forged cross-origin form refused, the leaked-key story end to end, a roll with a grace
- * period, the audit view. Screenshots of the search, key and audit pages go to test-results/
+ * The security console in a real headless Chromium, against the run's gateway
+ * (test/node/gateway-setup.ts): sign-in, a forged cross-origin form refused, the leaked-key
+ * story end to end, a roll with a grace period, the audit view. Screenshots of the search, key and audit pages go to test-results/
  * (docs/screenshots/ keeps copies, linked from README and docs/console.md).
  */
 describe.skipIf(noBrowser)("security console in a browser", () => {
@@ -32,7 +31,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
 
   let gatewayLog: () => Promise<string>;
   /**
-   * A request to the gateway that fails, naming itself and with what wrangler dev printed,
+   * A request to the gateway that fails, naming itself and with what the gateway printed,
    * if it has no answer within 30 s: a fetch has no deadline of its own, and a request that
    * hung once in CI ran the test into its timeout with nothing said of which one.
    */
@@ -42,7 +41,7 @@ describe.skipIf(noBrowser)("security console in a browser", () => {
     } catch (err) {
       if ((err as Error).name !== "TimeoutError") throw err;
       throw new Error(
-        `no answer to ${init.method ?? "GET"} ${path} within 30 s; wrangler dev printed:\n${(await gatewayLog()).slice(-4000)}`,
+        `no answer to ${init.method ?? "GET"} ${path} within 30 s; the gateway printed:\n${(await gatewayLog()).slice(-4000)}`,
       );
     }
   };

@@ -7,11 +7,12 @@ import { restartableGateway, runtimeOf, type DevGateway } from "./dev-gateway";
  * The usage log's loss bound (docs/scale.md): an isolate holds at most USAGE_FLUSH_MS of
  * calls before appending them to their account's usage log, so a runtime that stops loses
  * only calls answered within that long (plus an append in flight) before it stopped. Here
- * the runtime (`wrangler dev`'s workerd, as `npm start` runs it, with its settings) is
- * stopped under load, by SIGTERM and by SIGKILL, started again on the same state, and every
- * call the client saw answered 200 is looked for in the key's exported history. (A restart
- * on kept state (restartableGateway) skips the D1 migrations `npm start` applies at every
- * start: some 4 s of CPU each, in a suite whose length is its CPU.)
+ * the runtime (workerd, with wrangler dev's bindings and settings:
+ * test/node/gateway-runtime.mjs) is stopped under load, by SIGTERM and by SIGKILL, started
+ * again on the same state, and every call the client saw answered 200 is looked for in the
+ * key's exported history. (A restart on kept state (restartableGateway) skips the D1
+ * migrations `npm start` applies at every start: some 4 s of CPU each, in a suite whose
+ * length is its CPU.)
  */
 const root = new URL("../..", import.meta.url).pathname;
 /** npm start's USAGE_FLUSH_MS (wrangler.toml's development vars). */
@@ -70,6 +71,12 @@ describe("usage recorded across a stop of the runtime under load", () => {
       });
       expect(created.status).toBe(201);
       const { id, key } = (await created.json()) as { id: string; key: string };
+      // Far above what the load reaches: every call is admitted, so each one answered is one the history must hold.
+      const plan = await admin(gw, `/accounts/zappway/acct_loss_${signal}/plan`, {
+        method: "PUT",
+        body: JSON.stringify({ plan: null, limit_override: { windows: { plan_rate: { limit: 1_000_000, window_seconds: 60 } } } }),
+      });
+      expect(plan.status).toBe(200);
 
       const answered: Answered[] = [];
       let sent = 0;
