@@ -72,11 +72,11 @@ async function runMigratedState(): Promise<string> {
   return ((await answer.json()) as { dir: string }).dir;
 }
 
-/** The run's one bundle of zgate (bench/workers.mjs buildZgate), from the global setup's broker: every gateway of the run serves it. */
-async function runBundle(): Promise<string> {
-  const answer = await fetch(`${inject("devGatewayBroker")}/bundle`, { method: "POST" });
-  if (!answer.ok) throw new Error(`no bundle: ${await answer.text()}`);
-  return ((await answer.json()) as { path: string }).path;
+/** The run's one build of zgate for gateway-runtime.mjs (its directory), from the global setup's broker: every gateway of the run serves it. */
+async function runWorker(): Promise<string> {
+  const answer = await fetch(`${inject("devGatewayBroker")}/worker`, { method: "POST" });
+  if (!answer.ok) throw new Error(`no worker build: ${await answer.text()}`);
+  return ((await answer.json()) as { dir: string }).dir;
 }
 
 /** A gateway startDevGateway started. */
@@ -99,8 +99,8 @@ export interface DevGateway {
  * (ORIGIN_ASSERTION_KEYS), D1 migrated, with an admin token of its own. Its local data lives
  * in a directory of its own, removed by `stop`; or in `state`, kept: a start on a `state`
  * started before is a restart, with the same data, settings, admin token and keys.
- * `settings` are more of the Worker's settings (vars). `bundle` and `migrated`: the run's
- * (from the global setup's broker) unless given.
+ * `settings` are more of the Worker's settings (vars). `worker` (the build) and `migrated`:
+ * the run's (from the global setup's broker) unless given.
  */
 export async function startDevGateway(
   originUrl: string,
@@ -109,8 +109,8 @@ export async function startDevGateway(
     state,
     settings = {},
     migrated,
-    bundle,
-  }: { state?: string; settings?: Record<string, string>; migrated?: string; bundle?: string } = {},
+    worker,
+  }: { state?: string; settings?: Record<string, string>; migrated?: string; worker?: string } = {},
 ): Promise<DevGateway> {
   const work = state ?? mkdtempSync(join(tmpdir(), "zgate-dev-"));
   const settingsFile = join(work, "settings.json");
@@ -131,7 +131,7 @@ export async function startDevGateway(
   }
   const { ADMIN_TOKEN: adminToken } = JSON.parse(readFileSync(settingsFile, "utf8")) as { ADMIN_TOKEN: string };
   const port = await freePort();
-  const gateway = spawn(process.execPath, [RUNTIME, bundle ?? (await runBundle()), join(work, "state"), String(port), settingsFile], {
+  const gateway = spawn(process.execPath, [RUNTIME, worker ?? (await runWorker()), join(work, "state"), String(port), settingsFile], {
     cwd: root,
     env: QUIET,
     stdio: ["ignore", "pipe", "pipe"],

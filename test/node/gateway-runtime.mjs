@@ -16,34 +16,43 @@
 // 330-360 requests a second, against about 55 behind wrangler dev. `npm start` still runs
 // wrangler dev (test/node/quick-start.test.ts).
 //
-// Usage: node test/node/gateway-runtime.mjs <bundle> <state dir> <port> <settings.json>
-// Prints "ready on http://127.0.0.1:<port>" once it answers; SIGTERM stops it.
+// Usage: node test/node/gateway-runtime.mjs <worker dir> <state dir> <port> <settings.json>
+// where <worker dir> holds the bundle (zgate.mjs) and wrangler's Miniflare options for it
+// (worker.json), made once a run by test/node/gateway-setup.ts (loading wrangler's API
+// costs a second of CPU). Prints "ready on http://127.0.0.1:<port>" once it answers;
+// SIGTERM stops it.
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 
-const root = new URL("../..", import.meta.url).pathname;
-const [bundle, state, port, settingsFile] = process.argv.slice(2);
-if (!bundle || !state || !port || !settingsFile) throw new Error("usage: gateway-runtime.mjs <bundle> <state dir> <port> <settings.json>");
+const [worker, state, port, settingsFile] = process.argv.slice(2);
+if (!worker || !state || !port || !settingsFile)
+  throw new Error("usage: gateway-runtime.mjs <worker dir> <state dir> <port> <settings.json>");
 
-const config = join(root, "wrangler.toml");
-const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+/** @type {import("miniflare").WorkerOptions} */
+const options = JSON.parse(readFileSync(join(worker, "worker.json"), "utf8"));
 /** @type {Record<string, string>} */
 const settings = JSON.parse(readFileSync(settingsFile, "utf8"));
 const mf = new Miniflare({
-  ...workerOptions,
-  name: unstable_readConfig({ config }).name,
+  ...options,
   modules: true,
-  modulesRules: undefined,
-  scriptPath: bundle,
-  modulesRoot: dirname(bundle),
-  bindings: { ...workerOptions.bindings, ...settings },
+  scriptPath: join(worker, "zgate.mjs"),
+  modulesRoot: worker,
+  bindings: { ...options.bindings, ...settings },
   host: "127.0.0.1",
   port: Number(port),
   defaultPersistRoot: join(state, "v3"),
   // Offline, as wrangler dev is here: the placeholder `request.cf`, not one fetched from Cloudflare.
   cf: false,
+  /**
+   * The Worker's output as it comes, without a console.log per line (Miniflare's default).
+   * @param {import("node:stream").Readable} stdout
+   * @param {import("node:stream").Readable} stderr
+   */
+  handleRuntimeStdio(stdout, stderr) {
+    stdout.pipe(process.stdout);
+    stderr.pipe(process.stderr);
+  },
 });
 await mf.ready;
 console.log(`ready on http://127.0.0.1:${port}`);

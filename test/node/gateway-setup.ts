@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 // @ts-expect-error plain ESM script without types
 import { buildZgate } from "../../bench/workers.mjs";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
@@ -18,7 +19,7 @@ import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGatew
  * received, by request id (the files run in processes of their own), what the gateway has
  * printed (for a test's failure message), the run's state directory with the D1
  * migrations applied, which every new gateway starts on a copy of, and the run's one
- * bundle of zgate, which every gateway serves.
+ * build of zgate (buildWorker), which every gateway serves.
  */
 export default async function setup(project: TestProject) {
   const assertionKeys = { g1: newAssertionKey() };
@@ -26,12 +27,12 @@ export default async function setup(project: TestProject) {
   let gateway: Promise<DevGateway> | undefined;
   let migratedState: Promise<string> | undefined;
   const migrated = () => (migratedState ??= makeMigratedState());
-  const bundleDir = mkdtempSync(join(tmpdir(), "zgate-bundle-"));
-  let bundlePath: Promise<string> | undefined;
-  const bundled = () => (bundlePath ??= buildZgate(bundleDir) as Promise<string>);
+  const workerDir = mkdtempSync(join(tmpdir(), "zgate-worker-"));
+  let worker: Promise<string> | undefined;
+  const built = () => (worker ??= buildWorker(workerDir));
   const boot = async () => {
     origin = await startRecordingOrigin();
-    return startDevGateway(origin.url, assertionKeys, { migrated: await migrated(), bundle: await bundled() });
+    return startDevGateway(origin.url, assertionKeys, { migrated: await migrated(), worker: await built() });
   };
 
   const broker = createServer(async (req, res) => {
@@ -41,7 +42,7 @@ export default async function setup(project: TestProject) {
     };
     try {
       if (req.method === "POST" && req.url === "/migrated-state") return answer(200, { dir: await migrated() });
-      if (req.method === "POST" && req.url === "/bundle") return answer(200, { path: await bundled() });
+      if (req.method === "POST" && req.url === "/worker") return answer(200, { dir: await built() });
       if (req.method === "POST" && req.url === "/gateway") {
         const { port, adminToken } = await (gateway ??= boot());
         return answer(200, { port, adminToken, originUrl: origin!.url });
@@ -65,6 +66,22 @@ export default async function setup(project: TestProject) {
     await origin?.close();
     const dir = await migratedState?.catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });
-    rmSync(bundleDir, { recursive: true, force: true });
+    rmSync(workerDir, { recursive: true, force: true });
   };
+}
+
+/**
+ * What every gateway of the run serves (test/node/gateway-runtime.mjs), in `dir`: zgate's
+ * bundle (zgate.mjs), and the Miniflare options wrangler gives it for wrangler.toml's top
+ * level (worker.json: its name, compatibility, vars, KV, D1, R2, Durable Objects, assets).
+ */
+async function buildWorker(dir: string): Promise<string> {
+  const root = new URL("../..", import.meta.url).pathname;
+  const config = join(root, "wrangler.toml");
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+  // Its rules are for modules wrangler finds unbundled; the bundle is one module.
+  const { modulesRules: _, ...options } = workerOptions;
+  writeFileSync(join(dir, "worker.json"), JSON.stringify({ ...options, name: unstable_readConfig({ config }).name }));
+  await (buildZgate(dir) as Promise<string>);
+  return dir;
 }
