@@ -145,7 +145,16 @@ export async function startDevGateway(
       const exited = new Promise((r) => gateway.once("exit", r));
       // The whole group: a runtime whose gateway process was killed is left behind otherwise.
       process.kill(-gateway.pid, "SIGTERM");
+      // A stop must not hang a test's teardown (Miniflare closing a runtime a test killed).
+      const late = setTimeout(() => {
+        try {
+          process.kill(-gateway.pid!, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }, 10_000);
       await exited;
+      clearTimeout(late);
     }
     if (!state) rmSync(work, { recursive: true, force: true });
   };
