@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import { SlowFirstSequencer } from "./test/node/slow-first-sequencer";
 import { workersProject } from "./test/node/workers-project";
 
 /**
@@ -30,6 +31,8 @@ export default defineConfig({
     // A test that fails is tried once more (RETRY, both projects), and the run ends by naming
     // every test that passed only then, with its first failure (test/node/retried-reporter.ts).
     reporters: ["default", "./test/node/retried-reporter.ts"],
+    // The files that wait longest start first, in both projects (test/node/slow-first-sequencer.ts).
+    sequence: { sequencer: SlowFirstSequencer },
     projects: [
       workersProject("workers", ["test/**/*.test.ts"], { exclude: ["test/node/**"], retry: RETRY }),
       {
