@@ -58,8 +58,14 @@ class MemoryReplayGuard:
 
     def first_use(self, jti: str, until: float, now: float) -> bool:
         with self._lock:
-            for old in [j for j, t in self._seen.items() if t < now]:
-                del self._seen[old]
+            # Oldest first (a dict keeps insertion order, and ids come about in the order they
+            # expire): stop at the first live one, rather than read every id of the last 90 s
+            # on every request.
+            while self._seen:
+                oldest, expires = next(iter(self._seen.items()))
+                if expires >= now:
+                    break
+                del self._seen[oldest]
             if jti in self._seen:
                 return False
             self._seen[jti] = until

@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { zgateVerifier } from "../../examples/origin-verify/zgate_verify";
+import { memoryReplayGuard, zgateVerifier } from "../../examples/origin-verify/zgate_verify";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
 import {
   sharedDevGateway,
@@ -217,6 +217,31 @@ describe("examples/origin-verify (Python, PyJWT; Node, jose) on requests zgate s
       "invalid assertion: ERR_JWKS_NO_MATCHING_KEY",
       "ok",
     ]);
+  });
+
+  it("each in-memory replay guard refuses an id until it expired, then forgets it", () => {
+    // first use of "a" (until 100), its replay, "b" (until 200), then at 150: "a" forgotten, "b" not.
+    const steps: [string, number, number][] = [
+      ["a", 100, 10],
+      ["a", 100, 50],
+      ["b", 200, 60],
+      ["a", 300, 150],
+      ["b", 200, 150],
+    ];
+    const expected = [true, false, true, true, false];
+    const node = memoryReplayGuard();
+    expect(steps.map(([jti, until, now]) => node.firstUse(jti, until, now))).toEqual(expected);
+    const python = execFileSync(
+      python3 ?? "python3",
+      [
+        "-c",
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from zgate_verify import MemoryReplayGuard; g = MemoryReplayGuard(); print(json.dumps([g.first_use(*step) for step in json.loads(sys.argv[2])]))",
+        join(root, "examples", "origin-verify"),
+        JSON.stringify(steps),
+      ],
+      { encoding: "utf8" },
+    );
+    expect(JSON.parse(python)).toEqual(expected);
   });
 
   it("the FastAPI example is valid Python (run only where FastAPI is installed: it is never required)", async () => {
