@@ -13,8 +13,8 @@
 // seemingly did in CI). Here a request goes straight from Miniflare's entry to the Worker,
 // within one workerd, and no wrangler process (its file watching, its request log, its
 // inspector relaying the Worker's log lines) runs beside it: usage-loss's load, flat out,
-// ran at 330-360 requests a second, against about 55 behind wrangler dev. `npm start` still runs
-// wrangler dev (test/node/quick-start.test.ts).
+// ran at 330-360 requests a second, against about 55 behind wrangler dev. `npm start`
+// still runs wrangler dev (test/node/quick-start.test.ts).
 //
 // Usage: node test/node/gateway-runtime.mjs <worker dir> <state dir> <port> <settings.json>
 // where <worker dir> holds the bundle (zgate.mjs) and wrangler's Miniflare options for it

@@ -4,9 +4,6 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
-// @ts-expect-error plain ESM script without types
-import { buildZgate } from "../../bench/workers.mjs";
 import { newAssertionKey } from "../../src/forward/assertion-keys";
 import { makeMigratedState, startDevGateway, startRecordingOrigin, type DevGateway } from "./dev-gateway";
 
@@ -74,14 +71,19 @@ export default async function setup(project: TestProject) {
  * What every gateway of the run serves (test/node/gateway-runtime.mjs), in `dir`: zgate's
  * bundle (zgate.mjs), and the Miniflare options wrangler gives it for wrangler.toml's top
  * level (worker.json: its name, compatibility, vars, KV, D1, R2, Durable Objects, assets).
+ * wrangler's API and the bench's bundler are loaded here, when a file first needs a
+ * gateway: a second or two of CPU a run of files that need none would pay.
  */
 async function buildWorker(dir: string): Promise<string> {
+  const { unstable_getMiniflareWorkerOptions, unstable_readConfig } = await import("wrangler");
+  // @ts-expect-error plain ESM script without types
+  const { buildZgate } = await import("../../bench/workers.mjs");
   const root = new URL("../..", import.meta.url).pathname;
   const config = join(root, "wrangler.toml");
   const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
   // Its rules are for modules wrangler finds unbundled; the bundle is one module.
   const { modulesRules: _, ...options } = workerOptions;
   writeFileSync(join(dir, "worker.json"), JSON.stringify({ ...options, name: unstable_readConfig({ config }).name }));
-  await (buildZgate(dir) as Promise<string>);
+  await buildZgate(dir);
   return dir;
 }
