@@ -15,8 +15,9 @@ const shots = join(root, "test-results");
 /**
  * The security console in a real headless Chromium, against the run's gateway
  * (test/node/gateway-setup.ts): sign-in, a forged cross-origin form refused, the leaked-key
- * story end to end, a roll with a grace period, the audit view. Screenshots of the search, key and audit pages go to test-results/
- * (docs/screenshots/ keeps copies, linked from README and docs/console.md).
+ * story end to end, a roll with a grace period, the audit view. Screenshots of the search,
+ * key and audit pages go to test-results/ (docs/screenshots/ keeps copies, linked from
+ * README and docs/console.md).
  */
 describe.skipIf(noBrowser)("security console in a browser", () => {
   let base = "";
