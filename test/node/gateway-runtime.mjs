@@ -24,6 +24,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
+import { bundledScript } from "../../bench/workers.mjs";
 
 const [worker, state, port, settingsFile] = process.argv.slice(2);
 if (!worker || !state || !port || !settingsFile)
@@ -35,9 +36,7 @@ const options = JSON.parse(readFileSync(join(worker, "worker.json"), "utf8"));
 const settings = JSON.parse(readFileSync(settingsFile, "utf8"));
 const mf = new Miniflare({
   ...options,
-  modules: true,
-  scriptPath: join(worker, "zgate.mjs"),
-  modulesRoot: worker,
+  ...bundledScript(join(worker, "zgate.mjs")),
   bindings: { ...options.bindings, ...settings },
   host: "127.0.0.1",
   port: Number(port),
