@@ -7,7 +7,8 @@
 // (default .wrangler/state) is where local KV/D1/R2/DO data persists between runs;
 // ZGATE_SIM_ZSKY_COMPLETE_AFTER_MS (default 1500) is how long a simulated ZSky job runs.
 // The state directory also keeps the dev secrets (admin token, origin-assertion key and
-// result-link signing secret) and the ZSky simulator's jobs, so a restart keeps tokens, links and jobs.
+// result-link signing secret) and the ZSky simulator's jobs, so a restart keeps tokens, links and jobs,
+// and the names of the D1 migrations applied to it (a restart applies only new ones).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -125,7 +126,20 @@ function run(args) {
   return spawn(wranglerBin, args, { cwd: root, env: quiet, stdio: ["ignore", "pipe", "pipe"] });
 }
 
-if (existsSync(join(root, "migrations")) && readdirSync(join(root, "migrations")).some((f) => f.endsWith(".sql"))) {
+/**
+ * The migrations this state directory's D1 has had, by name, as wrangler tracks them: a
+ * start that finds no new one (and the database still there) does not run `wrangler d1
+ * migrations apply`, which would only say "No migrations to apply!" after some 3 s of CPU.
+ */
+const migrationNames = existsSync(join(root, "migrations"))
+  ? readdirSync(join(root, "migrations"))
+      .filter((f) => f.endsWith(".sql"))
+      .sort()
+  : [];
+const appliedFile = join(stateDir, "zgate-migrations-applied.txt");
+const applied = migrationNames.map((name) => `${name}\n`).join("");
+const upToDate = existsSync(join(stateDir, "v3", "d1")) && existsSync(appliedFile) && readFileSync(appliedFile, "utf8") === applied;
+if (migrationNames.length > 0 && !upToDate) {
   const migrate = run(["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir]);
   let output = "";
   migrate.stdout.on("data", (d) => (output += d));
@@ -137,6 +151,7 @@ if (existsSync(join(root, "migrations")) && readdirSync(join(root, "migrations")
     rmSync(work, { recursive: true, force: true });
     process.exit(1);
   }
+  writeFileSync(appliedFile, applied);
 }
 
 const dev = run([

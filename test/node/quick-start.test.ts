@@ -304,6 +304,11 @@ describe("npm start", () => {
   it("restarted on the same state directory: same admin token, an old result link downloads, an old completed job polls", async () => {
     const adminBefore = /admin token: (\S+)/.exec(output)![1]!;
     const job = JSON.parse(readFileSync(written("job.json"), "utf8"));
+    // The first start applied every migration and said so: this one runs no `wrangler d1 migrations apply`.
+    const migrations = readdirSync(join(root, "migrations"))
+      .filter((f) => f.endsWith(".sql"))
+      .sort();
+    expect(readFileSync(join(state, "zgate-migrations-applied.txt"), "utf8")).toBe(migrations.map((f) => `${f}\n`).join(""));
     await stop();
     await start();
     const base = `http://127.0.0.1:${port}`;
