@@ -219,8 +219,13 @@ export function judgeTargets(cases, floor) {
 
 // A figure that is not there: none measured (null), or the median of nothing (NaN).
 /** @typedef {number | null | undefined} Figure */
-/** @type {(x: Figure) => x is number} */
-const present = (x) => x !== null && x !== undefined && !Number.isNaN(x);
+/**
+ * @param {Figure} x
+ * @returns {x is number}
+ */
+function present(x) {
+  return x !== null && x !== undefined && !Number.isNaN(x);
+}
 /** @type {(x: Figure) => string} */
 const signed = (x) => (!present(x) ? "n/a" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
 /** @type {(x: Figure) => string} */

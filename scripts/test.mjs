@@ -6,7 +6,7 @@
 // benchmark's settle), so for the first minutes the `workers` files, which compute, could
 // not start. Each process has its own workers now: NODE_WORKERS node files at once (their
 // waits overlap), and the workers project at vitest.config.ts's count. The checks take
-// about 45 s of CPU beside them (at a lower priority they were left to run on one core
+// about 25 s of CPU beside them (at a lower priority they were left to run on one core
 // after the tests). The `workers` output is shown as it comes; the `node` project's and the
 // checks' once the tests are done. Arguments go to one vitest over both projects, as
 // before (`npm test -- test/edge.test.ts`). Exit status 1 if any part failed.

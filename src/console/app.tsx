@@ -67,7 +67,7 @@ export function createConsoleApp(gatewayFetch: GatewayFetch) {
   registerCalls(app);
   registerAudit(app);
   registerLeaks(app);
-  app.all("*", (c) => {
+  app.all("*", async (c) => {
     if (c.req.path === CONSOLE_PATH) return c.redirect(`${CONSOLE_PATH}/`, 308);
     return render(c, "Not found", () => <Notice kind="error">No such console page.</Notice>, 404);
   });
