@@ -9,23 +9,38 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * other files' work only if they start early. vitest orders by the durations of the last
  * run when it has them, and otherwise (a fresh clone: CI) by file size, which started
  * cost-smoke (94 s) and shares (40 s) among the last of their projects, so the run ended
- * with them alone on a machine otherwise idle. Wall times from a fresh-clone `.ci/run`
- * (7 December, evening).
+ * with them alone on a machine otherwise idle. Every file of 15 s or more, by its wall time
+ * in a fresh-clone `.ci/run` (7 December, late evening: bench-smoke, deploy and openapi,
+ * left to vitest's order, were the last three node files to end).
  */
 const SLOW_FIRST = [
   // node
-  "test/node/quick-start.test.ts", // 143 s
-  "test/node/cost-smoke.test.ts", // 94 s
-  "test/node/security-console.test.ts", // 68 s
-  "test/node/deploy-sequence.test.ts", // 61 s
-  "test/node/scale-smoke.test.ts", // 54 s
-  "test/node/distance-smoke.test.ts", // 46 s
+  "test/node/quick-start.test.ts", // 122 s
+  "test/node/cost-smoke.test.ts", // 101 s
+  "test/node/security-console.test.ts", // 51 s
+  "test/node/scale-smoke.test.ts", // 47 s
+  "test/node/deploy-sequence.test.ts", // 43 s
+  "test/node/distance-smoke.test.ts", // 36 s
+  "test/node/bench-smoke.test.ts", // 33 s
+  "test/node/deploy.test.ts", // 30 s
+  "test/node/revoke-kill.test.ts", // 27 s
+  "test/node/usage-loss.test.ts", // 21 s
+  "test/node/openapi.test.ts", // 19 s
+  "test/node/check.test.ts", // 15 s
   // workers
-  "test/limits/zsky-allowances.test.ts", // 69 s
-  "test/limits/leases.test.ts", // 55 s
-  "test/limits/renewals.test.ts", // 47 s
-  "test/limits/shares.test.ts", // 40 s
-  "test/limits/subjects.test.ts", // 39 s
+  "test/limits/shares.test.ts", // 47 s
+  "test/limits/zsky-allowances.test.ts", // 39 s
+  "test/limits/renewals.test.ts", // 32 s
+  "test/results/zsky-results.test.ts", // 28 s
+  "test/guard/window-storage.test.ts", // 28 s
+  "test/limits/leases.test.ts", // 27 s
+  "test/keys/usage-batches.test.ts", // 25 s
+  "test/limits/subjects.test.ts", // 25 s
+  "test/abuse.test.ts", // 21 s
+  "test/limits/windows.test.ts", // 19 s
+  "test/results/result-pull.test.ts", // 19 s
+  "test/keys/roll.test.ts", // 18 s
+  "test/keys/investigation.test.ts", // 17 s
 ];
 
 const root = new URL("../..", import.meta.url).pathname;
