@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
-import { SlowFirstSequencer } from "./test/node/slow-first-sequencer";
-import { workersProject } from "./test/node/workers-project";
+import { SlowFirstSequencer } from "./test/node/slow-first-sequencer.ts";
+import { workersProject } from "./test/node/workers-project.ts";
 
 /**
  * Tries of a failed test after its first. CI runs the suite on a shared 2-core machine that

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
-import { workersProject } from "../test/node/workers-project";
+import { workersProject } from "../test/node/workers-project.ts";
 
 // `npm run bench:accuracy`: bench/accuracy.bench.ts runs inside workerd (it needs the real
 // guard and a virtual clock); it hands its results to Node as one console line, which

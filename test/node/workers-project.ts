@@ -1,6 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import type { TestProjectInlineConfiguration } from "vitest/config";
-import "./uncompressed-runner-socket";
+import "./uncompressed-runner-socket.ts";
 
 /**
  * A vitest project that runs files inside workerd against the real Worker
