@@ -10,9 +10,8 @@ import { restartableGateway, runtimeOf, type DevGateway } from "./dev-gateway";
  * the runtime (workerd, with wrangler dev's bindings and settings:
  * test/node/gateway-runtime.mjs) is stopped under load, by SIGTERM and by SIGKILL, started
  * again on the same state, and every call the client saw answered 200 is looked for in the
- * key's exported history. (A restart on kept state (restartableGateway) skips the D1
- * migrations `npm start` applies at every start: some 4 s of CPU each, in a suite whose
- * length is its CPU.)
+ * key's exported history. (A restart on kept state (restartableGateway) starts on the data
+ * the stopped runtime left, with nothing to copy or migrate.)
  */
 const root = new URL("../..", import.meta.url).pathname;
 /** npm start's USAGE_FLUSH_MS (wrangler.toml's development vars). */
