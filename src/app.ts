@@ -4,7 +4,7 @@ import type { Env } from "./env";
 import { identify } from "./identify/identify";
 import { accessLog } from "./edge/access-log";
 import { bufferBody, validateBody } from "./http/buffer-body";
-import type { AppEnv } from "./http/context";
+import type { AppEnv, Stage } from "./http/context";
 import { edgeChecks } from "./edge/edge-checks";
 import { onError } from "./http/on-error";
 import { requestId } from "./edge/request-id";
@@ -23,7 +23,7 @@ import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 import { productOfPrefix } from "./products";
 import { pipeline } from "./http/pipeline";
-import { NO_PATH, OneHandlerRouter } from "./http/one-handler-router";
+import { ProductContext } from "./http/product-context";
 
 /** Every request's first stages: request id, access log, settings, HTTPS, body size. */
 const EDGE_STAGES = [requestId, accessLog, edgeChecks];
@@ -52,15 +52,14 @@ const PRODUCT_STAGES = [
 ];
 
 /**
- * Two apps with the same pipeline: a product host (`api.zakgt.net`, ...) answers exactly
- * what its platform's contract says, so zgate's own surface (admin API, docs, OpenAPI,
- * `/` and the health check) and the security console are mounted only on the app for gateway hosts, and can never shadow an upstream path.
+ * Two ways in, one pipeline: a product host (`api.zakgt.net`, ...) answers exactly what its
+ * platform's contract says, so zgate's own surface (admin API, docs, OpenAPI, `/` and the
+ * health check) and the security console are mounted only on the Hono app for gateway
+ * hosts, and can never shadow an upstream path.
  */
 export function createApp() {
   // A product's calls run every stage in one pipeline (http/pipeline.ts: no async step per stage).
-  const onProductHost = new Hono<AppEnv>({ router: new OneHandlerRouter(), getPath: NO_PATH });
-  onProductHost.all("*", pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES));
-  onProductHost.onError(onError);
+  const onProductHost = pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES);
   // zgate's own surface runs the edge stages as Hono middleware before its sub-apps' routes.
   const gateway = new Hono<AppEnv>();
   gateway.use("*", ...EDGE_STAGES);
@@ -79,11 +78,30 @@ export function createApp() {
     fetch: (request: Request, env: Env, ctx: ExecutionContext) => {
       const url = requestUrl(request);
       // A path under a product's prefix is that product's on a gateway host too (no path of
-      // zgate's own lies under one: products/completeness.ts), and the product app runs the
-      // same pipeline for it without the gateway app's router, which would match it against
-      // every route of zgate's own surface first.
+      // zgate's own lies under one: products/completeness.ts), and runs the same pipeline
+      // without the gateway app's router, which would match it against every route of
+      // zgate's own surface first.
       const own = !productOfPrefix(url.pathname) && servesGatewaySurface(url, env);
-      return (own ? gateway : onProductHost).fetch(request, env, ctx);
+      return own ? gateway.fetch(request, env, ctx) : answerProductCall(onProductHost, request, env, ctx);
     },
   };
 }
+
+/**
+ * A product call, through the pipeline on a context of its own (http/product-context.ts),
+ * answered as Hono answers its apps' requests: an error that escapes the pipeline gets
+ * `onError`'s answer, and a HEAD request its GET answer without the body.
+ */
+async function answerProductCall(run: Stage, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const c = new ProductContext(request, env, ctx);
+  try {
+    await run(c, NO_FURTHER_STAGE);
+  } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    return onError(err, c);
+  }
+  return request.method === "HEAD" ? new Response(null, c.res) : c.res;
+}
+
+/** The last stage (the origin, or zgate's own handler) always answers: nothing follows it. */
+const NO_FURTHER_STAGE = () => Promise.reject(new Error("the product pipeline ended without an answer"));

@@ -1,5 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage, StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
 import type { Product, RouteDef } from "../products/types";
@@ -25,7 +24,7 @@ export function routeScope(route: RouteDef): string {
  * cannot be reached the request fails closed (503): admitting it could let a revoked
  * key through or overrun a limit, which is worse than a retry.
  */
-export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const admit: Stage = async (c, next) => {
   const identity = c.get("identity");
   const { product } = c.get("target");
   const route = c.get("route");
@@ -92,7 +91,7 @@ export const admit: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 /** What the guard is asked about this request. */
 function admitRequest(
-  c: Context<AppEnv>,
+  c: StageContext,
   product: Product,
   route: RouteDef,
   settings: Settings,
@@ -132,7 +131,7 @@ function refusal(decision: Extract<AdmitDecision, { allow: false }>, product: Pr
 }
 
 /** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
-export const rateLimitFields: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const rateLimitFields: Stage = async (c, next) => {
   await next();
   const windows = c.get("admission")?.windows;
   if (!windows) return;

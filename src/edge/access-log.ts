@@ -1,11 +1,10 @@
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 
 /**
  * One JSON line per request. Only identifiers go in: never a token, key, password,
  * signature or query string (signed URLs carry their signature there).
  */
-export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const accessLog: Stage = async (c, next) => {
   const started = Date.now();
   await next();
   const identity = c.get("identity");

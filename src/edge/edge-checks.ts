@@ -1,11 +1,10 @@
-import type { MiddlewareHandler } from "hono";
 import { loadSettings } from "../config/settings";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { requestUrl } from "../http/request-url";
 
 /** Parses settings (503 naming the bad one), redirects plain HTTP, refuses oversized bodies early. */
-export const edgeChecks: MiddlewareHandler<AppEnv> = (c, next) => {
+export const edgeChecks: Stage = (c, next) => {
   const settings = loadSettings(c.env);
   c.set("settings", settings);
 
@@ -14,7 +13,7 @@ export const edgeChecks: MiddlewareHandler<AppEnv> = (c, next) => {
     const secure = new URL(url);
     secure.protocol = "https:";
     c.set("outcome", "redirect");
-    return Promise.resolve(c.redirect(secure.toString(), 308));
+    return Promise.resolve(new Response(null, { status: 308, headers: { Location: secure.toString() } }));
   }
 
   // The declared length settles most oversized bodies before any work; bodies without

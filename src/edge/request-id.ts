@@ -1,12 +1,11 @@
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 import { setResponseHeaders } from "../http/response";
 
 // A caller's id is kept only when it is short and plain, so it is safe to log and forward.
 const WELL_FORMED = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** Every response carries `X-Request-Id`: the caller's well-formed one, else a new UUID. */
-export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const requestId: Stage = async (c, next) => {
   const incoming = c.req.header("x-request-id");
   const id = incoming && WELL_FORMED.test(incoming) ? incoming : crypto.randomUUID();
   c.set("requestId", id);

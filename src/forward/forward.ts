@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { addOriginAssertion } from "./origin-assertion";
 import { originRequestHeaders } from "./origin-headers";
@@ -8,7 +7,7 @@ import { productSettings } from "../config/settings";
 import * as clock from "../util/clock";
 
 /** The origin base URL for this request: test keys (`zak_test_`) go to the test origin (development falls back to the one origin). */
-export function originFor(c: Context<AppEnv>): string {
+export function originFor(c: StageContext): string {
   const { origin, testOrigin } = productSettings(c.get("settings"), c.get("target").product);
   return c.get("identity")?.testMode ? (testOrigin ?? origin) : origin;
 }
@@ -22,7 +21,7 @@ export function originFor(c: Context<AppEnv>): string {
 export const LATE_ANSWER_MS = 25_000;
 
 /** fetch() towards an origin, with the timeout and the 502/504 mapping every origin call shares. */
-export async function fetchOrigin(c: Context<AppEnv>, url: string, init: RequestInit): Promise<Response> {
+export async function fetchOrigin(c: StageContext, url: string, init: RequestInit): Promise<Response> {
   const timeoutMs = c.get("settings").ORIGIN_TIMEOUT_MS;
   if (c.get("admission")?.reservationId !== undefined) return fetchSettling(c, url, init, timeoutMs);
   try {
@@ -38,7 +37,7 @@ export async function fetchOrigin(c: Context<AppEnv>, url: string, init: Request
  * exchange goes on for up to LATE_ANSWER_MS more; its answer (null: none came, or the
  * exchange failed) is left as `lateAnswer` for the route's settle step (products/zsky/jobs.ts).
  */
-async function fetchSettling(c: Context<AppEnv>, url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+async function fetchSettling(c: StageContext, url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
   // Ended on zgate's clock: the job slot it holds is a limit, which tests move past it.
   const giveUp = new AbortController();
   void clock.after(timeoutMs + LATE_ANSWER_MS, async () => giveUp.abort(new DOMException("The origin did not answer", "TimeoutError")));
@@ -77,7 +76,7 @@ const timedOut = () => new GatewayError("GATEWAY_TIMEOUT", "Upstream service tim
  * (status, headers, body, redirects). Unreachable origin: 502; slower than
  * ORIGIN_TIMEOUT_MS: 504; neither leaks the underlying error.
  */
-export async function forwardToOrigin(c: Context<AppEnv>, body: Uint8Array | null): Promise<Response> {
+export async function forwardToOrigin(c: StageContext, body: Uint8Array | null): Promise<Response> {
   const settings = c.get("settings");
   const target = c.get("target");
   const requestId = c.get("requestId");

@@ -1,5 +1,4 @@
-import type { Context, Handler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage, StageContext } from "../http/context";
 import {
   type CacheScope,
   catalogueKey,
@@ -16,7 +15,7 @@ import { requestUrl } from "../http/request-url";
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
-export const proxyHandler: Handler<AppEnv> = async (c) => {
+export const proxyHandler: Stage = async (c) => {
   const method = c.req.method;
   const target = c.get("target");
   const scope = (): CacheScope => ({ product: target.product.id, origin: originFor(c) });
@@ -39,7 +38,7 @@ export const proxyHandler: Handler<AppEnv> = async (c) => {
   return response;
 };
 
-async function catalogueRead(c: Context<AppEnv>, scope: CacheScope): Promise<Response> {
+async function catalogueRead(c: StageContext, scope: CacheScope): Promise<Response> {
   const target = c.get("target");
   const key = catalogueKey(scope, await currentStamp(scope, target.originPath), target.originPath, requestUrl(c.req.raw).search);
   const hit = await readCatalogue(key);

@@ -1,10 +1,9 @@
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 
 /** Answers a route zgate serves itself (its `serve` handler) here; every other route goes on to the origin. */
-export const serveAtGateway: MiddlewareHandler<AppEnv> = (c, next) => {
+export const serveAtGateway: Stage = (c, next) => {
   const serve = c.get("route").serve;
   if (!serve) return next();
   c.set("outcome", "served");
-  return serve(c, next);
+  return Promise.resolve(serve(c, next));
 };

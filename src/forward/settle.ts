@@ -1,5 +1,4 @@
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 
 /**
  * The route's own bookkeeping of the exchange (its `settle` step: ZSky's jobs), once the
@@ -7,7 +6,7 @@ import type { AppEnv } from "../http/context";
  * outrun after the answer instead (waitUntil): ZSky's accepted submissions and completed
  * jobs, whose polls and submits the guard orders itself (products/zsky/jobs.ts).
  */
-export const settle: MiddlewareHandler<AppEnv> = (c, next) => {
+export const settle: Stage = (c, next) => {
   const step = c.get("route").settle;
   return step ? next().then(() => step(c)) : next();
 };

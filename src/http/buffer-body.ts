@@ -1,6 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
 import { readBody, requireJsonBody } from "./body";
-import type { AppEnv } from "./context";
+import type { AppEnv, Stage, StageContext } from "./context";
 import { GatewayError } from "./errors";
 import { validate } from "./validate";
 
@@ -10,7 +9,7 @@ import { validate } from "./validate";
  * nothing for a request return `next()` without an async step of their own (here: a
  * request without a body, as every GET): each such step is runtime work on every request.
  */
-export const bufferBody: MiddlewareHandler<AppEnv> = (c, next) => {
+export const bufferBody: Stage = (c, next) => {
   if (c.req.raw.body === null) {
     keepBody(c, null);
     return next();
@@ -21,7 +20,7 @@ export const bufferBody: MiddlewareHandler<AppEnv> = (c, next) => {
   });
 };
 
-function keepBody(c: Context<AppEnv>, body: Uint8Array | null): void {
+function keepBody(c: StageContext, body: Uint8Array | null): void {
   // fetch() cannot send a GET or HEAD with a body, so the origin would never see it:
   // refused here, before anything is counted, rather than admitted and then a 502.
   if (body && body.byteLength > 0 && (c.req.method === "GET" || c.req.method === "HEAD")) {
@@ -33,7 +32,7 @@ function keepBody(c: Context<AppEnv>, body: Uint8Array | null): void {
 }
 
 /** Routes with a declared body schema are validated here, before any quota or origin is touched. */
-export const validateBody: MiddlewareHandler<AppEnv> = (c, next) => {
+export const validateBody: Stage = (c, next) => {
   const schema = c.get("route").body;
   if (schema) validate(schema, c.get("json") ?? {}, c.get("target").product.invalidInput);
   return next();

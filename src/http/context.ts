@@ -41,3 +41,40 @@ export type AppEnv = {
     outcome: string;
   };
 };
+
+type Variables = AppEnv["Variables"];
+
+/** The request as the pipeline's stages read it: what they use of Hono's HonoRequest. */
+export interface StageRequest {
+  readonly raw: Request;
+  readonly method: string;
+  header(name: string): string | undefined;
+  query(): Record<string, string>;
+  query(key: string): string | undefined;
+}
+
+/**
+ * What the pipeline's stages use of a request's context. Hono's `Context<AppEnv>` is one
+ * (the gateway app runs them under Hono); a product host's requests run on a
+ * `ProductContext` (http/product-context.ts), which is only this.
+ */
+export interface StageContext {
+  readonly req: StageRequest;
+  readonly env: Env;
+  readonly executionCtx: Pick<ExecutionContext, "waitUntil">;
+  get<K extends keyof Variables>(key: K): Variables[K];
+  set<K extends keyof Variables>(key: K, value: Variables[K]): void;
+  get res(): Response;
+  set res(response: Response | undefined);
+  finalized: boolean;
+  error: Error | undefined;
+}
+
+/** The rest of the pipeline after a stage; a stage that answers itself does not call it. */
+export type StageNext = () => Promise<void>;
+
+/** One stage of the pipeline, as a Hono middleware is one: it may answer, or pass on and then edit the answer. */
+export type Stage = (c: StageContext, next: StageNext) => Promise<Response | void>;
+
+/** Answers an error a stage threw, in the request's product's envelope (http/on-error.ts). */
+export type StageErrorHandler = (err: Error, c: StageContext) => Response | Promise<Response>;

@@ -1,11 +1,11 @@
-import type { Context, ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SettingsError } from "../config/settings";
 import { resolveProduct } from "../products";
 import type { Product } from "../products/types";
-import type { AppEnv } from "./context";
+import type { StageContext, StageErrorHandler } from "./context";
 import { codeForStatus, GatewayError, gatewayEnvelope } from "./errors";
 import { requestUrl } from "./request-url";
+import { jsonResponse } from "./response";
 
 /** Any error as the GatewayError a caller is shown: unexpected ones logged and shown as a bare 500. */
 export function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
@@ -23,19 +23,19 @@ export function asGatewayError(err: Error, requestId: string | undefined): Gatew
 }
 
 /** Renders an error in `product`'s envelope, or the gateway's own when there is none. */
-export function errorResponse<E extends AppEnv>(c: Context<E>, err: Error, product: Product | null | undefined): Response {
+export function errorResponse(c: StageContext, err: Error, product: Product | null | undefined): Response {
   const error = asGatewayError(err, c.get("requestId"));
   c.set("outcome", error.status >= 500 ? "error" : "rejected");
   // An error raised after the origin answered must not inherit the origin's fields
   // (Hono carries the old response's headers onto a new one): start clean.
   c.res = undefined;
   const body = product ? product.envelope(error.code, error.message) : gatewayEnvelope(error.code, error.message);
-  return c.json(body, error.status as 400, error.headers);
+  return jsonResponse(body, error.status, error.headers);
 }
 
 /**
  * Every error the gateway produces, in the envelope of the product the request was for
  * (resolved from host or prefix even when settings failed to load).
  */
-export const onError: ErrorHandler<AppEnv> = (err, c) =>
+export const onError: StageErrorHandler = (err, c) =>
   errorResponse(c, err, (c.get("target") ?? resolveProduct(requestUrl(c.req.raw), c.get("settings")))?.product);

@@ -1,4 +1,4 @@
-import type { Context } from "hono";
+import type { StageContext } from "./context";
 import { upstreamFailure } from "../forward/forward";
 import { replaceResponse } from "./response";
 
@@ -13,7 +13,7 @@ const decoder = new TextDecoder();
  * cheaper than teeing the stream with `clone()`, and the rebuilt response's fields
  * can be set in place afterwards.
  */
-export async function originJson(c: Context): Promise<Record<string, unknown> | null> {
+export async function originJson(c: StageContext): Promise<Record<string, unknown> | null> {
   const known = parsed.get(c.res);
   if (known !== undefined) return known;
   if (c.res.body === null) return null;

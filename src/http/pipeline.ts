@@ -1,20 +1,18 @@
-import type { ErrorHandler, MiddlewareHandler } from "hono";
-import type { AppEnv } from "./context";
-
-type Stage = MiddlewareHandler<AppEnv>;
+import type { Stage, StageContext, StageErrorHandler, StageNext } from "./context";
 
 /**
- * The product pipeline's stages as one Hono handler, run as Hono runs a route's handlers
- * (a stage's returned Response becomes `c.res`; an Error a stage throws becomes
- * `onError`'s answer at that stage, so the stages around it still see a response and
- * finish their own work), but without an async step per stage. Hono's compose awaits
- * every stage in an async function of its own: for the product pipeline's 13 stages that
- * was some 40 promise continuations a request, most of them around stages with nothing to
- * do, and continuations were the largest part of zgate's CPU over the contract floor
+ * The product pipeline's stages as one stage, run as Hono runs a route's handlers (a
+ * stage's returned Response becomes `c.res`; an Error a stage throws becomes `onError`'s
+ * answer at that stage, so the stages around it still see a response and finish their own
+ * work), but without an async step per stage. Hono's compose awaits every stage in an
+ * async function of its own: for the product pipeline's 13 stages that was some 40 promise
+ * continuations a request, most of them around stages with nothing to do, and
+ * continuations were the largest part of zgate's CPU over the contract floor
  * (docs/benchmarks.md). Here a stage that hands back its `next()` unchanged adds none.
+ * The gateway app runs it on Hono's context, a product host on a ProductContext (app.ts).
  */
-export function pipeline(onError: ErrorHandler<AppEnv>, ...stages: Stage[]): Stage {
-  return (c, next) => {
+export function pipeline(onError: StageErrorHandler, ...stages: Stage[]): Stage {
+  return (c: StageContext, next: StageNext) => {
     let index = -1;
     const keep = (res: unknown) => {
       if (res instanceof Response && !c.finalized) c.res = res;

@@ -1,7 +1,15 @@
-import type { Context } from "hono";
+import type { StageContext } from "./context";
+
+/**
+ * A JSON answer, as Hono's `c.json` makes one on a context with no response yet (the only
+ * kind a stage answers from: an error's answer first clears the one there, on-error.ts).
+ */
+export function jsonResponse(body: unknown, status = 200, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+}
 
 /** Replaces the response outright: Hono's `c.res =` would carry the old one's fields (length, ETag) onto it. */
-export function replaceResponse(c: Context, response: Response): void {
+export function replaceResponse(c: StageContext, response: Response): void {
   c.res = undefined;
   c.res = response;
 }
@@ -12,7 +20,7 @@ export function replaceResponse(c: Context, response: Response): void {
  * every response; here the response is copied at most once, only when its headers
  * are immutable (those of fetch() and the cache are), then edited in place.
  */
-export function setResponseHeaders(c: Context, fields: Record<string, string>): void {
+export function setResponseHeaders(c: StageContext, fields: Record<string, string>): void {
   let headers: Headers | undefined;
   // for-in rather than Object.entries: no arrays made (this runs twice on every answer).
   for (const name in fields) {

@@ -1,6 +1,5 @@
-import type { Context, MiddlewareHandler, Next } from "hono";
 import { productSettings, requireFeature } from "../config/settings";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage, StageContext, StageNext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash, isKnownUnknown, knownKeyRef, type KeyRef } from "../keys/key-store";
@@ -18,9 +17,9 @@ import { identityOf } from "./identity";
  * one continuation here, its hash's: this runs on every keyed request, and each async step
  * is runtime work (docs/benchmarks.md).
  */
-export const identify: MiddlewareHandler<AppEnv> = (c, next) => (c.get("route").auth === "required" ? identifyCaller(c, next) : next());
+export const identify: Stage = (c, next) => (c.get("route").auth === "required" ? identifyCaller(c, next) : next());
 
-function identifyCaller(c: Context<AppEnv>, next: Next): Promise<void> {
+function identifyCaller(c: StageContext, next: StageNext): Promise<void> {
   const { product } = c.get("target");
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {
@@ -35,7 +34,7 @@ function identifyCaller(c: Context<AppEnv>, next: Next): Promise<void> {
   }
 }
 
-async function identifySession(c: Context<AppEnv>, token: string): Promise<void> {
+async function identifySession(c: StageContext, token: string): Promise<void> {
   const { product } = c.get("target");
   const claims = await verifyAccessToken(token, c.get("settings"), product.unauthorized.invalid);
   c.set(
@@ -53,7 +52,7 @@ async function identifySession(c: Context<AppEnv>, token: string): Promise<void>
   );
 }
 
-async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Promise<void> {
+async function identifyKey(c: StageContext, secret: string, next: StageNext): Promise<void> {
   const { product } = c.get("target");
   const testMode = keyModeOf(secret) === "test";
   if (testMode) {
@@ -82,7 +81,7 @@ async function identifyKey(c: Context<AppEnv>, secret: string, next: Next): Prom
  * product (known or found: not a credential of this one) and a key not found get the same
  * 401, counted as a failed authentication.
  */
-async function checkedKey(c: Context<AppEnv>, secret: string, hash: string, known: KeyRef | undefined): Promise<KeyRef> {
+async function checkedKey(c: StageContext, secret: string, hash: string, known: KeyRef | undefined): Promise<KeyRef> {
   const { product } = c.get("target");
   // Failed key authentications are limited per client address (edge/failed-auth.ts); a key
   // this isolate knows never needs the address, so it is read only when one is looked up
@@ -97,7 +96,7 @@ async function checkedKey(c: Context<AppEnv>, secret: string, hash: string, know
 }
 
 /** A key this isolate does not know yet: its checksum, then storage (counted as a failed authentication when absent). */
-async function lookUpKey(c: Context<AppEnv>, secret: string, hash: string, failures: () => FailureSubject) {
+async function lookUpKey(c: StageContext, secret: string, hash: string, failures: () => FailureSubject) {
   const { product } = c.get("target");
   const kind = classifyKey(secret);
   // A zgate-shaped key that fails its checksum cannot exist: refused with no storage read

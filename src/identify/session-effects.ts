@@ -1,5 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage, StageContext } from "../http/context";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import { guardFor } from "../admit/guard-client";
 import { actorOf } from "./identity";
@@ -10,7 +9,7 @@ import { actorOf } from "./identity";
  */
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */
-export const revokePresentedSession: MiddlewareHandler<AppEnv> = (c, next) => {
+export const revokePresentedSession: Stage = (c, next) => {
   const identity = c.get("identity");
   if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
     return guardFor(c.env, identity)
@@ -21,10 +20,10 @@ export const revokePresentedSession: MiddlewareHandler<AppEnv> = (c, next) => {
 };
 
 /** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
-export const revokeDeactivatedUser: MiddlewareHandler<AppEnv> = (c, next) =>
+export const revokeDeactivatedUser: Stage = (c, next) =>
   c.get("route").deactivatesUser ? next().then(() => revokeIfDeactivated(c)) : next();
 
-async function revokeIfDeactivated(c: Context<AppEnv>): Promise<void> {
+async function revokeIfDeactivated(c: StageContext): Promise<void> {
   const identity = c.get("identity");
   if (c.res.ok && identity?.userId) {
     await revokeUserCredentials(c.env, identity.userId, { actor: actorOf(identity), requestId: c.get("requestId") }, true);

@@ -1,6 +1,5 @@
-import type { Context, Handler } from "hono";
 import type { z } from "zod";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, StageContext, StageNext } from "../http/context";
 import type { ErrorCode } from "../http/errors";
 import type { GenerationKind, GenerationLimits, ProductLimits } from "../limits/types";
 
@@ -46,20 +45,20 @@ export interface RouteDef {
   /** On success at the origin, every key and session of the user is revoked (account deactivation). */
   deactivatesUser?: boolean;
   /** Answered by zgate itself with this handler (key management, results), never forwarded. */
-  serve?: Handler<AppEnv>;
+  serve?: (c: StageContext, next: StageNext) => Response | Promise<Response | void>;
   /**
    * What `serve` will ask a guard that depends on the request alone, started beside its
    * admission so the two round trips overlap (ZSky's download: whether its link was
    * refused): when admission asks a guard, or once an admission decided in the isolate
    * (a lease token) lets the request through. Never for a request the isolate refuses alone.
    */
-  alongsideAdmission?: (c: Context<AppEnv>) => void;
+  alongsideAdmission?: (c: StageContext) => void;
   /**
    * Runs once the answer is made (by the origin or by `serve`), before the caller sees it:
    * the product's own bookkeeping of the exchange (ZSky: a submission settles its
    * reservation, a poll frees its job's slot, a purge forgets the job).
    */
-  settle?: (c: Context<AppEnv>) => Promise<void>;
+  settle?: (c: StageContext) => Promise<void>;
   /** A generate call: what it generates, counted against the product's generation allowances. */
   generates?: GenerationKind;
   /** The path parameter naming a ZSky job that must be the caller's (else 404), checked in the guard call. */
@@ -101,7 +100,7 @@ export interface ProductHooks {
    * A concurrency refusal is about to stand: true when something was freed since (ZSky:
    * jobs that ended unpolled), so admission is asked once more.
    */
-  onConcurrencyRefusal?: (c: Context<AppEnv>, generation: GenerationLimits) => Promise<boolean>;
+  onConcurrencyRefusal?: (c: StageContext, generation: GenerationLimits) => Promise<boolean>;
 }
 
 /** A product's definition, as its folder declares it (`defineProduct` derives the rest). */

@@ -1,5 +1,4 @@
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { resolveProduct, routeTable } from "../products/index";
 import type { Product } from "../products/types";
@@ -13,7 +12,7 @@ import { madeOnce } from "../util/made-once";
  * Picks the product and the route; a path an origin could read otherwise 400 (see
  * path-hygiene.ts), unknown path 404, known path with another method 405 + Allow.
  */
-export const routeRequest: MiddlewareHandler<AppEnv> = (c, next) => {
+export const routeRequest: Stage = (c, next) => {
   const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
   if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
   c.set("target", target);

@@ -1,6 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
 import type { Env } from "../env";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Stage, StageContext } from "../http/context";
 import { randomBase62 } from "../keys/key-format";
 import * as clock from "../util/clock";
 import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, type UsageCall, type UsageOutcome } from "./usage-batches";
@@ -62,11 +61,11 @@ let scheduled: { at: number; delay: number; now: () => void } | null = null;
 /** Calls this isolate could not append after every try, since it started: in each `usage_write_failed` line. */
 let lostCalls = 0;
 
-export const recordKeyUsage: MiddlewareHandler<AppEnv> = (c, next) =>
+export const recordKeyUsage: Stage = (c, next) =>
   // Only calls made with a key are recorded (identify ran): any other passes with no step of its own.
   c.get("identity")?.via === "key" ? next().then(() => record(c)) : next();
 
-function record(c: Context<AppEnv>): void {
+function record(c: StageContext): void {
   const identity = c.get("identity");
   if (identity?.via !== "key" || !identity.keyId) return;
   const name = `${identity.product}:${identity.accountId}`;
@@ -101,7 +100,7 @@ function record(c: Context<AppEnv>): void {
   }
 }
 
-function callOf(c: Context<AppEnv>): UsageCall {
+function callOf(c: StageContext): UsageCall {
   const cf = c.req.raw.cf as IncomingRequestCfProperties | undefined;
   return {
     at: Date.now(),

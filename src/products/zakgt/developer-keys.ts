@@ -1,12 +1,12 @@
-import type { Context } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../../http/context";
+import type { AppEnv, StageContext } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { validate } from "../../http/validate";
 import { issueKey, revokeKey } from "../../keys/key-lifecycle";
 import { getKey, listKeys, type KeyRecord } from "../../keys/key-store";
 import { listUsage, usagePosition } from "../../usage/usage-history";
 import { decodeCursor, iso, keyCursor, keyView, limitParam, page, scopesSchema } from "../../keys/views";
+import { jsonResponse } from "../../http/response";
 
 /**
  * ZakGT personal access keys (`/api/v1/developer/api-keys`), answered by zgate for the
@@ -23,8 +23,8 @@ export const createBody = z
 
 const listQuery = z.object({ limit: limitParam, cursor: z.string().optional() });
 
-function ok(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200) {
-  return c.json({ status: "ok", data, request_id: c.get("requestId") }, status);
+function ok(c: StageContext, data: unknown, status: 200 | 201 = 200) {
+  return jsonResponse({ status: "ok", data, request_id: c.get("requestId") }, status);
 }
 
 /** The listing shape: no product/account (they are the caller's), never the secret. */
@@ -44,7 +44,7 @@ function ownKeyView(record: KeyRecord) {
 }
 
 /** The caller's own key, or 404 for anything else (another user's key looks like no key). */
-async function ownKey(c: Context<AppEnv>): Promise<KeyRecord> {
+async function ownKey(c: StageContext): Promise<KeyRecord> {
   const record = await getKey(c.env, c.get("params").id ?? "");
   if (!record || record.product !== "zakgt" || record.ownerUserId !== c.get("identity").userId) {
     throw new GatewayError("NOT_FOUND", "API key not found");
@@ -52,7 +52,7 @@ async function ownKey(c: Context<AppEnv>): Promise<KeyRecord> {
   return record;
 }
 
-export async function createDeveloperKey(c: Context<AppEnv>) {
+export async function createDeveloperKey(c: StageContext) {
   const body = validate(createBody, c.get("json") ?? {});
   const expiresAt = body.expires_at ? Date.parse(body.expires_at) : null;
   if (expiresAt !== null && expiresAt <= Date.now()) throw new GatewayError("UNPROCESSABLE", "expires_at: must be in the future");
@@ -66,7 +66,7 @@ export async function createDeveloperKey(c: Context<AppEnv>) {
   return ok(c, { ...ownKeyView(record), key: secret }, 201);
 }
 
-export async function listDeveloperKeys(c: Context<AppEnv>) {
+export async function listDeveloperKeys(c: StageContext) {
   const query = validate(listQuery, c.req.query());
   const after = decodeCursor(query.cursor, keyCursor);
   const rows = await listKeys(c.env, {
@@ -79,13 +79,13 @@ export async function listDeveloperKeys(c: Context<AppEnv>) {
   return ok(c, { keys: items.map(ownKeyView), next_cursor });
 }
 
-export async function revokeDeveloperKey(c: Context<AppEnv>) {
+export async function revokeDeveloperKey(c: StageContext) {
   const record = await ownKey(c);
   await revokeKey(c.env, record, { actor: `user:${c.get("identity").userId}`, requestId: c.get("requestId") });
   return ok(c, { id: record.keyId, status: "revoked" });
 }
 
-export async function developerKeyUsage(c: Context<AppEnv>) {
+export async function developerKeyUsage(c: StageContext) {
   const record = await ownKey(c);
   const query = validate(listQuery, c.req.query());
   const after = decodeCursor(query.cursor, usagePosition);

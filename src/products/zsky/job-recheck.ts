@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../../http/context";
+import type { AppEnv, StageContext } from "../../http/context";
 import { addOriginAssertion } from "../../forward/origin-assertion";
 import { originFor } from "../../forward/forward";
 import type { OutgoingHeaders } from "../../forward/origin-headers";
@@ -20,7 +19,7 @@ const RECHECK_BUDGET_MS = 2000;
  * True when a slot was released, so admission is worth asking again. An origin that
  * fails or is slow releases nothing and the refusal stands.
  */
-export async function releaseFinishedJobs(c: Context<AppEnv>, generation: GenerationLimits): Promise<boolean> {
+export async function releaseFinishedJobs(c: StageContext, generation: GenerationLimits): Promise<boolean> {
   const identity = c.get("identity");
   if (!identity?.keyId) return false;
   const jobIds = await guardFor(c.env, identity).jobsToRecheck(identity.keyId);
@@ -34,7 +33,7 @@ export async function releaseFinishedJobs(c: Context<AppEnv>, generation: Genera
 }
 
 /** The job's terminal status at the origin (`GET /v1/jobs/{id}`, as zgate forwards a poll); null if it runs or the origin did not say. */
-async function originStatus(c: Context<AppEnv>, jobId: string, signal: AbortSignal): Promise<TerminalStatus | null> {
+async function originStatus(c: StageContext, jobId: string, signal: AbortSignal): Promise<TerminalStatus | null> {
   const path = `/v1/jobs/${encodeURIComponent(jobId)}`;
   const origin = originFor(c);
   const headers: OutgoingHeaders = {};

@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../../http/context";
+import type { AppEnv, StageContext } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { originJson } from "../../http/origin-json";
 import { replaceResponse } from "../../http/response";
@@ -33,7 +32,7 @@ import * as clock from "../../util/clock";
  * gateway fetches the origin's `result_url` with its signed identity headers
  * (docs/storage.md says why).
  */
-export async function settleSubmission(c: Context<AppEnv>) {
+export async function settleSubmission(c: StageContext) {
   const { reservationId, generation } = c.get("admission") ?? {};
   const kind = c.get("route").generates;
   if (!reservationId || !generation || !kind) return;
@@ -66,7 +65,7 @@ export async function settleSubmission(c: Context<AppEnv>) {
 }
 
 /** A settlement made after the answer: a failure is logged (the reservation then expires with its count kept). */
-async function settleAfterAnswer(c: Context<AppEnv>, settle: () => Promise<void>): Promise<void> {
+async function settleAfterAnswer(c: StageContext, settle: () => Promise<void>): Promise<void> {
   await settle().catch((err: unknown) =>
     console.error(JSON.stringify({ msg: "settlement_failed", request_id: c.get("requestId"), error: String(err).slice(0, 200) })),
   );
@@ -74,7 +73,7 @@ async function settleAfterAnswer(c: Context<AppEnv>, settle: () => Promise<void>
 
 /** Settles from a late answer (null: none came, taken as no job made); a failure is logged, the reservation then expires. */
 async function settleLate(
-  c: Context<AppEnv>,
+  c: StageContext,
   late: Promise<Response | null>,
   settle: (status: number, body: Record<string, unknown> | null) => Promise<void>,
 ): Promise<void> {
@@ -92,7 +91,7 @@ async function settleLate(
  * like `result_url`, or following it reaches zgate's own 404. On the product host the
  * answer is left as the origin sent it.
  */
-function prefixPollUrl(c: Context<AppEnv>, body: Record<string, unknown>) {
+function prefixPollUrl(c: StageContext, body: Record<string, unknown>) {
   const prefix = c.get("target").publicPrefix;
   const pollUrl = body.poll_url;
   if (!prefix || typeof pollUrl !== "string" || !pollUrl.startsWith("/") || pollUrl.startsWith("//")) return;
@@ -106,7 +105,7 @@ function prefixPollUrl(c: Context<AppEnv>, body: Record<string, unknown>) {
  * then does (refused, failed), the job has ended. The same guard call hands back the
  * job's record, so a completed poll needs no other lookup.
  */
-export async function settlePoll(c: Context<AppEnv>) {
+export async function settlePoll(c: StageContext) {
   if (c.res.status !== 200) return;
   const jobId = c.get("params").id ?? "";
   const body = await originJson(c);
@@ -131,7 +130,7 @@ export async function settlePoll(c: Context<AppEnv>) {
  * `firstEnd`: this poll is the one that saw the job end, so its result is pulled; a later
  * poll (a re-fetch) finds it in R2, or pulls it again if that first pull failed.
  */
-async function materializeResult(c: Context<AppEnv>, body: Record<string, unknown>, jobId: string, job: JobView, firstEnd: boolean) {
+async function materializeResult(c: StageContext, body: Record<string, unknown>, jobId: string, job: JobView, firstEnd: boolean) {
   const settings = c.get("settings");
   const { accountId, keyId } = c.get("identity");
   const { result_url: originUrl, expires_in: _originExpiry, ...rest } = body;
@@ -161,13 +160,13 @@ function toBase64(bytes: Uint8Array): string {
 }
 
 /** Scheme, host and any local prefix the caller used, so the link works where it was asked. */
-function publicBase(c: Context<AppEnv>): string {
+function publicBase(c: StageContext): string {
   const url = requestUrl(c.req.raw);
   return url.origin + url.pathname.slice(0, url.pathname.length - c.get("target").originPath.length);
 }
 
 /** Pulls the result into R2 under `key` (refused above MAX_RESULT_BYTES); returns its content type. A failed pull stores nothing. */
-async function storeResult(c: Context<AppEnv>, key: string, jobId: string, originUrl: unknown): Promise<string> {
+async function storeResult(c: StageContext, key: string, jobId: string, originUrl: unknown): Promise<string> {
   const maxBytes = c.get("settings").MAX_RESULT_BYTES;
   const result = await openResult(c, originUrl, maxBytes);
   await putResult(c.env.RESULTS, key, result, maxBytes, { job_id: jobId });
@@ -175,7 +174,7 @@ async function storeResult(c: Context<AppEnv>, key: string, jobId: string, origi
 }
 
 /** Admission refused (404) a job this account did not submit, has purged or has retired, before this runs. */
-export async function settlePurge(c: Context<AppEnv>) {
+export async function settlePurge(c: StageContext) {
   // The origin may already have let it go (404); anything else from it is passed on, so the caller retries.
   if (!(c.res.ok || c.res.status === 404)) return;
   await purgedByOwner(c.env, c.get("identity"), c.get("params").id ?? "");

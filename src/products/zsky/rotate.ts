@@ -1,16 +1,16 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../../http/context";
+import type { AppEnv, StageContext } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { rotateKey } from "../../keys/key-lifecycle";
 import { getKey } from "../../keys/key-store";
 import { iso } from "../../keys/views";
+import { jsonResponse } from "../../http/response";
 
 /**
  * ZSky `POST /v1/keys/rotate`: a new key with the same account, label, scopes, plan,
  * limits and expiry, shown once; the presented key is refused from the moment this
  * returns, and its counters (windows, daily caps, jobs, safety record) carry over.
  */
-export async function rotateZskyKey(c: Context<AppEnv>) {
+export async function rotateZskyKey(c: StageContext) {
   const identity = c.get("identity");
   const current = await getKey(c.env, identity.keyId!);
   if (!current) throw new GatewayError("UNAUTHORIZED", c.get("target").product.unauthorized.invalid);
@@ -18,7 +18,7 @@ export async function rotateZskyKey(c: Context<AppEnv>) {
   // A concurrent rotation (or revocation) got there first: this key is no longer valid.
   if (!rotated) throw new GatewayError("UNAUTHORIZED", c.get("target").product.unauthorized.invalid);
   const { record, secret } = rotated;
-  return c.json({
+  return jsonResponse({
     key: secret,
     key_id: record.keyId,
     last4: record.last4,

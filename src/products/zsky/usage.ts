@@ -1,11 +1,11 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../../http/context";
+import type { AppEnv, StageContext } from "../../http/context";
+import { jsonResponse } from "../../http/response";
 
 /**
  * ZSky `GET /v1/usage`, answered from the guard's counters in the reference's shape.
  * `*_used` counts every generation this UTC month (base and overage, blocked ones too);
  * `*_overage` is the part beyond the base allowance.
  */
-export function zskyUsage(c: Context<AppEnv>) {
-  return c.json(c.get("admission").usage!);
+export function zskyUsage(c: StageContext) {
+  return jsonResponse(c.get("admission").usage!);
 }

@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../../../http/context";
+import type { AppEnv, StageContext } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
 import { resultObjectKey } from "./job-state";
 import { resultDisposition } from "./result-media";
@@ -7,6 +6,7 @@ import { guardFor } from "../../../admit/guard-client";
 import { checkResultUrl, linkIssuedAt, type UrlCheck } from "./signed-url";
 import { requestUrl } from "../../../http/request-url";
 import * as clock from "../../../util/clock";
+import { jsonResponse } from "../../../http/response";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -22,7 +22,7 @@ import * as clock from "../../../util/clock";
  * was handed have been refused since (a security team's revoke), decided where
  * revocations are, so the very next download after one is refused at every location.
  */
-export async function downloadResult(c: Context<AppEnv>) {
+export async function downloadResult(c: StageContext) {
   const link = await checkLink(c);
   if (link.check !== "valid")
     throw new GatewayError("FORBIDDEN", link.check === "expired" ? "Download link expired" : "Invalid download signature");
@@ -62,7 +62,7 @@ export async function downloadResult(c: Context<AppEnv>) {
   if (range === "unsatisfiable") {
     await body?.cancel();
     // An error in ZSky's JSON envelope: none of the result's own fields (its Content-Type above all).
-    return c.json({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${object.size}` });
+    return jsonResponse({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${object.size}` });
   }
   if (range) {
     headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);
@@ -84,7 +84,7 @@ const linkChecks = new WeakMap<Request, Promise<LinkCheck>>();
  * request is admitted, and downloadResult reads the same one. The guard is asked only
  * about a link whose signature holds: a forged account starts no guard object.
  */
-export function checkLink(c: Context<AppEnv>): Promise<LinkCheck> {
+export function checkLink(c: StageContext): Promise<LinkCheck> {
   let check = linkChecks.get(c.req.raw);
   if (!check) {
     check = (async () => {

@@ -1,6 +1,5 @@
-import type { Context } from "hono";
 import { readBody } from "../../../http/body";
-import type { AppEnv } from "../../../http/context";
+import type { AppEnv, StageContext } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
 import { addOriginAssertion } from "../../../forward/origin-assertion";
 import { fetchOrigin, upstreamFailure } from "../../../forward/forward";
@@ -27,7 +26,7 @@ export interface OriginResult {
  * itself gets zgate's assertion, as every origin request does), only a stored media type, and never one
  * that declares more than `maxBytes`. Every refusal is a 502 and leaves nothing behind.
  */
-export async function openResult(c: Context<AppEnv>, resultUrl: unknown, maxBytes: number): Promise<OriginResult> {
+export async function openResult(c: StageContext, resultUrl: unknown, maxBytes: number): Promise<OriginResult> {
   const settings = c.get("settings");
   const { url, onOrigin } = resultSource(settings, resultUrl);
   const headers: OutgoingHeaders = {};
