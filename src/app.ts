@@ -4,7 +4,7 @@ import type { Env } from "./env";
 import { identify } from "./identify/identify";
 import { accessLog } from "./edge/access-log";
 import { bufferBody, validateBody } from "./http/buffer-body";
-import type { AppEnv, Stage } from "./http/context";
+import type { AppEnv } from "./http/context";
 import { edgeChecks } from "./edge/edge-checks";
 import { onError } from "./http/on-error";
 import { requestId } from "./edge/request-id";
@@ -22,7 +22,7 @@ import { proxyHandler } from "./forward/handler";
 import { settle } from "./forward/settle";
 import { requestUrl } from "./http/request-url";
 import { productOfPrefix } from "./products";
-import { pipeline } from "./http/pipeline";
+import { asMiddleware, pipeline } from "./http/pipeline";
 import { ProductContext } from "./http/product-context";
 
 /** Every request's first stages: request id, access log, settings, HTTPS, body size. */
@@ -62,7 +62,7 @@ export function createApp() {
   const onProductHost = pipeline(onError, ...EDGE_STAGES, ...PRODUCT_STAGES);
   // zgate's own surface runs the edge stages as Hono middleware before its sub-apps' routes.
   const gateway = new Hono<AppEnv>();
-  gateway.use("*", ...EDGE_STAGES);
+  gateway.use("*", ...EDGE_STAGES.map(asMiddleware));
   gateway.route("/admin/v1", createAdminApp());
   gateway.route("/security/v1", createSecurityApp());
   // The console's own admin calls go through this same app, as any client's would.
@@ -92,16 +92,18 @@ export function createApp() {
  * answered as Hono answers its apps' requests: an error that escapes the pipeline gets
  * `onError`'s answer, and a HEAD request its GET answer without the body.
  */
-async function answerProductCall(run: Stage, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+async function answerProductCall(
+  run: (c: ProductContext) => Promise<void>,
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<Response> {
   const c = new ProductContext(request, env, ctx);
   try {
-    await run(c, NO_FURTHER_STAGE);
+    await run(c);
   } catch (err) {
     if (!(err instanceof Error)) throw err;
     return onError(err, c);
   }
   return request.method === "HEAD" ? new Response(null, c.res) : c.res;
 }
-
-/** The last stage (the origin, or zgate's own handler) always answers: nothing follows it. */
-const NO_FURTHER_STAGE = () => Promise.reject(new Error("the product pipeline ended without an answer"));

@@ -24,13 +24,15 @@ export function routeScope(route: RouteDef): string {
  * cannot be reached the request fails closed (503): admitting it could let a revoked
  * key through or overrun a limit, which is worse than a retry.
  */
-export const admit: Stage = async (c, next) => {
+export const admit: Stage = { before: decideAdmission };
+
+async function decideAdmission(c: StageContext): Promise<void> {
   const identity = c.get("identity");
   const { product } = c.get("target");
   const route = c.get("route");
   const settings = c.get("settings");
   const limits = limitsForRequest(product, route, identity?.via, settings);
-  if (!identity && limits.windows.length === 0) return next();
+  if (!identity && limits.windows.length === 0) return;
 
   // Only a request without a credential is counted by its address (limits/policies.ts: a
   // credential's windows are never per address), so only its address is parsed.
@@ -86,8 +88,7 @@ export const admit: Stage = async (c, next) => {
     admitted.plan = decision.key.plan;
     c.set("identity", admitted);
   }
-  await next();
-};
+}
 
 /** What the guard is asked about this request. */
 function admitRequest(
@@ -131,9 +132,9 @@ function refusal(decision: Extract<AdmitDecision, { allow: false }>, product: Pr
 }
 
 /** Every response to a limited route carries its RateLimit fields (refusals get them with their error). */
-export const rateLimitFields: Stage = async (c, next) => {
-  await next();
-  const windows = c.get("admission")?.windows;
-  if (!windows) return;
-  setResponseHeaders(c, rateLimitHeaders(windows));
+export const rateLimitFields: Stage = {
+  after(c) {
+    const windows = c.get("admission")?.windows;
+    if (windows) setResponseHeaders(c, rateLimitHeaders(windows));
+  },
 };

@@ -5,10 +5,12 @@ import { setResponseHeaders } from "../http/response";
 const WELL_FORMED = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** Every response carries `X-Request-Id`: the caller's well-formed one, else a new UUID. */
-export const requestId: Stage = async (c, next) => {
-  const incoming = c.req.header("x-request-id");
-  const id = incoming && WELL_FORMED.test(incoming) ? incoming : crypto.randomUUID();
-  c.set("requestId", id);
-  await next();
-  setResponseHeaders(c, { "X-Request-Id": id });
+export const requestId: Stage = {
+  before(c) {
+    const incoming = c.req.header("x-request-id");
+    c.set("requestId", incoming && WELL_FORMED.test(incoming) ? incoming : crypto.randomUUID());
+  },
+  after(c) {
+    setResponseHeaders(c, { "X-Request-Id": c.get("requestId") });
+  },
 };

@@ -15,7 +15,9 @@ import { requestUrl } from "../http/request-url";
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** Last stage of the pipeline: edge cache for catalogue reads, else forward to the origin. */
-export const proxyHandler: Stage = async (c) => {
+export const proxyHandler: Stage = { before: forwardOrServeCached };
+
+async function forwardOrServeCached(c: StageContext): Promise<Response> {
   const method = c.req.method;
   const target = c.get("target");
   const scope = (): CacheScope => ({ product: target.product.id, origin: originFor(c) });
@@ -36,7 +38,7 @@ export const proxyHandler: Stage = async (c) => {
     }
   }
   return response;
-};
+}
 
 async function catalogueRead(c: StageContext, scope: CacheScope): Promise<Response> {
   const target = c.get("target");

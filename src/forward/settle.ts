@@ -6,7 +6,6 @@ import type { AppEnv, Stage } from "../http/context";
  * outrun after the answer instead (waitUntil): ZSky's accepted submissions and completed
  * jobs, whose polls and submits the guard orders itself (products/zsky/jobs.ts).
  */
-export const settle: Stage = (c, next) => {
-  const step = c.get("route").settle;
-  return step ? next().then(() => step(c)) : next();
+export const settle: Stage = {
+  after: (c) => c.get("route").settle?.(c),
 };

@@ -9,15 +9,11 @@ import { validate } from "./validate";
  * nothing for a request return `next()` without an async step of their own (here: a
  * request without a body, as every GET): each such step is runtime work on every request.
  */
-export const bufferBody: Stage = (c, next) => {
-  if (c.req.raw.body === null) {
-    keepBody(c, null);
-    return next();
-  }
-  return readBody(c.req.raw, c.get("settings").MAX_BODY_BYTES).then((body) => {
-    keepBody(c, body);
-    return next();
-  });
+export const bufferBody: Stage = {
+  before(c) {
+    if (c.req.raw.body === null) return keepBody(c, null);
+    return readBody(c.req.raw, c.get("settings").MAX_BODY_BYTES).then((body) => keepBody(c, body));
+  },
 };
 
 function keepBody(c: StageContext, body: Uint8Array | null): void {
@@ -32,8 +28,9 @@ function keepBody(c: StageContext, body: Uint8Array | null): void {
 }
 
 /** Routes with a declared body schema are validated here, before any quota or origin is touched. */
-export const validateBody: Stage = (c, next) => {
-  const schema = c.get("route").body;
-  if (schema) validate(schema, c.get("json") ?? {}, c.get("target").product.invalidInput);
-  return next();
+export const validateBody: Stage = {
+  before(c) {
+    const schema = c.get("route").body;
+    if (schema) validate(schema, c.get("json") ?? {}, c.get("target").product.invalidInput);
+  },
 };

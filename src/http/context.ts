@@ -39,6 +39,8 @@ export type AppEnv = {
     lateAnswer: Promise<Response | null>;
     /** How the request ended, for the access log (forwarded, cache_hit, rejected, ...). */
     outcome: string;
+    /** When the request reached the gateway (Date.now()), for the access log's latency. */
+    startedAt: number;
   };
 };
 
@@ -70,11 +72,16 @@ export interface StageContext {
   error: Error | undefined;
 }
 
-/** The rest of the pipeline after a stage; a stage that answers itself does not call it. */
-export type StageNext = () => Promise<void>;
-
-/** One stage of the pipeline, as a Hono middleware is one: it may answer, or pass on and then edit the answer. */
-export type Stage = (c: StageContext, next: StageNext) => Promise<Response | void>;
+/**
+ * One stage of the pipeline (http/pipeline.ts): its work on the way in (`before`), which
+ * may answer the request itself (a Response: no later stage runs), and its work once the
+ * answer is made (`after`: the stages' in reverse order), which may edit it. An Error
+ * either throws is answered by `onError` in the product's envelope. Either may be async.
+ */
+export interface Stage {
+  before?: (c: StageContext) => Response | void | Promise<Response | void>;
+  after?: (c: StageContext) => void | Promise<void>;
+}
 
 /** Answers an error a stage threw, in the request's product's envelope (http/on-error.ts). */
 export type StageErrorHandler = (err: Error, c: StageContext) => Response | Promise<Response>;

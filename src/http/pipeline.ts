@@ -1,45 +1,61 @@
-import type { Stage, StageContext, StageErrorHandler, StageNext } from "./context";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv, Stage, StageContext, StageErrorHandler } from "./context";
 
 /**
- * The product pipeline's stages as one stage, run as Hono runs a route's handlers (a
- * stage's returned Response becomes `c.res`; an Error a stage throws becomes `onError`'s
- * answer at that stage, so the stages around it still see a response and finish their own
- * work), but without an async step per stage. Hono's compose awaits every stage in an
- * async function of its own: for the product pipeline's 13 stages that was some 40 promise
- * continuations a request, most of them around stages with nothing to do, and
- * continuations were the largest part of zgate's CPU over the contract floor
- * (docs/benchmarks.md). Here a stage that hands back its `next()` unchanged adds none.
- * The gateway app runs it on Hono's context, a product host on a ProductContext (app.ts).
+ * The product pipeline's stages as one loop: each stage's `before` in order until one
+ * answers, then the `after` of every stage whose `before` passed the request on, in
+ * reverse order. An Error a stage throws is answered by `onError` at that stage, so the
+ * stages before it still see a response and finish their own work: what Hono's compose of
+ * middlewares does, without a promise, a closure and a suspended async function per stage.
+ * A request holds all of those for as long as its origin takes to answer, and every
+ * young-generation collection copies them for each request in flight (docs/benchmarks.md,
+ * "What a request in flight holds"); and each async step is runtime work. Here a stage
+ * with nothing to do costs a property read, and a synchronous one no async step.
  */
-export function pipeline(onError: StageErrorHandler, ...stages: Stage[]): Stage {
-  return (c: StageContext, next: StageNext) => {
-    let index = -1;
-    const keep = (res: unknown) => {
-      if (res instanceof Response && !c.finalized) c.res = res;
-    };
-    const failed = async (err: unknown) => {
-      if (!(err instanceof Error)) throw err;
-      c.error = err;
-      c.res = await onError(err, c);
-    };
-    const dispatch = (i: number): Promise<void> => {
-      if (i <= index) return Promise.reject(new Error("next() called multiple times"));
-      index = i;
-      const stage = stages[i];
-      if (!stage) return next();
-      let rest: Promise<void> | undefined;
-      let out: ReturnType<Stage>;
-      try {
-        out = stage(c, () => (rest = dispatch(i + 1)));
-      } catch (err) {
-        return failed(err);
+export function pipeline(onError: StageErrorHandler, ...stages: Stage[]): (c: StageContext) => Promise<void> {
+  const failed = async (c: StageContext, err: unknown) => {
+    if (!(err instanceof Error)) throw err;
+    c.error = err;
+    c.res = await onError(err, c);
+  };
+  return async (c) => {
+    // Stages before `passed` handed the request on: theirs are the `after`s to run.
+    let passed = 0;
+    try {
+      for (; passed < stages.length; passed++) {
+        const before = stages[passed]!.before;
+        if (!before) continue;
+        let answer = before(c);
+        if (answer instanceof Promise) answer = await answer;
+        if (answer instanceof Response) {
+          c.res = answer;
+          break;
+        }
       }
-      // Passed on as it was: whatever the later stages answered (or threw) is already settled there.
-      if (out === rest) return rest!;
-      if (out instanceof Promise) return out.then(keep, failed);
-      keep(out);
-      return Promise.resolve();
-    };
-    return dispatch(0);
+      // The last stage (the origin, or zgate's own handler) always answers.
+      if (passed === stages.length) throw new Error("the pipeline ended without an answer");
+    } catch (err) {
+      await failed(c, err);
+    }
+    while (passed-- > 0) {
+      const after = stages[passed]!.after;
+      if (!after) continue;
+      try {
+        const done = after(c);
+        if (done instanceof Promise) await done;
+      } catch (err) {
+        await failed(c, err);
+      }
+    }
+  };
+}
+
+/** A stage as Hono middleware, for the gateway app's own routes (app.ts). */
+export function asMiddleware(stage: Stage): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const answer = await stage.before?.(c);
+    if (answer instanceof Response) return answer;
+    await next();
+    await stage.after?.(c);
   };
 }

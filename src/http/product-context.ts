@@ -51,6 +51,7 @@ export class ProductContext implements StageContext {
     admission: undefined,
     lateAnswer: undefined,
     outcome: undefined,
+    startedAt: undefined,
   };
 
   constructor(

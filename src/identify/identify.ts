@@ -1,5 +1,5 @@
 import { productSettings, requireFeature } from "../config/settings";
-import type { AppEnv, Stage, StageContext, StageNext } from "../http/context";
+import type { AppEnv, Stage, StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash, isKnownUnknown, knownKeyRef, type KeyRef } from "../keys/key-store";
@@ -17,9 +17,11 @@ import { identityOf } from "./identity";
  * one continuation here, its hash's: this runs on every keyed request, and each async step
  * is runtime work (docs/benchmarks.md).
  */
-export const identify: Stage = (c, next) => (c.get("route").auth === "required" ? identifyCaller(c, next) : next());
+export const identify: Stage = {
+  before: (c) => (c.get("route").auth === "required" ? identifyCaller(c) : undefined),
+};
 
-function identifyCaller(c: StageContext, next: StageNext): Promise<void> {
+function identifyCaller(c: StageContext): Promise<void> {
   const { product } = c.get("target");
   const credential = readCredential(c.req.raw.headers, product);
   switch (credential.kind) {
@@ -28,9 +30,9 @@ function identifyCaller(c: StageContext, next: StageNext): Promise<void> {
     case "malformed":
       throw new GatewayError("UNAUTHORIZED", product.unauthorized.invalid);
     case "jwt":
-      return identifySession(c, credential.token).then(() => next());
+      return identifySession(c, credential.token);
     case "key":
-      return identifyKey(c, credential.secret, next);
+      return identifyKey(c, credential.secret);
   }
 }
 
@@ -52,7 +54,7 @@ async function identifySession(c: StageContext, token: string): Promise<void> {
   );
 }
 
-async function identifyKey(c: StageContext, secret: string, next: StageNext): Promise<void> {
+async function identifyKey(c: StageContext, secret: string): Promise<void> {
   const { product } = c.get("target");
   const testMode = keyModeOf(secret) === "test";
   if (testMode) {
@@ -71,9 +73,6 @@ async function identifyKey(c: StageContext, secret: string, next: StageNext): Pr
   const known = knownKeyRef(hash);
   const ref = known?.product === product.id ? known : await checkedKey(c, secret, hash, known);
   c.set("identity", identityOf({ product: ref.product, accountId: ref.accountId, keyId: ref.keyId, via: "key", testMode }));
-  // Awaited rather than returned from a callback: a promise handed back from a `.then`
-  // takes two more steps to pass on once the later stages are done.
-  await next();
 }
 
 /**

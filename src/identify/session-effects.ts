@@ -9,19 +9,19 @@ import { actorOf } from "./identity";
  */
 
 /** Logout: the presented access token is refused from now on, before the origin hears of it. */
-export const revokePresentedSession: Stage = (c, next) => {
-  const identity = c.get("identity");
-  if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
-    return guardFor(c.env, identity)
-      .revokeToken(identity.tokenId, identity.expiresAt)
-      .then(() => next());
-  }
-  return next();
+export const revokePresentedSession: Stage = {
+  before(c) {
+    const identity = c.get("identity");
+    if (c.get("route").revokesSession && identity?.tokenId && identity.expiresAt) {
+      return guardFor(c.env, identity).revokeToken(identity.tokenId, identity.expiresAt);
+    }
+  },
 };
 
 /** Account deactivation: once the origin confirms it, every key and session of the user dies at the edge too. */
-export const revokeDeactivatedUser: Stage = (c, next) =>
-  c.get("route").deactivatesUser ? next().then(() => revokeIfDeactivated(c)) : next();
+export const revokeDeactivatedUser: Stage = {
+  after: (c) => (c.get("route").deactivatesUser ? revokeIfDeactivated(c) : undefined),
+};
 
 async function revokeIfDeactivated(c: StageContext): Promise<void> {
   const identity = c.get("identity");

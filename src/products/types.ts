@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { AppEnv, StageContext, StageNext } from "../http/context";
+import type { AppEnv, StageContext } from "../http/context";
 import type { ErrorCode } from "../http/errors";
 import type { GenerationKind, GenerationLimits, ProductLimits } from "../limits/types";
 
@@ -45,7 +45,7 @@ export interface RouteDef {
   /** On success at the origin, every key and session of the user is revoked (account deactivation). */
   deactivatesUser?: boolean;
   /** Answered by zgate itself with this handler (key management, results), never forwarded. */
-  serve?: (c: StageContext, next: StageNext) => Response | Promise<Response | void>;
+  serve?: (c: StageContext) => Response | Promise<Response>;
   /**
    * What `serve` will ask a guard that depends on the request alone, started beside its
    * admission so the two round trips overlap (ZSky's download: whether its link was

@@ -12,19 +12,20 @@ import { madeOnce } from "../util/made-once";
  * Picks the product and the route; a path an origin could read otherwise 400 (see
  * path-hygiene.ts), unknown path 404, known path with another method 405 + Allow.
  */
-export const routeRequest: Stage = (c, next) => {
-  const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
-  if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
-  c.set("target", target);
-  const routed = routedPath(target.product, c.req.method, target.originPath);
-  if (typeof routed === "string") throw new GatewayError("BAD_REQUEST", routed);
-  if (routed.kind === "not-found") throw new GatewayError("NOT_FOUND", "Not Found");
-  if (routed.kind === "method-not-allowed") {
-    throw new GatewayError("METHOD_NOT_ALLOWED", "Method Not Allowed", { Allow: routed.allow.join(", ") });
-  }
-  c.set("route", routed.def);
-  c.set("params", routed.params);
-  return next();
+export const routeRequest: Stage = {
+  before(c) {
+    const target = resolveProduct(requestUrl(c.req.raw), c.get("settings"));
+    if (!target) throw new GatewayError("NOT_FOUND", "Not Found");
+    c.set("target", target);
+    const routed = routedPath(target.product, c.req.method, target.originPath);
+    if (typeof routed === "string") throw new GatewayError("BAD_REQUEST", routed);
+    if (routed.kind === "not-found") throw new GatewayError("NOT_FOUND", "Not Found");
+    if (routed.kind === "method-not-allowed") {
+      throw new GatewayError("METHOD_NOT_ALLOWED", "Method Not Allowed", { Allow: routed.allow.join(", ") });
+    }
+    c.set("route", routed.def);
+    c.set("params", routed.params);
+  },
 };
 
 /** A path's problem (path-hygiene.ts), or what the product's route table makes of the method and path. */

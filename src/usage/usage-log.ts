@@ -61,9 +61,8 @@ let scheduled: { at: number; delay: number; now: () => void } | null = null;
 /** Calls this isolate could not append after every try, since it started: in each `usage_write_failed` line. */
 let lostCalls = 0;
 
-export const recordKeyUsage: Stage = (c, next) =>
-  // Only calls made with a key are recorded (identify ran): any other passes with no step of its own.
-  c.get("identity")?.via === "key" ? next().then(() => record(c)) : next();
+/** Records each call made with a key once its answer is made (identify ran before this stage). */
+export const recordKeyUsage: Stage = { after: record };
 
 function record(c: StageContext): void {
   const identity = c.get("identity");
