@@ -7,11 +7,13 @@ import WebSocket from "ws";
 
 /**
  * A Chrome DevTools Protocol session on the inspector at `port`: the target named `name`
- * (the Worker's), or the first one listed.
+ * (the Worker's), or the first one listed; `onEvent` is told each event the target sends
+ * (a heap snapshot's chunks, bench/in-flight.mjs).
  * @param {number} port
  * @param {string} [name]
+ * @param {(method: string, params: any) => void} [onEvent]
  */
-export async function inspect(port, name = "zgate") {
+export async function inspect(port, name = "zgate", onEvent) {
   const targets = /** @type {InspectorTarget[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
   const target = targets.find((t) => t.title === name || t.title.endsWith(`:${name}`) || t.url?.includes(name)) ?? targets[0];
   if (!target) throw new Error(`the inspector on port ${port} lists no target`);
@@ -22,6 +24,7 @@ export async function inspect(port, name = "zgate") {
   const pending = new Map();
   ws.on("message", (data) => {
     const msg = JSON.parse(data.toString());
+    if (!msg.id && msg.method) onEvent?.(msg.method, msg.params);
     const answer = msg.id ? pending.get(msg.id) : undefined;
     if (answer) {
       answer(msg);

@@ -265,10 +265,16 @@ const direct = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
 /**
  * A Worker with plain bindings and no storage of its own, with its direct socket.
  * @param {string} name
- * @param {{ scriptPath: string, compat: Compatibility, storage: string, bindings: Record<string, string> }} worker
+ * @param {{ scriptPath: string, compat: Compatibility, storage: string, bindings: Record<string, string>, inspectorPort?: number }} worker
  */
-function startPlain(name, { scriptPath, compat, storage, bindings }) {
-  return startInstance(name, storage, { ...bundledScript(scriptPath), ...compat, ...direct, bindings });
+function startPlain(name, { scriptPath, compat, storage, bindings, inspectorPort }) {
+  return startInstance(name, storage, {
+    ...(inspectorPort ? { inspectorPort } : {}),
+    ...bundledScript(scriptPath),
+    ...compat,
+    ...direct,
+    bindings,
+  });
 }
 
 /**
@@ -280,11 +286,17 @@ export function startBare({ scriptPath, originUrl, compat, storage }) {
 }
 
 /**
- * The contract floor, served like the bare Worker; `assertionKeys` (ORIGIN_ASSERTION_KEYS) sign its origin assertions.
- * @param {{ scriptPath: string, originUrl: string, assertionKeys: string, compat: Compatibility, storage: string, name?: string }} worker
+ * The contract floor, served like the bare Worker; `assertionKeys` (ORIGIN_ASSERTION_KEYS) sign its origin assertions; `inspectorPort` as startZgate's.
+ * @param {{ scriptPath: string, originUrl: string, assertionKeys: string, compat: Compatibility, storage: string, name?: string, inspectorPort?: number }} worker
  */
-export function startContractFloor({ scriptPath, originUrl, assertionKeys, compat, storage, name = "floor" }) {
-  return startPlain(name, { scriptPath, compat, storage, bindings: { ORIGIN: originUrl, ORIGIN_ASSERTION_KEYS: assertionKeys } });
+export function startContractFloor({ scriptPath, originUrl, assertionKeys, compat, storage, name = "floor", inspectorPort }) {
+  return startPlain(name, {
+    scriptPath,
+    compat,
+    storage,
+    inspectorPort,
+    bindings: { ORIGIN: originUrl, ORIGIN_ASSERTION_KEYS: assertionKeys },
+  });
 }
 
 /**
