@@ -92,18 +92,19 @@ export function createApp() {
  * answered as Hono answers its apps' requests: an error that escapes the pipeline gets
  * `onError`'s answer, and a HEAD request its GET answer without the body.
  */
-async function answerProductCall(
+function answerProductCall(
   run: (c: ProductContext) => Promise<void>,
   request: Request,
   env: Env,
   ctx: ExecutionContext,
 ): Promise<Response> {
   const c = new ProductContext(request, env, ctx);
-  try {
-    await run(c);
-  } catch (err) {
-    if (!(err instanceof Error)) throw err;
-    return onError(err, c);
-  }
-  return request.method === "HEAD" ? new Response(null, c.res) : c.res;
+  // Not an async function: a call holds its suspended frame while its origin answers.
+  return run(c).then(
+    () => (request.method === "HEAD" ? new Response(null, c.res) : c.res),
+    (err: unknown) => {
+      if (!(err instanceof Error)) throw err;
+      return onError(err, c);
+    },
+  );
 }

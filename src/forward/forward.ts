@@ -21,15 +21,18 @@ export function originFor(c: StageContext): string {
 export const LATE_ANSWER_MS = 25_000;
 
 /** fetch() towards an origin, with the timeout and the 502/504 mapping every origin call shares. */
-export async function fetchOrigin(c: StageContext, url: string, init: RequestInit): Promise<Response> {
+export function fetchOrigin(c: StageContext, url: string, init: RequestInit): Promise<Response> {
   const timeoutMs = c.get("settings").ORIGIN_TIMEOUT_MS;
   if (c.get("admission")?.reservationId !== undefined) return fetchSettling(c, url, init, timeoutMs);
+  // Not an async function: a request holds its suspended frame for the whole round trip.
   try {
-    return await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    return fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) }).catch(failedExchange);
   } catch (err) {
-    throw upstreamFailure(err);
+    return failedExchange(err);
   }
 }
+
+const failedExchange = (err: unknown): Promise<never> => Promise.reject(upstreamFailure(err));
 
 /**
  * An origin call whose answer settles a reservation: read whole (a generate's answer is a
