@@ -1,5 +1,6 @@
 // `npm run bench:inflight`: what a request waiting for its origin holds in its isolate's JS
-// heap, for zgate (the ZappWay keyed case) and its contract floor. A count, not a time: it
+// heap, for zgate (a case of bench/cases.mjs, BENCH_INFLIGHT_CASE: zappway_key) and, on that
+// case, its contract floor. A count, not a time: it
 // does not move with the machine's load. Why it matters: under load every request in flight
 // holds its state across the origin's round trip, and each young-generation collection
 // copies all of it (at 50 in flight, some 50 times what one request holds); the copying is
@@ -17,28 +18,33 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { requestCases, zgateSettings } from "./cases.mjs";
+import { answerFor } from "./origin.mjs";
 import { runBench, setting, track } from "./harness.mjs";
 import { inspect } from "./inspector.mjs";
 import { applyMigrations, buildAll, readCompatibility, root, startContractFloor, startZgate, storageRoot } from "./workers.mjs";
 
 const held = Math.round(setting("BENCH_INFLIGHT_REQUESTS", 200, 200, false));
-// The origin holds the measured path's requests while told to; any other path (a poke) it answers at once.
-const HELD_PATH = "/api/v1/agents";
-const POKE_PATH = "/zappway/api/v1/agents/poke";
+const caseId = process.env.BENCH_INFLIGHT_CASE || "zappway_key";
 
-/** @typedef {{ name: string, url: string, headers: Record<string, string>, port: number }} Side */
+/** @typedef {{ name: string, url: string, path: string, headers: Record<string, string>, port: number }} Side */
 /** @typedef {Map<string, { count: number, bytes: number }>} Census */
 
-/** An origin that answers every call with a small JSON body, and holds the measured path's calls while `holding`. */
+/**
+ * The bench's origin answers (bench/origin.mjs), in this process, holding the calls to
+ * `state.heldPath` while `state.holding`; any other path (a poke) it answers at once.
+ */
 async function holdingOrigin() {
   /** @type {(() => void)[]} */
   const waiting = [];
-  const state = { holding: false };
+  const state = { holding: false, heldPath: "" };
   const server = createServer((req, res) => {
-    req.resume();
+    /** @type {Buffer[]} */
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
-      const answer = () => res.writeHead(200, { "content-type": "application/json" }).end('{"data":[]}');
-      if (state.holding && req.url === HELD_PATH) waiting.push(answer);
+      const { type, body } = answerFor(req, Buffer.concat(chunks).toString());
+      const answer = () => res.writeHead(200, { "content-type": type, "content-length": body.length }).end(body);
+      if (state.holding && req.url === state.heldPath) waiting.push(answer);
       else answer();
     });
   });
@@ -96,13 +102,13 @@ async function census(side) {
 
 /** @param {Side} side */
 const poke = (side) =>
-  fetch(side.url + POKE_PATH, { headers: { "CF-Connecting-IP": "127.0.0.1", ...side.headers } })
+  fetch(`${side.url}${side.path}/poke`, { headers: { "CF-Connecting-IP": "127.0.0.1", ...side.headers } })
     .then((r) => r.arrayBuffer())
     .catch(() => {});
 
 /** @param {Side} side */
 const send = (side) =>
-  fetch(`${side.url}/zappway${HELD_PATH}`, { headers: { "CF-Connecting-IP": "127.0.0.1", ...side.headers } }).then(async (r) => {
+  fetch(side.url + side.path, { headers: { "CF-Connecting-IP": "127.0.0.1", ...side.headers } }).then(async (r) => {
     await r.arrayBuffer();
     if (r.status !== 200) throw new Error(`${side.name} answered ${r.status}`);
   });
@@ -119,6 +125,8 @@ async function measure(side, origin) {
   first.close();
   for (let i = 0; i < 300; i++) await send(side);
   const before = await census(side);
+  // The origin's path: the product's prefix taken off.
+  origin.state.heldPath = side.path.replace(/^\/[^/]+/, "");
   origin.state.holding = true;
   const requests = Array.from({ length: held }, () => send(side));
   while (origin.waiting.length < held) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -150,6 +158,20 @@ async function main() {
   const compat = readCompatibility();
   const port = () => 9300 + Math.floor(Math.random() * 600);
 
+  const zgatePort = port();
+  const zgate = await startZgate({ scriptPath: built.zgate, settings, compat, storage, inspectorPort: zgatePort });
+  track(zgate.stop, { pids: zgate.pids });
+  await applyMigrations(zgate.mf, join(root, "migrations"));
+  const measured = (await requestCases(zgate.url, settings)).find((c) => c.id === caseId && c.target === "zgate");
+  if (!measured?.headers || measured.method) throw new Error(`bench/cases.mjs has no zgate GET case "${caseId}"`);
+  const zgateResult = await measure(
+    { name: "zgate", url: zgate.url, path: measured.path, headers: measured.headers, port: zgatePort },
+    origin,
+  );
+  await zgate.stop();
+  if (caseId !== "zappway_key") return;
+
+  // The contract floor answers the ZappWay keyed call only.
   const floorPort = port();
   const floor = await startContractFloor({
     scriptPath: built.floor,
@@ -160,17 +182,14 @@ async function main() {
     inspectorPort: floorPort,
   });
   track(floor.stop, { pids: floor.pids });
-  const floorSide = { name: "floor", url: floor.url, headers: { Authorization: "Bearer contract-floor-key" }, port: floorPort };
+  const floorSide = {
+    name: "floor",
+    url: floor.url,
+    path: measured.path,
+    headers: { Authorization: "Bearer contract-floor-key" },
+    port: floorPort,
+  };
   const floorResult = await measure(floorSide, origin);
-  await floor.stop();
-
-  const zgatePort = port();
-  const zgate = await startZgate({ scriptPath: built.zgate, settings, compat, storage, inspectorPort: zgatePort });
-  track(zgate.stop, { pids: zgate.pids });
-  await applyMigrations(zgate.mf, join(root, "migrations"));
-  const keyed = (await requestCases(zgate.url, settings)).find((c) => c.id === "zappway_key");
-  if (!keyed?.headers) throw new Error("bench/cases.mjs has no zappway_key case");
-  const zgateResult = await measure({ name: "zgate", url: zgate.url, headers: keyed.headers, port: zgatePort }, origin);
   console.log(
     `\nA ZappWay keyed request in flight: zgate ${zgateResult.bytes} bytes, the contract floor ${floorResult.bytes} bytes (+${zgateResult.bytes - floorResult.bytes})`,
   );

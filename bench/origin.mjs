@@ -31,7 +31,7 @@ const json = (value) => ({ type: "application/json", body: Buffer.from(JSON.stri
  * @param {string} requestBody
  * @returns {Answer}
  */
-function answerFor({ method, url = "/" }, requestBody) {
+export function answerFor({ method, url = "/" }, requestBody) {
   if (method === "POST" && url.endsWith("/generate")) {
     const jobId = `job_${process.pid}_${++jobs}`;
     const completeAfter = Number(/"complete-after:(\d+)"/.exec(requestBody)?.[1] ?? 0);
