@@ -506,7 +506,20 @@ async function hotAccount(b, run, load) {
   const revoke = revoking.answer;
   if (!revoke) throw new Error("the revoke was not sent");
   const returned = revoke.answeredAt;
-  const afterRevoke = result.span.sent.filter((r) => r.key === 0 && r.sentAt >= returned);
+  let afterRevoke = result.span.sent.filter((r) => r.key === 0 && r.sentAt >= returned);
+  // On a loaded machine the revoke can return after the case's last call with its key: the
+  // key is then tried once on each isolate (after the case's counts were read, so they are
+  // not in them, and with time for their usage records to flush before the next case's
+  // counts start), and "nothing admitted after the revoke" is never judged on nothing.
+  if (afterRevoke.length === 0) {
+    const probes = b.urls.map((url, isolate) =>
+      timed(`${url}${ROUTES[0]}`, {
+        headers: { Authorization: `Bearer ${keys[0]}`, "CF-Connecting-IP": `10.${run % 256}.${isolate}.0` },
+      }).then((r) => ({ isolate, key: 0, ...r })),
+    );
+    afterRevoke = await Promise.all(probes);
+    await sleep(settleMs);
+  }
   const guards = objectsOf(result.objects, "ACCOUNT_GUARD", result.span);
   const guard = guards.find((o) => o.name === `zappway:${account}`) ?? guards[0];
   const usage = objectsOf(result.objects, "USAGE_LOG", result.span).find((o) => o.name === `zappway:${account}`);
