@@ -1,4 +1,4 @@
-import type { AppEnv, Stage, StageContext } from "../http/context";
+import type { Stage, StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { setResponseHeaders } from "../http/response";
 import type { Product, RouteDef } from "../products/types";

@@ -1,4 +1,4 @@
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 
 /**
  * One JSON line per request. Only identifiers go in: never a token, key, password,

@@ -1,5 +1,5 @@
 import { loadSettings } from "../config/settings";
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { requestUrl } from "../http/request-url";
 

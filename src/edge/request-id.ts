@@ -1,4 +1,4 @@
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 import { setResponseHeaders } from "../http/response";
 
 // A caller's id is kept only when it is short and plain, so it is safe to log and forward.

@@ -1,4 +1,4 @@
-import type { AppEnv, StageContext } from "../http/context";
+import type { StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { addOriginAssertion } from "./origin-assertion";
 import { originRequestHeaders } from "./origin-headers";

@@ -1,4 +1,4 @@
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 
 /** Answers a route zgate serves itself (its `serve` handler) here; every other route goes on to the origin. */
 export const serveAtGateway: Stage = {

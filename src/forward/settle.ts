@@ -1,4 +1,4 @@
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 
 /**
  * The route's own bookkeeping of the exchange (its `settle` step: ZSky's jobs), once the

@@ -1,13 +1,13 @@
 import { readBody, requireJsonBody } from "./body";
-import type { AppEnv, Stage, StageContext } from "./context";
+import type { Stage, StageContext } from "./context";
 import { GatewayError } from "./errors";
 import { validate } from "./validate";
 
 /**
  * Reads the body once (bounded by MAX_BODY_BYTES) for the JSON check, zgate's own
- * handlers and the forward; on JSON routes the parsed value is kept too. Stages that do
- * nothing for a request return `next()` without an async step of their own (here: a
- * request without a body, as every GET): each such step is runtime work on every request.
+ * handlers and the forward; on JSON routes the parsed value is kept too. A request without
+ * a body (every GET) takes no async step here: each such step is runtime work on every
+ * request.
  */
 export const bufferBody: Stage = {
   before(c) {

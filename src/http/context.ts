@@ -68,8 +68,6 @@ export interface StageContext {
   set<K extends keyof Variables>(key: K, value: Variables[K]): void;
   get res(): Response;
   set res(response: Response | undefined);
-  finalized: boolean;
-  error: Error | undefined;
 }
 
 /**

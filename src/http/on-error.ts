@@ -5,7 +5,6 @@ import type { Product } from "../products/types";
 import type { StageContext, StageErrorHandler } from "./context";
 import { codeForStatus, GatewayError, gatewayEnvelope } from "./errors";
 import { requestUrl } from "./request-url";
-import { jsonResponse } from "./response";
 
 /** Any error as the GatewayError a caller is shown: unexpected ones logged and shown as a bare 500. */
 export function asGatewayError(err: Error, requestId: string | undefined): GatewayError {
@@ -30,7 +29,7 @@ export function errorResponse(c: StageContext, err: Error, product: Product | nu
   // (Hono carries the old response's headers onto a new one): start clean.
   c.res = undefined;
   const body = product ? product.envelope(error.code, error.message) : gatewayEnvelope(error.code, error.message);
-  return jsonResponse(body, error.status, error.headers);
+  return Response.json(body, { status: error.status, headers: error.headers });
 }
 
 /**

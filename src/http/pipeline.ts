@@ -15,7 +15,6 @@ import type { AppEnv, Stage, StageContext, StageErrorHandler } from "./context";
 export function pipeline(onError: StageErrorHandler, ...stages: Stage[]): (c: StageContext) => Promise<void> {
   const failed = async (c: StageContext, err: unknown) => {
     if (!(err instanceof Error)) throw err;
-    c.error = err;
     c.res = await onError(err, c);
   };
   return async (c) => {

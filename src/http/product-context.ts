@@ -35,8 +35,6 @@ class ProductRequest implements StageRequest {
  */
 export class ProductContext implements StageContext {
   readonly req: ProductRequest;
-  finalized = false;
-  error: Error | undefined = undefined;
   #res: Response | undefined = undefined;
   // Every variable from the start, in one order: one object shape for every request.
   readonly #vars: { [K in keyof Variables]: Variables[K] | undefined } = {
@@ -93,6 +91,5 @@ export class ProductContext implements StageContext {
       }
     }
     this.#res = response;
-    this.finalized = true;
   }
 }

@@ -1,13 +1,5 @@
 import type { StageContext } from "./context";
 
-/**
- * A JSON answer, as Hono's `c.json` makes one on a context with no response yet (the only
- * kind a stage answers from: an error's answer first clears the one there, on-error.ts).
- */
-export function jsonResponse(body: unknown, status = 200, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
-}
-
 /** Replaces the response outright: Hono's `c.res =` would carry the old one's fields (length, ETag) onto it. */
 export function replaceResponse(c: StageContext, response: Response): void {
   c.res = undefined;

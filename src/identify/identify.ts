@@ -1,5 +1,5 @@
 import { productSettings, requireFeature } from "../config/settings";
-import type { AppEnv, Stage, StageContext } from "../http/context";
+import type { Stage, StageContext } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { classifyKey, hashKey, keyModeOf } from "../keys/key-format";
 import { findKeyByHash, isKnownUnknown, knownKeyRef, type KeyRef } from "../keys/key-store";

@@ -1,4 +1,4 @@
-import type { AppEnv, Stage, StageContext } from "../http/context";
+import type { Stage, StageContext } from "../http/context";
 import { revokeUserCredentials } from "../keys/key-lifecycle";
 import { guardFor } from "../admit/guard-client";
 import { actorOf } from "./identity";

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { AppEnv, StageContext } from "../http/context";
+import type { StageContext } from "../http/context";
 import type { ErrorCode } from "../http/errors";
 import type { GenerationKind, GenerationLimits, ProductLimits } from "../limits/types";
 

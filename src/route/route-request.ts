@@ -1,4 +1,4 @@
-import type { AppEnv, Stage } from "../http/context";
+import type { Stage } from "../http/context";
 import { GatewayError } from "../http/errors";
 import { resolveProduct, routeTable } from "../products/index";
 import type { Product } from "../products/types";

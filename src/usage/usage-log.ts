@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import type { AppEnv, Stage, StageContext } from "../http/context";
+import type { Stage, StageContext } from "../http/context";
 import { randomBase62 } from "../keys/key-format";
 import * as clock from "../util/clock";
 import { encodeBatch, MAX_BATCH_SPAN_MS, USER_AGENT_CHARS, type UsageBatchRow, type UsageCall, type UsageOutcome } from "./usage-batches";

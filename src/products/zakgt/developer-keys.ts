@@ -1,12 +1,11 @@
 import { z } from "zod";
-import type { AppEnv, StageContext } from "../../http/context";
+import type { StageContext } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { validate } from "../../http/validate";
 import { issueKey, revokeKey } from "../../keys/key-lifecycle";
 import { getKey, listKeys, type KeyRecord } from "../../keys/key-store";
 import { listUsage, usagePosition } from "../../usage/usage-history";
 import { decodeCursor, iso, keyCursor, keyView, limitParam, page, scopesSchema } from "../../keys/views";
-import { jsonResponse } from "../../http/response";
 
 /**
  * ZakGT personal access keys (`/api/v1/developer/api-keys`), answered by zgate for the
@@ -24,7 +23,7 @@ export const createBody = z
 const listQuery = z.object({ limit: limitParam, cursor: z.string().optional() });
 
 function ok(c: StageContext, data: unknown, status: 200 | 201 = 200) {
-  return jsonResponse({ status: "ok", data, request_id: c.get("requestId") }, status);
+  return Response.json({ status: "ok", data, request_id: c.get("requestId") }, { status });
 }
 
 /** The listing shape: no product/account (they are the caller's), never the secret. */

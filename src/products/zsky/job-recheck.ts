@@ -1,4 +1,4 @@
-import type { AppEnv, StageContext } from "../../http/context";
+import type { StageContext } from "../../http/context";
 import { addOriginAssertion } from "../../forward/origin-assertion";
 import { originFor } from "../../forward/forward";
 import type { OutgoingHeaders } from "../../forward/origin-headers";

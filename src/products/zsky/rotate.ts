@@ -1,9 +1,8 @@
-import type { AppEnv, StageContext } from "../../http/context";
+import type { StageContext } from "../../http/context";
 import { GatewayError } from "../../http/errors";
 import { rotateKey } from "../../keys/key-lifecycle";
 import { getKey } from "../../keys/key-store";
 import { iso } from "../../keys/views";
-import { jsonResponse } from "../../http/response";
 
 /**
  * ZSky `POST /v1/keys/rotate`: a new key with the same account, label, scopes, plan,
@@ -18,7 +17,7 @@ export async function rotateZskyKey(c: StageContext) {
   // A concurrent rotation (or revocation) got there first: this key is no longer valid.
   if (!rotated) throw new GatewayError("UNAUTHORIZED", c.get("target").product.unauthorized.invalid);
   const { record, secret } = rotated;
-  return jsonResponse({
+  return Response.json({
     key: secret,
     key_id: record.keyId,
     last4: record.last4,

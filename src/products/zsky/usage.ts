@@ -1,5 +1,4 @@
-import type { AppEnv, StageContext } from "../../http/context";
-import { jsonResponse } from "../../http/response";
+import type { StageContext } from "../../http/context";
 
 /**
  * ZSky `GET /v1/usage`, answered from the guard's counters in the reference's shape.
@@ -7,5 +6,5 @@ import { jsonResponse } from "../../http/response";
  * `*_overage` is the part beyond the base allowance.
  */
 export function zskyUsage(c: StageContext) {
-  return jsonResponse(c.get("admission").usage!);
+  return Response.json(c.get("admission").usage!);
 }

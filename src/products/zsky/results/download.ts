@@ -1,4 +1,4 @@
-import type { AppEnv, StageContext } from "../../../http/context";
+import type { StageContext } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
 import { resultObjectKey } from "./job-state";
 import { resultDisposition } from "./result-media";
@@ -6,7 +6,6 @@ import { guardFor } from "../../../admit/guard-client";
 import { checkResultUrl, linkIssuedAt, type UrlCheck } from "./signed-url";
 import { requestUrl } from "../../../http/request-url";
 import * as clock from "../../../util/clock";
-import { jsonResponse } from "../../../http/response";
 
 /**
  * GET (or HEAD) on a signed result URL: the signature is the credential. Served from
@@ -62,7 +61,10 @@ export async function downloadResult(c: StageContext) {
   if (range === "unsatisfiable") {
     await body?.cancel();
     // An error in ZSky's JSON envelope: none of the result's own fields (its Content-Type above all).
-    return jsonResponse({ error: "Requested range not satisfiable" }, 416, { "Content-Range": `bytes */${object.size}` });
+    return Response.json(
+      { error: "Requested range not satisfiable" },
+      { status: 416, headers: { "Content-Range": `bytes */${object.size}` } },
+    );
   }
   if (range) {
     headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);

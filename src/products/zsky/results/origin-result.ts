@@ -1,5 +1,5 @@
 import { readBody } from "../../../http/body";
-import type { AppEnv, StageContext } from "../../../http/context";
+import type { StageContext } from "../../../http/context";
 import { GatewayError } from "../../../http/errors";
 import { addOriginAssertion } from "../../../forward/origin-assertion";
 import { fetchOrigin, upstreamFailure } from "../../../forward/forward";
