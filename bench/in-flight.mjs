@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { requestCases, zgateSettings } from "./cases.mjs";
 import { answerFor } from "./origin.mjs";
 import { runBench, setting, track } from "./harness.mjs";
-import { inspect } from "./inspector.mjs";
+import { inspect, openFirstSession, whilePoked } from "./inspector.mjs";
 import { applyMigrations, buildAll, readCompatibility, root, startContractFloor, startZgate, storageRoot } from "./workers.mjs";
 
 const held = Math.round(setting("BENCH_INFLIGHT_REQUESTS", 200, 200, false));
@@ -71,14 +71,7 @@ async function census(side) {
     if (method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(params.chunk);
   });
   try {
-    // workerd runs the snapshot only when a request enters the isolate: poke until it is done.
-    let done = false;
-    const taken = session.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false }).finally(() => (done = true));
-    while (!done) {
-      await poke(side);
-      await Promise.race([taken, new Promise((resolve) => setTimeout(resolve, 200))]);
-    }
-    await taken;
+    await whilePoked(session.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false }), () => poke(side));
   } finally {
     session.close();
   }
@@ -119,10 +112,7 @@ const send = (side) =>
  * @param {Awaited<ReturnType<typeof holdingOrigin>>} origin
  */
 async function measure(side, origin) {
-  // The first session opened to an isolate is answered nothing (workerd 1.20260426): open one and let it go.
-  const first = await inspect(side.port, side.name);
-  await Promise.race([first.send("Runtime.getHeapUsage"), new Promise((resolve) => setTimeout(resolve, 1000))]);
-  first.close();
+  await openFirstSession(side.port, side.name);
   for (let i = 0; i < 300; i++) await send(side);
   const before = await census(side);
   // The origin's path: the product's prefix taken off.

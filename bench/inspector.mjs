@@ -70,9 +70,8 @@ function listeningPorts(pid) {
 
 /**
  * The port of the V8 inspector of workerd process `pid`: the one of its listening ports
- * that answers /json with a list of targets; null when none does. The first session
- * opened to an isolate there is answered nothing (workerd 1.20260426), later ones are:
- * one is opened to `name` and closed before the port is returned.
+ * that answers /json with a list of targets; null when none does. Its first session to
+ * `name` is opened and closed before the port is returned (openFirstSession).
  * @param {number} pid
  * @param {string} name
  */
@@ -84,12 +83,22 @@ export async function inspectorPort(pid, name) {
     } catch {
       continue; // not an inspector
     }
-    const first = await inspect(port, name);
-    await Promise.race([first.send("Runtime.getHeapUsage"), new Promise((r) => setTimeout(r, 1000))]);
-    first.close();
+    await openFirstSession(port, name);
     return port;
   }
   return null;
+}
+
+/**
+ * The first session opened to an isolate is answered nothing (workerd 1.20260426): one is
+ * opened to `name` on the inspector at `port` and closed, so that later ones are answered.
+ * @param {number} port
+ * @param {string} name
+ */
+export async function openFirstSession(port, name) {
+  const first = await inspect(port, name);
+  await Promise.race([first.send("Runtime.getHeapUsage"), new Promise((r) => setTimeout(r, 1000))]);
+  first.close();
 }
 
 /**
@@ -98,7 +107,7 @@ export async function inspectorPort(pid, name) {
  * @param {Promise<unknown>} command
  * @param {() => Promise<unknown>} poke
  */
-async function whilePoked(command, poke) {
+export async function whilePoked(command, poke) {
   let answered = false;
   const done = command.finally(() => (answered = true));
   for (const deadline = Date.now() + 20_000; !answered;) {
