@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { requestCases, zgateSettings } from "./cases.mjs";
-import { answerFor } from "./origin.mjs";
+import { answerRequest } from "./origin.mjs";
 import { runBench, setting, track } from "./harness.mjs";
 import { inspect, openFirstSession, whilePoked } from "./inspector.mjs";
 import { applyMigrations, buildAll, readCompatibility, root, startContractFloor, startZgate, storageRoot } from "./workers.mjs";
@@ -30,24 +30,16 @@ const caseId = process.env.BENCH_INFLIGHT_CASE || "zappway_key";
 /** @typedef {Map<string, { count: number, bytes: number }>} Census */
 
 /**
- * The bench's origin answers (bench/origin.mjs), in this process, holding the calls to
+ * The bench's origin (bench/origin.mjs's answerRequest), in this process, holding the calls to
  * `state.heldPath` while `state.holding`; any other path (a poke) it answers at once.
  */
 async function holdingOrigin() {
   /** @type {(() => void)[]} */
   const waiting = [];
   const state = { holding: false, heldPath: "" };
-  const server = createServer((req, res) => {
-    /** @type {Buffer[]} */
-    const chunks = [];
-    req.on("data", (chunk) => chunks.push(chunk));
-    req.on("end", () => {
-      const { type, body } = answerFor(req, Buffer.concat(chunks).toString());
-      const answer = () => res.writeHead(200, { "content-type": type, "content-length": body.length }).end(body);
-      if (state.holding && req.url === state.heldPath) waiting.push(answer);
-      else answer();
-    });
-  });
+  const server = createServer((req, res) =>
+    answerRequest(req, res, (send) => (state.holding && req.url === state.heldPath ? waiting.push(send) : send())),
+  );
   await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
   const address = server.address();
   if (!address || typeof address === "string") throw new Error("the origin has no port");

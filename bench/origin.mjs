@@ -31,7 +31,7 @@ const json = (value) => ({ type: "application/json", body: Buffer.from(JSON.stri
  * @param {string} requestBody
  * @returns {Answer}
  */
-export function answerFor({ method, url = "/" }, requestBody) {
+function answerFor({ method, url = "/" }, requestBody) {
   if (method === "POST" && url.endsWith("/generate")) {
     const jobId = `job_${process.pid}_${++jobs}`;
     const completeAfter = Number(/"complete-after:(\d+)"/.exec(requestBody)?.[1] ?? 0);
@@ -46,18 +46,26 @@ export function answerFor({ method, url = "/" }, requestBody) {
   return { type: "application/json", body: BODY };
 }
 
-function serve() {
-  const server = createServer((req, res) => {
-    // Read the request body before answering so keep-alive connections stay usable.
-    /** @type {Buffer[]} */
-    const chunks = [];
-    req.on("data", (chunk) => chunks.push(chunk));
-    req.on("end", () => {
-      const { type, body } = answerFor(req, Buffer.concat(chunks).toString());
-      res.writeHead(200, { "content-type": type, "content-length": body.length });
-      res.end(body);
-    });
+/**
+ * Answers one request as this origin does, once its body is read (so keep-alive
+ * connections stay usable); `deliver` is handed the sending, to send now or later
+ * (bench/in-flight.mjs holds some).
+ * @param {import("node:http").IncomingMessage} req
+ * @param {import("node:http").ServerResponse} res
+ * @param {(send: () => void) => void} [deliver]
+ */
+export function answerRequest(req, res, deliver = (send) => send()) {
+  /** @type {Buffer[]} */
+  const chunks = [];
+  req.on("data", (chunk) => chunks.push(chunk));
+  req.on("end", () => {
+    const { type, body } = answerFor(req, Buffer.concat(chunks).toString());
+    deliver(() => res.writeHead(200, { "content-type": type, "content-length": body.length }).end(body));
   });
+}
+
+function serve() {
+  const server = createServer((req, res) => answerRequest(req, res));
   server.keepAliveTimeout = 60_000;
   server.listen(0, "127.0.0.1", () => {
     // The parent reads this one line to learn the port.
