@@ -134,6 +134,16 @@ describe("request bodies", () => {
   });
 });
 
+describe("HEAD", () => {
+  it("a HEAD request gets the status and fields of its GET answer, and no body, zgate's own answers too", async () => {
+    const refused = await call("/zakgt/api/v1/users/me", { method: "HEAD" });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("content-type")).toBe("application/json");
+    expect(refused.headers.get("x-request-id")).toBeTruthy();
+    expect(await refused.text()).toBe("");
+  });
+});
+
 describe("origin failures", () => {
   it("502 in the envelope when the origin is unreachable", async () => {
     const response = await call("/zakgt/api/v1/auth/forgot-password", {
