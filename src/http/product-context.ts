@@ -6,14 +6,18 @@ type Variables = AppEnv["Variables"];
 
 /** A product host's request as its stages read it (Hono's HonoRequest does the same for the gateway app). */
 class ProductRequest implements StageRequest {
-  constructor(readonly raw: Request) {}
+  // Read once: each read of a Request's field is a call into the runtime, and the stages
+  // read the method some six times a request (the request's fields never change).
+  readonly method: string;
+  readonly #headers: Headers;
 
-  get method(): string {
-    return this.raw.method;
+  constructor(readonly raw: Request) {
+    this.method = raw.method;
+    this.#headers = raw.headers;
   }
 
   header(name: string): string | undefined {
-    return this.raw.headers.get(name) ?? undefined;
+    return this.#headers.get(name) ?? undefined;
   }
 
   query(): Record<string, string>;
