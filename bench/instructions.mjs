@@ -32,9 +32,10 @@
 // misses + 15 x mispredicted branches (ESTIMATE_WEIGHTS). The weights are round figures of
 // what such events cost on x86 cores, not this machine's; they are the same for every
 // side, so the ratios are what to read. Under the simulation a request takes some 40 ms,
-// so lease renewals (a lease holds as many tokens as its subject sent in a lease life) come
-// every few requests rather than once in hundreds: against the floor, which has none, zgate
-// is overstated; between two builds of zgate it steers (docs/benchmarks.md, "Estimated cycles").
+// and zgate's instructions over its floor read 3-4 times what plain callgrind's pace gives:
+// work paced by the clock or the rate (lease renewals, whose tokens scale with the rate)
+// falls on more requests, so against the floor zgate is overstated; between two builds of
+// zgate it steers (docs/benchmarks.md, "Estimated cycles").
 //
 // A production isolate serves all three products, so by default each zgate first serves
 // every other case of bench/cases.mjs: code that has seen several products' objects runs
@@ -78,7 +79,7 @@ const mix = process.env.BENCH_INSTR_MIX === "0" ? 0 : Math.round(setting("BENCH_
 const FLOOR_REQUEST = { path: "/zappway/api/v1/agents", headers: { Authorization: "Bearer contract-floor-key" } };
 
 /** @typedef {{ path: string, method?: string, headers?: Record<string, string>, body?: string, expect?: number }} Sent */
-/** @typedef {{ name: string, url: string, request: Sent, mix: (Sent & { id: string })[], pids: number[], rounds: number[], output: () => string, valgrindLog: () => string }} Side */
+/** @typedef {{ name: string, url: string, request: Sent, mix: (Sent & { id: string })[], pids: number[], rounds: number[], objectCalls: number[], output: () => string, valgrindLog: () => string }} Side */
 
 /** Processes running callgrind: its processes are named after the tool, not workerd. */
 function callgrindPids() {
@@ -95,25 +96,49 @@ function callgrindPids() {
 }
 
 /**
- * The instructions (or estimated cycles) of the isolate's thread (callgrind's thread 1) in a process's latest dump.
+ * The instructions (or estimated cycles) of the isolate's thread (callgrind's thread 1) in a
+ * process's latest dump, and the calls its Durable Objects received on it.
  * @param {string} dumps
  * @param {number} pid
  */
-function isolateCost(dumps, pid) {
+function isolateCounts(dumps, pid) {
   const files = readdirSync(dumps).filter((f) => f.startsWith(`cg.${pid}.out.`) && f.endsWith("-01"));
   const latest = files.sort((a, b) => Number(/\.out\.(\d+)-/.exec(a)?.[1]) - Number(/\.out\.(\d+)-/.exec(b)?.[1])).at(-1);
   if (!latest) throw new Error(`no callgrind dump of process ${pid} in ${dumps}`);
   const text = readFileSync(join(dumps, latest), "utf8");
   const events = (/^events:\s+(.+)$/m.exec(text)?.[1] ?? "Ir").trim().split(/\s+/);
   const totals = ((/^summary:\s+(.+)$/m.exec(text) ?? /^totals:\s+(.+)$/m.exec(text))?.[1] ?? "").trim().split(/\s+/).map(Number);
-  if (!estimateCycles) return totals[events.indexOf("Ir")] ?? NaN;
+  const objectCalls = callsInto(text, "workerd::api::JsRpcTargetBase::callImpl(");
+  if (!estimateCycles) return { cost: totals[events.indexOf("Ir")] ?? NaN, objectCalls };
   let cycles = 0;
   for (const [event, weight] of Object.entries(ESTIMATE_WEIGHTS)) {
     const i = events.indexOf(event);
     if (i < 0) throw new Error(`callgrind's dump has no ${event} count: was it run with --cache-sim=yes --branch-sim=yes?`);
     cycles += weight * (totals[i] ?? 0);
   }
-  return cycles;
+  return { cost: cycles, objectCalls };
+}
+
+/**
+ * How many times a dump's functions called the one whose name starts with `prefix`:
+ * callgrind names a function in full once (`fn=(7) name`, `cfn=(7) name`), then by number,
+ * and each `calls=N` line counts the calls to the `cfn` before it.
+ * @param {string} text
+ * @param {string} prefix
+ */
+function callsInto(text, prefix) {
+  /** @type {Set<string>} */
+  const ids = new Set();
+  let callee = "";
+  let calls = 0;
+  for (const line of text.split("\n")) {
+    const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (named) {
+      if (named[2]?.startsWith(prefix)) ids.add(named[1] ?? "");
+      if (line.startsWith("cfn=")) callee = named[1] ?? "";
+    } else if (line.startsWith("calls=") && ids.has(callee)) calls += Number(line.slice(6).split(" ")[0]);
+  }
+  return calls;
 }
 
 /**
@@ -241,7 +266,7 @@ async function main() {
           }
         })
         .join("\n");
-    return { name, url: instance.directUrl ?? instance.url, request: sent, mix, pids, rounds: [], output, valgrindLog };
+    return { name, url: instance.directUrl ?? instance.url, request: sent, mix, pids, rounds: [], objectCalls: [], output, valgrindLog };
   };
   /** @type {(instance: import("./workers.mjs").Instance, migrations: string) => Promise<{ request: Sent, mix: Side["mix"] }>} */
   const zgateCase = async (instance, migrations) => {
@@ -308,11 +333,15 @@ async function main() {
       for (const pid of s.pids) control(["--zero"], pid);
       const unexpected = await drive(s, requests);
       let cost = 0;
+      let objectCalls = 0;
       for (const pid of s.pids) {
         control(["--dump"], pid);
-        cost += isolateCost(dumps, pid);
+        const counts = isolateCounts(dumps, pid);
+        cost += counts.cost;
+        objectCalls += counts.objectCalls;
       }
       s.rounds.push(Math.round(cost / requests));
+      s.objectCalls.push(objectCalls / requests);
       if (unexpected > 0) console.log(`${s.name}: ${unexpected} answers not as expected in round ${round + 1}`);
     }
     console.log(`round ${round + 1}: ${sides.map((s) => `${s.name} ${s.rounds[round]}`).join(", ")} ${unit} a request`);
@@ -323,6 +352,14 @@ async function main() {
     const ratio = base || !reference ? "" : ` = ${(median(s.rounds) / median(reference.rounds)).toFixed(3)}x bare`;
     console.log(`  ${s.name.padEnd(18)} ${Math.round(median(s.rounds))} (${Math.min(...s.rounds)})${ratio}`);
   }
+  // Calls into the guard and usage objects come with the clock or the request rate (lease
+  // renewals, usage flushes): at callgrind's pace more of them fall on each request than in
+  // production (a guard call in about 250 requests at 2,000 a second). Miniflare's own
+  // plumbing makes such calls too: the floor, which has no object, shows some.
+  console.log(
+    `JS RPC calls received a request (Durable Objects and Miniflare's own; their work is in the counts above): ` +
+      sides.map((s) => `${s.name} ${median(s.objectCalls).toFixed(3)}`).join(", "),
+  );
   if (base && sides[0] && sides[1]) {
     const [before, after] = [sides[0], sides[1]];
     const differences = after.rounds.map((n, i) => n - (before.rounds[i] ?? n));
