@@ -32,10 +32,11 @@
 // misses + 15 x mispredicted branches (ESTIMATE_WEIGHTS). The weights are round figures of
 // what such events cost on x86 cores, not this machine's; they are the same for every
 // side, so the ratios are what to read. Under the simulation a request takes some 40 ms,
-// and zgate's instructions over its floor read 3-4 times what plain callgrind's pace gives:
-// work paced by the clock or the rate (lease renewals, whose tokens scale with the rate)
-// falls on more requests, so against the floor zgate is overstated; between two builds of
-// zgate it steers (docs/benchmarks.md, "Estimated cycles").
+// and zgate's instructions over its floor read 3-4 times what plain callgrind's pace gives
+// (why is not established). At either pace zgate's objects receive calls on many more
+// requests than in production (printed per side), work the floor never has: against the
+// floor zgate is overstated; between two builds of zgate it steers (docs/benchmarks.md,
+// "Estimated cycles").
 //
 // A production isolate serves all three products, so by default each zgate first serves
 // every other case of bench/cases.mjs: code that has seen several products' objects runs
@@ -354,10 +355,10 @@ async function main() {
   }
   // Calls into the guard and usage objects come with the clock or the request rate (lease
   // renewals, usage flushes): at callgrind's pace more of them fall on each request than in
-  // production (a guard call in about 250 requests at 2,000 a second). Miniflare's own
-  // plumbing makes such calls too: the floor, which has no object, shows some.
+  // production (a guard call in about 250 requests at 2,000 a second). The floor and the
+  // bare Worker have no object and receive none.
   console.log(
-    `JS RPC calls received a request (Durable Objects and Miniflare's own; their work is in the counts above): ` +
+    `Durable Object calls received a request (their work is in the counts above): ` +
       sides.map((s) => `${s.name} ${median(s.objectCalls).toFixed(3)}`).join(", "),
   );
   if (base && sides[0] && sides[1]) {
