@@ -26,8 +26,8 @@
 //   BENCH_INSTR_CYCLES=1             estimated cycles instead of instructions (below); about twice as slow
 //   BENCH_INSTR_KEEP=1               keep callgrind's dumps (printed where) for callgrind_annotate
 //
-// Instructions are not all the CPU a request costs: zgate took 5% more instructions than its
-// floor and 20% more CPU time. With BENCH_INSTR_CYCLES=1 callgrind also simulates the
+// Instructions are not all the CPU a request costs: zgate took as many instructions as its
+// floor to within 5%, and 15-22% more CPU time. With BENCH_INSTR_CYCLES=1 callgrind also simulates the
 // caches and the branch predictor, and each round is counted in estimated cycles:
 // instructions + 10 x first-level cache misses (instruction and data) + 100 x last-level
 // misses + 15 x mispredicted branches (ESTIMATE_WEIGHTS). The weights are round figures of
@@ -110,10 +110,12 @@ function isolateCounts(dumps, pid) {
   const text = readFileSync(join(dumps, latest), "utf8");
   const events = (/^events:\s+(.+)$/m.exec(text)?.[1] ?? "Ir").trim().split(/\s+/);
   const totals = ((/^summary:\s+(.+)$/m.exec(text) ?? /^totals:\s+(.+)$/m.exec(text))?.[1] ?? "").trim().split(/\s+/).map(Number);
-  const objectCalls = callsInto(text, "workerd::api::JsRpcTargetBase::callImpl(");
-  // Every return from a function running in V8's baseline tier (Sparkplug: compiled without
-  // optimization) passes through this builtin: how much of the path ran unoptimized.
-  const baselineReturns = callsInto(text, "Builtins_BaselineLeaveFrame");
+  const [objectCalls = 0, baselineReturns = 0] = callsInto(text, [
+    "workerd::api::JsRpcTargetBase::callImpl(",
+    // Every return from a function running in V8's baseline tier (Sparkplug: compiled
+    // without optimization) passes through this builtin: how much of the path ran unoptimized.
+    "Builtins_BaselineLeaveFrame",
+  ]);
   if (!estimateCycles) return { cost: totals[events.indexOf("Ir")] ?? NaN, objectCalls, baselineReturns };
   let cycles = 0;
   for (const [event, weight] of Object.entries(ESTIMATE_WEIGHTS)) {
@@ -125,23 +127,29 @@ function isolateCounts(dumps, pid) {
 }
 
 /**
- * How many times a dump's functions called the one whose name starts with `prefix`:
- * callgrind names a function in full once (`fn=(7) name`, `cfn=(7) name`), then by number,
- * and each `calls=N` line counts the calls to the `cfn` before it.
+ * How many times a dump's functions called each function whose name starts with one of
+ * `prefixes` (a count per prefix, in one pass over the dump): callgrind names a function in
+ * full once (`fn=(7) name`, `cfn=(7) name`), then by number, and each `calls=N` line counts
+ * the calls to the `cfn` before it.
  * @param {string} text
- * @param {string} prefix
+ * @param {string[]} prefixes
  */
-function callsInto(text, prefix) {
-  /** @type {Set<string>} */
-  const ids = new Set();
+function callsInto(text, prefixes) {
+  /** @type {Map<string, number>} function id -> index of the prefix its name starts with */
+  const ids = new Map();
+  const calls = prefixes.map(() => 0);
   let callee = "";
-  let calls = 0;
   for (const line of text.split("\n")) {
     const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
     if (named) {
-      if (named[2]?.startsWith(prefix)) ids.add(named[1] ?? "");
+      const name = named[2];
+      const i = name === undefined ? -1 : prefixes.findIndex((prefix) => name.startsWith(prefix));
+      if (i >= 0) ids.set(named[1] ?? "", i);
       if (line.startsWith("cfn=")) callee = named[1] ?? "";
-    } else if (line.startsWith("calls=") && ids.has(callee)) calls += Number(line.slice(6).split(" ")[0]);
+    } else if (line.startsWith("calls=")) {
+      const i = ids.get(callee);
+      if (i !== undefined) calls[i] = (calls[i] ?? 0) + Number(line.slice(6).split(" ")[0]);
+    }
   }
   return calls;
 }
